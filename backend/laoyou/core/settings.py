@@ -1,0 +1,79 @@
+"""One Settings object for the whole app, read from LAOYOU_* environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-laoyou-default-secret"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Mode(StrEnum):
+    demo = "demo"
+    dev = "dev"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAOYOU_", extra="ignore")
+
+    mode: Mode = Field(Mode.dev, description="demo, dev or production")
+    data_dir: Path = Field(Path("./laoyou-data"), description="SQLite database, media and keys live here")
+    database_url: str = Field("", description="SQLAlchemy async URL; empty means SQLite in the data directory")
+    secret_key: str = Field(DEFAULT_SECRET, description="signs CSRF tokens; must be changed in production")
+    public_url: str = Field("http://localhost:8000", description="base address printed on login cards")
+    sms_backend: str = Field("console", description="console (log the code) or http (gateway adapter)")
+    sms_gateway_url: str = Field("", description="the HTTP SMS gateway's endpoint")
+    sms_gateway_token: str = Field("", description="bearer token for the SMS gateway")
+    sms_sign_name: str = Field("老友管家", description="the signature printed in front of each SMS")
+    persisted_only: bool = Field(False, description="non-staff clients may only send persisted operations")
+    cookie_secure: bool = Field(False, description="mark cookies Secure (turn on behind HTTPS)")
+    resident_session_days: int = Field(180, description="lifetime of a resident's session")
+    staff_session_hours: int = Field(12, description="lifetime of a staff session")
+    login_code_minutes: int = Field(5, description="how long a login code stays valid")
+    login_code_attempts: int = Field(5, description="wrong tries before a login code is spent")
+    login_codes_per_phone_hour: int = Field(5, description="codes a phone may be sent per hour")
+    login_codes_per_ip_hour: int = Field(30, description="codes one client address may ask for per hour")
+    login_card_days: int = Field(14, description="how long a printed household login card stays valid")
+    max_query_depth: int = Field(10, description="deepest GraphQL selection accepted")
+    max_aliases: int = Field(30, description="most aliases in one GraphQL operation")
+    max_tokens: int = Field(2000, description="most tokens in one GraphQL operation")
+    max_page_size: int = Field(100, description="cap for every paginated list")
+    demo_households_scale: float = Field(1.0, description="fraction of demo households to create (tests use less)")
+    log_level: str = Field("info", description="logging level")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
+            raise ValueError("LAOYOU_SECRET_KEY must be set to a private value in production mode")
+        if self.mode == Mode.production and len(self.secret_key) < 32:
+            raise ValueError("LAOYOU_SECRET_KEY must be at least 32 characters in production mode")
+        return self
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == Mode.demo
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == Mode.production
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'laoyou.sqlite3').resolve()}"
+
+    @property
+    def pwa_dir(self) -> Path:
+        return REPO_ROOT / "pwa"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,283 @@
+"""GraphQL types and queries for districts, communities, buildings, units and households."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from laoyou.accounts.models import Person
+from laoyou.core.phone import mask_phone, national
+from laoyou.estates import models
+from laoyou.estates import service as estates
+from laoyou.graphql.context import Info
+from laoyou.graphql.permissions import IsAuthenticated
+from laoyou.graphql.types import Connection, connection, decode_id, format_area, page_args
+
+
+@strawberry.type(description="A floor area, kept in hundredths of a square metre.")
+class FloorArea:
+    centi_square_metres: int
+
+    @strawberry.field(description="Square metres with two decimals, e.g. 72.35.")
+    def square_metres(self) -> str:
+        return format_area(self.centi_square_metres)
+
+
+@strawberry.type(description="A 片区: communities pooled under one operator contract.")
+class District:
+    row: strawberry.Private[models.District]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def city(self) -> str:
+        return self.row.city
+
+    @strawberry.field
+    def operator_name(self) -> str:
+        return self.row.operator_name
+
+    @strawberry.field(description="The district operations centre's phone number.")
+    def operator_phone(self) -> str:
+        return national(self.row.operator_phone)
+
+    @strawberry.field
+    async def communities(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Community]:
+        limit, cursor = page_args(info, first, after)
+        page = await estates.list_communities(
+            info.context.session, actor=info.context.actor, first=limit, after=cursor, district_id=self.row.id
+        )
+        return connection(page, Community)
+
+
+@strawberry.type(description="A counted summary of a community.")
+class CommunityStats:
+    buildings: int
+    units: int
+    households: int
+    residents: int
+    floor_area: FloorArea
+
+
+@strawberry.type(description="A steward serving a community; the phone is their work number.")
+class Steward:
+    id: strawberry.ID
+    name: str
+    phone: str
+    on_duty: bool
+
+
+@strawberry.type(description="A 小区.")
+class Community:
+    row: strawberry.Private[models.Community]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def address(self) -> str:
+        return self.row.address
+
+    @strawberry.field
+    def built_year(self) -> int | None:
+        return self.row.built_year
+
+    @strawberry.field(description="The number the big call button dials.")
+    def on_duty_phone(self) -> str:
+        return national(self.row.on_duty_phone)
+
+    @strawberry.field
+    async def district(self, info: Info) -> District:
+        return District(row=await info.context.loaders.district_by_id.load(self.row.district_id))
+
+    @strawberry.field(description="The community whose team serves this one (挂单), if any.")
+    async def attached_to(self, info: Info) -> Community | None:
+        if self.row.attached_to_id is None:
+            return None
+        host = await info.context.loaders.community_by_id.load(self.row.attached_to_id)
+        return Community(row=host) if host else None
+
+    @strawberry.field(description="Micro-communities attached to this one and served by its team.")
+    async def attached_communities(self, info: Info) -> list[Community]:
+        return [Community(row=c) for c in await info.context.loaders.attached_communities_by_host.load(self.row.id)]
+
+    @strawberry.field
+    async def stats(self, info: Info) -> CommunityStats:
+        s = await info.context.loaders.community_stats_by_id.load(self.row.id)
+        return CommunityStats(
+            buildings=s.buildings,
+            units=s.units,
+            households=s.households,
+            residents=s.residents,
+            floor_area=FloorArea(centi_square_metres=s.floor_area_centi_m2),
+        )
+
+    @strawberry.field(description="Stewards serving this community, the one on duty first.")
+    async def stewards(self, info: Info) -> list[Steward]:
+        found: list[tuple[Person, bool]] = await info.context.loaders.stewards_by_community.load(self.row.id)
+        return [
+            Steward(id=strawberry.ID(str(p.id)), name=p.name, phone=national(p.phone), on_duty=on_duty)
+            for p, on_duty in found
+        ]
+
+    @strawberry.field(description="Staff only.")
+    async def buildings(self, info: Info) -> list[Building]:
+        rows = await estates.list_buildings(info.context.session, actor=info.context.actor, community_id=self.row.id)
+        return [Building(row=b) for b in rows]
+
+    @strawberry.field(description="Staff only.")
+    async def households(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        building_id: strawberry.ID | None = None,
+    ) -> Connection[Household]:
+        limit, cursor = page_args(info, first, after)
+        page = await estates.list_households(
+            info.context.session,
+            actor=info.context.actor,
+            community_id=self.row.id,
+            first=limit,
+            after=cursor,
+            building_id=decode_id(building_id) if building_id is not None else None,
+        )
+        return connection(page, Household)
+
+
+@strawberry.type
+class Building:
+    row: strawberry.Private[models.Building]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def floors(self) -> int:
+        return self.row.floors
+
+
+@strawberry.type(description="A 房屋: one flat with its floor area.")
+class Unit:
+    row: strawberry.Private[models.Unit]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def number(self) -> str:
+        return self.row.number
+
+    @strawberry.field
+    def floor(self) -> int:
+        return self.row.floor
+
+    @strawberry.field
+    def floor_area(self) -> FloorArea:
+        return FloorArea(centi_square_metres=self.row.floor_area_centi_m2)
+
+    @strawberry.field
+    async def building(self, info: Info) -> Building:
+        return Building(row=await info.context.loaders.building_by_id.load(self.row.building_id))
+
+
+@strawberry.type(description="A person living in a household, as others see them.")
+class HouseholdMember:
+    id: strawberry.ID
+    name: str
+    masked_phone: str
+
+
+@strawberry.type
+class Household:
+    row: strawberry.Private[models.Household]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def head_name(self) -> str:
+        return self.row.head_name
+
+    @strawberry.field
+    async def unit(self, info: Info) -> Unit:
+        return Unit(row=await info.context.loaders.unit_by_id.load(self.row.unit_id))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+    @strawberry.field(description="The people living here; phones are masked.")
+    async def members(self, info: Info) -> list[HouseholdMember]:
+        people = await estates.household_people(info.context.session, actor=info.context.actor, household=self.row)
+        return [HouseholdMember(id=strawberry.ID(str(p.id)), name=p.name, masked_phone=mask_phone(p.phone)) for p in people]
+
+    @strawberry.field(description="The address as a person would say it.")
+    async def address(self, info: Info) -> str:
+        unit = await info.context.loaders.unit_by_id.load(self.row.unit_id)
+        building = await info.context.loaders.building_by_id.load(unit.building_id)
+        community = await info.context.loaders.community_by_id.load(self.row.community_id)
+        return f"{community.name} {building.name} {unit.number}"
+
+
+@strawberry.type
+class EstatesQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def districts(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[District]:
+        limit, cursor = page_args(info, first, after)
+        page = await estates.list_districts(info.context.session, actor=info.context.actor, first=limit, after=cursor)
+        return connection(page, District)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def district(self, info: Info, id: strawberry.ID) -> District:
+        row = await estates.access_district(info.context.session, actor=info.context.actor, district_id=decode_id(id))
+        return District(row=row)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def communities(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        district_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this district's")] = None,
+    ) -> Connection[Community]:
+        limit, cursor = page_args(info, first, after)
+        page = await estates.list_communities(
+            info.context.session,
+            actor=info.context.actor,
+            first=limit,
+            after=cursor,
+            district_id=decode_id(district_id) if district_id is not None else None,
+        )
+        return connection(page, Community)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def community(self, info: Info, id: strawberry.ID) -> Community:
+        row = await estates.access_community(info.context.session, actor=info.context.actor, community_id=decode_id(id))
+        return Community(row=row)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def household(self, info: Info, id: strawberry.ID) -> Household:
+        row = await estates.access_household(info.context.session, actor=info.context.actor, household_id=decode_id(id))
+        return Household(row=row)

@@ -1,0 +1,277 @@
+"""Estates: what each role may see of districts, communities, buildings, units and households."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.core.errors import NotFound, PermissionDenied
+from laoyou.core.pagination import Page
+from laoyou.estates.models import Building, Community, District, Household, Unit
+
+STAFF_ROLES = (Role.steward, Role.field_staff, Role.agent, Role.official)
+
+
+async def staff_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    """Communities the actor serves or oversees as staff; None means every community (the operator's admin).
+
+    District grants cover the district's communities; a community grant also covers the
+    micro-communities attached to it (挂单), since its team serves them.
+    """
+    if actor._staff_communities_loaded:
+        return actor._staff_communities
+    if actor.is_admin:
+        result: set[int] | None = None
+    else:
+        grants = actor.grants_of(*STAFF_ROLES)
+        district_ids = {g.district_id for g in grants if g.community_id is None and g.district_id}
+        community_ids = {g.community_id for g in grants if g.community_id}
+        result = set(community_ids)
+        if district_ids:
+            rows = await session.exec(select(Community.id).where(col(Community.district_id).in_(district_ids)))
+            result.update(rows)
+        if community_ids:
+            rows = await session.exec(select(Community.id).where(col(Community.attached_to_id).in_(community_ids)))
+            result.update(rows)
+    actor._staff_communities = result
+    actor._staff_communities_loaded = True
+    return result
+
+
+async def resident_community_ids(session: AsyncSession, actor: Actor) -> set[int]:
+    return {g.community_id for g in actor.grants_of(Role.resident, Role.family) if g.community_id}
+
+
+async def visible_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    staff = await staff_community_ids(session, actor)
+    if staff is None:
+        return None
+    return staff | await resident_community_ids(session, actor)
+
+
+def _require_login(actor: Actor) -> None:
+    if not actor.is_authenticated:
+        raise PermissionDenied("Please log in first.")
+
+
+def _require_staff(actor: Actor) -> None:
+    _require_login(actor)
+    if not actor.is_staff:
+        raise PermissionDenied()
+
+
+# --- districts ----------------------------------------------------------------------------------------
+
+
+async def visible_district_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    communities = await visible_community_ids(session, actor)
+    if communities is None:
+        return None
+    ids = {g.district_id for g in actor.grants if g.district_id}
+    if communities:
+        rows = await session.exec(select(Community.district_id).where(col(Community.id).in_(communities)))
+        ids.update(rows)
+    return ids
+
+
+async def access_district(session: AsyncSession, *, actor: Actor, district_id: int) -> District:
+    _require_login(actor)
+    visible = await visible_district_ids(session, actor)
+    if visible is not None and district_id not in visible:
+        raise NotFound()
+    district = await session.get(District, district_id)
+    if district is None:
+        raise NotFound()
+    return district
+
+
+async def list_districts(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[District]:
+    _require_login(actor)
+    visible = await visible_district_ids(session, actor)
+    query = select(District).order_by(District.id)
+    if visible is not None:
+        query = query.where(col(District.id).in_(visible))
+    if after is not None:
+        query = query.where(District.id > after)
+    rows = list(await session.exec(query.limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
+
+
+# --- communities --------------------------------------------------------------------------------------
+
+
+async def access_community(session: AsyncSession, *, actor: Actor, community_id: int) -> Community:
+    _require_login(actor)
+    visible = await visible_community_ids(session, actor)
+    if visible is not None and community_id not in visible:
+        raise NotFound()
+    community = await session.get(Community, community_id)
+    if community is None:
+        raise NotFound()
+    return community
+
+
+async def list_communities(
+    session: AsyncSession, *, actor: Actor, first: int, after: int | None, district_id: int | None = None
+) -> Page[Community]:
+    _require_login(actor)
+    visible = await visible_community_ids(session, actor)
+    query = select(Community).order_by(Community.id)
+    if visible is not None:
+        query = query.where(col(Community.id).in_(visible))
+    if district_id is not None:
+        query = query.where(Community.district_id == district_id)
+    if after is not None:
+        query = query.where(Community.id > after)
+    rows = list(await session.exec(query.limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
+
+
+@dataclass
+class CommunityStats:
+    community_id: int
+    buildings: int = 0
+    units: int = 0
+    households: int = 0
+    residents: int = 0
+    floor_area_centi_m2: int = 0
+
+
+async def community_stats(session: AsyncSession, community_ids: list[int]) -> dict[int, CommunityStats]:
+    """Counts for many communities in four grouped queries (loaders call this)."""
+    stats = {cid: CommunityStats(cid) for cid in community_ids}
+    if not community_ids:
+        return stats
+    for cid, count in await session.exec(
+        select(Building.community_id, func.count()).where(col(Building.community_id).in_(community_ids)).group_by(Building.community_id)
+    ):
+        stats[cid].buildings = count
+    for cid, count, area in await session.exec(
+        select(Unit.community_id, func.count(), func.coalesce(func.sum(Unit.floor_area_centi_m2), 0))
+        .where(col(Unit.community_id).in_(community_ids))
+        .group_by(Unit.community_id)
+    ):
+        stats[cid].units = count
+        stats[cid].floor_area_centi_m2 = int(area)
+    for cid, count in await session.exec(
+        select(Household.community_id, func.count()).where(col(Household.community_id).in_(community_ids)).group_by(Household.community_id)
+    ):
+        stats[cid].households = count
+    for cid, count in await session.exec(
+        select(RoleGrant.community_id, func.count(func.distinct(RoleGrant.person_id)))
+        .where(
+            col(RoleGrant.community_id).in_(community_ids),
+            RoleGrant.role == Role.resident.value,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+        .group_by(RoleGrant.community_id)
+    ):
+        stats[cid].residents = count
+    return stats
+
+
+async def stewards_by_community(session: AsyncSession, community_ids: list[int]) -> dict[int, list[tuple[Person, bool]]]:
+    """The stewards serving each community, on-duty first: community grants, the host's (挂单) and district-wide."""
+    result: dict[int, list[tuple[Person, bool]]] = {cid: [] for cid in community_ids}
+    if not community_ids:
+        return result
+    communities = {c.id: c for c in await session.exec(select(Community).where(col(Community.id).in_(community_ids)))}
+    served_by = {cid: {cid, c.attached_to_id} - {None} for cid, c in communities.items()}
+    wanted = set().union(*served_by.values()) if served_by else set()
+    district_ids = {c.district_id for c in communities.values()}
+    rows = await session.exec(
+        select(RoleGrant, Person)
+        .join(Person, Person.id == RoleGrant.person_id)
+        .where(
+            RoleGrant.role == Role.steward.value,
+            col(RoleGrant.revoked_at).is_(None),
+            col(Person.is_active).is_(True),
+            (col(RoleGrant.community_id).in_(wanted))
+            | (col(RoleGrant.community_id).is_(None) & col(RoleGrant.district_id).in_(district_ids)),
+        )
+        .order_by(col(RoleGrant.on_duty).desc(), RoleGrant.id)
+    )
+    grants = list(rows)
+    for cid, community in communities.items():
+        seen: set[int] = set()
+        # Community stewards first, then district-wide stewards.
+        for grant, person in sorted(grants, key=lambda gp: (gp[0].community_id is None, not gp[0].on_duty)):
+            matches = grant.community_id in served_by[cid] or (
+                grant.community_id is None and grant.district_id == community.district_id
+            )
+            if matches and person.id not in seen:
+                seen.add(person.id)
+                result[cid].append((person, grant.on_duty))
+    return result
+
+
+# --- buildings, units, households ---------------------------------------------------------------------
+
+
+async def list_buildings(session: AsyncSession, *, actor: Actor, community_id: int) -> list[Building]:
+    _require_staff(actor)
+    await access_community(session, actor=actor, community_id=community_id)
+    return list(await session.exec(select(Building).where(Building.community_id == community_id).order_by(Building.id)))
+
+
+async def list_households(
+    session: AsyncSession, *, actor: Actor, community_id: int, first: int, after: int | None,
+    building_id: int | None = None,
+) -> Page[Household]:
+    """Staff of the community page through its households."""
+    _require_staff(actor)
+    staff = await staff_community_ids(session, actor)
+    if staff is not None and community_id not in staff:
+        raise NotFound()
+    query = select(Household).where(Household.community_id == community_id).order_by(Household.id)
+    if building_id is not None:
+        query = query.join(Unit, Unit.id == Household.unit_id).where(Unit.building_id == building_id)
+    if after is not None:
+        query = query.where(Household.id > after)
+    rows = list(await session.exec(query.limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
+
+
+async def access_household(session: AsyncSession, *, actor: Actor, household_id: int) -> Household:
+    """Residents and family see their own household; staff see the households of communities they serve."""
+    _require_login(actor)
+    household = await session.get(Household, household_id)
+    if household is None:
+        raise NotFound()
+    if household_id in actor.household_ids:
+        return household
+    staff = await staff_community_ids(session, actor)
+    if staff is None or household.community_id in staff:
+        return household
+    raise NotFound()
+
+
+async def access_household_as_steward(session: AsyncSession, *, actor: Actor, household_id: int) -> Household:
+    """Stewards and the admin act on households (print login cards); officials and field staff only read."""
+    household = await access_household(session, actor=actor, household_id=household_id)
+    if not actor.has(Role.steward, Role.admin):
+        raise PermissionDenied()
+    if household_id in actor.household_ids and not actor.is_staff:
+        raise PermissionDenied()
+    return household
+
+
+async def my_households(session: AsyncSession, *, actor: Actor) -> list[Household]:
+    if not actor.household_ids:
+        return []
+    return list(await session.exec(select(Household).where(col(Household.id).in_(actor.household_ids)).order_by(Household.id)))
+
+
+async def household_people(session: AsyncSession, *, actor: Actor, household: Household) -> list[Person]:
+    """The residents of a household the actor has already been given; staff reading them is logged."""
+    people = await accounts.household_residents(session, household.id)
+    if household.id not in actor.household_ids:
+        await accounts.audit(session, actor=actor, action="household.read_people", subject_type="household",
+                             subject_id=household.id)
+    return people

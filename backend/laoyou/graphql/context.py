@@ -1,0 +1,152 @@
+"""The typed per-request Context: settings, database session, actor, loaders, pub/sub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.sms import SmsSender
+from laoyou.core import events
+from laoyou.core.pubsub import PubSub
+from laoyou.core.settings import Settings
+from laoyou.estates import loaders as estate_loaders
+
+SESSION_COOKIE = "laoyou_session"
+CSRF_COOKIE = "laoyou_csrf"
+LANGUAGE_COOKIE = "laoyou_lang"
+
+
+class Loaders:
+    """Every DataLoader, made on first use within one request."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._made: dict[str, DataLoader] = {}
+
+    def _get(self, factory: Any) -> DataLoader:
+        name = factory.__name__
+        if name not in self._made:
+            self._made[name] = factory(self._session)
+        return self._made[name]
+
+    @property
+    def district_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.DistrictByIdLoader)
+
+    @property
+    def community_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.CommunityByIdLoader)
+
+    @property
+    def building_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.BuildingByIdLoader)
+
+    @property
+    def unit_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.UnitByIdLoader)
+
+    @property
+    def household_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.HouseholdByIdLoader)
+
+    @property
+    def attached_communities_by_host(self) -> DataLoader:
+        return self._get(estate_loaders.AttachedCommunitiesByHostLoader)
+
+    @property
+    def community_stats_by_id(self) -> DataLoader:
+        return self._get(estate_loaders.CommunityStatsByIdLoader)
+
+    @property
+    def stewards_by_community(self) -> DataLoader:
+        return self._get(estate_loaders.StewardsByCommunityLoader)
+
+
+@dataclass
+class PendingCookie:
+    name: str
+    value: str
+    max_age: int | None  # None deletes it
+
+
+class Context(BaseContext):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        pubsub: PubSub,
+        sms: SmsSender,
+        actor: Actor,
+        language: str,
+        request: Request | None = None,
+        response: Response | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.pubsub = pubsub
+        self.sms = sms
+        self.actor = actor
+        self.language = language
+        self.request = request
+        self.response = response
+        self._session = session
+        self.cookies: list[PendingCookie] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.sessionmaker()
+        return self._session
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.session)
+
+    async def commit(self) -> None:
+        """The request boundary: commit what the services flushed, then publish their events."""
+        await events.commit_and_publish(self.session, self.pubsub)
+
+    async def rollback(self) -> None:
+        await events.rollback(self.session)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def set_cookie(self, name: str, value: str, max_age: int) -> None:
+        self.cookies.append(PendingCookie(name, value, max_age))
+
+    def delete_cookie(self, name: str) -> None:
+        self.cookies.append(PendingCookie(name, "", None))
+
+    def apply_cookies(self, response: Response) -> None:
+        for cookie in self.cookies:
+            if cookie.max_age is None:
+                response.delete_cookie(cookie.name, path="/")
+            else:
+                response.set_cookie(
+                    cookie.name,
+                    cookie.value,
+                    max_age=cookie.max_age,
+                    httponly=cookie.name == SESSION_COOKIE,
+                    samesite="lax",
+                    secure=self.settings.cookie_secure,
+                    path="/",
+                )
+        self.cookies.clear()
+
+
+Info = StrawberryInfo[Context, None]

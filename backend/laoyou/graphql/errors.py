@@ -1,0 +1,52 @@
+"""Payload errors: every mutation returns a union of its payload and its own error type."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import strawberry
+
+from laoyou.core import i18n
+from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
+from laoyou.graphql.context import Info
+
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="What went wrong, for programs.")
+
+
+@strawberry.interface(description="A mistake the person can correct; nothing was changed.")
+class Error:
+    field: str | None = strawberry.field(description="The input field at fault, in camelCase, if any.")
+    message: str = strawberry.field(description="A sentence in the caller's language.")
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+
+    @classmethod
+    def from_exception(cls, exc: LaoyouError, language: str):
+        return cls(field=exc.field, message=i18n.gettext(exc.message, language, **exc.params), code=exc.code)
+
+
+P = TypeVar("P")
+
+
+async def mutation_boundary(info: Info, error_type: type[Error], work: Callable[[], Awaitable[P]]) -> P | Error:
+    """Run one mutation's service work and end the unit of work.
+
+    A user mistake becomes the mutation's error payload. Services check before they change anything,
+    so what they flushed by then is only what must be kept even on failure (a wrong-code counter,
+    an audit line), and it is committed. Anything else rolls back and propagates.
+    """
+    context = info.context
+    try:
+        result = await work()
+    except LaoyouError as exc:
+        await context.commit()
+        return error_type.from_exception(exc, context.language)
+    except BaseException:
+        await context.rollback()
+        raise
+    await context.commit()
+    return result
+
+
+def translated_denial(info: Info, exc: PermissionDenied) -> PermissionDenied:
+    return PermissionDenied(i18n.gettext(exc.message, info.context.language))

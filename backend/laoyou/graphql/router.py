@@ -1,0 +1,155 @@
+"""The /graphql endpoint: context per request, CSRF, persisted operations, orjson, WebSocket auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request
+from starlette.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLRequestData
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
+from laoyou.core import i18n
+from laoyou.core.security import constant_equals
+from laoyou.graphql.context import CSRF_COOKIE, LANGUAGE_COOKIE, SESSION_COOKIE, Context
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def client_ip(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+async def resolve_actor(session: Any, connection: HTTPConnection, token: str | None, kind: str | None) -> Actor:
+    actor = Actor(client_ip=client_ip(connection), user_agent=connection.headers.get("user-agent", "")[:300])
+    found = await accounts.resolve_session(session, token)
+    if found:
+        record, person, grants = found
+        actor.person, actor.grants, actor.session_id, actor.session_kind = person, grants, record.id, kind
+    return actor
+
+
+def pick_language(connection: HTTPConnection, actor: Actor) -> str:
+    """The person's saved choice, then the language cookie, then the browser's languages."""
+    if actor.person and i18n.valid_language(actor.person.language):
+        return actor.person.language  # type: ignore[return-value]
+    return i18n.valid_language(connection.cookies.get(LANGUAGE_COOKIE)) or i18n.negotiate(
+        connection.headers.get("accept-language")
+    )
+
+
+async def build_context(connection: HTTPConnection, *, hold_session: bool = True) -> Context:
+    """Who is asking and in which language, for GraphQL and for the PWA's own pages alike."""
+    state = connection.app.state
+    token = bearer_token(connection)
+    kind = "bearer" if token else None
+    if token is None and connection.cookies.get(SESSION_COOKIE):
+        token, kind = connection.cookies.get(SESSION_COOKIE), "cookie"
+    session = state.sessionmaker()
+    actor = await resolve_actor(session, connection, token, kind)
+    if session.dirty:
+        await session.commit()  # the session's last-seen touch
+    if not hold_session:
+        # A WebSocket lives long: commit the session touch and let subscriptions open their own sessions.
+        await session.commit()
+        await session.close()
+        session = None
+    language = pick_language(connection, actor)
+    i18n.current_language.set(language)
+    return Context(
+        settings=state.settings,
+        sessionmaker=state.sessionmaker,
+        pubsub=state.pubsub,
+        sms=state.sms,
+        actor=actor,
+        language=language,
+        session=session,
+    )
+
+
+def check_csrf(request: Request, supplied: str | None) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE)
+    return bool(expected and supplied and constant_equals(expected, supplied))
+
+
+async def graphql_context(connection: HTTPConnection) -> AsyncIterator[Context]:
+    is_websocket = connection.scope["type"] == "websocket"
+    context = await build_context(connection, hold_session=not is_websocket)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+class LaoyouGraphQLRouter(GraphQLRouter):
+    """Strawberry's FastAPI router with the project's rules added at the edges."""
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        return orjson.dumps(data)
+
+    async def parse_http_body(self, request_adapter):  # noqa: ANN001, ANN201
+        data = await super().parse_http_body(request_adapter)
+        for item in data if isinstance(data, list) else [data]:
+            self._fill_persisted(item, request_adapter)
+        return data
+
+    def _fill_persisted(self, item: GraphQLRequestData, request_adapter: Any) -> None:
+        extensions = item.extensions or {}
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+        if item.query is None and isinstance(persisted, dict):
+            digest = str(persisted.get("sha256Hash", ""))
+            document = self.persisted.document_for(digest)
+            if document is None:
+                raise HTTPException(400, "PersistedQueryNotFound")
+            item.query = document
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):  # noqa: ANN001, ANN201, PLR0913
+        if request_adapter.method == "POST" and context.actor.session_kind == "cookie":
+            if not check_csrf(request, request.headers.get("x-csrf-token")):
+                raise HTTPException(403, "CSRF token missing or wrong")
+        if (
+            context.settings.persisted_only
+            and not context.actor.is_staff
+            and not self.persisted.is_persisted(request_data.query)
+        ):
+            raise HTTPException(400, "PersistedQueryRequired")
+        result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        context.apply_cookies(sub_response)
+        return result
+
+    async def on_ws_connect(self, context: Context):  # noqa: ANN201
+        """Subscriptions need a person: the session cookie, or connection params {"authorization": "Bearer …"}."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        raw = str(params.get("authorization") or params.get("Authorization") or "")
+        scheme, _, token = raw.partition(" ")
+        if not context.actor.is_authenticated and scheme.lower() == "bearer" and token:
+            async with context.sessionmaker() as session:
+                found = await accounts.resolve_session(session, token.strip())
+                await session.commit()
+            if found:
+                record, person, grants = found
+                context.actor.person, context.actor.grants = person, grants
+                context.actor.session_id, context.actor.session_kind = record.id, "bearer"
+        if not context.actor.is_authenticated:
+            raise ConnectionRejectionError({"reason": "login required"})
+        return await super().on_ws_connect(context)
+
+
+def make_graphql_router(schema: Any, persisted: Any, settings: Any) -> LaoyouGraphQLRouter:
+    router = LaoyouGraphQLRouter(
+        schema,
+        context_getter=graphql_context,
+        allow_queries_via_get=False,
+        graphql_ide=None if settings.is_production else "graphiql",
+    )
+    router.persisted = persisted
+    return router

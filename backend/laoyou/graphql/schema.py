@@ -1,0 +1,101 @@
+"""One schema assembled from the domains, with its hardening in one place."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
+from laoyou.core.errors import PermissionDenied
+from laoyou.core.settings import Settings
+from laoyou.estates.schema import EstatesQuery
+
+log = logging.getLogger("laoyou.graphql")
+
+
+@strawberry.type
+class Query(AccountsQuery, EstatesQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AccountsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(AccountsSubscription):
+    pass
+
+
+class TranslateDenials(SchemaExtension):
+    """Permission failures are top-level errors in the caller's language; the session is rolled back."""
+
+    async def on_execute(self):  # noqa: ANN201
+        yield
+        result = self.execution_context.result
+        if not result or not getattr(result, "errors", None):
+            return
+        from laoyou.core import i18n
+
+        context = self.execution_context.context
+        language = getattr(context, "language", None)
+        for error in result.errors:
+            original = error.original_error
+            if isinstance(original, PermissionDenied):
+                error.message = i18n.gettext(original.message, language)
+                error.extensions = {**(error.extensions or {}), "code": "NOT_FOUND" if original.message == "Not found." else "FORBIDDEN"}
+        if hasattr(context, "rollback"):
+            await context.rollback()
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None or isinstance(original, PermissionDenied):
+        return False
+    request_id = uuid.uuid4().hex[:12]
+    log.error("unexpected error %s: %r", request_id, original, exc_info=original)
+    error.extensions = {**(error.extensions or {}), "requestId": request_id}
+    return True
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    production = bool(settings and settings.is_production)
+    max_depth = settings.max_query_depth if settings else 10
+    extensions: list = [
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases if settings else 30),
+        MaxTokensLimiter(max_token_count=settings.max_tokens if settings else 2000),
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        TranslateDenials,
+    ]
+    if production:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(MaskErrors(should_mask_error=_should_mask))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,13 @@
+"""Every domain's tables, imported so that Alembic and create_all see the whole metadata."""
+
+from laoyou.accounts.models import (  # noqa: F401
+    AuditEvent,
+    AuthSession,
+    FamilyLink,
+    LoginCard,
+    LoginCode,
+    Notification,
+    Person,
+    RoleGrant,
+)
+from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401

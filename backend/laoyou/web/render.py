@@ -1,0 +1,127 @@
+"""Server rendering: run one of the PWA's persisted operations in-process, render a Jinja2 template."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from laoyou.core import i18n
+from laoyou.core.settings import Settings
+from laoyou.core.time import local
+from laoyou.graphql.context import CSRF_COOKIE, Context
+from laoyou.graphql.router import build_context, check_csrf
+
+
+class OperationFailed(Exception):
+    """A page's own operation answered with top-level errors (not a user mistake)."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+def make_templates(settings: Settings) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(settings.pwa_dir / "templates"),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message, **kw: i18n.gettext(message, **kw),
+        lambda singular, plural, n, **kw: i18n.ngettext(singular, plural, n, **kw),
+        newstyle=True,
+    )
+    env.filters["localtime"] = lambda value, fmt="%Y-%m-%d %H:%M": local(_as_datetime(value)).strftime(fmt)
+    return env
+
+
+def _as_datetime(value: Any):  # noqa: ANN202
+    from datetime import datetime
+
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Page:
+    """One page request: its GraphQL context, cookies to set, and the rendering."""
+
+    def __init__(self, request: Request, context: Context) -> None:
+        self.request = request
+        self.context = context
+        self.sub_response = Response()
+        del self.sub_response.headers["content-length"]  # only its cookies are carried over
+        context.response = self.sub_response
+        self.csrf_token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+    @classmethod
+    async def open(cls, request: Request) -> Page:
+        return cls(request, await build_context(request))
+
+    async def run(self, name: str, **variables: Any) -> dict[str, Any]:
+        state = self.request.app.state
+        operation = state.persisted[name]
+        result = await state.schema.execute(
+            operation.document, variable_values=variables, context_value=self.context, operation_name=name
+        )
+        self.context.apply_cookies(self.sub_response)
+        if result.errors:
+            raise OperationFailed(result.errors)
+        return result.data or {}
+
+    def _finish(self, response: Response) -> Response:
+        response.headers.raw.extend(self.sub_response.headers.raw)
+        if CSRF_COOKIE not in self.request.cookies:
+            response.set_cookie(CSRF_COOKIE, self.csrf_token, httponly=False, samesite="lax",
+                                secure=self.context.settings.cookie_secure, path="/")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def render(self, template: str, status_code: int = 200, **data: Any) -> Response:
+        i18n.current_language.set(self.context.language)
+        env: Environment = self.request.app.state.templates
+        html = env.get_template(template).render(
+            request=self.request,
+            csrf_token=self.csrf_token,
+            language=self.context.language,
+            html_lang=i18n.html_lang(self.context.language),
+            languages=i18n.LANGUAGE_NAMES,
+            settings=self.context.settings,
+            actor=self.context.actor,
+            prefs=self.preferences(),
+            operations=self.request.app.state.persisted.manifest(),
+            **data,
+        )
+        return self._finish(HTMLResponse(html, status_code=status_code))
+
+    def redirect(self, url: str) -> Response:
+        return self._finish(RedirectResponse(url, status_code=303))
+
+    def preferences(self) -> dict[str, str]:
+        """Text size and mode: the person's choice, else the cookie, else the elderly default."""
+        person = self.context.actor.person
+        cookies = self.request.cookies
+        if person is not None:
+            return {"text_size": person.text_size, "ui_mode": person.ui_mode}
+        return {
+            "text_size": cookies.get("laoyou_text") if cookies.get("laoyou_text") in TEXT_SIZES else "large",
+            "ui_mode": cookies.get("laoyou_mode") if cookies.get("laoyou_mode") in ("elderly", "standard") else "elderly",
+        }
+
+    async def close(self) -> None:
+        await self.context.close()
+
+
+TEXT_SIZES = ("standard", "large", "larger", "largest")
+
+
+async def form_with_csrf(request: Request) -> dict[str, str]:
+    """Read a posted form; refuse it unless it carries the CSRF token from its own page."""
+    form = await request.form()
+    if not check_csrf(request, str(form.get("csrf_token", ""))):
+        raise HTTPException(403, "csrf")
+    return {key: str(value) for key, value in form.items()}
