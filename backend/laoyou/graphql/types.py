@@ -26,7 +26,7 @@ class Connection(Generic[T]):
 
 def connection(page: Page, convert) -> Connection:  # noqa: ANN001
     return Connection(
-        nodes=[convert(item) for item in page.items],
+        nodes=[convert(row=item) for item in page.items],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
     )
 
