@@ -62,9 +62,12 @@ def CommunityStatsByIdLoader(session: AsyncSession) -> DataLoader[int, estates.C
     return DataLoader(load_fn=load)
 
 
-def StewardsByCommunityLoader(session: AsyncSession) -> DataLoader[int, list[tuple[Person, bool]]]:  # noqa: N802
+def StewardsByCommunityLoader(  # noqa: N802
+    session: AsyncSession, communities: DataLoader[int, Community | None]
+) -> DataLoader[int, list[tuple[Person, bool]]]:
     async def load(ids: Sequence[int]) -> list[list[tuple[Person, bool]]]:
-        found = await estates.stewards_by_community(session, list(ids))
-        return [found[i] for i in ids]
+        rows = [c for c in await communities.load_many(list(ids)) if c is not None]
+        found = await estates.stewards_by_community(session, rows)
+        return [found.get(i, []) for i in ids]
 
     return DataLoader(load_fn=load)

@@ -176,12 +176,14 @@ async def community_stats(session: AsyncSession, community_ids: list[int]) -> di
     return stats
 
 
-async def stewards_by_community(session: AsyncSession, community_ids: list[int]) -> dict[int, list[tuple[Person, bool]]]:
+async def stewards_by_community(
+    session: AsyncSession, communities: list[Community]
+) -> dict[int, list[tuple[Person, bool]]]:
     """The stewards serving each community, on-duty first: community grants, the host's (挂单) and district-wide."""
-    result: dict[int, list[tuple[Person, bool]]] = {cid: [] for cid in community_ids}
-    if not community_ids:
+    result: dict[int, list[tuple[Person, bool]]] = {c.id: [] for c in communities}
+    if not communities:
         return result
-    communities = {c.id: c for c in await session.exec(select(Community).where(col(Community.id).in_(community_ids)))}
+    communities = {c.id: c for c in communities}
     served_by = {cid: {cid, c.attached_to_id} - {None} for cid, c in communities.items()}
     wanted = set().union(*served_by.values()) if served_by else set()
     district_ids = {c.district_id for c in communities.values()}

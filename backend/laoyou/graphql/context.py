@@ -32,10 +32,10 @@ class Loaders:
         self._session = session
         self._made: dict[str, DataLoader] = {}
 
-    def _get(self, factory: Any) -> DataLoader:
+    def _get(self, factory: Any, *needs: DataLoader) -> DataLoader:
         name = factory.__name__
         if name not in self._made:
-            self._made[name] = factory(self._session)
+            self._made[name] = factory(self._session, *needs)
         return self._made[name]
 
     @property
@@ -68,7 +68,7 @@ class Loaders:
 
     @property
     def stewards_by_community(self) -> DataLoader:
-        return self._get(estate_loaders.StewardsByCommunityLoader)
+        return self._get(estate_loaders.StewardsByCommunityLoader, self.community_by_id)
 
 
 @dataclass
