@@ -173,7 +173,16 @@ class Viewer:
 
     @strawberry.field(description="Households the viewer lives in or follows as family.")
     async def households(self, info: Info) -> list[Household]:
-        return [Household(row=h) for h in await estates.my_households(info.context.session, actor=self.actor)]
+        loaders = info.context.loaders
+        found = await estates.my_households(info.context.session, actor=self.actor)
+        # Prime the loaders so the household's unit, building, community and district cost no more queries.
+        for household, unit, building, community, district in found:
+            loaders.household_by_id.prime(household.id, household)
+            loaders.unit_by_id.prime(unit.id, unit)
+            loaders.building_by_id.prime(building.id, building)
+            loaders.community_by_id.prime(community.id, community)
+            loaders.district_by_id.prime(district.id, district)
+        return [Household(row=row[0]) for row in found]
 
     @strawberry.field(description="Households the viewer lives in (not those followed as family).")
     def own_household_ids(self) -> list[strawberry.ID]:

@@ -264,10 +264,22 @@ async def access_household_as_steward(session: AsyncSession, *, actor: Actor, ho
     return household
 
 
-async def my_households(session: AsyncSession, *, actor: Actor) -> list[Household]:
+async def my_households(
+    session: AsyncSession, *, actor: Actor
+) -> list[tuple[Household, Unit, Building, Community, District]]:
+    """The viewer's households with their place, in one joined query (the home page needs all of it)."""
     if not actor.household_ids:
         return []
-    return list(await session.exec(select(Household).where(col(Household.id).in_(actor.household_ids)).order_by(Household.id)))
+    rows = await session.exec(
+        select(Household, Unit, Building, Community, District)
+        .join(Unit, Unit.id == Household.unit_id)
+        .join(Building, Building.id == Unit.building_id)
+        .join(Community, Community.id == Household.community_id)
+        .join(District, District.id == Community.district_id)
+        .where(col(Household.id).in_(actor.household_ids))
+        .order_by(Household.id)
+    )
+    return list(rows)
 
 
 async def household_people(session: AsyncSession, *, actor: Actor, household: Household) -> list[Person]:
