@@ -24,7 +24,8 @@ async def upgrade(engine: AsyncEngine) -> None:
     def _upgrade(connection) -> None:  # noqa: ANN001
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # Each domain keeps its own branch of revisions off the first one; "heads" applies them all.
+        command.upgrade(config, "heads")
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
