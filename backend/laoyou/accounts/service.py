@@ -217,33 +217,47 @@ async def do_login_with_code(
     code = (code or "").strip()
     if not code.isdigit() or len(code) != 6:
         raise LaoyouError(ErrorCode.INVALID_CODE, "The code has 6 digits.", field="code")
+    # The newest code for the number, spent or not, so that a code spent by wrong tries keeps saying so.
     login_code = (
         await session.exec(
-            select(LoginCode)
-            .where(LoginCode.phone == normalised, col(LoginCode.used_at).is_(None))
-            .order_by(col(LoginCode.id).desc())
-            .limit(1)
+            select(LoginCode).where(LoginCode.phone == normalised).order_by(col(LoginCode.id).desc()).limit(1)
         )
     ).first()
     now = utcnow()
+    limit = settings.login_code_attempts
     if login_code is None:
+        raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
+    if login_code.attempts >= limit:
+        raise LaoyouError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code")
+    if login_code.used_at is not None:
         raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
     if as_utc(login_code.expires_at) <= now:
         raise LaoyouError(ErrorCode.CODE_EXPIRED, "That code has expired. Please ask for a new one.", field="code")
-    if login_code.attempts >= settings.login_code_attempts:
-        raise LaoyouError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code")
     if not constant_equals(login_code.code_hash, _code_hash(settings, normalised, code)):
-        login_code.attempts += 1
-        session.add(login_code)
-        left = settings.login_code_attempts - login_code.attempts
+        # Count the try in the database, guarded, so guesses sent in parallel cannot share one count.
+        attempts = (
+            await session.exec(
+                update(LoginCode)
+                .where(LoginCode.id == login_code.id, LoginCode.attempts < limit)
+                .values(attempts=LoginCode.attempts + 1)
+                .returning(LoginCode.attempts)
+            )
+        ).scalar_one_or_none()
+        left = limit - attempts if attempts is not None else 0
         if left <= 0:
-            login_code.used_at = now
+            await session.exec(update(LoginCode).where(LoginCode.id == login_code.id).values(used_at=now))
             raise LaoyouError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code")
         raise LaoyouError(
             ErrorCode.INVALID_CODE, "That code is not right. %(left)s tries left.", field="code", left=left
         )
-    login_code.used_at = now
-    session.add(login_code)
+    # Spend the code with a guarded update: of two requests racing with the right code, one wins.
+    spent = await session.exec(
+        update(LoginCode)
+        .where(LoginCode.id == login_code.id, col(LoginCode.used_at).is_(None), LoginCode.attempts < limit)
+        .values(used_at=now)
+    )
+    if (spent.rowcount or 0) != 1:
+        raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
     person = await person_by_phone(session, normalised)
     if person is None:
         person = Person(phone=normalised, language=i18n.current_language.get())
