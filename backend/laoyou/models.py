@@ -11,3 +11,4 @@ from laoyou.accounts.models import (  # noqa: F401
     RoleGrant,
 )
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.media.models import MediaFile  # noqa: F401,E402

@@ -36,6 +36,9 @@ def _login_required(page: Page) -> Response | None:
 def install_web(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.templates = make_templates(settings)
+    from laoyou.web import media
+
+    media.install(app)
     static_dir = settings.pwa_dir / "static"
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
 

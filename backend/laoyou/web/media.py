@@ -1,0 +1,90 @@
+"""Uploading and fetching files: multipart in, bytes out, both scoped to who asks."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.graphql.router import build_context, check_csrf
+from laoyou.media import service as media
+from laoyou.media.storage import LocalStorage
+
+# A form carries one file at most this large, plus a little for its fields.
+MAX_BODY = media.MAX_VIDEO_BYTES + 64 * 1024
+
+
+def install(app: FastAPI) -> None:
+    app.state.storage = LocalStorage(app.state.settings.data_dir / "media")
+
+    @app.post("/media", include_in_schema=False)
+    async def upload(request: Request) -> Response:
+        """multipart/form-data: file, community_id, optional client_id. Answers {id, url, thumbUrl} or an error."""
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            raise HTTPException(413, "too large")
+        context = await build_context(request)
+        try:
+            if context.actor.session_kind == "cookie":
+                form_token = request.headers.get("x-csrf-token")
+                if not check_csrf(request, form_token):
+                    raise HTTPException(403, "csrf")
+            if not context.actor.is_authenticated:
+                raise HTTPException(401, "login required")
+            form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_BODY)
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _error("file", i18n.gettext("Please choose a file.", context.language))
+            data = await upload.read(MAX_BODY + 1)
+            community_id = str(form.get("community_id", ""))
+            if not community_id.isdigit():
+                return _error("communityId", i18n.gettext("Not found.", context.language))
+            try:
+                stored = await media.do_store_upload(
+                    context.session, storage=request.app.state.storage, actor=context.actor, data=data,
+                    community_id=int(community_id), client_id=str(form.get("client_id") or "") or None,
+                )
+            except LaoyouError as exc:
+                return _error(exc.field, i18n.gettext(exc.message, context.language, **exc.params))
+            except PermissionDenied as exc:
+                raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
+            await context.commit()
+            return JSONResponse({
+                "id": str(stored.id), "kind": stored.kind, "url": f"/media/{stored.id}",
+                "thumbUrl": f"/media/{stored.id}/thumb" if stored.thumb_key else None,
+            }, status_code=201)
+        finally:
+            await context.close()
+
+    async def fetch(request: Request, media_id: str, thumb: bool) -> Response:
+        context = await build_context(request)
+        try:
+            if not media_id.isdigit():
+                raise HTTPException(404, "not found")
+            try:
+                found = await media.access_media(context.session, actor=context.actor, media_id=int(media_id))
+            except PermissionDenied:
+                raise HTTPException(404, "not found") from None
+            key = found.thumb_key if thumb else found.storage_key
+            if key is None:
+                raise HTTPException(404, "not found")
+            data = await request.app.state.storage.get(key)
+            content_type = "image/jpeg" if thumb else found.content_type
+            return Response(data, media_type=content_type, headers={
+                "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": "inline",
+            })
+        finally:
+            await context.close()
+
+    @app.get("/media/{media_id}", include_in_schema=False)
+    async def media_file(request: Request, media_id: str) -> Response:
+        return await fetch(request, media_id, thumb=False)
+
+    @app.get("/media/{media_id}/thumb", include_in_schema=False)
+    async def media_thumb(request: Request, media_id: str) -> Response:
+        return await fetch(request, media_id, thumb=True)
+
+
+def _error(field: str | None, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=400)
