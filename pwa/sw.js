@@ -1,0 +1,141 @@
+// Laoyou (老友) service worker.
+// - Precaches the shell: the offline page, the stylesheet, the scripts, the icons and the manifest.
+// - Pages: network first; the last-seen pages are kept for reading offline; else the offline page.
+// - Static files: served from the cache and refreshed in the background.
+// - Never caches a POST or anything under /graphql. Logging out forgets the kept pages.
+// Bump VERSION when the shell changes: old caches are deleted on activation.
+
+const VERSION = "2026-01-v1";
+const SHELL_CACHE = `laoyou-shell-${VERSION}`;
+const PAGES_CACHE = `laoyou-pages-${VERSION}`;
+const MAX_PAGES = 30;
+const OFFLINE_URL = "/offline";
+
+const SHELL = [
+  OFFLINE_URL,
+  "/static/css/app.css",
+  "/static/js/app.js",
+  "/static/js/read-aloud.js",
+  "/static/js/live.js",
+  "/static/icons/icon-192.png",
+  "/static/icons/icon-512.png",
+  "/static/icons/maskable-512.png",
+  "/manifest.webmanifest",
+];
+
+// Pages not worth keeping: one-time login links and the login forms.
+const NOT_KEPT = [/^\/card\//, /^\/login/, /^\/logout/];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(SHELL_CACHE);
+      await cache.addAll(SHELL.map((url) => new Request(url, { cache: "reload", credentials: "same-origin" })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      const keep = new Set([SHELL_CACHE, PAGES_CACHE]);
+      for (const name of await caches.keys()) {
+        if (name.startsWith("laoyou-") && !keep.has(name)) await caches.delete(name);
+      }
+      if (self.registration.navigationPreload) await self.registration.navigationPreload.enable();
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith("/graphql")) return; // never cached, never touched
+
+  if (request.method !== "GET") {
+    if (request.mode === "navigate") event.respondWith(submit(event, url));
+    return; // other POSTs (from scripts) go straight to the network
+  }
+  if (request.mode === "navigate") {
+    event.respondWith(page(event, url));
+    return;
+  }
+  if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {
+    event.respondWith(staleWhileRevalidate(event));
+  }
+});
+
+// A form posted by a page: straight to the network; after logging out, forget the kept pages;
+// after changing the language, fetch the offline page again in the new language.
+async function submit(event, url) {
+  try {
+    const response = await fetch(event.request);
+    if (url.pathname.startsWith("/logout")) event.waitUntil(caches.delete(PAGES_CACHE));
+    if (url.pathname === "/settings") event.waitUntil(refreshOffline());
+    return response;
+  } catch {
+    return offlinePage();
+  }
+}
+
+async function page(event, url) {
+  try {
+    const preloaded = await event.preloadResponse;
+    const response = preloaded || (await fetch(event.request));
+    if (response.ok && response.type === "basic" && !NOT_KEPT.some((re) => re.test(url.pathname))) {
+      const copy = response.clone();
+      event.waitUntil(keepPage(event.request, copy));
+    }
+    return response;
+  } catch {
+    const cache = await caches.open(PAGES_CACHE);
+    const kept = await cache.match(event.request, { ignoreVary: true });
+    return kept || offlinePage();
+  }
+}
+
+async function keepPage(request, response) {
+  const cache = await caches.open(PAGES_CACHE);
+  await cache.delete(request, { ignoreVary: true }); // re-insert: keys stay in last-seen order
+  await cache.put(request, response);
+  const keys = await cache.keys();
+  for (const old of keys.slice(0, Math.max(0, keys.length - MAX_PAGES))) await cache.delete(old);
+}
+
+async function offlinePage() {
+  const cache = await caches.open(SHELL_CACHE);
+  const offline = await cache.match(OFFLINE_URL, { ignoreVary: true });
+  if (offline) return offline;
+  return new Response("<!doctype html><meta charset=utf-8><title>离线</title><h1>没有网络 · No connection</h1>", {
+    status: 503,
+    headers: { "Content-Type": "text/html; charset=utf-8" },
+  });
+}
+
+async function refreshOffline() {
+  try {
+    const response = await fetch(OFFLINE_URL, { cache: "reload", credentials: "same-origin" });
+    if (response.ok) await (await caches.open(SHELL_CACHE)).put(OFFLINE_URL, response);
+  } catch {
+    // offline again: keep the old copy
+  }
+}
+
+async function staleWhileRevalidate(event) {
+  const cache = await caches.open(SHELL_CACHE);
+  const cached = await cache.match(event.request, { ignoreVary: true });
+  const fresh = fetch(event.request)
+    .then(async (response) => {
+      if (response.ok && response.type === "basic") await cache.put(event.request, response.clone());
+      return response;
+    })
+    .catch(() => null);
+  if (cached) {
+    event.waitUntil(fresh);
+    return cached;
+  }
+  return (await fresh) || new Response("", { status: 504 });
+}
