@@ -496,7 +496,7 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
                 person_id=resident.id,
                 kind="family_link",
                 title=i18n.gettext(
-                    "%(name)s asks to join your household as family", language=resident.language or None,
+                    "%(name)s asks to join your household as family", language=resident.language or i18n.DEFAULT_LANGUAGE,
                     name=actor.person.name or mask_phone(actor.person.phone),
                 ),
                 link="/family",
@@ -564,7 +564,7 @@ async def do_respond_family_link(session: AsyncSession, *, actor: Actor, link_id
             session,
             person_id=link.person_id,
             kind="family_link",
-            title=i18n.gettext("Your family link was accepted", language=family.language or None),
+            title=i18n.gettext("Your family link was accepted", language=family.language or i18n.DEFAULT_LANGUAGE),
             link="/",
         )
     await audit(session, actor=actor, action="family.respond", subject_type="family_link", subject_id=link.id,
