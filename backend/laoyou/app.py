@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from laoyou.accounts.sms import make_sms_sender
 from laoyou.core.db import make_engine, make_sessionmaker
 from laoyou.core.migrate import upgrade
-from laoyou.core.pubsub import InProcessPubSub
+from laoyou.core.pubsub import make_pubsub
 from laoyou.core.settings import Settings, get_settings
 from laoyou.graphql.persisted import PersistedOperations
 from laoyou.graphql.router import make_graphql_router
@@ -38,13 +38,15 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         log.info("Laoyou is ready (%s mode)", settings.mode)
         yield
         app.state.ready = False
+        if hasattr(app.state.pubsub, "close"):
+            await app.state.pubsub.close()
         await engine.dispose()
 
     app = FastAPI(title="Laoyou", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.pubsub = InProcessPubSub()
+    app.state.pubsub = make_pubsub(settings)
     app.state.sms = make_sms_sender(settings)
     app.state.schema = schema
     app.state.persisted = persisted

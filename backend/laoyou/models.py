@@ -12,3 +12,4 @@ from laoyou.accounts.models import (  # noqa: F401
 )
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
 from laoyou.media.models import MediaFile  # noqa: F401,E402
+from laoyou.support.models import AgentStatus, Call, CallSignal, Conversation, FaqEntry, Message, PhoneCallLog, SosAlert  # noqa: F401,E402

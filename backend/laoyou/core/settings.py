@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, description="cap for every paginated list")
     demo_households_scale: float = Field(1.0, description="fraction of demo households to create (tests use less)")
     log_level: str = Field("info", description="logging level")
+    pubsub: str = Field("inprocess", pattern="^(inprocess|postgres)$",
+                        description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)")
+    ice_servers: str = Field("[]", description="WebRTC STUN/TURN servers as JSON, e.g. [{\"urls\": \"turn:turn.example.cn:3478\", \"username\": \"u\", \"credential\": \"p\"}]")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> "Settings":

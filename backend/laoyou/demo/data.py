@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.security import hash_password
 from laoyou.estates.models import Building, Community, District, Household, Unit
+from laoyou.support.demo import load_support_demo
 
 DEMO_STAFF_PASSWORD = "laoyou-demo-2026"
 
@@ -260,6 +261,7 @@ async def load_demo(
             household.head_name = spec.name
             session.add(household)
     await session.flush()
+    await load_support_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

@@ -70,6 +70,18 @@ class Loaders:
     def stewards_by_community(self) -> DataLoader:
         return self._get(estate_loaders.StewardsByCommunityLoader, self.community_by_id)
 
+    @property
+    def person_by_id(self) -> DataLoader:
+        from laoyou.support import loaders as support_loaders
+
+        return self._get(support_loaders.PersonByIdLoader)
+
+    @property
+    def media_file_by_id(self) -> DataLoader:
+        from laoyou.support import loaders as support_loaders
+
+        return self._get(support_loaders.MediaFileByIdLoader)
+
 
 @dataclass
 class PendingCookie:

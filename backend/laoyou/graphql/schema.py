@@ -24,22 +24,23 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.core.errors import PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstatesQuery
+from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 
 log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery):
+class Query(AccountsQuery, EstatesQuery, SupportQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation):
+class Mutation(AccountsMutation, SupportMutation):
     pass
 
 
 @strawberry.type
-class Subscription(AccountsSubscription):
+class Subscription(AccountsSubscription, SupportSubscription):
     pass
 
 

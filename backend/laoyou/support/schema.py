@@ -1,0 +1,882 @@
+"""GraphQL for customer service: conversations and live chat, agents' hours, the FAQ, figures, SOS and calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from laoyou.core.errors import NotFound
+from laoyou.core.phone import mask_phone, national
+from laoyou.core.time import as_utc, utcnow
+from laoyou.estates.schema import Community, Household
+from laoyou.graphql.context import Info
+from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.permissions import IsAuthenticated, IsStaff
+from laoyou.graphql.types import decode_id
+from laoyou.media.schema import MediaFile
+from laoyou.support import models
+from laoyou.support import service as support
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value else None
+
+
+def _id(value: int | None) -> strawberry.ID | None:
+    return strawberry.ID(str(value)) if value is not None else None
+
+
+@strawberry.type(description="A person as customer service shows them: name and a masked phone.")
+class SupportPerson:
+    id: strawberry.ID
+    name: str
+    masked_phone: str
+
+
+async def _person(info: Info, person_id: int | None) -> SupportPerson | None:
+    if person_id is None:
+        return None
+    row = await info.context.loaders.person_by_id.load(person_id)
+    return SupportPerson(id=strawberry.ID(str(row.id)), name=row.name, masked_phone=mask_phone(row.phone)) if row else None
+
+
+@strawberry.type(description="One chat message, in the conversation's server order (seq).")
+class SupportMessage:
+    row: strawberry.Private[models.Message]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def conversation_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.conversation_id))
+
+    @strawberry.field(description="The server order within the conversation: 1, 2, 3…")
+    def seq(self) -> int:
+        return self.row.seq
+
+    @strawberry.field(description="text, voice, photo, system (from the service itself) or missed_call")
+    def kind(self) -> str:
+        return self.row.kind
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.row.body
+
+    @strawberry.field
+    def from_staff(self) -> bool:
+        return self.row.from_staff
+
+    @strawberry.field(description="The id the sender's app made, so it can match its own sends.")
+    def client_id(self) -> str | None:
+        return self.row.client_id
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    async def sender(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.sender_id)
+
+    @strawberry.field
+    async def media(self, info: Info) -> MediaFile | None:
+        if self.row.media_id is None:
+            return None
+        row = await info.context.loaders.media_file_by_id.load(self.row.media_id)
+        return MediaFile(row=row) if row else None
+
+
+@strawberry.type(description="A resident's question to customer service, from first message until closed.")
+class SupportConversation:
+    row: strawberry.Private[models.Conversation]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="waiting, active or closed")
+    def status(self) -> str:
+        return self.row.status
+
+    @strawberry.field
+    def urgent(self) -> bool:
+        return self.row.urgent
+
+    @strawberry.field(description="The seq of the newest message.")
+    def last_seq(self) -> int:
+        return self.row.last_seq
+
+    @strawberry.field
+    def resident_delivered_seq(self) -> int:
+        return self.row.resident_delivered_seq
+
+    @strawberry.field
+    def resident_read_seq(self) -> int:
+        return self.row.resident_read_seq
+
+    @strawberry.field
+    def staff_delivered_seq(self) -> int:
+        return self.row.staff_delivered_seq
+
+    @strawberry.field
+    def staff_read_seq(self) -> int:
+        return self.row.staff_read_seq
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def last_message_at(self) -> datetime:
+        return as_utc(self.row.last_message_at)
+
+    @strawberry.field(description="Since when the resident has been waiting for a person, if they are.")
+    def waiting_since(self) -> datetime | None:
+        return _opt(self.row.waiting_since)
+
+    @strawberry.field
+    def waiting_minutes(self) -> int | None:
+        if not self.row.waiting_since:
+            return None
+        return int((utcnow() - as_utc(self.row.waiting_since)).total_seconds() // 60)
+
+    @strawberry.field
+    def first_response_at(self) -> datetime | None:
+        return _opt(self.row.first_response_at)
+
+    @strawberry.field
+    def closed_at(self) -> datetime | None:
+        return _opt(self.row.closed_at)
+
+    @strawberry.field
+    def rating(self) -> int | None:
+        return self.row.rating
+
+    @strawberry.field
+    def rating_comment(self) -> str:
+        return self.row.rating_comment
+
+    @strawberry.field
+    def work_order_id(self) -> strawberry.ID | None:
+        return _id(self.row.work_order_id)
+
+    @strawberry.field(description="True when the viewer is the resident who asked.")
+    def viewer_is_resident(self, info: Info) -> bool:
+        return self.row.resident_id == info.context.actor.person_id
+
+    @strawberry.field
+    async def resident(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.resident_id)
+
+    @strawberry.field(description="The agent or steward answering it.")
+    async def assignee(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.assignee_id)
+
+    @strawberry.field
+    async def household(self, info: Info) -> Household | None:
+        if self.row.household_id is None:
+            return None
+        return Household(row=await info.context.loaders.household_by_id.load(self.row.household_id))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+    @strawberry.field(description="Messages after a seq (the reconnect cursor), oldest first.")
+    async def messages(self, info: Info, after_seq: int = 0, first: int = 100) -> list[SupportMessage]:
+        first = max(1, min(first, info.context.settings.max_page_size))
+        rows = await support.list_messages(info.context.session, conversation=self.row, after_seq=after_seq, first=first)
+        return [SupportMessage(row=r) for r in rows]
+
+    @strawberry.field(description="The newest messages, oldest first.")
+    async def latest_messages(self, info: Info, last: int = 50) -> list[SupportMessage]:
+        last = max(1, min(last, info.context.settings.max_page_size))
+        return [SupportMessage(row=r) for r in await support.latest_messages(info.context.session, conversation=self.row, last=last)]
+
+    @strawberry.field(description="Colleagues it may be handed to (staff only).")
+    async def transfer_targets(self, info: Info) -> list[TransferTarget]:
+        if not support.is_staff_side(info.context.actor, self.row):
+            return []
+        found = await support.transfer_targets(info.context.session, actor=info.context.actor, conversation=self.row)
+        return [TransferTarget(id=strawberry.ID(str(p.id)), name=p.name, role=role) for p, role in found]
+
+
+@strawberry.type
+class TransferTarget:
+    id: strawberry.ID
+    name: str
+    role: str = strawberry.field(description="agent or steward")
+
+
+@strawberry.type(description="What changed in a conversation: its state and the messages after the cursor.")
+class ChatUpdate:
+    conversation: SupportConversation
+    messages: list[SupportMessage]
+
+
+@strawberry.type
+class AgentStatus:
+    row: strawberry.Private[models.AgentStatus]
+
+    @strawberry.field
+    def online(self) -> bool:
+        return self.row.online
+
+    @strawberry.field(description="Local time, HH:MM.")
+    def hours_start(self) -> str:
+        return support.format_hhmm(self.row.hours_start)
+
+    @strawberry.field(description="Local time, HH:MM.")
+    def hours_end(self) -> str:
+        return support.format_hhmm(self.row.hours_end)
+
+    @strawberry.field(description="Online and within their hours now.")
+    def on_shift(self) -> bool:
+        return support.on_shift(self.row, utcnow())
+
+
+@strawberry.type(description="A common question and its plain answer, kept by the district's staff.")
+class FaqEntry:
+    row: strawberry.Private[models.FaqEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def district_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.district_id))
+
+    @strawberry.field
+    def question(self) -> str:
+        return self.row.question
+
+    @strawberry.field
+    def answer(self) -> str:
+        return self.row.answer
+
+    @strawberry.field
+    def keywords(self) -> str:
+        return self.row.keywords
+
+
+@strawberry.type(description="Customer-service figures over the last 30 days, for a district or an agent.")
+class SupportFigure:
+    id: strawberry.ID | None
+    label: str
+    conversations: int
+    answered: int
+    closed: int
+    ratings: int
+    first_response_seconds: int | None
+    resolution_seconds: int | None
+    satisfaction: float | None = strawberry.field(description="Average stars, 1 to 5.")
+
+    @classmethod
+    def of(cls, figures: support.Figures) -> SupportFigure:
+        return cls(id=_id(figures.key), label=figures.label, conversations=figures.conversations,
+                   answered=figures.answered, closed=figures.closed, ratings=figures.ratings,
+                   first_response_seconds=figures.first_response_seconds, resolution_seconds=figures.resolution_seconds,
+                   satisfaction=figures.satisfaction)
+
+
+@strawberry.type
+class SupportFigures:
+    districts: list[SupportFigure]
+    agents: list[SupportFigure]
+
+
+@strawberry.type(description="An SOS a resident raised: where, and who is coming.")
+class SosAlert:
+    row: strawberry.Private[models.SosAlert]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="open, acknowledged or resolved")
+    def status(self) -> str:
+        return self.row.status
+
+    @strawberry.field
+    def address(self) -> str:
+        return self.row.address
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def acknowledged_at(self) -> datetime | None:
+        return _opt(self.row.acknowledged_at)
+
+    @strawberry.field
+    async def resident(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.person_id)
+
+    @strawberry.field(description="Who is coming to help.")
+    async def responder(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.responder_id)
+
+    @strawberry.field(description="The responder's work phone, to call them.")
+    async def responder_phone(self, info: Info) -> str | None:
+        if self.row.responder_id is None:
+            return None
+        row = await info.context.loaders.person_by_id.load(self.row.responder_id)
+        return national(row.phone) if row else None
+
+
+@strawberry.type(description="An audio or video call in the browser.")
+class SupportCall:
+    row: strawberry.Private[models.Call]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="ringing, connected, ended, missed or declined")
+    def status(self) -> str:
+        return self.row.status
+
+    @strawberry.field
+    def video(self) -> bool:
+        return self.row.video
+
+    @strawberry.field
+    def conversation_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.conversation_id))
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def answered_at(self) -> datetime | None:
+        return _opt(self.row.answered_at)
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return _opt(self.row.ended_at)
+
+    @strawberry.field
+    def viewer_is_caller(self, info: Info) -> bool:
+        return self.row.caller_id == info.context.actor.person_id
+
+    @strawberry.field
+    async def caller(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.caller_id)
+
+    @strawberry.field(description="Empty while it rings for any agent of the district.")
+    async def callee(self, info: Info) -> SupportPerson | None:
+        return await _person(info, self.row.callee_id)
+
+
+@strawberry.type(description="A WebRTC signal from the other side: offer, answer, ice or hangup (payload is JSON).")
+class CallSignal:
+    id: strawberry.ID
+    kind: str
+    payload: str
+
+
+@strawberry.type
+class CallUpdate:
+    call: SupportCall
+    signals: list[CallSignal]
+
+
+@strawberry.type(description="A STUN or TURN server for WebRTC, from LAOYOU_ICE_SERVERS.")
+class IceServer:
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+@strawberry.type(description="What the 'call my steward' button dials; the press is logged.")
+class StewardCallLogged:
+    phone: str
+
+
+# --- errors and payloads ------------------------------------------------------------------------------
+
+
+@strawberry.type
+class SupportError(Error):
+    pass
+
+
+@strawberry.type
+class ChatMessageSent:
+    chat_message: SupportMessage
+    conversation: SupportConversation
+    service_replies: list[SupportMessage] = strawberry.field(description="Answers the service gave at once.")
+    emergency: SosAlert | None
+
+
+@strawberry.type
+class ConversationUpdated:
+    conversation: SupportConversation
+
+
+@strawberry.type
+class AgentStatusUpdated:
+    status: AgentStatus
+
+
+@strawberry.type
+class FaqEntrySaved:
+    entry: FaqEntry
+
+
+@strawberry.type
+class FaqEntryDeleted:
+    id: strawberry.ID
+
+
+@strawberry.type
+class SosRaised:
+    alert: SosAlert
+
+
+@strawberry.type
+class CallUpdated:
+    call: SupportCall
+
+
+@strawberry.type
+class CallSignalSent:
+    id: strawberry.ID
+
+
+@strawberry.type
+class WorkOrderOpened:
+    work_order_id: strawberry.ID
+    conversation: SupportConversation
+
+
+SendChatMessageResult = Annotated[ChatMessageSent | SupportError, strawberry.union("SendChatMessageResult")]
+ConversationResult = Annotated[ConversationUpdated | SupportError, strawberry.union("ConversationResult")]
+AgentStatusResult = Annotated[AgentStatusUpdated | SupportError, strawberry.union("AgentStatusResult")]
+FaqEntryResult = Annotated[FaqEntrySaved | SupportError, strawberry.union("FaqEntryResult")]
+DeleteFaqEntryResult = Annotated[FaqEntryDeleted | SupportError, strawberry.union("DeleteFaqEntryResult")]
+SosResult = Annotated[SosRaised | SupportError, strawberry.union("SosResult")]
+CallResult = Annotated[CallUpdated | SupportError, strawberry.union("CallResult")]
+CallSignalResult = Annotated[CallSignalSent | SupportError, strawberry.union("CallSignalResult")]
+StewardCallResult = Annotated[StewardCallLogged | SupportError, strawberry.union("StewardCallResult")]
+WorkOrderResult = Annotated[WorkOrderOpened | SupportError, strawberry.union("WorkOrderResult")]
+
+
+def _opt_id(value: strawberry.ID | None) -> int | None:
+    return decode_id(value) if value is not None else None
+
+
+@strawberry.type
+class SupportQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="One conversation the viewer may see.")
+    async def support_conversation(self, info: Info, id: strawberry.ID) -> SupportConversation:
+        row = await support.access_conversation(info.context.session, actor=info.context.actor, conversation_id=decode_id(id))
+        return SupportConversation(row=row)
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="The resident's open conversation about their home, if any.")
+    async def my_support_conversation(self, info: Info, household_id: strawberry.ID | None = None) -> SupportConversation | None:
+        row = await support.current_conversation(info.context.session, actor=info.context.actor,
+                                                 household_id=_opt_id(household_id))
+        return SupportConversation(row=row) if row else None
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Residents: their own conversations; staff: their districts' and those handed to them.")
+    async def support_conversations(
+        self, info: Info, first: int = 20, before_id: strawberry.ID | None = None, status: str | None = None,
+        mine: bool = False,
+    ) -> list[SupportConversation]:
+        first = max(1, min(first, info.context.settings.max_page_size))
+        rows = await support.list_conversations(info.context.session, actor=info.context.actor, first=first,
+                                                after=_opt_id(before_id), mine_only=mine, status=status)
+        return [SupportConversation(row=r) for r in rows]
+
+    @strawberry.field(permission_classes=[IsStaff], description="Waiting and active conversations, urgent and longest waiting first.")
+    async def support_queue(self, info: Info) -> list[SupportConversation]:
+        return [SupportConversation(row=r) for r in await support.support_queue(info.context.session, actor=info.context.actor)]
+
+    @strawberry.field(permission_classes=[IsStaff], description="The viewer's hours and online state, for agents.")
+    async def my_agent_status(self, info: Info) -> AgentStatus | None:
+        row = await support.agent_status(info.context.session, actor=info.context.actor)
+        return AgentStatus(row=row) if row else None
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The FAQ of the districts the viewer belongs to or serves.")
+    async def faq_entries(self, info: Info, district_id: strawberry.ID | None = None) -> list[FaqEntry]:
+        rows = await support.list_faq(info.context.session, actor=info.context.actor, district_id=_opt_id(district_id))
+        return [FaqEntry(row=r) for r in rows]
+
+    @strawberry.field(permission_classes=[IsStaff], description="First-response time, resolution time and satisfaction.")
+    async def support_figures(self, info: Info) -> SupportFigures:
+        districts, agents = await support.support_figures(info.context.session, actor=info.context.actor)
+        return SupportFigures(districts=[SupportFigure.of(f) for f in districts], agents=[SupportFigure.of(f) for f in agents])
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def sos_alert(self, info: Info, id: strawberry.ID) -> SosAlert:
+        return SosAlert(row=await support.access_sos(info.context.session, actor=info.context.actor, alert_id=decode_id(id)))
+
+    @strawberry.field(permission_classes=[IsStaff], description="Open SOS alerts in the communities the viewer serves.")
+    async def sos_alerts(self, info: Info) -> list[SosAlert]:
+        return [SosAlert(row=r) for r in await support.list_sos(info.context.session, actor=info.context.actor)]
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def support_call(self, info: Info, id: strawberry.ID) -> SupportCall:
+        return SupportCall(row=await support.access_call(info.context.session, actor=info.context.actor, call_id=decode_id(id)))
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Calls ringing for the viewer now.")
+    async def ringing_calls(self, info: Info) -> list[SupportCall]:
+        return [SupportCall(row=r) for r in await support.ringing_calls(info.context.session, actor=info.context.actor)]
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="STUN/TURN servers for calls.")
+    def ice_servers(self, info: Info) -> list[IceServer]:
+        return ice_servers(info.context.settings.ice_servers)
+
+
+def ice_servers(raw: str) -> list[IceServer]:
+    try:
+        entries = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    result = []
+    for entry in entries if isinstance(entries, list) else []:
+        urls = entry.get("urls") if isinstance(entry, dict) else None
+        if isinstance(urls, str):
+            urls = [urls]
+        if urls:
+            result.append(IceServer(urls=[str(u) for u in urls], username=entry.get("username"),
+                                    credential=entry.get("credential")))
+    return result
+
+
+@strawberry.type
+class SupportMutation:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Send a text, or a voice note or photo uploaded to /media. clientId (made by the app) makes a "
+        "retried send return the first message. Without conversationId a resident writes in their open conversation.",
+    )
+    async def send_chat_message(
+        self, info: Info, client_id: str, body: str = "", media_id: strawberry.ID | None = None,
+        conversation_id: strawberry.ID | None = None, household_id: strawberry.ID | None = None,
+    ) -> SendChatMessageResult:
+        context = info.context
+
+        async def work() -> ChatMessageSent:
+            sent = await support.do_send_message(
+                context.session, actor=context.actor, client_id=client_id, body=body, media_id=_opt_id(media_id),
+                conversation_id=_opt_id(conversation_id), household_id=_opt_id(household_id),
+            )
+            return ChatMessageSent(
+                chat_message=SupportMessage(row=sent.message), conversation=SupportConversation(row=sent.conversation),
+                service_replies=[SupportMessage(row=m) for m in sent.service_replies],
+                emergency=SosAlert(row=sent.emergency) if sent.emergency else None,
+            )
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Mark messages up to seq as received (and read).")
+    async def mark_chat_seen(self, info: Info, conversation_id: strawberry.ID, seq: int, read: bool = True) -> ConversationResult:
+        context = info.context
+
+        async def work() -> ConversationUpdated:
+            row = await support.do_mark(context.session, actor=context.actor, conversation_id=decode_id(conversation_id),
+                                        seq=seq, read=read)
+            return ConversationUpdated(conversation=SupportConversation(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def claim_conversation(self, info: Info, id: strawberry.ID) -> ConversationResult:
+        return await _conversation_action(info, support.do_claim, conversation_id=decode_id(id))
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Hand a conversation to another agent or the community's steward.")
+    async def transfer_conversation(self, info: Info, id: strawberry.ID, to_person_id: strawberry.ID) -> ConversationResult:
+        return await _conversation_action(info, support.do_transfer, conversation_id=decode_id(id),
+                                          to_person_id=decode_id(to_person_id))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def close_conversation(self, info: Info, id: strawberry.ID) -> ConversationResult:
+        return await _conversation_action(info, support.do_close, conversation_id=decode_id(id))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="The resident gives 1 to 5 stars once it has ended.")
+    async def rate_conversation(self, info: Info, id: strawberry.ID, stars: int, comment: str = "") -> ConversationResult:
+        return await _conversation_action(info, support.do_rate, conversation_id=decode_id(id), stars=stars, comment=comment)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Open a work order from the conversation, in one action.")
+    async def turn_conversation_into_work_order(self, info: Info, id: strawberry.ID) -> WorkOrderResult:
+        context = info.context
+
+        async def work() -> WorkOrderOpened:
+            order_id = await support.do_turn_into_work_order(context.session, actor=context.actor, conversation_id=decode_id(id))
+            row = await context.session.get(models.Conversation, decode_id(id))
+            return WorkOrderOpened(work_order_id=strawberry.ID(str(order_id)), conversation=SupportConversation(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Agents: online or not, and working hours (HH:MM local).")
+    async def set_agent_status(
+        self, info: Info, online: bool | None = None, hours_start: str | None = None, hours_end: str | None = None
+    ) -> AgentStatusResult:
+        context = info.context
+
+        async def work() -> AgentStatusUpdated:
+            row = await support.do_set_agent_status(context.session, actor=context.actor, online=online,
+                                                    hours_start=hours_start, hours_end=hours_end)
+            return AgentStatusUpdated(status=AgentStatus(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Add (with districtId) or change (with id) a FAQ entry.")
+    async def save_faq_entry(
+        self, info: Info, question: str, answer: str, keywords: str = "", id: strawberry.ID | None = None,
+        district_id: strawberry.ID | None = None,
+    ) -> FaqEntryResult:
+        context = info.context
+
+        async def work() -> FaqEntrySaved:
+            row = await support.do_save_faq(context.session, actor=context.actor, district_id=_opt_id(district_id),
+                                            entry_id=_opt_id(id), question=question, answer=answer, keywords=keywords)
+            return FaqEntrySaved(entry=FaqEntry(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def delete_faq_entry(self, info: Info, id: strawberry.ID) -> DeleteFaqEntryResult:
+        context = info.context
+
+        async def work() -> FaqEntryDeleted:
+            await support.do_delete_faq(context.session, actor=context.actor, entry_id=decode_id(id))
+            return FaqEntryDeleted(id=id)
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Log a press of 'call my steward'; answers the number to dial.")
+    async def log_steward_call(self, info: Info, household_id: strawberry.ID) -> StewardCallResult:
+        context = info.context
+
+        async def work() -> StewardCallLogged:
+            log = await support.do_log_steward_call(context.session, actor=context.actor, household_id=decode_id(household_id))
+            return StewardCallLogged(phone=national(log.phone))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="SOS: alert the on-duty staff with the address and tell the family.")
+    async def raise_sos(self, info: Info, household_id: strawberry.ID, client_id: str) -> SosResult:
+        context = info.context
+
+        async def work() -> SosRaised:
+            row = await support.do_raise_sos(context.session, actor=context.actor, household_id=decode_id(household_id),
+                                             client_id=client_id)
+            return SosRaised(alert=SosAlert(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Say you are coming (or, with resolve, that it is dealt with).")
+    async def respond_sos(self, info: Info, id: strawberry.ID, resolve: bool = False) -> SosResult:
+        context = info.context
+
+        async def work() -> SosRaised:
+            row = await support.do_respond_sos(context.session, actor=context.actor, alert_id=decode_id(id), resolve=resolve)
+            return SosRaised(alert=SosAlert(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Ring customer service (or, with toSteward, the steward); staff ring the resident.")
+    async def start_call(
+        self, info: Info, video: bool = False, conversation_id: strawberry.ID | None = None,
+        household_id: strawberry.ID | None = None, to_steward: bool = False,
+    ) -> CallResult:
+        context = info.context
+
+        async def work() -> CallUpdated:
+            row = await support.do_start_call(context.session, actor=context.actor, video=video,
+                                              conversation_id=_opt_id(conversation_id),
+                                              household_id=_opt_id(household_id), to_steward=to_steward)
+            return CallUpdated(call=SupportCall(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def answer_call(self, info: Info, id: strawberry.ID) -> CallResult:
+        return await _call_action(info, support.do_answer_call, call_id=decode_id(id))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="End, cancel or decline a call.")
+    async def hang_up_call(self, info: Info, id: strawberry.ID) -> CallResult:
+        return await _call_action(info, support.do_hang_up, call_id=decode_id(id))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Pass an offer, answer or ICE candidate (JSON).")
+    async def send_call_signal(self, info: Info, call_id: strawberry.ID, kind: str, payload: str) -> CallSignalResult:
+        context = info.context
+
+        async def work() -> CallSignalSent:
+            row = await support.do_send_signal(context.session, actor=context.actor, call_id=decode_id(call_id),
+                                               kind=kind, payload=payload)
+            return CallSignalSent(id=strawberry.ID(str(row.id)))
+
+        return await mutation_boundary(info, SupportError, work)
+
+
+async def _conversation_action(info: Info, action: Any, **kwargs: Any) -> ConversationUpdated | SupportError:
+    context = info.context
+
+    async def work() -> ConversationUpdated:
+        row = await action(context.session, actor=context.actor, **kwargs)
+        return ConversationUpdated(conversation=SupportConversation(row=row))
+
+    return await mutation_boundary(info, SupportError, work)
+
+
+async def _call_action(info: Info, action: Any, **kwargs: Any) -> CallUpdated | SupportError:
+    context = info.context
+
+    async def work() -> CallUpdated:
+        return CallUpdated(call=SupportCall(row=await action(context.session, actor=context.actor, **kwargs)))
+
+    return await mutation_boundary(info, SupportError, work)
+
+
+# --- subscriptions ------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _listen(pubsub: Any, channels: list[str]) -> AsyncIterator[asyncio.Queue]:
+    """Subscribe to several channels at once; every event (its content does not matter) lands in one queue."""
+    wake: asyncio.Queue = asyncio.Queue(maxsize=1)
+
+    async def pump(messages: AsyncIterator[Any]) -> None:
+        async for _ in messages:
+            if wake.empty():
+                wake.put_nowait(True)  # events coalesce: a subscriber fetches everything new anyway
+
+    async with AsyncExitStack() as stack:
+        tasks = []
+        for channel in channels:
+            messages = await stack.enter_async_context(pubsub.subscribe(channel))
+            tasks.append(asyncio.create_task(pump(messages)))
+        try:
+            yield wake
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+class _Scoped:
+    """A short database session with fresh loaders for one fetch inside a long subscription.
+
+    The WebSocket's context is shared by all its subscriptions, so one at a time holds it: from the fetch
+    until the yielded value has been resolved and sent (the generator resumes and leaves the block).
+    """
+
+    def __init__(self, info: Info) -> None:
+        self.context = info.context
+        self.lock = self.context.__dict__.setdefault("_support_lock", asyncio.Lock())
+
+    async def __aenter__(self) -> Any:
+        await self.lock.acquire()
+        self.session = self.context.sessionmaker()
+        self.context._session = self.session
+        self.context.__dict__.pop("loaders", None)
+        return self.session
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            self.context._session = None
+            self.context.__dict__.pop("loaders", None)
+            await self.session.close()
+        finally:
+            self.lock.release()
+
+
+@strawberry.type
+class SupportSubscription:
+    @strawberry.subscription(
+        description="A conversation live: first everything after afterSeq (the reconnect cursor), then each change. "
+        "Every message arrives once, in seq order."
+    )
+    async def support_chat(self, info: Info, conversation_id: strawberry.ID, after_seq: int = 0) -> AsyncGenerator[ChatUpdate, None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        cid = decode_id(conversation_id)
+        async with _Scoped(info) as session:
+            await support.access_conversation(session, actor=context.actor, conversation_id=cid)
+        cursor = max(0, after_seq)
+        async with _listen(context.pubsub, [support.conversation_channel(cid)]) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    conversation = await session.get(models.Conversation, cid)
+                    rows = await support.list_messages(session, conversation=conversation, after_seq=cursor, first=100)
+                    if rows:
+                        cursor = rows[-1].seq
+                    # Resolved while the session is still open: the generator resumes only after it was sent.
+                    yield ChatUpdate(conversation=SupportConversation(row=conversation),
+                                     messages=[SupportMessage(row=r) for r in rows])
+                if len(rows) < 100:
+                    await wake.get()
+
+    @strawberry.subscription(description="Agents: the queue now, and again whenever it changes.")
+    async def support_queue(self, info: Info) -> AsyncGenerator[list[SupportConversation], None]:
+        context = info.context
+        if not context.actor.is_staff:
+            raise NotFound()
+        districts = support.agent_district_ids(context.actor) or set()
+        channels = [support.district_channel(d) for d in sorted(districts)] + [support.person_channel(context.actor.person_id)]
+        async with _listen(context.pubsub, channels) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    rows = await support.support_queue(session, actor=context.actor)
+                    yield [SupportConversation(row=r) for r in rows]
+                await wake.get()
+
+    @strawberry.subscription(description="Calls ringing for the viewer, now and whenever that changes.")
+    async def ringing_calls(self, info: Info) -> AsyncGenerator[list[SupportCall], None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        async with _listen(context.pubsub, support.ring_channels(context.actor)) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    rows = await support.ringing_calls(session, actor=context.actor)
+                    yield [SupportCall(row=r) for r in rows]
+                await wake.get()
+
+    @strawberry.subscription(description="One call live: its state and the other side's signals after afterId.")
+    async def call_signals(self, info: Info, call_id: strawberry.ID, after_id: int = 0) -> AsyncGenerator[CallUpdate, None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        cid = decode_id(call_id)
+        async with _Scoped(info) as session:
+            await support.access_call(session, actor=context.actor, call_id=cid)
+        cursor = max(0, after_id)
+        async with _listen(context.pubsub, [support.call_channel(cid)]) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    call = await support.access_call(session, actor=context.actor, call_id=cid)
+                    everything = await support.list_signals(session, call=call, after_id=cursor)
+                    if everything:
+                        cursor = everything[-1].id
+                    rows = [r for r in everything if r.sender_id != context.actor.person_id]
+                    yield CallUpdate(call=SupportCall(row=call),
+                                     signals=[CallSignal(id=strawberry.ID(str(r.id)), kind=r.kind, payload=r.payload)
+                                              for r in rows])
+                    ended = call.status not in (models.CallStatus.ringing.value, models.CallStatus.connected.value)
+                if ended:
+                    return
+                await wake.get()

@@ -1,0 +1,1109 @@
+"""Cloud customer service: who may see and write which conversation, the server order of messages,
+around-the-clock answers (agents' hours, the FAQ, urgent words), SOS, the steward call log and WebRTC calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.core import i18n
+from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
+from laoyou.core.events import announce
+from laoyou.core.phone import national
+from laoyou.core.time import as_utc, local, utcnow
+from laoyou.estates import service as estates
+from laoyou.estates.models import Building, Community, Household, Unit
+from laoyou.media import service as media
+from laoyou.support.models import (
+    AgentStatus,
+    Call,
+    CallSignal,
+    CallStatus,
+    Conversation,
+    ConversationStatus,
+    FaqEntry,
+    Message,
+    MessageKind,
+    PhoneCallLog,
+    SosAlert,
+    SosStatus,
+)
+
+MAX_TEXT = 2000
+MAX_SIGNAL = 20_000
+SEEN_RECENTLY = timedelta(minutes=2)  # the resident's app marked messages received this recently: it is open
+
+
+def _(message: str) -> str:
+    """Marks a msgid; translated in the reader's language where it is stored or shown."""
+    return message
+
+
+# --- channels: events carry ids; subscribers fetch rows (so they fit any pub/sub backend) --------------
+
+
+def conversation_channel(conversation_id: int) -> str:
+    return f"support:conversation:{conversation_id}"
+
+
+def district_channel(district_id: int) -> str:
+    return f"support:district:{district_id}"
+
+
+def person_channel(person_id: int) -> str:
+    return f"support:person:{person_id}"
+
+
+def call_channel(call_id: int) -> str:
+    return f"support:call:{call_id}"
+
+
+# --- scope ---------------------------------------------------------------------------------------------
+
+
+def _require_login(actor: Actor) -> None:
+    if not actor.is_authenticated:
+        raise PermissionDenied("Please log in first.")
+
+
+def agent_district_ids(actor: Actor) -> set[int] | None:
+    """Districts whose conversations the actor answers as an agent; None means all (the operator's admin)."""
+    if actor.is_admin:
+        return None
+    return {g.district_id for g in actor.grants_of(Role.agent) if g.district_id}
+
+
+def is_agent_for(actor: Actor, district_id: int) -> bool:
+    districts = agent_district_ids(actor)
+    return districts is None or district_id in districts
+
+
+async def staff_district_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    """Districts the actor works in as an agent or steward (these may keep the FAQ)."""
+    if actor.is_admin:
+        return None
+    ids = {g.district_id for g in actor.grants_of(Role.agent, Role.steward) if g.district_id}
+    community_ids = {g.community_id for g in actor.grants_of(Role.steward) if g.community_id}
+    if community_ids:
+        ids.update(await session.exec(select(Community.district_id).where(col(Community.id).in_(community_ids))))
+    return ids
+
+
+async def access_conversation(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
+    """The resident who asked, the district's agents, and the person it was handed to; nobody else."""
+    _require_login(actor)
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound()
+    if conversation.resident_id == actor.person_id:
+        return conversation
+    if conversation.assignee_id == actor.person_id or is_agent_for(actor, conversation.district_id):
+        return conversation
+    raise NotFound()
+
+
+def is_staff_side(actor: Actor, conversation: Conversation) -> bool:
+    return conversation.resident_id != actor.person_id
+
+
+async def _resident_household(session: AsyncSession, actor: Actor, household_id: int | None) -> Household:
+    """The household a resident asks about: the one named, which must be their own, or their first."""
+    _require_login(actor)
+    own = actor.resident_household_ids
+    if household_id is None:
+        if not own:
+            raise LaoyouError(ErrorCode.NOT_ALLOWED, "Your number is not linked to a home yet.")
+        household_id = min(own)
+    if household_id not in own:
+        raise NotFound()
+    household = await session.get(Household, household_id)
+    if household is None:
+        raise NotFound()
+    return household
+
+
+async def current_conversation(session: AsyncSession, *, actor: Actor, household_id: int | None = None) -> Conversation | None:
+    """The resident's open conversation about a household, if any."""
+    household = await _resident_household(session, actor, household_id)
+    return (
+        await session.exec(
+            select(Conversation)
+            .where(
+                Conversation.resident_id == actor.person_id,
+                Conversation.household_id == household.id,
+                Conversation.status != ConversationStatus.closed.value,
+            )
+            .order_by(col(Conversation.id).desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def open_conversation(session: AsyncSession, *, actor: Actor, household_id: int | None = None) -> Conversation:
+    found = await current_conversation(session, actor=actor, household_id=household_id)
+    if found is not None:
+        return found
+    household = await _resident_household(session, actor, household_id)
+    conversation = Conversation(
+        community_id=household.community_id, district_id=household.district_id, household_id=household.id,
+        resident_id=actor.person_id,
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def list_conversations(
+    session: AsyncSession, *, actor: Actor, first: int, after: int | None, mine_only: bool = False,
+    status: str | None = None,
+) -> list[Conversation]:
+    """A resident's own conversations; staff see their districts' and those handed to them. Newest first."""
+    _require_login(actor)
+    query = select(Conversation)
+    districts = agent_district_ids(actor)
+    if mine_only or (not actor.is_staff):
+        query = query.where(Conversation.resident_id == actor.person_id)
+    elif districts is not None:
+        query = query.where(
+            col(Conversation.district_id).in_(districts) | (Conversation.assignee_id == actor.person_id)
+        )
+    if status:
+        query = query.where(Conversation.status == status)
+    if after is not None:
+        query = query.where(Conversation.id < after)
+    return list(await session.exec(query.order_by(col(Conversation.id).desc()).limit(first)))
+
+
+async def support_queue(session: AsyncSession, *, actor: Actor, limit: int = 100) -> list[Conversation]:
+    """Waiting and active conversations for the actor's districts (and those handed to them), urgent first,
+    then the longest waiting."""
+    _require_login(actor)
+    if not actor.is_staff:
+        raise PermissionDenied()
+    districts = agent_district_ids(actor)
+    query = select(Conversation).where(Conversation.status != ConversationStatus.closed.value)
+    if districts is not None:
+        query = query.where(
+            col(Conversation.district_id).in_(districts) | (Conversation.assignee_id == actor.person_id)
+        )
+    query = query.order_by(
+        col(Conversation.urgent).desc(),
+        col(Conversation.waiting_since).is_(None),
+        col(Conversation.waiting_since),
+        col(Conversation.last_message_at).desc(),
+    )
+    return list(await session.exec(query.limit(limit)))
+
+
+async def list_messages(
+    session: AsyncSession, *, conversation: Conversation, after_seq: int = 0, first: int = 100
+) -> list[Message]:
+    """Messages in server order after a cursor; the caller has already been given the conversation."""
+    rows = await session.exec(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.seq > after_seq)
+        .order_by(Message.seq)
+        .limit(first)
+    )
+    return list(rows)
+
+
+async def latest_messages(session: AsyncSession, *, conversation: Conversation, last: int = 50) -> list[Message]:
+    rows = await session.exec(
+        select(Message).where(Message.conversation_id == conversation.id).order_by(col(Message.seq).desc()).limit(last)
+    )
+    return list(reversed(list(rows)))
+
+
+# --- sending ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    message: Message
+    conversation: Conversation
+    service_replies: list[Message] = field(default_factory=list)
+    emergency: SosAlert | None = None
+
+
+def check_client_id(client_id: str) -> str:
+    client_id = (client_id or "").strip()
+    if not (0 < len(client_id) <= 64):
+        raise LaoyouError(ErrorCode.INVALID, "The message id is not valid.", field="clientId")
+    return client_id
+
+
+async def _append(
+    session: AsyncSession, conversation: Conversation, *, kind: MessageKind, body: str = "",
+    sender_id: int | None = None, from_staff: bool = False, media_id: int | None = None, client_id: str | None = None,
+) -> Message:
+    """Store a message with the next seq. The guarded increment serialises concurrent senders on the row."""
+    seq = (
+        await session.exec(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(last_seq=Conversation.last_seq + 1, last_message_at=utcnow())
+            .returning(Conversation.last_seq)
+        )
+    ).scalar_one()
+    message = Message(
+        conversation_id=conversation.id, community_id=conversation.community_id,
+        district_id=conversation.district_id, seq=seq, sender_id=sender_id, from_staff=from_staff,
+        kind=kind.value, body=body, media_id=media_id, client_id=client_id,
+    )
+    session.add(message)
+    await session.flush()
+    await session.refresh(conversation)
+    announce(session, conversation_channel(conversation.id), {"seq": seq})
+    return message
+
+
+async def _person_language(session: AsyncSession, person_id: int) -> str:
+    person = await session.get(Person, person_id)
+    return i18n.valid_language(person.language if person else None) or i18n.DEFAULT_LANGUAGE
+
+
+async def do_send_message(
+    session: AsyncSession, *, actor: Actor, client_id: str, body: str = "", media_id: int | None = None,
+    conversation_id: int | None = None, household_id: int | None = None,
+) -> Sent:
+    """Store a message, then (for a resident) answer at once when nobody is online, and start the emergency
+    path on urgent words. A repeated client id returns the first message, changing nothing."""
+    _require_login(actor)
+    client_id = check_client_id(client_id)
+    existing = (
+        await session.exec(select(Message).where(Message.sender_id == actor.person_id, Message.client_id == client_id))
+    ).first()
+    if existing is not None:
+        conversation = await access_conversation(session, actor=actor, conversation_id=existing.conversation_id)
+        return Sent(existing, conversation)
+    if conversation_id is not None:
+        conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+        if conversation.status == ConversationStatus.closed.value:
+            if is_staff_side(actor, conversation):
+                raise LaoyouError(ErrorCode.NOT_ALLOWED, "This conversation has ended.")
+            conversation = await open_conversation(session, actor=actor, household_id=conversation.household_id)
+    else:
+        conversation = await open_conversation(session, actor=actor, household_id=household_id)
+    staff = is_staff_side(actor, conversation)
+    body = (body or "").strip()
+    if len(body) > MAX_TEXT:
+        raise LaoyouError(ErrorCode.INVALID, "A message has at most %(max)s characters.", field="body", max=MAX_TEXT)
+    kind = MessageKind.text
+    if media_id is not None:
+        attached = await media.access_media(session, actor=actor, media_id=media_id)
+        if attached.uploaded_by_id != actor.person_id:
+            raise NotFound()
+        kind = {"audio": MessageKind.voice, "image": MessageKind.photo}.get(attached.kind, MessageKind.photo)
+    elif not body:
+        raise LaoyouError(ErrorCode.INVALID, "Please write something first.", field="body")
+    message = await _append(session, conversation, kind=kind, body=body, sender_id=actor.person_id, from_staff=staff,
+                            media_id=media_id, client_id=client_id)
+    sent = Sent(message, conversation)
+    now = utcnow()
+    if staff:
+        if conversation.status == ConversationStatus.waiting.value or conversation.assignee_id is None:
+            conversation.assignee_id = actor.person_id
+        conversation.status = ConversationStatus.active.value
+        if conversation.first_response_at is None:
+            conversation.first_response_at = now
+            conversation.first_responder_id = actor.person_id
+        conversation.waiting_since = None
+        seen = conversation_seen_at(conversation)
+        if seen is None or now - seen > SEEN_RECENTLY:
+            language = await _person_language(session, conversation.resident_id)
+            await accounts.do_notify(
+                session, person_id=conversation.resident_id, kind="support_reply",
+                title=i18n.gettext("Customer service replied to you", language),
+                body=body[:200] if body else i18n.gettext("A voice note or photo", language), link="/support",
+            )
+    else:
+        if conversation.waiting_since is None:
+            conversation.waiting_since = now
+        reason = urgent_words(body)
+        if reason:
+            conversation.urgent = True
+            sent.emergency = await do_raise_sos(
+                session, actor=actor, household_id=conversation.household_id, reason=reason,
+                conversation=conversation,
+            )
+        elif not await agents_on_shift(session, district_id=conversation.district_id):
+            sent.service_replies = await _answer_while_away(session, conversation, body)
+    session.add(conversation)
+    await session.flush()
+    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    if conversation.assignee_id and conversation.assignee_id != actor.person_id:
+        announce(session, person_channel(conversation.assignee_id), {"conversation": conversation.id})
+    return sent
+
+
+def conversation_seen_at(conversation: Conversation) -> datetime | None:
+    return as_utc(conversation.resident_seen_at) if conversation.resident_seen_at else None
+
+
+async def _answer_while_away(session: AsyncSession, conversation: Conversation, text: str) -> list[Message]:
+    """Nobody is online: the FAQ's answer if one fits, and (once per wait) when a person will reply."""
+    language = await _person_language(session, conversation.resident_id)
+    replies: list[Message] = []
+    entries = list(await session.exec(select(FaqEntry).where(FaqEntry.district_id == conversation.district_id)))
+    best = match_faq(entries, text)
+    if best is not None:
+        body = i18n.gettext("Common answer: %(question)s", language, question=best.question) + "\n" + best.answer
+        replies.append(await _append(session, conversation, kind=MessageKind.system, body=body))
+    told = (
+        await session.exec(
+            select(Message.id).where(
+                Message.conversation_id == conversation.id, Message.kind == MessageKind.system.value,
+                Message.body.startswith("⏰"),  # type: ignore[union-attr]
+                Message.seq > (await _last_staff_seq(session, conversation.id)),
+            )
+        )
+    ).first()
+    if told is None:
+        when = await next_reply_time(session, district_id=conversation.district_id)
+        if when is None:
+            note = i18n.gettext("Nobody is on duty right now. A person will reply as soon as possible.", language)
+        else:
+            note = i18n.gettext("Nobody is on duty right now. A person will reply from %(time)s.", language,
+                                time=local(when).strftime("%m-%d %H:%M"))
+        replies.append(await _append(session, conversation, kind=MessageKind.system, body="⏰ " + note))
+    return replies
+
+
+async def _last_staff_seq(session: AsyncSession, conversation_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.max(Message.seq)).where(Message.conversation_id == conversation_id, col(Message.from_staff))
+        )
+    ) or 0
+
+
+# --- urgent words and the FAQ -------------------------------------------------------------------------
+
+URGENT_CHINESE = ("煤气", "燃气", "天然气", "着火", "失火", "起火", "火灾", "冒烟", "漏水", "淹水", "水淹", "进水",
+                  "摔倒", "跌倒", "摔了", "困在电梯", "电梯困", "关在电梯", "电梯里出不来", "救命")
+FIRE_NOT_URGENT = ("火车", "火腿", "火锅", "火柴", "火龙果", "发火", "上火", "火气")
+URGENT_ENGLISH = re.compile(
+    r"\b(gas|fire|smoke|flood(ed|ing)?|water everywhere|fell|fallen|fall(en)? down|trapped|"
+    r"stuck in the (lift|elevator)|emergency)\b",
+    re.IGNORECASE,
+)
+
+
+def urgent_words(text: str) -> str:
+    """The urgent words in a message (gas, fire, flooding, a fall, trapped in the lift), or ''."""
+    if not text:
+        return ""
+    found = [word for word in URGENT_CHINESE if word in text]
+    stripped = text
+    for word in FIRE_NOT_URGENT:
+        stripped = stripped.replace(word, "")
+    if "火" in stripped and not found:
+        found.append("火")
+    found += [m.group(0) for m in URGENT_ENGLISH.finditer(text)]
+    return "、".join(dict.fromkeys(found))
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"the", "a", "an", "is", "are", "i", "my", "me", "to", "of", "how", "do", "can", "what", "when", "where", "it"}
+
+
+def _grams(text: str) -> set[str]:
+    """Chinese character pairs plus English words: a plain overlap that needs no dictionary."""
+    text = text.lower()
+    han = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
+    grams = {a + b for a, b in zip(han, han[1:])}
+    grams.update(w for w in _WORD.findall(text) if w not in _STOP and len(w) > 1)
+    return grams
+
+
+def match_faq(entries: list[FaqEntry], text: str) -> FaqEntry | None:
+    """The entry whose question (and keywords) share the most with the text; None below a small threshold."""
+    asked = _grams(text)
+    if not asked:
+        return None
+    best, best_score = None, 0.0
+    for entry in entries:
+        keywords = [k for k in (entry.keywords or "").lower().split() if k]
+        score = 3.0 * sum(1 for k in keywords if k in text.lower())
+        question = _grams(entry.question)
+        if question:
+            score += len(asked & question) + len(asked & question) / len(question)
+        if score > best_score:
+            best, best_score = entry, score
+    return best if best_score >= 2 else None
+
+
+async def list_faq(session: AsyncSession, *, actor: Actor, district_id: int | None = None) -> list[FaqEntry]:
+    """Residents read their district's FAQ; staff read the districts they serve."""
+    _require_login(actor)
+    visible = await estates.visible_district_ids(session, actor)
+    query = select(FaqEntry).order_by(FaqEntry.id)
+    if district_id is not None:
+        if visible is not None and district_id not in visible:
+            raise NotFound()
+        query = query.where(FaqEntry.district_id == district_id)
+    elif visible is not None:
+        query = query.where(col(FaqEntry.district_id).in_(visible))
+    return list(await session.exec(query))
+
+
+async def check_faq_keeper(session: AsyncSession, actor: Actor, district_id: int) -> None:
+    _require_login(actor)
+    districts = await staff_district_ids(session, actor)
+    if districts is not None and district_id not in districts:
+        raise NotFound()
+
+
+async def do_save_faq(
+    session: AsyncSession, *, actor: Actor, district_id: int | None, entry_id: int | None, question: str,
+    answer: str, keywords: str = "",
+) -> FaqEntry:
+    question, answer, keywords = (question or "").strip(), (answer or "").strip(), " ".join((keywords or "").split())
+    if entry_id is not None:
+        entry = await session.get(FaqEntry, entry_id)
+        if entry is None:
+            raise NotFound()
+        await check_faq_keeper(session, actor, entry.district_id)
+    else:
+        if district_id is None:
+            raise NotFound()
+        await check_faq_keeper(session, actor, district_id)
+        entry = FaqEntry(district_id=district_id, question="", answer="")
+    if not (0 < len(question) <= 200):
+        raise LaoyouError(ErrorCode.INVALID, "A question has 1 to 200 characters.", field="question")
+    if not (0 < len(answer) <= 2000):
+        raise LaoyouError(ErrorCode.INVALID, "An answer has 1 to 2000 characters.", field="answer")
+    if len(keywords) > 300:
+        raise LaoyouError(ErrorCode.INVALID, "Keywords have at most 300 characters.", field="keywords")
+    entry.question, entry.answer, entry.keywords = question, answer, keywords
+    entry.updated_by_id, entry.updated_at = actor.person_id, utcnow()
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def do_delete_faq(session: AsyncSession, *, actor: Actor, entry_id: int) -> None:
+    entry = await session.get(FaqEntry, entry_id)
+    if entry is None:
+        raise NotFound()
+    await check_faq_keeper(session, actor, entry.district_id)
+    await session.delete(entry)
+    await session.flush()
+
+
+# --- agents: hours and online state -------------------------------------------------------------------
+
+
+def parse_hhmm(value: str, field_name: str) -> int:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", (value or "").strip())
+    if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59 or (int(match.group(1)) == 24 and int(match.group(2))):
+        raise LaoyouError(ErrorCode.INVALID, "Please write the time as 08:30.", field=field_name)
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def format_hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def on_shift(status: AgentStatus, now: datetime) -> bool:
+    """Online and within their hours (hours may run past midnight)."""
+    if not status.online:
+        return False
+    minute = local(now).hour * 60 + local(now).minute
+    start, end = status.hours_start, status.hours_end
+    if start == end:
+        return True  # around the clock
+    return start <= minute < end if start < end else (minute >= start or minute < end)
+
+
+async def agent_status(session: AsyncSession, *, actor: Actor) -> AgentStatus | None:
+    return (await session.exec(select(AgentStatus).where(AgentStatus.person_id == actor.person_id))).first()
+
+
+async def do_set_agent_status(
+    session: AsyncSession, *, actor: Actor, online: bool | None = None, hours_start: str | None = None,
+    hours_end: str | None = None,
+) -> AgentStatus:
+    _require_login(actor)
+    grants = actor.grants_of(Role.agent)
+    if not grants:
+        raise PermissionDenied()
+    status = await agent_status(session, actor=actor) or AgentStatus(person_id=actor.person_id,
+                                                                      district_id=grants[0].district_id)
+    if hours_start is not None:
+        status.hours_start = parse_hhmm(hours_start, "hoursStart")
+    if hours_end is not None:
+        status.hours_end = parse_hhmm(hours_end, "hoursEnd")
+    if online is not None:
+        status.online = online
+    status.updated_at = utcnow()
+    session.add(status)
+    await session.flush()
+    announce(session, district_channel(status.district_id), {"agents": True})
+    return status
+
+
+async def agents_on_shift(session: AsyncSession, *, district_id: int) -> list[AgentStatus]:
+    now = utcnow()
+    rows = await session.exec(
+        select(AgentStatus)
+        .join(RoleGrant, (RoleGrant.person_id == AgentStatus.person_id) & (RoleGrant.role == Role.agent.value))
+        .where(AgentStatus.district_id == district_id, col(AgentStatus.online), col(RoleGrant.revoked_at).is_(None),
+               RoleGrant.district_id == district_id)
+    )
+    return [s for s in rows if on_shift(s, now)]
+
+
+async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetime | None:
+    """The next start of any agent's hours in the district, as a UTC time; None when nobody has hours."""
+    statuses = list(await session.exec(select(AgentStatus).where(AgentStatus.district_id == district_id)))
+    if not statuses:
+        return None
+    now_local = local(utcnow())
+    best = None
+    for status in statuses:
+        start = now_local.replace(hour=status.hours_start // 60 % 24, minute=status.hours_start % 60, second=0,
+                                  microsecond=0)
+        if start <= now_local:
+            start += timedelta(days=1)
+        best = start if best is None or start < best else best
+    return best
+
+
+# --- claim, transfer, close, rate ---------------------------------------------------------------------
+
+
+async def _system_note(session: AsyncSession, conversation: Conversation, msgid: str, **params: object) -> Message:
+    language = await _person_language(session, conversation.resident_id)
+    return await _append(session, conversation, kind=MessageKind.system, body=i18n.gettext(msgid, language, **params))
+
+
+async def _access_as_staff(session: AsyncSession, actor: Actor, conversation_id: int) -> Conversation:
+    conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+    if not is_staff_side(actor, conversation):
+        raise PermissionDenied()
+    return conversation
+
+
+async def do_claim(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
+    conversation = await _access_as_staff(session, actor, conversation_id)
+    if conversation.status == ConversationStatus.closed.value:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This conversation has ended.")
+    if conversation.assignee_id == actor.person_id:
+        return conversation
+    conversation.assignee_id = actor.person_id
+    conversation.status = ConversationStatus.active.value
+    session.add(conversation)
+    await _system_note(session, conversation, _("%(name)s is answering you now."), name=actor.person.name)
+    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    return conversation
+
+
+async def transfer_targets(session: AsyncSession, *, actor: Actor, conversation: Conversation) -> list[tuple[Person, str]]:
+    """Who a conversation may be handed to: the district's other agents and the community's stewards."""
+    agents = list(
+        await session.exec(
+            select(Person)
+            .join(RoleGrant, RoleGrant.person_id == Person.id)
+            .where(RoleGrant.role == Role.agent.value, RoleGrant.district_id == conversation.district_id,
+                   col(RoleGrant.revoked_at).is_(None), col(Person.is_active))
+            .order_by(Person.id)
+        )
+    )
+    community = await session.get(Community, conversation.community_id)
+    stewards = (await estates.stewards_by_community(session, [community]))[community.id]
+    result = [(p, "agent") for p in agents if p.id != actor.person_id]
+    seen = {p.id for p, _ in result} | {actor.person_id}
+    result += [(p, "steward") for p, _duty in stewards if p.id not in seen]
+    return result
+
+
+async def do_transfer(session: AsyncSession, *, actor: Actor, conversation_id: int, to_person_id: int) -> Conversation:
+    conversation = await _access_as_staff(session, actor, conversation_id)
+    if conversation.status == ConversationStatus.closed.value:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This conversation has ended.")
+    targets = {p.id: p for p, _ in await transfer_targets(session, actor=actor, conversation=conversation)}
+    target = targets.get(to_person_id)
+    if target is None:
+        raise LaoyouError(ErrorCode.INVALID, "Please choose a colleague of this district.", field="toPersonId")
+    conversation.assignee_id = target.id
+    conversation.status = ConversationStatus.active.value
+    session.add(conversation)
+    await _system_note(session, conversation, _("Your question was passed to %(name)s."), name=target.name)
+    await accounts.do_notify(
+        session, person_id=target.id, kind="support_transfer",
+        title=i18n.gettext("A resident's question was passed to you", await _person_language(session, target.id)),
+        link=f"/staff/support/{conversation.id}",
+    )
+    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce(session, person_channel(target.id), {"conversation": conversation.id})
+    return conversation
+
+
+async def do_close(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
+    conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+    if conversation.status == ConversationStatus.closed.value:
+        return conversation
+    conversation.status = ConversationStatus.closed.value
+    conversation.closed_at = utcnow()
+    conversation.waiting_since = None
+    session.add(conversation)
+    await _system_note(session, conversation, _("This conversation has ended. How did we do? Please give us stars."))
+    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    return conversation
+
+
+async def do_rate(session: AsyncSession, *, actor: Actor, conversation_id: int, stars: int, comment: str = "") -> Conversation:
+    conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+    if conversation.resident_id != actor.person_id:
+        raise PermissionDenied()
+    if conversation.status != ConversationStatus.closed.value:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "You can give stars once the conversation has ended.")
+    if not 1 <= stars <= 5:
+        raise LaoyouError(ErrorCode.INVALID, "Please give 1 to 5 stars.", field="stars")
+    comment = (comment or "").strip()
+    if len(comment) > 500:
+        raise LaoyouError(ErrorCode.INVALID, "A comment has at most 500 characters.", field="comment")
+    conversation.rating, conversation.rating_comment = stars, comment
+    session.add(conversation)
+    await session.flush()
+    announce(session, conversation_channel(conversation.id), {"rated": stars})
+    return conversation
+
+
+async def do_mark(session: AsyncSession, *, actor: Actor, conversation_id: int, seq: int, read: bool) -> Conversation:
+    """Delivered (the app received it) and read (the person saw it) marks, for the viewer's side."""
+    conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+    seq = max(0, min(seq, conversation.last_seq))
+    prefix = "staff" if is_staff_side(actor, conversation) else "resident"
+    changed = False
+    for mark in ("delivered", "read") if read else ("delivered",):
+        name = f"{prefix}_{mark}_seq"
+        if getattr(conversation, name) < seq:
+            setattr(conversation, name, seq)
+            changed = True
+    if prefix == "resident":
+        conversation.resident_seen_at = utcnow()
+    session.add(conversation)
+    await session.flush()
+    if changed:
+        announce(session, conversation_channel(conversation.id), {"receipt": seq})
+    return conversation
+
+
+async def do_turn_into_work_order(session: AsyncSession, *, actor: Actor, conversation_id: int) -> int:
+    """Open a work order from the conversation with the tickets service, when that domain is installed."""
+    conversation = await _access_as_staff(session, actor, conversation_id)
+    if conversation.work_order_id:
+        return conversation.work_order_id
+    try:
+        from laoyou.tickets import service as tickets  # noqa: PLC0415  (optional domain)
+    except ImportError:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Work orders are not available here yet.") from None
+    messages = [m.body for m in await list_messages(session, conversation=conversation, first=50)
+                if not m.from_staff and m.body]
+    description = "\n".join(messages)[:1000] or "-"
+    order = await tickets.do_create_from_support(  # type: ignore[attr-defined]
+        session, actor=actor, household_id=conversation.household_id, description=description,
+        reporter_id=conversation.resident_id, urgent=conversation.urgent,
+    )
+    conversation.work_order_id = order.id
+    session.add(conversation)
+    await _system_note(session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id)
+    return order.id
+
+
+# --- figures ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    key: int | None
+    label: str
+    conversations: int = 0
+    answered: int = 0
+    closed: int = 0
+    ratings: int = 0
+    _response: float = 0.0
+    _resolution: float = 0.0
+    _stars: int = 0
+
+    @property
+    def first_response_seconds(self) -> int | None:
+        return round(self._response / self.answered) if self.answered else None
+
+    @property
+    def resolution_seconds(self) -> int | None:
+        return round(self._resolution / self.closed) if self.closed else None
+
+    @property
+    def satisfaction(self) -> float | None:
+        return round(self._stars / self.ratings, 2) if self.ratings else None
+
+    def add(self, conversation: Conversation) -> None:
+        self.conversations += 1
+        if conversation.first_response_at:
+            self.answered += 1
+            self._response += (as_utc(conversation.first_response_at) - as_utc(conversation.created_at)).total_seconds()
+        if conversation.closed_at:
+            self.closed += 1
+            self._resolution += (as_utc(conversation.closed_at) - as_utc(conversation.created_at)).total_seconds()
+        if conversation.rating:
+            self.ratings += 1
+            self._stars += conversation.rating
+
+
+async def support_figures(session: AsyncSession, *, actor: Actor, days: int = 30) -> tuple[list[Figures], list[Figures]]:
+    """First-response time, resolution time and satisfaction per district and per agent, for staff."""
+    _require_login(actor)
+    if not actor.is_staff:
+        raise PermissionDenied()
+    visible = await estates.visible_district_ids(session, actor)
+    query = select(Conversation).where(Conversation.created_at >= utcnow() - timedelta(days=days))
+    if visible is not None:
+        query = query.where(col(Conversation.district_id).in_(visible))
+    rows = list(await session.exec(query))
+    from laoyou.estates.models import District
+
+    district_ids = {c.district_id for c in rows}
+    agent_ids = {c.first_responder_id for c in rows if c.first_responder_id}
+    names = {d.id: d.name for d in await session.exec(select(District).where(col(District.id).in_(district_ids)))}
+    people = {p.id: p.name for p in await session.exec(select(Person).where(col(Person.id).in_(agent_ids)))}
+    by_district: dict[int, Figures] = {}
+    by_agent: dict[int, Figures] = {}
+    for conversation in rows:
+        by_district.setdefault(conversation.district_id, Figures(conversation.district_id, names.get(conversation.district_id, ""))).add(conversation)
+        if conversation.first_responder_id:
+            pid = conversation.first_responder_id
+            by_agent.setdefault(pid, Figures(pid, people.get(pid, ""))).add(conversation)
+    return sorted(by_district.values(), key=lambda f: f.key), sorted(by_agent.values(), key=lambda f: f.key)
+
+
+# --- the steward's phone and SOS ----------------------------------------------------------------------
+
+
+async def _household_place(session: AsyncSession, household_id: int) -> tuple[Household, Community, str]:
+    household, unit, building, community = (
+        await session.exec(
+            select(Household, Unit, Building, Community)
+            .join(Unit, Unit.id == Household.unit_id)
+            .join(Building, Building.id == Unit.building_id)
+            .join(Community, Community.id == Household.community_id)
+            .where(Household.id == household_id)
+        )
+    ).one()
+    return household, community, f"{community.name} {building.name} {unit.number}"
+
+
+async def _on_duty(session: AsyncSession, community: Community) -> list[Person]:
+    """The community's on-duty stewards; when none is marked on duty, all its stewards."""
+    stewards = (await estates.stewards_by_community(session, [community]))[community.id]
+    on_duty = [p for p, duty in stewards if duty]
+    return on_duty or [p for p, _ in stewards]
+
+
+async def do_log_steward_call(session: AsyncSession, *, actor: Actor, household_id: int) -> PhoneCallLog:
+    """Record that a resident pressed "call my steward"; the log keeps the number that was dialled."""
+    _require_login(actor)
+    if household_id not in actor.household_ids:
+        raise NotFound()
+    household, community, _address = await _household_place(session, household_id)
+    stewards = await _on_duty(session, community)
+    phone = stewards[0].phone if stewards else community.on_duty_phone
+    log = PhoneCallLog(person_id=actor.person_id, household_id=household.id, community_id=household.community_id,
+                       district_id=household.district_id, phone=phone)
+    session.add(log)
+    await session.flush()
+    return log
+
+
+async def do_raise_sos(
+    session: AsyncSession, *, actor: Actor, household_id: int | None, reason: str = "", client_id: str | None = None,
+    conversation: Conversation | None = None,
+) -> SosAlert:
+    """Alert the community's on-duty staff and the district's agents with the address, tell the household's
+    family, and name who is coming."""
+    _require_login(actor)
+    if household_id is None or household_id not in actor.household_ids:
+        raise NotFound()
+    if client_id is not None:
+        client_id = check_client_id(client_id)
+        existing = (await session.exec(select(SosAlert).where(SosAlert.person_id == actor.person_id,
+                                                               SosAlert.client_id == client_id))).first()
+        if existing is not None:
+            return existing
+    household, community, address = await _household_place(session, household_id)
+    on_duty = await _on_duty(session, community)
+    alert = SosAlert(
+        person_id=actor.person_id, household_id=household.id, community_id=community.id,
+        district_id=household.district_id, address=address, reason=reason[:500], client_id=client_id,
+        conversation_id=conversation.id if conversation else None, responder_id=on_duty[0].id if on_duty else None,
+    )
+    session.add(alert)
+    await session.flush()
+    name = actor.person.name or national(actor.person.phone)
+    agents = list(await session.exec(
+        select(RoleGrant.person_id).where(RoleGrant.role == Role.agent.value, RoleGrant.district_id == household.district_id,
+                                          col(RoleGrant.revoked_at).is_(None))
+    ))
+    for person_id in dict.fromkeys([p.id for p in on_duty] + agents):
+        language = await _person_language(session, person_id)
+        await accounts.do_notify(
+            session, person_id=person_id, kind="sos",
+            title=i18n.gettext("SOS: %(name)s needs help", language, name=name),
+            body=i18n.gettext("Address: %(address)s", language, address=address) + (f" · {reason}" if reason else ""),
+            link=f"/staff/support/sos/{alert.id}",
+        )
+    family = await session.exec(
+        select(RoleGrant.person_id).where(RoleGrant.household_id == household.id, RoleGrant.role == Role.family.value,
+                                          col(RoleGrant.revoked_at).is_(None))
+    )
+    for person_id in dict.fromkeys(family):
+        language = await _person_language(session, person_id)
+        await accounts.do_notify(
+            session, person_id=person_id, kind="sos_family",
+            title=i18n.gettext("%(name)s asked for help at home", language, name=name),
+            body=i18n.gettext("The steward has been told. Address: %(address)s", language, address=address),
+            link=f"/support/sos/{alert.id}",
+        )
+    if conversation is not None:
+        responder = on_duty[0].name if on_duty else ""
+        await _system_note(
+            session, conversation,
+            _("This sounds urgent. We have told the staff on duty; %(name)s is coming. If you are in danger, call 119 (fire) or 120 (ambulance)."),
+            name=responder or "-",
+        )
+    announce(session, district_channel(household.district_id), {"sos": alert.id})
+    return alert
+
+
+async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
+    _require_login(actor)
+    alert = await session.get(SosAlert, alert_id)
+    if alert is None:
+        raise NotFound()
+    if alert.person_id == actor.person_id or alert.household_id in actor.household_ids:
+        return alert
+    if actor.is_staff:
+        staff = await estates.staff_community_ids(session, actor)
+        if staff is None or alert.community_id in staff:
+            return alert
+    raise NotFound()
+
+
+async def list_sos(session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50) -> list[SosAlert]:
+    _require_login(actor)
+    if not actor.is_staff:
+        raise PermissionDenied()
+    staff = await estates.staff_community_ids(session, actor)
+    query = select(SosAlert).order_by(col(SosAlert.id).desc()).limit(limit)
+    if staff is not None:
+        query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
+    if open_only:
+        query = query.where(SosAlert.status != SosStatus.resolved.value)
+    return list(await session.exec(query))
+
+
+async def do_respond_sos(session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False) -> SosAlert:
+    """A staff member says they are coming (or that it is dealt with); the resident sees who."""
+    alert = await access_sos(session, actor=actor, alert_id=alert_id)
+    if not actor.is_staff or alert.person_id == actor.person_id:
+        raise PermissionDenied()
+    now = utcnow()
+    if resolve:
+        alert.status, alert.resolved_at = SosStatus.resolved.value, now
+    else:
+        alert.status, alert.acknowledged_at, alert.responder_id = SosStatus.acknowledged.value, now, actor.person_id
+        language = await _person_language(session, alert.person_id)
+        await accounts.do_notify(
+            session, person_id=alert.person_id, kind="sos_coming",
+            title=i18n.gettext("%(name)s is coming to help you", language, name=actor.person.name),
+            link=f"/support/sos/{alert.id}",
+        )
+    session.add(alert)
+    await session.flush()
+    announce(session, person_channel(alert.person_id), {"sos": alert.id})
+    announce(session, district_channel(alert.district_id), {"sos": alert.id})
+    return alert
+
+
+# --- audio and video calls ----------------------------------------------------------------------------
+
+
+async def do_start_call(
+    session: AsyncSession, *, actor: Actor, video: bool, conversation_id: int | None = None,
+    household_id: int | None = None, to_steward: bool = False,
+) -> Call:
+    """A resident calls customer service (any agent of the district) or their steward; staff call the resident."""
+    _require_login(actor)
+    if conversation_id is not None:
+        conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
+    else:
+        conversation = await open_conversation(session, actor=actor, household_id=household_id)
+    if is_staff_side(actor, conversation):
+        callee_id: int | None = conversation.resident_id
+    elif to_steward:
+        community = await session.get(Community, conversation.community_id)
+        stewards = await _on_duty(session, community)
+        if not stewards:
+            raise LaoyouError(ErrorCode.NOT_ALLOWED, "No steward can take a call for this community.")
+        callee_id = stewards[0].id
+    else:
+        callee_id = None
+    call = Call(conversation_id=conversation.id, community_id=conversation.community_id,
+                district_id=conversation.district_id, caller_id=actor.person_id, callee_id=callee_id, video=video)
+    session.add(call)
+    await session.flush()
+    _announce_ring(session, call)
+    return call
+
+
+def _announce_ring(session: AsyncSession, call: Call) -> None:
+    announce(session, call_channel(call.id), {"call": call.id})
+    if call.callee_id is None:
+        announce(session, district_channel(call.district_id), {"call": call.id})
+    else:
+        announce(session, person_channel(call.callee_id), {"call": call.id})
+
+
+def may_answer(actor: Actor, call: Call) -> bool:
+    return call.callee_id == actor.person_id or (call.callee_id is None and is_agent_for(actor, call.district_id))
+
+
+async def access_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
+    """The caller, the callee, and (while it rings for "customer service") the district's agents."""
+    _require_login(actor)
+    call = await session.get(Call, call_id)
+    if call is None:
+        raise NotFound()
+    if call.caller_id == actor.person_id or may_answer(actor, call):
+        return call
+    raise NotFound()
+
+
+async def do_answer_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
+    call = await access_call(session, actor=actor, call_id=call_id)
+    if not may_answer(actor, call):
+        raise PermissionDenied()
+    if call.status != CallStatus.ringing.value:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call is no longer ringing.")
+    # Guarded: of two agents answering at once, one wins.
+    won = await session.exec(
+        update(Call).where(Call.id == call.id, Call.status == CallStatus.ringing.value)
+        .values(status=CallStatus.connected.value, callee_id=actor.person_id, answered_at=utcnow())
+    )
+    if (won.rowcount or 0) != 1:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call is no longer ringing.")
+    await session.refresh(call)
+    _announce_ring(session, call)
+    if call.callee_id is not None:
+        announce(session, district_channel(call.district_id), {"call": call.id})
+    return call
+
+
+SIGNAL_KINDS = ("offer", "answer", "ice")
+
+
+async def do_send_signal(session: AsyncSession, *, actor: Actor, call_id: int, kind: str, payload: str) -> CallSignal:
+    """Pass an SDP offer or answer, or an ICE candidate, to the other side of a call."""
+    call = await access_call(session, actor=actor, call_id=call_id)
+    if actor.person_id not in (call.caller_id, call.callee_id):
+        raise PermissionDenied()
+    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call has ended.")
+    if kind not in SIGNAL_KINDS:
+        raise LaoyouError(ErrorCode.INVALID, "Unknown signal.", field="kind")
+    if len(payload or "") > MAX_SIGNAL:
+        raise LaoyouError(ErrorCode.INVALID, "The signal is too large.", field="payload")
+    try:
+        json.loads(payload)
+    except (TypeError, ValueError):
+        raise LaoyouError(ErrorCode.INVALID, "The signal is not JSON.", field="payload") from None
+    signal = CallSignal(call_id=call.id, community_id=call.community_id, district_id=call.district_id,
+                        sender_id=actor.person_id, kind=kind, payload=payload)
+    session.add(signal)
+    await session.flush()
+    announce(session, call_channel(call.id), {"signal": signal.id})
+    return signal
+
+
+async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
+    """End a call. Unanswered, it becomes a missed call: a chat message and a notification."""
+    call = await access_call(session, actor=actor, call_id=call_id)
+    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
+        return call
+    was_ringing = call.status == CallStatus.ringing.value
+    if was_ringing:
+        call.status = (CallStatus.missed if actor.person_id == call.caller_id else CallStatus.declined).value
+    else:
+        call.status = CallStatus.ended.value
+    call.ended_at, call.ended_by_id = utcnow(), actor.person_id
+    session.add(call)
+    session.add(CallSignal(call_id=call.id, community_id=call.community_id, district_id=call.district_id,
+                           sender_id=actor.person_id, kind="hangup", payload="{}"))
+    await session.flush()
+    if call.status == CallStatus.missed.value:
+        conversation = await session.get(Conversation, call.conversation_id)
+        caller = await session.get(Person, call.caller_id)
+        language = await _person_language(session, conversation.resident_id)
+        if call.video:
+            body = i18n.gettext("Missed video call from %(name)s", language, name=caller.name)
+        else:
+            body = i18n.gettext("Missed voice call from %(name)s", language, name=caller.name)
+        from_staff = caller.id != conversation.resident_id
+        await _append(session, conversation, kind=MessageKind.missed_call, body=body, sender_id=caller.id,
+                      from_staff=from_staff)
+        if not from_staff and conversation.waiting_since is None:
+            conversation.waiting_since = utcnow()
+            session.add(conversation)
+        targets = [call.callee_id] if call.callee_id else ([conversation.assignee_id] if conversation.assignee_id else [])
+        for person_id in targets:
+            target_language = await _person_language(session, person_id)
+            await accounts.do_notify(
+                session, person_id=person_id, kind="missed_call",
+                title=i18n.gettext("Missed call from %(name)s", target_language, name=caller.name),
+                link="/support" if person_id == conversation.resident_id else f"/staff/support/{conversation.id}",
+            )
+        announce(session, district_channel(call.district_id), {"conversation": conversation.id})
+    _announce_ring(session, call)
+    return call
+
+
+async def list_signals(session: AsyncSession, *, call: Call, after_id: int = 0, exclude_sender: int | None = None) -> list[CallSignal]:
+    query = select(CallSignal).where(CallSignal.call_id == call.id, CallSignal.id > after_id).order_by(CallSignal.id)
+    if exclude_sender is not None:
+        query = query.where(CallSignal.sender_id != exclude_sender)
+    return list(await session.exec(query.limit(200)))
+
+
+async def ringing_calls(session: AsyncSession, *, actor: Actor) -> list[Call]:
+    """Calls ringing for the viewer: to them, or to customer service in a district they answer for."""
+    _require_login(actor)
+    query = select(Call).where(Call.status == CallStatus.ringing.value, Call.caller_id != actor.person_id)
+    districts = agent_district_ids(actor)
+    mine = Call.callee_id == actor.person_id
+    if districts is None:
+        query = query.where(mine | col(Call.callee_id).is_(None))
+    elif districts:
+        query = query.where(mine | (col(Call.callee_id).is_(None) & col(Call.district_id).in_(districts)))
+    else:
+        query = query.where(mine)
+    return list(await session.exec(query.order_by(Call.id).limit(20)))
+
+
+def ring_channels(actor: Actor) -> list[str]:
+    """What to listen to for calls ringing for the actor (the admin's all-districts ring is not live)."""
+    channels = [person_channel(actor.person_id)]
+    channels += [district_channel(d) for d in sorted(agent_district_ids(actor) or ())]
+    return channels
