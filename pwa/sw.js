@@ -139,3 +139,49 @@ async function staleWhileRevalidate(event) {
   }
   return (await fresh) || new Response("", { status: 504 });
 }
+
+// ==========================================================================================================
+// Web push (briefings and notify domain). The payload is JSON made by laoyou.notify.service.do_enqueue:
+// {title, body, url, kind, tag, urgency}. Shown with the large app icon; tapping opens the page it names,
+// reusing a Laoyou window that is already open.
+// ==========================================================================================================
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = { title: event.data ? event.data.text() : "" };
+  }
+  const title = data.title || "老友 Laoyou";
+  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/";
+  event.waitUntil(
+    self.registration.showNotification(title, {
+      body: data.body || "",
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+      tag: data.tag || undefined,
+      renotify: Boolean(data.tag),
+      requireInteraction: data.urgency === "high",
+      data: { url },
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin);
+  event.waitUntil(
+    (async () => {
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      const same = windows.find((client) => new URL(client.url).pathname === target.pathname);
+      if (same) return same.focus();
+      const any = windows.find((client) => new URL(client.url).origin === target.origin);
+      if (any) {
+        await any.focus();
+        return any.navigate ? any.navigate(target.href) : self.clients.openWindow(target.href);
+      }
+      return self.clients.openWindow(target.href);
+    })(),
+  );
+});

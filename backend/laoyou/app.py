@@ -34,10 +34,12 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
             from laoyou.demo.data import load_demo_if_empty
 
             await load_demo_if_empty(sessionmaker, scale=settings.demo_households_scale)
+        worker_task = _start_worker(app, settings)
         app.state.ready = True
         log.info("Laoyou is ready (%s mode)", settings.mode)
         yield
         app.state.ready = False
+        await _stop_worker(app, worker_task)
         if hasattr(app.state.pubsub, "close"):
             await app.state.pubsub.close()
         await engine.dispose()
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     app.state.schema = schema
     app.state.persisted = persisted
     app.state.ready = False
+    from laoyou.notify.vapid import signer_for
+
+    app.state.vapid = signer_for(settings)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
@@ -64,3 +69,33 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     install_web(app)
     return app
+
+
+def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
+    """Embedded mode: push sending and scheduled jobs run as a task of this process (else `laoyou worker`)."""
+    if settings.worker != "embedded":
+        return None
+    import asyncio
+
+    from laoyou.notify.worker import Worker
+
+    # The sessionmaker is taken now: the worker only ever sees committed rows of the app's own database.
+    app.state.worker = Worker(sessionmaker=app.state.sessionmaker, pubsub=app.state.pubsub, signer=app.state.vapid)
+    app.state.worker_stop = asyncio.Event()
+    return asyncio.create_task(app.state.worker.run(app.state.worker_stop), name="laoyou-worker")
+
+
+async def _stop_worker(app: FastAPI, task) -> None:  # noqa: ANN001
+    if task is None:
+        return
+    import asyncio
+    import contextlib
+
+    app.state.worker_stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=5)
+    except (TimeoutError, asyncio.TimeoutError):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await app.state.worker.close()

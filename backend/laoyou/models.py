@@ -13,3 +13,11 @@ from laoyou.accounts.models import (  # noqa: F401
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
 from laoyou.media.models import MediaFile  # noqa: F401,E402
 from laoyou.support.models import AgentStatus, Call, CallSignal, Conversation, FaqEntry, Message, PhoneCallLog, SosAlert  # noqa: F401,E402
+from laoyou.briefings.models import (  # noqa: F401,E402
+    Briefing,
+    BriefingAudience,
+    BriefingMedia,
+    BriefingRead,
+    BriefingThanks,
+)
+from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402

@@ -425,6 +425,10 @@ async def do_notify(session: AsyncSession, *, person_id: int, kind: str, title: 
     session.add(Notification(person_id=person_id, kind=kind, title=title, body=body, link=link))
     await session.flush()
     announce(session, notifications_channel(person_id), {"kind": kind})
+    # The same notification goes to the person's phones, through the push outbox in this transaction.
+    from laoyou.notify import service as notify
+
+    await notify.do_enqueue(session, person_ids=[person_id], kind=kind, title=title, body=body, link=link)
 
 
 async def list_notifications(session: AsyncSession, *, actor: Actor, first: int) -> list[Notification]:

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, description="cap for every paginated list")
     demo_households_scale: float = Field(1.0, description="fraction of demo households to create (tests use less)")
     log_level: str = Field("info", description="logging level")
+    vapid_private_key: str = Field("", description="web push VAPID private key (PEM or base64url); empty: made on first start and kept in the data directory")
+    vapid_public_key: str = Field("", description="web push VAPID public key (base64url, uncompressed point); checked against the private key when given")
+    vapid_subject: str = Field("", description="web push contact (mailto: or https:); empty means the public URL")
+    worker: str = Field("embedded", description="embedded: this process sends push and runs jobs; external: `laoyou worker` does")
     pubsub: str = Field("inprocess", pattern="^(inprocess|postgres)$",
                         description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)")
     ice_servers: str = Field("[]", description="WebRTC STUN/TURN servers as JSON, e.g. [{\"urls\": \"turn:turn.example.cn:3478\", \"username\": \"u\", \"credential\": \"p\"}]")

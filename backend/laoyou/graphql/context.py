@@ -71,6 +71,24 @@ class Loaders:
         return self._get(estate_loaders.StewardsByCommunityLoader, self.community_by_id)
 
     @property
+    def briefing_media(self) -> DataLoader:
+        from laoyou.briefings import loaders as briefing_loaders
+
+        return self._get(briefing_loaders.BriefingMediaByBriefingLoader)
+
+    @property
+    def briefing_audience(self) -> DataLoader:
+        from laoyou.briefings import loaders as briefing_loaders
+
+        return self._get(briefing_loaders.BriefingAudienceByBriefingLoader)
+
+    @property
+    def briefing_marks(self) -> DataLoader:
+        from laoyou.briefings import loaders as briefing_loaders
+
+        return self._get(briefing_loaders.BriefingMarksByPersonLoader)
+
+    @property
     def person_by_id(self) -> DataLoader:
         from laoyou.support import loaders as support_loaders
 

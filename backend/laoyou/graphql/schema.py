@@ -24,18 +24,20 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.core.errors import PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstatesQuery
+from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
+from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 
 log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery, SupportQuery):
+class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, SupportMutation):
+class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation):
     pass
 
 

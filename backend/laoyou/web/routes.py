@@ -39,6 +39,10 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import media
 
     media.install(app)
+    from laoyou.web import briefings as briefing_pages, notify as notify_pages
+
+    briefing_pages.install(app)
+    notify_pages.install(app)
     static_dir = settings.pwa_dir / "static"
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
 
@@ -172,7 +176,9 @@ def install_web(app: FastAPI) -> None:
             data = await page.run("StaffHome")
             return page.render("home_staff.html", viewer=data["viewer"])
         data = await page.run("ResidentHome")
-        return page.render("home_resident.html", viewer=data["viewer"])
+        from laoyou.web.briefings import todays_for_home
+
+        return page.render("home_resident.html", viewer=data["viewer"], todays_briefings=await todays_for_home(page))
 
     app.add_api_route("/", _page(home), methods=["GET"], include_in_schema=False)
 

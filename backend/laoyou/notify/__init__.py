@@ -1,0 +1,1 @@
+"""Web push: VAPID keys, device subscriptions, preferences, the outbox and its sender."""

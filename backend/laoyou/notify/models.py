@@ -1,0 +1,106 @@
+"""Push subscriptions (one per device), preferences per kind, the outbox and emergency notices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, String, Text
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+from laoyou.core.models import utc_field
+
+
+class PushKind(StrEnum):
+    """What a resident can switch on or off; every notification maps to one of these."""
+
+    briefings = "briefings"
+    bills = "bills"
+    work_orders = "work_orders"
+    chat = "chat"
+    emergencies = "emergencies"
+    general = "general"  # account matters (family links): always on
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    gone = "gone"  # the device unsubscribed (404/410); nothing more is sent to it
+
+
+class PushSubscription(SQLModel, table=True):
+    __tablename__ = "push_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    endpoint: str = Field(sa_column=Column(String(1000), nullable=False, unique=True))
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    user_agent: str = Field(default="", max_length=300)
+    created_at: datetime = utc_field(default_now=True)
+    last_success_at: datetime | None = utc_field(nullable=True)
+
+
+class PushPreference(SQLModel, table=True):
+    """Only switched-off kinds need a row; everything is on by default."""
+
+    __tablename__ = "push_preference"
+    __table_args__ = (UniqueConstraint("person_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=20)
+    enabled: bool = True
+
+
+class PushOutbox(SQLModel, table=True):
+    """One row per event and device, written in the event's transaction; the sender claims and delivers it."""
+
+    __tablename__ = "push_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_key", "subscription_id"),
+        Index("ix_push_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str = Field(max_length=64)
+    # No foreign key: a device that unsubscribed is deleted, its history stays.
+    subscription_id: int = Field(index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=20)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    ttl: int = 86400
+    urgency: str = Field(default="normal", max_length=10)
+    topic: str | None = Field(default=None, max_length=32)
+    status: str = Field(default=OutboxStatus.pending.value, max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime = utc_field(default_now=True)
+    claimed_at: datetime | None = utc_field(nullable=True)
+    last_status: int | None = None
+    created_at: datetime = utc_field(default_now=True)
+    sent_at: datetime | None = utc_field(nullable=True)
+
+
+class EmergencyKind(StrEnum):
+    water_cut = "water_cut"
+    power_cut = "power_cut"
+    lift_out = "lift_out"
+    typhoon = "typhoon"
+    other = "other"
+
+
+class EmergencyNotice(SQLModel, table=True):
+    __tablename__ = "emergency_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    district_id: int = Field(foreign_key="district.id", index=True)
+    author_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=100)
+    body: str = Field(default="", max_length=500)
+    people_notified: int = 0
+    created_at: datetime = utc_field(default_now=True)

@@ -1,0 +1,247 @@
+"""The push sender: claims due outbox rows with a guarded update, encrypts (aes128gcm, via pywebpush) in a
+thread pool, signs VAPID once per push-service origin, and delivers over one shared httpx client with bounded
+concurrency. 429 and 5xx are retried with backoff (Retry-After respected); 404 and 410 remove the device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from pywebpush import WebPusher
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.core.time import as_utc, utcnow
+from laoyou.notify.models import OutboxStatus, PushOutbox, PushSubscription
+from laoyou.notify.vapid import VapidSigner
+
+log = logging.getLogger("laoyou.notify")
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 5.0  # seconds; doubled per attempt, with jitter
+MAX_BACKOFF = 3600.0
+STALE_CLAIM = timedelta(minutes=5)  # a sender that died mid-batch: its rows are claimed again
+
+
+@dataclass
+class Message:
+    outbox_id: int
+    subscription_id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+    payload: bytes
+    ttl: int
+    urgency: str
+    topic: str | None
+    attempts: int
+
+
+@dataclass
+class DrainStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    gone: int = 0
+    statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed + self.gone
+
+
+def encrypt(message: Message) -> bytes:
+    """RFC 8291 aes128gcm with a fresh ephemeral key and salt, done by pywebpush (http_ece underneath)."""
+    pusher = WebPusher({"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}})
+    return pusher.encode(message.payload, "aes128gcm")["body"]
+
+
+def encrypt_many(messages: list[Message]) -> list[bytes]:
+    return [encrypt(m) for m in messages]
+
+
+def retry_delay(attempts: int, retry_after: str | None, now: datetime) -> float:
+    backoff = min(MAX_BACKOFF, BACKOFF_BASE * 2 ** max(0, attempts - 1)) * (0.8 + random.random() * 0.4)
+    if retry_after:
+        try:
+            wanted = float(retry_after)
+        except ValueError:
+            try:
+                wanted = (as_utc(parsedate_to_datetime(retry_after)) - now).total_seconds()
+            except (TypeError, ValueError):
+                wanted = 0.0
+        backoff = max(backoff, min(wanted, 24 * 3600.0))
+    return backoff
+
+
+class PushSender:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        signer: VapidSigner,
+        http: httpx.AsyncClient,
+        concurrency: int = 64,
+        batch_size: int = 500,
+        threads: int = 2,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.signer = signer
+        self.http = http
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.batch_size = batch_size
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="push-encrypt")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def drain(self, *, max_batches: int | None = None) -> DrainStats:
+        """Deliver everything that is due now; the next claim overlaps with this batch's sending."""
+        stats = DrainStats()
+        batches = 0
+        pending_send: asyncio.Task | None = None
+        while max_batches is None or batches < max_batches:
+            messages = await self.claim()
+            if not messages:
+                break
+            batches += 1
+            bodies = await self._encrypt(messages)
+            if pending_send is not None:
+                await pending_send
+            pending_send = asyncio.create_task(self._send_batch(messages, bodies, stats))
+        if pending_send is not None:
+            await pending_send
+        return stats
+
+    async def claim(self) -> list[Message]:
+        """Take up to batch_size due rows; the guarded update means two senders never take the same row."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            due = (col(PushOutbox.status) == OutboxStatus.pending.value) & (col(PushOutbox.next_attempt_at) <= now)
+            stale = (col(PushOutbox.status) == OutboxStatus.sending.value) & (
+                col(PushOutbox.claimed_at) < now - STALE_CLAIM
+            )
+            # Read first: an idle sender never takes the write lock.
+            candidates = list(await session.exec(
+                select(PushOutbox.id, PushOutbox.status).where(due | stale).order_by(PushOutbox.id).limit(self.batch_size)
+            ))
+            if not candidates:
+                await session.rollback()
+                return []
+            ids = [row[0] for row in candidates]
+            claimed = list((await session.exec(
+                update(PushOutbox)
+                .where(col(PushOutbox.id).in_(ids), due | stale)
+                .values(status=OutboxStatus.sending.value, claimed_at=now, attempts=PushOutbox.attempts + 1)
+                .returning(PushOutbox.id)
+            )).scalars())
+            if not claimed:
+                await session.commit()
+                return []
+            rows = list(await session.exec(
+                select(PushOutbox, PushSubscription)
+                .join(PushSubscription, PushSubscription.id == PushOutbox.subscription_id, isouter=True)
+                .where(col(PushOutbox.id).in_(claimed))
+                .order_by(PushOutbox.id)
+            ))
+            orphans = [o.id for o, s in rows if s is None]
+            if orphans:  # the device was removed after the event was written
+                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(orphans))
+                                   .values(status=OutboxStatus.gone.value))
+            await session.commit()
+        return [
+            Message(outbox_id=o.id, subscription_id=s.id, endpoint=s.endpoint, p256dh=s.p256dh, auth=s.auth,
+                    payload=o.payload.encode(), ttl=o.ttl, urgency=o.urgency, topic=o.topic, attempts=o.attempts)
+            for o, s in rows if s is not None
+        ]
+
+    async def _encrypt(self, messages: list[Message]) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        size = -(-len(messages) // self.threads)
+        chunks = [messages[i:i + size] for i in range(0, len(messages), size)]
+        parts = await asyncio.gather(*(loop.run_in_executor(self.pool, encrypt_many, chunk) for chunk in chunks))
+        return [body for part in parts for body in part]
+
+    def headers(self, message: Message) -> dict[str, str]:
+        headers = {
+            "Authorization": self.signer.authorization(message.endpoint),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(message.ttl),
+            "Urgency": message.urgency,
+        }
+        if message.topic:
+            headers["Topic"] = message.topic
+        return headers
+
+    async def _post(self, message: Message, body: bytes) -> tuple[Message, int, str | None]:
+        async with self.semaphore:
+            try:
+                response = await self.http.post(message.endpoint, content=body, headers=self.headers(message))
+            except httpx.HTTPError as exc:
+                log.info("push to %s failed: %r", message.endpoint[:60], exc)
+                return message, 0, None
+            return message, response.status_code, response.headers.get("retry-after")
+
+    async def _send_batch(self, messages: list[Message], bodies: list[bytes], stats: DrainStats) -> None:
+        results = await asyncio.gather(*(self._post(m, b) for m, b in zip(messages, bodies, strict=True)))
+        await self.record(results, stats)
+
+    async def record(self, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
+        now = utcnow()
+        sent, gone_subs, gone, failed = [], set(), [], []
+        retries: list[tuple[int, int, datetime]] = []
+        for message, status, retry_after in results:
+            stats.statuses[status] += 1
+            if 200 <= status < 300:
+                sent.append(message)
+            elif status in (404, 410):
+                gone.append(message.outbox_id)
+                gone_subs.add(message.subscription_id)
+            elif status == 0 or status == 429 or status >= 500:
+                if message.attempts >= MAX_ATTEMPTS:
+                    failed.append((message.outbox_id, status))
+                else:
+                    delay = retry_delay(message.attempts, retry_after, now)
+                    retries.append((message.outbox_id, status, now + timedelta(seconds=delay)))
+            else:  # 400, 403, 413: retrying the same request cannot help
+                failed.append((message.outbox_id, status))
+        async with self.sessionmaker() as session:
+            if sent:
+                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_([m.outbox_id for m in sent]))
+                                   .values(status=OutboxStatus.sent.value, sent_at=now, last_status=201))
+                await session.exec(update(PushSubscription)
+                                   .where(col(PushSubscription.id).in_({m.subscription_id for m in sent}))
+                                   .values(last_success_at=now))
+            if gone:
+                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(gone))
+                                   .values(status=OutboxStatus.gone.value, last_status=410))
+                # Everything still queued for those devices is dropped with them.
+                await session.exec(update(PushOutbox)
+                                   .where(col(PushOutbox.subscription_id).in_(gone_subs),
+                                          col(PushOutbox.status) == OutboxStatus.pending.value)
+                                   .values(status=OutboxStatus.gone.value))
+                await session.exec(delete(PushSubscription).where(col(PushSubscription.id).in_(gone_subs)))
+            for outbox_id, status in failed:
+                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id)
+                                   .values(status=OutboxStatus.failed.value, last_status=status))
+            for outbox_id, status, when in retries:
+                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id)
+                                   .values(status=OutboxStatus.pending.value, next_attempt_at=when,
+                                           last_status=status))
+            await session.commit()
+        stats.sent += len(sent)
+        stats.gone += len(gone)
+        stats.failed += len(failed)
+        stats.retried += len(retries)

@@ -1,0 +1,350 @@
+"""Web push: devices, preferences per kind, and the outbox every capability writes through (do_enqueue).
+
+Every notification reaches a person's devices through do_enqueue, called in the same transaction as the
+event: the sender only ever sees committed rows, and the outbox's unique (event, device) key means one event
+reaches one device at most once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import delete, func, insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Notification, Role, RoleGrant
+from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
+from laoyou.core.events import announce
+from laoyou.estates import service as estates
+from laoyou.notify.models import (
+    EmergencyKind,
+    EmergencyNotice,
+    PushKind,
+    PushOutbox,
+    PushPreference,
+    PushSubscription,
+)
+
+OUTBOX_CHANNEL = "push:outbox"
+MAX_DEVICES_PER_PERSON = 10
+MAX_BODY = 300
+
+
+@dataclass(frozen=True)
+class KindRule:
+    ttl: int  # seconds a push service keeps it for a phone that is off
+    urgency: str  # very-low, low, normal, high (RFC 8030 section 5.3)
+    topic: str | None  # a newer message with the same topic replaces an undelivered older one
+
+
+RULES: dict[PushKind, KindRule] = {
+    PushKind.briefings: KindRule(ttl=24 * 3600, urgency="normal", topic="briefings"),
+    PushKind.bills: KindRule(ttl=3 * 24 * 3600, urgency="normal", topic="bills"),
+    PushKind.work_orders: KindRule(ttl=24 * 3600, urgency="normal", topic=None),
+    PushKind.chat: KindRule(ttl=3600, urgency="high", topic=None),
+    # Every emergency notice must arrive, so no topic: one never replaces another.
+    PushKind.emergencies: KindRule(ttl=12 * 3600, urgency="high", topic=None),
+    PushKind.general: KindRule(ttl=24 * 3600, urgency="normal", topic=None),
+}
+
+# The kinds a person may switch off, in the order the settings page shows them.
+CHOOSABLE = (PushKind.briefings, PushKind.bills, PushKind.work_orders, PushKind.chat, PushKind.emergencies)
+
+
+def push_kind(kind: str) -> PushKind:
+    """Map a notification kind (e.g. "bill_overdue", "work_order_done") to the preference that governs it."""
+    if kind in PushKind.__members__:
+        return PushKind(kind)
+    for prefix, mapped in (
+        ("briefing", PushKind.briefings),
+        ("bill", PushKind.bills),
+        ("payment", PushKind.bills),
+        ("work_order", PushKind.work_orders),
+        ("ticket", PushKind.work_orders),
+        ("chat", PushKind.chat),
+        ("support", PushKind.chat),
+        ("emergenc", PushKind.emergencies),
+    ):
+        if kind.startswith(prefix):
+            return mapped
+    return PushKind.general
+
+
+def _topic(text: str | None) -> str | None:
+    """Topics are at most 32 characters of the URL-safe base64 alphabet."""
+    if not text:
+        return None
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in text)
+    return cleaned[:32] or None
+
+
+async def do_enqueue(
+    session: AsyncSession,
+    *,
+    person_ids: list[int] | set[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    urgency: str | None = None,
+    topic: str | None = None,
+    event_key: str | None = None,
+) -> int:
+    """Write one outbox row per device of these people that wants this kind; the sender delivers after commit."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return 0
+    pkind = push_kind(kind)
+    rule = RULES[pkind]
+    event_key = event_key or uuid.uuid4().hex
+    wanted = select(PushSubscription.id, PushSubscription.person_id).where(col(PushSubscription.person_id).in_(ids))
+    if pkind is not PushKind.general:
+        switched_off = select(PushPreference.person_id).where(
+            PushPreference.kind == pkind.value, col(PushPreference.enabled).is_(False),
+            col(PushPreference.person_id).in_(ids),
+        )
+        wanted = wanted.where(col(PushSubscription.person_id).not_in(switched_off))
+    devices = list(await session.exec(wanted))
+    if not devices:
+        return 0
+    payload = orjson.dumps({
+        "title": title[:100],
+        "body": body[:MAX_BODY],
+        "url": link if link.startswith("/") else "/",
+        "kind": pkind.value,
+        "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
+        "urgency": urgency or rule.urgency,
+    }).decode()
+    rows = [
+        {
+            "event_key": event_key, "subscription_id": sid, "person_id": pid, "kind": pkind.value,
+            "payload": payload, "ttl": rule.ttl, "urgency": urgency or rule.urgency,
+            "topic": _topic(topic) if topic else rule.topic, "status": "pending", "attempts": 0,
+            "next_attempt_at": _now(), "created_at": _now(),
+        }
+        for sid, pid in devices
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.exec(insert(PushOutbox), params=rows[start:start + 1000])  # type: ignore[call-overload]
+    announce(session, OUTBOX_CHANNEL, {"count": len(rows)})
+    return len(rows)
+
+
+def _now():  # noqa: ANN202
+    from laoyou.core.time import utcnow
+
+    return utcnow()
+
+
+async def do_notify_people(
+    session: AsyncSession,
+    *,
+    person_ids: list[int] | set[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    urgency: str | None = None,
+    topic: str | None = None,
+) -> int:
+    """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return 0
+    now = _now()
+    rows = [
+        {"person_id": pid, "kind": kind[:30], "title": title[:200], "body": body[:1000], "link": link[:200],
+         "created_at": now}
+        for pid in ids
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.exec(insert(Notification), params=rows[start:start + 1000])  # type: ignore[call-overload]
+    for pid in ids:
+        announce(session, accounts.notifications_channel(pid), {"kind": kind})
+    await do_enqueue(session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency,
+                     topic=topic)
+    return len(ids)
+
+
+async def community_audience(session: AsyncSession, community_ids: list[int] | set[int]) -> list[int]:
+    """Everyone living in these communities, and the family members following their households."""
+    if not community_ids:
+        return []
+    rows = await session.exec(
+        select(RoleGrant.person_id)
+        .where(
+            col(RoleGrant.community_id).in_(list(community_ids)),
+            col(RoleGrant.role).in_([Role.resident.value, Role.family.value]),
+            col(RoleGrant.revoked_at).is_(None),
+        )
+        .distinct()
+    )
+    return list(rows)
+
+
+# --- devices ------------------------------------------------------------------------------------------
+
+
+def _require_login(actor: Actor) -> None:
+    if not actor.is_authenticated:
+        raise PermissionDenied("Please log in first.")
+
+
+def check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
+    from laoyou.notify.vapid import b64url_decode
+
+    if not endpoint.startswith("https://") or len(endpoint) > 1000:
+        raise LaoyouError(ErrorCode.INVALID, "This phone's notification address is not valid.", field="endpoint")
+    try:
+        key = b64url_decode(p256dh)
+        secret = b64url_decode(auth)
+    except (ValueError, TypeError):
+        key = secret = b""
+    if len(key) != 65 or key[0] != 4 or len(secret) != 16:
+        raise LaoyouError(ErrorCode.INVALID, "This phone's notification keys are not valid.", field="p256dh")
+
+
+async def do_register_subscription(
+    session: AsyncSession, *, actor: Actor, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
+) -> PushSubscription:
+    """Turn notifications on for this device; the same device registering again replaces its keys."""
+    _require_login(actor)
+    endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
+    check_subscription(endpoint, p256dh, auth)
+    existing = (await session.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint))).first()
+    if existing is not None:
+        # A shared phone that changed hands: the device now belongs to whoever turned it on last.
+        existing.person_id, existing.p256dh, existing.auth = actor.person_id, p256dh, auth
+        existing.user_agent = (user_agent or "")[:300]
+        session.add(existing)
+        await session.flush()
+        return existing
+    count = await session.scalar(
+        select(func.count()).select_from(PushSubscription).where(PushSubscription.person_id == actor.person_id)
+    )
+    if (count or 0) >= MAX_DEVICES_PER_PERSON:
+        oldest = (
+            await session.exec(
+                select(PushSubscription).where(PushSubscription.person_id == actor.person_id)
+                .order_by(PushSubscription.id).limit(1)
+            )
+        ).first()
+        await session.delete(oldest)
+    subscription = PushSubscription(person_id=actor.person_id, endpoint=endpoint, p256dh=p256dh, auth=auth,
+                                    user_agent=(user_agent or "")[:300])
+    session.add(subscription)
+    await session.flush()
+    return subscription
+
+
+async def do_remove_subscription(session: AsyncSession, *, actor: Actor, endpoint: str) -> int:
+    _require_login(actor)
+    result = await session.exec(
+        delete(PushSubscription).where(
+            PushSubscription.endpoint == endpoint.strip(), PushSubscription.person_id == actor.person_id
+        )
+    )
+    return result.rowcount or 0
+
+
+async def device_count(session: AsyncSession, *, actor: Actor) -> int:
+    _require_login(actor)
+    return (await session.scalar(
+        select(func.count()).select_from(PushSubscription).where(PushSubscription.person_id == actor.person_id)
+    )) or 0
+
+
+async def preferences(session: AsyncSession, *, actor: Actor) -> dict[PushKind, bool]:
+    _require_login(actor)
+    rows = await session.exec(select(PushPreference).where(PushPreference.person_id == actor.person_id))
+    off = {row.kind for row in rows if not row.enabled}
+    return {kind: kind.value not in off for kind in CHOOSABLE}
+
+
+async def do_set_preferences(session: AsyncSession, *, actor: Actor, enabled: dict[str, bool]) -> dict[PushKind, bool]:
+    _require_login(actor)
+    for kind in enabled:
+        if kind not in {k.value for k in CHOOSABLE}:
+            raise LaoyouError(ErrorCode.INVALID, "That kind of notification is not offered.", field="kind")
+    rows = {row.kind: row for row in await session.exec(
+        select(PushPreference).where(PushPreference.person_id == actor.person_id))}
+    for kind, on in enabled.items():
+        row = rows.get(kind) or PushPreference(person_id=actor.person_id, kind=kind)
+        row.enabled = bool(on)
+        session.add(row)
+    await session.flush()
+    return await preferences(session, actor=actor)
+
+
+# --- emergency notices ---------------------------------------------------------------------------------
+
+
+async def steward_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    """Communities the actor may address as a steward (None: every community, for the admin)."""
+    _require_login(actor)
+    if actor.is_admin:
+        return None
+    if not actor.has(Role.steward):
+        return set()
+    scoped = Actor(person=actor.person, grants=actor.grants_of(Role.steward))
+    return await estates.staff_community_ids(session, scoped) or set()
+
+
+async def check_steward_communities(session: AsyncSession, *, actor: Actor, community_ids: list[int]) -> list:
+    """The communities, each one served by the actor as steward; any other answers Not found."""
+    from laoyou.estates.models import Community
+
+    if not community_ids:
+        raise LaoyouError(ErrorCode.INVALID, "Please choose at least one community.", field="communityIds")
+    if len(community_ids) > 50:
+        raise LaoyouError(ErrorCode.INVALID, "Please choose at most 50 communities.", field="communityIds")
+    allowed = await steward_community_ids(session, actor)
+    if allowed is not None and not set(community_ids) <= allowed:
+        raise NotFound()
+    found = list(await session.exec(select(Community).where(col(Community.id).in_(community_ids)).order_by(Community.id)))
+    if len(found) != len(set(community_ids)):
+        raise NotFound()
+    return found
+
+
+async def do_send_emergency(
+    session: AsyncSession, *, actor: Actor, community_ids: list[int], kind: str, title: str, body: str = ""
+) -> list[EmergencyNotice]:
+    """A steward warns whole communities (water cut, lift out, typhoon): every household, high urgency."""
+    communities = await check_steward_communities(session, actor=actor, community_ids=community_ids)
+    if kind not in EmergencyKind.__members__:
+        raise LaoyouError(ErrorCode.INVALID, "Please choose what happened.", field="kind")
+    title, body = (title or "").strip(), (body or "").strip()
+    if not (0 < len(title) <= 100):
+        raise LaoyouError(ErrorCode.INVALID, "A title has 1 to 100 characters.", field="title")
+    if len(body) > 500:
+        raise LaoyouError(ErrorCode.INVALID, "Please keep the text under 500 characters.", field="body")
+    notices = []
+    for community in communities:
+        people = await community_audience(session, [community.id])
+        notice = EmergencyNotice(community_id=community.id, district_id=community.district_id,
+                                 author_id=actor.person_id, kind=kind, title=title, body=body,
+                                 people_notified=len(people))
+        session.add(notice)
+        await session.flush()
+        await do_notify_people(session, person_ids=people, kind="emergencies", title=title, body=body, link="/",
+                               urgency="high")
+        notices.append(notice)
+    await accounts.audit(session, actor=actor, action="emergency.send", subject_type="emergency_notice",
+                         subject_id=notices[0].id if notices else None, detail=f"{kind} {community_ids}")
+    return notices
+
+
+async def list_emergencies(session: AsyncSession, *, actor: Actor, first: int) -> list[EmergencyNotice]:
+    """Notices of the communities the viewer lives in, follows or serves, newest first."""
+    _require_login(actor)
+    visible = await estates.visible_community_ids(session, actor)
+    query = select(EmergencyNotice).order_by(col(EmergencyNotice.id).desc()).limit(first)
+    if visible is not None:
+        query = query.where(col(EmergencyNotice.community_id).in_(visible))
+    return list(await session.exec(query))

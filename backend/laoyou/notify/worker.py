@@ -1,0 +1,104 @@
+"""The background worker: publishes scheduled briefings and sends the push outbox.
+
+Embedded (the default) it runs as a task in the app process, woken after each commit that queued pushes;
+in production `laoyou worker` runs the same loop in its own process and polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.core import events
+from laoyou.core.pubsub import PubSub
+from laoyou.notify.sender import PushSender
+from laoyou.notify.service import OUTBOX_CHANNEL
+from laoyou.notify.vapid import VapidSigner
+
+log = logging.getLogger("laoyou.worker")
+
+
+def make_http_client(**kwargs) -> httpx.AsyncClient:  # noqa: ANN003
+    """One client for every push: connections to each push service are kept and reused."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=10.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        headers={"User-Agent": "laoyou-push/1"},
+        **kwargs,
+    )
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        pubsub: PubSub,
+        signer: VapidSigner,
+        http: httpx.AsyncClient | None = None,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.pubsub = pubsub
+        self.http = http or make_http_client()
+        self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=self.http)
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def tick(self) -> None:
+        """One round: due briefings go out (queueing their pushes), then the outbox is drained."""
+        from laoyou.briefings import service as briefings
+
+        async with self.sessionmaker() as session:
+            try:
+                published = await briefings.do_publish_due(session)
+                await events.commit_and_publish(session, self.pubsub)
+            except BaseException:
+                await events.rollback(session)
+                raise
+        if published:
+            log.info("published %s scheduled briefing(s)", published)
+        stats = await self.sender.drain()
+        if stats.handled:
+            log.info("push: %s sent, %s retried, %s failed, %s devices gone", stats.sent, stats.retried,
+                     stats.failed, stats.gone)
+
+    async def _listen(self) -> None:
+        async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
+            async for _ in messages:
+                self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        listener = asyncio.create_task(self._listen())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bad round must not stop the worker
+                    log.exception("worker round failed")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    waiter = asyncio.create_task(self._wake.wait())
+                    stopper = asyncio.create_task(stop.wait())
+                    try:
+                        await asyncio.wait({waiter, stopper}, timeout=self.poll_seconds,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waiter.cancel()
+                        stopper.cancel()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def close(self) -> None:
+        self.sender.close()
+        await self.http.aclose()
