@@ -8,9 +8,12 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
@@ -90,8 +93,20 @@ async def graphql_context(connection: HTTPConnection) -> AsyncIterator[Context]:
         await context.close()
 
 
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON in text frames; browsers hand binary frames over as Blobs."""
+
+    async def send_json(self, message) -> None:  # noqa: ANN001
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class LaoyouGraphQLRouter(GraphQLRouter):
     """Strawberry's FastAPI router with the project's rules added at the edges."""
+
+    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
