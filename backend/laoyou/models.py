@@ -21,3 +21,4 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingThanks,
 )
 from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
+from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402

@@ -262,6 +262,7 @@ async def load_demo(
             session.add(household)
     await session.flush()
     await load_support_demo(session)
+    from laoyou.tickets.demo import load_tickets_demo; await load_tickets_demo(session)  # noqa: E702
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

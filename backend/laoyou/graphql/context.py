@@ -100,6 +100,24 @@ class Loaders:
 
         return self._get(support_loaders.MediaFileByIdLoader)
 
+    @property
+    def work_order_attachments(self) -> DataLoader:
+        from laoyou.tickets import loaders as ticket_loaders
+
+        return self._get(ticket_loaders.AttachmentsByWorkOrderLoader)
+
+    @property
+    def work_order_events(self) -> DataLoader:
+        from laoyou.tickets import loaders as ticket_loaders
+
+        return self._get(ticket_loaders.EventsByWorkOrderLoader)
+
+    @property
+    def ticket_person_by_id(self) -> DataLoader:
+        from laoyou.tickets import loaders as ticket_loaders
+
+        return self._get(ticket_loaders.TicketPersonByIdLoader)
+
 
 @dataclass
 class PendingCookie:

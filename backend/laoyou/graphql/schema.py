@@ -27,17 +27,18 @@ from laoyou.estates.schema import EstatesQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
+from laoyou.tickets.schema import TicketsMutation, TicketsQuery
 
 log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery):
+class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery, TicketsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation):
+class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation, TicketsMutation):
     pass
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -173,6 +174,11 @@ async def do_store_upload(
     return media
 
 
+# Domains that attach files to something more private than the community (a work order, a complaint)
+# register a check here; it raises NotFound when the actor may not see what the file is attached to.
+ACCESS_GUARDS: list[Callable[[AsyncSession, Actor, MediaFile], Awaitable[None]]] = []
+
+
 async def access_media(session: AsyncSession, *, actor: Actor, media_id: int) -> MediaFile:
     """The uploader, and anyone who may see the file's community, may fetch it.
 
@@ -185,6 +191,8 @@ async def access_media(session: AsyncSession, *, actor: Actor, media_id: int) ->
         raise NotFound()
     if media.uploaded_by_id == actor.person_id:
         return media
+    for guard in ACCESS_GUARDS:
+        await guard(session, actor, media)
     visible = await estates.visible_community_ids(session, actor)
     if visible is not None and media.community_id not in visible:
         raise NotFound()
