@@ -21,4 +21,18 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingThanks,
 )
 from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
+from laoyou.billing.models import (  # noqa: F401
+    Bill,
+    BillRun,
+    FeePlan,
+    FeePlanItem,
+    JournalEntry,
+    JournalLine,
+    PackageAdoption,
+    Payment,
+    PaymentAllocation,
+    PaymentNotification,
+    Refund,
+    RefusedNotification,
+)
 from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402

@@ -16,6 +16,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.billing.demo import load_billing_demo
 from laoyou.core.security import hash_password
 from laoyou.estates.models import Building, Community, District, Household, Unit
 from laoyou.support.demo import load_support_demo
@@ -261,6 +262,7 @@ async def load_demo(
             household.head_name = spec.name
             session.add(household)
     await session.flush()
+    await load_billing_demo(session)
     await load_support_demo(session)
     from laoyou.tickets.demo import load_tickets_demo; await load_tickets_demo(session)  # noqa: E702
 

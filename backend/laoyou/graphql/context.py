@@ -71,6 +71,30 @@ class Loaders:
         return self._get(estate_loaders.StewardsByCommunityLoader, self.community_by_id)
 
     @property
+    def bill_by_id(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.BillByIdLoader)
+
+    @property
+    def fee_plan_by_id(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.FeePlanByIdLoader)
+
+    @property
+    def fee_plan_items_by_plan(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.FeePlanItemsByPlanLoader)
+
+    @property
+    def person_name_by_id(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.PersonNameByIdLoader)
+
+    @property
     def briefing_media(self) -> DataLoader:
         from laoyou.briefings import loaders as briefing_loaders
 

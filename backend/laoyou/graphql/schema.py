@@ -24,6 +24,7 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.core.errors import PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstatesQuery
+from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -33,12 +34,12 @@ log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery, TicketsQuery):
+class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery, BillingQuery, TicketsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation, TicketsMutation):
+class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation, BillingMutation, TicketsMutation):
     pass
 
 

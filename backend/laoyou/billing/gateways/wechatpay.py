@@ -1,0 +1,270 @@
+"""WeChat Pay APIv3 (直连商户): signed requests over httpx, notify verification and decryption.
+
+The rules, as published: a request's signature is RSA-SHA256 (PKCS#1 v1.5) over
+"METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n", sent as
+`Authorization: WECHATPAY2-SHA256-RSA2048 mchid="…",nonce_str="…",signature="…",timestamp="…",serial_no="…"`.
+WeChat Pay signs its responses and notifications over "TIMESTAMP\\nNONCE\\nBODY\\n" with the platform key
+named by Wechatpay-Serial; a timestamp more than 5 minutes from now is refused. A notification's resource
+is AEAD_AES_256_GCM under the merchant's APIv3 key. Success is answered with 200/204 and no body; failure
+with 4XX/5XX and {"code": "FAIL", "message": "…"}.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from laoyou.billing.gateways import (
+    GatewayError,
+    InvalidNotification,
+    OrderCreated,
+    OrderRequest,
+    Reply,
+    TradeResult,
+    TradeState,
+    lower_headers,
+)
+
+API_BASE = "https://api.mch.weixin.qq.com"
+NOTIFY_WINDOW_SECONDS = 300
+SCHEMA = "WECHATPAY2-SHA256-RSA2048"
+
+
+def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is needed")
+    return key
+
+
+def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
+    data = pem.encode() if isinstance(pem, str) else pem
+    if b"CERTIFICATE" in data:
+        from cryptography import x509
+
+        key = x509.load_pem_x509_certificate(data).public_key()
+    else:
+        key = serialization.load_pem_public_key(data)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("an RSA public key is needed")
+    return key
+
+
+def rsa_sign(private_key: rsa.RSAPrivateKey, message: str) -> str:
+    return base64.b64encode(private_key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def rsa_verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature_b64: str) -> bool:
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        public_key.verify(signature, message.encode() if isinstance(message, str) else message, padding.PKCS1v15(),
+                          hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def request_message(method: str, url: str, timestamp: str, nonce: str, body: str) -> str:
+    return f"{method}\n{url}\n{timestamp}\n{nonce}\n{body}\n"
+
+
+def authorization(*, mchid: str, serial_no: str, private_key: rsa.RSAPrivateKey, method: str, url: str, body: str,
+                  timestamp: str | None = None, nonce: str | None = None) -> str:
+    """The Authorization header of one APIv3 request; url is the path with its query string."""
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or secrets.token_hex(16).upper()
+    signature = rsa_sign(private_key, request_message(method, url, timestamp, nonce, body))
+    return (f'{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+            f'timestamp="{timestamp}",serial_no="{serial_no}"')
+
+
+def parse_authorization(header: str) -> dict[str, str]:
+    schema, _, rest = header.partition(" ")
+    if schema != SCHEMA:
+        raise ValueError("unknown schema")
+    fields = {}
+    for part in rest.split(","):
+        key, _, value = part.partition("=")
+        fields[key.strip()] = value.strip().strip('"')
+    return fields
+
+
+def notify_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
+
+
+def encrypt_resource(apiv3_key: bytes, plaintext: bytes, associated_data: str = "transaction",
+                     nonce: str | None = None) -> dict[str, str]:
+    """What WeChat Pay does to a notification's resource (the sandbox and the tests use it)."""
+    nonce = nonce or secrets.token_hex(6)  # 12 characters
+    ciphertext = AESGCM(apiv3_key).encrypt(nonce.encode(), plaintext, associated_data.encode())
+    return {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": base64.b64encode(ciphertext).decode(), "associated_data": associated_data, "nonce": nonce}
+
+
+def decrypt_resource(apiv3_key: bytes, resource: dict[str, Any]) -> bytes:
+    if resource.get("algorithm") != "AEAD_AES_256_GCM":
+        raise InvalidNotification("unsupported algorithm")
+    try:
+        return AESGCM(apiv3_key).decrypt(
+            str(resource["nonce"]).encode(), base64.b64decode(resource["ciphertext"]),
+            str(resource.get("associated_data") or "").encode(),
+        )
+    except (InvalidTag, KeyError, ValueError, TypeError) as exc:
+        raise InvalidNotification("resource cannot be decrypted") from exc
+
+
+def trade_result(data: dict[str, Any]) -> TradeResult:
+    state = data.get("trade_state", "")
+    mapped = {"SUCCESS": TradeState.success, "NOTPAY": TradeState.not_paid, "USERPAYING": TradeState.not_paid,
+              "CLOSED": TradeState.closed, "PAYERROR": TradeState.closed, "REVOKED": TradeState.closed}
+    amount = data.get("amount") or {}
+    return TradeResult(
+        out_trade_no=str(data.get("out_trade_no", "")),
+        state=mapped.get(state, TradeState.unknown),
+        transaction_id=str(data.get("transaction_id") or ""),
+        amount_fen=int(amount.get("total") or 0),
+        merchant_id=str(data.get("mchid", "")),
+    )
+
+
+class WeChatPayGateway:
+    """A merchant's view of WeChat Pay APIv3."""
+
+    name = "wechat"
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        appid: str,
+        serial_no: str,
+        private_key: rsa.RSAPrivateKey,
+        apiv3_key: bytes,
+        platform_keys: dict[str, rsa.RSAPublicKey],
+        notify_url: str,
+        base_url: str = API_BASE,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        if len(apiv3_key) != 32:
+            raise ValueError("the APIv3 key is 32 bytes")
+        self.merchant_id = mchid
+        self.appid = appid
+        self.serial_no = serial_no
+        self.private_key = private_key
+        self.apiv3_key = apiv3_key
+        self.platform_keys = platform_keys
+        self.notify_url = notify_url
+        self.base_url = base_url.rstrip("/")
+        self.transport = transport
+        self.clock = clock
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
+        headers = {
+            "Authorization": authorization(mchid=self.merchant_id, serial_no=self.serial_no,
+                                           private_key=self.private_key, method=method, url=path, body=body),
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": "laoyou/0.1",
+        }
+        try:
+            async with httpx.AsyncClient(base_url=self.base_url, transport=self.transport, timeout=10) as client:
+                response = await client.request(method, path, content=body.encode() if body else None,
+                                                headers=headers)
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"WeChat Pay unreachable: {exc}") from exc
+        if response.status_code >= 300 and response.status_code != 404:
+            raise GatewayError(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
+        # Responses are signed like notifications; an unsigned or forged answer is not believed.
+        self._verify_signed(lower_headers(response.headers), response.content)
+        if response.status_code == 404:
+            return {}
+        return response.json() if response.content else {}
+
+    async def create_order(self, order: OrderRequest) -> OrderCreated:
+        payload: dict[str, Any] = {
+            "appid": self.appid, "mchid": self.merchant_id, "description": order.description[:127],
+            "out_trade_no": order.out_trade_no, "notify_url": self.notify_url,
+            "amount": {"total": order.amount_fen, "currency": "CNY"},
+        }
+        if order.kind == "jsapi":
+            payload["payer"] = {"openid": order.payer_openid}
+            data = await self._request("POST", "/v3/pay/transactions/jsapi", payload)
+            return OrderCreated(jsapi_params=self.jsapi_params(data["prepay_id"]))
+        if order.kind == "native":
+            data = await self._request("POST", "/v3/pay/transactions/native", payload)
+            return OrderCreated(code_url=data["code_url"])
+        payload["scene_info"] = {"payer_client_ip": order.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
+        data = await self._request("POST", "/v3/pay/transactions/h5", payload)
+        return OrderCreated(pay_url=data["h5_url"])
+
+    def jsapi_params(self, prepay_id: str) -> dict[str, str]:
+        """What WeixinJSBridge.invoke('getBrandWCPayRequest') needs, signed with the merchant key."""
+        timestamp, nonce, package = str(int(self.clock())), secrets.token_hex(16), f"prepay_id={prepay_id}"
+        sign = rsa_sign(self.private_key, f"{self.appid}\n{timestamp}\n{nonce}\n{package}\n")
+        return {"appId": self.appid, "timeStamp": timestamp, "nonceStr": nonce, "package": package,
+                "signType": "RSA", "paySign": sign}
+
+    async def query_order(self, out_trade_no: str) -> TradeResult:
+        data = await self._request("GET", f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.merchant_id}")
+        if not data:
+            return TradeResult(out_trade_no=out_trade_no, state=TradeState.not_paid)
+        return trade_result(data)
+
+    # --- notifications ------------------------------------------------------------------------------
+
+    def _verify_signed(self, headers: dict[str, str], body: bytes) -> None:
+        timestamp = headers.get("wechatpay-timestamp", "")
+        nonce = headers.get("wechatpay-nonce", "")
+        signature = headers.get("wechatpay-signature", "")
+        serial = headers.get("wechatpay-serial", "")
+        if not (timestamp and nonce and signature and serial):
+            raise InvalidNotification("signature headers missing")
+        if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > NOTIFY_WINDOW_SECONDS:
+            raise InvalidNotification("timestamp outside the 5-minute window")
+        key = self.platform_keys.get(serial)
+        if key is None:
+            raise InvalidNotification("unknown platform certificate serial")
+        if not rsa_verify(key, notify_message(timestamp, nonce, body), signature):
+            raise InvalidNotification("bad signature")
+
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
+        headers = lower_headers(headers)
+        self._verify_signed(headers, body)
+        try:
+            envelope = json.loads(body)
+            resource = envelope["resource"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidNotification("malformed body") from exc
+        try:
+            data = json.loads(decrypt_resource(self.apiv3_key, resource))
+        except ValueError as exc:
+            raise InvalidNotification("malformed resource") from exc
+        if not isinstance(data, dict):
+            raise InvalidNotification("malformed resource")
+        return trade_result(data)
+
+    def success_reply(self) -> Reply:
+        return Reply(204)
+
+    def failure_reply(self, message: str) -> Reply:
+        return Reply(400, json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False).encode())
+
+
+def url_path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -1,0 +1,867 @@
+"""GraphQL for fee plans, bills, payments, receipts and each community's books."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import strawberry
+
+from laoyou.billing import models
+from laoyou.billing import service as billing
+from laoyou.billing.gateways.registry import gateways
+from laoyou.billing.money import capitals, yuan
+from laoyou.core.time import as_utc
+from laoyou.estates.schema import Building, Community, District, FloorArea, Household
+from laoyou.graphql.context import Info
+from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.permissions import IsAuthenticated, IsStaff
+from laoyou.graphql.types import Connection, PageInfo, connection, decode_id, format_area, page_args
+
+PhaseEnum = strawberry.enum(models.Phase, name="FeePhase", description="trial (free), cost recovery, market")
+PlanStatusEnum = strawberry.enum(models.PlanStatus, name="FeePlanStatus")
+ItemKindEnum = strawberry.enum(models.ItemKind, name="FeeItemKind")
+BillStatusEnum = strawberry.enum(models.BillStatus, name="BillStatus")
+PaymentMethodEnum = strawberry.enum(models.PaymentMethod, name="PaymentMethod")
+PaymentStatusEnum = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+FundEnum = strawberry.enum(models.Fund, name="Fund")
+AccountEnum = strawberry.enum(models.Account, name="LedgerAccount")
+
+
+@strawberry.type(description="An amount of money; fen is exact, the rest are for showing.")
+class Money:
+    fen: int
+
+    @strawberry.field(description="Yuan with two decimals, e.g. 123.45.")
+    def yuan(self) -> str:
+        return yuan(self.fen)
+
+    @strawberry.field(description="In Chinese financial capitals (大写), e.g. 壹佰贰拾叁元肆角伍分.")
+    def capitals(self) -> str:
+        return capitals(self.fen)
+
+
+def money(fen: int) -> Money:
+    return Money(fen=fen)
+
+
+def _id(value: int | None) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
+
+@strawberry.type
+class FeePlanItem:
+    row: strawberry.Private[models.FeePlanItem]
+
+    @strawberry.field
+    def package(self) -> str:
+        return self.row.package
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def kind(self) -> ItemKindEnum:  # type: ignore[valid-type]
+        return models.ItemKind(self.row.kind)
+
+    @strawberry.field(description="Fen per m² per month, or per household per month.")
+    def unit_price(self) -> Money:
+        return money(self.row.unit_price_fen)
+
+
+@strawberry.type(description="A versioned fee plan of a community or of a whole district.")
+class FeePlan:
+    row: strawberry.Private[models.FeePlan]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _id(self.row.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field
+    def phase(self) -> PhaseEnum:  # type: ignore[valid-type]
+        return models.Phase(self.row.phase)
+
+    @strawberry.field
+    def status(self) -> PlanStatusEnum:  # type: ignore[valid-type]
+        return models.PlanStatus(self.row.status)
+
+    @strawberry.field(description="1 monthly, 3 quarterly.")
+    def period_months(self) -> int:
+        return self.row.period_months
+
+    @strawberry.field(description="True when the plan is set for the whole district.")
+    def is_district_plan(self) -> bool:
+        return self.row.community_id is None
+
+    @strawberry.field
+    async def district(self, info: Info) -> District:
+        return District(row=await info.context.loaders.district_by_id.load(self.row.district_id))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community | None:
+        if self.row.community_id is None:
+            return None
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+    @strawberry.field
+    def approved_at(self) -> datetime | None:
+        return as_utc(self.row.approved_at) if self.row.approved_at else None
+
+    @strawberry.field
+    async def approved_by_name(self, info: Info) -> str | None:
+        if self.row.approved_by_id is None:
+            return None
+        return await info.context.loaders.person_name_by_id.load(self.row.approved_by_id)
+
+    @strawberry.field(description="The owners' decision that approved it.")
+    def decision_ref(self) -> str:
+        return self.row.decision_ref
+
+    @strawberry.field
+    async def items(self, info: Info) -> list[FeePlanItem]:
+        return [FeePlanItem(row=i) for i in await info.context.loaders.fee_plan_items_by_plan.load(self.row.id)]
+
+
+@strawberry.type
+class BillLine:
+    name: str
+    package: str
+    kind: ItemKindEnum  # type: ignore[valid-type]
+    unit_price: Money
+    quantity: str = strawberry.field(description="Square metres for per-m² items, 1.00 for per-household items.")
+    months: int
+    amount: Money
+
+
+@strawberry.type(description="What one household owes for one period.")
+class Bill:
+    row: strawberry.Private[models.Bill]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _id(self.row.id)
+
+    @strawberry.field(description="2026-05, or 2026-Q2 for a quarterly plan.")
+    def period(self) -> str:
+        return self.row.period
+
+    @strawberry.field
+    def period_start(self) -> date:
+        return self.row.period_start
+
+    @strawberry.field
+    def period_end(self) -> date:
+        return self.row.period_end
+
+    @strawberry.field
+    def due_date(self) -> date:
+        return self.row.due_date
+
+    @strawberry.field
+    def status(self) -> BillStatusEnum:  # type: ignore[valid-type]
+        return models.BillStatus(self.row.status)
+
+    @strawberry.field
+    def amount(self) -> Money:
+        return money(self.row.amount_fen)
+
+    @strawberry.field(description="What the service costs; in the trial phase nothing is charged.")
+    def would_be(self) -> Money:
+        return money(self.row.would_be_fen)
+
+    @strawberry.field
+    def paid(self) -> Money:
+        return money(self.row.paid_fen)
+
+    @strawberry.field
+    def waived(self) -> Money:
+        return money(self.row.waived_fen)
+
+    @strawberry.field
+    def outstanding(self) -> Money:
+        return money(self.row.outstanding_fen)
+
+    @strawberry.field
+    def is_trial_statement(self) -> bool:
+        return self.row.status == models.BillStatus.statement.value
+
+    @strawberry.field
+    def overdue(self) -> bool:
+        return self.row.outstanding_fen > 0 and self.row.due_date < billing.local_date(billing.utcnow())
+
+    @strawberry.field
+    def waived_reason(self) -> str:
+        return self.row.waived_reason
+
+    @strawberry.field
+    def floor_area(self) -> FloorArea:
+        return FloorArea(centi_square_metres=self.row.floor_area_centi_m2)
+
+    @strawberry.field
+    def lines(self) -> list[BillLine]:
+        return [
+            BillLine(name=line["name"], package=line["package"], kind=models.ItemKind(line["kind"]),
+                     unit_price=money(line["unit_price_fen"]), quantity=format_area(line["quantity_centi"]),
+                     months=line["months"], amount=money(line["amount_fen"]))
+            for line in self.row.lines
+        ]
+
+    @strawberry.field
+    async def household(self, info: Info) -> Household:
+        return Household(row=await info.context.loaders.household_by_id.load(self.row.household_id))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+    @strawberry.field
+    async def plan(self, info: Info) -> FeePlan:
+        return FeePlan(row=await info.context.loaders.fee_plan_by_id.load(self.row.plan_id))
+
+
+@strawberry.type(description="One payment: online, cash or bank transfer; its receipt once paid.")
+class Payment:
+    row: strawberry.Private[models.Payment]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _id(self.row.id)
+
+    @strawberry.field
+    def status(self) -> PaymentStatusEnum:  # type: ignore[valid-type]
+        return models.PaymentStatus(self.row.status)
+
+    @strawberry.field
+    def method(self) -> PaymentMethodEnum:  # type: ignore[valid-type]
+        return models.PaymentMethod(self.row.method)
+
+    @strawberry.field
+    def amount(self) -> Money:
+        return money(self.row.amount_fen)
+
+    @strawberry.field
+    def refunded(self) -> Money:
+        return money(self.row.refunded_fen)
+
+    @strawberry.field(description="Received for bills that were settled another way meanwhile.")
+    def unapplied(self) -> Money:
+        return money(self.row.unapplied_fen)
+
+    @strawberry.field
+    def receipt_number(self) -> str:
+        return self.row.receipt_number
+
+    @strawberry.field(description="The office's paper receipt or the bank reference.")
+    def office_receipt_no(self) -> str:
+        return self.row.office_receipt_no
+
+    @strawberry.field(description="Where to go to pay, while the payment is pending.")
+    def pay_url(self) -> str:
+        return self.row.pay_url if self.row.status == models.PaymentStatus.pending.value else ""
+
+    @strawberry.field
+    def receipt_url(self) -> str | None:
+        return f"/receipts/{self.row.id}" if self.row.status != models.PaymentStatus.pending.value else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def paid_at(self) -> datetime | None:
+        return as_utc(self.row.paid_at) if self.row.paid_at else None
+
+    @strawberry.field
+    async def bills(self, info: Info) -> list[Bill]:
+        rows = await info.context.loaders.bill_by_id.load_many(self.row.bill_ids)
+        return [Bill(row=b) for b in rows if b is not None]
+
+    @strawberry.field
+    async def household(self, info: Info) -> Household:
+        return Household(row=await info.context.loaders.household_by_id.load(self.row.household_id))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+
+@strawberry.type(description="A community's bill run for one period; resumable.")
+class BillRun:
+    row: strawberry.Private[models.BillRun]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _id(self.row.id)
+
+    @strawberry.field
+    def period(self) -> str:
+        return self.row.period
+
+    @strawberry.field(description="Households in the community when the run started.")
+    def total(self) -> int:
+        return self.row.total
+
+    @strawberry.field
+    def processed(self) -> int:
+        return self.row.processed
+
+    @strawberry.field(description="Bills this run created (a repeated run creates none).")
+    def created(self) -> int:
+        return self.row.created
+
+    @strawberry.field
+    def finished(self) -> bool:
+        return self.row.finished_at is not None
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+
+def _percent(permille: int) -> str:
+    return f"{permille // 10}.{permille % 10}"
+
+
+@strawberry.type(description="paid ÷ billed for a period, by count and by amount (waived amounts leave the base).")
+class CollectionRate:
+    period: str
+    billed_count: int
+    paid_count: int
+    billed: Money
+    paid: Money
+    by_count_percent: str
+    by_amount_percent: str
+
+
+def _rate(rate: billing.CollectionRate) -> CollectionRate:
+    return CollectionRate(period=rate.period, billed_count=rate.billed_count, paid_count=rate.paid_count,
+                          billed=money(rate.billed_fen), paid=money(rate.paid_fen),
+                          by_count_percent=_percent(rate.by_count_permille),
+                          by_amount_percent=_percent(rate.by_amount_permille))
+
+
+@strawberry.type
+class AccountBalance:
+    account: AccountEnum  # type: ignore[valid-type]
+    balance: Money
+
+
+@strawberry.type(description="One of a community's funds: what it holds in cash and its accounts.")
+class FundBalance:
+    fund: FundEnum  # type: ignore[valid-type]
+    cash: Money
+    accounts: list[AccountBalance]
+
+
+@strawberry.type(description="One line of a community's books.")
+class LedgerLine:
+    row: strawberry.Private[models.JournalLine]
+    entry: strawberry.Private[models.JournalEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _id(self.row.id)
+
+    @strawberry.field
+    def entry_id(self) -> strawberry.ID:
+        return _id(self.entry.id)
+
+    @strawberry.field
+    def fund(self) -> FundEnum:  # type: ignore[valid-type]
+        return models.Fund(self.row.fund)
+
+    @strawberry.field
+    def account(self) -> AccountEnum:  # type: ignore[valid-type]
+        return models.Account(self.row.account)
+
+    @strawberry.field
+    def debit(self) -> Money:
+        return money(self.row.debit_fen)
+
+    @strawberry.field
+    def credit(self) -> Money:
+        return money(self.row.credit_fen)
+
+    @strawberry.field
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @strawberry.field
+    def memo(self) -> str:
+        return self.entry.memo
+
+    @strawberry.field(description="The invoice photo or document, when one was attached.")
+    def attachment_ref(self) -> str:
+        return self.entry.attachment_ref
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.entry.created_at)
+
+
+@strawberry.type
+class BuildingArrears:
+    building: Building
+    households: int
+    bills: int
+    owed: Money
+
+
+# --- payloads and errors -------------------------------------------------------------------------------
+
+
+@strawberry.type
+class CreateFeePlanError(Error):
+    pass
+
+
+@strawberry.type
+class ActivateFeePlanError(Error):
+    pass
+
+
+@strawberry.type
+class AdoptPackageError(Error):
+    pass
+
+
+@strawberry.type
+class RunBillsError(Error):
+    pass
+
+
+@strawberry.type
+class PayBillsError(Error):
+    pass
+
+
+@strawberry.type
+class RefreshPaymentError(Error):
+    pass
+
+
+@strawberry.type
+class RecordOfficePaymentError(Error):
+    pass
+
+
+@strawberry.type
+class WaiveBillError(Error):
+    pass
+
+
+@strawberry.type
+class CancelBillError(Error):
+    pass
+
+
+@strawberry.type
+class RefundPaymentError(Error):
+    pass
+
+
+@strawberry.type
+class RecordLedgerEntryError(Error):
+    pass
+
+
+@strawberry.type
+class ApportionSharedCostError(Error):
+    pass
+
+
+@strawberry.type
+class FeePlanSaved:
+    plan: FeePlan
+
+
+@strawberry.type
+class PackageAdopted:
+    community: Community
+    package: str
+
+
+@strawberry.type
+class BillRunProgress:
+    run: BillRun
+
+
+@strawberry.type
+class PaymentSaved:
+    payment: Payment
+
+
+@strawberry.type
+class BillSaved:
+    bill: Bill
+
+
+@strawberry.type
+class PaymentRefunded:
+    payment: Payment
+    amount: Money
+
+
+@strawberry.type
+class LedgerEntryRecorded:
+    entry_id: strawberry.ID
+    funds: list[FundBalance]
+
+
+@strawberry.type
+class SharedCostApportioned:
+    shares: list[CommunityShare]
+
+
+@strawberry.type
+class CommunityShare:
+    community: Community
+    amount: Money
+
+
+CreateFeePlanResult = Annotated[FeePlanSaved | CreateFeePlanError, strawberry.union("CreateFeePlanResult")]
+ActivateFeePlanResult = Annotated[FeePlanSaved | ActivateFeePlanError, strawberry.union("ActivateFeePlanResult")]
+AdoptPackageResult = Annotated[PackageAdopted | AdoptPackageError, strawberry.union("AdoptPackageResult")]
+RunBillsResult = Annotated[BillRunProgress | RunBillsError, strawberry.union("RunBillsResult")]
+PayBillsResult = Annotated[PaymentSaved | PayBillsError, strawberry.union("PayBillsResult")]
+RefreshPaymentResult = Annotated[PaymentSaved | RefreshPaymentError, strawberry.union("RefreshPaymentResult")]
+RecordOfficePaymentResult = Annotated[PaymentSaved | RecordOfficePaymentError,
+                                      strawberry.union("RecordOfficePaymentResult")]
+WaiveBillResult = Annotated[BillSaved | WaiveBillError, strawberry.union("WaiveBillResult")]
+CancelBillResult = Annotated[BillSaved | CancelBillError, strawberry.union("CancelBillResult")]
+RefundPaymentResult = Annotated[PaymentRefunded | RefundPaymentError, strawberry.union("RefundPaymentResult")]
+RecordLedgerEntryResult = Annotated[LedgerEntryRecorded | RecordLedgerEntryError,
+                                    strawberry.union("RecordLedgerEntryResult")]
+ApportionSharedCostResult = Annotated[SharedCostApportioned | ApportionSharedCostError,
+                                      strawberry.union("ApportionSharedCostResult")]
+
+
+@strawberry.input
+class FeePlanItemInput:
+    name: str
+    kind: ItemKindEnum  # type: ignore[valid-type]
+    unit_price_fen: int = strawberry.field(description="Fen per m² per month, or per household per month.")
+    package: str = "base"
+
+
+def _funds(rows: list[billing.FundBalance]) -> list[FundBalance]:
+    return [
+        FundBalance(fund=models.Fund(f.fund), cash=money(f.cash_fen),
+                    accounts=[AccountBalance(account=models.Account(a), balance=money(v))
+                              for a, v in sorted(f.accounts.items())])
+        for f in rows
+    ]
+
+
+def _ids(values: list[strawberry.ID]) -> list[int]:
+    return [decode_id(v) for v in values]
+
+
+@strawberry.type
+class BillingQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="A household's bills, newest first.")
+    async def household_bills(
+        self, info: Info, household_id: strawberry.ID, unpaid_only: bool = False, first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Bill]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.list_household_bills(info.context.session, actor=info.context.actor,
+                                                  household_id=decode_id(household_id), first=limit, after=cursor,
+                                                  unpaid_only=unpaid_only)
+        return connection(page, Bill)
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Bills of every household the viewer lives in or follows, newest first.")
+    async def my_bills(self, info: Info, unpaid_only: bool = False, first: int | None = None) -> list[Bill]:
+        limit, _ = page_args(info, first, None)
+        rows = await billing.list_my_bills(info.context.session, actor=info.context.actor, first=limit,
+                                           unpaid_only=unpaid_only)
+        return [Bill(row=b) for b in rows]
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def bill(self, info: Info, id: strawberry.ID) -> Bill:
+        return Bill(row=await billing.access_bill(info.context.session, actor=info.context.actor, bill_id=decode_id(id)))
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def payment(self, info: Info, id: strawberry.ID) -> Payment:
+        row = await billing.access_payment(info.context.session, actor=info.context.actor, payment_id=decode_id(id))
+        return Payment(row=row)
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Payments the viewer made or that were made for their households.")
+    async def my_payments(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Payment]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.list_my_payments(info.context.session, actor=info.context.actor, first=limit,
+                                              after=cursor)
+        return connection(page, Payment)
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Online ways to pay, the default first.")
+    def payment_methods(self, info: Info) -> list[PaymentMethodEnum]:  # type: ignore[valid-type]
+        return [models.PaymentMethod(name) for name in gateways().online_methods()]
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="The community's own plans and its district's, newest first.")
+    async def fee_plans(self, info: Info, community_id: strawberry.ID) -> list[FeePlan]:
+        rows = await billing.list_fee_plans(info.context.session, actor=info.context.actor,
+                                            community_id=decode_id(community_id))
+        return [FeePlan(row=p) for p in rows]
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="The plan bills are made from: the community's own, else its district's.")
+    async def effective_fee_plan(self, info: Info, community_id: strawberry.ID) -> FeePlan | None:
+        from laoyou.estates import service as estates
+
+        community = await estates.access_community(info.context.session, actor=info.context.actor,
+                                                   community_id=decode_id(community_id))
+        plan = await billing.effective_plan(info.context.session, community)
+        return FeePlan(row=plan) if plan else None
+
+    @strawberry.field(permission_classes=[IsStaff])
+    async def bill_run(self, info: Info, id: strawberry.ID) -> BillRun:
+        return BillRun(row=await billing.access_bill_run(info.context.session, actor=info.context.actor,
+                                                         run_id=decode_id(id)))
+
+    @strawberry.field(permission_classes=[IsStaff],
+                      description="Of one community, one district, or everything the viewer serves.")
+    async def collection_rate(
+        self, info: Info, period: str, community_id: strawberry.ID | None = None,
+        district_id: strawberry.ID | None = None,
+    ) -> CollectionRate:
+        rate = await billing.collection_rate(
+            info.context.session, actor=info.context.actor, period=period[:10],
+            community_id=decode_id(community_id) if community_id is not None else None,
+            district_id=decode_id(district_id) if district_id is not None else None)
+        return _rate(rate)
+
+    @strawberry.field(permission_classes=[IsStaff])
+    async def arrears_by_building(self, info: Info, community_id: strawberry.ID) -> list[BuildingArrears]:
+        rows = await billing.arrears_by_building(info.context.session, actor=info.context.actor,
+                                                 community_id=decode_id(community_id))
+        return [BuildingArrears(building=Building(row=r.building), households=r.households, bills=r.bills,
+                                owed=money(r.owed_fen)) for r in rows]
+
+    @strawberry.field(permission_classes=[IsStaff])
+    async def fund_balances(self, info: Info, community_id: strawberry.ID) -> list[FundBalance]:
+        return _funds(await billing.fund_balances(info.context.session, actor=info.context.actor,
+                                                  community_id=decode_id(community_id)))
+
+    @strawberry.field(permission_classes=[IsStaff], description="A community's books, newest line first.")
+    async def ledger(
+        self, info: Info, community_id: strawberry.ID, fund: FundEnum | None = None,  # type: ignore[valid-type]
+        expenses_only: bool = False, first: int | None = None, after: str | None = None,
+    ) -> Connection[LedgerLine]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.ledger_lines(info.context.session, actor=info.context.actor,
+                                          community_id=decode_id(community_id), fund=fund.value if fund else None,
+                                          first=limit, after=cursor, expenses_only=expenses_only)
+        return Connection(
+            nodes=[LedgerLine(row=line, entry=entry) for line, entry in page.items],
+            page_info=PageInfo(has_next_page=page.has_next_page,
+                               end_cursor=billing_cursor(page.items[-1][0].id) if page.items else None),
+        )
+
+
+def billing_cursor(key: int) -> str:
+    from laoyou.core.pagination import encode_cursor
+
+    return encode_cursor(key)
+
+
+@strawberry.type
+class BillingMutation:
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def create_fee_plan(
+        self, info: Info, name: str, phase: PhaseEnum, items: list[FeePlanItemInput],  # type: ignore[valid-type]
+        community_id: strawberry.ID | None = None, district_id: strawberry.ID | None = None, period_months: int = 1,
+    ) -> CreateFeePlanResult:
+        context = info.context
+
+        async def work() -> FeePlanSaved:
+            plan = await billing.do_create_fee_plan(
+                context.session, actor=context.actor, name=name, phase=models.Phase(phase), period_months=period_months,
+                community_id=decode_id(community_id) if community_id is not None else None,
+                district_id=decode_id(district_id) if district_id is not None else None,
+                items=[billing.ItemInput(name=i.name, kind=models.ItemKind(i.kind), unit_price_fen=i.unit_price_fen,
+                                         package=i.package) for i in items[:50]])
+            return FeePlanSaved(plan=FeePlan(row=plan))
+
+        return await mutation_boundary(info, CreateFeePlanError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Records who approved it, when, and the decision.")
+    async def activate_fee_plan(self, info: Info, id: strawberry.ID, decision_ref: str) -> ActivateFeePlanResult:
+        context = info.context
+
+        async def work() -> FeePlanSaved:
+            plan = await billing.do_activate_fee_plan(context.session, actor=context.actor, plan_id=decode_id(id),
+                                                      decision_ref=decision_ref)
+            return FeePlanSaved(plan=FeePlan(row=plan))
+
+        return await mutation_boundary(info, ActivateFeePlanError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def adopt_package(self, info: Info, community_id: strawberry.ID, plan_id: strawberry.ID, package: str,
+                            decision_ref: str) -> AdoptPackageResult:
+        context = info.context
+
+        async def work() -> PackageAdopted:
+            adoption = await billing.do_adopt_package(
+                context.session, actor=context.actor, community_id=decode_id(community_id),
+                plan_id=decode_id(plan_id), package=package, decision_ref=decision_ref)
+            community = await context.loaders.community_by_id.load(adoption.community_id)
+            return PackageAdopted(community=Community(row=community), package=adoption.package)
+
+        return await mutation_boundary(info, AdoptPackageError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff],
+                         description="Start or continue the bill run of a community for a period; idempotent.")
+    async def run_bills(self, info: Info, community_id: strawberry.ID, period: str) -> RunBillsResult:
+        context = info.context
+
+        async def work() -> BillRunProgress:
+            run = await billing.do_run_bills(context.session, actor=context.actor,
+                                             community_id=decode_id(community_id), period=period.strip()[:10])
+            return BillRunProgress(run=BillRun(row=run))
+
+        return await mutation_boundary(info, RunBillsError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Pay bills of one household online; a retry with the same key returns the same payment.")
+    async def pay_bills(
+        self, info: Info, bill_ids: list[strawberry.ID], idempotency_key: str,
+        method: PaymentMethodEnum = models.PaymentMethod.sandbox,  # type: ignore[valid-type]
+    ) -> PayBillsResult:
+        context = info.context
+
+        async def work() -> PaymentSaved:
+            chosen = models.PaymentMethod(method)
+            payment = await billing.do_pay_bills(
+                context.session, actor=context.actor, bill_ids=_ids(bill_ids[:billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=chosen, idempotency_key=idempotency_key, gateway=gateways().get(chosen.value),
+                client_ip=context.actor.client_ip)
+            return PaymentSaved(payment=Payment(row=payment))
+
+        return await mutation_boundary(info, PayBillsError, work)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Ask the gateway about a payment still waiting for its confirmation.")
+    async def refresh_payment(self, info: Info, id: strawberry.ID) -> RefreshPaymentResult:
+        context = info.context
+
+        async def work() -> PaymentSaved:
+            found = await billing.access_payment(context.session, actor=context.actor, payment_id=decode_id(id))
+            payment = await billing.do_refresh_payment(context.session, actor=context.actor, payment_id=found.id,
+                                                       gateway=gateways().get(found.method))
+            return PaymentSaved(payment=Payment(row=payment))
+
+        return await mutation_boundary(info, RefreshPaymentError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Cash or bank transfer taken at the office.")
+    async def record_office_payment(
+        self, info: Info, bill_ids: list[strawberry.ID], method: PaymentMethodEnum,  # type: ignore[valid-type]
+        amount_fen: int, office_receipt_no: str, idempotency_key: str,
+    ) -> RecordOfficePaymentResult:
+        context = info.context
+
+        async def work() -> PaymentSaved:
+            payment = await billing.do_record_office_payment(
+                context.session, actor=context.actor, bill_ids=_ids(bill_ids[:billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=models.PaymentMethod(method), amount_fen=amount_fen, office_receipt_no=office_receipt_no,
+                idempotency_key=idempotency_key)
+            return PaymentSaved(payment=Payment(row=payment))
+
+        return await mutation_boundary(info, RecordOfficePaymentError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def waive_bill(self, info: Info, id: strawberry.ID, reason: str) -> WaiveBillResult:
+        context = info.context
+
+        async def work() -> BillSaved:
+            bill = await billing.do_waive_bill(context.session, actor=context.actor, bill_id=decode_id(id),
+                                               reason=reason)
+            return BillSaved(bill=Bill(row=bill))
+
+        return await mutation_boundary(info, WaiveBillError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def cancel_bill(self, info: Info, id: strawberry.ID, reason: str) -> CancelBillResult:
+        context = info.context
+
+        async def work() -> BillSaved:
+            bill = await billing.do_cancel_bill(context.session, actor=context.actor, bill_id=decode_id(id),
+                                                reason=reason)
+            return BillSaved(bill=Bill(row=bill))
+
+        return await mutation_boundary(info, CancelBillError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def refund_payment(self, info: Info, id: strawberry.ID, amount_fen: int, reason: str,
+                             idempotency_key: str) -> RefundPaymentResult:
+        context = info.context
+
+        async def work() -> PaymentRefunded:
+            refund = await billing.do_refund_payment(context.session, actor=context.actor, payment_id=decode_id(id),
+                                                     amount_fen=amount_fen, reason=reason,
+                                                     idempotency_key=idempotency_key)
+            payment = await context.session.get(models.Payment, refund.payment_id)
+            return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
+
+        return await mutation_boundary(info, RefundPaymentError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff],
+                         description="Public income, or a deposit into the special maintenance fund.")
+    async def record_income(
+        self, info: Info, community_id: strawberry.ID, fund: FundEnum, amount_fen: int,  # type: ignore[valid-type]
+        memo: str, attachment_ref: str = "",
+    ) -> RecordLedgerEntryResult:
+        return await _record(info, "income", community_id, fund, amount_fen, memo, attachment_ref)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="Spend from one of the community's funds.")
+    async def record_expense(
+        self, info: Info, community_id: strawberry.ID, fund: FundEnum, amount_fen: int,  # type: ignore[valid-type]
+        memo: str, attachment_ref: str = "",
+    ) -> RecordLedgerEntryResult:
+        return await _record(info, "expense", community_id, fund, amount_fen, memo, attachment_ref)
+
+    @strawberry.mutation(permission_classes=[IsStaff],
+                         description="Share a district cost among its communities by floor_area or households.")
+    async def apportion_shared_cost(self, info: Info, district_id: strawberry.ID, amount_fen: int, key: str,
+                                    memo: str) -> ApportionSharedCostResult:
+        context = info.context
+
+        async def work() -> SharedCostApportioned:
+            entries = await billing.do_apportion_shared_cost(context.session, actor=context.actor,
+                                                             district_id=decode_id(district_id), amount_fen=amount_fen,
+                                                             key=key, memo=memo)
+            shares = []
+            for entry in entries:
+                community = await context.loaders.community_by_id.load(entry.community_id)
+                lines = await context.session.exec(
+                    billing.select(models.JournalLine.debit_fen).where(models.JournalLine.entry_id == entry.id,
+                                                                       models.JournalLine.debit_fen > 0))
+                shares.append(CommunityShare(community=Community(row=community), amount=money(sum(lines))))
+            return SharedCostApportioned(shares=shares)
+
+        return await mutation_boundary(info, ApportionSharedCostError, work)
+
+
+async def _record(info: Info, what: str, community_id: strawberry.ID, fund: object, amount_fen: int, memo: str,
+                  attachment_ref: str) -> RecordLedgerEntryResult:
+    context = info.context
+
+    async def work() -> LedgerEntryRecorded:
+        do = billing.do_record_income if what == "income" else billing.do_record_expense
+        entry = await do(context.session, actor=context.actor, community_id=decode_id(community_id),
+                         fund=models.Fund(fund), amount_fen=amount_fen, memo=memo, attachment_ref=attachment_ref)
+        funds = await billing.fund_balances(context.session, actor=context.actor, community_id=entry.community_id)
+        return LedgerEntryRecorded(entry_id=_id(entry.id), funds=_funds(funds))
+
+    return await mutation_boundary(info, RecordLedgerEntryError, work)

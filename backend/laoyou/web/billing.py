@@ -1,0 +1,289 @@
+"""Billing pages: my bills, paying (through the sandbox cashier when it is the gateway), the result that
+survives a lost connection, receipts; for staff: bill runs, cash, waivers, arrears, collection rate and
+each fund's ledger with CSV export. Also the gateways' notify endpoints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from sqlmodel import select
+
+from laoyou.billing import service as billing
+from laoyou.billing.gateways import lower_headers
+from laoyou.billing.gateways.registry import gateways
+from laoyou.billing.models import Fund, Payment
+from laoyou.billing.money import parse_yuan
+from laoyou.core import i18n
+from laoyou.core.events import commit_and_publish
+from laoyou.core.time import SHANGHAI, utcnow
+from laoyou.web.render import OperationFailed, Page, form_with_csrf
+
+
+def _page(handler):  # noqa: ANN001, ANN202
+    async def endpoint(request: Request) -> Response:
+        page = await Page.open(request)
+        try:
+            if not page.context.actor.is_authenticated:
+                return page.redirect("/login")
+            try:
+                return await handler(page)
+            except OperationFailed:
+                raise HTTPException(404, "not found") from None
+        finally:
+            await page.close()
+
+    return endpoint
+
+
+def this_period() -> str:
+    return utcnow().astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+async def deliver(session, pubsub, provider: str, headers: dict[str, str], body: bytes  # noqa: ANN001
+                  ) -> tuple[int, bytes, str, str]:
+    """Hand one notification to the billing service and end its unit of work (the notify endpoint and the
+    sandbox cashier share this road)."""
+    gateway = gateways().get(provider)
+    if gateway is None:
+        raise HTTPException(404, "no such gateway")
+    reply, outcome = await billing.do_receive_notification(session, gateway=gateway, headers=headers, body=body)
+    await commit_and_publish(session, pubsub)
+    return reply.status_code, reply.body, reply.media_type, outcome
+
+
+def install(app: FastAPI) -> None:
+    # --- gateways' notifications ------------------------------------------------------------------
+
+    @app.post("/billing/notify/{provider}", include_in_schema=False)
+    async def notify(provider: str, request: Request) -> Response:
+        body = await request.body()
+        async with request.app.state.sessionmaker() as session:
+            status, content, media_type, _ = await deliver(session, request.app.state.pubsub, provider,
+                                                           lower_headers(request.headers), body)
+        return Response(content, status_code=status, media_type=media_type)
+
+    # --- resident ---------------------------------------------------------------------------------
+
+    async def my_bills(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+        data = await page.run("MyBillsPage")
+        bills_by_household: dict[str, list] = {}
+        for bill in data["myBills"]:
+            bills_by_household.setdefault(bill["household"]["id"], []).append(bill)
+        return page.render("billing/my_bills.html", status_code=status_code, viewer=data["viewer"],
+                           bills=bills_by_household, methods=data["paymentMethods"], error=error,
+                           pay_key=secrets.token_urlsafe(16))
+
+    app.add_api_route("/bills", _page(my_bills), methods=["GET"], include_in_schema=False)
+
+    async def pay(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        bill_ids = [b for b in form.get("bill_ids", "").split(",") if b]
+        data = (await page.run("PayBills", billIds=bill_ids, idempotencyKey=form.get("key", ""),
+                               method=form.get("method", "sandbox")))["payBills"]
+        if data["__typename"] != "PaymentSaved":
+            return await my_bills(page, error=data["message"], status_code=400)
+        payment = data["payment"]
+        if payment["status"] == "pending" and payment["payUrl"]:
+            return page.redirect(payment["payUrl"])
+        return page.redirect(f"/payments/{payment['id']}")
+
+    app.add_api_route("/bills/pay", _page(pay), methods=["POST"], include_in_schema=False)
+
+    async def payment_page(page: Page) -> Response:
+        data = await page.run("PaymentPage", id=page.request.path_params["payment_id"])
+        return page.render("billing/payment.html", payment=data["payment"])
+
+    app.add_api_route("/payments/{payment_id}", _page(payment_page), methods=["GET"], include_in_schema=False)
+
+    async def refresh(page: Page) -> Response:
+        await form_with_csrf(page.request)
+        payment_id = page.request.path_params["payment_id"]
+        await page.run("RefreshPayment", id=payment_id)
+        return page.redirect(f"/payments/{payment_id}")
+
+    app.add_api_route("/payments/{payment_id}/refresh", _page(refresh), methods=["POST"], include_in_schema=False)
+
+    async def receipts(page: Page) -> Response:
+        data = await page.run("MyReceipts")
+        return page.render("billing/receipts.html", payments=data["myPayments"]["nodes"])
+
+    app.add_api_route("/receipts", _page(receipts), methods=["GET"], include_in_schema=False)
+
+    async def receipt(page: Page) -> Response:
+        data = await page.run("ReceiptPage", id=page.request.path_params["payment_id"])
+        if data["payment"]["status"] == "pending":
+            return page.redirect(f"/payments/{data['payment']['id']}")
+        return page.render("billing/receipt.html", payment=data["payment"])
+
+    app.add_api_route("/receipts/{payment_id}", _page(receipt), methods=["GET"], include_in_schema=False)
+
+    # --- the sandbox cashier (stands in for WeChat Pay's own page) --------------------------------------
+
+    async def sandbox_order(page: Page) -> tuple[Payment, object]:
+        number = page.request.path_params["out_trade_no"]
+        order = gateways().sandbox.server.orders.get(number)
+        payment = (await page.context.session.exec(select(Payment).where(Payment.out_trade_no == number))).first()
+        if order is None or payment is None:
+            raise HTTPException(404, "not found")
+        return payment, order
+
+    async def sandbox_cashier(page: Page) -> Response:
+        payment, order = await sandbox_order(page)
+        return page.render("billing/sandbox_pay.html", payment_id=payment.id, order=order,
+                           merchant=gateways().sandbox.merchant_id)
+
+    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_cashier), methods=["GET"], include_in_schema=False)
+
+    async def sandbox_confirm(page: Page) -> Response:
+        await form_with_csrf(page.request)
+        payment, order = await sandbox_order(page)
+        for delivery in gateways().sandbox.pay(order.out_trade_no):
+            # In-process, on the page's own unit of work: byte for byte what the notify endpoint receives.
+            await deliver(page.context.session, page.context.pubsub, "sandbox", lower_headers(delivery.headers),
+                          delivery.body)
+        return page.redirect(f"/payments/{payment.id}")
+
+    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_confirm), methods=["POST"], include_in_schema=False)
+
+    # --- staff ------------------------------------------------------------------------------------
+
+    async def staff_billing(page: Page, *, run: dict | None = None, error: str | None = None,
+                            status_code: int = 200) -> Response:
+        community_id = page.request.path_params["community_id"]
+        period = page.request.query_params.get("period") or this_period()
+        data = await page.run("StaffBillingPage", communityId=community_id, period=period[:10])
+        try:
+            books = (await page.run("StaffBooks", communityId=community_id))["fundBalances"]
+        except OperationFailed:
+            books = None  # field staff and agents see bills, not the books
+        return page.render("billing/staff_billing.html", status_code=status_code, period=period[:10], books=books,
+                           run=run, error=error, **data)
+
+    app.add_api_route("/staff/communities/{community_id}/billing", _page(staff_billing), methods=["GET"],
+                      include_in_schema=False)
+
+    async def staff_run(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        data = (await page.run("RunBills", communityId=page.request.path_params["community_id"],
+                               period=form.get("period", "")))["runBills"]
+        if data["__typename"] != "BillRunProgress":
+            return await staff_billing(page, error=data["message"], status_code=400)
+        return await staff_billing(page, run=data["run"])
+
+    app.add_api_route("/staff/communities/{community_id}/billing/run", _page(staff_run), methods=["POST"],
+                      include_in_schema=False)
+
+    async def staff_household(page: Page, *, error: str | None = None, done: str | None = None,
+                              status_code: int = 200) -> Response:
+        data = await page.run("StaffHouseholdBills", householdId=page.request.path_params["household_id"])
+        return page.render("billing/staff_household.html", status_code=status_code, household=data["household"],
+                           bills=data["householdBills"]["nodes"], error=error, done=done,
+                           key=secrets.token_urlsafe(16))
+
+    app.add_api_route("/staff/households/{household_id}/bills", _page(staff_household), methods=["GET"],
+                      include_in_schema=False)
+
+    async def staff_cash(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        try:
+            amount = parse_yuan(form.get("amount", ""))
+        except ValueError:
+            return await staff_household(page, error=i18n.gettext("Enter an amount above zero.",
+                                                                   page.context.language), status_code=400)
+        data = (await page.run("RecordOfficePayment", billIds=[form.get("bill_id", "")],
+                               method=form.get("method", "cash"), amountFen=amount,
+                               officeReceiptNo=form.get("office_receipt_no", ""),
+                               idempotencyKey=form.get("key", "")))["recordOfficePayment"]
+        if data["__typename"] != "PaymentSaved":
+            return await staff_household(page, error=data["message"], status_code=400)
+        return await staff_household(page, done=data["payment"]["receiptNumber"])
+
+    app.add_api_route("/staff/households/{household_id}/bills/cash", _page(staff_cash), methods=["POST"],
+                      include_in_schema=False)
+
+    async def staff_waive(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        data = (await page.run("WaiveBill", id=form.get("bill_id", ""), reason=form.get("reason", "")))["waiveBill"]
+        if data["__typename"] != "BillSaved":
+            return await staff_household(page, error=data["message"], status_code=400)
+        return page.redirect(f"/staff/households/{page.request.path_params['household_id']}/bills")
+
+    app.add_api_route("/staff/households/{household_id}/bills/waive", _page(staff_waive), methods=["POST"],
+                      include_in_schema=False)
+
+    def _fund(page: Page) -> str | None:
+        fund = page.request.query_params.get("fund")
+        return fund if fund in {f.value for f in Fund} else None
+
+    async def staff_ledger(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+        fund = _fund(page)
+        expenses = page.request.query_params.get("fund") == "expenses"
+        data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
+                              expensesOnly=expenses, first=100, after=page.request.query_params.get("after"))
+        return page.render("billing/ledger.html", status_code=status_code, fund=fund or ("expenses" if expenses else ""),
+                           error=error, **data)
+
+    app.add_api_route("/staff/communities/{community_id}/ledger", _page(staff_ledger), methods=["GET"],
+                      include_in_schema=False)
+
+    async def staff_ledger_csv(page: Page) -> Response:
+        fund = _fund(page)
+        expenses = page.request.query_params.get("fund") == "expenses"
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["line", "entry", "time", "fund", "account", "kind", "memo", "debit_yuan", "credit_yuan",
+                         "attachment"])
+        after = None
+        while True:
+            data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
+                                  expensesOnly=expenses, first=100, after=after)
+            for n in data["ledger"]["nodes"]:
+                writer.writerow([n["id"], n["entryId"], n["createdAt"], n["fund"], n["account"], n["kind"],
+                                 n["memo"], n["debit"]["yuan"], n["credit"]["yuan"], n["attachmentRef"]])
+            if not data["ledger"]["pageInfo"]["hasNextPage"]:
+                break
+            after = data["ledger"]["pageInfo"]["endCursor"]
+        name = f"ledger-{page.request.path_params['community_id']}-{fund or ('expenses' if expenses else 'all')}.csv"
+        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+    app.add_api_route("/staff/communities/{community_id}/ledger.csv", _page(staff_ledger_csv), methods=["GET"],
+                      include_in_schema=False)
+
+    async def staff_entry(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        what = page.request.path_params["what"]
+        try:
+            amount = parse_yuan(form.get("amount", ""))
+        except ValueError:
+            return await staff_ledger(page, error=i18n.gettext("Enter an amount above zero.", page.context.language),
+                                      status_code=400)
+        operation = "RecordIncome" if what == "income" else "RecordExpense"
+        data = (await page.run(operation, communityId=page.request.path_params["community_id"],
+                               fund=form.get("fund", ""), amountFen=amount, memo=form.get("memo", ""),
+                               attachmentRef=form.get("attachment_ref", "")))
+        result = data["recordIncome" if what == "income" else "recordExpense"]
+        if result["__typename"] != "LedgerEntryRecorded":
+            return await staff_ledger(page, error=result["message"], status_code=400)
+        return page.redirect(f"/staff/communities/{page.request.path_params['community_id']}/ledger")
+
+    app.add_api_route("/staff/communities/{community_id}/ledger/{what:income|expense}", _page(staff_entry),
+                      methods=["POST"], include_in_schema=False)
+
+
+def _(message: str) -> str:
+    """Marks a msgid for extraction; the templates translate these words with _(value)."""
+    return message
+
+
+# Words the templates show by value: bill and payment states, methods, phases, funds and accounts.
+LABELS = (
+    _("open"), _("partly_paid"), _("paid"), _("waived"), _("cancelled"), _("statement"), _("pending"), _("failed"),
+    _("refunded"), _("sandbox"), _("wechat"), _("alipay"), _("cash"), _("bank_transfer"), _("trial"), _("cost"),
+    _("market"), _("property_fee"), _("maintenance_fund"), _("public_income"), _("receivable"), _("fee_income"),
+    _("fee_waived"), _("advance_received"), _("shared_cost_payable"), _("fund_balance"), _("income"), _("expense"),
+)

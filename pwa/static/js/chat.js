@@ -1,0 +1,308 @@
+// Customer service: live chat over a GraphQL subscription (graphql-transport-ws), sends with client-made
+// ids (a retry never makes a second message), catch-up by cursor after a reconnect, voice notes, the
+// 2-second SOS hold, the logged "call my steward" button, and the agents' live queue and ringing calls.
+// Every page works without this file: forms post and pages render.
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+let manifest = null;
+
+async function operationHash(name) {
+  if (!manifest) manifest = await (await fetch("/operations.json", { credentials: "same-origin" })).json();
+  return manifest[name];
+}
+
+// A persisted operation over HTTP, by its hash (the PWA's own documents in pwa/operations).
+export async function run(name, variables) {
+  const response = await fetch("/graphql", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+    body: JSON.stringify({ operationName: name, variables, extensions: { persistedQuery: { version: 1, sha256Hash: await operationHash(name) } } }),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const payload = await response.json();
+  if (payload.errors?.length) throw new Error(payload.errors[0].message);
+  return payload.data;
+}
+
+// One subscription on its own socket, reconnecting with backoff. `variables()` is asked again on every
+// (re)connect, so a chat resubscribes after the last seq it has shown.
+export function subscribe(query, operationName, variables, onData) {
+  let socket = null;
+  let attempt = 0;
+  let stopped = false;
+  function connect() {
+    if (stopped) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(`${scheme}//${location.host}/graphql`, "graphql-transport-ws");
+    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "connection_ack") {
+        attempt = 0;
+        socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query, operationName, variables: variables() } }));
+      } else if (message.type === "next" && message.payload?.data) {
+        onData(message.payload.data);
+      } else if (message.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (message.type === "complete" || message.type === "error") {
+        socket.close(1000);
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (stopped || event.code === 4401 || event.code === 4403) return;
+      const delay = Math.min(30_000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+      attempt += 1;
+      setTimeout(connect, delay);
+    });
+  }
+  connect();
+  window.addEventListener("online", () => { if (!socket) { attempt = 0; connect(); } });
+  return { stop() { stopped = true; socket?.close(1000); } };
+}
+
+const FIELDS = `id seq kind body fromStaff clientId createdAt sender { id name } media { id kind url thumbUrl }`;
+const CHAT = `subscription SupportChat($conversationId: ID!, $afterSeq: Int!) {
+  supportChat(conversationId: $conversationId, afterSeq: $afterSeq) {
+    conversation { id status lastSeq residentReadSeq staffReadSeq assignee { name } }
+    messages { ${FIELDS} }
+  }
+}`;
+
+function newId() {
+  return crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") : `${Date.now()}${Math.random().toString(16).slice(2)}`;
+}
+
+function startChat(box) {
+  const log = box.querySelector("[data-chat-log]");
+  const form = box.querySelector("[data-chat-form]");
+  const status = box.querySelector("[data-chat-status]");
+  const viewerIsResident = box.dataset.viewer === "resident";
+  let conversationId = box.dataset.conversationId || null;
+  const shown = new Set([...log.querySelectorAll("[data-seq]")].map((li) => Number(li.dataset.seq)));
+  let lastSeq = Math.max(0, ...shown);
+  let subscription = null;
+
+  function render(m) {
+    if (shown.has(m.seq)) return; // nothing is shown twice
+    shown.add(m.seq);
+    lastSeq = Math.max(lastSeq, m.seq);
+    const pending = m.clientId && log.querySelector(`[data-pending="${m.clientId}"]`);
+    const mine = viewerIsResident ? !m.fromStaff : m.fromStaff;
+    const li = document.createElement("li");
+    li.className = `chat-msg ${m.kind === "system" ? "from-service" : mine ? "mine" : "theirs"}`;
+    li.dataset.seq = String(m.seq);
+    li.id = `m${m.seq}`;
+    const who = document.createElement("p");
+    who.className = "who";
+    const time = new Date(m.createdAt);
+    who.textContent = `${m.kind === "system" ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    li.append(who);
+    if (m.media?.kind === "audio") {
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.src = m.media.url;
+      li.append(audio);
+    } else if (m.media?.kind === "image") {
+      const img = document.createElement("img");
+      img.src = m.media.thumbUrl || m.media.url;
+      img.alt = "";
+      li.append(img);
+    }
+    if (m.body) {
+      const p = document.createElement("p");
+      p.className = "body";
+      p.textContent = m.body; // text, never HTML
+      li.append(p);
+    }
+    // Keep server order even when a message arrives after a later one was drawn.
+    const after = [...log.querySelectorAll("[data-seq]")].find((el) => Number(el.dataset.seq) > m.seq);
+    if (pending) pending.remove();
+    log.insertBefore(li, after ?? null);
+    li.scrollIntoView({ block: "end" });
+  }
+
+  function listen() {
+    if (!conversationId || subscription) return;
+    subscription = subscribe(CHAT, "SupportChat", () => ({ conversationId, afterSeq: lastSeq }), (data) => {
+      const update = data.supportChat;
+      for (const m of update.messages) render(m);
+      if (update.messages.length && document.visibilityState === "visible") {
+        run("MarkChatSeen", { conversationId, seq: lastSeq, read: true }).catch(() => {});
+      }
+    });
+  }
+
+  async function send(body, mediaId, clientId) {
+    const pending = document.createElement("li");
+    pending.className = "chat-msg mine pending";
+    pending.dataset.pending = clientId;
+    pending.textContent = body || "…";
+    log.append(pending);
+    status.textContent = box.dataset.labelSending;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const data = await run("SendChatMessage", {
+          clientId, body, mediaId, conversationId, householdId: box.dataset.householdId || null,
+        });
+        const result = data.sendChatMessage;
+        if (result.__typename !== "ChatMessageSent") {
+          pending.remove();
+          status.textContent = result.message;
+          return;
+        }
+        status.textContent = "";
+        if (conversationId !== result.conversation.id) {
+          conversationId = result.conversation.id;
+          subscription?.stop();
+          subscription = null;
+        }
+        render(result.chatMessage);
+        for (const m of result.serviceReplies) render(m);
+        listen();
+        return;
+      } catch {
+        // Same client id on every retry: the server stores it once.
+        status.textContent = box.dataset.labelFailed;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async function upload(blob, name) {
+    const body = new FormData();
+    body.append("file", blob, name);
+    body.append("community_id", box.dataset.communityId);
+    body.append("client_id", newId());
+    const response = await fetch("/media", { method: "POST", body, credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
+    const json = await response.json();
+    if (!response.ok) throw new Error(json.error?.message ?? "upload");
+    return json.id;
+  }
+
+  if (form) {
+    const canned = form.querySelector("[data-canned]");
+    canned?.addEventListener("change", () => {
+      if (canned.value) form.querySelector("textarea").value = canned.value;
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const textarea = form.querySelector("textarea");
+      const photo = form.querySelector('input[type="file"]');
+      const body = textarea.value.trim();
+      let mediaId = null;
+      if (photo?.files?.length) {
+        try {
+          mediaId = await upload(photo.files[0], photo.files[0].name);
+        } catch (error) {
+          status.textContent = error.message;
+          return;
+        }
+        photo.value = "";
+      }
+      if (!body && !mediaId) return;
+      textarea.value = "";
+      send(body, mediaId, newId());
+    });
+    const voice = form.querySelector("[data-voice]");
+    if (voice && navigator.mediaDevices?.getUserMedia && window.MediaRecorder) {
+      voice.hidden = false;
+      let recorder = null;
+      voice.addEventListener("click", async () => {
+        if (recorder) {
+          recorder.stop();
+          return;
+        }
+        try {
+          const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+          const chunks = [];
+          recorder = new MediaRecorder(stream);
+          recorder.addEventListener("dataavailable", (e) => chunks.push(e.data));
+          recorder.addEventListener("stop", async () => {
+            stream.getTracks().forEach((t) => t.stop());
+            recorder = null;
+            voice.textContent = box.dataset.labelRecord;
+            try {
+              send("", await upload(new Blob(chunks, { type: chunks[0]?.type || "audio/webm" }), "voice.webm"), newId());
+            } catch (error) {
+              status.textContent = error.message;
+            }
+          });
+          recorder.start();
+          voice.textContent = box.dataset.labelRecording;
+        } catch {
+          recorder = null;
+        }
+      });
+    }
+  }
+  listen();
+  if (conversationId && lastSeq) run("MarkChatSeen", { conversationId, seq: lastSeq, read: true }).catch(() => {});
+  log.lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+// "Call my steward": log the press, then dial (the form posts without JavaScript).
+for (const form of document.querySelectorAll("[data-steward-call]")) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin", keepalive: true,
+      headers: { Accept: "application/json" } }).catch(() => {});
+    location.href = `tel:${form.dataset.phone}`;
+  });
+}
+
+// SOS: held for 2 seconds, so a brush does nothing. Without JavaScript the link opens a confirm page.
+for (const form of document.querySelectorAll("[data-sos-hold]")) {
+  const button = form.querySelector("[data-sos-button]");
+  const label = button.textContent;
+  let timer = null;
+  const cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+    button.textContent = label;
+  };
+  button.addEventListener("click", (event) => event.preventDefault());
+  button.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    button.textContent = form.dataset.labelHold;
+    timer = setTimeout(() => form.submit(), 2000);
+  });
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) button.addEventListener(name, cancel);
+  button.addEventListener("keydown", (event) => {
+    if ((event.key === "Enter" || event.key === " ") && !timer) {
+      event.preventDefault();
+      button.textContent = form.dataset.labelHold;
+      timer = setTimeout(() => form.submit(), 2000);
+    }
+  });
+  button.addEventListener("keyup", cancel);
+}
+
+for (const box of document.querySelectorAll("[data-chat]")) startChat(box);
+
+// The agents' console: tell when the queue changes, and show calls ringing for customer service.
+const queue = document.querySelector("[data-queue]");
+if (queue) {
+  const count = queue.querySelector("[data-queue-count]");
+  const newer = queue.querySelector("[data-queue-newer]");
+  let first = true;
+  subscribe("subscription SupportQueueLive { supportQueue { id status } }", "SupportQueueLive", () => ({}), (data) => {
+    const n = data.supportQueue.length;
+    if (count) count.textContent = String(n);
+    // The first answer is the queue as rendered; any later one means it changed.
+    if (!first && newer) newer.hidden = false;
+    first = false;
+  });
+}
+const ringing = document.querySelector("[data-ringing]");
+if (ringing) {
+  subscribe("subscription RingingCalls { ringingCalls { id video caller { name } } }", "RingingCalls", () => ({}), (data) => {
+    const call = data.ringingCalls[0];
+    ringing.hidden = !call;
+    if (call) {
+      ringing.querySelector("[data-ringing-who]").textContent = call.caller?.name ?? "";
+      ringing.querySelector("[data-ringing-link]").href = `/support/call/${call.id}`;
+    }
+  });
+}
