@@ -1,4 +1,4 @@
-"""The `laoyou` command: serve, demo, migrate, export-schema, create-admin."""
+"""The `laoyou` command: serve, demo, migrate, worker, export-schema, create-admin."""
 
 from __future__ import annotations
 
@@ -104,6 +104,43 @@ def migrate(data_dir: DataDirOpt = None) -> None:
 
     asyncio.run(run())
     console.print("Database is up to date.")
+
+
+@app.command()
+def worker(data_dir: DataDirOpt = None) -> None:
+    """Send push notifications and run scheduled jobs (set LAOYOU_WORKER=external on the app processes)."""
+    import signal
+
+    from laoyou.core.db import make_engine, make_sessionmaker
+    from laoyou.core.migrate import upgrade
+    from laoyou.core.pubsub import make_pubsub
+    from laoyou.notify.vapid import signer_for
+    from laoyou.notify.worker import Worker
+
+    settings = _settings(data_dir)
+    _logging(settings.log_level)
+
+    async def run() -> None:
+        engine = make_engine(settings)
+        await upgrade(engine)
+        # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
+        pubsub = make_pubsub(settings)
+        job = Worker(sessionmaker=make_sessionmaker(engine), pubsub=pubsub, signer=signer_for(settings),
+                     poll_seconds=1.0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"Laoyou worker running  data: {settings.data_dir.resolve()}")
+        try:
+            await job.run(stop)
+        finally:
+            await job.close()
+            if hasattr(pubsub, "close"):
+                await pubsub.close()
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @app.command("export-schema")

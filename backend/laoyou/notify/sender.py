@@ -102,6 +102,8 @@ class PushSender:
         self.batch_size = batch_size
         self.threads = threads
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="push-encrypt")
+        # Claims and results never touch the database at the same time (HTTP still overlaps both).
+        self._db = asyncio.Lock()
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -126,6 +128,10 @@ class PushSender:
 
     async def claim(self) -> list[Message]:
         """Take up to batch_size due rows; the guarded update means two senders never take the same row."""
+        async with self._db:
+            return await self._claim()
+
+    async def _claim(self) -> list[Message]:
         now = utcnow()
         async with self.sessionmaker() as session:
             due = (col(PushOutbox.status) == OutboxStatus.pending.value) & (col(PushOutbox.next_attempt_at) <= now)
@@ -199,6 +205,10 @@ class PushSender:
         await self.record(results, stats)
 
     async def record(self, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
+        async with self._db:
+            await self._record(results, stats)
+
+    async def _record(self, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
         now = utcnow()
         sent, gone_subs, gone, failed = [], set(), [], []
         retries: list[tuple[int, int, datetime]] = []

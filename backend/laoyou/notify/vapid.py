@@ -101,7 +101,10 @@ class VapidSigner:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VapidSigner:
-        subject = settings.vapid_subject or settings.public_url
+        # Push services want a contact: mailto: or an https: address (an http: one is refused).
+        subject = settings.vapid_subject or (
+            settings.public_url if settings.public_url.startswith("https:") else "mailto:push@laoyou.invalid"
+        )
         return cls(private_key=load_or_create_private_key(settings), subject=subject)
 
     @property
