@@ -39,6 +39,9 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import media
 
     media.install(app)
+    from laoyou.web import billing as billing_pages
+
+    billing_pages.install(app)
     from laoyou.web import support as support_pages; support_pages.install(app)  # noqa: E702
     from laoyou.web import briefings as briefing_pages, notify as notify_pages
 
