@@ -1,0 +1,105 @@
+"""Live chat through an independent GraphQL client (gql over websockets, graphql-transport-ws) against
+real app processes: catch-up after a reconnect, and two processes sharing one PostgreSQL (LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from gql import Client, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN
+from .servers import AppProcess
+
+SEND = """mutation ($c: String!, $b: String!, $id: ID) { sendChatMessage(clientId: $c, body: $b, conversationId: $id) {
+  ... on ChatMessageSent { chatMessage { seq } conversation { id } } } }"""
+CHAT = gql("""subscription ($id: ID!, $after: Int!) { supportChat(conversationId: $id, afterSeq: $after) {
+  conversation { lastSeq } messages { seq body } } }""")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    tmp = tmp_path_factory.mktemp("live-chat")
+    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'live.sqlite3'}").wait_ready()
+    yield app
+    app.stop()
+
+
+def send(app: AppProcess, token: str, body: str, conversation_id: str | None = None) -> dict:
+    return app.graphql(token, SEND, {"c": uuid.uuid4().hex, "b": body, "id": conversation_id})["sendChatMessage"]
+
+
+def client(app: AppProcess, token: str) -> Client:
+    transport = WebsocketsTransport(url=app.ws_url, init_payload={"authorization": f"Bearer {token}"},
+                                    subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    return Client(transport=transport, fetch_schema_from_transport=False)
+
+
+async def collect(app: AppProcess, token: str, conversation_id: str, after: int, until_seq: int,
+                  during: list | None = None) -> list[int]:
+    """Subscribe after a cursor and gather message seqs until one reaches until_seq."""
+    seen: list[int] = []
+    async with client(app, token) as session:
+        async def read() -> None:
+            async for update in session.subscribe(CHAT, variable_values={"id": conversation_id, "after": after}):
+                seen.extend(m["seq"] for m in update["supportChat"]["messages"])
+                if during:
+                    await asyncio.to_thread(during.pop(0))
+                if seen and seen[-1] >= until_seq:
+                    return
+
+        await asyncio.wait_for(read(), timeout=30)
+    return seen
+
+
+async def test_subscribe_disconnect_miss_reconnect_catch_up_exactly_once_in_order(server):
+    # Given a resident's conversation and the agent answering it
+    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
+    agent = await asyncio.to_thread(server.login, AGENT_NANNING)
+    first = await asyncio.to_thread(send, server, resident, "你好")
+    conversation_id = first["conversation"]["id"]
+
+    def agent_sends(count: int, start: int):  # noqa: ANN202
+        return lambda: [send(server, agent, f"回复{start + i}", conversation_id) for i in range(count)]
+
+    # When the resident's app subscribes from the start and the agent sends three replies while it listens
+    seen = await collect(server, resident, conversation_id, 0, 4, during=[agent_sends(3, 1)])
+    assert seen == [1, 2, 3, 4]
+    # And, disconnected, the resident misses four more
+    await asyncio.to_thread(agent_sends(4, 4))
+    # Then reconnecting after the last seq it showed brings exactly the missed ones, then the live ones, in order
+    caught = await collect(server, resident, conversation_id, seen[-1], 10, during=[agent_sends(2, 8)])
+    assert caught == [5, 6, 7, 8, 9, 10]
+    assert seen + caught == list(range(1, 11))
+
+
+async def test_a_stranger_cannot_subscribe_to_someone_elses_conversation(server):
+    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
+    conversation_id = (await asyncio.to_thread(send, server, resident, "私事"))["conversation"]["id"]
+    stranger = await asyncio.to_thread(server.login, "13800000002")
+    with pytest.raises(Exception, match="Not found"):  # noqa: B017
+        await collect(server, stranger, conversation_id, 0, 1)
+
+
+@pytest.mark.postgres
+async def test_two_processes_on_one_postgresql_deliver_each_others_messages(pg_cluster, tmp_path):
+    # Given two app processes on one PostgreSQL database, with PostgreSQL LISTEN/NOTIFY pub/sub
+    url = pg_cluster.create_database(f"laoyou_two_{uuid.uuid4().hex[:8]}")
+    one = AppProcess(tmp_path, url, LAOYOU_PUBSUB="postgres").wait_ready()
+    two = AppProcess(tmp_path, url, LAOYOU_PUBSUB="postgres").wait_ready()
+    try:
+        resident = await asyncio.to_thread(one.login, RESIDENT_XIUSHAN)
+        agent = await asyncio.to_thread(two.login, AGENT_NANNING)
+        conversation_id = (await asyncio.to_thread(send, one, resident, "第一句"))["conversation"]["id"]
+        # When the agent listens on process two and the resident writes through process one
+        seen = await collect(two, agent, conversation_id, 1, 3,
+                             during=[lambda: send(one, resident, "第二句", conversation_id),
+                                     lambda: send(one, resident, "第三句", conversation_id)])
+        # Then process two delivers them, once each, in order
+        assert seen == [2, 3]
+    finally:
+        one.stop()
+        two.stop()
