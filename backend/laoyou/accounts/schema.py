@@ -192,7 +192,8 @@ class Viewer:
     async def staff_communities(self, info: Info, first: int | None = None) -> list[Community]:
         if not self.actor.is_staff:
             return []
-        limit = min(first or info.context.settings.max_page_size, info.context.settings.max_page_size)
+        cap = info.context.settings.max_page_size
+        limit = max(1, min(first or cap, cap))  # a negative LIMIT is an error on PostgreSQL
         page = await estates.list_communities(info.context.session, actor=self.actor, first=limit, after=None)
         staff = await estates.staff_community_ids(info.context.session, self.actor)
         return [Community(row=c) for c in page.items if staff is None or c.id in staff]

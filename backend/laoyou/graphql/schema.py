@@ -18,10 +18,11 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
-from laoyou.core.errors import PermissionDenied
+from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstatesQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
@@ -65,18 +66,36 @@ class TranslateDenials(SchemaExtension):
             if isinstance(original, PermissionDenied):
                 error.message = i18n.gettext(original.message, language)
                 error.extensions = {**(error.extensions or {}), "code": "NOT_FOUND" if original.message == "Not found." else "FORBIDDEN"}
+            elif isinstance(original, LaoyouError):
+                # A mistake in a query's arguments (a page size, a cursor): said plainly, never masked.
+                error.message = i18n.gettext(original.message, language, **original.params)
+                error.extensions = {**(error.extensions or {}), "code": original.code.value,
+                                    **({"field": original.field} if original.field else {})}
         if hasattr(context, "rollback"):
             await context.rollback()
 
 
 def _should_mask(error: GraphQLError) -> bool:
+    """Mask what nobody meant to say: anything but denials, user mistakes and GraphQL's own errors."""
     original = error.original_error
-    if original is None or isinstance(original, PermissionDenied):
+    if original is None or isinstance(original, PermissionDenied | LaoyouError | StrawberryGraphQLError):
+        # StrawberryGraphQLError carries the permission classes' messages ("Please log in first.").
         return False
     request_id = uuid.uuid4().hex[:12]
     log.error("unexpected error %s: %r", request_id, original, exc_info=original)
     error.extensions = {**(error.extensions or {}), "requestId": request_id}
     return True
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Strawberry's masking, keeping the request id that points to the logged error."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        request_id = (error.extensions or {}).get("requestId")
+        if request_id:
+            masked.extensions = {"requestId": request_id}
+        return masked
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -92,7 +111,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if production:
         extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
-        extensions.append(MaskErrors(should_mask_error=_should_mask))
+        extensions.append(MaskUnexpectedErrors(should_mask_error=_should_mask))
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
