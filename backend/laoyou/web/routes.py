@@ -39,6 +39,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import media
 
     media.install(app)
+    from laoyou.web import tickets as tickets_web; tickets_web.install(app)  # noqa: E702
     from laoyou.web import billing as billing_pages
 
     billing_pages.install(app)

@@ -1,0 +1,196 @@
+// Laoyou work orders: photos downscaled on the phone, a voice note, and an offline queue.
+// The form posts without this file too. With it, the report (with its client id) goes into IndexedDB
+// first and is sent from there: at once when online, or when the 'online' event comes back. The server
+// returns the first work order for a client id it has seen, so a replay never makes a second one.
+
+const DB_NAME = "laoyou-tickets";
+const STORE = "queue";
+const MAX_SIDE = 1600;
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "clientId" });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function withStore(mode, work) {
+  const db = await openDb();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const result = work(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+const queueAll = () => withStore("readonly", (s) => s.getAll());
+const queuePut = (item) => withStore("readwrite", (s) => s.put(item));
+const queueDelete = (clientId) => withStore("readwrite", (s) => s.delete(clientId));
+
+// --- photos: downscaled with a canvas before upload (the server re-encodes again) ---------------------------
+async function downscale(file) {
+  if (!file.type.startsWith("image/")) return file;
+  try {
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (scale === 1 && file.size < 1_500_000) return file;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+    return blob ? new File([blob], "photo.jpg", { type: "image/jpeg" }) : file;
+  } catch {
+    return file; // the server checks and re-encodes whatever arrives
+  }
+}
+
+// --- voice note with MediaRecorder --------------------------------------------------------------------------
+function setupVoice(form, state) {
+  const box = form.querySelector("[data-voice]");
+  if (!box || !("MediaRecorder" in window) || !navigator.mediaDevices?.getUserMedia) return;
+  box.hidden = false;
+  const start = box.querySelector("[data-voice-start]");
+  const stop = box.querySelector("[data-voice-stop]");
+  const status = box.querySelector("[data-voice-status]");
+  let recorder = null;
+  start.addEventListener("click", async () => {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const chunks = [];
+      recorder = new MediaRecorder(stream);
+      recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+      recorder.onstop = () => {
+        stream.getTracks().forEach((t) => t.stop());
+        state.voice = new File([new Blob(chunks, { type: recorder.mimeType || "audio/webm" })], "voice.webm",
+          { type: recorder.mimeType || "audio/webm" });
+        status.textContent = status.dataset.labelReady;
+        start.hidden = false;
+        stop.hidden = true;
+      };
+      recorder.start();
+      status.textContent = status.dataset.labelRecording;
+      start.hidden = true;
+      stop.hidden = false;
+      stop.focus();
+    } catch {
+      box.hidden = true;
+    }
+  });
+  stop.addEventListener("click", () => recorder && recorder.state !== "inactive" && recorder.stop());
+}
+
+// --- sending and the visible queue ----------------------------------------------------------------------------
+async function send(item) {
+  const body = new FormData();
+  for (const [key, value] of item.fields) body.append(key, value);
+  for (const photo of item.photos) body.append("photos", photo, "photo.jpg");
+  if (item.voice) body.append("voice", item.voice, "voice.webm");
+  const response = await fetch("/repairs", {
+    method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" },
+  });
+  const data = await response.json().catch(() => ({}));
+  if (response.ok) return { ok: true, url: data.url };
+  if (response.status >= 400 && response.status < 500) return { ok: false, final: true, message: data.error?.message };
+  return { ok: false, final: false };
+}
+
+let flushing = false;
+async function flush() {
+  if (flushing || navigator.onLine === false) return;
+  flushing = true;
+  try {
+    for (const item of await queueAll()) {
+      let result;
+      try {
+        result = await send(item);
+      } catch {
+        break; // still offline: keep everything for the next 'online'
+      }
+      if (result.ok || result.final) {
+        await queueDelete(item.clientId);
+        if (!result.ok) item.error = result.message;
+        else item.sentUrl = result.url;
+        lastResults.set(item.clientId, item);
+      } else {
+        break;
+      }
+    }
+  } finally {
+    flushing = false;
+    await render();
+  }
+}
+
+const lastResults = new Map();
+
+async function render() {
+  const box = document.querySelector("[data-report-queue]");
+  const list = document.querySelector("[data-report-queue-list]");
+  const form = document.querySelector("[data-report-form]");
+  if (!box || !list) return;
+  const waiting = await queueAll().catch(() => []);
+  list.replaceChildren();
+  const labels = form?.dataset || {};
+  for (const item of waiting) {
+    const li = document.createElement("li");
+    li.className = "tk-waiting";
+    li.dataset.clientId = item.clientId;
+    li.textContent = `${item.summary} — ${labels.labelWaiting || "…"}`;
+    list.append(li);
+  }
+  for (const item of lastResults.values()) {
+    const li = document.createElement("li");
+    if (item.sentUrl) {
+      const a = document.createElement("a");
+      a.href = item.sentUrl;
+      a.textContent = `${item.summary} — ${labels.labelSent || "✓"}`;
+      li.append(a);
+    } else {
+      li.className = "error";
+      li.textContent = `${item.summary} — ${item.error || labels.labelFailed || "!"}`;
+    }
+    list.append(li);
+  }
+  box.hidden = waiting.length === 0 && lastResults.size === 0;
+}
+
+function setupForm(form) {
+  const state = { voice: null };
+  setupVoice(form, state);
+  form.addEventListener("submit", async (event) => {
+    if (!("indexedDB" in window)) return; // the plain form post still works
+    event.preventDefault();
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const fields = [];
+    for (const [key, value] of new FormData(form)) if (typeof value === "string") fields.push([key, value]);
+    const input = form.querySelector('input[type="file"][name="photos"]');
+    const files = Array.from(input?.files || []).slice(0, 6);
+    const photos = await Promise.all(files.map(downscale));
+    const clientId = form.querySelector('[name="client_id"]').value;
+    const picked = form.querySelector(".tk-picked strong")?.textContent || "";
+    const summary = `${picked} ${(form.querySelector('[name="description"]')?.value || "").slice(0, 30)}`.trim();
+    await queuePut({ clientId, fields, photos, voice: state.voice, summary, queuedAt: Date.now() });
+    // A fresh id for anything typed next on this page.
+    form.querySelector('[name="client_id"]').value = crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") : String(Date.now());
+    await render();
+    if (navigator.onLine === false) {
+      button.disabled = false;
+      form.reset();
+      return;
+    }
+    await flush();
+    button.disabled = false;
+    const done = lastResults.get(clientId);
+    if (done?.sentUrl) window.location.assign(done.sentUrl + "?sent=1");
+  });
+}
+
+const form = document.querySelector("[data-report-form]");
+if (form) setupForm(form);
+window.addEventListener("online", flush);
+render().then(flush).catch(() => {});

@@ -1,0 +1,122 @@
+"""The work-order pages as a phone without JavaScript: report with a photo, bad uploads, the staff pages."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from laoyou.media.models import MediaFile
+from laoyou.tickets.models import TicketAttachment, WorkOrder
+
+from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
+from ..web.test_forms import csrf_in, log_in_by_form
+from .helpers import client_id, jpeg
+
+
+async def _count(db, model) -> int:  # noqa: ANN001
+    return await db.scalar(select(func.count()).select_from(model))
+
+
+async def _post_report(client, *, cid: str, photos: list[tuple[str, bytes]], json: bool = False):  # noqa: ANN001
+    html = (await client.get("/repairs/new?category=water")).text
+    data = {"csrf_token": csrf_in(html), "client_id": cid, "kind": "repair", "category": "water", "source": "app",
+            "place": "unit", "urgency": "normal", "description": "水龙头漏水"}
+    files = [("photos", (name, body, "image/jpeg")) for name, body in photos]
+    headers = {"Accept": "application/json"} if json else {}
+    return await client.post("/repairs", data=data, files=files or None, headers=headers)
+
+
+async def test_home_to_report_in_few_taps_and_the_report_page(client, db):
+    # Given a resident on her home page
+    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    home = (await client.get("/")).text
+    # Tap 1: the tile; tap 2: the picture of what is wrong; tap 3: send
+    assert 'href="/repairs/new"' in home
+    choices = (await client.get("/repairs/new")).text
+    assert 'href="/repairs/new?category=water"' in choices
+    before = await _count(db, WorkOrder)
+    response = await _post_report(client, cid=client_id(), photos=[("tap.jpg", jpeg())])
+    assert response.status_code == 303, response.text
+    page = (await client.get(response.headers["location"])).text
+    # Then her report shows with its photo and its timeline
+    assert await _count(db, WorkOrder) == before + 1
+    assert "/thumb" in page and "data-read-aloud" in page
+    assert "/orders/" in (await client.get("/repairs")).text
+
+
+async def test_a_replayed_offline_report_makes_one_work_order_with_its_photo(client, db):
+    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    cid = client_id()
+    before = await _count(db, WorkOrder)
+    first = await _post_report(client, cid=cid, photos=[("a.jpg", jpeg())], json=True)
+    again = await _post_report(client, cid=cid, photos=[("a.jpg", jpeg())], json=True)
+    assert first.json()["id"] == again.json()["id"] and again.json()["created"] is False
+    assert await _count(db, WorkOrder) == before + 1
+    attached = await db.scalar(select(func.count()).select_from(TicketAttachment)
+                               .where(TicketAttachment.work_order_id == int(first.json()["id"])))
+    assert attached == 1
+
+
+async def test_bad_uploads_in_a_report_are_refused_clearly_and_nothing_is_stored(app, client, db):
+    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    client.headers["Accept-Language"] = "en"
+    before = (await _count(db, WorkOrder), await _count(db, MediaFile))
+    root = app.state.storage.root
+    files_before = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    cases = {
+        "script renamed .jpg": (b"#!/bin/sh\nrm -rf /\n" * 10, "This kind of file cannot be sent"),
+        "truncated image": (jpeg(800, 600)[:1500], "cannot be read"),
+        "50 MB file": (b"\xff\xd8\xff\xe0" + b"\0" * (50 * 1024 * 1024), None),
+    }
+    for name, (body, message) in cases.items():
+        response = await _post_report(client, cid=client_id(), photos=[("photo.jpg", body)], json=True)
+        assert response.status_code in (400, 413), name
+        if message:
+            assert message in response.json()["error"]["message"], name
+        html = await _post_report(client, cid=client_id(), photos=[("photo.jpg", body)])
+        if html.status_code == 400:
+            assert 'role="alert"' in html.text, name
+    assert (await _count(db, WorkOrder), await _count(db, MediaFile)) == before
+    files_after = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    assert files_after == files_before
+
+
+async def test_the_steward_board_figures_and_the_workers_queue_render(client, db):
+    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    assert 'href="/board"' in (await client.get("/")).text
+    board = await client.get("/board")
+    assert board.status_code == 200 and "/orders/" in board.text
+    overdue = await client.get("/board?overdue=1&category=water")
+    assert overdue.status_code == 200
+    assert (await client.get("/board/figures?days=30")).status_code == 200
+    order_id = re.search(r'href="/orders/(\d+)"', board.text).group(1)
+    order = await client.get(f"/orders/{order_id}")
+    assert order.status_code == 200
+    client.cookies.clear()
+    await log_in_by_form(client, FIELD_ZHUJIAJIAO)
+    work = await client.get("/work")
+    assert work.status_code == 200 and "/grab" in work.text
+
+
+async def test_a_worker_grabs_and_finishes_with_a_photo_by_form(client, db):
+    await log_in_by_form(client, FIELD_ZHUJIAJIAO)
+    work = (await client.get("/work")).text
+    order_id = re.search(r'action="/orders/(\d+)/grab"', work).group(1)
+    token = csrf_in(work)
+    assert (await client.post(f"/orders/{order_id}/grab", data={"csrf_token": token, "next": "/work"})).status_code == 303
+    page = (await client.get(f"/orders/{order_id}")).text
+    assert f"/orders/{order_id}/finish" in page
+    done = await client.post(f"/orders/{order_id}/finish", data={"csrf_token": token, "note": "修好了"},
+                             files=[("photos", ("w.jpg", jpeg(), "image/jpeg"))])
+    assert done.status_code == 303, done.text
+    assert (await db.get(WorkOrder, int(order_id))).status == "done"
+
+
+async def test_order_pages_of_another_community_are_not_found(client, db):
+    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    board = (await client.get("/board")).text
+    order_id = re.search(r'href="/orders/(\d+)"', board).group(1)
+    client.cookies.clear()
+    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    assert (await client.get(f"/orders/{order_id}")).status_code == 404
