@@ -28,6 +28,22 @@ if (box) {
   let subscription = null;
   const pendingCandidates = [];
 
+  // Outgoing signals go one at a time, in order, each retried: a lost offer would leave the call silent.
+  let outbox = Promise.resolve();
+  function sendSignal(kind, payload) {
+    outbox = outbox.then(async () => {
+      for (let attempt = 0; attempt < 20; attempt += 1) {
+        try {
+          const result = (await run("SendCallSignal", { callId, kind, payload: JSON.stringify(payload) })).sendCallSignal;
+          if (result.__typename === "CallSignalSent" || result.__typename === "SupportError") return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
+        }
+      }
+    });
+    return outbox;
+  }
+
   const say = (label) => {
     state.textContent = box.dataset[label] ?? label;
   };
@@ -50,7 +66,7 @@ if (box) {
     pc = new RTCPeerConnection({ iceServers });
     for (const track of (await media()).getTracks()) pc.addTrack(track, local);
     pc.addEventListener("icecandidate", (event) => {
-      if (event.candidate) run("SendCallSignal", { callId, kind: "ice", payload: JSON.stringify(event.candidate) }).catch(() => {});
+      if (event.candidate) sendSignal("ice", event.candidate.toJSON());
     });
     pc.addEventListener("track", (event) => {
       const target = video ? box.querySelector("[data-remote]") : box.querySelector("[data-remote-audio]");
@@ -71,7 +87,7 @@ if (box) {
       for (const c of pendingCandidates.splice(0)) await connection.addIceCandidate(c);
       const answer = await connection.createAnswer();
       await connection.setLocalDescription(answer);
-      await run("SendCallSignal", { callId, kind: "answer", payload: JSON.stringify(connection.localDescription) });
+      await sendSignal("answer", connection.localDescription.toJSON());
     } else if (signal.kind === "answer") {
       await connection.setRemoteDescription(payload);
       for (const c of pendingCandidates.splice(0)) await connection.addIceCandidate(c);
@@ -104,7 +120,7 @@ if (box) {
       // Signals are applied one after another, in the order they were sent.
       for (const signal of update.signals) {
         lastSignal = Math.max(lastSignal, Number(signal.id));
-        queue = queue.then(() => handle(signal)).catch(() => {});
+        queue = queue.then(() => handle(signal)).catch((error) => console.error("call signal", error));
       }
       if (update.call.status === "connected" && isCaller && !offered) {
         offered = true;
@@ -113,7 +129,7 @@ if (box) {
           const connection = await peer();
           const offer = await connection.createOffer();
           await connection.setLocalDescription(offer);
-          await run("SendCallSignal", { callId, kind: "offer", payload: JSON.stringify(connection.localDescription) });
+          await sendSignal("offer", connection.localDescription.toJSON());
         }).catch(() => {});
       }
     });
