@@ -265,6 +265,7 @@ async def load_demo(
     await load_billing_demo(session)
     await load_support_demo(session)
     from laoyou.tickets.demo import load_tickets_demo; await load_tickets_demo(session)  # noqa: E702
+    from laoyou.briefings.demo import load_briefings_demo; await load_briefings_demo(session)  # noqa: E702
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

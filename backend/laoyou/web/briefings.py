@@ -92,15 +92,16 @@ def install(app: FastAPI) -> None:
         await _csrf_form(page.request)
         briefing_id = page.request.path_params["briefing_id"]
         name = {"thank": "ThankBriefing", "publish": "PublishBriefing", "withdraw": "WithdrawBriefing"}[
-            page.request.path_params["action"]
+            page.request.url.path.rsplit("/", 1)[1]
         ]
         data = next(iter((await _run(page, name, id=briefing_id)).values()))
         if data["__typename"] != "BriefingSaved":
             return await view(page, error=data["message"], status_code=400)
         return page.redirect(f"/briefings/{briefing_id}")
 
-    app.add_api_route("/briefings/{briefing_id:int}/{action:thank|publish|withdraw}", _endpoint(action),
-                      methods=["POST"], include_in_schema=False)
+    for verb in ("thank", "publish", "withdraw"):
+        app.add_api_route(f"/briefings/{{briefing_id:int}}/{verb}", _endpoint(action), methods=["POST"],
+                          include_in_schema=False)
 
     # --- the steward's form --------------------------------------------------------------------------------
 
@@ -108,7 +109,9 @@ def install(app: FastAPI) -> None:
                    status_code: int = 200) -> Response:
         briefing_id = page.request.path_params.get("briefing_id")
         if briefing_id is not None:
+            # Root fields that read resolve concurrently on one session, so two operations, one after the other.
             data = await _run(page, "BriefingEdit", id=briefing_id)
+            data |= await _run(page, "BriefingForm")
             if not data["briefing"]["canEdit"]:
                 raise HTTPException(404, "not found")
             values = values or _values_of(data["briefing"])
@@ -143,7 +146,8 @@ def install(app: FastAPI) -> None:
         try:
             photo_ids, video_id = await _store_uploads(page, posted, values)
         except LaoyouError as exc:
-            await page.context.rollback()
+            # Nothing is committed: the page's session closes without a commit (a rollback here would expire
+            # the actor the re-rendered form still needs).
             return await form(page, values=values, error=i18n.gettext(exc.message, language, **exc.params),
                               field="photos", status_code=400)
         publish_at = _local_to_iso(values["publish_at"]) if mode == "scheduled" else None

@@ -51,7 +51,9 @@ def install(app: FastAPI) -> None:
         if not page.context.actor.is_staff:
             raise HTTPException(404, "not found")
         try:
+            # One operation per root field that reads: root fields resolve concurrently on one session.
             data = await page.run("EmergencyForm")
+            data |= await page.run("RecentEmergencies")
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         return page.render("notify/emergency.html", status_code=status_code, communities=data["briefingCommunities"],

@@ -1,0 +1,103 @@
+"""The briefing pages: a steward posts with a photo through the form (no JavaScript), the resident's home shows
+today's briefing and counts as read, the photo is served only to those who may read it, emergency and
+notification settings pages work."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from PIL import Image
+
+from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+from .helpers import BRIEFING, community_ids
+
+CSRF = "page-csrf-token-5678"
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), (30, 140, 90)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def as_person(token: str) -> dict:
+    return {"headers": {"Authorization": f"Bearer {token}", "Accept-Language": "en"}, "cookies": {"laoyou_csrf": CSRF}}
+
+
+async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_counts_the_read(gql, client, db):
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    # Given the form
+    form = await client.get("/briefings/new", **as_person(steward.token))
+    assert form.status_code == 200 and "秀山花园" in form.text
+    # When the steward posts it with a photo
+    posted = await client.post(
+        "/briefings/new", **as_person(steward.token),
+        data={"csrf_token": CSRF, "community_ids": xiushan, "title": "今天修好了路灯", "body": "3号楼路灯修好了。",
+              "done_repair": "3号楼路灯\n5号楼水管", "done_cleaning": "清扫道路", "mode": "now"},
+        files={"photos": ("lamp.jpg", jpeg(), "image/jpeg")},
+    )
+    assert posted.status_code == 303, posted.text
+    briefing_id = posted.headers["location"].rsplit("/", 1)[1]
+    data = (await steward(BRIEFING, {"id": briefing_id}))["data"]["briefing"]
+    assert len(data["photos"]) == 1 and [i["kind"] for i in data["items"]] == ["CLEANING", "REPAIR", "REPAIR"]
+    assert data["readReceipts"][0]["householdsRead"] == 0
+    # When the resident opens her home page
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    home = await client.get("/", **as_person(resident.token))
+    assert home.status_code == 200
+    assert "今天修好了路灯" in home.text and "data-read-aloud" in home.text
+    assert re.search(r'<video[^>]*autoplay', home.text) is None
+    # Then the read count moved, and the photo is hers to see but not a stranger's
+    assert (await steward(BRIEFING, {"id": briefing_id}))["data"]["briefing"]["readReceipts"][0]["householdsRead"] == 1
+    photo_url = data["photos"][0]["url"]
+    assert (await client.get(photo_url, **as_person(resident.token))).headers["content-type"] == "image/jpeg"
+    stranger = await login_demo(gql, RESIDENT_JINGJU)
+    assert (await client.get(photo_url, **as_person(stranger.token))).status_code == 404
+    assert (await client.get(f"/briefings/{briefing_id}", **as_person(stranger.token))).status_code == 404
+    # And the steward's page shows the count and the share link
+    page = await client.get(f"/briefings/{briefing_id}", **as_person(steward.token))
+    assert f'data-read-count="{xiushan}">1<' in page.text and "/share/briefings/" in page.text
+    # The resident thanks with one tap
+    thanked = await client.post(f"/briefings/{briefing_id}/thank", **as_person(resident.token), data={"csrf_token": CSRF})
+    assert thanked.status_code == 303
+    archive = await client.get("/briefings", **as_person(resident.token))
+    assert "今天修好了路灯" in archive.text
+
+
+async def test_a_bad_photo_is_refused_with_the_form_kept(gql, client, db):
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    posted = await client.post(
+        "/briefings/new", **as_person(steward.token),
+        data={"csrf_token": CSRF, "community_ids": xiushan, "title": "保留的标题", "mode": "now"},
+        files={"photos": ("x.jpg", b"not an image at all" * 10, "image/jpeg")},
+    )
+    assert posted.status_code == 400 and "保留的标题" in posted.text
+
+
+async def test_residents_cannot_open_the_form_and_forms_need_csrf(gql, client, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    assert (await client.get("/briefings/new", **as_person(resident.token))).status_code == 404
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    refused = await client.post("/briefings/new", **as_person(steward.token), data={"csrf_token": "wrong"})
+    assert refused.status_code == 403
+
+
+async def test_notification_settings_and_emergency_pages(gql, client, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    page = await client.get("/settings/notifications", **as_person(resident.token))
+    assert page.status_code == 200 and "data-public-key" in page.text
+    saved = await client.post("/settings/notifications", **as_person(resident.token),
+                              data={"csrf_token": CSRF, "kind_emergencies": "on"})
+    assert saved.status_code == 303
+    page = await client.get("/settings/notifications", **as_person(resident.token))
+    assert 'name="kind_briefings">' in page.text.replace(" checked", "") and 'name="kind_emergencies" checked' in page.text
+    assert (await client.get("/staff/emergency", **as_person(resident.token))).status_code == 404
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    sent = await client.post("/staff/emergency", **as_person(steward.token),
+                             data={"csrf_token": CSRF, "community_ids": xiushan, "kind": "lift_out",
+                                   "title": "2号楼电梯停用", "body": "维修到下午5点。"})
+    assert sent.status_code == 200 and "Sent to" in sent.text
