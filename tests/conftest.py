@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.app import create_app
+from laoyou.core.db import SerialAsyncSession
 from laoyou.core.settings import Settings
 
 from .pg import PostgresCluster
@@ -81,7 +82,7 @@ async def db(app: Any) -> AsyncIterator[AsyncSession]:
     async with engine.connect() as connection:
         transaction = await connection.begin()
         maker = async_sessionmaker(
-            bind=connection, class_=AsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection, class_=SerialAsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         app.state.sessionmaker = maker
         session = maker()

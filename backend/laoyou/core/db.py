@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -39,8 +41,75 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+class SerialAsyncSession(AsyncSession):
+    """A session that runs one database call at a time.
+
+    GraphQL resolves sibling fields (and DataLoader batches) concurrently, and they share the request's
+    session; an AsyncSession must never be used by two coroutines at once, so its calls queue here.
+    """
+
+    _lock: asyncio.Lock | None = None
+
+    def _serial(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().execute(*args, **kwargs)
+
+    async def exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        async with self._serial():
+            return await super().exec(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().get(*args, **kwargs)
+
+    async def get_one(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().get_one(*args, **kwargs)
+
+    async def refresh(self, *args: Any, **kwargs: Any) -> None:
+        async with self._serial():
+            await super().refresh(*args, **kwargs)
+
+    async def merge(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().merge(*args, **kwargs)
+
+    async def delete(self, instance: object) -> None:
+        async with self._serial():
+            await super().delete(instance)
+
+    async def flush(self, objects: Any = None) -> None:
+        async with self._serial():
+            await super().flush(objects)
+
+    async def commit(self) -> None:
+        async with self._serial():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._serial():
+            await super().rollback()
+
+    async def close(self) -> None:
+        async with self._serial():
+            await super().close()
+
+    async def connection(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial():
+            return await super().connection(*args, **kwargs)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=SerialAsyncSession, expire_on_commit=False)
 
 
 @asynccontextmanager
