@@ -490,8 +490,12 @@ class BoardFilter:
     overdue_only: bool = False
 
 
+# `is_open = true`, not `IS 1`: SQLite uses the board's index only for an equality.
+OPEN = col(WorkOrder.is_open) == True  # noqa: E712
+
+
 def _overdue_condition(now: datetime):  # noqa: ANN202
-    return col(WorkOrder.is_open).is_(True) & (
+    return OPEN & (
         (WorkOrder.completion_due_at < now)
         | (col(WorkOrder.status).in_([S.reported.value, S.reopened.value, S.dispatched.value])
            & (WorkOrder.response_due_at < now))
@@ -504,7 +508,9 @@ async def _district_scope(session: AsyncSession, actor: Actor, district_id: int,
         return None
     grants = [g for g in actor.grants_of(*roles)]
     if any(g.community_id is None and g.district_id == district_id for g in grants):
-        return None
+        return None  # a district-wide grant: the whole board, no query needed
+    if not grants:
+        raise NotFound()
     served = await estates.staff_community_ids(session, actor.__class__(person=actor.person, grants=grants))
     ids = list(await session.exec(select(Community.id).where(Community.district_id == district_id,
                                                              col(Community.id).in_(served or set()))))
@@ -519,13 +525,12 @@ async def list_board(session: AsyncSession, *, actor: Actor, flt: BoardFilter, f
     _require_login(actor)
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
-    await estates.access_district(session, actor=actor, district_id=flt.district_id)
     scope = await _district_scope(session, actor, flt.district_id, (Role.steward, Role.agent, Role.official, Role.admin))
     query = select(WorkOrder).where(WorkOrder.district_id == flt.district_id)
     if flt.status:
         query = query.where(WorkOrder.status == _enum(flt.status, Status, "status"))
     else:
-        query = query.where(col(WorkOrder.is_open).is_(True))
+        query = query.where(OPEN)
     if scope is not None:
         query = query.where(col(WorkOrder.community_id).in_(scope))
     if flt.community_id is not None:
@@ -548,7 +553,7 @@ async def list_my_queue(session: AsyncSession, *, actor: Actor, first: int) -> l
     """Open work orders assigned to the viewer, oldest due first."""
     _require_login(actor)
     return list(await session.exec(
-        select(WorkOrder).where(WorkOrder.assignee_id == actor.person_id, col(WorkOrder.is_open).is_(True))
+        select(WorkOrder).where(WorkOrder.assignee_id == actor.person_id, OPEN)
         .order_by(WorkOrder.completion_due_at, WorkOrder.id).limit(first)
     ))
 
@@ -585,7 +590,7 @@ async def _loads(session: AsyncSession, person_ids: list[int]) -> dict[int, int]
         return {}
     rows = await session.exec(
         select(WorkOrder.assignee_id, func.count()).where(col(WorkOrder.assignee_id).in_(person_ids),
-                                                          col(WorkOrder.is_open).is_(True))
+                                                          OPEN)
         .group_by(WorkOrder.assignee_id)
     )
     return {person_id: count for person_id, count in rows}
@@ -980,7 +985,7 @@ async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
             await _escalate(session, order, level=2, actor_id=None, note="", now=now)
             count += 1
     complaints = await session.exec(select(WorkOrder).where(
-        WorkOrder.kind == Kind.complaint.value, col(WorkOrder.is_open).is_(True),
+        WorkOrder.kind == Kind.complaint.value, OPEN,
         col(WorkOrder.official_visible).is_(False), WorkOrder.completion_due_at < now))
     for order in complaints:
         order.official_visible = True
