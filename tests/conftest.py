@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.app import create_app
-from laoyou.core.db import SerialAsyncSession
+from laoyou.core.db import SerialAsyncSession, use_explicit_begin, use_driver_begin
 from laoyou.core.settings import Settings
 
 from .pg import PostgresCluster
@@ -80,6 +80,9 @@ async def db(app: Any) -> AsyncIterator[AsyncSession]:
     engine = app.state.engine
     original = app.state.sessionmaker
     async with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            await connection.run_sync(use_explicit_begin)
         transaction = await connection.begin()
         maker = async_sessionmaker(
             bind=connection, class_=SerialAsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
@@ -92,6 +95,8 @@ async def db(app: Any) -> AsyncIterator[AsyncSession]:
             await session.close()
             app.state.sessionmaker = original
             await transaction.rollback()
+            if sqlite:
+                await connection.run_sync(use_driver_begin)
 
 
 @pytest.fixture

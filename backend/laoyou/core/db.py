@@ -29,16 +29,25 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
-            # The driver's own transaction handling starts transactions late and silently commits around
-            # SAVEPOINTs; take it over so BEGIN, SAVEPOINT and ROLLBACK mean what they say.
-            dbapi_connection.isolation_level = None
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin(connection):  # noqa: ANN001
-            connection.exec_driver_sql("BEGIN")
-
+        # The driver begins a transaction only at the first write, so a request that reads and then writes
+        # takes the write lock late and waits (busy_timeout) instead of failing with "database is locked"
+        # as a deferred BEGIN at the first read would. The app uses no SAVEPOINTs; the tests that do opt
+        # into explicit BEGIN with use_explicit_begin.
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def use_explicit_begin(connection: Any) -> None:
+    """On one SQLite connection, emit BEGIN ourselves so SAVEPOINT and ROLLBACK mean what they say
+    (the driver otherwise starts transactions late and commits around SAVEPOINTs)."""
+    connection.connection.driver_connection.isolation_level = None
+    event.listen(connection, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+
+
+def use_driver_begin(connection: Any) -> None:
+    """Undo use_explicit_begin before the connection goes back to the pool."""
+    connection.connection.driver_connection.isolation_level = ""
 
 
 class SerialAsyncSession(AsyncSession):
