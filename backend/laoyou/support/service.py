@@ -1107,3 +1107,16 @@ def ring_channels(actor: Actor) -> list[str]:
     channels = [person_channel(actor.person_id)]
     channels += [district_channel(d) for d in sorted(agent_district_ids(actor) or ())]
     return channels
+
+
+async def check_media_access(session: AsyncSession, actor: Actor, media_file: object) -> None:
+    """A photo or voice note sent in a conversation is seen only by those who may read the conversation."""
+    message = (
+        await session.exec(select(Message).where(Message.media_id == media_file.id).limit(1))  # type: ignore[attr-defined]
+    ).first()
+    if message is not None:
+        await access_conversation(session, actor=actor, conversation_id=message.conversation_id)
+
+
+if check_media_access not in media.ACCESS_GUARDS:
+    media.ACCESS_GUARDS.append(check_media_access)
