@@ -79,8 +79,11 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
 
     from laoyou.notify.worker import Worker
 
-    # The sessionmaker is taken now: the worker only ever sees committed rows of the app's own database.
-    app.state.worker = Worker(sessionmaker=app.state.sessionmaker, pubsub=app.state.pubsub, signer=app.state.vapid)
+    # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
+    # with a request's.
+    app.state.worker_engine = make_engine(settings)
+    app.state.worker = Worker(sessionmaker=make_sessionmaker(app.state.worker_engine), pubsub=app.state.pubsub,
+                              signer=app.state.vapid)
     app.state.worker_stop = asyncio.Event()
     return asyncio.create_task(app.state.worker.run(app.state.worker_stop), name="laoyou-worker")
 
@@ -99,3 +102,4 @@ async def _stop_worker(app: FastAPI, task) -> None:  # noqa: ANN001
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await app.state.worker.close()
+    await app.state.worker_engine.dispose()
