@@ -56,6 +56,8 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "demo_households_scale": DEMO_SCALE,
         "login_codes_per_ip_hour": 1000,
+        # Tests run the periodic jobs themselves, with a moved clock.
+        "jobs_interval_scale": 0,
     }
     values.update(overrides)
     return Settings(**values)

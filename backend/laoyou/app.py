@@ -85,7 +85,16 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
     app.state.worker = Worker(sessionmaker=make_sessionmaker(app.state.worker_engine), pubsub=app.state.pubsub,
                               signer=app.state.vapid)
     app.state.worker_stop = asyncio.Event()
-    return asyncio.create_task(app.state.worker.run(app.state.worker_stop), name="laoyou-worker")
+    from laoyou.core.jobs import run_periodic
+
+    async def work() -> None:
+        await asyncio.gather(
+            app.state.worker.run(app.state.worker_stop),
+            run_periodic(app.state.worker.sessionmaker, app.state.pubsub, app.state.worker_stop,
+                         scale=settings.jobs_interval_scale),
+        )
+
+    return asyncio.create_task(work(), name="laoyou-worker")
 
 
 async def _stop_worker(app: FastAPI, task) -> None:  # noqa: ANN001

@@ -112,6 +112,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     import signal
 
     from laoyou.core.db import make_engine, make_sessionmaker
+    from laoyou.core.jobs import run_periodic
     from laoyou.core.migrate import upgrade
     from laoyou.core.pubsub import make_pubsub
     from laoyou.notify.vapid import signer_for
@@ -133,7 +134,10 @@ def worker(data_dir: DataDirOpt = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         console.print(f"Laoyou worker running  data: {settings.data_dir.resolve()}")
         try:
-            await job.run(stop)
+            await asyncio.gather(
+                job.run(stop),
+                run_periodic(job.sessionmaker, pubsub, stop, scale=settings.jobs_interval_scale),
+            )
         finally:
             await job.close()
             if hasattr(pubsub, "close"):

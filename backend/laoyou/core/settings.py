@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     vapid_public_key: str = Field("", description="web push VAPID public key (base64url, uncompressed point); checked against the private key when given")
     vapid_subject: str = Field("", description="web push contact (mailto: or https:); empty means the public URL")
     worker: str = Field("embedded", description="embedded: this process sends push and runs jobs; external: `laoyou worker` does")
+    jobs_interval_scale: float = Field(1.0, description="multiplies every periodic job's interval; 0 turns periodic jobs off")
     pubsub: str = Field("inprocess", pattern="^(inprocess|postgres)$",
                         description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)")
     ice_servers: str = Field("[]", description="WebRTC STUN/TURN servers as JSON, e.g. [{\"urls\": \"turn:turn.example.cn:3478\", \"username\": \"u\", \"credential\": \"p\"}]")

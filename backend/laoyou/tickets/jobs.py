@@ -1,21 +1,18 @@
 """Timed work for work orders: SLA escalation, complaints shown to officials, auto-close after 7 days.
 
-`run_ticket_jobs` is one unit of work at a given time (tests move the clock); `run_forever` calls it
-every few minutes in the embedded app.
+`run_ticket_jobs` is one unit of work at a given time (tests move the clock); the worker runs it every
+few minutes (core.jobs).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from laoyou.core import events
-from laoyou.core.pubsub import PubSub
+from laoyou.core import jobs
 from laoyou.core.time import utcnow
 from laoyou.tickets import service as tickets
 
@@ -36,16 +33,9 @@ async def run_ticket_jobs(session: AsyncSession, *, now: datetime | None = None)
     return JobReport(escalated=escalated, closed=closed)
 
 
-async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], pubsub: PubSub, *, every_seconds: float) -> None:
-    while True:
-        await asyncio.sleep(every_seconds)
-        try:
-            async with sessionmaker() as session:
-                report = await run_ticket_jobs(session)
-                await events.commit_and_publish(session, pubsub)
-            if report.escalated or report.closed:
-                log.info("work orders: %s escalated, %s closed", report.escalated, report.closed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a failed round is logged and tried again next time
-            log.exception("work order jobs failed")
+@jobs.periodic("work_orders", every_seconds=300)
+async def periodic_ticket_jobs(session: AsyncSession) -> JobReport:
+    report = await run_ticket_jobs(session)
+    if report.escalated or report.closed:
+        log.info("work orders: %s escalated, %s closed", report.escalated, report.closed)
+    return report

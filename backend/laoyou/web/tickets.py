@@ -91,7 +91,6 @@ def _wants_json(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    _start_jobs(app)
 
     # --- reporting ---------------------------------------------------------------------------------------
 
@@ -286,28 +285,3 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route("/board/figures", _page(figures), methods=["GET"], include_in_schema=False)
 
-
-def _start_jobs(app: FastAPI) -> None:
-    """Run the timed work-order jobs every few minutes in the app process (the embedded mode).
-
-    Tests drive the jobs themselves with a moved clock, so the loop stays off under pytest.
-    """
-    every = 300.0
-    original = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI):  # noqa: ANN202
-        async with original(application) as state:
-            task = None
-            if "pytest" not in sys.modules:
-                from laoyou.tickets.jobs import run_forever
-
-                task = asyncio.create_task(run_forever(application.state.sessionmaker, application.state.pubsub,
-                                                       every_seconds=every))
-            try:
-                yield state
-            finally:
-                if task is not None:
-                    task.cancel()
-
-    app.router.lifespan_context = lifespan
