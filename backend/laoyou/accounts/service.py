@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,6 +72,24 @@ async def audit(
             detail=detail[:500],
             client_ip=actor.client_ip if actor else "",
         )
+    )
+
+
+async def audit_many(
+    session: AsyncSession, *, actor: Actor | None, action: str, subject_type: str, subject_ids: list[int]
+) -> None:
+    """One audit line per subject, written in one statement (a staff member reading a list of households)."""
+    if not subject_ids:
+        return
+    now = utcnow()
+    await session.exec(
+        insert(AuditEvent),
+        params=[
+            {"actor_id": actor.person.id if actor and actor.person else None, "action": action,
+             "subject_type": subject_type, "subject_id": subject_id, "detail": "",
+             "client_ip": actor.client_ip if actor else "", "created_at": now}
+            for subject_id in subject_ids
+        ],
     )
 
 
@@ -508,17 +526,27 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
 
 
 async def household_residents(session: AsyncSession, household_id: int) -> list[Person]:
+    return (await residents_by_household(session, [household_id]))[household_id]
+
+
+async def residents_by_household(session: AsyncSession, household_ids: list[int]) -> dict[int, list[Person]]:
+    """The residents of many households in one query (loaders call this)."""
+    found: dict[int, list[Person]] = {hid: [] for hid in household_ids}
+    if not household_ids:
+        return found
     rows = await session.exec(
-        select(Person)
+        select(RoleGrant.household_id, Person)
         .join(RoleGrant, RoleGrant.person_id == Person.id)
         .where(
-            RoleGrant.household_id == household_id,
+            col(RoleGrant.household_id).in_(household_ids),
             RoleGrant.role == Role.resident.value,
             col(RoleGrant.revoked_at).is_(None),
         )
         .order_by(Person.id)
     )
-    return list(rows)
+    for household_id, person in rows:
+        found[household_id].append(person)
+    return found
 
 
 async def list_family_links(session: AsyncSession, *, actor: Actor) -> list[FamilyLink]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Person
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, District, Household, Unit
@@ -69,5 +70,17 @@ def StewardsByCommunityLoader(  # noqa: N802
         rows = [c for c in await communities.load_many(list(ids)) if c is not None]
         found = await estates.stewards_by_community(session, rows)
         return [found.get(i, []) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def MembersByHouseholdLoader(  # noqa: N802
+    session: AsyncSession, actor: Callable[[], Actor]
+) -> DataLoader[int, list[Person]]:
+    """The residents of each household; staff reads are audited for the whole batch at once."""
+
+    async def load(ids: Sequence[int]) -> list[list[Person]]:
+        found = await estates.household_people_many(session, actor=actor(), household_ids=list(dict.fromkeys(ids)))
+        return [found[i] for i in ids]
 
     return DataLoader(load_fn=load)

@@ -230,7 +230,7 @@ class Household:
 
     @strawberry.field(description="The people living here; phones are masked.")
     async def members(self, info: Info) -> list[HouseholdMember]:
-        people = await estates.household_people(info.context.session, actor=info.context.actor, household=self.row)
+        people = await info.context.loaders.members_by_household.load(self.row.id)
         return [HouseholdMember(id=strawberry.ID(str(p.id)), name=p.name, masked_phone=mask_phone(p.phone)) for p in people]
 
     @strawberry.field(description="The address as a person would say it.")

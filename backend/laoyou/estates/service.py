@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,30 +18,47 @@ from laoyou.estates.models import Building, Community, District, Household, Unit
 STAFF_ROLES = (Role.steward, Role.field_staff, Role.agent, Role.official)
 
 
-async def staff_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
-    """Communities the actor serves or oversees as staff; None means every community (the operator's admin).
+def staff_community_filter(actor: Actor) -> ColumnElement[bool] | None:
+    """The communities the actor serves or oversees as staff, as a condition on Community; None means all.
 
     District grants cover the district's communities; a community grant also covers the
     micro-communities attached to it (挂单), since its team serves them.
     """
+    if actor.is_admin:
+        return None
+    grants = actor.grants_of(*STAFF_ROLES)
+    district_ids = {g.district_id for g in grants if g.community_id is None and g.district_id}
+    community_ids = {g.community_id for g in grants if g.community_id}
+    conditions = []
+    if community_ids:
+        conditions += [col(Community.id).in_(community_ids), col(Community.attached_to_id).in_(community_ids)]
+    if district_ids:
+        conditions.append(col(Community.district_id).in_(district_ids))
+    return or_(*conditions) if conditions else false()
+
+
+async def staff_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
+    """Communities the actor serves or oversees as staff (see staff_community_filter); None means every one."""
     if actor._staff_communities_loaded:
         return actor._staff_communities
-    if actor.is_admin:
-        result: set[int] | None = None
-    else:
-        grants = actor.grants_of(*STAFF_ROLES)
-        district_ids = {g.district_id for g in grants if g.community_id is None and g.district_id}
-        community_ids = {g.community_id for g in grants if g.community_id}
-        result = set(community_ids)
-        if district_ids:
-            rows = await session.exec(select(Community.id).where(col(Community.district_id).in_(district_ids)))
-            result.update(rows)
-        if community_ids:
-            rows = await session.exec(select(Community.id).where(col(Community.attached_to_id).in_(community_ids)))
-            result.update(rows)
+    condition = staff_community_filter(actor)
+    result: set[int] | None = None
+    if condition is not None:
+        result = set(await session.exec(select(Community.id).where(condition))) if actor.is_staff else set()
     actor._staff_communities = result
     actor._staff_communities_loaded = True
     return result
+
+
+async def list_staff_communities(session: AsyncSession, *, actor: Actor, first: int) -> list[Community]:
+    """The communities of a staff member's home page, in one query whatever their number."""
+    if not actor.is_staff:
+        return []
+    query = select(Community).order_by(Community.id).limit(first)
+    condition = staff_community_filter(actor)
+    if condition is not None:
+        query = query.where(condition)
+    return list(await session.exec(query))
 
 
 async def resident_community_ids(session: AsyncSession, actor: Actor) -> set[int]:
@@ -284,8 +301,16 @@ async def my_households(
 
 async def household_people(session: AsyncSession, *, actor: Actor, household: Household) -> list[Person]:
     """The residents of a household the actor has already been given; staff reading them is logged."""
-    people = await accounts.household_residents(session, household.id)
-    if household.id not in actor.household_ids:
-        await accounts.audit(session, actor=actor, action="household.read_people", subject_type="household",
-                             subject_id=household.id)
+    return (await household_people_many(session, actor=actor, household_ids=[household.id]))[household.id]
+
+
+async def household_people_many(session: AsyncSession, *, actor: Actor, household_ids: list[int]) -> dict[int, list[Person]]:
+    """The residents of households the actor has already been given, in one query.
+
+    Staff reading other people's households is logged, one audit line per household, written together.
+    """
+    people = await accounts.residents_by_household(session, household_ids)
+    others = [household_id for household_id in household_ids if household_id not in actor.household_ids]
+    await accounts.audit_many(session, actor=actor, action="household.read_people", subject_type="household",
+                              subject_ids=others)
     return people

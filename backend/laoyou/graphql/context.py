@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -13,7 +14,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
-from laoyou.accounts.actor import Actor
+from laoyou.accounts.actor import ANONYMOUS, Actor
 from laoyou.accounts.sms import SmsSender
 from laoyou.core import events
 from laoyou.core.pubsub import PubSub
@@ -28,8 +29,9 @@ LANGUAGE_COOKIE = "laoyou_lang"
 class Loaders:
     """Every DataLoader, made on first use within one request."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, actor: Callable[[], Actor] | None = None) -> None:
         self._session = session
+        self._actor = actor or (lambda: ANONYMOUS)  # read when a batch runs: a login may change it
         self._made: dict[str, DataLoader] = {}
 
     def _get(self, factory: Any, *needs: DataLoader) -> DataLoader:
@@ -69,6 +71,10 @@ class Loaders:
     @property
     def stewards_by_community(self) -> DataLoader:
         return self._get(estate_loaders.StewardsByCommunityLoader, self.community_by_id)
+
+    @property
+    def members_by_household(self) -> DataLoader:
+        return self._get(estate_loaders.MembersByHouseholdLoader, self._actor)
 
     @property
     def bill_by_id(self) -> DataLoader:
@@ -184,7 +190,7 @@ class Context(BaseContext):
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.session)
+        return Loaders(self.session, lambda: self.actor)
 
     async def commit(self) -> None:
         """The request boundary: commit what the services flushed, then publish their events."""

@@ -20,6 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.core.errors import LaoyouError, PermissionDenied
@@ -50,18 +51,32 @@ class Subscription(AccountsSubscription, SupportSubscription):
 
 
 class TranslateDenials(SchemaExtension):
-    """Permission failures are top-level errors in the caller's language; the session is rolled back."""
+    """Ends the operation's unit of work and words its errors in the caller's language.
+
+    Permission failures are top-level errors; a failed mutation's leftovers are rolled back. A query is
+    committed: what it wrote is the audit of staff reading personal data, which must be kept.
+    """
 
     async def on_execute(self):  # noqa: ANN201
         yield
         result = self.execution_context.result
-        if not result or not getattr(result, "errors", None):
+        errors = getattr(result, "errors", None) if result else None
+        context = self.execution_context.context
+        if errors:
+            self._translate(errors, getattr(context, "language", None))
+        if not hasattr(context, "commit"):
             return
+        if self.execution_context.operation_type is OperationType.QUERY:
+            if getattr(context, "_session", None) is not None:
+                await context.commit()
+        elif errors:
+            await context.rollback()
+
+    @staticmethod
+    def _translate(errors: list[GraphQLError], language: str | None) -> None:
         from laoyou.core import i18n
 
-        context = self.execution_context.context
-        language = getattr(context, "language", None)
-        for error in result.errors:
+        for error in errors:
             original = error.original_error
             if isinstance(original, PermissionDenied):
                 error.message = i18n.gettext(original.message, language)
@@ -71,8 +86,6 @@ class TranslateDenials(SchemaExtension):
                 error.message = i18n.gettext(original.message, language, **original.params)
                 error.extensions = {**(error.extensions or {}), "code": original.code.value,
                                     **({"field": original.field} if original.field else {})}
-        if hasattr(context, "rollback"):
-            await context.rollback()
 
 
 def _should_mask(error: GraphQLError) -> bool:
