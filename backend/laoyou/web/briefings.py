@@ -55,11 +55,11 @@ def by_day(nodes: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 async def todays_for_home(page: Page) -> list[dict]:
-    """The home page shows today's briefings first; seeing them there counts as reading them."""
+    """The home page shows today's newest briefing in full (seeing it there counts as reading it) and the
+    others of today as links, which count once opened."""
     found = (await page.run("TodaysBriefings"))["todaysBriefings"]
-    for briefing in found:
-        if not briefing["readByMe"]:
-            await page.run("MarkBriefingRead", id=briefing["id"])
+    if found and not found[0]["readByMe"]:
+        await page.run("MarkBriefingRead", id=found[0]["id"])
     return found
 
 

@@ -1,0 +1,217 @@
+"""Daily briefings in Chromium: a steward logs in with the staff password and posts a briefing with a photo
+through the form; a resident at a phone's size sees it at the top of her home page, the steward's read count
+for 秀山花园 moves, the photo opens full screen; axe-core finds no violations on the form, the steward's
+briefing page, the resident's home, the archive, the share page and the notification settings; every tappable
+element on the resident's briefing pages is at least 60×60 px."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
+from ..support.servers import AppProcess
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+STAFF_PASSWORD = "laoyou-demo-2026"
+# Screenshots for a person to look at: LAOYOU_SCREENSHOTS=/some/dir python -m pytest tests/browser/test_briefings.py
+SCREENSHOTS = os.environ.get("LAOYOU_SCREENSHOTS")
+
+# Everything a finger can land on in the page's content; hidden inputs and elements that are not shown are
+# left out. A checkbox counts with the label around it: a tap anywhere on the label ticks it.
+TAPPABLE_TOO_SMALL = """
+() => Array.from(document.querySelectorAll(
+    'main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary, main [role=button]'))
+  .map(el => (el.matches('input[type=checkbox], input[type=radio]') && el.closest('label')) || el)
+  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
+  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
+  .map(el => { const r = el.getBoundingClientRect();
+    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    tmp = tmp_path_factory.mktemp("browser-briefings")
+    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def axe() -> object:
+    module = pytest.importorskip("axe_playwright_python.sync_playwright")
+    return module.Axe()
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "lamp.jpg"
+    image = Image.new("RGB", (1200, 900), (40, 120, 200))
+    for x in range(300, 900):  # something to see: a white bar
+        for y in range(400, 500):
+            image.putpixel((x, y), (255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def screenshot(page, name: str) -> None:  # noqa: ANN001
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+
+
+def no_violations(axe, page, what: str) -> None:  # noqa: ANN001
+    results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    violations = results.response["violations"]
+    assert not violations, f"{what}: " + "; ".join(
+        f"{v['id']}: {[n['target'] for n in v['nodes']][:5]}" for v in violations)
+
+
+def steward_page(browser, server: AppProcess, viewport: dict):  # noqa: ANN001, ANN201
+    """The steward logs in as a person would: the staff form on /login, phone and password."""
+    context = browser.new_context(base_url=server.url, viewport=viewport, locale="en-US")
+    page = context.new_page()
+    page.goto("/login")
+    page.locator("summary").filter(has_text="Staff log in with a password").click()
+    page.fill("#staff-phone", STEWARD_XIUSHAN)
+    page.fill("#password", STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(f"{server.url}/")
+    return page
+
+
+def resident_page(browser, server: AppProcess):  # noqa: ANN001, ANN201
+    """The resident taps her name in the demo list (the one-tap demo login), at a phone's size."""
+    context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US",
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto("/login")
+    page.locator(f'form[action="/login/demo"]:has(input[name=phone][value="{RESIDENT_XIUSHAN}"]) button').click()
+    page.wait_for_url(f"{server.url}/")
+    return page
+
+
+def read_count(page, briefing_url: str) -> int:  # noqa: ANN001
+    page.goto(briefing_url)
+    row = page.locator("tr").filter(has=page.locator("th", has_text="秀山花园"))
+    return int(row.locator("[data-read-count]").inner_text())
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser, server, axe, photo, viewport):
+    steward = steward_page(browser, server, viewport)
+    title = f"Street lamps mended ({viewport['width']})"
+    # Given the briefing form, which has no accessibility violations
+    steward.goto("/briefings/new")
+    no_violations(axe, steward, "briefing form")
+    screenshot(steward, f"form-{viewport['width']}")
+    # When the steward writes for 秀山花园, adds a photo and publishes
+    steward.get_by_label("秀山花园").check()
+    steward.fill("#title", title)
+    steward.fill("#body", "The lamps by building 3 work again. Thank you for your patience.")
+    steward.fill("#done_repair", "Lamp by building 3\nWater pipe in building 5")
+    steward.fill("#done_cleaning", "Swept the main road")
+    steward.set_input_files("#photos", str(photo))
+    steward.get_by_role("button", name="Publish now").click()
+    steward.wait_for_url("**/briefings/*")
+    briefing_url = steward.url.replace(server.url, "")
+    assert steward.get_by_role("heading", name=title).is_visible()
+    assert steward.locator(".briefing-photos img").count() == 1
+    before = read_count(steward, briefing_url)
+    no_violations(axe, steward, "steward's briefing page")
+    screenshot(steward, f"steward-briefing-{viewport['width']}")
+
+    # When a resident opens her home page at 360×740
+    resident = resident_page(browser, server)
+    resident.goto("/")
+    # Then today's briefing is at the top, with its photo, and can be read aloud
+    today = resident.locator("section.briefing.today").filter(has_text=title)
+    today.wait_for()
+    assert today.locator("button.read-aloud").count() == 1
+    assert today.locator(".briefing-photos img").count() == 1
+    assert resident.locator("video[autoplay]").count() == 0
+    no_violations(axe, resident, "resident home with the briefing")
+    screenshot(resident, "resident-home")
+    # And the steward's read count for 秀山花园 moved by her household
+    assert read_count(steward, briefing_url) == before + 1
+
+    # When she taps the photo, it fills the screen
+    today.locator("a[data-fullscreen-photo]").first.click()
+    resident.wait_for_function("document.fullscreenElement !== null")
+    shown = resident.evaluate(
+        "() => { const el = document.fullscreenElement; const r = el.getBoundingClientRect();"
+        " return {tag: el.tagName, w: r.width, h: r.height, loaded: el.complete && el.naturalWidth > 0}; }")
+    assert shown["tag"] == "IMG" and shown["w"] >= 350 and shown["h"] >= 700, shown
+    resident.wait_for_function("document.fullscreenElement && document.fullscreenElement.naturalWidth > 0")
+    screenshot(resident, "photo-fullscreen")
+    # And a tap brings her back
+    resident.locator("img.photo-fullscreen").click()
+    resident.wait_for_function("document.fullscreenElement === null")
+    assert resident.locator("img.photo-fullscreen").count() == 0
+    resident.context.close()
+    steward.context.close()
+
+
+def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browser, server, axe, photo):
+    steward = steward_page(browser, server, {"width": 1280, "height": 900})
+    steward.goto("/briefings/new")
+    steward.get_by_label("秀山花园").check()
+    steward.fill("#title", "Lift inspection done")
+    steward.fill("#body", "Both lifts of building 2 passed today's inspection.")
+    steward.fill("#done_patrol", "Night patrol twice")
+    steward.set_input_files("#photos", str(photo))
+    steward.get_by_role("button", name="Publish now").click()
+    steward.wait_for_url("**/briefings/*")
+    briefing_url = steward.url.replace(server.url, "")
+    share_url = steward.locator("#share-url").input_value()
+    share_path = share_url[share_url.index("/share/"):]
+    steward.context.close()
+
+    resident = resident_page(browser, server)
+    for path, what in [("/", "resident home"), (briefing_url, "resident's briefing page"),
+                       ("/briefings", "archive"), ("/settings/notifications", "notification settings")]:
+        # Given each page a resident reads briefings on
+        resident.goto(path)
+        # Then axe finds nothing and every target is big enough for an old finger
+        no_violations(axe, resident, what)
+        too_small = resident.evaluate(TAPPABLE_TOO_SMALL)
+        assert not too_small, f"{what}: {too_small}"
+        screenshot(resident, "resident" + (path.replace("/", "-") if path != "/" else "-home2"))
+    # When the resident says thank you with one tap
+    resident.goto(briefing_url)
+    resident.get_by_role("button", name="Thank you").click()
+    assert resident.get_by_text("You said thank you.").is_visible()
+
+    # And the public share page, opened by anybody from the chat group, is accessible too
+    stranger = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US").new_page()
+    stranger.goto(share_path)
+    assert stranger.get_by_role("heading", name="Lift inspection done").is_visible()
+    assert RESIDENT_XIUSHAN not in stranger.content()
+    no_violations(axe, stranger, "share page")
+    too_small = stranger.evaluate(TAPPABLE_TOO_SMALL)
+    assert not too_small, f"share page: {too_small}"
+    screenshot(stranger, "share")
+    stranger.context.close()
+    resident.context.close()
