@@ -181,6 +181,10 @@ function setupForm(form) {
     if (navigator.onLine === false) {
       button.disabled = false;
       form.reset();
+      // Show the person where their report is now: waiting above the (emptied) form.
+      const title = document.querySelector("[data-report-queue-title]");
+      title?.scrollIntoView({ block: "start" });
+      title?.focus({ preventScroll: true });
       return;
     }
     await flush();
@@ -190,6 +194,33 @@ function setupForm(form) {
   });
 }
 
+// --- the chosen photos, shown under the big "Add photos" button --------------------------------------------
+function setupPhotoPreview(box) {
+  const input = document.getElementById(box.dataset.for);
+  if (!input) return;
+  const status = box.querySelector("[role=status]");
+  const list = box.querySelector("ul");
+  const show = () => {
+    for (const img of list.querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    list.replaceChildren();
+    const files = Array.from(input.files || []).filter((f) => f.type.startsWith("image/"));
+    status.textContent = files.length ? box.dataset.labelCount.replace("{n}", String(files.length)) : "";
+    files.slice(0, 6).forEach((file) => {
+      const li = document.createElement("li");
+      const img = document.createElement("img");
+      img.src = URL.createObjectURL(file);
+      img.alt = "";
+      img.width = 120;
+      img.height = 90;
+      li.append(img);
+      list.append(li);
+    });
+  };
+  input.addEventListener("change", show);
+  input.form?.addEventListener("reset", () => setTimeout(show, 0));
+}
+
+document.querySelectorAll("[data-photo-preview]").forEach(setupPhotoPreview);
 const form = document.querySelector("[data-report-form]");
 if (form) setupForm(form);
 window.addEventListener("online", flush);
