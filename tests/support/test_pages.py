@@ -84,3 +84,35 @@ async def test_a_stranger_gets_not_found_for_another_persons_pages(client, db):
     assert (await client.get(f"/staff/support/{conversation_id}")).status_code == 404
     assert (await client.get(sos_path)).status_code == 404
     assert "只给客服看" not in (await client.get("/support")).text
+
+
+async def test_the_console_turns_a_conversation_into_a_work_order_and_the_resident_sees_it(client, db):
+    # Given 王秀英's question in the agent's console
+    token = await page_login(client, RESIDENT_XIUSHAN)
+    page = await client.get("/support")
+    await client.post("/support/send", data={"csrf_token": token, "client_id": "wo-page-1",
+                                             "household_id": hidden(page.text, "household_id"), "body": "阳台的灯坏了"})
+    token = await page_login(client, AGENT_NANNING)
+    console = await client.get("/staff/support")
+    conversation_id = re.search(r'href="/staff/support/(\d+)"', console.text).group(1)
+    view = await client.get(f"/staff/support/{conversation_id}")
+    # The household's unpaid bills and open work orders are beside the chat
+    assert "data-open-bills" in view.text and "data-open-work-orders" in view.text
+    assert "¥" in view.text
+    # And she can take it with the plain form (no JavaScript)
+    claimed = await client.post(f"/staff/support/{conversation_id}/claim", data={"csrf_token": token})
+    assert claimed.status_code == 303, claimed.text
+    assert (await client.post(f"/staff/support/{conversation_id}/nonsense", data={"csrf_token": token})).status_code == 404
+    # When the agent picks "Lighting" and presses the one button
+    done = await client.post(f"/staff/support/{conversation_id}/work-order", data={"csrf_token": token, "category": "lighting"})
+    assert done.status_code == 303, done.text
+    view = await client.get(f"/staff/support/{conversation_id}")
+    number = re.search(r'<p data-work-order><a href="/orders/(\d+)"', view.text).group(1)
+    # Then the work order is listed as open for the household and the form is gone
+    assert f'href="/orders/{number}"' in view.text.split("data-open-work-orders", 1)[1]
+    assert "data-work-order-form" not in view.text
+    # And the resident's chat shows the note and a link to it
+    await page_login(client, RESIDENT_XIUSHAN)
+    chat = await client.get("/support")
+    assert f'href="/orders/{number}"' in chat.text and number in chat.text
+    assert (await client.get(f"/orders/{number}")).status_code == 200

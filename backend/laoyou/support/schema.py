@@ -20,8 +20,11 @@ from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id
 from laoyou.media.schema import MediaFile
+from laoyou.billing.schema import Bill
 from laoyou.support import models
 from laoyou.support import service as support
+from laoyou.tickets import models as ticket_models
+from laoyou.tickets.schema import WorkOrder, WorkOrderCategory, WorkOrderKind
 
 
 def _opt(value: datetime | None) -> datetime | None:
@@ -200,6 +203,33 @@ class SupportConversation:
     async def latest_messages(self, info: Info, last: int = 50) -> list[SupportMessage]:
         last = max(1, min(last, info.context.settings.max_page_size))
         return [SupportMessage(row=r) for r in await support.latest_messages(info.context.session, conversation=self.row, last=last)]
+
+    @strawberry.field(description="The work order opened from this conversation, if any.")
+    async def work_order(self, info: Info) -> WorkOrder | None:
+        if not self.row.work_order_id:
+            return None
+        from laoyou.tickets import service as tickets  # noqa: PLC0415
+
+        try:
+            row = await tickets.access_work_order(info.context.session, actor=info.context.actor,
+                                                  order_id=self.row.work_order_id)
+        except NotFound:
+            return None
+        return WorkOrder(row=row)
+
+    @strawberry.field(description="Staff only: the household's unpaid bills, newest first.")
+    async def open_bills(self, info: Info, first: int = 10) -> list[Bill]:
+        first = max(1, min(first, 50))
+        rows = await support.household_open_bills(info.context.session, actor=info.context.actor,
+                                                  conversation=self.row, first=first)
+        return [Bill(row=r) for r in rows]
+
+    @strawberry.field(description="Staff only: the household's open work orders, newest first.")
+    async def open_work_orders(self, info: Info, first: int = 10) -> list[WorkOrder]:
+        first = max(1, min(first, 50))
+        rows = await support.household_open_work_orders(info.context.session, actor=info.context.actor,
+                                                        conversation=self.row, first=first)
+        return [WorkOrder(row=r) for r in rows]
 
     @strawberry.field(description="Colleagues it may be handed to (staff only).")
     async def transfer_targets(self, info: Info) -> list[TransferTarget]:
@@ -462,6 +492,7 @@ class CallSignalSent:
 @strawberry.type
 class WorkOrderOpened:
     work_order_id: strawberry.ID
+    work_order: WorkOrder
     conversation: SupportConversation
 
 
@@ -616,14 +647,28 @@ class SupportMutation:
     async def rate_conversation(self, info: Info, id: strawberry.ID, stars: int, comment: str = "") -> ConversationResult:
         return await _conversation_action(info, support.do_rate, conversation_id=decode_id(id), stars=stars, comment=comment)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Open a work order from the conversation, in one action.")
-    async def turn_conversation_into_work_order(self, info: Info, id: strawberry.ID) -> WorkOrderResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Open a work order from the conversation in one action: logged for the resident with source "
+        "chat, linked to the conversation, and the resident is told in the chat. Again: the same work order.",
+    )
+    async def turn_conversation_into_work_order(
+        self, info: Info, id: strawberry.ID,
+        category: WorkOrderCategory = ticket_models.Category.other,  # type: ignore[valid-type]
+        kind: WorkOrderKind = ticket_models.Kind.repair,  # type: ignore[valid-type]
+    ) -> WorkOrderResult:
         context = info.context
 
         async def work() -> WorkOrderOpened:
-            order_id = await support.do_turn_into_work_order(context.session, actor=context.actor, conversation_id=decode_id(id))
-            row = await context.session.get(models.Conversation, decode_id(id))
-            return WorkOrderOpened(work_order_id=strawberry.ID(str(order_id)), conversation=SupportConversation(row=row))
+            conversation_id = decode_id(id)
+            order_id = await support.do_turn_into_work_order(
+                context.session, actor=context.actor, conversation_id=conversation_id,
+                category=ticket_models.Category(category).value, kind=ticket_models.Kind(kind).value,
+            )
+            row = await context.session.get(models.Conversation, conversation_id)
+            order = await context.session.get(ticket_models.WorkOrder, order_id)
+            return WorkOrderOpened(work_order_id=strawberry.ID(str(order_id)), work_order=WorkOrder(row=order),
+                                   conversation=SupportConversation(row=row))
 
         return await mutation_boundary(info, SupportError, work)
 

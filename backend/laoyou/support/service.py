@@ -702,26 +702,60 @@ async def do_mark(session: AsyncSession, *, actor: Actor, conversation_id: int, 
     return conversation
 
 
-async def do_turn_into_work_order(session: AsyncSession, *, actor: Actor, conversation_id: int) -> int:
-    """Open a work order from the conversation with the tickets service, when that domain is installed."""
+async def do_turn_into_work_order(
+    session: AsyncSession, *, actor: Actor, conversation_id: int, category: str = "other", kind: str = "repair",
+) -> int:
+    """Log a work order on the resident's behalf (source "chat") from what they wrote, link it to the
+    conversation and tell the resident in the chat. Doing it again returns the same work order."""
+    from laoyou.tickets import service as tickets  # noqa: PLC0415  (tickets imports nothing of support)
+
     conversation = await _access_as_staff(session, actor, conversation_id)
     if conversation.work_order_id:
         return conversation.work_order_id
-    try:
-        from laoyou.tickets import service as tickets  # noqa: PLC0415  (optional domain)
-    except ImportError:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Work orders are not available here yet.") from None
-    messages = [m.body for m in await list_messages(session, conversation=conversation, first=50)
-                if not m.from_staff and m.body]
-    description = "\n".join(messages)[:1000] or "-"
-    order = await tickets.do_create_from_support(  # type: ignore[attr-defined]
-        session, actor=actor, household_id=conversation.household_id, description=description,
-        reporter_id=conversation.resident_id, urgent=conversation.urgent,
-    )
+    written = [m.body for m in await list_messages(session, conversation=conversation, first=100)
+               if not m.from_staff and m.kind == MessageKind.text.value and m.body]
+    description = "\n".join(written)[-tickets.MAX_TEXT:] or i18n.gettext(
+        "From a customer-service chat", await _person_language(session, conversation.resident_id))
+    resident = await session.get(Person, conversation.resident_id)
+    reported = await tickets.do_report(session, actor=actor, data=tickets.ReportInput(
+        client_id=f"support-conversation-{conversation.id}", category=category, kind=kind,
+        urgency="urgent" if conversation.urgent else "normal", household_id=conversation.household_id,
+        community_id=conversation.community_id, description=description, source="chat",
+        reporter_name=resident.name if resident else "", reporter_phone=resident.phone if resident else "",
+    ))
+    order = reported.order
     conversation.work_order_id = order.id
     session.add(conversation)
     await _system_note(session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id)
+    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
     return order.id
+
+
+async def household_open_bills(session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10) -> list:
+    """The unpaid bills of the conversation's household, as the billing service shows them to this actor."""
+    from laoyou.billing import service as billing  # noqa: PLC0415
+
+    if conversation.household_id is None or not is_staff_side(actor, conversation):
+        return []
+    page = await billing.list_household_bills(session, actor=actor, household_id=conversation.household_id,
+                                              first=first, after=None, unpaid_only=True)
+    return list(page.items)
+
+
+async def household_open_work_orders(session: AsyncSession, *, actor: Actor, conversation: Conversation,
+                                     first: int = 10) -> list:
+    """The household's open work orders, each one the tickets service lets this actor see."""
+    from laoyou.tickets import service as tickets  # noqa: PLC0415
+    from laoyou.tickets.models import WorkOrder  # noqa: PLC0415
+
+    if conversation.household_id is None or not is_staff_side(actor, conversation):
+        return []
+    rows = await session.exec(
+        select(WorkOrder).where(WorkOrder.household_id == conversation.household_id,
+                                WorkOrder.community_id == conversation.community_id, tickets.OPEN)
+        .order_by(col(WorkOrder.id).desc()).limit(first)
+    )
+    return [order for order in rows if await tickets.can_view(session, actor, order)]
 
 
 # --- figures ------------------------------------------------------------------------------------------

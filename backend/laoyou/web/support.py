@@ -191,10 +191,12 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         await form_with_csrf(page.request)
         call_id = page.request.path_params["call_id"]
         action = page.request.path_params["action"]
+        if action not in ("answer", "hangup"):
+            raise HTTPException(404, "not found")
         await page.run("AnswerCall" if action == "answer" else "HangUpCall", id=call_id)
         return page.redirect(f"/support/call/{call_id}")
 
-    app.add_api_route("/support/call/{call_id}/{action:answer|hangup}", _page(call_action), methods=["POST"],
+    app.add_api_route("/support/call/{call_id}/{action}", _page(call_action), methods=["POST"],
                       include_in_schema=False)
 
     # --- staff: console -------------------------------------------------------------------------------
@@ -221,7 +223,8 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
                            status_code: int = 200) -> Response:
         data = await page.run("SupportConversationPage", id=page.request.path_params["cid"])
         return page.render("support/conversation.html", status_code=status_code, c=data["supportConversation"],
-                           canned=CANNED_REPLIES, error=error, message=message, client_id=_new_client_id())
+                           canned=CANNED_REPLIES, error=error, message=message, client_id=_new_client_id(),
+                           categories=_categories(), labels=_category_labels())
 
     app.add_api_route("/staff/support/{cid:int}", _page(conversation, staff=True), methods=["GET"], include_in_schema=False)
 
@@ -229,6 +232,8 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         form = await form_with_csrf(page.request)
         cid = page.request.path_params["cid"]
         action = page.request.path_params["action"]
+        if action not in ("claim", "transfer", "close", "work-order"):
+            raise HTTPException(404, "not found")
         if action == "claim":
             result = (await page.run("ClaimConversation", id=cid))["claimConversation"]
         elif action == "transfer":
@@ -236,12 +241,15 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         elif action == "close":
             result = (await page.run("CloseConversation", id=cid))["closeConversation"]
         else:
-            result = (await page.run("TurnIntoWorkOrder", id=cid))["turnConversationIntoWorkOrder"]
+            category = str(form.get("category", "other"))
+            if category not in _categories():
+                category = "other"
+            result = (await page.run("TurnIntoWorkOrder", id=cid, category=category))["turnConversationIntoWorkOrder"]
         if result.get("message"):
             return await conversation(page, error=result["message"], status_code=400)
         return page.redirect(f"/staff/support/{cid}")
 
-    app.add_api_route("/staff/support/{cid:int}/{action:claim|transfer|close|work-order}", _page(conversation_action, staff=True),
+    app.add_api_route("/staff/support/{cid:int}/{action}", _page(conversation_action, staff=True),
                       methods=["POST"], include_in_schema=False)
 
     async def faq(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -289,6 +297,18 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         return page.redirect(f"/staff/support/sos/{sid}")
 
     route("/staff/support/sos/{sid}", staff_sos_respond, "POST", staff=True)
+
+
+def _categories() -> list[str]:
+    from laoyou.tickets.models import Category
+
+    return [c.value for c in Category]
+
+
+def _category_labels() -> dict[str, str]:
+    from laoyou.tickets import service as tickets
+
+    return tickets.CATEGORY_LABELS
 
 
 def _agent_roles():  # noqa: ANN202
