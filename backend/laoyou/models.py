@@ -28,11 +28,13 @@ from laoyou.billing.models import (  # noqa: F401
     FeePlanItem,
     JournalEntry,
     JournalLine,
+    LedgerAttachment,
     PackageAdoption,
     Payment,
     PaymentAllocation,
     PaymentNotification,
     Refund,
     RefusedNotification,
+    SandboxOrder,
 )
 from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402

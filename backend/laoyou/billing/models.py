@@ -61,6 +61,12 @@ class PaymentStatus(StrEnum):
     refunded = "refunded"  # fully refunded
 
 
+class RefundStatus(StrEnum):
+    pending = "pending"  # asked of the gateway, not confirmed yet: nothing posted
+    succeeded = "succeeded"  # confirmed (or cash given back at the office): posted once
+    failed = "failed"  # the gateway closed it: nothing posted
+
+
 class Fund(StrEnum):
     property_fee = "property_fee"  # 物业费
     maintenance_fund = "maintenance_fund"  # 专项维修资金
@@ -242,6 +248,11 @@ class Refund(SQLModel, table=True):
     created_by_id: int = Field(foreign_key="person.id")
     idempotency_key: str = Field(max_length=64)
     request_hash: str = Field(max_length=64)
+    # The gateway's side: the merchant's refund number (idempotent at the gateway), its state and id there.
+    out_refund_no: str | None = Field(default=None, sa_column=Column(String(64), unique=True, nullable=True))
+    status: str = Field(max_length=12, default=RefundStatus.succeeded.value, index=True)
+    provider_refund_id: str = Field(default="", max_length=64)
+    confirmed_at: datetime | None = utc_field(nullable=True)
     created_at: datetime = utc_field(default_now=True)
 
 
@@ -307,3 +318,34 @@ class JournalLine(SQLModel, table=True):
     account: str = Field(max_length=30)
     debit_fen: int = 0
     credit_fen: int = 0
+
+
+class LedgerAttachment(SQLModel, table=True):
+    """A photo of the invoice (a media file) attached to an entry in a community's books."""
+
+    __tablename__ = "ledger_attachment"
+    __table_args__ = (UniqueConstraint("entry_id", "media_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="journal_entry.id", index=True)
+    media_id: int = Field(foreign_key="media_file.id", index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    district_id: int = Field(foreign_key="district.id", index=True)
+    created_at: datetime = utc_field(default_now=True)
+
+
+class SandboxOrder(SQLModel, table=True):
+    """The embedded sandbox gateway's own record of an order (its side of the world), kept in the database
+    so that a restart loses no order, payment or refund."""
+
+    __tablename__ = "sandbox_order"
+
+    id: int | None = Field(default=None, primary_key=True)
+    out_trade_no: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
+    amount_fen: int
+    description: str = Field(default="", max_length=200)
+    state: str = Field(default="NOTPAY", max_length=12)
+    transaction_id: str = Field(default="", max_length=64)
+    success_time: str = Field(default="", max_length=40)
+    refunds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = utc_field(default_now=True)

@@ -25,7 +25,19 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import FamilyLink, FamilyLinkStatus, Role, RoleGrant
 from laoyou.billing import ledger
-from laoyou.billing.gateways import Gateway, GatewayError, InvalidNotification, OrderRequest, Reply, TradeResult, TradeState
+from laoyou.billing.gateways import (
+    Gateway,
+    GatewayError,
+    InvalidNotification,
+    OrderRequest,
+    RefundRequest,
+    RefundResult,
+    RefundState,
+    Reply,
+    TradeResult,
+    TradeState,
+    unit_of_work,
+)
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import (
     Account,
@@ -47,6 +59,7 @@ from laoyou.billing.models import (
     Phase,
     PlanStatus,
     Refund,
+    RefundStatus,
     RefusedNotification,
 )
 from laoyou.billing.money import line_amount_fen
@@ -603,11 +616,16 @@ async def notify_overdue(session: AsyncSession, *, bill: Bill, person_ids: list[
         )
 
 
-async def do_remind_overdue(session: AsyncSession, *, today: date, notifier: Notifier = notify_overdue) -> int:
-    """Remind each household once per overdue bill (residents and accepted family)."""
+async def do_remind_overdue(session: AsyncSession, *, now: datetime | None = None,
+                            notifier: Notifier = notify_overdue, limit: int = 5000) -> int:
+    """Remind the residents and accepted family of each overdue bill, at most once per bill per local day
+    (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed)."""
+    now = now or utcnow()
+    today = local_date(now)
+    start_of_today = datetime.combine(today, datetime.min.time(), tzinfo=SHANGHAI)
     bills = list(await session.exec(select(Bill).where(
         col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]), Bill.due_date < today,
-        col(Bill.reminded_at).is_(None)).limit(5000)))
+        col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today)).order_by(Bill.id).limit(limit)))
     if not bills:
         return 0
     household_ids = {b.household_id for b in bills}
@@ -618,8 +636,7 @@ async def do_remind_overdue(session: AsyncSession, *, today: date, notifier: Not
         people.setdefault(grant.household_id, []).append(grant.person_id)
     for bill in bills:
         await notifier(session, bill=bill, person_ids=sorted(set(people.get(bill.household_id, []))))
-        bill.reminded_at = utcnow()
-        session.add(bill)
+    await session.exec(update(Bill).where(col(Bill.id).in_([b.id for b in bills])).values(reminded_at=now))
     await session.flush()
     return len(bills)
 
@@ -682,9 +699,10 @@ async def do_pay_bills(
     out_trade_no = _new_trade_no()
     periods = "、".join(sorted({b.period for b in bills}))
     try:
-        created = await gateway.create_order(OrderRequest(
-            out_trade_no=out_trade_no, amount_fen=amount, description=f"{community.name} 物业费 {periods}"[:127],
-            client_ip=client_ip))
+        with unit_of_work(session):
+            created = await gateway.create_order(OrderRequest(
+                out_trade_no=out_trade_no, amount_fen=amount, description=f"{community.name} 物业费 {periods}"[:127],
+                client_ip=client_ip))
     except GatewayError as exc:
         log.warning("order creation failed: %s", exc)
         raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again.") from None
@@ -838,7 +856,12 @@ async def do_receive_notification(session: AsyncSession, *, gateway: Gateway, he
     except InvalidNotification as exc:
         await _refuse(session, provider=gateway.name, reason=str(exc), headers=headers, body=body)
         return gateway.failure_reply(str(exc)), "refused"
-    outcome = await record_trade(session, gateway=gateway, trade=trade, source="notify", headers=headers, body=body)
+    if isinstance(trade, RefundResult):
+        outcome = await record_refund_result(session, gateway=gateway, result=trade, source="notify",
+                                             headers=headers, body=body)
+    else:
+        outcome = await record_trade(session, gateway=gateway, trade=trade, source="notify", headers=headers,
+                                     body=body)
     if outcome == "refused":
         return gateway.failure_reply("order does not match"), outcome
     return gateway.success_reply(), outcome
@@ -869,7 +892,8 @@ async def do_refresh_payment(session: AsyncSession, *, actor: Actor, payment_id:
 
 async def _query_and_apply(session: AsyncSession, *, gateway: Gateway, payment: Payment) -> str:
     try:
-        trade = await gateway.query_order(payment.out_trade_no)
+        with unit_of_work(session):
+            trade = await gateway.query_order(payment.out_trade_no)
     except GatewayError as exc:
         log.warning("query of %s failed: %s", payment.out_trade_no, exc)
         return "unreachable"
@@ -883,16 +907,17 @@ async def _query_and_apply(session: AsyncSession, *, gateway: Gateway, payment: 
 
 
 async def reconcile(session: AsyncSession, *, gateways: dict[str, Gateway], older_than: timedelta = timedelta(minutes=2),
-                    expire_after: timedelta = timedelta(hours=2)) -> dict[str, int]:
+                    expire_after: timedelta = timedelta(hours=2), now: datetime | None = None) -> dict[str, int]:
     """Ask the gateways about online payments whose notification never came."""
-    cutoff = utcnow() - older_than
+    now = now or utcnow()
+    cutoff = now - older_than
     pending = list(await session.exec(select(Payment).where(
         Payment.status == PaymentStatus.pending.value, Payment.created_at <= cutoff,
         col(Payment.method).in_(list(gateways))).order_by(Payment.id).limit(1000)))
     counts: dict[str, int] = {}
     for payment in pending:
         outcome = await _query_and_apply(session, gateway=gateways[payment.method], payment=payment)
-        if outcome == "waiting" and as_utc(payment.created_at) < utcnow() - expire_after:
+        if outcome == "waiting" and as_utc(payment.created_at) < now - expire_after:
             await session.exec(update(Payment).where(Payment.id == payment.id,
                                                      Payment.status == PaymentStatus.pending.value)
                                .values(status=PaymentStatus.failed.value))
@@ -902,9 +927,15 @@ async def reconcile(session: AsyncSession, *, gateways: dict[str, Gateway], olde
     return counts
 
 
+def _new_refund_no() -> str:
+    return "RF" + utcnow().strftime("%Y%m%d%H%M%S") + secrets.token_hex(6).upper()
+
+
 async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: int, amount_fen: int, reason: str,
-                            idempotency_key: str) -> Refund:
-    """Give money back: first what was held unapplied, then the latest allocations; the bills reopen."""
+                            idempotency_key: str, gateway: Gateway | None = None) -> Refund:
+    """Give money back. Cash and transfers are posted at once; an online payment is refunded through its
+    gateway under a fresh out_refund_no and posted once, when the gateway confirms (its answer, its refund
+    notification, or reconciliation's query)."""
     payment = await access_payment(session, actor=actor, payment_id=payment_id)
     await check_can_write(session, actor, payment.community_id)
     key = _check_key(idempotency_key)
@@ -920,15 +951,93 @@ async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: 
         raise LaoyouError(ErrorCode.INVALID, "Say why the money is refunded.", field="reason")
     payment = (await session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()
                                   .execution_options(populate_existing=True))).one()
-    refundable = payment.amount_fen - payment.refunded_fen
+    asked = await session.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+        Refund.payment_id == payment.id, Refund.status == RefundStatus.pending.value)) or 0
+    refundable = payment.amount_fen - payment.refunded_fen - int(asked)
     if payment.status not in (PaymentStatus.paid.value,) or amount_fen <= 0 or amount_fen > refundable:
         raise LaoyouError(ErrorCode.INVALID, "The amount must be more than zero and no more than what was paid.",
                           field="amountFen")
+    online = PaymentMethod(payment.method).is_online
     refund = Refund(payment_id=payment.id, community_id=payment.community_id, district_id=payment.district_id,
                     amount_fen=amount_fen, reason=reason.strip()[:200], created_by_id=actor.person_id,
-                    idempotency_key=key, request_hash=fingerprint)
+                    idempotency_key=key, request_hash=fingerprint, out_refund_no=_new_refund_no(),
+                    status=RefundStatus.pending.value)
     session.add(refund)
     await session.flush()
+    if not online:
+        await _confirm_refund(session, refund=refund, provider_refund_id="")
+        return refund
+    if gateway is None:
+        from laoyou.billing.gateways.registry import gateways as registry
+
+        gateway = registry().get(payment.method)
+    if gateway is None:
+        raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again.")
+    try:
+        with unit_of_work(session):
+            result = await gateway.create_refund(RefundRequest(
+                out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, amount_fen=amount_fen,
+                total_fen=payment.amount_fen, reason=refund.reason, transaction_id=payment.transaction_id or ""))
+    except GatewayError as exc:
+        # The request may or may not have reached the gateway: the refund stays pending under its number,
+        # and reconciliation asks the gateway about it (the same number never refunds twice).
+        log.warning("refund %s: %s", refund.out_refund_no, exc)
+        return refund
+    await record_refund_result(session, gateway=gateway, result=result, source="answer")
+    await session.refresh(refund)
+    return refund
+
+
+async def record_refund_result(session: AsyncSession, *, gateway: Gateway, result: RefundResult, source: str,
+                               headers: dict[str, str] | None = None, body: bytes = b"") -> str:
+    """The gateway's word on a refund (answer, notification or query): checked, and posted once on success.
+
+    Returns applied, duplicate, waiting, failed or refused."""
+    refund = (await session.exec(select(Refund).where(Refund.out_refund_no == result.out_refund_no))).first()
+    payment = await session.get(Payment, refund.payment_id) if refund is not None else None
+    reason = None
+    if refund is None or payment is None or payment.method != gateway.name:
+        reason = "unknown refund"
+    elif result.merchant_id and result.merchant_id != gateway.merchant_id:
+        reason = "merchant does not match"
+    elif result.out_trade_no and result.out_trade_no != payment.out_trade_no:
+        reason = "order does not match"
+    elif result.state == RefundState.success and result.amount_fen != refund.amount_fen:
+        reason = "amount does not match"
+    if reason:
+        if source == "notify":
+            await _refuse(session, provider=gateway.name, reason=reason, headers=headers or {}, body=body)
+        else:
+            log.warning("refund %s refused (%s): %s", result.out_refund_no, source, reason)
+        return "refused"
+    if result.state == RefundState.success:
+        applied = await _confirm_refund(session, refund=refund, provider_refund_id=result.refund_id)
+        return "applied" if applied else "duplicate"
+    if result.state in (RefundState.closed, RefundState.abnormal):
+        done = await session.exec(update(Refund).where(Refund.id == refund.id,
+                                                       Refund.status == RefundStatus.pending.value)
+                                  .values(status=RefundStatus.failed.value, provider_refund_id=result.refund_id))
+        return "failed" if done.rowcount else "duplicate"
+    return "waiting"
+
+
+async def _confirm_refund(session: AsyncSession, *, refund: Refund, provider_refund_id: str) -> bool:
+    """pending -> succeeded exactly once; then the bills reopen and the books post the refund."""
+    done = await session.exec(update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.pending.value)
+                              .values(status=RefundStatus.succeeded.value, confirmed_at=utcnow(),
+                                      provider_refund_id=provider_refund_id[:64]))
+    if done.rowcount != 1:
+        return False
+    await session.refresh(refund)
+    await _apply_refund(session, refund=refund)
+    return True
+
+
+async def _apply_refund(session: AsyncSession, *, refund: Refund) -> None:
+    """First what was held unapplied, then the latest allocations; the bills reopen."""
+    payment = (await session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()
+                                  .execution_options(populate_existing=True))).one()
+    amount_fen = refund.amount_fen
     from_unapplied = min(amount_fen, payment.unapplied_fen)
     remaining = amount_fen - from_unapplied
     reversed_total = 0
@@ -960,9 +1069,34 @@ async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: 
     await ledger.post(session, community_id=payment.community_id, district_id=payment.district_id, kind="refund",
                       legs=[debit(PF, Account.advance_received, from_unapplied),
                             debit(PF, Account.receivable, reversed_total), credit(PF, Account.cash, amount_fen)],
-                      memo=reason, ref_type="refund", ref_id=refund.id, created_by_id=actor.person_id)
+                      memo=refund.reason, ref_type="refund", ref_id=refund.id, created_by_id=refund.created_by_id)
     await session.flush()
-    return refund
+    announce(session, f"payment:{payment.id}", {"status": payment.status})
+
+
+async def reconcile_refunds(session: AsyncSession, *, gateways: dict[str, Gateway],
+                            older_than: timedelta = timedelta(minutes=2), now: datetime | None = None
+                            ) -> dict[str, int]:
+    """Ask the gateways about refunds whose confirmation never came."""
+    cutoff = (now or utcnow()) - older_than
+    rows = list(await session.exec(
+        select(Refund, Payment).join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.status == RefundStatus.pending.value, Refund.created_at <= cutoff,
+               col(Payment.method).in_(list(gateways))).order_by(Refund.id).limit(1000)))
+    counts: dict[str, int] = {}
+    for refund, payment in rows:
+        gateway = gateways[payment.method]
+        try:
+            with unit_of_work(session):
+                result = await gateway.query_refund(refund.out_refund_no, payment.out_trade_no)
+        except GatewayError as exc:
+            log.warning("refund query %s failed: %s", refund.out_refund_no, exc)
+            outcome = "unreachable"
+        else:
+            outcome = await record_refund_result(session, gateway=gateway, result=result, source="query")
+        counts[outcome] = counts.get(outcome, 0) + 1
+    await session.flush()
+    return counts
 
 
 async def list_my_payments(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[Payment]:

@@ -44,6 +44,7 @@ def periodic(name: str, *, every_seconds: float) -> Callable:
 
 def load_domain_jobs() -> None:
     """Import the modules that register jobs."""
+    import laoyou.billing.jobs  # noqa: F401
     import laoyou.tickets.jobs  # noqa: F401
 
 

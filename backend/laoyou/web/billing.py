@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlmodel import select
 
 from laoyou.billing import service as billing
-from laoyou.billing.gateways import lower_headers
+from laoyou.billing.gateways import lower_headers, unit_of_work
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.models import Fund, Payment
 from laoyou.billing.money import parse_yuan
@@ -125,7 +125,8 @@ def install(app: FastAPI) -> None:
 
     async def sandbox_order(page: Page) -> tuple[Payment, object]:
         number = page.request.path_params["out_trade_no"]
-        order = gateways().sandbox.server.orders.get(number)
+        with unit_of_work(page.context.session):
+            order = await gateways().sandbox.load(number)  # from the database after a restart
         payment = (await page.context.session.exec(select(Payment).where(Payment.out_trade_no == number))).first()
         if order is None or payment is None:
             raise HTTPException(404, "not found")
@@ -141,7 +142,12 @@ def install(app: FastAPI) -> None:
     async def sandbox_confirm(page: Page) -> Response:
         await form_with_csrf(page.request)
         payment, order = await sandbox_order(page)
-        for delivery in gateways().sandbox.pay(order.out_trade_no):
+        sandbox = gateways().sandbox
+        deliveries = sandbox.pay(order.out_trade_no)
+        with unit_of_work(page.context.session):
+            await sandbox.save(order.out_trade_no)
+        await commit_and_publish(page.context.session, page.context.pubsub)
+        for delivery in deliveries:
             # In-process, on the page's own unit of work: byte for byte what the notify endpoint receives.
             await deliver(page.context.session, page.context.pubsub, "sandbox", lower_headers(delivery.headers),
                           delivery.body)

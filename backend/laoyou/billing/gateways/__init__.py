@@ -6,6 +6,9 @@ with the provider's documented reply, and tells the state of an order when asked
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -53,6 +56,35 @@ class Reply:
     media_type: str = "application/json"
 
 
+class RefundState(StrEnum):
+    success = "SUCCESS"
+    processing = "PROCESSING"
+    closed = "CLOSED"  # refused or withdrawn at the gateway: no money moved
+    abnormal = "ABNORMAL"  # the payer's account cannot take it back; handled by hand at the gateway
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    out_trade_no: str
+    out_refund_no: str  # the merchant's number: the same number never refunds twice
+    amount_fen: int
+    total_fen: int  # the original order's amount
+    reason: str = ""
+    transaction_id: str = ""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What a refund answer, a refund query or a refund notification says about one refund."""
+
+    out_refund_no: str
+    state: RefundState
+    refund_id: str = ""
+    amount_fen: int = 0
+    out_trade_no: str = ""
+    merchant_id: str = ""
+
+
 class InvalidNotification(Exception):
     """A notification that must not be believed: bad signature, stale, undecryptable or malformed."""
 
@@ -69,7 +101,11 @@ class Gateway(Protocol):
 
     async def query_order(self, out_trade_no: str) -> TradeResult: ...
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult: ...
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult: ...
+
+    async def create_refund(self, refund: RefundRequest) -> RefundResult: ...
+
+    async def query_refund(self, out_refund_no: str, out_trade_no: str) -> RefundResult: ...
 
     def success_reply(self) -> Reply: ...
 
@@ -78,3 +114,17 @@ class Gateway(Protocol):
 
 def lower_headers(headers: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in dict(headers).items()}
+
+
+# The unit of work of the request or job talking to a gateway. Only a gateway that lives inside the app (the
+# sandbox) uses it, to keep its own side of the world in the same database.
+UNIT_OF_WORK: ContextVar[Any] = ContextVar("laoyou_gateway_unit_of_work", default=None)
+
+
+@contextlib.contextmanager
+def unit_of_work(session: Any) -> Iterator[None]:
+    token = UNIT_OF_WORK.set(session)
+    try:
+        yield
+    finally:
+        UNIT_OF_WORK.reset(token)

@@ -19,7 +19,15 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from laoyou.billing.gateways import OrderCreated, OrderRequest, Reply, TradeResult
+from laoyou.billing.gateways import (
+    UNIT_OF_WORK,
+    OrderCreated,
+    OrderRequest,
+    RefundRequest,
+    RefundResult,
+    Reply,
+    TradeResult,
+)
 from laoyou.billing.gateways.wechatpay import (
     WeChatPayGateway,
     encrypt_resource,
@@ -43,6 +51,7 @@ class SandboxOrder:
     state: str = "NOTPAY"
     transaction_id: str = ""
     success_time: str = ""
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # out_refund_no -> the refund
 
 
 @dataclass
@@ -96,7 +105,54 @@ class SandboxServer:
                 "Wechatpay-Signature": signature, "Wechatpay-Serial": self.platform_serial,
                 "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Request-ID": secrets.token_hex(8)}
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    # --- its own records, kept in the app's database when a unit of work is at hand --------------------
+
+    async def load(self, out_trade_no: str) -> SandboxOrder | None:
+        order = self.orders.get(out_trade_no)
+        session = UNIT_OF_WORK.get()
+        if order is None and session is not None:
+            from sqlmodel import select
+
+            from laoyou.billing.models import SandboxOrder as Row
+
+            row = (await session.exec(select(Row).where(Row.out_trade_no == out_trade_no))).first()
+            if row is not None:
+                order = SandboxOrder(row.out_trade_no, row.amount_fen, row.description, row.state, row.transaction_id,
+                                     row.success_time, dict(row.refunds or {}))
+                self.orders[out_trade_no] = order
+        return order
+
+    async def save(self, order: SandboxOrder) -> None:
+        session = UNIT_OF_WORK.get()
+        if session is None:
+            return
+        from sqlmodel import select
+
+        from laoyou.billing.models import SandboxOrder as Row
+        from laoyou.core.time import utcnow
+
+        row = (await session.exec(select(Row).where(Row.out_trade_no == order.out_trade_no))).first()
+        if row is None:
+            row = Row(out_trade_no=order.out_trade_no, amount_fen=order.amount_fen)
+        row.description = order.description[:200]
+        row.state, row.transaction_id, row.success_time = order.state, order.transaction_id, order.success_time
+        row.refunds = {k: dict(v) for k, v in order.refunds.items()}
+        row.updated_at = utcnow()
+        session.add(row)
+        await session.flush()
+
+    def refund_json(self, order: SandboxOrder, number: str) -> dict[str, Any]:
+        refund = order.refunds[number]
+        return {
+            "mchid": self.mchid, "refund_id": refund["refund_id"], "out_refund_no": number,
+            "transaction_id": order.transaction_id, "out_trade_no": order.out_trade_no, "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱", "status": refund["status"], "refund_status": refund["status"],
+            "success_time": refund.get("success_time", ""), "create_time": refund["create_time"],
+            "amount": {"total": order.amount_fen, "refund": refund["amount"], "payer_total": order.amount_fen,
+                       "payer_refund": refund["amount"], "currency": "CNY"},
+        }
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         body = request.content.decode()
         path = request.url.raw_path.decode()
@@ -109,15 +165,28 @@ class SandboxServer:
                 or not rsa_verify(self.merchant_key.public_key(), message, auth.get("signature", ""))
                 or abs(self.clock() - int(auth.get("timestamp") or 0)) > 300):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "签名错误"})
+        if request.method == "POST" and path == "/v3/refund/domestic/refunds":
+            return await self._refund(json.loads(body))
+        if request.method == "GET" and path.startswith("/v3/refund/domestic/refunds/"):
+            number = path.split("/")[-1].split("?")[0]
+            order = next((o for o in self.orders.values() if number in o.refunds), None)
+            if order is None and UNIT_OF_WORK.get() is not None:
+                order = await self._order_of_refund(number)
+            if order is None:
+                return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
+            return self._signed(200, self.refund_json(order, number))
         if request.method == "POST" and path.startswith("/v3/pay/transactions/"):
             data = json.loads(body)
             if data.get("mchid") != self.mchid or data.get("appid") != self.appid:
                 return self._signed(400, {"code": "PARAM_ERROR", "message": "商户号或应用号不符"})
             number = data["out_trade_no"]
-            existing = self.orders.get(number)
+            existing = await self.load(number)
             if existing and existing.amount_fen != data["amount"]["total"]:
                 return self._signed(400, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"})
-            self.orders.setdefault(number, SandboxOrder(number, data["amount"]["total"], data.get("description", "")))
+            if existing is None:
+                existing = self.orders[number] = SandboxOrder(number, data["amount"]["total"],
+                                                              data.get("description", ""))
+                await self.save(existing)
             kind = path.rsplit("/", 1)[-1]
             if kind == "native":
                 return self._signed(200, {"code_url": f"weixin://wxpay/bizpayurl?pr=sandbox{number}"})
@@ -126,11 +195,75 @@ class SandboxServer:
             return self._signed(200, {"h5_url": f"/pay/sandbox/{number}"})
         if request.method == "GET" and path.startswith("/v3/pay/transactions/out-trade-no/"):
             number = path.split("/")[-1].split("?")[0]
-            order = self.orders.get(number)
+            order = await self.load(number)
             if order is None:
                 return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
             return self._signed(200, self.transaction(order))
         return self._signed(404, {"code": "NOT_FOUND", "message": "无此接口"})
+
+    async def _order_of_refund(self, number: str) -> SandboxOrder | None:
+        from sqlalchemy import String, cast
+
+        from laoyou.billing.models import SandboxOrder as Row
+
+        session = UNIT_OF_WORK.get()
+        rows = await session.exec(Row.__table__.select().where(cast(Row.__table__.c.refunds, String).contains(number)))
+        for row in rows:
+            order = await self.load(row.out_trade_no)
+            if order is not None and number in order.refunds:
+                return order
+        return None
+
+    async def _refund(self, data: dict[str, Any]) -> httpx.Response:
+        """The refund API: idempotent by out_refund_no; never more than was paid; PROCESSING, then a
+        REFUND.SUCCESS notification when the sandbox's bank has moved the money (refund_succeeds)."""
+        order = await self.load(str(data.get("out_trade_no", "")))
+        if order is None and data.get("transaction_id"):
+            order = next((o for o in self.orders.values() if o.transaction_id == data["transaction_id"]), None)
+        if order is None:
+            return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"})
+        amount = data.get("amount") or {}
+        number = str(data.get("out_refund_no", ""))
+        if not number or int(amount.get("total") or 0) != order.amount_fen:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "订单金额或退款单号不符"})
+        existing = order.refunds.get(number)
+        if existing is not None:
+            if existing["amount"] != int(amount.get("refund") or 0):
+                return self._signed(400, {"code": "INVALID_REQUEST", "message": "退款单号重复"})
+            return self._signed(200, self.refund_json(order, number))
+        if order.state != "SUCCESS":
+            return self._signed(403, {"code": "INVALID_REQUEST", "message": "订单未支付"})
+        refund = int(amount.get("refund") or 0)
+        refunded = sum(r["amount"] for r in order.refunds.values() if r["status"] != "CLOSED")
+        if refund <= 0 or refunded + refund > order.amount_fen:
+            return self._signed(403, {"code": "NOT_ENOUGH", "message": "可退金额不足"})
+        order.refunds[number] = {
+            "refund_id": "5030" + secrets.token_hex(12), "amount": refund, "status": "PROCESSING",
+            "create_time": datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds"),
+        }
+        await self.save(order)
+        return self._signed(200, self.refund_json(order, number))
+
+    def refund_succeeds(self, out_refund_no: str) -> Delivery | None:
+        """The money is back with the payer: the refund is SUCCESS and its notification is made."""
+        order = next((o for o in self.orders.values() if out_refund_no in o.refunds), None)
+        if order is None:
+            return None
+        refund = order.refunds[out_refund_no]
+        if refund["status"] != "SUCCESS":
+            refund["status"] = "SUCCESS"
+            refund["success_time"] = datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds")
+        plaintext = json.dumps(
+            {k: v for k, v in self.refund_json(order, out_refund_no).items() if k != "status"},
+            ensure_ascii=False, separators=(",", ":")).encode()
+        envelope = {
+            "id": secrets.token_hex(18), "create_time": refund["success_time"], "resource_type": "encrypt-resource",
+            "event_type": "REFUND.SUCCESS", "summary": "退款成功",
+            "resource": {**encrypt_resource(self.apiv3_key, plaintext, associated_data="refund"),
+                         "original_type": "refund"},
+        }
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        return Delivery(self.sign_headers(body), body)
 
     def transaction(self, order: SandboxOrder, *, amount_fen: int | None = None, mchid: str | None = None
                     ) -> dict[str, Any]:
@@ -184,6 +317,7 @@ class SandboxGateway:
         self.server = SandboxServer(clock=clock)
         self.merchant_id = self.server.mchid
         self.misbehaviour = Misbehaviour()
+        self.outbox: list[Delivery] = []
         self.adapter = WeChatPayGateway(
             mchid=self.server.mchid, appid=self.server.appid, serial_no=self.server.merchant_serial,
             private_key=self.server.merchant_key, apiv3_key=self.server.apiv3_key,
@@ -200,8 +334,46 @@ class SandboxGateway:
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
         return self.adapter.verify_notification(headers, body)
+
+    async def load(self, out_trade_no: str) -> SandboxOrder | None:
+        """An order from memory or, after a restart, from the database (within gateways.unit_of_work)."""
+        return await self.server.load(out_trade_no)
+
+    async def save(self, out_trade_no: str) -> None:
+        order = self.server.orders.get(out_trade_no)
+        if order is not None:
+            await self.server.save(order)
+
+    async def create_refund(self, refund: RefundRequest) -> RefundResult:
+        """Asks the sandbox for a refund; its bank pays it back at once and the REFUND.SUCCESS notification
+        waits in `outbox` for whoever delivers (the page that asked, a test), with the misbehaviours."""
+        result = await self.adapter.create_refund(refund)
+        order = self.server.orders.get(refund.out_trade_no)
+        if order is not None and order.refunds.get(refund.out_refund_no, {}).get("status") == "PROCESSING":
+            delivery = self.server.refund_succeeds(refund.out_refund_no)
+            await self.server.save(order)
+            self._send([delivery] if delivery else [])
+        return result
+
+    async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
+        return await self.adapter.query_refund(out_refund_no, out_trade_no)
+
+    def take_outbox(self) -> list[Delivery]:
+        taken, self.outbox = self.outbox, []
+        return taken
+
+    def _send(self, deliveries: list[Delivery]) -> None:
+        m = self.misbehaviour
+        if m.duplicate:
+            deliveries = [d for d in deliveries for _ in (0, 1)]
+        if m.drop:
+            return
+        if m.hold:
+            m.held.extend(deliveries)
+            return
+        self.outbox.extend(deliveries)
 
     def success_reply(self) -> Reply:
         return self.adapter.success_reply()

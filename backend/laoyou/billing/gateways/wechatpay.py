@@ -29,6 +29,9 @@ from laoyou.billing.gateways import (
     InvalidNotification,
     OrderCreated,
     OrderRequest,
+    RefundRequest,
+    RefundResult,
+    RefundState,
     Reply,
     TradeResult,
     TradeState,
@@ -138,6 +141,21 @@ def trade_result(data: dict[str, Any]) -> TradeResult:
     )
 
 
+def refund_result(data: dict[str, Any]) -> RefundResult:
+    """A refund as the refund API answers it (`status`) or as a refund notification tells it (`refund_status`)."""
+    state = str(data.get("status") or data.get("refund_status") or "")
+    amount = data.get("amount") or {}
+    return RefundResult(
+        out_refund_no=str(data.get("out_refund_no", "")),
+        state={"SUCCESS": RefundState.success, "PROCESSING": RefundState.processing, "CLOSED": RefundState.closed,
+               "ABNORMAL": RefundState.abnormal}.get(state, RefundState.processing),
+        refund_id=str(data.get("refund_id") or ""),
+        amount_fen=int(amount.get("refund") or 0),
+        out_trade_no=str(data.get("out_trade_no", "")),
+        merchant_id=str(data.get("mchid", "")),
+    )
+
+
 class WeChatPayGateway:
     """A merchant's view of WeChat Pay APIv3."""
 
@@ -225,6 +243,29 @@ class WeChatPayGateway:
             return TradeResult(out_trade_no=out_trade_no, state=TradeState.not_paid)
         return trade_result(data)
 
+    # --- refunds ------------------------------------------------------------------------------------
+
+    async def create_refund(self, refund: RefundRequest) -> RefundResult:
+        """POST /v3/refund/domestic/refunds; the same out_refund_no is the same refund at WeChat Pay."""
+        payload: dict[str, Any] = {
+            "out_trade_no": refund.out_trade_no, "out_refund_no": refund.out_refund_no,
+            "reason": refund.reason[:80], "notify_url": self.notify_url,
+            "amount": {"refund": refund.amount_fen, "total": refund.total_fen, "currency": "CNY"},
+        }
+        if refund.transaction_id:
+            payload["transaction_id"] = refund.transaction_id
+            del payload["out_trade_no"]  # one of the two names the order
+        data = await self._request("POST", "/v3/refund/domestic/refunds", payload)
+        if not data:
+            raise GatewayError("WeChat Pay does not know the order")
+        return refund_result(data)
+
+    async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
+        data = await self._request("GET", f"/v3/refund/domestic/refunds/{out_refund_no}")
+        if not data:
+            return RefundResult(out_refund_no=out_refund_no, state=RefundState.closed)
+        return refund_result(data)
+
     # --- notifications ------------------------------------------------------------------------------
 
     def _verify_signed(self, headers: dict[str, str], body: bytes) -> None:
@@ -242,7 +283,8 @@ class WeChatPayGateway:
         if not rsa_verify(key, notify_message(timestamp, nonce, body), signature):
             raise InvalidNotification("bad signature")
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
+        """A payment (TRANSACTION.*) or a refund (REFUND.*) notification, verified and decrypted."""
         headers = lower_headers(headers)
         self._verify_signed(headers, body)
         try:
@@ -256,6 +298,8 @@ class WeChatPayGateway:
             raise InvalidNotification("malformed resource") from exc
         if not isinstance(data, dict):
             raise InvalidNotification("malformed resource")
+        if str(envelope.get("event_type", "")).startswith("REFUND."):
+            return refund_result(data)
         return trade_result(data)
 
     def success_reply(self) -> Reply:
