@@ -66,3 +66,94 @@ def test_resident_calls_an_agent_both_connect_then_both_see_the_hang_up(browser,
     for page in (agent, resident):
         page.wait_for_selector('[data-call][data-status="ended"]', timeout=10_000)
     assert "ended" in resident.locator("[data-call-state]").inner_text()
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# Everything a finger can land on; hidden inputs and elements that are not shown are left out.
+TAPPABLE_TOO_SMALL = """
+() => Array.from(document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'))
+  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
+  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
+  .map(el => { const r = el.getBoundingClientRect();
+    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
+"""
+
+
+@pytest.fixture(scope="module")
+def axe() -> object:
+    module = pytest.importorskip("axe_playwright_python.sync_playwright")
+    return module.Axe()
+
+
+def resident_support_pages(browser, server: AppProcess):  # noqa: ANN001, ANN201
+    """The resident's chat (with a message in it), the SOS confirm and status pages, and a ringing call page."""
+    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident.goto("/support")
+    resident.fill("#chat-body", "楼道的灯不亮")
+    resident.get_by_role("button", name="Send", exact=True).click()
+    resident.wait_for_selector(".chat-msg.mine[data-seq]")
+    urls = ["/support", "/support/sos"]
+    resident.goto("/support/sos")
+    resident.get_by_role("button", name="Yes, send for help").click()
+    resident.wait_for_url("**/support/sos/*")
+    urls.append(resident.url.replace(server.url, ""))
+    resident.goto("/support")
+    resident.get_by_role("button", name="Voice call with customer service").click()
+    resident.wait_for_url("**/support/call/*")
+    urls.append(resident.url.replace(server.url, ""))
+    return resident, urls
+
+
+def test_axe_finds_no_violations_on_the_support_pages(browser, server, axe):
+    # Given the resident's chat, SOS and call pages and the agent's console and conversation
+    resident, urls = resident_support_pages(browser, server)
+    pages = [(resident, url) for url in urls]
+    agent = logged_in(browser, server, AGENT_NANNING)
+    agent.goto("/staff/support")
+    conversation = agent.locator('a[href^="/staff/support/"]').filter(has_text="王秀英").first.get_attribute("href")
+    pages += [(agent, "/staff/support"), (agent, conversation), (agent, urls[-1])]
+    violations = {}
+    for page, url in pages:
+        # When axe-core checks each page against WCAG 2.1 A and AA
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+        results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+        if results.violations_count:
+            violations[url] = results.generate_report()
+    # Then there are none
+    assert not violations, "\n".join(f"{u}:\n{r}" for u, r in violations.items())
+
+
+def test_every_tappable_thing_on_the_resident_support_pages_is_at_least_60_px(browser, server):
+    # Given the resident's support pages in the elderly mode (her default)
+    resident, urls = resident_support_pages(browser, server)
+    too_small = {}
+    for url in urls:
+        resident.goto(url)
+        assert "mode-standard" not in resident.evaluate("document.documentElement.className")
+        # When every link, button and field is measured
+        found = resident.evaluate(TAPPABLE_TOO_SMALL)
+        if found:
+            too_small[url] = found
+    # Then none is smaller than 60×60 CSS px
+    assert not too_small, too_small
+
+
+def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
+    # Given the resident on her SOS status page, where the on-duty steward is named
+    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident.goto("/support/sos")
+    resident.get_by_role("button", name="Yes, send for help").click()
+    resident.wait_for_url("**/support/sos/*")
+    resident.wait_for_selector('[data-sos-live][data-status="open"]')  # the subscription has answered
+    assert "张建国" in resident.locator("[data-sos-coming]").inner_text()
+    # When an agent answers "I am going" in another browser
+    agent = logged_in(browser, server, AGENT_NANNING)
+    agent.goto(resident.url.replace(server.url, "").replace("/support/sos/", "/staff/support/sos/"))
+    agent.get_by_role("button", name="I am going").click()
+    # Then, with no reload, her page names the agent, offers to call them and says someone is on the way
+    resident.wait_for_selector('[data-sos-live][data-status="acknowledged"]', timeout=10_000)
+    assert "孙婷" in resident.locator("[data-sos-coming]").inner_text()
+    assert resident.locator("[data-sos-call]").is_visible()
+    assert resident.locator('[data-sos-state="acknowledged"]').is_visible()

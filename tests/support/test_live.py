@@ -103,3 +103,56 @@ async def test_two_processes_on_one_postgresql_deliver_each_others_messages(pg_c
     finally:
         one.stop()
         two.stop()
+
+
+QUEUE_LIVE = gql("subscription { supportQueue { id status resident { name } } }")
+SOS_LIVE = gql("subscription ($id: ID!) { sosAlert(id: $id) { id status responder { name } } }")
+RAISE_SOS = """mutation ($h: ID!, $c: String!) { raiseSos(householdId: $h, clientId: $c) { ... on SosRaised { alert { id } } } }"""
+RESPOND_SOS = """mutation ($id: ID!) { respondSos(id: $id) { __typename } }"""
+HOUSEHOLDS = "query { viewer { ownHouseholdIds } }"
+
+
+async def updates(app: AppProcess, token: str, document, variables: dict, count: int, during: list) -> list[dict]:  # noqa: ANN001
+    """Subscribe, run one step of `during` after each update, and return the first `count` updates."""
+    seen: list[dict] = []
+    async with client(app, token) as session:
+        async def read() -> None:
+            async for update in session.subscribe(document, variable_values=variables):
+                seen.append(update)
+                if len(seen) >= count:
+                    return
+                if during:
+                    await asyncio.to_thread(during.pop(0))
+
+        await asyncio.wait_for(read(), timeout=30)
+    return seen
+
+
+async def test_the_admin_sees_every_districts_queue_change_live(server):
+    # Given the operator's admin watching the queue (no district of their own)
+    admin = await asyncio.to_thread(server.login, "13800000099")
+    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
+    marker = f"管理员看得到{uuid.uuid4().hex[:6]}"
+    # When a Nanning resident writes while the admin listens
+    seen = await updates(server, admin, QUEUE_LIVE, {}, 2, during=[lambda: send(server, resident, marker)])
+    # Then the admin's queue is sent again, now holding the resident's conversation
+    assert any(c["resident"]["name"] == "王秀英" and c["status"] == "waiting" for c in seen[1]["supportQueue"])
+
+
+async def test_the_sos_page_hears_who_is_coming_without_reloading(server):
+    # Given a resident's SOS, alerting the on-duty steward
+    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
+    agent = await asyncio.to_thread(server.login, AGENT_NANNING)
+    household = (await asyncio.to_thread(server.graphql, resident, HOUSEHOLDS))["viewer"]["ownHouseholdIds"][0]
+    alert = (await asyncio.to_thread(server.graphql, resident, RAISE_SOS, {"h": household, "c": uuid.uuid4().hex}))
+    alert_id = alert["raiseSos"]["alert"]["id"]
+    # When her status page listens and the agent answers "I am going"
+    seen = await updates(server, resident, SOS_LIVE, {"id": alert_id}, 2,
+                         during=[lambda: server.graphql(agent, RESPOND_SOS, {"id": alert_id})])
+    # Then the first update is the alert as it was and the next names the agent who is coming
+    assert seen[0]["sosAlert"]["status"] == "open" and seen[0]["sosAlert"]["responder"]["name"] == "张建国"
+    assert seen[1]["sosAlert"]["status"] == "acknowledged" and seen[1]["sosAlert"]["responder"]["name"] == "孙婷"
+    # And a stranger cannot listen to it
+    stranger = await asyncio.to_thread(server.login, "13800000002")
+    with pytest.raises(Exception, match="Not found"):  # noqa: B017
+        await updates(server, stranger, SOS_LIVE, {"id": alert_id}, 1, during=[])

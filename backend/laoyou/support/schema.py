@@ -880,13 +880,28 @@ class SupportSubscription:
         context = info.context
         if not context.actor.is_staff:
             raise NotFound()
-        districts = support.agent_district_ids(context.actor) or set()
-        channels = [support.district_channel(d) for d in sorted(districts)] + [support.person_channel(context.actor.person_id)]
+        # Agents hear their districts; the admin hears every district.
+        channels = [*support.district_channels(context.actor), support.person_channel(context.actor.person_id)]
         async with _listen(context.pubsub, channels) as wake:
             while True:
                 async with _Scoped(info) as session:
                     rows = await support.support_queue(session, actor=context.actor)
                     yield [SupportConversation(row=r) for r in rows]
+                await wake.get()
+
+    @strawberry.subscription(description="One SOS alert now and whenever it changes: who is coming, and its state.")
+    async def sos_alert(self, info: Info, id: strawberry.ID) -> AsyncGenerator[SosAlert, None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        alert_id = decode_id(id)
+        async with _Scoped(info) as session:
+            await support.access_sos(session, actor=context.actor, alert_id=alert_id)
+        async with _listen(context.pubsub, [support.sos_channel(alert_id)]) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    row = await support.access_sos(session, actor=context.actor, alert_id=alert_id)
+                    yield SosAlert(row=row)
                 await wake.get()
 
     @strawberry.subscription(description="Calls ringing for the viewer, now and whenever that changes.")

@@ -60,6 +60,27 @@ def district_channel(district_id: int) -> str:
     return f"support:district:{district_id}"
 
 
+# Every district's events also go here, for those who watch all districts (the operator's admin).
+ALL_DISTRICTS_CHANNEL = "support:districts"
+
+
+def announce_district(session: AsyncSession, district_id: int, message: dict) -> None:
+    announce(session, district_channel(district_id), message)
+    announce(session, ALL_DISTRICTS_CHANNEL, {**message, "district": district_id})
+
+
+def district_channels(actor: Actor) -> list[str]:
+    """What to listen to for the districts whose queue the actor answers: every district for the admin."""
+    districts = agent_district_ids(actor)
+    if districts is None:
+        return [ALL_DISTRICTS_CHANNEL]
+    return [district_channel(d) for d in sorted(districts)]
+
+
+def sos_channel(alert_id: int) -> str:
+    return f"support:sos:{alert_id}"
+
+
 def person_channel(person_id: int) -> str:
     return f"support:person:{person_id}"
 
@@ -341,7 +362,7 @@ async def do_send_message(
             sent.service_replies = await _answer_while_away(session, conversation, body)
     session.add(conversation)
     await session.flush()
-    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce_district(session, conversation.district_id, {"conversation": conversation.id})
     if conversation.assignee_id and conversation.assignee_id != actor.person_id:
         announce(session, person_channel(conversation.assignee_id), {"conversation": conversation.id})
     return sent
@@ -550,7 +571,7 @@ async def do_set_agent_status(
     status.updated_at = utcnow()
     session.add(status)
     await session.flush()
-    announce(session, district_channel(status.district_id), {"agents": True})
+    announce_district(session, status.district_id, {"agents": True})
     return status
 
 
@@ -606,7 +627,7 @@ async def do_claim(session: AsyncSession, *, actor: Actor, conversation_id: int)
     conversation.status = ConversationStatus.active.value
     session.add(conversation)
     await _system_note(session, conversation, _("%(name)s is answering you now."), name=actor.person.name)
-    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce_district(session, conversation.district_id, {"conversation": conversation.id})
     return conversation
 
 
@@ -646,7 +667,7 @@ async def do_transfer(session: AsyncSession, *, actor: Actor, conversation_id: i
         title=i18n.gettext("A resident's question was passed to you", await _person_language(session, target.id)),
         link=f"/staff/support/{conversation.id}",
     )
-    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce_district(session, conversation.district_id, {"conversation": conversation.id})
     announce(session, person_channel(target.id), {"conversation": conversation.id})
     return conversation
 
@@ -660,7 +681,7 @@ async def do_close(session: AsyncSession, *, actor: Actor, conversation_id: int)
     conversation.waiting_since = None
     session.add(conversation)
     await _system_note(session, conversation, _("This conversation has ended. How did we do? Please give us stars."))
-    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce_district(session, conversation.district_id, {"conversation": conversation.id})
     return conversation
 
 
@@ -727,7 +748,7 @@ async def do_turn_into_work_order(
     conversation.work_order_id = order.id
     session.add(conversation)
     await _system_note(session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id)
-    announce(session, district_channel(conversation.district_id), {"conversation": conversation.id})
+    announce_district(session, conversation.district_id, {"conversation": conversation.id})
     return order.id
 
 
@@ -918,7 +939,7 @@ async def do_raise_sos(
             _("This sounds urgent. We have told the staff on duty; %(name)s is coming. If you are in danger, call 119 (fire) or 120 (ambulance)."),
             name=responder or "-",
         )
-    announce(session, district_channel(household.district_id), {"sos": alert.id})
+    announce_district(session, household.district_id, {"sos": alert.id})
     return alert
 
 
@@ -968,7 +989,8 @@ async def do_respond_sos(session: AsyncSession, *, actor: Actor, alert_id: int, 
     session.add(alert)
     await session.flush()
     announce(session, person_channel(alert.person_id), {"sos": alert.id})
-    announce(session, district_channel(alert.district_id), {"sos": alert.id})
+    announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
+    announce_district(session, alert.district_id, {"sos": alert.id})
     return alert
 
 
@@ -1006,7 +1028,7 @@ async def do_start_call(
 def _announce_ring(session: AsyncSession, call: Call) -> None:
     announce(session, call_channel(call.id), {"call": call.id})
     if call.callee_id is None:
-        announce(session, district_channel(call.district_id), {"call": call.id})
+        announce_district(session, call.district_id, {"call": call.id})
     else:
         announce(session, person_channel(call.callee_id), {"call": call.id})
 
@@ -1042,7 +1064,7 @@ async def do_answer_call(session: AsyncSession, *, actor: Actor, call_id: int) -
     await session.refresh(call)
     _announce_ring(session, call)
     if call.callee_id is not None:
-        announce(session, district_channel(call.district_id), {"call": call.id})
+        announce_district(session, call.district_id, {"call": call.id})
     return call
 
 
@@ -1109,7 +1131,7 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
                 title=i18n.gettext("Missed call from %(name)s", target_language, name=caller.name),
                 link="/support" if person_id == conversation.resident_id else f"/staff/support/{conversation.id}",
             )
-        announce(session, district_channel(call.district_id), {"conversation": conversation.id})
+        announce_district(session, call.district_id, {"conversation": conversation.id})
     _announce_ring(session, call)
     return call
 
@@ -1137,10 +1159,8 @@ async def ringing_calls(session: AsyncSession, *, actor: Actor) -> list[Call]:
 
 
 def ring_channels(actor: Actor) -> list[str]:
-    """What to listen to for calls ringing for the actor (the admin's all-districts ring is not live)."""
-    channels = [person_channel(actor.person_id)]
-    channels += [district_channel(d) for d in sorted(agent_district_ids(actor) or ())]
-    return channels
+    """What to listen to for calls ringing for the actor: to them, and to customer service in their districts."""
+    return [person_channel(actor.person_id), *district_channels(actor)]
 
 
 async def check_media_access(session: AsyncSession, actor: Actor, media_file: object) -> None:

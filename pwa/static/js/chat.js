@@ -306,3 +306,25 @@ if (ringing) {
     }
   });
 }
+
+// The resident's SOS page: who is coming appears (and changes) as soon as someone answers, without a reload.
+const sos = document.querySelector("[data-sos-live]");
+if (sos) {
+  const SOS = "subscription SosAlertLive($id: ID!) { sosAlert(id: $id) { id status responder { name } responderPhone } }";
+  subscribe(SOS, "SosAlertLive", () => ({ id: sos.dataset.sosLive }), (data) => {
+    const alert = data.sosAlert;
+    const name = alert.responder?.name;
+    const coming = sos.querySelector("[data-sos-coming]");
+    const call = sos.querySelector("[data-sos-call]");
+    coming.hidden = !name;
+    if (name) coming.textContent = sos.dataset.labelComing.replace("{name}", name);
+    call.hidden = !(name && alert.responderPhone);
+    if (name && alert.responderPhone) {
+      call.href = `tel:${alert.responderPhone}`;
+      call.querySelector("span").textContent = sos.dataset.labelCall.replace("{name}", name);
+    }
+    sos.querySelector("[data-sos-told]").hidden = Boolean(name);
+    for (const state of sos.querySelectorAll("[data-sos-state]")) state.hidden = state.dataset.sosState !== alert.status;
+    sos.dataset.status = alert.status;
+  });
+}
