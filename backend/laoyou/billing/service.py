@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -372,15 +373,19 @@ async def do_start_bill_run(session: AsyncSession, *, actor: Actor | None, commu
     return run
 
 
-def _insert_ignoring_duplicates(session: AsyncSession):  # noqa: ANN202
-    table = Bill.__table__
+def _insert_ignoring(session: AsyncSession, table: Any, unique: list[str]):  # noqa: ANN202
+    """INSERT … ON CONFLICT (unique) DO NOTHING, on PostgreSQL and SQLite."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["household_id", "period", "plan_id"])
+        return pg_insert(table).on_conflict_do_nothing(index_elements=unique)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["household_id", "period", "plan_id"])
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+
+
+def _insert_ignoring_duplicates(session: AsyncSession):  # noqa: ANN202
+    return _insert_ignoring(session, Bill.__table__, ["household_id", "period", "plan_id"])
 
 
 async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: int = 500) -> int:
@@ -760,13 +765,18 @@ async def do_record_office_payment(
 
 async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_id: str) -> bool:
     """Mark a payment paid and allocate it to its bills, exactly once; True if this call applied it."""
+    paid_at = utcnow()
     result = await session.exec(
         update(Payment).where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
-        .values(status=PaymentStatus.paid.value, paid_at=utcnow(), transaction_id=transaction_id or None)
+        .values(status=PaymentStatus.paid.value, paid_at=paid_at, transaction_id=transaction_id or None)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         return False
-    await session.refresh(payment)
+    # This call won the guarded update: the row is ours to finish; no refresh round trip is needed.
+    for name, value in (("status", PaymentStatus.paid.value), ("paid_at", paid_at),
+                        ("transaction_id", transaction_id or None)):
+        set_committed_value(payment, name, value)
     remaining = payment.amount_fen
     allocations = []
     for bill_id in payment.bill_ids:
@@ -830,21 +840,17 @@ async def record_trade(session: AsyncSession, *, gateway: Gateway, trade: TradeR
     if reason:
         await _refuse(session, provider=provider, reason=reason, headers=headers or {}, body=body, trade=trade)
         return "refused"
-    notification = PaymentNotification(
-        provider=provider, transaction_id=trade.transaction_id, out_trade_no=trade.out_trade_no,
-        amount_fen=trade.amount_fen, merchant_id=trade.merchant_id, source=source, payment_id=payment.id,
-        community_id=payment.community_id, district_id=payment.district_id,
-    )
-    seen = (await session.exec(select(PaymentNotification.id).where(
-        PaymentNotification.provider == provider, PaymentNotification.transaction_id == trade.transaction_id))).first()
-    if seen is not None:
+    # Recorded once by the provider's transaction id, in one statement: a duplicate (even one delivered
+    # concurrently) inserts nothing and returns no row, with no savepoint or pre-check round trip.
+    values = {"provider": provider, "transaction_id": trade.transaction_id, "out_trade_no": trade.out_trade_no,
+              "amount_fen": trade.amount_fen, "merchant_id": trade.merchant_id, "source": source,
+              "payment_id": payment.id, "community_id": payment.community_id, "district_id": payment.district_id,
+              "received_at": utcnow()}
+    recorded = (await session.execute(
+        _insert_ignoring(session, PaymentNotification.__table__, ["provider", "transaction_id"])
+        .values(**values).returning(PaymentNotification.__table__.c.id))).first()
+    if recorded is None:
         return "duplicate"
-    try:
-        async with session.begin_nested():
-            session.add(notification)
-            await session.flush()
-    except IntegrityError:
-        return "duplicate"  # the same notification, delivered concurrently
     return "applied" if await apply_payment(session, payment=payment, transaction_id=trade.transaction_id) else "duplicate"
 
 
