@@ -64,57 +64,53 @@ class SerialAsyncSession(AsyncSession):
             self._lock = asyncio.Lock()
         return self._lock
 
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        # Shielded: when GraphQL cancels a resolver (a sibling non-null field failed), the statement it had
+        # started still finishes; cancelling it half way would leave the connection's transaction invalid.
+        async def run() -> Any:
+            async with self._serial():
+                return await method(*args, **kwargs)
+
+        return await asyncio.shield(run())
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().execute(*args, **kwargs)
+        return await self._call(super().execute, *args, **kwargs)
 
     async def exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        async with self._serial():
-            return await super().exec(*args, **kwargs)
+        return await self._call(super().exec, *args, **kwargs)
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().scalar(*args, **kwargs)
+        return await self._call(super().scalar, *args, **kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().get(*args, **kwargs)
+        return await self._call(super().get, *args, **kwargs)
 
     async def get_one(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().get_one(*args, **kwargs)
+        return await self._call(super().get_one, *args, **kwargs)
 
     async def refresh(self, *args: Any, **kwargs: Any) -> None:
-        async with self._serial():
-            await super().refresh(*args, **kwargs)
+        return await self._call(super().refresh, *args, **kwargs)
 
     async def merge(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().merge(*args, **kwargs)
+        return await self._call(super().merge, *args, **kwargs)
 
     async def delete(self, instance: object) -> None:
-        async with self._serial():
-            await super().delete(instance)
+        return await self._call(super().delete, instance)
 
     async def flush(self, objects: Any = None) -> None:
-        async with self._serial():
-            await super().flush(objects)
+        return await self._call(super().flush, objects)
 
     async def commit(self) -> None:
-        async with self._serial():
-            await super().commit()
+        return await self._call(super().commit)
 
     async def rollback(self) -> None:
-        async with self._serial():
-            await super().rollback()
+        return await self._call(super().rollback)
 
     async def close(self) -> None:
-        async with self._serial():
-            await super().close()
+        return await self._call(super().close)
 
     async def connection(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._serial():
-            return await super().connection(*args, **kwargs)
+        return await self._call(super().connection, *args, **kwargs)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
