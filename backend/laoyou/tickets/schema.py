@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -81,9 +82,49 @@ class WorkOrderEvent:
         return person.name if person else ""
 
 
+@dataclass
+class Prefetched:
+    """What a list's rows refer to, fetched in one batch per table when the list is made, so that the rows'
+    fields answer from memory (plain sync resolvers) instead of one awaited loader call per row and field."""
+
+    communities: dict[int, Any] = field(default_factory=dict)
+    people: dict[int, Any] = field(default_factory=dict)
+    addresses: dict[int, str] = field(default_factory=dict)  # household id: "building unit"
+
+
+async def prefetch(info: Info, rows: list[models.WorkOrder]) -> Prefetched:
+    """Communities, assignees and flat addresses of the rows, through the request's loaders (which stay primed)."""
+    loaders = info.context.loaders
+    found = Prefetched()
+    community_ids = sorted({r.community_id for r in rows})
+    people_ids = sorted({r.assignee_id for r in rows if r.assignee_id is not None})
+    household_ids = sorted({r.household_id for r in rows
+                            if r.household_id and r.place == models.Place.unit and not r.hide_author})
+    if community_ids:
+        found.communities = dict(zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True))
+    if people_ids:
+        found.people = dict(zip(people_ids, await loaders.ticket_person_by_id.load_many(people_ids), strict=True))
+    if household_ids:
+        households = [h for h in await loaders.household_by_id.load_many(household_ids) if h is not None]
+        units = {u.id: u for u in await loaders.unit_by_id.load_many(sorted({h.unit_id for h in households})) if u}
+        buildings = {b.id: b for b in await loaders.building_by_id.load_many(sorted({u.building_id for u in units.values()})) if b}
+        for household in households:
+            unit = units.get(household.unit_id)
+            building = buildings.get(unit.building_id) if unit else None
+            if unit and building:
+                found.addresses[household.id] = f"{building.name} {unit.number}"
+    return found
+
+
+async def work_orders(info: Info, rows: list[models.WorkOrder]) -> list[WorkOrder]:
+    pre = await prefetch(info, rows)
+    return [WorkOrder(row=r, pre=pre) for r in rows]
+
+
 @strawberry.type(description="A repair report, complaint or suggestion and its handling.")
 class WorkOrder:
     row: strawberry.Private[models.WorkOrder]
+    pre: strawberry.Private[Prefetched | None] = None
 
     async def _roles(self, info: Info) -> set[Role]:
         # Through the loader: sibling fields resolve concurrently and must not share the session directly.
@@ -95,44 +136,31 @@ class WorkOrder:
             return False
         return await tickets.author_hidden(info.context.session, info.context.actor, self.row, await self._roles(info))
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    # Plain values, set once from the row when the object is made: strawberry answers these without a
+    # resolver call per row and field (the board shows 20 to 30 rows of a dozen of them).
+    id: strawberry.ID = strawberry.field(default=None)  # type: ignore[assignment]
+    kind: WorkOrderKind = strawberry.field(default=None)  # type: ignore[valid-type]
+    category: WorkOrderCategory = strawberry.field(default=None)  # type: ignore[valid-type]
+    is_emergency: bool = strawberry.field(default=False)
+    urgency: WorkOrderUrgency = strawberry.field(default=None)  # type: ignore[valid-type]
+    status: WorkOrderStatus = strawberry.field(default=None)  # type: ignore[valid-type]
+    place: WorkOrderPlace = strawberry.field(default=None)  # type: ignore[valid-type]
+    source: WorkOrderSource = strawberry.field(default=None)  # type: ignore[valid-type]
+    description: str = strawberry.field(default="")
 
-    @strawberry.field
-    def kind(self) -> WorkOrderKind:  # type: ignore[valid-type]
-        return models.Kind(self.row.kind)
+    def _r_where(self, info: Info) -> str:
+        # Answered from memory when it can be (no flat, or the list prefetched it); awaited otherwise.
+        row = self.row
+        if not (row.household_id and row.place == models.Place.unit):
+            return row.place_note
+        if self.pre is not None and row.household_id in self.pre.addresses:
+            return " · ".join(p for p in (self.pre.addresses[row.household_id], row.place_note) if p)
+        return self._where(info)  # type: ignore[return-value]
 
-    @strawberry.field
-    def category(self) -> WorkOrderCategory:  # type: ignore[valid-type]
-        return models.Category(self.row.category)
+    where: str = strawberry.field(
+        resolver=_r_where, description="Where: the flat's address (unless the author is hidden from the viewer) or the place.")
 
-    @strawberry.field
-    def is_emergency(self) -> bool:
-        return models.Category(self.row.category).is_emergency or self.row.urgency == models.Urgency.emergency
-
-    @strawberry.field
-    def urgency(self) -> WorkOrderUrgency:  # type: ignore[valid-type]
-        return models.Urgency(self.row.urgency)
-
-    @strawberry.field
-    def status(self) -> WorkOrderStatus:  # type: ignore[valid-type]
-        return models.Status(self.row.status)
-
-    @strawberry.field
-    def place(self) -> WorkOrderPlace:  # type: ignore[valid-type]
-        return models.Place(self.row.place)
-
-    @strawberry.field
-    def source(self) -> WorkOrderSource:  # type: ignore[valid-type]
-        return models.Source(self.row.source)
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field(description="Where: the flat's address (unless the author is hidden from the viewer) or the place.")
-    async def where(self, info: Info) -> str:
+    async def _where(self, info: Info) -> str:
         parts = []
         if self.row.household_id and self.row.place == models.Place.unit and not await self._hidden(info):
             loaders = info.context.loaders
@@ -144,16 +172,23 @@ class WorkOrder:
             parts.append(self.row.place_note)
         return " · ".join(parts)
 
-    @strawberry.field
-    async def community(self, info: Info) -> Community:
+    def _r_community(self, info: Info) -> Community:
+        if self.pre is not None and self.row.community_id in self.pre.communities:
+            return Community(row=self.pre.communities[self.row.community_id])
+        return self._community(info)  # type: ignore[return-value]
+
+    community: Community = strawberry.field(resolver=_r_community)
+
+    async def _community(self, info: Info) -> Community:
         return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
 
-    @strawberry.field(description="True when the viewer may not know who reported it.")
-    async def author_hidden(self, info: Info) -> bool:
+    async def _r_author_hidden(self, info: Info) -> bool:
         return await self._hidden(info)
 
-    @strawberry.field
-    async def reporter(self, info: Info) -> WorkOrderReporter | None:
+    author_hidden: bool = strawberry.field(resolver=_r_author_hidden,
+                                           description="True when the viewer may not know who reported it.")
+
+    async def _r_reporter(self, info: Info) -> WorkOrderReporter | None:
         if await self._hidden(info):
             return None
         actor = info.context.actor
@@ -163,78 +198,89 @@ class WorkOrder:
         return WorkOrderReporter(name=self.row.reporter_name,
                                  phone=(national(phone) if full else mask_phone(phone)) if phone else "")
 
-    @strawberry.field
-    async def assignee(self, info: Info) -> WorkOrderStaff | None:
+    reporter: WorkOrderReporter | None = strawberry.field(resolver=_r_reporter)
+
+    def _r_assignee(self, info: Info) -> WorkOrderStaff | None:
         if self.row.assignee_id is None:
             return None
-        person = await info.context.loaders.ticket_person_by_id.load(self.row.assignee_id)
-        return WorkOrderStaff(id=strawberry.ID(str(person.id)), name=person.name, phone=national(person.phone))
+        if self.pre is not None and self.row.assignee_id in self.pre.people:
+            return _staff(self.pre.people[self.row.assignee_id])
+        return self._assignee(info)  # type: ignore[return-value]
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return as_utc(self.row.created_at)
+    assignee: WorkOrderStaff | None = strawberry.field(resolver=_r_assignee)
 
-    @strawberry.field
-    def response_due_at(self) -> datetime:
-        return as_utc(self.row.response_due_at)
+    async def _assignee(self, info: Info) -> WorkOrderStaff | None:
+        return _staff(await info.context.loaders.ticket_person_by_id.load(self.row.assignee_id))
 
-    @strawberry.field
-    def completion_due_at(self) -> datetime:
-        return as_utc(self.row.completion_due_at)
+    created_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
+    response_due_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
+    completion_due_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
+    done_at: datetime | None = strawberry.field(default=None)
+    overdue: bool = strawberry.field(default=False)
+    escalation_level: int = strawberry.field(default=0, description="0: on time; 1: the steward was alerted; 2: the district manager.")
+    rating: int | None = strawberry.field(default=None)
+    rating_comment: str = strawberry.field(default="")
+    reopen_count: int = strawberry.field(default=0)
+    return_visit_due_at: datetime | None = strawberry.field(default=None, description="A return visit (回访) is due and not yet made.")
 
-    @strawberry.field
-    def done_at(self) -> datetime | None:
-        return as_utc(self.row.done_at) if self.row.done_at else None
+    def __post_init__(self) -> None:
+        row = self.row
+        category = models.Category(row.category)
+        self.id = strawberry.ID(str(row.id))
+        self.kind = models.Kind(row.kind)
+        self.category = category
+        self.urgency = models.Urgency(row.urgency)
+        self.is_emergency = category.is_emergency or self.urgency == models.Urgency.emergency
+        self.status = models.Status(row.status)
+        self.place = models.Place(row.place)
+        self.source = models.Source(row.source)
+        self.description = row.description
+        self.created_at = as_utc(row.created_at)
+        self.response_due_at = as_utc(row.response_due_at)
+        self.completion_due_at = as_utc(row.completion_due_at)
+        self.done_at = as_utc(row.done_at) if row.done_at else None
+        self.overdue = tickets.is_overdue(row)
+        self.escalation_level = row.escalation_level
+        self.rating = row.rating
+        self.rating_comment = row.rating_comment
+        self.reopen_count = row.reopen_count
+        due, done = row.return_visit_due_at, row.return_visit_done_at
+        self.return_visit_due_at = as_utc(due) if due is not None and done is None else None
 
-    @strawberry.field
-    def overdue(self) -> bool:
-        return tickets.is_overdue(self.row)
-
-    @strawberry.field(description="0: on time; 1: the steward was alerted; 2: the district manager.")
-    def escalation_level(self) -> int:
-        return self.row.escalation_level
-
-    @strawberry.field
-    def rating(self) -> int | None:
-        return self.row.rating
-
-    @strawberry.field
-    def rating_comment(self) -> str:
-        return self.row.rating_comment
-
-    @strawberry.field
-    def reopen_count(self) -> int:
-        return self.row.reopen_count
-
-    @strawberry.field(description="A return visit (回访) is due and not yet made.")
-    def return_visit_due_at(self) -> datetime | None:
-        if self.row.return_visit_due_at is None or self.row.return_visit_done_at is not None:
-            return None
-        return as_utc(self.row.return_visit_due_at)
-
-    @strawberry.field(description="Photos (report and work) in the order they were added.")
-    async def photos(self, info: Info) -> list[MediaFile]:
+    async def _r_photos(self, info: Info) -> list[MediaFile]:
         hidden = await self._hidden(info)
         found = await info.context.loaders.work_order_attachments.load(self.row.id)
         return [MediaFile(row=m) for a, m in found if m.kind == "image" and not (hidden and a.stage == "report")]
 
-    @strawberry.field
-    async def voice_note(self, info: Info) -> MediaFile | None:
+    photos: list[MediaFile] = strawberry.field(resolver=_r_photos,
+                                               description="Photos (report and work) in the order they were added.")
+
+    async def _r_voice_note(self, info: Info) -> MediaFile | None:
         if await self._hidden(info):
             return None
         found = await info.context.loaders.work_order_attachments.load(self.row.id)
         return next((MediaFile(row=m) for _, m in found if m.kind == "audio"), None)
 
-    @strawberry.field(description="Every change, oldest first: the resident's timeline.")
-    async def timeline(self, info: Info) -> list[WorkOrderEvent]:
+    voice_note: MediaFile | None = strawberry.field(resolver=_r_voice_note)
+
+    async def _r_timeline(self, info: Info) -> list[WorkOrderEvent]:
         hidden = await self._hidden(info)
         events = await info.context.loaders.work_order_events.load(self.row.id)
         return [WorkOrderEvent(row=e, hide_actor=hidden and e.actor_id in (self.row.reporter_id, self.row.created_by_id))
                 for e in events]
 
-    @strawberry.field(description="What the viewer may do now.")
-    async def allowed_actions(self, info: Info) -> list[WorkOrderAction]:  # type: ignore[valid-type]
+    timeline: list[WorkOrderEvent] = strawberry.field(resolver=_r_timeline,
+                                                      description="Every change, oldest first: the resident's timeline.")
+
+    async def _r_allowed_actions(self, info: Info) -> list[WorkOrderAction]:  # type: ignore[valid-type]
         return tickets.allowed_actions(self.row, actor=info.context.actor, roles=await self._roles(info))
+
+    allowed_actions: list[WorkOrderAction] = strawberry.field(  # type: ignore[valid-type]
+        resolver=_r_allowed_actions, description="What the viewer may do now.")
+
+
+def _staff(person: Any) -> WorkOrderStaff:
+    return WorkOrderStaff(id=strawberry.ID(str(person.id)), name=person.name, phone=national(person.phone))
 
 
 @strawberry.type(description="A field worker: skills, communities covered, open work orders now.")
@@ -393,6 +439,11 @@ async def _change(info: Info, error_type: type[Error], work: Callable[[], Awaita
     return await _boundary(info, error_type, run)
 
 
+async def _connection(info: Info, page: Any) -> Connection[WorkOrder]:
+    pre = await prefetch(info, list(page.items))
+    return connection(page, lambda row: WorkOrder(row=row, pre=pre))
+
+
 @strawberry.type
 class TicketsQuery:
     @strawberry.field(permission_classes=[IsAuthenticated])
@@ -404,7 +455,7 @@ class TicketsQuery:
     async def my_work_orders(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[WorkOrder]:
         limit, cursor = page_args(info, first, after)
         page = await tickets.list_mine(info.context.session, actor=info.context.actor, first=limit, after=cursor)
-        return connection(page, WorkOrder)
+        return await _connection(info, page)
 
     @strawberry.field(permission_classes=[IsStaff], description="The district board (一盘棋): open orders by default, newest first.")
     async def work_order_board(
@@ -421,24 +472,24 @@ class TicketsQuery:
             overdue_only=overdue_only,
         )
         page = await tickets.list_board(info.context.session, actor=info.context.actor, flt=flt, first=limit, after=cursor)
-        return connection(page, WorkOrder)
+        return await _connection(info, page)
 
     @strawberry.field(permission_classes=[IsStaff], description="Open work orders assigned to me.")
     async def my_work_queue(self, info: Info, first: int | None = None) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
-        return [WorkOrder(row=r) for r in await tickets.list_my_queue(info.context.session, actor=info.context.actor, first=limit)]
+        return await work_orders(info, await tickets.list_my_queue(info.context.session, actor=info.context.actor, first=limit))
 
     @strawberry.field(permission_classes=[IsStaff], description="Unassigned repairs in my district that I may grab.")
     async def work_order_pool(self, info: Info, first: int | None = None) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
-        return [WorkOrder(row=r) for r in await tickets.list_pool(info.context.session, actor=info.context.actor, first=limit)]
+        return await work_orders(info, await tickets.list_pool(info.context.session, actor=info.context.actor, first=limit))
 
     @strawberry.field(permission_classes=[IsStaff], description="Complaints whose return visit (回访) is due.")
     async def return_visits_due(self, info: Info, district_id: strawberry.ID, first: int | None = None) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
         rows = await tickets.list_return_visits(info.context.session, actor=info.context.actor,
                                                 district_id=decode_id(district_id), first=limit)
-        return [WorkOrder(row=r) for r in rows]
+        return await work_orders(info, rows)
 
     @strawberry.field(permission_classes=[IsStaff], description="The district's field staff with their load, for assigning.")
     async def field_staff(self, info: Info, district_id: strawberry.ID) -> list[FieldStaff]:
