@@ -208,7 +208,7 @@ def test_axe_finds_no_violations_on_the_billing_pages(browser, server, axe):
     household = server.graphql(server.login(RESIDENT_XIUSHAN), MY_BILLS.replace("(unpaidOnly: true)", ""))["myBills"][0]
     base = f"/staff/communities/{community['id']}"
     for url in (f"{base}/billing", f"{base}/ledger", f"{base}/ledger?fund=public_income",
-                f"/staff/households/{household['household']['id']}/bills"):  # FEE_PLANS_PAGE
+                f"/staff/households/{household['household']['id']}/bills", f"{base}/fee-plans"):
         pages.append((steward, url))
     violations = {}
     for page, url in pages:

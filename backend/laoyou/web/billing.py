@@ -221,6 +221,53 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/staff/households/{household_id}/bills/waive", _page(staff_waive), methods=["POST"],
                       include_in_schema=False)
 
+    async def fee_plans(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+        data = await page.run("FeePlansPage", communityId=page.request.path_params["community_id"])
+        return page.render("billing/fee_plans.html", status_code=status_code, error=error, **data)
+
+    app.add_api_route("/staff/communities/{community_id}/fee-plans", _page(fee_plans), methods=["GET"],
+                      include_in_schema=False)
+
+    async def create_plan(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        language = page.context.language
+        items = []
+        try:
+            items.append({"name": i18n.gettext("Property service", language), "kind": "per_m2", "package": "base",
+                          "unitPriceFen": parse_yuan(form.get("unit_price", ""))})
+            if form.get("fixed_name", "").strip():
+                items.append({"name": form["fixed_name"].strip(), "kind": "per_household", "package": "base",
+                              "unitPriceFen": parse_yuan(form.get("fixed_price", ""))})
+            if form.get("addon_name", "").strip():
+                items.append({"name": form["addon_name"].strip(), "kind": "per_m2",
+                              "package": form["addon_name"].strip(),
+                              "unitPriceFen": parse_yuan(form.get("addon_price", ""))})
+        except ValueError:
+            return await fee_plans(page, error=i18n.gettext("Enter an amount above zero.", language), status_code=400)
+        data = (await page.run("CreateFeePlan", communityId=page.request.path_params["community_id"],
+                               planName=form.get("name", ""), phase=form.get("phase", "trial"),
+                               periodMonths=3 if form.get("period_months") == "3" else 1, items=items))["createFeePlan"]
+        if data["__typename"] != "FeePlanSaved":
+            return await fee_plans(page, error=data["message"], status_code=400)
+        return page.redirect(f"/staff/communities/{page.request.path_params['community_id']}/fee-plans")
+
+    app.add_api_route("/staff/communities/{community_id}/fee-plans", _page(create_plan), methods=["POST"],
+                      include_in_schema=False)
+
+    async def activate_plan(page: Page) -> Response:
+        form = await form_with_csrf(page.request)
+        decided_on = form.get("decided_on", "").strip()[:10]
+        reference = form.get("decision_ref", "").strip()
+        data = (await page.run("ActivateFeePlan", id=page.request.path_params["plan_id"],
+                               decisionRef=f"{reference} ({decided_on})" if reference and decided_on else reference)
+                )["activateFeePlan"]
+        if data["__typename"] != "FeePlanSaved":
+            return await fee_plans(page, error=data["message"], status_code=400)
+        return page.redirect(f"/staff/communities/{page.request.path_params['community_id']}/fee-plans")
+
+    app.add_api_route("/staff/communities/{community_id}/fee-plans/{plan_id}/activate", _page(activate_plan),
+                      methods=["POST"], include_in_schema=False)
+
     def _fund(page: Page) -> str | None:
         fund = page.request.query_params.get("fund")
         return fund if fund in {f.value for f in Fund} else None
@@ -290,6 +337,6 @@ def _(message: str) -> str:
 LABELS = (
     _("open"), _("partly_paid"), _("paid"), _("waived"), _("cancelled"), _("statement"), _("pending"), _("failed"),
     _("refunded"), _("sandbox"), _("wechat"), _("alipay"), _("cash"), _("bank_transfer"), _("trial"), _("cost"),
-    _("market"), _("property_fee"), _("maintenance_fund"), _("public_income"), _("receivable"), _("fee_income"),
+    _("market"), _("draft"), _("active"), _("retired"), _("property_fee"), _("maintenance_fund"), _("public_income"), _("receivable"), _("fee_income"),
     _("fee_waived"), _("advance_received"), _("shared_cost_payable"), _("fund_balance"), _("income"), _("expense"),
 )
