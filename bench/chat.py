@@ -51,6 +51,16 @@ class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.delivered = 0
+        self.server_cpu = float("nan")  # seconds of CPU the app process spent while messages flowed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc); a figure that other load on the machine barely moves."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 # --- Laoyou --------------------------------------------------------------------------------------------
@@ -94,9 +104,14 @@ def make_conversations(tmp: Path, count: int) -> list[int]:
     return ids
 
 
+RAMP = 100  # connections opened at a time; the next batch starts once these are subscribed
+OPEN_TIMEOUT = 120.0
+
+
 async def laoyou_client(ws_url: str, token: str, conversation_id: int, stats: Stats, ready: asyncio.Event,
                         counter: list[int], total: int, stop: asyncio.Event) -> None:
-    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], max_queue=None, ping_interval=None) as ws:
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], max_queue=None, ping_interval=None,
+                                  open_timeout=OPEN_TIMEOUT, close_timeout=2) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         await ws.recv()
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
@@ -131,14 +146,21 @@ async def run_laoyou(clients: int, conversations: int, rate: float, seconds: flo
             stats, ready, stop, counter = Stats(), asyncio.Event(), asyncio.Event(), [0]
             ws_url = url.replace("http", "ws") + "/graphql"
             tasks = []
-            for i in range(clients):
-                tasks.append(asyncio.create_task(laoyou_client(ws_url, token, ids[i % len(ids)], stats, ready, counter,
-                                                               clients, stop)))
-                if i % 50 == 49:
+            for start in range(0, clients, RAMP):
+                for i in range(start, min(clients, start + RAMP)):
+                    tasks.append(asyncio.create_task(laoyou_client(ws_url, token, ids[i % len(ids)], stats, ready,
+                                                                   counter, clients, stop)))
+                # Wait until this batch is subscribed (or has failed) before opening the next.
+                deadline = time.monotonic() + OPEN_TIMEOUT
+                while counter[0] + sum(t.done() for t in tasks) < len(tasks) and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
-            await asyncio.wait_for(ready.wait(), timeout=300)
+            failed = [t for t in tasks if t.done() and t.exception() is not None]
+            if failed:
+                raise RuntimeError(f"{len(failed)} of {clients} clients failed to subscribe: {failed[0].exception()!r}")
+            await asyncio.wait_for(ready.wait(), timeout=OPEN_TIMEOUT)
             headers = {"Authorization": f"Bearer {token}"}
             sent = 0
+            cpu_before = cpu_seconds(process.pid)
             started = time.perf_counter()
             while (elapsed := time.perf_counter() - started) < seconds:
                 target = int(elapsed * rate) + 1
@@ -150,6 +172,7 @@ async def run_laoyou(clients: int, conversations: int, rate: float, seconds: flo
                 await asyncio.sleep(0.005)
             await asyncio.sleep(2)  # let the last ones arrive
             duration = time.perf_counter() - started
+            stats.server_cpu = cpu_seconds(process.pid) - cpu_before
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
         return stats, duration
@@ -182,7 +205,8 @@ async def run_raw(clients: int, conversations: int, rate: float, seconds: float)
         url = f"ws://127.0.0.1:{port}"
 
         async def client(room: int) -> None:
-            async with websockets.connect(url, max_queue=None, ping_interval=None) as ws:
+            async with websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=OPEN_TIMEOUT,
+                                          close_timeout=2) as ws:
                 await ws.send(json.dumps({"kind": "subscribe", "room": room}))
                 await ws.recv()
                 while not stop.is_set():
@@ -193,9 +217,11 @@ async def run_raw(clients: int, conversations: int, rate: float, seconds: float)
                     stats.latencies.append(time.time() - json.loads(raw)["ts"])
                     stats.delivered += 1
 
-        tasks = [asyncio.create_task(client(i % conversations)) for i in range(clients)]
-        while sum(len(r) for r in rooms.values()) < clients:
-            await asyncio.sleep(0.05)
+        tasks = []
+        for start in range(0, clients, RAMP):
+            tasks += [asyncio.create_task(client(i % conversations)) for i in range(start, min(clients, start + RAMP))]
+            while sum(len(r) for r in rooms.values()) < len(tasks):
+                await asyncio.sleep(0.05)
         async with websockets.connect(url, max_queue=None) as sender:
             await sender.send(json.dumps({"kind": "send"}))
             sent = 0
@@ -234,6 +260,7 @@ def main() -> None:
     print(f"laoyou_latency_p50: {percentile(ours.latencies, 50) * 1000:.1f} ms")
     print(f"laoyou_latency_p99: {percentile(ours.latencies, 99) * 1000:.1f} ms")
     print(f"laoyou_delivered: {our_rate:.1f} msg/s")
+    print(f"laoyou_server_cpu_per_delivery: {ours.server_cpu / max(1, ours.delivered) * 1000:.2f} ms")
     print(f"raw_websocket_latency_p50: {percentile(raw.latencies, 50) * 1000:.1f} ms")
     print(f"raw_websocket_latency_p99: {percentile(raw.latencies, 99) * 1000:.1f} ms")
     print(f"raw_websocket_delivered: {raw_rate:.1f} msg/s")

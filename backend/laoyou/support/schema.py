@@ -21,7 +21,7 @@ from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id
 from laoyou.media.schema import MediaFile
 from laoyou.billing.schema import Bill
-from laoyou.support import models
+from laoyou.support import feed, models
 from laoyou.support import service as support
 from laoyou.tickets import models as ticket_models
 from laoyou.tickets.schema import WorkOrder, WorkOrderCategory, WorkOrderKind
@@ -862,18 +862,26 @@ class SupportSubscription:
         async with _Scoped(info) as session:
             await support.access_conversation(session, actor=context.actor, conversation_id=cid)
         cursor = max(0, after_seq)
-        async with _listen(context.pubsub, [support.conversation_channel(cid)]) as wake:
+        # One listener and one fetch per event for all of this process's subscribers to the conversation.
+        hub = feed.hub_for(context.pubsub)
+        live = await hub.join(cid)
+        try:
             while True:
-                async with _Scoped(info) as session:
-                    conversation = await session.get(models.Conversation, cid)
-                    rows = await support.list_messages(session, conversation=conversation, after_seq=cursor, first=100)
-                    if rows:
-                        cursor = rows[-1].seq
-                    # Resolved while the session is still open: the generator resumes only after it was sent.
+                generation = live.generation
+                conversation, rows = await live.read(context.sessionmaker, cursor)
+                if conversation is None:
+                    return
+                if rows:
+                    cursor = rows[-1].seq
+                async with _Scoped(info):
+                    live.prime(context.loaders)
+                    # Resolved while the scope is open: the generator resumes only after it was sent.
                     yield ChatUpdate(conversation=SupportConversation(row=conversation),
                                      messages=[SupportMessage(row=r) for r in rows])
-                if len(rows) < 100:
-                    await wake.get()
+                if len(rows) < feed.PAGE:
+                    await live.wait_newer(generation)
+        finally:
+            await hub.leave(live)
 
     @strawberry.subscription(description="Agents: the queue now, and again whenever it changes.")
     async def support_queue(self, info: Info) -> AsyncGenerator[list[SupportConversation], None]:
