@@ -41,7 +41,7 @@ from laoyou.tickets.models import StaffProfile, WorkOrder
 STEWARD = "+8613800000012"
 OPERATIONS = Path(__file__).resolve().parent.parent / "pwa" / "operations" / "tickets.graphql"
 # The board's list exactly as the steward's board page asks for it: its WorkOrderLine fragment.
-_FRAGMENT = re.search(r"fragment WorkOrderLine on WorkOrder \{.*?\n\}\n", OPERATIONS.read_text(), re.S).group(0)
+_FRAGMENT = re.search(r"fragment WorkOrderLine on WorkOrder \{.*?\n\}\n", OPERATIONS.read_text(), re.DOTALL).group(0)
 BOARD = _FRAGMENT + """
 query Board($d: ID!) {
   workOrderBoard(districtId: $d, category: water, overdueOnly: false, first: 20) {
