@@ -9,7 +9,7 @@ import re
 
 from PIL import Image
 
-from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG, login_demo
 from .helpers import BRIEFING, community_ids
 
 CSRF = "page-csrf-token-5678"
@@ -101,3 +101,45 @@ async def test_notification_settings_and_emergency_pages(gql, client, db):
                              data={"csrf_token": CSRF, "community_ids": xiushan, "kind": "lift_out",
                                    "title": "2号楼电梯停用", "body": "维修到下午5点。"})
     assert sent.status_code == 200 and "Sent to" in sent.text
+
+
+async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_to_done_today(gql, client, db):
+    from ..tickets.helpers import FINISH, GRAB, report
+
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    # Given a repair in a common area of 秀山花园 that the steward finished today, one still open, and one of
+    # another community's (finished by its own steward)
+    done = (await report(resident, category="lighting", place="common", placeNote="3号楼楼道", communityId=xiushan,
+                         householdId=None))
+    assert done["__typename"] == "WorkOrderReported", done
+    order_id = done["workOrder"]["id"]
+    await steward(GRAB, {"id": order_id})
+    assert (await steward(FINISH, {"id": order_id}))["data"]["finishWorkOrder"]["workOrder"]["status"] == "done"
+    still_open = (await report(resident, category="water"))["workOrder"]["id"]
+    stranger = await login_demo(gql, RESIDENT_JINGJU)
+    other = (await report(stranger, category="lighting"))["workOrder"]["id"]
+    other_steward = await login_demo(gql, STEWARD_YUEYANG)
+    await other_steward(GRAB, {"id": other})
+    await other_steward(FINISH, {"id": other})
+    # When the steward opens the form
+    form = await client.get("/briefings/new", **as_person(steward.token))
+    # Then the finished one of her community is offered, by its kind and place; not the open one, not the
+    # other community's
+    offered = re.findall(r'name="work_order" value="(\d+)"', form.text)
+    assert order_id in offered and other not in offered and still_open not in offered, offered
+    assert len(offered) == len(set(offered))
+    assert "Lighting: 3号楼楼道" in form.text
+    # When she ticks it and publishes
+    posted = await client.post("/briefings/new", **as_person(steward.token), data={
+        "csrf_token": CSRF, "community_ids": xiushan, "title": "今日简报", "work_order": [order_id], "mode": "now",
+        "done_cleaning": "清扫道路"})
+    assert posted.status_code == 303, posted.text
+    briefing_id = posted.headers["location"].rsplit("/", 1)[1]
+    # Then it is in the list of what was done, as a repair
+    items = (await steward(BRIEFING, {"id": briefing_id}))["data"]["briefing"]["items"]
+    assert {"kind": "REPAIR", "text": "Lighting: 3号楼楼道"} in items
+    assert {"kind": "CLEANING", "text": "清扫道路"} in items
+    # And a resident cannot see the offer (the form is for staff)
+    assert (await client.get("/briefings/new", **as_person(resident.token))).status_code == 404

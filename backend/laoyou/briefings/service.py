@@ -118,6 +118,13 @@ async def steward_communities(session: AsyncSession, *, actor: Actor) -> list[Co
     return list(await session.exec(query.limit(200)))
 
 
+async def community_districts(session: AsyncSession, community_ids: list[int]) -> dict[int, int]:
+    """Each community's district."""
+    if not community_ids:
+        return {}
+    return _pairs(await session.exec(select(Community.id, Community.district_id).where(col(Community.id).in_(community_ids))))
+
+
 # --- writing ---------------------------------------------------------------------------------------------
 
 

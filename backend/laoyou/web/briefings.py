@@ -14,9 +14,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from laoyou.briefings import service as briefings
+from laoyou.tickets import service as tickets
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError, PermissionDenied
-from laoyou.core.time import SHANGHAI, local
+from laoyou.core.errors import NotFound
+from laoyou.core.time import SHANGHAI, as_utc, local, utcnow
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.web.render import OperationFailed, Page
@@ -61,6 +63,36 @@ async def todays_for_home(page: Page) -> list[dict]:
     if found and not found[0]["readByMe"]:
         await page.run("MarkBriefingRead", id=found[0]["id"])
     return found
+
+
+async def finished_today(page: Page, communities: list[dict]) -> list[dict]:
+    """Repairs finished today (done or confirmed) in the steward's briefing communities, offered as ready-made
+    lines of "done today". The work-order service scopes the board to the steward; a flat's own problem is
+    named by its kind only, a common area's with its place, so nothing personal goes into a briefing."""
+    context = page.context
+    since = briefings.start_of_local_day(utcnow())
+    wanted = {int(c["id"]): c.get("name", "") for c in communities if str(c["id"]).isdigit()}
+    if not wanted:
+        return []
+    districts = await briefings.community_districts(context.session, list(wanted))
+    found = []
+    for district_id in sorted(set(districts.values())):
+        for status in ("done", "confirmed"):
+            flt = tickets.BoardFilter(district_id=district_id, status=status, kind="repair")
+            try:
+                board = await tickets.list_board(context.session, actor=context.actor, flt=flt, first=100, after=None)
+            except (PermissionDenied, NotFound, LaoyouError):
+                continue
+            found += [o for o in board.items if o.community_id in wanted and o.done_at and as_utc(o.done_at) >= since]
+    language = context.language
+    offered = []
+    for order in sorted(found, key=lambda o: as_utc(o.done_at)):
+        label = i18n.gettext(tickets.CATEGORY_LABELS.get(order.category, order.category), language)
+        if order.place == "common" and order.place_note:
+            label = f"{label}: {order.place_note}"
+        kind = "cleaning" if order.category == "cleanliness" else "repair"
+        offered.append({"id": order.id, "kind": kind, "text": label[:100], "community": wanted[order.community_id]})
+    return offered
 
 
 def install(app: FastAPI) -> None:
@@ -122,7 +154,7 @@ def install(app: FastAPI) -> None:
             values = values or {"community_ids": [c["id"] for c in data["briefingCommunities"][:1]], "items": {}}
         return page.render("briefings/form.html", status_code=status_code, communities=data["briefingCommunities"],
                            briefing=data.get("briefing"), values=values, error=error, field=field,
-                           item_kinds=ITEM_KINDS)
+                           item_kinds=ITEM_KINDS, work_orders=await finished_today(page, data["briefingCommunities"]))
 
     app.add_api_route("/briefings/new", _endpoint(form), methods=["GET"], include_in_schema=False)
     app.add_api_route("/briefings/{briefing_id:int}/edit", _endpoint(form), methods=["GET"], include_in_schema=False)
@@ -153,6 +185,14 @@ def install(app: FastAPI) -> None:
         publish_at = _local_to_iso(values["publish_at"]) if mode == "scheduled" else None
         items = [{"kind": kind.upper(), "text": line.strip()} for kind in ITEM_KINDS
                  for line in values["items"][kind].splitlines() if line.strip()]
+        chosen = {str(v) for v in posted.getlist("work_order")}
+        if chosen:
+            # The same lines briefings.js writes into the boxes; a line typed (or filled in) twice counts once.
+            offered = await finished_today(page, [{"id": c} for c in values["community_ids"]])
+            for order in offered:
+                line = {"kind": order["kind"].upper(), "text": order["text"]}
+                if str(order["id"]) in chosen and line not in items:
+                    items.append(line)
         variables = {
             "input": {"communityIds": values["community_ids"], "title": values["title"], "body": values["body"],
                       "items": items, "photoIds": values["keep_photos"] + photo_ids,

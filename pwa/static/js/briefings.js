@@ -26,3 +26,16 @@ for (const link of document.querySelectorAll("a[data-fullscreen-photo]")) {
     });
   });
 }
+
+// The steward's form: ticking a repair finished today writes it into the matching "done today" box;
+// unticking takes it out again. Without this script the server adds the ticked ones when the form is sent.
+for (const box of document.querySelectorAll("[data-work-orders] input[type=checkbox]")) {
+  box.addEventListener("change", () => {
+    const area = document.getElementById(`done_${box.dataset.kind}`);
+    if (!area) return;
+    const lines = area.value.split("\n").map((l) => l.trim()).filter(Boolean);
+    const text = box.dataset.text;
+    const kept = lines.filter((l) => l !== text);
+    area.value = (box.checked ? [...kept, text] : kept).join("\n");
+  });
+}
