@@ -175,7 +175,7 @@ def test_axe_finds_no_violations_on_the_work_order_pages(browser, server, axe):
     order_id = _an_order_id(server)
     pages = [(RESIDENT_XIUSHAN, url) for url in (*RESIDENT_PAGES, f"/orders/{order_id}")]
     pages += [(FIELD_ZHUJIAJIAO, "/work"), (STEWARD_ZHUJIAJIAO, "/board"), (STEWARD_ZHUJIAJIAO, "/board?overdue=1"),
-              (STEWARD_ZHUJIAJIAO, "/board/figures")]
+              (STEWARD_ZHUJIAJIAO, "/board/figures"), (STEWARD_ZHUJIAJIAO, "/board/staff")]
     browsers = {}
     violations = {}
     for phone, url in pages:

@@ -120,3 +120,53 @@ async def test_order_pages_of_another_community_are_not_found(client, db):
     client.cookies.clear()
     await log_in_by_form(client, RESIDENT_XIUSHAN)
     assert (await client.get(f"/orders/{order_id}")).status_code == 404
+
+
+async def test_the_steward_edits_a_field_workers_skills_communities_and_duty(client, db):
+    from laoyou.accounts.models import Person
+    from laoyou.tickets.models import StaffProfile
+
+    # Given the district steward on the field workers page, where 赵师傅 is listed
+    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    html = (await client.get("/board/staff")).text
+    worker = (await db.exec(select(Person).where(Person.phone == "+86" + FIELD_ZHUJIAJIAO))).one()[0]
+    worker_id, name = worker.id, worker.name
+    assert f'action="/board/staff/{worker_id}' in html and name in html
+    district = re.search(r'action="/board/staff/\d+\?district=(\d+)"', html).group(1)
+    community = re.search(r'name="communities" value="(\d+)"', html).group(1)
+    # When she gives him only locks, one community and takes him off duty
+    response = await client.post(f"/board/staff/{worker_id}?district={district}", data={
+        "csrf_token": csrf_in(html), "skills": ["locksmith"], "communities": [community]})
+    # Then it is saved and the page says so
+    assert response.status_code == 303, response.text
+    assert 'class="ok" role="status"' in (await client.get(response.headers["location"])).text
+    db.expire_all()
+    profile = (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0]
+    assert profile.skills == ["locksmith"] and profile.community_ids == [int(community)] and profile.on_duty is False
+    # And a skill that does not exist is refused with a message, nothing changed
+    refused = await client.post(f"/board/staff/{worker_id}?district={district}", data={
+        "csrf_token": csrf_in(html), "skills": ["magic"], "on_duty": "on"})
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    db.expire_all()
+    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills == ["locksmith"]
+
+
+async def test_a_steward_of_another_district_cannot_edit_the_workers(client, db):
+    from laoyou.accounts.models import Person
+    from laoyou.tickets.models import StaffProfile
+
+    from ..conftest import STEWARD_XIUSHAN
+
+    worker = (await db.exec(select(Person).where(Person.phone == "+86" + FIELD_ZHUJIAJIAO))).one()[0]
+    worker_id, name = worker.id, worker.name
+    before = (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills
+    # Given a community steward elsewhere
+    await log_in_by_form(client, STEWARD_XIUSHAN)
+    html = (await client.get("/board/staff")).text
+    # Then the Zhujiajiao worker is not on her page, and posting to him changes nothing
+    assert name not in html
+    response = await client.post(f"/board/staff/{worker_id}", data={"csrf_token": csrf_in(html), "skills": ["gas"],
+                                                                   "on_duty": "on"})
+    assert response.status_code in (400, 403, 404)
+    db.expire_all()
+    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills == before

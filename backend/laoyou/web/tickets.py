@@ -36,6 +36,18 @@ ACTIONS = {
 }
 
 
+def _(message: str) -> str:
+    """Marks a msgid for extraction; the template translates it."""
+    return message
+
+
+SKILL_LABELS = {
+    "general": _("General repairs"), "plumbing": _("Plumbing"), "electrical": _("Electrical"), "lift": _("Lifts"),
+    "locksmith": _("Locks"), "gas": _("Gas"), "greenery": _("Trees and grass"), "cleaning": _("Cleaning"),
+    "security": _("Safety and guards"),
+}
+
+
 def _page(handler: Callable[[Page], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         page = await Page.open(request)
@@ -285,3 +297,33 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route("/board/figures", _page(figures), methods=["GET"], include_in_schema=False)
 
+
+    # --- the steward's field workers: skills, communities covered, on duty ----------------------------------
+
+    async def staff_profiles(page: Page, *, error: str | None = None, saved: str | None = None,
+                             status_code: int = 200) -> Response:
+        district_id = _district(page)
+        if district_id is None:
+            raise HTTPException(404, "not found")
+        data = await page.run("StaffProfilesPage", districtId=district_id)
+        return page.render("tickets/staff.html", status_code=status_code, district=data["district"],
+                           staff=data["fieldStaff"], skills=tickets.SKILLS, skill_labels=SKILL_LABELS, error=error,
+                           saved=saved or page.request.query_params.get("saved"))
+
+    app.add_api_route("/board/staff", _page(staff_profiles), methods=["GET"], include_in_schema=False)
+
+    async def save_staff_profile(page: Page) -> Response:
+        form = await _form(page.request)
+        person_id = page.request.path_params["person_id"]
+        result = (await page.run(
+            "SaveStaffProfile", personId=person_id, skills=[str(v) for v in form.getlist("skills")][:20],
+            communityIds=[str(v) for v in form.getlist("communities") if str(v).isdigit()][:100],
+            onDuty=form.get("on_duty") == "on",
+        ))["saveStaffProfile"]
+        if result["__typename"] != "StaffProfileSaved":
+            return await staff_profiles(page, error=result["message"], status_code=400)
+        district = page.request.query_params.get("district", "")
+        suffix = f"&district={district}" if district.isdigit() else ""
+        return page.redirect(f"/board/staff?saved={person_id}{suffix}#staff-{person_id}")
+
+    app.add_api_route("/board/staff/{person_id}", _page(save_staff_profile), methods=["POST"], include_in_schema=False)
