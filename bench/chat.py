@@ -160,20 +160,24 @@ async def run_laoyou(clients: int, conversations: int, rate: float, seconds: flo
             await asyncio.wait_for(ready.wait(), timeout=OPEN_TIMEOUT)
             headers = {"Authorization": f"Bearer {token}"}
             sent = 0
+            sends: list[asyncio.Task] = []
             cpu_before = cpu_seconds(process.pid)
             started = time.perf_counter()
             while (elapsed := time.perf_counter() - started) < seconds:
                 target = int(elapsed * rate) + 1
                 while sent < target:
                     conversation_id = ids[sent % len(ids)]
-                    asyncio.create_task(http.post("/graphql", headers=headers, json={"query": SEND, "variables": {
-                        "c": uuid.uuid4().hex, "b": repr(time.time()), "id": str(conversation_id)}}))
+                    sends.append(asyncio.create_task(http.post("/graphql", headers=headers, json={"query": SEND, "variables": {
+                        "c": uuid.uuid4().hex, "b": repr(time.time()), "id": str(conversation_id)}})))
                     sent += 1
                 await asyncio.sleep(0.005)
             await asyncio.sleep(2)  # let the last ones arrive
             duration = time.perf_counter() - started
             stats.server_cpu = cpu_seconds(process.pid) - cpu_before
             stop.set()
+            for task in sends:  # sends still in flight when the app stops are not errors of the bench
+                task.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
             await asyncio.gather(*tasks, return_exceptions=True)
         return stats, duration
     finally:
