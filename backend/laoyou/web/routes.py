@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laoyou.core import i18n
 from laoyou.graphql.context import LANGUAGE_COOKIE
@@ -40,10 +41,10 @@ def install_web(app: FastAPI) -> None:
 
     media.install(app)
     from laoyou.web import tickets as tickets_web; tickets_web.install(app)  # noqa: E702
+    from laoyou.web import support as support_pages; support_pages.install(app)  # noqa: E702
     from laoyou.web import billing as billing_pages
 
     billing_pages.install(app)
-    from laoyou.web import support as support_pages; support_pages.install(app)  # noqa: E702
     from laoyou.web import briefings as briefing_pages, notify as notify_pages
 
     briefing_pages.install(app)
@@ -51,8 +52,9 @@ def install_web(app: FastAPI) -> None:
     static_dir = settings.pwa_dir / "static"
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/graphql") or request.headers.get("accept", "").startswith("application/json"):
             return JSONResponse({"errors": [{"message": str(exc.detail)}]}, status_code=exc.status_code)
         page = await Page.open(request)
