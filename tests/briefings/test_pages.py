@@ -143,3 +143,31 @@ async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_t
     assert {"kind": "CLEANING", "text": "清扫道路"} in items
     # And a resident cannot see the offer (the form is for staff)
     assert (await client.get("/briefings/new", **as_person(resident.token))).status_code == 404
+
+
+CHAT = "query { mySupportConversation { id latestMessages(last: 5) { body } } }"
+
+
+async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_link_stays(gql, client, db):
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    posted = await client.post("/briefings/new", **as_person(steward.token), data={
+        "csrf_token": CSRF, "community_ids": xiushan, "title": "电梯年检完成", "mode": "now"})
+    briefing_id = posted.headers["location"].rsplit("/", 1)[1]
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    # Given the briefing page, with a button to ask in the chat and a link to call the steward
+    page = await client.get(f"/briefings/{briefing_id}", **as_person(resident.token))
+    assert f'action="/briefings/{briefing_id}/ask"' in page.text and 'href="tel:' in page.text
+    # When she taps "Ask a question" (twice, as an unsure finger does)
+    for _ in range(2):
+        asked = await client.post(f"/briefings/{briefing_id}/ask", **as_person(resident.token), data={"csrf_token": CSRF})
+        # Then she lands on the chat page
+        assert asked.status_code == 303 and asked.headers["location"].startswith("/support")
+    # And her conversation starts with one message naming the briefing
+    bodies = [m["body"] for m in (await resident(CHAT))["data"]["mySupportConversation"]["latestMessages"]]
+    assert sum("电梯年检完成" in b for b in bodies) == 1, bodies
+    # And a stranger cannot ask about it
+    stranger = await login_demo(gql, RESIDENT_JINGJU)
+    refused = await client.post(f"/briefings/{briefing_id}/ask", **as_person(stranger.token), data={"csrf_token": CSRF})
+    assert refused.status_code == 404
+    assert (await stranger(CHAT))["data"]["mySupportConversation"] is None

@@ -128,16 +128,22 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser
     no_violations(axe, steward, "briefing form")
     screenshot(steward, f"form-{viewport['width']}")
     # When the steward writes for 秀山花园, adds a photo and publishes
-    steward.get_by_label("秀山花园").check()
+    steward.get_by_role("checkbox", name="秀山花园", exact=True).check()
     steward.fill("#title", title)
     steward.fill("#body", "The lamps by building 3 work again. Thank you for your patience.")
     steward.fill("#done_repair", "Lamp by building 3\nWater pipe in building 5")
     steward.fill("#done_cleaning", "Swept the main road")
     steward.set_input_files("#photos", str(photo))
+    # And ticks a repair finished today (the demo has one), which fills the repairs box
+    repair = steward.locator("[data-work-orders] input[type=checkbox]").first
+    repair_text = repair.get_attribute("data-text")
+    repair.check()
+    assert steward.input_value("#done_repair").splitlines()[-1] == repair_text
     steward.get_by_role("button", name="Publish now").click()
     steward.wait_for_url("**/briefings/*")
     briefing_url = steward.url.replace(server.url, "")
     assert steward.get_by_role("heading", name=title).is_visible()
+    assert steward.locator(".done-list li").all_inner_texts().count(repair_text) == 1
     assert steward.locator(".briefing-photos img").count() == 1
     before = read_count(steward, briefing_url)
     no_violations(axe, steward, "steward's briefing page")
@@ -177,7 +183,7 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser
 def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browser, server, axe, photo):
     steward = steward_page(browser, server, {"width": 1280, "height": 900})
     steward.goto("/briefings/new")
-    steward.get_by_label("秀山花园").check()
+    steward.get_by_role("checkbox", name="秀山花园", exact=True).check()
     steward.fill("#title", "Lift inspection done")
     steward.fill("#body", "Both lifts of building 2 passed today's inspection.")
     steward.fill("#done_patrol", "Night patrol twice")

@@ -131,6 +131,27 @@ def install(app: FastAPI) -> None:
             return await view(page, error=data["message"], status_code=400)
         return page.redirect(f"/briefings/{briefing_id}")
 
+    async def ask(page: Page) -> Response:
+        """"Ask a question": the resident's customer-service conversation (started, or the open one continued)
+        gets a first message naming the briefing, and she lands on the chat page to say more."""
+        await _csrf_form(page.request)
+        briefing_id = page.request.path_params["briefing_id"]
+        briefing = (await _run(page, "BriefingPage", id=briefing_id))["briefing"]
+        mine = briefings.resident_households_by_community(page.context.actor)
+        households = [h for c in briefing["communities"] for h in mine.get(int(c["id"]), [])]
+        if not households:
+            raise HTTPException(404, "not found")
+        body = i18n.gettext("About the briefing \u201c%(title)s\u201d, I have a question:", page.context.language,
+                            title=briefing["title"])
+        # One client id per briefing: a second tap (or a replayed form) does not send it twice.
+        result = (await page.run("SendChatMessage", clientId=f"briefing-{briefing_id}", body=body, mediaId=None,
+                                 conversationId=None, householdId=str(households[0])))["sendChatMessage"]
+        if result["__typename"] != "ChatMessageSent":
+            return await view(page, error=result["message"], status_code=400)
+        return page.redirect("/support#bottom")
+
+    app.add_api_route("/briefings/{briefing_id:int}/ask", _endpoint(ask), methods=["POST"], include_in_schema=False)
+
     for verb in ("thank", "publish", "withdraw"):
         app.add_api_route(f"/briefings/{{briefing_id:int}}/{verb}", _endpoint(action), methods=["POST"],
                           include_in_schema=False)
