@@ -3,6 +3,7 @@ encrypts and signs real requests that a stand-in push service decrypts (http_ece
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -245,3 +246,82 @@ async def test_push_settings_offer_the_public_key(gql, db, app):
     data = (await resident(SETTINGS))["data"]["pushSettings"]
     assert data["publicKey"] == app.state.vapid.public_key
     assert [p["kind"] for p in data["preferences"]] == ["BRIEFINGS", "BILLS", "WORK_ORDERS", "CHAT", "EMERGENCIES"]
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """The stand-in over ASGI, except that requests to one endpoint hang until released (a slow network)."""
+
+    def __init__(self, standin: PushStandIn, held_endpoint: str) -> None:
+        self.inner = httpx.ASGITransport(app=standin)
+        self.held_endpoint = held_endpoint
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if str(request.url) == self.held_endpoint:
+            self.reached.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(app, gql, db, standin):
+    standin.vapid_public_key = app.state.vapid.public_key
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    quick, slow = await register(resident, standin), await register(resident, standin)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    await post_briefing(steward, [(await community_ids(steward))["秀山花园"]], title="今日简报")
+    # Given a sender whose request to one phone hangs while the other phone's is answered 201
+    transport = HeldTransport(standin, slow.endpoint)
+    async with httpx.AsyncClient(transport=transport) as http:
+        dying = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, http=http, concurrency=8)
+        recorded = asyncio.Event()
+        record = dying.record
+
+        async def record_and_tell(results, stats):  # noqa: ANN001, ANN202
+            await record(results, stats)
+            recorded.set()
+
+        dying.record = record_and_tell
+        task = asyncio.create_task(dying.drain())
+        await asyncio.wait_for(transport.reached.wait(), 10)
+        # (the answered row is written without waiting for the rest of the batch)
+        await asyncio.wait_for(recorded.wait(), 10)
+        # When the sender dies there (its process is killed: the task is cancelled mid-request)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        dying.close()
+    rows = {r.subscription_id: r for r in await outbox(db)}
+    subscriptions = {s.endpoint: s.id for s in await db.exec(select(PushSubscription))}
+    # Then the answered phone's row is already marked sent, the other still held by the dead claim
+    assert rows[subscriptions[quick.endpoint]].status == "sent"
+    assert rows[subscriptions[slow.endpoint]].status == "sending"
+    # When its claim goes stale and another sender runs
+    await db.exec(update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1)))
+    await db.commit()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=standin)) as http:
+        heir = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, http=http)
+        stats = await heir.drain()
+        heir.close()
+    # Then only the request that was in flight goes out again
+    assert stats.sent == 1
+    assert len(standin.for_device(quick)) == 1 and len(standin.for_device(slow)) == 1
+    assert {r.status for r in await outbox(db)} == {"sent"}
+
+
+async def test_a_late_sender_cannot_overwrite_the_row_another_sender_reclaimed(app, gql, db, standin, sender):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    await register(resident, standin)
+    person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
+    await accounts.do_notify(db, person_id=person.id, kind="chat_reply", title="客服回复了您")
+    await db.commit()
+    # Given a slow sender's claim that went stale, and a second sender that claimed the row again and sent it
+    [late] = await sender.claim()
+    await db.exec(update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1)))
+    await db.commit()
+    assert (await sender.drain()).sent == 1
+    # When the slow sender finally records a 503 for its old claim
+    await sender.record([(late, 503, None)], sender_module.DrainStats())
+    # Then the row stays sent: the old lease no longer holds it
+    [row] = await outbox(db)
+    assert row.status == "sent" and row.last_status == 201 and row.lease != late.lease

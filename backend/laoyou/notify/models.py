@@ -79,6 +79,9 @@ class PushOutbox(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = utc_field(default_now=True)
     claimed_at: datetime | None = utc_field(nullable=True)
+    # Which claim holds the row: results are written only under the lease that claimed it, so a sender
+    # that was presumed dead and lost its rows cannot overwrite what the new claimant recorded.
+    lease: str | None = Field(default=None, max_length=32)
     last_status: int | None = None
     created_at: datetime = utc_field(default_now=True)
     sent_at: datetime | None = utc_field(nullable=True)

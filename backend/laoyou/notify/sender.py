@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,12 @@ log = logging.getLogger("laoyou.notify")
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = 5.0  # seconds; doubled per attempt, with jitter
 MAX_BACKOFF = 3600.0
-STALE_CLAIM = timedelta(minutes=5)  # a sender that died mid-batch: its rows are claimed again
+# A sender that died mid-batch: its rows are claimed again after this long. What can then go out twice:
+# each row is marked sent under its claim's lease as soon as its 201 comes back (the writer commits every
+# answer that arrived while it wrote the previous ones), so a crash re-sends only the rows that were on the
+# wire or whose 201 was waiting for that one commit, never the batch's earlier ones. A sender that was only
+# slow (past STALE_CLAIM) and comes back finds its lease gone and writes nothing over the new claimant's.
+STALE_CLAIM = timedelta(minutes=5)
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Message:
     urgency: str
     topic: str | None
     attempts: int
+    lease: str = ""
 
 
 @dataclass
@@ -133,6 +140,7 @@ class PushSender:
 
     async def _claim(self) -> list[Message]:
         now = utcnow()
+        lease = secrets.token_hex(8)
         async with self.sessionmaker() as session:
             due = (col(PushOutbox.status) == OutboxStatus.pending.value) & (col(PushOutbox.next_attempt_at) <= now)
             stale = (col(PushOutbox.status) == OutboxStatus.sending.value) & (
@@ -149,7 +157,7 @@ class PushSender:
             claimed = list((await session.exec(
                 update(PushOutbox)
                 .where(col(PushOutbox.id).in_(ids), due | stale)
-                .values(status=OutboxStatus.sending.value, claimed_at=now, attempts=PushOutbox.attempts + 1)
+                .values(status=OutboxStatus.sending.value, claimed_at=now, lease=lease, attempts=PushOutbox.attempts + 1)
                 .returning(PushOutbox.id)
             )).scalars())
             if not claimed:
@@ -168,7 +176,8 @@ class PushSender:
             await session.commit()
         return [
             Message(outbox_id=o.id, subscription_id=s.id, endpoint=s.endpoint, p256dh=s.p256dh, auth=s.auth,
-                    payload=o.payload.encode(), ttl=o.ttl, urgency=o.urgency, topic=o.topic, attempts=o.attempts)
+                    payload=o.payload.encode(), ttl=o.ttl, urgency=o.urgency, topic=o.topic, attempts=o.attempts,
+                    lease=lease)
             for o, s in rows if s is not None
         ]
 
@@ -201,15 +210,49 @@ class PushSender:
             return message, response.status_code, response.headers.get("retry-after")
 
     async def _send_batch(self, messages: list[Message], bodies: list[bytes], stats: DrainStats) -> None:
-        results = await asyncio.gather(*(self._post(m, b) for m, b in zip(messages, bodies, strict=True)))
-        await self.record(results, stats)
+        """Post them all; a writer records answers as they come (group commit), not at the batch's end."""
+        answered: list[tuple[Message, int, str | None]] = []
+        wake = asyncio.Event()
+        finished = False
+
+        async def writer() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                while answered:
+                    taken = answered[:]
+                    answered.clear()
+                    await self.record(taken, stats)
+                if finished:
+                    return
+
+        async def post(message: Message, body: bytes) -> None:
+            answered.append(await self._post(message, body))
+            wake.set()
+
+        writing = asyncio.create_task(writer())
+        try:
+            await asyncio.gather(*(post(m, b) for m, b in zip(messages, bodies, strict=True)))
+        finally:
+            finished = True
+            wake.set()
+            await writing
 
     async def record(self, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
         async with self._db:
             await self._record(results, stats)
 
     async def _record(self, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
+        by_lease: dict[str, list[tuple[Message, int, str | None]]] = defaultdict(list)
+        for result in results:
+            by_lease[result[0].lease].append(result)
+        for lease, group in by_lease.items():
+            await self._record_lease(lease, group, stats)
+
+    async def _record_lease(self, lease: str, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
         now = utcnow()
+        # Only rows this claim still holds: a row re-claimed by another sender is theirs to record.
+        held = (col(PushOutbox.lease) == lease) & (col(PushOutbox.status) == OutboxStatus.sending.value)
         sent, gone_subs, gone, failed = [], set(), [], []
         retries: list[tuple[int, int, datetime]] = []
         for message, status, retry_after in results:
@@ -229,13 +272,13 @@ class PushSender:
                 failed.append((message.outbox_id, status))
         async with self.sessionmaker() as session:
             if sent:
-                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_([m.outbox_id for m in sent]))
+                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_([m.outbox_id for m in sent]), held)
                                    .values(status=OutboxStatus.sent.value, sent_at=now, last_status=201))
                 await session.exec(update(PushSubscription)
                                    .where(col(PushSubscription.id).in_({m.subscription_id for m in sent}))
                                    .values(last_success_at=now))
             if gone:
-                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(gone))
+                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(gone), held)
                                    .values(status=OutboxStatus.gone.value, last_status=410))
                 # Everything still queued for those devices is dropped with them.
                 await session.exec(update(PushOutbox)
@@ -244,10 +287,10 @@ class PushSender:
                                    .values(status=OutboxStatus.gone.value))
                 await session.exec(delete(PushSubscription).where(col(PushSubscription.id).in_(gone_subs)))
             for outbox_id, status in failed:
-                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id)
+                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id, held)
                                    .values(status=OutboxStatus.failed.value, last_status=status))
             for outbox_id, status, when in retries:
-                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id)
+                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id, held)
                                    .values(status=OutboxStatus.pending.value, next_attempt_at=when,
                                            last_status=status))
             await session.commit()
