@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +27,15 @@ CSRF_COOKIE = "laoyou_csrf"
 LANGUAGE_COOKIE = "laoyou_lang"
 
 
+def _shared(loader: DataLoader) -> DataLoader:
+    """Each caller awaits its own shield of the cached future. GraphQL cancels a resolver when a non-null
+    sibling fails; awaiting the shared future directly would cancel it for every other resolver too, and
+    their CancelledError would end the whole request."""
+    load = loader.load
+    loader.load = lambda key: asyncio.shield(load(key))  # type: ignore[method-assign]
+    return loader
+
+
 class Loaders:
     """Every DataLoader, made on first use within one request."""
 
@@ -37,7 +47,7 @@ class Loaders:
     def _get(self, factory: Any, *needs: DataLoader) -> DataLoader:
         name = factory.__name__
         if name not in self._made:
-            self._made[name] = factory(self._session, *needs)
+            self._made[name] = _shared(factory(self._session, *needs))
         return self._made[name]
 
     @property

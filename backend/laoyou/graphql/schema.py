@@ -8,6 +8,7 @@ import uuid
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from sqlalchemy.exc import SQLAlchemyError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -68,7 +69,11 @@ class TranslateDenials(SchemaExtension):
             return
         if self.execution_context.operation_type is OperationType.QUERY:
             if getattr(context, "_session", None) is not None:
-                await context.commit()
+                try:
+                    await context.commit()
+                except SQLAlchemyError:
+                    # A failed field can cancel its siblings mid-statement, leaving the transaction unusable.
+                    await context.rollback()
         elif errors:
             await context.rollback()
 
