@@ -622,6 +622,7 @@ async def changed_rows(before: dict[str, dict], db: Any, tables: set[str]) -> di
 
 
 ATTACKS = [
+    pytest.param(None, "A", id="anonymous-vs-xiushan"),
     pytest.param(RESIDENT_JINGJU, "A", id="resident-of-jingju-vs-xiushan"),
     pytest.param(OFFICIAL_ZHUJIAJIAO, "A", id="zhujiajiao-official-vs-xiushan"),
     pytest.param(STEWARD_XIUSHAN, "B", id="xiushan-steward-vs-tianping"),
@@ -637,11 +638,16 @@ def quiet(monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setattr(logging.getLogger("strawberry.execution"), "disabled", True)
 
 
-async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenTables, attacker_phone: str,
+async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenTables, attacker_phone: str | None,
                  target: Target, only: set[str] | None = None) -> list[str]:
-    """Run every registered field (or only some) as the attacker against the target; list what went wrong."""
+    """Run every registered field (or only some) as the attacker (None: nobody logged in) against the target;
+    list what went wrong."""
     schema = app.state.schema._schema  # noqa: SLF001
-    attacker = await login_demo(gql, attacker_phone)
+
+    async def log_in() -> GraphQLClient:
+        return await login_demo(gql, attacker_phone) if attacker_phone else gql.as_token(None)
+
+    attacker = await log_in()
     problems: list[str] = []
     state = await snapshot(db)
     for operation, fields in schema_fields(app).items():
@@ -665,7 +671,8 @@ async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenT
                     response = await attacker.http.post(
                         "/graphql", json={"query": document_for(schema, operation, field_name, variables, tree),
                                           "variables": variables},
-                        headers={"Authorization": f"Bearer {attacker.token}", "Accept-Language": "zh-CN"})
+                        headers={"Accept-Language": "zh-CN",
+                                 **({"Authorization": f"Bearer {attacker.token}"} if attacker.token else {})})
                     # Then the answer holds nothing of the target
                     if response.status_code != 200:
                         problems.append(f"{field_name}{variables}: HTTP {response.status_code} {response.text[:200]}")
@@ -689,7 +696,7 @@ async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenT
                         problems.append(f"{field_name}: changed the target's {name} rows {theirs}")
                 state = after
             if entry.ends_session or field_name.startswith("login"):
-                attacker = await login_demo(gql, attacker_phone)
+                attacker = await log_in()
                 state = {**state, **await snapshot(db, written_tables.names - NOT_SNAPSHOTTED)}
     # And a full snapshot agrees with the one kept up to date request by request
     final = await snapshot(db)
