@@ -7,7 +7,6 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -17,7 +16,7 @@ from laoyou.core.settings import Settings
 from laoyou.core.time import as_utc, utcnow
 from laoyou.notify import sender as sender_module
 from laoyou.notify.models import PushOutbox, PushSubscription
-from laoyou.notify.sender import PushSender
+from laoyou.notify.sender import PushSender, make_http_client
 from laoyou.notify.vapid import load_or_create_private_key, public_key_b64, signer_for
 
 from ..briefings.helpers import community_ids, post_briefing
@@ -29,7 +28,7 @@ from ..conftest import (
     STEWARD_YUEYANG,
     login_demo,
 )
-from .standin import PushStandIn
+from .standin import PushStandIn, serve
 
 REGISTER = """
 mutation ($endpoint: String!, $p256dh: String!, $auth: String!) {
@@ -55,18 +54,19 @@ mutation ($ids: [ID!]!, $kind: EmergencyKind!, $title: String!, $body: String) {
 
 
 @pytest.fixture
-def standin() -> PushStandIn:
-    return PushStandIn()
+async def standin():  # noqa: ANN201
+    async with serve(PushStandIn()) as served:
+        yield served
 
 
 @pytest.fixture
 async def sender(app, db, standin):  # noqa: ANN001, ANN201
-    """The app's sender, with its one httpx client routed to the stand-in."""
+    """The sender as production makes it (its own aiohttp session), reaching the stand-in over loopback."""
     standin.vapid_public_key = app.state.vapid.public_key
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=standin)) as http:
-        made = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, http=http, concurrency=8)
-        yield made
-        made.close()
+    made = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, concurrency=8,
+                      http=make_http_client(ssl=standin.ssl_context))
+    yield made
+    await made.aclose()
 
 
 async def register(client, standin: PushStandIn):  # noqa: ANN001, ANN201
@@ -106,7 +106,7 @@ async def test_a_briefing_reaches_each_device_once_encrypted_and_signed(gql, db,
         assert request.headers["ttl"] == "86400"
         assert request.headers["urgency"] == "normal"
         assert request.headers["topic"] == "briefings"
-        assert request.jwt_claims["aud"] == "https://push.test"
+        assert request.jwt_claims["aud"] == standin.origin  # the push service's origin, no path
     assert {r.status for r in await outbox(db)} == {"sent"}
 
 
@@ -248,22 +248,6 @@ async def test_push_settings_offer_the_public_key(gql, db, app):
     assert [p["kind"] for p in data["preferences"]] == ["BRIEFINGS", "BILLS", "WORK_ORDERS", "CHAT", "EMERGENCIES"]
 
 
-class HeldTransport(httpx.AsyncBaseTransport):
-    """The stand-in over ASGI, except that requests to one endpoint hang until released (a slow network)."""
-
-    def __init__(self, standin: PushStandIn, held_endpoint: str) -> None:
-        self.inner = httpx.ASGITransport(app=standin)
-        self.held_endpoint = held_endpoint
-        self.reached = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if str(request.url) == self.held_endpoint:
-            self.reached.set()
-            await self.release.wait()
-        return await self.inner.handle_async_request(request)
-
-
 async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(app, gql, db, standin):
     standin.vapid_public_key = app.state.vapid.public_key
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
@@ -271,26 +255,26 @@ async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(a
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     await post_briefing(steward, [(await community_ids(steward))["秀山花园"]], title="今日简报")
     # Given a sender whose request to one phone hangs while the other phone's is answered 201
-    transport = HeldTransport(standin, slow.endpoint)
-    async with httpx.AsyncClient(transport=transport) as http:
-        dying = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, http=http, concurrency=8)
-        recorded = asyncio.Event()
-        record = dying.record
+    reached, _release = standin.hold(slow)
+    dying = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, concurrency=8,
+                       http=make_http_client(ssl=standin.ssl_context))
+    recorded = asyncio.Event()
+    record = dying.record
 
-        async def record_and_tell(results, stats):  # noqa: ANN001, ANN202
-            await record(results, stats)
-            recorded.set()
+    async def record_and_tell(results, stats):  # noqa: ANN001, ANN202
+        await record(results, stats)
+        recorded.set()
 
-        dying.record = record_and_tell
-        task = asyncio.create_task(dying.drain())
-        await asyncio.wait_for(transport.reached.wait(), 10)
-        # (the answered row is written without waiting for the rest of the batch)
-        await asyncio.wait_for(recorded.wait(), 10)
-        # When the sender dies there (its process is killed: the task is cancelled mid-request)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        dying.close()
+    dying.record = record_and_tell
+    task = asyncio.create_task(dying.drain())
+    await asyncio.wait_for(reached.wait(), 10)
+    # (the answered row is written without waiting for the rest of the batch)
+    await asyncio.wait_for(recorded.wait(), 10)
+    # When the sender dies there (its process is killed: the task is cancelled mid-request)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await dying.aclose()
     rows = {r.subscription_id: r for r in await outbox(db)}
     subscriptions = {s.endpoint: s.id for s in await db.exec(select(PushSubscription))}
     # Then the answered phone's row is already marked sent, the other still held by the dead claim
@@ -299,10 +283,10 @@ async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(a
     # When its claim goes stale and another sender runs
     await db.exec(update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1)))
     await db.commit()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=standin)) as http:
-        heir = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, http=http)
-        stats = await heir.drain()
-        heir.close()
+    heir = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid,
+                      http=make_http_client(ssl=standin.ssl_context))
+    stats = await heir.drain()
+    await heir.aclose()
     # Then only the request that was in flight goes out again
     assert stats.sent == 1
     assert len(standin.for_device(quick)) == 1 and len(standin.for_device(slow)) == 1

@@ -10,27 +10,20 @@ import asyncio
 import contextlib
 import logging
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
 from laoyou.core.pubsub import PubSub
-from laoyou.notify.sender import PushSender
+from laoyou.notify.sender import PushSender, make_http_client
 from laoyou.notify.service import OUTBOX_CHANNEL
 from laoyou.notify.vapid import VapidSigner
 
 log = logging.getLogger("laoyou.worker")
 
 
-def make_http_client(**kwargs) -> httpx.AsyncClient:  # noqa: ANN003
-    """One client for every push: connections to each push service are kept and reused."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(15.0, connect=10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-        headers={"User-Agent": "laoyou-push/1"},
-        **kwargs,
-    )
+__all__ = ["Worker", "make_http_client"]
 
 
 class Worker:
@@ -40,13 +33,12 @@ class Worker:
         sessionmaker: async_sessionmaker[AsyncSession],
         pubsub: PubSub,
         signer: VapidSigner,
-        http: httpx.AsyncClient | None = None,
+        http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.pubsub = pubsub
-        self.http = http or make_http_client()
-        self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=self.http)
+        self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=http)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
 
@@ -100,5 +92,4 @@ class Worker:
                 await listener
 
     async def close(self) -> None:
-        self.sender.close()
-        await self.http.aclose()
+        await self.sender.aclose()
