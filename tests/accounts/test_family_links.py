@@ -61,7 +61,9 @@ async def view(client) -> dict:  # noqa: ANN001
 
 
 async def ask(client, phone: str = RESIDENT_XIUSHAN, relation: str = "女儿") -> dict:  # noqa: ANN001
-    return (await client(REQUEST_FAMILY_LINK, {"phone": phone, "relation": relation}))["data"]["requestFamilyLink"]
+    return (await client(REQUEST_FAMILY_LINK, {"phone": phone, "relation": relation}))["data"][
+        "requestFamilyLink"
+    ]
 
 
 async def respond(client, link_id: str, accept: bool, **kw) -> dict:  # noqa: ANN001, ANN003
@@ -96,13 +98,18 @@ async def test_request_notifies_the_resident(daughter, resident):
     # When a family member asks by the resident's phone
     answer = await ask(daughter, "138 0000 0001")
     # Then the answer is the neutral one
-    assert answer == {"__typename": "FamilyLinkRequested",
-                      "message": "If this number belongs to a resident, they will see your request on their phone."}
+    assert answer == {
+        "__typename": "FamilyLinkRequested",
+        "message": "If this number belongs to a resident, they will see your request on their phone.",
+    }
     # And the resident has one more unread notification, telling who asks, without their full number
     seen = await view(resident)
     assert seen["unreadNotifications"] == before + 1
-    assert seen["notifications"][0] == {"title": "139****5000 asks to join your household as family", "link": "/family",
-                                        "read": False}
+    assert seen["notifications"][0] == {
+        "title": "139****5000 asks to join your household as family",
+        "link": "/family",
+        "read": False,
+    }
     # And sees the pending request to decide on
     link = await pending_link(resident)
     assert link["isMine"] is False
@@ -156,7 +163,9 @@ async def test_declined_link_gives_nothing(daughter, resident, db):
     assert result["link"]["status"] == "declined"
     seen = await view(daughter)
     assert seen["households"] == [] and seen["roles"] == [] and seen["familyLinks"] == []
-    assert await count_rows(db, RoleGrant, RoleGrant.role == "family", RoleGrant.revoked_at.is_(None)) == 1  # the demo son's
+    assert (
+        await count_rows(db, RoleGrant, RoleGrant.role == "family", RoleGrant.revoked_at.is_(None)) == 1
+    )  # the demo son's
 
 
 @pytest.mark.parametrize("side", ["resident", "family"])
@@ -186,7 +195,9 @@ async def test_a_pending_request_can_be_withdrawn(daughter, resident):
     await ask(daughter)
     link = await pending_link(resident)
     assert (await remove(daughter, link["id"]))["data"]["removeFamilyLink"]["link"]["status"] == "removed"
-    assert [link_["status"] for link_ in (await view(resident))["familyLinks"]] == ["accepted"]  # only the demo son's
+    assert [link_["status"] for link_ in (await view(resident))["familyLinks"]] == [
+        "accepted"
+    ]  # only the demo son's
 
 
 @pytest.mark.parametrize("stranger_phone", [RESIDENT_JINGJU, STEWARD_XIUSHAN, FAMILY_OF_XIUSHAN])
@@ -209,7 +220,8 @@ async def test_a_stranger_cannot_answer_or_remove_a_link(gql, daughter, resident
         assert attempt["data"] is None
         assert attempt["errors"][0]["message"] == "Not found."
     assert {(link["id"], link["status"]) for link in (await view(resident))["familyLinks"]} == {
-        (pending["id"], "pending"), (accepted["id"], "accepted")
+        (pending["id"], "pending"),
+        (accepted["id"], "accepted"),
     }
 
 

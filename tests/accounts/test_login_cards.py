@@ -53,7 +53,9 @@ mutation ($token: String!) {
   }
 }
 """
-LOGIN_CARDS = "query ($householdId: ID!) { loginCards(householdId: $householdId) { id personId usedAt revokedAt } }"
+LOGIN_CARDS = (
+    "query ($householdId: ID!) { loginCards(householdId: $householdId) { id personId usedAt revokedAt } }"
+)
 MY_HOUSEHOLD = "query { viewer { person { id } households { id address } } }"
 FIRST_HOUSEHOLDS = """
 query ($id: ID!) { community(id: $id) { households(first: 3) { nodes { id members { id name } } } } }
@@ -77,7 +79,9 @@ async def zhujiajiao_household(gql) -> tuple[str, str]:  # noqa: ANN001
 
 
 async def issue(steward, household_id: str, person_id: str) -> dict:  # noqa: ANN001
-    result = (await steward(ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}))["data"]["issueLoginCard"]
+    result = (await steward(ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}))["data"][
+        "issueLoginCard"
+    ]
     return result
 
 
@@ -117,7 +121,9 @@ async def test_a_card_session_is_a_resident_session(gql, db):
     household_id, person_id = await xiushan_household(gql)
     issued = await issue(await login_demo(gql, STEWARD_XIUSHAN), household_id, person_id)
     await login_with_card(gql, token_of(issued))
-    method = (await db.execute(select(AuthSession.method).order_by(AuthSession.id.desc()).limit(1))).scalar_one()
+    method = (
+        await db.execute(select(AuthSession.method).order_by(AuthSession.id.desc()).limit(1))
+    ).scalar_one()
     assert method == "card"
 
 
@@ -198,11 +204,17 @@ async def test_forged_cards_fail(gql, token):
 async def test_card_only_for_a_person_of_the_household(gql):
     # Given the Xiushan household and the Peking Opera house resident's person id
     household_id, _ = await xiushan_household(gql)
-    stranger = (await (await login_demo(gql, RESIDENT_JINGJU))(MY_HOUSEHOLD))["data"]["viewer"]["person"]["id"]
+    stranger = (await (await login_demo(gql, RESIDENT_JINGJU))(MY_HOUSEHOLD))["data"]["viewer"]["person"][
+        "id"
+    ]
     # When the Xiushan steward tries to print that person a card for the Xiushan household
     result = await issue(await login_demo(gql, STEWARD_XIUSHAN), household_id, stranger)
     # Then it is refused as a mistake on personId
-    assert (result["__typename"], result["code"], result["field"]) == ("LoginCardError", "INVALID", "personId")
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "LoginCardError",
+        "INVALID",
+        "personId",
+    )
 
 
 async def test_issue_use_and_revoke_are_audited(gql, db):
@@ -215,8 +227,11 @@ async def test_issue_use_and_revoke_are_audited(gql, db):
     await steward(REVOKE_LOGIN_CARD, {"id": revoked["card"]["id"]})
     # Then the audit log holds each step, with the card as subject
     rows = (
-        await db.execute(select(AuditEvent.action, AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.actor_id)
-                         .where(AuditEvent.action.like("card.%")).order_by(AuditEvent.id))
+        await db.execute(
+            select(AuditEvent.action, AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.actor_id)
+            .where(AuditEvent.action.like("card.%"))
+            .order_by(AuditEvent.id)
+        )
     ).all()
     used_id, revoked_id = int(used["card"]["id"]), int(revoked["card"]["id"])
     assert [(a, t, s) for a, t, s, _ in rows] == [
@@ -231,7 +246,9 @@ async def test_issue_use_and_revoke_are_audited(gql, db):
 
 async def test_admin_may_issue_cards_anywhere(gql):
     household_id, person_id = await xiushan_household(gql)
-    assert (await issue(await login_demo(gql, ADMIN), household_id, person_id))["__typename"] == "LoginCardIssued"
+    assert (await issue(await login_demo(gql, ADMIN), household_id, person_id))[
+        "__typename"
+    ] == "LoginCardIssued"
 
 
 async def test_district_steward_may_issue_cards_in_the_district(gql):
@@ -244,7 +261,11 @@ async def assert_refused_and_nothing_written(db, call) -> dict:  # noqa: ANN001
     cards, audits = await count_rows(db, LoginCard), await count_rows(db, AuditEvent)
     result = await call()
     assert result["data"] is None
-    assert result["errors"][0]["message"] in {"Not found.", "You are not allowed to do this.", "Only staff can do this."}
+    assert result["errors"][0]["message"] in {
+        "Not found.",
+        "You are not allowed to do this.",
+        "Only staff can do this.",
+    }
     assert await count_rows(db, LoginCard) == cards
     assert await count_rows(db, AuditEvent) == audits
     return result
@@ -252,8 +273,17 @@ async def assert_refused_and_nothing_written(db, call) -> dict:  # noqa: ANN001
 
 # Who may not print or revoke a card for the Xiushan household: another community's steward, staff who
 # may read but not act (agent, official), a field worker of another district, and residents and family.
-XIUSHAN_OUTSIDERS = [STEWARD_YUEYANG, STEWARD_ZHUJIAJIAO, AGENT_NANNING, OFFICIAL_XIUSHAN, FIELD_ZHUJIAJIAO,
-                     OFFICIAL_ZHUJIAJIAO, RESIDENT_XIUSHAN, RESIDENT_JINGJU, FAMILY_OF_XIUSHAN]
+XIUSHAN_OUTSIDERS = [
+    STEWARD_YUEYANG,
+    STEWARD_ZHUJIAJIAO,
+    AGENT_NANNING,
+    OFFICIAL_XIUSHAN,
+    FIELD_ZHUJIAJIAO,
+    OFFICIAL_ZHUJIAJIAO,
+    RESIDENT_XIUSHAN,
+    RESIDENT_JINGJU,
+    FAMILY_OF_XIUSHAN,
+]
 
 
 @pytest.mark.parametrize("phone", XIUSHAN_OUTSIDERS)
@@ -261,7 +291,10 @@ async def test_others_cannot_issue_cards_for_the_household(gql, db, phone):
     household_id, person_id = await xiushan_household(gql)
     someone = await login_demo(gql, phone)
     await assert_refused_and_nothing_written(
-        db, lambda: someone(ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True)
+        db,
+        lambda: someone(
+            ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True
+        ),
     )
     await assert_refused_and_nothing_written(
         db, lambda: someone(LOGIN_CARDS, {"householdId": household_id}, expect_errors=True)
@@ -275,7 +308,10 @@ async def test_staff_who_only_read_cannot_issue_cards_in_their_own_district(gql,
     someone = await login_demo(gql, phone)
     # Then they still cannot print a card for it
     await assert_refused_and_nothing_written(
-        db, lambda: someone(ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True)
+        db,
+        lambda: someone(
+            ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True
+        ),
     )
 
 
@@ -296,5 +332,8 @@ async def test_others_cannot_revoke_the_households_cards(gql, db, phone):
 async def test_anonymous_cannot_issue_cards(gql, db):
     household_id, person_id = await xiushan_household(gql)
     await assert_refused_and_nothing_written(
-        db, lambda: gql(ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True)
+        db,
+        lambda: gql(
+            ISSUE_LOGIN_CARD, {"householdId": household_id, "personId": person_id}, expect_errors=True
+        ),
     )

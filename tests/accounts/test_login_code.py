@@ -12,7 +12,6 @@ from laoyou.core.time import utcnow
 
 from ..conftest import RESIDENT_XIUSHAN
 from .helpers import (
-    LOGIN_WITH_CODE,
     count_rows,
     e164,
     login_with_code,
@@ -69,10 +68,17 @@ async def test_every_spelling_reaches_the_same_person(gql, app, db):
     assert await count_rows(db, Person, Person.phone == "+8613812345678") == 1
 
 
-@pytest.mark.parametrize("malformed", ["", "12345", "1381234567", "138123456789", "02112345678", "abc", "+86 10 8888 6666", "1" * 40])
+@pytest.mark.parametrize(
+    "malformed",
+    ["", "12345", "1381234567", "138123456789", "02112345678", "abc", "+86 10 8888 6666", "1" * 40],
+)
 async def test_malformed_phone_is_refused_and_nothing_written(gql, app, db, malformed):
     # Given no codes yet
-    codes, people, sms = await count_rows(db, LoginCode), await count_rows(db, Person), len(app.state.sms.sent)
+    codes, people, sms = (
+        await count_rows(db, LoginCode),
+        await count_rows(db, Person),
+        len(app.state.sms.sent),
+    )
     # When a code is asked for a malformed or non-mobile number
     result = await request_code(gql, malformed)
     # Then it is refused on the phone field and nothing is written or sent
@@ -92,8 +98,12 @@ async def test_login_with_malformed_phone_is_refused(gql):
 async def test_code_login_end_to_end(gql, app, db):
     # Given a registered resident asks for a code
     sent = await request_code(gql, RESIDENT_XIUSHAN)
-    assert sent == {"__typename": "LoginCodeSent", "maskedPhone": "138****0001", "expiresInSeconds": 300,
-                    "resendAfterSeconds": 60}
+    assert sent == {
+        "__typename": "LoginCodeSent",
+        "maskedPhone": "138****0001",
+        "expiresInSeconds": 300,
+        "resendAfterSeconds": 60,
+    }
     code = sent_code(app, RESIDENT_XIUSHAN)
     # When they type the code from the SMS
     result = await login_with_code(gql, RESIDENT_XIUSHAN, code)
@@ -113,7 +123,9 @@ async def test_the_sms_does_not_contain_the_code_in_storage(gql, app, db):
     await request_code(gql, RESIDENT_XIUSHAN)
     code = sent_code(app, RESIDENT_XIUSHAN)
     # Then the stored row holds a keyed hash, not the code
-    row = (await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))).first()
+    row = (
+        await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))
+    ).first()
     assert code not in row.code_hash
     assert len(row.code_hash) == 64
 
@@ -129,7 +141,9 @@ async def test_wrong_code_counts_attempts_and_says_tries_left(gql, app, db):
     assert (first["__typename"], first["code"], first["field"]) == ("LoginError", "INVALID_CODE", "code")
     assert "4 tries left" in first["message"]
     assert "3 tries left" in second["message"]
-    row = (await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))).first()
+    row = (
+        await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))
+    ).first()
     assert row.attempts == 2
     # And the right code still works
     assert (await login_with_code(gql, RESIDENT_XIUSHAN, code))["__typename"] == "LoggedIn"
@@ -152,7 +166,9 @@ async def test_malformed_code_is_refused_without_spending_a_try(gql, app, db, ma
     await request_code(gql, RESIDENT_XIUSHAN)
     result = await login_with_code(gql, RESIDENT_XIUSHAN, malformed_code)
     assert (result["code"], result["field"]) == ("INVALID_CODE", "code")
-    row = (await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))).first()
+    row = (
+        await db.exec(LoginCode.__table__.select().where(LoginCode.phone == e164(RESIDENT_XIUSHAN)))
+    ).first()
     assert row.attempts == 0
 
 
@@ -217,7 +233,11 @@ async def test_first_login_creates_the_person_with_no_roles(gql, app, db):
     assert person is not None
     assert await count_rows(db, RoleGrant, RoleGrant.person_id == person.id) == 0
     me = await viewer(gql.as_token(result["token"]))
-    assert me == {"person": {"id": str(person.id), "name": "", "phone": NEW_PHONE}, "isStaff": False, "roles": []}
+    assert me == {
+        "person": {"id": str(person.id), "name": "", "phone": NEW_PHONE},
+        "isStaff": False,
+        "roles": [],
+    }
 
 
 async def test_resend_within_a_minute_is_refused(gql, app, clock):
@@ -256,7 +276,9 @@ async def test_more_than_five_codes_an_hour_per_phone_are_refused(gql, app, db, 
 
 async def test_codes_per_client_address_are_limited(gql, app, db, monkeypatch):
     # Given one address may ask for three codes an hour
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3}))
+    monkeypatch.setattr(
+        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3})
+    )
     # When it asks for codes for four different numbers
     answers = [await request_code(gql, f"1391111000{i}") for i in range(4)]
     # Then the fourth is refused and was not sent
@@ -271,7 +293,9 @@ async def test_another_address_is_not_limited_by_the_first(app, db, monkeypatch)
 
     from ..conftest import GraphQLClient
 
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 1}))
+    monkeypatch.setattr(
+        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 1})
+    )
     clients = []
     for address in ("10.0.0.1", "10.0.0.2"):
         transport = httpx.ASGITransport(app=app, client=(address, 1234))
@@ -284,4 +308,3 @@ async def test_another_address_is_not_limited_by_the_first(app, db, monkeypatch)
     finally:
         for c in clients:
             await c.aclose()
-

@@ -7,11 +7,10 @@ which runs the app on its own event loop, as a real server would.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import warnings
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
@@ -32,7 +31,7 @@ mutation ($phone: String!) {
 }
 """
 UNREAD = "query { viewer { unreadNotifications } }"
-REQUEST_CODE = 'mutation ($phone: String!) { requestLoginCode(phone: $phone) { __typename } }'
+REQUEST_CODE = "mutation ($phone: String!) { requestLoginCode(phone: $phone) { __typename } }"
 LOGIN_WITH_CODE = """
 mutation ($phone: String!, $code: String!) {
   loginWithCode(phone: $phone, code: $code, sessionKind: BEARER) { ... on LoggedIn { token } ... on Error { message } }
@@ -45,7 +44,9 @@ MARK_READ = "mutation { markNotificationsRead { unread } }"
 
 
 @pytest.fixture(scope="module")
-def live(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+def live(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp(f"live-{backend}")
     app = create_app(make_settings(tmp, make_database_url(backend, tmp, request)))
     with TestClient(app, client=("10.7.7.7", 4000)) as client:
@@ -94,12 +95,20 @@ def test_count_now_and_whenever_it_changes(live):
         assert connect(ws, {"authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
         # Then the first value is the current count
-        assert receive(ws) == {"id": "1", "type": "next", "payload": {"data": {"unreadNotifications": unread}}}
+        assert receive(ws) == {
+            "id": "1",
+            "type": "next",
+            "payload": {"data": {"unreadNotifications": unread}},
+        }
         # When a family member asks to join their household (a new notification)
         son = new_person_token(live, "13912370001")
         assert post(live, REQUEST_FAMILY_LINK, {"phone": RESIDENT_XIUSHAN}, token=son)
         # Then the new count is pushed
-        assert receive(ws) == {"id": "1", "type": "next", "payload": {"data": {"unreadNotifications": unread + 1}}}
+        assert receive(ws) == {
+            "id": "1",
+            "type": "next",
+            "payload": {"data": {"unreadNotifications": unread + 1}},
+        }
         # And reading them all pushes zero
         post(live, MARK_READ, token=token)
         assert receive(ws) == {"id": "1", "type": "next", "payload": {"data": {"unreadNotifications": 0}}}
@@ -136,7 +145,13 @@ def test_session_cookie_authenticates_too(live):
 
 @pytest.mark.parametrize(
     "payload",
-    [None, {}, {"authorization": "Bearer forged-token"}, {"authorization": "Basic abc"}, {"authorization": ""}],
+    [
+        None,
+        {},
+        {"authorization": "Bearer forged-token"},
+        {"authorization": "Basic abc"},
+        {"authorization": ""},
+    ],
 )
 def test_unauthenticated_connection_is_rejected(live, payload):
     with live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:

@@ -23,7 +23,9 @@ mutation ($phone: String!, $password: String!) {
 
 
 async def login(gql, phone: str, password: str) -> dict:  # noqa: ANN001
-    return (await gql(LOGIN_WITH_PASSWORD, {"phone": phone, "password": password}))["data"]["loginWithPassword"]
+    return (await gql(LOGIN_WITH_PASSWORD, {"phone": phone, "password": password}))["data"][
+        "loginWithPassword"
+    ]
 
 
 async def test_staff_log_in_with_their_password(gql, db):
@@ -36,7 +38,9 @@ async def test_staff_log_in_with_their_password(gql, db):
 
 
 async def test_the_password_is_stored_as_argon2(db):
-    stored = (await db.execute(select(Person.password_hash).where(Person.phone == "+86" + STEWARD_XIUSHAN))).scalar_one()
+    stored = (
+        await db.execute(select(Person.password_hash).where(Person.phone == "+86" + STEWARD_XIUSHAN))
+    ).scalar_one()
     assert stored.startswith("$argon2")
     assert DEMO_STAFF_PASSWORD not in stored
 
@@ -58,14 +62,22 @@ async def test_wrong_password_and_unknown_phone_look_alike(gql, db, phone, passw
     result = await login(gql, phone, password)
     # Then the answer is exactly the same, and no session was started
     assert result == reference
-    assert result == {"__typename": "LoginError", "field": None, "code": "INVALID_CREDENTIALS",
-                      "message": "The phone number or password is not right."}
+    assert result == {
+        "__typename": "LoginError",
+        "field": None,
+        "code": "INVALID_CREDENTIALS",
+        "message": "The phone number or password is not right.",
+    }
     assert await count_rows(db, AuthSession) == 0
 
 
 async def test_failed_password_logins_are_audited(gql, db):
     await login(gql, STEWARD_XIUSHAN, "not-the-password")
-    rows = (await db.execute(select(AuditEvent).where(AuditEvent.action == "login.password_failed"))).scalars().all()
+    rows = (
+        (await db.execute(select(AuditEvent).where(AuditEvent.action == "login.password_failed")))
+        .scalars()
+        .all()
+    )
     assert len(rows) == 1
     assert rows[0].client_ip == "10.9.8.7"
     assert rows[0].detail == "138****0011"  # masked: the audit log is no phone book
@@ -73,7 +85,9 @@ async def test_failed_password_logins_are_audited(gql, db):
 
 async def test_password_guessing_from_one_address_is_rate_limited(gql, app, db, monkeypatch):
     # Given one address may fail three times an hour
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3}))
+    monkeypatch.setattr(
+        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3})
+    )
     # When it guesses three wrong passwords
     for guess in ("guess-one-1", "guess-two-2", "guess-three-3"):
         assert (await login(gql, STEWARD_XIUSHAN, guess))["code"] == "INVALID_CREDENTIALS"
@@ -84,7 +98,9 @@ async def test_password_guessing_from_one_address_is_rate_limited(gql, app, db, 
 
 
 async def test_unknown_phones_count_towards_the_limit_too(gql, app, monkeypatch):
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 2}))
+    monkeypatch.setattr(
+        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 2})
+    )
     for phone in ("13912340001", "13912340002"):
         assert (await login(gql, phone, "whatever-123"))["code"] == "INVALID_CREDENTIALS"
     assert (await login(gql, STEWARD_XIUSHAN, DEMO_STAFF_PASSWORD))["code"] == "RATE_LIMITED"

@@ -42,7 +42,9 @@ def parse_time(value: str) -> datetime:
 
 async def test_bearer_session_returns_a_token_and_sets_no_cookie(client, gql):
     # When a client asks for a BEARER session
-    response = await client.post("/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": RESIDENT_XIUSHAN, "kind": "BEARER"}})
+    response = await client.post(
+        "/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": RESIDENT_XIUSHAN, "kind": "BEARER"}}
+    )
     # Then the token is in the answer and no session cookie is set
     token = response.json()["data"]["loginAsDemoPerson"]["token"]
     assert token and len(token) >= 40
@@ -52,7 +54,9 @@ async def test_bearer_session_returns_a_token_and_sets_no_cookie(client, gql):
 
 async def test_cookie_session_sets_an_httponly_lax_cookie_and_returns_no_token(client):
     # When the PWA asks for a COOKIE session
-    response = await client.post("/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": RESIDENT_XIUSHAN, "kind": "COOKIE"}})
+    response = await client.post(
+        "/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": RESIDENT_XIUSHAN, "kind": "COOKIE"}}
+    )
     # Then the answer carries no token
     assert response.json()["data"]["loginAsDemoPerson"]["token"] is None
     # And the session cookie is httpOnly, SameSite=Lax, for the whole site
@@ -65,14 +69,19 @@ async def test_cookie_session_sets_an_httponly_lax_cookie_and_returns_no_token(c
     assert len(cookies[0].split(";")[0].split("=", 1)[1]) >= 40
     # And the cookie logs the browser in (a cookie-authenticated POST carries the CSRF token)
     client.cookies.set("laoyou_csrf", "csrf-123")
-    me = await client.post("/graphql", json={"query": "{ viewer { person { name } } }"},
-                           headers={"X-CSRF-Token": "csrf-123"})
+    me = await client.post(
+        "/graphql", json={"query": "{ viewer { person { name } } }"}, headers={"X-CSRF-Token": "csrf-123"}
+    )
     assert me.json()["data"]["viewer"]["person"]["name"] == "王秀英"
 
 
 @pytest.mark.parametrize(
     "phone, lifetime",
-    [(RESIDENT_XIUSHAN, timedelta(days=180)), (STEWARD_XIUSHAN, timedelta(hours=12)), (ADMIN, timedelta(hours=12))],
+    [
+        (RESIDENT_XIUSHAN, timedelta(days=180)),
+        (STEWARD_XIUSHAN, timedelta(hours=12)),
+        (ADMIN, timedelta(hours=12)),
+    ],
 )
 async def test_resident_sessions_last_months_and_staff_sessions_hours(gql, db, phone, lifetime):
     # When a resident or a staff member logs in
@@ -86,7 +95,9 @@ async def test_resident_sessions_last_months_and_staff_sessions_hours(gql, db, p
 
 
 async def test_cookie_max_age_matches_the_session(client):
-    response = await client.post("/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": STEWARD_XIUSHAN, "kind": "COOKIE"}})
+    response = await client.post(
+        "/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": STEWARD_XIUSHAN, "kind": "COOKIE"}}
+    )
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("laoyou_session="))
     assert "Max-Age=43200" in cookie
 
@@ -129,7 +140,11 @@ async def test_logging_in_again_ends_the_session_it_came_with(gql, db):
 
 async def expire(db, token: str) -> None:  # noqa: ANN001
     digest = hashlib.sha256(token.encode()).hexdigest()
-    await db.execute(update(AuthSession).where(AuthSession.token_hash == digest).values(expires_at=utcnow() - timedelta(seconds=1)))
+    await db.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == digest)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
     await db.commit()
 
 
@@ -163,8 +178,9 @@ async def test_expired_and_revoked_tokens_are_anonymous(gql, db):
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token abc", "bearer"])
 async def test_malformed_authorization_headers_are_anonymous(client, header):
-    response = await client.post("/graphql", json={"query": "{ viewer { person { name } } }"},
-                                 headers={"Authorization": header})
+    response = await client.post(
+        "/graphql", json={"query": "{ viewer { person { name } } }"}, headers={"Authorization": header}
+    )
     assert response.status_code == 200
     assert response.json() == {"data": {"viewer": {"person": None}}}
 
@@ -191,7 +207,9 @@ async def test_bad_session_cookies_are_anonymous(client, gql, db, state):
 async def test_tokens_are_stored_hashed(gql, db, client):
     # Given a bearer and a cookie session
     bearer = await login_demo(gql, RESIDENT_XIUSHAN)
-    response = await client.post("/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": ADMIN, "kind": "COOKIE"}})
+    response = await client.post(
+        "/graphql", json={"query": LOGIN_AS_DEMO, "variables": {"phone": ADMIN, "kind": "COOKIE"}}
+    )
     cookie = response.cookies["laoyou_session"]
     # Then the sessions hold the tokens' SHA-256
     hashes = set((await db.execute(select(AuthSession.token_hash))).scalars())

@@ -23,7 +23,9 @@ class Gateway:
         self.answer: Response = JSONResponse({"ok": True, "id": "msg-1"})
 
     async def send(self, request: Request) -> Response:
-        self.requests.append({"headers": dict(request.headers), "json": await request.json(), "path": request.url.path})
+        self.requests.append(
+            {"headers": dict(request.headers), "json": await request.json(), "path": request.url.path}
+        )
         return self.answer
 
     def client(self) -> httpx.AsyncClient:
@@ -96,7 +98,9 @@ async def test_the_console_sender_keeps_the_last_messages():
 
 def test_settings_choose_the_sender():
     assert isinstance(make_sms_sender(Settings()), ConsoleSmsSender)
-    http = make_sms_sender(Settings(sms_backend="http", sms_gateway_url="https://sms.example/v1", sms_gateway_token="t"))
+    http = make_sms_sender(
+        Settings(sms_backend="http", sms_gateway_url="https://sms.example/v1", sms_gateway_token="t")
+    )
     assert isinstance(http, HttpSmsGateway) and http.url == "https://sms.example/v1" and http.token == "t"
     with pytest.raises(ValueError, match="LAOYOU_SMS_GATEWAY_URL"):
         make_sms_sender(Settings(sms_backend="http"))
@@ -112,7 +116,11 @@ async def test_a_failing_gateway_makes_request_login_code_fail_visibly(gql, app,
 
     monkeypatch.setattr(app.state, "sms", Broken())
     # When a code is asked for
-    result = await gql('mutation { requestLoginCode(phone: "13800000001") { __typename ... on Error { code message } } }',
-                       expect_errors=True)
+    result = await gql(
+        'mutation { requestLoginCode(phone: "13800000001") { __typename ... on Error { code message } } }',
+        expect_errors=True,
+    )
     # Then the person is not told a code is on its way
-    assert not (result.get("data") or {}).get("requestLoginCode", {}).get("__typename") == "LoginCodeSent", result
+    assert not (result.get("data") or {}).get("requestLoginCode", {}).get("__typename") == "LoginCodeSent", (
+        result
+    )

@@ -34,8 +34,18 @@ def test_negotiate(header, language):
     assert i18n.negotiate(header) == language
 
 
-@pytest.mark.parametrize("value, expected", [("zh_CN", "zh_CN"), ("zh-TW", "zh_TW"), ("en", "en"), ("fr", None),
-                                             ("", None), (None, None), ("../../etc", None)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("zh_CN", "zh_CN"),
+        ("zh-TW", "zh_TW"),
+        ("en", "en"),
+        ("fr", None),
+        ("", None),
+        (None, None),
+        ("../../etc", None),
+    ],
+)
 def test_valid_language(value, expected):
     assert i18n.valid_language(value) == expected
 

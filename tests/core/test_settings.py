@@ -31,9 +31,18 @@ def test_defaults_give_the_embedded_mode():
     assert settings.mode is Mode.dev
     assert settings.effective_database_url.startswith("sqlite+aiosqlite:///")
     assert settings.effective_database_url.endswith("laoyou.sqlite3")
-    assert (settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.max_page_size) == (10, 30, 2000, 100)
+    assert (settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.max_page_size) == (
+        10,
+        30,
+        2000,
+        100,
+    )
     assert (settings.resident_session_days, settings.staff_session_hours) == (180, 12)
-    assert (settings.login_code_minutes, settings.login_code_attempts, settings.login_codes_per_phone_hour) == (5, 5, 5)
+    assert (
+        settings.login_code_minutes,
+        settings.login_code_attempts,
+        settings.login_codes_per_phone_hour,
+    ) == (5, 5, 5)
 
 
 def test_production_with_the_default_secret_is_refused():

@@ -15,8 +15,9 @@ from ..conftest import GraphQLClient, make_database_url, make_settings
 
 
 @pytest.fixture(scope="module")
-async def production_app(backend: str, tmp_path_factory: pytest.TempPathFactory,
-                         request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def production_app(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     """A fresh app in production mode (with a private secret key), loaded with the demo data."""
     tmp = tmp_path_factory.mktemp(f"production-{backend}")
     settings = make_settings(tmp, make_database_url(backend, tmp, request), mode="production")
@@ -41,7 +42,9 @@ class StatementCounter:
         self.counting = False
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, PLR0913
-        if self.counting and not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+        if self.counting and not statement.lstrip().upper().startswith(
+            ("SAVEPOINT", "RELEASE", "ROLLBACK TO")
+        ):
             self.statements.append(statement)
 
     async def during(self, work: Any) -> tuple[int, Any]:

@@ -19,7 +19,9 @@ WHO = "{ viewer { person { name } } }"
 @pytest.fixture
 async def browser(client):  # noqa: ANN001, ANN201
     """A browser logged in with a session cookie, holding the CSRF cookie a page gave it."""
-    response = await client.post("/graphql", json={"query": LOGIN_WITH_COOKIE, "variables": {"phone": RESIDENT_XIUSHAN}})
+    response = await client.post(
+        "/graphql", json={"query": LOGIN_WITH_COOKIE, "variables": {"phone": RESIDENT_XIUSHAN}}
+    )
     assert response.json()["data"]["loginAsDemoPerson"]["__typename"] == "LoggedIn"
     assert "laoyou_session" in client.cookies
     client.cookies.set("laoyou_csrf", "the-csrf-token-1234")
@@ -28,7 +30,9 @@ async def browser(client):  # noqa: ANN001, ANN201
 
 async def stored_name(db) -> str:  # noqa: ANN001
     db.expire_all()
-    return (await db.execute(select(Person.name).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).scalar_one()
+    return (
+        await db.execute(select(Person.name).where(Person.phone == "+86" + RESIDENT_XIUSHAN))
+    ).scalar_one()
 
 
 @pytest.mark.parametrize("header", [None, "", "wrong-token", "the-csrf-token-123"])
@@ -50,7 +54,9 @@ async def test_cookie_post_refuses_queries_too(browser):
 
 async def test_cookie_post_with_the_matching_header_works(browser, db):
     # When the header carries the CSRF cookie's value
-    response = await browser.post("/graphql", json={"query": RENAME}, headers={"X-CSRF-Token": "the-csrf-token-1234"})
+    response = await browser.post(
+        "/graphql", json={"query": RENAME}, headers={"X-CSRF-Token": "the-csrf-token-1234"}
+    )
     # Then the mutation runs as the cookie's person
     assert response.status_code == 200
     assert response.json() == {"data": {"updatePreferences": {"__typename": "PreferencesUpdated"}}}

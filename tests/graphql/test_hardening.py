@@ -71,8 +71,14 @@ async def test_too_many_tokens_are_refused(gql):
     assert any("2000" in m and "token" in m.lower() for m in messages(result))
 
 
-@pytest.mark.parametrize("query", ["{ viewer { isStaff } }", "query { demoPeople { phone } }",
-                                   'mutation { requestLoginCode(phone: "13800000001") { __typename } }'])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ viewer { isStaff } }",
+        "query { demoPeople { phone } }",
+        'mutation { requestLoginCode(phone: "13800000001") { __typename } }',
+    ],
+)
 async def test_get_does_not_execute(client, app, db, query):
     sent = len(app.state.sms.sent)
     response = await client.get("/graphql", params={"query": query})
@@ -100,7 +106,7 @@ async def test_introspection_is_refused_in_production(production, gql):
     result = await production(INTROSPECTION, expect_errors=True)
     assert result.get("data") is None
     assert any("introspection" in m.lower() for m in messages(result))
-    typename = await production("query { __type(name: \"Person\") { fields { name } } }", expect_errors=True)
+    typename = await production('query { __type(name: "Person") { fields { name } } }', expect_errors=True)
     assert typename.get("data") is None
 
 

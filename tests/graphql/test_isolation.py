@@ -23,6 +23,11 @@ from itertools import count
 from typing import Any
 
 import pytest
+from graphql.language import Lexer, Source, TokenKind
+from sqlalchemy import or_, select, update
+from sqlmodel import SQLModel
+
+import laoyou.models  # noqa: F401  (every table in the metadata)
 from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
@@ -33,11 +38,6 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
 )
-from graphql.language import Lexer, Source, TokenKind
-from sqlalchemy import or_, select, update
-from sqlmodel import SQLModel
-
-import laoyou.models  # noqa: F401  (every table in the metadata)
 from laoyou.core.phone import mask_phone
 from laoyou.core.time import SHANGHAI, utcnow
 
@@ -56,9 +56,25 @@ from ..conftest import (
 TABLES = SQLModel.metadata.tables
 # Login bookkeeping: written by failed logins and session touches, and holding nothing a stranger can read.
 NOT_SNAPSHOTTED = {"audit_event", "auth_session", "login_code"}
-FREE_TEXT = ("title", "body", "description", "memo", "comment", "note", "place_note", "reporter_name",
-             "rating_comment", "question", "answer", "keywords", "address", "reason", "head_name", "detail",
-             "relation")
+FREE_TEXT = (
+    "title",
+    "body",
+    "description",
+    "memo",
+    "comment",
+    "note",
+    "place_note",
+    "reporter_name",
+    "rating_comment",
+    "question",
+    "answer",
+    "keywords",
+    "address",
+    "reason",
+    "head_name",
+    "detail",
+    "relation",
+)
 OWNER_COLUMNS = ("community_id", "district_id", "household_id", "person_id", "resident_id")
 _unique = count(1)
 
@@ -128,8 +144,11 @@ def push_keys() -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    public = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
     return b64(public), b64(b"0123456789abcdef")
 
 
@@ -148,9 +167,14 @@ async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Tar
     communities = await rows_of(db, "community", c.name.in_(spec.communities))
     t.community_ids = {row["id"] for row in communities}
     t.district_ids = {row["district_id"] for row in communities}
-    t.household_ids = {row["id"] for row in await rows_of(db, "household", TABLES["household"].c.community_id.in_(t.community_ids))}
+    t.household_ids = {
+        row["id"]
+        for row in await rows_of(db, "household", TABLES["household"].c.community_id.in_(t.community_ids))
+    }
     g = TABLES["role_grant"].c
-    grants = await rows_of(db, "role_grant", or_(g.community_id.in_(t.community_ids), g.household_id.in_(t.household_ids)))
+    grants = await rows_of(
+        db, "role_grant", or_(g.community_id.in_(t.community_ids), g.household_id.in_(t.household_ids))
+    )
     t.person_ids = {row["person_id"] for row in grants}
     people = {row["id"]: row for row in await rows_of(db, "person", TABLES["person"].c.id.in_(t.person_ids))}
     by_phone = {row["phone"]: row for row in people.values()}
@@ -161,10 +185,16 @@ async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Tar
     other = generated[0]
     other_home = next(g_ for g_ in grants if g_["person_id"] == other["id"] and g_["role"] == "resident")
     t.ids.update(
-        community_id=str(home["community_id"]), district_id=str(home["district_id"]),
-        household_id=str(home["household_id"]), resident_id=str(resident["id"]), resident_phone=spec.resident,
-        other_resident_id=str(other["id"]), other_resident_phone=other["phone"][3:], other_household_id=str(other_home["household_id"]),
-        steward_id=str(steward["id"]), steward_phone=spec.steward,
+        community_id=str(home["community_id"]),
+        district_id=str(home["district_id"]),
+        household_id=str(home["household_id"]),
+        resident_id=str(resident["id"]),
+        resident_phone=spec.resident,
+        other_resident_id=str(other["id"]),
+        other_resident_phone=other["phone"][3:],
+        other_household_id=str(other_home["household_id"]),
+        steward_id=str(steward["id"]),
+        steward_phone=spec.steward,
     )
 
     # Made through the API by the target's own people.
@@ -172,79 +202,155 @@ async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Tar
     steward_client = await login_demo(gql, spec.steward)
     issue = """mutation ($h: ID!, $p: ID!) { issueLoginCard(householdId: $h, personId: $p) {
         ... on LoginCardIssued { url card { id } } ... on Error { code message } } }"""
-    used = await ok(steward_client, issue, {"h": t.other_household_id, "p": t.other_resident_id}, "issueLoginCard")
+    used = await ok(
+        steward_client, issue, {"h": t.other_household_id, "p": t.other_resident_id}, "issueLoginCard"
+    )
     t.ids["card_used_token"] = used["url"].rsplit("/", 1)[1]
-    await ok(gql, "mutation ($t: String!) { loginWithCard(token: $t, sessionKind: BEARER) { ... on LoggedIn { token } ... on Error { code } } }",
-             {"t": t.card_used_token}, "loginWithCard")
-    t.ids["card_id"] = (await ok(steward_client, issue, {"h": t.household_id, "p": t.resident_id}, "issueLoginCard"))["card"]["id"]
+    await ok(
+        gql,
+        "mutation ($t: String!) { loginWithCard(token: $t, sessionKind: BEARER) { ... on LoggedIn { token } ... on Error { code } } }",
+        {"t": t.card_used_token},
+        "loginWithCard",
+    )
+    t.ids["card_id"] = (
+        await ok(steward_client, issue, {"h": t.household_id, "p": t.resident_id}, "issueLoginCard")
+    )["card"]["id"]
     ask = 'mutation ($p: String!) { requestFamilyLink(phone: $p, relation: "亲戚") { __typename } }'
     relatives = [await login_new_person(gql, app, f"1391234{next(_unique):04d}") for _ in range(2)]
     for relative in relatives:
         await ok(relative, ask, {"p": spec.resident}, "requestFamilyLink")
-    links = await rows_of(db, "family_link", TABLES["family_link"].c.household_id == int(t.household_id),
-                          TABLES["family_link"].c.status == "pending")
+    links = await rows_of(
+        db,
+        "family_link",
+        TABLES["family_link"].c.household_id == int(t.household_id),
+        TABLES["family_link"].c.status == "pending",
+    )
     t.ids["link_pending_id"] = str(links[0]["id"])
-    await ok(resident_client, "mutation ($id: ID!) { respondFamilyLink(id: $id, accept: true) { __typename } }",
-             {"id": str(links[1]["id"])}, "respondFamilyLink")
+    await ok(
+        resident_client,
+        "mutation ($id: ID!) { respondFamilyLink(id: $id, accept: true) { __typename } }",
+        {"id": str(links[1]["id"])},
+        "respondFamilyLink",
+    )
     t.ids["link_accepted_id"] = str(links[1]["id"])
     chat = """mutation ($h: ID!, $c: String!) { sendChatMessage(clientId: $c, body: "家里的事", householdId: $h) {
         ... on ChatMessageSent { conversation { id } } ... on Error { code message } } }"""
-    sent = await ok(resident_client, chat, {"h": t.household_id, "c": f"iso-{next(_unique)}"}, "sendChatMessage")
+    sent = await ok(
+        resident_client, chat, {"h": t.household_id, "c": f"iso-{next(_unique)}"}, "sendChatMessage"
+    )
     t.ids["conversation_id"] = sent["conversation"]["id"]
     sos = """mutation ($h: ID!, $c: String!) { raiseSos(householdId: $h, clientId: $c) {
         ... on SosRaised { alert { id } } ... on Error { code message } } }"""
-    t.ids["sos_id"] = (await ok(resident_client, sos, {"h": t.household_id, "c": f"iso-{next(_unique)}"}, "raiseSos"))["alert"]["id"]
+    t.ids["sos_id"] = (
+        await ok(resident_client, sos, {"h": t.household_id, "c": f"iso-{next(_unique)}"}, "raiseSos")
+    )["alert"]["id"]
     call = """mutation ($h: ID!) { startCall(video: false, householdId: $h, toSteward: true) {
         ... on CallUpdated { call { id } } ... on Error { code message } } }"""
     t.ids["call_id"] = (await ok(resident_client, call, {"h": t.household_id}, "startCall"))["call"]["id"]
     report = """mutation ($input: ReportProblemInput!) { reportProblem(input: $input) {
         ... on WorkOrderReported { workOrder { id } } ... on Error { code message } } }"""
-    t.ids["work_order_id"] = (await ok(resident_client, report, {"input": {
-        "clientId": f"iso-{next(_unique)}", "category": "water", "householdId": t.household_id,
-        "description": "水管漏水"}}, "reportProblem"))["workOrder"]["id"]
+    t.ids["work_order_id"] = (
+        await ok(
+            resident_client,
+            report,
+            {
+                "input": {
+                    "clientId": f"iso-{next(_unique)}",
+                    "category": "water",
+                    "householdId": t.household_id,
+                    "description": "水管漏水",
+                }
+            },
+            "reportProblem",
+        )
+    )["workOrder"]["id"]
     p256dh, auth = push_keys()
     t.ids["push_endpoint"] = f"https://push.example.test/{spec.marker}-{next(_unique)}"
-    await ok(resident_client, "mutation ($e: String!, $k: String!, $a: String!) { registerPushSubscription(endpoint: $e, p256dh: $k, auth: $a) { __typename } }",
-             {"e": t.push_endpoint, "k": p256dh, "a": auth}, "registerPushSubscription")
+    await ok(
+        resident_client,
+        "mutation ($e: String!, $k: String!, $a: String!) { registerPushSubscription(endpoint: $e, p256dh: $k, auth: $a) { __typename } }",
+        {"e": t.push_endpoint, "k": p256dh, "a": auth},
+        "registerPushSubscription",
+    )
 
     # Found in the demo data.
     b = TABLES["bill"].c
-    t.ids["bill_id"] = str(await one_id(db, "bill", b.household_id == int(t.household_id), b.status.in_(["open", "statement"])))
+    t.ids["bill_id"] = str(
+        await one_id(db, "bill", b.household_id == int(t.household_id), b.status.in_(["open", "statement"]))
+    )
     t.ids["period"] = (await rows_of(db, "bill", b.id == int(t.bill_id)))[0]["period"]
-    t.ids["payment_id"] = str(await one_id(db, "payment", TABLES["payment"].c.community_id.in_(t.community_ids)))
-    t.ids["fee_plan_id"] = str(await one_id(db, "fee_plan", TABLES["fee_plan"].c.community_id.in_(t.community_ids)))
-    t.ids["bill_run_id"] = str(await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids)))
-    audience = await rows_of(db, "briefing_audience", TABLES["briefing_audience"].c.community_id.in_(t.community_ids))
+    t.ids["payment_id"] = str(
+        await one_id(db, "payment", TABLES["payment"].c.community_id.in_(t.community_ids))
+    )
+    t.ids["fee_plan_id"] = str(
+        await one_id(db, "fee_plan", TABLES["fee_plan"].c.community_id.in_(t.community_ids))
+    )
+    t.ids["bill_run_id"] = str(
+        await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids))
+    )
+    audience = await rows_of(
+        db, "briefing_audience", TABLES["briefing_audience"].c.community_id.in_(t.community_ids)
+    )
     t.ids["briefing_id"] = str(audience[0]["briefing_id"])
-    t.ids["faq_id"] = str(await one_id(db, "support_faq", TABLES["support_faq"].c.district_id.in_(t.district_ids)))
+    t.ids["faq_id"] = str(
+        await one_id(db, "support_faq", TABLES["support_faq"].c.district_id.in_(t.district_ids))
+    )
     t.ids["month"] = utcnow().astimezone(SHANGHAI).strftime("%Y-%m")
 
     await mark(t, db, communities, people, audience)
     return t
 
 
-async def mark(t: Target, db: Any, communities: list[dict], people: dict[int, dict], audience: list[dict]) -> None:
+async def mark(
+    t: Target, db: Any, communities: list[dict], people: dict[int, dict], audience: list[dict]
+) -> None:
     """Overwrite the target's names and free text with a marker, and list what must never show."""
     marker = t.spec.marker
     for person_id in t.person_ids:
-        await db.execute(update(TABLES["person"]).where(TABLES["person"].c.id == person_id).values(name=f"{marker}-p{person_id}"))
+        await db.execute(
+            update(TABLES["person"])
+            .where(TABLES["person"].c.id == person_id)
+            .values(name=f"{marker}-p{person_id}")
+        )
     briefing_ids = {row["briefing_id"] for row in audience}
-    shared = {row["briefing_id"] for row in await rows_of(db, "briefing_audience", TABLES["briefing_audience"].c.briefing_id.in_(briefing_ids))
-              if row["community_id"] not in t.community_ids}
+    shared = {
+        row["briefing_id"]
+        for row in await rows_of(
+            db, "briefing_audience", TABLES["briefing_audience"].c.briefing_id.in_(briefing_ids)
+        )
+        if row["community_id"] not in t.community_ids
+    }
     for briefing_id in briefing_ids - shared:
-        await db.execute(update(TABLES["briefing"]).where(TABLES["briefing"].c.id == briefing_id)
-                         .values(title=f"{marker}-b{briefing_id}", body=f"{marker}-b{briefing_id}"))
+        await db.execute(
+            update(TABLES["briefing"])
+            .where(TABLES["briefing"].c.id == briefing_id)
+            .values(title=f"{marker}-b{briefing_id}", body=f"{marker}-b{briefing_id}")
+        )
     for name, table in TABLES.items():
         if name in ("community", "district", "person"):
             continue
-        columns = [c for c in FREE_TEXT if c in table.c and str(table.c[c].type).startswith(("VARCHAR", "TEXT", "String"))]
+        columns = [
+            c
+            for c in FREE_TEXT
+            if c in table.c and str(table.c[c].type).startswith(("VARCHAR", "TEXT", "String"))
+        ]
         owners = [table.c[c] for c in ("community_id", "household_id") if c in table.c]
         if name == "support_faq":
             owners = [table.c.district_id]
         if not columns or not owners:
             continue
-        condition = or_(*[o.in_(t.district_ids if o.name == "district_id" else
-                                t.community_ids if o.name == "community_id" else t.household_ids) for o in owners])
+        condition = or_(
+            *[
+                o.in_(
+                    t.district_ids
+                    if o.name == "district_id"
+                    else t.community_ids
+                    if o.name == "community_id"
+                    else t.household_ids
+                )
+                for o in owners
+            ]
+        )
         values = {c: f"{marker}-{name}" for c in columns}
         await db.execute(update(table).where(condition).values(**values))
     await db.commit()
@@ -255,7 +361,9 @@ async def mark(t: Target, db: Any, communities: list[dict], people: dict[int, di
         t.sensitive.update({district["name"], district["operator_phone"][3:]})
     for person in people.values():
         national = person["phone"][3:]
-        t.sensitive.update({national, mask_phone(person["phone"]), f"{national[:3]} {national[3:7]} {national[7:]}"})
+        t.sensitive.update(
+            {national, mask_phone(person["phone"]), f"{national[:3]} {national[3:7]} {national[7:]}"}
+        )
 
 
 # --- snapshots ---------------------------------------------------------------------------------------------
@@ -352,8 +460,12 @@ QUERIES: dict[str, Entry] = {
     "feePlans": E(lambda t: {"communityId": t.community_id}),
     "effectiveFeePlan": E(lambda t: {"communityId": t.community_id}),
     "billRun": E(lambda t: {"id": t.bill_run_id}),
-    "collectionRate": E(lambda t: [{"period": t.period, "communityId": t.community_id},
-                                   {"period": t.period, "districtId": t.district_id}]),
+    "collectionRate": E(
+        lambda t: [
+            {"period": t.period, "communityId": t.community_id},
+            {"period": t.period, "districtId": t.district_id},
+        ]
+    ),
     "arrearsByBuilding": E(lambda t: {"communityId": t.community_id}),
     "fundBalances": E(lambda t: {"communityId": t.community_id}),
     "ledger": E(lambda t: {"communityId": t.community_id, "expensesOnly": False}),
@@ -378,21 +490,33 @@ QUERIES: dict[str, Entry] = {
     "iceServers": E(),
     "workOrder": E(lambda t: {"id": t.work_order_id}),
     "myWorkOrders": E(),
-    "workOrderBoard": E(lambda t: [{"districtId": t.district_id, "overdueOnly": False},
-                                   {"districtId": t.district_id, "communityId": t.community_id, "overdueOnly": False}]),
+    "workOrderBoard": E(
+        lambda t: [
+            {"districtId": t.district_id, "overdueOnly": False},
+            {"districtId": t.district_id, "communityId": t.community_id, "overdueOnly": False},
+        ]
+    ),
     "myWorkQueue": E(),
     "workOrderPool": E(),
     "returnVisitsDue": E(lambda t: {"districtId": t.district_id}),
     "fieldStaff": E(lambda t: {"districtId": t.district_id}),
-    "workOrderFigures": E(lambda t: [{"districtId": t.district_id, "days": 30},
-                                     {"districtId": t.district_id, "communityId": t.community_id, "days": 30}]),
+    "workOrderFigures": E(
+        lambda t: [
+            {"districtId": t.district_id, "days": 30},
+            {"districtId": t.district_id, "communityId": t.community_id, "days": 30},
+        ]
+    ),
 }
 
 MUTATIONS: dict[str, Entry] = {
     # A code is sent to whatever number is given (the answer echoes its masked form); nothing of the target shows.
-    "requestLoginCode": E(lambda t: {"phone": t.resident_phone}, echoes=lambda t: {mask_phone("+86" + t.resident_phone)}),
+    "requestLoginCode": E(
+        lambda t: {"phone": t.resident_phone}, echoes=lambda t: {mask_phone("+86" + t.resident_phone)}
+    ),
     "loginWithCode": E(lambda t: {"phone": t.resident_phone, "code": "000000", "sessionKind": "BEARER"}),
-    "loginWithPassword": E(lambda t: {"phone": t.steward_phone, "password": "guessing-123", "sessionKind": "BEARER"}),
+    "loginWithPassword": E(
+        lambda t: {"phone": t.steward_phone, "password": "guessing-123", "sessionKind": "BEARER"}
+    ),
     "loginWithCard": E(lambda t: {"token": t.card_used_token, "sessionKind": "BEARER"}),
     "loginAsDemoPerson": E(lambda t: {"phone": t.other_resident_phone, "sessionKind": "BEARER"}),
     "logout": E(ends_session=True),
@@ -400,74 +524,166 @@ MUTATIONS: dict[str, Entry] = {
     "updatePreferences": E(),
     # By design anyone may ask to follow a resident's household by phone: the request is pending, grants
     # nothing, and the resident is told (a notification). The answer is the same for any number.
-    "requestFamilyLink": E(lambda t: {"phone": t.resident_phone, "relation": "邻居"},
-                           by_design=frozenset({"family_link", "notification", "push_outbox"})),
-    "respondFamilyLink": E(lambda t: [{"id": t.link_pending_id, "accept": True}, {"id": t.link_pending_id, "accept": False}]),
+    "requestFamilyLink": E(
+        lambda t: {"phone": t.resident_phone, "relation": "邻居"},
+        by_design=frozenset({"family_link", "notification", "push_outbox"}),
+    ),
+    "respondFamilyLink": E(
+        lambda t: [{"id": t.link_pending_id, "accept": True}, {"id": t.link_pending_id, "accept": False}]
+    ),
     "removeFamilyLink": E(lambda t: [{"id": t.link_accepted_id}, {"id": t.link_pending_id}]),
     "markNotificationsRead": E(own_tables=frozenset({"notification"})),
     "issueLoginCard": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     "revokeLoginCard": E(lambda t: {"id": t.card_id}),
-    "createFeePlan": E(lambda t: [
-        {"name": "抢占", "phase": "market", "periodMonths": 1, "communityId": t.community_id,
-         "items": [{"name": "物业费", "kind": "per_m2", "unitPriceFen": 1}]},
-        {"name": "抢占", "phase": "market", "periodMonths": 1, "districtId": t.district_id,
-         "items": [{"name": "物业费", "kind": "per_m2", "unitPriceFen": 1}]}]),
+    "createFeePlan": E(
+        lambda t: [
+            {
+                "name": "抢占",
+                "phase": "market",
+                "periodMonths": 1,
+                "communityId": t.community_id,
+                "items": [{"name": "物业费", "kind": "per_m2", "unitPriceFen": 1}],
+            },
+            {
+                "name": "抢占",
+                "phase": "market",
+                "periodMonths": 1,
+                "districtId": t.district_id,
+                "items": [{"name": "物业费", "kind": "per_m2", "unitPriceFen": 1}],
+            },
+        ]
+    ),
     "activateFeePlan": E(lambda t: {"id": t.fee_plan_id, "decisionRef": "伪造"}),
-    "adoptPackage": E(lambda t: {"communityId": t.community_id, "planId": t.fee_plan_id, "package": "base",
-                                 "decisionRef": "伪造"}),
+    "adoptPackage": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "planId": t.fee_plan_id,
+            "package": "base",
+            "decisionRef": "伪造",
+        }
+    ),
     "runBills": E(lambda t: {"communityId": t.community_id, "period": t.month}),
     "payBills": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid(), "method": "sandbox"}),
     "refreshPayment": E(lambda t: {"id": t.payment_id}),
-    "recordOfficePayment": E(lambda t: {"billIds": [t.bill_id], "method": "cash", "amountFen": 100,
-                                        "officeReceiptNo": uid("R"), "idempotencyKey": uid()}),
+    "recordOfficePayment": E(
+        lambda t: {
+            "billIds": [t.bill_id],
+            "method": "cash",
+            "amountFen": 100,
+            "officeReceiptNo": uid("R"),
+            "idempotencyKey": uid(),
+        }
+    ),
     "waiveBill": E(lambda t: {"id": t.bill_id, "reason": "伪造"}),
     "cancelBill": E(lambda t: {"id": t.bill_id, "reason": "伪造"}),
-    "refundPayment": E(lambda t: {"id": t.payment_id, "amountFen": 1, "reason": "伪造", "idempotencyKey": uid()}),
-    "recordIncome": E(lambda t: {"communityId": t.community_id, "fund": "public_income", "amountFen": 100,
-                                 "memo": "伪造", "attachmentRef": ""}),
-    "recordExpense": E(lambda t: {"communityId": t.community_id, "fund": "maintenance_fund", "amountFen": 100,
-                                  "memo": "伪造", "attachmentRef": ""}),
-    "apportionSharedCost": E(lambda t: {"districtId": t.district_id, "amountFen": 10000, "key": "area", "memo": "伪造"}),
-    "createBriefing": E(lambda t: {"input": {"communityIds": [t.community_id], "title": "伪造简报"}, "mode": "NOW"}),
-    "updateBriefing": E(lambda t: {"id": t.briefing_id, "input": {"communityIds": [t.community_id], "title": "伪造"}}),
+    "refundPayment": E(
+        lambda t: {"id": t.payment_id, "amountFen": 1, "reason": "伪造", "idempotencyKey": uid()}
+    ),
+    "recordIncome": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "fund": "public_income",
+            "amountFen": 100,
+            "memo": "伪造",
+            "attachmentRef": "",
+        }
+    ),
+    "recordExpense": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "fund": "maintenance_fund",
+            "amountFen": 100,
+            "memo": "伪造",
+            "attachmentRef": "",
+        }
+    ),
+    "apportionSharedCost": E(
+        lambda t: {"districtId": t.district_id, "amountFen": 10000, "key": "area", "memo": "伪造"}
+    ),
+    "createBriefing": E(
+        lambda t: {"input": {"communityIds": [t.community_id], "title": "伪造简报"}, "mode": "NOW"}
+    ),
+    "updateBriefing": E(
+        lambda t: {"id": t.briefing_id, "input": {"communityIds": [t.community_id], "title": "伪造"}}
+    ),
     "publishBriefing": E(lambda t: {"id": t.briefing_id}),
     "withdrawBriefing": E(lambda t: {"id": t.briefing_id}),
     "markBriefingRead": E(lambda t: {"id": t.briefing_id}),
     "thankBriefing": E(lambda t: {"id": t.briefing_id}),
     # The attacker's own phone: their own rows only.
-    "registerPushSubscription": E(lambda t: {"endpoint": f"https://push.example.test/own-{uid()}",
-                                             "p256dh": push_keys()[0], "auth": push_keys()[1]},
-                                  own_tables=frozenset({"push_subscription", "push_preference"})),
+    "registerPushSubscription": E(
+        lambda t: {
+            "endpoint": f"https://push.example.test/own-{uid()}",
+            "p256dh": push_keys()[0],
+            "auth": push_keys()[1],
+        },
+        own_tables=frozenset({"push_subscription", "push_preference"}),
+    ),
     "removePushSubscription": E(lambda t: {"endpoint": t.push_endpoint}),
-    "setPushPreferences": E(lambda t: {"preferences": [{"kind": "CHAT", "enabled": False}]},
-                            own_tables=frozenset({"push_preference"})),
-    "sendEmergencyNotice": E(lambda t: {"communityIds": [t.community_id], "kind": "WATER_CUT", "title": "伪造停水",
-                                        "body": "伪造"}),
-    "sendChatMessage": E(lambda t: [{"clientId": uid(), "body": "你好", "householdId": t.household_id},
-                                    {"clientId": uid(), "body": "你好", "conversationId": t.conversation_id}]),
+    "setPushPreferences": E(
+        lambda t: {"preferences": [{"kind": "CHAT", "enabled": False}]},
+        own_tables=frozenset({"push_preference"}),
+    ),
+    "sendEmergencyNotice": E(
+        lambda t: {"communityIds": [t.community_id], "kind": "WATER_CUT", "title": "伪造停水", "body": "伪造"}
+    ),
+    "sendChatMessage": E(
+        lambda t: [
+            {"clientId": uid(), "body": "你好", "householdId": t.household_id},
+            {"clientId": uid(), "body": "你好", "conversationId": t.conversation_id},
+        ]
+    ),
     "markChatSeen": E(lambda t: {"conversationId": t.conversation_id, "seq": 1, "read": True}),
     "claimConversation": E(lambda t: {"id": t.conversation_id}),
     "transferConversation": E(lambda t: {"id": t.conversation_id, "toPersonId": t.steward_id}),
     "closeConversation": E(lambda t: {"id": t.conversation_id}),
     "rateConversation": E(lambda t: {"id": t.conversation_id, "stars": 1, "comment": "差"}),
-    "turnConversationIntoWorkOrder": E(lambda t: {"id": t.conversation_id, "category": "water", "kind": "repair"}),
+    "turnConversationIntoWorkOrder": E(
+        lambda t: {"id": t.conversation_id, "category": "water", "kind": "repair"}
+    ),
     # An agent's own availability: their own row only.
     "setAgentStatus": E(lambda t: {"online": True}, own_tables=frozenset({"support_agent_status"})),
-    "saveFaqEntry": E(lambda t: [{"question": "伪造", "answer": "伪造", "keywords": "", "id": t.faq_id},
-                                 {"question": "伪造", "answer": "伪造", "keywords": "", "districtId": t.district_id}]),
+    "saveFaqEntry": E(
+        lambda t: [
+            {"question": "伪造", "answer": "伪造", "keywords": "", "id": t.faq_id},
+            {"question": "伪造", "answer": "伪造", "keywords": "", "districtId": t.district_id},
+        ]
+    ),
     "deleteFaqEntry": E(lambda t: {"id": t.faq_id}),
     "logStewardCall": E(lambda t: {"householdId": t.household_id}),
     "raiseSos": E(lambda t: {"householdId": t.household_id, "clientId": uid()}),
     "respondSos": E(lambda t: [{"id": t.sos_id, "resolve": False}, {"id": t.sos_id, "resolve": True}]),
-    "startCall": E(lambda t: [{"video": False, "householdId": t.household_id, "toSteward": True},
-                              {"video": False, "conversationId": t.conversation_id, "toSteward": False}]),
+    "startCall": E(
+        lambda t: [
+            {"video": False, "householdId": t.household_id, "toSteward": True},
+            {"video": False, "conversationId": t.conversation_id, "toSteward": False},
+        ]
+    ),
     "answerCall": E(lambda t: {"id": t.call_id}),
     "hangUpCall": E(lambda t: {"id": t.call_id}),
     "sendCallSignal": E(lambda t: {"callId": t.call_id, "kind": "offer", "payload": "{}"}),
-    "reportProblem": E(lambda t: [
-        {"input": {"clientId": uid(), "category": "water", "householdId": t.household_id, "description": "伪造"}},
-        {"input": {"clientId": uid(), "category": "water", "communityId": t.community_id, "place": "common",
-                   "description": "伪造", "source": "phone"}}]),
+    "reportProblem": E(
+        lambda t: [
+            {
+                "input": {
+                    "clientId": uid(),
+                    "category": "water",
+                    "householdId": t.household_id,
+                    "description": "伪造",
+                }
+            },
+            {
+                "input": {
+                    "clientId": uid(),
+                    "category": "water",
+                    "communityId": t.community_id,
+                    "place": "common",
+                    "description": "伪造",
+                    "source": "phone",
+                }
+            },
+        ]
+    ),
     "assignWorkOrder": E(lambda t: {"id": t.work_order_id, "assigneeId": t.steward_id, "note": ""}),
     "grabWorkOrder": E(lambda t: {"id": t.work_order_id}),
     "acceptWorkOrder": E(lambda t: {"id": t.work_order_id}),
@@ -480,8 +696,14 @@ MUTATIONS: dict[str, Entry] = {
     "cancelWorkOrder": E(lambda t: {"id": t.work_order_id, "note": "伪造"}),
     "escalateWorkOrder": E(lambda t: {"id": t.work_order_id, "note": "伪造"}),
     "recordReturnVisit": E(lambda t: {"id": t.work_order_id, "note": "伪造"}),
-    "saveStaffProfile": E(lambda t: {"personId": t.steward_id, "skills": ["plumbing"], "communityIds": [t.community_id],
-                                     "onDuty": True}),
+    "saveStaffProfile": E(
+        lambda t: {
+            "personId": t.steward_id,
+            "skills": ["plumbing"],
+            "communityIds": [t.community_id],
+            "onDuty": True,
+        }
+    ),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}
@@ -510,7 +732,9 @@ def selection_tree(type_: Any, depth: int, path: frozenset[str] = frozenset()) -
     assert isinstance(named, GraphQLObjectType | GraphQLInterfaceType), named
     path = path | {named.name}
     for name, definition in named.fields.items():
-        if any(is_non_null_type(arg.type) and arg.default_value is Undefined for arg in definition.args.values()):
+        if any(
+            is_non_null_type(arg.type) and arg.default_value is Undefined for arg in definition.args.values()
+        ):
             continue
         target = get_named_type(definition.type)
         if is_leaf_type(target):
@@ -579,8 +803,9 @@ def field_tree(schema: GraphQLSchema, operation: str, field_name: str) -> Tree:
     raise AssertionError(f"no selection of {field_name} fits the token limit")
 
 
-def document_for(schema: GraphQLSchema, operation: str, field_name: str, variables: dict,
-                 tree: Tree | None = None) -> str:
+def document_for(
+    schema: GraphQLSchema, operation: str, field_name: str, variables: dict, tree: Tree | None = None
+) -> str:
     definition = schema.get_type(operation).fields[field_name]
     declared = ", ".join(f"${name}: {definition.args[name].type}" for name in variables)
     arguments = ", ".join(f"{name}: ${name}" for name in variables)
@@ -638,8 +863,15 @@ def quiet(monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setattr(logging.getLogger("strawberry.execution"), "disabled", True)
 
 
-async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenTables, attacker_phone: str | None,
-                 target: Target, only: set[str] | None = None) -> list[str]:
+async def attack(
+    app: Any,
+    gql: GraphQLClient,
+    db: Any,
+    written_tables: WrittenTables,
+    attacker_phone: str | None,
+    target: Target,
+    only: set[str] | None = None,
+) -> list[str]:
     """Run every registered field (or only some) as the attacker (None: nobody logged in) against the target;
     list what went wrong."""
     schema = app.state.schema._schema  # noqa: SLF001
@@ -669,13 +901,21 @@ async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenT
                 for _ in range(12 if operation == "Query" else 1):
                     # When the attacker runs it against the target's objects
                     response = await attacker.http.post(
-                        "/graphql", json={"query": document_for(schema, operation, field_name, variables, tree),
-                                          "variables": variables},
-                        headers={"Accept-Language": "zh-CN",
-                                 **({"Authorization": f"Bearer {attacker.token}"} if attacker.token else {})})
+                        "/graphql",
+                        json={
+                            "query": document_for(schema, operation, field_name, variables, tree),
+                            "variables": variables,
+                        },
+                        headers={
+                            "Accept-Language": "zh-CN",
+                            **({"Authorization": f"Bearer {attacker.token}"} if attacker.token else {}),
+                        },
+                    )
                     # Then the answer holds nothing of the target
                     if response.status_code != 200:
-                        problems.append(f"{field_name}{variables}: HTTP {response.status_code} {response.text[:200]}")
+                        problems.append(
+                            f"{field_name}{variables}: HTTP {response.status_code} {response.text[:200]}"
+                        )
                         break
                     found = leaks(response.text, target, entry.echoes(target))
                     if found:
@@ -706,8 +946,9 @@ async def attack(app: Any, gql: GraphQLClient, db: Any, written_tables: WrittenT
 
 
 @pytest.mark.parametrize("attacker_phone, target_key", ATTACKS)
-async def test_nothing_of_another_community_leaks_or_changes(app, gql, db, attacker_phone, target_key, quiet,
-                                                              written_tables):
+async def test_nothing_of_another_community_leaks_or_changes(
+    app, gql, db, attacker_phone, target_key, quiet, written_tables
+):
     target = await prepare_target(target_key, gql, app, db)
     problems = await attack(app, gql, db, written_tables, attacker_phone, target)
     assert not problems, "\n".join(problems)
@@ -750,9 +991,19 @@ async def test_the_target_is_really_visible_to_its_own_people(app, gql, db):
     target = await prepare_target("A", gql, app, db)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     schema = app.state.schema._schema  # noqa: SLF001
-    response = await steward.http.post("/graphql", json={
-        "query": document_for(schema, "Query", "household", {"id": target.household_id},
-                              {"household": {"id": None, "headName": None, "members": {"name": None}}}),
-        "variables": {"id": target.household_id}}, headers={"Authorization": f"Bearer {steward.token}"})
+    response = await steward.http.post(
+        "/graphql",
+        json={
+            "query": document_for(
+                schema,
+                "Query",
+                "household",
+                {"id": target.household_id},
+                {"household": {"id": None, "headName": None, "members": {"name": None}}},
+            ),
+            "variables": {"id": target.household_id},
+        },
+        headers={"Authorization": f"Bearer {steward.token}"},
+    )
     assert leaks(response.text, target, set()), response.text[:500]
     assert re.search(r"LEAKA-p\d+", response.text)

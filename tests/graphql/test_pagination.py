@@ -39,7 +39,7 @@ async def test_page_size_at_the_cap_is_fine(gql):
 
 
 async def test_page_size_error_is_in_the_callers_language(gql):
-    admin = (await login_demo(gql, ADMIN))
+    admin = await login_demo(gql, ADMIN)
     admin.language = "zh-CN"
     result = await admin(COMMUNITIES, {"first": 101}, expect_errors=True)
     expected = i18n.gettext("Ask for between 1 and %(max)s items.", "zh_CN", max=100)
@@ -51,7 +51,9 @@ async def test_households_page_through_without_overlap(gql):
     # Given the steward of Xiushan Garden and all its households in one page
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     community = await xiushan_id(steward)
-    everything = (await steward(HOUSEHOLDS, {"id": community, "first": 100}))["data"]["community"]["households"]
+    everything = (await steward(HOUSEHOLDS, {"id": community, "first": 100}))["data"]["community"][
+        "households"
+    ]
     assert everything["pageInfo"]["hasNextPage"] is False
     all_ids = [h["id"] for h in everything["nodes"]]
     assert len(all_ids) >= 15
@@ -60,7 +62,9 @@ async def test_households_page_through_without_overlap(gql):
     after = None
     pages = 0
     while True:
-        page = (await steward(HOUSEHOLDS, {"id": community, "first": 7, "after": after}))["data"]["community"]["households"]
+        page = (await steward(HOUSEHOLDS, {"id": community, "first": 7, "after": after}))["data"][
+            "community"
+        ]["households"]
         pages += 1
         seen.extend(h["id"] for h in page["nodes"])
         if not page["pageInfo"]["hasNextPage"]:
@@ -75,12 +79,19 @@ async def test_households_page_through_without_overlap(gql):
 async def test_communities_page_through_without_overlap(gql):
     admin = await login_demo(gql, ADMIN)
     first = (await admin(COMMUNITIES, {"first": 5}))["data"]["communities"]
-    second = (await admin(COMMUNITIES, {"first": 5, "after": first["pageInfo"]["endCursor"]}))["data"]["communities"]
-    third = (await admin(COMMUNITIES, {"first": 5, "after": second["pageInfo"]["endCursor"]}))["data"]["communities"]
+    second = (await admin(COMMUNITIES, {"first": 5, "after": first["pageInfo"]["endCursor"]}))["data"][
+        "communities"
+    ]
+    third = (await admin(COMMUNITIES, {"first": 5, "after": second["pageInfo"]["endCursor"]}))["data"][
+        "communities"
+    ]
     ids = [c["id"] for page in (first, second, third) for c in page["nodes"]]
     assert len(ids) == len(set(ids)) == 12
-    assert (first["pageInfo"]["hasNextPage"], second["pageInfo"]["hasNextPage"], third["pageInfo"]["hasNextPage"]) == (
-        True, True, False)
+    assert (
+        first["pageInfo"]["hasNextPage"],
+        second["pageInfo"]["hasNextPage"],
+        third["pageInfo"]["hasNextPage"],
+    ) == (True, True, False)
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "!!!", "aGVsbG8", "k:12", "eDox", "a" * 300])
@@ -96,8 +107,12 @@ async def test_other_lists_do_not_break_on_odd_sizes(gql):
     # Lists without cursors take any size and clamp it, on every database
     admin = await login_demo(gql, ADMIN)
     for first in (-5, 0, 1, 1000):
-        data = (await admin("query ($first: Int) { viewer { staffCommunities(first: $first) { id } notifications(first: $first) { id } } }",
-                            {"first": first}))["data"]["viewer"]
+        data = (
+            await admin(
+                "query ($first: Int) { viewer { staffCommunities(first: $first) { id } notifications(first: $first) { id } } }",
+                {"first": first},
+            )
+        )["data"]["viewer"]
         assert len(data["staffCommunities"]) <= 12
 
 

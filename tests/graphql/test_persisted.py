@@ -18,8 +18,11 @@ async def manifest(client) -> dict[str, str]:  # noqa: ANN001
 
 
 def by_hash(digest: str, name: str, variables: dict | None = None) -> dict:
-    return {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}, "operationName": name,
-            "variables": variables or {}}
+    return {
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+        "operationName": name,
+        "variables": variables or {},
+    }
 
 
 async def test_manifest_lists_every_operation_by_its_documents_hash(client, app):
@@ -36,8 +39,9 @@ async def test_a_hash_executes_its_document(client, gql):
     digest = (await manifest(client))["PageViewer"]
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     # When the resident sends only the hash
-    response = await client.post("/graphql", json=by_hash(digest, "PageViewer"),
-                                 headers={"Authorization": f"Bearer {resident.token}"})
+    response = await client.post(
+        "/graphql", json=by_hash(digest, "PageViewer"), headers={"Authorization": f"Bearer {resident.token}"}
+    )
     # Then the document runs
     assert response.status_code == 200, response.text
     viewer = response.json()["data"]["viewer"]
@@ -48,7 +52,9 @@ async def test_a_hash_executes_its_document(client, gql):
 async def test_a_hash_picks_the_named_operation_of_a_shared_document(client, app, db):
     # login.graphql holds several operations; the operation name chooses one
     digest = (await manifest(client))["RequestLoginCode"]
-    response = await client.post("/graphql", json=by_hash(digest, "RequestLoginCode", {"phone": "13912340000"}))
+    response = await client.post(
+        "/graphql", json=by_hash(digest, "RequestLoginCode", {"phone": "13912340000"})
+    )
     assert response.json()["data"]["requestLoginCode"]["__typename"] == "LoginCodeSent"
     assert app.state.sms.last_to("+8613912340000")
 
@@ -100,7 +106,9 @@ async def test_persisted_only_refuses_raw_queries_from_residents(client, gql, ap
 async def test_persisted_only_accepts_raw_queries_from_staff(client, gql, app, monkeypatch):
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     switch_to_persisted_only(app, monkeypatch)
-    response = await client.post("/graphql", json={"query": RAW}, headers={"Authorization": f"Bearer {steward.token}"})
+    response = await client.post(
+        "/graphql", json={"query": RAW}, headers={"Authorization": f"Bearer {steward.token}"}
+    )
     assert response.status_code == 200
     assert response.json()["data"]["viewer"] == {"isStaff": True, "person": {"name": "张建国"}}
 
@@ -108,6 +116,8 @@ async def test_persisted_only_accepts_raw_queries_from_staff(client, gql, app, m
 async def test_persisted_only_accepts_the_full_text_of_a_persisted_document(client, app, persisted_only):
     # A client that sends the whole document of a persisted operation sends nothing new
     document = app.state.persisted["RequestLoginCode"].document
-    response = await client.post("/graphql", json={"query": document, "operationName": "RequestLoginCode",
-                                                   "variables": {"phone": "13912340001"}})
+    response = await client.post(
+        "/graphql",
+        json={"query": document, "operationName": "RequestLoginCode", "variables": {"phone": "13912340001"}},
+    )
     assert response.json()["data"]["requestLoginCode"]["__typename"] == "LoginCodeSent"

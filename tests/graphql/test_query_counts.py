@@ -26,38 +26,95 @@ async def test_staff_home_costs_the_same_for_twelve_communities_as_for_one(app, 
         counts[phone, "communities"] = len(data["viewer"]["staffCommunities"])
         statements[phone] = [" ".join(s.split())[:100] for s in sql_statements.statements]
     # The admin sees 12 communities, the Zhujiajiao steward 9, the Yueyang steward 2, the Xiushan steward 1
-    assert [counts[p, "communities"] for p in (ADMIN, STEWARD_ZHUJIAJIAO, STEWARD_YUEYANG, STEWARD_XIUSHAN)] == [12, 9, 2, 1]
+    assert [
+        counts[p, "communities"] for p in (ADMIN, STEWARD_ZHUJIAJIAO, STEWARD_YUEYANG, STEWARD_XIUSHAN)
+    ] == [12, 9, 2, 1]
     # And each home costs the same number of statements
-    assert counts[ADMIN] == counts[STEWARD_ZHUJIAJIAO] == counts[STEWARD_YUEYANG] == counts[STEWARD_XIUSHAN], statements
+    assert (
+        counts[ADMIN] == counts[STEWARD_ZHUJIAJIAO] == counts[STEWARD_YUEYANG] == counts[STEWARD_XIUSHAN]
+    ), statements
 
 
 async def add_households(db, community_name: str, count: int) -> int:  # noqa: ANN001
     """Add a building of `count` households, each with one or two residents, to a community."""
     community = (await db.execute(select(Community).where(Community.name == community_name))).scalar_one()
-    building = Building(community_id=community.id, district_id=community.district_id, name="测试楼", floors=10)
+    building = Building(
+        community_id=community.id, district_id=community.district_id, name="测试楼", floors=10
+    )
     db.add(building)
     await db.flush()
-    await db.execute(insert(Unit), [
-        {"building_id": building.id, "community_id": community.id, "district_id": community.district_id,
-         "number": f"{i + 1:03d}室", "floor": i // 5 + 1, "floor_area_centi_m2": 6000 + i}
-        for i in range(count)
-    ])
-    units = (await db.execute(select(Unit.id).where(Unit.building_id == building.id).order_by(Unit.id))).scalars().all()
-    await db.execute(insert(Household), [
-        {"unit_id": uid, "community_id": community.id, "district_id": community.district_id, "head_name": f"户主{i}"}
-        for i, uid in enumerate(units)
-    ])
-    households = (await db.execute(select(Household.id).join(Unit, Unit.id == Household.unit_id)
-                                   .where(Unit.building_id == building.id).order_by(Household.id))).scalars().all()
-    people = [{"phone": f"+8613700{i:06d}", "name": f"住户{i}", "text_size": "large", "ui_mode": "elderly",
-               "is_active": True} for i in range(2 * count)]
+    await db.execute(
+        insert(Unit),
+        [
+            {
+                "building_id": building.id,
+                "community_id": community.id,
+                "district_id": community.district_id,
+                "number": f"{i + 1:03d}室",
+                "floor": i // 5 + 1,
+                "floor_area_centi_m2": 6000 + i,
+            }
+            for i in range(count)
+        ],
+    )
+    units = (
+        (await db.execute(select(Unit.id).where(Unit.building_id == building.id).order_by(Unit.id)))
+        .scalars()
+        .all()
+    )
+    await db.execute(
+        insert(Household),
+        [
+            {
+                "unit_id": uid,
+                "community_id": community.id,
+                "district_id": community.district_id,
+                "head_name": f"户主{i}",
+            }
+            for i, uid in enumerate(units)
+        ],
+    )
+    households = (
+        (
+            await db.execute(
+                select(Household.id)
+                .join(Unit, Unit.id == Household.unit_id)
+                .where(Unit.building_id == building.id)
+                .order_by(Household.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    people = [
+        {
+            "phone": f"+8613700{i:06d}",
+            "name": f"住户{i}",
+            "text_size": "large",
+            "ui_mode": "elderly",
+            "is_active": True,
+        }
+        for i in range(2 * count)
+    ]
     await db.execute(insert(Person), people)
-    ids = dict((await db.execute(select(Person.phone, Person.id).where(Person.phone.like("+8613700%")))).all())
-    await db.execute(insert(RoleGrant), [
-        {"person_id": ids[person["phone"]], "role": Role.resident.value, "district_id": community.district_id,
-         "community_id": community.id, "household_id": households[i // 2], "on_duty": False}
-        for i, person in enumerate(people) if i % 2 == 0 or i % 4 == 1  # one or two residents per household
-    ])
+    ids = dict(
+        (await db.execute(select(Person.phone, Person.id).where(Person.phone.like("+8613700%")))).all()
+    )
+    await db.execute(
+        insert(RoleGrant),
+        [
+            {
+                "person_id": ids[person["phone"]],
+                "role": Role.resident.value,
+                "district_id": community.district_id,
+                "community_id": community.id,
+                "household_id": households[i // 2],
+                "on_duty": False,
+            }
+            for i, person in enumerate(people)
+            if i % 2 == 0 or i % 4 == 1  # one or two residents per household
+        ],
+    )
     await db.commit()
     return community.id
 
@@ -67,8 +124,12 @@ async def test_households_list_costs_the_same_for_fifty_as_for_five(app, gql, db
     community_id = await add_households(db, "秀山花园", 60)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     # When its steward lists five, then fifty, with their members and addresses
-    few, small = await sql_statements.during(run(app, steward, "CommunityHouseholds", id=str(community_id), first=5))
-    many, large = await sql_statements.during(run(app, steward, "CommunityHouseholds", id=str(community_id), first=50))
+    few, small = await sql_statements.during(
+        run(app, steward, "CommunityHouseholds", id=str(community_id), first=5)
+    )
+    many, large = await sql_statements.during(
+        run(app, steward, "CommunityHouseholds", id=str(community_id), first=50)
+    )
     assert len(small["community"]["households"]["nodes"]) == 5
     assert len(large["community"]["households"]["nodes"]) == 50
     assert sum(len(h["members"]) for h in large["community"]["households"]["nodes"]) > 50
@@ -80,15 +141,24 @@ async def test_staff_reading_members_is_audited_once_per_household(app, gql, db)
     # Given a steward who lists households with their members
     community_id = await add_households(db, "秀山花园", 12)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
-    before = (await db.execute(select(AuditEvent.subject_id).where(AuditEvent.action == "household.read_people"))).all()
+    before = (
+        await db.execute(select(AuditEvent.subject_id).where(AuditEvent.action == "household.read_people"))
+    ).all()
     data = await run(app, steward, "CommunityHouseholds", id=str(community_id), first=10)
     # Then each household whose people were shown is in the audit log, with the steward as actor
     shown = {int(h["id"]) for h in data["community"]["households"]["nodes"]}
-    rows = (await db.execute(select(AuditEvent.subject_id, AuditEvent.actor_id, AuditEvent.subject_type)
-                             .where(AuditEvent.action == "household.read_people"))).all()
+    rows = (
+        await db.execute(
+            select(AuditEvent.subject_id, AuditEvent.actor_id, AuditEvent.subject_type).where(
+                AuditEvent.action == "household.read_people"
+            )
+        )
+    ).all()
     assert len(rows) == len(before) + len(shown)
     assert {r.subject_id for r in rows} >= shown
-    steward_id = (await db.execute(select(Person.id).where(Person.phone == "+86" + STEWARD_XIUSHAN))).scalar_one()
+    steward_id = (
+        await db.execute(select(Person.id).where(Person.phone == "+86" + STEWARD_XIUSHAN))
+    ).scalar_one()
     assert {r.actor_id for r in rows if r.subject_id in shown} == {steward_id}
     assert {r.subject_type for r in rows} == {"household"}
 

@@ -15,7 +15,9 @@ def test_schema_file_matches_laoyou_export_schema():
     assert result.exit_code == 0, result.output
     # Then the committed file is exactly that (regenerate: laoyou export-schema --output schema.graphql)
     committed = (REPO_ROOT / "schema.graphql").read_text(encoding="utf-8")
-    assert committed.strip() == result.stdout.strip(), "schema.graphql is stale: run laoyou export-schema --output schema.graphql"
+    assert committed.strip() == result.stdout.strip(), (
+        "schema.graphql is stale: run laoyou export-schema --output schema.graphql"
+    )
 
 
 def test_export_is_the_served_schema(app):

@@ -16,8 +16,15 @@ INVALID_PHONE = "Please enter a valid mobile number."
 
 @pytest.mark.parametrize(
     "header, language",
-    [("zh-CN", "zh_CN"), ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"), ("zh-TW", "zh_TW"), ("zh-HK", "zh_TW"),
-     ("en-US,en;q=0.9", "en"), ("fr-FR", "zh_CN"), ("", "zh_CN")],
+    [
+        ("zh-CN", "zh_CN"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
+        ("zh-TW", "zh_TW"),
+        ("zh-HK", "zh_TW"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-FR", "zh_CN"),
+        ("", "zh_CN"),
+    ],
 )
 async def test_payload_errors_follow_accept_language(gql, header, language):
     gql.language = header
@@ -28,9 +35,17 @@ async def test_payload_errors_follow_accept_language(gql, header, language):
 
 def test_the_chinese_catalogs_translate_the_login_errors():
     for language in ("zh_CN", "zh_TW"):
-        for msgid in (INVALID_PHONE, "That code is not right. %(left)s tries left.", "Not found.",
-                      "Please log in first.", "The phone number or password is not right."):
-            assert i18n.gettext(msgid, language, left=3) != i18n.gettext(msgid, "en", left=3), (language, msgid)
+        for msgid in (
+            INVALID_PHONE,
+            "That code is not right. %(left)s tries left.",
+            "Not found.",
+            "Please log in first.",
+            "The phone number or password is not right.",
+        ):
+            assert i18n.gettext(msgid, language, left=3) != i18n.gettext(msgid, "en", left=3), (
+                language,
+                msgid,
+            )
 
 
 async def test_chinese_payload_error_is_chinese(gql):
@@ -41,10 +56,15 @@ async def test_chinese_payload_error_is_chinese(gql):
 
 async def test_top_level_denials_are_translated(gql):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    jingju = (await (await login_demo(gql, RESIDENT_JINGJU))("{ viewer { households { id } } }"))["data"]["viewer"]
+    jingju = (await (await login_demo(gql, RESIDENT_JINGJU))("{ viewer { households { id } } }"))["data"][
+        "viewer"
+    ]
     resident.language = "zh-CN"
-    result = await resident("query ($id: ID!) { household(id: $id) { id } }", {"id": jingju["households"][0]["id"]},
-                            expect_errors=True)
+    result = await resident(
+        "query ($id: ID!) { household(id: $id) { id } }",
+        {"id": jingju["households"][0]["id"]},
+        expect_errors=True,
+    )
     assert result["errors"][0]["message"] == i18n.gettext("Not found.", "zh_CN")
     assert result["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     gql.language = "zh-TW"

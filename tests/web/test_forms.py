@@ -58,7 +58,11 @@ async def test_settings_post_without_the_token_is_refused(client, db, supplied):
     response = await client.post("/settings", data=form)
     # Then it is refused and nothing changed, neither the person nor the cookies
     assert response.status_code == 403
-    person = (await db.execute(select(Person.language, Person.text_size).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).one()
+    person = (
+        await db.execute(
+            select(Person.language, Person.text_size).where(Person.phone == "+86" + RESIDENT_XIUSHAN)
+        )
+    ).one()
     assert tuple(person) == (None, "large")
     assert "laoyou_lang" not in response.cookies and "laoyou_text" not in response.cookies
 
@@ -66,10 +70,16 @@ async def test_settings_post_without_the_token_is_refused(client, db, supplied):
 async def test_settings_post_with_the_token_saves(client, db):
     await log_in_by_form(client, RESIDENT_XIUSHAN)
     token = csrf_in(await open_page(client, "/settings"))
-    response = await client.post("/settings", data={"language": "en", "text_size": "largest", "csrf_token": token})
+    response = await client.post(
+        "/settings", data={"language": "en", "text_size": "largest", "csrf_token": token}
+    )
     assert response.status_code == 303
     db.expire_all()
-    person = (await db.execute(select(Person.language, Person.text_size).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).one()
+    person = (
+        await db.execute(
+            select(Person.language, Person.text_size).where(Person.phone == "+86" + RESIDENT_XIUSHAN)
+        )
+    ).one()
     assert tuple(person) == ("en", "largest")
 
 
@@ -84,7 +94,9 @@ async def test_login_code_post_without_the_token_is_refused(client, app, db):
 
 async def test_refused_form_says_so_in_the_pages_language(client):
     await open_page(client, "/login")
-    response = await client.post("/login/code", data={"phone": RESIDENT_XIUSHAN}, headers={"Accept-Language": "zh-CN"})
+    response = await client.post(
+        "/login/code", data={"phone": RESIDENT_XIUSHAN}, headers={"Accept-Language": "zh-CN"}
+    )
     assert response.status_code == 403
     assert i18n.gettext("This form has expired", "zh_CN") in response.text
 
@@ -100,12 +112,16 @@ async def test_family_request_without_the_token_is_refused(client, db):
     assert response.status_code == 403
     assert await count(db, FamilyLink) == links
     # And with the token it is
-    response = await client.post("/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token})
+    response = await client.post(
+        "/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token}
+    )
     assert response.status_code == 200
     assert await count(db, FamilyLink) == links + 1
 
 
-@pytest.mark.parametrize("path", ["/logout", "/notifications/read", "/login/demo", "/login/password", "/login/verify"])
+@pytest.mark.parametrize(
+    "path", ["/logout", "/notifications/read", "/login/demo", "/login/password", "/login/verify"]
+)
 async def test_every_other_form_checks_the_token(client, path):
     await log_in_by_form(client, RESIDENT_XIUSHAN)
     response = await client.post(path, data={"phone": RESIDENT_XIUSHAN, "password": "x", "code": "123456"})
@@ -124,7 +140,9 @@ async def test_code_login_pages_end_to_end(client, app, language):
     # Given the login page
     token = csrf_in(await open_page(client, "/login", **headers))
     # When the resident asks for a code
-    response = await client.post("/login/code", data={"phone": "138 0000 0001", "csrf_token": token}, headers=headers)
+    response = await client.post(
+        "/login/code", data={"phone": "138 0000 0001", "csrf_token": token}, headers=headers
+    )
     # Then they are sent to the page that asks for it
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login/verify?phone=")
@@ -133,7 +151,11 @@ async def test_code_login_pages_end_to_end(client, app, language):
     # When they type the code from the SMS
     response = await client.post(
         "/login/verify",
-        data={"phone": "138 0000 0001", "code": sent_code(app, RESIDENT_XIUSHAN), "csrf_token": csrf_in(verify)},
+        data={
+            "phone": "138 0000 0001",
+            "code": sent_code(app, RESIDENT_XIUSHAN),
+            "csrf_token": csrf_in(verify),
+        },
         headers=headers,
     )
     # Then they are logged in with an httpOnly session cookie and land on the home page with their name
@@ -153,7 +175,11 @@ async def test_wrong_code_page_shows_a_clear_error_in_the_pages_language(client,
     # When a wrong code is typed
     response = await client.post(
         "/login/verify",
-        data={"phone": RESIDENT_XIUSHAN, "code": wrong_code(sent_code(app, RESIDENT_XIUSHAN)), "csrf_token": token},
+        data={
+            "phone": RESIDENT_XIUSHAN,
+            "code": wrong_code(sent_code(app, RESIDENT_XIUSHAN)),
+            "csrf_token": token,
+        },
         headers=headers,
     )
     # Then the page says so, in its own language, with the tries left, and nobody is logged in
@@ -169,8 +195,9 @@ async def test_wrong_code_page_shows_a_clear_error_in_the_pages_language(client,
 
 async def test_malformed_phone_page_shows_the_error_on_the_login_page(client, app):
     token = csrf_in(await open_page(client, "/login", **{"Accept-Language": "zh-CN"}))
-    response = await client.post("/login/code", data={"phone": "12345", "csrf_token": token},
-                                 headers={"Accept-Language": "zh-CN"})
+    response = await client.post(
+        "/login/code", data={"phone": "12345", "csrf_token": token}, headers={"Accept-Language": "zh-CN"}
+    )
     assert response.status_code == 400
     assert i18n.gettext("Please enter a valid mobile number.", "zh_CN") in response.text
     assert 'aria-invalid="true"' in response.text
@@ -180,12 +207,17 @@ async def test_staff_password_login_page(client):
     from laoyou.demo.data import DEMO_STAFF_PASSWORD
 
     token = csrf_in(await open_page(client, "/login"))
-    wrong = await client.post("/login/password", data={"phone": STEWARD_XIUSHAN, "password": "nope-nope-nope",
-                                                       "csrf_token": token}, headers={"Accept-Language": "en"})
+    wrong = await client.post(
+        "/login/password",
+        data={"phone": STEWARD_XIUSHAN, "password": "nope-nope-nope", "csrf_token": token},
+        headers={"Accept-Language": "en"},
+    )
     assert wrong.status_code == 400
     assert "The phone number or password is not right." in wrong.text
-    right = await client.post("/login/password", data={"phone": STEWARD_XIUSHAN, "password": DEMO_STAFF_PASSWORD,
-                                                       "csrf_token": token})
+    right = await client.post(
+        "/login/password",
+        data={"phone": STEWARD_XIUSHAN, "password": DEMO_STAFF_PASSWORD, "csrf_token": token},
+    )
     assert right.status_code == 303
     assert "张建国" in (await client.get("/")).text
 
