@@ -51,6 +51,7 @@ from laoyou.billing.models import (
     ItemKind,
     JournalEntry,
     JournalLine,
+    LedgerAttachment,
     PackageAdoption,
     Payment,
     PaymentAllocation,
@@ -71,6 +72,8 @@ from laoyou.core.pagination import Page
 from laoyou.core.time import SHANGHAI, as_utc, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, Household, Unit
+from laoyou.media import service as media_service
+from laoyou.media.models import MediaFile
 
 log = logging.getLogger("laoyou.billing")
 
@@ -1325,3 +1328,54 @@ async def family_household_ids(session: AsyncSession, person_id: int) -> set[int
 
 def local_date(value: datetime) -> date:
     return as_utc(value).astimezone(SHANGHAI).date()
+
+
+# --- invoice photos on the books ----------------------------------------------------------------------
+
+
+async def do_attach_invoice(session: AsyncSession, *, actor: Actor, entry_id: int, media_id: int) -> LedgerAttachment:
+    """Link a stored photo of the invoice to an entry of the same community's books (writers only)."""
+    entry = await session.get(JournalEntry, entry_id)
+    if entry is None:
+        raise NotFound()
+    await check_can_write(session, actor, entry.community_id)
+    stored = await session.get(MediaFile, media_id)
+    if stored is None or stored.community_id != entry.community_id or stored.kind != "image":
+        raise NotFound()
+    found = (await session.exec(select(LedgerAttachment).where(LedgerAttachment.entry_id == entry_id,
+                                                               LedgerAttachment.media_id == media_id))).first()
+    if found is not None:
+        return found
+    link = LedgerAttachment(entry_id=entry_id, media_id=media_id, community_id=entry.community_id,
+                            district_id=entry.district_id)
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def ledger_attachments(session: AsyncSession, *, actor: Actor, community_id: int,
+                             entry_ids: list[int]) -> dict[int, list[int]]:
+    """The invoice photos (media ids) of these entries of one community's books, for those who read them."""
+    await check_can_read_books(session, actor, community_id)
+    result: dict[int, list[int]] = {}
+    if not entry_ids:
+        return result
+    rows = await session.exec(select(LedgerAttachment.entry_id, LedgerAttachment.media_id).where(
+        LedgerAttachment.community_id == community_id, col(LedgerAttachment.entry_id).in_(sorted(set(entry_ids))))
+        .order_by(LedgerAttachment.id))
+    for entry_id, media_id in rows:
+        result.setdefault(entry_id, []).append(media_id)
+    return result
+
+
+async def check_media_access(session: AsyncSession, actor: Actor, media_file: MediaFile) -> None:
+    """A photo of an invoice on the books is seen only by those who may read that community's books
+    (registered with media)."""
+    link = (await session.exec(select(LedgerAttachment.community_id)
+                               .where(LedgerAttachment.media_id == media_file.id).limit(1))).first()
+    if link is not None:
+        await check_can_read_books(session, actor, link)
+
+
+if check_media_access not in media_service.ACCESS_GUARDS:
+    media_service.ACCESS_GUARDS.append(check_media_access)

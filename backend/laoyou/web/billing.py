@@ -10,6 +10,7 @@ import secrets
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 from sqlmodel import select
 
 from laoyou.billing import service as billing
@@ -19,8 +20,10 @@ from laoyou.billing.models import Fund, Payment
 from laoyou.billing.money import parse_yuan
 from laoyou.core import i18n
 from laoyou.core.events import commit_and_publish
+from laoyou.core.errors import LaoyouError
 from laoyou.core.time import SHANGHAI, utcnow
-from laoyou.web.render import OperationFailed, Page, form_with_csrf
+from laoyou.media import service as media
+from laoyou.web.render import OperationFailed, Page, check_csrf, form_with_csrf
 
 
 def _page(handler):  # noqa: ANN001, ANN202
@@ -277,8 +280,11 @@ def install(app: FastAPI) -> None:
         expenses = page.request.query_params.get("fund") == "expenses"
         data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
                               expensesOnly=expenses, first=100, after=page.request.query_params.get("after"))
+        photos = await billing.ledger_attachments(
+            page.context.session, actor=page.context.actor, community_id=int(data["community"]["id"]),
+            entry_ids=[int(n["entryId"]) for n in data["ledger"]["nodes"]])
         return page.render("billing/ledger.html", status_code=status_code, fund=fund or ("expenses" if expenses else ""),
-                           error=error, **data)
+                           error=error, photos=photos, **data)
 
     app.add_api_route("/staff/communities/{community_id}/ledger", _page(staff_ledger), methods=["GET"],
                       include_in_schema=False)
@@ -308,23 +314,48 @@ def install(app: FastAPI) -> None:
                       include_in_schema=False)
 
     async def staff_entry(page: Page) -> Response:
-        form = await form_with_csrf(page.request)
-        what = page.request.path_params["what"]
+        """Record public income or an expense; a photo of the invoice (multipart, optional) goes through the
+        media service and is linked to the entry in the same transaction."""
+        request = page.request
+        if request.path_params["what"] not in ("income", "expense"):
+            raise HTTPException(404, "not found")
+        raw = await request.form(max_files=1, max_fields=10, max_part_size=media.MAX_IMAGE_BYTES + 1024)
+        if not check_csrf(request, str(raw.get("csrf_token", ""))):
+            raise HTTPException(403, "csrf")
+        form = {k: v for k, v in raw.items() if isinstance(v, str)}
+        what = request.path_params["what"]
+        community_id = request.path_params["community_id"]
         try:
             amount = parse_yuan(form.get("amount", ""))
         except ValueError:
             return await staff_ledger(page, error=i18n.gettext("Enter an amount above zero.", page.context.language),
                                       status_code=400)
+        photo_id = None
+        upload = raw.get("photo")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(media.MAX_IMAGE_BYTES + 1)
+            try:
+                stored = await media.do_store_upload(
+                    page.context.session, storage=request.app.state.storage, actor=page.context.actor, data=data,
+                    community_id=int(community_id) if community_id.isdigit() else 0, allowed={"image"})
+            except LaoyouError as exc:  # refused before anything is stored
+                return await staff_ledger(page, error=i18n.gettext(exc.message, page.context.language, **exc.params),
+                                          status_code=400)
+            photo_id = stored.id
         operation = "RecordIncome" if what == "income" else "RecordExpense"
-        data = (await page.run(operation, communityId=page.request.path_params["community_id"],
+        data = (await page.run(operation, communityId=community_id,
                                fund=form.get("fund", ""), amountFen=amount, memo=form.get("memo", ""),
                                attachmentRef=form.get("attachment_ref", "")))
         result = data["recordIncome" if what == "income" else "recordExpense"]
         if result["__typename"] != "LedgerEntryRecorded":
             return await staff_ledger(page, error=result["message"], status_code=400)
-        return page.redirect(f"/staff/communities/{page.request.path_params['community_id']}/ledger")
+        if photo_id is not None:
+            await billing.do_attach_invoice(page.context.session, actor=page.context.actor,
+                                            entry_id=int(result["entryId"]), media_id=photo_id)
+            await commit_and_publish(page.context.session, page.context.pubsub)
+        return page.redirect(f"/staff/communities/{community_id}/ledger")
 
-    app.add_api_route("/staff/communities/{community_id}/ledger/{what:income|expense}", _page(staff_entry),
+    app.add_api_route("/staff/communities/{community_id}/ledger/{what}", _page(staff_entry),
                       methods=["POST"], include_in_schema=False)
 
 
