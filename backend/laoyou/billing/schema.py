@@ -658,11 +658,14 @@ class BillingQuery:
     async def ledger(
         self, info: Info, community_id: strawberry.ID, fund: FundEnum | None = None,  # type: ignore[valid-type]
         expenses_only: bool = False, first: int | None = None, after: str | None = None,
+        from_date: date | None = None, to_date: date | None = None,
     ) -> Connection[LedgerLine]:
+        """Newest first; fromDate and toDate (both included) are Asia/Shanghai days."""
         limit, cursor = page_args(info, first, after)
         page = await billing.ledger_lines(info.context.session, actor=info.context.actor,
                                           community_id=decode_id(community_id), fund=fund.value if fund else None,
-                                          first=limit, after=cursor, expenses_only=expenses_only)
+                                          first=limit, after=cursor, expenses_only=expenses_only,
+                                          from_date=from_date, to_date=to_date)
         return Connection(
             nodes=[LedgerLine(row=line, entry=entry) for line, entry in page.items],
             page_info=PageInfo(has_next_page=page.has_next_page,

@@ -1227,7 +1227,9 @@ async def fund_balances(session: AsyncSession, *, actor: Actor, community_id: in
 
 
 async def ledger_lines(session: AsyncSession, *, actor: Actor, community_id: int, fund: str | None, first: int,
-                       after: int | None, expenses_only: bool = False) -> Page[tuple[JournalLine, JournalEntry]]:
+                       after: int | None, expenses_only: bool = False, from_date: date | None = None,
+                       to_date: date | None = None) -> Page[tuple[JournalLine, JournalEntry]]:
+    """Lines newest first; from_date and to_date (both included) are Asia/Shanghai days."""
     await check_can_read_books(session, actor, community_id)
     query = (select(JournalLine, JournalEntry).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
              .where(JournalLine.community_id == community_id))
@@ -1235,11 +1237,20 @@ async def ledger_lines(session: AsyncSession, *, actor: Actor, community_id: int
         query = query.where(JournalLine.fund == Fund(fund).value)
     if expenses_only:
         query = query.where(JournalLine.account == Account.expense.value)
+    if from_date is not None:
+        query = query.where(JournalEntry.created_at >= shanghai_day_start(from_date))
+    if to_date is not None:
+        query = query.where(JournalEntry.created_at < shanghai_day_start(to_date + timedelta(days=1)))
     if after is not None:
         query = query.where(JournalLine.id < after)
     rows = list(await session.exec(query.order_by(col(JournalLine.id).desc()).limit(first + 1)))
     page = Page(rows[:first], len(rows) > first)
     return page
+
+
+def shanghai_day_start(day: date) -> datetime:
+    """The first instant of a day in Asia/Shanghai, as aware UTC."""
+    return as_utc(datetime(day.year, day.month, day.day, tzinfo=SHANGHAI))
 
 
 @dataclass

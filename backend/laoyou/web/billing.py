@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from datetime import date
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -275,16 +277,31 @@ def install(app: FastAPI) -> None:
         fund = page.request.query_params.get("fund")
         return fund if fund in {f.value for f in Fund} else None
 
+    def _period(page: Page) -> dict[str, str | None]:
+        """from and to (YYYY-MM-DD, Asia/Shanghai days, both included); anything else is no bound."""
+        found: dict[str, str | None] = {}
+        for param, var in (("from", "fromDate"), ("to", "toDate")):
+            try:
+                found[var] = date.fromisoformat(page.request.query_params.get(param, "")).isoformat()
+            except ValueError:
+                found[var] = None
+        return found
+
+    def _period_query(period: dict[str, str | None]) -> str:
+        return urlencode({k: v for k, v in (("from", period["fromDate"]), ("to", period["toDate"])) if v})
+
     async def staff_ledger(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
         fund = _fund(page)
         expenses = page.request.query_params.get("fund") == "expenses"
+        period = _period(page)
         data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
-                              expensesOnly=expenses, first=100, after=page.request.query_params.get("after"))
+                              expensesOnly=expenses, first=100, after=page.request.query_params.get("after"),
+                              **period)
         photos = await billing.ledger_attachments(
             page.context.session, actor=page.context.actor, community_id=int(data["community"]["id"]),
             entry_ids=[int(n["entryId"]) for n in data["ledger"]["nodes"]])
         return page.render("billing/ledger.html", status_code=status_code, fund=fund or ("expenses" if expenses else ""),
-                           error=error, photos=photos, **data)
+                           error=error, photos=photos, period=period, period_query=_period_query(period), **data)
 
     app.add_api_route("/staff/communities/{community_id}/ledger", _page(staff_ledger), methods=["GET"],
                       include_in_schema=False)
@@ -292,6 +309,7 @@ def install(app: FastAPI) -> None:
     async def staff_ledger_csv(page: Page) -> Response:
         fund = _fund(page)
         expenses = page.request.query_params.get("fund") == "expenses"
+        period = _period(page)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["line", "entry", "time", "fund", "account", "kind", "memo", "debit_yuan", "credit_yuan",
@@ -299,14 +317,16 @@ def install(app: FastAPI) -> None:
         after = None
         while True:
             data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
-                                  expensesOnly=expenses, first=100, after=after)
+                                  expensesOnly=expenses, first=100, after=after, **period)
             for n in data["ledger"]["nodes"]:
                 writer.writerow([n["id"], n["entryId"], n["createdAt"], n["fund"], n["account"], n["kind"],
                                  n["memo"], n["debit"]["yuan"], n["credit"]["yuan"], n["attachmentRef"]])
             if not data["ledger"]["pageInfo"]["hasNextPage"]:
                 break
             after = data["ledger"]["pageInfo"]["endCursor"]
-        name = f"ledger-{page.request.path_params['community_id']}-{fund or ('expenses' if expenses else 'all')}.csv"
+        span = "".join(f"-{v}" for v in (period["fromDate"] or "start", period["toDate"] or "now")) \
+            if period["fromDate"] or period["toDate"] else ""
+        name = f"ledger-{page.request.path_params['community_id']}-{fund or ('expenses' if expenses else 'all')}{span}.csv"
         return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
