@@ -170,3 +170,22 @@ async def test_residents_reading_their_own_household_are_not_audited(gql, db):
     await resident("{ viewer { households { members { name } } } }")
     rows = (await db.execute(select(AuditEvent.id).where(AuditEvent.action == "household.read_people"))).all()
     assert rows == []
+
+
+async def test_family_page_costs_the_same_for_many_links_as_for_one(app, gql, sql_statements):
+    # Given a resident with one family link (the demo son), then with four more requests
+    from ..accounts.helpers import login_new_person
+    from ..conftest import RESIDENT_XIUSHAN
+
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    one, data = await sql_statements.during(run(app, resident, "FamilyPage"))
+    assert len(data["viewer"]["familyLinks"]) == 1
+    for n in range(4):
+        relative = await login_new_person(gql, app, f"1390000{n:04d}")
+        await relative(
+            'mutation { requestFamilyLink(phone: "13800000001", relation: "亲戚") { __typename } }'
+        )
+    many, data = await sql_statements.during(run(app, resident, "FamilyPage"))
+    assert len(data["viewer"]["familyLinks"]) == 5
+    # Then the page costs the same
+    assert one == many, sql_statements.statements

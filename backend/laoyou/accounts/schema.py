@@ -124,12 +124,12 @@ class FamilyLink:
 
     @strawberry.field(description="The family member, as the household sees them.")
     async def family_member_name(self, info: Info) -> str:
-        person = await info.context.session.get(PersonRow, self.row.person_id)
+        person = await info.context.loaders.person_by_id.load(self.row.person_id)
         return person.name or mask_phone(person.phone)
 
     @strawberry.field
     async def family_member_masked_phone(self, info: Info) -> str:
-        person = await info.context.session.get(PersonRow, self.row.person_id)
+        person = await info.context.loaders.person_by_id.load(self.row.person_id)
         return mask_phone(person.phone)
 
     @strawberry.field
