@@ -196,14 +196,17 @@ def update_catalogs() -> None:
     for language in LANGUAGES:
         path = LOCALES / language / "LC_MESSAGES" / "messages.po"
         old = load_catalog(language) if path.exists() else Catalog(locale=language)
+        # Keep the catalog's order (new msgids go at the end) and name files without line numbers, so an
+        # update only touches what changed, even while several people add strings at once.
+        order = {m.id if isinstance(m.id, str) else tuple(m.id): i for i, m in enumerate(m for m in old if m.id)}
         entries, added = [], 0
-        for msgid, where in msgids.items():
+        for msgid in sorted(msgids, key=lambda key: order.get(key, len(order))):
             previous = old.get(msgid)
             string = previous.string if previous and not previous.fuzzy else None
             if not string:
                 added += 1
                 string = msgid if language == "en" else ("",) * len(msgid) if isinstance(msgid, tuple) else ""
-            locations = [(w.rsplit(":", 1)[0], int(w.rsplit(":", 1)[1])) for w in dict.fromkeys(where)]
+            locations = [(name, None) for name in dict.fromkeys(w.rsplit(":", 1)[0] for w in msgids[msgid])]
             entries.append((msgid, string, locations))
         changed = added or len(entries) != len([m for m in old if m.id])
         revised = old.revision_date if isinstance(old.revision_date, datetime) and not changed else None
@@ -217,7 +220,7 @@ def update_catalogs() -> None:
             new.add(msgid, string, locations=locations)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
-            write_po(handle, new, width=110, omit_header=False)
+            write_po(handle, new, width=110, omit_header=False, include_lineno=False)
         print(f"{path.relative_to(ROOT)}: {len(new)} messages, {added} new")  # noqa: T201
 
 

@@ -13,7 +13,9 @@ function textOf(region) {
     if (block.closest(SKIP)) continue;
     if (block.parentElement && block.parentElement.closest(BLOCKS) && region.contains(block.parentElement.closest(BLOCKS))) continue;
     const clone = block.cloneNode(true);
-    for (const el of clone.querySelectorAll("[data-speak]")) el.textContent = el.dataset.speak;
+    for (const el of [clone, ...clone.querySelectorAll("[data-speak]")]) {
+      if (el.dataset.speak) el.textContent = el.dataset.speak;
+    }
     for (const el of clone.querySelectorAll(SKIP)) el.remove();
     const text = clone.textContent.replace(/\s+/g, " ").trim();
     if (text) parts.push(text);

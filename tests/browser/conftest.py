@@ -1,0 +1,145 @@
+"""Browser tests: the real app under uvicorn in a background thread, driven by Debian's chromium.
+
+One server per test session (SQLite in a temporary directory, the demo data at a small scale), one
+browser per module; every test gets fresh browser contexts at a phone's size (360×740), so cookies, caches and
+service workers never leak from one test to the next.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .helpers import CHROMIUM, CHROMIUM_ARGS, PHONE
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Any
+
+    def sms_code(self, phone: str) -> str:
+        """The 6-digit code in the last SMS sent to a Chinese mobile number."""
+        text = self.app.state.sms.last_to(f"+86{phone}")
+        assert text, f"no SMS was sent to {phone}"
+        match = re.search(r"(?<!\d)(\d{6})(?!\d)", text)
+        assert match, text
+        return match.group(1)
+
+    def bearer(self, phone: str) -> str:
+        """A bearer token for a demo person (for GraphQL calls made "from another phone")."""
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={
+                "query": "mutation ($phone: String!) { loginAsDemoPerson(phone: $phone, sessionKind: BEARER) {"
+                " __typename ... on LoggedIn { token } ... on Error { message } } }",
+                "variables": {"phone": phone},
+            },
+            timeout=10,
+        )
+        data = response.json()["data"]["loginAsDemoPerson"]
+        assert data["__typename"] == "LoggedIn", data
+        return data["token"]
+
+    def graphql(self, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        payload = response.json()
+        assert not payload.get("errors"), payload
+        return payload["data"]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    import uvicorn
+
+    from laoyou.app import create_app
+    from laoyou.core.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("browser-app")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        mode="demo",
+        data_dir=tmp,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'browser.sqlite3'}",
+        secret_key="browser-test-secret-key-that-is-long-enough-0123",
+        demo_households_scale=0.02,
+        login_codes_per_ip_hour=1000,
+        public_url=url,
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="laoyou-browser-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            pytest.fail("the app did not start")
+        time.sleep(0.2)
+    yield LiveServer(url=url, app=app)
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One chromium per module: other modules here start their own Playwright, and two sync Playwright
+    instances cannot be alive at once."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """Make fresh phone-sized browser contexts (each a phone of its own); all are closed after the test."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        values = {"viewport": PHONE, "locale": "zh-CN", "base_url": live_server.url, "service_workers": "allow"}
+        values.update(options)
+        context = browser.new_context(**values)
+        context.set_default_timeout(15_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Any) -> Any:
+    return new_context().new_page()

@@ -1,0 +1,60 @@
+"""The unread badge on an open home page follows a GraphQL subscription over WebSocket, without reloading."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from .helpers import LI_GUILAN, WANG_XIUYING, login_demo, shot
+
+pytestmark = pytest.mark.browser
+
+REQUEST_FAMILY_LINK = """
+mutation ($phone: String!, $relation: String) {
+  requestFamilyLink(phone: $phone, relation: $relation) {
+    __typename
+    ... on Error { message }
+  }
+}
+"""
+
+
+def test_the_unread_badge_updates_live(page: Any, live_server: Any) -> None:
+    frames: list[dict[str, Any]] = []
+
+    def watch(socket: Any) -> None:
+        if socket.url.endswith("/graphql"):
+            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    login_demo(page, WANG_XIUYING)
+    badge = page.locator('[data-live="unread"]')
+    before = int(badge.inner_text() or "0")
+    page.evaluate("window.__sameDocument = true")
+
+    deadline = time.monotonic() + 15
+    while not any(f.get("type") == "next" for f in frames):
+        assert time.monotonic() < deadline, f"no subscription data; frames: {frames}"
+        page.wait_for_timeout(100)
+    assert any(f.get("type") == "connection_ack" for f in frames)
+
+    # Someone else, on another phone, asks to follow her home: she gets a notification.
+    token = live_server.bearer(LI_GUILAN)
+    data = live_server.graphql(token, REQUEST_FAMILY_LINK, {"phone": WANG_XIUYING, "relation": "邻居"})
+    assert data["requestFamilyLink"]["__typename"] == "FamilyLinkRequested", data
+
+    expect(badge).to_have_text(str(before + 1))
+    expect(page.locator("[data-unread-box]")).to_be_visible()
+    expect(page.locator("[data-unread-newer]")).to_be_visible()
+    assert page.evaluate("window.__sameDocument === true")  # no reload happened
+    shot(page, "home-live-badge")
+
+    # Tapping the prompt shows the new message; reading them clears the badge.
+    page.locator("[data-unread-newer] a").click()
+    expect(page.locator("ul.notices")).to_contain_text("请求作为家人关注您家")
+    page.locator('form[action="/notifications/read"] button').click()
+    expect(page.locator("[data-unread-box]")).to_be_hidden()
