@@ -14,7 +14,7 @@ from laoyou.app import create_app
 from ..conftest import GraphQLClient, make_database_url, make_settings
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def production_app(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[Any]:
