@@ -169,3 +169,23 @@ def test_a_revoked_token_is_rejected(live):
         with pytest.raises(WebSocketDisconnect) as closed:
             receive(ws)
     assert closed.value.code == 4403
+
+
+def test_a_page_on_another_site_cannot_use_the_session_cookie(live):
+    # Given a browser logged in with the session cookie
+    token = demo_token(live, RESIDENT_XIUSHAN)
+    live.cookies.set("laoyou_session", token)
+    try:
+        # When a page on another site opens a WebSocket (the browser attaches the cookie; CORS does not apply)
+        with pytest.raises(WebSocketDisconnect):
+            with live.websocket_connect(
+                "/graphql", subprotocols=[PROTOCOL], headers={"Origin": "https://evil.example"}
+            ) as ws:
+                connect(ws, {})
+        # Then it is refused, while a page of our own origin may connect
+        with live.websocket_connect(
+            "/graphql", subprotocols=[PROTOCOL], headers={"Origin": "http://testserver"}
+        ) as ws:
+            assert connect(ws, {}) == {"type": "connection_ack"}
+    finally:
+        live.cookies.clear()
