@@ -27,22 +27,22 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstatesQuery
-from laoyou.billing.schema import BillingMutation, BillingQuery
+from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
-from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
+from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.tickets.schema import TicketsMutation, TicketsQuery
 
 log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery, SupportQuery, BriefingsQuery, NotifyQuery, BillingQuery, TicketsQuery):
+class Query(AccountsQuery, EstatesQuery, BillingQuery, BriefingsQuery, NotifyQuery, SupportQuery, TicketsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, SupportMutation, BriefingsMutation, NotifyMutation, BillingMutation, TicketsMutation):
+class Mutation(AccountsMutation, BillingMutation, BriefingsMutation, NotifyMutation, SupportMutation, TicketsMutation):
     pass
 
 
