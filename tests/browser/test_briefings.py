@@ -175,6 +175,8 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser
     # And a tap brings her back
     resident.locator("img.photo-fullscreen").click()
     resident.wait_for_function("document.fullscreenElement === null")
+    # The viewer is removed on the fullscreenchange event, which comes just after fullscreenElement clears.
+    resident.wait_for_function("document.querySelector('img.photo-fullscreen') === null", timeout=5000)
     assert resident.locator("img.photo-fullscreen").count() == 0
     resident.context.close()
     steward.context.close()
