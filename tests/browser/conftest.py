@@ -113,7 +113,8 @@ def browser() -> Iterator[Any]:
     """One chromium per module: other modules here start their own Playwright, and two sync Playwright
     instances cannot be alive at once."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed")
+        # A missing browser must fail the run, not skip it: .ci/run installs Debian's chromium.
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

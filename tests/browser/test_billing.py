@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,6 @@ from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 from ..support.servers import AppProcess
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PERIODS = (f"2031-{month:02d}" for month in itertools.count(1))
 
@@ -44,17 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
 from ..support.servers import AppProcess
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SHOTS = Path(os.environ.get("LAOYOU_SCREENSHOTS", "/tmp/laoyou-screenshots/tickets"))
 
@@ -50,17 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
