@@ -250,6 +250,13 @@ class TransferTarget:
 class ChatUpdate:
     conversation: SupportConversation
     messages: list[SupportMessage]
+    shared: strawberry.Private[feed.Shared | None] = None
+
+    def shared_execution(self, executor: Any, execute: Any) -> Any:
+        """Called by the executor for each subscriber: one execution serves all who may see the same answer."""
+        if self.shared is None:
+            return execute(executor)
+        return self.shared.execute(executor, execute)
 
 
 @strawberry.type
@@ -821,6 +828,11 @@ async def _listen(pubsub: Any, channels: list[str]) -> AsyncIterator[asyncio.Que
                 task.cancel()
 
 
+def _chat_update(conversation: models.Conversation, rows: list[models.Message], shared: feed.Shared | None) -> ChatUpdate:
+    return ChatUpdate(conversation=SupportConversation(row=conversation), messages=[SupportMessage(row=r) for r in rows],
+                      shared=shared)
+
+
 class _Scoped:
     """A short database session with fresh loaders for one fetch inside a long subscription.
 
@@ -828,22 +840,23 @@ class _Scoped:
     until the yielded value has been resolved and sent (the generator resumes and leaves the block).
     """
 
-    def __init__(self, info: Info) -> None:
+    def __init__(self, info: Info, *, lazy: bool = False) -> None:
         self.context = info.context
         self.lock = self.context.__dict__.setdefault("_support_lock", asyncio.Lock())
+        self.lazy = lazy  # open the session only if a resolver asks for it
 
     async def __aenter__(self) -> Any:
         await self.lock.acquire()
-        self.session = self.context.sessionmaker()
-        self.context._session = self.session
+        self.context._session = None if self.lazy else self.context.sessionmaker()
         self.context.__dict__.pop("loaders", None)
-        return self.session
+        return self.context._session
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            self.context._session = None
+            session, self.context._session = self.context._session, None
             self.context.__dict__.pop("loaders", None)
-            await self.session.close()
+            if session is not None:
+                await session.close()
         finally:
             self.lock.release()
 
@@ -868,17 +881,17 @@ class SupportSubscription:
         try:
             while True:
                 generation = live.generation
-                conversation, rows = await live.read(context.sessionmaker, cursor)
-                if conversation is None:
+                found = await live.read(context.sessionmaker, cursor, _chat_update)
+                if found is None:
                     return
-                if rows:
-                    cursor = rows[-1].seq
-                async with _Scoped(info):
-                    live.prime(context.loaders)
-                    # Resolved while the scope is open: the generator resumes only after it was sent.
-                    yield ChatUpdate(conversation=SupportConversation(row=conversation),
-                                     messages=[SupportMessage(row=r) for r in rows])
-                if len(rows) < feed.PAGE:
+                update, count = found
+                if count:
+                    cursor = update.messages[-1].row.seq
+                # A shared update is resolved with a context of its own; one read alone (a long-absent cursor)
+                # is resolved with this subscription's, which opens a session only if a field needs one.
+                async with _Scoped(info, lazy=True):
+                    yield update
+                if count < feed.PAGE:
                     await live.wait_newer(generation)
         finally:
             await hub.leave(live)
