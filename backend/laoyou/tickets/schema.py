@@ -92,18 +92,23 @@ class Prefetched:
     addresses: dict[int, str] = field(default_factory=dict)  # household id: "building unit"
 
 
-async def prefetch(info: Info, rows: list[models.WorkOrder]) -> Prefetched:
-    """Communities, assignees and flat addresses of the rows, through the request's loaders (which stay primed)."""
+async def prefetch(info: Info, rows: list[models.WorkOrder], known: tickets.BoardPage | None = None) -> Prefetched:
+    """Communities, assignees and flat addresses of the rows, through the request's loaders (which stay primed).
+    What the list's own query brought (`known`) primes the loaders instead of being fetched again."""
     loaders = info.context.loaders
     found = Prefetched()
-    community_ids = sorted({r.community_id for r in rows})
-    people_ids = sorted({r.assignee_id for r in rows if r.assignee_id is not None})
+    if known is not None:
+        loaders.community_by_id.prime_many(known.communities)
+        loaders.ticket_person_by_id.prime_many(known.assignees)
+        found.communities, found.people = dict(known.communities), dict(known.assignees)
+    community_ids = sorted({r.community_id for r in rows} - found.communities.keys())
+    people_ids = sorted({r.assignee_id for r in rows if r.assignee_id is not None} - found.people.keys())
     household_ids = sorted({r.household_id for r in rows
                             if r.household_id and r.place == models.Place.unit and not r.hide_author})
     if community_ids:
-        found.communities = dict(zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True))
+        found.communities.update(zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True))
     if people_ids:
-        found.people = dict(zip(people_ids, await loaders.ticket_person_by_id.load_many(people_ids), strict=True))
+        found.people.update(zip(people_ids, await loaders.ticket_person_by_id.load_many(people_ids), strict=True))
     if household_ids:
         households = [h for h in await loaders.household_by_id.load_many(household_ids) if h is not None]
         units = {u.id: u for u in await loaders.unit_by_id.load_many(sorted({h.unit_id for h in households})) if u}
@@ -440,7 +445,7 @@ async def _change(info: Info, error_type: type[Error], work: Callable[[], Awaita
 
 
 async def _connection(info: Info, page: Any) -> Connection[WorkOrder]:
-    pre = await prefetch(info, list(page.items))
+    pre = await prefetch(info, list(page.items), page if isinstance(page, tickets.BoardPage) else None)
     return connection(page, lambda row: WorkOrder(row=row, pre=pre))
 
 

@@ -519,14 +519,25 @@ async def _district_scope(session: AsyncSession, actor: Actor, district_id: int,
     return ids
 
 
+@dataclass
+class BoardPage(Page[WorkOrder]):
+    """A page of the board with what every line shows beside the order: its community and its assignee."""
+
+    communities: dict[int, Community] = field(default_factory=dict)
+    assignees: dict[int, Person] = field(default_factory=dict)
+
+
 async def list_board(session: AsyncSession, *, actor: Actor, flt: BoardFilter, first: int, after: int | None,
-                     now: datetime | None = None) -> Page[WorkOrder]:
-    """The district board (一盘棋): stewards, agents, officials and the admin; newest first."""
+                     now: datetime | None = None) -> BoardPage:
+    """The district board (一盘棋): stewards, agents, officials and the admin; newest first.
+
+    The community and the assignee come in the same statement: the board is the page staff reload most."""
     _require_login(actor)
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
     scope = await _district_scope(session, actor, flt.district_id, (Role.steward, Role.agent, Role.official, Role.admin))
-    query = select(WorkOrder).where(WorkOrder.district_id == flt.district_id)
+    query = (select(WorkOrder, Community, Person).join(Community, Community.id == WorkOrder.community_id)
+             .outerjoin(Person, Person.id == WorkOrder.assignee_id).where(WorkOrder.district_id == flt.district_id))
     if flt.status:
         query = query.where(WorkOrder.status == _enum(flt.status, Status, "status"))
     else:
@@ -546,7 +557,9 @@ async def list_board(session: AsyncSession, *, actor: Actor, flt: BoardFilter, f
     if after is not None:
         query = query.where(WorkOrder.id < after)
     rows = list(await session.exec(query.order_by(col(WorkOrder.id).desc()).limit(first + 1)))
-    return Page(rows[:first], len(rows) > first)
+    return BoardPage([order for order, _, _ in rows[:first]], len(rows) > first,
+                     communities={c.id: c for _, c, _ in rows[:first]},
+                     assignees={p.id: p for _, _, p in rows[:first] if p is not None})
 
 
 async def list_my_queue(session: AsyncSession, *, actor: Actor, first: int) -> list[WorkOrder]:
