@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.app import create_app
-from laoyou.core.db import SerialAsyncSession, use_explicit_begin, use_driver_begin
+from laoyou.core.db import SerialAsyncSession, TrackedSession, use_explicit_begin, use_driver_begin
 from laoyou.core.settings import Settings
 
 from .pg import PostgresCluster
@@ -87,7 +87,8 @@ async def db(app: Any) -> AsyncIterator[AsyncSession]:
             await connection.run_sync(use_explicit_begin)
         transaction = await connection.begin()
         maker = async_sessionmaker(
-            bind=connection, class_=SerialAsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection, class_=SerialAsyncSession, sync_session_class=TrackedSession, expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
         )
         app.state.sessionmaker = maker
         session = maker()

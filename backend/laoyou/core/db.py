@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core.settings import Settings
@@ -113,8 +115,39 @@ class SerialAsyncSession(AsyncSession):
         return await self._call(super().connection, *args, **kwargs)
 
 
+_WROTE = "laoyou_wrote"
+
+
+class TrackedSession(SQLModelSession):
+    """A session that remembers whether its transaction wrote anything, so that a request which only read
+    can end without a commit (one round trip fewer on every page load)."""
+
+
+@event.listens_for(TrackedSession, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not state.is_select:  # DML, and text() whose intent we cannot tell: count it as a write
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(TrackedSession, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(TrackedSession, "after_transaction_end")
+def _forget_writes(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+def has_writes(session: AsyncSession) -> bool:
+    """Whether the session's transaction wrote, or holds changes that a commit would flush."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=SerialAsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=SerialAsyncSession, sync_session_class=TrackedSession,
+                              expire_on_commit=False)
 
 
 @asynccontextmanager

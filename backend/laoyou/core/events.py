@@ -16,6 +16,10 @@ def announce(session: AsyncSession, channel: str, message: dict[str, Any]) -> No
     session.info.setdefault(_KEY, []).append((channel, message))
 
 
+def has_events(session: AsyncSession) -> bool:
+    return bool(session.info.get(_KEY))
+
+
 async def commit_and_publish(session: AsyncSession, pubsub: PubSub) -> None:
     events = session.info.pop(_KEY, [])
     await session.commit()

@@ -24,8 +24,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
+from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
+from laoyou.graphql.execution import LaoyouExecutionContext
 from laoyou.estates.schema import EstatesQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
@@ -54,8 +57,9 @@ class Subscription(AccountsSubscription, SupportSubscription):
 class TranslateDenials(SchemaExtension):
     """Ends the operation's unit of work and words its errors in the caller's language.
 
-    Permission failures are top-level errors; a failed mutation's leftovers are rolled back. A query is
-    committed: what it wrote is the audit of staff reading personal data, which must be kept.
+    Permission failures are top-level errors; a failed mutation's leftovers are rolled back. A query that
+    wrote is committed: what it wrote is the audit of staff reading personal data, which must be kept. A
+    query that only read ends without a commit (closing the session rolls its read transaction back).
     """
 
     async def on_execute(self):  # noqa: ANN201
@@ -68,7 +72,8 @@ class TranslateDenials(SchemaExtension):
         if not hasattr(context, "commit"):
             return
         if self.execution_context.operation_type is OperationType.QUERY:
-            if getattr(context, "_session", None) is not None:
+            session = getattr(context, "_session", None)
+            if session is not None and (has_writes(session) or has_events(session)):
                 try:
                     await context.commit()
                 except SQLAlchemyError:
@@ -135,6 +140,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=LaoyouExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
 
