@@ -4,6 +4,10 @@ encrypts and signs real requests that a stand-in push service decrypts (http_ece
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -309,3 +313,79 @@ async def test_a_late_sender_cannot_overwrite_the_row_another_sender_reclaimed(a
     # Then the row stays sent: the old lease no longer holds it
     [row] = await outbox(db)
     assert row.status == "sent" and row.last_status == 201 and row.lease != late.lease
+
+
+async def test_encryption_runs_in_processes_that_are_kept_and_shut_down_on_close(gql, db, sender, standin):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    phone = await register(resident, standin)
+    person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
+    # Given a sender that has not sent anything: no processes yet
+    assert sender._pool is None
+    # When it delivers two events, one drain after the other
+    for title in ("账单一", "账单二"):
+        await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title=title)
+        await db.commit()
+        assert (await sender.drain()).sent == 1
+        if title == "账单一":
+            pool = sender._pool
+            processes = list(pool._processes.values())
+            # (encrypted in another process, decrypted by the stand-in: checked for every request it gets)
+            assert processes and all(p.pid != os.getpid() and p.is_alive() for p in processes)
+    # Then the same processes did both, and closing the sender ends them
+    assert sender._pool is pool
+    assert [r.payload["title"] for r in standin.for_device(phone)] == ["账单一", "账单二"]
+    await sender.aclose()
+    assert sender._pool is None and not any(p.is_alive() for p in processes)
+
+
+async def test_a_killed_encryption_process_loses_nothing(gql, db, sender, standin):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    phone = await register(resident, standin)
+    person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
+    # Given a sender whose idle encryption process was killed (out of memory, say)
+    await sender.start()
+    killed = sender._pool
+    for process in list(killed._processes.values()):
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(5)
+    await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title="第一条")
+    await db.commit()
+    # Then the next drain starts new processes and delivers
+    assert (await sender.drain()).sent == 1
+    assert sender._pool is not killed
+    # Given processes that die while they encrypt
+    sender._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=os._exit, initargs=(1,))
+    await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title="第二条")
+    await db.commit()
+    # Then the message is put back for a retry (not left claimed) and the broken pool is let go
+    stats = await sender.drain()
+    assert stats.retried == 1 and stats.sent == 0 and sender._pool is None
+    row = (await outbox(db))[-1]
+    assert row.status == "pending" and row.last_status == 0
+    # And the retry goes out through new processes
+    await db.exec(update(PushOutbox).values(next_attempt_at=utcnow()))
+    await db.commit()
+    assert (await sender.drain()).sent == 1
+    assert [r.payload["title"] for r in standin.for_device(phone)] == ["第一条", "第二条"]
+
+
+async def test_a_device_whose_keys_cannot_be_used_fails_alone(gql, db, sender, standin):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    good, bad = await register(resident, standin), await register(resident, standin)
+    # Given a device whose stored key is not a point on the curve (registration checks keys; this one slipped by)
+    await db.exec(update(PushSubscription).where(PushSubscription.endpoint == bad.endpoint)
+                  .values(p256dh="BA" + "A" * 85))
+    await db.commit()
+    person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
+    await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title="本月物业费账单")
+    await db.commit()
+    # When the sender runs
+    stats = await sender.drain()
+    # Then the other phone is reached and the bad one's row fails for good, with no request sent
+    assert stats.sent == 1 and stats.failed == 1
+    assert len(standin.for_device(good)) == 1 and standin.for_device(bad) == []
+    subscriptions = {s.id: s.endpoint for s in await db.exec(select(PushSubscription))}
+    rows = {subscriptions[r.subscription_id]: r for r in await outbox(db)}
+    assert rows[bad.endpoint].status == "failed" and rows[bad.endpoint].last_status == sender_module.UNENCRYPTABLE
+    assert rows[good.endpoint].status == "sent"

@@ -1,7 +1,11 @@
 """The push sender: claims due outbox rows with a guarded update, encrypts (aes128gcm, via pywebpush) in a
-thread pool, signs VAPID once per push-service origin, and delivers over one shared aiohttp session (a pool of
-kept-alive connections per push service) with bounded concurrency. 429 and 5xx are retried with backoff
-(Retry-After respected); 404 and 410 remove the device.
+small pool of worker processes, signs VAPID once per push-service origin, and delivers over one shared aiohttp
+session (a pool of kept-alive connections per push service) with bounded concurrency. 429 and 5xx are retried
+with backoff (Retry-After respected); 404 and 410 remove the device.
+
+Processes, not threads: `cryptography` holds the GIL while it encrypts, so two threads were slower than one.
+A batch is encrypted in chunks and each chunk is posted as soon as it comes back, so the event loop (HTTP and
+the database) and the encryption processes work at the same time.
 
 aiohttp rather than httpx: a push costs a few hundred microseconds of the event loop's time with aiohttp and
 about ten times that with httpx, which made HTTP, not encryption, the limit of a fan-out (bench/push.py).
@@ -11,23 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import random
 import secrets
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from ssl import SSLContext
 
 import aiohttp
-from pywebpush import WebPusher
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core.time import as_utc, utcnow
+from laoyou.notify import crypto
 from laoyou.notify.models import OutboxStatus, PushOutbox, PushSubscription
 from laoyou.notify.vapid import VapidSigner
 
@@ -42,6 +49,8 @@ MAX_BACKOFF = 3600.0
 # wire or whose 201 was waiting for that one commit, never the batch's earlier ones. A sender that was only
 # slow (past STALE_CLAIM) and comes back finds its lease gone and writes nothing over the new claimant's.
 STALE_CLAIM = timedelta(minutes=5)
+CHUNK = 50  # messages per trip to an encryption process: small enough that posting starts within milliseconds
+UNENCRYPTABLE = -1  # recorded as last_status for a device whose keys the encryption refused (not retried)
 
 
 @dataclass
@@ -86,12 +95,28 @@ def make_http_client(*, ssl: SSLContext | None = None, **kwargs) -> aiohttp.Clie
 
 def encrypt(message: Message) -> bytes:
     """RFC 8291 aes128gcm with a fresh ephemeral key and salt, done by pywebpush (http_ece underneath)."""
-    pusher = WebPusher({"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}})
-    return pusher.encode(message.payload, "aes128gcm")["body"]
+    return crypto.encrypt_body(message.endpoint, message.p256dh, message.auth, message.payload)
 
 
-def encrypt_many(messages: list[Message]) -> list[bytes]:
-    return [encrypt(m) for m in messages]
+def plain(message: Message) -> crypto.Plain:
+    """What an encryption process needs of a message, as a tuple (cheap to pickle)."""
+    return message.endpoint, message.p256dh, message.auth, message.payload
+
+
+def default_processes() -> int:
+    """One encryption process per core but one (the event loop keeps a core for HTTP and the database)."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def make_pool(processes: int) -> ProcessPoolExecutor:
+    """Encryption processes from a fork server that has already imported pywebpush: forking this process
+    (threads, an event loop, open sockets) is unsafe, and spawning would import everything again per process."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["laoyou.notify.crypto"])  # no effect if the server already runs
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=processes, mp_context=context)
 
 
 def retry_delay(attempts: int, retry_after: str | None, now: datetime) -> float:
@@ -117,15 +142,16 @@ class PushSender:
         http: aiohttp.ClientSession | None = None,
         concurrency: int = 64,
         batch_size: int = 500,
-        threads: int = 2,
+        processes: int | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.signer = signer
         self._http = http
-        self.semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self.semaphore = asyncio.Semaphore(concurrency)  # across batches: two may overlap
         self.batch_size = batch_size
-        self.threads = threads
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="push-encrypt")
+        self.processes = processes or default_processes()
+        self._pool: ProcessPoolExecutor | None = None  # started on the first batch, then kept
         # Claims and results never touch the database at the same time (HTTP still overlaps both).
         self._db = asyncio.Lock()
 
@@ -136,30 +162,56 @@ class PushSender:
             self._http = make_http_client()
         return self._http
 
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = make_pool(self.processes)
+        return self._pool
+
+    async def start(self) -> None:
+        """Start the encryption processes now and wait until they are up (else the first batch starts them)."""
+        loop = asyncio.get_running_loop()
+        pool = self.pool
+        await asyncio.gather(*(loop.run_in_executor(pool, crypto.ready) for _ in range(self.processes)))
+
+    def _drop_pool(self) -> None:
+        """A broken pool (a process was killed) is replaced on the next batch."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._drop_pool()
 
     async def aclose(self) -> None:
-        self.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # Waited for off the loop: the processes are gone when this returns.
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         if self._http is not None:
             await self._http.close()
 
     async def drain(self, *, max_batches: int | None = None) -> DrainStats:
-        """Deliver everything that is due now; the next claim overlaps with this batch's sending."""
+        """Deliver everything that is due now. The next batch is claimed and its encryption queued while this one
+        is posted; at most two batches are held at a time."""
         stats = DrainStats()
         batches = 0
-        pending_send: asyncio.Task | None = None
-        while max_batches is None or batches < max_batches:
-            messages = await self.claim()
-            if not messages:
-                break
-            batches += 1
-            bodies = await self._encrypt(messages)
-            if pending_send is not None:
-                await pending_send
-            pending_send = asyncio.create_task(self._send_batch(messages, bodies, stats))
-        if pending_send is not None:
-            await pending_send
+        sending: deque[asyncio.Task] = deque()
+        try:
+            while max_batches is None or batches < max_batches:
+                while len(sending) >= 2:
+                    await sending.popleft()
+                messages = await self.claim()
+                if not messages:
+                    break
+                batches += 1
+                chunks = self._encrypt(messages)
+                sending.append(asyncio.create_task(self._send_batch(chunks, stats)))
+            while sending:
+                await sending.popleft()
+        finally:
+            for task in sending:  # cancelled (the process is stopping): their rows wait for STALE_CLAIM
+                task.cancel()
         return stats
 
     async def claim(self) -> list[Message]:
@@ -212,12 +264,23 @@ class PushSender:
             for oid, payload, ttl, urgency, topic, attempts, sid, endpoint, p256dh, auth in rows if sid is not None
         ]
 
-    async def _encrypt(self, messages: list[Message]) -> list[bytes]:
+    def _encrypt(self, messages: list[Message]) -> list[tuple[list[Message], asyncio.Future[list[bytes | None]]]]:
+        """Queue the batch's encryption in chunks; each chunk's future is posted as soon as it is done."""
         loop = asyncio.get_running_loop()
-        size = -(-len(messages) // self.threads)
-        chunks = [messages[i:i + size] for i in range(0, len(messages), size)]
-        parts = await asyncio.gather(*(loop.run_in_executor(self.pool, encrypt_many, chunk) for chunk in chunks))
-        return [body for part in parts for body in part]
+        return [(messages[i:i + CHUNK], self._submit(loop, [plain(m) for m in messages[i:i + CHUNK]]))
+                for i in range(0, len(messages), CHUNK)]
+
+    def _submit(self, loop: asyncio.AbstractEventLoop, items: list[crypto.Plain]) -> asyncio.Future[list[bytes | None]]:
+        try:
+            return loop.run_in_executor(self.pool, crypto.encrypt_many, items)
+        except BrokenProcessPool:  # a process died while the pool was idle: start new ones
+            self._drop_pool()
+        try:
+            return loop.run_in_executor(self.pool, crypto.encrypt_many, items)
+        except Exception as exc:  # noqa: BLE001 - these messages are retried, like a failed request
+            failed = loop.create_future()
+            failed.set_exception(exc)
+            return failed
 
     def headers(self, message: Message) -> dict[str, str]:
         headers = {
@@ -241,8 +304,15 @@ class PushSender:
                 log.info("push to %s failed: %r", message.endpoint[:60], exc)
                 return message, 0, None
 
-    async def _send_batch(self, messages: list[Message], bodies: list[bytes], stats: DrainStats) -> None:
-        """Post them all; a writer records answers as they come (group commit), not at the batch's end."""
+    async def _send_batch(self, chunks: list[tuple[list[Message], asyncio.Future[list[bytes | None]]]],
+                          stats: DrainStats) -> None:
+        """Post each chunk as its encryption comes back; a writer records answers as they come (group commit),
+        not at the batch's end.
+
+        A fixed set of posters takes the messages in turn: a task per message, most of them queued on the
+        semaphore, cost the event loop a third more per push."""
+        waiting = deque(chunks)  # chunks whose encryption may still run
+        ready: deque[tuple[Message, bytes | None]] = deque()
         answered: list[tuple[Message, int, str | None]] = []
         wake = asyncio.Event()
         finished = False
@@ -258,13 +328,40 @@ class PushSender:
                 if finished:
                     return
 
-        async def post(message: Message, body: bytes) -> None:
-            answered.append(await self._post(message, body))
-            wake.set()
+        async def next_chunk() -> None:
+            messages, encrypting = waiting[0]
+            try:
+                bodies = await encrypting
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the pool broke (a process was killed): retried like a network failure
+                if waiting and waiting[0][1] is encrypting:
+                    waiting.popleft()
+                    log.exception("push encryption failed; %s message(s) will be retried", len(messages))
+                    self._drop_pool()
+                    answered.extend((message, 0, None) for message in messages)
+                    wake.set()
+                return
+            if waiting and waiting[0][1] is encrypting:  # the first poster to wake takes the chunk
+                waiting.popleft()
+                ready.extend(zip(messages, bodies, strict=True))
+
+        async def poster() -> None:
+            while ready or waiting:
+                if not ready:
+                    await next_chunk()
+                    continue
+                message, body = ready.popleft()
+                if body is None:
+                    answered.append((message, UNENCRYPTABLE, None))
+                else:
+                    answered.append(await self._post(message, body))
+                wake.set()
 
         writing = asyncio.create_task(writer())
         try:
-            await asyncio.gather(*(post(m, b) for m, b in zip(messages, bodies, strict=True)))
+            count = sum(len(messages) for messages, _ in chunks)
+            await asyncio.gather(*(poster() for _ in range(min(self.concurrency, count))))
         finally:
             finished = True
             wake.set()

@@ -87,6 +87,22 @@ def origin_of(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_origins: dict[str, str] = {}
+
+
+def cached_origin_of(endpoint: str) -> str:
+    """origin_of, remembered by everything before the path (the origin is a function of it): a fan-out asks
+    for thousands of endpoints on a handful of push services, and urlsplit is a tenth of a push's event-loop cost."""
+    cut = endpoint.find("/", endpoint.find("//") + 2)
+    prefix = endpoint if cut < 0 else endpoint[:cut]
+    origin = _origins.get(prefix)
+    if origin is None:
+        if len(_origins) > 1000:
+            _origins.clear()
+        origin = _origins[prefix] = origin_of(endpoint)
+    return origin
+
+
 @dataclass
 class VapidSigner:
     """Signs `Authorization: vapid t=…, k=…` headers, one token per push-service origin, reused until near expiry."""
@@ -114,7 +130,7 @@ class VapidSigner:
 
     def authorization(self, endpoint: str, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        audience = origin_of(endpoint)
+        audience = cached_origin_of(endpoint)
         cached = self._cache.get(audience)
         if cached and cached[1] - now > RENEW_BEFORE:
             return cached[0]
