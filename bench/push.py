@@ -7,7 +7,8 @@ Prints notifications per second for:
     comes back while the next batch is claimed and encrypted; VAPID signed once per origin; one aiohttp
     session with kept-alive connections and a fixed set of posters; answers recorded as they come. The
     sender's processes are started before the clock, as a running worker's are (it starts them with its
-    first batch and keeps them); what starting them costs once is printed as pool_start_seconds;
+    first batch and keeps them); what starting them costs once is printed as pool_start_seconds. It runs on
+    uvloop, as the sender does in production (uvicorn picks it for the embedded worker; so does `laoyou worker`);
   - naive: pywebpush's plain webpush() called once per subscription (signs VAPID and opens a connection each time);
 The stand-in push service runs in its own process (uvicorn), so its CPU is not counted against the sender;
 it speaks plain HTTP on loopback (production push services are HTTPS; TLS over kept-alive connections adds
@@ -201,6 +202,8 @@ def main() -> None:
         except OSError:
             time.sleep(0.1)
 
+    import uvloop
+
     from laoyou.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,7 +218,8 @@ def main() -> None:
                 finally:
                     await engine.dispose()
 
-            elapsed, sent, pool_start = asyncio.run(run_fanout())
+            # On uvloop, as production runs the sender: under uvicorn (embedded) or `laoyou worker`.
+            elapsed, sent, pool_start = uvloop.run(run_fanout())
             naive_rate = naive(settings, base, keys, naive_count)
         finally:
             server.terminate()
