@@ -6,12 +6,13 @@ import enum
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from sqlalchemy import func, select
 
 from laoyou.accounts.models import AuditEvent
 from laoyou.estates.models import Community
 from laoyou.graphql.context import Context
-from laoyou.graphql.execution import LaoyouExecutionContext
+from laoyou.graphql.execution import LaoyouExecutionContext, _plain_leaf, install_lean_resolvers
 
 from ..conftest import STEWARD_XIUSHAN, login_demo
 
@@ -20,6 +21,13 @@ from ..conftest import STEWARD_XIUSHAN, login_demo
 class Colour(enum.Enum):
     RED = "red"
     GREEN = "green"
+
+
+class OnlyAnn(BasePermission):
+    message = "Only Ann."
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return info.context["who"] == "ann"
 
 
 @strawberry.type
@@ -34,6 +42,31 @@ class Thing:
     def shout(self) -> str:
         return self.name.upper()
 
+    @strawberry.field
+    def fails(self) -> str:
+        raise ValueError("no such thing")
+
+    @strawberry.field
+    def maybe_size(self) -> int | None:
+        return self.size
+
+
+    @strawberry.field
+    def asked_by(self, info: strawberry.Info) -> str:
+        return f"{self.name} for {info.context['who']} at {'.'.join(map(str, info.path.as_list()))}"
+
+    @strawberry.field
+    async def later(self, info: strawberry.Info) -> Thing | None:
+        return Thing(name=self.name + "!", colour=Colour.GREEN) if info.context["who"] == "ann" else None
+
+    @strawberry.field
+    def times(self, n: int) -> str:
+        return self.name * n
+
+    @strawberry.field(permission_classes=[OnlyAnn])
+    def secret(self) -> str:
+        return "pst"
+
 
 @strawberry.type
 class Query:
@@ -43,7 +76,25 @@ class Query:
 
 
 def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
-    return (strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext), strawberry.Schema(query=Query))
+    fast = strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext)
+    install_lean_resolvers(fast)
+    return fast, strawberry.Schema(query=Query)
+
+
+async def test_lean_resolvers_answer_as_strawberry_does() -> None:
+    fast, plain = schemas()
+    fields = fast._schema.type_map["Thing"].fields  # noqa: SLF001
+    # Only what needs nothing of strawberry's wrapping is called directly.
+    lean = {name for name, field in fields.items() if field.resolve.__name__ == "<lambda>"}
+    assert lean == {"shout", "fails", "maybeSize", "askedBy", "later"}  # not times (arguments), not secret (permission)
+    query = "{ things { askedBy later { name askedBy } times(n: 2) secret } }"
+    for who in ("ann", "bob"):
+        quick = await fast.execute(query, context_value={"who": who})
+        slow = await plain.execute(query, context_value={"who": who})
+        assert quick.data == slow.data
+        assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    denied = await fast.execute("{ things { secret } }", context_value={"who": "bob"})
+    assert denied.errors and denied.errors[0].message == "Only Ann."
 
 
 def test_plain_fields_answer_as_graphql_core_does() -> None:
@@ -52,6 +103,7 @@ def test_plain_fields_answer_as_graphql_core_does() -> None:
         "{ things { name colour size shout } }",
         "{ things { name ...T n: name } } fragment T on Thing { name colour }",
         "{ things { name @skip(if: true) colour @include(if: false) size } }",
+        "{ things { shout maybeSize } }",
     ):
         assert fast.execute_sync(query).data == plain.execute_sync(query).data == plain.execute_sync(query).data
     assert fast.execute_sync("{ things { name colour size } }").data == {
@@ -59,9 +111,17 @@ def test_plain_fields_answer_as_graphql_core_does() -> None:
     }
 
 
+def test_the_short_way_covers_attributes_and_self_only_methods_only() -> None:
+    fast, _ = schemas()
+    fields = fast._schema.type_map["Thing"].fields  # noqa: SLF001
+    assert {name for name, field in fields.items() if _plain_leaf(field) is not None} == {
+        "name", "colour", "size", "broken", "wrongColour", "shout", "fails", "maybeSize"}
+    assert _plain_leaf(fast._schema.type_map["Query"].fields["things"]) is None  # noqa: SLF001  (a list of objects)
+
+
 def test_a_wrong_value_fails_with_graphql_cores_error_and_path() -> None:
     fast, plain = schemas()
-    for query in ("{ things { name broken } }", "{ things { name wrongColour } }"):
+    for query in ("{ things { name broken } }", "{ things { name wrongColour } }", "{ things { name fails } }"):
         quick, slow = fast.execute_sync(query), plain.execute_sync(query)
         assert quick.data == slow.data
         assert [(e.message, e.path) for e in quick.errors] == [(e.message, e.path) for e in slow.errors]

@@ -28,7 +28,7 @@ from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.graphql.execution import LaoyouExecutionContext
+from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.estates.schema import EstatesQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
@@ -135,7 +135,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if production:
         extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
         extensions.append(MaskUnexpectedErrors(should_mask_error=_should_mask))
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -143,6 +143,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=LaoyouExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
+    install_lean_resolvers(schema)
+    return schema
 
 
 def export_sdl() -> str:
