@@ -148,3 +148,48 @@ async def test_the_board_filters_by_category_and_overdue(gql, db):
     assert all(n["category"] == "water" for n in water)
     overdue = (await steward(BOARD, {"district": district, "overdue": True}))["data"]["workOrderBoard"]["nodes"]
     assert order["id"] not in [n["id"] for n in overdue]
+
+
+async def test_every_board_filter_and_page_matches_the_orders_it_describes(gql, db):
+    # Given a few Zhujiajiao orders, one of them past its response time
+    steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
+    for _ in range(3):
+        await _zhujiajiao_repair(steward)
+    actor = await _actor(db, STEWARD_ZHUJIAJIAO)
+    district_id = actor.grants[0].district_id
+    late = (await db.exec(select(WorkOrder).where(WorkOrder.district_id == district_id).order_by(WorkOrder.id.desc()))).first()
+    late.response_due_at = utcnow() - timedelta(hours=1)
+    db.add(late)
+    await db.commit()
+    everything = list(await db.exec(select(WorkOrder).where(WorkOrder.district_id == district_id)))
+    now = utcnow()
+
+    def expected(flt: tickets.BoardFilter) -> list[int]:
+        keep = [o for o in everything
+                if (o.status == flt.status if flt.status else o.is_open)
+                and (flt.category is None or o.category == flt.category)
+                and (flt.community_id is None or o.community_id == flt.community_id)
+                and (flt.kind is None or o.kind == flt.kind)
+                and (not flt.overdue_only or tickets.is_overdue(o, now))]
+        return sorted((o.id for o in keep), reverse=True)
+
+    # Each filter alone and together, and the pages of each, give exactly the orders they describe, newest first
+    filters = [
+        tickets.BoardFilter(district_id=district_id),
+        tickets.BoardFilter(district_id=district_id, category="water"),
+        tickets.BoardFilter(district_id=district_id, status="reported"),
+        tickets.BoardFilter(district_id=district_id, kind="repair", community_id=late.community_id),
+        tickets.BoardFilter(district_id=district_id, overdue_only=True),
+        tickets.BoardFilter(district_id=district_id, category="water", overdue_only=True, community_id=late.community_id),
+    ]
+    for flt in filters:
+        seen, after = [], None
+        while True:
+            page = await tickets.list_board(db, actor=actor, flt=flt, first=2, after=after, now=now)
+            seen += [o.id for o in page.items]
+            assert set(page.communities) == {o.community_id for o in page.items}
+            if not page.has_next_page:
+                break
+            after = page.items[-1].id
+        assert seen == expected(flt), flt
+    assert late.id in expected(filters[4])
