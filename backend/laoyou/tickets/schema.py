@@ -141,17 +141,43 @@ class WorkOrder:
             return False
         return await tickets.author_hidden(info.context.session, info.context.actor, self.row, await self._roles(info))
 
-    # Plain values, set once from the row when the object is made: strawberry answers these without a
-    # resolver call per row and field (the board shows 20 to 30 rows of a dozen of them).
-    id: strawberry.ID = strawberry.field(default=None)  # type: ignore[assignment]
-    kind: WorkOrderKind = strawberry.field(default=None)  # type: ignore[valid-type]
-    category: WorkOrderCategory = strawberry.field(default=None)  # type: ignore[valid-type]
-    is_emergency: bool = strawberry.field(default=False)
-    urgency: WorkOrderUrgency = strawberry.field(default=None)  # type: ignore[valid-type]
-    status: WorkOrderStatus = strawberry.field(default=None)  # type: ignore[valid-type]
-    place: WorkOrderPlace = strawberry.field(default=None)  # type: ignore[valid-type]
-    source: WorkOrderSource = strawberry.field(default=None)  # type: ignore[valid-type]
-    description: str = strawberry.field(default="")
+    # Plain values of the row: methods of the object alone, which the execution context answers directly
+    # (graphql/execution.py), each only when asked (the board shows 20 to 30 rows of a dozen of them).
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def kind(self) -> WorkOrderKind:  # type: ignore[valid-type]
+        return models.Kind(self.row.kind)
+
+    @strawberry.field
+    def category(self) -> WorkOrderCategory:  # type: ignore[valid-type]
+        return models.Category(self.row.category)
+
+    @strawberry.field
+    def is_emergency(self) -> bool:
+        return models.Category(self.row.category).is_emergency or self.row.urgency == models.Urgency.emergency.value
+
+    @strawberry.field
+    def urgency(self) -> WorkOrderUrgency:  # type: ignore[valid-type]
+        return models.Urgency(self.row.urgency)
+
+    @strawberry.field
+    def status(self) -> WorkOrderStatus:  # type: ignore[valid-type]
+        return models.Status(self.row.status)
+
+    @strawberry.field
+    def place(self) -> WorkOrderPlace:  # type: ignore[valid-type]
+        return models.Place(self.row.place)
+
+    @strawberry.field
+    def source(self) -> WorkOrderSource:  # type: ignore[valid-type]
+        return models.Source(self.row.source)
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
 
     def _r_where(self, info: Info) -> str:
         # Answered from memory when it can be (no flat, or the list prefetched it); awaited otherwise.
@@ -217,40 +243,46 @@ class WorkOrder:
     async def _assignee(self, info: Info) -> WorkOrderStaff | None:
         return _staff(await info.context.loaders.ticket_person_by_id.load(self.row.assignee_id))
 
-    created_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
-    response_due_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
-    completion_due_at: datetime = strawberry.field(default=None)  # type: ignore[assignment]
-    done_at: datetime | None = strawberry.field(default=None)
-    overdue: bool = strawberry.field(default=False)
-    escalation_level: int = strawberry.field(default=0, description="0: on time; 1: the steward was alerted; 2: the district manager.")
-    rating: int | None = strawberry.field(default=None)
-    rating_comment: str = strawberry.field(default="")
-    reopen_count: int = strawberry.field(default=0)
-    return_visit_due_at: datetime | None = strawberry.field(default=None, description="A return visit (回访) is due and not yet made.")
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
 
-    def __post_init__(self) -> None:
-        row = self.row
-        category = models.Category(row.category)
-        self.id = strawberry.ID(str(row.id))
-        self.kind = models.Kind(row.kind)
-        self.category = category
-        self.urgency = models.Urgency(row.urgency)
-        self.is_emergency = category.is_emergency or self.urgency == models.Urgency.emergency
-        self.status = models.Status(row.status)
-        self.place = models.Place(row.place)
-        self.source = models.Source(row.source)
-        self.description = row.description
-        self.created_at = as_utc(row.created_at)
-        self.response_due_at = as_utc(row.response_due_at)
-        self.completion_due_at = as_utc(row.completion_due_at)
-        self.done_at = as_utc(row.done_at) if row.done_at else None
-        self.overdue = tickets.is_overdue(row)
-        self.escalation_level = row.escalation_level
-        self.rating = row.rating
-        self.rating_comment = row.rating_comment
-        self.reopen_count = row.reopen_count
-        due, done = row.return_visit_due_at, row.return_visit_done_at
-        self.return_visit_due_at = as_utc(due) if due is not None and done is None else None
+    @strawberry.field
+    def response_due_at(self) -> datetime:
+        return as_utc(self.row.response_due_at)
+
+    @strawberry.field
+    def completion_due_at(self) -> datetime:
+        return as_utc(self.row.completion_due_at)
+
+    @strawberry.field
+    def done_at(self) -> datetime | None:
+        return as_utc(self.row.done_at) if self.row.done_at else None
+
+    @strawberry.field
+    def overdue(self) -> bool:
+        return tickets.is_overdue(self.row)
+
+    @strawberry.field(description="0: on time; 1: the steward was alerted; 2: the district manager.")
+    def escalation_level(self) -> int:
+        return self.row.escalation_level
+
+    @strawberry.field
+    def rating(self) -> int | None:
+        return self.row.rating
+
+    @strawberry.field
+    def rating_comment(self) -> str:
+        return self.row.rating_comment
+
+    @strawberry.field
+    def reopen_count(self) -> int:
+        return self.row.reopen_count
+
+    @strawberry.field(description="A return visit (回访) is due and not yet made.")
+    def return_visit_due_at(self) -> datetime | None:
+        due, done = self.row.return_visit_due_at, self.row.return_visit_done_at
+        return as_utc(due) if due is not None and done is None else None
 
     async def _r_photos(self, info: Info) -> list[MediaFile]:
         hidden = await self._hidden(info)
