@@ -162,3 +162,65 @@ async def test_strangers_cannot_read_write_or_act_on_a_conversation(gql, db):
     # And an agent of another district does not see it in a queue (Yueyang's steward is staff in Tianping)
     queue = (await other_steward(QUEUE))["data"]["supportQueue"]
     assert conversation_id not in [c["id"] for c in queue]
+
+
+async def test_a_reply_reads_before_it_writes_and_its_update_brings_the_conversation_back(gql, db, app):
+    # Given a question waiting for Nanning's agent, and a watch on the statements the app sends
+    from sqlalchemy import event
+
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    agent = await login_demo(gql, AGENT_NANNING)
+    await go_online(agent)
+    conversation_id = (await send(resident, "水管漏了"))["conversation"]["id"]
+    statements: list[str] = []
+
+    def watch(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(" ".join(statement.split()).lower())
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        # When the agent replies (the resident's app is closed, so the reply is also a notification)
+        reply = await send(agent, "师傅十分钟后到", conversation_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    # Then the reply is stored and the conversation it returns is current
+    assert reply["chatMessage"]["seq"] == 2 and reply["conversation"]["lastSeq"] == 2
+    assert reply["conversation"]["status"] == "active" and reply["conversation"]["assignee"]["name"] == "孙婷"
+    # And the resident (for the notification's language) is read before the first write takes the write lock,
+    # and the conversation is not read again after the UPDATE that numbers the message
+    first_write = next(i for i, s in enumerate(statements) if s.startswith(("update", "insert", "delete")))
+    assert any(s.startswith("select") and "from person" in s for s in statements[:first_write]), statements
+    numbering = next(i for i, s in enumerate(statements) if s.startswith("update support_conversation"))
+    assert "returning" in statements[numbering]
+    assert not any(s.startswith("select") and "from support_conversation" in s for s in statements[numbering:])
+    notes = (await resident(NOTIFICATIONS))["data"]["viewer"]["notifications"]
+    assert notes[0]["kind"] == "support_reply"
+
+
+async def test_numbering_a_message_refreshes_a_conversation_changed_meanwhile(db):
+    # Given a conversation this session loaded, then changed behind its back (another request's commit)
+    from sqlalchemy import text
+
+    from laoyou.support import service as support
+    from laoyou.support.models import Conversation, MessageKind
+
+    conversation = (await db.exec(select_first_conversation())).first()
+    before = conversation.last_seq
+    await db.exec(text("UPDATE support_conversation SET status = 'waiting', last_seq = last_seq + 5 WHERE id = :id"),
+                  params={"id": conversation.id})
+    # When a message is appended
+    message = await support._append(db, conversation, kind=MessageKind.system, body="note")
+    # Then it takes the next seq after the other's, and the loaded conversation shows the row as it is now
+    assert message.seq == before + 6 == conversation.last_seq
+    assert conversation.status == "waiting"
+    assert not db.is_modified(conversation)
+    assert isinstance(conversation, Conversation)
+
+
+def select_first_conversation():  # noqa: ANN201
+    from sqlmodel import select
+
+    from laoyou.support.models import Conversation
+
+    return select(Conversation).order_by(Conversation.id).limit(1)

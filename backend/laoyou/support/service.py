@@ -268,15 +268,17 @@ async def _append(
     session: AsyncSession, conversation: Conversation, *, kind: MessageKind, body: str = "",
     sender_id: int | None = None, from_staff: bool = False, media_id: int | None = None, client_id: str | None = None,
 ) -> Message:
-    """Store a message with the next seq. The guarded increment serialises concurrent senders on the row."""
+    """Store a message with the next seq. The guarded increment serialises concurrent senders on the row, and
+    its RETURNING brings the whole row back into `conversation` (as a refresh would, in the same statement)."""
     seq = (
         await session.exec(
             update(Conversation)
             .where(Conversation.id == conversation.id)
             .values(last_seq=Conversation.last_seq + 1, last_message_at=utcnow())
-            .returning(Conversation.last_seq)
+            .returning(Conversation)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-    ).scalar_one()
+    ).scalar_one().last_seq  # the same object as `conversation` (the session's identity map)
     message = Message(
         conversation_id=conversation.id, community_id=conversation.community_id,
         district_id=conversation.district_id, seq=seq, sender_id=sender_id, from_staff=from_staff,
@@ -284,7 +286,6 @@ async def _append(
     )
     session.add(message)
     await session.flush()
-    await session.refresh(conversation)
     announce(session, conversation_channel(conversation.id), {"seq": seq})
     return message
 
@@ -328,6 +329,10 @@ async def do_send_message(
         kind = {"audio": MessageKind.voice, "image": MessageKind.photo}.get(attached.kind, MessageKind.photo)
     elif not body:
         raise LaoyouError(ErrorCode.INVALID, "Please write something first.", field="body")
+    if staff and _may_notify(conversation, utcnow()):
+        # Read now what the reply's notification needs: SQLite's write lock is taken by the first write
+        # below and held until commit, and every other sender waits for it meanwhile.
+        await session.get(Person, conversation.resident_id)
     message = await _append(session, conversation, kind=kind, body=body, sender_id=actor.person_id, from_staff=staff,
                             media_id=media_id, client_id=client_id)
     sent = Sent(message, conversation)
@@ -340,8 +345,7 @@ async def do_send_message(
             conversation.first_response_at = now
             conversation.first_responder_id = actor.person_id
         conversation.waiting_since = None
-        seen = conversation_seen_at(conversation)
-        if seen is None or now - seen > SEEN_RECENTLY:
+        if _may_notify(conversation, now):
             language = await _person_language(session, conversation.resident_id)
             await accounts.do_notify(
                 session, person_id=conversation.resident_id, kind="support_reply",
@@ -370,6 +374,12 @@ async def do_send_message(
 
 def conversation_seen_at(conversation: Conversation) -> datetime | None:
     return as_utc(conversation.resident_seen_at) if conversation.resident_seen_at else None
+
+
+def _may_notify(conversation: Conversation, now: datetime) -> bool:
+    """A staff reply is also sent as a notification unless the resident's app marked messages received lately."""
+    seen = conversation_seen_at(conversation)
+    return seen is None or now - seen > SEEN_RECENTLY
 
 
 async def _answer_while_away(session: AsyncSession, conversation: Conversation, text: str) -> list[Message]:
