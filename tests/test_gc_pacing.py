@@ -19,7 +19,8 @@ def test_full_collections_walk_only_what_came_since_and_the_frozen_heap_is_walke
     thresholds = gc.get_threshold()
     pacing.start()
     try:
-        assert gc.get_freeze_count() >= pacing.base > 0
+        # (the frozen count only shrinks until the next freeze: frozen objects still die by reference count)
+        assert pacing.base > 0 and gc.get_freeze_count() <= pacing.base
         assert gc.get_threshold()[2] == GcPacing.FULL_AFTER
         # When a cycle becomes garbage before the next full collection
         young = Node()
@@ -41,7 +42,7 @@ def test_full_collections_walk_only_what_came_since_and_the_frozen_heap_is_walke
         pacing.base = frozen // 3
         gc.collect()
         assert gone_old() is None
-        assert pacing.base == gc.get_freeze_count() and not pacing.walking_all
+        assert pacing.base > frozen // 3 and gc.get_freeze_count() <= pacing.base and not pacing.walking_all
     finally:
         pacing.stop()
     # And stopping gives the collector back as it was
