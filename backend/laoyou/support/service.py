@@ -329,10 +329,11 @@ async def do_send_message(
         kind = {"audio": MessageKind.voice, "image": MessageKind.photo}.get(attached.kind, MessageKind.photo)
     elif not body:
         raise LaoyouError(ErrorCode.INVALID, "Please write something first.", field="body")
-    if staff and _may_notify(conversation, utcnow()):
-        # Read now what the reply's notification needs: SQLite's write lock is taken by the first write
-        # below and held until commit, and every other sender waits for it meanwhile.
-        await session.get(Person, conversation.resident_id)
+    # A staff reply is also a notification unless the resident's app marked messages received lately. Its
+    # language is read before the first write: SQLite's write lock is taken there and held until commit.
+    seen = conversation_seen_at(conversation)
+    notify_in = (await _person_language(session, conversation.resident_id)
+                 if staff and (seen is None or utcnow() - seen > SEEN_RECENTLY) else None)
     message = await _append(session, conversation, kind=kind, body=body, sender_id=actor.person_id, from_staff=staff,
                             media_id=media_id, client_id=client_id)
     sent = Sent(message, conversation)
@@ -345,12 +346,11 @@ async def do_send_message(
             conversation.first_response_at = now
             conversation.first_responder_id = actor.person_id
         conversation.waiting_since = None
-        if _may_notify(conversation, now):
-            language = await _person_language(session, conversation.resident_id)
+        if notify_in is not None:
             await accounts.do_notify(
                 session, person_id=conversation.resident_id, kind="support_reply",
-                title=i18n.gettext("Customer service replied to you", language),
-                body=body[:200] if body else i18n.gettext("A voice note or photo", language), link="/support",
+                title=i18n.gettext("Customer service replied to you", notify_in),
+                body=body[:200] if body else i18n.gettext("A voice note or photo", notify_in), link="/support",
             )
     else:
         if conversation.waiting_since is None:
@@ -374,12 +374,6 @@ async def do_send_message(
 
 def conversation_seen_at(conversation: Conversation) -> datetime | None:
     return as_utc(conversation.resident_seen_at) if conversation.resident_seen_at else None
-
-
-def _may_notify(conversation: Conversation, now: datetime) -> bool:
-    """A staff reply is also sent as a notification unless the resident's app marked messages received lately."""
-    seen = conversation_seen_at(conversation)
-    return seen is None or now - seen > SEEN_RECENTLY
 
 
 async def _answer_while_away(session: AsyncSession, conversation: Conversation, text: str) -> list[Message]:
