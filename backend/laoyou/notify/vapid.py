@@ -7,6 +7,7 @@ as encrypting a message, and push services accept one token for many requests.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -87,20 +88,16 @@ def origin_of(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-_origins: dict[str, str] = {}
-
-
 def cached_origin_of(endpoint: str) -> str:
     """origin_of, remembered by everything before the path (the origin is a function of it): a fan-out asks
     for thousands of endpoints on a handful of push services, and urlsplit is a tenth of a push's event-loop cost."""
     cut = endpoint.find("/", endpoint.find("//") + 2)
-    prefix = endpoint if cut < 0 else endpoint[:cut]
-    origin = _origins.get(prefix)
-    if origin is None:
-        if len(_origins) > 1000:
-            _origins.clear()
-        origin = _origins[prefix] = origin_of(endpoint)
-    return origin
+    return _origin_of_prefix(endpoint if cut < 0 else endpoint[:cut])
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin_of_prefix(prefix: str) -> str:
+    return origin_of(prefix)
 
 
 @dataclass
