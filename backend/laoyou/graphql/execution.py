@@ -100,7 +100,7 @@ def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., A
     return None
 
 
-def install_lean_resolvers(schema: Any) -> int:
+def install_lean_resolvers(schema: Any) -> None:
     """Give each field whose resolver takes only its object (and the info) a direct call.
 
     strawberry wraps every resolver for what some need: arguments converted to Python, field extensions,
@@ -110,7 +110,6 @@ def install_lean_resolvers(schema: Any) -> int:
     """
     graphql_schema = schema._schema  # noqa: SLF001
     subscription = graphql_schema.subscription_type
-    installed = 0
     for type_ in graphql_schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__") or type_ is subscription:
             continue
@@ -118,5 +117,3 @@ def install_lean_resolvers(schema: Any) -> int:
             lean = _lean_resolver(field_def, schema.config.info_class)
             if lean is not None:
                 field_def.resolve = lean
-                installed += 1
-    return installed
