@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core.settings import Settings
 
 
+BUSY_SECONDS = 30  # how long a SQLite writer waits for another's transaction before "database is locked"
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_SECONDS})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
@@ -29,15 +37,99 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
             cursor.close()
 
         # The driver begins a transaction only at the first write, so a request that reads and then writes
-        # takes the write lock late and waits (busy_timeout) instead of failing with "database is locked"
-        # as a deferred BEGIN at the first read would. The app uses no SAVEPOINTs; the tests that do opt
-        # into explicit BEGIN with use_explicit_begin.
+        # takes the write lock late and waits instead of failing with "database is locked" as a deferred
+        # BEGIN at the first read would. The app uses no SAVEPOINTs; the tests that do opt into explicit
+        # BEGIN with use_explicit_begin.
+        WriteGate.for_database(engine.url.database).guard(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class WriteGate:
+    """SQLite's one writer at a time, queued in the process instead of in SQLite's busy handler.
+
+    A connection that finds the write lock taken sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms between
+    tries) however soon the lock is free again; under a steady stream of short write transactions the waiters
+    sleep far longer than the lock is held, the queue grows, and chat messages arrived seconds late. So each
+    connection takes this gate's asyncio lock (one per database and event loop) just before its first write
+    statement, exactly where SQLite would take its own, and gives it back when the connection returns to the
+    pool, which is after its commit or rollback: the next writer starts the moment the previous one ends, in
+    arrival order. The gate is held only while SQLite's lock is, so it adds no wait that SQLite would not
+    impose; writers outside it (another process, a synchronous connection) still meet the busy handler.
+    """
+
+    _gates: weakref.WeakValueDictionary[str, WriteGate] = weakref.WeakValueDictionary()
+    _HELD = "laoyou_write_gate"  # in the pooled connection's info: (lock, loop) while it holds the gate
+
+    def __init__(self, timeout: float = BUSY_SECONDS) -> None:
+        self.timeout = timeout
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def for_database(cls, database: str | None) -> WriteGate:
+        """One gate per database file, so the app's engine and the embedded worker's queue together."""
+        if not database or database == ":memory:":  # each in-memory database is its own
+            return cls()
+        key = str(Path(database).resolve())
+        gate = cls._gates.get(key)
+        if gate is None:
+            gate = cls._gates[key] = cls()
+        return gate
+
+    def guard(self, engine: AsyncEngine) -> None:
+        sync_engine = engine.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", self._before_execute)
+        for name in ("checkin", "invalidate", "close", "detach"):
+            event.listen(sync_engine, name, self._release_record)  # the engine's listeners keep the gate alive
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any,
+                        _executemany: bool) -> None:
+        if self._HELD in conn.info or not is_write(statement, context):
+            return
+        if not in_greenlet():  # a synchronous caller cannot wait here; SQLite's busy handler is its queue
+            return
+        lock = self.lock()
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), self.timeout))
+        except TimeoutError:
+            raise conn.dialect.loaded_dbapi.OperationalError(
+                f"database is locked (another writer held it for {self.timeout:g} s)") from None
+        conn.info[self._HELD] = (lock, asyncio.get_running_loop())
+
+    def _release_record(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        held = record.info.pop(self._HELD, None) if record is not None else None
+        if held is None:
+            return
+        lock, loop = held
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            lock.release()
+        elif not loop.is_closed():  # a connection collected on another thread: release on the lock's own loop
+            loop.call_soon_threadsafe(lock.release)
+
+
+_WRITES = ("insert", "update", "delete", "replace")
+
+
+def is_write(statement: str, context: Any) -> bool:
+    """Whether SQLite takes its write lock for this statement (BEGIN, SAVEPOINT and reads do not)."""
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        return True
+    return statement.lstrip(" \n\t(").lower().startswith(_WRITES)
 
 
 def use_explicit_begin(connection: Any) -> None:
