@@ -1,4 +1,4 @@
-"""Embedded SQLite: writers queue in the process (WriteGate) instead of in SQLite's busy handler."""
+"""Embedded SQLite: writers queue in the process (WriteGate), and a statement is one trip to the driver's thread."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -148,3 +149,38 @@ async def test_reads_and_savepoints_do_not_take_the_gate(engine):
         await connection.exec_driver_sql("SAVEPOINT s")
         await connection.exec_driver_sql("RELEASE SAVEPOINT s")
         assert not gate.lock().locked()
+
+
+async def test_a_statement_is_one_trip_to_the_drivers_thread(engine, monkeypatch):
+    maker = make_sessionmaker(engine)
+    trips: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    async with maker() as session:
+        await session.scalar(text("SELECT 1"))  # the connection is open before counting
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        # When a statement with rows runs, and one without
+        rows = (await session.execute(text("SELECT 1 UNION ALL SELECT 2"))).scalars().all()
+        inserted = await session.execute(text("INSERT INTO item (name) VALUES ('one')"))
+        updated = await session.execute(text("UPDATE item SET name = 'two' WHERE name = 'one'"))
+        # Then each made a single trip, and the rows, row count and new row id came back with it
+        assert trips == ["_run_statement"] * 3
+    assert rows == [1, 2]
+    assert inserted.lastrowid == 1 and updated.rowcount == 1
+
+
+async def test_many_rows_at_once_and_errors_come_back_as_before(engine):
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        await session.execute(text("INSERT INTO item (name) VALUES (:name)"), [{"name": f"n{i}"} for i in range(5)])
+        await session.commit()
+    assert await count(maker) == 5
+    async with maker() as session:
+        with pytest.raises(IntegrityError):
+            await session.execute(text("INSERT INTO item (name) VALUES ('n1')"))
+        empty = await session.execute(text("SELECT name FROM item WHERE name = 'nobody'"))
+        assert empty.all() == []

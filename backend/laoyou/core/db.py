@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -21,6 +28,105 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.core.settings import Settings
 
 
+def _run_statement(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> tuple:
+    """On aiosqlite's thread: a statement from cursor to its last row, in one go."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        return description, cursor.fetchall() if description else [], cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A statement costs one trip to aiosqlite's thread instead of four.
+
+    SQLAlchemy's adapter opens an aiosqlite cursor, executes, fetches and closes it, each a separate hand-off
+    to the connection's thread and back through the event loop. Under load every hand-off waits for the
+    loop's current turn (a chat message fanned out to its subscribers), so a mutation of eight statements
+    spent most of its time queued between them. Here the thread runs all four steps and hands back the rows
+    with the description, row count and last row id.
+    """
+
+    __slots__ = ("_description", "_rowcount", "_lastrowid")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no aiosqlite cursor to open
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None
+        self._soft_closed_memoized = {}
+        self._rows = collections.deque()
+        self._description = None
+        self._rowcount = -1
+        self._lastrowid = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass  # rows are fetched all at once
+
+    async def _async_soft_close(self) -> None:
+        pass  # nothing stays open on the thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        pass  # sqlite3 ignores them too
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            # aiosqlite's own queue to its thread (the private _execute is what its public methods use).
+            result = await self._connection._execute(_run_statement, self._connection._conn, operation, parameters,
+                                                     many)
+        self._description, rows, self._rowcount, self._lastrowid = result
+        self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        await self._run(operation, seq_of_parameters, True)
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> _OneTripConnection:
+        adapted = super().connect(*arg, **kw)
+        return _OneTripConnection(self, adapted._connection)
+
+
+def _dbapi(url: str) -> Any:
+    import aiosqlite
+
+    return _OneTripDBAPI(aiosqlite, sqlite3) if "+aiosqlite" in url else None
+
+
 BUSY_SECONDS = 30  # how long a SQLite writer waits for another's transaction before "database is locked"
 
 
@@ -28,7 +134,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_SECONDS})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_SECONDS}, module=_dbapi(url))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
