@@ -11,9 +11,12 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from graphql import GraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
@@ -103,10 +106,31 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+class UnknownPersistedQuery(LookupError):
+    """A request names a persisted operation by a hash the server does not know."""
+
+
+class PersistedTransportWS(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws with the same rules for documents as POST: a persisted operation may be sent by its
+    hash, and in persisted-only mode a client that is not staff may send nothing else."""
+
+    async def handle_subscribe(self, message):  # noqa: ANN001, ANN201
+        payload = message.get("payload")
+        if isinstance(payload, dict):
+            refusal = self.view.check_document(payload, self.context)
+            if refusal is not None:
+                # Refused like any other failed operation (an error for its id); the connection stays open.
+                await self.send_message({"id": message["id"], "type": "error",
+                                         "payload": [GraphQLError(refusal).formatted]})
+                return
+        await super().handle_subscribe(message)
+
+
 class LaoyouGraphQLRouter(GraphQLRouter):
     """Strawberry's FastAPI router with the project's rules added at the edges."""
 
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = PersistedTransportWS
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
@@ -118,24 +142,40 @@ class LaoyouGraphQLRouter(GraphQLRouter):
         return data
 
     def _fill_persisted(self, item: GraphQLRequestData, request_adapter: Any) -> None:
-        extensions = item.extensions or {}
+        if item.query is None:
+            try:
+                item.query = self._persisted_document(item.extensions)
+            except UnknownPersistedQuery:
+                raise HTTPException(400, "PersistedQueryNotFound") from None
+
+    def _persisted_document(self, extensions: Any) -> str | None:
+        """The document a request names by its hash, or None when it names none."""
         persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-        if item.query is None and isinstance(persisted, dict):
-            digest = str(persisted.get("sha256Hash", ""))
-            document = self.persisted.document_for(digest)
-            if document is None:
-                raise HTTPException(400, "PersistedQueryNotFound")
-            item.query = document
+        if not isinstance(persisted, dict):
+            return None
+        document = self.persisted.document_for(str(persisted.get("sha256Hash", "")))
+        if document is None:
+            raise UnknownPersistedQuery
+        return document
+
+    def _refuses_raw(self, context: Context, document: str | None) -> bool:
+        return context.settings.persisted_only and not context.actor.is_staff and not self.persisted.is_persisted(document)
+
+    def check_document(self, payload: dict, context: Context) -> str | None:
+        """For a WebSocket subscribe message: fill in a persisted document named by its hash, and say why the
+        message is refused (the same words as over POST), or None."""
+        if not payload.get("query"):
+            try:
+                payload["query"] = self._persisted_document(payload.get("extensions"))
+            except UnknownPersistedQuery:
+                return "PersistedQueryNotFound"
+        return "PersistedQueryRequired" if self._refuses_raw(context, payload.get("query")) else None
 
     async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):  # noqa: ANN001, ANN201, PLR0913
         if request_adapter.method == "POST" and context.actor.session_kind == "cookie":
             if not check_csrf(request, request.headers.get("x-csrf-token")):
                 raise HTTPException(403, "CSRF token missing or wrong")
-        if (
-            context.settings.persisted_only
-            and not context.actor.is_staff
-            and not self.persisted.is_persisted(request_data.query)
-        ):
+        if self._refuses_raw(context, request_data.query):
             raise HTTPException(400, "PersistedQueryRequired")
         result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
         context.apply_cookies(sub_response)
@@ -165,6 +205,8 @@ def make_graphql_router(schema: Any, persisted: Any, settings: Any) -> LaoyouGra
         context_getter=graphql_context,
         allow_queries_via_get=False,
         graphql_ide=None if settings.is_production else "graphiql",
+        # Only graphql-transport-ws: the older graphql-ws protocol would be a second door to keep the same rules on.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     router.persisted = persisted
     return router
