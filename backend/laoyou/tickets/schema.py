@@ -157,7 +157,7 @@ class WorkOrder:
 
     @strawberry.field
     def is_emergency(self) -> bool:
-        return models.Category(self.row.category).is_emergency or self.row.urgency == models.Urgency.emergency.value
+        return tickets.is_emergency(self.row)
 
     @strawberry.field
     def urgency(self) -> WorkOrderUrgency:  # type: ignore[valid-type]

@@ -452,7 +452,7 @@ async def do_report(session: AsyncSession, *, actor: Actor, data: ReportInput, n
                                to_status=Status.reported.value, note=data.source, created_at=now))
     await session.flush()
     announce(session, board_channel(order.district_id), {"id": order.id, "status": order.status})
-    if Category(order.category).is_emergency or order.urgency == Urgency.emergency:
+    if is_emergency(order):
         await notify(session, person_ids=await _on_duty_people(session, order), kind="work_order_emergency",
                      title=_("Emergency: %(category)s at %(community)s"), body=order.description[:200],
                      link=f"/orders/{order.id}", category=_category_label(order.category), community=community.name)
@@ -981,6 +981,11 @@ def allowed_actions(order: WorkOrder, *, actor: Actor, roles: set[Role]) -> list
 
 
 # --- SLA, escalation and closing (jobs.py runs these) -------------------------------------------------------
+
+
+def is_emergency(order: WorkOrder) -> bool:
+    """An emergency category (gas, flooding, someone trapped in a lift) or a report marked urgent as one."""
+    return Category(order.category).is_emergency or order.urgency == Urgency.emergency
 
 
 def is_overdue(order: WorkOrder, now: datetime | None = None) -> bool:
