@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from ..accounts.test_notifications_live import PROTOCOL, SUBSCRIBE, connect, demo_token, live, receive  # noqa: F401
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
@@ -20,10 +24,16 @@ def by_hash(live, name: str) -> dict:  # noqa: ANN001, F811
     return {"operationName": name, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": operation.sha256}}}
 
 
-def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
-    token = demo_token(live, RESIDENT_XIUSHAN)
+@contextmanager
+def connected(live, token: str) -> Iterator[Any]:  # noqa: ANN001, F811
     with live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
         assert connect(ws, {"authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
+        yield ws
+
+
+def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
+    token = demo_token(live, RESIDENT_XIUSHAN)
+    with connected(live, token) as ws:
         ws.send_json({"id": "1", "type": "subscribe", "payload": by_hash(live, "UnreadNotifications")})
         answer = receive(ws)
         assert answer["type"] == "next" and isinstance(answer["payload"]["data"]["unreadNotifications"], int)
@@ -32,8 +42,7 @@ def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
 def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(live, monkeypatch):  # noqa: ANN001, F811
     token = demo_token(live, RESIDENT_XIUSHAN)  # logged in before the switch
     switch_to_persisted_only(live, monkeypatch)
-    with live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
-        assert connect(ws, {"authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
+    with connected(live, token) as ws:
         # A document of the resident's own making is refused, as over POST
         ws.send_json({"id": "raw", "type": "subscribe", "payload": {"query": SUBSCRIBE + " "}})
         assert receive(ws) == {"id": "raw", "type": "error", "payload": [{"message": "PersistedQueryRequired"}]}
@@ -50,15 +59,15 @@ def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_conne
 def test_persisted_only_lets_staff_subscribe_with_their_own_documents(live, monkeypatch):  # noqa: ANN001, F811
     token = demo_token(live, STEWARD_XIUSHAN)  # logged in before the switch
     switch_to_persisted_only(live, monkeypatch)
-    with live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
-        assert connect(ws, {"authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
+    with connected(live, token) as ws:
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE + " "}})
         assert receive(ws)["type"] == "next"
 
 
 def test_the_older_graphql_ws_protocol_is_not_offered(live):  # noqa: F811
     # A second protocol would be a second door to keep the same rules on; the app speaks graphql-transport-ws.
-    with pytest.raises(Exception):  # noqa: B017, PT011  (Starlette's test client: the handshake is refused)
+    with pytest.raises(WebSocketDisconnect) as refused:
         with live.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as ws:
             ws.send_json({"type": "connection_init", "payload": {}})
             receive(ws, timeout=5)
+    assert refused.value.code == 4406  # graphql-transport-ws's "Subprotocol not acceptable"
