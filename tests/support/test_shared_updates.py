@@ -57,14 +57,18 @@ async def watch_together(app: AppProcess, watchers: list[tuple[str, str]], conve
     return await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
 
 
+async def resident_asks(app: AppProcess, text: str) -> tuple[str, str, str, int]:
+    """The resident's and the agent's tokens, and the conversation her first message opened, with its seq."""
+    resident = await asyncio.to_thread(app.login, RESIDENT_XIUSHAN)
+    agent = await asyncio.to_thread(app.login, AGENT_NANNING)
+    first = await asyncio.to_thread(send, app, resident, text)
+    return resident, agent, first["conversation"]["id"], first["chatMessage"]["seq"]
+
+
 async def test_viewers_on_one_conversation_each_get_their_own_view_of_a_shared_update(server):
     # Given a resident's conversation, watched by her and by the agent on two consoles, with a selection that
     # names fields depending on who asks (viewerIsResident, transferTargets)
-    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
-    agent = await asyncio.to_thread(server.login, AGENT_NANNING)
-    first = await asyncio.to_thread(send, server, resident, "你好")
-    conversation_id = first["conversation"]["id"]
-    seq = first["chatMessage"]["seq"]
+    resident, agent, conversation_id, seq = await resident_asks(server, "你好")
     expected = {
         who: (await asyncio.to_thread(server.graphql, token, CONVERSATION, {"id": conversation_id}))["supportConversation"]
         for who, token in (("resident", resident), ("agent", agent))
@@ -81,11 +85,7 @@ async def test_viewers_on_one_conversation_each_get_their_own_view_of_a_shared_u
 
 
 async def test_a_shared_neutral_update_reaches_every_subscriber_with_the_residents_flag_kept_apart(server):
-    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
-    agent = await asyncio.to_thread(server.login, AGENT_NANNING)
-    first = await asyncio.to_thread(send, server, resident, "在吗")
-    conversation_id = first["conversation"]["id"]
-    seq = first["chatMessage"]["seq"]
+    resident, agent, conversation_id, seq = await resident_asks(server, "在吗")
     watchers = [(resident, NEUTRAL), (resident, NEUTRAL)] + [(agent, NEUTRAL)] * 4
     got = await watch_together(server, watchers, conversation_id, seq, agent)
     assert all([m["seq"] for m in update["messages"]] == [seq + 1] for update in got)
