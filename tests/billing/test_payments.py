@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from laoyou.billing import service as billing
 from laoyou.billing.gateways.registry import gateways
-from laoyou.billing.models import Payment, RefusedNotification
+from laoyou.billing.models import RefusedNotification
 
 from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_YUEYANG, login_demo
 from .helpers import MY_BILLS, PAY_BILLS, PAYMENT, check_books

@@ -16,7 +16,6 @@ from ..conftest import (
     OFFICIAL_XIUSHAN,
     RESIDENT_JINGJU,
     RESIDENT_XIUSHAN,
-    STEWARD_XIUSHAN,
     STEWARD_YUEYANG,
     STEWARD_ZHUJIAJIAO,
     login_demo,

@@ -4,11 +4,8 @@ steward's district board, the overdue list and the figures."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
