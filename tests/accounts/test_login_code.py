@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import update
 
 from laoyou.accounts.models import LoginCode, Person, RoleGrant
+from laoyou.accounts.sms import SmsError
+from laoyou.core import i18n
 from laoyou.core.time import utcnow
 
 from ..conftest import RESIDENT_XIUSHAN
@@ -308,3 +310,25 @@ async def test_another_address_is_not_limited_by_the_first(app, db, monkeypatch)
     finally:
         for c in clients:
             await c.aclose()
+
+
+async def test_an_sms_that_cannot_be_sent_says_so_and_spends_nothing(gql, app, db, clock, monkeypatch):
+    # Given a resident with a code that still works
+    await request_code(gql, RESIDENT_XIUSHAN)
+    working = sent_code(app, RESIDENT_XIUSHAN)
+    codes = await count_rows(db, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN))
+    clock.advance(61)
+
+    # When the SMS gateway fails on the next request
+    async def unreachable(phone: str, text: str) -> None:
+        raise SmsError("SMS gateway unreachable: connection refused")
+
+    monkeypatch.setattr(app.state.sms, "send", unreachable)
+    failed = await request_code(gql, RESIDENT_XIUSHAN)
+
+    # Then the resident is told plainly (in Chinese too), and nothing was spent or written
+    message = "The text message could not be sent just now. Please try again in a minute."
+    assert (failed["__typename"], failed["code"], failed["message"]) == ("LoginError", "GATEWAY_ERROR", message)
+    assert i18n.gettext(message, "zh_CN") == "短信暂时发不出去，请过一分钟再试。"
+    assert await count_rows(db, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN)) == codes
+    assert (await login_with_code(gql, RESIDENT_XIUSHAN, working))["__typename"] == "LoggedIn"

@@ -25,7 +25,7 @@ from laoyou.accounts.models import (
     TextSize,
     UiMode,
 )
-from laoyou.accounts.sms import SmsSender
+from laoyou.accounts.sms import SmsError, SmsSender
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
@@ -203,6 +203,22 @@ async def do_request_login_code(
     if latest and now - as_utc(latest.created_at) < RESEND_AFTER:
         raise LaoyouError(ErrorCode.RATE_LIMITED, "A code was just sent. Please wait a minute before asking again.")
     code = new_numeric_code()
+    text = i18n.gettext(
+        "[%(sign)s] Your login code is %(code)s. It works for %(minutes)s minutes. Never tell it to anyone.",
+        sign=settings.sms_sign_name,
+        code=code,
+        minutes=settings.login_code_minutes,
+    )
+    # Sent before anything is written: a message that never left must not spend the person's earlier code,
+    # start the one-minute wait or count towards the hourly limit.
+    try:
+        await sms.send(normalised, text)
+    except SmsError as exc:
+        log.warning("login code to %s not sent: %s", mask_phone(normalised), exc)
+        raise LaoyouError(
+            ErrorCode.GATEWAY_ERROR, "The text message could not be sent just now. Please try again in a minute.",
+            field="phone",
+        ) from None
     # Earlier codes stop working once a new one is sent.
     await session.exec(
         update(LoginCode)
@@ -218,13 +234,6 @@ async def do_request_login_code(
         )
     )
     await session.flush()
-    text = i18n.gettext(
-        "[%(sign)s] Your login code is %(code)s. It works for %(minutes)s minutes. Never tell it to anyone.",
-        sign=settings.sms_sign_name,
-        code=code,
-        minutes=settings.login_code_minutes,
-    )
-    await sms.send(normalised, text)
 
 
 async def do_login_with_code(
