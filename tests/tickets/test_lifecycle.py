@@ -10,6 +10,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts import service as accounts
 from laoyou.accounts.models import Notification, Person
 from laoyou.core.time import utcnow
+from laoyou.estates.models import Community
 from laoyou.tickets import jobs
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import Status, WorkOrder
@@ -193,3 +194,27 @@ async def test_every_board_filter_and_page_matches_the_orders_it_describes(gql, 
             after = page.items[-1].id
         assert seen == expected(flt), flt
     assert late.id in expected(filters[4])
+
+
+async def test_board_lines_read_as_the_orders_communities_and_assignees_they_show(gql, db):
+    # Given two Zhujiajiao orders, one of them assigned to 赵师傅
+    steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
+    first = await _zhujiajiao_repair(steward)
+    await _zhujiajiao_repair(steward)
+    await steward(ASSIGN, {"id": first["id"]})
+    actor = await _actor(db, STEWARD_ZHUJIAJIAO)
+    # When the board is read
+    page = await tickets.list_board(db, actor=actor, flt=tickets.BoardFilter(district_id=actor.grants[0].district_id),
+                                    first=50, after=None)
+    # Then every line, its community and its assignee answer each attribute as the loaded entity does
+    assert page.assignees and len(page.items) >= 2
+    for line in page.items:
+        order = await db.get(WorkOrder, line.id)
+        assert {name: getattr(order, name) for name in line._fields} == line._asdict()
+        community = await db.get(Community, line.community_id)
+        assert {name: getattr(community, name) for name in page.communities[line.community_id]._fields} == (
+            page.communities[line.community_id]._asdict())
+        if line.assignee_id is not None:
+            person = await db.get(Person, line.assignee_id)
+            assert page.assignees[line.assignee_id]._asdict() == {n: getattr(person, n) for n in page.assignees[line.assignee_id]._fields}
+    assert set(WorkOrder.model_fields) == set(tickets.WorkOrderRow._fields)
