@@ -32,6 +32,22 @@ class OnlyAnn(BasePermission):
         return info.context["who"] == "ann"
 
 
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Part(Named):
+    @strawberry.field
+    def label(self) -> str:
+        return self.name.title()
+
+
+async def _later_part(name: str) -> Part:
+    return Part(name=name + " later")
+
+
 @strawberry.type
 class Thing:
     name: str
@@ -69,12 +85,31 @@ class Thing:
     def secret(self) -> str:
         return "pst"
 
+    @strawberry.field
+    def part(self, info: strawberry.Info) -> Part | None:
+        # An object from memory, nothing, or (for bob) one still to be awaited, as a prefetched line does.
+        if self.size is None:
+            return None
+        return Part(name=self.name) if info.context["who"] == "ann" else _later_part(self.name)  # type: ignore[return-value]
+
+    @strawberry.field
+    def sure_part(self) -> Part:
+        return Part(name=self.name if self.size else None)  # type: ignore[arg-type]  (tea's fails, non-null)
+
 
 @strawberry.type
 class Query:
     @strawberry.field
     def things(self) -> list[Thing]:
         return [Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)]
+
+    @strawberry.field
+    def maybe_things(self) -> list[Thing | None]:
+        return [Thing(name="tea", colour=Colour.RED), None, Thing(name="rice", colour=Colour.GREEN, size=3)]
+
+    @strawberry.field
+    def named(self) -> list[Named]:
+        return [Part(name="lid")]
 
 
 def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -88,7 +123,7 @@ async def test_lean_resolvers_answer_as_strawberry_does() -> None:
     fields = fast._schema.type_map["Thing"].fields  # noqa: SLF001
     # Only what needs nothing of strawberry's wrapping is called directly.
     lean = {name for name, field in fields.items() if field.resolve.__name__ == "<lambda>"}
-    assert lean == {"shout", "fails", "maybeSize", "askedBy", "later"}  # not times (arguments), not secret (permission)
+    assert lean == {"shout", "fails", "maybeSize", "askedBy", "later", "part", "surePart"}  # not times (arguments), not secret (permission)
     query = "{ things { askedBy later { name askedBy } times(n: 2) secret } }"
     for who in ("ann", "bob"):
         quick = await fast.execute(query, context_value={"who": who})
@@ -186,3 +221,45 @@ async def test_a_query_that_writes_its_audit_is_committed(gql, db, monkeypatch) 
     assert commits == [1]
     # The request's session was a savepoint inside the test's transaction: uncommitted, its rows would be gone.
     assert (await db.execute(audited)).scalar_one() - before == len(households)
+
+
+async def test_a_list_is_answered_whole_or_wholly_the_long_way_as_graphql_core_answers_it(recwarn) -> None:  # noqa: ANN001
+    fast, plain = schemas()
+    queries = (
+        "{ things { name colour part { name label } } }",  # nested objects from sync resolvers with the info
+        "{ things { __typename n: name part { __typename label } size shout } }",
+        "{ things { name surePart { label } } }",  # a non-null failure inside an item nulls the item, with its path
+        "{ maybeThings { name colour part { label } } }",  # nullable items, one of them null
+        "{ things { name @include(if: false) colour part { name @skip(if: true) label } } }",
+        "{ things { name times(n: 2) } }",  # an argument: not plain, graphql-core's
+        "{ named { name ... on Part { label } } }",  # an interface: graphql-core's
+        "{ things { name broken } }",
+    )
+    for query in queries:
+        for who in ("ann", "bob"):
+            quick = await fast.execute(query, context_value={"who": who})
+            slow = await plain.execute(query, context_value={"who": who})
+            assert quick.data == slow.data, query
+            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    # The coroutine the short way made and set aside (bob's later part) was closed, not left unawaited.
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_completion(monkeypatch) -> None:  # noqa: ANN001
+    fast, _ = schemas()
+    completed: list[str] = []
+    real = LaoyouExecutionContext.complete_object_value
+
+    def counting(self, return_type, *args):  # noqa: ANN001, ANN002, ANN202
+        completed.append(return_type.name)
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(LaoyouExecutionContext, "complete_object_value", counting)
+    result = await fast.execute("{ things { name colour part { label } } }", context_value={"who": "ann"})
+    assert result.data == {"things": [{"name": "tea", "colour": "RED", "part": None},
+                                      {"name": "rice", "colour": "GREEN", "part": {"label": "Rice"}}]}
+    assert completed == []
+    # bob's part is still to be awaited: the whole list goes graphql-core's way, and answers the same
+    result = await fast.execute("{ things { name part { label } } }", context_value={"who": "bob"})
+    assert result.data == {"things": [{"name": "tea", "part": None}, {"name": "rice", "part": {"label": "Rice Later"}}]}
+    assert "Thing" in completed

@@ -12,7 +12,10 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; they were written as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    zone = value.tzinfo
+    if zone is UTC:
+        return value  # already (PostgreSQL's, and every computed one): the board reads a few per line
+    return value.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
 
 
 def local(value: datetime) -> datetime:

@@ -13,22 +13,27 @@ exactly as graphql-core says them; the answer keeps the order of the selection.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
-from graphql.pyutils import Undefined
+from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from laoyou.graphql.shared import SharedEvents
 
+_READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
 _PLAN = "laoyou-plain-leaf"  # cached in the field's extensions: (read the value, serialise it, nullable) or None
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=1024)  # per type of a schema, which lives as long as the app
 def _enum_serialiser(named: Any) -> Callable[[Any], Any]:
     """strawberry's enum serialisation compares the value with each of the enum's values in turn (a dozen for a
     category); a lookup answers the same. Anything else (a raw value, a stranger) goes the type's own way."""
@@ -72,6 +77,7 @@ def _plain_leaf(field_def: GraphQLField) -> tuple[Callable[[Any], Any], Callable
 # What the short way answers without asking whether it is awaitable (the question costs a call per field).
 _PLAIN_TYPES = frozenset({str, int, float, bool, datetime, date, strawberry.ID})
 _LONG_WAY = object()
+_LEAN = "_laoyou_lean"  # marks a resolver install_lean_resolvers made: sync, its object and maybe the info
 
 
 def _answer(plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool], source: Any,
@@ -82,6 +88,10 @@ def _answer(plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool], sourc
         value = read(source)
     except Exception:  # noqa: BLE001  (the long way reports it as graphql-core would)
         return _LONG_WAY
+    return _serialised(value, serialise, nullable, is_awaitable)
+
+
+def _serialised(value: Any, serialise: Callable[[Any], Any], nullable: bool, is_awaitable: Callable[[Any], bool]) -> Any:
     if value is None:
         return None if nullable else _LONG_WAY
     if value is _MISSING or (type(value) not in _PLAIN_TYPES and (isinstance(value, Exception) or is_awaitable(value))):
@@ -91,6 +101,37 @@ def _answer(plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool], sourc
     except Exception:  # noqa: BLE001
         return _LONG_WAY
     return _LONG_WAY if serialized is None or serialized is Undefined else serialized
+
+
+def _set_aside(value: Any) -> None:
+    """A value the short way will not use: a coroutine it made is closed (the long way makes its own), so that
+    it is not reported as never awaited."""
+    if inspect.iscoroutine(value):
+        value.close()
+
+
+@dataclass(slots=True)
+class _Field:
+    """One field of a compiled selection: how to read it, and how to answer the value."""
+
+    name: str  # the response name
+    read: Callable[..., Any]  # (source) or, with_info, (source, info)
+    with_info: bool
+    field_def: GraphQLField | None
+    nodes: list[Any]
+    nullable: bool
+    serialise: Callable[[Any], Any] | None  # a leaf's
+    selection: _Selection | None  # an object's
+
+
+@dataclass(slots=True)
+class _Selection:
+    """An object type's selection that the short way can answer whole: plain leaves and objects read by a
+    resolver that needs at most its object and the info, all the way down."""
+
+    type: GraphQLObjectType
+    fields: list[_Field]
+    is_type_of: Callable[..., Any] | None
 
 
 class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext):
@@ -152,6 +193,155 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         return _in_order(grouped_field_set, answered, results)
 
 
+    # --- lists of objects, answered whole --------------------------------------------------------------------
+
+    _selections: dict[tuple[int, str], tuple[Any, _Selection | None]] | None = None
+
+    def _selection(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Selection | None:
+        """The compiled selection of a list's items, or None when any field of it, at any depth, is not plain.
+        Worked out once per request and selection, as graphql-core memoises its sub-fields."""
+        selections = self._selections
+        if selections is None:
+            middleware = self.middleware_manager
+            if middleware is not None and middleware._middleware_resolvers is not None:  # noqa: SLF001
+                return None
+            selections = self._selections = {}
+        key = (id(field_details_list), object_type.name)
+        cached = selections.get(key)
+        if cached is not None and cached[0] is field_details_list:
+            return cached[1]
+        selection = self._compile(object_type, field_details_list)
+        selections[key] = (field_details_list, selection)
+        return selection
+
+    def _compile(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Selection | None:
+        if any(details.node.directives for details in field_details_list):
+            return None  # @stream, @defer and their like: graphql-core's
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+        if new_defer_usages:
+            return None
+        fields: list[_Field] = []
+        for response_name, details in grouped_field_set.items():
+            node = details[0].node
+            nodes = [d.node for d in details]
+            if node.name.value == "__typename":
+                type_name = object_type.name
+                fields.append(_Field(response_name, lambda _source, _n=type_name: _n, False, None, nodes, False, str, None))
+                continue
+            field_def = self.schema.get_field(object_type, node.name.value)
+            definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF) if field_def else None
+            if definition is None or field_def.args or node.arguments or definition.extensions or node.directives:
+                return None
+            reader = _reader(definition, field_def)  # cached on the field, like the leaf plans
+            if reader is None:
+                return None
+            read, with_info = reader
+            nullable = not is_non_null_type(field_def.type)
+            named = field_def.type if nullable else field_def.type.of_type
+            if is_leaf_type(named):
+                fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, _enum_serialiser(named), None))
+            elif isinstance(named, GraphQLObjectType):
+                inner = self._selection(named, details)
+                if inner is None:
+                    return None
+                fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, None, inner))
+            else:
+                return None  # lists, interfaces, unions
+        return _Selection(object_type, fields, object_type.is_type_of)
+
+    def _answer_object(self, selection: _Selection, source: Any, path: Any) -> Any:
+        """The completed object, or _LONG_WAY when anything in it is for graphql-core to judge."""
+        is_awaitable = self.is_awaitable
+        answered: dict[str, Any] = {}
+        for field in selection.fields:
+            try:
+                if field.with_info:
+                    field_path = Path(path, field.name, selection.type.name)
+                    raw = self.build_resolve_info(field.field_def, field.nodes, selection.type, field_path)
+                    value = field.read(source, raw)
+                else:
+                    field_path = None
+                    value = field.read(source)
+            except Exception:  # noqa: BLE001  (the long way reports it)
+                return _LONG_WAY
+            inner = field.selection
+            if inner is None:
+                serialised = _serialised(value, field.serialise, field.nullable, is_awaitable)
+                if serialised is _LONG_WAY:
+                    _set_aside(value)
+                    return _LONG_WAY
+                answered[field.name] = serialised
+                continue
+            if value is None:
+                if not field.nullable:
+                    return _LONG_WAY
+                answered[field.name] = None
+                continue
+            if is_awaitable(value) or isinstance(value, Exception) or (
+                    inner.is_type_of is not None and inner.is_type_of(value, None) is not True):
+                _set_aside(value)
+                return _LONG_WAY
+            completed = self._answer_object(inner, value, field_path or Path(path, field.name, selection.type.name))
+            if completed is _LONG_WAY:
+                return _LONG_WAY
+            answered[field.name] = completed
+        return answered
+
+    def complete_list_value(  # type: ignore[override]
+        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
+    ) -> Any:
+        """A list of objects whose selection is plain all the way down is answered in one loop per item; at the
+        first value graphql-core must judge, the whole list goes its way (reading is all the short way did)."""
+        item_type = return_type.of_type
+        item_nullable = not is_non_null_type(item_type)
+        named = item_type if item_nullable else item_type.of_type
+        if type(result) in (list, tuple) and isinstance(named, GraphQLObjectType):
+            selection = self._selection(named, field_details_list)
+            if selection is not None:
+                completed = []
+                for index, item in enumerate(result):
+                    if item is None:
+                        if not item_nullable:
+                            break
+                        completed.append(None)
+                        continue
+                    if selection.is_type_of is not None and selection.is_type_of(item, info) is not True:
+                        break
+                    answered = self._answer_object(selection, item, Path(path, index, None))
+                    if answered is _LONG_WAY:
+                        break
+                    completed.append(answered)
+                else:
+                    return completed
+        return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+
+def _reader(definition: Any, field_def: GraphQLField) -> tuple[Callable[..., Any], bool] | None:
+    """How the short way reads a field: an attribute, a sync resolver of its object alone, or a lean resolver
+    (install_lean_resolvers) of its object and the info; None for anything else (async, arguments, permissions)."""
+    try:
+        return field_def.extensions[_READER]
+    except KeyError:
+        reader = field_def.extensions[_READER] = _find_reader(definition, field_def)
+        return reader
+
+
+def _find_reader(definition: Any, field_def: GraphQLField) -> tuple[Callable[..., Any], bool] | None:
+    resolver = definition.base_resolver
+    if resolver is None:
+        if not getattr(field_def.resolve, "_is_default", False):
+            return None
+        name = definition.python_name
+        return (lambda source: getattr(source, name, _MISSING)), False
+    if resolver.is_async or resolver.self_parameter is None:
+        return None
+    if len(resolver.signature.parameters) == 1:
+        return resolver.wrapped_func, False
+    if getattr(field_def.resolve, _LEAN, False):
+        return field_def.resolve, True
+    return None
+
+
 def _in_order(grouped_field_set: dict, answered: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
     return {name: answered[name] if name in answered else results[name]
             for name in grouped_field_set if name in answered or name in results}
@@ -166,10 +356,13 @@ def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., A
     parameters = list(resolver.signature.parameters.values())
     fn = resolver.wrapped_func
     if len(parameters) == 1:
-        return lambda source, _info: fn(source)
-    if len(parameters) == 2 and resolver.info_parameter is parameters[1]:
-        return lambda source, info: fn(source, info_class(_raw_info=info, _field=definition))
-    return None
+        lean = lambda source, _info: fn(source)  # noqa: E731
+    elif len(parameters) == 2 and resolver.info_parameter is parameters[1]:
+        lean = lambda source, info: fn(source, info_class(_raw_info=info, _field=definition))  # noqa: E731
+    else:
+        return None
+    setattr(lean, _LEAN, True)
+    return lean
 
 
 def install_lean_resolvers(schema: Any) -> None:
