@@ -21,11 +21,11 @@ from datetime import date, datetime
 from typing import Any
 
 import strawberry
-from graphql import GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
+from graphql import GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
 from laoyou.graphql.shared import SharedEvents
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
@@ -143,7 +143,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         plans = self._plans
         if plans is None:
             middleware = self.middleware_manager
-            if middleware is not None and middleware._middleware_resolvers is not None:  # noqa: SLF001
+            if middleware is not None and middleware._middleware_resolvers is not None:
                 return None  # resolve hooks must see every field
             plans = self._plans = {}
         cached = plans.get(id(grouped_field_set))
@@ -203,7 +203,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         selections = self._selections
         if selections is None:
             middleware = self.middleware_manager
-            if middleware is not None and middleware._middleware_resolvers is not None:  # noqa: SLF001
+            if middleware is not None and middleware._middleware_resolvers is not None:
                 return None
             selections = self._selections = {}
         key = (id(field_details_list), object_type.name)
@@ -356,9 +356,9 @@ def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., A
     parameters = list(resolver.signature.parameters.values())
     fn = resolver.wrapped_func
     if len(parameters) == 1:
-        lean = lambda source, _info: fn(source)  # noqa: E731
+        lean = lambda source, _info: fn(source)
     elif len(parameters) == 2 and resolver.info_parameter is parameters[1]:
-        lean = lambda source, info: fn(source, info_class(_raw_info=info, _field=definition))  # noqa: E731
+        lean = lambda source, info: fn(source, info_class(_raw_info=info, _field=definition))
     else:
         return None
     setattr(lean, _LEAN, True)
@@ -373,7 +373,7 @@ def install_lean_resolvers(schema: Any) -> None:
     same call without the wrapping; on a board of twenty lines that is a hundred calls a request. Root
     subscription fields keep strawberry's own (their resolve receives the event stream's items).
     """
-    graphql_schema = schema._schema  # noqa: SLF001
+    graphql_schema = schema._schema
     subscription = graphql_schema.subscription_type
     for type_ in graphql_schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__") or type_ is subscription:
