@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import GeneratorType
 from typing import Any
 
 import strawberry
@@ -75,7 +76,8 @@ def _plain_leaf(field_def: GraphQLField) -> tuple[Callable[[Any], Any], Callable
 
 
 # What the short way answers without asking whether it is awaitable (the question costs a call per field).
-_PLAIN_TYPES = frozenset({str, int, float, bool, datetime, date, strawberry.ID})
+_PLAIN_TYPES = {str, int, float, bool, datetime, date, strawberry.ID}  # and the types found plain since
+_MAX_PLAIN_TYPES = 4096
 _LONG_WAY = object()
 _LEAN = "_laoyou_lean"  # marks a resolver install_lean_resolvers made: sync, its object and maybe the info
 
@@ -91,10 +93,23 @@ def _answer(plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool], sourc
     return _serialised(value, serialise, nullable, is_awaitable)
 
 
+def _is_plain(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
+    """Not an error and not awaitable. Both are properties of the type (a generator aside, which may be a
+    coroutine or not), so a type found plain once (an enum, a strawberry object) is not asked again."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return True
+    if value is _MISSING or isinstance(value, Exception) or is_awaitable(value):
+        return False
+    if not isinstance(value, GeneratorType) and len(_PLAIN_TYPES) < _MAX_PLAIN_TYPES:
+        _PLAIN_TYPES.add(kind)
+    return True
+
+
 def _serialised(value: Any, serialise: Callable[[Any], Any], nullable: bool, is_awaitable: Callable[[Any], bool]) -> Any:
     if value is None:
         return None if nullable else _LONG_WAY
-    if value is _MISSING or (type(value) not in _PLAIN_TYPES and (isinstance(value, Exception) or is_awaitable(value))):
+    if not _is_plain(value, is_awaitable):
         return _LONG_WAY
     try:
         serialized = serialise(value)
@@ -122,6 +137,25 @@ class _Field:
     nullable: bool
     serialise: Callable[[Any], Any] | None  # a leaf's
     selection: _Selection | None  # an object's
+
+
+class _LazyInfo:
+    """The resolve info of a compiled field, built when the resolver first looks at it: a line's resolver that
+    answers from what its list prefetched (its community, its assignee) never does, and the info is most of its
+    cost."""
+
+    __slots__ = ("_args", "_info")
+
+    def __init__(self, context: Any, field: _Field, parent_type: GraphQLObjectType, path: Any) -> None:
+        self._args = (context, field, parent_type, path)
+        self._info = None
+
+    def __getattr__(self, name: str) -> Any:
+        info = self._info
+        if info is None:
+            context, field, parent_type, path = self._args
+            info = self._info = context.build_resolve_info(field.field_def, field.nodes, parent_type, path)
+        return getattr(info, name)
 
 
 @dataclass(slots=True)
@@ -257,8 +291,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             try:
                 if field.with_info:
                     field_path = Path(path, field.name, selection.type.name)
-                    raw = self.build_resolve_info(field.field_def, field.nodes, selection.type, field_path)
-                    value = field.read(source, raw)
+                    value = field.read(source, _LazyInfo(self, field, selection.type, field_path))
                 else:
                     field_path = None
                     value = field.read(source)
@@ -277,7 +310,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                     return _LONG_WAY
                 answered[field.name] = None
                 continue
-            if is_awaitable(value) or isinstance(value, Exception) or (
+            if not _is_plain(value, is_awaitable) or (
                     inner.is_type_of is not None and inner.is_type_of(value, None) is not True):
                 _set_aside(value)
                 return _LONG_WAY
