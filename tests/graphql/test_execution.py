@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import gc
 from typing import Any
 
 import pytest
@@ -263,3 +264,24 @@ async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_complet
     result = await fast.execute("{ things { name part { label } } }", context_value={"who": "bob"})
     assert result.data == {"things": [{"name": "tea", "part": None}, {"name": "rice", "part": {"label": "Rice Later"}}]}
     assert "Thing" in completed
+
+
+async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:  # noqa: ANN001
+    # Given a steward, and a query that runs loaders, a compiled list and the service's rows
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    query = "{ viewer { staffCommunities { id name } } communities(first: 5) { nodes { id name district { name } } } }"
+    assert (await steward(query))["data"]["communities"]["nodes"]
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        # When it runs again
+        assert (await steward(query))["data"]["communities"]["nodes"]
+        gc.collect()
+        # Then its executor, context and loaders were freed as soon as they were done with, not left in cycles
+        left = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not left & {"LaoyouExecutionContext", "Context", "Loaders", "DataLoader", "GraphQLResolveInfoHelpers"}, left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,8 +32,8 @@ def _shared(loader: DataLoader) -> DataLoader:
     """Each caller awaits its own shield of the cached future. GraphQL cancels a resolver when a non-null
     sibling fails; awaiting the shared future directly would cancel it for every other resolver too, and
     their CancelledError would end the whole request."""
-    load = loader.load
-    loader.load = lambda key: asyncio.shield(load(key))  # type: ignore[method-assign]
+    load, this = type(loader).load, weakref.ref(loader)  # weakly: a bound method here would be a cycle
+    loader.load = lambda key: asyncio.shield(load(this(), key))  # type: ignore[method-assign]
     return loader
 
 
@@ -200,7 +201,10 @@ class Context(BaseContext):
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.session, lambda: self.actor)
+        # Weakly: a closure over the context, kept by the context, is a cycle only the cycle collector frees,
+        # and with it the request's session, loaders and everything they cached.
+        context = weakref.ref(self)
+        return Loaders(self.session, lambda: getattr(context(), "actor", ANONYMOUS))
 
     async def commit(self) -> None:
         """The request boundary: commit what the services flushed, then publish their events."""

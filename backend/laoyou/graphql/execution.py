@@ -320,6 +320,26 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             answered[field.name] = completed
         return answered
 
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """The operation, then the executor let go of: graphql-core's executor and its helpers refer to each
+        other, so without this every request's executor (and all it memoised) waits for the cycle collector."""
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            self._let_go()
+            return result
+
+        async def settled() -> Any:
+            try:
+                return await result
+            finally:
+                self._let_go()
+
+        return settled()
+
+    def _let_go(self) -> None:
+        self.async_helpers = None  # type: ignore[assignment]  (its gather and track are this executor's)
+        self._plans = self._selections = None
+
     def complete_list_value(  # type: ignore[override]
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
     ) -> Any:
