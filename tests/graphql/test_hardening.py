@@ -166,3 +166,27 @@ async def test_demo_logins_are_closed_in_production(production):
         'mutation { loginAsDemoPerson(phone: "13800000099") { __typename ... on Error { code } } }'
     )
     assert result["data"]["loginAsDemoPerson"] == {"__typename": "LoginError", "code": "NOT_ALLOWED"}
+
+
+async def test_a_document_is_validated_once_and_its_mistakes_said_every_time(gql, monkeypatch):
+    from laoyou.graphql import schema as schema_module
+
+    validated: list[int] = []
+    real = schema_module.validate_document
+
+    def counting(schema, document, rules):  # noqa: ANN001, ANN202
+        validated.append(1)
+        return real(schema, document, rules)
+
+    monkeypatch.setattr(schema_module, "validate_document", counting)
+    admin = await login_demo(gql, ADMIN)
+    district = await a_district(admin)
+    validated.clear()
+    # The same too-deep document (one no other test sends) twice: refused both times, validated once
+    for _ in range(2):
+        refused = await admin(nested(11, district) + " # validated once", expect_errors=True)
+        assert any("exceeds maximum operation depth" in m for m in messages(refused))
+    assert len(validated) == 1
+    # A different document is validated on its own
+    assert not messages(await admin(nested(3, district) + " # validated once"))
+    assert len(validated) == 2

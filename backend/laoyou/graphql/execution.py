@@ -13,7 +13,6 @@ exactly as graphql-core says them; the answer keeps the order of the selection.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,10 +33,23 @@ _PLAN = "laoyou-plain-leaf"  # cached in the field's extensions: (read the value
 _MISSING = object()
 
 
-@functools.lru_cache(maxsize=1024)  # per type of a schema, which lives as long as the app
+_SERIALISERS: dict[int, tuple[Any, Callable[[Any], Any]]] = {}  # by the type's identity (it hashes its whole AST)
+
+
 def _enum_serialiser(named: Any) -> Callable[[Any], Any]:
     """strawberry's enum serialisation compares the value with each of the enum's values in turn (a dozen for a
-    category); a lookup answers the same. Anything else (a raw value, a stranger) goes the type's own way."""
+    category); a lookup answers the same. Anything else (a raw value, a stranger) goes the type's own way.
+    Made once per type: the types of a schema live as long as it."""
+    known = _SERIALISERS.get(id(named))
+    if known is not None and known[0] is named:
+        return known[1]
+    serialiser = _make_serialiser(named)
+    if len(_SERIALISERS) < 4096:
+        _SERIALISERS[id(named)] = (named, serialiser)
+    return serialiser
+
+
+def _make_serialiser(named: Any) -> Callable[[Any], Any]:
     if not isinstance(named, CustomGraphQLEnumType):
         return named.serialize
     names: dict[Any, str] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
+from typing import Any, ClassVar
 
 import strawberry
 from graphql import GraphQLError
@@ -17,10 +19,10 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
@@ -52,6 +54,35 @@ class Mutation(AccountsMutation, BillingMutation, BriefingsMutation, NotifyMutat
 @strawberry.type
 class Subscription(AccountsSubscription, SupportSubscription):
     pass
+
+
+class ValidatedDocuments(SchemaExtension):
+    """Validation once per parsed document and set of rules.
+
+    strawberry's ValidationCache keys its cache on the document itself, and hashing a document walks its
+    whole tree on every request: for the board's query, about as long as the rest of strawberry's preparation.
+    ParserCache hands back the very same document for the same text, so the document's identity is the key.
+    The cache keeps each document (and the rules) alive, so an identity is not reused while it is cached.
+    """
+
+    MAXSIZE = 256
+    _cache: ClassVar[OrderedDict[tuple[int, ...], tuple[Any, Any, tuple, list]]] = OrderedDict()  # every request's
+
+    def on_validate(self):  # noqa: ANN201
+        context = self.execution_context
+        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)  # noqa: SLF001
+        key = (id(schema), id(document), *map(id, rules))
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is schema and cached[1] is document:
+            self._cache.move_to_end(key)
+            errors = cached[3]
+        else:
+            errors = validate_document(schema, document, rules)
+            self._cache[key] = (schema, document, rules, errors)
+            if len(self._cache) > self.MAXSIZE:
+                self._cache.popitem(last=False)
+        context.pre_execution_errors = errors
+        yield
 
 
 class TranslateDenials(SchemaExtension):
@@ -129,7 +160,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=settings.max_aliases if settings else 30),
         MaxTokensLimiter(max_token_count=settings.max_tokens if settings else 2000),
         ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        ValidatedDocuments,
         TranslateDenials,
     ]
     if production:
