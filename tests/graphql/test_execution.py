@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache
 from strawberry.permission import BasePermission
 from sqlalchemy import func, select
 
@@ -285,3 +286,32 @@ async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:  #
         gc.garbage.clear()
         gc.enable()
     assert not left & {"LaoyouExecutionContext", "Context", "Loaders", "DataLoader", "GraphQLResolveInfoHelpers"}, left
+
+
+async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(monkeypatch) -> None:  # noqa: ANN001
+    _, plain = schemas()
+    fast = strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext, extensions=[ParserCache])
+    install_lean_resolvers(fast)  # the parser cache hands back the same document for the same text, as the app's does
+    compiled: list[str] = []
+    real = LaoyouExecutionContext._compile
+
+    def counting(self, object_type, details):  # noqa: ANN001, ANN202
+        compiled.append(object_type.name)
+        return real(self, object_type, details)
+
+    monkeypatch.setattr(LaoyouExecutionContext, "_compile", counting)
+    # A plain selection: compiled by the first request, reused by the next
+    static = "query Static { things { name part { label } } }"
+    for _ in range(2):
+        assert (await fast.execute(static, context_value={"who": "ann"})).data == (
+            await plain.execute(static, context_value={"who": "ann"})).data
+    assert compiled == ["Thing", "Part"]
+    # A fragment included by a variable: compiled afresh for every request, and each answers by its variables
+    varying = "query V($p: Boolean!) { things { name ...P @include(if: $p) } } fragment P on Thing { colour }"
+    for flag in (True, False, True):
+        compiled.clear()
+        quick = await fast.execute(varying, variable_values={"p": flag}, context_value={"who": "ann"})
+        slow = await plain.execute(varying, variable_values={"p": flag}, context_value={"who": "ann"})
+        assert quick.data == slow.data
+        assert ("colour" in quick.data["things"][0]) is flag
+        assert compiled == ["Thing"]

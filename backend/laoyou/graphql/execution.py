@@ -14,6 +14,7 @@ exactly as graphql-core says them; the answer keeps the order of the selection.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,7 +26,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
-from graphql import GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
+from graphql import FragmentSpreadNode, GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
 from laoyou.graphql.shared import SharedEvents
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
@@ -33,6 +34,8 @@ _PLAN = "laoyou-plain-leaf"  # cached in the field's extensions: (read the value
 _MISSING = object()
 
 
+_COMPILED: OrderedDict[tuple[Any, ...], tuple[Any, tuple[Any, ...], Any]] = OrderedDict()  # compiled selections
+_COMPILED_MAX = 512
 _SERIALISERS: dict[int, tuple[Any, Callable[[Any], Any]]] = {}  # by the type's identity (it hashes its whole AST)
 
 
@@ -256,9 +259,30 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         cached = selections.get(key)
         if cached is not None and cached[0] is field_details_list:
             return cached[1]
-        selection = self._compile(object_type, field_details_list)
+        # Across requests, by the field nodes: the parser cache hands back the same document for the same text.
+        nodes = tuple(details.node for details in field_details_list)
+        shared_key = (id(self.schema), object_type.name, *map(id, nodes))
+        shared = _COMPILED.get(shared_key)
+        if shared is not None and shared[0] is self.schema and all(a is b for a, b in zip(shared[1], nodes, strict=True)):
+            selection = shared[2]
+        else:
+            selection = self._compile(object_type, field_details_list)
+            if self._static(field_details_list):
+                _COMPILED[shared_key] = (self.schema, nodes, selection)  # keeps the nodes alive: ids stay theirs
+                if len(_COMPILED) > _COMPILED_MAX:
+                    _COMPILED.popitem(last=False)
         selections[key] = (field_details_list, selection)
         return selection
+
+    def _static(self, field_details_list: Any) -> bool:
+        """Whether collecting the selection depends on the document alone: no directive anywhere in it (@skip
+        and @include read the variables) and no fragment arguments."""
+        for details in field_details_list:
+            if getattr(details, "fragment_variable_values", None) is not None or details.node.directives:
+                return False
+            if not _without_directives(details.node.selection_set, self.fragments, set()):
+                return False
+        return True
 
     def _compile(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Selection | None:
         if any(details.node.directives for details in field_details_list):
@@ -360,7 +384,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         item_type = return_type.of_type
         item_nullable = not is_non_null_type(item_type)
         named = item_type if item_nullable else item_type.of_type
-        if type(result) in (list, tuple) and isinstance(named, GraphQLObjectType):
+        if result and type(result) in (list, tuple) and isinstance(named, GraphQLObjectType):
             selection = self._selection(named, field_details_list)
             if selection is not None:
                 completed = []
@@ -379,6 +403,24 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                 else:
                     return completed
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+
+def _without_directives(selection_set: Any, fragments: Any, seen: set[str]) -> bool:
+    for selection in selection_set.selections if selection_set is not None else ():
+        if selection.directives:
+            return False
+        if isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in seen:
+                continue
+            seen.add(name)
+            fragment = fragments.get(name)
+            definition = getattr(fragment, "definition", fragment)
+            if definition is None or definition.directives or not _without_directives(definition.selection_set, fragments, seen):
+                return False
+        elif not _without_directives(selection.selection_set, fragments, seen):  # a field or an inline fragment
+            return False
+    return True
 
 
 def _reader(definition: Any, field_def: GraphQLField) -> tuple[Callable[..., Any], bool] | None:
