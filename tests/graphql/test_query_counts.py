@@ -189,3 +189,22 @@ async def test_family_page_costs_the_same_for_many_links_as_for_one(app, gql, sq
     assert len(data["viewer"]["familyLinks"]) == 5
     # Then the page costs the same
     assert one == many, sql_statements.statements
+
+
+async def test_board_lines_that_need_the_viewers_roles_cost_no_statement_more(app, gql, sql_statements):
+    # Given the Zhujiajiao board, as its steward sees it
+    from ..conftest import STEWARD_ZHUJIAJIAO
+
+    steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
+    roles = (await steward("{ viewer { roles { districtId } } }"))["data"]["viewer"]["roles"]
+    district = next(r["districtId"] for r in roles if r["districtId"])
+    plain = "query ($d: ID!) { workOrderBoard(districtId: $d, first: 20) { nodes { id status community { name } } } }"
+    judged = ("query ($d: ID!) { workOrderBoard(districtId: $d, first: 20) { nodes { id status community { name } "
+              "allowedActions authorHidden reporter { name } } } }")
+    # When the lines also say what the steward may do and who reported them
+    plain_count, plain_data = await sql_statements.during(steward(plain, {"d": district}))
+    judged_count, judged_data = await sql_statements.during(steward(judged, {"d": district}))
+    # Then the roles come from the community the board's own statement brought: no statement more
+    nodes = judged_data["data"]["workOrderBoard"]["nodes"]
+    assert nodes and all(n["allowedActions"] for n in nodes)
+    assert judged_count == plain_count

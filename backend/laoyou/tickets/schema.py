@@ -94,17 +94,18 @@ class Prefetched:
 
 async def prefetch(info: Info, rows: list[models.WorkOrder], known: tickets.BoardPage | None = None) -> Prefetched:
     """Communities, assignees and flat addresses of the rows, through the request's loaders (which stay primed).
-    What the list's own query brought (`known`) primes the loaders instead of being fetched again."""
-    loaders = info.context.loaders
+    What the list's own query brought (`known`) is used as it is, not fetched again; the lines' fields look
+    here before they ask a loader."""
     found = Prefetched()
     if known is not None:
-        loaders.community_by_id.prime_many(known.communities)
-        loaders.ticket_person_by_id.prime_many(known.assignees)
-        found.communities, found.people = dict(known.communities), dict(known.assignees)
+        found.communities, found.people = known.communities, known.assignees
     community_ids = sorted({r.community_id for r in rows} - found.communities.keys())
     people_ids = sorted({r.assignee_id for r in rows if r.assignee_id is not None} - found.people.keys())
     household_ids = sorted({r.household_id for r in rows
                             if r.household_id and r.place == models.Place.unit and not r.hide_author})
+    if not (community_ids or people_ids or household_ids):
+        return found  # the board's own statement brought them all
+    loaders = info.context.loaders
     if community_ids:
         found.communities.update(zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True))
     if people_ids:
@@ -133,8 +134,11 @@ class WorkOrder:
     pre: strawberry.Private[Prefetched | None] = None
 
     async def _roles(self, info: Info) -> set[Role]:
-        # Through the loader: sibling fields resolve concurrently and must not share the session directly.
-        community = await info.context.loaders.community_by_id.load(self.row.community_id)
+        # What the list brought, else through the loader: sibling fields resolve concurrently and must not share
+        # the session directly.
+        community = self.pre.communities.get(self.row.community_id) if self.pre is not None else None
+        if community is None:
+            community = await info.context.loaders.community_by_id.load(self.row.community_id)
         return await tickets.staff_roles_for(info.context.session, info.context.actor, self.row, community)
 
     async def _hidden(self, info: Info) -> bool:
