@@ -100,7 +100,19 @@ class Thing:
 
 
 @strawberry.type
+class Shelf:
+    label: str
+    things: list[Thing]
+    maybe_things: list[Thing | None]
+
+
+@strawberry.type
 class Query:
+    @strawberry.field
+    async def shelf(self) -> Shelf:
+        tea, rice = Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)
+        return Shelf(label="top", things=[tea, rice], maybe_things=[None, rice])
+
     @strawberry.field
     def things(self) -> list[Thing]:
         return [Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)]
@@ -315,3 +327,30 @@ async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_
         assert quick.data == slow.data
         assert ("colour" in quick.data["things"][0]) is flag
         assert compiled == ["Thing"]
+
+
+async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(monkeypatch) -> None:  # noqa: ANN001
+    fast, plain = schemas()
+    queries = (
+        "{ shelf { label things { name colour part { label } } maybeThings { name } } }",
+        "{ shelf { things { name surePart { label } } } }",  # a non-null failure in an item of the shelf's list
+        "{ shelf { label things { name later { name } } } }",  # an awaited field: graphql-core's way
+    )
+    for query in queries:
+        for who in ("ann", "bob"):
+            quick = await fast.execute(query, context_value={"who": who})
+            slow = await plain.execute(query, context_value={"who": who})
+            assert quick.data == slow.data, query
+            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    # The plain shelf is one compiled answer: graphql-core completes none of its lists' items
+    completed: list[str] = []
+    real = LaoyouExecutionContext.complete_list_value
+
+    def counting(self, return_type, *args):  # noqa: ANN001, ANN002, ANN202
+        completed.append(str(return_type))
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(LaoyouExecutionContext, "complete_list_value", counting)
+    result = await fast.execute(queries[0], context_value={"who": "ann"})
+    assert result.data["shelf"]["maybeThings"] == [None, {"name": "rice"}]
+    assert completed == []

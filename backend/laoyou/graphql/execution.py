@@ -26,7 +26,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
-from graphql import FragmentSpreadNode, GraphQLField, GraphQLObjectType, is_leaf_type, is_non_null_type
+from graphql import FragmentSpreadNode, GraphQLField, GraphQLList, GraphQLObjectType, is_leaf_type, is_non_null_type
 from laoyou.graphql.shared import SharedEvents
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
@@ -151,7 +151,8 @@ class _Field:
     nodes: list[Any]
     nullable: bool
     serialise: Callable[[Any], Any] | None  # a leaf's
-    selection: _Selection | None  # an object's
+    selection: _Selection | None  # an object's, or a list's items'
+    items_nullable: bool | None = None  # a list of objects: whether an item may be null; None: not a list
 
 
 class _LazyInfo:
@@ -218,6 +219,29 @@ def _answerer(selection: _Selection) -> Callable[[Any, Any, Any], Any]:
             lines.append(f"            o{i} = S{i}(v)")
             lines.append(f"            if o{i} is None or o{i} is Undefined:")
             lines.append("                return LONG")
+        elif f.items_nullable is not None:
+            names[f"A{i}"], names[f"I{i}"] = f.selection, f.selection.is_type_of
+            where = f"p{i}" if f.with_info else f"Path(path, N{i}, TN)"
+            lines.append("            if type(v) is not list and type(v) is not tuple:")
+            lines.append("                return LONG")
+            lines.append(f"            o{i} = []")
+            lines.append(f"            at = {where}")
+            lines.append("            for index, item in enumerate(v):")
+            lines.append("                if item is None:")
+            lines.append("                    if not " + repr(f.items_nullable) + ":")
+            lines.append("                        return LONG")
+            lines.append(f"                    o{i}.append(None)")
+            lines.append("                    continue")
+            lines.append("                if type(item) not in PLAIN and not is_plain(item, is_awaitable):")
+            lines.append("                    set_aside(item)")
+            lines.append("                    return LONG")
+            if f.selection.is_type_of is not None:
+                lines.append(f"                if I{i}(item, None) is not True:")
+                lines.append("                    return LONG")
+            lines.append(f"                a = A{i}.answer(item, Path(at, index, None), executor)")
+            lines.append("                if a is LONG:")
+            lines.append("                    return LONG")
+            lines.append(f"                o{i}.append(a)")
         else:
             names[f"A{i}"], names[f"I{i}"] = f.selection, f.selection.is_type_of
             if f.selection.is_type_of is not None:
@@ -368,8 +392,15 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                 if inner is None:
                     return None
                 fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, None, inner))
+            elif isinstance(named, GraphQLList):
+                items_nullable = not is_non_null_type(named.of_type)
+                item = named.of_type if items_nullable else named.of_type.of_type
+                inner = self._selection(item, details) if isinstance(item, GraphQLObjectType) else None
+                if inner is None:
+                    return None  # lists of leaves, of lists, of interfaces
+                fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, None, inner, items_nullable))
             else:
-                return None  # lists, interfaces, unions
+                return None  # interfaces, unions
         return _Selection(object_type, fields, object_type.is_type_of)
 
     def _answer_object(self, selection: _Selection, source: Any, path: Any) -> Any:
@@ -395,6 +426,18 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
     def _let_go(self) -> None:
         self.async_helpers = None  # type: ignore[assignment]  (its gather and track are this executor's)
         self._plans = self._selections = None
+
+    def complete_object_value(  # type: ignore[override]
+        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
+    ) -> Any:
+        """An object whose selection is plain all the way down (a page: its lines and their page info) is answered
+        by its compiled selection; at the first value graphql-core must judge, graphql-core's way."""
+        selection = self._selection(return_type, field_details_list)
+        if selection is not None and (return_type.is_type_of is None or return_type.is_type_of(result, info) is True):
+            answered = selection.answer(result, path, self)
+            if answered is not _LONG_WAY:
+                return answered
+        return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
     def complete_list_value(  # type: ignore[override]
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
