@@ -26,7 +26,14 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
-from graphql import FragmentSpreadNode, GraphQLField, GraphQLList, GraphQLObjectType, is_leaf_type, is_non_null_type
+from graphql import (
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLList,
+    GraphQLObjectType,
+    is_leaf_type,
+    is_non_null_type,
+)
 from laoyou.graphql.shared import SharedEvents
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
