@@ -117,6 +117,16 @@ class Query:
     def things(self) -> list[Thing]:
         return [Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)]
 
+    @strawberry.field(permission_classes=[OnlyAnn])
+    async def described(self, info: strawberry.Info, colour: Colour, id: strawberry.ID,  # noqa: A002
+                        size: int | None = None, loud: bool = False) -> str:
+        text = f"{colour.name} {type(colour).__name__} {id} {size} for {info.context['who']}"
+        return text.upper() if loud else text
+
+    @strawberry.field
+    async def sized(self, sizes: list[int]) -> int:
+        return sum(sizes)
+
     @strawberry.field
     def maybe_things(self) -> list[Thing | None]:
         return [Thing(name="tea", colour=Colour.RED), None, Thing(name="rice", colour=Colour.GREEN, size=3)]
@@ -354,3 +364,22 @@ async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core
     result = await fast.execute(queries[0], context_value={"who": "ann"})
     assert result.data["shelf"]["maybeThings"] == [None, {"name": "rice"}]
     assert completed == []
+
+
+async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawberry_calls_it() -> None:
+    fast, plain = schemas()
+    fields = fast._schema.type_map["Query"].fields  # noqa: SLF001
+    assert fields["described"].resolve.__name__ == "lean"
+    assert fields["sized"].resolve.__name__ != "lean"  # a list argument: strawberry's own conversion
+    for query, variables in (
+        ('{ described(colour: GREEN, id: "7") }', None),
+        ("query ($c: Colour!, $s: Int) { described(colour: $c, id: 8, size: $s, loud: true) }", {"c": "RED", "s": 3}),
+        ("{ sized(sizes: [1, 2, 3]) }", None),
+    ):
+        for who in ("ann", "bob"):  # bob is refused by the permission class, with its message
+            quick = await fast.execute(query, variable_values=variables, context_value={"who": who})
+            slow = await plain.execute(query, variable_values=variables, context_value={"who": who})
+            assert quick.data == slow.data
+            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    ann = await fast.execute('{ described(colour: GREEN, id: "7") }', context_value={"who": "ann"})
+    assert ann.data == {"described": "GREEN Colour 7 None for ann"}

@@ -23,8 +23,13 @@ from typing import Any
 
 import strawberry
 from graphql.pyutils import Path, Undefined
+from strawberry.permission import PermissionExtension
+from strawberry.relay.types import GlobalID
+from strawberry.scalars import is_scalar
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
 from graphql import (
     FragmentSpreadNode,
@@ -542,13 +547,63 @@ def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., A
     return lean
 
 
+def _lean_async_resolver(field_def: GraphQLField, schema: Any) -> Callable[..., Any] | None:
+    """A direct call of an async resolver whose arguments are scalars or enums and whose only extension is its
+    permission classes, or None.
+
+    For such arguments strawberry's conversion hands each value on as graphql-core coerced it (an enum is
+    already its member): only the names change. The permission classes are checked by strawberry's own
+    permission extension, as before; only the chain around it (argument conversion, the extension chain built
+    anew on every call) is left out."""
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    resolver = getattr(definition, "base_resolver", None)
+    if resolver is None or not resolver.is_async or resolver.parent_parameter or resolver.root_parameter:
+        return None
+    extensions = definition.extensions
+    if len(extensions) > 1 or (extensions and type(extensions[0]) is not PermissionExtension):
+        return None
+    converter = schema.schema_converter
+    if converter._get_field_exception_handlers(definition):
+        return None
+    names = []
+    for argument in definition.arguments:
+        type_ = argument.type
+        if isinstance(type_, StrawberryMaybe):
+            return None
+        if isinstance(type_, StrawberryOptional):
+            type_ = type_.of_type
+        if type_ is GlobalID or not (isinstance(type_, StrawberryEnumDefinition) or has_enum_definition(type_)
+                                     or is_scalar(type_, converter.scalar_registry)):
+            return None
+        names.append((schema.config.name_converter.from_argument(argument), argument.python_name))
+    fn, info_class, permission = resolver.wrapped_func, schema.config.info_class, extensions[0] if extensions else None
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    with_self = resolver.self_parameter is not None
+
+    def call(source: Any, info: Any, **kwargs: Any) -> Any:
+        if info_name is not None:
+            kwargs[info_name] = info
+        return fn(source, **kwargs) if with_self else fn(**kwargs)
+
+    async def lean(source: Any, raw_info: Any, **given: Any) -> Any:
+        info = info_class(_raw_info=raw_info, _field=definition)
+        kwargs = {python_name: given[name] for name, python_name in names if name in given}
+        if permission is None:
+            return await call(source, info, **kwargs)
+        return await permission.resolve_async(call, source, info, **kwargs)
+
+    return lean
+
+
 def install_lean_resolvers(schema: Any) -> None:
     """Give each field whose resolver takes only its object (and the info) a direct call.
 
     strawberry wraps every resolver for what some need: arguments converted to Python, field extensions,
     permission classes. A resolver with none of these (no arguments, no extension, no permission) gets the
-    same call without the wrapping; on a board of twenty lines that is a hundred calls a request. Root
-    subscription fields keep strawberry's own (their resolve receives the event stream's items).
+    same call without the wrapping; on a board of twenty lines that is a hundred calls a request. So does an
+    async resolver whose arguments are scalars or enums and whose only extension is its permission classes
+    (_lean_async_resolver): most root fields. Root subscription fields keep strawberry's own (their resolve
+    receives the event stream's items).
     """
     graphql_schema = schema._schema
     subscription = graphql_schema.subscription_type
@@ -556,6 +611,6 @@ def install_lean_resolvers(schema: Any) -> None:
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__") or type_ is subscription:
             continue
         for field_def in type_.fields.values():
-            lean = _lean_resolver(field_def, schema.config.info_class)
+            lean = _lean_resolver(field_def, schema.config.info_class) or _lean_async_resolver(field_def, schema)
             if lean is not None:
                 field_def.resolve = lean
