@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError
+from sqlalchemy import func, select
 from strawberry.extensions import ParserCache
 from strawberry.permission import BasePermission
-from sqlalchemy import func, select
 
+from graphql import GraphQLError
 from laoyou.accounts.models import AuditEvent
 from laoyou.estates.models import Community
 from laoyou.graphql.context import Context
@@ -118,7 +118,7 @@ class Query:
         return [Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)]
 
     @strawberry.field(permission_classes=[OnlyAnn])
-    async def described(self, info: strawberry.Info, colour: Colour, id: strawberry.ID,  # noqa: A002
+    async def described(self, info: strawberry.Info, colour: Colour, id: strawberry.ID,
                         size: int | None = None, loud: bool = False) -> str:
         text = f"{colour.name} {type(colour).__name__} {id} {size} for {info.context['who']}"
         return text.upper() if loud else text
@@ -144,7 +144,7 @@ def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
 
 async def test_lean_resolvers_answer_as_strawberry_does() -> None:
     fast, plain = schemas()
-    fields = fast._schema.type_map["Thing"].fields  # noqa: SLF001
+    fields = fast._schema.type_map["Thing"].fields
     # Only what needs nothing of strawberry's wrapping is called directly.
     lean = {name for name, field in fields.items() if field.resolve.__name__ == "<lambda>"}
     assert lean == {"shout", "fails", "maybeSize", "askedBy", "later", "part", "surePart"}  # not times (arguments), not secret (permission)
@@ -174,10 +174,10 @@ def test_plain_fields_answer_as_graphql_core_does() -> None:
 
 def test_the_short_way_covers_attributes_and_self_only_methods_only() -> None:
     fast, _ = schemas()
-    fields = fast._schema.type_map["Thing"].fields  # noqa: SLF001
+    fields = fast._schema.type_map["Thing"].fields
     assert {name for name, field in fields.items() if _plain_leaf(field) is not None} == {
         "name", "colour", "size", "broken", "wrongColour", "shout", "fails", "maybeSize"}
-    assert _plain_leaf(fast._schema.type_map["Query"].fields["things"]) is None  # noqa: SLF001  (a list of objects)
+    assert _plain_leaf(fast._schema.type_map["Query"].fields["things"]) is None
 
 
 def test_a_wrong_value_fails_with_graphql_cores_error_and_path() -> None:
@@ -207,13 +207,13 @@ async def test_an_object_mixes_short_and_long_fields_in_the_order_asked() -> Non
 
 def test_an_enum_is_answered_by_lookup_as_strawberry_names_it() -> None:
     fast, _ = schemas()
-    _, serialise, _ = _plain_leaf(fast._schema.type_map["Thing"].fields["colour"])  # noqa: SLF001
+    _, serialise, _ = _plain_leaf(fast._schema.type_map["Thing"].fields["colour"])
     assert [serialise(Colour.RED), serialise(Colour.GREEN)] == ["RED", "GREEN"]
     with pytest.raises(GraphQLError):
         serialise("blue")  # not a member: the type's own check, which the long way reports
 
 
-def count_commits(monkeypatch) -> list[int]:  # noqa: ANN001
+def count_commits(monkeypatch) -> list[int]:
     commits: list[int] = []
     real = Context.commit
 
@@ -225,7 +225,7 @@ def count_commits(monkeypatch) -> list[int]:  # noqa: ANN001
     return commits
 
 
-async def test_a_query_that_only_reads_is_not_committed(gql, monkeypatch) -> None:  # noqa: ANN001
+async def test_a_query_that_only_reads_is_not_committed(gql, monkeypatch) -> None:
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     commits = count_commits(monkeypatch)
     data = (await steward("{ viewer { staffCommunities { id name } } }"))["data"]
@@ -233,7 +233,7 @@ async def test_a_query_that_only_reads_is_not_committed(gql, monkeypatch) -> Non
     assert commits == []
 
 
-async def test_a_query_that_writes_its_audit_is_committed(gql, db, monkeypatch) -> None:  # noqa: ANN001
+async def test_a_query_that_writes_its_audit_is_committed(gql, db, monkeypatch) -> None:
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     community_id = (await db.execute(select(Community.id).where(Community.name == "秀山花园"))).scalar_one()
     audited = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "household.read_people")
@@ -247,7 +247,7 @@ async def test_a_query_that_writes_its_audit_is_committed(gql, db, monkeypatch) 
     assert (await db.execute(audited)).scalar_one() - before == len(households)
 
 
-async def test_a_list_is_answered_whole_or_wholly_the_long_way_as_graphql_core_answers_it(recwarn) -> None:  # noqa: ANN001
+async def test_a_list_is_answered_whole_or_wholly_the_long_way_as_graphql_core_answers_it(recwarn) -> None:
     fast, plain = schemas()
     queries = (
         "{ things { name colour part { name label } } }",  # nested objects from sync resolvers with the info
@@ -269,12 +269,12 @@ async def test_a_list_is_answered_whole_or_wholly_the_long_way_as_graphql_core_a
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
-async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_completion(monkeypatch) -> None:  # noqa: ANN001
+async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_completion(monkeypatch) -> None:
     fast, _ = schemas()
     completed: list[str] = []
     real = LaoyouExecutionContext.complete_object_value
 
-    def counting(self, return_type, *args):  # noqa: ANN001, ANN002, ANN202
+    def counting(self, return_type, *args):
         completed.append(return_type.name)
         return real(self, return_type, *args)
 
@@ -289,7 +289,7 @@ async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_complet
     assert "Thing" in completed
 
 
-async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:  # noqa: ANN001
+async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:
     # Given a steward, and a query that runs loaders, a compiled list and the service's rows
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     query = "{ viewer { staffCommunities { id name } } communities(first: 5) { nodes { id name district { name } } } }"
@@ -310,14 +310,14 @@ async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:  #
     assert not left & {"LaoyouExecutionContext", "Context", "Loaders", "DataLoader", "GraphQLResolveInfoHelpers"}, left
 
 
-async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(monkeypatch) -> None:  # noqa: ANN001
+async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(monkeypatch) -> None:
     _, plain = schemas()
     fast = strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext, extensions=[ParserCache])
     install_lean_resolvers(fast)  # the parser cache hands back the same document for the same text, as the app's does
     compiled: list[str] = []
     real = LaoyouExecutionContext._compile
 
-    def counting(self, object_type, details):  # noqa: ANN001, ANN202
+    def counting(self, object_type, details):
         compiled.append(object_type.name)
         return real(self, object_type, details)
 
@@ -339,7 +339,7 @@ async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_
         assert compiled == ["Thing"]
 
 
-async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(monkeypatch) -> None:  # noqa: ANN001
+async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(monkeypatch) -> None:
     fast, plain = schemas()
     queries = (
         "{ shelf { label things { name colour part { label } } maybeThings { name } } }",
@@ -356,7 +356,7 @@ async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core
     completed: list[str] = []
     real = LaoyouExecutionContext.complete_list_value
 
-    def counting(self, return_type, *args):  # noqa: ANN001, ANN002, ANN202
+    def counting(self, return_type, *args):
         completed.append(str(return_type))
         return real(self, return_type, *args)
 
@@ -368,7 +368,7 @@ async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core
 
 async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawberry_calls_it() -> None:
     fast, plain = schemas()
-    fields = fast._schema.type_map["Query"].fields  # noqa: SLF001
+    fields = fast._schema.type_map["Query"].fields
     assert fields["described"].resolve.__name__ == "lean"
     assert fields["sized"].resolve.__name__ != "lean"  # a list argument: strawberry's own conversion
     for query, variables in (
