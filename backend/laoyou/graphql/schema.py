@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import OrderedDict
 from typing import Any, ClassVar
 
 import strawberry
-from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from sqlalchemy.exc import SQLAlchemyError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
 from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from graphql import GraphQLError, parse
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
+from laoyou.billing.schema import BillingMutation, BillingQuery
+from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.estates.schema import EstatesQuery
-from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
-from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
+from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
-from laoyou.billing.schema import BillingMutation, BillingQuery
+from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.tickets.schema import TicketsMutation, TicketsQuery
 
 log = logging.getLogger("laoyou.graphql")
@@ -55,46 +49,51 @@ class Subscription(AccountsSubscription, SupportSubscription):
     pass
 
 
-class Hardening(AddValidationRules):
-    """The limits (depth, aliases, tokens and, in production, no introspection) as one extension.
-
-    strawberry enters every extension's four hooks on every request; each limit used only one of them, and
-    as separate extensions they cost more than the board's validation and parsing together."""
-
-    def __init__(self, validation_rules: list, max_tokens: int) -> None:
-        super().__init__(validation_rules)
-        self.max_tokens = max_tokens
-
-    def on_operation(self):  # noqa: ANN201
-        self.execution_context.parse_options["max_tokens"] = self.max_tokens
-        yield from super().on_operation()
+_parse = functools.lru_cache(maxsize=256)(parse)  # by the text and the options (the token limit)
 
 
-class ValidatedDocuments(SchemaExtension):
-    """Validation once per parsed document and set of rules.
+class PreparedDocuments(SchemaExtension):
+    """The limits, the parsing and the validation: each document parsed once and validated once.
 
-    strawberry's ValidationCache keys its cache on the document itself, and hashing a document walks its
-    whole tree on every request: for the board's query, about as long as the rest of strawberry's preparation.
-    ParserCache hands back the very same document for the same text, so the document's identity is the key.
-    The cache keeps each document (and the rules) alive, so an identity is not reused while it is cached.
+    One extension for what strawberry's limiters, ParserCache and ValidationCache did as five: strawberry enters
+    every extension's four hooks on every request, each wrapped in a context manager, and that cost more than
+    the board's parsing and validation together. Validation is cached by the parsed document's identity, not by
+    the document (whose hash walks its whole tree on every request): the parse cache hands back the very same
+    document for the same text, and the validation cache keeps each document (and the rules) alive, so an
+    identity is not reused while it is cached.
     """
 
     MAXSIZE = 256
-    _cache: ClassVar[OrderedDict[tuple[int, ...], tuple[Any, Any, tuple, list]]] = OrderedDict()  # every request's
+    _validated: ClassVar[OrderedDict[tuple[int, ...], tuple[Any, Any, tuple, list]]] = OrderedDict()
 
-    def on_validate(self):  # noqa: ANN201
+    def __init__(self, validation_rules: list, max_tokens: int) -> None:
+        self.validation_rules = tuple(validation_rules)
+        self.max_tokens = max_tokens
+
+    def on_operation(self):
         context = self.execution_context
-        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)  # noqa: SLF001
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = context.validation_rules + self.validation_rules
+        yield
+
+    def on_parse(self):
+        context = self.execution_context
+        context.graphql_document = _parse(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self):
+        context = self.execution_context
+        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
         key = (id(schema), id(document), *map(id, rules))
-        cached = self._cache.get(key)
+        cached = self._validated.get(key)
         if cached is not None and cached[0] is schema and cached[1] is document:
-            self._cache.move_to_end(key)
+            self._validated.move_to_end(key)
             errors = cached[3]
         else:
             errors = validate_document(schema, document, rules)
-            self._cache[key] = (schema, document, rules, errors)
-            if len(self._cache) > self.MAXSIZE:
-                self._cache.popitem(last=False)
+            self._validated[key] = (schema, document, rules, errors)
+            if len(self._validated) > self.MAXSIZE:
+                self._validated.popitem(last=False)
         context.pre_execution_errors = errors
         yield
 
@@ -107,7 +106,7 @@ class TranslateDenials(SchemaExtension):
     query that only read ends without a commit (closing the session rolls its read transaction back).
     """
 
-    async def on_execute(self):  # noqa: ANN201
+    async def on_execute(self):
         yield
         result = self.execution_context.result
         errors = getattr(result, "errors", None) if result else None
@@ -176,12 +175,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     max_tokens = settings.max_tokens if settings else 2000
-    extensions: list = [
-        lambda: Hardening(rules, max_tokens),
-        ParserCache(maxsize=256),
-        ValidatedDocuments,
-        TranslateDenials,
-    ]
+    extensions: list = [lambda: PreparedDocuments(rules, max_tokens), TranslateDenials]
     if production:
         extensions.append(MaskUnexpectedErrors(should_mask_error=_should_mask))
     schema = strawberry.Schema(
