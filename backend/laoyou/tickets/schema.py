@@ -11,7 +11,7 @@ import strawberry
 
 from laoyou.accounts.models import Role
 from laoyou.core.phone import mask_phone, national
-from laoyou.core.time import as_utc
+from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
@@ -90,6 +90,7 @@ class Prefetched:
     communities: dict[int, Any] = field(default_factory=dict)
     people: dict[int, Any] = field(default_factory=dict)
     addresses: dict[int, str] = field(default_factory=dict)  # household id: "building unit"
+    now: datetime = field(default_factory=utcnow)  # every line of a list is judged overdue at the same moment
 
 
 async def prefetch(info: Info, rows: list[models.WorkOrder], known: tickets.BoardPage | None = None) -> Prefetched:
@@ -266,7 +267,7 @@ class WorkOrder:
 
     @strawberry.field
     def overdue(self) -> bool:
-        return tickets.is_overdue(self.row)
+        return tickets.is_overdue(self.row, self.pre.now if self.pre is not None else None)
 
     @strawberry.field(description="0: on time; 1: the steward was alerted; 2: the district manager.")
     def escalation_level(self) -> int:

@@ -1008,9 +1008,12 @@ def allowed_actions(order: WorkOrder, *, actor: Actor, roles: set[Role]) -> list
 # --- SLA, escalation and closing (jobs.py runs these) -------------------------------------------------------
 
 
+_EMERGENCY_CATEGORIES = frozenset(category for category in Category if category.is_emergency)
+
+
 def is_emergency(order: WorkOrder) -> bool:
     """An emergency category (gas, flooding, someone trapped in a lift) or a report marked urgent as one."""
-    return Category(order.category).is_emergency or order.urgency == Urgency.emergency
+    return order.category in _EMERGENCY_CATEGORIES or order.urgency == Urgency.emergency
 
 
 def is_overdue(order: WorkOrder, now: datetime | None = None) -> bool:
