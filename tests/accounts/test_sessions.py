@@ -220,3 +220,29 @@ async def test_tokens_are_stored_hashed(gql, db, client):
             text = repr(tuple(row))
             assert bearer.token not in text, table.name
             assert cookie not in text, table.name
+
+
+async def test_a_session_unused_for_an_hour_is_touched_and_one_used_just_now_is_not(gql, db):
+    # Given a steward's session last used two hours ago
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    token_hash = hashlib.sha256(steward.token.encode()).hexdigest()
+    two_hours_ago = utcnow() - timedelta(hours=2)
+    await db.execute(update(AuthSession).where(AuthSession.token_hash == token_hash).values(last_seen_at=two_hours_ago))
+    await db.commit()
+    # When it asks something (a query that writes nothing else)
+    await viewer(steward)
+    # Then its last use is now, and asking again at once writes nothing
+    seen = (await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))).scalar_one()
+    assert seen.replace(tzinfo=UTC) > utcnow() - timedelta(minutes=1)
+    await viewer(steward)
+    again = (await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))).scalar_one()
+    assert again == seen
+
+
+async def test_changed_preferences_are_in_the_same_answer_and_the_next(gql):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    change = """mutation { updatePreferences(textSize: largest, name: "王阿姨") {
+      ... on PreferencesUpdated { viewer { person { name textSize } } } ... on Error { message } } }"""
+    answered = (await resident(change))["data"]["updatePreferences"]["viewer"]["person"]
+    assert answered == {"name": "王阿姨", "textSize": "largest"}
+    assert (await resident("{ viewer { person { name textSize } } }"))["data"]["viewer"]["person"] == answered

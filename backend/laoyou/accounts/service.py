@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +41,7 @@ from laoyou.core.security import (
     token_hash,
     verify_password,
 )
+from laoyou.core.models import read_model
 from laoyou.core.settings import Settings
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.models import Household
@@ -361,31 +364,41 @@ async def do_start_session(
 
 
 # One statement for the session, the person and their live grants, built once: every request pays for it,
-# and building a three-table select costs about as much as running it.
+# and building a three-table select costs about as much as running it. On the tables, read as rows: loading
+# them as entities (and detaching them when the session closes) cost more than the statement, and what a
+# request changes of them it loads itself (preferences, the session's last use).
+SessionRow, PersonRow, GrantRow = read_model(AuthSession), read_model(Person), read_model(RoleGrant)
+_SESSIONS, _PEOPLE, _GRANTS = AuthSession.__table__, Person.__table__, RoleGrant.__table__  # type: ignore[attr-defined]
+_N_SESSION, _N_PERSON = len(_SESSIONS.columns), len(_PEOPLE.columns)
 _SESSION_BY_TOKEN = (
-    select(AuthSession, Person, RoleGrant)
-    .join(Person, Person.id == AuthSession.person_id)
-    .outerjoin(RoleGrant, (RoleGrant.person_id == Person.id) & col(RoleGrant.revoked_at).is_(None))
-    .where(AuthSession.token_hash == bindparam("token_hash"), col(AuthSession.revoked_at).is_(None))
-    .order_by(RoleGrant.id)
+    sa_select(*_SESSIONS.columns, *_PEOPLE.columns, *_GRANTS.columns)
+    .select_from(_SESSIONS.join(_PEOPLE, _PEOPLE.c.id == _SESSIONS.c.person_id)
+                 .outerjoin(_GRANTS, (_GRANTS.c.person_id == _PEOPLE.c.id) & _GRANTS.c.revoked_at.is_(None)))
+    .where(_SESSIONS.c.token_hash == bindparam("token_hash"), _SESSIONS.c.revoked_at.is_(None))
+    .order_by(_GRANTS.c.id)
 )
 
 
-async def resolve_session(session: AsyncSession, token: str | None) -> tuple[AuthSession, Person, list[RoleGrant]] | None:
-    """The live session behind a token, or None for anything forged, expired or revoked."""
+async def resolve_session(session: AsyncSession, token: str | None) -> tuple[Any, Any, list[Any]] | None:
+    """The live session behind a token, or None for anything forged, expired or revoked: the session, the
+    person and their live grants as read-only rows (SessionRow, PersonRow, GrantRow)."""
     if not token or len(token) > 200:
         return None
-    rows = list(await session.exec(_SESSION_BY_TOKEN, params={"token_hash": token_hash(token)}))
+    rows = (await session.exec(_SESSION_BY_TOKEN, params={"token_hash": token_hash(token)})).all()
     if not rows:
         return None
-    record, person, _ = rows[0]
+    first, grants_at = rows[0], _N_SESSION + _N_PERSON
+    record, person = SessionRow._make(first[:_N_SESSION]), PersonRow._make(first[_N_SESSION:grants_at])
     now = utcnow()
     if as_utc(record.expires_at) <= now or not person.is_active:
         return None
     if now - as_utc(record.last_seen_at) > SESSION_TOUCH_EVERY:
-        record.last_seen_at = now
-        session.add(record)
-    return record, person, [grant for _, _, grant in rows if grant is not None]
+        # Written with the request's other changes, if it commits: an hourly touch, not a write per request.
+        entity = await session.get(AuthSession, record.id)
+        if entity is not None:
+            entity.last_seen_at = now
+            session.add(entity)
+    return record, person, [GrantRow._make(row[grants_at:]) for row in rows if row[grants_at] is not None]
 
 
 async def do_logout(session: AsyncSession, *, actor: Actor) -> None:
@@ -416,7 +429,9 @@ async def do_update_preferences(
     ui_mode: str | None = None,
     name: str | None = None,
 ) -> Person:
-    person = actor.person
+    if actor.person is None:
+        raise PermissionDenied("Please log in first.")
+    person = await session.get(Person, actor.person_id)  # the request's actor is a read-only row
     if person is None:
         raise PermissionDenied("Please log in first.")
     if language is not None and i18n.valid_language(language) is None:
@@ -437,6 +452,7 @@ async def do_update_preferences(
         person.name = name.strip()
     session.add(person)
     await session.flush()
+    actor.person = person  # the rest of the request sees the new preferences
     return person
 
 
