@@ -31,6 +31,7 @@ from laoyou.accounts.sms import SmsError, SmsSender
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
+from laoyou.core.models import read_model
 from laoyou.core.phone import mask_phone, normalise_phone
 from laoyou.core.security import (
     constant_equals,
@@ -41,7 +42,6 @@ from laoyou.core.security import (
     token_hash,
     verify_password,
 )
-from laoyou.core.models import read_model
 from laoyou.core.settings import Settings
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.models import Household
