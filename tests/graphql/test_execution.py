@@ -136,6 +136,16 @@ class Query:
         return [Part(name="lid")]
 
 
+async def answers_alike(fast: strawberry.Schema, plain: strawberry.Schema, query: str, who: str,
+                        variables: dict | None = None) -> Any:
+    """Both schemas answer the query with the same data, and the same errors at the same paths."""
+    quick = await fast.execute(query, variable_values=variables, context_value={"who": who})
+    slow = await plain.execute(query, variable_values=variables, context_value={"who": who})
+    assert quick.data == slow.data, query
+    assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    return quick
+
+
 def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     fast = strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext)
     install_lean_resolvers(fast)
@@ -150,10 +160,7 @@ async def test_lean_resolvers_answer_as_strawberry_does() -> None:
     assert lean == {"shout", "fails", "maybeSize", "askedBy", "later", "part", "surePart"}  # not times (arguments), not secret (permission)
     query = "{ things { askedBy later { name askedBy } times(n: 2) secret } }"
     for who in ("ann", "bob"):
-        quick = await fast.execute(query, context_value={"who": who})
-        slow = await plain.execute(query, context_value={"who": who})
-        assert quick.data == slow.data
-        assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+        await answers_alike(fast, plain, query, who)
     denied = await fast.execute("{ things { secret } }", context_value={"who": "bob"})
     assert denied.errors and denied.errors[0].message == "Only Ann."
 
@@ -261,10 +268,7 @@ async def test_a_list_is_answered_whole_or_wholly_the_long_way_as_graphql_core_a
     )
     for query in queries:
         for who in ("ann", "bob"):
-            quick = await fast.execute(query, context_value={"who": who})
-            slow = await plain.execute(query, context_value={"who": who})
-            assert quick.data == slow.data, query
-            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+            await answers_alike(fast, plain, query, who)
     # The coroutine the short way made and set aside (bob's later part) was closed, not left unawaited.
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
@@ -348,10 +352,7 @@ async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core
     )
     for query in queries:
         for who in ("ann", "bob"):
-            quick = await fast.execute(query, context_value={"who": who})
-            slow = await plain.execute(query, context_value={"who": who})
-            assert quick.data == slow.data, query
-            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+            await answers_alike(fast, plain, query, who)
     # The plain shelf is one compiled answer: graphql-core completes none of its lists' items
     completed: list[str] = []
     real = LaoyouExecutionContext.complete_list_value
@@ -377,9 +378,6 @@ async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawbe
         ("{ sized(sizes: [1, 2, 3]) }", None),
     ):
         for who in ("ann", "bob"):  # bob is refused by the permission class, with its message
-            quick = await fast.execute(query, variable_values=variables, context_value={"who": who})
-            slow = await plain.execute(query, variable_values=variables, context_value={"who": who})
-            assert quick.data == slow.data
-            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+            await answers_alike(fast, plain, query, who, variables)
     ann = await fast.execute('{ described(colour: GREEN, id: "7") }', context_value={"who": "ann"})
     assert ann.data == {"described": "GREEN Colour 7 None for ann"}
