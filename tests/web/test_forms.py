@@ -119,8 +119,32 @@ async def test_family_request_without_the_token_is_refused(client, db):
     assert await count(db, FamilyLink) == links + 1
 
 
+async def test_a_family_link_is_accepted_from_the_family_page(client, db):
+    # Given someone who asked to follow 王秀英's household
+    await log_in_by_form(client, STEWARD_XIUSHAN)
+    token = csrf_in(await open_page(client, "/family"))
+    await client.post("/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token})
+    link = (await db.execute(select(FamilyLink).order_by(FamilyLink.id.desc()))).scalars().first()
+    assert link.status == "pending"
+    # When 王秀英 presses accept on her family page
+    client.cookies.clear()
+    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    page = await open_page(client, "/family")
+    assert f'action="/family/{link.id}/accept"' in page
+    forged = await client.post(f"/family/{link.id}/accept", data={})
+    response = await client.post(f"/family/{link.id}/accept", data={"csrf_token": csrf_in(page)})
+    # Then without the form's token nothing happens, and with it the link is accepted
+    assert forged.status_code == 403
+    assert response.status_code in (302, 303) and response.headers["location"] == "/family"
+    await db.refresh(link)
+    assert link.status == "accepted"
+    # And an action the page never offers names nothing
+    assert (await client.post(f"/family/{link.id}/adopt", data={"csrf_token": csrf_in(page)})).status_code == 404
+
+
 @pytest.mark.parametrize(
-    "path", ["/logout", "/notifications/read", "/login/demo", "/login/password", "/login/verify"]
+    "path", ["/logout", "/notifications/read", "/login/demo", "/login/password", "/login/verify", "/family/1/accept",
+             "/family/1/remove"]
 )
 async def test_every_other_form_checks_the_token(client, path):
     await log_in_by_form(client, RESIDENT_XIUSHAN)

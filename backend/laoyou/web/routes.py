@@ -222,11 +222,13 @@ def install_web(app: FastAPI) -> None:
     app.add_api_route("/family/request", _page(family_request), methods=["POST"], include_in_schema=False)
 
     async def family_decide(page: Page) -> Response:
-        form = await form_with_csrf(page.request)
+        await form_with_csrf(page.request)  # its CSRF check; what to do is in the path
         if (redirect := _login_required(page)) is not None:
             return redirect
         link_id = page.request.path_params["link_id"]
         action = page.request.path_params["action"]
+        if action not in ("accept", "decline", "remove"):
+            raise HTTPException(404, "not found")
         try:
             if action == "remove":
                 data = (await page.run("RemoveFamilyLink", id=link_id))["removeFamilyLink"]
@@ -238,7 +240,8 @@ def install_web(app: FastAPI) -> None:
             return await family(page, error=data["message"], status_code=400)
         return page.redirect("/family")
 
-    app.add_api_route("/family/{link_id}/{action:accept|decline|remove}", _page(family_decide), methods=["POST"],
+    # Starlette's path convertors are types (int, str, …), not patterns: the action is checked in the handler.
+    app.add_api_route("/family/{link_id}/{action}", _page(family_decide), methods=["POST"],
                       include_in_schema=False)
 
     # --- settings ------------------------------------------------------------------------------------
