@@ -1,14 +1,20 @@
-"""Execution with a short way for plain leaf fields.
+"""Execution with short ways for plain fields, objects and lists.
 
 A list page (the district board, a bill list) is a few dozen objects of a dozen plain values each: an id, a
 status, a date. graphql-core completes every one of them the long way: resolve info, the resolver wrapper,
-then the completion of a leaf. For a scalar or enum field that is only an attribute read (strawberry's default
-resolver) or a method of the object that needs nothing else (no info, no arguments, not async), with no
-permission and no extension, this context reads and serialises the value directly, object by object: the
-plain leaves of a selection are answered in one loop (worked out once per selection and request), and only
-the other fields are handed to graphql-core. Any value the short way would have to judge (a None where the
-schema says never, an error, an awaitable, a value its type refuses) goes the long way, so errors come out
-exactly as graphql-core says them; the answer keeps the order of the selection.
+then the completion of each value. This context takes two short ways.
+
+- Compiled selections: an object's selection that is plain all the way down (leaves, objects and lists of
+  objects read by an attribute, a sync resolver of the object alone, or a lean resolver of the object and the
+  info; no arguments, directives, permissions or abstract types) is compiled into one function that answers
+  the object, and kept across requests when the document alone decides it. complete_object_value and
+  complete_list_value use it.
+- Plain leaves of any other object are answered in one loop, and only its other fields go to graphql-core.
+
+Any value a short way would have to judge (a None where the schema says never, an error, an awaitable, a
+value its type refuses) sends the object or list graphql-core's way, so errors come out exactly as
+graphql-core says them; the answers keep the order of the selection. The short ways only read: a resolver
+they called may be called again by graphql-core when they give up.
 """
 
 from __future__ import annotations
@@ -415,10 +421,6 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                 return None  # interfaces, unions
         return _Selection(object_type, fields, object_type.is_type_of)
 
-    def _answer_object(self, selection: _Selection, source: Any, path: Any) -> Any:
-        """The completed object, or _LONG_WAY when anything in it is for graphql-core to judge."""
-        return selection.answer(source, path, self)
-
     def execute_operation(self, serially: bool | None = None) -> Any:
         """The operation, then the executor let go of: graphql-core's executor and its helpers refer to each
         other, so without this every request's executor (and all it memoised) waits for the cycle collector."""
@@ -471,7 +473,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                         continue
                     if selection.is_type_of is not None and selection.is_type_of(item, info) is not True:
                         break
-                    answered = self._answer_object(selection, item, Path(path, index, None))
+                    answered = selection.answer(item, Path(path, index, None), self)
                     if answered is _LONG_WAY:
                         break
                     completed.append(answered)
