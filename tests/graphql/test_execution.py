@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import func, select
 from strawberry.extensions import ParserCache
 from strawberry.permission import BasePermission
 
-from graphql import GraphQLError
 from laoyou.accounts.models import AuditEvent
 from laoyou.estates.models import Community
 from laoyou.graphql.context import Context

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from laoyou.accounts.actor import Actor
 from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Notification, Person
 from laoyou.core.time import utcnow
 from laoyou.estates.models import Community
@@ -17,7 +17,19 @@ from laoyou.tickets.models import Status, WorkOrder
 
 from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_ZHUJIAJIAO, login_demo
 from .helpers import (
-    ACCEPT, ASSIGN, BOARD, CONFIRM, FINISH, GRAB, REOPEN, RETURN_VISIT, START, TRANSFER, WORK_ORDER, report, viewer,
+    ACCEPT,
+    ASSIGN,
+    BOARD,
+    CONFIRM,
+    FINISH,
+    GRAB,
+    REOPEN,
+    RETURN_VISIT,
+    START,
+    TRANSFER,
+    WORK_ORDER,
+    report,
+    viewer,
 )
 
 

@@ -28,6 +28,14 @@ from types import GeneratorType
 from typing import Any
 
 import strawberry
+from graphql import (
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLList,
+    GraphQLObjectType,
+    is_leaf_type,
+    is_non_null_type,
+)
 from graphql.pyutils import Path, Undefined
 from strawberry.permission import PermissionExtension
 from strawberry.relay.types import GlobalID
@@ -37,14 +45,6 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
-from graphql import (
-    FragmentSpreadNode,
-    GraphQLField,
-    GraphQLList,
-    GraphQLObjectType,
-    is_leaf_type,
-    is_non_null_type,
-)
 from laoyou.graphql.shared import SharedEvents
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import Any, ClassVar
 
 import strawberry
+from graphql import GraphQLError, parse
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from sqlalchemy.exc import SQLAlchemyError
 from strawberry.exceptions import StrawberryGraphQLError
@@ -17,7 +18,6 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
-from graphql import GraphQLError, parse
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery

@@ -45,7 +45,8 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import billing as billing_pages
 
     billing_pages.install(app)
-    from laoyou.web import briefings as briefing_pages, notify as notify_pages
+    from laoyou.web import briefings as briefing_pages
+    from laoyou.web import notify as notify_pages
 
     briefing_pages.install(app)
     notify_pages.install(app)
