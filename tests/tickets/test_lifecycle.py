@@ -13,7 +13,7 @@ from laoyou.core.time import utcnow
 from laoyou.estates.models import Community
 from laoyou.tickets import jobs
 from laoyou.tickets import service as tickets
-from laoyou.tickets.models import Status, WorkOrder
+from laoyou.tickets.models import Status, WorkOrder, WorkOrderRow
 
 from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_ZHUJIAJIAO, login_demo
 from .helpers import (
@@ -229,4 +229,4 @@ async def test_board_lines_read_as_the_orders_communities_and_assignees_they_sho
         if line.assignee_id is not None:
             person = await db.get(Person, line.assignee_id)
             assert page.assignees[line.assignee_id]._asdict() == {n: getattr(person, n) for n in page.assignees[line.assignee_id]._fields}
-    assert set(WorkOrder.model_fields) == set(tickets.WorkOrderRow._fields)
+    assert set(WorkOrder.model_fields) == set(WorkOrderRow._fields)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from laoyou.core.models import utc_field
+from laoyou.core.models import read_model, utc_field
 
 
 class Role(StrEnum):
@@ -167,3 +167,7 @@ class AuditEvent(SQLModel, table=True):
     detail: str = Field(default="", max_length=500)
     client_ip: str = Field(default="", max_length=64)
     created_at: datetime = utc_field(default_now=True, index=True)
+
+
+# Read-only rows of the tables a request reads to know who asks (accounts.service.resolve_session).
+SessionRow, PersonRow, GrantRow = read_model(AuthSession), read_model(Person), read_model(RoleGrant)

@@ -15,7 +15,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import FamilyLink as FamilyLinkRow
 from laoyou.accounts.models import LoginCard as LoginCardRow
 from laoyou.accounts.models import Notification as NotificationRow
-from laoyou.accounts.models import Person as PersonRow
+from laoyou.accounts.models import Person as PersonModel
 from laoyou.accounts.models import Role as RoleValue
 from laoyou.accounts.models import TextSize as TextSizeValue
 from laoyou.accounts.models import UiMode as UiModeValue
@@ -43,7 +43,7 @@ class SessionKind(Enum):
 
 @strawberry.type(description="A person as they see themselves.")
 class Person:
-    row: strawberry.Private[PersonRow]
+    row: strawberry.Private[PersonModel]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -337,7 +337,7 @@ IssueLoginCardResult = Annotated[LoginCardIssued | LoginCardError, strawberry.un
 RevokeLoginCardResult = Annotated[LoginCardRevoked | LoginCardError, strawberry.union("RevokeLoginCardResult")]
 
 
-async def _start_session(info: Info, person: PersonRow, kind: SessionKind, method: str) -> LoggedIn:
+async def _start_session(info: Info, person: PersonModel, kind: SessionKind, method: str) -> LoggedIn:
     context = info.context
     if context.actor.session_id is not None:
         await accounts.do_logout(context.session, actor=context.actor)
@@ -547,7 +547,7 @@ class AccountsMutation:
                 person_id=decode_id(person_id),
             )
             url = f"{context.settings.public_url.rstrip('/')}/card/{issued.token}"
-            person = await context.session.get(PersonRow, issued.card.person_id)
+            person = await context.session.get(PersonModel, issued.card.person_id)
             address = await Household(row=household).address(info)
             return LoginCardIssued(
                 card=LoginCard(row=issued.card), url=url,

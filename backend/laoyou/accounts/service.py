@@ -18,12 +18,15 @@ from laoyou.accounts.models import (
     AuthSession,
     FamilyLink,
     FamilyLinkStatus,
+    GrantRow,
     LoginCard,
     LoginCode,
     Notification,
     Person,
+    PersonRow,
     Role,
     RoleGrant,
+    SessionRow,
     TextSize,
     UiMode,
 )
@@ -31,7 +34,6 @@ from laoyou.accounts.sms import SmsError, SmsSender
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
-from laoyou.core.models import read_model
 from laoyou.core.phone import mask_phone, normalise_phone
 from laoyou.core.security import (
     constant_equals,
@@ -367,7 +369,6 @@ async def do_start_session(
 # and building a three-table select costs about as much as running it. On the tables, read as rows: loading
 # them as entities (and detaching them when the session closes) cost more than the statement, and what a
 # request changes of them it loads itself (preferences, the session's last use).
-SessionRow, PersonRow, GrantRow = read_model(AuthSession), read_model(Person), read_model(RoleGrant)
 _SESSIONS, _PEOPLE, _GRANTS = AuthSession.__table__, Person.__table__, RoleGrant.__table__  # type: ignore[attr-defined]
 _N_SESSION, _N_PERSON = len(_SESSIONS.columns), len(_PEOPLE.columns)
 _SESSION_BY_TOKEN = (

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-from laoyou.core.models import utc_field
+from laoyou.core.models import read_model, utc_field
 
 
 class District(SQLModel, table=True):
@@ -73,3 +73,6 @@ class Household(SQLModel, table=True):
     district_id: int = Field(foreign_key="district.id", index=True)
     head_name: str = Field(max_length=50)
     created_at: datetime = utc_field(default_now=True)
+
+
+CommunityRow = read_model(Community)  # a read-only row: what a list shows of a community

@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-from laoyou.core.models import utc_field
+from laoyou.core.models import read_model, utc_field
 
 
 class Kind(StrEnum):
@@ -179,3 +179,6 @@ class StaffProfile(SQLModel, table=True):
     community_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     on_duty: bool = True
     active: bool = True
+
+
+WorkOrderRow = read_model(WorkOrder)  # a read-only row: a line of the district board

@@ -130,7 +130,7 @@ async def work_orders(info: Info, rows: list[models.WorkOrder]) -> list[WorkOrde
 
 @strawberry.type(description="A repair report, complaint or suggestion and its handling.")
 class WorkOrder:
-    # A loaded entity, or a board line (tickets.WorkOrderRow), which reads the same and is never changed here.
+    # A loaded entity, or a board line (models.WorkOrderRow), which reads the same and is never changed here.
     row: strawberry.Private[models.WorkOrder]
     pre: strawberry.Private[Prefetched | None] = None
 

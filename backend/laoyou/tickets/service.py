@@ -23,16 +23,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.accounts.models import Person, PersonRow, Role, RoleGrant
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
-from laoyou.core.models import read_model
 from laoyou.core.pagination import Page
 from laoyou.core.phone import normalise_phone
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates import service as estates
-from laoyou.estates.models import Community, Household
+from laoyou.estates.models import Community, CommunityRow, Household
 from laoyou.media import service as media_service
 from laoyou.media.models import MediaFile
 from laoyou.tickets import sla as slas
@@ -48,6 +47,7 @@ from laoyou.tickets.models import (
     Urgency,
     WorkOrder,
     WorkOrderEvent,
+    WorkOrderRow,
 )
 
 MAX_PHOTOS = 6
@@ -525,11 +525,9 @@ async def _district_scope(session: AsyncSession, actor: Actor, district_id: int,
     return ids
 
 
-# The board's lines are rows, not entities: they are only shown (a change goes through the order's own
-# operations, which load it), and on the page staff reload most, loading entities cost more than the statement.
-WorkOrderRow = read_model(WorkOrder)
-CommunityRow = read_model(Community)
-PersonRow = read_model(Person)
+# The board's lines are rows (WorkOrderRow, CommunityRow, PersonRow), not entities: they are only shown (a change
+# goes through the order's own operations, which load it), and on the page staff reload most, loading entities
+# cost more than the statement.
 _COMMUNITY, _PERSON = Community.__table__, Person.__table__  # type: ignore[attr-defined]
 _N_WO, _N_COMMUNITY = len(_WO.columns), len(_COMMUNITY.columns)
 
