@@ -91,19 +91,11 @@ def _plain_leaf(field_def: GraphQLField) -> tuple[Callable[[Any], Any], Callable
     nullable = not is_non_null_type(field_def.type)
     named = field_def.type if nullable else field_def.type.of_type
     if definition is not None and not field_def.args and not definition.extensions and is_leaf_type(named):
-        resolver = definition.base_resolver
-        if resolver is None and getattr(field_def.resolve, "_is_default", False):
-            # strawberry's basic field: the attribute itself
-            name = definition.python_name
-            plan = (lambda source: getattr(source, name, _MISSING), _enum_serialiser(named), nullable)
-        elif (
-            resolver is not None
-            and not resolver.is_async
-            and resolver.self_parameter is not None
-            and len(resolver.signature.parameters) == 1
-        ):
-            # a method of the object alone (no info, no arguments): `def name(self) -> str: return self.row.name`
-            plan = (resolver.wrapped_func, _enum_serialiser(named), nullable)
+        # the attribute itself (strawberry's basic field), or a method of the object alone (no info, no
+        # arguments): `def name(self) -> str: return self.row.name`
+        reader = _reader(definition, field_def)
+        if reader is not None and not reader[1]:
+            plan = (reader[0], _enum_serialiser(named), nullable)
     extensions[_PLAN] = plan
     return plan
 
@@ -281,14 +273,18 @@ def _answerer(selection: _Selection) -> Callable[[Any, Any, Any], Any]:
 class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext):
     _plans: dict[int, tuple[Any, list[tuple[str, Any]] | None]] | None = None
 
+    def _resolve_hooks(self) -> bool:
+        """Whether middleware hooks every field's resolve: then every field must go graphql-core's way."""
+        middleware = self.middleware_manager
+        return middleware is not None and middleware._middleware_resolvers is not None
+
     def _leaf_plans(self, parent_type: GraphQLObjectType, grouped_field_set: dict) -> list[tuple[str, Any]] | None:
         """Each response name of an object's selection with its plain-leaf plan (or None), or None when no field
         has one. Worked out once per selection and request: the twenty lines of a page share it."""
         plans = self._plans
         if plans is None:
-            middleware = self.middleware_manager
-            if middleware is not None and middleware._middleware_resolvers is not None:
-                return None  # resolve hooks must see every field
+            if self._resolve_hooks():
+                return None
             plans = self._plans = {}
         cached = plans.get(id(grouped_field_set))
         # graphql-core keeps each selection alive for the whole request; the identity check guards the id anyway.
@@ -336,18 +332,16 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             return merged()
         return _in_order(grouped_field_set, answered, results)
 
-
-    # --- lists of objects, answered whole --------------------------------------------------------------------
+    # --- objects and lists of objects, answered whole --------------------------------------------------------------------
 
     _selections: dict[tuple[int, str], tuple[Any, _Selection | None]] | None = None
 
     def _selection(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Selection | None:
-        """The compiled selection of a list's items, or None when any field of it, at any depth, is not plain.
-        Worked out once per request and selection, as graphql-core memoises its sub-fields."""
+        """The compiled selection of an object (or of a list's items), or None when any field of it, at any
+        depth, is not plain. Looked up once per request and selection, as graphql-core memoises its sub-fields."""
         selections = self._selections
         if selections is None:
-            middleware = self.middleware_manager
-            if middleware is not None and middleware._middleware_resolvers is not None:
+            if self._resolve_hooks():
                 return None
             selections = self._selections = {}
         key = (id(field_details_list), object_type.name)
