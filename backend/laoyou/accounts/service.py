@@ -430,9 +430,8 @@ async def do_update_preferences(
     ui_mode: str | None = None,
     name: str | None = None,
 ) -> Person:
-    if actor.person is None:
-        raise PermissionDenied("Please log in first.")
-    person = await session.get(Person, actor.person_id)  # the request's actor is a read-only row
+    # The request's actor is a read-only row: the person to change is loaded.
+    person = await session.get(Person, actor.person.id) if actor.person is not None else None
     if person is None:
         raise PermissionDenied("Please log in first.")
     if language is not None and i18n.valid_language(language) is None:

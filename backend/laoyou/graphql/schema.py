@@ -177,7 +177,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     max_tokens = settings.max_tokens if settings else 2000
     extensions: list = [lambda: PreparedDocuments(rules, max_tokens), TranslateDenials]
     if production:
-        extensions.append(MaskUnexpectedErrors(should_mask_error=_should_mask))
+        extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_should_mask))  # made per request
     schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
