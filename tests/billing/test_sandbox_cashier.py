@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from laoyou.app import create_app
+from laoyou.billing.gateways.registry import Gateways, PaySettings
 from laoyou.billing.models import Bill, Payment, SandboxOrder
 
 from ..accounts.helpers import login_with_code, request_code, sent_code
@@ -91,6 +92,33 @@ async def test_only_the_payers_side_sees_and_confirms_the_cashier(app, gql, db):
 
 
 # --- production ------------------------------------------------------------------------------------------
+
+
+def wechat_settings(tmp_path, **more: str) -> PaySettings:  # noqa: ANN001
+    """A merchant's WeChat Pay settings, with key files of its own."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    merchant, platform = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    (tmp_path / "merchant.pem").write_bytes(merchant.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "platform.pem").write_bytes(platform.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return PaySettings(wechat_mchid="1900000001", wechat_appid="wx0000000000000001", wechat_serial_no="SERIAL",
+                       wechat_private_key_file=tmp_path / "merchant.pem", wechat_apiv3_key="k" * 32,
+                       wechat_platform_serial="PLATFORM", wechat_platform_key_file=tmp_path / "platform.pem", **more)
+
+
+def test_production_offers_only_the_configured_gateways_and_defaults_to_one(tmp_path):
+    production = Gateways(wechat_settings(tmp_path), production=True)
+    assert production.sandbox is None and production.get("sandbox") is None
+    assert production.online_methods() == ["wechat"] and production.default_method() == "wechat"
+    # Demo and dev keep the sandbox, after the configured default
+    development = Gateways(wechat_settings(tmp_path, default_method="wechat"))
+    assert development.online_methods() == ["wechat", "sandbox"]
+    # Production with the sandbox configured does not start
+    with pytest.raises(ValueError, match="LAOYOU_PAY_DEFAULT_METHOD=sandbox"):
+        Gateways(wechat_settings(tmp_path, default_method="sandbox"), production=True)
 
 
 @pytest.fixture(scope="module")
