@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from laoyou.accounts.sms import make_sms_sender
+from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 from laoyou.core.db import make_engine, make_sessionmaker
 from laoyou.core.migrate import upgrade
 from laoyou.core.pubsub import make_pubsub
@@ -22,7 +23,13 @@ log = logging.getLogger("laoyou")
 
 
 def create_app(settings: Settings | None = None, *, load_demo: bool | None = None) -> FastAPI:
+    """The app for these settings; load_demo (tests) loads the demo data whatever the mode.
+
+    Refuses (ValueError) what cannot run: in production the sandbox cashier; at startup, a production
+    database that holds the demo's people.
+    """
     settings = settings or get_settings()
+    check_pay_settings(PaySettings(), production=settings.is_production)
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     schema = build_schema(settings)
@@ -35,6 +42,11 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
             from laoyou.demo.data import load_demo_if_empty
 
             await load_demo_if_empty(sessionmaker, scale=settings.demo_households_scale)
+        elif settings.is_production and await _holds_demo_people(sessionmaker):
+            await engine.dispose()
+            # A database made by `laoyou demo` would let anyone in with the demo's published staff password.
+            raise ValueError("this database holds the demo's people, whose staff password is public: production "
+                             "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)")
         worker_task = _start_worker(app, settings)
         gc_pacing.start()
         app.state.ready = True
@@ -72,6 +84,13 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     install_web(app)
     return app
+
+
+async def _holds_demo_people(sessionmaker) -> bool:  # noqa: ANN001
+    from laoyou.demo.data import demo_people_present
+
+    async with sessionmaker() as session:
+        return await demo_people_present(session)
 
 
 class GcPacing:

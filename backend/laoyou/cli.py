@@ -46,8 +46,13 @@ def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
     from laoyou.app import create_app
 
     _logging(settings.log_level)
+    try:
+        application = create_app(settings)
+    except ValueError as exc:
+        console.print(f"[red]Settings refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     console.print(f"Laoyou ({settings.mode}) on http://{host}:{port}  data: {settings.data_dir.resolve()}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level, proxy_headers=True)
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=True)
 
 
 @app.command()
@@ -120,6 +125,13 @@ def worker(data_dir: DataDirOpt = None) -> None:
 
     settings = _settings(data_dir)
     _logging(settings.log_level)
+    from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
+
+    try:
+        check_pay_settings(PaySettings(), production=settings.is_production)
+    except ValueError as exc:
+        console.print(f"[red]Settings refused:[/red] {exc}")
+        raise typer.Exit(2) from None
 
     async def run() -> None:
         engine = make_engine(settings)

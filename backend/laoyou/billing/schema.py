@@ -606,7 +606,7 @@ class BillingQuery:
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Online ways to pay, the default first.")
     def payment_methods(self, info: Info) -> list[PaymentMethodEnum]:  # type: ignore[valid-type]
-        return [models.PaymentMethod(name) for name in gateways().online_methods()]
+        return [models.PaymentMethod(name) for name in gateways(info.context.settings).online_methods()]
 
     @strawberry.field(permission_classes=[IsAuthenticated],
                       description="The community's own plans and its district's, newest first.")
@@ -737,19 +737,21 @@ class BillingMutation:
         return await mutation_boundary(info, RunBillsError, work)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Pay bills of one household online; a retry with the same key returns the same payment.")
+                         description="Pay bills of one household online, by default the first of paymentMethods; "
+                                     "a retry with the same key returns the same payment.")
     async def pay_bills(
         self, info: Info, bill_ids: list[strawberry.ID], idempotency_key: str,
-        method: PaymentMethodEnum = models.PaymentMethod.sandbox,  # type: ignore[valid-type]
+        method: PaymentMethodEnum | None = None,  # type: ignore[valid-type]
     ) -> PayBillsResult:
         context = info.context
 
         async def work() -> PaymentSaved:
-            chosen = models.PaymentMethod(method)
+            registry = gateways(context.settings)
+            name = method.value if method is not None else registry.default_method()
             payment = await billing.do_pay_bills(
                 context.session, actor=context.actor, bill_ids=_ids(bill_ids[:billing.MAX_BILLS_PER_PAYMENT + 1]),
-                method=chosen, idempotency_key=idempotency_key, gateway=gateways().get(chosen.value),
-                client_ip=context.actor.client_ip)
+                method=models.PaymentMethod(name) if name else None, idempotency_key=idempotency_key,
+                gateway=registry.get(name) if name else None, client_ip=context.actor.client_ip)
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, PayBillsError, work)
@@ -762,7 +764,7 @@ class BillingMutation:
         async def work() -> PaymentSaved:
             found = await billing.access_payment(context.session, actor=context.actor, payment_id=decode_id(id))
             payment = await billing.do_refresh_payment(context.session, actor=context.actor, payment_id=found.id,
-                                                       gateway=gateways().get(found.method))
+                                                       gateway=gateways(context.settings).get(found.method))
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, RefreshPaymentError, work)

@@ -678,23 +678,24 @@ async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bil
 
 
 async def do_pay_bills(
-    session: AsyncSession, *, actor: Actor, bill_ids: list[int], method: PaymentMethod, idempotency_key: str,
+    session: AsyncSession, *, actor: Actor, bill_ids: list[int], method: PaymentMethod | None, idempotency_key: str,
     gateway: Gateway | None, client_ip: str = "",
 ) -> Payment:
     """A resident, or family for a linked household, starts paying one or several bills online.
 
-    A retry with the same key returns the first payment; the same key with other bills is refused.
+    A retry with the same key returns the first payment; the same key with other bills is refused. A method
+    this process has no gateway for (none at all, or the sandbox in production) is refused.
     """
     _require_login(actor)
     key = _check_key(idempotency_key)
-    fingerprint = _fingerprint(bills=sorted(bill_ids), method=method.value)
+    fingerprint = _fingerprint(bills=sorted(bill_ids), method=method.value if method else "")
     existing = await _existing(session, actor.person_id, key)
     if existing is not None:
         if existing.request_hash != fingerprint:
             raise LaoyouError(ErrorCode.IDEMPOTENCY_CONFLICT,
                               "This payment was already started with other details.", field="idempotencyKey")
         return existing
-    if not method.is_online or gateway is None:
+    if method is None or not method.is_online or gateway is None:
         raise LaoyouError(ErrorCode.INVALID, "That way of paying is not available.", field="method")
     bills = await _payable_bills(session, bill_ids)
     if bills[0].household_id not in actor.household_ids:
@@ -887,6 +888,15 @@ async def access_payment(session: AsyncSession, *, actor: Actor, payment_id: int
     if actor.is_staff and (staff is None or payment.community_id in staff):
         return payment
     raise NotFound()
+
+
+async def access_payment_to_confirm(session: AsyncSession, *, actor: Actor, out_trade_no: str) -> Payment:
+    """A payment waiting at a cashier, for the person who started it or one who may pay for its household."""
+    _require_login(actor)
+    payment = (await session.exec(select(Payment).where(Payment.out_trade_no == out_trade_no))).first()
+    if payment is None or not (payment.payer_id == actor.person_id or payment.household_id in actor.household_ids):
+        raise NotFound()  # staff may see payments, but only the payer's side confirms one
+    return payment
 
 
 async def do_refresh_payment(session: AsyncSession, *, actor: Actor, payment_id: int,

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.models import Person, Role, RoleGrant
@@ -123,6 +123,12 @@ GIVEN = ("秀英", "桂英", "玉兰", "凤英", "建国", "建华", "国强", "
 
 async def demo_is_loaded(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(func.count()).select_from(District)))
+
+
+async def demo_people_present(session: AsyncSession) -> bool:
+    """Whether any of the demo people (known phones, a published staff password) is in this database."""
+    phones = [p.phone for p in DEMO_PEOPLE]
+    return (await session.exec(select(Person.id).where(col(Person.phone).in_(phones)).limit(1))).first() is not None
 
 
 async def load_demo_if_empty(

@@ -1,4 +1,4 @@
-"""Billing pages: my bills, paying (through the sandbox cashier when it is the gateway), the result that
+"""Billing pages: my bills, paying (through the sandbox cashier in demo and dev), the result that
 survives a lost connection, receipts; for staff: bill runs, cash, waivers, arrears, collection rate and
 each fund's ledger with CSV export. Also the gateways' notify endpoints."""
 
@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
-from sqlmodel import select
 
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers, unit_of_work
@@ -22,7 +21,8 @@ from laoyou.billing.models import Fund, Payment
 from laoyou.billing.money import parse_yuan
 from laoyou.core import i18n
 from laoyou.core.events import commit_and_publish
-from laoyou.core.errors import LaoyouError
+from laoyou.core.errors import LaoyouError, NotFound
+from laoyou.core.settings import Settings
 from laoyou.core.time import SHANGHAI, utcnow
 from laoyou.media import service as media
 from laoyou.web.render import OperationFailed, Page, check_csrf, form_with_csrf
@@ -48,11 +48,11 @@ def this_period() -> str:
     return utcnow().astimezone(SHANGHAI).strftime("%Y-%m")
 
 
-async def deliver(session, pubsub, provider: str, headers: dict[str, str], body: bytes  # noqa: ANN001
-                  ) -> tuple[int, bytes, str, str]:
+async def deliver(session, pubsub, provider: str, headers: dict[str, str], body: bytes,  # noqa: ANN001
+                  *, settings: Settings) -> tuple[int, bytes, str, str]:
     """Hand one notification to the billing service and end its unit of work (the notify endpoint and the
     sandbox cashier share this road)."""
-    gateway = gateways().get(provider)
+    gateway = gateways(settings).get(provider)
     if gateway is None:
         raise HTTPException(404, "no such gateway")
     reply, outcome = await billing.do_receive_notification(session, gateway=gateway, headers=headers, body=body)
@@ -68,7 +68,8 @@ def install(app: FastAPI) -> None:
         body = await request.body()
         async with request.app.state.sessionmaker() as session:
             status, content, media_type, _ = await deliver(session, request.app.state.pubsub, provider,
-                                                           lower_headers(request.headers), body)
+                                                           lower_headers(request.headers), body,
+                                                           settings=request.app.state.settings)
         return Response(content, status_code=status, media_type=media_type)
 
     # --- resident ---------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def install(app: FastAPI) -> None:
         form = await form_with_csrf(page.request)
         bill_ids = [b for b in form.get("bill_ids", "").split(",") if b]
         data = (await page.run("PayBills", billIds=bill_ids, idempotencyKey=form.get("key", ""),
-                               method=form.get("method", "sandbox")))["payBills"]
+                               method=form.get("method") or None))["payBills"]
         if data["__typename"] != "PaymentSaved":
             return await my_bills(page, error=data["message"], status_code=400)
         payment = data["payment"]
@@ -126,39 +127,8 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route("/receipts/{payment_id}", _page(receipt), methods=["GET"], include_in_schema=False)
 
-    # --- the sandbox cashier (stands in for WeChat Pay's own page) --------------------------------------
-
-    async def sandbox_order(page: Page) -> tuple[Payment, object]:
-        number = page.request.path_params["out_trade_no"]
-        with unit_of_work(page.context.session):
-            order = await gateways().sandbox.load(number)  # from the database after a restart
-        payment = (await page.context.session.exec(select(Payment).where(Payment.out_trade_no == number))).first()
-        if order is None or payment is None:
-            raise HTTPException(404, "not found")
-        return payment, order
-
-    async def sandbox_cashier(page: Page) -> Response:
-        payment, order = await sandbox_order(page)
-        return page.render("billing/sandbox_pay.html", payment_id=payment.id, order=order,
-                           merchant=gateways().sandbox.merchant_id)
-
-    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_cashier), methods=["GET"], include_in_schema=False)
-
-    async def sandbox_confirm(page: Page) -> Response:
-        await form_with_csrf(page.request)
-        payment, order = await sandbox_order(page)
-        sandbox = gateways().sandbox
-        deliveries = sandbox.pay(order.out_trade_no)
-        with unit_of_work(page.context.session):
-            await sandbox.save(order.out_trade_no)
-        await commit_and_publish(page.context.session, page.context.pubsub)
-        for delivery in deliveries:
-            # In-process, on the page's own unit of work: byte for byte what the notify endpoint receives.
-            await deliver(page.context.session, page.context.pubsub, "sandbox", lower_headers(delivery.headers),
-                          delivery.body)
-        return page.redirect(f"/payments/{payment.id}")
-
-    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_confirm), methods=["POST"], include_in_schema=False)
+    if not app.state.settings.is_production:
+        _install_sandbox_cashier(app)
 
     # --- staff ------------------------------------------------------------------------------------
 
@@ -377,6 +347,47 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route("/staff/communities/{community_id}/ledger/{what}", _page(staff_entry),
                       methods=["POST"], include_in_schema=False)
+
+
+def _install_sandbox_cashier(app: FastAPI) -> None:
+    """The sandbox cashier (stands in for WeChat Pay's own page): demo and dev only, for the payer's side only."""
+    settings = app.state.settings
+
+    async def sandbox_order(page: Page) -> tuple[Payment, object]:
+        number = page.request.path_params["out_trade_no"]
+        try:
+            payment = await billing.access_payment_to_confirm(page.context.session, actor=page.context.actor,
+                                                              out_trade_no=number)
+        except NotFound:
+            raise HTTPException(404, "not found") from None
+        with unit_of_work(page.context.session):
+            order = await gateways(settings).sandbox.load(number)  # from the database after a restart
+        if order is None:
+            raise HTTPException(404, "not found")
+        return payment, order
+
+    async def sandbox_cashier(page: Page) -> Response:
+        payment, order = await sandbox_order(page)
+        return page.render("billing/sandbox_pay.html", payment_id=payment.id, order=order,
+                           merchant=gateways(settings).sandbox.merchant_id)
+
+    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_cashier), methods=["GET"], include_in_schema=False)
+
+    async def sandbox_confirm(page: Page) -> Response:
+        await form_with_csrf(page.request)
+        payment, order = await sandbox_order(page)
+        sandbox = gateways(settings).sandbox
+        deliveries = sandbox.pay(order.out_trade_no)
+        with unit_of_work(page.context.session):
+            await sandbox.save(order.out_trade_no)
+        await commit_and_publish(page.context.session, page.context.pubsub)
+        for delivery in deliveries:
+            # In-process, on the page's own unit of work: byte for byte what the notify endpoint receives.
+            await deliver(page.context.session, page.context.pubsub, "sandbox", lower_headers(delivery.headers),
+                          delivery.body, settings=settings)
+        return page.redirect(f"/payments/{payment.id}")
+
+    app.add_api_route("/pay/sandbox/{out_trade_no}", _page(sandbox_confirm), methods=["POST"], include_in_schema=False)
 
 
 def _(message: str) -> str:

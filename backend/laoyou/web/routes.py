@@ -146,7 +146,8 @@ def install_web(app: FastAPI) -> None:
             return await login(page, error=data["message"], status_code=400)
         return page.redirect("/")
 
-    app.add_api_route("/login/demo", _page(login_demo), methods=["POST"], include_in_schema=False)
+    if settings.is_demo:  # one-tap login exists in the demo only
+        app.add_api_route("/login/demo", _page(login_demo), methods=["POST"], include_in_schema=False)
 
     async def card(page: Page) -> Response:
         # Opening the link only shows a button: link previews and scanners must not spend the card.

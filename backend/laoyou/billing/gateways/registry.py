@@ -1,7 +1,8 @@
 """Which gateways this process uses, configured from LAOYOU_PAY_* variables.
 
-Kept apart from core Settings so the billing domain owns its secrets: the sandbox is always there
-(the embedded default); WeChat Pay and Alipay appear when their merchant settings are given.
+Kept apart from core Settings so the billing domain owns its secrets. The sandbox (the embedded default)
+is there in demo and dev only: it takes no real money, so a production process never makes it, and refuses
+to start when it is configured. WeChat Pay and Alipay appear when their merchant settings are given.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from laoyou.billing.gateways import Gateway
 from laoyou.billing.gateways.sandbox import SandboxGateway
+from laoyou.core.settings import Settings, get_settings
 
 
 class PaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAOYOU_PAY_", extra="ignore")
 
-    default_method: str = Field("sandbox", description="the online method residents are offered first")
+    default_method: str = Field("", description="the online method residents are offered first; empty: the first "
+                                                "configured (the sandbox outside production)")
     public_url: str = Field("http://localhost:8000", description="base of the notify URLs given to gateways")
     wechat_mchid: str = ""
     wechat_appid: str = ""
@@ -31,14 +34,37 @@ class PaySettings(BaseSettings):
     alipay_private_key_file: Path | None = None
     alipay_public_key_file: Path | None = None
 
+    def configured(self) -> list[str]:
+        """The real gateways whose merchant settings are given."""
+        names = []
+        if self.wechat_mchid and self.wechat_private_key_file and self.wechat_platform_key_file:
+            names.append("wechat")
+        if self.alipay_app_id and self.alipay_private_key_file and self.alipay_public_key_file:
+            names.append("alipay")
+        return names
+
+
+def check_pay_settings(pay: PaySettings, *, production: bool) -> None:
+    """Refuse to start with the sandbox in production, or with a default method that is not configured."""
+    if production and pay.default_method == "sandbox":
+        raise ValueError("LAOYOU_PAY_DEFAULT_METHOD=sandbox is refused in production mode: the sandbox cashier "
+                         "takes no real money and exists in demo and dev only; configure WeChat Pay "
+                         "(LAOYOU_PAY_WECHAT_*) or Alipay (LAOYOU_PAY_ALIPAY_*)")
+    available = pay.configured() if production else ["sandbox", *pay.configured()]
+    if pay.default_method and pay.default_method not in available:
+        raise ValueError(f"LAOYOU_PAY_DEFAULT_METHOD={pay.default_method} is not a configured payment method "
+                         f"(configured: {', '.join(available) or 'none'})")
+
 
 class Gateways:
-    def __init__(self, settings: PaySettings | None = None) -> None:
+    def __init__(self, settings: PaySettings | None = None, *, production: bool = False) -> None:
         self.settings = settings or PaySettings()
-        self.sandbox = SandboxGateway()
-        self.by_name: dict[str, Gateway] = {"sandbox": self.sandbox}
+        check_pay_settings(self.settings, production=production)
+        self.sandbox = None if production else SandboxGateway()
+        self.by_name: dict[str, Gateway] = {"sandbox": self.sandbox} if self.sandbox is not None else {}
         s = self.settings
-        if s.wechat_mchid and s.wechat_private_key_file and s.wechat_platform_key_file:
+        configured = s.configured()
+        if "wechat" in configured:
             from laoyou.billing.gateways.wechatpay import WeChatPayGateway, load_private_key, load_public_key
 
             self.by_name["wechat"] = WeChatPayGateway(
@@ -48,7 +74,7 @@ class Gateways:
                 platform_keys={s.wechat_platform_serial: load_public_key(s.wechat_platform_key_file.read_bytes())},
                 notify_url=f"{s.public_url.rstrip('/')}/billing/notify/wechat",
             )
-        if s.alipay_app_id and s.alipay_private_key_file and s.alipay_public_key_file:
+        if "alipay" in configured:
             from laoyou.billing.gateways.alipay import AlipayGateway
             from laoyou.billing.gateways.wechatpay import load_private_key, load_public_key
 
@@ -62,15 +88,26 @@ class Gateways:
         return self.by_name.get(name)
 
     def online_methods(self) -> list[str]:
-        return list(self.by_name)
+        """The default first."""
+        default = self.settings.default_method
+        return sorted(self.by_name, key=lambda name: name != default)
+
+    def default_method(self) -> str | None:
+        return next(iter(self.online_methods()), None)
 
 
-_gateways: Gateways | None = None
+_gateways: Gateways | None = None  # demo and dev: with the sandbox
+_production_gateways: Gateways | None = None
 
 
-def gateways() -> Gateways:
-    """The process's gateways, made on first use (the sandbox makes its keys then)."""
-    global _gateways
+def gateways(settings: Settings | None = None) -> Gateways:
+    """The gateways of the app's mode (the settings given, else the process's), made on first use: outside
+    production with the sandbox, which makes its keys then."""
+    global _gateways, _production_gateways
+    if (settings or get_settings()).is_production:
+        if _production_gateways is None:
+            _production_gateways = Gateways(production=True)
+        return _production_gateways
     if _gateways is None:
         _gateways = Gateways()
     return _gateways
