@@ -157,3 +157,25 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
     assert "孙婷" in resident.locator("[data-sos-coming]").inner_text()
     assert resident.locator("[data-sos-call]").is_visible()
     assert resident.locator('[data-sos-state="acknowledged"]').is_visible()
+
+
+def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_tap_raises_it(browser, server):
+    # Given the resident on the chat page, with chat.js running (a marker a reload would lose)
+    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident.goto("/support")
+    resident.evaluate("window.stillThisPage = true")
+    # When she writes that she smells gas
+    resident.fill("#chat-body", "I smell gas in the kitchen")
+    resident.get_by_role("button", name="Send", exact=True).click()
+    # Then, without a reload, the reply offers SOS and calls to her steward, 119 and 120, none smaller than 60 px
+    sos = resident.get_by_role("button", name="SOS: alert my steward and family")
+    sos.wait_for()
+    assert resident.evaluate("window.stillThisPage === true")
+    log = resident.locator("[data-chat-log]")
+    assert [log.locator(f'a[href="tel:{n}"]').count() for n in ("13800000011", "119", "120")] == [1, 1, 1]
+    assert "is coming" not in log.inner_text()
+    assert resident.evaluate(TAPPABLE_TOO_SMALL) == []
+    # And one tap on SOS raises it: the status page opens
+    sos.click()
+    resident.wait_for_url("**/support/sos/*")
+    resident.wait_for_selector("[data-sos-live]")

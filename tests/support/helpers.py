@@ -11,8 +11,7 @@ mutation Send($clientId: String!, $body: String!, $conversationId: ID, $mediaId:
     ... on ChatMessageSent {
       chatMessage { id seq kind body fromStaff clientId sender { name } media { kind url } }
       conversation { id status urgent lastSeq assignee { name } }
-      serviceReplies { seq kind body }
-      emergency { id address responder { name } }
+      serviceReplies { seq kind body actions { kind label phone href } }
     }
     ... on SupportError { message code field }
   }

@@ -95,20 +95,6 @@ async def test_nobody_online_gets_the_faq_answer_and_when_a_person_replies(gql, 
     assert len(again["serviceReplies"]) == 1 and "公告" in again["serviceReplies"][0]["body"]
 
 
-async def test_urgent_words_start_the_emergency_path(gql, db):
-    resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    steward = await login_demo(gql, STEWARD_XIUSHAN)
-    family = await login_demo(gql, FAMILY_OF_XIUSHAN)
-    sent = await send(resident, "厨房里有煤气味，好难闻")
-    assert sent["conversation"]["urgent"] is True
-    assert sent["emergency"]["responder"]["name"] == "张建国"
-    assert sent["emergency"]["address"].startswith("秀山花园")
-    kinds = [n["kind"] for n in (await steward(NOTIFICATIONS))["data"]["viewer"]["notifications"]]
-    assert "sos" in kinds
-    kinds = [n["kind"] for n in (await family(NOTIFICATIONS))["data"]["viewer"]["notifications"]]
-    assert "sos_family" in kinds
-
-
 async def test_claim_transfer_to_steward_close_rate_and_figures(gql, db):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     agent = await login_demo(gql, AGENT_NANNING)

@@ -172,7 +172,9 @@ VIEWER_NEUTRAL: dict[str, frozenset[str]] = {
     }),
     "SupportMessage": frozenset({
         "id", "conversationId", "seq", "kind", "body", "fromStaff", "clientId", "createdAt", "sender", "media",
+        "actions",
     }),
+    "ChatAction": frozenset({"kind", "label", "phone", "href"}),  # the label's language is part of the key
     "SupportPerson": frozenset({"id", "name", "maskedPhone"}),
     "MediaFile": frozenset({"id", "kind", "contentType", "url", "thumbUrl", "width", "height"}),
 }

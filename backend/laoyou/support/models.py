@@ -25,6 +25,7 @@ class MessageKind(StrEnum):
     voice = "voice"
     photo = "photo"
     system = "system"  # told by the service itself: FAQ answers, "a person will reply at…", transfers
+    emergency = "emergency"  # told by the service to a message that looks like an emergency: one-tap SOS and calls
     missed_call = "missed_call"
 
 
@@ -139,7 +140,8 @@ class SosAlert(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id", index=True)
     district_id: int = Field(foreign_key="district.id", index=True)
     address: str = Field(max_length=300)
-    reason: str = Field(default="", max_length=500)  # the urgent words, when a chat message raised it
+    # The urgent words of older alerts, raised by chat messages; only the resident's SOS button raises one now.
+    reason: str = Field(default="", max_length=500)
     conversation_id: int | None = Field(default=None, foreign_key="support_conversation.id")
     responder_id: int | None = Field(default=None, foreign_key="person.id")
     status: str = Field(default=SosStatus.open.value, max_length=15, index=True)

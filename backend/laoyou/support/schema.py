@@ -7,10 +7,12 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
 
+from laoyou.core import i18n
 from laoyou.core.errors import NotFound
 from laoyou.core.phone import mask_phone, national
 from laoyou.core.time import as_utc, utcnow
@@ -49,6 +51,33 @@ async def _person(info: Info, person_id: int | None) -> SupportPerson | None:
     return SupportPerson(id=strawberry.ID(str(row.id)), name=row.name, masked_phone=mask_phone(row.phone)) if row else None
 
 
+@strawberry.enum(description="SOS: raise an SOS (raiseSos) for the conversation's household. CALL: dial its phone.")
+class ChatActionKind(Enum):
+    SOS = "sos"
+    CALL = "call"
+
+
+@strawberry.type(description="One tap offered with the service's reply to an emergency.")
+class ChatAction:
+    kind: ChatActionKind
+    label: str = strawberry.field(description="In the viewer's language.")
+    phone: str | None = strawberry.field(description="The number a CALL dials.")
+    href: str = strawberry.field(description="A tel: link for a CALL; the PWA's SOS page for SOS.")
+
+
+async def _chat_actions(info: Info, row: models.Message) -> list[ChatAction]:
+    loaders, language = info.context.loaders, info.context.language
+    stewards = await loaders.stewards_by_community.load(row.community_id)  # the one on duty first
+    community = await loaders.community_by_id.load(row.community_id)
+    offered = support.help_actions(steward=stewards[0][0] if stewards else None,
+                                   duty_phone=community.on_duty_phone if community else "")
+    return [
+        ChatAction(kind=ChatActionKind(a.kind), label=i18n.gettext(a.label, language, **a.params), phone=a.phone or None,
+                   href=f"tel:{a.phone}" if a.phone else "/support/sos")
+        for a in offered
+    ]
+
+
 @strawberry.type(description="One chat message, in the conversation's server order (seq).")
 class SupportMessage:
     row: strawberry.Private[models.Message]
@@ -65,7 +94,8 @@ class SupportMessage:
     def seq(self) -> int:
         return self.row.seq
 
-    @strawberry.field(description="text, voice, photo, system (from the service itself) or missed_call")
+    @strawberry.field(description="text, voice, photo, system (from the service itself), emergency (the service's "
+                      "reply to a message that looks like an emergency, with actions) or missed_call")
     def kind(self) -> str:
         return self.row.kind
 
@@ -95,6 +125,12 @@ class SupportMessage:
             return None
         row = await info.context.loaders.media_file_by_id.load(self.row.media_id)
         return MediaFile(row=row) if row else None
+
+    @strawberry.field(description="One-tap SOS and calls offered with an emergency reply; empty for other messages.")
+    async def actions(self, info: Info) -> list[ChatAction]:
+        if self.row.kind != models.MessageKind.emergency.value:
+            return []
+        return await _chat_actions(info, self.row)
 
 
 @strawberry.type(description="A resident's question to customer service, from first message until closed.")
@@ -457,8 +493,9 @@ class SupportError(Error):
 class ChatMessageSent:
     chat_message: SupportMessage
     conversation: SupportConversation
-    service_replies: list[SupportMessage] = strawberry.field(description="Answers the service gave at once.")
-    emergency: SosAlert | None
+    service_replies: list[SupportMessage] = strawberry.field(
+        description="Answers the service gave at once: the FAQ, when a person will reply, or (for a message that "
+        "looks like an emergency) an emergency reply with one-tap SOS and calls. A message never raises an SOS.")
 
 
 @strawberry.type
@@ -621,7 +658,6 @@ class SupportMutation:
             return ChatMessageSent(
                 chat_message=SupportMessage(row=sent.message), conversation=SupportConversation(row=sent.conversation),
                 service_replies=[SupportMessage(row=m) for m in sent.service_replies],
-                emergency=SosAlert(row=sent.emergency) if sent.emergency else None,
             )
 
         return await mutation_boundary(info, SupportError, work)

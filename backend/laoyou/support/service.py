@@ -1,5 +1,5 @@
 """Cloud customer service: who may see and write which conversation, the server order of messages,
-around-the-clock answers (agents' hours, the FAQ, urgent words), SOS, the steward call log and WebRTC calls.
+around-the-clock answers (agents' hours, the FAQ, emergencies), SOS, the steward call log and WebRTC calls.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from laoyou.core.time import as_utc, local, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, Household, Unit
 from laoyou.media import service as media
+from laoyou.support import urgency
 from laoyou.support.models import (
     AgentStatus,
     Call,
@@ -254,7 +255,6 @@ class Sent:
     message: Message
     conversation: Conversation
     service_replies: list[Message] = field(default_factory=list)
-    emergency: SosAlert | None = None
 
 
 def check_client_id(client_id: str) -> str:
@@ -299,8 +299,8 @@ async def do_send_message(
     session: AsyncSession, *, actor: Actor, client_id: str, body: str = "", media_id: int | None = None,
     conversation_id: int | None = None, household_id: int | None = None,
 ) -> Sent:
-    """Store a message, then (for a resident) answer at once when nobody is online, and start the emergency
-    path on urgent words. A repeated client id returns the first message, changing nothing."""
+    """Store a message, then (for a resident) answer at once when nobody is online, or, when it looks like an
+    emergency, page the agents and offer SOS and calls. A repeated client id returns the first message."""
     _require_login(actor)
     client_id = check_client_id(client_id)
     existing = (
@@ -355,13 +355,8 @@ async def do_send_message(
     else:
         if conversation.waiting_since is None:
             conversation.waiting_since = now
-        reason = urgent_words(body)
-        if reason:
-            conversation.urgent = True
-            sent.emergency = await do_raise_sos(
-                session, actor=actor, household_id=conversation.household_id, reason=reason,
-                conversation=conversation,
-            )
+        if urgency.emergency_in(body) is not None:
+            sent.service_replies = await do_flag_urgent(session, conversation=conversation, text=body)
         elif not await agents_on_shift(session, district_id=conversation.district_id):
             sent.service_replies = await _answer_while_away(session, conversation, body)
     session.add(conversation)
@@ -413,30 +408,73 @@ async def _last_staff_seq(session: AsyncSession, conversation_id: int) -> int:
     ) or 0
 
 
-# --- urgent words and the FAQ -------------------------------------------------------------------------
-
-URGENT_CHINESE = ("煤气", "燃气", "天然气", "着火", "失火", "起火", "火灾", "冒烟", "漏水", "淹水", "水淹", "进水",
-                  "摔倒", "跌倒", "摔了", "困在电梯", "电梯困", "关在电梯", "电梯里出不来", "救命")
-FIRE_NOT_URGENT = ("火车", "火腿", "火锅", "火柴", "火龙果", "发火", "上火", "火气")
-URGENT_ENGLISH = re.compile(
-    r"\b(gas|fire|smoke|flood(ed|ing)?|water everywhere|fell|fallen|fall(en)? down|trapped|"
-    r"stuck in the (lift|elevator)|emergency)\b",
-    re.IGNORECASE,
-)
+# --- emergencies: urgent for the agents, one tap away for the resident ---------------------------------
 
 
-def urgent_words(text: str) -> str:
-    """The urgent words in a message (gas, fire, flooding, a fall, trapped in the lift), or ''."""
-    if not text:
-        return ""
-    found = [word for word in URGENT_CHINESE if word in text]
-    stripped = text
-    for word in FIRE_NOT_URGENT:
-        stripped = stripped.replace(word, "")
-    if "火" in stripped and not found:
-        found.append("火")
-    found += [m.group(0) for m in URGENT_ENGLISH.finditer(text)]
-    return "、".join(dict.fromkeys(found))
+async def do_flag_urgent(session: AsyncSession, *, conversation: Conversation, text: str) -> list[Message]:
+    """A resident's message looks like an emergency: mark the conversation urgent, page its agents (the first
+    time), and offer the resident one-tap SOS and calls. Words alone never raise an SOS nor alarm the family:
+    only the resident's own SOS does; and nobody is said to be coming before someone is."""
+    if not conversation.urgent:
+        conversation.urgent = True
+        await _page_agents(session, conversation, text)
+    language = await _person_language(session, conversation.resident_id)
+    offer = i18n.gettext(
+        "If anyone is in danger, do not wait for a reply here: call 119 for fire or gas, 120 for an ambulance, "
+        "or press SOS to alert your steward and family. Customer service has been told your message is urgent.",
+        language,
+    )
+    return [await _append(session, conversation, kind=MessageKind.emergency, body=offer)]
+
+
+async def _page_agents(session: AsyncSession, conversation: Conversation, text: str) -> None:
+    """Notify the agents on shift in the conversation's district (all its agents when none is) and whoever it
+    was handed to; the district's queues hear it through the conversation's event."""
+    on_shift = [s.person_id for s in await agents_on_shift(session, district_id=conversation.district_id)]
+    agents = on_shift or list(await session.exec(
+        select(RoleGrant.person_id).where(RoleGrant.role == Role.agent.value,
+                                          RoleGrant.district_id == conversation.district_id,
+                                          col(RoleGrant.revoked_at).is_(None))
+    ))
+    if conversation.assignee_id:
+        agents.append(conversation.assignee_id)
+    resident = await session.get(Person, conversation.resident_id)
+    name = resident.name or national(resident.phone)
+    address = (await _household_place(session, conversation.household_id))[2] if conversation.household_id else ""
+    for person_id in dict.fromkeys(agents):
+        language = await _person_language(session, person_id)
+        await accounts.do_notify(
+            session, person_id=person_id, kind="support_urgent",
+            title=i18n.gettext("Urgent: %(name)s may need help now", language, name=name),
+            body=" · ".join(part for part in (address, text[:200]) if part), link=f"/staff/support/{conversation.id}",
+        )
+
+
+@dataclass(frozen=True)
+class HelpAction:
+    """One tap offered with an emergency reply: raise the SOS, or call a number."""
+
+    kind: str  # "sos" or "call"
+    label: str  # a msgid, with its params
+    params: dict[str, str] = field(default_factory=dict)
+    phone: str = ""
+
+
+EMERGENCY_NUMBERS = (("119", _("Call 119 (fire)")), ("120", _("Call 120 (ambulance)")))
+
+
+def help_actions(*, steward: Person | None, duty_phone: str) -> list[HelpAction]:
+    """What an emergency reply offers: SOS, the on-duty steward (or the community's duty phone), 119 and 120."""
+    actions = [HelpAction("sos", _("SOS: alert my steward and family"))]
+    if steward is not None:
+        actions.append(HelpAction("call", _("Call steward %(name)s"), {"name": steward.name}, national(steward.phone)))
+    elif duty_phone:
+        actions.append(HelpAction("call", _("Call the duty phone"), phone=national(duty_phone)))
+    actions += [HelpAction("call", label, phone=number) for number, label in EMERGENCY_NUMBERS]
+    return actions
+
+
+# --- the FAQ ------------------------------------------------------------------------------------------
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -888,11 +926,10 @@ async def do_log_steward_call(session: AsyncSession, *, actor: Actor, household_
 
 
 async def do_raise_sos(
-    session: AsyncSession, *, actor: Actor, household_id: int | None, reason: str = "", client_id: str | None = None,
-    conversation: Conversation | None = None,
+    session: AsyncSession, *, actor: Actor, household_id: int | None, client_id: str | None = None,
 ) -> SosAlert:
-    """Alert the community's on-duty staff and the district's agents with the address, tell the household's
-    family, and name who is coming."""
+    """The resident pressed SOS (nothing else raises one): alert the community's on-duty staff and the
+    district's agents with the address, and tell the household's family."""
     _require_login(actor)
     if household_id is None or household_id not in actor.household_ids:
         raise NotFound()
@@ -906,8 +943,8 @@ async def do_raise_sos(
     on_duty = await _on_duty(session, community)
     alert = SosAlert(
         person_id=actor.person_id, household_id=household.id, community_id=community.id,
-        district_id=household.district_id, address=address, reason=reason[:500], client_id=client_id,
-        conversation_id=conversation.id if conversation else None, responder_id=on_duty[0].id if on_duty else None,
+        district_id=household.district_id, address=address, client_id=client_id,
+        responder_id=on_duty[0].id if on_duty else None,
     )
     session.add(alert)
     await session.flush()
@@ -921,7 +958,7 @@ async def do_raise_sos(
         await accounts.do_notify(
             session, person_id=person_id, kind="sos",
             title=i18n.gettext("SOS: %(name)s needs help", language, name=name),
-            body=i18n.gettext("Address: %(address)s", language, address=address) + (f" · {reason}" if reason else ""),
+            body=i18n.gettext("Address: %(address)s", language, address=address),
             link=f"/staff/support/sos/{alert.id}",
         )
     family = await session.exec(
@@ -935,13 +972,6 @@ async def do_raise_sos(
             title=i18n.gettext("%(name)s asked for help at home", language, name=name),
             body=i18n.gettext("The steward has been told. Address: %(address)s", language, address=address),
             link=f"/support/sos/{alert.id}",
-        )
-    if conversation is not None:
-        responder = on_duty[0].name if on_duty else ""
-        await _system_note(
-            session, conversation,
-            _("This sounds urgent. We have told the staff on duty; %(name)s is coming. If you are in danger, call 119 (fire) or 120 (ambulance)."),
-            name=responder or "-",
         )
     announce_district(session, household.district_id, {"sos": alert.id})
     return alert

@@ -62,7 +62,8 @@ export function subscribe(query, operationName, variables, onData) {
   return { stop() { stopped = true; socket?.close(1000); } };
 }
 
-const FIELDS = `id seq kind body fromStaff clientId createdAt sender { id name } media { id kind url thumbUrl }`;
+const FIELDS = `id seq kind body fromStaff clientId createdAt sender { id name } media { id kind url thumbUrl }
+  actions { kind label phone href }`;
 const CHAT = `subscription SupportChat($conversationId: ID!, $afterSeq: Int!) {
   supportChat(conversationId: $conversationId, afterSeq: $afterSeq) {
     conversation { id status lastSeq residentReadSeq staffReadSeq assignee { name } }
@@ -84,6 +85,34 @@ function startChat(box) {
   let lastSeq = Math.max(0, ...shown);
   let subscription = null;
 
+  // An emergency reply's one-tap SOS (the same form the page renders) and calls.
+  function actions(list) {
+    const row = document.createElement("div");
+    row.className = "actions";
+    for (const a of list) {
+      if (a.kind === "SOS") {
+        const sos = document.createElement("form");
+        sos.method = "post";
+        sos.action = "/support/sos";
+        const fields = { csrf_token: csrf(), household_id: box.dataset.householdId, client_id: box.dataset.sosClientId };
+        for (const [name, value] of Object.entries(fields)) {
+          const input = document.createElement("input");
+          Object.assign(input, { type: "hidden", name, value });
+          sos.append(input);
+        }
+        const button = document.createElement("button");
+        Object.assign(button, { type: "submit", className: "sos-button", textContent: a.label });
+        sos.append(button);
+        row.append(sos);
+      } else {
+        const call = document.createElement("a");
+        Object.assign(call, { className: "call", href: a.href, textContent: a.label });
+        row.append(call);
+      }
+    }
+    return row;
+  }
+
   function render(m) {
     if (shown.has(m.seq)) return; // nothing is shown twice
     shown.add(m.seq);
@@ -91,13 +120,14 @@ function startChat(box) {
     const pending = m.clientId && log.querySelector(`[data-pending="${m.clientId}"]`);
     const mine = viewerIsResident ? !m.fromStaff : m.fromStaff;
     const li = document.createElement("li");
-    li.className = `chat-msg ${m.kind === "system" ? "from-service" : mine ? "mine" : "theirs"}`;
+    const service = m.kind === "system" || m.kind === "emergency";
+    li.className = `chat-msg ${service ? "from-service" : mine ? "mine" : "theirs"}`;
     li.dataset.seq = String(m.seq);
     li.id = `m${m.seq}`;
     const who = document.createElement("p");
     who.className = "who";
     const time = new Date(m.createdAt);
-    who.textContent = `${m.kind === "system" ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    who.textContent = `${service ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
     li.append(who);
     if (m.media?.kind === "audio") {
       const audio = document.createElement("audio");
@@ -116,6 +146,7 @@ function startChat(box) {
       p.textContent = m.body; // text, never HTML
       li.append(p);
     }
+    if (viewerIsResident && m.actions?.length) li.append(actions(m.actions));
     // Keep server order even when a message arrives after a later one was drawn.
     const after = [...log.querySelectorAll("[data-seq]")].find((el) => Number(el.dataset.seq) > m.seq);
     if (pending) pending.remove();
