@@ -13,8 +13,9 @@ then the completion of each value. This context takes two short ways.
 
 Any value a short way would have to judge (a None where the schema says never, an error, an awaitable, a
 value its type refuses) sends the object or list graphql-core's way, so errors come out exactly as
-graphql-core says them; the answers keep the order of the selection. The short ways only read: a resolver
-they called may be called again by graphql-core when they give up.
+graphql-core says them; the answers keep the order of the selection. So does a selection that fails to
+compile (a bug of ours, logged), before anything of it has run. The short ways only read: a resolver they
+called may be called again by graphql-core when they give up.
 """
 
 from __future__ import annotations
