@@ -13,12 +13,22 @@ from sqlalchemy import func, select
 from strawberry.extensions import ParserCache
 from strawberry.permission import BasePermission
 
-from laoyou.accounts.models import AuditEvent
+from laoyou.accounts.models import AuditEvent, AuthSession
 from laoyou.estates.models import Community
 from laoyou.graphql.context import Context
+from laoyou.graphql import execution
 from laoyou.graphql.execution import LaoyouExecutionContext, _plain_leaf, install_lean_resolvers
 
-from ..conftest import STEWARD_XIUSHAN, login_demo
+from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+
+# A selection with fields for one member of the answer's union only: the other member has nothing selected.
+LOGIN_WITH_CODE_FOR_LOGGED_IN_ONLY = 'mutation { loginWithCode(phone:"", code:"") { ... on LoggedIn { expiresAt } } }'
+DEMO_LOGIN_FOR_ERRORS_ONLY = """
+mutation { loginAsDemoPerson(phone: "%s", sessionKind: BEARER) { ... on Error { message } } }
+""" % RESIDENT_XIUSHAN
+DEMO_LOGIN_WITH_ITS_TOKEN = """
+mutation { loginAsDemoPerson(phone: "%s", sessionKind: BEARER) { ... on LoggedIn { fallback: token viewer { isStaff } } } }
+""" % RESIDENT_XIUSHAN
 
 
 @strawberry.enum
@@ -381,3 +391,36 @@ async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawbe
             await answers_alike(fast, plain, query, who, variables)
     ann = await fast.execute('{ described(colour: GREEN, id: "7") }', context_value={"who": "ann"})
     assert ann.data == {"described": "GREEN Colour 7 None for ann"}
+
+
+async def test_a_union_member_with_nothing_selected_answers_an_empty_object(gql) -> None:
+    # Given a login that fails, asked for fields of the LoggedIn member only
+    # When it runs
+    payload = await gql(LOGIN_WITH_CODE_FOR_LOGGED_IN_ONLY)
+    # Then its error member answers {}, as graphql-core answers it (it was "Unexpected error": an empty try: block)
+    assert payload == {"data": {"loginWithCode": {}}}
+
+
+async def test_a_mutation_answers_a_member_with_nothing_selected_and_keeps_its_effects(gql, db) -> None:
+    # Given a demo login asked for fields of its errors only
+    sessions = select(func.count()).select_from(AuthSession)
+    before = (await db.execute(sessions)).scalar_one()
+    # When it succeeds
+    payload = await gql(DEMO_LOGIN_FOR_ERRORS_ONLY)
+    # Then the LoggedIn member answers {} and the session it made is kept
+    assert payload == {"data": {"loginAsDemoPerson": {}}}
+    assert (await db.execute(sessions)).scalar_one() == before + 1
+
+
+async def test_a_selection_the_short_way_cannot_compile_is_answered_by_graphql_core(gql, monkeypatch, caplog) -> None:
+    # Given a short way whose generator fails (as it once did on an empty selection)
+    def broken(selection: Any) -> Any:
+        raise SyntaxError("a bug of the generator")
+
+    monkeypatch.setattr(execution, "_answerer", broken)
+    # When a mutation's answer comes to be compiled
+    payload = await gql(DEMO_LOGIN_WITH_ITS_TOKEN)
+    # Then graphql-core answers it, with no error, and the failure is logged for us to fix
+    answer = payload["data"]["loginAsDemoPerson"]
+    assert answer["fallback"] and answer["viewer"] == {"isStaff": False}
+    assert "did not compile" in caplog.text

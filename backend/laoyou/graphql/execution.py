@@ -13,13 +13,15 @@ then the completion of each value. This context takes two short ways.
 
 Any value a short way would have to judge (a None where the schema says never, an error, an awaitable, a
 value its type refuses) sends the object or list graphql-core's way, so errors come out exactly as
-graphql-core says them; the answers keep the order of the selection. The short ways only read: a resolver
-they called may be called again by graphql-core when they give up.
+graphql-core says them; the answers keep the order of the selection. So does a selection that fails to
+compile (a bug of ours, logged), before anything of it has run. The short ways only read: a resolver they
+called may be called again by graphql-core when they give up.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
 from laoyou.graphql.shared import SharedEvents
+
+log = logging.getLogger("laoyou.graphql")
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
 _PLAN = "laoyou-plain-leaf"  # cached in the field's extensions: (read the value, serialise it, nullable) or None
@@ -209,7 +213,9 @@ def _answerer(selection: _Selection) -> Callable[[Any, Any, Any], Any]:
         "Undefined": Undefined, "LazyInfo": _LazyInfo, "Path": Path, "T": selection.type,
         "TN": selection.type.name,
     }
-    lines = ["def answer(source, path, executor):", "    is_awaitable = executor.is_awaitable", "    try:"]
+    # Everything, the answer included, inside the try: a selection with no field for this type (a union member
+    # the query spread no field on) still gives the try a body, and answers {} as graphql-core does.
+    lines = ["def answer(source, path, executor):", "    try:", "        is_awaitable = executor.is_awaitable"]
     outputs = []
     for i, f in enumerate(selection.fields):
         names[f"R{i}"], names[f"F{i}"], names[f"N{i}"] = f.read, f, f.name
@@ -263,9 +269,9 @@ def _answerer(selection: _Selection) -> Callable[[Any, Any, Any], Any]:
             lines.append(f"            if o{i} is LONG:")
             lines.append("                return LONG")
         outputs.append(f"{f.name!r}: o{i}")
+    lines.append("        return {" + ", ".join(outputs) + "}")
     lines.append("    except Exception:  # the long way reports it as graphql-core would")
     lines.append("        return LONG")
-    lines.append("    return {" + ", ".join(outputs) + "}")
     exec("\n".join(lines), names)  # noqa: S102  (our own text, from the schema's names)
     return names["answer"]
 
@@ -355,7 +361,13 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         if shared is not None and shared[0] is self.schema and all(a is b for a, b in zip(shared[1], nodes, strict=True)):
             selection = shared[2]
         else:
-            selection = self._compile(object_type, field_details_list)
+            try:
+                selection = self._compile(object_type, field_details_list)
+            except Exception:  # noqa: BLE001
+                # A bug of the short way must cost speed, never an answer: nothing of this selection has run yet
+                # (its parent's resolver, perhaps a mutation's, has), so graphql-core answers it whole.
+                log.exception("the selection of %s did not compile; graphql-core answers it", object_type.name)
+                selection = None
             if self._static(field_details_list):
                 _COMPILED[shared_key] = (self.schema, nodes, selection)  # keeps the nodes alive: ids stay theirs
                 if len(_COMPILED) > _COMPILED_MAX:
