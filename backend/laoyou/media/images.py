@@ -18,6 +18,7 @@ import resource
 import struct
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,8 +39,10 @@ _HEAD = struct.Struct(">III")  # width, height, size of the full JPEG (the thumb
 _decoders = ThreadPoolExecutor(1, thread_name_prefix="laoyou-image-decoder")
 log = logging.getLogger("laoyou.media.images")
 
-# Pillow's own check (a warning above this, an error above twice this), behind read_header's.
+# Pillow's own check (an error above twice this), behind read_header's; its warning above this would only
+# announce what read_header refuses next.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
 class ImageRefused(Exception):
