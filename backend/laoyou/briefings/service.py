@@ -402,8 +402,8 @@ async def access_briefing_media(session: AsyncSession, *, briefing: Briefing, me
 async def check_media_access(session: AsyncSession, actor: Actor, media_file: MediaFile) -> None:
     """A briefing's photo or video is seen by whoever may see the briefing: a draft's only by the staff who may
     see the draft (registered with media)."""
-    briefing_ids = list(await session.exec(select(BriefingMedia.briefing_id).where(BriefingMedia.media_id == media_file.id)))
-    for briefing_id in briefing_ids:
+    attached_to = select(BriefingMedia.briefing_id).where(BriefingMedia.media_id == media_file.id)
+    for briefing_id in list(await session.exec(attached_to)):
         await access_briefing(session, actor=actor, briefing_id=briefing_id)
 
 

@@ -29,8 +29,9 @@ THUMB_SIDE = 320
 # A phone's photo is 12 megapixels (4032×3024); sensors with more save 12 MP unless told otherwise.
 MAX_PIXELS = 4096 * 4096
 FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
-# The decoding process's ceiling: the largest allowed image decoded as RGBA and converted once takes 130 MB.
-# Should a decoder misbehave on a crafted file, it fails there, and the server never sees it.
+# The decoding process's ceiling. The largest image allowed, decoded with transparency and converted, needs
+# 150 MB (WebP, decoded through two more copies, fits up to about 8 MP); should a decoder misbehave on a
+# crafted file, it fails there: the file is refused as too large and the server never holds that memory.
 DECODER_MEMORY = 200 * 1024 * 1024
 DECODE_SECONDS = 60
 REFUSED_EXIT = 3
@@ -139,7 +140,8 @@ def _main() -> None:
     except ImageRefused as refused:
         sys.stdout.buffer.write(str(refused).encode())
         sys.exit(REFUSED_EXIT)
-    sys.stdout.buffer.write(_HEAD.pack(result.width, result.height, len(result.full)) + result.full + result.thumb)
+    head = _HEAD.pack(result.width, result.height, len(result.full))
+    sys.stdout.buffer.write(head + result.full + result.thumb)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,8 @@ async def check_upload_rate(session: AsyncSession, *, settings: Settings, actor:
     count = await session.scalar(select(func.count()).select_from(MediaFile).where(
         MediaFile.uploaded_by_id == actor.person_id, MediaFile.created_at >= since))
     if (count or 0) >= settings.uploads_per_person_hour:
-        raise LaoyouError(ErrorCode.RATE_LIMITED, "You have sent many files in the last hour. Please try again later.",
-                          field="file")
+        raise LaoyouError(ErrorCode.RATE_LIMITED,
+                          "You have sent many files in the last hour. Please try again later.", field="file")
 
 
 async def do_store_upload(
