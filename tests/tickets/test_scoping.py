@@ -76,7 +76,8 @@ async def test_an_anonymous_complaint_never_shows_its_author_to_field_staff(app,
                                                    RoleGrant.district_id == district_id).limit(1))).first()
     person = await db.get(Person, grant.person_id)
     author = Actor(person=person, grants=await accounts.live_grants(db, person.id))
-    photo = await media.do_store_upload(db, storage=app.state.storage, actor=author, data=jpeg(),
+    photo = await media.do_store_upload(db, settings=app.state.settings, storage=app.state.storage, actor=author,
+                                        data=jpeg(),
                                         community_id=grant.community_id)
     data = tickets.ReportInput(client_id="anon-1", kind="complaint", category="noise", description="楼上太吵",
                                photo_ids=[photo.id], hide_author=True)

@@ -1361,7 +1361,9 @@ async def do_attach_invoice(session: AsyncSession, *, actor: Actor, entry_id: in
         raise NotFound()
     await check_can_write(session, actor, entry.community_id)
     stored = await session.get(MediaFile, media_id)
-    if stored is None or stored.community_id != entry.community_id or stored.kind != "image":
+    # Only one's own upload: anyone else's would become visible to the books' readers by being attached.
+    if (stored is None or stored.uploaded_by_id != actor.person_id or stored.community_id != entry.community_id
+            or stored.kind != "image"):
         raise NotFound()
     found = (await session.exec(select(LedgerAttachment).where(LedgerAttachment.entry_id == entry_id,
                                                                LedgerAttachment.media_id == media_id))).first()

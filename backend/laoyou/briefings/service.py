@@ -28,6 +28,7 @@ from laoyou.core.pagination import Page
 from laoyou.core.time import SHANGHAI, as_utc, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
+from laoyou.media import service as media_service
 from laoyou.media.models import MediaFile
 from laoyou.notify import service as notify
 
@@ -396,6 +397,18 @@ async def access_briefing_media(session: AsyncSession, *, briefing: Briefing, me
     if row is None:
         raise NotFound()
     return row
+
+
+async def check_media_access(session: AsyncSession, actor: Actor, media_file: MediaFile) -> None:
+    """A briefing's photo or video is seen by whoever may see the briefing: a draft's only by the staff who may
+    see the draft (registered with media)."""
+    attached_to = select(BriefingMedia.briefing_id).where(BriefingMedia.media_id == media_file.id)
+    for briefing_id in list(await session.exec(attached_to)):
+        await access_briefing(session, actor=actor, briefing_id=briefing_id)
+
+
+if check_media_access not in media_service.ACCESS_GUARDS:
+    media_service.ACCESS_GUARDS.append(check_media_access)
 
 
 # --- read receipts and thanks ----------------------------------------------------------------------------

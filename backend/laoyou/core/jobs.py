@@ -45,6 +45,8 @@ def periodic(name: str, *, every_seconds: float) -> Callable:
 def load_domain_jobs() -> None:
     """Import the modules that register jobs."""
     import laoyou.billing.jobs  # noqa: F401
+    import laoyou.media.jobs  # noqa: F401
+    import laoyou.models  # noqa: F401  (every table: media's cleanup keeps a file any table refers to)
     import laoyou.tickets.jobs  # noqa: F401
 
 

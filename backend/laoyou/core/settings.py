@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     login_code_attempts: int = Field(5, description="wrong tries before a login code is spent")
     login_codes_per_phone_hour: int = Field(5, description="codes a phone may be sent per hour")
     login_codes_per_ip_hour: int = Field(30, description="codes one client address may ask for per hour")
+    uploads_per_person_hour: int = Field(60, description="photos, voice notes and videos one person may upload per hour")
     login_card_days: int = Field(14, description="how long a printed household login card stays valid")
     max_query_depth: int = Field(10, description="deepest GraphQL selection accepted")
     max_aliases: int = Field(30, description="most aliases in one GraphQL operation")

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import io
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlmodel import select
+from sqlalchemy import Column, ColumnElement, delete, exists, false, func, or_
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
+from laoyou.core.settings import Settings
+from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
+from laoyou.media import images
 from laoyou.media.models import MediaFile
 from laoyou.media.storage import Storage
 
 MAX_IMAGE_BYTES = 15 * 1024 * 1024  # phones downscale first; this is the cap for what still arrives
 MAX_AUDIO_BYTES = 5 * 1024 * 1024
 MAX_VIDEO_BYTES = 30 * 1024 * 1024
-MAX_IMAGE_SIDE = 2048
-THUMB_SIDE = 320
-MAX_PIXELS = 40_000_000  # refuses decompression bombs before decoding
-
-IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 
 @dataclass(frozen=True)
@@ -83,40 +80,26 @@ def check_upload(data: bytes, *, allowed: set[str]) -> Sniffed:
     return sniffed
 
 
-@dataclass
-class ProcessedImage:
-    full: bytes
-    thumb: bytes
-    width: int
-    height: int
+def _image_refused(reason: str) -> LaoyouError:
+    if reason == "too_large":
+        return LaoyouError(ErrorCode.INVALID, "This photo is too large. Please send a smaller one.", field="file")
+    return LaoyouError(ErrorCode.INVALID, "This photo cannot be read. Please take it again.", field="file")
 
 
-def process_image(data: bytes) -> ProcessedImage:
-    """Decode fully (so a truncated file is caught), turn upright, downscale, re-encode as JPEG without metadata."""
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if probe.format not in IMAGE_FORMATS:
-                raise LaoyouError(ErrorCode.INVALID, "This photo cannot be read. Please take it again.", field="file")
-            if probe.width * probe.height > MAX_PIXELS:
-                raise LaoyouError(ErrorCode.INVALID, "This photo is too large. Please send a smaller one.", field="file")
-            probe.load()
-            image = ImageOps.exif_transpose(probe)
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise LaoyouError(ErrorCode.INVALID, "This photo cannot be read. Please take it again.", field="file") from None
-    image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-    full = io.BytesIO()
-    image.save(full, "JPEG", quality=85, optimize=True)  # no exif= argument: EXIF and GPS are dropped
-    thumb_image = image.copy()
-    thumb_image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    thumb = io.BytesIO()
-    thumb_image.save(thumb, "JPEG", quality=80, optimize=True)
-    return ProcessedImage(full.getvalue(), thumb.getvalue(), image.width, image.height)
+async def check_upload_rate(session: AsyncSession, *, settings: Settings, actor: Actor) -> None:
+    """Refuse a person's upload beyond the hourly allowance (checked before the file is looked at)."""
+    since = utcnow() - timedelta(hours=1)
+    count = await session.scalar(select(func.count()).select_from(MediaFile).where(
+        MediaFile.uploaded_by_id == actor.person_id, MediaFile.created_at >= since))
+    if (count or 0) >= settings.uploads_per_person_hour:
+        raise LaoyouError(ErrorCode.RATE_LIMITED,
+                          "You have sent many files in the last hour. Please try again later.", field="file")
 
 
 async def do_store_upload(
     session: AsyncSession,
     *,
+    settings: Settings,
     storage: Storage,
     actor: Actor,
     data: bytes,
@@ -138,12 +121,17 @@ async def do_store_upload(
         ).first()
         if existing is not None:
             return existing
+    await check_upload_rate(session, settings=settings, actor=actor)
     sniffed = check_upload(data, allowed=set(allowed))
     key_base = f"{community.district_id}/{community.id}/{uuid.uuid4().hex}"
     width = height = None
     thumb_key = None
     if sniffed.kind == "image":
-        processed = await asyncio.to_thread(process_image, data)
+        try:
+            images.read_header(data)  # here first: what is refused never reaches the decoding process
+            processed = await images.decode(data)
+        except images.ImageRefused as refused:
+            raise _image_refused(str(refused)) from None
         payload, content_type = processed.full, "image/jpeg"
         width, height = processed.width, processed.height
         thumb_key = f"{key_base}-thumb.jpg"
@@ -174,15 +162,33 @@ async def do_store_upload(
     return media
 
 
+# --- who sees a file, and when it goes --------------------------------------------------------------------
+
 # Domains that attach files to something more private than the community (a work order, a complaint)
 # register a check here; it raises NotFound when the actor may not see what the file is attached to.
 ACCESS_GUARDS: list[Callable[[AsyncSession, Actor, MediaFile], Awaitable[None]]] = []
 
+UNATTACHED_KEPT = timedelta(days=1)  # time to finish what the files were sent for (a report, a briefing)
+
+
+def attachment_columns() -> list[Column]:
+    """Every column that attaches a file to something: the foreign keys to media_file, whichever domain's.
+
+    Read from the tables themselves, so a domain that starts attaching files cannot forget to say so.
+    """
+    return [fk.parent for table in MediaFile.metadata.tables.values() for fk in table.foreign_keys
+            if fk.target_fullname == "media_file.id"]
+
+
+def attached(media_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """True when something refers to the file."""
+    return or_(false(), *(exists().where(column == media_id) for column in attachment_columns()))
+
 
 async def access_media(session: AsyncSession, *, actor: Actor, media_id: int) -> MediaFile:
-    """The uploader, and anyone who may see the file's community, may fetch it.
+    """The uploader always; others only once it is attached to something they may see, in a community they see.
 
-    Domains that attach media to something more private check that first and then call this.
+    A file attached to nothing (a report that failed after its photos were stored) is its uploader's alone.
     """
     if not actor.is_authenticated:
         raise NotFound()
@@ -191,9 +197,35 @@ async def access_media(session: AsyncSession, *, actor: Actor, media_id: int) ->
         raise NotFound()
     if media.uploaded_by_id == actor.person_id:
         return media
+    if not await session.scalar(select(attached(media.id))):
+        raise NotFound()
     for guard in ACCESS_GUARDS:
         await guard(session, actor, media)
     visible = await estates.visible_community_ids(session, actor)
     if visible is not None and media.community_id not in visible:
         raise NotFound()
     return media
+
+
+async def remove_unattached(session: AsyncSession, *, storage: Storage, now: datetime | None = None,
+                            batch: int = 500) -> int:
+    """Delete the files (rows and bytes) still attached to nothing a day after they were uploaded. Never commits.
+
+    The guarded DELETE is the claim: of several workers running this at once, each row is deleted by one,
+    and only that one removes its bytes. The bytes go before the commit; should the commit fail, the rows
+    are still old and unattached, so the next round deletes them again (a missing file is no error).
+    """
+    cutoff = (now or utcnow()) - UNATTACHED_KEPT
+    stale = (MediaFile.created_at < cutoff) & ~attached(MediaFile.id)
+    ids = list(await session.exec(select(MediaFile.id).where(stale).order_by(MediaFile.id).limit(batch)))
+    if not ids:
+        return 0
+    removed = (await session.exec(
+        delete(MediaFile).where(col(MediaFile.id).in_(ids), stale)
+        .returning(MediaFile.storage_key, MediaFile.thumb_key)
+    )).all()
+    for storage_key, thumb_key in removed:
+        await storage.delete(storage_key)
+        if thumb_key:
+            await storage.delete(thumb_key)
+    return len(removed)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from laoyou.core.settings import Settings
 
 
 class Storage(Protocol):
@@ -44,3 +47,8 @@ class LocalStorage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
+
+
+def storage_for(settings: Settings) -> Storage:
+    """Where these settings keep files."""
+    return LocalStorage(settings.data_dir / "media")

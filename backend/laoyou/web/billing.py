@@ -326,7 +326,8 @@ def install(app: FastAPI) -> None:
             data = await upload.read(media.MAX_IMAGE_BYTES + 1)
             try:
                 stored = await media.do_store_upload(
-                    page.context.session, storage=request.app.state.storage, actor=page.context.actor, data=data,
+                    page.context.session, settings=page.context.settings, storage=request.app.state.storage,
+                    actor=page.context.actor, data=data,
                     community_id=int(community_id) if community_id.isdigit() else 0, allowed={"image"})
             except LaoyouError as exc:  # refused before anything is stored
                 return await staff_ledger(page, error=i18n.gettext(exc.message, page.context.language, **exc.params),

@@ -319,7 +319,8 @@ async def _store_uploads(page: Page, posted: Any, values: dict) -> tuple[list[st
         data = await upload.read(media.MAX_IMAGE_BYTES + 1)
         if not data:
             continue
-        stored = await media.do_store_upload(context.session, storage=storage, actor=context.actor, data=data,
+        stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
+                                             actor=context.actor, data=data,
                                              community_id=community_id, allowed={"image"})
         photo_ids.append(str(stored.id))
     video_id = None
@@ -327,7 +328,8 @@ async def _store_uploads(page: Page, posted: Any, values: dict) -> tuple[list[st
     if upload is not None and not isinstance(upload, str) and upload.filename:
         data = await upload.read(media.MAX_VIDEO_BYTES + 1)
         if data:
-            stored = await media.do_store_upload(context.session, storage=storage, actor=context.actor, data=data,
+            stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
+                                                 actor=context.actor, data=data,
                                                  community_id=community_id, allowed={"video"})
             video_id = str(stored.id)
     return photo_ids, video_id

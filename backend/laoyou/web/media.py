@@ -6,25 +6,26 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from laoyou.core import i18n
-from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
-from laoyou.media.storage import LocalStorage
+from laoyou.media.storage import storage_for
 
 # A form carries one file at most this large, plus a little for its fields.
 MAX_BODY = media.MAX_VIDEO_BYTES + 64 * 1024
 
 
 def install(app: FastAPI) -> None:
-    app.state.storage = LocalStorage(app.state.settings.data_dir / "media")
+    app.state.storage = storage_for(app.state.settings)
 
     @app.post("/media", include_in_schema=False)
     async def upload(request: Request) -> Response:
         """multipart/form-data: file, community_id, optional client_id. Answers {id, url, thumbUrl} or an error."""
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            raise HTTPException(413, "too large")
         context = await build_context(request)
         try:
+            if int(request.headers.get("content-length") or 0) > MAX_BODY:
+                return _error("file", i18n.gettext("This file is too large. The limit is %(mb)s MB.", context.language,
+                                                   mb=media.MAX_VIDEO_BYTES // (1024 * 1024)), status_code=413)
             if context.actor.session_kind == "cookie":
                 form_token = request.headers.get("x-csrf-token")
                 if not check_csrf(request, form_token):
@@ -41,11 +42,13 @@ def install(app: FastAPI) -> None:
                 return _error("communityId", i18n.gettext("Not found.", context.language))
             try:
                 stored = await media.do_store_upload(
-                    context.session, storage=request.app.state.storage, actor=context.actor, data=data,
+                    context.session, settings=context.settings, storage=request.app.state.storage,
+                    actor=context.actor, data=data,
                     community_id=int(community_id), client_id=str(form.get("client_id") or "") or None,
                 )
             except LaoyouError as exc:
-                return _error(exc.field, i18n.gettext(exc.message, context.language, **exc.params))
+                return _error(exc.field, i18n.gettext(exc.message, context.language, **exc.params),
+                              status_code=429 if exc.code == ErrorCode.RATE_LIMITED else 400)
             except PermissionDenied as exc:
                 raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
             await context.commit()
@@ -86,5 +89,5 @@ def install(app: FastAPI) -> None:
         return await fetch(request, media_id, thumb=True)
 
 
-def _error(field: str | None, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"field": field, "message": message}}, status_code=400)
+def _error(field: str | None, message: str, *, status_code: int = 400) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status_code)

@@ -86,7 +86,8 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
                 community_id = str(form.get("community_id", ""))
                 try:
                     stored = await media.do_store_upload(
-                        page.context.session, storage=request.app.state.storage, actor=page.context.actor, data=data,
+                        page.context.session, settings=page.context.settings, storage=request.app.state.storage,
+                        actor=page.context.actor, data=data,
                         community_id=int(community_id) if community_id.isdigit() else 0,
                         allowed={"image"}, client_id=f"chat-{form.get('client_id', '')}"[:64],
                     )

@@ -81,14 +81,16 @@ async def _store_files(page: Page, form: Any, community_id: int, client_id: str)
     storage = page.request.app.state.storage
     for index, upload in enumerate(files):
         data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        stored = await media.do_store_upload(context.session, storage=storage, actor=context.actor, data=data,
+        stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
+                                             actor=context.actor, data=data,
                                              community_id=community_id, allowed={"image"},
                                              client_id=f"{client_id[:56]}-p{index}")
         photos.append(stored.id)
     voice_file = form.get("voice")
     if isinstance(voice_file, UploadFile) and voice_file.filename:
         data = await voice_file.read(media.MAX_AUDIO_BYTES + 1)
-        stored = await media.do_store_upload(context.session, storage=storage, actor=context.actor, data=data,
+        stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
+                                             actor=context.actor, data=data,
                                              community_id=community_id, allowed={"audio"},
                                              client_id=f"{client_id[:56]}-v")
         voice = stored.id
