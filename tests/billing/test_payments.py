@@ -173,6 +173,7 @@ async def test_pages_pay_in_three_taps_and_show_the_receipt(gql, client, db):
     page = await client.get("/login")
     csrf = page.cookies.get("laoyou_csrf") or client.cookies.get("laoyou_csrf")
     await client.post("/login/demo", data={"phone": "+8613800000001", "csrf_token": csrf})
+    csrf = client.cookies.get("laoyou_csrf")  # the login gave a new token; the pages now carry it
     home = await client.get("/")
     assert 'href="/bills"' in home.text  # tap 1: the bills tile
     bills = await client.get("/bills")
