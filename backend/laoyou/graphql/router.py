@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from cross_web import HTTPException as StrawberryHTTPException
+from cross_web import HTTPException as StrawberryHTTPException  # what strawberry's views raise
 from fastapi import HTTPException, Request
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
@@ -117,7 +117,7 @@ NOT_AN_OBJECT = _("The request body must be a JSON object holding one operation.
 _REFUSALS = {
     "Unable to parse request body as JSON": _("The request body is not valid JSON (UTF-8)."),
     # Batches are refused: the PWA never sends one, and one request would carry many operations past the limits
-    # that are counted per request (the body size, the persisted-only rule's cost).
+    # counted per request (the body size, the rate of requests a proxy allows).
     "Batching is not enabled": _("Send one operation per request: batches are not accepted."),
     "Unsupported content type": _("Send the operation as JSON (Content-Type: application/json)."),
     "The GraphQL operation's `query` must be a string or null, if provided.":
