@@ -83,6 +83,10 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     from laoyou.web.routes import install_web
 
     install_web(app)
+    from laoyou.web.edge import BodyLimits, SecurityHeaders
+
+    app.add_middleware(BodyLimits)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -18,7 +18,7 @@ async def log_in(client, phone: str) -> str:  # noqa: ANN001
     csrf = client.cookies.get("laoyou_csrf")
     response = await client.post("/login/demo", data={"phone": "+86" + phone, "csrf_token": csrf})
     assert response.status_code == 303
-    return csrf
+    return client.cookies.get("laoyou_csrf")  # the login gave a new token; the pages now carry it
 
 
 async def test_a_steward_creates_and_activates_a_plan_on_the_pages(client, db):

@@ -18,6 +18,7 @@ async def test_an_order_started_before_a_restart_is_paid_after_it(client, db, mo
     await client.get("/login")
     csrf = client.cookies.get("laoyou_csrf")
     await client.post("/login/demo", data={"phone": "+8613800000001", "csrf_token": csrf})
+    csrf = client.cookies.get("laoyou_csrf")  # the login gave a new token; the pages now carry it
     bills = await client.get("/bills")
     form = dict(re.findall(r'name="(bill_ids|key|method)" value="([^"]*)"', bills.text))
     paying = await client.post("/bills/pay", data={**form, "csrf_token": csrf})

@@ -153,18 +153,18 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser
 
     # When she taps the photo, it fills the screen
     today.locator("a[data-fullscreen-photo]").first.click()
-    resident.wait_for_function("document.fullscreenElement !== null")
+    resident.wait_for_function("() => document.fullscreenElement !== null")
     shown = resident.evaluate(
         "() => { const el = document.fullscreenElement; const r = el.getBoundingClientRect();"
         " return {tag: el.tagName, w: r.width, h: r.height, loaded: el.complete && el.naturalWidth > 0}; }")
     assert shown["tag"] == "IMG" and shown["w"] >= 350 and shown["h"] >= 700, shown
-    resident.wait_for_function("document.fullscreenElement && document.fullscreenElement.naturalWidth > 0")
+    resident.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.naturalWidth > 0")
     screenshot(resident, "photo-fullscreen")
     # And a tap brings her back
     resident.locator("img.photo-fullscreen").click()
-    resident.wait_for_function("document.fullscreenElement === null")
+    resident.wait_for_function("() => document.fullscreenElement === null")
     # The viewer is removed on the fullscreenchange event, which comes just after fullscreenElement clears.
-    resident.wait_for_function("document.querySelector('img.photo-fullscreen') === null", timeout=5000)
+    resident.wait_for_function("() => document.querySelector('img.photo-fullscreen') === null", timeout=5000)
     assert resident.locator("img.photo-fullscreen").count() == 0
     resident.context.close()
     steward.context.close()

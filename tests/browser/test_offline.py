@@ -22,7 +22,8 @@ def test_last_seen_pages_are_kept_for_reading_offline(new_context: Any) -> None:
     page = context.new_page()
     page.goto("/login")
     # The service worker installs from the first page and takes control of it.
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=20_000)
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+                           timeout=20_000)
     shell = page.evaluate("async () => (await caches.keys()).filter(n => n.startsWith('laoyou-shell-'))")
     assert len(shell) == 1
     assert page.evaluate("async () => !!(await caches.match('/offline')) && !!(await caches.match('/static/css/app.css'))")
@@ -56,7 +57,8 @@ def test_logging_out_forgets_the_kept_pages(new_context: Any) -> None:
     context = new_context()
     page = context.new_page()
     page.goto("/login")
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=20_000)
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+                           timeout=20_000)
     login_demo(page, WANG_XIUYING)
     page.wait_for_function(KEPT, arg="/")
     page.goto("/settings")

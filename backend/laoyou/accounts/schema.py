@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
@@ -25,7 +26,7 @@ from laoyou.core.phone import mask_phone, national, normalise_phone
 from laoyou.core.time import as_utc
 from laoyou.estates import service as estates
 from laoyou.estates.schema import Community, Household
-from laoyou.graphql.context import SESSION_COOKIE, Info
+from laoyou.graphql.context import CSRF_COOKIE, SESSION_COOKIE, Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id
@@ -347,6 +348,8 @@ async def _start_session(info: Info, person: PersonModel, kind: SessionKind, met
     )
     if kind is SessionKind.COOKIE:
         context.set_cookie(SESSION_COOKIE, new.token, new.max_age_seconds)
+        # A fresh CSRF token with every login: one planted or read before it (login CSRF) is worth nothing after.
+        context.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), new.max_age_seconds)
     actor = Actor(
         person=person, grants=await accounts.live_grants(context.session, person.id), session_id=new.record.id,
         session_kind=kind.value, client_ip=context.actor.client_ip, user_agent=context.actor.user_agent,

@@ -45,6 +45,7 @@ from laoyou.core.security import (
     verify_password,
 )
 from laoyou.core.settings import Settings
+from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.models import Household
 
@@ -121,6 +122,7 @@ async def do_create_person(
     session: AsyncSession, *, phone: str, name: str, password: str | None = None
 ) -> Person:
     """Create a person, or return the one already holding this phone (names are not overwritten)."""
+    check_text(name, field="name")
     normalised = normalise_phone(phone)
     existing = await person_by_phone(session, normalised)
     if existing:
@@ -442,6 +444,7 @@ async def do_update_preferences(
         raise LaoyouError(ErrorCode.INVALID, "That display mode is not offered.", field="uiMode")
     if name is not None and not (0 < len(name.strip()) <= 50):
         raise LaoyouError(ErrorCode.INVALID, "A name has 1 to 50 characters.", field="name")
+    check_text(name, field="name")
     if language is not None:
         person.language = i18n.valid_language(language)
     if text_size is not None:
@@ -511,6 +514,7 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
     relation = (relation or "").strip()
     if len(relation) > 30:
         raise LaoyouError(ErrorCode.INVALID, "Please describe the relation in at most 30 characters.", field="relation")
+    check_text(relation, field="relation")
     if actor.person is None:
         raise PermissionDenied("Please log in first.")
     if normalised == actor.person.phone:

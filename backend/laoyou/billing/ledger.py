@@ -77,6 +77,16 @@ async def post(
     return entry
 
 
+# A spreadsheet opening the CSV export runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell that a spreadsheet shows as text: a leading formula character gets a quote before it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 async def balances(session: AsyncSession, community_ids: list[int]) -> dict[tuple[int, str, str], int]:
     """(community, fund, account) -> balance in the account's normal direction."""
     rows = await session.exec(

@@ -276,7 +276,8 @@ class PaymentNotification(SQLModel, table=True):
 
 
 class RefusedNotification(SQLModel, table=True):
-    """A notification that failed verification or did not match its order: logged, never applied."""
+    """A signed notification that did not match its order or refund: kept, never applied (unsigned ones are only
+    logged: anyone can post to the notify endpoint)."""
 
     __tablename__ = "refused_notification"
 

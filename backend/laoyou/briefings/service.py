@@ -25,6 +25,7 @@ from laoyou.briefings.models import (
 )
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.pagination import Page
+from laoyou.core.text import check_text
 from laoyou.core.time import SHANGHAI, as_utc, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
@@ -134,8 +135,10 @@ async def check_draft(session: AsyncSession, *, actor: Actor, draft: BriefingDra
     title = draft.title.strip()
     if not (0 < len(title) <= 100):
         raise LaoyouError(ErrorCode.INVALID, "A title has 1 to 100 characters.", field="title")
+    check_text(title, field="title")
     if len(draft.body.strip()) > MAX_BODY:
         raise LaoyouError(ErrorCode.INVALID, "Please keep the text under %(max)s characters.", field="body", max=MAX_BODY)
+    check_text(draft.body, field="body")
     items = draft.items or []
     if len(items) > MAX_ITEMS:
         raise LaoyouError(ErrorCode.INVALID, "Please list at most %(max)s things.", field="items", max=MAX_ITEMS)
@@ -144,6 +147,7 @@ async def check_draft(session: AsyncSession, *, actor: Actor, draft: BriefingDra
             raise LaoyouError(ErrorCode.INVALID, "That kind of work is not offered.", field="items")
         if not (0 < len(text.strip()) <= 100):
             raise LaoyouError(ErrorCode.INVALID, "Each thing done has 1 to 100 characters.", field="items")
+        check_text(text, field="items")
     photo_ids = list(dict.fromkeys(draft.photo_ids or []))
     if len(photo_ids) > MAX_PHOTOS:
         raise LaoyouError(ErrorCode.INVALID, "A briefing has at most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)

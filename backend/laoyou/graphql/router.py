@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from cross_web import HTTPException as StrawberryHTTPException  # what strawberry's views raise
 from fastapi import HTTPException, Request
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
@@ -17,6 +18,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.types.unset import UNSET
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
@@ -106,6 +108,30 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+def _(message: str) -> str:
+    return message
+
+
+NOT_AN_OBJECT = _("The request body must be a JSON object holding one operation.")
+# Strawberry's refusals of a malformed request, in words the catalogs translate.
+_REFUSALS = {
+    "Unable to parse request body as JSON": _("The request body is not valid JSON (UTF-8)."),
+    # Batches are refused: the PWA never sends one, and one request would carry many operations past the limits
+    # counted per request (the body size, the rate of requests a proxy allows).
+    "Batching is not enabled": _("Send one operation per request: batches are not accepted."),
+    "Unsupported content type": _("Send the operation as JSON (Content-Type: application/json)."),
+    "The GraphQL operation's `query` must be a string or null, if provided.":
+        _("The operation's query must be text, its variables and extensions objects."),
+    "The GraphQL operation's `variables` must be an object or null, if provided.":
+        _("The operation's query must be text, its variables and extensions objects."),
+    "The GraphQL operation's `extensions` must be an object or null, if provided.":
+        _("The operation's query must be text, its variables and extensions objects."),
+    "No GraphQL query found in the request": _("The request holds no operation."),
+    NOT_AN_OBJECT: NOT_AN_OBJECT,
+    "Not Found": "Not found.",
+}
+
+
 class UnknownPersistedQuery(LookupError):
     """A request names a persisted operation by a hash the server does not know."""
 
@@ -134,6 +160,25 @@ class LaoyouGraphQLRouter(GraphQLRouter):
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson reads UTF-8 only and says so with a JSONDecodeError (json.loads raised UnicodeDecodeError: a 500).
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):  # a list is a batch, refused by strawberry in its own words
+            raise StrawberryHTTPException(400, NOT_AN_OBJECT)
+        return parsed
+
+    async def run(self, request, context=UNSET, root_value=UNSET):  # noqa: ANN001, ANN201
+        """Strawberry answers a malformed request in English plain text; here it is a JSON error in the caller's
+        language, as every other refusal of /graphql (the app's HTTPException handler words it)."""
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except StrawberryHTTPException as exc:
+            message = _REFUSALS.get(exc.reason)
+            raise HTTPException(exc.status_code, i18n.gettext(message) if message else exc.reason) from None
 
     async def parse_http_body(self, request_adapter):  # noqa: ANN001, ANN201
         data = await super().parse_http_body(request_adapter)

@@ -165,6 +165,28 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
+def is_refusal(error: GraphQLError) -> bool:
+    """What the caller caused and was told: a denial, a mistake, or a document GraphQL itself refused."""
+    original = error.original_error
+    return original is None or isinstance(original, PermissionDenied | LaoyouError | StrawberryGraphQLError)
+
+
+class LaoyouSchema(strawberry.Schema):
+    """Logs a refusal as one INFO line; only what nobody meant is an ERROR with its traceback."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = []
+        for error in errors:
+            if is_refusal(error):
+                operation = getattr(execution_context, "operation_name", None) or "anonymous operation"
+                where = ".".join(str(p) for p in error.path) if error.path else "document"
+                kind = type(error.original_error).__name__ if error.original_error else "GraphQLError"
+                log.info("refused %s at %s: %s (%s)", operation, where, error.message, kind)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     production = bool(settings and settings.is_production)
     max_depth = settings.max_query_depth if settings else 10
@@ -178,7 +200,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list = [lambda: PreparedDocuments(rules, max_tokens), TranslateDenials]
     if production:
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_should_mask))  # made per request
-    schema = strawberry.Schema(
+    schema = LaoyouSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

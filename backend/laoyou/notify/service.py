@@ -20,6 +20,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Notification, Role, RoleGrant
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
+from laoyou.core.text import check_text
 from laoyou.estates import service as estates
 from laoyou.notify.models import (
     EmergencyKind,
@@ -324,6 +325,8 @@ async def do_send_emergency(
         raise LaoyouError(ErrorCode.INVALID, "A title has 1 to 100 characters.", field="title")
     if len(body) > 500:
         raise LaoyouError(ErrorCode.INVALID, "Please keep the text under 500 characters.", field="body")
+    check_text(title, field="title")
+    check_text(body, field="body")
     notices = []
     for community in communities:
         people = await community_audience(session, [community.id])

@@ -20,6 +20,7 @@ from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.phone import national
+from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, local, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, Household, Unit
@@ -303,6 +304,7 @@ async def do_send_message(
     emergency, page the agents and offer SOS and calls. A repeated client id returns the first message."""
     _require_login(actor)
     client_id = check_client_id(client_id)
+    check_text(body, field="body")
     existing = (
         await session.exec(select(Message).where(Message.sender_id == actor.person_id, Message.client_id == client_id))
     ).first()
@@ -549,6 +551,9 @@ async def do_save_faq(
         raise LaoyouError(ErrorCode.INVALID, "An answer has 1 to 2000 characters.", field="answer")
     if len(keywords) > 300:
         raise LaoyouError(ErrorCode.INVALID, "Keywords have at most 300 characters.", field="keywords")
+    check_text(question, field="question")
+    check_text(answer, field="answer")
+    check_text(keywords, field="keywords")
     entry.question, entry.answer, entry.keywords = question, answer, keywords
     entry.updated_by_id, entry.updated_at = actor.person_id, utcnow()
     session.add(entry)
@@ -738,6 +743,7 @@ async def do_rate(session: AsyncSession, *, actor: Actor, conversation_id: int, 
     comment = (comment or "").strip()
     if len(comment) > 500:
         raise LaoyouError(ErrorCode.INVALID, "A comment has at most 500 characters.", field="comment")
+    check_text(comment, field="comment")
     conversation.rating, conversation.rating_comment = stars, comment
     session.add(conversation)
     await session.flush()

@@ -29,6 +29,7 @@ from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenie
 from laoyou.core.events import announce
 from laoyou.core.pagination import Page
 from laoyou.core.phone import normalise_phone
+from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community, CommunityRow, Household
@@ -344,6 +345,9 @@ def check_report(data: ReportInput) -> None:
         raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="description", max=MAX_TEXT)
     if len(data.place_note) > 200:
         raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="placeNote", max=200)
+    check_text(data.description, field="description")
+    check_text(data.place_note, field="placeNote")
+    check_text(data.reporter_name, field="reporterName")
     if len(data.photo_ids) > MAX_PHOTOS:
         raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
     if not data.description and not data.photo_ids and data.voice_id is None:
@@ -724,6 +728,7 @@ def _reason(note: str, *, required: bool) -> str:
         raise LaoyouError(ErrorCode.INVALID, "Please give a reason.", field="note")
     if len(note) > MAX_NOTE:
         raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="note", max=MAX_NOTE)
+    check_text(note, field="note")
     return note
 
 
@@ -879,6 +884,7 @@ def check_rating(rating: int, comment: str) -> str:
     comment = (comment or "").strip()
     if len(comment) > MAX_NOTE:
         raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="comment", max=MAX_NOTE)
+    check_text(comment, field="comment")
     return comment
 
 

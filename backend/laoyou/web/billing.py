@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from laoyou.billing import ledger
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers, unit_of_work
 from laoyou.billing.gateways.registry import gateways
@@ -289,8 +290,9 @@ def install(app: FastAPI) -> None:
             data = await page.run("LedgerPage", communityId=page.request.path_params["community_id"], fund=fund,
                                   expensesOnly=expenses, first=100, after=after, **period)
             for n in data["ledger"]["nodes"]:
-                writer.writerow([n["id"], n["entryId"], n["createdAt"], n["fund"], n["account"], n["kind"],
-                                 n["memo"], n["debit"]["yuan"], n["credit"]["yuan"], n["attachmentRef"]])
+                writer.writerow([ledger.csv_cell(value) for value in (
+                    n["id"], n["entryId"], n["createdAt"], n["fund"], n["account"], n["kind"], n["memo"],
+                    n["debit"]["yuan"], n["credit"]["yuan"], n["attachmentRef"])])
             if not data["ledger"]["pageInfo"]["hasNextPage"]:
                 break
             after = data["ledger"]["pageInfo"]["endCursor"]

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
+from laoyou.web.edge import permissions_policy
 from laoyou.web.render import OperationFailed, Page, form_with_csrf
 
 
@@ -67,9 +68,11 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         viewer = data["viewer"]
         own = [h for h in viewer["households"] if h["id"] in viewer["ownHouseholdIds"]]
         to_rate = next((c for c in data["supportConversations"] if c["status"] == "closed" and not c["rating"]), None)
-        return page.render("support/chat.html", status_code=status_code, viewer=viewer, households=own,
-                           conversation=data["mySupportConversation"], to_rate=to_rate, error=error,
-                           client_id=_new_client_id())
+        response = page.render("support/chat.html", status_code=status_code, viewer=viewer, households=own,
+                               conversation=data["mySupportConversation"], to_rate=to_rate, error=error,
+                               client_id=_new_client_id())
+        response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes
+        return response
 
     route("/support", chat)
 
@@ -184,7 +187,9 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
 
     async def call_page(page: Page) -> Response:
         data = await page.run("CallPage", id=page.request.path_params["call_id"])
-        return page.render("support/call.html", call=data["supportCall"], ice_servers=data["iceServers"])
+        response = page.render("support/call.html", call=data["supportCall"], ice_servers=data["iceServers"])
+        response.headers["Permissions-Policy"] = permissions_policy(camera=True, microphone=True)
+        return response
 
     route("/support/call/{call_id}", call_page)
 

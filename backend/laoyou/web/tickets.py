@@ -19,6 +19,7 @@ from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import Category, Kind, Source
+from laoyou.web.edge import permissions_policy
 from laoyou.web.render import OperationFailed, Page
 
 MAX_FORM = 6 * media.MAX_IMAGE_BYTES + media.MAX_AUDIO_BYTES
@@ -114,12 +115,14 @@ def install(app: FastAPI) -> None:
         category = values.get("category") or params.get("category") or ("" if kind == "repair" else "other")
         category = category if category in Category.__members__ else ""
         data = await page.run("ReportFormContext")
-        return page.render(
+        response = page.render(
             "tickets/new.html", status_code=status_code, viewer=data["viewer"], kind=kind, category=category,
             categories=REPAIR_CATEGORIES, emergencies=EMERGENCIES, labels=tickets.CATEGORY_LABELS,
             sources=[s.value for s in Source if s != Source.app], client_id=values.get("client_id") or uuid.uuid4().hex,
             error=error, field=field, values=values, max_photos=tickets.MAX_PHOTOS,
         )
+        response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes
+        return response
 
     app.add_api_route("/repairs/new", _page(new_report), methods=["GET"], include_in_schema=False)
 
