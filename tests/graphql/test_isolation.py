@@ -158,9 +158,11 @@ async def ok(client: GraphQLClient, query: str, variables: dict, path: str) -> d
     return data
 
 
-async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Target:
-    """Find the target's objects, make the ones the demo lacks (through the API, as its own people),
-    then mark its free text so that any leak shows."""
+async def prepare_target(
+    key: str, gql: GraphQLClient, app: Any, db: Any, more: Callable[[Target], Any] | None = None
+) -> Target:
+    """Find the target's objects, make the ones the demo lacks (through the API, as its own people; `more`
+    makes a caller's own), then mark its free text so that any leak shows."""
     spec = TARGET_SPECS[key]
     t = Target(spec)
     c = TABLES["community"].c
@@ -288,6 +290,8 @@ async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Tar
     t.ids["bill_run_id"] = str(
         await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids))
     )
+    if more is not None:
+        await more(t)
     audience = await rows_of(
         db, "briefing_audience", TABLES["briefing_audience"].c.community_id.in_(t.community_ids)
     )
