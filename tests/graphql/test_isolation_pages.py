@@ -21,6 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from laoyou.core.phone import mask_phone
+from laoyou.graphql.router import LaoyouGraphQLRouter
 
 from ..accounts.helpers import login_new_person
 from ..conftest import GraphQLClient, login_demo
@@ -87,8 +91,7 @@ def more_of_the_target(gql: GraphQLClient, app: Any, db: Any) -> Callable[[Targe
 
 
 async def upload(client: GraphQLClient, community_id: str) -> str:
-    response = await client.http.post("/media", data={"community_id": community_id},
-                                      files={"file": ("p.jpg", jpeg(), "image/jpeg")},
+    response = await client.http.post("/media", data={"community_id": community_id}, files={"file": PHOTO},
                                       headers={"Authorization": f"Bearer {client.token}"})
     assert response.status_code == 201, response.text
     return response.json()["id"]
@@ -133,8 +136,6 @@ def P(aims=lambda t: Aim(), **kw) -> Page:  # noqa: ANN001, ANN003, N802
 
 def phones_of(*numbers: str) -> set[str]:
     """A national number as the pages may show it back."""
-    from laoyou.core.phone import mask_phone
-
     return {f for n in numbers for f in (n, mask_phone("+86" + n), f"{n[:3]} {n[3:7]} {n[7:]}")}
 
 
@@ -346,11 +347,19 @@ ROUTES: dict[tuple[str, str], Page] = {
 
 
 def app_routes(app: Any) -> list[tuple[str, str]]:
-    """Every path and method the app answers, but GraphQL's own (its fields have test_isolation.py)."""
+    """Every path and method the app answers, but GraphQL's own (test_isolation.py and
+    test_isolation_subscriptions.py aim its every field) and the static files; a route of any other kind is
+    listed as it is, so that it has no entry and fails the test until it is aimed here."""
     found = []
     for route in app.routes:
         if isinstance(route, APIRoute):
             found += [(method, route.path) for method in sorted(route.methods - {"HEAD"})]
+        elif isinstance(getattr(route, "original_router", None), LaoyouGraphQLRouter):
+            continue
+        elif isinstance(route, Mount) and route.path == "/static":
+            continue  # the PWA's own css, js and icons, the same for everyone
+        else:
+            found.append((type(route).__name__, getattr(route, "path", repr(route))))
     return found
 
 
@@ -358,6 +367,22 @@ def test_every_route_has_an_entry(app):
     routes = app_routes(app)
     assert not [r for r in routes if r not in ROUTES], "add these routes to ROUTES"
     assert not [r for r in ROUTES if r not in routes], "these ROUTES entries name no route"
+
+
+def test_a_new_route_without_an_entry_is_caught(tmp_path):
+    # Given an app with a new page and a new mount of files
+    from starlette.staticfiles import StaticFiles
+
+    from laoyou.app import create_app
+
+    from ..conftest import make_settings
+
+    new = create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'new.sqlite3'}"))
+    new.add_api_route("/staff/communities/{community_id}/secrets", lambda community_id: None, methods=["GET"])
+    new.mount("/uploads", StaticFiles(directory=tmp_path), name="uploads")
+    # Then both are found without an entry
+    assert [r for r in app_routes(new) if r not in ROUTES] == [
+        ("GET", "/staff/communities/{community_id}/secrets"), ("Mount", "/uploads")]
 
 
 # --- the test -----------------------------------------------------------------------------------------------
@@ -373,8 +398,8 @@ def fill(path: str, params: dict[str, str]) -> str:
 
 
 async def attack_pages(
-    app: Any, client: Any, gql: GraphQLClient, db: Any, written_tables: Any, attacker_phone: str | None,
-    target: Target, only: set[tuple[str, str]] | None = None,
+    app: Any, client: Any, gql: GraphQLClient, db: Any, writes: Any, attacker_phone: str | None, target: Target,
+    only: set[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Request every route (or only some) as the attacker (None: nobody logged in) aimed at the target; list
     what went wrong."""
@@ -398,7 +423,7 @@ async def attack_pages(
             what = f"{method} {url}{'?' + str(aim.query) if aim.query else ''}"
             watched = (entry.own_tables | entry.by_design) & TABLES.keys()
             rows_before = {name: await rows_by_key(db, name) for name in watched}
-            written_tables.names.clear()
+            writes.names.clear()
             # When the attacker requests it, aimed at the target
             client.cookies.clear()
             headers = {"Accept-Language": "zh-CN", "Cookie": f"laoyou_csrf={CSRF}"}
@@ -428,7 +453,7 @@ async def attack_pages(
             if found:
                 problems.append(f"{what}: leaks {found} in {location} {response.text[:300]!r}")
             # And nothing changed, apart from the attacker's own rows where the entry allows it
-            after = {**state, **await snapshot(db, written_tables.names - NOT_SNAPSHOTTED)}
+            after = {**state, **await snapshot(db, writes.names - NOT_SNAPSHOTTED)}
             changed = {name for name in after if after[name] != state[name]}
             if changed - watched:
                 problems.append(f"{what}: changed {sorted(changed - watched)}")
@@ -438,7 +463,7 @@ async def attack_pages(
             state = after
         if entry.ends_session:
             token = await log_in()
-            state = {**state, **await snapshot(db, written_tables.names - NOT_SNAPSHOTTED)}
+            state = {**state, **await snapshot(db, writes.names - NOT_SNAPSHOTTED)}
     # And a full snapshot agrees with the one kept up to date request by request
     final = await snapshot(db)
     if unseen := sorted(name for name in final if final[name] != state[name]):
@@ -454,9 +479,11 @@ async def browser(app: Any, db: Any) -> Any:
         yield http
 
 
+@pytest.mark.usefixtures("quiet")
 @pytest.mark.parametrize("attacker_phone, target_key", ATTACKS)
 async def test_no_page_shows_or_changes_anything_of_another_community(
-    app, browser, gql, db, attacker_phone, target_key, quiet, written_tables
+    app, browser, gql, db, attacker_phone, target_key,
+    written_tables,  # noqa: F811  (the fixture)
 ):
     target = await prepare_target(target_key, gql, app, db, more_of_the_target(gql, app, db))
     problems = await attack_pages(app, browser, gql, db, written_tables, attacker_phone, target)
@@ -466,8 +493,11 @@ async def test_no_page_shows_or_changes_anything_of_another_community(
 # --- the test can fail ---------------------------------------------------------------------------------------
 
 
-async def test_a_work_order_page_shown_to_a_stranger_is_caught(app, browser, gql, db, quiet, written_tables,
-                                                              monkeypatch):
+@pytest.mark.usefixtures("quiet")
+async def test_a_work_order_page_shown_to_a_stranger_is_caught(
+    app, browser, gql, db, monkeypatch,
+    written_tables,  # noqa: F811  (the fixture)
+):
     # Given a scoping hole: any work order is handed to anyone who asks
     target = await prepare_target("A", gql, app, db, more_of_the_target(gql, app, db))
     from laoyou.tickets import service as tickets

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import count
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -116,7 +116,7 @@ class Recorder:
         self.heard: dict[str, list[dict]] = {c: [] for c in channels}
         self.tasks: list[asyncio.Task] = []
 
-    async def __aenter__(self) -> Recorder:
+    async def __aenter__(self) -> Self:
         ready = []
         for channel in sorted(self.channels):
             subscribed = asyncio.Event()
@@ -254,7 +254,8 @@ async def subscribe_all(app: Any, socket: Socket, target: Target) -> dict[str, l
                 break  # its first value (it stays open), or a refusal ("error")
             ended.add(key)
             await socket.send({"id": key, "type": "complete"})
-            if not any([prune(tree, e["path"]) for e in errors if e.get("path")]):
+            pruned = [prune(tree, e["path"]) for e in errors if e.get("path")]  # every corner, not the first
+            if not any(pruned):
                 break
     return answers
 
@@ -325,8 +326,9 @@ async def attack_live(app: Any, gql: GraphQLClient, attacker_phone: str | None, 
     return problems
 
 
+@pytest.mark.usefixtures("quiet")
 @pytest.mark.parametrize("attacker_phone, target_key", ATTACKS)
-async def test_no_subscription_gives_anything_of_another_community(app, gql, db, attacker_phone, target_key, quiet):
+async def test_no_subscription_gives_anything_of_another_community(app, gql, db, attacker_phone, target_key):
     target = await prepare_target(target_key, gql, app, db)
     problems = await attack_live(app, gql, attacker_phone, target)
     assert not problems, "\n".join(problems)
@@ -335,7 +337,8 @@ async def test_no_subscription_gives_anything_of_another_community(app, gql, db,
 # --- the test can fail -----------------------------------------------------------------------------------------
 
 
-async def test_an_sos_alert_followed_by_a_stranger_is_caught(app, gql, db, quiet, monkeypatch):
+@pytest.mark.usefixtures("quiet")
+async def test_an_sos_alert_followed_by_a_stranger_is_caught(app, gql, db, monkeypatch):
     # Given a scoping hole: any SOS alert is handed to anyone who asks
     target = await prepare_target("A", gql, app, db)
     from laoyou.support import service as support
@@ -351,7 +354,8 @@ async def test_an_sos_alert_followed_by_a_stranger_is_caught(app, gql, db, quiet
     assert any(p.startswith("sosAlert: what the target did reached") for p in problems), problems
 
 
-async def test_a_queue_heard_by_every_agent_is_caught(app, gql, db, quiet, monkeypatch):
+@pytest.mark.usefixtures("quiet")
+async def test_a_queue_heard_by_every_agent_is_caught(app, gql, db, monkeypatch):
     # Given a scoping hole: every staff member listens to every district
     target = await prepare_target("B", gql, app, db)
     from laoyou.support import service as support
