@@ -10,6 +10,9 @@ reaches as deep as the limits allow. A field without an entry fails the test: it
 
 The target's free-text columns are overwritten (inside the test's transaction) with a marker such as LEAKA-17,
 so that a leak is found even where two communities share the same demo text.
+
+Subscription fields have test_isolation_subscriptions.py, the PWA's routes test_isolation_pages.py: the same
+strangers against the same targets.
 """
 
 from __future__ import annotations
