@@ -8,7 +8,6 @@ service workers never leak from one test to the next.
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -108,17 +107,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread.join(timeout=15)
 
 
+# A fake camera and microphone that need no permission prompt: the call tests connect WebRTC over loopback.
+FAKE_MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One chromium per module: other modules here start their own Playwright, and two sync Playwright
-    instances cannot be alive at once."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    """One chromium per module, for every browser test: two sync Playwright instances cannot be alive at once."""
+    if not Path(CHROMIUM).exists():
         # A missing browser must fail the run, not skip it: .ci/run installs Debian's chromium.
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS])
         yield chromium
         chromium.close()
 

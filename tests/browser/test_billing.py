@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 from ..support.servers import AppProcess
@@ -45,9 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 
 @pytest.fixture(scope="module")
-def axe() -> object:
-    module = pytest.importorskip("axe_playwright_python.sync_playwright")
-    return module.Axe()
+def axe() -> Axe:
+    return Axe()
 
 
 def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
 
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
@@ -45,9 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 
 @pytest.fixture(scope="module")
-def axe() -> object:
-    module = pytest.importorskip("axe_playwright_python.sync_playwright")
-    return module.Axe()
+def axe() -> Axe:
+    return Axe()
 
 
 @pytest.fixture

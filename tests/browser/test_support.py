@@ -4,15 +4,14 @@ loopback (fake camera and microphone), one hangs up, both see the call end."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN
 from ..support.servers import AppProcess
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -21,20 +20,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--no-sandbox"],
-        )
-        yield launched
-        launched.close()
 
 
 def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
@@ -81,9 +66,8 @@ TAPPABLE_TOO_SMALL = """
 
 
 @pytest.fixture(scope="module")
-def axe() -> object:
-    module = pytest.importorskip("axe_playwright_python.sync_playwright")
-    return module.Axe()
+def axe() -> Axe:
+    return Axe()
 
 
 def resident_support_pages(browser, server: AppProcess):  # noqa: ANN001, ANN201

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
 from ..support.servers import AppProcess
@@ -52,9 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 
 @pytest.fixture(scope="module")
-def axe() -> object:
-    module = pytest.importorskip("axe_playwright_python.sync_playwright")
-    return module.Axe()
+def axe() -> Axe:
+    return Axe()
 
 
 def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201

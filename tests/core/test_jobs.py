@@ -3,43 +3,82 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 from sqlalchemy import text
 
 from laoyou.core import jobs
 
 
+class Clock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monkeypatch):
-    runs: list[str] = []
+    # Given two jobs every 0.0625 s of a clock the test moves (a binary fraction: no rounding at the boundary)
+    clock = Clock()
+    runs: list[tuple[str, float]] = []
+    ran = {"counting": asyncio.Event(), "failing": asyncio.Event()}
+    started = asyncio.Event()
 
     async def counting(session) -> int:  # noqa: ANN001
-        runs.append("ok")
+        runs.append(("ok", clock.now))
+        ran["counting"].set()
         return 1
 
     async def failing(session) -> None:  # noqa: ANN001
         await session.execute(text("UPDATE district SET name = 'broken'"))
-        runs.append("failed")
+        runs.append(("failed", clock.now))
+        ran["failing"].set()
         raise RuntimeError("boom")
 
+    every = 0.0625
     monkeypatch.setattr(jobs, "JOBS", {
-        "counting": jobs.PeriodicJob("counting", 0.05, counting),
-        "failing": jobs.PeriodicJob("failing", 0.05, failing),
+        "counting": jobs.PeriodicJob("counting", every, counting),
+        "failing": jobs.PeriodicJob("failing", every, failing),
     })
-    monkeypatch.setattr(jobs, "load_domain_jobs", lambda: None)
+    # The runner reads the clock right after loading the jobs: from then on it waits for the clock to move.
+    monkeypatch.setattr(jobs, "load_domain_jobs", started.set)
+    monkeypatch.setattr(jobs, "time", SimpleNamespace(monotonic=clock))
     stop = asyncio.Event()
     runner = asyncio.create_task(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop))
-    await asyncio.sleep(0.4)
+    await asyncio.wait_for(started.wait(), 5)
+    start = clock.now
+    # When the clock passes three intervals, one at a time, and each round is seen to run
+    for _ in range(3):
+        for event in ran.values():
+            event.clear()
+        clock.now += every
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ran.values())), 5)
     stop.set()
     await asyncio.wait_for(runner, 5)
-    # Both ran several times; the failing one kept failing without stopping the other
-    assert runs.count("ok") >= 3 and runs.count("failed") >= 3
+    # Then each ran once per interval and never before its first interval was over; the failing one kept
+    # failing without stopping the other
+    assert runs == [(kind, start + every * n) for n in (1, 2, 3) for kind in ("ok", "failed")]
     # And what the failing round wrote was rolled back
     assert await db.scalar(text("SELECT count(*) FROM district WHERE name = 'broken'")) == 0
 
 
-async def test_scale_zero_turns_jobs_off(app):
+async def test_scale_zero_turns_jobs_off(app, monkeypatch):
+    # Given a job that would be due at once
+    runs: list[str] = []
+
+    async def due(session) -> None:  # noqa: ANN001
+        runs.append("ran")
+
+    monkeypatch.setattr(jobs, "JOBS", {"due": jobs.PeriodicJob("due", 0, due)})
+    monkeypatch.setattr(jobs, "load_domain_jobs", lambda: None)
+    # When the runner starts with scale 0 and nobody ever sets stop
     stop = asyncio.Event()
-    await asyncio.wait_for(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop, scale=0), 1)
+    await asyncio.wait_for(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop, scale=0), 5)
+    # Then it returned on its own without running anything
+    assert (runs, stop.is_set()) == ([], False)
 
 
 def test_work_orders_register_their_job():

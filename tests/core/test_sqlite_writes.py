@@ -29,14 +29,29 @@ def gate_of(engine: Any) -> WriteGate:
     return WriteGate.for_database(engine.url.database)
 
 
+class ObservedLock(asyncio.Lock):
+    """The gate's lock, telling the test when a writer finds it taken and starts to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.waiting.set()
+        return await super().acquire()
+
+
 async def count(maker: Any) -> int:
     async with maker() as session:
         return await session.scalar(text("SELECT count(*) FROM item"))
 
 
-async def test_a_second_writer_waits_in_the_process_not_in_sqlites_busy_handler(engine):
+async def test_a_second_writer_waits_in_the_process_not_in_sqlites_busy_handler(engine, monkeypatch):
     maker = make_sessionmaker(engine)
     gate = gate_of(engine)
+    lock = ObservedLock()
+    monkeypatch.setattr(gate, "lock", lambda: lock)
     async with maker() as first, maker() as second:
         # Given a session that has written and not yet committed (it holds SQLite's write lock)
         await first.execute(text("INSERT INTO item (name) VALUES ('first')"))
@@ -45,8 +60,8 @@ async def test_a_second_writer_waits_in_the_process_not_in_sqlites_busy_handler(
         await second.execute(text("PRAGMA busy_timeout=0"))
         # When the second writes while the first still holds the lock
         writing = asyncio.create_task(second.execute(text("INSERT INTO item (name) VALUES ('second')")))
-        await asyncio.sleep(0.05)
-        # Then it is waiting on the gate
+        # Then it reaches the gate, finds it taken and waits there
+        await asyncio.wait_for(lock.waiting.wait(), 5)
         assert not writing.done()
         # And once the first commits, it writes (no "database is locked") and commits in turn
         await first.commit()

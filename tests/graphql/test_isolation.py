@@ -10,6 +10,9 @@ reaches as deep as the limits allow. A field without an entry fails the test: it
 
 The target's free-text columns are overwritten (inside the test's transaction) with a marker such as LEAKA-17,
 so that a leak is found even where two communities share the same demo text.
+
+Subscription fields have test_isolation_subscriptions.py, the PWA's routes test_isolation_pages.py: the same
+strangers against the same targets.
 """
 
 from __future__ import annotations
@@ -158,9 +161,11 @@ async def ok(client: GraphQLClient, query: str, variables: dict, path: str) -> d
     return data
 
 
-async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Target:
-    """Find the target's objects, make the ones the demo lacks (through the API, as its own people),
-    then mark its free text so that any leak shows."""
+async def prepare_target(
+    key: str, gql: GraphQLClient, app: Any, db: Any, more: Callable[[Target], Any] | None = None
+) -> Target:
+    """Find the target's objects, make the ones the demo lacks (through the API, as its own people; `more`
+    makes a caller's own), then mark its free text so that any leak shows."""
     spec = TARGET_SPECS[key]
     t = Target(spec)
     c = TABLES["community"].c
@@ -288,6 +293,8 @@ async def prepare_target(key: str, gql: GraphQLClient, app: Any, db: Any) -> Tar
     t.ids["bill_run_id"] = str(
         await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids))
     )
+    if more is not None:
+        await more(t)
     audience = await rows_of(
         db, "briefing_audience", TABLES["briefing_audience"].c.community_id.in_(t.community_ids)
     )

@@ -11,13 +11,13 @@ from laoyou.graphql.context import Loaders
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_shared_load():
-    # Given a loader whose batch takes a moment, and two resolvers waiting for the same key
-    started = asyncio.Event()
+    # Given a loader whose batch waits until the test lets it finish, and two resolvers waiting for the same key
+    started, release = asyncio.Event(), asyncio.Event()
 
     def SlowLoader(session) -> DataLoader:  # noqa: ANN001, N802
         async def load(keys):  # noqa: ANN001, ANN202
             started.set()
-            await asyncio.sleep(0.05)
+            await release.wait()
             return [f"value {k}" for k in keys]
 
         return DataLoader(load_fn=load)
@@ -28,6 +28,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_load():
     await started.wait()
     # When GraphQL cancels one of them (a failing non-null sibling blanked its part of the answer)
     first.cancel()
+    release.set()
     # Then the other still gets the value, and the cache still holds it
     assert await second == "value 1"
     with pytest.raises(asyncio.CancelledError):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from laoyou.accounts import service as accounts
@@ -187,7 +188,7 @@ async def test_claims_are_guarded(gql, db, sender, standin):
     row = (await outbox(db))[0]
     db.add(PushOutbox(event_key=row.event_key, subscription_id=row.subscription_id, person_id=row.person_id,
                       kind=row.kind, payload=row.payload))
-    with pytest.raises(Exception):  # noqa: B017 - the database's unique constraint
+    with pytest.raises(IntegrityError):
         await db.flush()
     await db.rollback()
 

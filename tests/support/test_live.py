@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from gql import Client, gql
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN
@@ -80,8 +81,11 @@ async def test_a_stranger_cannot_subscribe_to_someone_elses_conversation(server)
     resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
     conversation_id = (await asyncio.to_thread(send, server, resident, "私事"))["conversation"]["id"]
     stranger = await asyncio.to_thread(server.login, "13800000002")
-    with pytest.raises(Exception, match="Not found"):  # noqa: B017
+    with pytest.raises(TransportQueryError) as refused:
         await collect(server, stranger, conversation_id, 0, 1)
+    # The subscription is refused with "not found" (nothing says the conversation exists) and no data
+    assert [e["message"] for e in refused.value.errors] == ["Not found."]
+    assert refused.value.data is None
 
 
 @pytest.mark.postgres
@@ -156,5 +160,7 @@ async def test_the_sos_page_hears_who_is_coming_without_reloading(server):
     assert seen[1]["sosAlert"]["status"] == "acknowledged" and seen[1]["sosAlert"]["responder"]["name"] == "孙婷"
     # And a stranger cannot listen to it
     stranger = await asyncio.to_thread(server.login, "13800000002")
-    with pytest.raises(Exception, match="Not found"):  # noqa: B017
+    with pytest.raises(TransportQueryError) as refused:
         await updates(server, stranger, SOS_LIVE, {"id": alert_id}, 1, during=[])
+    assert [e["message"] for e in refused.value.errors] == ["Not found."]
+    assert refused.value.data is None

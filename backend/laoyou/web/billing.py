@@ -20,7 +20,7 @@ from laoyou.billing.gateways import lower_headers, unit_of_work
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.models import Fund, Payment
 from laoyou.billing.money import parse_yuan
-from laoyou.core import i18n
+from laoyou.core import errors, i18n
 from laoyou.core.events import commit_and_publish
 from laoyou.core.errors import LaoyouError, NotFound
 from laoyou.core.settings import Settings
@@ -37,7 +37,7 @@ def _page(handler):  # noqa: ANN001, ANN202
                 return page.redirect("/login")
             try:
                 return await handler(page)
-            except OperationFailed:
+            except (OperationFailed, errors.NotFound):  # NotFound: an invoice photo for a community not theirs
                 raise HTTPException(404, "not found") from None
         finally:
             await page.close()

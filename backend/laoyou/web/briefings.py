@@ -34,6 +34,8 @@ def _endpoint(handler):  # noqa: ANN001, ANN202
             if not page.context.actor.is_authenticated and not request.url.path.startswith("/share/"):
                 return page.redirect("/login")
             return await handler(page)
+        except PermissionDenied:  # a photo sent for a community not theirs
+            raise HTTPException(404, "not found") from None
         finally:
             await page.close()
 
