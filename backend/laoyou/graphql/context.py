@@ -160,6 +160,13 @@ class Loaders:
         return self._get(ticket_loaders.TicketPersonByIdLoader)
 
 
+class RequestClosed(RuntimeError):
+    """Work that outlived its request asked for the request's database session."""
+
+    def __init__(self) -> None:
+        super().__init__("the request is over: its database session is closed")
+
+
 @dataclass
 class PendingCookie:
     name: str
@@ -191,11 +198,14 @@ class Context(BaseContext):
         self.request = request
         self.response = response
         self._session = session
+        self._closed = False
         self.cookies: list[PendingCookie] = []
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
+            if self._closed:  # work that outlived its request must not open a session nobody would close
+                raise RequestClosed()
             self._session = self.sessionmaker()
         return self._session
 
@@ -214,9 +224,11 @@ class Context(BaseContext):
         await events.rollback(self.session)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """End the request's unit of work: roll back what was not committed and give the connection back."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def set_cookie(self, name: str, value: str, max_age: int) -> None:
         self.cookies.append(PendingCookie(name, value, max_age))
