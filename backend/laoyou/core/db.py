@@ -322,7 +322,18 @@ class SerialAsyncSession(AsyncSession):
         return await self._call(super().rollback)
 
     async def close(self) -> None:
-        return await self._call(super().close)
+        # Closing gives the connection and the write gate back: a request cancelled meanwhile (its client gone)
+        # still waits for it, so that once the request's task has ended nothing of it is left behind.
+        closing = asyncio.ensure_future(self._call(super().close))
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        return closing.result()
 
     async def connection(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call(super().connection, *args, **kwargs)

@@ -204,9 +204,11 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/orders/{order_id}", _page(order_page), methods=["GET"], include_in_schema=False)
 
     async def order_action(page: Page) -> Response:
+        action = page.request.path_params["action"]
+        if action not in ACTIONS:
+            raise HTTPException(404, "not found")
         form = await _form(page.request)
         order_id = page.request.path_params["order_id"]
-        action = page.request.path_params["action"]
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         note = values.get("note", "")
         variables: dict[str, Any] = {"id": order_id}
