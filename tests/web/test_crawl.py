@@ -16,8 +16,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 
-from laoyou.demo.data import DEMO_PEOPLE
 from laoyou.core.phone import national
+from laoyou.demo.data import DEMO_PEOPLE
 
 from .conftest import assert_released, browser, log_in
 

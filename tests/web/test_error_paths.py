@@ -17,13 +17,25 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull, Undefined,
-                     get_named_type)
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    Undefined,
+    get_named_type,
+)
 from sqlalchemy import select
 
 from laoyou.estates.models import Community, Household
 
-from ..conftest import OFFICIAL_XIUSHAN, OFFICIAL_ZHUJIAJIAO, RESIDENT_JINGJU, STEWARD_XIUSHAN, STEWARD_ZHUJIAJIAO
+from ..conftest import (
+    OFFICIAL_XIUSHAN,
+    OFFICIAL_ZHUJIAJIAO,
+    RESIDENT_JINGJU,
+    STEWARD_XIUSHAN,
+    STEWARD_ZHUJIAJIAO,
+)
 from .conftest import assert_released, bearer, browser, log_in
 
 HOUSEHOLD_CARDS = """
