@@ -169,11 +169,18 @@ class WriteGate:
     """
 
     _gates: weakref.WeakValueDictionary[str, WriteGate] = weakref.WeakValueDictionary()
+    _by_engine: weakref.WeakKeyDictionary[Any, WriteGate] = weakref.WeakKeyDictionary()
     _HELD = "laoyou_write_gate"  # in the pooled connection's info: (lock, loop) while it holds the gate
 
     def __init__(self, timeout: float = BUSY_SECONDS) -> None:
         self.timeout = timeout
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self.holders = 0  # connections holding the gate now (0 or 1 per event loop): what tests assert on
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> WriteGate | None:
+        """The gate an engine's writers queue at (None on PostgreSQL, which queues writers itself)."""
+        return cls._by_engine.get(engine.sync_engine)
 
     @classmethod
     def for_database(cls, database: str | None) -> WriteGate:
@@ -188,6 +195,7 @@ class WriteGate:
 
     def guard(self, engine: AsyncEngine) -> None:
         sync_engine = engine.sync_engine
+        self._by_engine[sync_engine] = self
         event.listen(sync_engine, "before_cursor_execute", self._before_execute)
         for name in ("checkin", "invalidate", "close", "detach"):
             event.listen(sync_engine, name, self._release_record)  # the engine's listeners keep the gate alive
@@ -212,6 +220,7 @@ class WriteGate:
             raise conn.dialect.loaded_dbapi.OperationalError(
                 f"database is locked (another writer held it for {self.timeout:g} s)") from None
         conn.info[self._HELD] = (lock, asyncio.get_running_loop())
+        self.holders += 1
 
     def _release_record(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
         held = record.info.pop(self._HELD, None) if record is not None else None
@@ -223,9 +232,15 @@ class WriteGate:
         except RuntimeError:
             running = None
         if running is loop:
-            lock.release()
-        elif not loop.is_closed():  # a connection collected on another thread: release on the lock's own loop
-            loop.call_soon_threadsafe(lock.release)
+            self._release(lock)
+        elif loop.is_closed():  # its lock went with its loop
+            self.holders -= 1
+        else:  # a connection collected on another thread: release on the lock's own loop
+            loop.call_soon_threadsafe(self._release, lock)
+
+    def _release(self, lock: asyncio.Lock) -> None:
+        self.holders -= 1
+        lock.release()
 
 
 _WRITES = ("insert", "update", "delete", "replace")
@@ -307,7 +322,18 @@ class SerialAsyncSession(AsyncSession):
         return await self._call(super().rollback)
 
     async def close(self) -> None:
-        return await self._call(super().close)
+        # Closing gives the connection and the write gate back: a request cancelled meanwhile (its client gone)
+        # still waits for it, so that once the request's task has ended nothing of it is left behind.
+        closing = asyncio.ensure_future(self._call(super().close))
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        return closing.result()
 
     async def connection(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call(super().connection, *args, **kwargs)
@@ -344,8 +370,12 @@ def has_writes(session: AsyncSession) -> bool:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # A closed session refuses further work instead of quietly starting a new transaction. A request's work can
+    # outlive it (a DataLoader batch, a statement shielded from GraphQL's cancelling of a failed field's
+    # siblings); had it reopened the request's session after close, nothing would ever end that transaction,
+    # and the write gate it took stayed held until a restart.
     return async_sessionmaker(engine, class_=SerialAsyncSession, sync_session_class=TrackedSession,
-                              expire_on_commit=False)
+                              expire_on_commit=False, close_resets_only=False)
 
 
 @asynccontextmanager

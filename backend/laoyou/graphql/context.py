@@ -28,12 +28,21 @@ CSRF_COOKIE = "laoyou_csrf"
 LANGUAGE_COOKIE = "laoyou_lang"
 
 
-def _shared(loader: DataLoader) -> DataLoader:
+def _shared(loader: DataLoader, pending: set[asyncio.Future]) -> DataLoader:
     """Each caller awaits its own shield of the cached future. GraphQL cancels a resolver when a non-null
     sibling fails; awaiting the shared future directly would cancel it for every other resolver too, and
-    their CancelledError would end the whole request."""
+    their CancelledError would end the whole request. The futures not yet settled are kept in `pending`, so
+    that the request's end can cancel them (the shields keep them from ever being cancelled otherwise)."""
     load, this = type(loader).load, weakref.ref(loader)  # weakly: a bound method here would be a cycle
-    loader.load = lambda key: asyncio.shield(load(this(), key))  # type: ignore[method-assign]
+
+    def shared_load(key: Any) -> Any:
+        future = load(this(), key)
+        if not future.done() and future not in pending:
+            pending.add(future)
+            future.add_done_callback(pending.discard)
+        return asyncio.shield(future)
+
+    loader.load = shared_load  # type: ignore[method-assign]
     return loader
 
 
@@ -44,11 +53,18 @@ class Loaders:
         self._session = session
         self._actor = actor or (lambda: ANONYMOUS)  # read when a batch runs: a login may change it
         self._made: dict[str, DataLoader] = {}
+        self._pending: set[asyncio.Future] = set()
+
+    def cancel_pending(self) -> None:
+        """Cancel the loads nobody will wait for any more (their request is over), so that their batches are
+        skipped instead of reading, and writing audit lines, for nobody."""
+        for future in list(self._pending):
+            future.cancel()
 
     def _get(self, factory: Any, *needs: DataLoader) -> DataLoader:
         name = factory.__name__
         if name not in self._made:
-            self._made[name] = _shared(factory(self._session, *needs))
+            self._made[name] = _shared(factory(self._session, *needs), self._pending)
         return self._made[name]
 
     @property
@@ -160,6 +176,13 @@ class Loaders:
         return self._get(ticket_loaders.TicketPersonByIdLoader)
 
 
+class RequestClosed(RuntimeError):
+    """Work that outlived its request asked for the request's database session."""
+
+    def __init__(self) -> None:
+        super().__init__("the request is over: its database session is closed")
+
+
 @dataclass
 class PendingCookie:
     name: str
@@ -191,11 +214,14 @@ class Context(BaseContext):
         self.request = request
         self.response = response
         self._session = session
+        self._closed = False
         self.cookies: list[PendingCookie] = []
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
+            if self._closed:  # work that outlived its request must not open a session nobody would close
+                raise RequestClosed()
             self._session = self.sessionmaker()
         return self._session
 
@@ -214,9 +240,13 @@ class Context(BaseContext):
         await events.rollback(self.session)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """End the request's unit of work: roll back what was not committed and give the connection back."""
+        self._closed = True
+        if "loaders" in self.__dict__:
+            self.loaders.cancel_pending()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def set_cookie(self, name: str, value: str, max_age: int) -> None:
         self.cookies.append(PendingCookie(name, value, max_age))

@@ -63,14 +63,19 @@ async def build_context(connection: HTTPConnection, *, hold_session: bool = True
     if token is None and connection.cookies.get(SESSION_COOKIE):
         token, kind = connection.cookies.get(SESSION_COOKIE), "cookie"
     session = state.sessionmaker()
-    actor = await resolve_actor(session, connection, token, kind)
-    if session.dirty:
-        await session.commit()  # the session's last-seen touch
-    if not hold_session:
-        # A WebSocket lives long: commit the session touch and let subscriptions open their own sessions.
-        await session.commit()
-        await session.close()
-        session = None
+    try:
+        actor = await resolve_actor(session, connection, token, kind)
+        if session.dirty:
+            await session.commit()  # the session's last-seen touch
+        if not hold_session:
+            # A WebSocket lives long: commit the session touch and let subscriptions open their own sessions.
+            await session.commit()
+            await session.close()
+            session = None
+    except BaseException:  # the context never came to be, so nobody else would close its session
+        if session is not None:
+            await session.close()
+        raise
     language = pick_language(connection, actor)
     i18n.current_language.set(language)
     return Context(

@@ -139,15 +139,16 @@ def is_staff_side(actor: Actor, conversation: Conversation) -> bool:
     return conversation.resident_id != actor.person_id
 
 
-async def _resident_household(session: AsyncSession, actor: Actor, household_id: int | None) -> Household:
-    """The household a resident asks about: the one named, which must be their own, or their first."""
+async def _asked_household(session: AsyncSession, actor: Actor, household_id: int | None) -> Household:
+    """The household someone asks about: the one named, which must be one they live in or follow as family;
+    unnamed, their own home first, else the first home they follow."""
     _require_login(actor)
-    own = actor.resident_household_ids
+    mine = actor.household_ids
     if household_id is None:
-        if not own:
+        if not mine:
             raise LaoyouError(ErrorCode.NOT_ALLOWED, "Your number is not linked to a home yet.")
-        household_id = min(own)
-    if household_id not in own:
+        household_id = min(actor.resident_household_ids or mine)
+    if household_id not in mine:
         raise NotFound()
     household = await session.get(Household, household_id)
     if household is None:
@@ -156,8 +157,8 @@ async def _resident_household(session: AsyncSession, actor: Actor, household_id:
 
 
 async def current_conversation(session: AsyncSession, *, actor: Actor, household_id: int | None = None) -> Conversation | None:
-    """The resident's open conversation about a household, if any."""
-    household = await _resident_household(session, actor, household_id)
+    """The asker's open conversation about a household, if any."""
+    household = await _asked_household(session, actor, household_id)
     return (
         await session.exec(
             select(Conversation)
@@ -176,7 +177,7 @@ async def open_conversation(session: AsyncSession, *, actor: Actor, household_id
     found = await current_conversation(session, actor=actor, household_id=household_id)
     if found is not None:
         return found
-    household = await _resident_household(session, actor, household_id)
+    household = await _asked_household(session, actor, household_id)
     conversation = Conversation(
         community_id=household.community_id, district_id=household.district_id, household_id=household.id,
         resident_id=actor.person_id,

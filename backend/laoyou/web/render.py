@@ -9,6 +9,8 @@ from fastapi import HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Role
 from laoyou.core import i18n
 from laoyou.core.settings import Settings
 from laoyou.core.time import local
@@ -45,6 +47,54 @@ def _as_datetime(value: Any):  # noqa: ANN202
     from datetime import datetime
 
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Can:
+    """What the actor's roles let them use: a page links only to what works for its viewer. Each rule is the
+    coarse role check of the service behind the link (which checks it again, with the scope)."""
+
+    def __init__(self, actor: Actor) -> None:
+        self._actor = actor
+
+    @property
+    def see_board(self) -> bool:
+        """The district board and its figures (tickets.list_board, tickets.figures)."""
+        return self._actor.has(Role.steward, Role.agent, Role.official, Role.admin)
+
+    @property
+    def take_work(self) -> bool:
+        """Work orders assigned to them: field staff take repairs, stewards and the admin complaints (do_grab)."""
+        return self._actor.has(Role.field_staff, Role.steward, Role.admin)
+
+    @property
+    def grab_from_pool(self) -> bool:
+        """The pool of unassigned repairs (tickets.list_pool)."""
+        return self._actor.has(Role.field_staff)
+
+    @property
+    def manage_work(self) -> bool:
+        """Return visits and the field workers' profiles (tickets.list_return_visits, list_field_staff)."""
+        return self._actor.has(Role.steward, Role.admin)
+
+    @property
+    def log_reports(self) -> bool:
+        """Log a report on a resident's behalf (tickets.DESK_ROLES)."""
+        return self._actor.has(Role.steward, Role.agent, Role.admin, Role.field_staff)
+
+    @property
+    def write_to_communities(self) -> bool:
+        """Briefings and emergency notices to whole communities (notify.steward_community_ids)."""
+        return self._actor.has(Role.steward, Role.admin)
+
+    @property
+    def answer_support(self) -> bool:
+        """The customer-service console: agents answer, stewards take what is handed to them and keep the FAQ."""
+        return self._actor.has(Role.agent, Role.steward, Role.admin)
+
+    @property
+    def print_cards(self) -> bool:
+        """Household login cards (estates.access_household_as_steward)."""
+        return self._actor.has(Role.steward, Role.admin)
 
 
 class Page:
@@ -92,6 +142,7 @@ class Page:
             languages=i18n.LANGUAGE_NAMES,
             settings=self.context.settings,
             actor=self.context.actor,
+            can=Can(self.context.actor),
             prefs=self.preferences(),
             operations=self.request.app.state.persisted.manifest(),
             **data,

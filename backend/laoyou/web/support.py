@@ -66,9 +66,10 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
     async def chat(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
         data = await page.run("SupportPage")
         viewer = data["viewer"]
-        own = [h for h in viewer["households"] if h["id"] in viewer["ownHouseholdIds"]]
+        # A resident asks about their own home; a family member about the home they follow.
+        households = sorted(viewer["households"], key=lambda h: h["id"] not in viewer["ownHouseholdIds"])
         to_rate = next((c for c in data["supportConversations"] if c["status"] == "closed" and not c["rating"]), None)
-        response = page.render("support/chat.html", status_code=status_code, viewer=viewer, households=own,
+        response = page.render("support/chat.html", status_code=status_code, viewer=viewer, households=households,
                                conversation=data["mySupportConversation"], to_rate=to_rate, error=error,
                                client_id=_new_client_id())
         response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes

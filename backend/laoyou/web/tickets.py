@@ -20,7 +20,7 @@ from laoyou.media import service as media
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import Category, Kind, Source
 from laoyou.web.edge import permissions_policy
-from laoyou.web.render import OperationFailed, Page
+from laoyou.web.render import Can, OperationFailed, Page
 
 MAX_FORM = 6 * media.MAX_IMAGE_BYTES + media.MAX_AUDIO_BYTES
 REPAIR_CATEGORIES = ("water", "electricity", "sewer", "lift", "door_lock", "lighting", "greenery", "cleanliness",
@@ -209,9 +209,11 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/orders/{order_id}", _page(order_page), methods=["GET"], include_in_schema=False)
 
     async def order_action(page: Page) -> Response:
+        action = page.request.path_params["action"]
+        if action not in ACTIONS:
+            raise HTTPException(404, "not found")
         form = await _form(page.request)
         order_id = page.request.path_params["order_id"]
-        action = page.request.path_params["action"]
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         note = values.get("note", "")
         variables: dict[str, Any] = {"id": order_id}
@@ -247,25 +249,31 @@ def install(app: FastAPI) -> None:
     # --- field staff -----------------------------------------------------------------------------------------
 
     async def work(page: Page) -> Response:
-        data = await page.run("WorkQueue")
-        return page.render("tickets/work.html", queue=data["myWorkQueue"], pool=data["workOrderPool"],
+        # Stewards and the admin take complaints but have no pool: that is the field staff's.
+        data = await page.run("WorkQueue", withPool=Can(page.context.actor).grab_from_pool)
+        return page.render("tickets/work.html", queue=data["myWorkQueue"], pool=data.get("workOrderPool"),
                            labels=tickets.CATEGORY_LABELS)
 
     app.add_api_route("/work", _page(work), methods=["GET"], include_in_schema=False)
 
     # --- the steward's board ------------------------------------------------------------------------------------
 
-    def _district(page: Page) -> str | None:
+    async def _district(page: Page) -> tuple[str, list[dict]]:
+        """The district to show (the one asked for, else the viewer's own) and, for a viewer with no district of
+        their own (the admin sees every district), the districts to choose from."""
+        grants = [g for g in page.context.actor.grants if g.district_id]
+        choices = [] if grants else (await page.run("BoardDistricts"))["districts"]["nodes"]
         wanted = page.request.query_params.get("district", "")
         if wanted.isdigit():
-            return wanted
-        grants = [g for g in page.context.actor.grants if g.district_id]
-        return str(grants[0].district_id) if grants else None
+            return wanted, choices
+        if grants:
+            return str(grants[0].district_id), choices
+        if not choices:
+            raise HTTPException(404, "not found")
+        return choices[0]["id"], choices
 
     async def board(page: Page) -> Response:
-        district_id = _district(page)
-        if district_id is None:
-            raise HTTPException(404, "not found")
+        district_id, districts = await _district(page)
         q = page.request.query_params
 
         def pick(name: str, allowed) -> str | None:  # noqa: ANN001
@@ -279,17 +287,17 @@ def install(app: FastAPI) -> None:
             "communityId": q.get("community") if (q.get("community") or "").isdigit() else None,
             "overdueOnly": q.get("overdue") == "1",
         }
-        data = await page.run("StewardBoard", districtId=district_id, after=q.get("after") or None, **filters)
+        data = await page.run("StewardBoard", districtId=district_id, after=q.get("after") or None,
+                              withReturnVisits=Can(page.context.actor).manage_work, **filters)
         return page.render("tickets/board.html", district=data["district"], board=data["workOrderBoard"],
-                           visits=data["returnVisitsDue"], filters=filters, labels=tickets.CATEGORY_LABELS,
+                           visits=data.get("returnVisitsDue"), filters=filters, labels=tickets.CATEGORY_LABELS,
+                           districts=districts,
                            categories=REPAIR_CATEGORIES + EMERGENCIES, statuses=list(tickets.Status.__members__))
 
     app.add_api_route("/board", _page(board), methods=["GET"], include_in_schema=False)
 
     async def figures(page: Page) -> Response:
-        district_id = _district(page)
-        if district_id is None:
-            raise HTTPException(404, "not found")
+        district_id, _districts = await _district(page)
         q = page.request.query_params
         days = int(q.get("days")) if (q.get("days") or "").isdigit() and 0 < int(q.get("days")) <= 366 else 30
         community = q.get("community") if (q.get("community") or "").isdigit() else None
@@ -304,9 +312,7 @@ def install(app: FastAPI) -> None:
 
     async def staff_profiles(page: Page, *, error: str | None = None, saved: str | None = None,
                              status_code: int = 200) -> Response:
-        district_id = _district(page)
-        if district_id is None:
-            raise HTTPException(404, "not found")
+        district_id, _districts = await _district(page)
         data = await page.run("StaffProfilesPage", districtId=district_id)
         return page.render("tickets/staff.html", status_code=status_code, district=data["district"],
                            staff=data["fieldStaff"], skills=tickets.SKILLS, skill_labels=SKILL_LABELS, error=error,

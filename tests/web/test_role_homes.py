@@ -1,0 +1,97 @@
+"""Each role's home shows what that role may use, and nothing it may not (the crawl proves that what is shown
+works)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ..conftest import (
+    ADMIN,
+    AGENT_NANNING,
+    FIELD_ZHUJIAJIAO,
+    OFFICIAL_XIUSHAN,
+    OFFICIAL_ZHUJIAJIAO,
+    STEWARD_XIUSHAN,
+)
+from .test_forms import log_in_by_form
+
+BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = "/board", "/work", "/board/figures", "/staff/emergency", "/staff/support"
+
+SHOWN = {
+    STEWARD_XIUSHAN: {BOARD, WORK, FIGURES, EMERGENCY, SUPPORT},
+    FIELD_ZHUJIAJIAO: {WORK},
+    AGENT_NANNING: {BOARD, FIGURES, SUPPORT},
+    OFFICIAL_XIUSHAN: {BOARD, FIGURES},
+    OFFICIAL_ZHUJIAJIAO: {BOARD, FIGURES},
+    ADMIN: {BOARD, WORK, FIGURES, EMERGENCY, SUPPORT},
+}
+
+
+def links(html: str) -> set[str]:
+    return set(re.findall(r'href="([^"]*)"', html))
+
+
+@pytest.mark.parametrize("phone", SHOWN)
+async def test_a_staff_home_links_to_what_the_role_may_use_and_each_opens(client, db, phone):
+    # Given a member of staff
+    await log_in_by_form(client, phone)
+    # When they open their home
+    home = await client.get("/")
+    # Then it links to exactly the work pages their role may use
+    assert links(home.text) & {BOARD, WORK, FIGURES, EMERGENCY, SUPPORT} == SHOWN[phone]
+    # And each of them opens
+    for path in SHOWN[phone]:
+        assert (await client.get(path)).status_code == 200, path
+
+
+@pytest.mark.parametrize(("phone", "cards"), [(STEWARD_XIUSHAN, True), (OFFICIAL_XIUSHAN, False),
+                                              (FIELD_ZHUJIAJIAO, False), (AGENT_NANNING, False)])
+async def test_login_cards_are_offered_to_those_who_may_print_them(client, db, phone, cards):
+    # Given a member of staff on the households page of one of their communities
+    await log_in_by_form(client, phone)
+    community = re.search(r'href="(/staff/communities/\d+/households)"', (await client.get("/")).text).group(1)
+    page = await client.get(community)
+    assert page.status_code == 200
+    # Then the 打印登录卡 links are there only for those who may print cards, and open for them
+    printed = sorted(p for p in links(page.text) if p.endswith("/cards"))
+    assert bool(printed) is cards
+    for path in printed[:2]:
+        assert (await client.get(path)).status_code == 200, path
+
+
+async def test_the_officials_figures_lead_back_to_a_board_that_opens(client, db):
+    # Given 周主任 on the work-order figures
+    await log_in_by_form(client, OFFICIAL_XIUSHAN)
+    figures = await client.get(FIGURES)
+    assert figures.status_code == 200
+    # When they go back to the board (回到工单看板)
+    back = re.search(r'href="(/board\?district=\d+)"', figures.text).group(1)
+    board = await client.get(back)
+    # Then it opens, without the steward's return visits and field workers
+    assert board.status_code == 200
+    assert "/board/staff" not in board.text
+
+
+async def test_the_admin_sees_the_board_of_every_district(client, db):
+    # Given the operator's admin, who has no district of their own
+    await log_in_by_form(client, ADMIN)
+    board = await client.get(BOARD)
+    # Then the board opens on the first district and offers every other
+    assert board.status_code == 200
+    districts = sorted(set(re.findall(r'href="(/board\?district=\d+)"', board.text)))
+    assert len(districts) == 3
+    for path in districts:
+        assert (await client.get(path)).status_code == 200, path
+
+
+@pytest.mark.parametrize(("phone", "pool"), [(STEWARD_XIUSHAN, False), (FIELD_ZHUJIAJIAO, True)])
+async def test_my_work_shows_the_pool_of_repairs_to_field_staff_only(client, db, phone, pool):
+    # Given a steward (who takes complaints) or a field worker (who takes repairs from the pool)
+    await log_in_by_form(client, phone)
+    # When they open 我的工单
+    work = await client.get(WORK)
+    # Then it opens, with the pool for the field worker only
+    assert work.status_code == 200
+    assert ('id="pool-title"' in work.text) is pool
