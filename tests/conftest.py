@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +84,23 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@asynccontextmanager
+async def started(settings: Settings, **options: Any) -> AsyncIterator[Any]:
+    """An app of its own, for settings the shared one does not have: tests never patch the shared app's state.
+    Several may serve one database, as a deployment restarted with other settings would."""
+    application = create_app(settings, **options)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def graphql_client(app: Any, address: str = "10.9.8.7") -> AsyncIterator[GraphQLClient]:
+    """A bearer-token GraphQL client of that app, calling from that address."""
+    transport = httpx.ASGITransport(app=app, client=(address, 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -91,8 +109,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def app(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     tmp = tmp_path_factory.mktemp(f"app-{backend}")
-    application = create_app(make_settings(tmp, make_database_url(backend, tmp, request)))
-    async with application.router.lifespan_context(application):
+    async with started(make_settings(tmp, make_database_url(backend, tmp, request))) as application:
         yield application
 
 
