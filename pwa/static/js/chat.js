@@ -97,7 +97,7 @@ function startChat(box) {
     const who = document.createElement("p");
     who.className = "who";
     const time = new Date(m.createdAt);
-    who.textContent = `${m.kind === "system" ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    who.textContent = `${m.kind === "system" ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Shanghai" })}`;
     li.append(who);
     if (m.media?.kind === "audio") {
       const audio = document.createElement("audio");
