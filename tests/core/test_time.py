@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import StatementError
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
+import laoyou.models  # noqa: F401  (registers every table)
 from laoyou.accounts.models import Notification, Person
 from laoyou.core.time import SHANGHAI
 
@@ -49,3 +50,14 @@ async def test_a_naive_datetime_is_refused(db):
     # A naive value would be stored as whatever zone the code that made it happened to mean
     with pytest.raises(StatementError, match="naive datetime"):
         await a_notification(db, datetime(2026, 12, 6, 21, 15))
+
+
+def test_no_timestamp_comes_from_the_database_servers_clock():
+    # Every time is Python's (utcnow, movable in tests by LAOYOU_TEST_CLOCK); a server-side now() would mix two
+    # clocks that may disagree, and PostgreSQL's cannot be moved.
+    for table in SQLModel.metadata.tables.values():
+        for column in table.columns:
+            default = column.server_default
+            spelled = str(getattr(default, "arg", "")).lower()
+            assert not any(word in spelled for word in ("now", "current_", "localtime")), (table.name, column.name)
+            assert column.server_onupdate is None and column.onupdate is None, (table.name, column.name)
