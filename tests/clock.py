@@ -35,7 +35,7 @@ def destination(text: str, now: datetime) -> datetime:
 
 
 def start() -> time_machine.travel | None:
-    """Move this process's clock as the environment asks (and tell child processes how far); None if it does not."""
+    """Move this process's clock as the environment asks, telling child processes how far; None if it does not."""
     if os.environ.get(SHIFT):
         shift = float(os.environ[SHIFT])
     elif os.environ.get(CLOCK):

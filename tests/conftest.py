@@ -86,8 +86,7 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def started(settings: Settings, **options: Any) -> AsyncIterator[Any]:
-    """An app of its own, for settings the shared one does not have: tests never patch the shared app's state.
-    Several may serve one database, as a deployment restarted with other settings would."""
+    """An app of its own for settings the shared one lacks (never patch its state); several may share a database."""
     application = create_app(settings, **options)
     async with application.router.lifespan_context(application):
         yield application
@@ -109,7 +108,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def app(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     tmp = tmp_path_factory.mktemp(f"app-{backend}")
-    async with started(make_settings(tmp, make_database_url(backend, tmp, request))) as application:
+    application = create_app(make_settings(tmp, make_database_url(backend, tmp, request)))
+    async with application.router.lifespan_context(application):
         yield application
 
 

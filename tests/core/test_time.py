@@ -1,4 +1,4 @@
-"""Timestamps are stored as UTC whatever zone the code hands them in, and read back aware, on both backends."""
+"""Timestamps are stored as UTC whatever zone the code hands them in, and read back aware."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ async def test_a_shanghai_time_is_stored_as_the_same_instant_in_utc(db):
     before = (await db.exec(select(Notification.id).where(
         Notification.id == row.id, Notification.created_at > evening - timedelta(seconds=1)))).all()
     after = (await db.exec(select(Notification.id).where(
-        Notification.id == row.id, Notification.created_at > evening.astimezone(UTC) + timedelta(seconds=1)))).all()
+        Notification.id == row.id, Notification.created_at > evening.astimezone(UTC) + timedelta(seconds=1),
+    ))).all()
     # Then it is the same instant, aware and in UTC, and queries compare instants, not wall-clock text
     assert row.created_at == evening and row.created_at.tzinfo is UTC
     assert before == [row.id] and after == []
@@ -42,7 +43,7 @@ async def test_sqlite_keeps_the_utc_wall_clock(db):
     if db.bind.dialect.name != "sqlite":
         pytest.skip("PostgreSQL's timestamptz keeps the instant itself")
     row = await a_notification(db, datetime(2026, 12, 6, 21, 15, tzinfo=SHANGHAI))
-    stored = await db.scalar(text("SELECT created_at FROM notification WHERE id = :id"), params={"id": row.id})
+    stored = await db.scalar(text("SELECT created_at FROM notification WHERE id = :id"), {"id": row.id})
     assert stored.startswith("2026-12-06 13:15:00")
 
 
@@ -53,11 +54,12 @@ async def test_a_naive_datetime_is_refused(db):
 
 
 def test_no_timestamp_comes_from_the_database_servers_clock():
-    # Every time is Python's (utcnow, movable in tests by LAOYOU_TEST_CLOCK); a server-side now() would mix two
-    # clocks that may disagree, and PostgreSQL's cannot be moved.
+    # Every time is Python's (utcnow, moved in tests by LAOYOU_TEST_CLOCK); a server-side now() would mix
+    # two clocks that may disagree, and PostgreSQL's cannot be moved.
     for table in SQLModel.metadata.tables.values():
         for column in table.columns:
             default = column.server_default
             spelled = str(getattr(default, "arg", "")).lower()
-            assert not any(word in spelled for word in ("now", "current_", "localtime")), (table.name, column.name)
-            assert column.server_onupdate is None and column.onupdate is None, (table.name, column.name)
+            where = (table.name, column.name)
+            assert not any(word in spelled for word in ("now", "current_", "localtime")), where
+            assert column.server_onupdate is None and column.onupdate is None, where

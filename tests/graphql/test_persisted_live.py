@@ -18,7 +18,7 @@ from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 
 @pytest.fixture(scope="module")
 def persisted_only(live) -> Iterator[Any]:  # noqa: F811
-    """The live app's deployment restarted in persisted-only mode: the same database, so sessions carry over."""
+    """The live app's deployment restarted in persisted-only mode (one database: sessions carry over)."""
     from starlette.testclient import TestClient
 
     settings = live.app.state.settings.model_copy(update={"persisted_only": True})
@@ -46,7 +46,8 @@ def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
         assert answer["type"] == "next" and isinstance(answer["payload"]["data"]["unreadNotifications"], int)
 
 
-def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(live, persisted_only):  # noqa: F811
+def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(
+        live, persisted_only):  # noqa: F811
     token = demo_token(live, RESIDENT_XIUSHAN)  # logged in before the switch
     with connected(persisted_only, token) as ws:
         # A document of the resident's own making is refused, as over POST
@@ -57,7 +58,8 @@ def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_conne
         ws.send_json({"id": "unknown", "type": "subscribe", "payload": unknown})
         assert receive(ws) == {"id": "unknown", "type": "error", "payload": [{"message": "PersistedQueryNotFound"}]}
         # And the app's own subscription, by its hash, still runs on the same connection
-        ws.send_json({"id": "app", "type": "subscribe", "payload": by_hash(persisted_only, "UnreadNotifications")})
+        app_subscription = by_hash(persisted_only, "UnreadNotifications")
+        ws.send_json({"id": "app", "type": "subscribe", "payload": app_subscription})
         answer = receive(ws)
         assert answer["id"] == "app" and answer["type"] == "next"
 

@@ -165,7 +165,7 @@ def certificate() -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 (push services are https only; so is a subscription)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push stand-in")])
-    # OpenSSL checks it against the real clock, and the tests' clock may be moved by up to a day (tests/clock.py).
+    # OpenSSL checks it against the real clock; the tests' clock may be a day off from it (tests/clock.py).
     now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=2))

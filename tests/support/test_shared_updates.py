@@ -63,7 +63,8 @@ async def resident_asks(app: AppProcess, text: str) -> tuple[str, str, str, int]
     resident = await asyncio.to_thread(app.login, RESIDENT_XIUSHAN)
     agent = await asyncio.to_thread(app.login, AGENT_NANNING)
     # On duty around the clock: off the demo's 08:00-22:00 the bot would add a note of its own to the chat
-    await asyncio.to_thread(app.graphql, agent, SET_STATUS, {"online": True, "start": "00:00", "end": "00:00"})
+    around_the_clock = {"online": True, "start": "00:00", "end": "00:00"}
+    await asyncio.to_thread(app.graphql, agent, SET_STATUS, around_the_clock)
     first = await asyncio.to_thread(send, app, resident, text)
     return resident, agent, first["conversation"]["id"], first["chatMessage"]["seq"]
 

@@ -34,7 +34,7 @@ async def load_briefings_demo(session: AsyncSession) -> None:
         if steward is None or not communities:
             continue
         for days_ago, (title, body, items) in reversed(list(enumerate(DAYS))):  # oldest first
-            # Published at 17:30 Shanghai time that day (today before 17:30: a little before now, still today).
+            # Published at 17:30 Shanghai time that day (today, before 17:30: a little before now, yet today).
             day = (now - timedelta(days=days_ago)).astimezone(SHANGHAI)
             published = day.replace(hour=17, minute=30, second=0, microsecond=0).astimezone(UTC)
             if published > now:
