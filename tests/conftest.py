@@ -3,14 +3,17 @@
 Database tests run twice: on SQLite and on a real PostgreSQL server (a throwaway cluster started here).
 Each backend gets one app, migrated and loaded with a small demo; each test runs inside a transaction
 that is rolled back (the app's sessions join it through savepoints), so tests never see each other.
-Set LAOYOU_TEST_BACKENDS=sqlite to run on SQLite only.
+Set LAOYOU_TEST_BACKENDS=sqlite to run on SQLite only, and LAOYOU_TEST_CLOCK=23:59 to run as if it were that
+Shanghai time today (tests/clock.py).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,29 @@ from laoyou.app import create_app
 from laoyou.core.db import SerialAsyncSession, TrackedSession, use_explicit_begin, use_driver_begin
 from laoyou.core.settings import Settings
 
+from . import clock
 from .pg import PostgresCluster
 
 BACKENDS = [b.strip() for b in os.environ.get("LAOYOU_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
 DEMO_SCALE = 0.02
+moved_clock = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any app is built: the demo data is dated from the moved clock too.
+    config.stash[moved_clock] = clock.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(moved_clock, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.stash.get(moved_clock, None) is None:
+        return None
+    return f"clock moved: the session started at {datetime.now(clock.SHANGHAI):%Y-%m-%d %H:%M} Shanghai time"
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +82,22 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@asynccontextmanager
+async def started(settings: Settings, **options: Any) -> AsyncIterator[Any]:
+    """An app of its own for settings the shared one lacks (never patch its state); several may share a database."""
+    application = create_app(settings, **options)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def graphql_client(app: Any, address: str = "10.9.8.7") -> AsyncIterator[GraphQLClient]:
+    """A bearer-token GraphQL client of that app, calling from that address."""
+    transport = httpx.ASGITransport(app=app, client=(address, 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

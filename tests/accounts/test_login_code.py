@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import update
 
 from laoyou.accounts.models import LoginCode, Person, RoleGrant
-from laoyou.accounts.sms import SmsError
 from laoyou.core import i18n
 from laoyou.core.time import utcnow
 
-from ..conftest import RESIDENT_XIUSHAN
+from ..conftest import RESIDENT_XIUSHAN, graphql_client, make_database_url, make_settings, started
 from .helpers import (
     count_rows,
     e164,
@@ -276,59 +277,63 @@ async def test_more_than_five_codes_an_hour_per_phone_are_refused(gql, app, db, 
     assert (await request_code(gql, RESIDENT_XIUSHAN))["__typename"] == "LoginCodeSent"
 
 
-async def test_codes_per_client_address_are_limited(gql, app, db, monkeypatch):
+@pytest.fixture(scope="module")
+async def deployment(backend, tmp_path_factory, request):  # noqa: ANN001, ANN201
+    """One fresh database served three ways: as usual, allowing three codes an hour per address, and with
+    an SMS gateway that refuses every connection."""
+    tmp = tmp_path_factory.mktemp(f"login-codes-{backend}")
+    url = make_database_url(backend, tmp, request)
+    with socket.socket() as closed:  # bound but never listening: a connection to it is refused at once
+        closed.bind(("127.0.0.1", 0))
+        gateway = f"http://127.0.0.1:{closed.getsockname()[1]}/v1/sms"
+        async with started(make_settings(tmp, url)) as usual, \
+                started(make_settings(tmp, url, login_codes_per_ip_hour=3)) as limited, \
+                started(make_settings(tmp, url, sms_backend="http", sms_gateway_url=gateway,
+                                      sms_gateway_token="token")) as unreachable:
+            yield SimpleNamespace(usual=usual, limited=limited, unreachable=unreachable)
+
+
+async def test_codes_per_client_address_are_limited(deployment):
     # Given one address may ask for three codes an hour
-    monkeypatch.setattr(
-        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3})
-    )
-    # When it asks for codes for four different numbers
-    answers = [await request_code(gql, f"1391111000{i}") for i in range(4)]
+    limited = deployment.limited
+    async with graphql_client(limited, "10.1.0.1") as gql:
+        # When it asks for codes for four different numbers
+        answers = [await request_code(gql, f"1391111000{i}") for i in range(4)]
     # Then the fourth is refused and was not sent
     assert [a["__typename"] for a in answers] == ["LoginCodeSent"] * 3 + ["LoginError"]
     assert answers[3]["code"] == "RATE_LIMITED"
-    assert app.state.sms.last_to("+8613911110003") is None
-    assert await count_rows(db, LoginCode, LoginCode.client_ip == "10.9.8.7") == 3
+    assert limited.state.sms.last_to("+8613911110003") is None
+    async with limited.state.sessionmaker() as session:
+        assert await count_rows(session, LoginCode, LoginCode.client_ip == "10.1.0.1") == 3
 
 
-async def test_another_address_is_not_limited_by_the_first(app, db, monkeypatch):
-    import httpx
-
-    from ..conftest import GraphQLClient
-
-    monkeypatch.setattr(
-        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 1})
-    )
-    clients = []
-    for address in ("10.0.0.1", "10.0.0.2"):
-        transport = httpx.ASGITransport(app=app, client=(address, 1234))
-        clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
-    try:
-        first, second = (GraphQLClient(c) for c in clients)
-        assert (await request_code(first, "13911110001"))["__typename"] == "LoginCodeSent"
-        assert (await request_code(first, "13911110002"))["code"] == "RATE_LIMITED"
-        assert (await request_code(second, "13911110002"))["__typename"] == "LoginCodeSent"
-    finally:
-        for c in clients:
-            await c.aclose()
+async def test_another_address_is_not_limited_by_the_first(deployment):
+    async with graphql_client(deployment.limited, "10.1.0.2") as first, \
+            graphql_client(deployment.limited, "10.1.0.3") as second:
+        for i in range(3):
+            assert (await request_code(first, f"1392222000{i}"))["__typename"] == "LoginCodeSent"
+        assert (await request_code(first, "13922220003"))["code"] == "RATE_LIMITED"
+        assert (await request_code(second, "13922220003"))["__typename"] == "LoginCodeSent"
 
 
-async def test_an_sms_that_cannot_be_sent_says_so_and_spends_nothing(gql, app, db, clock, monkeypatch):
+async def test_an_sms_that_cannot_be_sent_says_so_and_spends_nothing(deployment, clock):
     # Given a resident with a code that still works
-    await request_code(gql, RESIDENT_XIUSHAN)
-    working = sent_code(app, RESIDENT_XIUSHAN)
-    codes = await count_rows(db, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN))
-    clock.advance(61)
+    async with graphql_client(deployment.usual) as usual, \
+            graphql_client(deployment.unreachable) as unreachable:
+        await request_code(usual, RESIDENT_XIUSHAN)
+        working = sent_code(deployment.usual, RESIDENT_XIUSHAN)
+        async with deployment.usual.state.sessionmaker() as session:
+            codes = await count_rows(session, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN))
+        clock.advance(61)
 
-    # When the SMS gateway fails on the next request
-    async def unreachable(phone: str, text: str) -> None:
-        raise SmsError("SMS gateway unreachable: connection refused")
+        # When the next request goes to an SMS gateway that cannot be reached
+        failed = await request_code(unreachable, RESIDENT_XIUSHAN)
 
-    monkeypatch.setattr(app.state.sms, "send", unreachable)
-    failed = await request_code(gql, RESIDENT_XIUSHAN)
-
-    # Then the resident is told plainly (in Chinese too), and nothing was spent or written
-    message = "The text message could not be sent just now. Please try again in a minute."
-    assert (failed["__typename"], failed["code"], failed["message"]) == ("LoginError", "GATEWAY_ERROR", message)
-    assert i18n.gettext(message, "zh_CN") == "短信暂时发不出去，请过一分钟再试。"
-    assert await count_rows(db, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN)) == codes
-    assert (await login_with_code(gql, RESIDENT_XIUSHAN, working))["__typename"] == "LoggedIn"
+        # Then the resident is told plainly (in Chinese too), and nothing was spent or written
+        message = "The text message could not be sent just now. Please try again in a minute."
+        assert (failed["__typename"], failed["code"]) == ("LoginError", "GATEWAY_ERROR")
+        assert failed["message"] == message
+        assert i18n.gettext(message, "zh_CN") == "短信暂时发不出去，请过一分钟再试。"
+        async with deployment.usual.state.sessionmaker() as session:
+            assert await count_rows(session, LoginCode, LoginCode.phone == e164(RESIDENT_XIUSHAN)) == codes
+        assert (await login_with_code(usual, RESIDENT_XIUSHAN, working))["__typename"] == "LoggedIn"

@@ -8,7 +8,14 @@ from sqlalchemy import select
 from laoyou.accounts.models import AuditEvent, AuthSession, Person
 from laoyou.demo.data import DEMO_STAFF_PASSWORD
 
-from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
+from ..conftest import (
+    RESIDENT_XIUSHAN,
+    STEWARD_XIUSHAN,
+    graphql_client,
+    make_database_url,
+    make_settings,
+    started,
+)
 from .helpers import count_rows, viewer
 
 LOGIN_WITH_PASSWORD = """
@@ -83,24 +90,31 @@ async def test_failed_password_logins_are_audited(gql, db):
     assert rows[0].detail == "138****0011"  # masked: the audit log is no phone book
 
 
-async def test_password_guessing_from_one_address_is_rate_limited(gql, app, db, monkeypatch):
+@pytest.fixture(scope="module")
+async def limited(backend, tmp_path_factory, request):  # noqa: ANN001, ANN201
+    """An app of its own (a fresh demo database) where one address may fail three times an hour."""
+    tmp = tmp_path_factory.mktemp(f"password-limit-{backend}")
+    settings = make_settings(tmp, make_database_url(backend, tmp, request), login_codes_per_ip_hour=3)
+    async with started(settings) as app:
+        yield app
+
+
+async def test_password_guessing_from_one_address_is_rate_limited(limited):
     # Given one address may fail three times an hour
-    monkeypatch.setattr(
-        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 3})
-    )
-    # When it guesses three wrong passwords
-    for guess in ("guess-one-1", "guess-two-2", "guess-three-3"):
-        assert (await login(gql, STEWARD_XIUSHAN, guess))["code"] == "INVALID_CREDENTIALS"
-    # Then even the right password is refused from that address, without a session
-    blocked = await login(gql, STEWARD_XIUSHAN, DEMO_STAFF_PASSWORD)
+    async with graphql_client(limited, "10.2.0.1") as gql:
+        # When it guesses three wrong passwords
+        for guess in ("guess-one-1", "guess-two-2", "guess-three-3"):
+            assert (await login(gql, STEWARD_XIUSHAN, guess))["code"] == "INVALID_CREDENTIALS"
+        # Then even the right password is refused from that address, without a session
+        blocked = await login(gql, STEWARD_XIUSHAN, DEMO_STAFF_PASSWORD)
     assert (blocked["__typename"], blocked["code"]) == ("LoginError", "RATE_LIMITED")
-    assert await count_rows(db, AuthSession) == 0
+    async with limited.state.sessionmaker() as session:
+        steward = select(Person.id).where(Person.phone == "+86" + STEWARD_XIUSHAN).scalar_subquery()
+        assert await count_rows(session, AuthSession, AuthSession.person_id == steward) == 0
 
 
-async def test_unknown_phones_count_towards_the_limit_too(gql, app, monkeypatch):
-    monkeypatch.setattr(
-        app.state, "settings", app.state.settings.model_copy(update={"login_codes_per_ip_hour": 2})
-    )
-    for phone in ("13912340001", "13912340002"):
-        assert (await login(gql, phone, "whatever-123"))["code"] == "INVALID_CREDENTIALS"
-    assert (await login(gql, STEWARD_XIUSHAN, DEMO_STAFF_PASSWORD))["code"] == "RATE_LIMITED"
+async def test_unknown_phones_count_towards_the_limit_too(limited):
+    async with graphql_client(limited, "10.2.0.2") as gql:
+        for phone in ("13912340001", "13912340002", "13912340003"):
+            assert (await login(gql, phone, "whatever-123"))["code"] == "INVALID_CREDENTIALS"
+        assert (await login(gql, STEWARD_XIUSHAN, DEMO_STAFF_PASSWORD))["code"] == "RATE_LIMITED"

@@ -4,7 +4,7 @@ the phone, through accounts.do_notify), and reconciliation of payments whose not
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select
 
@@ -14,10 +14,16 @@ from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.jobs import run_billing_jobs
 from laoyou.billing.models import Bill, BillStatus, PaymentMethod
 from laoyou.core import jobs
-from laoyou.core.time import utcnow
+from laoyou.core.time import SHANGHAI, utcnow
 
 from ..conftest import RESIDENT_XIUSHAN
 from .helpers import actor_for, check_books
+
+
+def shanghai_time(*, days_ahead: int, hour: int) -> datetime:
+    """That hour in Shanghai, some days from now, as UTC."""
+    day = utcnow().astimezone(SHANGHAI) + timedelta(days=days_ahead)
+    return day.replace(hour=hour, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 async def reminders(db, person_id: int) -> int:  # noqa: ANN001
@@ -35,7 +41,7 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
 
     monkeypatch.setattr("laoyou.notify.service.do_enqueue", enqueue)
     resident = await actor_for(db, RESIDENT_XIUSHAN)
-    now = utcnow() + timedelta(days=40)
+    now = shanghai_time(days_ahead=40, hour=10)  # an hour later is the same day, whenever the test runs
     owed = list(await db.exec(select(Bill).where(
         col(Bill.household_id).in_(resident.household_ids), col(Bill.status).in_(["open", "partly_paid"]))))
     assert owed
@@ -55,6 +61,19 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
     next_day = await run_billing_jobs(db, now=now + timedelta(days=1), gateways={})
     assert next_day.reminded == first.reminded - 1
     assert (await db.get(Bill, owed[0].id)).status == BillStatus.paid.value
+
+
+async def test_a_bill_reminded_early_in_the_morning_is_not_reminded_again_that_day(db):
+    # Given the demo resident's overdue bills, reminded at 04:00 Shanghai time (20:00 UTC the day before)
+    resident = await actor_for(db, RESIDENT_XIUSHAN)
+    early = shanghai_time(days_ahead=40, hour=4)
+    first = await run_billing_jobs(db, now=early, gateways={})
+    before = await reminders(db, resident.person_id)
+    # When the jobs run again at 07:00, the same day in Shanghai
+    again = await run_billing_jobs(db, now=early + timedelta(hours=3), gateways={})
+    # Then nobody is reminded twice that day
+    assert first.reminded > 0 and again.reminded == 0
+    assert await reminders(db, resident.person_id) == before
 
 
 async def test_reconciliation_in_the_job_finds_a_payment_whose_notification_was_lost(db):

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
-from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+from ..conftest import (
+    RESIDENT_XIUSHAN,
+    STEWARD_XIUSHAN,
+    graphql_client,
+    login_demo,
+    make_database_url,
+    make_settings,
+    started,
+)
 
 RAW = "query { viewer { isStaff person { name } } }"
 
@@ -73,51 +83,56 @@ async def test_a_hash_of_any_other_document_is_not_found(client):
     assert response.status_code == 400
 
 
-def switch_to_persisted_only(app, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"persisted_only": True}))
+@pytest.fixture(scope="module")
+async def deployment(backend, tmp_path_factory, request):  # noqa: ANN001, ANN201
+    """One database served as usual and by the same deployment restarted in persisted-only mode."""
+    tmp = tmp_path_factory.mktemp(f"persisted-only-{backend}")
+    url = make_database_url(backend, tmp, request)
+    async with started(make_settings(tmp, url)) as usual, \
+            started(make_settings(tmp, url, persisted_only=True)) as persisted_only:
+        yield SimpleNamespace(usual=usual, persisted_only=persisted_only)
 
 
-@pytest.fixture
-def persisted_only(app, monkeypatch):  # noqa: ANN001, ANN201
-    switch_to_persisted_only(app, monkeypatch)
+async def token_before_the_switch(deployment, phone: str) -> str:  # noqa: ANN001
+    async with graphql_client(deployment.usual) as usual:
+        return (await login_demo(usual, phone)).token
 
 
-async def test_persisted_only_refuses_raw_queries_from_anonymous_clients(client, persisted_only):
-    response = await client.post("/graphql", json={"query": RAW})
+async def post(app, body: dict, token: str | None = None) -> httpx.Response:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with graphql_client(app) as client:
+        return await client.http.post("/graphql", json=body, headers=headers)
+
+
+async def test_persisted_only_refuses_raw_queries_from_anonymous_clients(deployment):
+    response = await post(deployment.persisted_only, {"query": RAW})
     assert response.status_code == 400
     assert response.json() == {"errors": [{"message": "PersistedQueryRequired"}]}
 
 
-async def test_persisted_only_refuses_raw_queries_from_residents(client, gql, app, monkeypatch):
+async def test_persisted_only_refuses_raw_queries_from_residents(client, deployment):
     # Given a resident logged in before the switch
-    resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    switch_to_persisted_only(app, monkeypatch)
-    headers = {"Authorization": f"Bearer {resident.token}"}
+    token = await token_before_the_switch(deployment, RESIDENT_XIUSHAN)
     # When they send a raw query, it is refused
-    refused = await client.post("/graphql", json={"query": RAW}, headers=headers)
+    refused = await post(deployment.persisted_only, {"query": RAW}, token)
     assert refused.status_code == 400
     assert refused.json() == {"errors": [{"message": "PersistedQueryRequired"}]}
     # And the same resident's persisted operations still work
     digest = (await manifest(client))["PageViewer"]
-    allowed = await client.post("/graphql", json=by_hash(digest, "PageViewer"), headers=headers)
+    allowed = await post(deployment.persisted_only, by_hash(digest, "PageViewer"), token)
     assert allowed.json()["data"]["viewer"]["person"]["name"] == "王秀英"
 
 
-async def test_persisted_only_accepts_raw_queries_from_staff(client, gql, app, monkeypatch):
-    steward = await login_demo(gql, STEWARD_XIUSHAN)
-    switch_to_persisted_only(app, monkeypatch)
-    response = await client.post(
-        "/graphql", json={"query": RAW}, headers={"Authorization": f"Bearer {steward.token}"}
-    )
+async def test_persisted_only_accepts_raw_queries_from_staff(deployment):
+    token = await token_before_the_switch(deployment, STEWARD_XIUSHAN)
+    response = await post(deployment.persisted_only, {"query": RAW}, token)
     assert response.status_code == 200
     assert response.json()["data"]["viewer"] == {"isStaff": True, "person": {"name": "张建国"}}
 
 
-async def test_persisted_only_accepts_the_full_text_of_a_persisted_document(client, app, persisted_only):
+async def test_persisted_only_accepts_the_full_text_of_a_persisted_document(deployment):
     # A client that sends the whole document of a persisted operation sends nothing new
-    document = app.state.persisted["RequestLoginCode"].document
-    response = await client.post(
-        "/graphql",
-        json={"query": document, "operationName": "RequestLoginCode", "variables": {"phone": "13912340001"}},
-    )
+    document = deployment.persisted_only.state.persisted["RequestLoginCode"].document
+    response = await post(deployment.persisted_only, {
+        "query": document, "operationName": "RequestLoginCode", "variables": {"phone": "13912340001"}})
     assert response.json()["data"]["requestLoginCode"]["__typename"] == "LoginCodeSent"

@@ -10,13 +10,20 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from laoyou.app import create_app
+
 from ..accounts.test_notifications_live import PROTOCOL, SUBSCRIBE, connect, demo_token, live, receive  # noqa: F401
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 
 
-def switch_to_persisted_only(live, monkeypatch) -> None:  # noqa: ANN001, F811
-    state = live.app.state
-    monkeypatch.setattr(state, "settings", state.settings.model_copy(update={"persisted_only": True}))
+@pytest.fixture(scope="module")
+def persisted_only(live) -> Iterator[Any]:  # noqa: F811
+    """The live app's deployment restarted in persisted-only mode (one database: sessions carry over)."""
+    from starlette.testclient import TestClient
+
+    settings = live.app.state.settings.model_copy(update={"persisted_only": True})
+    with TestClient(create_app(settings), client=("10.7.7.7", 4000)) as client:
+        yield client
 
 
 def by_hash(live, name: str) -> dict:  # noqa: ANN001, F811
@@ -39,10 +46,10 @@ def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
         assert answer["type"] == "next" and isinstance(answer["payload"]["data"]["unreadNotifications"], int)
 
 
-def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(live, monkeypatch):  # noqa: ANN001, F811
+def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(
+        live, persisted_only):  # noqa: F811
     token = demo_token(live, RESIDENT_XIUSHAN)  # logged in before the switch
-    switch_to_persisted_only(live, monkeypatch)
-    with connected(live, token) as ws:
+    with connected(persisted_only, token) as ws:
         # A document of the resident's own making is refused, as over POST
         ws.send_json({"id": "raw", "type": "subscribe", "payload": {"query": SUBSCRIBE + " "}})
         assert receive(ws) == {"id": "raw", "type": "error", "payload": [{"message": "PersistedQueryRequired"}]}
@@ -51,15 +58,15 @@ def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_conne
         ws.send_json({"id": "unknown", "type": "subscribe", "payload": unknown})
         assert receive(ws) == {"id": "unknown", "type": "error", "payload": [{"message": "PersistedQueryNotFound"}]}
         # And the app's own subscription, by its hash, still runs on the same connection
-        ws.send_json({"id": "app", "type": "subscribe", "payload": by_hash(live, "UnreadNotifications")})
+        app_subscription = by_hash(persisted_only, "UnreadNotifications")
+        ws.send_json({"id": "app", "type": "subscribe", "payload": app_subscription})
         answer = receive(ws)
         assert answer["id"] == "app" and answer["type"] == "next"
 
 
-def test_persisted_only_lets_staff_subscribe_with_their_own_documents(live, monkeypatch):  # noqa: ANN001, F811
+def test_persisted_only_lets_staff_subscribe_with_their_own_documents(live, persisted_only):  # noqa: F811
     token = demo_token(live, STEWARD_XIUSHAN)  # logged in before the switch
-    switch_to_persisted_only(live, monkeypatch)
-    with connected(live, token) as ws:
+    with connected(persisted_only, token) as ws:
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE + " "}})
         assert receive(ws)["type"] == "next"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+CLOCK = Path(__file__).parents[1] / "clock.py"  # runs uvicorn with the tests' clock (LAOYOU_TEST_CLOCK)
 LOGIN = """mutation ($phone: String!) { loginAsDemoPerson(phone: $phone, sessionKind: BEARER) { ... on LoggedIn { token } } }"""
 
 
@@ -31,7 +32,7 @@ class AppProcess:
         }
         self.log = open(data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "laoyou.app:create_app", "--host", "127.0.0.1",
+            [sys.executable, str(CLOCK), "uvicorn", "--factory", "laoyou.app:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
             env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )

@@ -16,6 +16,7 @@ from laoyou.graphql.schema import build_schema
 from laoyou.support import feed
 
 from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN
+from .helpers import SET_STATUS
 from .servers import AppProcess
 from .test_live import client, send
 
@@ -61,6 +62,9 @@ async def resident_asks(app: AppProcess, text: str) -> tuple[str, str, str, int]
     """The resident's and the agent's tokens, and the conversation her first message opened, with its seq."""
     resident = await asyncio.to_thread(app.login, RESIDENT_XIUSHAN)
     agent = await asyncio.to_thread(app.login, AGENT_NANNING)
+    # On duty around the clock: off the demo's 08:00-22:00 the bot would add a note of its own to the chat
+    around_the_clock = {"online": True, "start": "00:00", "end": "00:00"}
+    await asyncio.to_thread(app.graphql, agent, SET_STATUS, around_the_clock)
     first = await asyncio.to_thread(send, app, resident, text)
     return resident, agent, first["conversation"]["id"], first["chatMessage"]["seq"]
 

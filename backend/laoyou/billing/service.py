@@ -638,7 +638,7 @@ async def do_remind_overdue(session: AsyncSession, *, now: datetime | None = Non
     (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed)."""
     now = now or utcnow()
     today = local_date(now)
-    start_of_today = datetime.combine(today, datetime.min.time(), tzinfo=SHANGHAI)
+    start_of_today = shanghai_day_start(today)
     bills = list(await session.exec(select(Bill).where(
         col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]), Bill.due_date < today,
         col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today)).order_by(Bill.id).limit(limit)))

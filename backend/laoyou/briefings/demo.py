@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import orjson
 from sqlmodel import col, select
@@ -34,11 +34,12 @@ async def load_briefings_demo(session: AsyncSession) -> None:
         if steward is None or not communities:
             continue
         for days_ago, (title, body, items) in reversed(list(enumerate(DAYS))):  # oldest first
-            # Published at 17:30 Shanghai time that day (today: a little before now).
+            # Published at 17:30 Shanghai time that day (today, before 17:30: a little before now, yet today).
             day = (now - timedelta(days=days_ago)).astimezone(SHANGHAI)
-            published = day.replace(hour=17, minute=30, second=0, microsecond=0)
+            published = day.replace(hour=17, minute=30, second=0, microsecond=0).astimezone(UTC)
             if published > now:
-                published = now - timedelta(minutes=5)
+                start_of_today = day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+                published = max(now - timedelta(minutes=5), start_of_today)
             briefing = Briefing(author_id=steward.id, title=title, body=body,
                                 items_json=orjson.dumps([{"kind": k, "text": t} for k, t in items]).decode(),
                                 status=BriefingStatus.published.value, published_at=published,

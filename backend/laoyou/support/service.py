@@ -647,7 +647,7 @@ async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetim
         if start <= now_local:
             start += timedelta(days=1)
         best = start if best is None or start < best else best
-    return best
+    return as_utc(best) if best else None
 
 
 # --- claim, transfer, close, rate ---------------------------------------------------------------------

@@ -127,7 +127,7 @@ function startChat(box) {
     const who = document.createElement("p");
     who.className = "who";
     const time = new Date(m.createdAt);
-    who.textContent = `${service ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    who.textContent = `${service ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Shanghai" })}`;
     li.append(who);
     if (m.media?.kind === "audio") {
       const audio = document.createElement("audio");
