@@ -1,5 +1,6 @@
 """Production mode, started as the README's Production section says: no demo part, no sandbox cashier, no
-introspection; and it refuses to start with a default or short secret, with the sandbox, or on a demo database."""
+introspection; and it refuses to start with a default or short secret, the console SMS sender, the sandbox, or on a
+demo database."""
 
 from __future__ import annotations
 
@@ -254,6 +255,7 @@ def test_laoyou_serve_in_production_has_no_demo_part(tmp_path):
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("LAOYOU_PAY_DEFAULT_METHOD", "sandbox", "LAOYOU_PAY_DEFAULT_METHOD=sandbox"),
     ("LAOYOU_SECRET_KEY", "short-but-private", "LAOYOU_SECRET_KEY"),
+    ("LAOYOU_SMS_BACKEND", "console", "LAOYOU_SMS_BACKEND must be http"),
 ])
 def test_laoyou_serve_in_production_refuses_to_start(tmp_path, variable, value, says):
     env = production_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'laoyou.sqlite3'}", **{variable: value})

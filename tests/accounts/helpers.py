@@ -1,12 +1,17 @@
-"""Helpers shared by the accounts, graphql and web tests: codes from the console SMS sender, row counts."""
+"""Helpers shared by the accounts, graphql and web tests: codes from the SMS sender, row counts."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.accounts.sms import HttpSmsGateway, SentSms
+from laoyou.core.settings import Settings
 
 from ..conftest import GraphQLClient
 
@@ -37,8 +42,26 @@ def e164(national: str) -> str:
     return "+86" + re.sub(r"\D", "", national)[-11:]
 
 
+class RecordedSmsGateway(HttpSmsGateway):
+    """Production's HTTP SMS adapter with its gateway answered in the process (the gateway's JSON protocol, as
+    tests/accounts/test_sms.py checks it): the texts it was given are kept, so a production app's test can log in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sent: list[SentSms] = []
+        super().__init__(settings.sms_gateway_url, settings.sms_gateway_token, settings.sms_sign_name,
+                         client=httpx.AsyncClient(transport=httpx.MockTransport(self._answer)))
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.sent.append(SentSms(body["phone"], body["text"]))
+        return httpx.Response(200, json={"ok": True})
+
+    def last_to(self, phone: str) -> str | None:
+        return next((message.text for message in reversed(self.sent) if message.phone == phone), None)
+
+
 def sent_code(app: Any, phone: str) -> str:
-    """The code in the last SMS the console sender 'sent' to this number."""
+    """The code in the last SMS the app's sender (the console's, or a RecordedSmsGateway) sent to this number."""
     text = app.state.sms.last_to(e164(phone))
     assert text, f"no SMS was sent to {phone}"
     found = re.search(r"\b(\d{6})\b", text)

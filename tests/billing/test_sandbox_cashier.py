@@ -16,7 +16,7 @@ from laoyou.app import create_app
 from laoyou.billing.gateways.registry import Gateways, PaySettings
 from laoyou.billing.models import Bill, Payment, SandboxOrder
 
-from ..accounts.helpers import login_with_code, request_code, sent_code
+from ..accounts.helpers import RecordedSmsGateway, login_with_code, request_code, sent_code
 from ..conftest import (
     FAMILY_OF_XIUSHAN,
     RESIDENT_JINGJU,
@@ -126,8 +126,9 @@ async def production_app(backend: str, tmp_path_factory: pytest.TempPathFactory,
                          request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """Production mode with the demo's households and bills (loaded on purpose, as only a test can)."""
     tmp = tmp_path_factory.mktemp(f"production-bills-{backend}")
-    application = create_app(make_settings(tmp, make_database_url(backend, tmp, request), mode="production"),
-                             load_demo=True)
+    settings = make_settings(tmp, make_database_url(backend, tmp, request), mode="production")
+    application = create_app(settings, load_demo=True)
+    application.state.sms = RecordedSmsGateway(settings)  # this module's own app: its residents log in by code
     async with application.router.lifespan_context(application):
         yield application
 

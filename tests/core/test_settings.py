@@ -11,6 +11,7 @@ from laoyou.core import settings as settings_module
 from laoyou.core.settings import DEFAULT_SECRET, Mode, Settings
 
 PRIVATE = "a-private-secret-key-of-more-than-32-characters"
+GATEWAY = "https://sms.example.cn/send"
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +59,16 @@ def test_production_with_a_short_secret_is_refused():
 
 
 def test_production_with_a_private_secret_is_accepted():
-    settings = Settings(mode="production", secret_key=PRIVATE)
+    settings = Settings(mode="production", secret_key=PRIVATE, sms_backend="http", sms_gateway_url=GATEWAY)
     assert settings.is_production and not settings.is_demo
+
+
+def test_production_refuses_the_console_sms_sender_and_a_gateway_without_address():
+    # The console sender writes login codes to the log, where anyone reading it could log in as anyone
+    with pytest.raises(ValidationError, match="LAOYOU_SMS_BACKEND must be http"):
+        Settings(mode="production", secret_key=PRIVATE)
+    with pytest.raises(ValidationError, match="LAOYOU_SMS_GATEWAY_URL"):
+        Settings(mode="production", secret_key=PRIVATE, sms_backend="http")
 
 
 @pytest.mark.parametrize("mode", ["demo", "dev"])
@@ -70,6 +79,8 @@ def test_demo_and_dev_may_keep_the_default_secret(mode):
 def test_laoyou_variables_are_read(monkeypatch, tmp_path):
     monkeypatch.setenv("LAOYOU_MODE", "production")
     monkeypatch.setenv("LAOYOU_SECRET_KEY", PRIVATE)
+    monkeypatch.setenv("LAOYOU_SMS_BACKEND", "http")
+    monkeypatch.setenv("LAOYOU_SMS_GATEWAY_URL", GATEWAY)
     monkeypatch.setenv("LAOYOU_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LAOYOU_DATABASE_URL", "postgresql+asyncpg://laoyou@db/laoyou")
     monkeypatch.setenv("LAOYOU_MAX_PAGE_SIZE", "50")

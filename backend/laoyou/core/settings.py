@@ -57,11 +57,17 @@ class Settings(BaseSettings):
     ice_servers: str = Field("[]", description="WebRTC STUN/TURN servers as JSON, e.g. [{\"urls\": \"turn:turn.example.cn:3478\", \"username\": \"u\", \"credential\": \"p\"}]")
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> "Settings":
+    def _refuse_demo_parts_in_production(self) -> "Settings":
         if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
             raise ValueError("LAOYOU_SECRET_KEY must be set to a private value in production mode")
         if self.mode == Mode.production and len(self.secret_key) < 32:
             raise ValueError("LAOYOU_SECRET_KEY must be at least 32 characters in production mode")
+        # The console sender only writes login codes to the log: in production no resident would get one, and
+        # whoever reads the log could log in as anyone.
+        if self.mode == Mode.production and self.sms_backend != "http":
+            raise ValueError("LAOYOU_SMS_BACKEND must be http in production mode (console only logs login codes)")
+        if self.mode == Mode.production and not self.sms_gateway_url:
+            raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
         return self
 
     @property
