@@ -131,16 +131,20 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
     resident.get_by_role("button", name="Yes, send for help").click()
     resident.wait_for_url("**/support/sos/*")
     resident.wait_for_selector('[data-sos-live][data-status="open"]')  # the subscription has answered
-    assert "张建国" in resident.locator("[data-sos-coming]").inner_text()
+    # who has been alerted, with nobody said to be coming before anyone has answered
+    assert resident.locator("[data-sos-coming]").inner_text() == "We have alerted 张建国"
+    assert resident.locator("h1").inner_text() == "Your call for help has been sent"
+    assert "coming" not in resident.locator("main").inner_text() and "on its way" not in resident.locator("main").inner_text()
     # When an agent answers "I am going" in another browser
     agent = logged_in(browser, server, AGENT_NANNING)
     agent.goto(resident.url.replace(server.url, "").replace("/support/sos/", "/staff/support/sos/"))
     agent.get_by_role("button", name="I am going").click()
     # Then, with no reload, her page names the agent, offers to call them and says someone is on the way
     resident.wait_for_selector('[data-sos-live][data-status="acknowledged"]', timeout=10_000)
-    assert "孙婷" in resident.locator("[data-sos-coming]").inner_text()
+    assert resident.locator("[data-sos-coming]").inner_text() == "孙婷 is coming"
     assert resident.locator("[data-sos-call]").is_visible()
-    assert resident.locator('[data-sos-state="acknowledged"]').is_visible()
+    assert resident.locator("h1").inner_text() == "Help is on its way"
+    assert resident.locator('p[data-sos-state="acknowledged"]').is_visible()
 
 
 def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_tap_raises_it(browser, server):

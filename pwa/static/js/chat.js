@@ -348,14 +348,16 @@ if (sos) {
     const coming = sos.querySelector("[data-sos-coming]");
     const call = sos.querySelector("[data-sos-call]");
     coming.hidden = !name;
-    if (name) coming.textContent = sos.dataset.labelComing.replace("{name}", name);
+    // Until someone answers "I am going", the one on duty has only been alerted: nobody is said to be coming.
+    const said = alert.status === "open" ? sos.dataset.labelAlerted : sos.dataset.labelComing;
+    if (name) coming.textContent = said.replace("{name}", name);
     call.hidden = !(name && alert.responderPhone);
     if (name && alert.responderPhone) {
       call.href = `tel:${alert.responderPhone}`;
       call.querySelector("span").textContent = sos.dataset.labelCall.replace("{name}", name);
     }
     sos.querySelector("[data-sos-told]").hidden = Boolean(name);
-    for (const state of sos.querySelectorAll("[data-sos-state]")) state.hidden = state.dataset.sosState !== alert.status;
+    for (const state of document.querySelectorAll("[data-sos-state]")) state.hidden = state.dataset.sosState !== alert.status;
     sos.dataset.status = alert.status;
   });
 }
