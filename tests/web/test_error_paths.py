@@ -9,6 +9,7 @@ then check that a write goes through at once and nothing is left checked out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from ..conftest import (
     STEWARD_XIUSHAN,
     STEWARD_ZHUJIAJIAO,
 )
+from ..graphql.sockets import Socket
 from .conftest import assert_released, bearer, browser, log_in
 
 HOUSEHOLD_CARDS = """
@@ -277,3 +279,52 @@ async def test_a_mutation_whose_client_goes_away_or_is_cancelled_leaves_nothing_
         for cancel_after in (None, *CANCEL_AFTER):
             await dropped(own_app, "POST", "/graphql", headers=headers, body=body, cancel_after=cancel_after)
         await assert_released(own_app, f"after dropped {name}")
+
+
+# --- WebSockets: subscriptions refused, dropped or cancelled --------------------------------------------------
+
+SUBSCRIPTIONS = {
+    "unreadNotifications": ("subscription { unreadNotifications }", {}),
+    "supportChat (someone else's)": ("subscription ($id: ID!) { supportChat(conversationId: $id) { __typename } }",
+                                     {"id": EXISTING}),
+    "sosAlert (missing)": ("subscription ($id: ID!) { sosAlert(id: $id) { id status } }", {"id": MISSING}),
+    "callSignals (missing)": ("subscription ($id: ID!) { callSignals(callId: $id) { __typename } }", {"id": MISSING}),
+    "supportQueue (not an agent)": ("subscription { supportQueue { id } }", {}),
+    "ringingCalls": ("subscription { ringingCalls { id } }", {}),
+}
+
+
+@pytest.mark.parametrize("ending", ["complete", "disconnect", "cancel"])
+async def test_a_subscription_refused_dropped_or_cancelled_leaves_nothing_behind(own_app, collector_paused, ending):
+    async with browser(own_app) as http:
+        token = await bearer(http, RESIDENT_JINGJU)
+    for name, (document, variables) in SUBSCRIPTIONS.items():
+        # Given a resident's phone subscribed (to its own count, or to what is not theirs and is refused)
+        socket = Socket(own_app)
+        assert (await socket.open(token))["type"] == "connection_ack"
+        await socket.send({"id": "1", "type": "subscribe", "payload": {"query": document, "variables": variables}})
+        first = await socket.receive()
+        assert first is not None and first["type"] in ("next", "error"), (name, first)
+        # When the phone ends it politely, drops the socket without a word, or the server cancels the connection
+        if ending == "complete":
+            await socket.send({"id": "1", "type": "complete"})
+            await socket.close()
+        elif ending == "disconnect":
+            await socket.close()
+        else:
+            socket.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await socket.task
+        # Then the next write goes through at once and nothing is left checked out or holding the gate
+        await assert_released(own_app, f"after {name} ended by {ending}")
+
+
+async def test_a_socket_refused_at_connect_leaves_nothing_behind(own_app, collector_paused):
+    # Given a phone that connects with a token that is no session's
+    socket = Socket(own_app)
+    # When it is refused
+    assert await socket.open("not-a-session-token") is None
+    assert socket.close_code == 4403
+    await socket.close()
+    # Then nothing is left behind
+    await assert_released(own_app, "after a refused WebSocket")
