@@ -2,7 +2,8 @@
 
 Alembic's autogenerate comparison reads the migrated database back and lists every difference from the
 models' metadata: tables, columns, types, nullability, indexes, unique constraints, foreign keys and
-server defaults. A change to a model without its migration (or the reverse) fails here.
+server defaults, with the options `laoyou/migrations/env.py` gives autogenerate (migrations/compare.py holds
+them and their allow-list). A change to a model without its migration (or the reverse) fails here.
 """
 
 from __future__ import annotations
@@ -13,43 +14,46 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, DateTime, DefaultClause, ForeignKeyConstraint, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    DefaultClause,
+    ForeignKeyConstraint,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import laoyou.models  # noqa: F401  (registers every table)
 from laoyou.core.migrate import upgrade
 from laoyou.core.models import UTCDateTime
+from laoyou.migrations.compare import COMPARE_OPTIONS
 
 from ..conftest import make_database_url
 
 
-def same_server_default(context: MigrationContext, inspected_column: Column, metadata_column: Column,
-                        inspected_default: str | None, metadata_default: Any,
-                        rendered_metadata_default: str | None) -> bool | None:
-    """False where Alembic misreads two equal defaults as different; None lets Alembic compare."""
-    # The allow-list, one entry: Alembic's SQLite comparison unquotes 'text' but not the empty '' (its pattern
-    # wants a character inside the quotes), so an empty-string default, read back as ('') or '', looks unlike
-    # the same default declared.
-    if context.dialect.name == "sqlite" and inspected_default in ("('')", "''") and rendered_metadata_default == "":
-        return False
-    return None
-
-
-async def differences(url: str, metadata: MetaData, *, tables: set[str] | None = None) -> list[tuple[Any, ...]]:
+async def differences(
+    url: str, metadata: MetaData, *, tables: set[str] | None = None
+) -> list[tuple[Any, ...]]:
     """Alembic's list of what the database at url lacks or has beyond the metadata, flattened to one op a row."""
     engine = create_async_engine(url)
 
+    def kept(name: str | None, kind: str) -> bool:
+        return kind != "table" or tables is None or name in tables
+
     def compare(connection: Any) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={
-            # A TypeDecorator such as UTCDateTime is compared through its impl, DateTime(timezone=True).
-            "compare_type": True,
-            "compare_server_default": same_server_default,
-            # A comparison of some tables reads only those, and leaves the others out on both sides.
-            "include_name": lambda name, kind, parents: kind != "table" or tables is None or name in tables,
-            "include_object": lambda item, name, kind, reflected, other: (
-                kind != "table" or tables is None or name in tables),
-        })
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                **COMPARE_OPTIONS,
+                # A comparison of some tables reads only those, and leaves the others out on both sides.
+                "include_name": lambda name, kind, parents: kept(name, kind),
+                "include_object": lambda item, name, kind, reflected, other: kept(name, kind),
+            },
+        )
         return compare_metadata(context, metadata)
 
     try:
@@ -62,8 +66,9 @@ async def differences(url: str, metadata: MetaData, *, tables: set[str] | None =
 
 
 @pytest.fixture(scope="module")
-async def migrated(backend: str, tmp_path_factory: pytest.TempPathFactory,
-                   request: pytest.FixtureRequest) -> AsyncIterator[str]:
+async def migrated(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     """The URL of a fresh database brought to the newest revision by the project's migrations."""
     url = make_database_url(backend, tmp_path_factory.mktemp(f"migrations-{backend}"), request)
     engine = create_async_engine(url)
@@ -76,7 +81,9 @@ async def migrated(backend: str, tmp_path_factory: pytest.TempPathFactory,
 
 async def test_the_migrated_database_matches_the_models(migrated):
     found = await differences(migrated, SQLModel.metadata)
-    assert found == [], "migrations and models disagree; write a migration for:\n" + "\n".join(map(repr, found))
+    assert found == [], "migrations and models disagree; write a migration for:\n" + "\n".join(
+        map(repr, found)
+    )
 
 
 def copy_of_models() -> MetaData:
@@ -87,43 +94,43 @@ def copy_of_models() -> MetaData:
     return copy
 
 
-def add_column(refund: Any) -> None:
+def add_column(refund: Table) -> None:
     refund.append_column(Column("throwaway", String(8), nullable=True))
 
 
-def change_length(refund: Any) -> None:
+def change_length(refund: Table) -> None:
     refund.c.reason.type = String(100)
 
 
-def make_a_text_a_timestamp(refund: Any) -> None:
+def make_a_text_a_timestamp(refund: Table) -> None:
     refund.c.reason.type = UTCDateTime()
 
 
-def allow_null(refund: Any) -> None:
+def allow_null(refund: Table) -> None:
     refund.c.reason.nullable = True
 
 
-def drop_index(refund: Any) -> None:
+def drop_index(refund: Table) -> None:
     refund.indexes.remove(next(index for index in refund.indexes if index.name == "ix_refund_status"))
 
 
-def add_unique(refund: Any) -> None:
+def add_unique(refund: Table) -> None:
     refund.append_constraint(UniqueConstraint("request_hash", name="uq_refund_request_hash"))
 
 
-def add_foreign_key(refund: Any) -> None:
+def add_foreign_key(refund: Table) -> None:
     refund.append_constraint(ForeignKeyConstraint(["community_id"], ["district.id"], name="fk_refund_wrong"))
 
 
-def change_server_default(refund: Any) -> None:
+def change_server_default(refund: Table) -> None:
     refund.c.status.server_default = DefaultClause("requested")
 
 
-def drop_time_zone(refund: Any) -> None:
+def drop_time_zone(refund: Table) -> None:
     refund.c.created_at.type = DateTime(timezone=False)
 
 
-DRIFTS: list[tuple[Callable[[Any], None], str]] = [
+DRIFTS: list[tuple[Callable[[Table], None], str]] = [
     (add_column, "add_column"),
     (change_length, "modify_type"),
     (make_a_text_a_timestamp, "modify_type"),
