@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import laoyou.models  # noqa: F401  (registers every table)
 from laoyou.core.models import UTCDateTime
+from laoyou.migrations.compare import COMPARE_OPTIONS
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -27,8 +28,8 @@ def _run(connection) -> None:  # noqa: ANN001
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
         render_item=render_item,
+        **COMPARE_OPTIONS,
     )
     with context.begin_transaction():
         context.run_migrations()
