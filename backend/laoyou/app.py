@@ -170,15 +170,19 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
         return None
     import asyncio
 
+    from laoyou.briefings import service as briefings
     from laoyou.notify.worker import Worker
 
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
     # with a request's.
     app.state.worker_engine = make_engine(settings)
     app.state.worker = Worker(sessionmaker=make_sessionmaker(app.state.worker_engine), pubsub=app.state.pubsub,
-                              signer=app.state.vapid)
+                              signer=app.state.vapid, publish_due=briefings.do_publish_due)
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic
+    from laoyou.jobs import load_domain_jobs
+
+    load_domain_jobs()
 
     async def work() -> None:
         await asyncio.gather(
