@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from laoyou.accounts import service as accounts
 from laoyou.accounts.sms import make_sms_sender
 from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 from laoyou.core.db import make_engine, make_sessionmaker
@@ -30,6 +31,10 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     """
     settings = settings or get_settings()
     check_pay_settings(PaySettings(), production=settings.is_production)
+    if settings.is_demo:
+        from laoyou.demo.data import DEMO_PEOPLE
+
+        accounts.register_demo_people(DEMO_PEOPLE)
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     schema = build_schema(settings)

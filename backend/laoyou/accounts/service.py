@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
@@ -743,12 +744,26 @@ async def do_revoke_login_card(session: AsyncSession, *, actor: Actor, card: Log
     return card
 
 
+class DemoLogin(Protocol):
+    phone: str
+    name: str
+    role: Role
+    description: str
+
+
+# Who a demo visitor may log in as with one tap: the demo app registers its people; no other app has any.
+DEMO_PEOPLE: list[DemoLogin] = []
+
+
+def register_demo_people(people: Iterable[DemoLogin]) -> None:
+    """The demo names the people its visitors may log in as."""
+    DEMO_PEOPLE[:] = people
+
+
 async def do_login_as_demo(session: AsyncSession, *, settings: Settings, phone: str, actor: Actor) -> Person:
     """Demo mode only: a visitor tries any listed role in one tap."""
     if not settings.is_demo:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "One-tap login is only offered in the demo.")
-    from laoyou.demo.data import DEMO_PEOPLE
-
     normalised = normalise_phone(phone)
     if normalised not in {p.phone for p in DEMO_PEOPLE}:
         raise LaoyouError(ErrorCode.INVALID_CREDENTIALS, "This is not one of the demo people.", field="phone")
