@@ -40,7 +40,7 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
         pushed.append(kwargs)
         return 0
 
-    monkeypatch.setattr("laoyou.notify.service.do_enqueue", enqueue)
+    monkeypatch.setattr("laoyou.notify.outbox.do_enqueue", enqueue)
     resident = await actor_for(db, RESIDENT_XIUSHAN)
     now = shanghai_time(days_ahead=40, hour=10)  # an hour later is the same day, whenever the test runs
     owed = list(await db.exec(select(Bill).where(

@@ -17,8 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
 from laoyou.core.pubsub import PubSub
+from laoyou.notify.outbox import OUTBOX_CHANNEL
 from laoyou.notify.sender import PushSender, make_http_client
-from laoyou.notify.service import OUTBOX_CHANNEL
 from laoyou.notify.vapid import VapidSigner
 
 log = logging.getLogger("laoyou.worker")
