@@ -39,6 +39,7 @@ RULES: dict[PushKind, KindRule] = {
     PushKind.general: KindRule(ttl=24 * 3600, urgency="normal", topic=None),
 }
 
+
 def push_kind(kind: str) -> PushKind:
     """Map a notification kind (e.g. "bill_overdue", "work_order_done") to the preference that governs it."""
     if kind in PushKind.__members__:
