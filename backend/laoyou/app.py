@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from laoyou.accounts import service as accounts
 from laoyou.accounts.sms import make_sms_sender
 from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 from laoyou.core.db import make_engine, make_sessionmaker
@@ -30,6 +31,10 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     """
     settings = settings or get_settings()
     check_pay_settings(PaySettings(), production=settings.is_production)
+    if settings.is_demo:
+        from laoyou.demo.data import DEMO_PEOPLE
+
+        accounts.register_demo_people(DEMO_PEOPLE)
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     schema = build_schema(settings)
@@ -170,15 +175,19 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
         return None
     import asyncio
 
+    from laoyou.briefings import service as briefings
     from laoyou.notify.worker import Worker
 
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
     # with a request's.
     app.state.worker_engine = make_engine(settings)
     app.state.worker = Worker(sessionmaker=make_sessionmaker(app.state.worker_engine), pubsub=app.state.pubsub,
-                              signer=app.state.vapid)
+                              signer=app.state.vapid, publish_due=briefings.do_publish_due)
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic
+    from laoyou.jobs import load_domain_jobs
+
+    load_domain_jobs()
 
     async def work() -> None:
         await asyncio.gather(

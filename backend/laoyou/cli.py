@@ -116,10 +116,12 @@ def worker(data_dir: DataDirOpt = None) -> None:
     """Send push notifications and run scheduled jobs (set LAOYOU_WORKER=external on the app processes)."""
     import signal
 
+    from laoyou.briefings import service as briefings
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
     from laoyou.core.migrate import upgrade
     from laoyou.core.pubsub import make_pubsub
+    from laoyou.jobs import load_domain_jobs
     from laoyou.notify.vapid import signer_for
     from laoyou.notify.worker import Worker
 
@@ -132,6 +134,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     except ValueError as exc:
         console.print(f"[red]Settings refused:[/red] {exc}")
         raise typer.Exit(2) from None
+    load_domain_jobs()
 
     async def run() -> None:
         engine = make_engine(settings)
@@ -139,7 +142,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
         # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
         pubsub = make_pubsub(settings)
         job = Worker(sessionmaker=make_sessionmaker(engine), pubsub=pubsub, signer=signer_for(settings),
-                     poll_seconds=1.0)
+                     publish_due=briefings.do_publish_due, poll_seconds=1.0)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ from laoyou.billing.jobs import run_billing_jobs
 from laoyou.billing.models import Bill, BillStatus, PaymentMethod
 from laoyou.core import jobs
 from laoyou.core.time import SHANGHAI, utcnow
+from laoyou.jobs import load_domain_jobs
 
 from ..conftest import RESIDENT_XIUSHAN
 from .helpers import actor_for, check_books
@@ -39,7 +40,7 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
         pushed.append(kwargs)
         return 0
 
-    monkeypatch.setattr("laoyou.notify.service.do_enqueue", enqueue)
+    monkeypatch.setattr("laoyou.notify.outbox.do_enqueue", enqueue)
     resident = await actor_for(db, RESIDENT_XIUSHAN)
     now = shanghai_time(days_ahead=40, hour=10)  # an hour later is the same day, whenever the test runs
     owed = list(await db.exec(select(Bill).where(
@@ -102,6 +103,6 @@ async def test_reconciliation_in_the_job_finds_a_payment_whose_notification_was_
 
 
 def test_the_billing_job_is_registered_for_the_worker():
-    jobs.load_domain_jobs()
+    load_domain_jobs()
     assert "billing" in jobs.JOBS and jobs.JOBS["billing"].every_seconds <= 600
 

@@ -8,15 +8,18 @@ from types import SimpleNamespace
 from sqlalchemy import text
 
 from laoyou.core import jobs
+from laoyou.jobs import load_domain_jobs
 
 
 class Clock:
-    """A monotonic clock that moves only when the test moves it."""
+    """A monotonic clock that moves only when the test moves it, and says once it has been read."""
 
     def __init__(self) -> None:
         self.now = 1000.0
+        self.read = asyncio.Event()
 
     def __call__(self) -> float:
+        self.read.set()
         return self.now
 
 
@@ -25,7 +28,6 @@ async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monk
     clock = Clock()
     runs: list[tuple[str, float]] = []
     ran = {"counting": asyncio.Event(), "failing": asyncio.Event()}
-    started = asyncio.Event()
 
     async def counting(session) -> int:  # noqa: ANN001
         runs.append(("ok", clock.now))
@@ -43,12 +45,11 @@ async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monk
         "counting": jobs.PeriodicJob("counting", every, counting),
         "failing": jobs.PeriodicJob("failing", every, failing),
     })
-    # The runner reads the clock right after loading the jobs: from then on it waits for the clock to move.
-    monkeypatch.setattr(jobs, "load_domain_jobs", started.set)
+    # The runner's first read of the clock plans every job: from then on it waits for the clock to move.
     monkeypatch.setattr(jobs, "time", SimpleNamespace(monotonic=clock))
     stop = asyncio.Event()
     runner = asyncio.create_task(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop))
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(clock.read.wait(), 5)
     start = clock.now
     # When the clock passes three intervals, one at a time, and each round is seen to run
     for _ in range(3):
@@ -73,7 +74,6 @@ async def test_scale_zero_turns_jobs_off(app, monkeypatch):
         runs.append("ran")
 
     monkeypatch.setattr(jobs, "JOBS", {"due": jobs.PeriodicJob("due", 0, due)})
-    monkeypatch.setattr(jobs, "load_domain_jobs", lambda: None)
     # When the runner starts with scale 0 and nobody ever sets stop
     stop = asyncio.Event()
     await asyncio.wait_for(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop, scale=0), 5)
@@ -82,5 +82,5 @@ async def test_scale_zero_turns_jobs_off(app, monkeypatch):
 
 
 def test_work_orders_register_their_job():
-    jobs.load_domain_jobs()
+    load_domain_jobs()
     assert jobs.JOBS["work_orders"].every_seconds == 300

@@ -139,8 +139,8 @@ async def until_waiting_or_done(app: Any, task: asyncio.Task) -> None:
 
 
 def test_the_worker_runs_the_media_job_every_hour():
-    # The worker imports the jobs it runs (core.jobs.load_domain_jobs), in a process that imported nothing else
-    script = ("from laoyou.core import jobs; jobs.load_domain_jobs(); "
+    # The worker imports the jobs it runs (laoyou.jobs.load_domain_jobs), in a process that imported nothing else
+    script = ("from laoyou.core import jobs; from laoyou.jobs import load_domain_jobs; load_domain_jobs(); "
               "print(jobs.JOBS['media'].every_seconds)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

@@ -371,11 +371,9 @@ class AccountsQuery:
     def demo_people(self, info: Info) -> list[DemoPerson]:
         if not info.context.settings.is_demo:
             return []
-        from laoyou.demo.data import DEMO_PEOPLE
-
         return [
             DemoPerson(phone=national(p.phone), name=p.name, role=p.role, description=i18n.gettext(p.description, info.context.language))
-            for p in DEMO_PEOPLE
+            for p in accounts.DEMO_PEOPLE
         ]
 
     @strawberry.field(permission_classes=[IsStaff], description="Login cards printed for a household.")

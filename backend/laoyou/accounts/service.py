@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.audit import audit
 from laoyou.accounts.models import (
     AuditEvent,
     AuthSession,
@@ -47,7 +49,9 @@ from laoyou.core.security import (
 from laoyou.core.settings import Settings
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
+from laoyou.estates import service as estates
 from laoyou.estates.models import Household
+from laoyou.notify import outbox
 
 log = logging.getLogger("laoyou.accounts")
 
@@ -57,46 +61,6 @@ SESSION_TOUCH_EVERY = timedelta(hours=1)
 
 def notifications_channel(person_id: int) -> str:
     return f"notifications:{person_id}"
-
-
-async def audit(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    action: str,
-    subject_type: str = "",
-    subject_id: int | None = None,
-    detail: str = "",
-) -> None:
-    """Record who did what; staff reading personal data goes through here too."""
-    session.add(
-        AuditEvent(
-            actor_id=actor.person.id if actor and actor.person else None,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            detail=detail[:500],
-            client_ip=actor.client_ip if actor else "",
-        )
-    )
-
-
-async def audit_many(
-    session: AsyncSession, *, actor: Actor | None, action: str, subject_type: str, subject_ids: list[int]
-) -> None:
-    """One audit line per subject, written in one statement (a staff member reading a list of households)."""
-    if not subject_ids:
-        return
-    now = utcnow()
-    await session.exec(
-        insert(AuditEvent),
-        params=[
-            {"actor_id": actor.person.id if actor and actor.person else None, "action": action,
-             "subject_type": subject_type, "subject_id": subject_id, "detail": "",
-             "client_ip": actor.client_ip if actor else "", "created_at": now}
-            for subject_id in subject_ids
-        ],
-    )
 
 
 # --- people -------------------------------------------------------------------------------------------
@@ -477,9 +441,7 @@ async def do_notify(session: AsyncSession, *, person_id: int, kind: str, title: 
     await session.flush()
     announce(session, notifications_channel(person_id), {"kind": kind})
     # The same notification goes to the person's phones, through the push outbox in this transaction.
-    from laoyou.notify import service as notify
-
-    await notify.do_enqueue(session, person_ids=[person_id], kind=kind, title=title, body=body, link=link)
+    await outbox.do_enqueue(session, person_ids=[person_id], kind=kind, title=title, body=body, link=link)
 
 
 async def list_notifications(session: AsyncSession, *, actor: Actor, first: int) -> list[Notification]:
@@ -560,27 +522,7 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
 
 
 async def household_residents(session: AsyncSession, household_id: int) -> list[Person]:
-    return (await residents_by_household(session, [household_id]))[household_id]
-
-
-async def residents_by_household(session: AsyncSession, household_ids: list[int]) -> dict[int, list[Person]]:
-    """The residents of many households in one query (loaders call this)."""
-    found: dict[int, list[Person]] = {hid: [] for hid in household_ids}
-    if not household_ids:
-        return found
-    rows = await session.exec(
-        select(RoleGrant.household_id, Person)
-        .join(RoleGrant, RoleGrant.person_id == Person.id)
-        .where(
-            col(RoleGrant.household_id).in_(household_ids),
-            RoleGrant.role == Role.resident.value,
-            col(RoleGrant.revoked_at).is_(None),
-        )
-        .order_by(Person.id)
-    )
-    for household_id, person in rows:
-        found[household_id].append(person)
-    return found
+    return (await estates.residents_by_household(session, [household_id]))[household_id]
 
 
 async def list_family_links(session: AsyncSession, *, actor: Actor) -> list[FamilyLink]:
@@ -743,12 +685,26 @@ async def do_revoke_login_card(session: AsyncSession, *, actor: Actor, card: Log
     return card
 
 
+class DemoLogin(Protocol):
+    phone: str
+    name: str
+    role: Role
+    description: str
+
+
+# Who a demo visitor may log in as with one tap: the demo app registers its people; no other app has any.
+DEMO_PEOPLE: list[DemoLogin] = []
+
+
+def register_demo_people(people: Iterable[DemoLogin]) -> None:
+    """The demo names the people its visitors may log in as."""
+    DEMO_PEOPLE[:] = people
+
+
 async def do_login_as_demo(session: AsyncSession, *, settings: Settings, phone: str, actor: Actor) -> Person:
     """Demo mode only: a visitor tries any listed role in one tap."""
     if not settings.is_demo:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "One-tap login is only offered in the demo.")
-    from laoyou.demo.data import DEMO_PEOPLE
-
     normalised = normalise_phone(phone)
     if normalised not in {p.phone for p in DEMO_PEOPLE}:
         raise LaoyouError(ErrorCode.INVALID_CREDENTIALS, "This is not one of the demo people.", field="phone")

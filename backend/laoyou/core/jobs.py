@@ -2,6 +2,7 @@
 
 A domain registers a unit of work that takes a session and never commits; the runner commits each
 round and publishes its events, so a failed round changes nothing and is tried again next time.
+laoyou.jobs imports the domains' job modules for the worker: the core knows none of them.
 """
 
 from __future__ import annotations
@@ -42,14 +43,6 @@ def periodic(name: str, *, every_seconds: float) -> Callable:
     return register
 
 
-def load_domain_jobs() -> None:
-    """Import the modules that register jobs."""
-    import laoyou.billing.jobs  # noqa: F401
-    import laoyou.media.jobs  # noqa: F401
-    import laoyou.models  # noqa: F401  (every table: media's cleanup keeps a file any table refers to)
-    import laoyou.tickets.jobs  # noqa: F401
-
-
 async def run_once(job: PeriodicJob, sessionmaker: async_sessionmaker[AsyncSession], pubsub: PubSub) -> Any:
     async with sessionmaker() as session:
         try:
@@ -67,7 +60,6 @@ async def run_periodic(
     """Run each registered job on its interval (scaled; 0 turns them off) until stop is set."""
     if scale <= 0:
         return
-    load_domain_jobs()
     next_at = {name: time.monotonic() + job.every_seconds * scale for name, job in JOBS.items()}
     while not stop.is_set():
         now = time.monotonic()

@@ -8,8 +8,8 @@ from sqlalchemy import ColumnElement, false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.pagination import Page
@@ -299,6 +299,26 @@ async def my_households(
     return list(rows)
 
 
+async def residents_by_household(session: AsyncSession, household_ids: list[int]) -> dict[int, list[Person]]:
+    """The residents of many households in one query (loaders call this)."""
+    found: dict[int, list[Person]] = {hid: [] for hid in household_ids}
+    if not household_ids:
+        return found
+    rows = await session.exec(
+        select(RoleGrant.household_id, Person)
+        .join(RoleGrant, RoleGrant.person_id == Person.id)
+        .where(
+            col(RoleGrant.household_id).in_(household_ids),
+            RoleGrant.role == Role.resident.value,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+        .order_by(Person.id)
+    )
+    for household_id, person in rows:
+        found[household_id].append(person)
+    return found
+
+
 async def household_people(session: AsyncSession, *, actor: Actor, household: Household) -> list[Person]:
     """The residents of a household the actor has already been given; staff reading them is logged."""
     return (await household_people_many(session, actor=actor, household_ids=[household.id]))[household.id]
@@ -309,8 +329,8 @@ async def household_people_many(session: AsyncSession, *, actor: Actor, househol
 
     Staff reading other people's households is logged, one audit line per household, written together.
     """
-    people = await accounts.residents_by_household(session, household_ids)
+    people = await residents_by_household(session, household_ids)
     others = [household_id for household_id in household_ids if household_id not in actor.household_ids]
-    await accounts.audit_many(session, actor=actor, action="household.read_people", subject_type="household",
-                              subject_ids=others)
+    await audit_many(session, actor=actor, action="household.read_people", subject_type="household",
+                     subject_ids=others)
     return people

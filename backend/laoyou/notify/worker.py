@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,8 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
 from laoyou.core.pubsub import PubSub
+from laoyou.notify.outbox import OUTBOX_CHANNEL
 from laoyou.notify.sender import PushSender, make_http_client
-from laoyou.notify.service import OUTBOX_CHANNEL
 from laoyou.notify.vapid import VapidSigner
 
 log = logging.getLogger("laoyou.worker")
@@ -33,10 +34,13 @@ class Worker:
         sessionmaker: async_sessionmaker[AsyncSession],
         pubsub: PubSub,
         signer: VapidSigner,
+        publish_due: Callable[[AsyncSession], Awaitable[int]],
         http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Briefings' scheduled publishing, passed by the app (notify sits below briefings and never imports it).
+        self.publish_due = publish_due
         self.pubsub = pubsub
         self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=http)
         self.poll_seconds = poll_seconds
@@ -44,11 +48,9 @@ class Worker:
 
     async def tick(self) -> None:
         """One round: due briefings go out (queueing their pushes), then the outbox is drained."""
-        from laoyou.briefings import service as briefings
-
         async with self.sessionmaker() as session:
             try:
-                published = await briefings.do_publish_due(session)
+                published = await self.publish_due(session)
                 await events.commit_and_publish(session, self.pubsub)
             except BaseException:
                 await events.rollback(session)

@@ -1,0 +1,119 @@
+"""The push outbox every capability writes through (do_enqueue), in the same transaction as its event.
+
+The sender only ever sees committed rows, and the outbox's unique (event, device) key means one event
+reaches one device at most once. It reads only push tables, so accounts can queue its notifications here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.core.events import announce
+from laoyou.core.time import utcnow
+from laoyou.notify.models import PushKind, PushOutbox, PushPreference, PushSubscription
+
+OUTBOX_CHANNEL = "push:outbox"
+MAX_BODY = 300
+
+
+@dataclass(frozen=True)
+class KindRule:
+    ttl: int  # seconds a push service keeps it for a phone that is off
+    urgency: str  # very-low, low, normal, high (RFC 8030 section 5.3)
+    topic: str | None  # a newer message with the same topic replaces an undelivered older one
+
+
+RULES: dict[PushKind, KindRule] = {
+    PushKind.briefings: KindRule(ttl=24 * 3600, urgency="normal", topic="briefings"),
+    PushKind.bills: KindRule(ttl=3 * 24 * 3600, urgency="normal", topic="bills"),
+    PushKind.work_orders: KindRule(ttl=24 * 3600, urgency="normal", topic=None),
+    PushKind.chat: KindRule(ttl=3600, urgency="high", topic=None),
+    # Every emergency notice must arrive, so no topic: one never replaces another.
+    PushKind.emergencies: KindRule(ttl=12 * 3600, urgency="high", topic=None),
+    PushKind.general: KindRule(ttl=24 * 3600, urgency="normal", topic=None),
+}
+
+
+def push_kind(kind: str) -> PushKind:
+    """Map a notification kind (e.g. "bill_overdue", "work_order_done") to the preference that governs it."""
+    if kind in PushKind.__members__:
+        return PushKind(kind)
+    for prefix, mapped in (
+        ("briefing", PushKind.briefings),
+        ("bill", PushKind.bills),
+        ("payment", PushKind.bills),
+        ("work_order", PushKind.work_orders),
+        ("ticket", PushKind.work_orders),
+        ("chat", PushKind.chat),
+        ("support", PushKind.chat),
+        ("emergenc", PushKind.emergencies),
+    ):
+        if kind.startswith(prefix):
+            return mapped
+    return PushKind.general
+
+
+def _topic(text: str | None) -> str | None:
+    """Topics are at most 32 characters of the URL-safe base64 alphabet."""
+    if not text:
+        return None
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in text)
+    return cleaned[:32] or None
+
+
+async def do_enqueue(
+    session: AsyncSession,
+    *,
+    person_ids: list[int] | set[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    urgency: str | None = None,
+    topic: str | None = None,
+    event_key: str | None = None,
+) -> int:
+    """Write one outbox row per device of these people that wants this kind; the sender delivers after commit."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return 0
+    pkind = push_kind(kind)
+    rule = RULES[pkind]
+    event_key = event_key or uuid.uuid4().hex
+    wanted = select(PushSubscription.id, PushSubscription.person_id).where(col(PushSubscription.person_id).in_(ids))
+    if pkind is not PushKind.general:
+        switched_off = select(PushPreference.person_id).where(
+            PushPreference.kind == pkind.value, col(PushPreference.enabled).is_(False),
+            col(PushPreference.person_id).in_(ids),
+        )
+        wanted = wanted.where(col(PushSubscription.person_id).not_in(switched_off))
+    devices = list(await session.exec(wanted))
+    if not devices:
+        return 0
+    payload = orjson.dumps({
+        "title": title[:100],
+        "body": body[:MAX_BODY],
+        "url": link if link.startswith("/") else "/",
+        "kind": pkind.value,
+        "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
+        "urgency": urgency or rule.urgency,
+    }).decode()
+    rows = [
+        {
+            "event_key": event_key, "subscription_id": sid, "person_id": pid, "kind": pkind.value,
+            "payload": payload, "ttl": rule.ttl, "urgency": urgency or rule.urgency,
+            "topic": _topic(topic) if topic else rule.topic, "status": "pending", "attempts": 0,
+            "next_attempt_at": utcnow(), "created_at": utcnow(),
+        }
+        for sid, pid in devices
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.exec(insert(PushOutbox), params=rows[start:start + 1000])  # type: ignore[call-overload]
+    announce(session, OUTBOX_CHANNEL, {"count": len(rows)})
+    return len(rows)
