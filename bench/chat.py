@@ -68,11 +68,34 @@ def cpu_seconds(pid: int) -> float:
 
 def start_app(tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "LAOYOU_MODE": "demo", "LAOYOU_DATA_DIR": str(tmp), "LAOYOU_DEMO_HOUSEHOLDS_SCALE": "0.1",
-           "LAOYOU_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789", "LAOYOU_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "laoyou.app:create_app", "--host",
-                                "127.0.0.1", "--port", str(port), "--log-level", "warning", "--ws-max-queue", "64"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "LAOYOU_MODE": "demo",
+        "LAOYOU_DATA_DIR": str(tmp),
+        "LAOYOU_DEMO_HOUSEHOLDS_SCALE": "0.1",
+        "LAOYOU_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "LAOYOU_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "laoyou.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--ws-max-queue",
+            "64",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -89,7 +112,9 @@ def make_conversations(tmp: Path, count: int) -> list[int]:
     db = sqlite3.connect(tmp / "laoyou.sqlite3")
     rows = db.execute(
         "SELECT person_id, household_id, community_id, district_id FROM role_grant WHERE role='resident' AND "
-        "district_id=(SELECT district_id FROM role_grant WHERE role='agent' LIMIT 1) LIMIT ?", (count,)).fetchall()
+        "district_id=(SELECT district_id FROM role_grant WHERE role='agent' LIMIT 1) LIMIT ?",
+        (count,),
+    ).fetchall()
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     ids = []
     for person_id, household_id, community_id, district_id in rows:
@@ -97,7 +122,8 @@ def make_conversations(tmp: Path, count: int) -> list[int]:
             "INSERT INTO support_conversation (community_id, district_id, household_id, resident_id, status, urgent, "
             "last_seq, resident_delivered_seq, resident_read_seq, staff_delivered_seq, staff_read_seq, created_at, "
             "last_message_at, rating_comment) VALUES (?, ?, ?, ?, 'active', 0, 0, 0, 0, 0, 0, ?, ?, '')",
-            (community_id, district_id, household_id, person_id, now, now))
+            (community_id, district_id, household_id, person_id, now, now),
+        )
         ids.append(cursor.lastrowid)
     db.commit()
     db.close()
@@ -108,14 +134,37 @@ RAMP = 100  # connections opened at a time; the next batch starts once these are
 OPEN_TIMEOUT = 120.0
 
 
-async def laoyou_client(ws_url: str, token: str, conversation_id: int, stats: Stats, ready: asyncio.Event,
-                        counter: list[int], total: int, stop: asyncio.Event) -> None:
-    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], max_queue=None, ping_interval=None,
-                                  open_timeout=OPEN_TIMEOUT, close_timeout=2) as ws:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+async def laoyou_client(
+    ws_url: str,
+    token: str,
+    conversation_id: int,
+    stats: Stats,
+    ready: asyncio.Event,
+    counter: list[int],
+    total: int,
+    stop: asyncio.Event,
+) -> None:
+    async with websockets.connect(
+        ws_url,
+        subprotocols=["graphql-transport-ws"],
+        max_queue=None,
+        ping_interval=None,
+        open_timeout=OPEN_TIMEOUT,
+        close_timeout=2,
+    ) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        )
         await ws.recv()
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": CHAT, "variables": {"id": str(conversation_id), "after": 0}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": CHAT, "variables": {"id": str(conversation_id), "after": 0}},
+                }
+            )
+        )
         await ws.recv()  # the first answer: the state now
         counter[0] += 1
         if counter[0] == total:
@@ -130,7 +179,9 @@ async def laoyou_client(ws_url: str, token: str, conversation_id: int, stats: St
             if message.get("type") == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
                 continue
-            for m in (message.get("payload", {}).get("data") or {}).get("supportChat", {}).get("messages", []):
+            for m in (
+                (message.get("payload", {}).get("data") or {}).get("supportChat", {}).get("messages", [])
+            ):
                 stats.latencies.append(now - float(m["body"]))
                 stats.delivered += 1
 
@@ -141,22 +192,30 @@ async def run_laoyou(clients: int, conversations: int, rate: float, seconds: flo
     try:
         ids = make_conversations(tmp, conversations)
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            token = (await http.post("/graphql", json={"query": LOGIN, "variables": {"phone": "13800000031"}})).json()[
-                "data"]["loginAsDemoPerson"]["token"]
+            token = (
+                await http.post("/graphql", json={"query": LOGIN, "variables": {"phone": "13800000031"}})
+            ).json()["data"]["loginAsDemoPerson"]["token"]
             stats, ready, stop, counter = Stats(), asyncio.Event(), asyncio.Event(), [0]
             ws_url = url.replace("http", "ws") + "/graphql"
             tasks = []
             for start in range(0, clients, RAMP):
                 for i in range(start, min(clients, start + RAMP)):
-                    tasks.append(asyncio.create_task(laoyou_client(ws_url, token, ids[i % len(ids)], stats, ready,
-                                                                   counter, clients, stop)))
+                    tasks.append(
+                        asyncio.create_task(
+                            laoyou_client(
+                                ws_url, token, ids[i % len(ids)], stats, ready, counter, clients, stop
+                            )
+                        )
+                    )
                 # Wait until this batch is subscribed (or has failed) before opening the next.
                 deadline = time.monotonic() + OPEN_TIMEOUT
                 while counter[0] + sum(t.done() for t in tasks) < len(tasks) and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
             failed = [t for t in tasks if t.done() and t.exception() is not None]
             if failed:
-                raise RuntimeError(f"{len(failed)} of {clients} clients failed to subscribe: {failed[0].exception()!r}")
+                raise RuntimeError(
+                    f"{len(failed)} of {clients} clients failed to subscribe: {failed[0].exception()!r}"
+                )
             await asyncio.wait_for(ready.wait(), timeout=OPEN_TIMEOUT)
             headers = {"Authorization": f"Bearer {token}"}
             sent = 0
@@ -167,8 +226,22 @@ async def run_laoyou(clients: int, conversations: int, rate: float, seconds: flo
                 target = int(elapsed * rate) + 1
                 while sent < target:
                     conversation_id = ids[sent % len(ids)]
-                    sends.append(asyncio.create_task(http.post("/graphql", headers=headers, json={"query": SEND, "variables": {
-                        "c": uuid.uuid4().hex, "b": repr(time.time()), "id": str(conversation_id)}})))
+                    sends.append(
+                        asyncio.create_task(
+                            http.post(
+                                "/graphql",
+                                headers=headers,
+                                json={
+                                    "query": SEND,
+                                    "variables": {
+                                        "c": uuid.uuid4().hex,
+                                        "b": repr(time.time()),
+                                        "id": str(conversation_id),
+                                    },
+                                },
+                            )
+                        )
+                    )
                     sent += 1
                 await asyncio.sleep(0.005)
             await asyncio.sleep(2)  # let the last ones arrive
@@ -209,8 +282,9 @@ async def run_raw(clients: int, conversations: int, rate: float, seconds: float)
         url = f"ws://127.0.0.1:{port}"
 
         async def client(room: int) -> None:
-            async with websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=OPEN_TIMEOUT,
-                                          close_timeout=2) as ws:
+            async with websockets.connect(
+                url, max_queue=None, ping_interval=None, open_timeout=OPEN_TIMEOUT, close_timeout=2
+            ) as ws:
                 await ws.send(json.dumps({"kind": "subscribe", "room": room}))
                 await ws.recv()
                 while not stop.is_set():
@@ -223,7 +297,10 @@ async def run_raw(clients: int, conversations: int, rate: float, seconds: float)
 
         tasks = []
         for start in range(0, clients, RAMP):
-            tasks += [asyncio.create_task(client(i % conversations)) for i in range(start, min(clients, start + RAMP))]
+            tasks += [
+                asyncio.create_task(client(i % conversations))
+                for i in range(start, min(clients, start + RAMP))
+            ]
             while sum(len(r) for r in rooms.values()) < len(tasks):
                 await asyncio.sleep(0.05)
         async with websockets.connect(url, max_queue=None) as sender:

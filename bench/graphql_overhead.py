@@ -74,32 +74,66 @@ def add_plain_endpoint(app) -> None:  # noqa: ANN001
             _, person, _ = found
             unread = await accounts.unread_count(session, person.id)
             notifications = [
-                {"id": str(n.id), "title": n.title, "body": n.body, "link": n.link, "read": n.read_at is not None}
+                {
+                    "id": str(n.id),
+                    "title": n.title,
+                    "body": n.body,
+                    "link": n.link,
+                    "read": n.read_at is not None,
+                }
                 for n in (await session.execute(NOTIFICATIONS_SQL, {"person": person.id})).mappings()
             ]
             households = []
             for row in (await session.execute(PLAIN_HOME_SQL, {"person": person.id})).mappings():
                 stewards = [
                     {"id": str(s.id), "name": s.name, "phone": s.phone[3:], "onDuty": bool(s.on_duty)}
-                    for s in (await session.execute(PLAIN_STEWARDS_SQL, {"community": row["community_id"],
-                                                                           "district": row["district_id"]})).mappings()
+                    for s in (
+                        await session.execute(
+                            PLAIN_STEWARDS_SQL,
+                            {"community": row["community_id"], "district": row["district_id"]},
+                        )
+                    ).mappings()
                 ]
                 area = row["floor_area_centi_m2"]
-                households.append({
-                    "id": str(row["id"]), "headName": row["head_name"],
-                    "address": f"{row['community']} {row['building']} {row['number']}",
-                    "unit": {"number": row["number"], "floor": row["floor"],
-                             "floorArea": {"squareMetres": f"{area // 100}.{area % 100:02d}"},
-                             "building": {"name": row["building"]}},
-                    "community": {"id": str(row["community_id"]), "name": row["community"], "address": row["address"],
-                                  "onDutyPhone": row["on_duty_phone"][3:], "attachedTo": None,
-                                  "district": {"id": str(row["district_id"]), "name": row["district"],
-                                               "operatorName": row["operator_name"],
-                                               "operatorPhone": row["operator_phone"][3:]},
-                                  "stewards": stewards},
-                })
-            return JSONResponse({"data": {"viewer": {"unreadNotifications": unread, "notifications": notifications, "person": {
-                "id": str(person.id), "name": person.name}, "households": households}}})
+                households.append(
+                    {
+                        "id": str(row["id"]),
+                        "headName": row["head_name"],
+                        "address": f"{row['community']} {row['building']} {row['number']}",
+                        "unit": {
+                            "number": row["number"],
+                            "floor": row["floor"],
+                            "floorArea": {"squareMetres": f"{area // 100}.{area % 100:02d}"},
+                            "building": {"name": row["building"]},
+                        },
+                        "community": {
+                            "id": str(row["community_id"]),
+                            "name": row["community"],
+                            "address": row["address"],
+                            "onDutyPhone": row["on_duty_phone"][3:],
+                            "attachedTo": None,
+                            "district": {
+                                "id": str(row["district_id"]),
+                                "name": row["district"],
+                                "operatorName": row["operator_name"],
+                                "operatorPhone": row["operator_phone"][3:],
+                            },
+                            "stewards": stewards,
+                        },
+                    }
+                )
+            return JSONResponse(
+                {
+                    "data": {
+                        "viewer": {
+                            "unreadNotifications": unread,
+                            "notifications": notifications,
+                            "person": {"id": str(person.id), "name": person.name},
+                            "households": households,
+                        }
+                    }
+                }
+            )
 
 
 def free_port() -> int:
@@ -108,7 +142,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def load(client: httpx.AsyncClient, make_request, seconds: float, concurrency: int) -> tuple[int, float]:  # noqa: ANN001
+async def load(
+    client: httpx.AsyncClient, make_request, seconds: float, concurrency: int
+) -> tuple[int, float]:  # noqa: ANN001
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -126,12 +162,18 @@ async def load(client: httpx.AsyncClient, make_request, seconds: float, concurre
 
 async def main(quick: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="laoyou-bench-"))
-    settings = Settings(mode="demo", data_dir=tmp, demo_households_scale=0.05,
-                        secret_key="bench-secret-key-0123456789-0123456789")
+    settings = Settings(
+        mode="demo",
+        data_dir=tmp,
+        demo_households_scale=0.05,
+        secret_key="bench-secret-key-0123456789-0123456789",
+    )
     app = create_app(settings)
     add_plain_endpoint(app)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -143,13 +185,20 @@ async def main(quick: bool) -> None:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
-        login = await client.post("/graphql", json={
-            "query": 'mutation($p:String!){loginAsDemoPerson(phone:$p,sessionKind:BEARER){... on LoggedIn{token}}}',
-            "variables": {"p": RESIDENT}})
+        login = await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($p:String!){loginAsDemoPerson(phone:$p,sessionKind:BEARER){... on LoggedIn{token}}}",
+                "variables": {"p": RESIDENT},
+            },
+        )
         token = login.json()["data"]["loginAsDemoPerson"]["token"]
         headers = {"Authorization": f"Bearer {token}"}
         digest = app.state.persisted["ResidentHome"].sha256
-        body = {"operationName": "ResidentHome", "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+        body = {
+            "operationName": "ResidentHome",
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+        }
 
         async def graphql_home(c: httpx.AsyncClient) -> httpx.Response:
             return await c.post("/graphql", json=body, headers=headers)

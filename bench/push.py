@@ -61,7 +61,9 @@ def serve_standin(port: int, ready) -> None:  # noqa: ANN001
         await send({"type": "http.response.body", "body": b""})
 
     ready.set()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False, http="httptools", loop="uvloop")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="error", access_log=False, http="httptools", loop="uvloop"
+    )
 
 
 def free_port() -> int:
@@ -76,8 +78,11 @@ def device_keys(count: int) -> list[tuple[str, str]]:
 
     keys = []
     for _ in range(count):
-        public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        public = (
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        )
         keys.append((b64url(public), b64url(os.urandom(16))))
     return keys
 
@@ -99,20 +104,57 @@ async def setup(settings, subscriptions: int, endpoint_base: str):  # noqa: ANN0
     await load_demo_if_empty(maker, scale=0.02)
     async with maker() as session:
         community = (await session.exec(select(Community).where(Community.name == "秀山花园"))).first()
-        household = (await session.exec(select(Household).where(Household.community_id == community.id))).first()
+        household = (
+            await session.exec(select(Household).where(Household.community_id == community.id))
+        ).first()
         now = __import__("laoyou.core.time", fromlist=["utcnow"]).utcnow()
-        await session.execute(insert(Person), [
-            {"phone": f"+86137{i:08d}", "name": f"住户{i}", "text_size": "large", "ui_mode": "elderly",
-             "is_active": True, "created_at": now} for i in range(subscriptions)])
-        ids = list(await session.exec(select(Person.id).where(Person.phone.like("+86137%")).order_by(Person.id)))
-        await session.execute(insert(RoleGrant), [
-            {"person_id": pid, "role": Role.resident.value, "district_id": community.district_id,
-             "community_id": community.id, "household_id": household.id, "on_duty": False, "created_at": now}
-            for pid in ids])
+        await session.execute(
+            insert(Person),
+            [
+                {
+                    "phone": f"+86137{i:08d}",
+                    "name": f"住户{i}",
+                    "text_size": "large",
+                    "ui_mode": "elderly",
+                    "is_active": True,
+                    "created_at": now,
+                }
+                for i in range(subscriptions)
+            ],
+        )
+        ids = list(
+            await session.exec(select(Person.id).where(Person.phone.like("+86137%")).order_by(Person.id))
+        )
+        await session.execute(
+            insert(RoleGrant),
+            [
+                {
+                    "person_id": pid,
+                    "role": Role.resident.value,
+                    "district_id": community.district_id,
+                    "community_id": community.id,
+                    "household_id": household.id,
+                    "on_duty": False,
+                    "created_at": now,
+                }
+                for pid in ids
+            ],
+        )
         keys = device_keys(subscriptions)
-        await session.execute(insert(PushSubscription), [
-            {"person_id": pid, "endpoint": f"{endpoint_base}/push/{i}", "p256dh": p, "auth": a, "user_agent": "bench",
-             "created_at": now} for i, (pid, (p, a)) in enumerate(zip(ids, keys, strict=True))])
+        await session.execute(
+            insert(PushSubscription),
+            [
+                {
+                    "person_id": pid,
+                    "endpoint": f"{endpoint_base}/push/{i}",
+                    "p256dh": p,
+                    "auth": a,
+                    "user_agent": "bench",
+                    "created_at": now,
+                }
+                for i, (pid, (p, a)) in enumerate(zip(ids, keys, strict=True))
+            ],
+        )
         await session.commit()
         steward = (await session.exec(select(Person).where(Person.phone == "+8613800000011"))).first()
     return engine, maker, community.id, steward.id, keys
@@ -135,9 +177,12 @@ async def fanout(settings, maker, community_id: int, steward_id: int) -> tuple[f
     async with maker() as session:
         person = await session.get(Person, steward_id)
         actor = Actor(person=person, grants=await accounts.live_grants(session, steward_id))
-        draft = briefings.BriefingDraft(community_ids=[community_id], title="今日工作简报",
-                                        body="清扫道路，修好路灯，夜间巡逻两次。",
-                                        items=[("cleaning", "清扫主干道"), ("repair", "3号楼路灯")])
+        draft = briefings.BriefingDraft(
+            community_ids=[community_id],
+            title="今日工作简报",
+            body="清扫道路，修好路灯，夜间巡逻两次。",
+            items=[("cleaning", "清扫主干道"), ("repair", "3号楼路灯")],
+        )
         await briefings.do_create_briefing(session, actor=actor, draft=draft, mode="now")
         await session.commit()
     stats = await sender.drain()
@@ -148,18 +193,23 @@ async def fanout(settings, maker, community_id: int, steward_id: int) -> tuple[f
 
 def naive(settings, endpoint_base: str, keys, count: int) -> float:  # noqa: ANN001
     import requests
+    from py_vapid import Vapid
     from pywebpush import webpush
 
     from laoyou.notify.vapid import load_or_create_private_key
-    from py_vapid import Vapid
 
     vapid = Vapid(private_key=load_or_create_private_key(settings))
     payload = '{"title":"今日工作简报","body":"清扫道路，修好路灯，夜间巡逻两次。","url":"/briefings/1"}'
     start = time.perf_counter()
     for i in range(count):
         p, a = keys[i]
-        webpush({"endpoint": f"{endpoint_base}/push/{i}", "keys": {"p256dh": p, "auth": a}}, data=payload,
-                vapid_private_key=vapid, vapid_claims={"sub": "mailto:push@laoyou.invalid"}, ttl=86400)
+        webpush(
+            {"endpoint": f"{endpoint_base}/push/{i}", "keys": {"p256dh": p, "auth": a}},
+            data=payload,
+            vapid_private_key=vapid,
+            vapid_claims={"sub": "mailto:push@laoyou.invalid"},
+            ttl=86400,
+        )
     del requests
     return count / (time.perf_counter() - start)
 
@@ -173,8 +223,18 @@ def ceiling(settings, endpoint_base: str, keys, count: int) -> float:  # noqa: A
     start = time.perf_counter()
     for i in range(count):
         p, a = keys[i % len(keys)]
-        message = Message(outbox_id=i, subscription_id=i, endpoint=f"{endpoint_base}/push/{i}", p256dh=p, auth=a,
-                          payload=payload, ttl=86400, urgency="normal", topic="briefings", attempts=1)
+        message = Message(
+            outbox_id=i,
+            subscription_id=i,
+            endpoint=f"{endpoint_base}/push/{i}",
+            p256dh=p,
+            auth=a,
+            payload=payload,
+            ttl=86400,
+            urgency="normal",
+            topic="briefings",
+            attempts=1,
+        )
         encrypt(message)
         signer.authorization(message.endpoint)
     return count / (time.perf_counter() - start)

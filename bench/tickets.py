@@ -46,8 +46,12 @@ from laoyou.tickets.models import StaffProfile, WorkOrder
 STEWARD = "+8613800000012"
 OPERATIONS = Path(__file__).resolve().parent.parent / "pwa" / "operations" / "tickets.graphql"
 # The board's list exactly as the steward's board page asks for it: its WorkOrderLine fragment.
-_FRAGMENT = re.search(r"fragment WorkOrderLine on WorkOrder \{.*?\n\}\n", OPERATIONS.read_text(), re.DOTALL).group(0)
-BOARD = _FRAGMENT + """
+_FRAGMENT = re.search(
+    r"fragment WorkOrderLine on WorkOrder \{.*?\n\}\n", OPERATIONS.read_text(), re.DOTALL
+).group(0)
+BOARD = (
+    _FRAGMENT
+    + """
 query Board($d: ID!) {
   workOrderBoard(districtId: $d, category: water, overdueOnly: false, first: 20) {
     nodes { ...WorkOrderLine }
@@ -55,6 +59,7 @@ query Board($d: ID!) {
   }
 }
 """
+)
 PLAIN = text(
     "SELECT w.id, w.kind, w.status, w.category, w.urgency, w.place, w.place_note, w.description, w.created_at, "
     "w.response_due_at, w.completion_due_at, w.is_open, w.escalation_level, w.household_id, w.hide_author, "
@@ -77,8 +82,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def main(quick: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="laoyou-bench-tickets-"))
-    settings = Settings(mode="demo", data_dir=tmp, secret_key="bench-secret-key-that-is-long-enough-0123456789",
-                        demo_households_scale=0.05)
+    settings = Settings(
+        mode="demo",
+        data_dir=tmp,
+        secret_key="bench-secret-key-that-is-long-enough-0123456789",
+        demo_households_scale=0.05,
+    )
     app = create_app(settings)
     n_open = 2_000 if quick else 10_000
     n_dispatch = 200 if quick else 1_000
@@ -89,38 +98,88 @@ async def main(quick: bool) -> None:
             person = (await session.exec(select(Person).where(Person.phone == STEWARD))).first()
             actor = Actor(person=person, grants=await accounts.live_grants(session, person.id))
             district_id = actor.grants[0].district_id
-            communities = list(await session.exec(select(Community.id).where(Community.district_id == district_id)))
+            communities = list(
+                await session.exec(select(Community.id).where(Community.district_id == district_id))
+            )
             # A second and third worker, so dispatch has a choice.
             now = utcnow()
             rng = random.Random(4)
-            cats = ["water", "electricity", "sewer", "lighting", "door_lock", "greenery", "cleanliness", "other"]
+            cats = [
+                "water",
+                "electricity",
+                "sewer",
+                "lighting",
+                "door_lock",
+                "greenery",
+                "cleanliness",
+                "other",
+            ]
             rows = []
             for i in range(n_open + n_dispatch):
                 created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 20))
-                rows.append({
-                    "community_id": rng.choice(communities), "district_id": district_id, "kind": "repair",
-                    "category": rng.choice(cats), "urgency": "normal", "status": "reported", "is_open": True,
-                    "place": "common", "place_note": f"{i % 9 + 1}号楼", "description": "bench", "source": "patrol",
-                    "reporter_name": "", "reporter_phone": "", "created_by_id": person.id, "client_id": f"bench-{i}",
-                    "hide_author": False, "created_at": created, "updated_at": created,
-                    "response_due_at": created + timedelta(hours=2), "completion_due_at": created + timedelta(hours=24),
-                    "escalation_level": 0, "official_visible": False, "reopen_count": 0, "rating_comment": "",
-                    "return_visit_note": "",
-                })
+                rows.append(
+                    {
+                        "community_id": rng.choice(communities),
+                        "district_id": district_id,
+                        "kind": "repair",
+                        "category": rng.choice(cats),
+                        "urgency": "normal",
+                        "status": "reported",
+                        "is_open": True,
+                        "place": "common",
+                        "place_note": f"{i % 9 + 1}号楼",
+                        "description": "bench",
+                        "source": "patrol",
+                        "reporter_name": "",
+                        "reporter_phone": "",
+                        "created_by_id": person.id,
+                        "client_id": f"bench-{i}",
+                        "hide_author": False,
+                        "created_at": created,
+                        "updated_at": created,
+                        "response_due_at": created + timedelta(hours=2),
+                        "completion_due_at": created + timedelta(hours=24),
+                        "escalation_level": 0,
+                        "official_visible": False,
+                        "reopen_count": 0,
+                        "rating_comment": "",
+                        "return_visit_note": "",
+                    }
+                )
             for start in range(0, len(rows), 2000):
-                await session.execute(insert(WorkOrder), rows[start:start + 2000])
+                await session.execute(insert(WorkOrder), rows[start : start + 2000])
             await session.commit()
             for k in range(2):
                 extra = Person(phone=f"+861380000090{k}", name=f"师傅{k}")
                 session.add(extra)
                 await session.flush()
-                session.add(StaffProfile(person_id=extra.id, district_id=district_id, skills=["plumbing", "cleaning"],
-                                         community_ids=communities[k::2]))
+                session.add(
+                    StaffProfile(
+                        person_id=extra.id,
+                        district_id=district_id,
+                        skills=["plumbing", "cleaning"],
+                        community_ids=communities[k::2],
+                    )
+                )
             await session.commit()
-            new_ids = list(await session.exec(select(WorkOrder.id).where(WorkOrder.district_id == district_id)
-                                              .order_by(WorkOrder.id.desc()).limit(n_dispatch)))
-            token = (await accounts.do_start_session(session, settings=settings, person=person, kind="bearer",
-                                                     method="password", user_agent="bench")).token
+            new_ids = list(
+                await session.exec(
+                    select(WorkOrder.id)
+                    .where(WorkOrder.district_id == district_id)
+                    .order_by(WorkOrder.id.desc())
+                    .limit(n_dispatch)
+                )
+            )
+            token = (
+                await accounts.do_start_session(
+                    session,
+                    settings=settings,
+                    person=person,
+                    kind="bearer",
+                    method="password",
+                    user_agent="bench",
+                )
+            ).token
             await session.commit()
         hashed = token_hash(token)
 
@@ -136,17 +195,31 @@ async def main(quick: bool) -> None:
             async with maker() as session:
                 record, person, grants = await accounts.resolve_session(session, token)
                 who = Actor(person=person, grants=grants, session_id=record.id, session_kind="bearer")
-                context = Context(settings=settings, sessionmaker=maker, pubsub=app.state.pubsub, sms=app.state.sms,
-                                  actor=who, language="zh_CN", session=session)
-                result = await schema.execute(BOARD, variable_values={"d": str(district_id)}, context_value=context)
+                context = Context(
+                    settings=settings,
+                    sessionmaker=maker,
+                    pubsub=app.state.pubsub,
+                    sms=app.state.sms,
+                    actor=who,
+                    language="zh_CN",
+                    session=session,
+                )
+                result = await schema.execute(
+                    BOARD, variable_values={"d": str(district_id)}, context_value=context
+                )
                 assert not result.errors, result.errors
                 assert len(result.data["workOrderBoard"]["nodes"]) == 20
 
         async def service_once() -> None:
             async with maker() as session:
                 who = Actor(person=actor.person, grants=actor.grants)
-                page = await tickets.list_board(session, actor=who, first=20, after=None,
-                                                flt=tickets.BoardFilter(district_id=district_id, category="water"))
+                page = await tickets.list_board(
+                    session,
+                    actor=who,
+                    first=20,
+                    after=None,
+                    flt=tickets.BoardFilter(district_id=district_id, category="water"),
+                )
                 assert len(page.items) == 20
 
         async def plain_once() -> None:
@@ -166,8 +239,12 @@ async def main(quick: bool) -> None:
         per_query = statements["n"]
         # Interleaved, so that load from anything else on the machine falls on all three alike.
         gql_times, svc_times, plain_times, page_times = [], [], [], []
-        measured = ((graphql_once, gql_times), (service_once, svc_times), (plain_once, plain_times),
-                    (plain_page_once, page_times))
+        measured = (
+            (graphql_once, gql_times),
+            (service_once, svc_times),
+            (plain_once, plain_times),
+            (plain_page_once, page_times),
+        )
         for fn, _ in measured:
             for _ in range(10):
                 await fn()

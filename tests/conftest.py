@@ -23,13 +23,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.app import create_app
-from laoyou.core.db import SerialAsyncSession, TrackedSession, use_explicit_begin, use_driver_begin
+from laoyou.core.db import SerialAsyncSession, TrackedSession, use_driver_begin, use_explicit_begin
 from laoyou.core.settings import Settings
 
 from . import clock
 from .pg import PostgresCluster
 
-BACKENDS = [b.strip() for b in os.environ.get("LAOYOU_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
+BACKENDS = [
+    b.strip() for b in os.environ.get("LAOYOU_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()
+]
 DEMO_SCALE = 0.02
 moved_clock = pytest.StashKey[Any]()
 
@@ -81,7 +83,9 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
         "jobs_interval_scale": 0,
     }
     if overrides.get("mode") == "production":  # production sends codes through a gateway, never the log
-        values.update(sms_backend="http", sms_gateway_url="http://127.0.0.1:9/sms", sms_gateway_token="test-token")
+        values.update(
+            sms_backend="http", sms_gateway_url="http://127.0.0.1:9/sms", sms_gateway_token="test-token"
+        )
     values.update(overrides)
     return Settings(**values)
 
@@ -108,7 +112,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-async def app(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def app(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     tmp = tmp_path_factory.mktemp(f"app-{backend}")
     application = create_app(make_settings(tmp, make_database_url(backend, tmp, request)))
     async with application.router.lifespan_context(application):
@@ -126,7 +132,10 @@ async def db(app: Any) -> AsyncIterator[AsyncSession]:
             await connection.run_sync(use_explicit_begin)
         transaction = await connection.begin()
         maker = async_sessionmaker(
-            bind=connection, class_=SerialAsyncSession, sync_session_class=TrackedSession, expire_on_commit=False,
+            bind=connection,
+            class_=SerialAsyncSession,
+            sync_session_class=TrackedSession,
+            expire_on_commit=False,
             join_transaction_mode="create_savepoint",
         )
         app.state.sessionmaker = maker
@@ -156,8 +165,14 @@ class GraphQLClient:
     token: str | None = None
     language: str = "en"
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, expect_errors: bool = False,
-                       operation_name: str | None = None) -> dict[str, Any]:
+    async def __call__(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        expect_errors: bool = False,
+        operation_name: str | None = None,
+    ) -> dict[str, Any]:
         headers = {"Accept-Language": self.language}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

@@ -16,7 +16,11 @@ from pathlib import Path
 def _bindir() -> Path | None:
     # Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
     root = Path("/usr/lib/postgresql")
-    versions = sorted((p for p in root.glob("*/bin") if (p / "pg_ctl").exists()), reverse=True) if root.exists() else []
+    versions = (
+        sorted((p for p in root.glob("*/bin") if (p / "pg_ctl").exists()), reverse=True)
+        if root.exists()
+        else []
+    )
     if versions:
         return versions[0]
     found = shutil.which("pg_ctl")
@@ -33,7 +37,9 @@ class PostgresCluster:
     def __init__(self) -> None:
         bindir = _bindir()
         if bindir is None:
-            raise RuntimeError("PostgreSQL server binaries not found; .ci/run installs the postgresql package")
+            raise RuntimeError(
+                "PostgreSQL server binaries not found; .ci/run installs the postgresql package"
+            )
         self.bindir = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="laoyou-pg-"))
         self.data = self.dir / "data"
@@ -49,7 +55,9 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
+        )
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         return self

@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def laoyou(*args: str, data_dir: Path, input: str | None = None, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "LAOYOU_DATA_DIR": str(data_dir), **env}
     environment.pop("LAOYOU_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "laoyou.cli", *args], capture_output=True, text=True, input=input,
-                          env=environment, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env=environment,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def test_export_schema_prints_the_sdl_and_writes_a_file(tmp_path):
@@ -32,8 +39,16 @@ def test_export_schema_prints_the_sdl_and_writes_a_file(tmp_path):
 
 def test_migrate_then_create_admin(tmp_path):
     assert laoyou("migrate", data_dir=tmp_path).returncode == 0
-    created = laoyou("create-admin", "--phone", "13912345678", "--name", "管理员", "--password", "a-long-password",
-                     data_dir=tmp_path)
+    created = laoyou(
+        "create-admin",
+        "--phone",
+        "13912345678",
+        "--name",
+        "管理员",
+        "--password",
+        "a-long-password",
+        data_dir=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     with sqlite3.connect(tmp_path / "laoyou.sqlite3") as db:
         (phone, role) = db.execute(
@@ -42,7 +57,9 @@ def test_migrate_then_create_admin(tmp_path):
         assert (phone, role) == ("+8613912345678", "admin")
         assert db.execute("SELECT journal_mode FROM pragma_journal_mode").fetchone()[0] == "wal"
     # A short password is refused and nothing changes.
-    refused = laoyou("create-admin", "--phone", "13912345679", "--name", "x", "--password", "short", data_dir=tmp_path)
+    refused = laoyou(
+        "create-admin", "--phone", "13912345679", "--name", "x", "--password", "short", data_dir=tmp_path
+    )
     assert refused.returncode == 2
     with sqlite3.connect(tmp_path / "laoyou.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM person").fetchone()[0] == 1
@@ -62,7 +79,10 @@ def test_demo_serves_with_demo_data_and_health(tmp_path):
     env.pop("LAOYOU_DATABASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "laoyou.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.time() + 90

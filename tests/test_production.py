@@ -52,8 +52,12 @@ def production_env(data_dir: Path, database_url: str, **more: str) -> dict[str, 
     """The README's variables, with this test's own values where the README says to choose one."""
     env = readme_production_env()
     assert env["LAOYOU_MODE"] == "production"
-    env.update(LAOYOU_SECRET_KEY=secrets.token_hex(32), LAOYOU_DATABASE_URL=database_url, LAOYOU_DATA_DIR=str(data_dir),
-               LAOYOU_SMS_GATEWAY_TOKEN=secrets.token_hex(8))  # the gateway itself is never asked here
+    env.update(
+        LAOYOU_SECRET_KEY=secrets.token_hex(32),
+        LAOYOU_DATABASE_URL=database_url,
+        LAOYOU_DATA_DIR=str(data_dir),
+        LAOYOU_SMS_GATEWAY_TOKEN=secrets.token_hex(8),
+    )  # the gateway itself is never asked here
     env.update(more)
     assert not [k for k, v in env.items() if "<" in v], "every value to choose is chosen"
     return env
@@ -83,17 +87,26 @@ class Production:
 
 
 @pytest.fixture(scope="module")
-async def production(backend: str, tmp_path_factory: pytest.TempPathFactory,
-                     request: pytest.FixtureRequest) -> AsyncIterator[Production]:
+async def production(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Production]:
     tmp = tmp_path_factory.mktemp(f"readme-production-{backend}")
     application = start_as_the_readme_says(production_env(tmp, make_database_url(backend, tmp, request)))
     async with application.router.lifespan_context(application):
         # `laoyou create-admin`, as the README says to run once, then a session of theirs
         async with session_scope(application.state.sessionmaker) as session:
-            person = await accounts.do_create_person(session, phone=ADMIN_PHONE, name="管理员", password=ADMIN_PASSWORD)
+            person = await accounts.do_create_person(
+                session, phone=ADMIN_PHONE, name="管理员", password=ADMIN_PASSWORD
+            )
             await accounts.do_grant_role(session, person=person, role=Role.admin)
-            started = await accounts.do_start_session(session, settings=application.state.settings, person=person,
-                                                      kind="bearer", method="password", user_agent="test")
+            started = await accounts.do_start_session(
+                session,
+                settings=application.state.settings,
+                person=person,
+                kind="bearer",
+                method="password",
+                user_agent="test",
+            )
         yield Production(application, started.token)
 
 
@@ -134,14 +147,20 @@ async def test_no_sandbox_cashier_route_is_mounted(production_app, anonymous, ad
     for headers in ({}, {"Authorization": f"Bearer {admin.token}"}):
         # (in demo and dev, anonymous is sent to /login and a stranger gets a not-found from the page itself)
         assert (await http.get("/pay/sandbox/LY0001", headers=headers)).status_code == 404
-        assert (await http.post("/pay/sandbox/LY0001", data={"csrf_token": "token"}, headers=headers)).status_code == 404
+        assert (
+            await http.post("/pay/sandbox/LY0001", data={"csrf_token": "token"}, headers=headers)
+        ).status_code == 404
     assert (await http.post("/billing/notify/sandbox", content=b"{}")).status_code == 404
 
 
 async def test_the_login_page_offers_no_demo_login(production_app, anonymous):
     page = await anonymous.http.get("/login")
     assert page.status_code == 200
-    assert "/login/demo" not in page.text and DEMO_STAFF_PASSWORD not in page.text and "demo-people" not in page.text
+    assert (
+        "/login/demo" not in page.text
+        and DEMO_STAFF_PASSWORD not in page.text
+        and "demo-people" not in page.text
+    )
     anonymous.http.cookies.set("laoyou_csrf", "token")
     tapped = await anonymous.http.post("/login/demo", data={"phone": "+8613800000099", "csrf_token": "token"})
     assert tapped.status_code == 404
@@ -156,17 +175,31 @@ async def test_no_demo_data_is_loaded(production_app):
     async with production_app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(District)) == 0
         assert not await demo_people_present(session)
-        assert await session.scalar(select(func.count()).select_from(Person)) == 1  # the admin of create-admin
+        assert (
+            await session.scalar(select(func.count()).select_from(Person)) == 1
+        )  # the admin of create-admin
 
 
 async def test_no_sandbox_payment_method_and_paying_with_it_is_refused(production_app, admin):
     assert (await admin("query { paymentMethods }"))["data"]["paymentMethods"] == []
-    pay = ("mutation ($m: PaymentMethod) { payBills(billIds: [\"1\"], idempotencyKey: \"key-0001\", method: $m) {"
-           " __typename ... on Error { field message code } } }")
+    pay = (
+        'mutation ($m: PaymentMethod) { payBills(billIds: ["1"], idempotencyKey: "key-0001", method: $m) {'
+        " __typename ... on Error { field message code } } }"
+    )
     for method in ("sandbox", None):  # asked for, and the default
-        for language, words in (("en", "That way of paying is not available."), ("zh-CN", "暂不支持这种付款方式。")):
-            refused = (await GraphQLClient(admin.http, admin.token, language)(pay, {"m": method}))["data"]["payBills"]
-            assert refused == {"__typename": "PayBillsError", "field": "method", "message": words, "code": "INVALID"}
+        for language, words in (
+            ("en", "That way of paying is not available."),
+            ("zh-CN", "暂不支持这种付款方式。"),
+        ):
+            refused = (await GraphQLClient(admin.http, admin.token, language)(pay, {"m": method}))["data"][
+                "payBills"
+            ]
+            assert refused == {
+                "__typename": "PayBillsError",
+                "field": "method",
+                "message": words,
+                "code": "INVALID",
+            }
     async with production_app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Payment)) == 0
         assert await session.scalar(select(func.count()).select_from(SandboxOrder)) == 0
@@ -193,7 +226,9 @@ def test_a_default_or_short_secret_is_refused(tmp_path, secret):
 
 @pytest.mark.parametrize("method", ["sandbox", "wechat"])
 def test_the_sandbox_or_an_unconfigured_default_method_is_refused(tmp_path, method):
-    env = production_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}", LAOYOU_PAY_DEFAULT_METHOD=method)
+    env = production_env(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}", LAOYOU_PAY_DEFAULT_METHOD=method
+    )
     with pytest.raises(ValueError, match=f"LAOYOU_PAY_DEFAULT_METHOD={method}"):
         start_as_the_readme_says(env)
 
@@ -204,8 +239,9 @@ async def test_a_database_holding_the_demo_people_is_refused(backend, tmp_path, 
     first = start_as_the_readme_says(env)
     async with first.router.lifespan_context(first):
         async with session_scope(first.state.sessionmaker) as session:
-            await accounts.do_create_person(session, phone="13800000099", name="老友管理员",
-                                            password=DEMO_STAFF_PASSWORD)
+            await accounts.do_create_person(
+                session, phone="13800000099", name="老友管理员", password=DEMO_STAFF_PASSWORD
+            )
     # When production starts on it, then it refuses
     again = start_as_the_readme_says(env)
     with pytest.raises(ValueError, match="demo's people"):
@@ -222,8 +258,14 @@ def free_port() -> int:
 def serve(env: dict[str, str], port: int) -> subprocess.Popen:
     """`laoyou serve` in a process of its own, with exactly these LAOYOU_* variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAOYOU_")} | {"COLUMNS": "500"}
-    return subprocess.Popen([sys.executable, "-m", "laoyou.cli", "serve", "--port", str(port)], cwd=ROOT,
-                            env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "laoyou.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_laoyou_serve_in_production_has_no_demo_part(tmp_path):
@@ -242,7 +284,11 @@ def test_laoyou_serve_in_production_has_no_demo_part(tmp_path):
             raise AssertionError("production never became healthy")
         assert httpx.get(f"{base}/healthz").json()["mode"] == "production"
         login = httpx.get(f"{base}/login")
-        assert login.status_code == 200 and "/login/demo" not in login.text and DEMO_STAFF_PASSWORD not in login.text
+        assert (
+            login.status_code == 200
+            and "/login/demo" not in login.text
+            and DEMO_STAFF_PASSWORD not in login.text
+        )
         assert httpx.get(f"{base}/pay/sandbox/LY0001").status_code == 404
         assert httpx.post(f"{base}/login/demo", data={"phone": "13800000099"}).status_code == 404
         assert httpx.post(f"{base}/billing/notify/sandbox", content=b"{}").status_code == 404
@@ -252,11 +298,14 @@ def test_laoyou_serve_in_production_has_no_demo_part(tmp_path):
     assert "Traceback" not in output, output
 
 
-@pytest.mark.parametrize(("variable", "value", "says"), [
-    ("LAOYOU_PAY_DEFAULT_METHOD", "sandbox", "LAOYOU_PAY_DEFAULT_METHOD=sandbox"),
-    ("LAOYOU_SECRET_KEY", "short-but-private", "LAOYOU_SECRET_KEY"),
-    ("LAOYOU_SMS_BACKEND", "console", "LAOYOU_SMS_BACKEND must be http"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("LAOYOU_PAY_DEFAULT_METHOD", "sandbox", "LAOYOU_PAY_DEFAULT_METHOD=sandbox"),
+        ("LAOYOU_SECRET_KEY", "short-but-private", "LAOYOU_SECRET_KEY"),
+        ("LAOYOU_SMS_BACKEND", "console", "LAOYOU_SMS_BACKEND must be http"),
+    ],
+)
 def test_laoyou_serve_in_production_refuses_to_start(tmp_path, variable, value, says):
     env = production_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'laoyou.sqlite3'}", **{variable: value})
     process = serve(env, free_port())
@@ -264,6 +313,8 @@ def test_laoyou_serve_in_production_refuses_to_start(tmp_path, variable, value, 
         output, _ = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise AssertionError(f"production started with {variable}={value}: {process.communicate()[0]}") from None
+        raise AssertionError(
+            f"production started with {variable}={value}: {process.communicate()[0]}"
+        ) from None
     assert process.returncode == 2, output
     assert "refused" in output and says in " ".join(output.split()), output

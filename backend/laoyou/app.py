@@ -50,8 +50,10 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         elif settings.is_production and await _holds_demo_people(sessionmaker):
             await engine.dispose()
             # A database made by `laoyou demo` would let anyone in with the demo's published staff password.
-            raise ValueError("this database holds the demo's people, whose staff password is public: production "
-                             "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)")
+            raise ValueError(
+                "this database holds the demo's people, whose staff password is public: production "
+                "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)"
+            )
         worker_task = _start_worker(app, settings)
         gc_pacing.start()
         app.state.ready = True
@@ -181,8 +183,12 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
     # with a request's.
     app.state.worker_engine = make_engine(settings)
-    app.state.worker = Worker(sessionmaker=make_sessionmaker(app.state.worker_engine), pubsub=app.state.pubsub,
-                              signer=app.state.vapid, publish_due=briefings.do_publish_due)
+    app.state.worker = Worker(
+        sessionmaker=make_sessionmaker(app.state.worker_engine),
+        pubsub=app.state.pubsub,
+        signer=app.state.vapid,
+        publish_due=briefings.do_publish_due,
+    )
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic
     from laoyou.jobs import load_domain_jobs
@@ -192,8 +198,12 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
     async def work() -> None:
         await asyncio.gather(
             app.state.worker.run(app.state.worker_stop),
-            run_periodic(app.state.worker.sessionmaker, app.state.pubsub, app.state.worker_stop,
-                         scale=settings.jobs_interval_scale),
+            run_periodic(
+                app.state.worker.sessionmaker,
+                app.state.pubsub,
+                app.state.worker_stop,
+                scale=settings.jobs_interval_scale,
+            ),
         )
 
     return asyncio.create_task(work(), name="laoyou-worker")
@@ -208,7 +218,7 @@ async def _stop_worker(app: FastAPI, task) -> None:  # noqa: ANN001
     app.state.worker_stop.set()
     try:
         await asyncio.wait_for(task, timeout=5)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

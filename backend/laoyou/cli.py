@@ -12,12 +12,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-app = typer.Typer(help="Laoyou (老友): resident services for old residential communities.", no_args_is_help=True)
+app = typer.Typer(
+    help="Laoyou (老友): resident services for old residential communities.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where the database and files live (LAOYOU_DATA_DIR).")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where the database and files live (LAOYOU_DATA_DIR).")
+]
 
 
 def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
@@ -77,15 +81,20 @@ def _load_demo(settings) -> None:  # noqa: ANN001
     async def run() -> bool:
         engine = make_engine(settings)
         await upgrade(engine)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      console=console) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            console=console,
+        ) as progress:
             task = progress.add_task("Loading demo data", total=None)
 
             def step(done: int, total: int, what: str) -> None:
                 progress.update(task, completed=done, total=total, description=f"Loading demo data: {what}")
 
-            loaded = await load_demo_if_empty(make_sessionmaker(engine), scale=settings.demo_households_scale,
-                                              progress=step)
+            loaded = await load_demo_if_empty(
+                make_sessionmaker(engine), scale=settings.demo_households_scale, progress=step
+            )
         await engine.dispose()
         return loaded
 
@@ -141,8 +150,13 @@ def worker(data_dir: DataDirOpt = None) -> None:
         await upgrade(engine)
         # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
         pubsub = make_pubsub(settings)
-        job = Worker(sessionmaker=make_sessionmaker(engine), pubsub=pubsub, signer=signer_for(settings),
-                     publish_due=briefings.do_publish_due, poll_seconds=1.0)
+        job = Worker(
+            sessionmaker=make_sessionmaker(engine),
+            pubsub=pubsub,
+            signer=signer_for(settings),
+            publish_due=briefings.do_publish_due,
+            poll_seconds=1.0,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,7 +185,9 @@ def worker(data_dir: DataDirOpt = None) -> None:
 
 @app.command("export-schema")
 def export_schema(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the GraphQL schema (SDL)."""
     from laoyou.graphql.schema import export_sdl
@@ -188,8 +204,10 @@ def export_schema(
 def create_admin(
     phone: Annotated[str, typer.Option(prompt=True, help="The admin's mobile number.")],
     name: Annotated[str, typer.Option(prompt=True, help="The admin's name.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="At least 10 characters.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."),
+    ],
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create the operator's administrator (or give an existing person that role and this password)."""

@@ -10,17 +10,6 @@ from laoyou.accounts.models import (  # noqa: F401
     Person,
     RoleGrant,
 )
-from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
-from laoyou.media.models import MediaFile  # noqa: F401,E402
-from laoyou.support.models import AgentStatus, Call, CallSignal, Conversation, FaqEntry, Message, PhoneCallLog, SosAlert  # noqa: F401,E402
-from laoyou.briefings.models import (  # noqa: F401,E402
-    Briefing,
-    BriefingAudience,
-    BriefingMedia,
-    BriefingRead,
-    BriefingThanks,
-)
-from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
 from laoyou.billing.models import (  # noqa: F401
     Bill,
     BillRun,
@@ -36,5 +25,25 @@ from laoyou.billing.models import (  # noqa: F401
     Refund,
     RefusedNotification,
     SandboxOrder,
+)
+from laoyou.briefings.models import (  # noqa: F401,E402
+    Briefing,
+    BriefingAudience,
+    BriefingMedia,
+    BriefingRead,
+    BriefingThanks,
+)
+from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.media.models import MediaFile  # noqa: F401,E402
+from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
+from laoyou.support.models import (  # noqa: F401,E402
+    AgentStatus,
+    Call,
+    CallSignal,
+    Conversation,
+    FaqEntry,
+    Message,
+    PhoneCallLog,
+    SosAlert,
 )
 from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402

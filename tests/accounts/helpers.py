@@ -48,8 +48,12 @@ class RecordedSmsGateway(HttpSmsGateway):
 
     def __init__(self, settings: Settings) -> None:
         self.sent: list[SentSms] = []
-        super().__init__(settings.sms_gateway_url, settings.sms_gateway_token, settings.sms_sign_name,
-                         client=httpx.AsyncClient(transport=httpx.MockTransport(self._answer)))
+        super().__init__(
+            settings.sms_gateway_url,
+            settings.sms_gateway_token,
+            settings.sms_sign_name,
+            client=httpx.AsyncClient(transport=httpx.MockTransport(self._answer)),
+        )
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -286,10 +286,15 @@ async def deployment(backend, tmp_path_factory, request):  # noqa: ANN001, ANN20
     with socket.socket() as closed:  # bound but never listening: a connection to it is refused at once
         closed.bind(("127.0.0.1", 0))
         gateway = f"http://127.0.0.1:{closed.getsockname()[1]}/v1/sms"
-        async with started(make_settings(tmp, url)) as usual, \
-                started(make_settings(tmp, url, login_codes_per_ip_hour=3)) as limited, \
-                started(make_settings(tmp, url, sms_backend="http", sms_gateway_url=gateway,
-                                      sms_gateway_token="token")) as unreachable:
+        async with (
+            started(make_settings(tmp, url)) as usual,
+            started(make_settings(tmp, url, login_codes_per_ip_hour=3)) as limited,
+            started(
+                make_settings(
+                    tmp, url, sms_backend="http", sms_gateway_url=gateway, sms_gateway_token="token"
+                )
+            ) as unreachable,
+        ):
             yield SimpleNamespace(usual=usual, limited=limited, unreachable=unreachable)
 
 
@@ -308,8 +313,10 @@ async def test_codes_per_client_address_are_limited(deployment):
 
 
 async def test_another_address_is_not_limited_by_the_first(deployment):
-    async with graphql_client(deployment.limited, "10.1.0.2") as first, \
-            graphql_client(deployment.limited, "10.1.0.3") as second:
+    async with (
+        graphql_client(deployment.limited, "10.1.0.2") as first,
+        graphql_client(deployment.limited, "10.1.0.3") as second,
+    ):
         for i in range(3):
             assert (await request_code(first, f"1392222000{i}"))["__typename"] == "LoginCodeSent"
         assert (await request_code(first, "13922220003"))["code"] == "RATE_LIMITED"
@@ -318,8 +325,10 @@ async def test_another_address_is_not_limited_by_the_first(deployment):
 
 async def test_an_sms_that_cannot_be_sent_says_so_and_spends_nothing(deployment, clock):
     # Given a resident with a code that still works
-    async with graphql_client(deployment.usual) as usual, \
-            graphql_client(deployment.unreachable) as unreachable:
+    async with (
+        graphql_client(deployment.usual) as usual,
+        graphql_client(deployment.unreachable) as unreachable,
+    ):
         await request_code(usual, RESIDENT_XIUSHAN)
         working = sent_code(deployment.usual, RESIDENT_XIUSHAN)
         async with deployment.usual.state.sessionmaker() as session:

@@ -227,15 +227,21 @@ async def test_a_session_unused_for_an_hour_is_touched_and_one_used_just_now_is_
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     token_hash = hashlib.sha256(steward.token.encode()).hexdigest()
     two_hours_ago = utcnow() - timedelta(hours=2)
-    await db.execute(update(AuthSession).where(AuthSession.token_hash == token_hash).values(last_seen_at=two_hours_ago))
+    await db.execute(
+        update(AuthSession).where(AuthSession.token_hash == token_hash).values(last_seen_at=two_hours_ago)
+    )
     await db.commit()
     # When it asks something (a query that writes nothing else)
     await viewer(steward)
     # Then its last use is now, and asking again at once writes nothing
-    seen = (await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))).scalar_one()
+    seen = (
+        await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))
+    ).scalar_one()
     assert seen.replace(tzinfo=UTC) > utcnow() - timedelta(minutes=1)
     await viewer(steward)
-    again = (await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))).scalar_one()
+    again = (
+        await db.execute(select(AuthSession.last_seen_at).where(AuthSession.token_hash == token_hash))
+    ).scalar_one()
     assert again == seen
 
 

@@ -116,13 +116,19 @@ async def test_a_failing_gateway_makes_request_login_code_fail_visibly(backend, 
     tmp = tmp_path_factory.mktemp(f"sms-down-{backend}")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
-        settings = make_settings(tmp, make_database_url(backend, tmp, request), sms_backend="http",
-                                 sms_gateway_url=f"http://127.0.0.1:{closed.getsockname()[1]}/v1/sms",
-                                 sms_gateway_token="token")
+        settings = make_settings(
+            tmp,
+            make_database_url(backend, tmp, request),
+            sms_backend="http",
+            sms_gateway_url=f"http://127.0.0.1:{closed.getsockname()[1]}/v1/sms",
+            sms_gateway_token="token",
+        )
         async with started(settings, load_demo=False) as app, graphql_client(app) as gql:
             # When a code is asked for
-            result = await gql('mutation { requestLoginCode(phone: "13800000001") '
-                               '{ __typename ... on Error { code message } } }')
+            result = await gql(
+                'mutation { requestLoginCode(phone: "13800000001") '
+                "{ __typename ... on Error { code message } } }"
+            )
     # Then the person is told it could not be sent, not that a code is on its way
     assert result["data"]["requestLoginCode"]["__typename"] == "LoginError", result
     assert result["data"]["requestLoginCode"]["code"] == "GATEWAY_ERROR"

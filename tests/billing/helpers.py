@@ -42,12 +42,18 @@ async def check_books(session: AsyncSession) -> None:
     allocations; each community's receivable equals what its bills still owe; payments add up."""
     assert await ledger.unbalanced_entries(session) == []
     rows = await session.exec(
-        select(PaymentAllocation.bill_id, func.sum(PaymentAllocation.amount_fen)).group_by(PaymentAllocation.bill_id))
+        select(PaymentAllocation.bill_id, func.sum(PaymentAllocation.amount_fen)).group_by(
+            PaymentAllocation.bill_id
+        )
+    )
     allocations = {bill_id: int(total) for bill_id, total in rows.all()}
     bills = list(await session.exec(select(Bill)))
     for bill in bills:
         assert bill.paid_fen == int(allocations.get(bill.id, 0)), bill
-        assert 0 <= bill.paid_fen + bill.waived_fen <= bill.amount_fen or bill.status == BillStatus.cancelled.value
+        assert (
+            0 <= bill.paid_fen + bill.waived_fen <= bill.amount_fen
+            or bill.status == BillStatus.cancelled.value
+        )
     owed: dict[int, int] = {}
     for bill in bills:
         owed[bill.community_id] = owed.get(bill.community_id, 0) + bill.outstanding_fen
@@ -57,6 +63,7 @@ async def check_books(session: AsyncSession) -> None:
     for payment in await session.exec(select(Payment)):
         expected = payment.amount_fen if payment.status in ("paid", "refunded") else 0
         assert payment.applied_fen + payment.unapplied_fen + payment.refunded_fen == expected, payment
+
 
 def typename(data: dict[str, Any]) -> str:
     return data["__typename"]

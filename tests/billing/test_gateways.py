@@ -23,39 +23,74 @@ APIV3_KEY = b"0123456789abcdef0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def keys():
-    return {name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            for name in ("merchant", "platform", "stranger", "alipay", "app")}
+    return {
+        name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for name in ("merchant", "platform", "stranger", "alipay", "app")
+    }
 
 
 def wechat(keys, *, transport=None, clock=time.time) -> wx.WeChatPayGateway:
-    return wx.WeChatPayGateway(mchid=MCHID, appid=APPID, serial_no="MERCHANTSERIAL", private_key=keys["merchant"],
-                               apiv3_key=APIV3_KEY, platform_keys={"PLATFORMSERIAL": keys["platform"].public_key()},
-                               notify_url="https://example.org/billing/notify/wechat", transport=transport,
-                               clock=clock)
+    return wx.WeChatPayGateway(
+        mchid=MCHID,
+        appid=APPID,
+        serial_no="MERCHANTSERIAL",
+        private_key=keys["merchant"],
+        apiv3_key=APIV3_KEY,
+        platform_keys={"PLATFORMSERIAL": keys["platform"].public_key()},
+        notify_url="https://example.org/billing/notify/wechat",
+        transport=transport,
+        clock=clock,
+    )
 
 
 def signed_response(keys, payload: dict, status: int = 200) -> httpx.Response:
     body = json.dumps(payload).encode()
     ts, nonce = str(int(time.time())), "RESPONSENONCE"
-    signature = base64.b64encode(keys["platform"].sign(wx.notify_message(ts, nonce, body), padding.PKCS1v15(),
-                                                       hashes.SHA256())).decode()
-    return httpx.Response(status, content=body, headers={
-        "Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce, "Wechatpay-Signature": signature,
-        "Wechatpay-Serial": "PLATFORMSERIAL"})
+    signature = base64.b64encode(
+        keys["platform"].sign(wx.notify_message(ts, nonce, body), padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
+    return httpx.Response(
+        status,
+        content=body,
+        headers={
+            "Wechatpay-Timestamp": ts,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": "PLATFORMSERIAL",
+        },
+    )
 
 
-def notification(keys, resource: dict, *, ts: int | None = None, key: str = "platform", serial: str = "PLATFORMSERIAL"):
+def notification(
+    keys, resource: dict, *, ts: int | None = None, key: str = "platform", serial: str = "PLATFORMSERIAL"
+):
     plaintext = json.dumps(resource).encode()
-    body = json.dumps({"id": "EV-1", "event_type": "TRANSACTION.SUCCESS", "resource_type": "encrypt-resource",
-                       "resource": wx.encrypt_resource(APIV3_KEY, plaintext)}).encode()
+    body = json.dumps(
+        {
+            "id": "EV-1",
+            "event_type": "TRANSACTION.SUCCESS",
+            "resource_type": "encrypt-resource",
+            "resource": wx.encrypt_resource(APIV3_KEY, plaintext),
+        }
+    ).encode()
     ts_text = str(ts if ts is not None else int(time.time()))
     signature = wx.rsa_sign(keys[key], wx.notify_message(ts_text, "NOTIFYNONCE", body).decode())
-    return {"Wechatpay-Timestamp": ts_text, "Wechatpay-Nonce": "NOTIFYNONCE", "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": serial}, body
+    return {
+        "Wechatpay-Timestamp": ts_text,
+        "Wechatpay-Nonce": "NOTIFYNONCE",
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Serial": serial,
+    }, body
 
 
-TRANSACTION = {"mchid": MCHID, "appid": APPID, "out_trade_no": "LY1", "transaction_id": "4200000001",
-               "trade_state": "SUCCESS", "amount": {"total": 4703, "currency": "CNY"}}
+TRANSACTION = {
+    "mchid": MCHID,
+    "appid": APPID,
+    "out_trade_no": "LY1",
+    "transaction_id": "4200000001",
+    "trade_state": "SUCCESS",
+    "amount": {"total": 4703, "currency": "CNY"},
+}
 
 
 async def test_wechat_request_is_signed_by_the_published_rule(keys):
@@ -64,18 +99,29 @@ async def test_wechat_request_is_signed_by_the_published_rule(keys):
 
     def handler(request: httpx.Request) -> httpx.Response:
         auth = wx.parse_authorization(request.headers["authorization"])
-        message = (f"{request.method}\n{request.url.raw_path.decode()}\n{auth['timestamp']}\n{auth['nonce_str']}\n"
-                   f"{request.content.decode()}\n").encode()
-        keys["merchant"].public_key().verify(base64.b64decode(auth["signature"]), message, padding.PKCS1v15(),
-                                             hashes.SHA256())
+        message = (
+            f"{request.method}\n{request.url.raw_path.decode()}\n{auth['timestamp']}\n{auth['nonce_str']}\n"
+            f"{request.content.decode()}\n"
+        ).encode()
+        keys["merchant"].public_key().verify(
+            base64.b64decode(auth["signature"]), message, padding.PKCS1v15(), hashes.SHA256()
+        )
         seen.update(auth=auth, body=json.loads(request.content), path=request.url.path)
         return signed_response(keys, {"h5_url": "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?x=1"})
 
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     # When an H5 order is created
-    created = await gateway.create_order(OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费"))
+    created = await gateway.create_order(
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+    )
     # Then the header carries every field, the body the amount in fen, and the H5 link comes back
-    assert request_header_fields(seen["auth"]) == {"mchid", "nonce_str", "signature", "timestamp", "serial_no"}
+    assert request_header_fields(seen["auth"]) == {
+        "mchid",
+        "nonce_str",
+        "signature",
+        "timestamp",
+        "serial_no",
+    }
     assert seen["auth"]["mchid"] == MCHID and seen["auth"]["serial_no"] == "MERCHANTSERIAL"
     assert seen["path"] == "/v3/pay/transactions/h5"
     assert seen["body"]["amount"] == {"total": 4703, "currency": "CNY"}
@@ -95,13 +141,24 @@ async def test_wechat_jsapi_and_native(keys):
         return signed_response(keys, {"code_url": "weixin://wxpay/bizpayurl?pr=p4lpSuKzz"})
 
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
-    jsapi = await gateway.create_order(OrderRequest(out_trade_no="LY2", amount_fen=1, description="x", kind="jsapi",
-                                                    payer_openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"))
+    jsapi = await gateway.create_order(
+        OrderRequest(
+            out_trade_no="LY2",
+            amount_fen=1,
+            description="x",
+            kind="jsapi",
+            payer_openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        )
+    )
     params = jsapi.jsapi_params
-    assert params["package"] == "prepay_id=wx201410272009395522657a690389285100" and params["signType"] == "RSA"
+    assert (
+        params["package"] == "prepay_id=wx201410272009395522657a690389285100" and params["signType"] == "RSA"
+    )
     message = f"{APPID}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
     assert wx.rsa_verify(keys["merchant"].public_key(), message, params["paySign"])
-    native = await gateway.create_order(OrderRequest(out_trade_no="LY3", amount_fen=1, description="x", kind="native"))
+    native = await gateway.create_order(
+        OrderRequest(out_trade_no="LY3", amount_fen=1, description="x", kind="native")
+    )
     assert native.code_url.startswith("weixin://")
 
 
@@ -118,22 +175,36 @@ async def test_wechat_order_query(keys):
 
     result = await wechat(keys, transport=httpx.MockTransport(handler)).query_order("LY1")
     assert (result.state, result.transaction_id, result.amount_fen, result.merchant_id) == (
-        TradeState.success, "4200000001", 4703, MCHID)
+        TradeState.success,
+        "4200000001",
+        4703,
+        MCHID,
+    )
 
 
 def test_wechat_notification_verified_and_decrypted(keys):
     headers, body = notification(keys, TRANSACTION)
     result = wechat(keys).verify_notification(headers, body)
     assert (result.out_trade_no, result.transaction_id, result.amount_fen, result.state) == (
-        "LY1", "4200000001", 4703, TradeState.success)
+        "LY1",
+        "4200000001",
+        4703,
+        TradeState.success,
+    )
 
 
-@pytest.mark.parametrize("case", ["stale", "future", "forged", "unknown_serial", "tampered", "missing", "wrong_key"])
+@pytest.mark.parametrize(
+    "case", ["stale", "future", "forged", "unknown_serial", "tampered", "missing", "wrong_key"]
+)
 def test_wechat_notification_refused(keys, case):
     now = int(time.time())
     headers, body = notification(
-        keys, TRANSACTION, ts=now - 301 if case == "stale" else now + 301 if case == "future" else None,
-        key="stranger" if case == "forged" else "platform", serial="OTHER" if case == "unknown_serial" else "PLATFORMSERIAL")
+        keys,
+        TRANSACTION,
+        ts=now - 301 if case == "stale" else now + 301 if case == "future" else None,
+        key="stranger" if case == "forged" else "platform",
+        serial="OTHER" if case == "unknown_serial" else "PLATFORMSERIAL",
+    )
     if case == "tampered":
         body = body.replace(b"EV-1", b"EV-2")
     if case == "missing":
@@ -162,17 +233,26 @@ def test_wechat_replies(keys):
 
 async def test_sandbox_speaks_apiv3_to_the_real_adapter():
     sandbox = SandboxGateway()
-    created = await sandbox.create_order(OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x"))
+    created = await sandbox.create_order(
+        OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x")
+    )
     assert created.pay_url == "/pay/sandbox/LYSANDBOX1"
     # The adapter's own request signature was checked by the sandbox server
     assert sandbox.server.requests[-1].headers["authorization"].startswith("WECHATPAY2-SHA256-RSA2048 mchid=")
     assert (await sandbox.query_order("LYSANDBOX1")).state == TradeState.not_paid
     [delivery] = sandbox.pay("LYSANDBOX1")
     result = sandbox.verify_notification(delivery.headers, delivery.body)
-    assert (result.state, result.amount_fen, result.merchant_id) == (TradeState.success, 8000, sandbox.merchant_id)
+    assert (result.state, result.amount_fen, result.merchant_id) == (
+        TradeState.success,
+        8000,
+        sandbox.merchant_id,
+    )
     # The notification is the documented envelope with an AES-GCM resource
     envelope = json.loads(delivery.body)
-    assert envelope["event_type"] == "TRANSACTION.SUCCESS" and envelope["resource"]["algorithm"] == "AEAD_AES_256_GCM"
+    assert (
+        envelope["event_type"] == "TRANSACTION.SUCCESS"
+        and envelope["resource"]["algorithm"] == "AEAD_AES_256_GCM"
+    )
     queried = await sandbox.query_order("LYSANDBOX1")
     assert queried.state == TradeState.success and queried.transaction_id == result.transaction_id
 
@@ -210,9 +290,13 @@ async def test_sandbox_refuses_a_request_not_signed_by_the_merchant(keys):
 
 
 def alipay_gateway(keys, transport=None) -> ali.AlipayGateway:
-    return ali.AlipayGateway(app_id="2014072300007148", private_key=keys["app"],
-                             alipay_public_key=keys["alipay"].public_key(), notify_url="https://example.org/n",
-                             transport=transport)
+    return ali.AlipayGateway(
+        app_id="2014072300007148",
+        private_key=keys["app"],
+        alipay_public_key=keys["alipay"].public_key(),
+        notify_url="https://example.org/n",
+        transport=transport,
+    )
 
 
 def test_alipay_sign_content_follows_the_rule():
@@ -222,8 +306,9 @@ def test_alipay_sign_content_follows_the_rule():
 
 
 async def test_alipay_order_is_a_signed_redirect(keys):
-    created = await alipay_gateway(keys).create_order(OrderRequest(out_trade_no="LY1", amount_fen=4703,
-                                                                   description="物业费"))
+    created = await alipay_gateway(keys).create_order(
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+    )
     from urllib.parse import parse_qsl, urlsplit
 
     params = dict(parse_qsl(urlsplit(created.pay_url).query))
@@ -234,18 +319,34 @@ async def test_alipay_order_is_a_signed_redirect(keys):
 def test_alipay_notification(keys):
     from urllib.parse import urlencode
 
-    params = ali.notification_params(keys["alipay"], {
-        "notify_time": ali.notify_time(), "notify_type": "trade_status_sync", "notify_id": "ac05099524730693a8b330c5ecf72da9786",
-        "app_id": "2014072300007148", "trade_no": "2013112011001004330000121536", "out_trade_no": "LY1",
-        "trade_status": "TRADE_SUCCESS", "total_amount": "47.03", "subject": "物业费"})
+    params = ali.notification_params(
+        keys["alipay"],
+        {
+            "notify_time": ali.notify_time(),
+            "notify_type": "trade_status_sync",
+            "notify_id": "ac05099524730693a8b330c5ecf72da9786",
+            "app_id": "2014072300007148",
+            "trade_no": "2013112011001004330000121536",
+            "out_trade_no": "LY1",
+            "trade_status": "TRADE_SUCCESS",
+            "total_amount": "47.03",
+            "subject": "物业费",
+        },
+    )
     gateway = alipay_gateway(keys)
     result = gateway.verify_notification({}, urlencode(params).encode())
     assert (result.amount_fen, result.transaction_id, result.state, result.merchant_id) == (
-        4703, "2013112011001004330000121536", TradeState.success, "2014072300007148")
+        4703,
+        "2013112011001004330000121536",
+        TradeState.success,
+        "2014072300007148",
+    )
     tampered = dict(params, total_amount="0.01")
     with pytest.raises(InvalidNotification):
         gateway.verify_notification({}, urlencode(tampered).encode())
-    forged = ali.notification_params(keys["stranger"], {k: v for k, v in params.items() if k not in ("sign", "sign_type")})
+    forged = ali.notification_params(
+        keys["stranger"], {k: v for k, v in params.items() if k not in ("sign", "sign_type")}
+    )
     with pytest.raises(InvalidNotification):
         gateway.verify_notification({}, urlencode(forged).encode())
     assert gateway.success_reply().body == b"success"
@@ -258,8 +359,10 @@ async def test_alipay_trade_query_verifies_the_response_node(keys):
         form = dict(parse_qsl(request.content.decode()))
         assert form["method"] == "alipay.trade.query" and form["sign_type"] == "RSA2"
         assert wx.rsa_verify(keys["app"].public_key(), ali.sign_content(form), form["sign"])
-        node = ('{"code":"10000","msg":"Success","trade_no":"2013112011001004330000121536","out_trade_no":"LY1",'
-                '"trade_status":"TRADE_SUCCESS","total_amount":"47.03"}')
+        node = (
+            '{"code":"10000","msg":"Success","trade_no":"2013112011001004330000121536","out_trade_no":"LY1",'
+            '"trade_status":"TRADE_SUCCESS","total_amount":"47.03"}'
+        )
         sign = wx.rsa_sign(keys["alipay"], node)
         return httpx.Response(200, text=f'{{"alipay_trade_query_response":{node},"sign":"{sign}"}}')
 

@@ -33,9 +33,17 @@ async def test_an_invoice_photo_is_stored_linked_shown_and_guarded(client, db):
     base = f"/staff/communities/{xiushan}/ledger"
     csrf = await log_in(client, STEWARD_XIUSHAN)
     # When the steward records parking income with a photo of the invoice
-    done = await client.post(f"{base}/income", data={"csrf_token": csrf, "fund": "public_income", "amount": "320",
-                                                    "memo": "停车费 发票照片", "attachment_ref": ""},
-                             files={"photo": ("invoice.jpg", jpeg(), "image/jpeg")})
+    done = await client.post(
+        f"{base}/income",
+        data={
+            "csrf_token": csrf,
+            "fund": "public_income",
+            "amount": "320",
+            "memo": "停车费 发票照片",
+            "attachment_ref": "",
+        },
+        files={"photo": ("invoice.jpg", jpeg(), "image/jpeg")},
+    )
     # Then the entry carries the photo, stored by the media service in the same community
     assert done.status_code == 303
     entry = (await db.exec(select(JournalEntry).where(JournalEntry.memo == "停车费 发票照片"))).one()
@@ -63,9 +71,17 @@ async def test_a_script_renamed_jpg_is_refused_and_nothing_is_stored(client, db)
     files_before, entries_before = await count(db, MediaFile), await count(db, JournalEntry)
     links_before = await count(db, LedgerAttachment)
     # When the steward attaches a shell script named invoice.jpg
-    refused = await client.post(f"{base}/income", data={"csrf_token": csrf, "fund": "public_income", "amount": "50",
-                                                       "memo": "广告费", "attachment_ref": ""},
-                                files={"photo": ("invoice.jpg", b"#!/bin/sh\nrm -rf /\n", "image/jpeg")})
+    refused = await client.post(
+        f"{base}/income",
+        data={
+            "csrf_token": csrf,
+            "fund": "public_income",
+            "amount": "50",
+            "memo": "广告费",
+            "attachment_ref": "",
+        },
+        files={"photo": ("invoice.jpg", b"#!/bin/sh\nrm -rf /\n", "image/jpeg")},
+    )
     # Then it is refused with a clear message, and no file, entry or link is stored
     assert refused.status_code == 400
     assert "这种文件不能发送" in refused.text and 'role="alert"' in refused.text

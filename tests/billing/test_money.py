@@ -19,14 +19,16 @@ def test_area_line_rounds_half_up_to_the_fen():
     assert line_amount_fen(kind="per_m2", unit_price_fen=65, area_centi_m2=7201, months=1) == 4681
     assert line_amount_fen(kind="per_m2", unit_price_fen=65, area_centi_m2=7200, months=1) == 4680
     # A quarter is rounded once over three months, not three times
-    assert line_amount_fen(kind="per_m2", unit_price_fen=65, area_centi_m2=7235, months=3) == 14108  # 14108.25
+    assert (
+        line_amount_fen(kind="per_m2", unit_price_fen=65, area_centi_m2=7235, months=3) == 14108
+    )  # 14108.25
 
 
 def test_household_items_are_exact():
     assert line_amount_fen(kind="per_household", unit_price_fen=500, area_centi_m2=7235, months=3) == 1500
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12), st.integers(min_value=1, max_value=10**6))
+@given(st.integers(min_value=-(10**12), max_value=10**12), st.integers(min_value=1, max_value=10**6))
 def test_round_half_up_matches_the_definition(numerator, denominator):
     result = div_round_half_up(numerator, denominator)
     # |result - n/d| <= 1/2, and a tie goes away from zero
@@ -34,22 +36,25 @@ def test_round_half_up_matches_the_definition(numerator, denominator):
     assert -denominator <= doubled < denominator
 
 
-@pytest.mark.parametrize(("fen", "text"), [
-    (12345, "壹佰贰拾叁元肆角伍分"),
-    (0, "零元整"),
-    (100, "壹元整"),
-    (1005, "壹拾元零伍分"),
-    (110, "壹元壹角整"),
-    (101, "壹元零壹分"),
-    (100000, "壹仟元整"),
-    (100001, "壹仟元零壹分"),
-    (10000005, "壹拾万元零伍分"),
-    (100500000, "壹佰万伍仟元整"),  # a zero in the 万 place may be left unwritten
-    (1000000000, "壹仟万元整"),
-    (10000000000, "壹亿元整"),
-    (10010000000, "壹亿零壹拾万元整"),
-    (4703, "肆拾柒元零叁分"),
-])
+@pytest.mark.parametrize(
+    ("fen", "text"),
+    [
+        (12345, "壹佰贰拾叁元肆角伍分"),
+        (0, "零元整"),
+        (100, "壹元整"),
+        (1005, "壹拾元零伍分"),
+        (110, "壹元壹角整"),
+        (101, "壹元零壹分"),
+        (100000, "壹仟元整"),
+        (100001, "壹仟元零壹分"),
+        (10000005, "壹拾万元零伍分"),
+        (100500000, "壹佰万伍仟元整"),  # a zero in the 万 place may be left unwritten
+        (1000000000, "壹仟万元整"),
+        (10000000000, "壹亿元整"),
+        (10010000000, "壹亿零壹拾万元整"),
+        (4703, "肆拾柒元零叁分"),
+    ],
+)
 def test_capitals(fen, text):
     assert capitals(fen) == text
 

@@ -22,8 +22,17 @@ async def rows(db, model) -> int:  # noqa: ANN001
 def junk(n: int) -> tuple[bytes, dict[str, str]]:
     """A post shaped like a WeChat Pay notification (or not at all), signed by nobody."""
     body = os.urandom(8) + b"x" * (n * 37 % 10_000)
-    headers = {"content-type": "application/json", "wechatpay-serial": "PLATFORM", "wechatpay-nonce": f"n{n}",
-               "wechatpay-timestamp": "1700000000", "wechatpay-signature": "c2lnbmVk"} if n % 2 else {}
+    headers = (
+        {
+            "content-type": "application/json",
+            "wechatpay-serial": "PLATFORM",
+            "wechatpay-nonce": f"n{n}",
+            "wechatpay-timestamp": "1700000000",
+            "wechatpay-signature": "c2lnbmVk",
+        }
+        if n % 2
+        else {}
+    )
     return body, headers
 
 
@@ -54,8 +63,12 @@ async def test_the_count_of_what_was_left_out_is_logged_when_the_next_window_ope
         now[0] = 61.0
         bounded.warning("refused %s", "later")
     assert [r.getMessage() for r in caplog.records] == [
-        "refused junk", "refused junk", "more than 2 like this within 60 s: the rest are counted, not logged",
-        "5 more like this were not logged in the last 60 s", "refused later"]
+        "refused junk",
+        "refused junk",
+        "more than 2 like this within 60 s: the rest are counted, not logged",
+        "5 more like this were not logged in the last 60 s",
+        "refused later",
+    ]
 
 
 async def test_a_signed_notification_is_still_applied_amid_the_junk(gql, client, db):

@@ -48,7 +48,10 @@ async def test_resident_pays_a_bill_through_the_sandbox(gql, client, db):
     assert response.status_code == 204 and response.content == b""
     found = (await resident(PAYMENT, {"id": payment["id"]}))["data"]["payment"]
     assert found["status"] == "paid" and found["receiptUrl"] == f"/receipts/{payment['id']}"
-    assert found["bills"][0]["status"] == "paid" and found["bills"][0]["paid"]["fen"] == bill["outstanding"]["fen"]
+    assert (
+        found["bills"][0]["status"] == "paid"
+        and found["bills"][0]["paid"]["fen"] == bill["outstanding"]["fen"]
+    )
     assert found["amount"]["capitals"].endswith(("分", "整"))
     await check_books(db)
 
@@ -81,29 +84,38 @@ async def test_duplicate_notifications_are_applied_once(gql, client, db):
     await check_books(db)
 
 
-async def test_forged_and_stale_notifications_are_refused_and_logged_not_stored(gql, client, db, caplog, monkeypatch):
+async def test_forged_and_stale_notifications_are_refused_and_logged_not_stored(
+    gql, client, db, caplog, monkeypatch
+):
     monkeypatch.setattr(billing, "unverified_log", BoundedLog(billing.log))  # a log budget of its own
     resident, _, payment = await start_payment(gql)
     sandbox = gateways().sandbox
     order = sandbox.server.pay(out_trade_no(payment))
     with caplog.at_level("WARNING", logger="laoyou.billing"):
-        for delivery in (sandbox.server.notification(order, forge=True),
-                         sandbox.server.notification(order, stale=True)):
+        for delivery in (
+            sandbox.server.notification(order, forge=True),
+            sandbox.server.notification(order, stale=True),
+        ):
             response = await notify(client, delivery)
             assert response.status_code == 400 and response.json()["code"] == "FAIL"
     found = (await resident(PAYMENT, {"id": payment["id"]}))["data"]["payment"]
     assert found["status"] == "pending"
     assert list(await db.exec(select(RefusedNotification.reason))) == []
     logged = [r.getMessage() for r in caplog.records if r.name == "laoyou.billing"]
-    assert logged == ["refused sandbox notification: bad signature",
-                      "refused sandbox notification: timestamp outside the 5-minute window"]
+    assert logged == [
+        "refused sandbox notification: bad signature",
+        "refused sandbox notification: timestamp outside the 5-minute window",
+    ]
 
 
 async def test_amount_or_merchant_mismatch_is_refused(gql, client, db):
     resident, _, payment = await start_payment(gql)
     sandbox = gateways().sandbox
     order = sandbox.server.pay(out_trade_no(payment))
-    for delivery in (sandbox.server.notification(order, amount_fen=1), sandbox.server.notification(order, mchid="1")):
+    for delivery in (
+        sandbox.server.notification(order, amount_fen=1),
+        sandbox.server.notification(order, mchid="1"),
+    ):
         response = await notify(client, delivery)
         assert response.status_code == 400
     assert (await resident(PAYMENT, {"id": payment["id"]}))["data"]["payment"]["status"] == "pending"
@@ -139,8 +151,12 @@ async def test_result_page_check_again_asks_the_gateway(gql):
     finally:
         sandbox.misbehaviour.hold = False
         sandbox.misbehaviour.held.clear()
-    result = (await resident("mutation ($id: ID!) { refreshPayment(id: $id) { __typename ... on PaymentSaved { payment { status } } } }",
-                             {"id": payment["id"]}))["data"]["refreshPayment"]
+    result = (
+        await resident(
+            "mutation ($id: ID!) { refreshPayment(id: $id) { __typename ... on PaymentSaved { payment { status } } } }",
+            {"id": payment["id"]},
+        )
+    )["data"]["refreshPayment"]
     assert result["payment"]["status"] == "paid"
 
 
@@ -157,14 +173,19 @@ async def test_stranger_cannot_see_or_pay_another_households_bills(gql):
     _, bill, payment = await start_payment(gql)
     for phone in (RESIDENT_JINGJU, STEWARD_YUEYANG):
         stranger = await login_demo(gql, phone)
-        seen = await stranger("query ($id: ID!) { bill(id: $id) { id } }", {"id": bill["id"]}, expect_errors=True)
+        seen = await stranger(
+            "query ($id: ID!) { bill(id: $id) { id } }", {"id": bill["id"]}, expect_errors=True
+        )
         assert seen["data"] is None and seen["errors"][0]["message"] == "Not found."
         paid = await stranger(PAY_BILLS, {"billIds": [bill["id"]], "key": key()}, expect_errors=True)
         assert paid["data"] is None
         looked = await stranger(PAYMENT, {"id": payment["id"]}, expect_errors=True)
         assert looked["data"] is None
-        bills = await stranger("query ($h: ID!) { householdBills(householdId: $h) { nodes { id } } }",
-                               {"h": bill["household"]["id"]}, expect_errors=True)
+        bills = await stranger(
+            "query ($h: ID!) { householdBills(householdId: $h) { nodes { id } } }",
+            {"h": bill["household"]["id"]},
+            expect_errors=True,
+        )
         assert bills["data"] is None
 
 
@@ -190,7 +211,7 @@ async def test_pages_pay_in_three_taps_and_show_the_receipt(gql, client, db):
     done = await client.post(paying.headers["location"], data={"csrf_token": csrf})
     assert done.status_code == 303
     result = await client.get(done.headers["location"])
-    main = result.text[result.text.find("<main"):result.text.find("</main>")]
+    main = result.text[result.text.find("<main") : result.text.find("</main>")]
     assert "/receipts/" in main, main
     payment_id = done.headers["location"].rsplit("/", 1)[-1]
     receipt = await client.get(f"/receipts/{payment_id}")

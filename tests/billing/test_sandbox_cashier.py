@@ -49,16 +49,25 @@ async def pages(app: Any, token: str | None = None) -> AsyncIterator[httpx.Async
     """The PWA's pages as one person (a bearer session, or nobody), with a CSRF cookie for the forms."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     transport = httpx.ASGITransport(app=app, client=("10.9.8.7", 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers,
-                                 cookies={"laoyou_csrf": CSRF}) as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers, cookies={"laoyou_csrf": CSRF}
+    ) as http:
         yield http
 
 
 async def order_state(db, number: str) -> tuple[str, str]:  # noqa: ANN001
-    order = (await db.exec(select(SandboxOrder).where(SandboxOrder.out_trade_no == number)
-                           .execution_options(populate_existing=True))).one()
-    payment = (await db.exec(select(Payment).where(Payment.out_trade_no == number)
-                             .execution_options(populate_existing=True))).one()
+    order = (
+        await db.exec(
+            select(SandboxOrder)
+            .where(SandboxOrder.out_trade_no == number)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    payment = (
+        await db.exec(
+            select(Payment).where(Payment.out_trade_no == number).execution_options(populate_existing=True)
+        )
+    ).one()
     return order.state, payment.status
 
 
@@ -100,13 +109,26 @@ def wechat_settings(tmp_path, **more: str) -> PaySettings:  # noqa: ANN001
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     merchant, platform = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
-    (tmp_path / "merchant.pem").write_bytes(merchant.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (tmp_path / "platform.pem").write_bytes(platform.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return PaySettings(wechat_mchid="1900000001", wechat_appid="wx0000000000000001", wechat_serial_no="SERIAL",
-                       wechat_private_key_file=tmp_path / "merchant.pem", wechat_apiv3_key="k" * 32,
-                       wechat_platform_serial="PLATFORM", wechat_platform_key_file=tmp_path / "platform.pem", **more)
+    (tmp_path / "merchant.pem").write_bytes(
+        merchant.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "platform.pem").write_bytes(
+        platform.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return PaySettings(
+        wechat_mchid="1900000001",
+        wechat_appid="wx0000000000000001",
+        wechat_serial_no="SERIAL",
+        wechat_private_key_file=tmp_path / "merchant.pem",
+        wechat_apiv3_key="k" * 32,
+        wechat_platform_serial="PLATFORM",
+        wechat_platform_key_file=tmp_path / "platform.pem",
+        **more,
+    )
 
 
 def test_production_offers_only_the_configured_gateways_and_defaults_to_one(tmp_path):
@@ -122,13 +144,16 @@ def test_production_offers_only_the_configured_gateways_and_defaults_to_one(tmp_
 
 
 @pytest.fixture(scope="module")
-async def production_app(backend: str, tmp_path_factory: pytest.TempPathFactory,
-                         request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def production_app(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     """Production mode with the demo's households and bills (loaded on purpose, as only a test can)."""
     tmp = tmp_path_factory.mktemp(f"production-bills-{backend}")
     settings = make_settings(tmp, make_database_url(backend, tmp, request), mode="production")
     application = create_app(settings, load_demo=True)
-    application.state.sms = RecordedSmsGateway(settings)  # this module's own app: its residents log in by code
+    application.state.sms = RecordedSmsGateway(
+        settings
+    )  # this module's own app: its residents log in by code
     async with application.router.lifespan_context(application):
         yield application
 
@@ -136,8 +161,11 @@ async def production_app(backend: str, tmp_path_factory: pytest.TempPathFactory,
 async def counts(app: Any) -> tuple[int, int, list[tuple[int, str, int]]]:
     async with app.state.sessionmaker() as session:
         bills = (await session.exec(select(Bill.id, Bill.status, Bill.paid_fen).order_by(Bill.id))).all()
-        return (await session.scalar(select(func.count()).select_from(Payment)),
-                await session.scalar(select(func.count()).select_from(SandboxOrder)), [tuple(b) for b in bills])
+        return (
+            await session.scalar(select(func.count()).select_from(Payment)),
+            await session.scalar(select(func.count()).select_from(SandboxOrder)),
+            [tuple(b) for b in bills],
+        )
 
 
 async def test_production_refuses_to_pay_through_the_sandbox_and_changes_nothing(production_app):
@@ -146,7 +174,9 @@ async def test_production_refuses_to_pay_through_the_sandbox_and_changes_nothing
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         anonymous = GraphQLClient(http)
         assert (await request_code(anonymous, RESIDENT_XIUSHAN))["__typename"] == "LoginCodeSent"
-        login = await login_with_code(anonymous, RESIDENT_XIUSHAN, sent_code(production_app, RESIDENT_XIUSHAN))
+        login = await login_with_code(
+            anonymous, RESIDENT_XIUSHAN, sent_code(production_app, RESIDENT_XIUSHAN)
+        )
         resident = anonymous.as_token(login["token"])
         bills = (await resident(MY_BILLS))["data"]["myBills"]
         assert bills
@@ -155,11 +185,19 @@ async def test_production_refuses_to_pay_through_the_sandbox_and_changes_nothing
         assert (await resident("query { paymentMethods }"))["data"]["paymentMethods"] == []
         # and paying with it (or with the default, which is no gateway here) is refused, in their language
         for method in ("sandbox", None):
-            for language, words in (("en", "That way of paying is not available."), ("zh-CN", "暂不支持这种付款方式。")):
+            for language, words in (
+                ("en", "That way of paying is not available."),
+                ("zh-CN", "暂不支持这种付款方式。"),
+            ):
                 refused = await GraphQLClient(http, resident.token, language)(
-                    PAY_WITH, {"billIds": [bills[0]["id"]], "key": secrets.token_hex(8), "method": method})
-                assert refused["data"]["payBills"] == {"__typename": "PayBillsError", "field": "method",
-                                                       "message": words, "code": "INVALID"}
+                    PAY_WITH, {"billIds": [bills[0]["id"]], "key": secrets.token_hex(8), "method": method}
+                )
+                assert refused["data"]["payBills"] == {
+                    "__typename": "PayBillsError",
+                    "field": "method",
+                    "message": words,
+                    "code": "INVALID",
+                }
         # Then nothing changed: no payment, no order, every bill as it was
         assert await counts(production_app) == before
         # And the bills page offers no online payment, only the office

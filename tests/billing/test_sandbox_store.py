@@ -33,8 +33,11 @@ async def test_an_order_started_before_a_restart_is_paid_after_it(client, db, mo
     assert (await client.get(cashier)).status_code == 200
     done = await client.post(cashier, data={"csrf_token": csrf})
     assert done.status_code == 303
-    payment = (await db.exec(select(Payment).where(Payment.out_trade_no == number)
-                             .execution_options(populate_existing=True))).one()
+    payment = (
+        await db.exec(
+            select(Payment).where(Payment.out_trade_no == number).execution_options(populate_existing=True)
+        )
+    ).one()
     assert payment.status == "paid"
     await db.refresh(row)
     assert row.state == "SUCCESS" and row.transaction_id == payment.transaction_id

@@ -60,15 +60,22 @@ def briefing_input(community_ids: list[str], **overrides: Any) -> dict[str, Any]
         "communityIds": community_ids,
         "title": "今日工作简报",
         "body": "今天清扫了小区道路，修好了3号楼的路灯。",
-        "items": [{"kind": "CLEANING", "text": "清扫主干道"}, {"kind": "REPAIR", "text": "3号楼路灯"},
-                  {"kind": "PATROL", "text": "夜间巡逻两次"}],
+        "items": [
+            {"kind": "CLEANING", "text": "清扫主干道"},
+            {"kind": "REPAIR", "text": "3号楼路灯"},
+            {"kind": "PATROL", "text": "夜间巡逻两次"},
+        ],
     }
     values.update(overrides)
     return values
 
 
-async def post_briefing(steward: GraphQLClient, community_ids: list[str], mode: str = "NOW", **overrides: Any) -> dict:
-    data = (await steward(CREATE, {"input": briefing_input(community_ids, **overrides), "mode": mode}))["data"]
+async def post_briefing(
+    steward: GraphQLClient, community_ids: list[str], mode: str = "NOW", **overrides: Any
+) -> dict:
+    data = (await steward(CREATE, {"input": briefing_input(community_ids, **overrides), "mode": mode}))[
+        "data"
+    ]
     result = data["createBriefing"]
     assert result["__typename"] == "BriefingSaved", result
     return result["briefing"]

@@ -60,7 +60,9 @@ async def test_published_briefing_reaches_residents_and_family_and_receipts_coun
     assert any(n.kind == "briefings" for n in await notifications_of(db, FAMILY_OF_XIUSHAN))
     # When both of the same household read it (one of them twice)
     for reader in (resident, family, resident):
-        assert (await reader(MARK_READ, {"id": posted["id"]}))["data"]["markBriefingRead"]["__typename"] == "BriefingRead"
+        assert (await reader(MARK_READ, {"id": posted["id"]}))["data"]["markBriefingRead"][
+            "__typename"
+        ] == "BriefingRead"
     # Then the steward sees one household of 秀山花园 has read it
     receipts = (await steward(BRIEFING, {"id": posted["id"]}))["data"]["briefing"]["readReceipts"]
     assert len(receipts) == 1 and receipts[0]["community"]["id"] == xiushan
@@ -88,26 +90,50 @@ async def test_drafts_schedules_corrections_and_withdrawal(gql, db):
     assert missing["errors"][0]["message"] == "Not found."
     assert draft["id"] not in [b["id"] for b in (await resident(TODAY))["data"]["todaysBriefings"]]
     # When it is scheduled for the future, it is still hidden; when the job runs after its time, it is published
-    scheduled = (await steward(CREATE, {"input": briefing_input([xiushan], title="明早停水预告"), "mode": "SCHEDULED",
-                                        "publishAt": (utcnow() + timedelta(hours=1)).isoformat()}))["data"]["createBriefing"]
+    scheduled = (
+        await steward(
+            CREATE,
+            {
+                "input": briefing_input([xiushan], title="明早停水预告"),
+                "mode": "SCHEDULED",
+                "publishAt": (utcnow() + timedelta(hours=1)).isoformat(),
+            },
+        )
+    )["data"]["createBriefing"]
     assert scheduled["briefing"]["status"] == "SCHEDULED"
     assert await briefings.do_publish_due(db) == 0
     assert await briefings.do_publish_due(db, now=utcnow() + timedelta(hours=2)) == 1
     assert await briefings.do_publish_due(db, now=utcnow() + timedelta(hours=2)) == 0  # once only
     await db.commit()
-    assert (await resident(BRIEFING, {"id": scheduled["briefing"]["id"]}))["data"]["briefing"]["status"] == "PUBLISHED"
+    assert (await resident(BRIEFING, {"id": scheduled["briefing"]["id"]}))["data"]["briefing"][
+        "status"
+    ] == "PUBLISHED"
     # A schedule in the past is refused
-    past = (await steward(CREATE, {"input": briefing_input([xiushan]), "mode": "SCHEDULED",
-                                   "publishAt": (utcnow() - timedelta(hours=1)).isoformat()}))["data"]["createBriefing"]
+    past = (
+        await steward(
+            CREATE,
+            {
+                "input": briefing_input([xiushan]),
+                "mode": "SCHEDULED",
+                "publishAt": (utcnow() - timedelta(hours=1)).isoformat(),
+            },
+        )
+    )["data"]["createBriefing"]
     assert past["__typename"] == "BriefingError" and past["field"] == "publishAt"
     # When the draft is published and then corrected, residents see it marked edited
-    assert (await steward(PUBLISH, {"id": draft["id"]}))["data"]["publishBriefing"]["briefing"]["status"] == "PUBLISHED"
-    corrected = (await steward(UPDATE, {"id": draft["id"], "input": briefing_input([xiushan], title="今日工作简报（更正）")}))
+    assert (await steward(PUBLISH, {"id": draft["id"]}))["data"]["publishBriefing"]["briefing"][
+        "status"
+    ] == "PUBLISHED"
+    corrected = await steward(
+        UPDATE, {"id": draft["id"], "input": briefing_input([xiushan], title="今日工作简报（更正）")}
+    )
     assert corrected["data"]["updateBriefing"]["briefing"]["editedAt"] is not None
     seen = (await resident(BRIEFING, {"id": draft["id"]}))["data"]["briefing"]
     assert seen["title"] == "今日工作简报（更正）" and seen["editedAt"] is not None
     # When it is withdrawn, residents no longer see it; the steward still does
-    assert (await steward(WITHDRAW, {"id": draft["id"]}))["data"]["withdrawBriefing"]["briefing"]["status"] == "WITHDRAWN"
+    assert (await steward(WITHDRAW, {"id": draft["id"]}))["data"]["withdrawBriefing"]["briefing"][
+        "status"
+    ] == "WITHDRAWN"
     assert (await resident(BRIEFING, {"id": draft["id"]}, expect_errors=True))["errors"]
     assert draft["id"] not in [b["id"] for b in (await resident(LIST))["data"]["briefings"]["nodes"]]
     assert draft["id"] in [b["id"] for b in (await steward(LIST))["data"]["briefings"]["nodes"]]
@@ -124,8 +150,10 @@ async def test_one_briefing_for_several_communities(gql, db):
     jingju = await login_demo(gql, RESIDENT_JINGJU)
     assert (await jingju(TODAY))["data"]["todaysBriefings"][0]["id"] == posted["id"]
     await jingju(MARK_READ, {"id": posted["id"]})
-    receipts = {r["community"]["id"]: r for r in
-                (await steward(BRIEFING, {"id": posted["id"]}))["data"]["briefing"]["readReceipts"]}
+    receipts = {
+        r["community"]["id"]: r
+        for r in (await steward(BRIEFING, {"id": posted["id"]}))["data"]["briefing"]["readReceipts"]
+    }
     assert receipts[ids["京剧院小区"]]["householdsRead"] == 1
     assert receipts[ids["岳阳花苑"]]["householdsRead"] == 0
 
@@ -139,17 +167,24 @@ async def test_strangers_can_neither_post_nor_read_nor_see_receipts(gql, db):
     denied = await other(CREATE, {"input": briefing_input([xiushan]), "mode": "NOW"}, expect_errors=True)
     assert denied["errors"][0]["message"] == "Not found."
     # Nor read its briefing or receipts, nor change it
-    for query, variables in ((BRIEFING, {"id": posted["id"]}), (WITHDRAW, {"id": posted["id"]}),
-                             (UPDATE, {"id": posted["id"], "input": briefing_input([xiushan])})):
+    for query, variables in (
+        (BRIEFING, {"id": posted["id"]}),
+        (WITHDRAW, {"id": posted["id"]}),
+        (UPDATE, {"id": posted["id"], "input": briefing_input([xiushan])}),
+    ):
         assert (await other(query, variables, expect_errors=True))["errors"][0]["message"] == "Not found."
     # Another community's resident cannot read, mark read or thank
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     for query in (BRIEFING, MARK_READ, THANK):
-        assert (await stranger(query, {"id": posted["id"]}, expect_errors=True))["errors"][0]["message"] == "Not found."
+        assert (await stranger(query, {"id": posted["id"]}, expect_errors=True))["errors"][0][
+            "message"
+        ] == "Not found."
     assert posted["id"] not in [b["id"] for b in (await stranger(TODAY))["data"]["todaysBriefings"]]
     # A resident cannot post at all
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    assert (await resident(CREATE, {"input": briefing_input([xiushan]), "mode": "NOW"}, expect_errors=True))["errors"]
+    assert (await resident(CREATE, {"input": briefing_input([xiushan]), "mode": "NOW"}, expect_errors=True))[
+        "errors"
+    ]
     # And nobody logged out gets anything
     anonymous = gql.as_token(None)
     assert (await anonymous(BRIEFING, {"id": posted["id"]}, expect_errors=True))["errors"]

@@ -22,7 +22,10 @@ def jpeg() -> bytes:
 
 
 def as_person(token: str) -> dict:
-    return {"headers": {"Authorization": f"Bearer {token}", "Accept-Language": "en"}, "cookies": {"laoyou_csrf": CSRF}}
+    return {
+        "headers": {"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+        "cookies": {"laoyou_csrf": CSRF},
+    }
 
 
 async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_counts_the_read(gql, client, db):
@@ -33,9 +36,17 @@ async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_cou
     assert form.status_code == 200 and "秀山花园" in form.text
     # When the steward posts it with a photo
     posted = await client.post(
-        "/briefings/new", **as_person(steward.token),
-        data={"csrf_token": CSRF, "community_ids": xiushan, "title": "今天修好了路灯", "body": "3号楼路灯修好了。",
-              "done_repair": "3号楼路灯\n5号楼水管", "done_cleaning": "清扫道路", "mode": "now"},
+        "/briefings/new",
+        **as_person(steward.token),
+        data={
+            "csrf_token": CSRF,
+            "community_ids": xiushan,
+            "title": "今天修好了路灯",
+            "body": "3号楼路灯修好了。",
+            "done_repair": "3号楼路灯\n5号楼水管",
+            "done_cleaning": "清扫道路",
+            "mode": "now",
+        },
         files={"photos": ("lamp.jpg", jpeg(), "image/jpeg")},
     )
     assert posted.status_code == 303, posted.text
@@ -48,9 +59,11 @@ async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_cou
     home = await client.get("/", **as_person(resident.token))
     assert home.status_code == 200
     assert "今天修好了路灯" in home.text and "data-read-aloud" in home.text
-    assert re.search(r'<video[^>]*autoplay', home.text) is None
+    assert re.search(r"<video[^>]*autoplay", home.text) is None
     # Then the read count moved, and the photo is hers to see but not a stranger's
-    assert (await steward(BRIEFING, {"id": briefing_id}))["data"]["briefing"]["readReceipts"][0]["householdsRead"] == 1
+    assert (await steward(BRIEFING, {"id": briefing_id}))["data"]["briefing"]["readReceipts"][0][
+        "householdsRead"
+    ] == 1
     photo_url = data["photos"][0]["url"]
     assert (await client.get(photo_url, **as_person(resident.token))).headers["content-type"] == "image/jpeg"
     stranger = await login_demo(gql, RESIDENT_JINGJU)
@@ -60,7 +73,9 @@ async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_cou
     page = await client.get(f"/briefings/{briefing_id}", **as_person(steward.token))
     assert f'data-read-count="{xiushan}">1<' in page.text and "/share/briefings/" in page.text
     # The resident thanks with one tap
-    thanked = await client.post(f"/briefings/{briefing_id}/thank", **as_person(resident.token), data={"csrf_token": CSRF})
+    thanked = await client.post(
+        f"/briefings/{briefing_id}/thank", **as_person(resident.token), data={"csrf_token": CSRF}
+    )
     assert thanked.status_code == 303
     archive = await client.get("/briefings", **as_person(resident.token))
     assert "今天修好了路灯" in archive.text
@@ -70,7 +85,8 @@ async def test_a_bad_photo_is_refused_with_the_form_kept(gql, client, db):
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
     posted = await client.post(
-        "/briefings/new", **as_person(steward.token),
+        "/briefings/new",
+        **as_person(steward.token),
         data={"csrf_token": CSRF, "community_ids": xiushan, "title": "保留的标题", "mode": "now"},
         files={"photos": ("x.jpg", b"not an image at all" * 10, "image/jpeg")},
     )
@@ -89,17 +105,31 @@ async def test_notification_settings_and_emergency_pages(gql, client, db):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     page = await client.get("/settings/notifications", **as_person(resident.token))
     assert page.status_code == 200 and "data-public-key" in page.text
-    saved = await client.post("/settings/notifications", **as_person(resident.token),
-                              data={"csrf_token": CSRF, "kind_emergencies": "on"})
+    saved = await client.post(
+        "/settings/notifications",
+        **as_person(resident.token),
+        data={"csrf_token": CSRF, "kind_emergencies": "on"},
+    )
     assert saved.status_code == 303
     page = await client.get("/settings/notifications", **as_person(resident.token))
-    assert 'name="kind_briefings">' in page.text.replace(" checked", "") and 'name="kind_emergencies" checked' in page.text
+    assert (
+        'name="kind_briefings">' in page.text.replace(" checked", "")
+        and 'name="kind_emergencies" checked' in page.text
+    )
     assert (await client.get("/staff/emergency", **as_person(resident.token))).status_code == 404
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
-    sent = await client.post("/staff/emergency", **as_person(steward.token),
-                             data={"csrf_token": CSRF, "community_ids": xiushan, "kind": "lift_out",
-                                   "title": "2号楼电梯停用", "body": "维修到下午5点。"})
+    sent = await client.post(
+        "/staff/emergency",
+        **as_person(steward.token),
+        data={
+            "csrf_token": CSRF,
+            "community_ids": xiushan,
+            "kind": "lift_out",
+            "title": "2号楼电梯停用",
+            "body": "维修到下午5点。",
+        },
+    )
     assert sent.status_code == 200 and "Sent to" in sent.text
 
 
@@ -111,12 +141,20 @@ async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_t
     xiushan = (await community_ids(steward))["秀山花园"]
     # Given a repair in a common area of 秀山花园 that the steward finished today, one still open, and one of
     # another community's (finished by its own steward)
-    done = (await report(resident, category="lighting", place="common", placeNote="3号楼楼道", communityId=xiushan,
-                         householdId=None))
+    done = await report(
+        resident,
+        category="lighting",
+        place="common",
+        placeNote="3号楼楼道",
+        communityId=xiushan,
+        householdId=None,
+    )
     assert done["__typename"] == "WorkOrderReported", done
     order_id = done["workOrder"]["id"]
     await steward(GRAB, {"id": order_id})
-    assert (await steward(FINISH, {"id": order_id}))["data"]["finishWorkOrder"]["workOrder"]["status"] == "done"
+    assert (await steward(FINISH, {"id": order_id}))["data"]["finishWorkOrder"]["workOrder"][
+        "status"
+    ] == "done"
     still_open = (await report(resident, category="water"))["workOrder"]["id"]
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     other = (await report(stranger, category="lighting"))["workOrder"]["id"]
@@ -132,9 +170,18 @@ async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_t
     assert len(offered) == len(set(offered))
     assert "Lighting: 3号楼楼道" in form.text
     # When she ticks it and publishes
-    posted = await client.post("/briefings/new", **as_person(steward.token), data={
-        "csrf_token": CSRF, "community_ids": xiushan, "title": "今日简报", "work_order": [order_id], "mode": "now",
-        "done_cleaning": "清扫道路"})
+    posted = await client.post(
+        "/briefings/new",
+        **as_person(steward.token),
+        data={
+            "csrf_token": CSRF,
+            "community_ids": xiushan,
+            "title": "今日简报",
+            "work_order": [order_id],
+            "mode": "now",
+            "done_cleaning": "清扫道路",
+        },
+    )
     assert posted.status_code == 303, posted.text
     briefing_id = posted.headers["location"].rsplit("/", 1)[1]
     # Then it is in the list of what was done, as a repair
@@ -151,8 +198,11 @@ CHAT = "query { mySupportConversation { id latestMessages(last: 5) { body } } }"
 async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_link_stays(gql, client, db):
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
-    posted = await client.post("/briefings/new", **as_person(steward.token), data={
-        "csrf_token": CSRF, "community_ids": xiushan, "title": "电梯年检完成", "mode": "now"})
+    posted = await client.post(
+        "/briefings/new",
+        **as_person(steward.token),
+        data={"csrf_token": CSRF, "community_ids": xiushan, "title": "电梯年检完成", "mode": "now"},
+    )
     briefing_id = posted.headers["location"].rsplit("/", 1)[1]
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     # Given the briefing page, with a button to ask in the chat and a link to call the steward
@@ -160,7 +210,9 @@ async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_lin
     assert f'action="/briefings/{briefing_id}/ask"' in page.text and 'href="tel:' in page.text
     # When she taps "Ask a question" (twice, as an unsure finger does)
     for _ in range(2):
-        asked = await client.post(f"/briefings/{briefing_id}/ask", **as_person(resident.token), data={"csrf_token": CSRF})
+        asked = await client.post(
+            f"/briefings/{briefing_id}/ask", **as_person(resident.token), data={"csrf_token": CSRF}
+        )
         # Then she lands on the chat page
         assert asked.status_code == 303 and asked.headers["location"].startswith("/support")
     # And her conversation starts with one message naming the briefing
@@ -168,6 +220,8 @@ async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_lin
     assert sum("电梯年检完成" in b for b in bodies) == 1, bodies
     # And a stranger cannot ask about it
     stranger = await login_demo(gql, RESIDENT_JINGJU)
-    refused = await client.post(f"/briefings/{briefing_id}/ask", **as_person(stranger.token), data={"csrf_token": CSRF})
+    refused = await client.post(
+        f"/briefings/{briefing_id}/ask", **as_person(stranger.token), data={"csrf_token": CSRF}
+    )
     assert refused.status_code == 404
     assert (await stranger(CHAT))["data"]["mySupportConversation"] is None

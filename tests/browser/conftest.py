@@ -88,7 +88,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         public_url=url,
     )
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name="laoyou-browser-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -120,7 +122,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS])
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS]
+        )
         yield chromium
         chromium.close()
 
@@ -131,7 +135,12 @@ def new_context(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     made: list[Any] = []
 
     def make(**options: Any) -> Any:
-        values = {"viewport": PHONE, "locale": "zh-CN", "base_url": live_server.url, "service_workers": "allow"}
+        values = {
+            "viewport": PHONE,
+            "locale": "zh-CN",
+            "base_url": live_server.url,
+            "service_workers": "allow",
+        }
         values.update(options)
         context = browser.new_context(**values)
         context.set_default_timeout(15_000)

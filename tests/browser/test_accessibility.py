@@ -36,9 +36,14 @@ def assert_accessible(axe: Axe, page: Any, name: str) -> None:
 
 
 def test_visitor_pages(axe: Axe, page: Any) -> None:
-    for path, name in [("/login", "login"), ("/login/verify?phone=13800000001", "verify"),
-                       ("/card/not-a-real-card", "card"), ("/offline", "offline"), ("/settings", "settings-visitor"),
-                       ("/no-such-page", "error-404")]:
+    for path, name in [
+        ("/login", "login"),
+        ("/login/verify?phone=13800000001", "verify"),
+        ("/card/not-a-real-card", "card"),
+        ("/offline", "offline"),
+        ("/settings", "settings-visitor"),
+        ("/no-such-page", "error-404"),
+    ]:
         page.goto(path)
         assert_accessible(axe, page, name)
 
@@ -52,8 +57,13 @@ def test_a_spent_card_page(axe: Axe, page: Any) -> None:
 
 def test_resident_pages(axe: Axe, page: Any) -> None:
     login_demo(page, WANG_XIUYING)
-    for path, name in [("/", "home"), ("/family", "family"), ("/settings", "settings"), ("/offline", "offline"),
-                       ("/no-such-page", "error-404-resident")]:
+    for path, name in [
+        ("/", "home"),
+        ("/family", "family"),
+        ("/settings", "settings"),
+        ("/offline", "offline"),
+        ("/no-such-page", "error-404-resident"),
+    ]:
         page.goto(path)
         assert_accessible(axe, page, name)
     page.goto("/settings")

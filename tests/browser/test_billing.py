@@ -54,7 +54,9 @@ def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
     context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US")
     context.request.get("/login")
     token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post("/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0)
+    response = context.request.post(
+        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
+    )
     assert response.status == 303
     return context.new_page()
 
@@ -65,7 +67,9 @@ def fresh_bills(server: AppProcess) -> str:
     [community] = server.graphql(token, STAFF_COMMUNITIES)["viewer"]["staffCommunities"]
     period = next(PERIODS)
     run = server.graphql(token, RUN_BILLS, {"communityId": community["id"], "period": period})["runBills"]
-    assert run["__typename"] == "BillRunProgress" and run["run"]["finished"] and run["run"]["created"] > 0, run
+    assert run["__typename"] == "BillRunProgress" and run["run"]["finished"] and run["run"]["created"] > 0, (
+        run
+    )
     return period
 
 
@@ -108,7 +112,9 @@ def test_resident_pays_in_three_taps_from_home_and_sees_the_receipt(browser, ser
     assert re.search(r"/receipts/\d+$", page.url)
     assert "Electronic receipt" in page.inner_text("h1")
     page.goto("/bills")
-    owed = page.locator("section.bill-card").filter(has=page.get_by_role("heading", name="My home")).inner_text()
+    owed = (
+        page.locator("section.bill-card").filter(has=page.get_by_role("heading", name="My home")).inner_text()
+    )
     assert f"{period}:" not in owed
 
 
@@ -131,8 +137,9 @@ def test_the_result_page_shows_the_true_state_after_the_connection_drops(browser
     assert paid.status == 303
     # Then, back online, the page resumes by itself and shows the payment as paid
     page.context.set_offline(False)
-    page.wait_for_function("() => document.querySelector('main').innerText.includes('Paid. Thank you!')",
-                           timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('main').innerText.includes('Paid. Thank you!')", timeout=15_000
+    )
     # And reloading the result page shows the same true state
     page.goto(result)
     assert "Paid. Thank you!" in page.inner_text("main")
@@ -148,7 +155,9 @@ def test_a_family_member_sees_and_pays_the_linked_household(browser, server):
     page = logged_in(browser, server, FAMILY_OF_XIUSHAN)
     page.goto("/bills")
     # When he opens the card of his family's home and pays it
-    family = page.locator("section.bill-card").filter(has=page.get_by_role("heading", name="My family's home"))
+    family = page.locator("section.bill-card").filter(
+        has=page.get_by_role("heading", name="My family's home")
+    )
     assert address in family.inner_text() and period in family.inner_text()
     family.get_by_role("button", name=re.compile(r"^Pay ")).click()
     page.get_by_role("button", name="Confirm payment").click()
@@ -192,10 +201,17 @@ def test_axe_finds_no_violations_on_the_billing_pages(browser, server, axe):
     steward = logged_in(browser, server, STEWARD_XIUSHAN)
     token = server.login(STEWARD_XIUSHAN)
     [community] = server.graphql(token, STAFF_COMMUNITIES)["viewer"]["staffCommunities"]
-    household = server.graphql(server.login(RESIDENT_XIUSHAN), MY_BILLS.replace("(unpaidOnly: true)", ""))["myBills"][0]
+    household = server.graphql(server.login(RESIDENT_XIUSHAN), MY_BILLS.replace("(unpaidOnly: true)", ""))[
+        "myBills"
+    ][0]
     base = f"/staff/communities/{community['id']}"
-    for url in (f"{base}/billing", f"{base}/ledger", f"{base}/ledger?fund=public_income",
-                f"/staff/households/{household['household']['id']}/bills", f"{base}/fee-plans"):
+    for url in (
+        f"{base}/billing",
+        f"{base}/ledger",
+        f"{base}/ledger?fund=public_income",
+        f"/staff/households/{household['household']['id']}/bills",
+        f"{base}/fee-plans",
+    ):
         pages.append((steward, url))
     violations = {}
     for page, url in pages:

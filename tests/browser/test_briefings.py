@@ -73,7 +73,8 @@ def no_violations(axe, page, what: str) -> None:  # noqa: ANN001
     results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
     violations = results.response["violations"]
     assert not violations, f"{what}: " + "; ".join(
-        f"{v['id']}: {[n['target'] for n in v['nodes']][:5]}" for v in violations)
+        f"{v['id']}: {[n['target'] for n in v['nodes']][:5]}" for v in violations
+    )
 
 
 def steward_page(browser, server: AppProcess, viewport: dict):  # noqa: ANN001, ANN201
@@ -91,11 +92,18 @@ def steward_page(browser, server: AppProcess, viewport: dict):  # noqa: ANN001, 
 
 def resident_page(browser, server: AppProcess):  # noqa: ANN001, ANN201
     """The resident taps her name in the demo list (the one-tap demo login), at a phone's size."""
-    context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US",
-                                  has_touch=True, is_mobile=True)
+    context = browser.new_context(
+        base_url=server.url,
+        viewport={"width": 360, "height": 740},
+        locale="en-US",
+        has_touch=True,
+        is_mobile=True,
+    )
     page = context.new_page()
     page.goto("/login")
-    page.locator(f'form[action="/login/demo"]:has(input[name=phone][value="{RESIDENT_XIUSHAN}"]) button').click()
+    page.locator(
+        f'form[action="/login/demo"]:has(input[name=phone][value="{RESIDENT_XIUSHAN}"]) button'
+    ).click()
     page.wait_for_url(f"{server.url}/")
     return page
 
@@ -106,9 +114,12 @@ def read_count(page, briefing_url: str) -> int:  # noqa: ANN001
     return int(row.locator("[data-read-count]").inner_text())
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
-                         ids=["desktop", "phone"])
-def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser, server, axe, photo, viewport):
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
+    browser, server, axe, photo, viewport
+):
     steward = steward_page(browser, server, viewport)
     title = f"Street lamps mended ({viewport['width']})"
     # Given the briefing form, which has no accessibility violations
@@ -156,9 +167,12 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(browser
     resident.wait_for_function("() => document.fullscreenElement !== null")
     shown = resident.evaluate(
         "() => { const el = document.fullscreenElement; const r = el.getBoundingClientRect();"
-        " return {tag: el.tagName, w: r.width, h: r.height, loaded: el.complete && el.naturalWidth > 0}; }")
+        " return {tag: el.tagName, w: r.width, h: r.height, loaded: el.complete && el.naturalWidth > 0}; }"
+    )
     assert shown["tag"] == "IMG" and shown["w"] >= 350 and shown["h"] >= 700, shown
-    resident.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.naturalWidth > 0")
+    resident.wait_for_function(
+        "() => document.fullscreenElement && document.fullscreenElement.naturalWidth > 0"
+    )
     screenshot(resident, "photo-fullscreen")
     # And a tap brings her back
     resident.locator("img.photo-fullscreen").click()
@@ -182,12 +196,16 @@ def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browse
     steward.wait_for_url("**/briefings/*")
     briefing_url = steward.url.replace(server.url, "")
     share_url = steward.locator("#share-url").input_value()
-    share_path = share_url[share_url.index("/share/"):]
+    share_path = share_url[share_url.index("/share/") :]
     steward.context.close()
 
     resident = resident_page(browser, server)
-    for path, what in [("/", "resident home"), (briefing_url, "resident's briefing page"),
-                       ("/briefings", "archive"), ("/settings/notifications", "notification settings")]:
+    for path, what in [
+        ("/", "resident home"),
+        (briefing_url, "resident's briefing page"),
+        ("/briefings", "archive"),
+        ("/settings/notifications", "notification settings"),
+    ]:
         # Given each page a resident reads briefings on
         resident.goto(path)
         # Then axe finds nothing and every target is big enough for an old finger
@@ -201,7 +219,9 @@ def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browse
     assert resident.get_by_text("You said thank you.").is_visible()
 
     # And the public share page, opened by anybody from the chat group, is accessible too
-    stranger = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US").new_page()
+    stranger = browser.new_context(
+        base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US"
+    ).new_page()
     stranger.goto(share_path)
     assert stranger.get_by_role("heading", name="Lift inspection done").is_visible()
     assert RESIDENT_XIUSHAN not in stranger.content()

@@ -14,7 +14,9 @@ from .helpers import STEWARD_XIUSHAN, WANG_XIUYING, login_demo
 pytestmark = pytest.mark.browser
 
 AGENT_NANNING = "13800000031"
-BLOCKED = re.compile(r"Content Security Policy|Refused to|Permissions.policy|permissions policy", re.IGNORECASE)
+BLOCKED = re.compile(
+    r"Content Security Policy|Refused to|Permissions.policy|permissions policy", re.IGNORECASE
+)
 
 # Every policy violation the page reports, kept across navigations on the window's opener-less sessionStorage.
 RECORD_VIOLATIONS = """
@@ -37,7 +39,9 @@ OPEN_SOCKET = """
 def watched(page: Any) -> list[str]:
     """Console errors and uncaught exceptions of the page, and its policy violations, as they come."""
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
     page.add_init_script(RECORD_VIOLATIONS)
     return problems
@@ -63,15 +67,19 @@ def visit_all(page: Any, paths: list[str], problems: list[str]) -> None:
     assert not blocked and not violations(page), (blocked, violations(page))
 
 
-@pytest.mark.parametrize("phone", [WANG_XIUYING, STEWARD_XIUSHAN, AGENT_NANNING], ids=["resident", "steward", "agent"])
+@pytest.mark.parametrize(
+    "phone", [WANG_XIUYING, STEWARD_XIUSHAN, AGENT_NANNING], ids=["resident", "steward", "agent"]
+)
 def test_no_page_reached_from_home_breaks_its_policy(new_context: Any, phone: str) -> None:
     # Given a person logged in, with every console error and policy violation recorded
     page = new_context().new_page()
     problems = watched(page)
     login_demo(page, phone)
     # When they open every page their home links to, and the ones with the most script
-    paths = sorted({*links_from_home(page), "/", "/settings", "/offline", "/settings/notifications"}
-                   | ({"/support", "/repairs/new"} if phone == WANG_XIUYING else set()))
+    paths = sorted(
+        {*links_from_home(page), "/", "/settings", "/offline", "/settings/notifications"}
+        | ({"/support", "/repairs/new"} if phone == WANG_XIUYING else set())
+    )
     assert len(paths) >= 4, paths
     visit_all(page, paths, problems)
     # Then nothing was blocked, and the live updates' socket may connect

@@ -97,8 +97,14 @@ def test_a_visitor_can_change_language_without_logging_in(page: Any) -> None:
 
 
 RESIDENT_PAGES = ["/", "/family", "/settings", "/offline", "/no-such-page"]
-VISITOR_PAGES = ["/login", "/login/verify?phone=13800000001", "/card/some-card-token", "/offline", "/settings",
-                 "/no-such-page"]
+VISITOR_PAGES = [
+    "/login",
+    "/login/verify?phone=13800000001",
+    "/card/some-card-token",
+    "/offline",
+    "/settings",
+    "/no-such-page",
+]
 
 
 def _check_big(page: Any, path: str, *, targets: int = 60, text: int = 18) -> None:
@@ -107,7 +113,9 @@ def _check_big(page: Any, path: str, *, targets: int = 60, text: int = 18) -> No
         summary.click()  # look inside folded parts too
     assert page.locator("html.mode-elderly").count() == 1
     assert font_size(page) >= text, path
-    assert not tappable_too_small(page, targets), f"{path}: targets under {targets}px: {tappable_too_small(page, targets)}"
+    assert not tappable_too_small(page, targets), (
+        f"{path}: targets under {targets}px: {tappable_too_small(page, targets)}"
+    )
     assert not text_too_small(page, text), f"{path}: text under {text}px: {text_too_small(page, text)}"
 
 
@@ -137,10 +145,12 @@ def test_the_smallest_text_setting_still_gives_18px(page: Any) -> None:
 
 def test_standard_mode_is_denser_but_still_readable(new_context: Any, live_server: Any) -> None:
     context = new_context()
-    context.add_cookies([
-        {"name": "laoyou_mode", "value": "standard", "url": live_server.url},
-        {"name": "laoyou_text", "value": "standard", "url": live_server.url},
-    ])
+    context.add_cookies(
+        [
+            {"name": "laoyou_mode", "value": "standard", "url": live_server.url},
+            {"name": "laoyou_text", "value": "standard", "url": live_server.url},
+        ]
+    )
     page = context.new_page()
     page.goto("/login")
     assert page.locator("html.mode-standard.text-standard").count() == 1

@@ -23,11 +23,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 
 def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740},
-                                  permissions=["microphone", "camera"])
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 360, "height": 740}, permissions=["microphone", "camera"]
+    )
     context.request.get("/login")
     token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post("/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0)
+    response = context.request.post(
+        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
+    )
     assert response.status == 303
     return context.new_page()
 
@@ -95,7 +98,9 @@ def test_axe_finds_no_violations_on_the_support_pages(browser, server, axe):
     pages = [(resident, url) for url in urls]
     agent = logged_in(browser, server, AGENT_NANNING)
     agent.goto("/staff/support")
-    conversation = agent.locator('a[href^="/staff/support/"]').filter(has_text="王秀英").first.get_attribute("href")
+    conversation = (
+        agent.locator('a[href^="/staff/support/"]').filter(has_text="王秀英").first.get_attribute("href")
+    )
     pages += [(agent, "/staff/support"), (agent, conversation), (agent, urls[-1])]
     violations = {}
     for page, url in pages:
@@ -134,7 +139,10 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
     # who has been alerted, with nobody said to be coming before anyone has answered
     assert resident.locator("[data-sos-coming]").inner_text() == "We have alerted 张建国"
     assert resident.locator("h1").inner_text() == "Your call for help has been sent"
-    assert "coming" not in resident.locator("main").inner_text() and "on its way" not in resident.locator("main").inner_text()
+    assert (
+        "coming" not in resident.locator("main").inner_text()
+        and "on its way" not in resident.locator("main").inner_text()
+    )
     # When an agent answers "I am going" in another browser
     agent = logged_in(browser, server, AGENT_NANNING)
     agent.goto(resident.url.replace(server.url, "").replace("/support/sos/", "/staff/support/sos/"))

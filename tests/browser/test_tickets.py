@@ -61,7 +61,9 @@ def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
     context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US")
     context.request.get("/login")
     token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post("/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0)
+    response = context.request.post(
+        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
+    )
     assert response.status == 303
     return context.new_page()
 
@@ -117,7 +119,9 @@ def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(bro
     assert {o["id"] for o in server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]} == before
     # When the connection comes back
     page.context.set_offline(False)
-    page.evaluate("() => window.dispatchEvent(new Event('online'))")  # a second 'online' must not send it twice
+    page.evaluate(
+        "() => window.dispatchEvent(new Event('online'))"
+    )  # a second 'online' must not send it twice
     sent = page.locator("[data-report-queue] a", has_text="Sent")
     sent.wait_for(state="visible", timeout=15_000)
     assert page.locator("[data-report-queue] .tk-waiting").count() == 0
@@ -151,8 +155,18 @@ def _an_order_id(server: AppProcess) -> str:
         return orders[0]["id"]
     report = """mutation ($input: ReportProblemInput!) { reportProblem(input: $input) {
       ... on WorkOrderReported { workOrder { id } } } }"""
-    data = server.graphql(token, report, {"input": {"clientId": "browser-axe-1", "category": "lighting",
-                                                   "description": "楼道灯坏了", "place": "common"}})
+    data = server.graphql(
+        token,
+        report,
+        {
+            "input": {
+                "clientId": "browser-axe-1",
+                "category": "lighting",
+                "description": "楼道灯坏了",
+                "place": "common",
+            }
+        },
+    )
     return data["reportProblem"]["workOrder"]["id"]
 
 
@@ -162,8 +176,13 @@ RESIDENT_PAGES = ("/repairs/new", "/repairs/new?category=water", "/repairs/new?k
 def test_axe_finds_no_violations_on_the_work_order_pages(browser, server, axe):
     order_id = _an_order_id(server)
     pages = [(RESIDENT_XIUSHAN, url) for url in (*RESIDENT_PAGES, f"/orders/{order_id}")]
-    pages += [(FIELD_ZHUJIAJIAO, "/work"), (STEWARD_ZHUJIAJIAO, "/board"), (STEWARD_ZHUJIAJIAO, "/board?overdue=1"),
-              (STEWARD_ZHUJIAJIAO, "/board/figures"), (STEWARD_ZHUJIAJIAO, "/board/staff")]
+    pages += [
+        (FIELD_ZHUJIAJIAO, "/work"),
+        (STEWARD_ZHUJIAJIAO, "/board"),
+        (STEWARD_ZHUJIAJIAO, "/board?overdue=1"),
+        (STEWARD_ZHUJIAJIAO, "/board/figures"),
+        (STEWARD_ZHUJIAJIAO, "/board/staff"),
+    ]
     browsers = {}
     violations = {}
     for phone, url in pages:

@@ -52,15 +52,21 @@ async def test_concurrent_writers_on_embedded_sqlite_wait_instead_of_failing(tmp
 
     from ..conftest import make_settings
 
-    app = create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}",
-                                   demo_households_scale=0.01))
+    app = create_app(
+        make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}", demo_households_scale=0.01)
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+
             async def ask(n: int) -> str:
-                response = await http.post("/graphql", json={
-                    "query": "mutation($p: String!) { requestLoginCode(phone: $p) { __typename } }",
-                    "variables": {"p": f"1391000{n:04d}"}})
+                response = await http.post(
+                    "/graphql",
+                    json={
+                        "query": "mutation($p: String!) { requestLoginCode(phone: $p) { __typename } }",
+                        "variables": {"p": f"1391000{n:04d}"},
+                    },
+                )
                 return response.json()["data"]["requestLoginCode"]["__typename"]
 
             # When 30 of them run at once

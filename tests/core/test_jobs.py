@@ -41,10 +41,14 @@ async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monk
         raise RuntimeError("boom")
 
     every = 0.0625
-    monkeypatch.setattr(jobs, "JOBS", {
-        "counting": jobs.PeriodicJob("counting", every, counting),
-        "failing": jobs.PeriodicJob("failing", every, failing),
-    })
+    monkeypatch.setattr(
+        jobs,
+        "JOBS",
+        {
+            "counting": jobs.PeriodicJob("counting", every, counting),
+            "failing": jobs.PeriodicJob("failing", every, failing),
+        },
+    )
     # The runner's first read of the clock plans every job: from then on it waits for the clock to move.
     monkeypatch.setattr(jobs, "time", SimpleNamespace(monotonic=clock))
     stop = asyncio.Event()

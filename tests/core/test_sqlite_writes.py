@@ -20,7 +20,9 @@ from ..conftest import make_settings
 async def engine(tmp_path: Path) -> Any:
     engine = make_engine(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite3'}"))
     async with engine.begin() as connection:
-        await connection.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)"))
+        await connection.execute(
+            text("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)")
+        )
     yield engine
     await engine.dispose()
 
@@ -79,7 +81,9 @@ async def test_many_concurrent_writers_all_succeed(engine):
             await session.scalar(text("SELECT count(*) FROM item"))  # read first, as a request does
             await session.execute(text("INSERT INTO item (name) VALUES (:n)"), {"n": f"item-{n}"})
             await asyncio.sleep(0)  # hold the lock across a turn of the loop
-            await session.execute(text("UPDATE item SET name = name || '!' WHERE name = :n"), {"n": f"item-{n}"})
+            await session.execute(
+                text("UPDATE item SET name = name || '!' WHERE name = :n"), {"n": f"item-{n}"}
+            )
             await session.commit()
 
     await asyncio.gather(*(write(n) for n in range(30)))
@@ -191,7 +195,9 @@ async def test_a_statement_is_one_trip_to_the_drivers_thread(engine, monkeypatch
 async def test_many_rows_at_once_and_errors_come_back_as_before(engine):
     maker = make_sessionmaker(engine)
     async with maker() as session:
-        await session.execute(text("INSERT INTO item (name) VALUES (:name)"), [{"name": f"n{i}"} for i in range(5)])
+        await session.execute(
+            text("INSERT INTO item (name) VALUES (:name)"), [{"name": f"n{i}"} for i in range(5)]
+        )
         await session.commit()
     assert await count(maker) == 5
     async with maker() as session:

@@ -22,8 +22,21 @@ from laoyou.tickets.models import WorkOrder
 from ..conftest import AGENT_NANNING, RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
 
 REFUSAL = "This text holds invisible control or direction characters. Please type it again."
-REFUSED = ["\x00", "\x07", "\x1b", "\x7f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067",
-           "\u2068", "\u2069"]
+REFUSED = [
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\x7f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+]
 
 
 @pytest.mark.parametrize("char", REFUSED, ids=[f"U+{ord(c):04X}" for c in REFUSED])
@@ -33,8 +46,19 @@ def test_nul_controls_and_direction_overrides_are_refused(char):
     assert refused.value.field == "name" and refused.value.message == REFUSAL
 
 
-@pytest.mark.parametrize("text", ["王秀英", "厨房水管漏水\n请明天上午来", "a\tb\r\nc", "مرحبا\u200f 12", "abc\u200e",
-                                  "👵🏻 谢谢", "", None])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "王秀英",
+        "厨房水管漏水\n请明天上午来",
+        "a\tb\r\nc",
+        "مرحبا\u200f 12",
+        "abc\u200e",
+        "👵🏻 谢谢",
+        "",
+        None,
+    ],
+)
 def test_ordinary_text_and_direction_marks_pass(text):
     check_text(text, field="body")
 
@@ -72,36 +96,81 @@ async def case(name: str, gql, bad: str) -> tuple[Any, str, dict[str, Any], type
     if name == "person name":
         return await login_demo(gql, RESIDENT_XIUSHAN), PREFERENCES, {"name": f"王秀英{bad}"}, Person, "name"
     if name == "chat message":
-        return (await login_demo(gql, RESIDENT_XIUSHAN), CHAT, {"c": uuid.uuid4().hex, "body": f"路灯不亮{bad}了"},
-                Message, "body")
+        return (
+            await login_demo(gql, RESIDENT_XIUSHAN),
+            CHAT,
+            {"c": uuid.uuid4().hex, "body": f"路灯不亮{bad}了"},
+            Message,
+            "body",
+        )
     if name == "ticket text":
-        return (await login_demo(gql, RESIDENT_XIUSHAN), REPORT,
-                {"input": {"clientId": uuid.uuid4().hex, "category": "lighting", "description": f"楼道灯{bad}坏了"}},
-                WorkOrder, "description")
+        return (
+            await login_demo(gql, RESIDENT_XIUSHAN),
+            REPORT,
+            {
+                "input": {
+                    "clientId": uuid.uuid4().hex,
+                    "category": "lighting",
+                    "description": f"楼道灯{bad}坏了",
+                }
+            },
+            WorkOrder,
+            "description",
+        )
     if name == "family relation":
-        return (await login_demo(gql, RESIDENT_XIUSHAN), FAMILY, {"phone": RESIDENT_JINGJU, "relation": f"邻居{bad}"},
-                FamilyLink, "relation")
+        return (
+            await login_demo(gql, RESIDENT_XIUSHAN),
+            FAMILY,
+            {"phone": RESIDENT_JINGJU, "relation": f"邻居{bad}"},
+            FamilyLink,
+            "relation",
+        )
     if name == "briefing text":
         steward = await login_demo(gql, STEWARD_XIUSHAN)
         community, _ = await _staff_places(steward)
         items = [{"kind": "CLEANING", "text": f"扫了楼道{bad}"}]
-        return (steward, BRIEFING, {"input": {"communityIds": [community], "title": "今日简报", "items": items}},
-                Briefing, "items")
+        return (
+            steward,
+            BRIEFING,
+            {"input": {"communityIds": [community], "title": "今日简报", "items": items}},
+            Briefing,
+            "items",
+        )
     if name == "emergency notice":
         steward = await login_demo(gql, STEWARD_XIUSHAN)
         community, _ = await _staff_places(steward)
-        return steward, EMERGENCY, {"c": [community], "title": f"停水{bad}通知", "body": ""}, EmergencyNotice, "title"
+        return (
+            steward,
+            EMERGENCY,
+            {"c": [community], "title": f"停水{bad}通知", "body": ""},
+            EmergencyNotice,
+            "title",
+        )
     if name == "ledger memo":
         steward = await login_demo(gql, STEWARD_XIUSHAN)
         community, _ = await _staff_places(steward)
-        return steward, INCOME, {"c": community, "memo": "停车费", "ref": f"发票{bad}12"}, JournalEntry, "attachmentRef"
+        return (
+            steward,
+            INCOME,
+            {"c": community, "memo": "停车费", "ref": f"发票{bad}12"},
+            JournalEntry,
+            "attachmentRef",
+        )
     agent = await login_demo(gql, AGENT_NANNING)
     _, district = await _staff_places(agent)
     return agent, FAQ, {"d": district, "q": "几点收垃圾？", "a": f"早上{bad}七点"}, FaqEntry, "answer"
 
 
-CASES = ["person name", "chat message", "ticket text", "family relation", "briefing text", "emergency notice",
-         "ledger memo", "faq answer"]
+CASES = [
+    "person name",
+    "chat message",
+    "ticket text",
+    "family relation",
+    "briefing text",
+    "emergency notice",
+    "ledger memo",
+    "faq answer",
+]
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\u202e", "\u2067"], ids=["NUL", "RLO", "RLI"])
@@ -116,8 +185,11 @@ async def test_saved_text_refuses_them_in_the_callers_language_and_changes_nothi
     result = await person(document, variables)
     payload = next(iter(result["data"].values()))
     # Then the payload says so in Chinese, for that field, and nothing was saved
-    assert payload == {"__typename": payload["__typename"], "field": field,
-                       "message": i18n.gettext(REFUSAL, "zh_CN")}, payload
+    assert payload == {
+        "__typename": payload["__typename"],
+        "field": field,
+        "message": i18n.gettext(REFUSAL, "zh_CN"),
+    }, payload
     assert payload["__typename"].endswith("Error") and payload["message"] != REFUSAL
     db.expire_all()
     assert await count(db, model) == before

@@ -29,11 +29,21 @@ async def test_a_shanghai_time_is_stored_as_the_same_instant_in_utc(db):
     # When it is read back, and compared in a query with instants just before and after it
     db.expire(row)
     await db.refresh(row)
-    before = (await db.exec(select(Notification.id).where(
-        Notification.id == row.id, Notification.created_at > evening - timedelta(seconds=1)))).all()
-    after = (await db.exec(select(Notification.id).where(
-        Notification.id == row.id, Notification.created_at > evening.astimezone(UTC) + timedelta(seconds=1),
-    ))).all()
+    before = (
+        await db.exec(
+            select(Notification.id).where(
+                Notification.id == row.id, Notification.created_at > evening - timedelta(seconds=1)
+            )
+        )
+    ).all()
+    after = (
+        await db.exec(
+            select(Notification.id).where(
+                Notification.id == row.id,
+                Notification.created_at > evening.astimezone(UTC) + timedelta(seconds=1),
+            )
+        )
+    ).all()
     # Then it is the same instant, aware and in UTC, and queries compare instants, not wall-clock text
     assert row.created_at == evening and row.created_at.tzinfo is UTC
     assert before == [row.id] and after == []

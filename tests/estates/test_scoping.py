@@ -50,7 +50,9 @@ async def test_resident_cannot_open_another_community(gql):
     nodes = (await admin(COMMUNITIES))["data"]["communities"]["nodes"]
     jingju_id = next(c["id"] for c in nodes if c["name"] == "京剧院小区")
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    result = await resident("query ($id: ID!) { community(id: $id) { name } }", {"id": jingju_id}, expect_errors=True)
+    result = await resident(
+        "query ($id: ID!) { community(id: $id) { name } }", {"id": jingju_id}, expect_errors=True
+    )
     assert result["data"] is None
     assert result["errors"][0]["message"] == "Not found."
 
@@ -61,7 +63,8 @@ async def test_steward_of_other_district_cannot_list_households(gql):
     community_id = home["data"]["viewer"]["households"][0]["community"]["id"]
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     result = await steward(
-        "query ($id: ID!) { community(id: $id) { households { nodes { id } } } }", {"id": community_id},
+        "query ($id: ID!) { community(id: $id) { households { nodes { id } } } }",
+        {"id": community_id},
         expect_errors=True,
     )
     assert result["data"] is None

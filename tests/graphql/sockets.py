@@ -42,7 +42,9 @@ class Socket:
         await self.to_app.put({"type": "websocket.connect"})
         accepted = await asyncio.wait_for(self.from_app.get(), PATIENCE)
         assert accepted["type"] == "websocket.accept" and accepted.get("subprotocol") == PROTOCOL, accepted
-        await self.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"} if token else {}})
+        await self.send(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"} if token else {}}
+        )
         return await self.receive()
 
     async def send(self, message: dict) -> None:

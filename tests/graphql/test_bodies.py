@@ -29,8 +29,10 @@ def error_message(response) -> str:  # noqa: ANN001
         (b"null", "The request body must be a JSON object holding one operation."),
         (b"true", "The request body must be a JSON object holding one operation."),
         (b'{"query": 3}', "The operation's query must be text, its variables and extensions objects."),
-        (b'{"query": "{ viewer { isStaff } }", "variables": [1]}',
-         "The operation's query must be text, its variables and extensions objects."),
+        (
+            b'{"query": "{ viewer { isStaff } }", "variables": [1]}',
+            "The operation's query must be text, its variables and extensions objects.",
+        ),
         (b"{}", "The request holds no operation."),
     ],
 )
@@ -41,17 +43,22 @@ async def test_a_malformed_body_is_a_400_in_the_callers_language(client, body, m
     assert error_message(response) == i18n.gettext(msgid, "zh_CN") != msgid
 
 
-@pytest.mark.parametrize("body", [b"[]", b"[" + VIEWER + b"]", b"[" + VIEWER + b", " + VIEWER + b"]", b"[1, 2]"])
+@pytest.mark.parametrize(
+    "body", [b"[]", b"[" + VIEWER + b"]", b"[" + VIEWER + b", " + VIEWER + b"]", b"[1, 2]"]
+)
 async def test_a_batch_is_refused_as_one_request_one_operation(client, body):
     # Batches are not taken: one request carries one operation (the per-request limits count operations so)
     response = await client.post("/graphql", content=body, headers=JSON)
     assert response.status_code == 400
-    assert error_message(response) == i18n.gettext("Send one operation per request: batches are not accepted.",
-                                                   "zh_CN")
+    assert error_message(response) == i18n.gettext(
+        "Send one operation per request: batches are not accepted.", "zh_CN"
+    )
 
 
 async def test_a_form_post_to_graphql_is_told_to_send_json(client):
-    response = await client.post("/graphql", data={"query": "{ viewer { isStaff } }"}, headers={"accept-language": "en"})
+    response = await client.post(
+        "/graphql", data={"query": "{ viewer { isStaff } }"}, headers={"accept-language": "en"}
+    )
     assert response.status_code == 400
     assert error_message(response) == "Send the operation as JSON (Content-Type: application/json)."
 
@@ -77,7 +84,9 @@ async def test_a_declared_body_over_one_mebibyte_is_refused_before_it_is_read(cl
     pulled = []
 
     async def body():
-        for chunk in (padded(GRAPHQL_BODY_LIMIT + 1)[i:i + 65536] for i in range(0, GRAPHQL_BODY_LIMIT + 1, 65536)):
+        for chunk in (
+            padded(GRAPHQL_BODY_LIMIT + 1)[i : i + 65536] for i in range(0, GRAPHQL_BODY_LIMIT + 1, 65536)
+        ):
             pulled.append(len(chunk))
             yield chunk
 
@@ -102,5 +111,6 @@ async def test_an_endless_chunked_body_is_refused_once_past_the_limit(client):
     # Then it is refused, having read no more than the limit and the chunk that crossed it
     assert response.status_code == 413
     assert error_message(response) == i18n.gettext(
-        "What you sent is too large (at most %(size)s). Please send less.", "zh_CN", size="1 MB")
+        "What you sent is too large (at most %(size)s). Please send less.", "zh_CN", size="1 MB"
+    )
     assert sum(pulled) <= GRAPHQL_BODY_LIMIT + 65536

@@ -15,20 +15,28 @@ from strawberry.permission import BasePermission
 
 from laoyou.accounts.models import AuditEvent, AuthSession
 from laoyou.estates.models import Community
-from laoyou.graphql.context import Context
 from laoyou.graphql import execution
+from laoyou.graphql.context import Context
 from laoyou.graphql.execution import LaoyouExecutionContext, _plain_leaf, install_lean_resolvers
 
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
 
 # A selection with fields for one member of the answer's union only: the other member has nothing selected.
-LOGIN_WITH_CODE_FOR_LOGGED_IN_ONLY = 'mutation { loginWithCode(phone:"", code:"") { ... on LoggedIn { expiresAt } } }'
-DEMO_LOGIN_FOR_ERRORS_ONLY = """
+LOGIN_WITH_CODE_FOR_LOGGED_IN_ONLY = (
+    'mutation { loginWithCode(phone:"", code:"") { ... on LoggedIn { expiresAt } } }'
+)
+DEMO_LOGIN_FOR_ERRORS_ONLY = (
+    """
 mutation { loginAsDemoPerson(phone: "%s", sessionKind: BEARER) { ... on Error { message } } }
-""" % RESIDENT_XIUSHAN
-DEMO_LOGIN_WITH_ITS_TOKEN = """
+"""
+    % RESIDENT_XIUSHAN
+)
+DEMO_LOGIN_WITH_ITS_TOKEN = (
+    """
 mutation { loginAsDemoPerson(phone: "%s", sessionKind: BEARER) { ... on LoggedIn { fallback: token viewer { isStaff } } } }
-""" % RESIDENT_XIUSHAN
+"""
+    % RESIDENT_XIUSHAN
+)
 
 
 @strawberry.enum
@@ -80,7 +88,6 @@ class Thing:
     def maybe_size(self) -> int | None:
         return self.size
 
-
     @strawberry.field
     def asked_by(self, info: strawberry.Info) -> str:
         return f"{self.name} for {info.context['who']} at {'.'.join(map(str, info.path.as_list()))}"
@@ -128,8 +135,14 @@ class Query:
         return [Thing(name="tea", colour=Colour.RED), Thing(name="rice", colour=Colour.GREEN, size=3)]
 
     @strawberry.field(permission_classes=[OnlyAnn])
-    async def described(self, info: strawberry.Info, colour: Colour, id: strawberry.ID,
-                        size: int | None = None, loud: bool = False) -> str:
+    async def described(
+        self,
+        info: strawberry.Info,
+        colour: Colour,
+        id: strawberry.ID,
+        size: int | None = None,
+        loud: bool = False,
+    ) -> str:
         text = f"{colour.name} {type(colour).__name__} {id} {size} for {info.context['who']}"
         return text.upper() if loud else text
 
@@ -146,13 +159,16 @@ class Query:
         return [Part(name="lid")]
 
 
-async def answers_alike(fast: strawberry.Schema, plain: strawberry.Schema, query: str, who: str,
-                        variables: dict | None = None) -> Any:
+async def answers_alike(
+    fast: strawberry.Schema, plain: strawberry.Schema, query: str, who: str, variables: dict | None = None
+) -> Any:
     """Both schemas answer the query with the same data, and the same errors at the same paths."""
     quick = await fast.execute(query, variable_values=variables, context_value={"who": who})
     slow = await plain.execute(query, variable_values=variables, context_value={"who": who})
     assert quick.data == slow.data, query
-    assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+    assert [(e.message, e.path) for e in quick.errors or []] == [
+        (e.message, e.path) for e in slow.errors or []
+    ]
     return quick
 
 
@@ -166,8 +182,16 @@ async def test_lean_resolvers_answer_as_strawberry_does() -> None:
     fast, plain = schemas()
     fields = fast._schema.type_map["Thing"].fields
     # Only what needs nothing of strawberry's wrapping is called directly.
-    lean = {name for name, field in fields.items() if field.resolve.__name__ == "<lambda>"}
-    assert lean == {"shout", "fails", "maybeSize", "askedBy", "later", "part", "surePart"}  # not times (arguments), not secret (permission)
+    lean = {name for name, field in fields.items() if getattr(field.resolve, "_laoyou_lean", False)}
+    assert lean == {
+        "shout",
+        "fails",
+        "maybeSize",
+        "askedBy",
+        "later",
+        "part",
+        "surePart",
+    }  # not times (arguments), not secret (permission)
     query = "{ things { askedBy later { name askedBy } times(n: 2) secret } }"
     for who in ("ann", "bob"):
         await answers_alike(fast, plain, query, who)
@@ -185,7 +209,10 @@ def test_plain_fields_answer_as_graphql_core_does() -> None:
     ):
         assert fast.execute_sync(query).data == plain.execute_sync(query).data
     assert fast.execute_sync("{ things { name colour size } }").data == {
-        "things": [{"name": "tea", "colour": "RED", "size": None}, {"name": "rice", "colour": "GREEN", "size": 3}]
+        "things": [
+            {"name": "tea", "colour": "RED", "size": None},
+            {"name": "rice", "colour": "GREEN", "size": 3},
+        ]
     }
 
 
@@ -193,13 +220,25 @@ def test_the_short_way_covers_attributes_and_self_only_methods_only() -> None:
     fast, _ = schemas()
     fields = fast._schema.type_map["Thing"].fields
     assert {name for name, field in fields.items() if _plain_leaf(field) is not None} == {
-        "name", "colour", "size", "broken", "wrongColour", "shout", "fails", "maybeSize"}
+        "name",
+        "colour",
+        "size",
+        "broken",
+        "wrongColour",
+        "shout",
+        "fails",
+        "maybeSize",
+    }
     assert _plain_leaf(fast._schema.type_map["Query"].fields["things"]) is None
 
 
 def test_a_wrong_value_fails_with_graphql_cores_error_and_path() -> None:
     fast, plain = schemas()
-    for query in ("{ things { name broken } }", "{ things { name wrongColour } }", "{ things { name fails } }"):
+    for query in (
+        "{ things { name broken } }",
+        "{ things { name wrongColour } }",
+        "{ things { name fails } }",
+    ):
         quick, slow = fast.execute_sync(query), plain.execute_sync(query)
         assert quick.data == slow.data
         assert [(e.message, e.path) for e in quick.errors] == [(e.message, e.path) for e in slow.errors]
@@ -219,7 +258,9 @@ async def test_an_object_mixes_short_and_long_fields_in_the_order_asked() -> Non
             assert quick.data == slow.data
             rows = [(result.data or {}).get("things") or [] for result in (quick, slow)]
             assert [list(row) for row in rows[0]] == [list(row) for row in rows[1]]
-            assert [(e.message, e.path) for e in quick.errors or []] == [(e.message, e.path) for e in slow.errors or []]
+            assert [(e.message, e.path) for e in quick.errors or []] == [
+                (e.message, e.path) for e in slow.errors or []
+            ]
 
 
 def test_an_enum_is_answered_by_lookup_as_strawberry_names_it() -> None:
@@ -294,12 +335,18 @@ async def test_a_list_of_plain_objects_is_answered_without_graphql_cores_complet
 
     monkeypatch.setattr(LaoyouExecutionContext, "complete_object_value", counting)
     result = await fast.execute("{ things { name colour part { label } } }", context_value={"who": "ann"})
-    assert result.data == {"things": [{"name": "tea", "colour": "RED", "part": None},
-                                      {"name": "rice", "colour": "GREEN", "part": {"label": "Rice"}}]}
+    assert result.data == {
+        "things": [
+            {"name": "tea", "colour": "RED", "part": None},
+            {"name": "rice", "colour": "GREEN", "part": {"label": "Rice"}},
+        ]
+    }
     assert completed == []
     # bob's part is still to be awaited: the whole list goes graphql-core's way, and answers the same
     result = await fast.execute("{ things { name part { label } } }", context_value={"who": "bob"})
-    assert result.data == {"things": [{"name": "tea", "part": None}, {"name": "rice", "part": {"label": "Rice Later"}}]}
+    assert result.data == {
+        "things": [{"name": "tea", "part": None}, {"name": "rice", "part": {"label": "Rice Later"}}]
+    }
     assert "Thing" in completed
 
 
@@ -321,13 +368,25 @@ async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
-    assert not left & {"LaoyouExecutionContext", "Context", "Loaders", "DataLoader", "GraphQLResolveInfoHelpers"}, left
+    assert not left & {
+        "LaoyouExecutionContext",
+        "Context",
+        "Loaders",
+        "DataLoader",
+        "GraphQLResolveInfoHelpers",
+    }, left
 
 
-async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(monkeypatch) -> None:
+async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(
+    monkeypatch,
+) -> None:
     _, plain = schemas()
-    fast = strawberry.Schema(query=Query, execution_context_class=LaoyouExecutionContext, extensions=[ParserCache])
-    install_lean_resolvers(fast)  # the parser cache hands back the same document for the same text, as the app's does
+    fast = strawberry.Schema(
+        query=Query, execution_context_class=LaoyouExecutionContext, extensions=[ParserCache]
+    )
+    install_lean_resolvers(
+        fast
+    )  # the parser cache hands back the same document for the same text, as the app's does
     compiled: list[str] = []
     real = LaoyouExecutionContext._compile
 
@@ -340,7 +399,8 @@ async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_
     static = "query Static { things { name part { label } } }"
     for _ in range(2):
         assert (await fast.execute(static, context_value={"who": "ann"})).data == (
-            await plain.execute(static, context_value={"who": "ann"})).data
+            await plain.execute(static, context_value={"who": "ann"})
+        ).data
     assert compiled == ["Thing", "Part"]
     # A fragment included by a variable: compiled afresh for every request, and each answers by its variables
     varying = "query V($p: Boolean!) { things { name ...P @include(if: $p) } } fragment P on Thing { colour }"
@@ -353,7 +413,9 @@ async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_
         assert compiled == ["Thing"]
 
 
-async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(monkeypatch) -> None:
+async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(
+    monkeypatch,
+) -> None:
     fast, plain = schemas()
     queries = (
         "{ shelf { label things { name colour part { label } } maybeThings { name } } }",
@@ -384,7 +446,10 @@ async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawbe
     assert fields["sized"].resolve.__name__ != "lean"  # a list argument: strawberry's own conversion
     for query, variables in (
         ('{ described(colour: GREEN, id: "7") }', None),
-        ("query ($c: Colour!, $s: Int) { described(colour: $c, id: 8, size: $s, loud: true) }", {"c": "RED", "s": 3}),
+        (
+            "query ($c: Colour!, $s: Int) { described(colour: $c, id: 8, size: $s, loud: true) }",
+            {"c": "RED", "s": 3},
+        ),
         ("{ sized(sizes: [1, 2, 3]) }", None),
     ):
         for who in ("ann", "bob"):  # bob is refused by the permission class, with its message
@@ -412,7 +477,9 @@ async def test_a_mutation_answers_a_member_with_nothing_selected_and_keeps_its_e
     assert (await db.execute(sessions)).scalar_one() == before + 1
 
 
-async def test_a_selection_the_short_way_cannot_compile_is_answered_by_graphql_core(gql, monkeypatch, caplog) -> None:
+async def test_a_selection_the_short_way_cannot_compile_is_answered_by_graphql_core(
+    gql, monkeypatch, caplog
+) -> None:
     # Given a short way whose generator fails (as it once did on an empty selection)
     def broken(selection: Any) -> Any:
         raise SyntaxError("a bug of the generator")

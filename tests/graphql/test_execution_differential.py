@@ -56,7 +56,12 @@ from laoyou.tickets.models import WorkOrder
 
 from ..conftest import AGENT_NANNING, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
 
-ROLES = {"resident": RESIDENT_XIUSHAN, "steward": STEWARD_XIUSHAN, "official": OFFICIAL_XIUSHAN, "agent": AGENT_NANNING}
+ROLES = {
+    "resident": RESIDENT_XIUSHAN,
+    "steward": STEWARD_XIUSHAN,
+    "official": OFFICIAL_XIUSHAN,
+    "agent": AGENT_NANNING,
+}
 SEED = 13  # the issue that asked for this test; any fixed seed makes the same documents on every run
 RANDOM_QUERIES = 40  # per role
 RANDOM_MUTATIONS = 25  # per role
@@ -68,24 +73,66 @@ MAX_DEPTH = 4  # fields below the root field: well inside the schema's depth lim
 # An `id` argument names a row of the table its field is about (first match wins: a conversation turned into a
 # work order is a conversation).
 ID_OF_FIELD = (
-    ("familylink", FamilyLink), ("logincard", LoginCard), ("feeplan", FeePlan), ("billrun", BillRun), ("bill", Bill),
-    ("payment", Payment), ("briefing", Briefing), ("conversation", Conversation), ("faq", FaqEntry),
-    ("sos", SosAlert), ("call", Call), ("workorder", WorkOrder), ("returnvisit", WorkOrder),
-    ("district", District), ("community", Community), ("household", Household),
+    ("familylink", FamilyLink),
+    ("logincard", LoginCard),
+    ("feeplan", FeePlan),
+    ("billrun", BillRun),
+    ("bill", Bill),
+    ("payment", Payment),
+    ("briefing", Briefing),
+    ("conversation", Conversation),
+    ("faq", FaqEntry),
+    ("sos", SosAlert),
+    ("call", Call),
+    ("workorder", WorkOrder),
+    ("returnvisit", WorkOrder),
+    ("district", District),
+    ("community", Community),
+    ("household", Household),
 )
 ID_ARGUMENTS = {
-    "householdId": Household, "communityId": Community, "communityIds": Community, "districtId": District,
-    "personId": Person, "toPersonId": Person, "assigneeId": Person, "billIds": Bill, "planId": FeePlan,
-    "conversationId": Conversation, "callId": Call, "beforeId": Conversation, "mediaId": MediaFile,
-    "photoIds": MediaFile, "voiceId": MediaFile, "videoId": MediaFile,
+    "householdId": Household,
+    "communityId": Community,
+    "communityIds": Community,
+    "districtId": District,
+    "personId": Person,
+    "toPersonId": Person,
+    "assigneeId": Person,
+    "billIds": Bill,
+    "planId": FeePlan,
+    "conversationId": Conversation,
+    "callId": Call,
+    "beforeId": Conversation,
+    "mediaId": MediaFile,
+    "photoIds": MediaFile,
+    "voiceId": MediaFile,
+    "videoId": MediaFile,
 }
 STRINGS = {
-    "period": "2026-01", "token": "no-such-token", "code": "000000", "password": "wrong password",
-    "language": "en", "hoursStart": "08:00", "hoursEnd": "22:00", "endpoint": "https://push.example.com/x",
-    "reporterPhone": "13900000000", "payload": "{}", "kind": "offer",
+    "period": "2026-01",
+    "token": "no-such-token",
+    "code": "000000",
+    "password": "wrong password",
+    "language": "en",
+    "hoursStart": "08:00",
+    "hoursEnd": "22:00",
+    "endpoint": "https://push.example.com/x",
+    "reporterPhone": "13900000000",
+    "payload": "{}",
+    "kind": "offer",
 }
-INTS = {"first": 3, "amountFen": 100, "unitPriceFen": 100, "stars": 5, "rating": 5, "periodMonths": 1, "days": 7,
-        "afterSeq": 0, "seq": 0, "afterId": 0}
+INTS = {
+    "first": 3,
+    "amountFen": 100,
+    "unitPriceFen": 100,
+    "stars": 5,
+    "rating": 5,
+    "periodMonths": 1,
+    "days": 7,
+    "afterSeq": 0,
+    "seq": 0,
+    "afterId": 0,
+}
 
 
 class Values:
@@ -101,13 +148,20 @@ class Values:
         if isinstance(inner, GraphQLList):
             return [self.of(field_name, name, inner.of_type)]
         if isinstance(inner, GraphQLInputObjectType):
-            return {key: self.of(inner.name, key, f.type) for key, f in inner.fields.items()
-                    if is_non_null_type(f.type) or key in ID_ARGUMENTS}
+            return {
+                key: self.of(inner.name, key, f.type)
+                for key, f in inner.fields.items()
+                if is_non_null_type(f.type) or key in ID_ARGUMENTS
+            }
         if isinstance(inner, GraphQLEnumType):
             return next(iter(inner.values))
         kind = inner.name
         if kind == "ID":
-            model = next((m for word, m in ID_OF_FIELD if word in field_name.lower()), None) if name == "id" else None
+            model = (
+                next((m for word, m in ID_OF_FIELD if word in field_name.lower()), None)
+                if name == "id"
+                else None
+            )
             return self.ids.get(model or ID_ARGUMENTS.get(name), "0")
         if kind == "String":
             return self.phone if name == "phone" else STRINGS.get(name, "差异测试")
@@ -168,7 +222,9 @@ class RandomDocuments:
         for flag, value in (("yes", "true"), ("no", "false")):  # a variable defined must be used
             if f"${flag})" in body + fragments:
                 self.definitions.append(f"${flag}: Boolean! = {value}")
-        header = ("mutation" if mutation else "query") + (f"({', '.join(self.definitions)})" if self.definitions else "")
+        header = ("mutation" if mutation else "query") + (
+            f"({', '.join(self.definitions)})" if self.definitions else ""
+        )
         return f"{header} {{ {body} }}\n{fragments}", self.variables
 
     def _next(self) -> int:
@@ -178,8 +234,19 @@ class RandomDocuments:
     def _field(self, parent: Any, name: str, depth: int) -> str:
         field = parent.fields[name]
         alias = f"a{self._next()}: " if self.rng.random() < 0.15 else ""
-        directive = "" if self.rng.random() < 0.85 else self.rng.choice(
-            ("@include(if: $yes)", "@skip(if: $no)", "@skip(if: true)", "@include(if: false)", "@include(if: $no)"))
+        directive = (
+            ""
+            if self.rng.random() < 0.85
+            else self.rng.choice(
+                (
+                    "@include(if: $yes)",
+                    "@skip(if: $no)",
+                    "@skip(if: true)",
+                    "@include(if: false)",
+                    "@include(if: $no)",
+                )
+            )
+        )
         named = get_named_type(field.type)
         inner = "" if is_leaf_type(named) else " { " + self._selection(named, depth + 1, 0) + " }"
         return f"{alias}{name}{self._arguments(parent, name, field)} {directive}{inner}"
@@ -219,12 +286,16 @@ class RandomDocuments:
                 parts.append(self._field(type_, name, depth))
             if isinstance(type_, GraphQLInterfaceType):
                 for implementation in rng.sample(self.schema.get_possible_types(type_), 1):
-                    parts.append(f"... on {implementation.name} {{ {self._selection(implementation, depth, nesting + 1)} }}")
+                    parts.append(
+                        f"... on {implementation.name} {{ {self._selection(implementation, depth, nesting + 1)} }}"
+                    )
             if nesting < 2 and rng.random() < 0.15:
                 parts.append(f"... on {type_.name} {{ {self._selection(type_, depth, nesting + 1)} }}")
             if nesting < 2 and rng.random() < 0.15:
                 fragment = f"F{self._next()}"
-                self.fragments.append(f"fragment {fragment} on {type_.name} {{ {self._selection(type_, depth, nesting + 1)} }}")
+                self.fragments.append(
+                    f"fragment {fragment} on {type_.name} {{ {self._selection(type_, depth, nesting + 1)} }}"
+                )
                 parts.append(f"...{fragment}")
         if not parts or rng.random() < 0.25:
             parts.append(rng.choice(("__typename", f"t{self._next()}: __typename")))
@@ -243,13 +314,19 @@ def check_alike(fast: Any, plain: Any, again: Any, where: str) -> None:
     """graphql-core's answer is the short way's, except where the short way's own second run (made after
     graphql-core's) answered differently too: a new row's id, a token, the clock."""
     if _text(fast) == _text(again):
-        assert _text(plain) == _text(fast), f"{where}\n  short way: {_text(fast)}\ngraphql-core: {_text(plain)}"
+        assert _text(plain) == _text(fast), (
+            f"{where}\n  short way: {_text(fast)}\ngraphql-core: {_text(plain)}"
+        )
     elif isinstance(fast, dict) and isinstance(again, dict) and list(fast) == list(again):
-        assert isinstance(plain, dict) and list(plain) == list(fast), f"{where}\n  short way: {fast}\ngraphql-core: {plain}"
+        assert isinstance(plain, dict) and list(plain) == list(fast), (
+            f"{where}\n  short way: {fast}\ngraphql-core: {plain}"
+        )
         for key in fast:
             check_alike(fast[key], plain[key], again[key], f"{where}.{key}")
     elif isinstance(fast, list) and isinstance(again, list) and len(fast) == len(again):
-        assert isinstance(plain, list) and len(plain) == len(fast), f"{where}\n  short way: {fast}\ngraphql-core: {plain}"
+        assert isinstance(plain, list) and len(plain) == len(fast), (
+            f"{where}\n  short way: {fast}\ngraphql-core: {plain}"
+        )
         for index, (a, b, c) in enumerate(zip(fast, plain, again, strict=True)):
             check_alike(a, b, c, f"{where}[{index}]")
 
@@ -262,26 +339,50 @@ class BothWays:
         self.app, self.db, self.fast, self.plain, self.tokens = app, db, app.state.schema, plain, tokens
         self.compared = 0
 
-    async def _run(self, schema: strawberry.Schema, role: str, document: str, variables: dict[str, Any] | None,
-                   operation_name: str | None) -> dict[str, Any]:
+    async def _run(
+        self,
+        schema: strawberry.Schema,
+        role: str,
+        document: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> dict[str, Any]:
         headers = [(b"accept-language", b"en"), (b"authorization", f"Bearer {self.tokens[role]}".encode())]
-        request = Request({"type": "http", "app": self.app, "method": "POST", "path": "/graphql", "query_string": b"",
-                           "headers": headers, "client": ("10.13.0.6", 5000)})
+        request = Request(
+            {
+                "type": "http",
+                "app": self.app,
+                "method": "POST",
+                "path": "/graphql",
+                "query_string": b"",
+                "headers": headers,
+                "client": ("10.13.0.6", 5000),
+            }
+        )
         connection = await self.db.connection()
         savepoint = await connection.begin_nested()
         try:
             context = await build_context(request)
             try:
-                result = await schema.execute(document, variable_values=variables, context_value=context,
-                                              operation_name=operation_name)
+                result = await schema.execute(
+                    document, variable_values=variables, context_value=context, operation_name=operation_name
+                )
             finally:
                 await context.close()
         finally:
             await savepoint.rollback()
-        return {"data": result.data, "errors": [{"message": e.message, "path": e.path} for e in result.errors or ()]}
+        return {
+            "data": result.data,
+            "errors": [{"message": e.message, "path": e.path} for e in result.errors or ()],
+        }
 
-    async def alike(self, role: str, document: str, variables: dict[str, Any] | None = None,
-                    operation_name: str | None = None) -> dict[str, Any]:
+    async def alike(
+        self,
+        role: str,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> dict[str, Any]:
         fast = await self._run(self.fast, role, document, variables, operation_name)
         plain = await self._run(self.plain, role, document, variables, operation_name)
         if _text(fast) != _text(plain):
@@ -296,8 +397,13 @@ def plain_schema(app: Any) -> strawberry.Schema:
     """The app's schema (its types, extensions and configuration) executed by graphql-core alone: none of the
     short way's execution context and no lean resolvers."""
     fast = app.state.schema
-    plain = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=list(fast.extensions),
-                              config=fast.config)
+    plain = strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=list(fast.extensions),
+        config=fast.config,
+    )
     assert not issubclass(plain.execution_context_class, LaoyouExecutionContext)
     return plain
 
@@ -326,8 +432,17 @@ def compiled(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
 async def values_for(db: Any, phone: str) -> Values:
     """Ids of rows near the person: their household's, community's or district's, else any."""
-    grant = (await db.execute(select(RoleGrant).join(Person, Person.id == RoleGrant.person_id)
-                              .where(Person.phone == "+86" + phone))).scalars().first()
+    grant = (
+        (
+            await db.execute(
+                select(RoleGrant)
+                .join(Person, Person.id == RoleGrant.person_id)
+                .where(Person.phone == "+86" + phone)
+            )
+        )
+        .scalars()
+        .first()
+    )
     own = {District: grant.district_id, Community: grant.community_id, Household: grant.household_id}
     ids: dict[type, str] = {}
     for model in {m for _, m in ID_OF_FIELD} | set(ID_ARGUMENTS.values()):
@@ -337,8 +452,11 @@ async def values_for(db: Any, phone: str) -> Values:
         for column in ("household_id", "community_id", "district_id"):
             value = getattr(grant, column)
             if found is None and value is not None and hasattr(model, column):
-                found = (await db.execute(select(model.id).where(getattr(model, column) == value)
-                                          .order_by(model.id).limit(1))).scalar()
+                found = (
+                    await db.execute(
+                        select(model.id).where(getattr(model, column) == value).order_by(model.id).limit(1)
+                    )
+                ).scalar()
         if found is None:
             found = (await db.execute(select(model.id).order_by(model.id).limit(1))).scalar()
         ids[model] = str(found if found is not None else 0)
@@ -384,8 +502,11 @@ async def test_every_persisted_operation_answers_alike_both_ways(app, db, both_w
     # When each of the PWA's queries and mutations runs both ways
     for operation in operations:
         document = parse(operation.document)
-        definition = next(d for d in document.definitions
-                          if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == operation.name)
+        definition = next(
+            d
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == operation.name
+        )
         if definition.operation is OperationType.SUBSCRIPTION:
             continue  # answered as events arrive, by graphql-core's own stream
         uses = variable_uses(document, definition)

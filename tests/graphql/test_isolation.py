@@ -26,11 +26,6 @@ from itertools import count
 from typing import Any
 
 import pytest
-from graphql.language import Lexer, Source, TokenKind
-from sqlalchemy import or_, select, update
-from sqlmodel import SQLModel
-
-import laoyou.models  # noqa: F401  (every table in the metadata)
 from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
@@ -41,6 +36,11 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
 )
+from graphql.language import Lexer, Source, TokenKind
+from sqlalchemy import or_, select, update
+from sqlmodel import SQLModel
+
+import laoyou.models  # noqa: F401  (every table in the metadata)
 from laoyou.core.phone import mask_phone
 from laoyou.core.time import SHANGHAI, utcnow
 

@@ -66,24 +66,37 @@ def more_of_the_target(gql: GraphQLClient, app: Any, db: Any) -> Callable[[Targe
         steward = await login_demo(gql, t.steward_phone)
         # A bill with something owed (a community in its trial phase bills nothing), paid by its own resident
         bill, grant = TABLES["bill"].c, TABLES["role_grant"].c
-        homes = {row["household_id"]: row for row in await rows_of(db, "role_grant", grant.role == "resident")}
-        owed = next(row for row in await rows_of(db, "bill", bill.community_id.in_(t.community_ids),
-                                                 bill.status == "open", bill.amount_fen > 0)
-                    if row["household_id"] in homes)
+        homes = {
+            row["household_id"]: row for row in await rows_of(db, "role_grant", grant.role == "resident")
+        }
+        owed = next(
+            row
+            for row in await rows_of(
+                db, "bill", bill.community_id.in_(t.community_ids), bill.status == "open", bill.amount_fen > 0
+            )
+            if row["household_id"] in homes
+        )
         home = homes[owed["household_id"]]
         person = (await rows_of(db, "person", TABLES["person"].c.id == home["person_id"]))[0]
         payer = await login_new_person(gql, app, person["phone"][3:])
-        paid = await ok(payer, """mutation ($b: [ID!]!, $k: String!) { payBills(billIds: $b, idempotencyKey: $k,
+        paid = await ok(
+            payer,
+            """mutation ($b: [ID!]!, $k: String!) { payBills(billIds: $b, idempotencyKey: $k,
             method: sandbox) { ... on PaymentSaved { payment { id payUrl } } ... on Error { code message } } }""",
-                        {"b": [str(owed["id"])], "k": uid()}, "payBills")
+            {"b": [str(owed["id"])], "k": uid()},
+            "payBills",
+        )
         t.ids["pending_payment_id"] = paid["payment"]["id"]
         t.ids["out_trade_no"] = paid["payment"]["payUrl"].rsplit("/", 1)[1]
         t.ids["media_id"] = await upload(resident, t.community_id)
         photo = await upload(steward, t.community_id)
-        briefing = await ok(steward, """mutation ($input: BriefingInput!) { createBriefing(input: $input, mode: NOW) {
+        briefing = await ok(
+            steward,
+            """mutation ($input: BriefingInput!) { createBriefing(input: $input, mode: NOW) {
             ... on BriefingSaved { briefing { id } } ... on Error { code message } } }""",
-                            {"input": {"communityIds": [t.community_id], "title": "今日简报", "photoIds": [photo]}},
-                            "createBriefing")
+            {"input": {"communityIds": [t.community_id], "title": "今日简报", "photoIds": [photo]}},
+            "createBriefing",
+        )
         t.ids["photo_briefing_id"] = briefing["briefing"]["id"]
         t.ids["briefing_media_id"] = photo
 
@@ -91,8 +104,12 @@ def more_of_the_target(gql: GraphQLClient, app: Any, db: Any) -> Callable[[Targe
 
 
 async def upload(client: GraphQLClient, community_id: str) -> str:
-    response = await client.http.post("/media", data={"community_id": community_id}, files={"file": PHOTO},
-                                      headers={"Authorization": f"Bearer {client.token}"})
+    response = await client.http.post(
+        "/media",
+        data={"community_id": community_id},
+        files={"file": PHOTO},
+        headers={"Authorization": f"Bearer {client.token}"},
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -144,156 +161,274 @@ def demo_logins(t: Target) -> set[str]:
     return set(t.sensitive) - {t.spec.marker}
 
 
-ORDER_ACTIONS = ("assign", "grab", "accept", "start", "finish", "note", "transfer", "release", "confirm", "reopen",
-                 "cancel", "escalate", "return_visit")
+ORDER_ACTIONS = (
+    "assign",
+    "grab",
+    "accept",
+    "start",
+    "finish",
+    "note",
+    "transfer",
+    "release",
+    "confirm",
+    "reopen",
+    "cancel",
+    "escalate",
+    "return_visit",
+)
 
 ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/healthz"): P(public=True),
     # --- media
-    ("POST", "/media"): P(lambda t: Aim(form={"community_id": t.community_id},
-                                        files={"file": PHOTO})),
-    ("GET", "/media/{media_id}"): P(lambda t: [Aim({"media_id": t.media_id}),
-                                               Aim({"media_id": t.briefing_media_id})]),
-    ("GET", "/media/{media_id}/thumb"): P(lambda t: [Aim({"media_id": t.media_id}),
-                                                     Aim({"media_id": t.briefing_media_id})]),
+    ("POST", "/media"): P(lambda t: Aim(form={"community_id": t.community_id}, files={"file": PHOTO})),
+    ("GET", "/media/{media_id}"): P(
+        lambda t: [Aim({"media_id": t.media_id}), Aim({"media_id": t.briefing_media_id})]
+    ),
+    ("GET", "/media/{media_id}/thumb"): P(
+        lambda t: [Aim({"media_id": t.media_id}), Aim({"media_id": t.briefing_media_id})]
+    ),
     # --- work orders
     ("GET", "/repairs/new"): P(),
-    ("POST", "/repairs"): P(lambda t: [
-        Aim(form={"client_id": uid(), "kind": "repair", "category": "water", "source": "app", "place": "unit",
-                  "urgency": "normal", "description": "伪造", "household_id": t.household_id},
-            files={"photos": PHOTO}),
-        Aim(form={"client_id": uid(), "kind": "repair", "category": "water", "source": "phone", "place": "common",
-                  "urgency": "normal", "description": "伪造", "community_id": t.community_id},
-            files={"photos": PHOTO}),
-    ]),
+    ("POST", "/repairs"): P(
+        lambda t: [
+            Aim(
+                form={
+                    "client_id": uid(),
+                    "kind": "repair",
+                    "category": "water",
+                    "source": "app",
+                    "place": "unit",
+                    "urgency": "normal",
+                    "description": "伪造",
+                    "household_id": t.household_id,
+                },
+                files={"photos": PHOTO},
+            ),
+            Aim(
+                form={
+                    "client_id": uid(),
+                    "kind": "repair",
+                    "category": "water",
+                    "source": "phone",
+                    "place": "common",
+                    "urgency": "normal",
+                    "description": "伪造",
+                    "community_id": t.community_id,
+                },
+                files={"photos": PHOTO},
+            ),
+        ]
+    ),
     ("GET", "/repairs"): P(),
     ("GET", "/orders/{order_id}"): P(lambda t: Aim({"order_id": t.work_order_id})),
-    ("POST", "/orders/{order_id}/{action}"): P(lambda t: [
-        Aim({"order_id": t.work_order_id, "action": action},
-            form={"note": "伪造", "assignee_id": t.steward_id, "rating": "1", "comment": "伪造"},
-            files={"photos": PHOTO})
-        for action in ORDER_ACTIONS
-    ]),
+    ("POST", "/orders/{order_id}/{action}"): P(
+        lambda t: [
+            Aim(
+                {"order_id": t.work_order_id, "action": action},
+                form={"note": "伪造", "assignee_id": t.steward_id, "rating": "1", "comment": "伪造"},
+                files={"photos": PHOTO},
+            )
+            for action in ORDER_ACTIONS
+        ]
+    ),
     ("GET", "/work"): P(),
-    ("GET", "/board"): P(lambda t: [Aim(query={"district": t.district_id}),
-                                    Aim(query={"district": t.district_id, "community": t.community_id})]),
-    ("GET", "/board/figures"): P(lambda t: Aim(query={"district": t.district_id, "community": t.community_id})),
+    ("GET", "/board"): P(
+        lambda t: [
+            Aim(query={"district": t.district_id}),
+            Aim(query={"district": t.district_id, "community": t.community_id}),
+        ]
+    ),
+    ("GET", "/board/figures"): P(
+        lambda t: Aim(query={"district": t.district_id, "community": t.community_id})
+    ),
     ("GET", "/board/staff"): P(lambda t: Aim(query={"district": t.district_id})),
-    ("POST", "/board/staff/{person_id}"): P(lambda t: Aim(
-        {"person_id": t.steward_id}, query={"district": t.district_id},
-        form={"skills": ["plumbing"], "communities": [t.community_id], "on_duty": "on"})),
+    ("POST", "/board/staff/{person_id}"): P(
+        lambda t: Aim(
+            {"person_id": t.steward_id},
+            query={"district": t.district_id},
+            form={"skills": ["plumbing"], "communities": [t.community_id], "on_duty": "on"},
+        )
+    ),
     # --- customer service
     ("GET", "/support"): P(),
-    ("POST", "/support/send"): P(lambda t: [
-        Aim(form={"client_id": uid(), "body": "伪造", "conversation_id": t.conversation_id}),
-        Aim(form={"client_id": uid(), "body": "伪造", "household_id": t.household_id}),
-        Aim(form={"client_id": uid(), "body": "伪造", "conversation_id": t.conversation_id},
-            query={"back": "staff"}),
-        Aim(form={"client_id": uid(), "body": "伪造", "community_id": t.community_id}, files={"photo": PHOTO}),
-    ]),
+    ("POST", "/support/send"): P(
+        lambda t: [
+            Aim(form={"client_id": uid(), "body": "伪造", "conversation_id": t.conversation_id}),
+            Aim(form={"client_id": uid(), "body": "伪造", "household_id": t.household_id}),
+            Aim(
+                form={"client_id": uid(), "body": "伪造", "conversation_id": t.conversation_id},
+                query={"back": "staff"},
+            ),
+            Aim(
+                form={"client_id": uid(), "body": "伪造", "community_id": t.community_id},
+                files={"photo": PHOTO},
+            ),
+        ]
+    ),
     ("POST", "/support/{cid}/rate"): P(lambda t: Aim({"cid": t.conversation_id}, form={"stars": "1"})),
     ("POST", "/support/{cid}/close"): P(lambda t: Aim({"cid": t.conversation_id})),
     ("POST", "/support/steward-call"): P(lambda t: Aim(form={"household_id": t.household_id})),
     ("GET", "/support/sos"): P(),
     ("POST", "/support/sos"): P(lambda t: Aim(form={"household_id": t.household_id, "client_id": uid()})),
     ("GET", "/support/sos/{sid}"): P(lambda t: Aim({"sid": t.sos_id})),
-    ("POST", "/support/call"): P(lambda t: [Aim(form={"conversation_id": t.conversation_id}),
-                                            Aim(form={"conversation_id": t.conversation_id, "to": "steward"})]),
+    ("POST", "/support/call"): P(
+        lambda t: [
+            Aim(form={"conversation_id": t.conversation_id}),
+            Aim(form={"conversation_id": t.conversation_id, "to": "steward"}),
+        ]
+    ),
     ("GET", "/support/call/{call_id}"): P(lambda t: Aim({"call_id": t.call_id})),
-    ("POST", "/support/call/{call_id}/{action}"): P(lambda t: [Aim({"call_id": t.call_id, "action": "answer"}),
-                                                               Aim({"call_id": t.call_id, "action": "hangup"})]),
+    ("POST", "/support/call/{call_id}/{action}"): P(
+        lambda t: [
+            Aim({"call_id": t.call_id, "action": "answer"}),
+            Aim({"call_id": t.call_id, "action": "hangup"}),
+        ]
+    ),
     ("GET", "/staff/support"): P(),
     # An agent's own availability: their own row only.
-    ("POST", "/staff/support/status"): P(lambda t: Aim(form={"online": "1"}), stranger=None,
-                                         own_tables=frozenset({"support_agent_status"})),
+    ("POST", "/staff/support/status"): P(
+        lambda t: Aim(form={"online": "1"}), stranger=None, own_tables=frozenset({"support_agent_status"})
+    ),
     ("GET", "/staff/support/{cid:int}"): P(lambda t: Aim({"cid": t.conversation_id})),
-    ("POST", "/staff/support/{cid:int}/{action}"): P(lambda t: [
-        Aim({"cid": t.conversation_id, "action": action}, form={"to": t.steward_id, "category": "water"})
-        for action in ("claim", "transfer", "close", "work-order")
-    ]),
+    ("POST", "/staff/support/{cid:int}/{action}"): P(
+        lambda t: [
+            Aim({"cid": t.conversation_id, "action": action}, form={"to": t.steward_id, "category": "water"})
+            for action in ("claim", "transfer", "close", "work-order")
+        ]
+    ),
     ("GET", "/staff/support/faq"): P(),
-    ("POST", "/staff/support/faq"): P(lambda t: [
-        Aim(form={"id": t.faq_id, "question": "伪造", "answer": "伪造", "keywords": ""}),
-        Aim(form={"district_id": t.district_id, "question": "伪造", "answer": "伪造", "keywords": ""}),
-    ]),
+    ("POST", "/staff/support/faq"): P(
+        lambda t: [
+            Aim(form={"id": t.faq_id, "question": "伪造", "answer": "伪造", "keywords": ""}),
+            Aim(form={"district_id": t.district_id, "question": "伪造", "answer": "伪造", "keywords": ""}),
+        ]
+    ),
     ("POST", "/staff/support/faq/{fid}/delete"): P(lambda t: Aim({"fid": t.faq_id})),
     ("GET", "/staff/support/figures"): P(),
     ("GET", "/staff/support/sos/{sid}"): P(lambda t: Aim({"sid": t.sos_id})),
-    ("POST", "/staff/support/sos/{sid}"): P(lambda t: [Aim({"sid": t.sos_id}), Aim({"sid": t.sos_id},
-                                                                                   form={"resolve": "1"})]),
+    ("POST", "/staff/support/sos/{sid}"): P(
+        lambda t: [Aim({"sid": t.sos_id}), Aim({"sid": t.sos_id}, form={"resolve": "1"})]
+    ),
     # --- billing
     # Refusals are logged (a bounded log of the attacker's own posts), never anything of the target's.
     ("POST", "/billing/notify/{provider}"): P(
         lambda t: [Aim({"provider": p}, body=b'{"id": "forged"}') for p in ("sandbox", "wechat", "alipay")],
-        public=True, stranger=None, own_tables=frozenset({"refused_notification"})),
+        public=True,
+        stranger=None,
+        own_tables=frozenset({"refused_notification"}),
+    ),
     ("GET", "/bills"): P(),
     ("POST", "/bills/pay"): P(lambda t: Aim(form={"bill_ids": t.bill_id, "key": uid(), "method": "sandbox"})),
-    ("GET", "/payments/{payment_id}"): P(lambda t: [Aim({"payment_id": t.payment_id}),
-                                                    Aim({"payment_id": t.pending_payment_id})]),
+    ("GET", "/payments/{payment_id}"): P(
+        lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
+    ),
     ("POST", "/payments/{payment_id}/refresh"): P(lambda t: Aim({"payment_id": t.pending_payment_id})),
     ("GET", "/receipts"): P(),
     ("GET", "/receipts/{payment_id}"): P(lambda t: Aim({"payment_id": t.payment_id})),
     # The sandbox cashier: only the person who owns the payment may see or confirm it.
     ("GET", "/pay/sandbox/{out_trade_no}"): P(lambda t: Aim({"out_trade_no": t.out_trade_no})),
     ("POST", "/pay/sandbox/{out_trade_no}"): P(lambda t: Aim({"out_trade_no": t.out_trade_no})),
-    ("GET", "/staff/communities/{community_id}/billing"): P(lambda t: Aim({"community_id": t.community_id},
-                                                                          query={"period": t.period})),
-    ("POST", "/staff/communities/{community_id}/billing/run"): P(lambda t: Aim({"community_id": t.community_id},
-                                                                               form={"period": t.month})),
+    ("GET", "/staff/communities/{community_id}/billing"): P(
+        lambda t: Aim({"community_id": t.community_id}, query={"period": t.period})
+    ),
+    ("POST", "/staff/communities/{community_id}/billing/run"): P(
+        lambda t: Aim({"community_id": t.community_id}, form={"period": t.month})
+    ),
     ("GET", "/staff/households/{household_id}/bills"): P(lambda t: Aim({"household_id": t.household_id})),
-    ("POST", "/staff/households/{household_id}/bills/cash"): P(lambda t: Aim(
-        {"household_id": t.household_id},
-        form={"bill_id": t.bill_id, "amount": "1", "method": "cash", "office_receipt_no": uid("R"), "key": uid()})),
-    ("POST", "/staff/households/{household_id}/bills/waive"): P(lambda t: Aim(
-        {"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})),
-    ("GET", "/staff/communities/{community_id}/fee-plans"): P(lambda t: Aim({"community_id": t.community_id})),
-    ("POST", "/staff/communities/{community_id}/fee-plans"): P(lambda t: Aim(
-        {"community_id": t.community_id}, form={"name": "抢占", "phase": "market", "period_months": "1",
-                                                "unit_price": "1"})),
-    ("POST", "/staff/communities/{community_id}/fee-plans/{plan_id}/activate"): P(lambda t: Aim(
-        {"community_id": t.community_id, "plan_id": t.fee_plan_id},
-        form={"decision_ref": "伪造", "decided_on": "2027-01-05"})),
+    ("POST", "/staff/households/{household_id}/bills/cash"): P(
+        lambda t: Aim(
+            {"household_id": t.household_id},
+            form={
+                "bill_id": t.bill_id,
+                "amount": "1",
+                "method": "cash",
+                "office_receipt_no": uid("R"),
+                "key": uid(),
+            },
+        )
+    ),
+    ("POST", "/staff/households/{household_id}/bills/waive"): P(
+        lambda t: Aim({"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})
+    ),
+    ("GET", "/staff/communities/{community_id}/fee-plans"): P(
+        lambda t: Aim({"community_id": t.community_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/fee-plans"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id},
+            form={"name": "抢占", "phase": "market", "period_months": "1", "unit_price": "1"},
+        )
+    ),
+    ("POST", "/staff/communities/{community_id}/fee-plans/{plan_id}/activate"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "plan_id": t.fee_plan_id},
+            form={"decision_ref": "伪造", "decided_on": "2027-01-05"},
+        )
+    ),
     ("GET", "/staff/communities/{community_id}/ledger"): P(lambda t: Aim({"community_id": t.community_id})),
-    ("GET", "/staff/communities/{community_id}/ledger.csv"): P(lambda t: Aim({"community_id": t.community_id})),
-    ("POST", "/staff/communities/{community_id}/ledger/{what}"): P(lambda t: [
-        Aim({"community_id": t.community_id, "what": what},
-            form={"fund": fund, "amount": "1", "memo": "伪造", "attachment_ref": ""},
-            files={"photo": PHOTO})
-        for what, fund in (("income", "public_income"), ("expense", "maintenance_fund"))
-    ]),
+    ("GET", "/staff/communities/{community_id}/ledger.csv"): P(
+        lambda t: Aim({"community_id": t.community_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/ledger/{what}"): P(
+        lambda t: [
+            Aim(
+                {"community_id": t.community_id, "what": what},
+                form={"fund": fund, "amount": "1", "memo": "伪造", "attachment_ref": ""},
+                files={"photo": PHOTO},
+            )
+            for what, fund in (("income", "public_income"), ("expense", "maintenance_fund"))
+        ]
+    ),
     # --- briefings
     ("GET", "/briefings"): P(),
-    ("GET", "/briefings/{briefing_id:int}"): P(lambda t: [Aim({"briefing_id": t.briefing_id}),
-                                                          Aim({"briefing_id": t.photo_briefing_id})]),
+    ("GET", "/briefings/{briefing_id:int}"): P(
+        lambda t: [Aim({"briefing_id": t.briefing_id}), Aim({"briefing_id": t.photo_briefing_id})]
+    ),
     ("POST", "/briefings/{briefing_id:int}/ask"): P(lambda t: Aim({"briefing_id": t.briefing_id})),
     ("POST", "/briefings/{briefing_id:int}/thank"): P(lambda t: Aim({"briefing_id": t.briefing_id})),
     ("POST", "/briefings/{briefing_id:int}/publish"): P(lambda t: Aim({"briefing_id": t.briefing_id})),
     ("POST", "/briefings/{briefing_id:int}/withdraw"): P(lambda t: Aim({"briefing_id": t.briefing_id})),
     ("GET", "/briefings/new"): P(),
     ("GET", "/briefings/{briefing_id:int}/edit"): P(lambda t: Aim({"briefing_id": t.briefing_id})),
-    ("POST", "/briefings/new"): P(lambda t: Aim(form={"community_ids": [t.community_id], "title": "伪造简报",
-                                                      "mode": "now"}, files={"photos": PHOTO})),
-    ("POST", "/briefings/{briefing_id:int}/edit"): P(lambda t: Aim(
-        {"briefing_id": t.briefing_id}, form={"community_ids": [t.community_id], "title": "伪造", "mode": "now"},
-        files={"photos": PHOTO})),
-    ("GET", "/briefings/{briefing_id:int}/media/{media_id:int}"): P(lambda t: Aim(
-        {"briefing_id": t.photo_briefing_id, "media_id": t.briefing_media_id})),
-    ("GET", "/briefings/{briefing_id:int}/media/{media_id:int}/thumb"): P(lambda t: Aim(
-        {"briefing_id": t.photo_briefing_id, "media_id": t.briefing_media_id})),
+    ("POST", "/briefings/new"): P(
+        lambda t: Aim(
+            form={"community_ids": [t.community_id], "title": "伪造简报", "mode": "now"},
+            files={"photos": PHOTO},
+        )
+    ),
+    ("POST", "/briefings/{briefing_id:int}/edit"): P(
+        lambda t: Aim(
+            {"briefing_id": t.briefing_id},
+            form={"community_ids": [t.community_id], "title": "伪造", "mode": "now"},
+            files={"photos": PHOTO},
+        )
+    ),
+    ("GET", "/briefings/{briefing_id:int}/media/{media_id:int}"): P(
+        lambda t: Aim({"briefing_id": t.photo_briefing_id, "media_id": t.briefing_media_id})
+    ),
+    ("GET", "/briefings/{briefing_id:int}/media/{media_id:int}/thumb"): P(
+        lambda t: Aim({"briefing_id": t.photo_briefing_id, "media_id": t.briefing_media_id})
+    ),
     # A share link is a capability: whoever holds the real token may read; a forged one finds nothing.
     ("GET", "/share/briefings/{token}"): P(lambda t: Aim({"token": "forged-share-token"}), public=True),
-    ("GET", "/share/briefings/{token}/media/{media_id:int}"): P(lambda t: Aim(
-        {"token": "forged-share-token", "media_id": t.briefing_media_id}), public=True),
-    ("GET", "/share/briefings/{token}/media/{media_id:int}/thumb"): P(lambda t: Aim(
-        {"token": "forged-share-token", "media_id": t.briefing_media_id}), public=True),
+    ("GET", "/share/briefings/{token}/media/{media_id:int}"): P(
+        lambda t: Aim({"token": "forged-share-token", "media_id": t.briefing_media_id}), public=True
+    ),
+    ("GET", "/share/briefings/{token}/media/{media_id:int}/thumb"): P(
+        lambda t: Aim({"token": "forged-share-token", "media_id": t.briefing_media_id}), public=True
+    ),
     # --- notifications
     ("GET", "/settings/notifications"): P(),
     # The attacker's own choices: their own rows only.
-    ("POST", "/settings/notifications"): P(lambda t: Aim(form={"kind_chat": "on"}), stranger=303,
-                                           own_tables=frozenset({"push_preference"})),
+    ("POST", "/settings/notifications"): P(
+        lambda t: Aim(form={"kind_chat": "on"}), stranger=303, own_tables=frozenset({"push_preference"})
+    ),
     ("GET", "/staff/emergency"): P(),
-    ("POST", "/staff/emergency"): P(lambda t: Aim(form={"community_ids": [t.community_id], "kind": "water_cut",
-                                                        "title": "伪造停水", "body": "伪造"})),
+    ("POST", "/staff/emergency"): P(
+        lambda t: Aim(
+            form={"community_ids": [t.community_id], "kind": "water_cut", "title": "伪造停水", "body": "伪造"}
+        )
+    ),
     # --- the shell, logins, home, family, settings
     ("GET", "/manifest.webmanifest"): P(public=True),
     ("GET", "/sw.js"): P(public=True),
@@ -302,17 +437,34 @@ ROUTES: dict[tuple[str, str], Page] = {
     # Demo mode lists the fixed demo logins on purpose (production lists nobody: tests/graphql/test_hardening.py).
     ("GET", "/login"): P(public=True, echoes=demo_logins),
     # A code is sent to whatever number is typed; the next page shows that number back.
-    ("POST", "/login/code"): P(lambda t: Aim(form={"phone": t.resident_phone}), public=True, stranger=303,
-                               echoes=lambda t: phones_of(t.resident_phone)),
-    ("GET", "/login/verify"): P(lambda t: Aim(query={"phone": t.resident_phone}), public=True, stranger=200,
-                                echoes=lambda t: phones_of(t.resident_phone)),
-    ("POST", "/login/verify"): P(lambda t: Aim(form={"phone": t.resident_phone, "code": "000000"}), public=True,
-                                 stranger=400, echoes=lambda t: phones_of(t.resident_phone)),
+    ("POST", "/login/code"): P(
+        lambda t: Aim(form={"phone": t.resident_phone}),
+        public=True,
+        stranger=303,
+        echoes=lambda t: phones_of(t.resident_phone),
+    ),
+    ("GET", "/login/verify"): P(
+        lambda t: Aim(query={"phone": t.resident_phone}),
+        public=True,
+        stranger=200,
+        echoes=lambda t: phones_of(t.resident_phone),
+    ),
+    ("POST", "/login/verify"): P(
+        lambda t: Aim(form={"phone": t.resident_phone, "code": "000000"}),
+        public=True,
+        stranger=400,
+        echoes=lambda t: phones_of(t.resident_phone),
+    ),
     # A refused login shows the login page again, demo logins and all.
-    ("POST", "/login/password"): P(lambda t: Aim(form={"phone": t.steward_phone, "password": "guessing-123"}),
-                                   public=True, stranger=400, echoes=demo_logins),
-    ("POST", "/login/demo"): P(lambda t: Aim(form={"phone": t.other_resident_phone}), public=True, stranger=400,
-                               echoes=demo_logins),
+    ("POST", "/login/password"): P(
+        lambda t: Aim(form={"phone": t.steward_phone, "password": "guessing-123"}),
+        public=True,
+        stranger=400,
+        echoes=demo_logins,
+    ),
+    ("POST", "/login/demo"): P(
+        lambda t: Aim(form={"phone": t.other_resident_phone}), public=True, stranger=400, echoes=demo_logins
+    ),
     # A login card is a capability: opening the link shows a button; this one was spent already.
     ("GET", "/card/{token}"): P(lambda t: Aim({"token": t.card_used_token}), public=True, stranger=200),
     ("POST", "/card/{token}"): P(lambda t: Aim({"token": t.card_used_token}), public=True, stranger=400),
@@ -324,24 +476,37 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/family"): P(),
     # By design anyone may ask to follow a resident's household by phone: the request is pending, grants
     # nothing, and the resident is told. The answer is the same for any number.
-    ("POST", "/family/request"): P(lambda t: Aim(form={"phone": t.resident_phone, "relation": "邻居"}),
-                                   stranger=200, by_design=frozenset({"family_link", "notification", "push_outbox"}),
-                                   echoes=lambda t: phones_of(t.resident_phone)),
-    ("POST", "/family/{link_id}/{action}"): P(lambda t: [
-        Aim({"link_id": t.link_pending_id, "action": "accept"}),
-        Aim({"link_id": t.link_pending_id, "action": "decline"}),
-        Aim({"link_id": t.link_accepted_id, "action": "remove"}),
-    ]),
+    ("POST", "/family/request"): P(
+        lambda t: Aim(form={"phone": t.resident_phone, "relation": "邻居"}),
+        stranger=200,
+        by_design=frozenset({"family_link", "notification", "push_outbox"}),
+        echoes=lambda t: phones_of(t.resident_phone),
+    ),
+    ("POST", "/family/{link_id}/{action}"): P(
+        lambda t: [
+            Aim({"link_id": t.link_pending_id, "action": "accept"}),
+            Aim({"link_id": t.link_pending_id, "action": "decline"}),
+            Aim({"link_id": t.link_accepted_id, "action": "remove"}),
+        ]
+    ),
     ("GET", "/settings"): P(public=True),
     # Anyone may choose a language and a text size; a logged-in person keeps them in their own row.
-    ("POST", "/settings"): P(lambda t: Aim(form={"language": "zh-CN", "text_size": "large"}), public=True,
-                             stranger=303, own_tables=frozenset({"person"})),
-    ("GET", "/staff/communities/{community_id}/households"): P(lambda t: Aim({"community_id": t.community_id})),
+    ("POST", "/settings"): P(
+        lambda t: Aim(form={"language": "zh-CN", "text_size": "large"}),
+        public=True,
+        stranger=303,
+        own_tables=frozenset({"person"}),
+    ),
+    ("GET", "/staff/communities/{community_id}/households"): P(
+        lambda t: Aim({"community_id": t.community_id})
+    ),
     ("GET", "/staff/households/{household_id}/cards"): P(lambda t: Aim({"household_id": t.household_id})),
-    ("POST", "/staff/households/{household_id}/cards"): P(lambda t: Aim({"household_id": t.household_id},
-                                                                        form={"person_id": t.resident_id})),
-    ("POST", "/staff/households/{household_id}/cards/{card_id}/revoke"): P(lambda t: Aim(
-        {"household_id": t.household_id, "card_id": t.card_id})),
+    ("POST", "/staff/households/{household_id}/cards"): P(
+        lambda t: Aim({"household_id": t.household_id}, form={"person_id": t.resident_id})
+    ),
+    ("POST", "/staff/households/{household_id}/cards/{card_id}/revoke"): P(
+        lambda t: Aim({"household_id": t.household_id, "card_id": t.card_id})
+    ),
     ("GET", "/favicon.ico"): P(public=True),
 }
 
@@ -382,7 +547,9 @@ def test_a_new_route_without_an_entry_is_caught(tmp_path):
     new.mount("/uploads", StaticFiles(directory=tmp_path), name="uploads")
     # Then both are found without an entry
     assert [r for r in app_routes(new) if r not in ROUTES] == [
-        ("GET", "/staff/communities/{community_id}/secrets"), ("Mount", "/uploads")]
+        ("GET", "/staff/communities/{community_id}/secrets"),
+        ("Mount", "/uploads"),
+    ]
 
 
 # --- the test -----------------------------------------------------------------------------------------------
@@ -398,7 +565,13 @@ def fill(path: str, params: dict[str, str]) -> str:
 
 
 async def attack_pages(
-    app: Any, client: Any, gql: GraphQLClient, db: Any, writes: Any, attacker_phone: str | None, target: Target,
+    app: Any,
+    client: Any,
+    gql: GraphQLClient,
+    db: Any,
+    writes: Any,
+    attacker_phone: str | None,
+    target: Target,
     only: set[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Request every route (or only some) as the attacker (None: nobody logged in) aimed at the target; list
@@ -434,14 +607,21 @@ async def attack_pages(
             elif aim.body is not None:
                 response = await client.post(url, params=aim.query, content=aim.body, headers=headers)
             else:
-                response = await client.post(url, params=aim.query, headers=headers, files=aim.files,
-                                             data={"csrf_token": CSRF, **aim.form})
+                response = await client.post(
+                    url,
+                    params=aim.query,
+                    headers=headers,
+                    files=aim.files,
+                    data={"csrf_token": CSRF, **aim.form},
+                )
             status, location = response.status_code, response.headers.get("location", "")
             # Then it answers as a refusal should
             if status >= 500:
                 problems.append(f"{what}: HTTP {status} {response.text[:200]}")
-            elif token is None and not entry.public and not (
-                (status == 303 and location == "/login") or status in (401, 403, 404)
+            elif (
+                token is None
+                and not entry.public
+                and not ((status == 303 and location == "/login") or status in (401, 403, 404))
             ):
                 problems.append(f"{what}: anonymous got {status} {location}")
             elif token and aim.names_target() and entry.stranger is not None and status != entry.stranger:
@@ -482,7 +662,12 @@ async def browser(app: Any, db: Any) -> Any:
 @pytest.mark.usefixtures("quiet")
 @pytest.mark.parametrize("attacker_phone, target_key", ATTACKS)
 async def test_no_page_shows_or_changes_anything_of_another_community(
-    app, browser, gql, db, attacker_phone, target_key,
+    app,
+    browser,
+    gql,
+    db,
+    attacker_phone,
+    target_key,
     written_tables,  # noqa: F811  (the fixture)
 ):
     target = await prepare_target(target_key, gql, app, db, more_of_the_target(gql, app, db))
@@ -495,7 +680,11 @@ async def test_no_page_shows_or_changes_anything_of_another_community(
 
 @pytest.mark.usefixtures("quiet")
 async def test_a_work_order_page_shown_to_a_stranger_is_caught(
-    app, browser, gql, db, monkeypatch,
+    app,
+    browser,
+    gql,
+    db,
+    monkeypatch,
     written_tables,  # noqa: F811  (the fixture)
 ):
     # Given a scoping hole: any work order is handed to anyone who asks
@@ -507,7 +696,8 @@ async def test_a_work_order_page_shown_to_a_stranger_is_caught(
 
     monkeypatch.setattr(tickets, "access_work_order", unscoped)
     # Then the page check reports what the page showed
-    problems = await attack_pages(app, browser, gql, db, written_tables, "13800000002", target,
-                                  only={("GET", "/orders/{order_id}")})
+    problems = await attack_pages(
+        app, browser, gql, db, written_tables, "13800000002", target, only={("GET", "/orders/{order_id}")}
+    )
     assert any("not 404" in p for p in problems), problems
     assert any("leaks" in p and "LEAKA" in p for p in problems), problems

@@ -102,29 +102,51 @@ Stir = Callable[[Target, People], Awaitable[Any]]
 
 async def someone_asks_to_follow_the_resident(t: Target, people: People) -> None:
     relative = await login_new_person(people.gql, people.app, f"1391235{next(_unique):04d}")
-    await ok(relative, 'mutation ($p: String!) { requestFamilyLink(phone: $p, relation: "亲戚") { __typename } }',
-             {"p": t.resident_phone}, "requestFamilyLink")
+    await ok(
+        relative,
+        'mutation ($p: String!) { requestFamilyLink(phone: $p, relation: "亲戚") { __typename } }',
+        {"p": t.resident_phone},
+        "requestFamilyLink",
+    )
 
 
 async def the_resident_writes_to_customer_service(t: Target, people: People) -> None:
-    await ok(people.resident, """mutation ($c: String!, $id: ID!) { sendChatMessage(clientId: $c, body: "又漏水了",
+    await ok(
+        people.resident,
+        """mutation ($c: String!, $id: ID!) { sendChatMessage(clientId: $c, body: "又漏水了",
         conversationId: $id) { ... on ChatMessageSent { conversation { id } } ... on Error { code message } } }""",
-             {"c": f"iso-live-{next(_unique)}", "id": t.conversation_id}, "sendChatMessage")
+        {"c": f"iso-live-{next(_unique)}", "id": t.conversation_id},
+        "sendChatMessage",
+    )
 
 
 async def the_steward_answers_the_sos(t: Target, people: People) -> None:
-    await ok(people.steward, "mutation ($id: ID!) { respondSos(id: $id) { __typename ... on Error { code } } }",
-             {"id": t.sos_id}, "respondSos")
+    await ok(
+        people.steward,
+        "mutation ($id: ID!) { respondSos(id: $id) { __typename ... on Error { code } } }",
+        {"id": t.sos_id},
+        "respondSos",
+    )
 
 
 async def the_resident_calls_the_steward(t: Target, people: People) -> None:
-    await ok(people.resident, """mutation ($h: ID!) { startCall(video: false, householdId: $h, toSteward: true) {
-        ... on CallUpdated { call { id } } ... on Error { code message } } }""", {"h": t.household_id}, "startCall")
+    await ok(
+        people.resident,
+        """mutation ($h: ID!) { startCall(video: false, householdId: $h, toSteward: true) {
+        ... on CallUpdated { call { id } } ... on Error { code message } } }""",
+        {"h": t.household_id},
+        "startCall",
+    )
 
 
 async def the_resident_signals_in_the_call(t: Target, people: People) -> None:
-    await ok(people.resident, """mutation ($id: ID!) { sendCallSignal(callId: $id, kind: "offer", payload: "{}") {
-        __typename ... on Error { code message } } }""", {"id": t.call_id}, "sendCallSignal")
+    await ok(
+        people.resident,
+        """mutation ($id: ID!) { sendCallSignal(callId: $id, kind: "offer", payload: "{}") {
+        __typename ... on Error { code message } } }""",
+        {"id": t.call_id},
+        "sendCallSignal",
+    )
 
 
 @dataclass(frozen=True)
@@ -179,8 +201,16 @@ async def subscribe_all(app: Any, socket: Socket, target: Target) -> dict[str, l
         answers[name] = []
         for attempt in range(12):
             key = f"{name}-{attempt}"
-            await socket.send({"id": key, "type": "subscribe", "payload": {
-                "query": document_for(schema, "Subscription", name, variables, tree), "variables": variables}})
+            await socket.send(
+                {
+                    "id": key,
+                    "type": "subscribe",
+                    "payload": {
+                        "query": document_for(schema, "Subscription", name, variables, tree),
+                        "variables": variables,
+                    },
+                }
+            )
             while True:
                 message = await socket.receive()
                 assert message is not None, f"{name}: the socket closed ({socket.close_code})"
@@ -212,7 +242,9 @@ def refused(messages: list[dict]) -> bool:
 async def attack_live(app: Any, gql: GraphQLClient, attacker_phone: str | None, target: Target) -> list[str]:
     """Subscribe as the target's own people and as the attacker, let the target act; list what went wrong."""
     problems: list[str] = []
-    people = People(await login_demo(gql, target.spec.resident), await login_demo(gql, target.spec.steward), gql, app)
+    people = People(
+        await login_demo(gql, target.spec.resident), await login_demo(gql, target.spec.steward), gql, app
+    )
     sockets: list[Socket] = []
     try:
         # Given the target's own people subscribed to everything of theirs
@@ -235,7 +267,9 @@ async def attack_live(app: Any, gql: GraphQLClient, attacker_phone: str | None, 
         if attacker_phone is None:
             # Then nobody is connected without a session (4403: Forbidden)
             if hello is not None or socket.close_code != 4403:
-                problems.append(f"anonymous: connection_init answered {hello}, close code {socket.close_code}")
+                problems.append(
+                    f"anonymous: connection_init answered {hello}, close code {socket.close_code}"
+                )
             return problems
         assert hello == {"type": "connection_ack"}, hello
         answers = await subscribe_all(app, socket, target)

@@ -88,8 +88,10 @@ async def deployment(backend, tmp_path_factory, request):  # noqa: ANN001, ANN20
     """One database served as usual and by the same deployment restarted in persisted-only mode."""
     tmp = tmp_path_factory.mktemp(f"persisted-only-{backend}")
     url = make_database_url(backend, tmp, request)
-    async with started(make_settings(tmp, url)) as usual, \
-            started(make_settings(tmp, url, persisted_only=True)) as persisted_only:
+    async with (
+        started(make_settings(tmp, url)) as usual,
+        started(make_settings(tmp, url, persisted_only=True)) as persisted_only,
+    ):
         yield SimpleNamespace(usual=usual, persisted_only=persisted_only)
 
 
@@ -133,6 +135,8 @@ async def test_persisted_only_accepts_raw_queries_from_staff(deployment):
 async def test_persisted_only_accepts_the_full_text_of_a_persisted_document(deployment):
     # A client that sends the whole document of a persisted operation sends nothing new
     document = deployment.persisted_only.state.persisted["RequestLoginCode"].document
-    response = await post(deployment.persisted_only, {
-        "query": document, "operationName": "RequestLoginCode", "variables": {"phone": "13912340001"}})
+    response = await post(
+        deployment.persisted_only,
+        {"query": document, "operationName": "RequestLoginCode", "variables": {"phone": "13912340001"}},
+    )
     assert response.json()["data"]["requestLoginCode"]["__typename"] == "LoginCodeSent"

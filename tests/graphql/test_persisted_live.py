@@ -28,7 +28,10 @@ def persisted_only(live) -> Iterator[Any]:  # noqa: F811
 
 def by_hash(live, name: str) -> dict:  # noqa: ANN001, F811
     operation = live.app.state.persisted[name]
-    return {"operationName": name, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": operation.sha256}}}
+    return {
+        "operationName": name,
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": operation.sha256}},
+    }
 
 
 @contextmanager
@@ -46,17 +49,26 @@ def test_a_subscription_may_be_sent_by_its_hash(live):  # noqa: F811
         assert answer["type"] == "next" and isinstance(answer["payload"]["data"]["unreadNotifications"], int)
 
 
-def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(
-        live, persisted_only):  # noqa: F811
+def test_persisted_only_refuses_a_residents_raw_subscription_and_keeps_the_connection(live, persisted_only):  # noqa: F811
     token = demo_token(live, RESIDENT_XIUSHAN)  # logged in before the switch
     with connected(persisted_only, token) as ws:
         # A document of the resident's own making is refused, as over POST
         ws.send_json({"id": "raw", "type": "subscribe", "payload": {"query": SUBSCRIBE + " "}})
-        assert receive(ws) == {"id": "raw", "type": "error", "payload": [{"message": "PersistedQueryRequired"}]}
+        assert receive(ws) == {
+            "id": "raw",
+            "type": "error",
+            "payload": [{"message": "PersistedQueryRequired"}],
+        }
         # So is a hash the server does not know
-        unknown = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(b"x").hexdigest()}}}
+        unknown = {
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(b"x").hexdigest()}}
+        }
         ws.send_json({"id": "unknown", "type": "subscribe", "payload": unknown})
-        assert receive(ws) == {"id": "unknown", "type": "error", "payload": [{"message": "PersistedQueryNotFound"}]}
+        assert receive(ws) == {
+            "id": "unknown",
+            "type": "error",
+            "payload": [{"message": "PersistedQueryNotFound"}],
+        }
         # And the app's own subscription, by its hash, still runs on the same connection
         app_subscription = by_hash(persisted_only, "UnreadNotifications")
         ws.send_json({"id": "app", "type": "subscribe", "payload": app_subscription})

@@ -199,8 +199,10 @@ async def test_board_lines_that_need_the_viewers_roles_cost_no_statement_more(ap
     roles = (await steward("{ viewer { roles { districtId } } }"))["data"]["viewer"]["roles"]
     district = next(r["districtId"] for r in roles if r["districtId"])
     plain = "query ($d: ID!) { workOrderBoard(districtId: $d, first: 20) { nodes { id status community { name } } } }"
-    judged = ("query ($d: ID!) { workOrderBoard(districtId: $d, first: 20) { nodes { id status community { name } "
-              "allowedActions authorHidden reporter { name } } } }")
+    judged = (
+        "query ($d: ID!) { workOrderBoard(districtId: $d, first: 20) { nodes { id status community { name } "
+        "allowedActions authorHidden reporter { name } } } }"
+    )
     # When the lines also say what the steward may do and who reported them
     plain_count, plain_data = await sql_statements.during(steward(plain, {"d": district}))
     judged_count, judged_data = await sql_statements.during(steward(judged, {"d": district}))

@@ -16,7 +16,9 @@ from ..web.test_forms import log_in_by_form
 
 
 def records(caplog) -> list[logging.LogRecord]:  # noqa: ANN001
-    return [r for r in caplog.records if not r.name.startswith(("httpx", "sqlalchemy", "aiosqlite", "asyncio"))]
+    return [
+        r for r in caplog.records if not r.name.startswith(("httpx", "sqlalchemy", "aiosqlite", "asyncio"))
+    ]
 
 
 def one_info_line(caplog, *words: str) -> logging.LogRecord:  # noqa: ANN001
@@ -31,7 +33,7 @@ def one_info_line(caplog, *words: str) -> logging.LogRecord:  # noqa: ANN001
     ("query", "words"),
     [
         ('query Foreign { household(id: "999999") { id } }', ("Foreign", "household", "Not found.")),
-        ("query Staff { loginCards(householdId: \"1\") { id } }", ("Staff", "loginCards")),
+        ('query Staff { loginCards(householdId: "1") { id } }', ("Staff", "loginCards")),
         ("query Typo { viewr { isStaff } }", ("Typo", "viewr")),
         ("query Big { briefings(first: 100000) { nodes { id } } }", ("Big", "briefings")),
     ],

@@ -28,8 +28,9 @@ def png_of_one_colour(side: int, *, alpha: bool = False) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
-async def new_resident(db: AsyncSession, settings: Settings, *, community_id: int, phone: str,
-                       not_household: int | None = None) -> str:
+async def new_resident(
+    db: AsyncSession, settings: Settings, *, community_id: int, phone: str, not_household: int | None = None
+) -> str:
     """A resident of a household of this community (not the given one), logged in; their bearer token."""
     query = select(Household).where(Household.community_id == community_id).order_by(Household.id)
     if not_household is not None:
@@ -38,9 +39,17 @@ async def new_resident(db: AsyncSession, settings: Settings, *, community_id: in
     person = Person(phone=phone, name="邻居")
     db.add(person)
     await db.flush()
-    db.add(RoleGrant(person_id=person.id, role=Role.resident.value, district_id=household.district_id,
-                     community_id=community_id, household_id=household.id))
+    db.add(
+        RoleGrant(
+            person_id=person.id,
+            role=Role.resident.value,
+            district_id=household.district_id,
+            community_id=community_id,
+            household_id=household.id,
+        )
+    )
     await db.flush()
-    started = await accounts.do_start_session(db, settings=settings, person=person, kind="bearer", method="code",
-                                              user_agent="test")
+    started = await accounts.do_start_session(
+        db, settings=settings, person=person, kind="bearer", method="code", user_agent="test"
+    )
     return started.token

@@ -38,11 +38,21 @@ async def test_a_file_attached_to_nothing_is_seen_by_its_uploader_alone(app, cli
     assert await fetch_statuses(client, urls, owner.token) == {200}
     # And nobody else can: a neighbour, her son, the community's steward and official, the operator's admin,
     # a resident of another community, or anyone without a login
-    neighbour = await new_resident(db, app.state.settings, community_id=int(community_id), phone="+8613900077001",
-                                   not_household=int(household["id"]))
+    neighbour = await new_resident(
+        db,
+        app.state.settings,
+        community_id=int(community_id),
+        phone="+8613900077001",
+        not_household=int(household["id"]),
+    )
     others = {"neighbour": neighbour}
-    for name, phone in {"family": FAMILY_OF_XIUSHAN, "steward": STEWARD_XIUSHAN, "official": OFFICIAL_XIUSHAN,
-                        "admin": ADMIN, "other community": RESIDENT_JINGJU}.items():
+    for name, phone in {
+        "family": FAMILY_OF_XIUSHAN,
+        "steward": STEWARD_XIUSHAN,
+        "official": OFFICIAL_XIUSHAN,
+        "admin": ADMIN,
+        "other community": RESIDENT_JINGJU,
+    }.items():
         others[name] = (await login_demo(gql, phone)).token
     others["anonymous"] = None
     for name, token in others.items():
@@ -66,12 +76,16 @@ async def test_a_file_is_seen_by_those_who_see_what_it_is_attached_to(app, clien
     assert await fetch_statuses(client, [stored["url"]], None) == {404}
 
 
-async def test_a_draft_briefings_photos_are_seen_by_its_staff_alone_until_it_is_published(app, client, gql, db):
+async def test_a_draft_briefings_photos_are_seen_by_its_staff_alone_until_it_is_published(
+    app, client, gql, db
+):
     # Given a steward's draft briefing with a photo, for Xiushan Garden
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
     photo = (await upload(client, steward.token, jpeg_with_gps(300, 200), xiushan)).json()
-    created = (await steward(CREATE, {"input": briefing_input([xiushan], photoIds=[photo["id"]]), "mode": "DRAFT"}))
+    created = await steward(
+        CREATE, {"input": briefing_input([xiushan], photoIds=[photo["id"]]), "mode": "DRAFT"}
+    )
     briefing = created["data"]["createBriefing"]["briefing"]
     assert briefing["status"] == "DRAFT", created
     shown = (await steward(BRIEFING, {"id": briefing["id"]}))["data"]["briefing"]["photos"][0]
@@ -83,12 +97,21 @@ async def test_a_draft_briefings_photos_are_seen_by_its_staff_alone_until_it_is_
     # no resident of another community and nobody without a login
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     household = (await resident(HOUSEHOLDS))["data"]["viewer"]["households"][0]
-    neighbour = await new_resident(db, app.state.settings, community_id=int(xiushan), phone="+8613900077002",
-                                   not_household=int(household["id"]))
-    strangers = {"resident": resident.token, "neighbour": neighbour,
-                 "family": (await login_demo(gql, FAMILY_OF_XIUSHAN)).token,
-                 "other steward": (await login_demo(gql, STEWARD_YUEYANG)).token,
-                 "other community": (await login_demo(gql, RESIDENT_JINGJU)).token, "anonymous": None}
+    neighbour = await new_resident(
+        db,
+        app.state.settings,
+        community_id=int(xiushan),
+        phone="+8613900077002",
+        not_household=int(household["id"]),
+    )
+    strangers = {
+        "resident": resident.token,
+        "neighbour": neighbour,
+        "family": (await login_demo(gql, FAMILY_OF_XIUSHAN)).token,
+        "other steward": (await login_demo(gql, STEWARD_YUEYANG)).token,
+        "other community": (await login_demo(gql, RESIDENT_JINGJU)).token,
+        "anonymous": None,
+    }
     for name, token in strangers.items():
         assert await fetch_statuses(client, urls, token) == {404}, name
     # When it is published, the community's residents see it; strangers still do not

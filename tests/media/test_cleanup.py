@@ -20,7 +20,14 @@ from laoyou.media.jobs import run_media_jobs
 from laoyou.media.models import MediaFile
 
 from ..briefings.helpers import CREATE, briefing_input, community_ids
-from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo, make_database_url, make_settings
+from ..conftest import (
+    AGENT_NANNING,
+    RESIDENT_XIUSHAN,
+    STEWARD_XIUSHAN,
+    login_demo,
+    make_database_url,
+    make_settings,
+)
 from ..support.helpers import go_online, send
 from ..tickets.helpers import report
 from .test_uploads import community_of, jpeg_with_gps, upload
@@ -32,7 +39,9 @@ def files_of(app: Any, media: MediaFile) -> list[bool]:
     return [(root / key).exists() for key in (media.storage_key, media.thumb_key)]
 
 
-async def test_a_file_attached_to_nothing_goes_a_day_after_upload_and_attached_ones_stay(app, client, gql, db):
+async def test_a_file_attached_to_nothing_goes_a_day_after_upload_and_attached_ones_stay(
+    app, client, gql, db
+):
     # Given, uploaded two days ago: a resident's photo for a report that failed (attached to nothing), one
     # she sent with a report, one she sent to customer service, and a steward's photo of a draft briefing
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
@@ -49,11 +58,15 @@ async def test_a_file_attached_to_nothing_goes_a_day_after_upload_and_attached_o
     assert (await send(resident, "门口的灯坏了", mediaId=chatted["id"]))["__typename"] == "ChatMessageSent"
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     drafted = await photo(steward)
-    draft = {"input": briefing_input([(await community_ids(steward))["秀山花园"]], photoIds=[drafted["id"]]),
-             "mode": "DRAFT"}
+    draft = {
+        "input": briefing_input([(await community_ids(steward))["秀山花园"]], photoIds=[drafted["id"]]),
+        "mode": "DRAFT",
+    }
     assert (await steward(CREATE, draft))["data"]["createBriefing"]["__typename"] == "BriefingSaved"
     old = [int(p["id"]) for p in (stray, reported, chatted, drafted)]
-    await db.exec(update(MediaFile).where(col(MediaFile.id).in_(old)).values(created_at=utcnow() - timedelta(days=2)))
+    await db.exec(
+        update(MediaFile).where(col(MediaFile.id).in_(old)).values(created_at=utcnow() - timedelta(days=2))
+    )
     # and one uploaded a minute ago for a report she is still writing
     fresh = await photo(resident)
     ids = [*old, int(fresh["id"])]
@@ -79,10 +92,14 @@ async def test_two_workers_running_the_job_at_once_remove_each_file_once(backend
     async with app.router.lifespan_context(app):
         storage, sessionmaker = app.state.storage, app.state.sessionmaker
         async with sessionmaker() as session:
-            district = District(name="片区", city="南宁", operator_name="物业", operator_phone="+8613900000000")
+            district = District(
+                name="片区", city="南宁", operator_name="物业", operator_phone="+8613900000000"
+            )
             session.add(district)
             await session.flush()
-            community = Community(district_id=district.id, name="小区", address="路1号", on_duty_phone="+8613900000001")
+            community = Community(
+                district_id=district.id, name="小区", address="路1号", on_duty_phone="+8613900000001"
+            )
             person = Person(phone="+8613900000002")
             session.add_all([community, person])
             await session.flush()
@@ -91,9 +108,19 @@ async def test_two_workers_running_the_job_at_once_remove_each_file_once(backend
                 key = f"{district.id}/{community.id}/stray-{n}.jpg"
                 await storage.put(key, b"\xff\xd8\xff", "image/jpeg")
                 keys.append(key)
-                session.add(MediaFile(community_id=community.id, district_id=district.id, uploaded_by_id=person.id,
-                                      kind="image", content_type="image/jpeg", size_bytes=3, storage_key=key,
-                                      sha256="0" * 64, created_at=utcnow() - timedelta(days=2)))
+                session.add(
+                    MediaFile(
+                        community_id=community.id,
+                        district_id=district.id,
+                        uploaded_by_id=person.id,
+                        kind="image",
+                        content_type="image/jpeg",
+                        size_bytes=3,
+                        storage_key=key,
+                        sha256="0" * 64,
+                        created_at=utcnow() - timedelta(days=2),
+                    )
+                )
             await session.commit()
 
         async def second_worker() -> int:
@@ -130,9 +157,12 @@ async def until_waiting_or_done(app: Any, task: asyncio.Task) -> None:
             return
         if postgres:
             async with engine.connect() as connection:
-                waiting = await connection.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"))
+                waiting = await connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                )
             if waiting:
                 return
         await asyncio.sleep(0.02)
@@ -140,9 +170,16 @@ async def until_waiting_or_done(app: Any, task: asyncio.Task) -> None:
 
 def test_the_worker_runs_the_media_job_every_hour():
     # The worker imports the jobs it runs (laoyou.jobs.load_domain_jobs), in a process that imported nothing else
-    script = ("from laoyou.core import jobs; from laoyou.jobs import load_domain_jobs; load_domain_jobs(); "
-              "print(jobs.JOBS['media'].every_seconds)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    script = (
+        "from laoyou.core import jobs; from laoyou.jobs import load_domain_jobs; load_domain_jobs(); "
+        "print(jobs.JOBS['media'].every_seconds)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3600"

@@ -15,16 +15,30 @@ from laoyou.app import create_app
 from laoyou.core.time import utcnow
 from laoyou.media.models import MediaFile
 
-from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, GraphQLClient, login_demo, make_database_url, make_settings
+from ..conftest import (
+    RESIDENT_JINGJU,
+    RESIDENT_XIUSHAN,
+    GraphQLClient,
+    login_demo,
+    make_database_url,
+    make_settings,
+)
 from .test_uploads import community_of, jpeg_with_gps, upload
 
-REFUSED = {"error": {"field": "file", "message": "You have sent many files in the last hour. Please try again later."}}
+REFUSED = {
+    "error": {
+        "field": "file",
+        "message": "You have sent many files in the last hour. Please try again later.",
+    }
+}
 
 
 @pytest.fixture
 async def limited_app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """An app of its own that allows two uploads an hour."""
-    settings = make_settings(tmp_path, make_database_url(backend, tmp_path, request), uploads_per_person_hour=2)
+    settings = make_settings(
+        tmp_path, make_database_url(backend, tmp_path, request), uploads_per_person_hour=2
+    )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
@@ -46,15 +60,23 @@ async def test_uploads_beyond_the_hourly_allowance_are_refused_until_the_hour_ha
         assert (third.status_code, third.json()) == (429, REFUSED)
         async with limited_app.state.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(MediaFile)) == 2
-        chinese = await http.post("/media", files={"file": ("p.jpg", jpeg_with_gps(300, 200), "image/jpeg")},
-                                  data={"community_id": community_id},
-                                  headers={"Authorization": f"Bearer {resident.token}", "Accept-Language": "zh-CN"})
-        assert (chinese.status_code, chinese.json()["error"]["message"]) == (429, "您这一小时里发的文件太多了，请过一会儿再发。")
+        chinese = await http.post(
+            "/media",
+            files={"file": ("p.jpg", jpeg_with_gps(300, 200), "image/jpeg")},
+            data={"community_id": community_id},
+            headers={"Authorization": f"Bearer {resident.token}", "Accept-Language": "zh-CN"},
+        )
+        assert (chinese.status_code, chinese.json()["error"]["message"]) == (
+            429,
+            "您这一小时里发的文件太多了，请过一会儿再发。",
+        )
         # But the phone replaying the first upload gets the first file back, and another person is not held up
         replay = await upload(http, resident.token, jpeg_with_gps(300, 200), community_id, client_id="first")
         assert (replay.status_code, replay.json()["id"]) == (201, first.json()["id"])
         other = await login_demo(gql, RESIDENT_JINGJU)
-        assert (await upload(http, other.token, jpeg_with_gps(300, 200), await community_of(other))).status_code == 201
+        assert (
+            await upload(http, other.token, jpeg_with_gps(300, 200), await community_of(other))
+        ).status_code == 201
         # And once her uploads are an hour old, she may upload again
         async with limited_app.state.sessionmaker() as session:
             await session.exec(update(MediaFile).values(created_at=utcnow() - timedelta(minutes=61)))

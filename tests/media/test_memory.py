@@ -69,8 +69,12 @@ async def test_decompression_bombs_and_big_photos_at_once_keep_the_server_under_
         community_id = server.graphql(token, HOME)["viewer"]["households"][0]["community"]["id"]
 
         async def post(data: bytes) -> httpx.Response:
-            return await http.post("/media", files={"file": ("photo.png", data, "image/png")},
-                                   data={"community_id": community_id}, headers=headers)
+            return await http.post(
+                "/media",
+                files={"file": ("photo.png", data, "image/png")},
+                data={"community_id": community_id},
+                headers=headers,
+            )
 
         peak = tree_rss_kb(pid)
         sending = True
@@ -86,7 +90,9 @@ async def test_decompression_bombs_and_big_photos_at_once_keep_the_server_under_
         # of the largest photos allowed, 4096×4096 with transparency (64 MB each, decoded)
         bomb, biggest = png_of_one_colour(6300), png_of_one_colour(4096, alpha=True)
         try:
-            responses = await asyncio.gather(*[post(bomb) for _ in range(12)], *[post(biggest) for _ in range(3)])
+            responses = await asyncio.gather(
+                *[post(bomb) for _ in range(12)], *[post(biggest) for _ in range(3)]
+            )
         finally:
             sending = False
             await watcher
@@ -102,4 +108,3 @@ async def test_decompression_bombs_and_big_photos_at_once_keep_the_server_under_
         stored = await http.get(responses[12].json()["url"], headers=headers)
         assert stored.status_code == 200 and Image.open(io.BytesIO(stored.content)).size == (2048, 2048)
         assert tree_rss_kb(pid) < LIMIT_KB
-

@@ -35,7 +35,9 @@ async def community_of(gql) -> str:  # noqa: ANN001
     return (await gql(HOME))["data"]["viewer"]["households"][0]["community"]["id"]
 
 
-async def upload(client, token: str, data: bytes, community_id: str, name: str = "photo.jpg", client_id: str = ""):  # noqa: ANN001
+async def upload(
+    client, token: str, data: bytes, community_id: str, name: str = "photo.jpg", client_id: str = ""
+):  # noqa: ANN001
     return await client.post(
         "/media",
         files={"file": (name, data, "image/jpeg")},
@@ -69,18 +71,40 @@ async def test_bad_uploads_are_refused_and_nothing_is_stored(app, client, gql, d
     before_rows = await db.scalar(select(func.count()).select_from(MediaFile))
     truncated = jpeg_with_gps(400, 300)[:2000]
     cases = {
-        "script renamed .jpg": (b"#!/bin/sh\nrm -rf /\n" * 10, 400,
-                                "This kind of file cannot be sent. Please send a photo, voice note or video."),
-        "50 MB file": (b"\xff\xd8\xff\xe0" + b"\0" * (50 * 1024 * 1024), 413, "This file is too large. The limit is 30 MB."),
-        "20 MB photo": (b"\xff\xd8\xff\xe0" + b"\0" * (20 * 1024 * 1024), 400, "This file is too large. The limit is 15 MB."),
+        "script renamed .jpg": (
+            b"#!/bin/sh\nrm -rf /\n" * 10,
+            400,
+            "This kind of file cannot be sent. Please send a photo, voice note or video.",
+        ),
+        "50 MB file": (
+            b"\xff\xd8\xff\xe0" + b"\0" * (50 * 1024 * 1024),
+            413,
+            "This file is too large. The limit is 30 MB.",
+        ),
+        "20 MB photo": (
+            b"\xff\xd8\xff\xe0" + b"\0" * (20 * 1024 * 1024),
+            400,
+            "This file is too large. The limit is 15 MB.",
+        ),
         "truncated image": (truncated, 400, "This photo cannot be read. Please take it again."),
         "empty file": (b"", 400, "The file is empty."),
-        "6300×6300 PNG of 130 KB": (png_of_one_colour(6300), 400, "This photo is too large. Please send a smaller one."),
-        "4097×4096 PNG": (png_of_one_colour(4097), 400, "This photo is too large. Please send a smaller one."),
+        "6300×6300 PNG of 130 KB": (
+            png_of_one_colour(6300),
+            400,
+            "This photo is too large. Please send a smaller one.",
+        ),
+        "4097×4096 PNG": (
+            png_of_one_colour(4097),
+            400,
+            "This photo is too large. Please send a smaller one.",
+        ),
     }
     for name, (data, status, message) in cases.items():
         response = await upload(client, resident.token, data, community_id)
-        assert (response.status_code, response.json()) == (status, {"error": {"field": "file", "message": message}}), name
+        assert (response.status_code, response.json()) == (
+            status,
+            {"error": {"field": "file", "message": message}},
+        ), name
     assert stored_files(app) == before_files
     assert await db.scalar(select(func.count()).select_from(MediaFile)) == before_rows
 

@@ -14,22 +14,22 @@ import socket
 import ssl
 import tempfile
 import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from ipaddress import IPv4Address
 from pathlib import Path
-from collections.abc import AsyncIterator
-from collections import defaultdict, deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
-from cryptography import x509
 
 ORIGIN = "https://push.test"  # replaced by the loopback address while served
 
@@ -52,8 +52,11 @@ class Device:
 
     @property
     def p256dh(self) -> str:
-        return b64url(self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+        return b64url(
+            self.private_key.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
 
     @property
     def keys(self) -> dict[str, str]:
@@ -83,7 +86,11 @@ class PushStandIn:
 
     def new_device(self) -> Device:
         path = f"/push/{b64url(os.urandom(12))}"
-        device = Device(endpoint=self.origin + path, private_key=ec.generate_private_key(ec.SECP256R1()), auth=os.urandom(16))
+        device = Device(
+            endpoint=self.origin + path,
+            private_key=ec.generate_private_key(ec.SECP256R1()),
+            auth=os.urandom(16),
+        )
         self.devices[path] = device
         return device
 
@@ -114,7 +121,9 @@ class PushStandIn:
         signature = unb64url(signature_b64)
         r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(key))
-        public.verify(encode_dss_signature(r, s), f"{header_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256()))
+        public.verify(
+            encode_dss_signature(r, s), f"{header_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256())
+        )
         claims = json.loads(unb64url(claims_b64))
         assert claims["aud"] == self.origin, claims
         assert time.time() < claims["exp"] <= time.time() + 24 * 3600, claims
@@ -152,11 +161,20 @@ class PushStandIn:
                 answer = plan.popleft()
                 status, extra = (answer, {}) if isinstance(answer, int) else answer
             assert headers.get("content-encoding") == "aes128gcm"
-            plain = http_ece.decrypt(body, private_key=device.private_key, auth_secret=device.auth, version="aes128gcm")
+            plain = http_ece.decrypt(
+                body, private_key=device.private_key, auth_secret=device.auth, version="aes128gcm"
+            )
             payload = json.loads(plain)
-        self.received.append(Received(path=path, headers=headers, payload=payload, status=status, jwt_claims=claims))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.lower().encode(), v.encode()) for k, v in extra.items()]})
+        self.received.append(
+            Received(path=path, headers=headers, payload=payload, status=status, jwt_claims=claims)
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in extra.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
 
@@ -167,16 +185,27 @@ def certificate() -> tuple[str, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push stand-in")])
     # OpenSSL checks it against the real clock; the tests' clock may be a day off from it (tests/clock.py).
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=2))
-            .not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=2))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     folder = Path(tempfile.mkdtemp(prefix="push-standin-"))
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return str(folder / "cert.pem"), str(folder / "key.pem")
 
 
@@ -191,8 +220,11 @@ async def serve(standin: PushStandIn) -> AsyncIterator[PushStandIn]:
     sock.bind(("127.0.0.1", 0))
     standin.origin = f"https://127.0.0.1:{sock.getsockname()[1]}"
     standin.ssl_context = ssl.create_default_context(cafile=cert)
-    server = uvicorn.Server(uvicorn.Config(standin, lifespan="off", log_level="error", access_log=False,
-                                           ssl_certfile=cert, ssl_keyfile=key))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            standin, lifespan="off", log_level="error", access_log=False, ssl_certfile=cert, ssl_keyfile=key
+        )
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -68,8 +68,12 @@ async def standin():  # noqa: ANN201
 async def sender(app, db, standin):  # noqa: ANN001, ANN201
     """The sender as production makes it (its own aiohttp session), reaching the stand-in over loopback."""
     standin.vapid_public_key = app.state.vapid.public_key
-    made = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, concurrency=8,
-                      http=make_http_client(ssl=standin.ssl_context))
+    made = PushSender(
+        sessionmaker=app.state.sessionmaker,
+        signer=app.state.vapid,
+        concurrency=8,
+        http=make_http_client(ssl=standin.ssl_context),
+    )
     yield made
     await made.aclose()
 
@@ -90,14 +94,22 @@ async def test_a_briefing_reaches_each_device_once_encrypted_and_signed(gql, db,
     # Given a resident with two phones and her son with one, all with notifications on
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     family = await login_demo(gql, FAMILY_OF_XIUSHAN)
-    phones = [await register(resident, standin), await register(resident, standin), await register(family, standin)]
+    phones = [
+        await register(resident, standin),
+        await register(resident, standin),
+        await register(family, standin),
+    ]
     assert (await resident(SETTINGS))["data"]["pushSettings"]["devices"] == 2
     # When the steward publishes a briefing
     steward = await login_demo(gql, STEWARD_XIUSHAN)
-    posted = await post_briefing(steward, [(await community_ids(steward))["秀山花园"]], title="今日工作简报：清扫完毕")
+    posted = await post_briefing(
+        steward, [(await community_ids(steward))["秀山花园"]], title="今日工作简报：清扫完毕"
+    )
     # Then the outbox holds one row per device, written with the briefing
     rows = await outbox(db)
-    assert len(rows) == 3 and {r.status for r in rows} == {"pending"} and len({r.event_key for r in rows}) == 1
+    assert (
+        len(rows) == 3 and {r.status for r in rows} == {"pending"} and len({r.event_key for r in rows}) == 1
+    )
     # When the sender runs (twice)
     stats = await sender.drain()
     again = await sender.drain()
@@ -124,12 +136,17 @@ async def test_gone_devices_are_removed_and_their_queue_dropped(gql, db, sender,
     standin.answer(missing, 404)
     person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
     person_id = person.id
-    await accounts.do_notify(db, person_id=person_id, kind="bill_issued", title="本月物业费账单", link="/bills")
+    await accounts.do_notify(
+        db, person_id=person_id, kind="bill_issued", title="本月物业费账单", link="/bills"
+    )
     await db.commit()
     stats = await sender.drain()
     assert stats.sent == 1 and stats.gone == 2
     db.expire_all()
-    left = {s.endpoint for s in await db.exec(select(PushSubscription).where(PushSubscription.person_id == person_id))}
+    left = {
+        s.endpoint
+        for s in await db.exec(select(PushSubscription).where(PushSubscription.person_id == person_id))
+    }
     assert left == {kept.endpoint}
     bill = standin.for_device(kept)[0]
     assert bill.headers["topic"] == "bills" and bill.headers["ttl"] == str(3 * 24 * 3600)
@@ -155,7 +172,9 @@ async def test_429_waits_for_retry_after_and_5xx_backs_off_then_gives_up(gql, db
     assert (await sender.drain()).handled == 0
     # When time comes, the busy one succeeds and the broken one keeps failing until it is given up
     for _ in range(sender_module.MAX_ATTEMPTS + 1):
-        await db.exec(update(PushOutbox).where(PushOutbox.status == "pending").values(next_attempt_at=utcnow()))
+        await db.exec(
+            update(PushOutbox).where(PushOutbox.status == "pending").values(next_attempt_at=utcnow())
+        )
         await db.commit()
         await sender.drain()
     statuses = {r.last_status: r.status for r in await outbox(db)}
@@ -186,8 +205,15 @@ async def test_claims_are_guarded(gql, db, sender, standin):
     assert len(first) == 1 and second == []
     # The outbox key refuses a second row for the same event and device
     row = (await outbox(db))[0]
-    db.add(PushOutbox(event_key=row.event_key, subscription_id=row.subscription_id, person_id=row.person_id,
-                      kind=row.kind, payload=row.payload))
+    db.add(
+        PushOutbox(
+            event_key=row.event_key,
+            subscription_id=row.subscription_id,
+            person_id=row.person_id,
+            kind=row.kind,
+            payload=row.payload,
+        )
+    )
     with pytest.raises(IntegrityError):
         await db.flush()
     await db.rollback()
@@ -196,15 +222,24 @@ async def test_claims_are_guarded(gql, db, sender, standin):
 async def test_preferences_switch_kinds_off_but_emergencies_go_out_urgently(gql, db, sender, standin):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     phone = await register(resident, standin)
-    saved = (await resident(PREFERENCES, {"preferences": [{"kind": "BRIEFINGS", "enabled": False}]}))
+    saved = await resident(PREFERENCES, {"preferences": [{"kind": "BRIEFINGS", "enabled": False}]})
     prefs = {p["kind"]: p["enabled"] for p in saved["data"]["setPushPreferences"]["preferences"]}
     assert prefs["BRIEFINGS"] is False and prefs["EMERGENCIES"] is True
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
     await post_briefing(steward, [xiushan])
     assert await outbox(db) == []
-    sent = (await steward(EMERGENCY, {"ids": [xiushan], "kind": "WATER_CUT", "title": "明天上午停水",
-                                      "body": "8点到12点停水，请提前储水。"}))["data"]["sendEmergencyNotice"]
+    sent = (
+        await steward(
+            EMERGENCY,
+            {
+                "ids": [xiushan],
+                "kind": "WATER_CUT",
+                "title": "明天上午停水",
+                "body": "8点到12点停水，请提前储水。",
+            },
+        )
+    )["data"]["sendEmergencyNotice"]
     assert sent["__typename"] == "EmergencyNoticeSent" and sent["peopleNotified"] > 1
     await sender.drain()
     [request] = standin.for_device(phone)
@@ -216,10 +251,14 @@ async def test_strangers_cannot_send_emergencies_or_remove_others_devices(gql, d
     xiushan_steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(xiushan_steward))["秀山花园"]
     other = await login_demo(gql, STEWARD_YUEYANG)
-    denied = await other(EMERGENCY, {"ids": [xiushan], "kind": "TYPHOON", "title": "台风"}, expect_errors=True)
+    denied = await other(
+        EMERGENCY, {"ids": [xiushan], "kind": "TYPHOON", "title": "台风"}, expect_errors=True
+    )
     assert denied["errors"][0]["message"] == "Not found."
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    assert (await resident(EMERGENCY, {"ids": [xiushan], "kind": "TYPHOON", "title": "台风"}, expect_errors=True))["errors"]
+    assert (
+        await resident(EMERGENCY, {"ids": [xiushan], "kind": "TYPHOON", "title": "台风"}, expect_errors=True)
+    )["errors"]
     phone = await register(resident, standin)
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     await stranger(REMOVE, {"endpoint": phone.endpoint})
@@ -236,21 +275,31 @@ async def test_vapid_keys_are_made_once_and_kept_or_taken_from_settings(tmp_path
     assert (tmp_path / "vapid" / "private_key.pem").stat().st_mode & 0o777 == 0o600
     assert public_key_b64(load_or_create_private_key(settings)) == public_key_b64(first)
     pem = (tmp_path / "vapid" / "private_key.pem").read_text()
-    given = Settings(data_dir=tmp_path / "other", vapid_private_key=pem, vapid_subject="mailto:ops@example.cn")
+    given = Settings(
+        data_dir=tmp_path / "other", vapid_private_key=pem, vapid_subject="mailto:ops@example.cn"
+    )
     signer = signer_for(given)
     assert signer.public_key == public_key_b64(first) and signer.subject == "mailto:ops@example.cn"
     # One token per push origin, reused
     assert signer.authorization("https://push.test/a") == signer.authorization("https://push.test/b")
     assert signer.authorization("https://push.test/a") != signer.authorization("https://fcm.test/a")
     with pytest.raises(ValueError):
-        load_or_create_private_key(Settings(data_dir=tmp_path, vapid_private_key=pem, vapid_public_key="AAAA"))
+        load_or_create_private_key(
+            Settings(data_dir=tmp_path, vapid_private_key=pem, vapid_public_key="AAAA")
+        )
 
 
 async def test_push_settings_offer_the_public_key(gql, db, app):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     data = (await resident(SETTINGS))["data"]["pushSettings"]
     assert data["publicKey"] == app.state.vapid.public_key
-    assert [p["kind"] for p in data["preferences"]] == ["BRIEFINGS", "BILLS", "WORK_ORDERS", "CHAT", "EMERGENCIES"]
+    assert [p["kind"] for p in data["preferences"]] == [
+        "BRIEFINGS",
+        "BILLS",
+        "WORK_ORDERS",
+        "CHAT",
+        "EMERGENCIES",
+    ]
 
 
 async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(app, gql, db, standin):
@@ -261,8 +310,12 @@ async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(a
     await post_briefing(steward, [(await community_ids(steward))["秀山花园"]], title="今日简报")
     # Given a sender whose request to one phone hangs while the other phone's is answered 201
     reached, _release = standin.hold(slow)
-    dying = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid, concurrency=8,
-                       http=make_http_client(ssl=standin.ssl_context))
+    dying = PushSender(
+        sessionmaker=app.state.sessionmaker,
+        signer=app.state.vapid,
+        concurrency=8,
+        http=make_http_client(ssl=standin.ssl_context),
+    )
     recorded = asyncio.Event()
     record = dying.record
 
@@ -286,10 +339,15 @@ async def test_a_sender_that_dies_mid_batch_resends_only_the_request_in_flight(a
     assert rows[subscriptions[quick.endpoint]].status == "sent"
     assert rows[subscriptions[slow.endpoint]].status == "sending"
     # When its claim goes stale and another sender runs
-    await db.exec(update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1)))
+    await db.exec(
+        update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1))
+    )
     await db.commit()
-    heir = PushSender(sessionmaker=app.state.sessionmaker, signer=app.state.vapid,
-                      http=make_http_client(ssl=standin.ssl_context))
+    heir = PushSender(
+        sessionmaker=app.state.sessionmaker,
+        signer=app.state.vapid,
+        http=make_http_client(ssl=standin.ssl_context),
+    )
     stats = await heir.drain()
     await heir.aclose()
     # Then only the request that was in flight goes out again
@@ -306,7 +364,9 @@ async def test_a_late_sender_cannot_overwrite_the_row_another_sender_reclaimed(a
     await db.commit()
     # Given a slow sender's claim that went stale, and a second sender that claimed the row again and sent it
     [late] = await sender.claim()
-    await db.exec(update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1)))
+    await db.exec(
+        update(PushOutbox).values(claimed_at=utcnow() - sender_module.STALE_CLAIM - timedelta(seconds=1))
+    )
     await db.commit()
     assert (await sender.drain()).sent == 1
     # When the slow sender finally records a 503 for its old claim
@@ -355,8 +415,9 @@ async def test_a_killed_encryption_process_loses_nothing(gql, db, sender, standi
     assert (await sender.drain()).sent == 1
     assert sender._pool is not killed
     # Given processes that die while they encrypt
-    sender._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=os._exit, initargs=(1,))
+    sender._pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=os._exit, initargs=(1,)
+    )
     await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title="第二条")
     await db.commit()
     # Then the message is put back for a retry (not left claimed) and the broken pool is let go
@@ -375,8 +436,11 @@ async def test_a_device_whose_keys_cannot_be_used_fails_alone(gql, db, sender, s
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     good, bad = await register(resident, standin), await register(resident, standin)
     # Given a device whose stored key is not a point on the curve (registration checks keys; this one slipped by)
-    await db.exec(update(PushSubscription).where(PushSubscription.endpoint == bad.endpoint)
-                  .values(p256dh="BA" + "A" * 85))
+    await db.exec(
+        update(PushSubscription)
+        .where(PushSubscription.endpoint == bad.endpoint)
+        .values(p256dh="BA" + "A" * 85)
+    )
     await db.commit()
     person = await accounts.person_by_phone(db, "+86" + RESIDENT_XIUSHAN)
     await accounts.do_notify(db, person_id=person.id, kind="bill_issued", title="本月物业费账单")
@@ -388,5 +452,8 @@ async def test_a_device_whose_keys_cannot_be_used_fails_alone(gql, db, sender, s
     assert len(standin.for_device(good)) == 1 and standin.for_device(bad) == []
     subscriptions = {s.id: s.endpoint for s in await db.exec(select(PushSubscription))}
     rows = {subscriptions[r.subscription_id]: r for r in await outbox(db)}
-    assert rows[bad.endpoint].status == "failed" and rows[bad.endpoint].last_status == sender_module.UNENCRYPTABLE
+    assert (
+        rows[bad.endpoint].status == "failed"
+        and rows[bad.endpoint].last_status == sender_module.UNENCRYPTABLE
+    )
     assert rows[good.endpoint].status == "sent"

@@ -44,7 +44,9 @@ def cid() -> str:
     return uuid.uuid4().hex
 
 
-async def send(gql, body: str, conversation_id: str | None = None, client_id: str | None = None, **extra) -> dict:  # noqa: ANN001
+async def send(
+    gql, body: str, conversation_id: str | None = None, client_id: str | None = None, **extra
+) -> dict:  # noqa: ANN001
     variables = {"clientId": client_id or cid(), "body": body, "conversationId": conversation_id, **extra}
     result = (await gql(SEND, variables))["data"]["sendChatMessage"]
     return result
@@ -52,5 +54,7 @@ async def send(gql, body: str, conversation_id: str | None = None, client_id: st
 
 async def go_online(agent, online: bool = True) -> None:  # noqa: ANN001
     # Hours 00:00–00:00 mean around the clock, so tests do not depend on the time of day.
-    data = (await agent(SET_STATUS, {"online": online, "start": "00:00", "end": "00:00"}))["data"]["setAgentStatus"]
+    data = (await agent(SET_STATUS, {"online": online, "start": "00:00", "end": "00:00"}))["data"][
+        "setAgentStatus"
+    ]
     assert data["__typename"] == "AgentStatusUpdated", data

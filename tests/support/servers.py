@@ -26,15 +26,34 @@ class AppProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
-            **os.environ, "LAOYOU_MODE": "demo", "LAOYOU_DATA_DIR": str(data_dir), "LAOYOU_DATABASE_URL": database_url,
-            "LAOYOU_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789", "LAOYOU_DEMO_HOUSEHOLDS_SCALE": "0.02",
-            "LAOYOU_LOGIN_CODES_PER_IP_HOUR": "1000", "LAOYOU_LOG_LEVEL": "warning", **env,
+            **os.environ,
+            "LAOYOU_MODE": "demo",
+            "LAOYOU_DATA_DIR": str(data_dir),
+            "LAOYOU_DATABASE_URL": database_url,
+            "LAOYOU_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+            "LAOYOU_DEMO_HOUSEHOLDS_SCALE": "0.02",
+            "LAOYOU_LOGIN_CODES_PER_IP_HOUR": "1000",
+            "LAOYOU_LOG_LEVEL": "warning",
+            **env,
         }
         self.log = open(data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, str(CLOCK), "uvicorn", "--factory", "laoyou.app:create_app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(CLOCK),
+                "uvicorn",
+                "--factory",
+                "laoyou.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 90) -> AppProcess:
@@ -51,12 +70,18 @@ class AppProcess:
         raise RuntimeError("server did not become ready")
 
     def login(self, phone: str) -> str:
-        response = httpx.post(f"{self.url}/graphql", json={"query": LOGIN, "variables": {"phone": phone}}, timeout=10)
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": LOGIN, "variables": {"phone": phone}}, timeout=10
+        )
         return response.json()["data"]["loginAsDemoPerson"]["token"]
 
     def graphql(self, token: str, query: str, variables: dict | None = None) -> dict:
-        response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         payload = response.json()
         assert not payload.get("errors"), payload
         return payload["data"]

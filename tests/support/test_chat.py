@@ -71,11 +71,17 @@ async def test_read_marks_move_forward_only(gql, db):
     await go_online(agent)
     conversation_id = (await send(resident, "你好"))["conversation"]["id"]
     await send(agent, "您好", conversation_id)
-    marks = (await resident(MARK, {"id": conversation_id, "seq": 2, "read": True}))["data"]["markChatSeen"]["conversation"]
+    marks = (await resident(MARK, {"id": conversation_id, "seq": 2, "read": True}))["data"]["markChatSeen"][
+        "conversation"
+    ]
     assert marks["residentReadSeq"] == 2 and marks["residentDeliveredSeq"] == 2
-    marks = (await resident(MARK, {"id": conversation_id, "seq": 1, "read": True}))["data"]["markChatSeen"]["conversation"]
+    marks = (await resident(MARK, {"id": conversation_id, "seq": 1, "read": True}))["data"]["markChatSeen"][
+        "conversation"
+    ]
     assert marks["residentReadSeq"] == 2
-    marks = (await agent(MARK, {"id": conversation_id, "seq": 99, "read": False}))["data"]["markChatSeen"]["conversation"]
+    marks = (await agent(MARK, {"id": conversation_id, "seq": 99, "read": False}))["data"]["markChatSeen"][
+        "conversation"
+    ]
     assert marks["staffDeliveredSeq"] == 2 and marks["staffReadSeq"] == 0
 
 
@@ -103,7 +109,9 @@ async def test_claim_transfer_to_steward_close_rate_and_figures(gql, db):
     conversation_id = (await send(resident, "想问问垃圾什么时候收"))["conversation"]["id"]
     claimed = (await agent(CLAIM, {"id": conversation_id}))["data"]["claimConversation"]["conversation"]
     assert claimed["assignee"]["name"] == "孙婷"
-    targets = (await agent(TARGETS, {"id": conversation_id}))["data"]["supportConversation"]["transferTargets"]
+    targets = (await agent(TARGETS, {"id": conversation_id}))["data"]["supportConversation"][
+        "transferTargets"
+    ]
     to = next(t for t in targets if t["role"] == "steward")
     moved = (await agent(TRANSFER, {"id": conversation_id, "to": to["id"]}))["data"]["transferConversation"]
     assert moved["conversation"]["assignee"]["name"] == "张建国"
@@ -136,7 +144,9 @@ async def test_strangers_cannot_read_write_or_act_on_a_conversation(gql, db):
         # And writing, marking and closing are refused the same way
         result = await stranger(
             """mutation ($id: ID!) { sendChatMessage(clientId: "x1", body: "hi", conversationId: $id) { __typename } }""",
-            {"id": conversation_id}, expect_errors=True)
+            {"id": conversation_id},
+            expect_errors=True,
+        )
         assert result["errors"][0]["message"] == "Not found."
         for document in (MARK, CLOSE):
             variables = {"id": conversation_id, "seq": 1, "read": True}
@@ -179,7 +189,9 @@ async def test_a_reply_reads_before_it_writes_and_its_update_brings_the_conversa
     assert any(s.startswith("select") and "from person" in s for s in statements[:first_write]), statements
     numbering = next(i for i, s in enumerate(statements) if s.startswith("update support_conversation"))
     assert "returning" in statements[numbering]
-    assert not any(s.startswith("select") and "from support_conversation" in s for s in statements[numbering:])
+    assert not any(
+        s.startswith("select") and "from support_conversation" in s for s in statements[numbering:]
+    )
     notes = (await resident(NOTIFICATIONS))["data"]["viewer"]["notifications"]
     assert notes[0]["kind"] == "support_reply"
 
@@ -193,8 +205,10 @@ async def test_numbering_a_message_refreshes_a_conversation_changed_meanwhile(db
 
     conversation = (await db.exec(select_first_conversation())).first()
     before = conversation.last_seq
-    await db.exec(text("UPDATE support_conversation SET status = 'waiting', last_seq = last_seq + 5 WHERE id = :id"),
-                  params={"id": conversation.id})
+    await db.exec(
+        text("UPDATE support_conversation SET status = 'waiting', last_seq = last_seq + 5 WHERE id = :id"),
+        params={"id": conversation.id},
+    )
     # When a message is appended
     message = await support._append(db, conversation, kind=MessageKind.system, body="note")
     # Then it takes the next seq after the other's, and the loaded conversation shows the row as it is now

@@ -34,8 +34,12 @@ async def test_a_family_member_asks_about_the_home_they_follow_and_the_agent_ans
     assert waiting["resident"]["name"] == "王小明" and waiting["household"]["address"] == followed["address"]
     # And the agent's reply reaches him
     await send(agent, "您好，可以在“我的账单”里交", conversation_id)
-    messages = (await family("query ($id: ID!) { supportConversation(id: $id) { messages { body fromStaff } } }",
-                             {"id": conversation_id}))["data"]["supportConversation"]["messages"]
+    messages = (
+        await family(
+            "query ($id: ID!) { supportConversation(id: $id) { messages { body fromStaff } } }",
+            {"id": conversation_id},
+        )
+    )["data"]["supportConversation"]["messages"]
     assert messages[-1] == {"body": "您好，可以在“我的账单”里交", "fromStaff": True}
 
 
@@ -57,8 +61,11 @@ async def test_a_resident_who_also_follows_another_home_asks_about_their_own_fir
     # When she asks without naming a home
     conversation_id = (await send(resident, "楼道的灯坏了"))["conversation"]["id"]
     # Then it is about her own home
-    data = (await resident("query ($id: ID!) { supportConversation(id: $id) { household { id } } }",
-                           {"id": conversation_id}))["data"]["supportConversation"]
+    data = (
+        await resident(
+            "query ($id: ID!) { supportConversation(id: $id) { household { id } } }", {"id": conversation_id}
+        )
+    )["data"]["supportConversation"]
     assert data["household"]["id"] == own
 
 

@@ -30,22 +30,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
 
 
 def send(app: AppProcess, token: str, body: str, conversation_id: str | None = None) -> dict:
-    return app.graphql(token, SEND, {"c": uuid.uuid4().hex, "b": body, "id": conversation_id})["sendChatMessage"]
+    return app.graphql(token, SEND, {"c": uuid.uuid4().hex, "b": body, "id": conversation_id})[
+        "sendChatMessage"
+    ]
 
 
 def client(app: AppProcess, token: str) -> Client:
-    transport = WebsocketsTransport(url=app.ws_url, init_payload={"authorization": f"Bearer {token}"},
-                                    subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+    transport = WebsocketsTransport(
+        url=app.ws_url,
+        init_payload={"authorization": f"Bearer {token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
     return Client(transport=transport, fetch_schema_from_transport=False)
 
 
-async def collect(app: AppProcess, token: str, conversation_id: str, after: int, until_seq: int,
-                  during: list | None = None) -> list[int]:
+async def collect(
+    app: AppProcess, token: str, conversation_id: str, after: int, until_seq: int, during: list | None = None
+) -> list[int]:
     """Subscribe after a cursor and gather message seqs until one reaches until_seq."""
     seen: list[int] = []
     async with client(app, token) as session:
+
         async def read() -> None:
-            async for update in session.subscribe(CHAT, variable_values={"id": conversation_id, "after": after}):
+            async for update in session.subscribe(
+                CHAT, variable_values={"id": conversation_id, "after": after}
+            ):
                 seen.extend(m["seq"] for m in update["supportChat"]["messages"])
                 if during:
                     await asyncio.to_thread(during.pop(0))
@@ -99,9 +108,17 @@ async def test_two_processes_on_one_postgresql_deliver_each_others_messages(pg_c
         agent = await asyncio.to_thread(two.login, AGENT_NANNING)
         conversation_id = (await asyncio.to_thread(send, one, resident, "第一句"))["conversation"]["id"]
         # When the agent listens on process two and the resident writes through process one
-        seen = await collect(two, agent, conversation_id, 1, 3,
-                             during=[lambda: send(one, resident, "第二句", conversation_id),
-                                     lambda: send(one, resident, "第三句", conversation_id)])
+        seen = await collect(
+            two,
+            agent,
+            conversation_id,
+            1,
+            3,
+            during=[
+                lambda: send(one, resident, "第二句", conversation_id),
+                lambda: send(one, resident, "第三句", conversation_id),
+            ],
+        )
         # Then process two delivers them, once each, in order
         assert seen == [2, 3]
     finally:
@@ -116,10 +133,13 @@ RESPOND_SOS = """mutation ($id: ID!) { respondSos(id: $id) { __typename } }"""
 HOUSEHOLDS = "query { viewer { ownHouseholdIds } }"
 
 
-async def updates(app: AppProcess, token: str, document, variables: dict, count: int, during: list) -> list[dict]:  # noqa: ANN001
+async def updates(
+    app: AppProcess, token: str, document, variables: dict, count: int, during: list
+) -> list[dict]:  # noqa: ANN001
     """Subscribe, run one step of `during` after each update, and return the first `count` updates."""
     seen: list[dict] = []
     async with client(app, token) as session:
+
         async def read() -> None:
             async for update in session.subscribe(document, variable_values=variables):
                 seen.append(update)
@@ -149,15 +169,27 @@ async def test_the_sos_page_hears_who_is_coming_without_reloading(server):
     # Given a resident's SOS, alerting the on-duty steward
     resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
     agent = await asyncio.to_thread(server.login, AGENT_NANNING)
-    household = (await asyncio.to_thread(server.graphql, resident, HOUSEHOLDS))["viewer"]["ownHouseholdIds"][0]
-    alert = (await asyncio.to_thread(server.graphql, resident, RAISE_SOS, {"h": household, "c": uuid.uuid4().hex}))
+    household = (await asyncio.to_thread(server.graphql, resident, HOUSEHOLDS))["viewer"]["ownHouseholdIds"][
+        0
+    ]
+    alert = await asyncio.to_thread(
+        server.graphql, resident, RAISE_SOS, {"h": household, "c": uuid.uuid4().hex}
+    )
     alert_id = alert["raiseSos"]["alert"]["id"]
     # When her status page listens and the agent answers "I am going"
-    seen = await updates(server, resident, SOS_LIVE, {"id": alert_id}, 2,
-                         during=[lambda: server.graphql(agent, RESPOND_SOS, {"id": alert_id})])
+    seen = await updates(
+        server,
+        resident,
+        SOS_LIVE,
+        {"id": alert_id},
+        2,
+        during=[lambda: server.graphql(agent, RESPOND_SOS, {"id": alert_id})],
+    )
     # Then the first update is the alert as it was and the next names the agent who is coming
     assert seen[0]["sosAlert"]["status"] == "open" and seen[0]["sosAlert"]["responder"]["name"] == "张建国"
-    assert seen[1]["sosAlert"]["status"] == "acknowledged" and seen[1]["sosAlert"]["responder"]["name"] == "孙婷"
+    assert (
+        seen[1]["sosAlert"]["status"] == "acknowledged" and seen[1]["sosAlert"]["responder"]["name"] == "孙婷"
+    )
     # And a stranger cannot listen to it
     stranger = await asyncio.to_thread(server.login, "13800000002")
     with pytest.raises(TransportQueryError) as refused:

@@ -12,7 +12,9 @@ async def test_chat_photo_is_private_to_the_conversation(app, client, gql, db):
     agent = await login_demo(gql, AGENT_NANNING)
     await go_online(agent)
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    stored = (await upload(client, resident.token, jpeg_with_gps(300, 200), await community_of(resident))).json()
+    stored = (
+        await upload(client, resident.token, jpeg_with_gps(300, 200), await community_of(resident))
+    ).json()
     sent = await send(resident, "门口的灯坏了", mediaId=stored["id"])
     assert sent["__typename"] == "ChatMessageSent", sent
     # Then the district's agent can open it
@@ -22,4 +24,6 @@ async def test_chat_photo_is_private_to_the_conversation(app, client, gql, db):
     official = await login_demo(gql, OFFICIAL_XIUSHAN)
     response = await client.get(stored["url"], headers={"Authorization": f"Bearer {official.token}"})
     assert response.status_code == 404
-    assert (await client.get(stored["thumbUrl"], headers={"Authorization": f"Bearer {official.token}"})).status_code == 404
+    assert (
+        await client.get(stored["thumbUrl"], headers={"Authorization": f"Bearer {official.token}"})
+    ).status_code == 404

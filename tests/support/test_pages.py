@@ -31,8 +31,13 @@ async def test_resident_chats_without_javascript_and_the_agent_answers_in_the_co
     page = await client.get("/support")
     assert page.status_code == 200
     # When she posts a message twice with the same form (a double tap)
-    form = {"csrf_token": token, "client_id": hidden(page.text, "client_id"), "household_id": hidden(page.text, "household_id"),
-            "community_id": hidden(page.text, "community_id"), "body": "楼下的路灯不亮了"}
+    form = {
+        "csrf_token": token,
+        "client_id": hidden(page.text, "client_id"),
+        "household_id": hidden(page.text, "household_id"),
+        "community_id": hidden(page.text, "community_id"),
+        "body": "楼下的路灯不亮了",
+    }
     for _ in range(2):
         sent = await client.post("/support/send", data=form)
         assert sent.status_code == 303
@@ -46,10 +51,18 @@ async def test_resident_chats_without_javascript_and_the_agent_answers_in_the_co
     conversation_id = re.search(r'href="/staff/support/(\d+)"', console.text).group(1)
     view = await client.get(f"/staff/support/{conversation_id}")
     assert "楼下的路灯不亮了" in view.text and "秀山花园" in view.text
-    reply = await client.post("/support/send?back=staff", data={
-        "csrf_token": token, "client_id": hidden(view.text, "client_id"), "conversation_id": conversation_id,
-        "body": "我们马上去修"})
-    assert reply.status_code == 303 and reply.headers["location"].startswith(f"/staff/support/{conversation_id}")
+    reply = await client.post(
+        "/support/send?back=staff",
+        data={
+            "csrf_token": token,
+            "client_id": hidden(view.text, "client_id"),
+            "conversation_id": conversation_id,
+            "body": "我们马上去修",
+        },
+    )
+    assert reply.status_code == 303 and reply.headers["location"].startswith(
+        f"/staff/support/{conversation_id}"
+    )
     for path in ("/staff/support/faq", "/staff/support/figures"):
         assert (await client.get(path)).status_code == 200, path
 
@@ -58,12 +71,20 @@ async def test_steward_call_is_logged_and_sos_shows_who_is_coming(client, db):
     token = await page_login(client, RESIDENT_XIUSHAN)
     page = await client.get("/support")
     household_id = hidden(page.text, "household_id")
-    dial = await client.post("/support/steward-call", data={"csrf_token": token, "household_id": household_id})
+    dial = await client.post(
+        "/support/steward-call", data={"csrf_token": token, "household_id": household_id}
+    )
     assert dial.status_code == 200 and 'href="tel:' in dial.text
     confirm = await client.get("/support/sos")
     assert confirm.status_code == 200
-    raised = await client.post("/support/sos", data={"csrf_token": token, "household_id": household_id,
-                                                     "client_id": hidden(confirm.text, "client_id")})
+    raised = await client.post(
+        "/support/sos",
+        data={
+            "csrf_token": token,
+            "household_id": household_id,
+            "client_id": hidden(confirm.text, "client_id"),
+        },
+    )
     assert raised.status_code == 303
     status = await client.get(raised.headers["location"])
     assert "张建国" in status.text
@@ -72,10 +93,19 @@ async def test_steward_call_is_logged_and_sos_shows_who_is_coming(client, db):
 async def test_a_stranger_gets_not_found_for_another_persons_pages(client, db):
     token = await page_login(client, RESIDENT_XIUSHAN)
     page = await client.get("/support")
-    await client.post("/support/send", data={"csrf_token": token, "client_id": "p1", "household_id": hidden(page.text, "household_id"),
-                                             "body": "只给客服看"})
-    raised = await client.post("/support/sos", data={"csrf_token": token, "household_id": hidden(page.text, "household_id"),
-                                                     "client_id": "sos-p1"})
+    await client.post(
+        "/support/send",
+        data={
+            "csrf_token": token,
+            "client_id": "p1",
+            "household_id": hidden(page.text, "household_id"),
+            "body": "只给客服看",
+        },
+    )
+    raised = await client.post(
+        "/support/sos",
+        data={"csrf_token": token, "household_id": hidden(page.text, "household_id"), "client_id": "sos-p1"},
+    )
     sos_path = raised.headers["location"]
     await page_login(client, AGENT_NANNING)
     console = await client.get("/staff/support")
@@ -90,8 +120,15 @@ async def test_the_console_turns_a_conversation_into_a_work_order_and_the_reside
     # Given 王秀英's question in the agent's console
     token = await page_login(client, RESIDENT_XIUSHAN)
     page = await client.get("/support")
-    await client.post("/support/send", data={"csrf_token": token, "client_id": "wo-page-1",
-                                             "household_id": hidden(page.text, "household_id"), "body": "阳台的灯坏了"})
+    await client.post(
+        "/support/send",
+        data={
+            "csrf_token": token,
+            "client_id": "wo-page-1",
+            "household_id": hidden(page.text, "household_id"),
+            "body": "阳台的灯坏了",
+        },
+    )
     token = await page_login(client, AGENT_NANNING)
     console = await client.get("/staff/support")
     conversation_id = re.search(r'href="/staff/support/(\d+)"', console.text).group(1)
@@ -102,9 +139,13 @@ async def test_the_console_turns_a_conversation_into_a_work_order_and_the_reside
     # And she can take it with the plain form (no JavaScript)
     claimed = await client.post(f"/staff/support/{conversation_id}/claim", data={"csrf_token": token})
     assert claimed.status_code == 303, claimed.text
-    assert (await client.post(f"/staff/support/{conversation_id}/nonsense", data={"csrf_token": token})).status_code == 404
+    assert (
+        await client.post(f"/staff/support/{conversation_id}/nonsense", data={"csrf_token": token})
+    ).status_code == 404
     # When the agent picks "Lighting" and presses the one button
-    done = await client.post(f"/staff/support/{conversation_id}/work-order", data={"csrf_token": token, "category": "lighting"})
+    done = await client.post(
+        f"/staff/support/{conversation_id}/work-order", data={"csrf_token": token, "category": "lighting"}
+    )
     assert done.status_code == 303, done.text
     view = await client.get(f"/staff/support/{conversation_id}")
     number = re.search(r'<p data-work-order><a href="/orders/(\d+)"', view.text).group(1)

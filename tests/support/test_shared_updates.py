@@ -24,7 +24,9 @@ VIEWER_DEPENDENT = """subscription ($id: ID!, $after: Int!) { supportChat(conver
   conversation { lastSeq viewerIsResident transferTargets { id name } } messages { seq body } } }"""
 NEUTRAL = """subscription ($id: ID!, $after: Int!) { supportChat(conversationId: $id, afterSeq: $after) {
   conversation { id lastSeq viewerIsResident resident { name } } messages { seq body sender { name } } } }"""
-CONVERSATION = """query ($id: ID!) { supportConversation(id: $id) { viewerIsResident transferTargets { id name } } }"""
+CONVERSATION = (
+    """query ($id: ID!) { supportConversation(id: $id) { viewerIsResident transferTargets { id name } } }"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,24 +37,36 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     app.stop()
 
 
-async def listen(app: AppProcess, token: str, document: str, conversation_id: str, after: int, marker: str,
-                 subscribed: asyncio.Event) -> dict:
+async def listen(
+    app: AppProcess,
+    token: str,
+    document: str,
+    conversation_id: str,
+    after: int,
+    marker: str,
+    subscribed: asyncio.Event,
+) -> dict:
     """Subscribe, say so at the first answer, and return the first update holding the marker message."""
     async with client(app, token) as session:
-        async for update in session.subscribe(gql(document), variable_values={"id": conversation_id, "after": after}):
+        async for update in session.subscribe(
+            gql(document), variable_values={"id": conversation_id, "after": after}
+        ):
             subscribed.set()
             if any(m["body"] == marker for m in update["supportChat"]["messages"]):
                 return update["supportChat"]
     raise AssertionError("the subscription ended")
 
 
-async def watch_together(app: AppProcess, watchers: list[tuple[str, str]], conversation_id: str, after: int,
-                         sender: str) -> list[dict]:
+async def watch_together(
+    app: AppProcess, watchers: list[tuple[str, str]], conversation_id: str, after: int, sender: str
+) -> list[dict]:
     """Everyone subscribes at the same cursor; once all have had their first answer, one message is sent."""
     marker = f"大家好{uuid.uuid4().hex[:6]}"
     subscribed = [asyncio.Event() for _ in watchers]
-    tasks = [asyncio.create_task(listen(app, token, document, conversation_id, after, marker, event))
-             for (token, document), event in zip(watchers, subscribed, strict=True)]
+    tasks = [
+        asyncio.create_task(listen(app, token, document, conversation_id, after, marker, event))
+        for (token, document), event in zip(watchers, subscribed, strict=True)
+    ]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in subscribed)), timeout=30)
     await asyncio.to_thread(send, app, sender, marker, conversation_id)
     return await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
@@ -74,13 +88,20 @@ async def test_viewers_on_one_conversation_each_get_their_own_view_of_a_shared_u
     # names fields depending on who asks (viewerIsResident, transferTargets)
     resident, agent, conversation_id, seq = await resident_asks(server, "你好")
     expected = {
-        who: (await asyncio.to_thread(server.graphql, token, CONVERSATION, {"id": conversation_id}))["supportConversation"]
+        who: (await asyncio.to_thread(server.graphql, token, CONVERSATION, {"id": conversation_id}))[
+            "supportConversation"
+        ]
         for who, token in (("resident", resident), ("agent", agent))
     }
     assert expected["resident"] != expected["agent"]  # the test means something only if they differ
     # When they all listen from the same cursor and the agent writes
-    got = await watch_together(server, [(resident, VIEWER_DEPENDENT), (agent, VIEWER_DEPENDENT),
-                                        (agent, VIEWER_DEPENDENT)], conversation_id, seq, agent)
+    got = await watch_together(
+        server,
+        [(resident, VIEWER_DEPENDENT), (agent, VIEWER_DEPENDENT), (agent, VIEWER_DEPENDENT)],
+        conversation_id,
+        seq,
+        agent,
+    )
     # Then each gets the message once, and the fields that depend on the viewer are what that viewer may see
     for update, who in zip(got, ("resident", "agent", "agent"), strict=True):
         assert [m["seq"] for m in update["messages"]] == [seq + 1]
@@ -93,7 +114,14 @@ async def test_a_shared_neutral_update_reaches_every_subscriber_with_the_residen
     watchers = [(resident, NEUTRAL), (resident, NEUTRAL)] + [(agent, NEUTRAL)] * 4
     got = await watch_together(server, watchers, conversation_id, seq, agent)
     assert all([m["seq"] for m in update["messages"]] == [seq + 1] for update in got)
-    assert [update["conversation"]["viewerIsResident"] for update in got] == [True, True, False, False, False, False]
+    assert [update["conversation"]["viewerIsResident"] for update in got] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert all(update["messages"][0]["sender"]["name"] == "孙婷" for update in got)
 
 
@@ -138,10 +166,17 @@ async def test_one_execution_per_way_of_asking_and_kind_of_viewer():
     runs: list[int] = []
 
     def executor(person_id: int, language: str = "zh") -> SimpleNamespace:
-        context = FakeContext(actor=SimpleNamespace(person_id=person_id, grants=[]), language=language, _session=None)
-        return SimpleNamespace(operation=operation, schema=SCHEMA._schema, fragment_definitions={},
-                               variable_values=SimpleNamespace(coerced={"id": "1", "after": 0}),
-                               context_value=context, is_awaitable=lambda value: False)
+        context = FakeContext(
+            actor=SimpleNamespace(person_id=person_id, grants=[]), language=language, _session=None
+        )
+        return SimpleNamespace(
+            operation=operation,
+            schema=SCHEMA._schema,
+            fragment_definitions={},
+            variable_values=SimpleNamespace(coerced={"id": "1", "after": 0}),
+            context_value=context,
+            is_awaitable=lambda value: False,
+        )
 
     def execute(runner: SimpleNamespace) -> str:
         runs.append(runner.context_value.actor.person_id)

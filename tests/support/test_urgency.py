@@ -194,14 +194,23 @@ def test_a_cancelling_word_counts_only_in_the_signs_own_clause():
 
 async def _alarms_and_pages(db) -> dict[str, int]:  # noqa: ANN001
     """SOS rows, SOS notices and agents' pages, and every notification of 王秀英's son (the demo starts with none)."""
-    counts = {kind: n for kind, n in await db.exec(
-        select(Notification.kind, func.count()).where(col(Notification.kind).in_([*ALARMS, PAGE])).group_by(Notification.kind)
-    )}
+    counts = {
+        kind: n
+        for kind, n in await db.exec(
+            select(Notification.kind, func.count())
+            .where(col(Notification.kind).in_([*ALARMS, PAGE]))
+            .group_by(Notification.kind)
+        )
+    }
     counts["sos_alerts"] = (await db.exec(select(func.count()).select_from(SosAlert))).one()
-    counts["to_family"] = (await db.exec(
-        select(func.count()).select_from(Notification).join(Person, Person.id == Notification.person_id)
-        .where(Person.phone == f"+86{FAMILY_OF_XIUSHAN}")
-    )).one()
+    counts["to_family"] = (
+        await db.exec(
+            select(func.count())
+            .select_from(Notification)
+            .join(Person, Person.id == Notification.person_id)
+            .where(Person.phone == f"+86{FAMILY_OF_XIUSHAN}")
+        )
+    ).one()
     return {key: counts.get(key, 0) for key in (*ALARMS, PAGE, "sos_alerts", "to_family")}
 
 
@@ -217,7 +226,9 @@ async def test_the_leaking_pipe_through_graphql_raises_nothing(gql, db):
     sent = (await resident(SEND_PLAIN, {"c": cid(), "b": LEAKING_PIPE}))["data"]["sendChatMessage"]
     # Then it is an everyday question: not urgent, no emergency reply, no SOS, nobody alarmed or paged
     assert sent["conversation"]["urgent"] is False
-    assert [reply for reply in sent["serviceReplies"] if reply["kind"] == "emergency" or "119" in reply["body"]] == []
+    assert [
+        reply for reply in sent["serviceReplies"] if reply["kind"] == "emergency" or "119" in reply["body"]
+    ] == []
     assert await _alarms_and_pages(db) == NOTHING
 
 
@@ -225,8 +236,12 @@ async def test_the_leaking_pipe_on_the_support_page_raises_nothing(client, db):
     # Given 王秀英 on the chat page
     token = await page_login(client, RESIDENT_XIUSHAN)
     page = await client.get("/support")
-    form = {"csrf_token": token, "client_id": hidden(page.text, "client_id"),
-            "household_id": hidden(page.text, "household_id"), "body": LEAKING_PIPE}
+    form = {
+        "csrf_token": token,
+        "client_id": hidden(page.text, "client_id"),
+        "household_id": hidden(page.text, "household_id"),
+        "body": LEAKING_PIPE,
+    }
     # When she posts the leaking-pipe question
     assert (await client.post("/support/send", data=form)).status_code == 303
     page = await client.get("/support")
@@ -264,7 +279,9 @@ async def test_an_emergency_is_urgent_for_the_agent_and_offers_sos_and_calls_but
     sent = await send(resident, "厨房着火了！")
     # Then the conversation is urgent and the agent is paged, with the address and her words
     assert sent["conversation"]["urgent"] is True
-    pages = (await agent("query { viewer { notifications(first: 5) { kind title body link } } }"))["data"]["viewer"]["notifications"]
+    pages = (await agent("query { viewer { notifications(first: 5) { kind title body link } } }"))["data"][
+        "viewer"
+    ]["notifications"]
     page = next(n for n in pages if n["kind"] == PAGE)
     assert page["link"] == f"/staff/support/{sent['conversation']['id']}"
     assert "秀山花园" in page["body"] and "厨房着火了" in page["body"] and "王秀英" in page["title"]
@@ -272,7 +289,11 @@ async def test_an_emergency_is_urgent_for_the_agent_and_offers_sos_and_calls_but
     reply = next(r for r in sent["serviceReplies"] if r["kind"] == "emergency")
     assert "119" in reply["body"] and "120" in reply["body"]
     assert [(a["kind"], a["href"]) for a in reply["actions"]] == [
-        ("SOS", "/support/sos"), ("CALL", f"tel:{STEWARD_PHONE}"), ("CALL", "tel:119"), ("CALL", "tel:120")]
+        ("SOS", "/support/sos"),
+        ("CALL", f"tel:{STEWARD_PHONE}"),
+        ("CALL", "tel:119"),
+        ("CALL", "tel:120"),
+    ]
     # And no SOS was raised and the family was not alarmed
     assert await _alarms_and_pages(db) == {**NOTHING, PAGE: 1}
     # And a second urgent message in the same conversation gets the offer again but pages nobody twice
@@ -290,20 +311,27 @@ async def test_an_emergency_pages_the_districts_agents_even_when_none_is_on_shif
     sent = await send(resident, "我喘不过气来")
     # Then the district's agent is paged all the same, and the reply is the emergency offer, not "wait till 8"
     assert [r["kind"] for r in sent["serviceReplies"]] == ["emergency"]
-    pages = (await agent("query { viewer { notifications(first: 5) { kind } } }"))["data"]["viewer"]["notifications"]
+    pages = (await agent("query { viewer { notifications(first: 5) { kind } } }"))["data"]["viewer"][
+        "notifications"
+    ]
     assert [n["kind"] for n in pages].count(PAGE) == 1
 
 
-@pytest.mark.parametrize(("language", "sos", "steward", "fire"), [
-    ("zh-CN", "SOS：通知我的管家和家人", "给管家张建国打电话", "打119（火警）"),
-    ("zh-TW", "SOS：通知我的管家和家人", "打電話給管家张建国", "打119（火警）"),
-    ("en", "SOS: alert my steward and family", "Call steward 张建国", "Call 119 (fire)"),
-])
+@pytest.mark.parametrize(
+    ("language", "sos", "steward", "fire"),
+    [
+        ("zh-CN", "SOS：通知我的管家和家人", "给管家张建国打电话", "打119（火警）"),
+        ("zh-TW", "SOS：通知我的管家和家人", "打電話給管家张建国", "打119（火警）"),
+        ("en", "SOS: alert my steward and family", "Call steward 张建国", "Call 119 (fire)"),
+    ],
+)
 async def test_the_offered_actions_are_in_the_readers_language(gql, db, language, sos, steward, fire):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     conversation_id = (await send(resident, "我闻到燃气味了"))["conversation"]["id"]
     reader = GraphQLClient(resident.http, resident.token, language)
-    messages = (await reader(MESSAGES, {"id": conversation_id}))["data"]["supportConversation"]["latestMessages"]
+    messages = (await reader(MESSAGES, {"id": conversation_id}))["data"]["supportConversation"][
+        "latestMessages"
+    ]
     labels = [a["label"] for a in messages[-1]["actions"]]
     assert labels[:3] == [sos, steward, fire]
 
@@ -312,21 +340,31 @@ async def test_the_support_page_offers_one_tap_sos_and_calls_and_only_the_tap_ra
     # Given 王秀英 on the chat page
     token = await page_login(client, RESIDENT_XIUSHAN)
     page = await client.get("/support")
-    form = {"csrf_token": token, "client_id": hidden(page.text, "client_id"),
-            "household_id": hidden(page.text, "household_id"), "body": "我老伴摔倒了，起不来"}
+    form = {
+        "csrf_token": token,
+        "client_id": hidden(page.text, "client_id"),
+        "household_id": hidden(page.text, "household_id"),
+        "body": "我老伴摔倒了，起不来",
+    }
     # When she writes that her husband fell
     assert (await client.post("/support/send", data=form)).status_code == 303
     page = await client.get("/support")
     # Then the reply offers a one-tap SOS and calls, in plain words, and raises nothing by itself
-    actions = page.text[page.text.index("data-chat-actions"):]
-    actions = actions[:actions.index("</div>")]
+    actions = page.text[page.text.index("data-chat-actions") :]
+    actions = actions[: actions.index("</div>")]
     assert 'action="/support/sos"' in actions and "SOS：通知我的管家和家人" in actions
-    assert f'href="tel:{STEWARD_PHONE}"' in actions and 'href="tel:119"' in actions and 'href="tel:120"' in actions
+    assert (
+        f'href="tel:{STEWARD_PHONE}"' in actions
+        and 'href="tel:119"' in actions
+        and 'href="tel:120"' in actions
+    )
     assert "马上过来" not in page.text
     assert await _alarms_and_pages(db) == {**NOTHING, PAGE: 1}
     # And when she taps SOS, that (and only that) raises it and tells her family
-    sos = {name: re.search(rf'name="{name}" value="([^"]*)"', actions).group(1)
-           for name in ("csrf_token", "household_id", "client_id")}
+    sos = {
+        name: re.search(rf'name="{name}" value="([^"]*)"', actions).group(1)
+        for name in ("csrf_token", "household_id", "client_id")
+    }
     raised = await client.post("/support/sos", data=sos)
     assert raised.status_code == 303 and raised.headers["location"].startswith("/support/sos/")
     counts = await _alarms_and_pages(db)
@@ -345,7 +383,9 @@ SOS_ALERTS = "query { sosAlerts { id } }"
 
 
 @pytest.fixture(scope="module")
-def server(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AppProcess]:
+def server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[AppProcess]:
     tmp = tmp_path_factory.mktemp(f"urgency-{backend}")
     # On PostgreSQL the events travel as they do between production workers: LISTEN/NOTIFY.
     env = {"LAOYOU_PUBSUB": "postgres"} if backend == "postgres" else {}
@@ -356,8 +396,10 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pyte
 
 async def test_every_emergency_reaches_the_agent_on_duty_as_urgent_within_a_second(server):
     # Given the agent on duty watching her queue live, 王秀英, her son and her steward
-    resident, agent, family, steward = [await asyncio.to_thread(server.login, phone) for phone in
-                                        (RESIDENT_XIUSHAN, AGENT_NANNING, FAMILY_OF_XIUSHAN, STEWARD_XIUSHAN)]
+    resident, agent, family, steward = [
+        await asyncio.to_thread(server.login, phone)
+        for phone in (RESIDENT_XIUSHAN, AGENT_NANNING, FAMILY_OF_XIUSHAN, STEWARD_XIUSHAN)
+    ]
     alerts_before = (await asyncio.to_thread(server.graphql, steward, SOS_ALERTS))["sosAlerts"]
     told_before = (await asyncio.to_thread(server.graphql, family, NOTIFICATIONS))["viewer"]["notifications"]
     async with client(server, agent) as session:
@@ -365,12 +407,18 @@ async def test_every_emergency_reaches_the_agent_on_duty_as_urgent_within_a_seco
         await asyncio.wait_for(anext(queue), timeout=30)  # the queue as it is now
         for text in EMERGENCIES:
             # When she writes an emergency (each in a conversation of its own)
-            sent = (await asyncio.to_thread(server.graphql, resident, SEND, {"c": cid(), "b": text}))["sendChatMessage"]
+            sent = (await asyncio.to_thread(server.graphql, resident, SEND, {"c": cid(), "b": text}))[
+                "sendChatMessage"
+            ]
             conversation_id = sent["conversation"]["id"]
-            assert sent["conversation"]["urgent"] is True and sent["serviceReplies"] == [{"kind": "emergency"}], text
+            assert sent["conversation"]["urgent"] is True and sent["serviceReplies"] == [
+                {"kind": "emergency"}
+            ], text
             # Then the agent's live queue shows it as urgent within a second
             async with asyncio.timeout(1):
-                while not any(c["id"] == conversation_id and c["urgent"] for c in (await anext(queue))["supportQueue"]):
+                while not any(
+                    c["id"] == conversation_id and c["urgent"] for c in (await anext(queue))["supportQueue"]
+                ):
                     pass
             await asyncio.to_thread(server.graphql, resident, CLOSE, {"id": conversation_id})
     # And each one paged the agent, while no SOS was raised and the family heard nothing
@@ -379,4 +427,3 @@ async def test_every_emergency_reaches_the_agent_on_duty_as_urgent_within_a_seco
     assert (await asyncio.to_thread(server.graphql, steward, SOS_ALERTS))["sosAlerts"] == alerts_before
     told = (await asyncio.to_thread(server.graphql, family, NOTIFICATIONS))["viewer"]["notifications"]
     assert told == told_before
-

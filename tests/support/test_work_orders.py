@@ -49,7 +49,9 @@ async def test_an_agent_turns_the_conversation_into_a_work_order_in_one_action(g
     conversation_id = (await send(resident, "厨房水管一直在滴水"))["conversation"]["id"]
     await send(resident, "在水槽下面", conversation_id)
     # When the agent turns it into a work order with one action
-    opened = (await agent(TURN, {"id": conversation_id, "category": "water"}))["data"]["turnConversationIntoWorkOrder"]
+    opened = (await agent(TURN, {"id": conversation_id, "category": "water"}))["data"][
+        "turnConversationIntoWorkOrder"
+    ]
     # Then a work order exists for her, logged from the chat with what she wrote
     assert opened["__typename"] == "WorkOrderOpened", opened
     order = opened["workOrder"]
@@ -59,14 +61,20 @@ async def test_an_agent_turns_the_conversation_into_a_work_order_in_one_action(g
     # And the conversation links to it
     assert opened["conversation"]["workOrderId"] == opened["workOrderId"] == order["id"]
     # And the resident sees a message in the chat with its number, and finds it among her reports
-    messages = (await resident(CONVERSATION, {"id": conversation_id, "after": 0}))["data"]["supportConversation"]["messages"]
+    messages = (await resident(CONVERSATION, {"id": conversation_id, "after": 0}))["data"][
+        "supportConversation"
+    ]["messages"]
     assert messages[-1]["kind"] == "system" and order["id"] in messages[-1]["body"]
     reports = (await resident(MY_REPORTS))["data"]["myWorkOrders"]["nodes"]
     assert order["id"] in [n["id"] for n in reports]
     # And doing it again (a double click) returns the same work order, with no second note
-    again = (await agent(TURN, {"id": conversation_id, "category": "water"}))["data"]["turnConversationIntoWorkOrder"]
+    again = (await agent(TURN, {"id": conversation_id, "category": "water"}))["data"][
+        "turnConversationIntoWorkOrder"
+    ]
     assert again["workOrderId"] == order["id"]
-    after = (await resident(CONVERSATION, {"id": conversation_id, "after": 0}))["data"]["supportConversation"]["messages"]
+    after = (await resident(CONVERSATION, {"id": conversation_id, "after": 0}))["data"][
+        "supportConversation"
+    ]["messages"]
     assert len(after) == len(messages)
     # And the agent's side panel shows it among the household's open work orders
     side = (await agent(SIDE, {"id": conversation_id}))["data"]["supportConversation"]
@@ -103,7 +111,9 @@ async def test_the_console_shows_the_households_bills_and_open_work_orders_only_
     assert side["household"]["address"].startswith("秀山花园")
     assert {b["id"] for b in side["openBills"]} == unpaid
     assert all(b["outstanding"]["fen"] > 0 for b in side["openBills"])
-    assert all(o["status"] not in ("done", "closed", "confirmed", "cancelled") for o in side["openWorkOrders"])
+    assert all(
+        o["status"] not in ("done", "closed", "confirmed", "cancelled") for o in side["openWorkOrders"]
+    )
     # And the resident's own view of the conversation does not carry the staff panel
     own = (await resident(SIDE, {"id": conversation_id}))["data"]["supportConversation"]
     assert own["openBills"] == [] and own["openWorkOrders"] == []

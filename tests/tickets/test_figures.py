@@ -34,14 +34,27 @@ async def _known_orders(db, steward: Actor) -> int:  # noqa: ANN001
     for i in range(10):
         created = T0 + timedelta(hours=i)
         done = created + timedelta(hours=i + 1) if i < 5 else None
-        db.add(WorkOrder(
-            community_id=community_id, district_id=district_id, category="water" if i < 6 else "lighting",
-            status="done" if done else "accepted", is_open=done is None, place="common", place_note="known",
-            created_by_id=steward.person_id, client_id=f"figures-{i}", created_at=created, updated_at=created,
-            response_due_at=created + timedelta(minutes=30), completion_due_at=created + timedelta(minutes=200),
-            responded_at=created + timedelta(minutes=i + 1), done_at=done, rating=(5, 4, 3)[i] if i < 3 else None,
-            reopen_count=1 if i == 3 else 0,
-        ))
+        db.add(
+            WorkOrder(
+                community_id=community_id,
+                district_id=district_id,
+                category="water" if i < 6 else "lighting",
+                status="done" if done else "accepted",
+                is_open=done is None,
+                place="common",
+                place_note="known",
+                created_by_id=steward.person_id,
+                client_id=f"figures-{i}",
+                created_at=created,
+                updated_at=created,
+                response_due_at=created + timedelta(minutes=30),
+                completion_due_at=created + timedelta(minutes=200),
+                responded_at=created + timedelta(minutes=i + 1),
+                done_at=done,
+                rating=(5, 4, 3)[i] if i < 3 else None,
+                reopen_count=1 if i == 3 else 0,
+            )
+        )
     await db.flush()
     return district_id
 
@@ -51,8 +64,15 @@ async def test_the_figures_of_known_orders(db):
     steward = await _actor(db, STEWARD_ZHUJIAJIAO)
     district_id = await _known_orders(db, steward)
     # When the steward asks for that month's figures
-    f = await tickets.figures(db, actor=steward, district_id=district_id, community_id=None, since=SINCE,
-                              until=UNTIL, now=datetime(2026, 1, 1, tzinfo=UTC))
+    f = await tickets.figures(
+        db,
+        actor=steward,
+        district_id=district_id,
+        community_id=None,
+        since=SINCE,
+        until=UNTIL,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
     # Then the database's aggregates match what the data says
     assert f.total == 10
     assert f.by_category == {"water": 6, "lighting": 4}
@@ -71,15 +91,27 @@ async def test_the_figures_of_known_orders(db):
 async def test_the_figures_of_an_empty_period_are_empty(db):
     steward = await _actor(db, STEWARD_ZHUJIAJIAO)
     district_id = next(g.district_id for g in steward.grants if g.district_id)
-    f = await tickets.figures(db, actor=steward, district_id=district_id, community_id=None,
-                              since=datetime(2001, 1, 1, tzinfo=UTC), until=datetime(2001, 2, 1, tzinfo=UTC))
+    f = await tickets.figures(
+        db,
+        actor=steward,
+        district_id=district_id,
+        community_id=None,
+        since=datetime(2001, 1, 1, tzinfo=UTC),
+        until=datetime(2001, 2, 1, tzinfo=UTC),
+    )
     assert f.total == 0 and f.by_category == {}
     assert f.avg_response_minutes is None and f.p90_response_minutes is None and f.sla_compliance is None
     assert f.satisfaction is None and f.rated == 0 and f.overdue_open == 0
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ([5.0], 5.0), ([1.0, 2.0], 1.9), ([float(v) for v in range(1, 11)], 9.1), ([3.0, 1.0, 2.0, 4.0], 3.7),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([5.0], 5.0),
+        ([1.0, 2.0], 1.9),
+        ([float(v) for v in range(1, 11)], 9.1),
+        ([3.0, 1.0, 2.0, 4.0], 3.7),
+    ],
+)
 def test_the_python_percentile_is_percentile_cont(values, expected):
     assert tickets._p90(values) == pytest.approx(expected)  # noqa: SLF001

@@ -39,9 +39,19 @@ async def _actor(db, phone: str) -> Actor:  # noqa: ANN001
 
 
 async def _zhujiajiao_repair(steward) -> dict:  # noqa: ANN001
-    communities = (await steward("query { communities(first: 2) { nodes { id } } }"))["data"]["communities"]["nodes"]
-    return (await report(steward, source="phone", communityId=communities[0]["id"], place="common",
-                         placeNote="门口", category="water"))["workOrder"]
+    communities = (await steward("query { communities(first: 2) { nodes { id } } }"))["data"]["communities"][
+        "nodes"
+    ]
+    return (
+        await report(
+            steward,
+            source="phone",
+            communityId=communities[0]["id"],
+            place="common",
+            placeNote="门口",
+            category="water",
+        )
+    )["workOrder"]
 
 
 async def test_repair_from_report_to_rating(gql, db):
@@ -53,15 +63,26 @@ async def test_repair_from_report_to_rating(gql, db):
     assigned = (await steward(ASSIGN, {"id": order["id"]}))["data"]["assignWorkOrder"]
     worker_id = (await viewer(worker))["person"]["id"]
     assert assigned["workOrder"]["assignee"]["id"] == worker_id
-    assert (await worker(ACCEPT, {"id": order["id"]}))["data"]["acceptWorkOrder"]["workOrder"]["status"] == "accepted"
-    assert (await worker(START, {"id": order["id"]}))["data"]["startWorkOrder"]["workOrder"]["status"] == "in_progress"
+    assert (await worker(ACCEPT, {"id": order["id"]}))["data"]["acceptWorkOrder"]["workOrder"][
+        "status"
+    ] == "accepted"
+    assert (await worker(START, {"id": order["id"]}))["data"]["startWorkOrder"]["workOrder"][
+        "status"
+    ] == "in_progress"
     done = (await worker(FINISH, {"id": order["id"], "note": "换了阀门"}))["data"]["finishWorkOrder"]
     assert done["workOrder"]["status"] == "done"
     rated = (await steward(CONFIRM, {"id": order["id"], "rating": 5}))["data"]["confirmWorkOrder"]
     # Then it is confirmed, and the timeline shows every step with who did it
     assert rated["workOrder"]["status"] == "confirmed"
     seen = (await steward(WORK_ORDER, {"id": order["id"]}))["data"]["workOrder"]
-    assert [e["action"] for e in seen["timeline"]] == ["report", "assign", "accept", "start", "finish", "confirm"]
+    assert [e["action"] for e in seen["timeline"]] == [
+        "report",
+        "assign",
+        "accept",
+        "start",
+        "finish",
+        "confirm",
+    ]
     assert seen["timeline"][2]["actorName"] == "赵师傅"
 
 
@@ -81,7 +102,9 @@ async def test_field_staff_grab_from_the_pool_and_transfer_back_with_a_reason(gq
     order = await _zhujiajiao_repair(steward)
     pool = (await worker("query { workOrderPool(first: 50) { id } }"))["data"]["workOrderPool"]
     assert {"id": order["id"]} in pool
-    assert (await worker(GRAB, {"id": order["id"]}))["data"]["grabWorkOrder"]["workOrder"]["status"] == "accepted"
+    assert (await worker(GRAB, {"id": order["id"]}))["data"]["grabWorkOrder"]["workOrder"][
+        "status"
+    ] == "accepted"
     no_reason = (await worker(TRANSFER, {"id": order["id"], "note": ""}))["data"]["transferWorkOrder"]
     assert no_reason["field"] == "note"
     back = (await worker(TRANSFER, {"id": order["id"], "note": "缺零件"}))["data"]["transferWorkOrder"]
@@ -102,11 +125,16 @@ async def test_a_resident_rates_reopens_and_the_steward_sees_figures(gql, db):
     await steward(FINISH, {"id": order["id"]})
     bad = (await resident(CONFIRM, {"id": order["id"], "rating": 9}))["data"]["confirmWorkOrder"]
     assert bad["field"] == "rating"
-    assert (await resident(CONFIRM, {"id": order["id"], "rating": 4}))["data"]["confirmWorkOrder"]["workOrder"]["status"] == "confirmed"
+    assert (await resident(CONFIRM, {"id": order["id"], "rating": 4}))["data"]["confirmWorkOrder"][
+        "workOrder"
+    ]["status"] == "confirmed"
     # Then the figures count it with its rating and the reopen
     district = (await viewer(resident))["households"][0]["community"]["district"]["id"]
-    figures = (await steward("query ($d: ID!) { workOrderFigures(districtId: $d, days: 7) { total satisfaction reopenRate "
-                             "byCategory { category count } slaCompliance p90CompletionMinutes } }", {"d": district}))
+    figures = await steward(
+        "query ($d: ID!) { workOrderFigures(districtId: $d, days: 7) { total satisfaction reopenRate "
+        "byCategory { category count } slaCompliance p90CompletionMinutes } }",
+        {"d": district},
+    )
     f = figures["data"]["workOrderFigures"]
     assert f["total"] >= 1 and f["satisfaction"] is not None and f["reopenRate"] > 0
     assert any(c["category"] == "door_lock" for c in f["byCategory"])
@@ -116,8 +144,15 @@ async def test_overdue_orders_escalate_to_the_steward_then_the_district_manager(
     # Given a repair in a Zhujiajiao community, reported now
     staff = await _actor(db, STEWARD_ZHUJIAJIAO)
     community_id = sorted(await tickets.estates.staff_community_ids(db, staff))[0]
-    data = tickets.ReportInput(client_id="esc-1", category="water", source="phone", community_id=community_id,
-                               place="common", place_note="x", description="漏水")
+    data = tickets.ReportInput(
+        client_id="esc-1",
+        category="water",
+        source="phone",
+        community_id=community_id,
+        place="common",
+        place_note="x",
+        description="漏水",
+    )
     order = (await tickets.do_report(db, actor=staff, data=data)).order
     # When the jobs run after the response time, and again a response time later
     first = utcnow() + timedelta(hours=3)
@@ -126,8 +161,13 @@ async def test_overdue_orders_escalate_to_the_steward_then_the_district_manager(
     await jobs.run_ticket_jobs(db, now=first + timedelta(hours=3))
     # Then the district manager (a district-wide steward) has been told
     assert order.escalation_level == 2
-    notes = list(await db.exec(select(Notification).where(Notification.person_id == staff.person_id,
-                                                          Notification.kind == "work_order_overdue")))
+    notes = list(
+        await db.exec(
+            select(Notification).where(
+                Notification.person_id == staff.person_id, Notification.kind == "work_order_overdue"
+            )
+        )
+    )
     assert notes
 
 
@@ -148,7 +188,9 @@ async def test_unrated_done_orders_close_after_seven_days_and_complaints_get_a_r
     assert row.status == Status.closed
     # Then a return visit is due, and the steward records it
     await db.commit()
-    visited = (await steward(RETURN_VISIT, {"id": order["id"], "note": "回访：已经安静了"}))["data"]["recordReturnVisit"]
+    visited = (await steward(RETURN_VISIT, {"id": order["id"], "note": "回访：已经安静了"}))["data"][
+        "recordReturnVisit"
+    ]
     assert visited["__typename"] == "WorkOrderChanged", visited
 
 
@@ -156,10 +198,14 @@ async def test_the_board_filters_by_category_and_overdue(gql, db):
     steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
     order = await _zhujiajiao_repair(steward)
     district = (await viewer(steward))["roles"][0]["districtId"]
-    water = (await steward(BOARD, {"district": district, "category": "water"}))["data"]["workOrderBoard"]["nodes"]
+    water = (await steward(BOARD, {"district": district, "category": "water"}))["data"]["workOrderBoard"][
+        "nodes"
+    ]
     assert order["id"] in [n["id"] for n in water]
     assert all(n["category"] == "water" for n in water)
-    overdue = (await steward(BOARD, {"district": district, "overdue": True}))["data"]["workOrderBoard"]["nodes"]
+    overdue = (await steward(BOARD, {"district": district, "overdue": True}))["data"]["workOrderBoard"][
+        "nodes"
+    ]
     assert order["id"] not in [n["id"] for n in overdue]
 
 
@@ -170,7 +216,11 @@ async def test_every_board_filter_and_page_matches_the_orders_it_describes(gql, 
         await _zhujiajiao_repair(steward)
     actor = await _actor(db, STEWARD_ZHUJIAJIAO)
     district_id = actor.grants[0].district_id
-    late = (await db.exec(select(WorkOrder).where(WorkOrder.district_id == district_id).order_by(WorkOrder.id.desc()))).first()
+    late = (
+        await db.exec(
+            select(WorkOrder).where(WorkOrder.district_id == district_id).order_by(WorkOrder.id.desc())
+        )
+    ).first()
     late.response_due_at = utcnow() - timedelta(hours=1)
     db.add(late)
     await db.commit()
@@ -178,12 +228,15 @@ async def test_every_board_filter_and_page_matches_the_orders_it_describes(gql, 
     now = utcnow()
 
     def expected(flt: tickets.BoardFilter) -> list[int]:
-        keep = [o for o in everything
-                if (o.status == flt.status if flt.status else o.is_open)
-                and (flt.category is None or o.category == flt.category)
-                and (flt.community_id is None or o.community_id == flt.community_id)
-                and (flt.kind is None or o.kind == flt.kind)
-                and (not flt.overdue_only or tickets.is_overdue(o, now))]
+        keep = [
+            o
+            for o in everything
+            if (o.status == flt.status if flt.status else o.is_open)
+            and (flt.category is None or o.category == flt.category)
+            and (flt.community_id is None or o.community_id == flt.community_id)
+            and (flt.kind is None or o.kind == flt.kind)
+            and (not flt.overdue_only or tickets.is_overdue(o, now))
+        ]
         return sorted((o.id for o in keep), reverse=True)
 
     # Each filter alone and together, and the pages of each, give exactly the orders they describe, newest first
@@ -193,7 +246,9 @@ async def test_every_board_filter_and_page_matches_the_orders_it_describes(gql, 
         tickets.BoardFilter(district_id=district_id, status="reported"),
         tickets.BoardFilter(district_id=district_id, kind="repair", community_id=late.community_id),
         tickets.BoardFilter(district_id=district_id, overdue_only=True),
-        tickets.BoardFilter(district_id=district_id, category="water", overdue_only=True, community_id=late.community_id),
+        tickets.BoardFilter(
+            district_id=district_id, category="water", overdue_only=True, community_id=late.community_id
+        ),
     ]
     for flt in filters:
         seen, after = [], None
@@ -216,8 +271,13 @@ async def test_board_lines_read_as_the_orders_communities_and_assignees_they_sho
     await steward(ASSIGN, {"id": first["id"]})
     actor = await _actor(db, STEWARD_ZHUJIAJIAO)
     # When the board is read
-    page = await tickets.list_board(db, actor=actor, flt=tickets.BoardFilter(district_id=actor.grants[0].district_id),
-                                    first=50, after=None)
+    page = await tickets.list_board(
+        db,
+        actor=actor,
+        flt=tickets.BoardFilter(district_id=actor.grants[0].district_id),
+        first=50,
+        after=None,
+    )
     # Then every line, its community and its assignee answer each attribute as the loaded entity does
     assert page.assignees and len(page.items) >= 2
     for line in page.items:
@@ -225,8 +285,11 @@ async def test_board_lines_read_as_the_orders_communities_and_assignees_they_sho
         assert {name: getattr(order, name) for name in line._fields} == line._asdict()
         community = await db.get(Community, line.community_id)
         assert {name: getattr(community, name) for name in page.communities[line.community_id]._fields} == (
-            page.communities[line.community_id]._asdict())
+            page.communities[line.community_id]._asdict()
+        )
         if line.assignee_id is not None:
             person = await db.get(Person, line.assignee_id)
-            assert page.assignees[line.assignee_id]._asdict() == {n: getattr(person, n) for n in page.assignees[line.assignee_id]._fields}
+            assert page.assignees[line.assignee_id]._asdict() == {
+                n: getattr(person, n) for n in page.assignees[line.assignee_id]._fields
+            }
     assert set(WorkOrder.model_fields) == set(WorkOrderRow._fields)

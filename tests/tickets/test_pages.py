@@ -20,8 +20,16 @@ async def _count(db, model) -> int:  # noqa: ANN001
 
 async def _post_report(client, *, cid: str, photos: list[tuple[str, bytes]], json: bool = False):  # noqa: ANN001
     html = (await client.get("/repairs/new?category=water")).text
-    data = {"csrf_token": csrf_in(html), "client_id": cid, "kind": "repair", "category": "water", "source": "app",
-            "place": "unit", "urgency": "normal", "description": "水龙头漏水"}
+    data = {
+        "csrf_token": csrf_in(html),
+        "client_id": cid,
+        "kind": "repair",
+        "category": "water",
+        "source": "app",
+        "place": "unit",
+        "urgency": "normal",
+        "description": "水龙头漏水",
+    }
     files = [("photos", (name, body, "image/jpeg")) for name, body in photos]
     headers = {"Accept": "application/json"} if json else {}
     return await client.post("/repairs", data=data, files=files or None, headers=headers)
@@ -53,8 +61,11 @@ async def test_a_replayed_offline_report_makes_one_work_order_with_its_photo(cli
     again = await _post_report(client, cid=cid, photos=[("a.jpg", jpeg())], json=True)
     assert first.json()["id"] == again.json()["id"] and again.json()["created"] is False
     assert await _count(db, WorkOrder) == before + 1
-    attached = await db.scalar(select(func.count()).select_from(TicketAttachment)
-                               .where(TicketAttachment.work_order_id == int(first.json()["id"])))
+    attached = await db.scalar(
+        select(func.count())
+        .select_from(TicketAttachment)
+        .where(TicketAttachment.work_order_id == int(first.json()["id"]))
+    )
     assert attached == 1
 
 
@@ -106,11 +117,16 @@ async def test_a_worker_grabs_and_finishes_with_a_photo_by_form(client, db):
     work = (await client.get("/work")).text
     order_id = re.search(r'action="/orders/(\d+)/grab"', work).group(1)
     token = csrf_in(work)
-    assert (await client.post(f"/orders/{order_id}/grab", data={"csrf_token": token, "next": "/work"})).status_code == 303
+    assert (
+        await client.post(f"/orders/{order_id}/grab", data={"csrf_token": token, "next": "/work"})
+    ).status_code == 303
     page = (await client.get(f"/orders/{order_id}")).text
     assert f"/orders/{order_id}/finish" in page
-    done = await client.post(f"/orders/{order_id}/finish", data={"csrf_token": token, "note": "修好了"},
-                             files=[("photos", ("w.jpg", jpeg(), "image/jpeg"))])
+    done = await client.post(
+        f"/orders/{order_id}/finish",
+        data={"csrf_token": token, "note": "修好了"},
+        files=[("photos", ("w.jpg", jpeg(), "image/jpeg"))],
+    )
     assert done.status_code == 303, done.text
     assert (await db.get(WorkOrder, int(order_id))).status == "done"
 
@@ -137,20 +153,30 @@ async def test_the_steward_edits_a_field_workers_skills_communities_and_duty(cli
     district = re.search(r'action="/board/staff/\d+\?district=(\d+)"', html).group(1)
     community = re.search(r'name="communities" value="(\d+)"', html).group(1)
     # When she gives him only locks, one community and takes him off duty
-    response = await client.post(f"/board/staff/{worker_id}?district={district}", data={
-        "csrf_token": csrf_in(html), "skills": ["locksmith"], "communities": [community]})
+    response = await client.post(
+        f"/board/staff/{worker_id}?district={district}",
+        data={"csrf_token": csrf_in(html), "skills": ["locksmith"], "communities": [community]},
+    )
     # Then it is saved and the page says so
     assert response.status_code == 303, response.text
     assert 'class="ok" role="status"' in (await client.get(response.headers["location"])).text
     db.expire_all()
     profile = (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0]
-    assert profile.skills == ["locksmith"] and profile.community_ids == [int(community)] and profile.on_duty is False
+    assert (
+        profile.skills == ["locksmith"]
+        and profile.community_ids == [int(community)]
+        and profile.on_duty is False
+    )
     # And a skill that does not exist is refused with a message, nothing changed
-    refused = await client.post(f"/board/staff/{worker_id}?district={district}", data={
-        "csrf_token": csrf_in(html), "skills": ["magic"], "on_duty": "on"})
+    refused = await client.post(
+        f"/board/staff/{worker_id}?district={district}",
+        data={"csrf_token": csrf_in(html), "skills": ["magic"], "on_duty": "on"},
+    )
     assert refused.status_code == 400 and 'role="alert"' in refused.text
     db.expire_all()
-    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills == ["locksmith"]
+    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[
+        0
+    ].skills == ["locksmith"]
 
 
 async def test_a_steward_of_another_district_cannot_edit_the_workers(client, db):
@@ -167,8 +193,11 @@ async def test_a_steward_of_another_district_cannot_edit_the_workers(client, db)
     html = (await client.get("/board/staff")).text
     # Then the Zhujiajiao worker is not on her page, and posting to him changes nothing
     assert name not in html
-    response = await client.post(f"/board/staff/{worker_id}", data={"csrf_token": csrf_in(html), "skills": ["gas"],
-                                                                   "on_duty": "on"})
+    response = await client.post(
+        f"/board/staff/{worker_id}", data={"csrf_token": csrf_in(html), "skills": ["gas"], "on_duty": "on"}
+    )
     assert response.status_code == 404
     db.expire_all()
-    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills == before
+    assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[
+        0
+    ].skills == before

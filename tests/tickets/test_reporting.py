@@ -58,10 +58,19 @@ async def test_an_empty_report_is_a_clear_mistake(gql, db):
 async def test_staff_log_a_phone_report_with_its_source(gql, db):
     # Given the district steward of Zhujiajiao and one of its communities
     steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
-    communities = (await steward("query { communities(first: 3) { nodes { id name } } }"))["data"]["communities"]["nodes"]
+    communities = (await steward("query { communities(first: 3) { nodes { id name } } }"))["data"][
+        "communities"
+    ]["nodes"]
     # When she logs a call from a resident
-    result = await report(steward, source="phone", communityId=communities[0]["id"], place="common",
-                          placeNote="3号楼门口", reporterName="钱阿姨", category="sewer")
+    result = await report(
+        steward,
+        source="phone",
+        communityId=communities[0]["id"],
+        place="common",
+        placeNote="3号楼门口",
+        reporterName="钱阿姨",
+        category="sewer",
+    )
     # Then it is on record with the source and the caller
     assert result["__typename"] == "WorkOrderReported", result
     seen = (await steward(WORK_ORDER, {"id": result["workOrder"]["id"]}))["data"]["workOrder"]
@@ -72,9 +81,22 @@ async def test_staff_log_a_phone_report_with_its_source(gql, db):
 async def test_a_resident_cannot_log_on_someone_elses_behalf(gql, db):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
-    other = (await steward("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"]["nodes"][0]["id"]
-    payload = await resident(REPORT, {"input": {"clientId": client_id(), "category": "water", "description": "x",
-                                                 "source": "phone", "communityId": other}}, expect_errors=True)
+    other = (await steward("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"][
+        "nodes"
+    ][0]["id"]
+    payload = await resident(
+        REPORT,
+        {
+            "input": {
+                "clientId": client_id(),
+                "category": "water",
+                "description": "x",
+                "source": "phone",
+                "communityId": other,
+            }
+        },
+        expect_errors=True,
+    )
     assert payload["errors"]
 
 
@@ -83,12 +105,16 @@ async def test_an_emergency_alerts_the_on_duty_staff_at_once(gql, db):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     steward_id = (await viewer(steward))["person"]["id"]
-    before = await db.scalar(select(func.count()).select_from(Notification).where(Notification.person_id == int(steward_id)))
+    before = await db.scalar(
+        select(func.count()).select_from(Notification).where(Notification.person_id == int(steward_id))
+    )
     # When she reports a gas smell
     result = await report(resident, category="gas", description="厨房有煤气味")
     # Then it is an emergency and the steward has been told
     assert result["workOrder"]["urgency"] == "emergency"
-    after = await db.scalar(select(func.count()).select_from(Notification).where(Notification.person_id == int(steward_id)))
+    after = await db.scalar(
+        select(func.count()).select_from(Notification).where(Notification.person_id == int(steward_id))
+    )
     assert after == before + 1
 
 
@@ -99,15 +125,33 @@ async def test_a_stranger_cannot_attach_someone_elses_photo(client, gql, db):
     photo = (await upload_photo(client, other.token, other_community)).json()
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     # When a resident of Xiushan tries to attach it
-    payload = await resident(REPORT, {"input": {"clientId": client_id(), "category": "water", "description": "x",
-                                                 "photoIds": [photo["id"]]}}, expect_errors=True)
+    payload = await resident(
+        REPORT,
+        {
+            "input": {
+                "clientId": client_id(),
+                "category": "water",
+                "description": "x",
+                "photoIds": [photo["id"]],
+            }
+        },
+        expect_errors=True,
+    )
     # Then nothing is found
     assert payload["errors"]
 
 
 async def test_field_staff_may_log_what_they_see_on_patrol(gql, db):
     worker = await login_demo(gql, FIELD_ZHUJIAJIAO)
-    communities = (await worker("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"]["nodes"]
-    result = await report(worker, source="patrol", communityId=communities[0]["id"], place="common",
-                          placeNote="路灯", category="lighting")
+    communities = (await worker("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"][
+        "nodes"
+    ]
+    result = await report(
+        worker,
+        source="patrol",
+        communityId=communities[0]["id"],
+        place="common",
+        placeNote="路灯",
+        category="lighting",
+    )
     assert result["__typename"] == "WorkOrderReported", result

@@ -31,13 +31,20 @@ async def test_a_stranger_can_neither_see_nor_change_anothers_work_order(gql, db
     for phone in (RESIDENT_JINGJU, STEWARD_YUEYANG, STEWARD_ZHUJIAJIAO, FIELD_ZHUJIAJIAO):
         stranger = await login_demo(gql, phone)
         for document, variables in (
-            (WORK_ORDER, {}), (ASSIGN, {}), (GRAB, {}), (ACCEPT, {}), (CANCEL, {}), (CONFIRM, {"rating": 5}),
+            (WORK_ORDER, {}),
+            (ASSIGN, {}),
+            (GRAB, {}),
+            (ACCEPT, {}),
+            (CANCEL, {}),
+            (CONFIRM, {"rating": 5}),
             (NOTE, {"note": "x"}),
         ):
             payload = await stranger(document, {"id": order["id"], **variables}, expect_errors=True)
             # Then each is refused as not found (or not staff), and nothing changed
             assert payload["errors"], (phone, document)
-            assert payload["errors"][0]["message"] in ("Not found.", "Only staff can do this."), payload["errors"]
+            assert payload["errors"][0]["message"] in ("Not found.", "Only staff can do this."), payload[
+                "errors"
+            ]
     seen = (await resident(WORK_ORDER, {"id": order["id"]}))["data"]["workOrder"]
     assert seen["status"] == "reported" and len(seen["timeline"]) == 1
 
@@ -60,9 +67,15 @@ async def test_field_staff_see_only_their_district(gql, db):
     theirs = (await report(resident))["workOrder"]
     worker = await login_demo(gql, FIELD_ZHUJIAJIAO)
     steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
-    communities = (await steward("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"]["nodes"]
-    ours = (await report(steward, source="phone", communityId=communities[0]["id"], place="common", placeNote="x"))["workOrder"]
-    pool = [o["id"] for o in (await worker("query { workOrderPool(first: 100) { id } }"))["data"]["workOrderPool"]]
+    communities = (await steward("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"][
+        "nodes"
+    ]
+    ours = (
+        await report(steward, source="phone", communityId=communities[0]["id"], place="common", placeNote="x")
+    )["workOrder"]
+    pool = [
+        o["id"] for o in (await worker("query { workOrderPool(first: 100) { id } }"))["data"]["workOrderPool"]
+    ]
     assert ours["id"] in pool and theirs["id"] not in pool
     assert (await worker(WORK_ORDER, {"id": theirs["id"]}, expect_errors=True))["errors"]
     assert (await worker(WORK_ORDER, {"id": ours["id"]}))["data"]["workOrder"]["id"] == ours["id"]
@@ -72,15 +85,31 @@ async def test_an_anonymous_complaint_never_shows_its_author_to_field_staff(app,
     # Given a resident of a Zhujiajiao community who files a complaint with a photo, hiding her name
     steward_row = (await db.exec(select(Person).where(Person.phone == "+86" + STEWARD_ZHUJIAJIAO))).first()
     district_id = (await accounts.live_grants(db, steward_row.id))[0].district_id
-    grant = (await db.exec(select(RoleGrant).where(RoleGrant.role == Role.resident.value,
-                                                   RoleGrant.district_id == district_id).limit(1))).first()
+    grant = (
+        await db.exec(
+            select(RoleGrant)
+            .where(RoleGrant.role == Role.resident.value, RoleGrant.district_id == district_id)
+            .limit(1)
+        )
+    ).first()
     person = await db.get(Person, grant.person_id)
     author = Actor(person=person, grants=await accounts.live_grants(db, person.id))
-    photo = await media.do_store_upload(db, settings=app.state.settings, storage=app.state.storage, actor=author,
-                                        data=jpeg(),
-                                        community_id=grant.community_id)
-    data = tickets.ReportInput(client_id="anon-1", kind="complaint", category="noise", description="楼上太吵",
-                               photo_ids=[photo.id], hide_author=True)
+    photo = await media.do_store_upload(
+        db,
+        settings=app.state.settings,
+        storage=app.state.storage,
+        actor=author,
+        data=jpeg(),
+        community_id=grant.community_id,
+    )
+    data = tickets.ReportInput(
+        client_id="anon-1",
+        kind="complaint",
+        category="noise",
+        description="楼上太吵",
+        photo_ids=[photo.id],
+        hide_author=True,
+    )
     order = (await tickets.do_report(db, actor=author, data=data)).order
     await db.commit()
     # When the steward hands it to 赵师傅 and he opens it
@@ -111,12 +140,16 @@ async def test_a_neighbour_cannot_fetch_the_photo_of_someone_elses_report(app, c
     await report(resident, photoIds=[photo["id"]])
     # When a neighbour in the same community (the official here) asks for it
     official = await login_demo(gql, OFFICIAL_XIUSHAN)
-    response = await client.get(f"/media/{photo['id']}", headers={"Authorization": f"Bearer {official.token}"})
+    response = await client.get(
+        f"/media/{photo['id']}", headers={"Authorization": f"Bearer {official.token}"}
+    )
     # Then she may: officials oversee repairs; but a complaint's photo is hidden from them until overdue
     assert response.status_code == 200
     complaint_photo = (await upload_photo(client, resident.token, community)).json()
     await report(resident, kind="complaint", category="noise", photoIds=[complaint_photo["id"]])
-    response = await client.get(f"/media/{complaint_photo['id']}", headers={"Authorization": f"Bearer {official.token}"})
+    response = await client.get(
+        f"/media/{complaint_photo['id']}", headers={"Authorization": f"Bearer {official.token}"}
+    )
     assert response.status_code == 404
 
 

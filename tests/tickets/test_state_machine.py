@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,9 @@ async def _run(db, op: str, actor: Actor, order_id: int, worker_id: int) -> None
         "grab": lambda: s.do_grab(db, actor=actor, order_id=order_id),
         "accept": lambda: s.do_accept(db, actor=actor, order_id=order_id),
         "release": lambda: s.do_transfer(db, actor=actor, order_id=order_id, assignee_id=None, note="缺零件"),
-        "transfer": lambda: s.do_transfer(db, actor=actor, order_id=order_id, assignee_id=worker_id, note="换人"),
+        "transfer": lambda: s.do_transfer(
+            db, actor=actor, order_id=order_id, assignee_id=worker_id, note="换人"
+        ),
         "start": lambda: s.do_start(db, actor=actor, order_id=order_id),
         "finish": lambda: s.do_finish(db, actor=actor, order_id=order_id, note="好了"),
         "note": lambda: s.do_add_note(db, actor=actor, order_id=order_id, note="记一笔"),
@@ -49,13 +52,31 @@ async def _run(db, op: str, actor: Actor, order_id: int, worker_id: int) -> None
     await calls[op]()
 
 
-OPS = ("assign", "auto", "grab", "accept", "release", "transfer", "start", "finish", "note", "confirm", "reopen",
-       "cancel", "escalate", "return_visit", "jobs", "escalations")
+OPS = (
+    "assign",
+    "auto",
+    "grab",
+    "accept",
+    "release",
+    "transfer",
+    "start",
+    "finish",
+    "note",
+    "confirm",
+    "reopen",
+    "cancel",
+    "escalate",
+    "return_visit",
+    "jobs",
+    "escalations",
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.sampled_from(OPS), st.sampled_from(WHO)), min_size=1, max_size=12),
-       kind=st.sampled_from(["repair", "complaint"]))
+@given(
+    steps=st.lists(st.tuples(st.sampled_from(OPS), st.sampled_from(WHO)), min_size=1, max_size=12),
+    kind=st.sampled_from(["repair", "complaint"]),
+)
 async def test_no_operation_makes_an_illegal_transition(db, steps, kind):
     actors = {
         "steward": await _actor(db, STEWARD_ZHUJIAJIAO),
@@ -67,8 +88,16 @@ async def test_no_operation_makes_an_illegal_transition(db, steps, kind):
     savepoint = await db.begin_nested()
     try:
         community_id = sorted(await tickets.estates.staff_community_ids(db, actors["steward"]))[0]
-        data = tickets.ReportInput(client_id="prop", category="water", kind=kind, source="phone",
-                                   community_id=community_id, place="common", place_note="x", description="漏水")
+        data = tickets.ReportInput(
+            client_id="prop",
+            category="water",
+            kind=kind,
+            source="phone",
+            community_id=community_id,
+            place="common",
+            place_note="x",
+            description="漏水",
+        )
         order = (await tickets.do_report(db, actor=actors["steward"], data=data)).order
         for op, who in steps:
             before = order.status
@@ -82,12 +111,21 @@ async def test_no_operation_makes_an_illegal_transition(db, steps, kind):
             assert order.is_open == (Status(order.status) in OPEN_STATUSES)
             if who.startswith("stranger") and op not in ("jobs", "escalations"):
                 assert order.status == before, (op, who)
-        events = list(await db.exec(select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
-                                    .order_by(WorkOrderEvent.id)))
+        events = list(
+            await db.exec(
+                select(WorkOrderEvent)
+                .where(WorkOrderEvent.work_order_id == order.id)
+                .order_by(WorkOrderEvent.id)
+            )
+        )
         for event in events:
-            assert (event.from_status, event.to_status) in legal, (event.action, event.from_status, event.to_status)
+            assert (event.from_status, event.to_status) in legal, (
+                event.action,
+                event.from_status,
+                event.to_status,
+            )
         # The events chain: each starts where the last one ended, and the last is where the order is.
-        for previous, event in zip(events, events[1:]):
+        for previous, event in pairwise(events):
             assert event.from_status == previous.to_status
         assert events[-1].to_status == (await db.get(WorkOrder, order.id)).status
     finally:

@@ -28,8 +28,9 @@ assert WRITE_DEADLINE < BUSY_SECONDS
 
 
 @pytest.fixture(scope="module")
-async def own_app(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[Any]:
+async def own_app(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     tmp = tmp_path_factory.mktemp(f"own-app-{backend}")
     application = create_app(make_settings(tmp, make_database_url(backend, tmp, request)))
     async with application.router.lifespan_context(application):
@@ -50,7 +51,9 @@ def collector_paused() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def browser(app: Any, *, client: tuple[str, int] = ("10.9.8.7", 5000)) -> AsyncIterator[httpx.AsyncClient]:
+async def browser(
+    app: Any, *, client: tuple[str, int] = ("10.9.8.7", 5000)
+) -> AsyncIterator[httpx.AsyncClient]:
     """A phone without JavaScript: cookies kept, redirects not followed."""
     transport = httpx.ASGITransport(app=app, client=client)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -94,7 +97,9 @@ async def assert_released(app: Any, after: str = "") -> None:
             async with asyncio.timeout(WRITE_DEADLINE):
                 await bearer(http, RESIDENT_XIUSHAN)
         except TimeoutError:
-            pytest.fail(f"a login waited more than {WRITE_DEADLINE} s {after} (gate holders: {gate_holders(app)}, "
-                        f"connections checked out: {checked_out(app)})")
+            pytest.fail(
+                f"a login waited more than {WRITE_DEADLINE} s {after} (gate holders: {gate_holders(app)}, "
+                f"connections checked out: {checked_out(app)})"
+            )
     assert checked_out(app) == 0, f"a connection is still checked out {after}"
     assert gate_holders(app) == 0, f"the write gate is still held {after}"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,7 +43,9 @@ def _babel_messages() -> Iterator[tuple[Msgid, str]]:
     with (ROOT / "babel.cfg").open(encoding="utf-8") as handle:
         method_map, options_map = parse_mapping_cfg(handle)
     # Babel merges the keywords babel.cfg names for a section into its default ones.
-    for filename, lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map
+    ):
         yield message, f"{filename}:{lineno}"
 
 
@@ -52,7 +54,10 @@ def _string(node: ast.AST | None) -> str | None:
 
 
 def _base_names(node: ast.ClassDef) -> list[str]:
-    return [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in node.bases]
+    return [
+        b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+        for b in node.bases
+    ]
 
 
 def _error_messages(path: Path) -> Iterator[tuple[str, int]]:
@@ -60,7 +65,13 @@ def _error_messages(path: Path) -> Iterator[tuple[str, int]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            name = (
+                func.id
+                if isinstance(func, ast.Name)
+                else func.attr
+                if isinstance(func, ast.Attribute)
+                else None
+            )
             if name in ERROR_CALLS:
                 index = ERROR_CALLS[name]
                 arg = node.args[index] if len(node.args) > index else None
@@ -71,14 +82,16 @@ def _error_messages(path: Path) -> Iterator[tuple[str, int]]:
             MESSAGE_CLASSES.search(node.name) or any(MESSAGE_CLASSES.search(b) for b in _base_names(node))
         ):
             for stmt in node.body:
-                if isinstance(stmt, ast.Assign) and any(getattr(t, "id", None) == "message" for t in stmt.targets):
+                if isinstance(stmt, ast.Assign) and any(
+                    getattr(t, "id", None) == "message" for t in stmt.targets
+                ):
                     if (text := _string(stmt.value)) is not None:
                         yield text, stmt.lineno
                 elif isinstance(stmt, ast.AnnAssign) and getattr(stmt.target, "id", None) == "message":
                     if (text := _string(stmt.value)) is not None:
                         yield text, stmt.lineno
                 elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
-                    args = stmt.args.args[len(stmt.args.args) - len(stmt.args.defaults):]
+                    args = stmt.args.args[len(stmt.args.args) - len(stmt.args.defaults) :]
                     for arg, default in zip(args, stmt.args.defaults, strict=True):
                         if arg.arg == "message" and (text := _string(default)) is not None:
                             yield text, stmt.lineno
@@ -198,7 +211,9 @@ def update_catalogs() -> None:
         old = load_catalog(language) if path.exists() else Catalog(locale=language)
         # Keep the catalog's order (new msgids go at the end) and name files without line numbers, so an
         # update only touches what changed, even while several people add strings at once.
-        order = {m.id if isinstance(m.id, str) else tuple(m.id): i for i, m in enumerate(m for m in old if m.id)}
+        order = {
+            m.id if isinstance(m.id, str) else tuple(m.id): i for i, m in enumerate(m for m in old if m.id)
+        }
         entries, added = [], 0
         for msgid in sorted(msgids, key=lambda key: order.get(key, len(order))):
             previous = old.get(msgid)
@@ -211,10 +226,18 @@ def update_catalogs() -> None:
         changed = added or len(entries) != len([m for m in old if m.id])
         revised = old.revision_date if isinstance(old.revision_date, datetime) and not changed else None
         new = Catalog(
-            locale=language, domain="messages", project="Laoyou", version="1", copyright_holder="Laoyou",
-            msgid_bugs_address="see README.md", last_translator="Laoyou",
-            language_team=LANGUAGE_NAMES[language], header_comment=HEADER.format(name=LANGUAGE_NAMES[language]),
-            fuzzy=False, creation_date=old.creation_date, revision_date=revised or datetime.now(UTC),
+            locale=language,
+            domain="messages",
+            project="Laoyou",
+            version="1",
+            copyright_holder="Laoyou",
+            msgid_bugs_address="see README.md",
+            last_translator="Laoyou",
+            language_team=LANGUAGE_NAMES[language],
+            header_comment=HEADER.format(name=LANGUAGE_NAMES[language]),
+            fuzzy=False,
+            creation_date=old.creation_date,
+            revision_date=revised or datetime.now(UTC),
         )
         for msgid, string, locations in entries:
             new.add(msgid, string, locations=locations)

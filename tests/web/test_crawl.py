@@ -58,8 +58,11 @@ class Links(HTMLParser):
             self._select = None
         elif tag == "form" and self._form is not None:
             fields = {k: v for k, v in self._form["fields"].items() if v is not None}
-            self.found.append(f"{self._form['action'].split('?')[0]}?{urlencode(fields)}" if fields
-                              else self._form["action"])
+            self.found.append(
+                f"{self._form['action'].split('?')[0]}?{urlencode(fields)}"
+                if fields
+                else self._form["action"]
+            )
             self._form = None
 
 

@@ -27,13 +27,17 @@ async def log_in(method: str, client, app, gql) -> None:  # noqa: ANN001
         if method == "demo":
             response = await client.post("/login/demo", data={"phone": RESIDENT_XIUSHAN, "csrf_token": token})
         elif method == "password":
-            response = await client.post("/login/password", data={"phone": STEWARD_XIUSHAN,
-                                                                   "password": DEMO_STAFF_PASSWORD, "csrf_token": token})
+            response = await client.post(
+                "/login/password",
+                data={"phone": STEWARD_XIUSHAN, "password": DEMO_STAFF_PASSWORD, "csrf_token": token},
+            )
         else:
             asked = await client.post("/login/code", data={"phone": RESIDENT_JINGJU, "csrf_token": token})
             assert asked.status_code == 303, asked.text
-            response = await client.post("/login/verify", data={"phone": RESIDENT_JINGJU, "csrf_token": token,
-                                                                "code": sent_code(app, RESIDENT_JINGJU)})
+            response = await client.post(
+                "/login/verify",
+                data={"phone": RESIDENT_JINGJU, "csrf_token": token, "code": sent_code(app, RESIDENT_JINGJU)},
+            )
     assert response.status_code == 303 and response.headers["location"] == "/", response.text[:500]
     assert "laoyou_session" in response.cookies
 
@@ -59,11 +63,15 @@ async def test_a_login_rotates_the_csrf_token(client, app, gql, db, method):
 async def test_a_cookie_login_over_graphql_rotates_it_too(client, db):
     await open_page(client, "/login")
     before = client.cookies[CSRF]
-    response = await client.post("/graphql", json={
-        "query": 'mutation { loginAsDemoPerson(phone: "%s") { __typename } }' % RESIDENT_XIUSHAN})
+    response = await client.post(
+        "/graphql",
+        json={"query": 'mutation { loginAsDemoPerson(phone: "%s") { __typename } }' % RESIDENT_XIUSHAN},
+    )
     assert response.json()["data"]["loginAsDemoPerson"]["__typename"] == "LoggedIn"
     assert response.cookies[CSRF] != before
     # The old token no longer opens the cookie session's GraphQL door; the new one does
     viewer = {"query": "{ viewer { isStaff } }"}
     assert (await client.post("/graphql", json=viewer, headers={"x-csrf-token": before})).status_code == 403
-    assert (await client.post("/graphql", json=viewer, headers={"x-csrf-token": client.cookies[CSRF]})).status_code == 200
+    assert (
+        await client.post("/graphql", json=viewer, headers={"x-csrf-token": client.cookies[CSRF]})
+    ).status_code == 200

@@ -25,15 +25,21 @@ async def test_a_form_over_the_limit_is_refused_in_the_pages_language_and_change
     token = csrf_in(await open_page(client, "/login"))
     sent = len(app.state.sms.sent)
     # When a form of more than 256 KB is posted to it
-    response = await client.post("/login/code", data={"phone": RESIDENT_XIUSHAN, "csrf_token": token,
-                                                      "padding": "x" * FORM_BODY_LIMIT},
-                                 headers={"Accept-Language": "zh-CN"})
+    response = await client.post(
+        "/login/code",
+        data={"phone": RESIDENT_XIUSHAN, "csrf_token": token, "padding": "x" * FORM_BODY_LIMIT},
+        headers={"Accept-Language": "zh-CN"},
+    )
     # Then the error page says so in Chinese, and no code was made or sent
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
     assert i18n.gettext("Too much to send", "zh_CN") in response.text
-    assert i18n.gettext("What you sent is too large (at most %(size)s). Please send less.", "zh_CN",
-                        size="256 KB") in response.text
+    assert (
+        i18n.gettext(
+            "What you sent is too large (at most %(size)s). Please send less.", "zh_CN", size="256 KB"
+        )
+        in response.text
+    )
     assert await db.scalar(select(func.count()).select_from(LoginCode)) == 0
     assert len(app.state.sms.sent) == sent
 
@@ -43,8 +49,9 @@ async def test_a_long_form_under_the_limit_is_taken(client, db):
     await log_in_by_form(client, RESIDENT_XIUSHAN)
     token = csrf_in(await open_page(client, "/settings"))
     # When the form comes with 200 KB of extra fields
-    response = await client.post("/settings", data={"language": "en", "csrf_token": token,
-                                                    "padding": "x" * (200 * 1024)})
+    response = await client.post(
+        "/settings", data={"language": "en", "csrf_token": token, "padding": "x" * (200 * 1024)}
+    )
     # Then it is saved as usual
     assert response.status_code == 303
     db.expire_all()
@@ -62,12 +69,17 @@ async def test_an_upload_over_the_form_limit_is_not_refused_by_it(client, gql, d
     # Given a resident and a photo larger than the form limit
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     community = (await resident("query { viewer { households { community { id } } } }"))["data"]["viewer"][
-        "households"][0]["community"]["id"]
+        "households"
+    ][0]["community"]["id"]
     photo = noisy_jpeg()
     assert len(photo) > FORM_BODY_LIMIT
     # When it is uploaded (multipart: the upload routes cap their own forms)
-    response = await client.post("/media", files={"file": ("photo.jpg", photo, "image/jpeg")},
-                                 data={"community_id": community}, headers={"Authorization": f"Bearer {resident.token}"})
+    response = await client.post(
+        "/media",
+        files={"file": ("photo.jpg", photo, "image/jpeg")},
+        data={"community_id": community},
+        headers={"Authorization": f"Bearer {resident.token}"},
+    )
     # Then it is stored
     assert response.status_code == 201, response.text
 
@@ -108,8 +120,11 @@ async def test_a_forged_host_cannot_write_into_the_policy(client):
 
 
 async def test_other_answers_are_not_sniffed_and_keep_their_referrer_on_the_site(client):
-    for response in (await client.get("/static/css/app.css"), await client.get("/healthz"),
-                     await client.post("/graphql", json={"query": "{ viewer { isStaff } }"})):
+    for response in (
+        await client.get("/static/css/app.css"),
+        await client.get("/healthz"),
+        await client.post("/graphql", json={"query": "{ viewer { isStaff } }"}),
+    ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "same-origin"
 

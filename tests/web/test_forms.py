@@ -123,7 +123,9 @@ async def test_a_family_link_is_accepted_from_the_family_page(client, db):
     # Given someone who asked to follow 王秀英's household
     await log_in_by_form(client, STEWARD_XIUSHAN)
     token = csrf_in(await open_page(client, "/family"))
-    await client.post("/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token})
+    await client.post(
+        "/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token}
+    )
     link = (await db.execute(select(FamilyLink).order_by(FamilyLink.id.desc()))).scalars().first()
     assert link.status == "pending"
     # When 王秀英 presses accept on her family page
@@ -139,12 +141,22 @@ async def test_a_family_link_is_accepted_from_the_family_page(client, db):
     await db.refresh(link)
     assert link.status == "accepted"
     # And an action the page never offers names nothing
-    assert (await client.post(f"/family/{link.id}/adopt", data={"csrf_token": csrf_in(page)})).status_code == 404
+    assert (
+        await client.post(f"/family/{link.id}/adopt", data={"csrf_token": csrf_in(page)})
+    ).status_code == 404
 
 
 @pytest.mark.parametrize(
-    "path", ["/logout", "/notifications/read", "/login/demo", "/login/password", "/login/verify", "/family/1/accept",
-             "/family/1/remove"]
+    "path",
+    [
+        "/logout",
+        "/notifications/read",
+        "/login/demo",
+        "/login/password",
+        "/login/verify",
+        "/family/1/accept",
+        "/family/1/remove",
+    ],
 )
 async def test_every_other_form_checks_the_token(client, path):
     await log_in_by_form(client, RESIDENT_XIUSHAN)

@@ -17,7 +17,13 @@ from ..conftest import (
 )
 from .test_forms import log_in_by_form
 
-BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = "/board", "/work", "/board/figures", "/staff/emergency", "/staff/support"
+BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = (
+    "/board",
+    "/work",
+    "/board/figures",
+    "/staff/emergency",
+    "/staff/support",
+)
 
 SHOWN = {
     STEWARD_XIUSHAN: {BOARD, WORK, FIGURES, EMERGENCY, SUPPORT},
@@ -46,12 +52,16 @@ async def test_a_staff_home_links_to_what_the_role_may_use_and_each_opens(client
         assert (await client.get(path)).status_code == 200, path
 
 
-@pytest.mark.parametrize(("phone", "cards"), [(STEWARD_XIUSHAN, True), (OFFICIAL_XIUSHAN, False),
-                                              (FIELD_ZHUJIAJIAO, False), (AGENT_NANNING, False)])
+@pytest.mark.parametrize(
+    ("phone", "cards"),
+    [(STEWARD_XIUSHAN, True), (OFFICIAL_XIUSHAN, False), (FIELD_ZHUJIAJIAO, False), (AGENT_NANNING, False)],
+)
 async def test_login_cards_are_offered_to_those_who_may_print_them(client, db, phone, cards):
     # Given a member of staff on the households page of one of their communities
     await log_in_by_form(client, phone)
-    community = re.search(r'href="(/staff/communities/\d+/households)"', (await client.get("/")).text).group(1)
+    community = re.search(r'href="(/staff/communities/\d+/households)"', (await client.get("/")).text).group(
+        1
+    )
     page = await client.get(community)
     assert page.status_code == 200
     # Then the 打印登录卡 links are there only for those who may print cards, and open for them

@@ -42,9 +42,15 @@ async def audit_many(
     await session.exec(
         insert(AuditEvent),
         params=[
-            {"actor_id": actor.person.id if actor and actor.person else None, "action": action,
-             "subject_type": subject_type, "subject_id": subject_id, "detail": "",
-             "client_ip": actor.client_ip if actor else "", "created_at": now}
+            {
+                "actor_id": actor.person.id if actor and actor.person else None,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "detail": "",
+                "client_ip": actor.client_ip if actor else "",
+                "created_at": now,
+            }
             for subject_id in subject_ids
         ],
     )

@@ -36,7 +36,9 @@ TextSize = strawberry.enum(TextSizeValue, name="TextSize")
 UiMode = strawberry.enum(UiModeValue, name="UiMode")
 
 
-@strawberry.enum(description="COOKIE sets an httpOnly cookie (the PWA); BEARER returns the token (other clients).")
+@strawberry.enum(
+    description="COOKIE sets an httpOnly cookie (the PWA); BEARER returns the token (other clients)."
+)
 class SessionKind(Enum):
     COOKIE = "cookie"
     BEARER = "bearer"
@@ -97,8 +99,13 @@ class Notification:
     @classmethod
     def of(cls, row: NotificationRow) -> Notification:
         return cls(
-            id=strawberry.ID(str(row.id)), kind=row.kind, title=row.title, body=row.body, link=row.link,
-            created_at=as_utc(row.created_at), read=row.read_at is not None,
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
+            link=row.link,
+            created_at=as_utc(row.created_at),
+            read=row.read_at is not None,
         )
 
 
@@ -167,8 +174,13 @@ class Viewer:
             return strawberry.ID(str(value)) if value is not None else None
 
         return [
-            RoleGrant(role=RoleValue(g.role), district_id=sid(g.district_id), community_id=sid(g.community_id),
-                      household_id=sid(g.household_id), on_duty=g.on_duty)
+            RoleGrant(
+                role=RoleValue(g.role),
+                district_id=sid(g.district_id),
+                community_id=sid(g.community_id),
+                household_id=sid(g.household_id),
+                on_duty=g.on_duty,
+            )
             for g in self.actor.grants
         ]
 
@@ -212,7 +224,10 @@ class Viewer:
         if not self.actor.is_authenticated:
             return []
         limit = max(1, min(first, info.context.settings.max_page_size))
-        return [Notification.of(n) for n in await accounts.list_notifications(info.context.session, actor=self.actor, first=limit)]
+        return [
+            Notification.of(n)
+            for n in await accounts.list_notifications(info.context.session, actor=self.actor, first=limit)
+        ]
 
     @strawberry.field
     async def family_links(self, info: Info) -> list[FamilyLink]:
@@ -332,10 +347,14 @@ class NotificationsRead:
 RequestLoginCodeResult = Annotated[LoginCodeSent | LoginError, strawberry.union("RequestLoginCodeResult")]
 LoginResult = Annotated[LoggedIn | LoginError, strawberry.union("LoginResult")]
 PreferencesResult = Annotated[PreferencesUpdated | PreferencesError, strawberry.union("PreferencesResult")]
-FamilyLinkRequestResult = Annotated[FamilyLinkRequested | FamilyLinkError, strawberry.union("FamilyLinkRequestResult")]
+FamilyLinkRequestResult = Annotated[
+    FamilyLinkRequested | FamilyLinkError, strawberry.union("FamilyLinkRequestResult")
+]
 FamilyLinkResult = Annotated[FamilyLinkUpdated | FamilyLinkError, strawberry.union("FamilyLinkResult")]
 IssueLoginCardResult = Annotated[LoginCardIssued | LoginCardError, strawberry.union("IssueLoginCardResult")]
-RevokeLoginCardResult = Annotated[LoginCardRevoked | LoginCardError, strawberry.union("RevokeLoginCardResult")]
+RevokeLoginCardResult = Annotated[
+    LoginCardRevoked | LoginCardError, strawberry.union("RevokeLoginCardResult")
+]
 
 
 async def _start_session(info: Info, person: PersonModel, kind: SessionKind, method: str) -> LoggedIn:
@@ -343,7 +362,11 @@ async def _start_session(info: Info, person: PersonModel, kind: SessionKind, met
     if context.actor.session_id is not None:
         await accounts.do_logout(context.session, actor=context.actor)
     new = await accounts.do_start_session(
-        context.session, settings=context.settings, person=person, kind=kind.value, method=method,
+        context.session,
+        settings=context.settings,
+        person=person,
+        kind=kind.value,
+        method=method,
         user_agent=context.actor.user_agent,
     )
     if kind is SessionKind.COOKIE:
@@ -351,12 +374,17 @@ async def _start_session(info: Info, person: PersonModel, kind: SessionKind, met
         # A fresh CSRF token with every login: one planted or read before it (login CSRF) is worth nothing after.
         context.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), new.max_age_seconds)
     actor = Actor(
-        person=person, grants=await accounts.live_grants(context.session, person.id), session_id=new.record.id,
-        session_kind=kind.value, client_ip=context.actor.client_ip, user_agent=context.actor.user_agent,
+        person=person,
+        grants=await accounts.live_grants(context.session, person.id),
+        session_id=new.record.id,
+        session_kind=kind.value,
+        client_ip=context.actor.client_ip,
+        user_agent=context.actor.user_agent,
     )
     context.actor = actor
     return LoggedIn(
-        viewer=Viewer(actor=actor), token=new.token if kind is SessionKind.BEARER else None,
+        viewer=Viewer(actor=actor),
+        token=new.token if kind is SessionKind.BEARER else None,
         expires_at=as_utc(new.record.expires_at),
     )
 
@@ -372,7 +400,12 @@ class AccountsQuery:
         if not info.context.settings.is_demo:
             return []
         return [
-            DemoPerson(phone=national(p.phone), name=p.name, role=p.role, description=i18n.gettext(p.description, info.context.language))
+            DemoPerson(
+                phone=national(p.phone),
+                name=p.name,
+                role=p.role,
+                description=i18n.gettext(p.description, info.context.language),
+            )
             for p in accounts.DEMO_PEOPLE
         ]
 
@@ -381,18 +414,27 @@ class AccountsQuery:
         household = await estates.access_household_as_steward(
             info.context.session, actor=info.context.actor, household_id=decode_id(household_id)
         )
-        return [LoginCard(row=c) for c in await accounts.list_login_cards(info.context.session, household_id=household.id)]
+        return [
+            LoginCard(row=c)
+            for c in await accounts.list_login_cards(info.context.session, household_id=household.id)
+        ]
 
 
 @strawberry.type
 class AccountsMutation:
-    @strawberry.mutation(description="Text a 6-digit login code. The answer never tells whether a number is registered.")
+    @strawberry.mutation(
+        description="Text a 6-digit login code. The answer never tells whether a number is registered."
+    )
     async def request_login_code(self, info: Info, phone: str) -> RequestLoginCodeResult:
         context = info.context
 
         async def work() -> LoginCodeSent:
             await accounts.do_request_login_code(
-                context.session, settings=context.settings, sms=context.sms, phone=phone, client_ip=context.actor.client_ip
+                context.session,
+                settings=context.settings,
+                sms=context.sms,
+                phone=phone,
+                client_ip=context.actor.client_ip,
             )
             return LoginCodeSent(
                 masked_phone=mask_phone(normalise_phone(phone)),
@@ -423,8 +465,12 @@ class AccountsMutation:
         context = info.context
 
         async def work() -> LoggedIn:
-            await accounts.check_password_rate(context.session, client_ip=context.actor.client_ip, settings=context.settings)
-            person = await accounts.do_login_with_password(context.session, phone=phone, password=password, actor=context.actor)
+            await accounts.check_password_rate(
+                context.session, client_ip=context.actor.client_ip, settings=context.settings
+            )
+            person = await accounts.do_login_with_password(
+                context.session, phone=phone, password=password, actor=context.actor
+            )
             return await _start_session(info, person, session_kind, "password")
 
         return await mutation_boundary(info, LoginError, work)
@@ -448,7 +494,9 @@ class AccountsMutation:
         context = info.context
 
         async def work() -> LoggedIn:
-            person = await accounts.do_login_as_demo(context.session, settings=context.settings, phone=phone, actor=context.actor)
+            person = await accounts.do_login_as_demo(
+                context.session, settings=context.settings, phone=phone, actor=context.actor
+            )
             return await _start_session(info, person, session_kind, "demo")
 
         return await mutation_boundary(info, LoginError, work)
@@ -461,7 +509,9 @@ class AccountsMutation:
         context.delete_cookie(SESSION_COOKIE)
         return LoggedOut(sessions_ended=1)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="End every session of mine, on every phone.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="End every session of mine, on every phone."
+    )
     async def logout_everywhere(self, info: Info) -> LoggedOut:
         context = info.context
         ended = await accounts.do_logout_everywhere(context.session, actor=context.actor)
@@ -482,8 +532,12 @@ class AccountsMutation:
 
         async def work() -> PreferencesUpdated:
             await accounts.do_update_preferences(
-                context.session, actor=context.actor, language=language,
-                text_size=text_size.value if text_size else None, ui_mode=ui_mode.value if ui_mode else None, name=name,
+                context.session,
+                actor=context.actor,
+                language=language,
+                text_size=text_size.value if text_size else None,
+                ui_mode=ui_mode.value if ui_mode else None,
+                name=name,
             )
             if language:
                 context.language = i18n.valid_language(language) or context.language
@@ -495,14 +549,19 @@ class AccountsMutation:
         permission_classes=[IsAuthenticated],
         description="Ask to follow the household of the resident with this phone; they accept on their phone.",
     )
-    async def request_family_link(self, info: Info, phone: str, relation: str = "") -> FamilyLinkRequestResult:
+    async def request_family_link(
+        self, info: Info, phone: str, relation: str = ""
+    ) -> FamilyLinkRequestResult:
         context = info.context
 
         async def work() -> FamilyLinkRequested:
-            await accounts.do_request_family_link(context.session, actor=context.actor, phone=phone, relation=relation)
+            await accounts.do_request_family_link(
+                context.session, actor=context.actor, phone=phone, relation=relation
+            )
             return FamilyLinkRequested(
                 message=i18n.gettext(
-                    "If this number belongs to a resident, they will see your request on their phone.", context.language
+                    "If this number belongs to a resident, they will see your request on their phone.",
+                    context.language,
                 )
             )
 
@@ -513,7 +572,9 @@ class AccountsMutation:
         context = info.context
 
         async def work() -> FamilyLinkUpdated:
-            link = await accounts.do_respond_family_link(context.session, actor=context.actor, link_id=decode_id(id), accept=accept)
+            link = await accounts.do_respond_family_link(
+                context.session, actor=context.actor, link_id=decode_id(id), accept=accept
+            )
             return FamilyLinkUpdated(link=FamilyLink(row=link, viewer_id=context.actor.person_id))
 
         return await mutation_boundary(info, FamilyLinkError, work)
@@ -523,7 +584,9 @@ class AccountsMutation:
         context = info.context
 
         async def work() -> FamilyLinkUpdated:
-            link = await accounts.do_remove_family_link(context.session, actor=context.actor, link_id=decode_id(id))
+            link = await accounts.do_remove_family_link(
+                context.session, actor=context.actor, link_id=decode_id(id)
+            )
             return FamilyLinkUpdated(link=FamilyLink(row=link, viewer_id=context.actor.person_id))
 
         return await mutation_boundary(info, FamilyLinkError, work)
@@ -535,8 +598,12 @@ class AccountsMutation:
         await context.commit()
         return NotificationsRead(unread=0)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Print a QR card that logs a resident in once.")
-    async def issue_login_card(self, info: Info, household_id: strawberry.ID, person_id: strawberry.ID) -> IssueLoginCardResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Print a QR card that logs a resident in once."
+    )
+    async def issue_login_card(
+        self, info: Info, household_id: strawberry.ID, person_id: strawberry.ID
+    ) -> IssueLoginCardResult:
         context = info.context
         household = await estates.access_household_as_steward(
             context.session, actor=context.actor, household_id=decode_id(household_id)
@@ -544,16 +611,21 @@ class AccountsMutation:
 
         async def work() -> LoginCardIssued:
             issued = await accounts.do_issue_login_card(
-                context.session, settings=context.settings, actor=context.actor, household=household,
+                context.session,
+                settings=context.settings,
+                actor=context.actor,
+                household=household,
                 person_id=decode_id(person_id),
             )
             url = f"{context.settings.public_url.rstrip('/')}/card/{issued.token}"
             person = await context.session.get(PersonModel, issued.card.person_id)
             address = await Household(row=household).address(info)
             return LoginCardIssued(
-                card=LoginCard(row=issued.card), url=url,
+                card=LoginCard(row=issued.card),
+                url=url,
                 qr_svg=segno.make(url, error="m").svg_inline(scale=6, border=2, title=person.name),
-                person_name=person.name, address=address,
+                person_name=person.name,
+                address=address,
             )
 
         return await mutation_boundary(info, LoginCardError, work)
@@ -564,17 +636,25 @@ class AccountsMutation:
         card = await context.session.get(LoginCardRow, decode_id(id))
         if card is None:
             raise NotFound()
-        await estates.access_household_as_steward(context.session, actor=context.actor, household_id=card.household_id)
+        await estates.access_household_as_steward(
+            context.session, actor=context.actor, household_id=card.household_id
+        )
 
         async def work() -> LoginCardRevoked:
-            return LoginCardRevoked(card=LoginCard(row=await accounts.do_revoke_login_card(context.session, actor=context.actor, card=card)))
+            return LoginCardRevoked(
+                card=LoginCard(
+                    row=await accounts.do_revoke_login_card(context.session, actor=context.actor, card=card)
+                )
+            )
 
         return await mutation_boundary(info, LoginCardError, work)
 
 
 @strawberry.type
 class AccountsSubscription:
-    @strawberry.subscription(description="The viewer's unread notifications count, now and whenever it changes.")
+    @strawberry.subscription(
+        description="The viewer's unread notifications count, now and whenever it changes."
+    )
     async def unread_notifications(self, info: Info) -> AsyncGenerator[int, None]:
         context = info.context
         if not context.actor.is_authenticated:

@@ -97,7 +97,9 @@ async def do_create_person(
         return existing
     if password:
         check_password_strength(password)
-    person = Person(phone=normalised, name=name.strip()[:50], password_hash=hash_password(password) if password else None)
+    person = Person(
+        phone=normalised, name=name.strip()[:50], password_hash=hash_password(password) if password else None
+    )
     session.add(person)
     await session.flush()
     return person
@@ -159,20 +161,30 @@ async def do_request_login_code(
     now = utcnow()
     hour_ago = now - timedelta(hours=1)
     per_phone = await session.scalar(
-        select(func.count()).select_from(LoginCode).where(LoginCode.phone == normalised, LoginCode.created_at >= hour_ago)
+        select(func.count())
+        .select_from(LoginCode)
+        .where(LoginCode.phone == normalised, LoginCode.created_at >= hour_ago)
     )
     per_ip = await session.scalar(
-        select(func.count()).select_from(LoginCode).where(LoginCode.client_ip == client_ip, LoginCode.created_at >= hour_ago)
+        select(func.count())
+        .select_from(LoginCode)
+        .where(LoginCode.client_ip == client_ip, LoginCode.created_at >= hour_ago)
     )
-    if (per_phone or 0) >= settings.login_codes_per_phone_hour or (per_ip or 0) >= settings.login_codes_per_ip_hour:
-        raise LaoyouError(ErrorCode.RATE_LIMITED, "Too many codes were asked for. Please try again in an hour.")
+    if (per_phone or 0) >= settings.login_codes_per_phone_hour or (
+        per_ip or 0
+    ) >= settings.login_codes_per_ip_hour:
+        raise LaoyouError(
+            ErrorCode.RATE_LIMITED, "Too many codes were asked for. Please try again in an hour."
+        )
     latest = (
         await session.exec(
             select(LoginCode).where(LoginCode.phone == normalised).order_by(col(LoginCode.id).desc()).limit(1)
         )
     ).first()
     if latest and now - as_utc(latest.created_at) < RESEND_AFTER:
-        raise LaoyouError(ErrorCode.RATE_LIMITED, "A code was just sent. Please wait a minute before asking again.")
+        raise LaoyouError(
+            ErrorCode.RATE_LIMITED, "A code was just sent. Please wait a minute before asking again."
+        )
     code = new_numeric_code()
     text = i18n.gettext(
         "[%(sign)s] Your login code is %(code)s. It works for %(minutes)s minutes. Never tell it to anyone.",
@@ -187,7 +199,8 @@ async def do_request_login_code(
     except SmsError as exc:
         log.warning("login code to %s not sent: %s", mask_phone(normalised), exc)
         raise LaoyouError(
-            ErrorCode.GATEWAY_ERROR, "The text message could not be sent just now. Please try again in a minute.",
+            ErrorCode.GATEWAY_ERROR,
+            "The text message could not be sent just now. Please try again in a minute.",
             field="phone",
         ) from None
     # Earlier codes stop working once a new one is sent.
@@ -224,13 +237,21 @@ async def do_login_with_code(
     now = utcnow()
     limit = settings.login_code_attempts
     if login_code is None:
-        raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
+        raise LaoyouError(
+            ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code"
+        )
     if login_code.attempts >= limit:
-        raise LaoyouError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code")
+        raise LaoyouError(
+            ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code"
+        )
     if login_code.used_at is not None:
-        raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
+        raise LaoyouError(
+            ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code"
+        )
     if as_utc(login_code.expires_at) <= now:
-        raise LaoyouError(ErrorCode.CODE_EXPIRED, "That code has expired. Please ask for a new one.", field="code")
+        raise LaoyouError(
+            ErrorCode.CODE_EXPIRED, "That code has expired. Please ask for a new one.", field="code"
+        )
     if not constant_equals(login_code.code_hash, _code_hash(settings, normalised, code)):
         # Count the try in the database, guarded, so guesses sent in parallel cannot share one count.
         attempts = (
@@ -244,7 +265,9 @@ async def do_login_with_code(
         left = limit - attempts if attempts is not None else 0
         if left <= 0:
             await session.exec(update(LoginCode).where(LoginCode.id == login_code.id).values(used_at=now))
-            raise LaoyouError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code")
+            raise LaoyouError(
+                ErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong tries. Please ask for a new code.", field="code"
+            )
         raise LaoyouError(
             ErrorCode.INVALID_CODE, "That code is not right. %(left)s tries left.", field="code", left=left
         )
@@ -255,21 +278,23 @@ async def do_login_with_code(
         .values(used_at=now)
     )
     if (spent.rowcount or 0) != 1:
-        raise LaoyouError(ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code")
+        raise LaoyouError(
+            ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code"
+        )
     person = await person_by_phone(session, normalised)
     if person is None:
         person = Person(phone=normalised, language=i18n.current_language.get())
         session.add(person)
         await session.flush()
     elif not person.is_active:
-        raise LaoyouError(ErrorCode.INVALID_CREDENTIALS, "This account is switched off. Please call the office.")
+        raise LaoyouError(
+            ErrorCode.INVALID_CREDENTIALS, "This account is switched off. Please call the office."
+        )
     await audit(session, actor=actor, action="login.code", subject_type="person", subject_id=person.id)
     return person
 
 
-async def do_login_with_password(
-    session: AsyncSession, *, phone: str, password: str, actor: Actor
-) -> Person:
+async def do_login_with_password(session: AsyncSession, *, phone: str, password: str, actor: Actor) -> Person:
     """Staff log in with phone and password; an unknown phone and a wrong password look alike."""
     try:
         normalised = normalise_phone(phone)
@@ -278,7 +303,12 @@ async def do_login_with_password(
     person = await person_by_phone(session, normalised) if normalised else None
     ok = verify_password(person.password_hash if person else None, password or "")
     if not ok or person is None or not person.is_active:
-        await audit(session, actor=actor, action="login.password_failed", detail=mask_phone(normalised) if normalised else "")
+        await audit(
+            session,
+            actor=actor,
+            action="login.password_failed",
+            detail=mask_phone(normalised) if normalised else "",
+        )
         raise LaoyouError(ErrorCode.INVALID_CREDENTIALS, "The phone number or password is not right.")
     await audit(session, actor=actor, action="login.password", subject_type="person", subject_id=person.id)
     return person
@@ -316,7 +346,11 @@ async def do_start_session(
     """Residents stay logged in on their own phone for months; staff sessions are short."""
     grants = await live_grants(session, person.id)
     is_staff = any(Role(g.role).is_staff for g in grants)
-    lifetime = timedelta(hours=settings.staff_session_hours) if is_staff else timedelta(days=settings.resident_session_days)
+    lifetime = (
+        timedelta(hours=settings.staff_session_hours)
+        if is_staff
+        else timedelta(days=settings.resident_session_days)
+    )
     token = new_token()
     record = AuthSession(
         person_id=person.id,
@@ -339,8 +373,11 @@ _SESSIONS, _PEOPLE, _GRANTS = AuthSession.__table__, Person.__table__, RoleGrant
 _N_SESSION, _N_PERSON = len(_SESSIONS.columns), len(_PEOPLE.columns)
 _SESSION_BY_TOKEN = (
     sa_select(*_SESSIONS.columns, *_PEOPLE.columns, *_GRANTS.columns)
-    .select_from(_SESSIONS.join(_PEOPLE, _PEOPLE.c.id == _SESSIONS.c.person_id)
-                 .outerjoin(_GRANTS, (_GRANTS.c.person_id == _PEOPLE.c.id) & _GRANTS.c.revoked_at.is_(None)))
+    .select_from(
+        _SESSIONS.join(_PEOPLE, _PEOPLE.c.id == _SESSIONS.c.person_id).outerjoin(
+            _GRANTS, (_GRANTS.c.person_id == _PEOPLE.c.id) & _GRANTS.c.revoked_at.is_(None)
+        )
+    )
     .where(_SESSIONS.c.token_hash == bindparam("token_hash"), _SESSIONS.c.revoked_at.is_(None))
     .order_by(_GRANTS.c.id)
 )
@@ -371,7 +408,9 @@ async def resolve_session(session: AsyncSession, token: str | None) -> tuple[Any
 async def do_logout(session: AsyncSession, *, actor: Actor) -> None:
     if actor.session_id is None:
         return
-    await session.exec(update(AuthSession).where(AuthSession.id == actor.session_id).values(revoked_at=utcnow()))
+    await session.exec(
+        update(AuthSession).where(AuthSession.id == actor.session_id).values(revoked_at=utcnow())
+    )
 
 
 async def do_logout_everywhere(session: AsyncSession, *, actor: Actor) -> int:
@@ -380,7 +419,9 @@ async def do_logout_everywhere(session: AsyncSession, *, actor: Actor) -> int:
         .where(AuthSession.person_id == actor.person_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
-    await audit(session, actor=actor, action="logout.everywhere", subject_type="person", subject_id=actor.person_id)
+    await audit(
+        session, actor=actor, action="logout.everywhere", subject_type="person", subject_id=actor.person_id
+    )
     return result.rowcount or 0
 
 
@@ -436,7 +477,9 @@ async def unread_count(session: AsyncSession, person_id: int) -> int:
     ) or 0
 
 
-async def do_notify(session: AsyncSession, *, person_id: int, kind: str, title: str, body: str = "", link: str = "") -> None:
+async def do_notify(
+    session: AsyncSession, *, person_id: int, kind: str, title: str, body: str = "", link: str = ""
+) -> None:
     session.add(Notification(person_id=person_id, kind=kind, title=title, body=body, link=link))
     await session.flush()
     announce(session, notifications_channel(person_id), {"kind": kind})
@@ -475,12 +518,16 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
     normalised = normalise_phone(phone)
     relation = (relation or "").strip()
     if len(relation) > 30:
-        raise LaoyouError(ErrorCode.INVALID, "Please describe the relation in at most 30 characters.", field="relation")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please describe the relation in at most 30 characters.", field="relation"
+        )
     check_text(relation, field="relation")
     if actor.person is None:
         raise PermissionDenied("Please log in first.")
     if normalised == actor.person.phone:
-        raise LaoyouError(ErrorCode.INVALID, "Please enter your family member's number, not your own.", field="phone")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please enter your family member's number, not your own.", field="phone"
+        )
     target = await person_by_phone(session, normalised)
     if target is None:
         return
@@ -493,7 +540,9 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
                 select(FamilyLink).where(
                     FamilyLink.person_id == actor.person_id,
                     FamilyLink.household_id == grant.household_id,
-                    col(FamilyLink.status).in_([FamilyLinkStatus.pending.value, FamilyLinkStatus.accepted.value]),
+                    col(FamilyLink.status).in_(
+                        [FamilyLinkStatus.pending.value, FamilyLinkStatus.accepted.value]
+                    ),
                 )
             )
         ).first()
@@ -514,7 +563,8 @@ async def do_request_family_link(session: AsyncSession, *, actor: Actor, phone: 
                 person_id=resident.id,
                 kind="family_link",
                 title=i18n.gettext(
-                    "%(name)s asks to join your household as family", language=resident.language or i18n.DEFAULT_LANGUAGE,
+                    "%(name)s asks to join your household as family",
+                    language=resident.language or i18n.DEFAULT_LANGUAGE,
                     name=actor.person.name or mask_phone(actor.person.phone),
                 ),
                 link="/family",
@@ -535,7 +585,10 @@ async def list_family_links(session: AsyncSession, *, actor: Actor) -> list[Fami
         condition = mine | col(FamilyLink.household_id).in_(actor.resident_household_ids)
     rows = await session.exec(
         select(FamilyLink)
-        .where(condition, col(FamilyLink.status).in_([FamilyLinkStatus.pending.value, FamilyLinkStatus.accepted.value]))
+        .where(
+            condition,
+            col(FamilyLink.status).in_([FamilyLinkStatus.pending.value, FamilyLinkStatus.accepted.value]),
+        )
         .order_by(col(FamilyLink.id).desc())
     )
     return list(rows)
@@ -543,12 +596,16 @@ async def list_family_links(session: AsyncSession, *, actor: Actor) -> list[Fami
 
 async def access_family_link(session: AsyncSession, *, actor: Actor, link_id: int) -> FamilyLink:
     link = await session.get(FamilyLink, link_id)
-    if link is None or (link.person_id != actor.person_id and link.household_id not in actor.resident_household_ids):
+    if link is None or (
+        link.person_id != actor.person_id and link.household_id not in actor.resident_household_ids
+    ):
         raise NotFound()
     return link
 
 
-async def do_respond_family_link(session: AsyncSession, *, actor: Actor, link_id: int, accept: bool) -> FamilyLink:
+async def do_respond_family_link(
+    session: AsyncSession, *, actor: Actor, link_id: int, accept: bool
+) -> FamilyLink:
     link = await access_family_link(session, actor=actor, link_id=link_id)
     if link.household_id not in actor.resident_household_ids:
         raise NotFound()
@@ -572,11 +629,19 @@ async def do_respond_family_link(session: AsyncSession, *, actor: Actor, link_id
             session,
             person_id=link.person_id,
             kind="family_link",
-            title=i18n.gettext("Your family link was accepted", language=family.language or i18n.DEFAULT_LANGUAGE),
+            title=i18n.gettext(
+                "Your family link was accepted", language=family.language or i18n.DEFAULT_LANGUAGE
+            ),
             link="/",
         )
-    await audit(session, actor=actor, action="family.respond", subject_type="family_link", subject_id=link.id,
-                detail=link.status)
+    await audit(
+        session,
+        actor=actor,
+        action="family.respond",
+        subject_type="family_link",
+        subject_id=link.id,
+        detail=link.status,
+    )
     return link
 
 
@@ -622,7 +687,11 @@ async def do_issue_login_card(
     now = utcnow()
     await session.exec(
         update(LoginCard)
-        .where(LoginCard.person_id == person_id, col(LoginCard.used_at).is_(None), col(LoginCard.revoked_at).is_(None))
+        .where(
+            LoginCard.person_id == person_id,
+            col(LoginCard.used_at).is_(None),
+            col(LoginCard.revoked_at).is_(None),
+        )
         .values(revoked_at=now)
     )
     token = new_token()
@@ -637,8 +706,14 @@ async def do_issue_login_card(
     )
     session.add(card)
     await session.flush()
-    await audit(session, actor=actor, action="card.issue", subject_type="login_card", subject_id=card.id,
-                detail=f"person={person_id}")
+    await audit(
+        session,
+        actor=actor,
+        action="card.issue",
+        subject_type="login_card",
+        subject_id=card.id,
+        detail=f"person={person_id}",
+    )
     return IssuedCard(card=card, token=token)
 
 
@@ -655,23 +730,34 @@ async def card_for_token(session: AsyncSession, token: str) -> LoginCard | None:
 async def do_login_with_card(session: AsyncSession, *, token: str, actor: Actor) -> Person:
     card = await card_for_token(session, token)
     if card is None:
-        raise LaoyouError(ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one.")
+        raise LaoyouError(
+            ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one."
+        )
     # Spend the card with a guarded update so two phones scanning at once cannot both log in.
     result = await session.exec(
-        update(LoginCard).where(LoginCard.id == card.id, col(LoginCard.used_at).is_(None)).values(used_at=utcnow())
+        update(LoginCard)
+        .where(LoginCard.id == card.id, col(LoginCard.used_at).is_(None))
+        .values(used_at=utcnow())
     )
     if (result.rowcount or 0) != 1:
-        raise LaoyouError(ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one.")
+        raise LaoyouError(
+            ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one."
+        )
     person = await session.get(Person, card.person_id)
     if person is None or not person.is_active:
-        raise LaoyouError(ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one.")
+        raise LaoyouError(
+            ErrorCode.INVALID_CARD, "This login card no longer works. Please ask your steward for a new one."
+        )
     await audit(session, actor=actor, action="card.use", subject_type="login_card", subject_id=card.id)
     return person
 
 
 async def list_login_cards(session: AsyncSession, *, household_id: int) -> list[LoginCard]:
     rows = await session.exec(
-        select(LoginCard).where(LoginCard.household_id == household_id).order_by(col(LoginCard.id).desc()).limit(20)
+        select(LoginCard)
+        .where(LoginCard.household_id == household_id)
+        .order_by(col(LoginCard.id).desc())
+        .limit(20)
     )
     return list(rows)
 

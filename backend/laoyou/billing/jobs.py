@@ -27,8 +27,9 @@ class BillingJobReport:
     refunds: dict[str, int] = field(default_factory=dict)
 
 
-async def run_billing_jobs(session: AsyncSession, *, now: datetime | None = None,
-                           gateways: dict[str, Gateway] | None = None) -> BillingJobReport:
+async def run_billing_jobs(
+    session: AsyncSession, *, now: datetime | None = None, gateways: dict[str, Gateway] | None = None
+) -> BillingJobReport:
     """Remind overdue bills (once per bill per day; do_notify also queues the push), then ask the gateways
     about payments and refunds whose notification never came."""
     now = now or utcnow()
@@ -39,8 +40,9 @@ async def run_billing_jobs(session: AsyncSession, *, now: datetime | None = None
     report = BillingJobReport()
     report.reminded = await billing.do_remind_overdue(session, now=now)
     report.payments = await billing.reconcile(session, gateways=gateways, now=now)
-    report.refunds = await billing.reconcile_refunds(session, gateways=gateways,
-                                                     older_than=timedelta(minutes=2), now=now)
+    report.refunds = await billing.reconcile_refunds(
+        session, gateways=gateways, older_than=timedelta(minutes=2), now=now
+    )
     return report
 
 
@@ -48,5 +50,7 @@ async def run_billing_jobs(session: AsyncSession, *, now: datetime | None = None
 async def periodic_billing_jobs(session: AsyncSession) -> BillingJobReport:
     report = await run_billing_jobs(session)
     if report.reminded or report.payments or report.refunds:
-        log.info("billing: %s reminded, payments %s, refunds %s", report.reminded, report.payments, report.refunds)
+        log.info(
+            "billing: %s reminded, payments %s, refunds %s", report.reminded, report.payments, report.refunds
+        )
     return report

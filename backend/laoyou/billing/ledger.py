@@ -64,16 +64,33 @@ async def post(
     check_balanced(legs)
     if not legs:
         return None
-    entry = JournalEntry(community_id=community_id, district_id=district_id, kind=kind, memo=memo[:300],
-                         ref_type=ref_type, ref_id=ref_id, attachment_ref=attachment_ref[:300],
-                         created_by_id=created_by_id)
+    entry = JournalEntry(
+        community_id=community_id,
+        district_id=district_id,
+        kind=kind,
+        memo=memo[:300],
+        ref_type=ref_type,
+        ref_id=ref_id,
+        attachment_ref=attachment_ref[:300],
+        created_by_id=created_by_id,
+    )
     session.add(entry)
     await session.flush()
-    await session.execute(insert(JournalLine), [
-        {"entry_id": entry.id, "community_id": community_id, "district_id": district_id, "fund": Fund(leg.fund).value,
-         "account": Account(leg.account).value, "debit_fen": leg.debit_fen, "credit_fen": leg.credit_fen}
-        for leg in legs
-    ])
+    await session.execute(
+        insert(JournalLine),
+        [
+            {
+                "entry_id": entry.id,
+                "community_id": community_id,
+                "district_id": district_id,
+                "fund": Fund(leg.fund).value,
+                "account": Account(leg.account).value,
+                "debit_fen": leg.debit_fen,
+                "credit_fen": leg.credit_fen,
+            }
+            for leg in legs
+        ],
+    )
     return entry
 
 
@@ -90,8 +107,13 @@ def csv_cell(value: object) -> str:
 async def balances(session: AsyncSession, community_ids: list[int]) -> dict[tuple[int, str, str], int]:
     """(community, fund, account) -> balance in the account's normal direction."""
     rows = await session.exec(
-        select(JournalLine.community_id, JournalLine.fund, JournalLine.account,
-               func.coalesce(func.sum(JournalLine.debit_fen), 0), func.coalesce(func.sum(JournalLine.credit_fen), 0))
+        select(
+            JournalLine.community_id,
+            JournalLine.fund,
+            JournalLine.account,
+            func.coalesce(func.sum(JournalLine.debit_fen), 0),
+            func.coalesce(func.sum(JournalLine.credit_fen), 0),
+        )
         .where(col(JournalLine.community_id).in_(community_ids))
         .group_by(JournalLine.community_id, JournalLine.fund, JournalLine.account)
     )
@@ -105,7 +127,8 @@ async def balances(session: AsyncSession, community_ids: list[int]) -> dict[tupl
 async def cash_balance(session: AsyncSession, community_id: int, fund: Fund) -> int:
     value = await session.scalar(
         select(func.coalesce(func.sum(JournalLine.debit_fen - JournalLine.credit_fen), 0)).where(
-            JournalLine.community_id == community_id, JournalLine.fund == fund.value,
+            JournalLine.community_id == community_id,
+            JournalLine.fund == fund.value,
             JournalLine.account == Account.cash.value,
         )
     )
@@ -120,7 +143,8 @@ async def unbalanced_entries(session: AsyncSession) -> list[int]:
         .having(func.sum(JournalLine.debit_fen) != func.sum(JournalLine.credit_fen))
     )
     mixed = await session.exec(
-        select(JournalLine.entry_id).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        select(JournalLine.entry_id)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
         .where(JournalLine.community_id != JournalEntry.community_id)
     )
     return sorted(set(rows) | set(mixed))

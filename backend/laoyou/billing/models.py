@@ -251,8 +251,12 @@ class Refund(SQLModel, table=True):
     # The gateway's side: the merchant's refund number (idempotent at the gateway), its state and id there.
     out_refund_no: str | None = Field(default=None, sa_column=Column(String(64), unique=True, nullable=True))
     # Migration 0002b filled these in for existing refunds through server defaults, which the databases keep.
-    status: str = Field(max_length=12, default=RefundStatus.succeeded.value, index=True,
-                        sa_column_kwargs={"server_default": RefundStatus.succeeded.value})
+    status: str = Field(
+        max_length=12,
+        default=RefundStatus.succeeded.value,
+        index=True,
+        sa_column_kwargs={"server_default": RefundStatus.succeeded.value},
+    )
     provider_refund_id: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     confirmed_at: datetime | None = utc_field(nullable=True)
     created_at: datetime = utc_field(default_now=True)

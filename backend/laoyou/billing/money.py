@@ -33,7 +33,12 @@ def parse_yuan(text: str) -> int:
         raise ValueError(text)
     negative = text.startswith("-")
     whole, _, frac = text.lstrip("+-").partition(".")
-    if not (whole or frac) or (whole and not whole.isdigit()) or (frac and not frac.isdigit()) or len(frac) > 2:
+    if (
+        not (whole or frac)
+        or (whole and not whole.isdigit())
+        or (frac and not frac.isdigit())
+        or len(frac) > 2
+    ):
         raise ValueError(text)
     fen = int(whole or "0") * 100 + int((frac + "00")[:2])
     return -fen if negative else fen

@@ -128,7 +128,9 @@ class FeePlan:
 
     @strawberry.field
     async def items(self, info: Info) -> list[FeePlanItem]:
-        return [FeePlanItem(row=i) for i in await info.context.loaders.fee_plan_items_by_plan.load(self.row.id)]
+        return [
+            FeePlanItem(row=i) for i in await info.context.loaders.fee_plan_items_by_plan.load(self.row.id)
+        ]
 
 
 @strawberry.type
@@ -137,7 +139,9 @@ class BillLine:
     package: str
     kind: ItemKindEnum  # type: ignore[valid-type]
     unit_price: Money
-    quantity: str = strawberry.field(description="Square metres for per-m² items, 1.00 for per-household items.")
+    quantity: str = strawberry.field(
+        description="Square metres for per-m² items, 1.00 for per-household items."
+    )
     months: int
     amount: Money
 
@@ -209,9 +213,15 @@ class Bill:
     @strawberry.field
     def lines(self) -> list[BillLine]:
         return [
-            BillLine(name=line["name"], package=line["package"], kind=models.ItemKind(line["kind"]),
-                     unit_price=money(line["unit_price_fen"]), quantity=format_area(line["quantity_centi"]),
-                     months=line["months"], amount=money(line["amount_fen"]))
+            BillLine(
+                name=line["name"],
+                package=line["package"],
+                kind=models.ItemKind(line["kind"]),
+                unit_price=money(line["unit_price_fen"]),
+                quantity=format_area(line["quantity_centi"]),
+                months=line["months"],
+                amount=money(line["amount_fen"]),
+            )
             for line in self.row.lines
         ]
 
@@ -331,7 +341,9 @@ def _percent(permille: int) -> str:
     return f"{permille // 10}.{permille % 10}"
 
 
-@strawberry.type(description="paid ÷ billed for a period, by count and by amount (waived amounts leave the base).")
+@strawberry.type(
+    description="paid ÷ billed for a period, by count and by amount (waived amounts leave the base)."
+)
 class CollectionRate:
     period: str
     billed_count: int
@@ -343,10 +355,15 @@ class CollectionRate:
 
 
 def _rate(rate: billing.CollectionRate) -> CollectionRate:
-    return CollectionRate(period=rate.period, billed_count=rate.billed_count, paid_count=rate.paid_count,
-                          billed=money(rate.billed_fen), paid=money(rate.paid_fen),
-                          by_count_percent=_percent(rate.by_count_permille),
-                          by_amount_percent=_percent(rate.by_amount_permille))
+    return CollectionRate(
+        period=rate.period,
+        billed_count=rate.billed_count,
+        paid_count=rate.paid_count,
+        billed=money(rate.billed_fen),
+        paid=money(rate.paid_fen),
+        by_count_percent=_percent(rate.by_count_permille),
+        by_amount_percent=_percent(rate.by_amount_permille),
+    )
 
 
 @strawberry.type
@@ -529,20 +546,25 @@ class CommunityShare:
 
 
 CreateFeePlanResult = Annotated[FeePlanSaved | CreateFeePlanError, strawberry.union("CreateFeePlanResult")]
-ActivateFeePlanResult = Annotated[FeePlanSaved | ActivateFeePlanError, strawberry.union("ActivateFeePlanResult")]
+ActivateFeePlanResult = Annotated[
+    FeePlanSaved | ActivateFeePlanError, strawberry.union("ActivateFeePlanResult")
+]
 AdoptPackageResult = Annotated[PackageAdopted | AdoptPackageError, strawberry.union("AdoptPackageResult")]
 RunBillsResult = Annotated[BillRunProgress | RunBillsError, strawberry.union("RunBillsResult")]
 PayBillsResult = Annotated[PaymentSaved | PayBillsError, strawberry.union("PayBillsResult")]
 RefreshPaymentResult = Annotated[PaymentSaved | RefreshPaymentError, strawberry.union("RefreshPaymentResult")]
-RecordOfficePaymentResult = Annotated[PaymentSaved | RecordOfficePaymentError,
-                                      strawberry.union("RecordOfficePaymentResult")]
+RecordOfficePaymentResult = Annotated[
+    PaymentSaved | RecordOfficePaymentError, strawberry.union("RecordOfficePaymentResult")
+]
 WaiveBillResult = Annotated[BillSaved | WaiveBillError, strawberry.union("WaiveBillResult")]
 CancelBillResult = Annotated[BillSaved | CancelBillError, strawberry.union("CancelBillResult")]
 RefundPaymentResult = Annotated[PaymentRefunded | RefundPaymentError, strawberry.union("RefundPaymentResult")]
-RecordLedgerEntryResult = Annotated[LedgerEntryRecorded | RecordLedgerEntryError,
-                                    strawberry.union("RecordLedgerEntryResult")]
-ApportionSharedCostResult = Annotated[SharedCostApportioned | ApportionSharedCostError,
-                                      strawberry.union("ApportionSharedCostResult")]
+RecordLedgerEntryResult = Annotated[
+    LedgerEntryRecorded | RecordLedgerEntryError, strawberry.union("RecordLedgerEntryResult")
+]
+ApportionSharedCostResult = Annotated[
+    SharedCostApportioned | ApportionSharedCostError, strawberry.union("ApportionSharedCostResult")
+]
 
 
 @strawberry.input
@@ -555,9 +577,14 @@ class FeePlanItemInput:
 
 def _funds(rows: list[billing.FundBalance]) -> list[FundBalance]:
     return [
-        FundBalance(fund=models.Fund(f.fund), cash=money(f.cash_fen),
-                    accounts=[AccountBalance(account=models.Account(a), balance=money(v))
-                              for a, v in sorted(f.accounts.items())])
+        FundBalance(
+            fund=models.Fund(f.fund),
+            cash=money(f.cash_fen),
+            accounts=[
+                AccountBalance(account=models.Account(a), balance=money(v))
+                for a, v in sorted(f.accounts.items())
+            ],
+        )
         for f in rows
     ]
 
@@ -570,106 +597,174 @@ def _ids(values: list[strawberry.ID]) -> list[int]:
 class BillingQuery:
     @strawberry.field(permission_classes=[IsAuthenticated], description="A household's bills, newest first.")
     async def household_bills(
-        self, info: Info, household_id: strawberry.ID, unpaid_only: bool = False, first: int | None = None,
+        self,
+        info: Info,
+        household_id: strawberry.ID,
+        unpaid_only: bool = False,
+        first: int | None = None,
         after: str | None = None,
     ) -> Connection[Bill]:
         limit, cursor = page_args(info, first, after)
-        page = await billing.list_household_bills(info.context.session, actor=info.context.actor,
-                                                  household_id=decode_id(household_id), first=limit, after=cursor,
-                                                  unpaid_only=unpaid_only)
+        page = await billing.list_household_bills(
+            info.context.session,
+            actor=info.context.actor,
+            household_id=decode_id(household_id),
+            first=limit,
+            after=cursor,
+            unpaid_only=unpaid_only,
+        )
         return connection(page, Bill)
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="Bills of every household the viewer lives in or follows, newest first.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Bills of every household the viewer lives in or follows, newest first.",
+    )
     async def my_bills(self, info: Info, unpaid_only: bool = False, first: int | None = None) -> list[Bill]:
         limit, _ = page_args(info, first, None)
-        rows = await billing.list_my_bills(info.context.session, actor=info.context.actor, first=limit,
-                                           unpaid_only=unpaid_only)
+        rows = await billing.list_my_bills(
+            info.context.session, actor=info.context.actor, first=limit, unpaid_only=unpaid_only
+        )
         return [Bill(row=b) for b in rows]
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:
-        return Bill(row=await billing.access_bill(info.context.session, actor=info.context.actor, bill_id=decode_id(id)))
+        return Bill(
+            row=await billing.access_bill(
+                info.context.session, actor=info.context.actor, bill_id=decode_id(id)
+            )
+        )
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def payment(self, info: Info, id: strawberry.ID) -> Payment:
-        row = await billing.access_payment(info.context.session, actor=info.context.actor, payment_id=decode_id(id))
+        row = await billing.access_payment(
+            info.context.session, actor=info.context.actor, payment_id=decode_id(id)
+        )
         return Payment(row=row)
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="Payments the viewer made or that were made for their households.")
-    async def my_payments(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Payment]:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Payments the viewer made or that were made for their households.",
+    )
+    async def my_payments(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Payment]:
         limit, cursor = page_args(info, first, after)
-        page = await billing.list_my_payments(info.context.session, actor=info.context.actor, first=limit,
-                                              after=cursor)
+        page = await billing.list_my_payments(
+            info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
         return connection(page, Payment)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Online ways to pay, the default first.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="Online ways to pay, the default first."
+    )
     def payment_methods(self, info: Info) -> list[PaymentMethodEnum]:  # type: ignore[valid-type]
         return [models.PaymentMethod(name) for name in gateways(info.context.settings).online_methods()]
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="The community's own plans and its district's, newest first.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The community's own plans and its district's, newest first.",
+    )
     async def fee_plans(self, info: Info, community_id: strawberry.ID) -> list[FeePlan]:
-        rows = await billing.list_fee_plans(info.context.session, actor=info.context.actor,
-                                            community_id=decode_id(community_id))
+        rows = await billing.list_fee_plans(
+            info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
+        )
         return [FeePlan(row=p) for p in rows]
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="The plan bills are made from: the community's own, else its district's.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The plan bills are made from: the community's own, else its district's.",
+    )
     async def effective_fee_plan(self, info: Info, community_id: strawberry.ID) -> FeePlan | None:
         from laoyou.estates import service as estates
 
-        community = await estates.access_community(info.context.session, actor=info.context.actor,
-                                                   community_id=decode_id(community_id))
+        community = await estates.access_community(
+            info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
+        )
         plan = await billing.effective_plan(info.context.session, community)
         return FeePlan(row=plan) if plan else None
 
     @strawberry.field(permission_classes=[IsStaff])
     async def bill_run(self, info: Info, id: strawberry.ID) -> BillRun:
-        return BillRun(row=await billing.access_bill_run(info.context.session, actor=info.context.actor,
-                                                         run_id=decode_id(id)))
+        return BillRun(
+            row=await billing.access_bill_run(
+                info.context.session, actor=info.context.actor, run_id=decode_id(id)
+            )
+        )
 
-    @strawberry.field(permission_classes=[IsStaff],
-                      description="Of one community, one district, or everything the viewer serves.")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Of one community, one district, or everything the viewer serves.",
+    )
     async def collection_rate(
-        self, info: Info, period: str, community_id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        period: str,
+        community_id: strawberry.ID | None = None,
         district_id: strawberry.ID | None = None,
     ) -> CollectionRate:
         rate = await billing.collection_rate(
-            info.context.session, actor=info.context.actor, period=period[:10],
+            info.context.session,
+            actor=info.context.actor,
+            period=period[:10],
             community_id=decode_id(community_id) if community_id is not None else None,
-            district_id=decode_id(district_id) if district_id is not None else None)
+            district_id=decode_id(district_id) if district_id is not None else None,
+        )
         return _rate(rate)
 
     @strawberry.field(permission_classes=[IsStaff])
     async def arrears_by_building(self, info: Info, community_id: strawberry.ID) -> list[BuildingArrears]:
-        rows = await billing.arrears_by_building(info.context.session, actor=info.context.actor,
-                                                 community_id=decode_id(community_id))
-        return [BuildingArrears(building=Building(row=r.building), households=r.households, bills=r.bills,
-                                owed=money(r.owed_fen)) for r in rows]
+        rows = await billing.arrears_by_building(
+            info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
+        )
+        return [
+            BuildingArrears(
+                building=Building(row=r.building),
+                households=r.households,
+                bills=r.bills,
+                owed=money(r.owed_fen),
+            )
+            for r in rows
+        ]
 
     @strawberry.field(permission_classes=[IsStaff])
     async def fund_balances(self, info: Info, community_id: strawberry.ID) -> list[FundBalance]:
-        return _funds(await billing.fund_balances(info.context.session, actor=info.context.actor,
-                                                  community_id=decode_id(community_id)))
+        return _funds(
+            await billing.fund_balances(
+                info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
+            )
+        )
 
     @strawberry.field(permission_classes=[IsStaff], description="A community's books, newest line first.")
     async def ledger(
-        self, info: Info, community_id: strawberry.ID, fund: FundEnum | None = None,  # type: ignore[valid-type]
-        expenses_only: bool = False, first: int | None = None, after: str | None = None,
-        from_date: date | None = None, to_date: date | None = None,
+        self,
+        info: Info,
+        community_id: strawberry.ID,
+        fund: FundEnum | None = None,  # type: ignore[valid-type]
+        expenses_only: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
     ) -> Connection[LedgerLine]:
         """Newest first; fromDate and toDate (both included) are Asia/Shanghai days."""
         limit, cursor = page_args(info, first, after)
-        page = await billing.ledger_lines(info.context.session, actor=info.context.actor,
-                                          community_id=decode_id(community_id), fund=fund.value if fund else None,
-                                          first=limit, after=cursor, expenses_only=expenses_only,
-                                          from_date=from_date, to_date=to_date)
+        page = await billing.ledger_lines(
+            info.context.session,
+            actor=info.context.actor,
+            community_id=decode_id(community_id),
+            fund=fund.value if fund else None,
+            first=limit,
+            after=cursor,
+            expenses_only=expenses_only,
+            from_date=from_date,
+            to_date=to_date,
+        )
         return Connection(
             nodes=[LedgerLine(row=line, entry=entry) for line, entry in page.items],
-            page_info=PageInfo(has_next_page=page.has_next_page,
-                               end_cursor=billing_cursor(page.items[-1][0].id) if page.items else None),
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=billing_cursor(page.items[-1][0].id) if page.items else None,
+            ),
         )
 
 
@@ -683,64 +778,104 @@ def billing_cursor(key: int) -> str:
 class BillingMutation:
     @strawberry.mutation(permission_classes=[IsStaff])
     async def create_fee_plan(
-        self, info: Info, name: str, phase: PhaseEnum, items: list[FeePlanItemInput],  # type: ignore[valid-type]
-        community_id: strawberry.ID | None = None, district_id: strawberry.ID | None = None, period_months: int = 1,
+        self,
+        info: Info,
+        name: str,
+        phase: PhaseEnum,
+        items: list[FeePlanItemInput],  # type: ignore[valid-type]
+        community_id: strawberry.ID | None = None,
+        district_id: strawberry.ID | None = None,
+        period_months: int = 1,
     ) -> CreateFeePlanResult:
         context = info.context
 
         async def work() -> FeePlanSaved:
             plan = await billing.do_create_fee_plan(
-                context.session, actor=context.actor, name=name, phase=models.Phase(phase), period_months=period_months,
+                context.session,
+                actor=context.actor,
+                name=name,
+                phase=models.Phase(phase),
+                period_months=period_months,
                 community_id=decode_id(community_id) if community_id is not None else None,
                 district_id=decode_id(district_id) if district_id is not None else None,
-                items=[billing.ItemInput(name=i.name, kind=models.ItemKind(i.kind), unit_price_fen=i.unit_price_fen,
-                                         package=i.package) for i in items[:50]])
+                items=[
+                    billing.ItemInput(
+                        name=i.name,
+                        kind=models.ItemKind(i.kind),
+                        unit_price_fen=i.unit_price_fen,
+                        package=i.package,
+                    )
+                    for i in items[:50]
+                ],
+            )
             return FeePlanSaved(plan=FeePlan(row=plan))
 
         return await mutation_boundary(info, CreateFeePlanError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Records who approved it, when, and the decision.")
-    async def activate_fee_plan(self, info: Info, id: strawberry.ID, decision_ref: str) -> ActivateFeePlanResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Records who approved it, when, and the decision."
+    )
+    async def activate_fee_plan(
+        self, info: Info, id: strawberry.ID, decision_ref: str
+    ) -> ActivateFeePlanResult:
         context = info.context
 
         async def work() -> FeePlanSaved:
-            plan = await billing.do_activate_fee_plan(context.session, actor=context.actor, plan_id=decode_id(id),
-                                                      decision_ref=decision_ref)
+            plan = await billing.do_activate_fee_plan(
+                context.session, actor=context.actor, plan_id=decode_id(id), decision_ref=decision_ref
+            )
             return FeePlanSaved(plan=FeePlan(row=plan))
 
         return await mutation_boundary(info, ActivateFeePlanError, work)
 
     @strawberry.mutation(permission_classes=[IsStaff])
-    async def adopt_package(self, info: Info, community_id: strawberry.ID, plan_id: strawberry.ID, package: str,
-                            decision_ref: str) -> AdoptPackageResult:
+    async def adopt_package(
+        self, info: Info, community_id: strawberry.ID, plan_id: strawberry.ID, package: str, decision_ref: str
+    ) -> AdoptPackageResult:
         context = info.context
 
         async def work() -> PackageAdopted:
             adoption = await billing.do_adopt_package(
-                context.session, actor=context.actor, community_id=decode_id(community_id),
-                plan_id=decode_id(plan_id), package=package, decision_ref=decision_ref)
+                context.session,
+                actor=context.actor,
+                community_id=decode_id(community_id),
+                plan_id=decode_id(plan_id),
+                package=package,
+                decision_ref=decision_ref,
+            )
             community = await context.loaders.community_by_id.load(adoption.community_id)
             return PackageAdopted(community=Community(row=community), package=adoption.package)
 
         return await mutation_boundary(info, AdoptPackageError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Start or continue the bill run of a community for a period; idempotent.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Start or continue the bill run of a community for a period; idempotent.",
+    )
     async def run_bills(self, info: Info, community_id: strawberry.ID, period: str) -> RunBillsResult:
         context = info.context
 
         async def work() -> BillRunProgress:
-            run = await billing.do_run_bills(context.session, actor=context.actor,
-                                             community_id=decode_id(community_id), period=period.strip()[:10])
+            run = await billing.do_run_bills(
+                context.session,
+                actor=context.actor,
+                community_id=decode_id(community_id),
+                period=period.strip()[:10],
+            )
             return BillRunProgress(run=BillRun(row=run))
 
         return await mutation_boundary(info, RunBillsError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Pay bills of one household online, by default the first of paymentMethods; "
-                                     "a retry with the same key returns the same payment.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Pay bills of one household online, by default the first of paymentMethods; "
+        "a retry with the same key returns the same payment.",
+    )
     async def pay_bills(
-        self, info: Info, bill_ids: list[strawberry.ID], idempotency_key: str,
+        self,
+        info: Info,
+        bill_ids: list[strawberry.ID],
+        idempotency_key: str,
         method: PaymentMethodEnum | None = None,  # type: ignore[valid-type]
     ) -> PayBillsResult:
         context = info.context
@@ -749,38 +884,63 @@ class BillingMutation:
             registry = gateways(context.settings)
             name = method.value if method is not None else registry.default_method()
             payment = await billing.do_pay_bills(
-                context.session, actor=context.actor, bill_ids=_ids(bill_ids[:billing.MAX_BILLS_PER_PAYMENT + 1]),
-                method=models.PaymentMethod(name) if name else None, idempotency_key=idempotency_key,
-                gateway=registry.get(name) if name else None, client_ip=context.actor.client_ip)
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=models.PaymentMethod(name) if name else None,
+                idempotency_key=idempotency_key,
+                gateway=registry.get(name) if name else None,
+                client_ip=context.actor.client_ip,
+            )
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, PayBillsError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Ask the gateway about a payment still waiting for its confirmation.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Ask the gateway about a payment still waiting for its confirmation.",
+    )
     async def refresh_payment(self, info: Info, id: strawberry.ID) -> RefreshPaymentResult:
         context = info.context
 
         async def work() -> PaymentSaved:
-            found = await billing.access_payment(context.session, actor=context.actor, payment_id=decode_id(id))
-            payment = await billing.do_refresh_payment(context.session, actor=context.actor, payment_id=found.id,
-                                                       gateway=gateways(context.settings).get(found.method))
+            found = await billing.access_payment(
+                context.session, actor=context.actor, payment_id=decode_id(id)
+            )
+            payment = await billing.do_refresh_payment(
+                context.session,
+                actor=context.actor,
+                payment_id=found.id,
+                gateway=gateways(context.settings).get(found.method),
+            )
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, RefreshPaymentError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Cash or bank transfer taken at the office.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Cash or bank transfer taken at the office."
+    )
     async def record_office_payment(
-        self, info: Info, bill_ids: list[strawberry.ID], method: PaymentMethodEnum,  # type: ignore[valid-type]
-        amount_fen: int, office_receipt_no: str, idempotency_key: str,
+        self,
+        info: Info,
+        bill_ids: list[strawberry.ID],
+        method: PaymentMethodEnum,  # type: ignore[valid-type]
+        amount_fen: int,
+        office_receipt_no: str,
+        idempotency_key: str,
     ) -> RecordOfficePaymentResult:
         context = info.context
 
         async def work() -> PaymentSaved:
             payment = await billing.do_record_office_payment(
-                context.session, actor=context.actor, bill_ids=_ids(bill_ids[:billing.MAX_BILLS_PER_PAYMENT + 1]),
-                method=models.PaymentMethod(method), amount_fen=amount_fen, office_receipt_no=office_receipt_no,
-                idempotency_key=idempotency_key)
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=models.PaymentMethod(method),
+                amount_fen=amount_fen,
+                office_receipt_no=office_receipt_no,
+                idempotency_key=idempotency_key,
+            )
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, RecordOfficePaymentError, work)
@@ -790,8 +950,9 @@ class BillingMutation:
         context = info.context
 
         async def work() -> BillSaved:
-            bill = await billing.do_waive_bill(context.session, actor=context.actor, bill_id=decode_id(id),
-                                               reason=reason)
+            bill = await billing.do_waive_bill(
+                context.session, actor=context.actor, bill_id=decode_id(id), reason=reason
+            )
             return BillSaved(bill=Bill(row=bill))
 
         return await mutation_boundary(info, WaiveBillError, work)
@@ -801,72 +962,117 @@ class BillingMutation:
         context = info.context
 
         async def work() -> BillSaved:
-            bill = await billing.do_cancel_bill(context.session, actor=context.actor, bill_id=decode_id(id),
-                                                reason=reason)
+            bill = await billing.do_cancel_bill(
+                context.session, actor=context.actor, bill_id=decode_id(id), reason=reason
+            )
             return BillSaved(bill=Bill(row=bill))
 
         return await mutation_boundary(info, CancelBillError, work)
 
     @strawberry.mutation(permission_classes=[IsStaff])
-    async def refund_payment(self, info: Info, id: strawberry.ID, amount_fen: int, reason: str,
-                             idempotency_key: str) -> RefundPaymentResult:
+    async def refund_payment(
+        self, info: Info, id: strawberry.ID, amount_fen: int, reason: str, idempotency_key: str
+    ) -> RefundPaymentResult:
         context = info.context
 
         async def work() -> PaymentRefunded:
-            refund = await billing.do_refund_payment(context.session, actor=context.actor, payment_id=decode_id(id),
-                                                     amount_fen=amount_fen, reason=reason,
-                                                     idempotency_key=idempotency_key)
+            refund = await billing.do_refund_payment(
+                context.session,
+                actor=context.actor,
+                payment_id=decode_id(id),
+                amount_fen=amount_fen,
+                reason=reason,
+                idempotency_key=idempotency_key,
+            )
             payment = await context.session.get(models.Payment, refund.payment_id)
             return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
 
         return await mutation_boundary(info, RefundPaymentError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Public income, or a deposit into the special maintenance fund.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Public income, or a deposit into the special maintenance fund.",
+    )
     async def record_income(
-        self, info: Info, community_id: strawberry.ID, fund: FundEnum, amount_fen: int,  # type: ignore[valid-type]
-        memo: str, attachment_ref: str = "",
+        self,
+        info: Info,
+        community_id: strawberry.ID,
+        fund: FundEnum,
+        amount_fen: int,  # type: ignore[valid-type]
+        memo: str,
+        attachment_ref: str = "",
     ) -> RecordLedgerEntryResult:
         return await _record(info, "income", community_id, fund, amount_fen, memo, attachment_ref)
 
     @strawberry.mutation(permission_classes=[IsStaff], description="Spend from one of the community's funds.")
     async def record_expense(
-        self, info: Info, community_id: strawberry.ID, fund: FundEnum, amount_fen: int,  # type: ignore[valid-type]
-        memo: str, attachment_ref: str = "",
+        self,
+        info: Info,
+        community_id: strawberry.ID,
+        fund: FundEnum,
+        amount_fen: int,  # type: ignore[valid-type]
+        memo: str,
+        attachment_ref: str = "",
     ) -> RecordLedgerEntryResult:
         return await _record(info, "expense", community_id, fund, amount_fen, memo, attachment_ref)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Share a district cost among its communities by floor_area or households.")
-    async def apportion_shared_cost(self, info: Info, district_id: strawberry.ID, amount_fen: int, key: str,
-                                    memo: str) -> ApportionSharedCostResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Share a district cost among its communities by floor_area or households.",
+    )
+    async def apportion_shared_cost(
+        self, info: Info, district_id: strawberry.ID, amount_fen: int, key: str, memo: str
+    ) -> ApportionSharedCostResult:
         context = info.context
 
         async def work() -> SharedCostApportioned:
-            entries = await billing.do_apportion_shared_cost(context.session, actor=context.actor,
-                                                             district_id=decode_id(district_id), amount_fen=amount_fen,
-                                                             key=key, memo=memo)
+            entries = await billing.do_apportion_shared_cost(
+                context.session,
+                actor=context.actor,
+                district_id=decode_id(district_id),
+                amount_fen=amount_fen,
+                key=key,
+                memo=memo,
+            )
             shares = []
             for entry in entries:
                 community = await context.loaders.community_by_id.load(entry.community_id)
                 lines = await context.session.exec(
-                    billing.select(models.JournalLine.debit_fen).where(models.JournalLine.entry_id == entry.id,
-                                                                       models.JournalLine.debit_fen > 0))
+                    billing.select(models.JournalLine.debit_fen).where(
+                        models.JournalLine.entry_id == entry.id, models.JournalLine.debit_fen > 0
+                    )
+                )
                 shares.append(CommunityShare(community=Community(row=community), amount=money(sum(lines))))
             return SharedCostApportioned(shares=shares)
 
         return await mutation_boundary(info, ApportionSharedCostError, work)
 
 
-async def _record(info: Info, what: str, community_id: strawberry.ID, fund: object, amount_fen: int, memo: str,
-                  attachment_ref: str) -> RecordLedgerEntryResult:
+async def _record(
+    info: Info,
+    what: str,
+    community_id: strawberry.ID,
+    fund: object,
+    amount_fen: int,
+    memo: str,
+    attachment_ref: str,
+) -> RecordLedgerEntryResult:
     context = info.context
 
     async def work() -> LedgerEntryRecorded:
         do = billing.do_record_income if what == "income" else billing.do_record_expense
-        entry = await do(context.session, actor=context.actor, community_id=decode_id(community_id),
-                         fund=models.Fund(fund), amount_fen=amount_fen, memo=memo, attachment_ref=attachment_ref)
-        funds = await billing.fund_balances(context.session, actor=context.actor, community_id=entry.community_id)
+        entry = await do(
+            context.session,
+            actor=context.actor,
+            community_id=decode_id(community_id),
+            fund=models.Fund(fund),
+            amount_fen=amount_fen,
+            memo=memo,
+            attachment_ref=attachment_ref,
+        )
+        funds = await billing.fund_balances(
+            context.session, actor=context.actor, community_id=entry.community_id
+        )
         return LedgerEntryRecorded(entry_id=_id(entry.id), funds=_funds(funds))
 
     return await mutation_boundary(info, RecordLedgerEntryError, work)

@@ -145,8 +145,11 @@ def _fingerprint(**params: Any) -> str:
 def _check_key(key: str) -> str:
     key = (key or "").strip()
     if not 8 <= len(key) <= 64:
-        raise LaoyouError(ErrorCode.INVALID, "The request needs an idempotency key of 8 to 64 characters.",
-                          field="idempotencyKey")
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "The request needs an idempotency key of 8 to 64 characters.",
+            field="idempotencyKey",
+        )
     return key
 
 
@@ -162,8 +165,15 @@ class ItemInput:
 
 
 async def do_create_fee_plan(
-    session: AsyncSession, *, actor: Actor, name: str, phase: Phase, items: list[ItemInput],
-    community_id: int | None = None, district_id: int | None = None, period_months: int = 1,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    name: str,
+    phase: Phase,
+    items: list[ItemInput],
+    community_id: int | None = None,
+    district_id: int | None = None,
+    period_months: int = 1,
 ) -> FeePlan:
     """A draft plan for a community, or for a whole district (inherited unless a community has its own)."""
     _require_login(actor)
@@ -186,20 +196,41 @@ async def do_create_fee_plan(
     if period_months not in (1, 3):
         raise LaoyouError(ErrorCode.INVALID, "Bills are monthly or quarterly.", field="periodMonths")
     if not any(item.package == "base" for item in items):
-        raise LaoyouError(ErrorCode.INVALID, "A plan needs at least one item in its base package.", field="items")
+        raise LaoyouError(
+            ErrorCode.INVALID, "A plan needs at least one item in its base package.", field="items"
+        )
     for item in items:
         if item.unit_price_fen < 0 or item.unit_price_fen > 1_000_000 or not item.name.strip():
-            raise LaoyouError(ErrorCode.INVALID, "Each item needs a name and a price of zero or more.", field="items")
+            raise LaoyouError(
+                ErrorCode.INVALID, "Each item needs a name and a price of zero or more.", field="items"
+            )
         check_text(item.name, field="items")
         check_text(item.package, field="items")
-    version = (await session.scalar(select(func.max(FeePlan.version)).where(FeePlan.scope_key == scope)) or 0) + 1
-    plan = FeePlan(district_id=district_id, community_id=community_id, scope_key=scope, version=version,
-                   name=name, phase=phase.value, period_months=period_months, created_by_id=actor.person_id)
+    version = (
+        await session.scalar(select(func.max(FeePlan.version)).where(FeePlan.scope_key == scope)) or 0
+    ) + 1
+    plan = FeePlan(
+        district_id=district_id,
+        community_id=community_id,
+        scope_key=scope,
+        version=version,
+        name=name,
+        phase=phase.value,
+        period_months=period_months,
+        created_by_id=actor.person_id,
+    )
     session.add(plan)
     await session.flush()
     for item in items:
-        session.add(FeePlanItem(plan_id=plan.id, package=item.package.strip()[:50] or "base",
-                                name=item.name.strip()[:100], kind=item.kind.value, unit_price_fen=item.unit_price_fen))
+        session.add(
+            FeePlanItem(
+                plan_id=plan.id,
+                package=item.package.strip()[:50] or "base",
+                name=item.name.strip()[:100],
+                kind=item.kind.value,
+                unit_price_fen=item.unit_price_fen,
+            )
+        )
     await session.flush()
     return plan
 
@@ -234,11 +265,14 @@ async def do_activate_fee_plan(
         raise PermissionDenied()
     decision_ref = decision_ref.strip()
     if not decision_ref:
-        raise LaoyouError(ErrorCode.INVALID, "Name the owners' decision that approves this plan.", field="decisionRef")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Name the owners' decision that approves this plan.", field="decisionRef"
+        )
     if plan.status != PlanStatus.draft.value:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "Only a draft plan can be activated.")
     await session.exec(
-        update(FeePlan).where(FeePlan.scope_key == plan.scope_key, FeePlan.status == PlanStatus.active.value)
+        update(FeePlan)
+        .where(FeePlan.scope_key == plan.scope_key, FeePlan.status == PlanStatus.active.value)
         .values(status=PlanStatus.retired.value)
     )
     plan.status = PlanStatus.active.value
@@ -247,8 +281,14 @@ async def do_activate_fee_plan(
     plan.decision_ref = decision_ref[:200]
     session.add(plan)
     await session.flush()
-    await accounts.audit(session, actor=actor, action="billing.plan_activated", subject_type="fee_plan",
-                         subject_id=plan.id, detail=decision_ref)
+    await accounts.audit(
+        session,
+        actor=actor,
+        action="billing.plan_activated",
+        subject_type="fee_plan",
+        subject_id=plan.id,
+        detail=decision_ref,
+    )
     return plan
 
 
@@ -260,54 +300,81 @@ async def do_adopt_package(
     plan = await access_fee_plan(session, actor=actor, plan_id=plan_id)
     if plan.community_id not in (None, community_id) or plan.district_id != community.district_id:
         raise NotFound()
-    exists = await session.scalar(select(func.count()).select_from(FeePlanItem).where(
-        FeePlanItem.plan_id == plan_id, FeePlanItem.package == package, FeePlanItem.package != "base"))
+    exists = await session.scalar(
+        select(func.count())
+        .select_from(FeePlanItem)
+        .where(FeePlanItem.plan_id == plan_id, FeePlanItem.package == package, FeePlanItem.package != "base")
+    )
     if not exists:
         raise LaoyouError(ErrorCode.INVALID, "That add-on package is not in the plan.", field="package")
     if not decision_ref.strip():
-        raise LaoyouError(ErrorCode.INVALID, "Name the owners' decision that approves this plan.", field="decisionRef")
-    adoption = PackageAdoption(community_id=community_id, district_id=community.district_id, plan_id=plan_id,
-                               package=package, decision_ref=decision_ref.strip()[:200])
+        raise LaoyouError(
+            ErrorCode.INVALID, "Name the owners' decision that approves this plan.", field="decisionRef"
+        )
+    adoption = PackageAdoption(
+        community_id=community_id,
+        district_id=community.district_id,
+        plan_id=plan_id,
+        package=package,
+        decision_ref=decision_ref.strip()[:200],
+    )
     try:
         async with session.begin_nested():
             session.add(adoption)
             await session.flush()
     except IntegrityError:
-        raise LaoyouError(ErrorCode.ALREADY_EXISTS, "This community has already adopted that package.") from None
+        raise LaoyouError(
+            ErrorCode.ALREADY_EXISTS, "This community has already adopted that package."
+        ) from None
     return adoption
 
 
 async def effective_plan(session: AsyncSession, community: Community) -> FeePlan | None:
     """The community's own active plan, else its district's."""
-    rows = list(await session.exec(
-        select(FeePlan).where(
-            FeePlan.status == PlanStatus.active.value,
-            (FeePlan.community_id == community.id)
-            | (col(FeePlan.community_id).is_(None) & (FeePlan.district_id == community.district_id)),
-        ).order_by(col(FeePlan.community_id).is_(None), col(FeePlan.version).desc())
-    ))
+    rows = list(
+        await session.exec(
+            select(FeePlan)
+            .where(
+                FeePlan.status == PlanStatus.active.value,
+                (FeePlan.community_id == community.id)
+                | (col(FeePlan.community_id).is_(None) & (FeePlan.district_id == community.district_id)),
+            )
+            .order_by(col(FeePlan.community_id).is_(None), col(FeePlan.version).desc())
+        )
+    )
     return rows[0] if rows else None
 
 
 async def plan_items(session: AsyncSession, plan_id: int) -> list[FeePlanItem]:
-    return list(await session.exec(select(FeePlanItem).where(FeePlanItem.plan_id == plan_id).order_by(FeePlanItem.id)))
+    return list(
+        await session.exec(select(FeePlanItem).where(FeePlanItem.plan_id == plan_id).order_by(FeePlanItem.id))
+    )
 
 
 async def items_for_community(session: AsyncSession, plan: FeePlan, community_id: int) -> list[FeePlanItem]:
     """The base package plus the add-ons this community adopted."""
-    adopted = set(await session.exec(select(PackageAdoption.package).where(
-        PackageAdoption.plan_id == plan.id, PackageAdoption.community_id == community_id)))
+    adopted = set(
+        await session.exec(
+            select(PackageAdoption.package).where(
+                PackageAdoption.plan_id == plan.id, PackageAdoption.community_id == community_id
+            )
+        )
+    )
     return [i for i in await plan_items(session, plan.id) if i.package == "base" or i.package in adopted]
 
 
 async def list_fee_plans(session: AsyncSession, *, actor: Actor, community_id: int) -> list[FeePlan]:
     community = await estates.access_community(session, actor=actor, community_id=community_id)
-    return list(await session.exec(
-        select(FeePlan).where(
-            (FeePlan.community_id == community.id)
-            | (col(FeePlan.community_id).is_(None) & (FeePlan.district_id == community.district_id))
-        ).order_by(col(FeePlan.id).desc())
-    ))
+    return list(
+        await session.exec(
+            select(FeePlan)
+            .where(
+                (FeePlan.community_id == community.id)
+                | (col(FeePlan.community_id).is_(None) & (FeePlan.district_id == community.district_id))
+            )
+            .order_by(col(FeePlan.id).desc())
+        )
+    )
 
 
 # --- periods and amounts ------------------------------------------------------------------------------
@@ -332,23 +399,34 @@ def period_bounds(period: str, months: int) -> tuple[date, date]:
         if not 2000 <= year <= 2100:
             raise ValueError(period)
     except ValueError:
-        raise LaoyouError(ErrorCode.INVALID, "Write the period as 2026-05, or 2026-Q2 for a quarterly plan.",
-                          field="period") from None
+        raise LaoyouError(
+            ErrorCode.INVALID, "Write the period as 2026-05, or 2026-Q2 for a quarterly plan.", field="period"
+        ) from None
     last_month = first_month + months - 1
     return date(year, first_month, 1), date(year, last_month, calendar.monthrange(year, last_month)[1])
 
 
-def compute_bill(plan: FeePlan, items: list[FeePlanItem], area_centi_m2: int) -> tuple[list[dict[str, Any]], int, int]:
+def compute_bill(
+    plan: FeePlan, items: list[FeePlanItem], area_centi_m2: int
+) -> tuple[list[dict[str, Any]], int, int]:
     """Lines, amount due and would-be amount for one household; the trial phase charges nothing."""
     months = plan.period_months
     lines = []
     for item in items:
-        amount = line_amount_fen(kind=item.kind, unit_price_fen=item.unit_price_fen, area_centi_m2=area_centi_m2,
-                                 months=months)
-        lines.append({"name": item.name, "package": item.package, "kind": item.kind,
-                      "unit_price_fen": item.unit_price_fen,
-                      "quantity_centi": area_centi_m2 if item.kind == ItemKind.per_m2.value else 100,
-                      "months": months, "amount_fen": amount})
+        amount = line_amount_fen(
+            kind=item.kind, unit_price_fen=item.unit_price_fen, area_centi_m2=area_centi_m2, months=months
+        )
+        lines.append(
+            {
+                "name": item.name,
+                "package": item.package,
+                "kind": item.kind,
+                "unit_price_fen": item.unit_price_fen,
+                "quantity_centi": area_centi_m2 if item.kind == ItemKind.per_m2.value else 100,
+                "months": months,
+                "amount_fen": amount,
+            }
+        )
     would_be = sum(line["amount_fen"] for line in lines)
     return lines, (0 if plan.phase == Phase.trial.value else would_be), would_be
 
@@ -356,29 +434,55 @@ def compute_bill(plan: FeePlan, items: list[FeePlanItem], area_centi_m2: int) ->
 # --- bill runs ----------------------------------------------------------------------------------------
 
 
-async def do_start_bill_run(session: AsyncSession, *, actor: Actor | None, community_id: int, period: str) -> BillRun:
+async def do_start_bill_run(
+    session: AsyncSession, *, actor: Actor | None, community_id: int, period: str
+) -> BillRun:
     """Open (or find) the run for this community, period and plan version. actor None = a system job."""
     community = await _community(session, community_id)
     if actor is not None:
         await check_can_write(session, actor, community_id)
     plan = await effective_plan(session, community)
     if plan is None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This community has no active fee plan.", field="communityId")
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "This community has no active fee plan.", field="communityId"
+        )
     period_bounds(period, plan.period_months)
-    run = (await session.exec(select(BillRun).where(
-        BillRun.community_id == community_id, BillRun.period == period, BillRun.plan_id == plan.id))).first()
+    run = (
+        await session.exec(
+            select(BillRun).where(
+                BillRun.community_id == community_id, BillRun.period == period, BillRun.plan_id == plan.id
+            )
+        )
+    ).first()
     if run is None:
-        total = await session.scalar(select(func.count()).select_from(Household).where(
-            Household.community_id == community_id)) or 0
-        run = BillRun(community_id=community_id, district_id=community.district_id, plan_id=plan.id, period=period,
-                      total=total, started_by_id=actor.person_id if actor else None)
+        total = (
+            await session.scalar(
+                select(func.count()).select_from(Household).where(Household.community_id == community_id)
+            )
+            or 0
+        )
+        run = BillRun(
+            community_id=community_id,
+            district_id=community.district_id,
+            plan_id=plan.id,
+            period=period,
+            total=total,
+            started_by_id=actor.person_id if actor else None,
+        )
         try:
             async with session.begin_nested():
                 session.add(run)
                 await session.flush()
         except IntegrityError:
-            run = (await session.exec(select(BillRun).where(
-                BillRun.community_id == community_id, BillRun.period == period, BillRun.plan_id == plan.id))).one()
+            run = (
+                await session.exec(
+                    select(BillRun).where(
+                        BillRun.community_id == community_id,
+                        BillRun.period == period,
+                        BillRun.plan_id == plan.id,
+                    )
+                )
+            ).one()
     return run
 
 
@@ -408,18 +512,33 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
     plan = await session.get(FeePlan, run.plan_id)
     items = await items_for_community(session, plan, run.community_id)
     start, end = period_bounds(run.period, plan.period_months)
-    already = select(Bill.id).where(Bill.household_id == Household.id, Bill.period == run.period,
-                                    Bill.status != BillStatus.cancelled.value).exists()
-    rows = list(await session.exec(
-        select(Household.id, Unit.floor_area_centi_m2)
-        .join(Unit, Unit.id == Household.unit_id)
-        .where(Household.community_id == run.community_id, Household.id > run.cursor, ~already)
-        .order_by(Household.id).limit(batch_size)
-    ))
-    last = (await session.exec(
-        select(Household.id).where(Household.community_id == run.community_id, Household.id > run.cursor)
-        .order_by(Household.id).offset(batch_size - 1).limit(1)
-    )).first()
+    already = (
+        select(Bill.id)
+        .where(
+            Bill.household_id == Household.id,
+            Bill.period == run.period,
+            Bill.status != BillStatus.cancelled.value,
+        )
+        .exists()
+    )
+    rows = list(
+        await session.exec(
+            select(Household.id, Unit.floor_area_centi_m2)
+            .join(Unit, Unit.id == Household.unit_id)
+            .where(Household.community_id == run.community_id, Household.id > run.cursor, ~already)
+            .order_by(Household.id)
+            .limit(batch_size)
+        )
+    )
+    last = (
+        await session.exec(
+            select(Household.id)
+            .where(Household.community_id == run.community_id, Household.id > run.cursor)
+            .order_by(Household.id)
+            .offset(batch_size - 1)
+            .limit(1)
+        )
+    ).first()
     if not rows and last is None:
         run.finished_at = utcnow()
         run.processed = run.total
@@ -431,26 +550,59 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
     values = []
     for household_id, area in rows:
         lines, amount, would_be = compute_bill(plan, items, area)
-        values.append({
-            "household_id": household_id, "community_id": run.community_id, "district_id": run.district_id,
-            "plan_id": plan.id, "run_id": run.id, "period": run.period, "period_start": start, "period_end": end,
-            "due_date": end, "floor_area_centi_m2": area, "amount_fen": amount, "would_be_fen": would_be,
-            "paid_fen": 0, "waived_fen": 0, "status": status if amount or status == BillStatus.statement.value
-            else BillStatus.paid.value, "lines": lines, "waived_reason": "", "created_at": now,
-        })
+        values.append(
+            {
+                "household_id": household_id,
+                "community_id": run.community_id,
+                "district_id": run.district_id,
+                "plan_id": plan.id,
+                "run_id": run.id,
+                "period": run.period,
+                "period_start": start,
+                "period_end": end,
+                "due_date": end,
+                "floor_area_centi_m2": area,
+                "amount_fen": amount,
+                "would_be_fen": would_be,
+                "paid_fen": 0,
+                "waived_fen": 0,
+                "status": status if amount or status == BillStatus.statement.value else BillStatus.paid.value,
+                "lines": lines,
+                "waived_reason": "",
+                "created_at": now,
+            }
+        )
     created_total = created = 0
     if values:
         result = await session.execute(
-            _insert_ignoring_duplicates(session).returning(Bill.__table__.c.amount_fen), values)
+            _insert_ignoring_duplicates(session).returning(Bill.__table__.c.amount_fen), values
+        )
         amounts = [row[0] for row in result]
         created, created_total = len(amounts), sum(amounts)
     # One summary entry per batch: receivable against fee income, for exactly the bills created.
-    await ledger.post(session, community_id=run.community_id, district_id=run.district_id, kind="bills",
-                      legs=[debit(PF, Account.receivable, created_total), credit(PF, Account.fee_income, created_total)],
-                      memo=f"bills {run.period}", ref_type="bill_run", ref_id=run.id)
+    await ledger.post(
+        session,
+        community_id=run.community_id,
+        district_id=run.district_id,
+        kind="bills",
+        legs=[debit(PF, Account.receivable, created_total), credit(PF, Account.fee_income, created_total)],
+        memo=f"bills {run.period}",
+        ref_type="bill_run",
+        ref_id=run.id,
+    )
     new_cursor = max([r[0] for r in rows] + ([last] if last else []))
-    handled = await session.scalar(select(func.count()).select_from(Household).where(
-        Household.community_id == run.community_id, Household.id > run.cursor, Household.id <= new_cursor)) or 0
+    handled = (
+        await session.scalar(
+            select(func.count())
+            .select_from(Household)
+            .where(
+                Household.community_id == run.community_id,
+                Household.id > run.cursor,
+                Household.id <= new_cursor,
+            )
+        )
+        or 0
+    )
     run.cursor = new_cursor
     run.processed = min(run.total, run.processed + handled)
     run.created += created
@@ -460,7 +612,12 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
 
 
 async def do_run_bills(
-    session: AsyncSession, *, actor: Actor, community_id: int, period: str, max_households: int = 5000,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int,
+    period: str,
+    max_households: int = 5000,
     batch_size: int = 500,
 ) -> BillRun:
     """The staff button: start or continue a run, up to max_households in this request."""
@@ -478,7 +635,11 @@ async def do_run_bills(
 
 
 async def run_bill_job(
-    sessionmaker: Any, *, community_id: int, period: str, batch_size: int = 500,
+    sessionmaker: Any,
+    *,
+    community_id: int,
+    period: str,
+    batch_size: int = 500,
     fail_after_batches: int | None = None,
 ) -> int:
     """The background job: one committed transaction per batch, so a killed run resumes from its cursor."""
@@ -538,7 +699,12 @@ async def access_bill(session: AsyncSession, *, actor: Actor, bill_id: int) -> B
 
 
 async def list_household_bills(
-    session: AsyncSession, *, actor: Actor, household_id: int, first: int, after: int | None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    household_id: int,
+    first: int,
+    after: int | None,
     unpaid_only: bool = False,
 ) -> Page[Bill]:
     await estates.access_household(session, actor=actor, household_id=household_id)
@@ -551,7 +717,9 @@ async def list_household_bills(
     return Page(rows[:first], len(rows) > first)
 
 
-async def list_my_bills(session: AsyncSession, *, actor: Actor, first: int, unpaid_only: bool = False) -> list[Bill]:
+async def list_my_bills(
+    session: AsyncSession, *, actor: Actor, first: int, unpaid_only: bool = False
+) -> list[Bill]:
     _require_login(actor)
     if not actor.household_ids:
         return []
@@ -583,9 +751,17 @@ async def do_waive_bill(session: AsyncSession, *, actor: Actor, bill_id: int, re
     bill.waived_at = utcnow()
     restatus(bill)
     session.add(bill)
-    await ledger.post(session, community_id=bill.community_id, district_id=bill.district_id, kind="waiver",
-                      legs=[debit(PF, Account.fee_waived, outstanding), credit(PF, Account.receivable, outstanding)],
-                      memo=reason, ref_type="bill", ref_id=bill.id, created_by_id=actor.person_id)
+    await ledger.post(
+        session,
+        community_id=bill.community_id,
+        district_id=bill.district_id,
+        kind="waiver",
+        legs=[debit(PF, Account.fee_waived, outstanding), credit(PF, Account.receivable, outstanding)],
+        memo=reason,
+        ref_type="bill",
+        ref_id=bill.id,
+        created_by_id=actor.person_id,
+    )
     await session.flush()
     return bill
 
@@ -597,23 +773,39 @@ async def do_cancel_bill(session: AsyncSession, *, actor: Actor, bill_id: int, r
     check_text(reason, field="reason")
     bill = await _lock_bill(session, bill.id)
     if bill.paid_fen or bill.status == BillStatus.cancelled.value:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "A bill with payments cannot be cancelled; refund them first.")
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "A bill with payments cannot be cancelled; refund them first."
+        )
     outstanding = bill.outstanding_fen
     waived = bill.waived_fen
     bill.status = BillStatus.cancelled.value
     bill.waived_reason = (reason.strip() or "cancelled")[:200]
     session.add(bill)
-    await ledger.post(session, community_id=bill.community_id, district_id=bill.district_id, kind="cancel",
-                      legs=[debit(PF, Account.fee_income, outstanding + waived),
-                            credit(PF, Account.receivable, outstanding), credit(PF, Account.fee_waived, waived)],
-                      memo=reason, ref_type="bill", ref_id=bill.id, created_by_id=actor.person_id)
+    await ledger.post(
+        session,
+        community_id=bill.community_id,
+        district_id=bill.district_id,
+        kind="cancel",
+        legs=[
+            debit(PF, Account.fee_income, outstanding + waived),
+            credit(PF, Account.receivable, outstanding),
+            credit(PF, Account.fee_waived, waived),
+        ],
+        memo=reason,
+        ref_type="bill",
+        ref_id=bill.id,
+        created_by_id=actor.person_id,
+    )
     await session.flush()
     return bill
 
 
 async def _lock_bill(session: AsyncSession, bill_id: int) -> Bill:
-    return (await session.exec(select(Bill).where(Bill.id == bill_id).with_for_update()
-                               .execution_options(populate_existing=True))).one()
+    return (
+        await session.exec(
+            select(Bill).where(Bill.id == bill_id).with_for_update().execution_options(populate_existing=True)
+        )
+    ).one()
 
 
 Notifier = Callable[..., Awaitable[None]]
@@ -625,30 +817,52 @@ async def notify_overdue(session: AsyncSession, *, bill: Bill, person_ids: list[
 
     for person_id in person_ids:
         await accounts.do_notify(
-            session, person_id=person_id, kind="bill_overdue",
+            session,
+            person_id=person_id,
+            kind="bill_overdue",
             title=i18n.gettext("A property fee bill is waiting to be paid"),
-            body=i18n.gettext("%(period)s: %(amount)s yuan", period=bill.period, amount=yuan(bill.outstanding_fen)),
+            body=i18n.gettext(
+                "%(period)s: %(amount)s yuan", period=bill.period, amount=yuan(bill.outstanding_fen)
+            ),
             link=f"/bills/{bill.id}",
         )
 
 
-async def do_remind_overdue(session: AsyncSession, *, now: datetime | None = None,
-                            notifier: Notifier = notify_overdue, limit: int = 5000) -> int:
+async def do_remind_overdue(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    notifier: Notifier = notify_overdue,
+    limit: int = 5000,
+) -> int:
     """Remind the residents and accepted family of each overdue bill, at most once per bill per local day
     (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed)."""
     now = now or utcnow()
     today = local_date(now)
     start_of_today = shanghai_day_start(today)
-    bills = list(await session.exec(select(Bill).where(
-        col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]), Bill.due_date < today,
-        col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today)).order_by(Bill.id).limit(limit)))
+    bills = list(
+        await session.exec(
+            select(Bill)
+            .where(
+                col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]),
+                Bill.due_date < today,
+                col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today),
+            )
+            .order_by(Bill.id)
+            .limit(limit)
+        )
+    )
     if not bills:
         return 0
     household_ids = {b.household_id for b in bills}
     people: dict[int, list[int]] = {}
-    for grant in await session.exec(select(RoleGrant).where(
-            col(RoleGrant.household_id).in_(household_ids), col(RoleGrant.revoked_at).is_(None),
-            col(RoleGrant.role).in_([Role.resident.value, Role.family.value]))):
+    for grant in await session.exec(
+        select(RoleGrant).where(
+            col(RoleGrant.household_id).in_(household_ids),
+            col(RoleGrant.revoked_at).is_(None),
+            col(RoleGrant.role).in_([Role.resident.value, Role.family.value]),
+        )
+    ):
         people.setdefault(grant.household_id, []).append(grant.person_id)
     for bill in bills:
         await notifier(session, bill=bill, person_ids=sorted(set(people.get(bill.household_id, []))))
@@ -669,8 +883,11 @@ def _new_receipt_no(community_id: int) -> str:
 
 
 async def _existing(session: AsyncSession, payer_id: int, key: str) -> Payment | None:
-    return (await session.exec(select(Payment).where(Payment.payer_id == payer_id,
-                                                     Payment.idempotency_key == key))).first()
+    return (
+        await session.exec(
+            select(Payment).where(Payment.payer_id == payer_id, Payment.idempotency_key == key)
+        )
+    ).first()
 
 
 async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bill]:
@@ -686,8 +903,14 @@ async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bil
 
 
 async def do_pay_bills(
-    session: AsyncSession, *, actor: Actor, bill_ids: list[int], method: PaymentMethod | None, idempotency_key: str,
-    gateway: Gateway | None, client_ip: str = "",
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    bill_ids: list[int],
+    method: PaymentMethod | None,
+    idempotency_key: str,
+    gateway: Gateway | None,
+    client_ip: str = "",
 ) -> Payment:
     """A resident, or family for a linked household, starts paying one or several bills online.
 
@@ -700,8 +923,11 @@ async def do_pay_bills(
     existing = await _existing(session, actor.person_id, key)
     if existing is not None:
         if existing.request_hash != fingerprint:
-            raise LaoyouError(ErrorCode.IDEMPOTENCY_CONFLICT,
-                              "This payment was already started with other details.", field="idempotencyKey")
+            raise LaoyouError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "This payment was already started with other details.",
+                field="idempotencyKey",
+            )
         return existing
     if method is None or not method.is_online or gateway is None:
         raise LaoyouError(ErrorCode.INVALID, "That way of paying is not available.", field="method")
@@ -717,17 +943,32 @@ async def do_pay_bills(
     periods = "、".join(sorted({b.period for b in bills}))
     try:
         with unit_of_work(session):
-            created = await gateway.create_order(OrderRequest(
-                out_trade_no=out_trade_no, amount_fen=amount, description=f"{community.name} 物业费 {periods}"[:127],
-                client_ip=client_ip))
+            created = await gateway.create_order(
+                OrderRequest(
+                    out_trade_no=out_trade_no,
+                    amount_fen=amount,
+                    description=f"{community.name} 物业费 {periods}"[:127],
+                    client_ip=client_ip,
+                )
+            )
     except GatewayError as exc:
         log.warning("order creation failed: %s", exc)
-        raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again.") from None
+        raise LaoyouError(
+            ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again."
+        ) from None
     payment = Payment(
-        household_id=household.id, community_id=household.community_id, district_id=household.district_id,
-        payer_id=actor.person_id, method=method.value, amount_fen=amount, status=PaymentStatus.pending.value,
-        out_trade_no=out_trade_no, receipt_number=_new_receipt_no(household.community_id),
-        pay_url=created.pay_url or created.code_url, idempotency_key=key, request_hash=fingerprint,
+        household_id=household.id,
+        community_id=household.community_id,
+        district_id=household.district_id,
+        payer_id=actor.person_id,
+        method=method.value,
+        amount_fen=amount,
+        status=PaymentStatus.pending.value,
+        out_trade_no=out_trade_no,
+        receipt_number=_new_receipt_no(household.community_id),
+        pay_url=created.pay_url or created.code_url,
+        idempotency_key=key,
+        request_hash=fingerprint,
         bill_ids=[b.id for b in bills],
     )
     session.add(payment)
@@ -736,19 +977,29 @@ async def do_pay_bills(
 
 
 async def do_record_office_payment(
-    session: AsyncSession, *, actor: Actor, bill_ids: list[int], method: PaymentMethod, amount_fen: int,
-    office_receipt_no: str, idempotency_key: str,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    bill_ids: list[int],
+    method: PaymentMethod,
+    amount_fen: int,
+    office_receipt_no: str,
+    idempotency_key: str,
 ) -> Payment:
     """A steward records cash or a bank transfer taken at the office, with its receipt number."""
     _require_login(actor)
     key = _check_key(idempotency_key)
-    fingerprint = _fingerprint(bills=sorted(bill_ids), method=method.value, amount=amount_fen,
-                               receipt=office_receipt_no.strip())
+    fingerprint = _fingerprint(
+        bills=sorted(bill_ids), method=method.value, amount=amount_fen, receipt=office_receipt_no.strip()
+    )
     existing = await _existing(session, actor.person_id, key)
     if existing is not None:
         if existing.request_hash != fingerprint:
-            raise LaoyouError(ErrorCode.IDEMPOTENCY_CONFLICT,
-                              "This payment was already started with other details.", field="idempotencyKey")
+            raise LaoyouError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "This payment was already started with other details.",
+                field="idempotencyKey",
+            )
         return existing
     if method not in (PaymentMethod.cash, PaymentMethod.bank_transfer):
         raise LaoyouError(ErrorCode.INVALID, "That way of paying is not available.", field="method")
@@ -761,13 +1012,24 @@ async def do_record_office_payment(
     check_text(office_receipt_no, field="officeReceiptNo")
     owed = sum(b.outstanding_fen for b in bills)
     if amount_fen <= 0 or amount_fen > owed:
-        raise LaoyouError(ErrorCode.INVALID, "The amount must be more than zero and no more than what is owed.",
-                          field="amountFen")
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "The amount must be more than zero and no more than what is owed.",
+            field="amountFen",
+        )
     payment = Payment(
-        household_id=bills[0].household_id, community_id=bills[0].community_id, district_id=bills[0].district_id,
-        payer_id=actor.person_id, method=method.value, amount_fen=amount_fen, status=PaymentStatus.pending.value,
-        out_trade_no=_new_trade_no(), receipt_number=_new_receipt_no(bills[0].community_id),
-        office_receipt_no=office_receipt_no.strip()[:50], idempotency_key=key, request_hash=fingerprint,
+        household_id=bills[0].household_id,
+        community_id=bills[0].community_id,
+        district_id=bills[0].district_id,
+        payer_id=actor.person_id,
+        method=method.value,
+        amount_fen=amount_fen,
+        status=PaymentStatus.pending.value,
+        out_trade_no=_new_trade_no(),
+        receipt_number=_new_receipt_no(bills[0].community_id),
+        office_receipt_no=office_receipt_no.strip()[:50],
+        idempotency_key=key,
+        request_hash=fingerprint,
         bill_ids=[b.id for b in bills],
     )
     session.add(payment)
@@ -780,15 +1042,19 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
     """Mark a payment paid and allocate it to its bills, exactly once; True if this call applied it."""
     paid_at = utcnow()
     result = await session.exec(
-        update(Payment).where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
         .values(status=PaymentStatus.paid.value, paid_at=paid_at, transaction_id=transaction_id or None)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         return False
     # This call won the guarded update: the row is ours to finish; no refresh round trip is needed.
-    for name, value in (("status", PaymentStatus.paid.value), ("paid_at", paid_at),
-                        ("transaction_id", transaction_id or None)):
+    for name, value in (
+        ("status", PaymentStatus.paid.value),
+        ("paid_at", paid_at),
+        ("transaction_id", transaction_id or None),
+    ):
         set_committed_value(payment, name, value)
     remaining = payment.amount_fen
     allocations = []
@@ -800,8 +1066,16 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
         bill.paid_fen += share
         restatus(bill)
         session.add(bill)
-        allocations.append({"payment_id": payment.id, "bill_id": bill.id, "community_id": bill.community_id,
-                            "district_id": bill.district_id, "amount_fen": share, "created_at": utcnow()})
+        allocations.append(
+            {
+                "payment_id": payment.id,
+                "bill_id": bill.id,
+                "community_id": bill.community_id,
+                "district_id": bill.district_id,
+                "amount_fen": share,
+                "created_at": utcnow(),
+            }
+        )
         remaining -= share
     if allocations:
         await session.execute(insert(PaymentAllocation), allocations)
@@ -809,30 +1083,59 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
     payment.applied_fen = applied
     payment.unapplied_fen = remaining  # the bills were settled another way meanwhile: held as 预收
     session.add(payment)
-    await ledger.post(session, community_id=payment.community_id, district_id=payment.district_id, kind="payment",
-                      legs=[debit(PF, Account.cash, payment.amount_fen), credit(PF, Account.receivable, applied),
-                            credit(PF, Account.advance_received, remaining)],
-                      memo=payment.receipt_number, ref_type="payment", ref_id=payment.id,
-                      created_by_id=payment.payer_id)
+    await ledger.post(
+        session,
+        community_id=payment.community_id,
+        district_id=payment.district_id,
+        kind="payment",
+        legs=[
+            debit(PF, Account.cash, payment.amount_fen),
+            credit(PF, Account.receivable, applied),
+            credit(PF, Account.advance_received, remaining),
+        ],
+        memo=payment.receipt_number,
+        ref_type="payment",
+        ref_id=payment.id,
+        created_by_id=payment.payer_id,
+    )
     await session.flush()
     announce(session, f"payment:{payment.id}", {"status": PaymentStatus.paid.value})
     announce(session, billing_channel(payment.community_id), {"kind": "payment", "payment": payment.id})
     return True
 
 
-async def _refuse(session: AsyncSession, *, provider: str, reason: str, headers: dict[str, str], body: bytes,
-                  trade: TradeResult | None = None) -> None:
+async def _refuse(
+    session: AsyncSession,
+    *,
+    provider: str,
+    reason: str,
+    headers: dict[str, str],
+    body: bytes,
+    trade: TradeResult | None = None,
+) -> None:
     log.warning("refused %s notification: %s", provider, reason)
-    session.add(RefusedNotification(
-        provider=provider, reason=reason[:200], out_trade_no=(trade.out_trade_no if trade else "")[:64],
-        transaction_id=(trade.transaction_id if trade else "")[:64],
-        headers=json.dumps(headers, ensure_ascii=False)[:2000], body=body.decode("utf-8", "replace")[:8000],
-    ))
+    session.add(
+        RefusedNotification(
+            provider=provider,
+            reason=reason[:200],
+            out_trade_no=(trade.out_trade_no if trade else "")[:64],
+            transaction_id=(trade.transaction_id if trade else "")[:64],
+            headers=json.dumps(headers, ensure_ascii=False)[:2000],
+            body=body.decode("utf-8", "replace")[:8000],
+        )
+    )
     await session.flush()
 
 
-async def record_trade(session: AsyncSession, *, gateway: Gateway, trade: TradeResult, source: str,
-                       headers: dict[str, str] | None = None, body: bytes = b"") -> str:
+async def record_trade(
+    session: AsyncSession,
+    *,
+    gateway: Gateway,
+    trade: TradeResult,
+    source: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> str:
     """Record a provider's word on an order once (by transaction id), check it, and apply it once.
 
     Returns applied, duplicate, ignored or refused.
@@ -851,24 +1154,43 @@ async def record_trade(session: AsyncSession, *, gateway: Gateway, trade: TradeR
     elif not trade.transaction_id:
         reason = "no transaction id"
     if reason:
-        await _refuse(session, provider=provider, reason=reason, headers=headers or {}, body=body, trade=trade)
+        await _refuse(
+            session, provider=provider, reason=reason, headers=headers or {}, body=body, trade=trade
+        )
         return "refused"
     # Recorded once by the provider's transaction id, in one statement: a duplicate (even one delivered
     # concurrently) inserts nothing and returns no row, with no savepoint or pre-check round trip.
-    values = {"provider": provider, "transaction_id": trade.transaction_id, "out_trade_no": trade.out_trade_no,
-              "amount_fen": trade.amount_fen, "merchant_id": trade.merchant_id, "source": source,
-              "payment_id": payment.id, "community_id": payment.community_id, "district_id": payment.district_id,
-              "received_at": utcnow()}
-    recorded = (await session.execute(
-        _insert_ignoring(session, PaymentNotification.__table__, ["provider", "transaction_id"])
-        .values(**values).returning(PaymentNotification.__table__.c.id))).first()
+    values = {
+        "provider": provider,
+        "transaction_id": trade.transaction_id,
+        "out_trade_no": trade.out_trade_no,
+        "amount_fen": trade.amount_fen,
+        "merchant_id": trade.merchant_id,
+        "source": source,
+        "payment_id": payment.id,
+        "community_id": payment.community_id,
+        "district_id": payment.district_id,
+        "received_at": utcnow(),
+    }
+    recorded = (
+        await session.execute(
+            _insert_ignoring(session, PaymentNotification.__table__, ["provider", "transaction_id"])
+            .values(**values)
+            .returning(PaymentNotification.__table__.c.id)
+        )
+    ).first()
     if recorded is None:
         return "duplicate"
-    return "applied" if await apply_payment(session, payment=payment, transaction_id=trade.transaction_id) else "duplicate"
+    return (
+        "applied"
+        if await apply_payment(session, payment=payment, transaction_id=trade.transaction_id)
+        else "duplicate"
+    )
 
 
-async def do_receive_notification(session: AsyncSession, *, gateway: Gateway, headers: dict[str, str],
-                                  body: bytes) -> tuple[Reply, str]:
+async def do_receive_notification(
+    session: AsyncSession, *, gateway: Gateway, headers: dict[str, str], body: bytes
+) -> tuple[Reply, str]:
     """The notify endpoint's work: verify, record once, apply once, answer as the provider expects."""
     try:
         trade = gateway.verify_notification(headers, body)
@@ -878,11 +1200,13 @@ async def do_receive_notification(session: AsyncSession, *, gateway: Gateway, he
         unverified_log.warning("refused %s notification: %s", gateway.name, str(exc)[:200])
         return gateway.failure_reply(str(exc)), "refused"
     if isinstance(trade, RefundResult):
-        outcome = await record_refund_result(session, gateway=gateway, result=trade, source="notify",
-                                             headers=headers, body=body)
+        outcome = await record_refund_result(
+            session, gateway=gateway, result=trade, source="notify", headers=headers, body=body
+        )
     else:
-        outcome = await record_trade(session, gateway=gateway, trade=trade, source="notify", headers=headers,
-                                     body=body)
+        outcome = await record_trade(
+            session, gateway=gateway, trade=trade, source="notify", headers=headers, body=body
+        )
     if outcome == "refused":
         return gateway.failure_reply("order does not match"), outcome
     return gateway.success_reply(), outcome
@@ -905,13 +1229,16 @@ async def access_payment_to_confirm(session: AsyncSession, *, actor: Actor, out_
     """A payment waiting at a cashier, for the person who started it or one who may pay for its household."""
     _require_login(actor)
     payment = (await session.exec(select(Payment).where(Payment.out_trade_no == out_trade_no))).first()
-    if payment is None or not (payment.payer_id == actor.person_id or payment.household_id in actor.household_ids):
+    if payment is None or not (
+        payment.payer_id == actor.person_id or payment.household_id in actor.household_ids
+    ):
         raise NotFound()  # staff may see payments, but only the payer's side confirms one
     return payment
 
 
-async def do_refresh_payment(session: AsyncSession, *, actor: Actor, payment_id: int,
-                             gateway: Gateway | None) -> Payment:
+async def do_refresh_payment(
+    session: AsyncSession, *, actor: Actor, payment_id: int, gateway: Gateway | None
+) -> Payment:
     """The result page's "check again": ask the gateway about a payment still waiting for its notification."""
     payment = await access_payment(session, actor=actor, payment_id=payment_id)
     if payment.status == PaymentStatus.pending.value and gateway is not None:
@@ -930,27 +1257,47 @@ async def _query_and_apply(session: AsyncSession, *, gateway: Gateway, payment: 
     if trade.state == TradeState.success:
         return await record_trade(session, gateway=gateway, trade=trade, source="query")
     if trade.state == TradeState.closed:
-        await session.exec(update(Payment).where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
-                           .values(status=PaymentStatus.failed.value))
+        await session.exec(
+            update(Payment)
+            .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
+            .values(status=PaymentStatus.failed.value)
+        )
         return "closed"
     return "waiting"
 
 
-async def reconcile(session: AsyncSession, *, gateways: dict[str, Gateway], older_than: timedelta = timedelta(minutes=2),
-                    expire_after: timedelta = timedelta(hours=2), now: datetime | None = None) -> dict[str, int]:
+async def reconcile(
+    session: AsyncSession,
+    *,
+    gateways: dict[str, Gateway],
+    older_than: timedelta = timedelta(minutes=2),
+    expire_after: timedelta = timedelta(hours=2),
+    now: datetime | None = None,
+) -> dict[str, int]:
     """Ask the gateways about online payments whose notification never came."""
     now = now or utcnow()
     cutoff = now - older_than
-    pending = list(await session.exec(select(Payment).where(
-        Payment.status == PaymentStatus.pending.value, Payment.created_at <= cutoff,
-        col(Payment.method).in_(list(gateways))).order_by(Payment.id).limit(1000)))
+    pending = list(
+        await session.exec(
+            select(Payment)
+            .where(
+                Payment.status == PaymentStatus.pending.value,
+                Payment.created_at <= cutoff,
+                col(Payment.method).in_(list(gateways)),
+            )
+            .order_by(Payment.id)
+            .limit(1000)
+        )
+    )
     counts: dict[str, int] = {}
     for payment in pending:
         outcome = await _query_and_apply(session, gateway=gateways[payment.method], payment=payment)
         if outcome == "waiting" and as_utc(payment.created_at) < now - expire_after:
-            await session.exec(update(Payment).where(Payment.id == payment.id,
-                                                     Payment.status == PaymentStatus.pending.value)
-                               .values(status=PaymentStatus.failed.value))
+            await session.exec(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
+                .values(status=PaymentStatus.failed.value)
+            )
             outcome = "expired"
         counts[outcome] = counts.get(outcome, 0) + 1
     await session.flush()
@@ -961,8 +1308,16 @@ def _new_refund_no() -> str:
     return "RF" + utcnow().strftime("%Y%m%d%H%M%S") + secrets.token_hex(6).upper()
 
 
-async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: int, amount_fen: int, reason: str,
-                            idempotency_key: str, gateway: Gateway | None = None) -> Refund:
+async def do_refund_payment(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    payment_id: int,
+    amount_fen: int,
+    reason: str,
+    idempotency_key: str,
+    gateway: Gateway | None = None,
+) -> Refund:
     """Give money back. Cash and transfers are posted at once; an online payment is refunded through its
     gateway under a fresh out_refund_no and posted once, when the gateway confirms (its answer, its refund
     notification, or reconciliation's query)."""
@@ -970,29 +1325,58 @@ async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: 
     await check_can_write(session, actor, payment.community_id)
     key = _check_key(idempotency_key)
     fingerprint = _fingerprint(payment=payment_id, amount=amount_fen, reason=reason.strip())
-    existing = (await session.exec(select(Refund).where(Refund.created_by_id == actor.person_id,
-                                                        Refund.idempotency_key == key))).first()
+    existing = (
+        await session.exec(
+            select(Refund).where(Refund.created_by_id == actor.person_id, Refund.idempotency_key == key)
+        )
+    ).first()
     if existing is not None:
         if existing.request_hash != fingerprint:
-            raise LaoyouError(ErrorCode.IDEMPOTENCY_CONFLICT,
-                              "This payment was already started with other details.", field="idempotencyKey")
+            raise LaoyouError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "This payment was already started with other details.",
+                field="idempotencyKey",
+            )
         return existing
     if not reason.strip():
         raise LaoyouError(ErrorCode.INVALID, "Say why the money is refunded.", field="reason")
     check_text(reason, field="reason")
-    payment = (await session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()
-                                  .execution_options(populate_existing=True))).one()
-    asked = await session.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
-        Refund.payment_id == payment.id, Refund.status == RefundStatus.pending.value)) or 0
+    payment = (
+        await session.exec(
+            select(Payment)
+            .where(Payment.id == payment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    asked = (
+        await session.scalar(
+            select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+                Refund.payment_id == payment.id, Refund.status == RefundStatus.pending.value
+            )
+        )
+        or 0
+    )
     refundable = payment.amount_fen - payment.refunded_fen - int(asked)
     if payment.status not in (PaymentStatus.paid.value,) or amount_fen <= 0 or amount_fen > refundable:
-        raise LaoyouError(ErrorCode.INVALID, "The amount must be more than zero and no more than what was paid.",
-                          field="amountFen")
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "The amount must be more than zero and no more than what was paid.",
+            field="amountFen",
+        )
     online = PaymentMethod(payment.method).is_online
-    refund = Refund(payment_id=payment.id, community_id=payment.community_id, district_id=payment.district_id,
-                    amount_fen=amount_fen, reason=reason.strip()[:200], created_by_id=actor.person_id,
-                    idempotency_key=key, request_hash=fingerprint, out_refund_no=_new_refund_no(),
-                    status=RefundStatus.pending.value)
+    refund = Refund(
+        payment_id=payment.id,
+        community_id=payment.community_id,
+        district_id=payment.district_id,
+        amount_fen=amount_fen,
+        reason=reason.strip()[:200],
+        created_by_id=actor.person_id,
+        idempotency_key=key,
+        request_hash=fingerprint,
+        out_refund_no=_new_refund_no(),
+        status=RefundStatus.pending.value,
+    )
     session.add(refund)
     await session.flush()
     if not online:
@@ -1006,9 +1390,16 @@ async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: 
         raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again.")
     try:
         with unit_of_work(session):
-            result = await gateway.create_refund(RefundRequest(
-                out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, amount_fen=amount_fen,
-                total_fen=payment.amount_fen, reason=refund.reason, transaction_id=payment.transaction_id or ""))
+            result = await gateway.create_refund(
+                RefundRequest(
+                    out_trade_no=payment.out_trade_no,
+                    out_refund_no=refund.out_refund_no,
+                    amount_fen=amount_fen,
+                    total_fen=payment.amount_fen,
+                    reason=refund.reason,
+                    transaction_id=payment.transaction_id or "",
+                )
+            )
     except GatewayError as exc:
         # The request may or may not have reached the gateway: the refund stays pending under its number,
         # and reconciliation asks the gateway about it (the same number never refunds twice).
@@ -1019,8 +1410,15 @@ async def do_refund_payment(session: AsyncSession, *, actor: Actor, payment_id: 
     return refund
 
 
-async def record_refund_result(session: AsyncSession, *, gateway: Gateway, result: RefundResult, source: str,
-                               headers: dict[str, str] | None = None, body: bytes = b"") -> str:
+async def record_refund_result(
+    session: AsyncSession,
+    *,
+    gateway: Gateway,
+    result: RefundResult,
+    source: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> str:
     """The gateway's word on a refund (answer, notification or query): checked, and posted once on success.
 
     Returns applied, duplicate, waiting, failed or refused."""
@@ -1045,18 +1443,26 @@ async def record_refund_result(session: AsyncSession, *, gateway: Gateway, resul
         applied = await _confirm_refund(session, refund=refund, provider_refund_id=result.refund_id)
         return "applied" if applied else "duplicate"
     if result.state in (RefundState.closed, RefundState.abnormal):
-        done = await session.exec(update(Refund).where(Refund.id == refund.id,
-                                                       Refund.status == RefundStatus.pending.value)
-                                  .values(status=RefundStatus.failed.value, provider_refund_id=result.refund_id))
+        done = await session.exec(
+            update(Refund)
+            .where(Refund.id == refund.id, Refund.status == RefundStatus.pending.value)
+            .values(status=RefundStatus.failed.value, provider_refund_id=result.refund_id)
+        )
         return "failed" if done.rowcount else "duplicate"
     return "waiting"
 
 
 async def _confirm_refund(session: AsyncSession, *, refund: Refund, provider_refund_id: str) -> bool:
     """pending -> succeeded exactly once; then the bills reopen and the books post the refund."""
-    done = await session.exec(update(Refund).where(Refund.id == refund.id, Refund.status == RefundStatus.pending.value)
-                              .values(status=RefundStatus.succeeded.value, confirmed_at=utcnow(),
-                                      provider_refund_id=provider_refund_id[:64]))
+    done = await session.exec(
+        update(Refund)
+        .where(Refund.id == refund.id, Refund.status == RefundStatus.pending.value)
+        .values(
+            status=RefundStatus.succeeded.value,
+            confirmed_at=utcnow(),
+            provider_refund_id=provider_refund_id[:64],
+        )
+    )
     if done.rowcount != 1:
         return False
     await session.refresh(refund)
@@ -1066,14 +1472,25 @@ async def _confirm_refund(session: AsyncSession, *, refund: Refund, provider_ref
 
 async def _apply_refund(session: AsyncSession, *, refund: Refund) -> None:
     """First what was held unapplied, then the latest allocations; the bills reopen."""
-    payment = (await session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()
-                                  .execution_options(populate_existing=True))).one()
+    payment = (
+        await session.exec(
+            select(Payment)
+            .where(Payment.id == refund.payment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
     amount_fen = refund.amount_fen
     from_unapplied = min(amount_fen, payment.unapplied_fen)
     remaining = amount_fen - from_unapplied
     reversed_total = 0
-    allocations = list(await session.exec(select(PaymentAllocation).where(PaymentAllocation.payment_id == payment.id)
-                                          .order_by(col(PaymentAllocation.id).desc())))
+    allocations = list(
+        await session.exec(
+            select(PaymentAllocation)
+            .where(PaymentAllocation.payment_id == payment.id)
+            .order_by(col(PaymentAllocation.id).desc())
+        )
+    )
     net: dict[int, int] = {}
     for allocation in reversed(allocations):
         net[allocation.bill_id] = net.get(allocation.bill_id, 0) + allocation.amount_fen
@@ -1087,8 +1504,16 @@ async def _apply_refund(session: AsyncSession, *, refund: Refund) -> None:
         bill.paid_fen -= share
         restatus(bill)
         session.add(bill)
-        session.add(PaymentAllocation(payment_id=payment.id, bill_id=bill_id, community_id=bill.community_id,
-                                      district_id=bill.district_id, amount_fen=-share, refund_id=refund.id))
+        session.add(
+            PaymentAllocation(
+                payment_id=payment.id,
+                bill_id=bill_id,
+                community_id=bill.community_id,
+                district_id=bill.district_id,
+                amount_fen=-share,
+                refund_id=refund.id,
+            )
+        )
         remaining -= share
         reversed_total += share
     payment.unapplied_fen -= from_unapplied
@@ -1097,23 +1522,47 @@ async def _apply_refund(session: AsyncSession, *, refund: Refund) -> None:
     if payment.refunded_fen == payment.amount_fen:
         payment.status = PaymentStatus.refunded.value
     session.add(payment)
-    await ledger.post(session, community_id=payment.community_id, district_id=payment.district_id, kind="refund",
-                      legs=[debit(PF, Account.advance_received, from_unapplied),
-                            debit(PF, Account.receivable, reversed_total), credit(PF, Account.cash, amount_fen)],
-                      memo=refund.reason, ref_type="refund", ref_id=refund.id, created_by_id=refund.created_by_id)
+    await ledger.post(
+        session,
+        community_id=payment.community_id,
+        district_id=payment.district_id,
+        kind="refund",
+        legs=[
+            debit(PF, Account.advance_received, from_unapplied),
+            debit(PF, Account.receivable, reversed_total),
+            credit(PF, Account.cash, amount_fen),
+        ],
+        memo=refund.reason,
+        ref_type="refund",
+        ref_id=refund.id,
+        created_by_id=refund.created_by_id,
+    )
     await session.flush()
     announce(session, f"payment:{payment.id}", {"status": payment.status})
 
 
-async def reconcile_refunds(session: AsyncSession, *, gateways: dict[str, Gateway],
-                            older_than: timedelta = timedelta(minutes=2), now: datetime | None = None
-                            ) -> dict[str, int]:
+async def reconcile_refunds(
+    session: AsyncSession,
+    *,
+    gateways: dict[str, Gateway],
+    older_than: timedelta = timedelta(minutes=2),
+    now: datetime | None = None,
+) -> dict[str, int]:
     """Ask the gateways about refunds whose confirmation never came."""
     cutoff = (now or utcnow()) - older_than
-    rows = list(await session.exec(
-        select(Refund, Payment).join(Payment, Payment.id == Refund.payment_id)
-        .where(Refund.status == RefundStatus.pending.value, Refund.created_at <= cutoff,
-               col(Payment.method).in_(list(gateways))).order_by(Refund.id).limit(1000)))
+    rows = list(
+        await session.exec(
+            select(Refund, Payment)
+            .join(Payment, Payment.id == Refund.payment_id)
+            .where(
+                Refund.status == RefundStatus.pending.value,
+                Refund.created_at <= cutoff,
+                col(Payment.method).in_(list(gateways)),
+            )
+            .order_by(Refund.id)
+            .limit(1000)
+        )
+    )
     counts: dict[str, int] = {}
     for refund, payment in rows:
         gateway = gateways[payment.method]
@@ -1130,10 +1579,14 @@ async def reconcile_refunds(session: AsyncSession, *, gateways: dict[str, Gatewa
     return counts
 
 
-async def list_my_payments(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[Payment]:
+async def list_my_payments(
+    session: AsyncSession, *, actor: Actor, first: int, after: int | None
+) -> Page[Payment]:
     _require_login(actor)
     households = actor.household_ids
-    query = select(Payment).where((Payment.payer_id == actor.person_id) | col(Payment.household_id).in_(households))
+    query = select(Payment).where(
+        (Payment.payer_id == actor.person_id) | col(Payment.household_id).in_(households)
+    )
     if after is not None:
         query = query.where(Payment.id < after)
     rows = list(await session.exec(query.order_by(col(Payment.id).desc()).limit(first + 1)))
@@ -1155,26 +1608,51 @@ def _check_amount(amount_fen: int) -> None:
         raise LaoyouError(ErrorCode.INVALID, "Enter an amount above zero.", field="amountFen")
 
 
-async def do_record_income(session: AsyncSession, *, actor: Actor, community_id: int, fund: Fund, amount_fen: int,
-                           memo: str, attachment_ref: str = "") -> JournalEntry:
+async def do_record_income(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int,
+    fund: Fund,
+    amount_fen: int,
+    memo: str,
+    attachment_ref: str = "",
+) -> JournalEntry:
     """Public income (parking, advertising, rent) or a deposit into the special maintenance fund."""
     community = await _community(session, community_id)
     await check_can_write(session, actor, community_id)
     _check_amount(amount_fen)
     if fund not in INCOME_FUNDS:
-        raise LaoyouError(ErrorCode.INVALID, "Income goes to public income or the maintenance fund.", field="fund")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Income goes to public income or the maintenance fund.", field="fund"
+        )
     if not memo.strip():
         raise LaoyouError(ErrorCode.INVALID, "Say what the money is for.", field="memo")
     check_text(memo, field="memo")
     check_text(attachment_ref, field="attachmentRef")
     account = Account.income if fund == Fund.public_income else Account.fund_balance
-    return await ledger.post(session, community_id=community_id, district_id=community.district_id, kind="income",
-                             legs=[debit(fund, Account.cash, amount_fen), credit(fund, account, amount_fen)],
-                             memo=memo.strip(), attachment_ref=attachment_ref.strip(), created_by_id=actor.person_id)
+    return await ledger.post(
+        session,
+        community_id=community_id,
+        district_id=community.district_id,
+        kind="income",
+        legs=[debit(fund, Account.cash, amount_fen), credit(fund, account, amount_fen)],
+        memo=memo.strip(),
+        attachment_ref=attachment_ref.strip(),
+        created_by_id=actor.person_id,
+    )
 
 
-async def do_record_expense(session: AsyncSession, *, actor: Actor, community_id: int, fund: Fund, amount_fen: int,
-                            memo: str, attachment_ref: str = "") -> JournalEntry:
+async def do_record_expense(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int,
+    fund: Fund,
+    amount_fen: int,
+    memo: str,
+    attachment_ref: str = "",
+) -> JournalEntry:
     """Spend from one of this community's funds; never more than the fund holds, never another's money."""
     community = await _community(session, community_id)
     await check_can_write(session, actor, community_id)
@@ -1185,12 +1663,22 @@ async def do_record_expense(session: AsyncSession, *, actor: Actor, community_id
     check_text(attachment_ref, field="attachmentRef")
     held = await ledger.cash_balance(session, community_id, fund)
     if amount_fen > held:
-        raise LaoyouError(ErrorCode.INSUFFICIENT_FUNDS,
-                          "This fund holds only %(held)s yuan; one community's money cannot pay for another's.",
-                          field="amountFen", held=f"{held // 100}.{held % 100:02d}")
-    return await ledger.post(session, community_id=community_id, district_id=community.district_id, kind="expense",
-                             legs=[debit(fund, Account.expense, amount_fen), credit(fund, Account.cash, amount_fen)],
-                             memo=memo.strip(), attachment_ref=attachment_ref.strip(), created_by_id=actor.person_id)
+        raise LaoyouError(
+            ErrorCode.INSUFFICIENT_FUNDS,
+            "This fund holds only %(held)s yuan; one community's money cannot pay for another's.",
+            field="amountFen",
+            held=f"{held // 100}.{held % 100:02d}",
+        )
+    return await ledger.post(
+        session,
+        community_id=community_id,
+        district_id=community.district_id,
+        kind="expense",
+        legs=[debit(fund, Account.expense, amount_fen), credit(fund, Account.cash, amount_fen)],
+        memo=memo.strip(),
+        attachment_ref=attachment_ref.strip(),
+        created_by_id=actor.person_id,
+    )
 
 
 def apportion(amount_fen: int, weights: dict[int, int]) -> dict[int, int]:
@@ -1206,13 +1694,15 @@ def apportion(amount_fen: int, weights: dict[int, int]) -> dict[int, int]:
     return shares
 
 
-async def do_apportion_shared_cost(session: AsyncSession, *, actor: Actor, district_id: int, amount_fen: int,
-                                   key: str, memo: str) -> list[JournalEntry]:
+async def do_apportion_shared_cost(
+    session: AsyncSession, *, actor: Actor, district_id: int, amount_fen: int, key: str, memo: str
+) -> list[JournalEntry]:
     """A shared district cost (a shared cleaner, the steward) as an expense in each community's own books,
     split by floor area or by households."""
     await estates.access_district(session, actor=actor, district_id=district_id)
-    if not actor.is_admin and district_id not in {g.district_id for g in actor.grants_of(Role.steward)
-                                                  if g.community_id is None}:
+    if not actor.is_admin and district_id not in {
+        g.district_id for g in actor.grants_of(Role.steward) if g.community_id is None
+    }:
         raise PermissionDenied()
     _check_amount(amount_fen)
     if key not in ("floor_area", "households"):
@@ -1222,15 +1712,22 @@ async def do_apportion_shared_cost(session: AsyncSession, *, actor: Actor, distr
     check_text(memo, field="memo")
     communities = list(await session.exec(select(Community.id).where(Community.district_id == district_id)))
     stats = await estates.community_stats(session, communities)
-    weights = {cid: (s.floor_area_centi_m2 if key == "floor_area" else s.households) for cid, s in stats.items()}
+    weights = {
+        cid: (s.floor_area_centi_m2 if key == "floor_area" else s.households) for cid, s in stats.items()
+    }
     shares = apportion(amount_fen, weights)
     entries = []
     for cid in sorted(shares):
         share = shares[cid]
         entry = await ledger.post(
-            session, community_id=cid, district_id=district_id, kind="apportion",
+            session,
+            community_id=cid,
+            district_id=district_id,
+            kind="apportion",
             legs=[debit(PF, Account.expense, share), credit(PF, Account.shared_cost_payable, share)],
-            memo=f"{memo.strip()} ({key}: {weights[cid]}/{sum(weights.values())})", created_by_id=actor.person_id)
+            memo=f"{memo.strip()} ({key}: {weights[cid]}/{sum(weights.values())})",
+            created_by_id=actor.person_id,
+        )
         if entry:
             entries.append(entry)
     return entries
@@ -1249,17 +1746,31 @@ async def fund_balances(session: AsyncSession, *, actor: Actor, community_id: in
     result = []
     for fund in Fund:
         accounts_ = {acc: value for (cid, f, acc), value in found.items() if f == fund.value}
-        result.append(FundBalance(fund=fund.value, cash_fen=accounts_.get(Account.cash.value, 0), accounts=accounts_))
+        result.append(
+            FundBalance(fund=fund.value, cash_fen=accounts_.get(Account.cash.value, 0), accounts=accounts_)
+        )
     return result
 
 
-async def ledger_lines(session: AsyncSession, *, actor: Actor, community_id: int, fund: str | None, first: int,
-                       after: int | None, expenses_only: bool = False, from_date: date | None = None,
-                       to_date: date | None = None) -> Page[tuple[JournalLine, JournalEntry]]:
+async def ledger_lines(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int,
+    fund: str | None,
+    first: int,
+    after: int | None,
+    expenses_only: bool = False,
+    from_date: date | None = None,
+    to_date: date | None = None,
+) -> Page[tuple[JournalLine, JournalEntry]]:
     """Lines newest first; from_date and to_date (both included) are Asia/Shanghai days."""
     await check_can_read_books(session, actor, community_id)
-    query = (select(JournalLine, JournalEntry).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-             .where(JournalLine.community_id == community_id))
+    query = (
+        select(JournalLine, JournalEntry)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(JournalLine.community_id == community_id)
+    )
     if fund:
         query = query.where(JournalLine.fund == Fund(fund).value)
     if expenses_only:
@@ -1300,15 +1811,27 @@ class CollectionRate:
         return self.paid_fen * 1000 // self.billed_fen if self.billed_fen else 0
 
 
-async def collection_rate(session: AsyncSession, *, actor: Actor, period: str, community_id: int | None = None,
-                          district_id: int | None = None) -> CollectionRate:
+async def collection_rate(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    period: str,
+    community_id: int | None = None,
+    district_id: int | None = None,
+) -> CollectionRate:
     _require_login(actor)
     if not actor.is_staff:
         raise PermissionDenied()
     staff = await estates.staff_community_ids(session, actor)
-    query = select(Bill.status, func.count(), func.coalesce(func.sum(Bill.amount_fen - Bill.waived_fen), 0),
-                   func.coalesce(func.sum(Bill.paid_fen), 0)).where(
-        Bill.period == period, col(Bill.status).notin_([BillStatus.cancelled.value, BillStatus.statement.value]))
+    query = select(
+        Bill.status,
+        func.count(),
+        func.coalesce(func.sum(Bill.amount_fen - Bill.waived_fen), 0),
+        func.coalesce(func.sum(Bill.paid_fen), 0),
+    ).where(
+        Bill.period == period,
+        col(Bill.status).notin_([BillStatus.cancelled.value, BillStatus.statement.value]),
+    )
     if community_id is not None:
         if staff is not None and community_id not in staff:
             raise NotFound()
@@ -1341,26 +1864,39 @@ class BuildingArrears:
     owed_fen: int
 
 
-async def arrears_by_building(session: AsyncSession, *, actor: Actor, community_id: int) -> list[BuildingArrears]:
+async def arrears_by_building(
+    session: AsyncSession, *, actor: Actor, community_id: int
+) -> list[BuildingArrears]:
     _require_login(actor)
     staff = await estates.staff_community_ids(session, actor)
     if not actor.is_staff or (staff is not None and community_id not in staff):
         raise NotFound()
     rows = await session.exec(
-        select(Building, func.count(func.distinct(Bill.household_id)), func.count(Bill.id),
-               func.coalesce(func.sum(Bill.amount_fen - Bill.paid_fen - Bill.waived_fen), 0))
-        .join(Unit, Unit.building_id == Building.id).join(Household, Household.unit_id == Unit.id)
+        select(
+            Building,
+            func.count(func.distinct(Bill.household_id)),
+            func.count(Bill.id),
+            func.coalesce(func.sum(Bill.amount_fen - Bill.paid_fen - Bill.waived_fen), 0),
+        )
+        .join(Unit, Unit.building_id == Building.id)
+        .join(Household, Household.unit_id == Unit.id)
         .join(Bill, Bill.household_id == Household.id)
-        .where(Building.community_id == community_id,
-               col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]))
-        .group_by(Building.id).order_by(Building.id)
+        .where(
+            Building.community_id == community_id,
+            col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]),
+        )
+        .group_by(Building.id)
+        .order_by(Building.id)
     )
     return [BuildingArrears(b, households, bills, int(owed)) for b, households, bills, owed in rows]
 
 
 async def family_household_ids(session: AsyncSession, person_id: int) -> set[int]:
-    rows = await session.exec(select(FamilyLink.household_id).where(
-        FamilyLink.person_id == person_id, FamilyLink.status == FamilyLinkStatus.accepted.value))
+    rows = await session.exec(
+        select(FamilyLink.household_id).where(
+            FamilyLink.person_id == person_id, FamilyLink.status == FamilyLinkStatus.accepted.value
+        )
+    )
     return set(rows)
 
 
@@ -1371,7 +1907,9 @@ def local_date(value: datetime) -> date:
 # --- invoice photos on the books ----------------------------------------------------------------------
 
 
-async def do_attach_invoice(session: AsyncSession, *, actor: Actor, entry_id: int, media_id: int) -> LedgerAttachment:
+async def do_attach_invoice(
+    session: AsyncSession, *, actor: Actor, entry_id: int, media_id: int
+) -> LedgerAttachment:
     """Link a stored photo of the invoice to an entry of the same community's books (writers only)."""
     entry = await session.get(JournalEntry, entry_id)
     if entry is None:
@@ -1379,30 +1917,46 @@ async def do_attach_invoice(session: AsyncSession, *, actor: Actor, entry_id: in
     await check_can_write(session, actor, entry.community_id)
     stored = await session.get(MediaFile, media_id)
     # Only one's own upload: anyone else's would become visible to the books' readers by being attached.
-    if (stored is None or stored.uploaded_by_id != actor.person_id or stored.community_id != entry.community_id
-            or stored.kind != "image"):
+    if (
+        stored is None
+        or stored.uploaded_by_id != actor.person_id
+        or stored.community_id != entry.community_id
+        or stored.kind != "image"
+    ):
         raise NotFound()
-    found = (await session.exec(select(LedgerAttachment).where(LedgerAttachment.entry_id == entry_id,
-                                                               LedgerAttachment.media_id == media_id))).first()
+    found = (
+        await session.exec(
+            select(LedgerAttachment).where(
+                LedgerAttachment.entry_id == entry_id, LedgerAttachment.media_id == media_id
+            )
+        )
+    ).first()
     if found is not None:
         return found
-    link = LedgerAttachment(entry_id=entry_id, media_id=media_id, community_id=entry.community_id,
-                            district_id=entry.district_id)
+    link = LedgerAttachment(
+        entry_id=entry_id, media_id=media_id, community_id=entry.community_id, district_id=entry.district_id
+    )
     session.add(link)
     await session.flush()
     return link
 
 
-async def ledger_attachments(session: AsyncSession, *, actor: Actor, community_id: int,
-                             entry_ids: list[int]) -> dict[int, list[int]]:
+async def ledger_attachments(
+    session: AsyncSession, *, actor: Actor, community_id: int, entry_ids: list[int]
+) -> dict[int, list[int]]:
     """The invoice photos (media ids) of these entries of one community's books, for those who read them."""
     await check_can_read_books(session, actor, community_id)
     result: dict[int, list[int]] = {}
     if not entry_ids:
         return result
-    rows = await session.exec(select(LedgerAttachment.entry_id, LedgerAttachment.media_id).where(
-        LedgerAttachment.community_id == community_id, col(LedgerAttachment.entry_id).in_(sorted(set(entry_ids))))
-        .order_by(LedgerAttachment.id))
+    rows = await session.exec(
+        select(LedgerAttachment.entry_id, LedgerAttachment.media_id)
+        .where(
+            LedgerAttachment.community_id == community_id,
+            col(LedgerAttachment.entry_id).in_(sorted(set(entry_ids))),
+        )
+        .order_by(LedgerAttachment.id)
+    )
     for entry_id, media_id in rows:
         result.setdefault(entry_id, []).append(media_id)
     return result
@@ -1411,8 +1965,11 @@ async def ledger_attachments(session: AsyncSession, *, actor: Actor, community_i
 async def check_media_access(session: AsyncSession, actor: Actor, media_file: MediaFile) -> None:
     """A photo of an invoice on the books is seen only by those who may read that community's books
     (registered with media)."""
-    link = (await session.exec(select(LedgerAttachment.community_id)
-                               .where(LedgerAttachment.media_id == media_file.id).limit(1))).first()
+    link = (
+        await session.exec(
+            select(LedgerAttachment.community_id).where(LedgerAttachment.media_id == media_file.id).limit(1)
+        )
+    ).first()
     if link is not None:
         await check_can_read_books(session, actor, link)
 

@@ -15,15 +15,31 @@ from laoyou.core.time import SHANGHAI, utcnow
 from laoyou.estates.models import Community
 
 DAYS = (
-    ("今日工作简报：雨后清理", "昨夜下雨，今天一早清理了积水和落叶。5号楼楼道灯已修好。",
-     [("cleaning", "清扫主干道和各楼门口积水"), ("repair", "5号楼2单元楼道灯"), ("patrol", "白天巡查3次，夜间2次")]),
-    ("工作简报：下水道疏通", "3号楼下水道堵了，今天上午已经疏通。请大家不要往下水道倒油。",
-     [("repair", "3号楼下水道疏通"), ("cleaning", "垃圾清运两车"), ("patrol", "检查消防通道，清走杂物")]),
-    ("工作简报：绿化修剪", "今天修剪了小区的树木和草地，给1号楼门口补种了花草。",
-     [("other", "修剪树木和草地"), ("cleaning", "楼道扫拖"), ("patrol", "巡查电动车充电点")]),
+    (
+        "今日工作简报：雨后清理",
+        "昨夜下雨，今天一早清理了积水和落叶。5号楼楼道灯已修好。",
+        [
+            ("cleaning", "清扫主干道和各楼门口积水"),
+            ("repair", "5号楼2单元楼道灯"),
+            ("patrol", "白天巡查3次，夜间2次"),
+        ],
+    ),
+    (
+        "工作简报：下水道疏通",
+        "3号楼下水道堵了，今天上午已经疏通。请大家不要往下水道倒油。",
+        [("repair", "3号楼下水道疏通"), ("cleaning", "垃圾清运两车"), ("patrol", "检查消防通道，清走杂物")],
+    ),
+    (
+        "工作简报：绿化修剪",
+        "今天修剪了小区的树木和草地，给1号楼门口补种了花草。",
+        [("other", "修剪树木和草地"), ("cleaning", "楼道扫拖"), ("patrol", "巡查电动车充电点")],
+    ),
 )
 
-COMMUNITIES = (("秀山花园", "+8613800000011", ("秀山花园",)), ("岳阳花苑", "+8613800000013", ("岳阳花苑", "京剧院小区")))
+COMMUNITIES = (
+    ("秀山花园", "+8613800000011", ("秀山花园",)),
+    ("岳阳花苑", "+8613800000013", ("岳阳花苑", "京剧院小区")),
+)
 
 
 async def load_briefings_demo(session: AsyncSession) -> None:
@@ -40,13 +56,23 @@ async def load_briefings_demo(session: AsyncSession) -> None:
             if published > now:
                 start_of_today = day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
                 published = max(now - timedelta(minutes=5), start_of_today)
-            briefing = Briefing(author_id=steward.id, title=title, body=body,
-                                items_json=orjson.dumps([{"kind": k, "text": t} for k, t in items]).decode(),
-                                status=BriefingStatus.published.value, published_at=published,
-                                share_token=secrets.token_urlsafe(24), created_at=published, updated_at=published)
+            briefing = Briefing(
+                author_id=steward.id,
+                title=title,
+                body=body,
+                items_json=orjson.dumps([{"kind": k, "text": t} for k, t in items]).decode(),
+                status=BriefingStatus.published.value,
+                published_at=published,
+                share_token=secrets.token_urlsafe(24),
+                created_at=published,
+                updated_at=published,
+            )
             session.add(briefing)
             await session.flush()
             for community in communities:
-                session.add(BriefingAudience(briefing_id=briefing.id, community_id=community.id,
-                                             district_id=community.district_id))
+                session.add(
+                    BriefingAudience(
+                        briefing_id=briefing.id, community_id=community.id, district_id=community.district_id
+                    )
+                )
     await session.flush()

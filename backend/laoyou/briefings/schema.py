@@ -21,8 +21,12 @@ from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import Connection, connection, decode_id, page_args
 from laoyou.media.models import MediaFile as MediaFileRow
 
-BriefingStatus = strawberry.enum(Enum("BriefingStatus", {v.name.upper(): v.value for v in BriefingStatusValue}))
-BriefingItemKind = strawberry.enum(Enum("BriefingItemKind", {v.name.upper(): v.value for v in BriefingItemKindValue}))
+BriefingStatus = strawberry.enum(
+    Enum("BriefingStatus", {v.name.upper(): v.value for v in BriefingStatusValue})
+)
+BriefingItemKind = strawberry.enum(
+    Enum("BriefingItemKind", {v.name.upper(): v.value for v in BriefingItemKindValue})
+)
 
 
 @strawberry.enum(description="DRAFT keeps it private; NOW publishes it; SCHEDULED publishes it at publishAt.")
@@ -94,7 +98,9 @@ class BriefingReadCount:
 
 
 async def _media(info: Info, row: BriefingRow, base: str) -> list[BriefingMedia]:
-    return [BriefingMedia(row=m, base=base) for _, m in await info.context.loaders.briefing_media.load(row.id)]
+    return [
+        BriefingMedia(row=m, base=base) for _, m in await info.context.loaders.briefing_media.load(row.id)
+    ]
 
 
 def _items(row: BriefingRow) -> list[BriefingItem]:
@@ -151,7 +157,9 @@ class Briefing:
 
     @strawberry.field
     async def video(self, info: Info) -> BriefingMedia | None:
-        videos = [m for m in await _media(info, self.row, f"/briefings/{self.row.id}") if m.row.kind == "video"]
+        videos = [
+            m for m in await _media(info, self.row, f"/briefings/{self.row.id}") if m.row.kind == "video"
+        ]
         return videos[0] if videos else None
 
     @strawberry.field(description="The communities it is for, of those the viewer may see.")
@@ -161,17 +169,25 @@ class Briefing:
 
         visible = await estates.visible_community_ids(info.context.session, info.context.actor)
         rows = await info.context.loaders.community_by_id.load_many(
-            [i for i in ids if visible is None or i in visible or self.row.author_id == info.context.actor.person_id]
+            [
+                i
+                for i in ids
+                if visible is None or i in visible or self.row.author_id == info.context.actor.person_id
+            ]
         )
         return [Community(row=c) for c in rows if c is not None]
 
     @strawberry.field
     async def read_by_me(self, info: Info) -> bool:
-        return (await info.context.loaders.briefing_marks.load((info.context.actor.person_id, self.row.id)))[0]
+        return (await info.context.loaders.briefing_marks.load((info.context.actor.person_id, self.row.id)))[
+            0
+        ]
 
     @strawberry.field
     async def thanked_by_me(self, info: Info) -> bool:
-        return (await info.context.loaders.briefing_marks.load((info.context.actor.person_id, self.row.id)))[1]
+        return (await info.context.loaders.briefing_marks.load((info.context.actor.person_id, self.row.id)))[
+            1
+        ]
 
     @strawberry.field(description="Staff: per community they serve, households that read it and thanks.")
     async def read_receipts(self, info: Info) -> list[BriefingReadCount]:
@@ -181,7 +197,9 @@ class Briefing:
         receipts = await briefings.read_receipts(context.session, actor=context.actor, briefing=self.row)
         return [BriefingReadCount(receipt=r) for r in receipts]
 
-    @strawberry.field(description="Staff: the public page's address, to paste into the residents' chat group.")
+    @strawberry.field(
+        description="Staff: the public page's address, to paste into the residents' chat group."
+    )
     def share_url(self, info: Info) -> str | None:
         if not info.context.actor.is_staff or self.row.status != BriefingStatusValue.published.value:
             return None
@@ -193,7 +211,9 @@ class Briefing:
         if not context.actor.is_staff:
             return False
         try:
-            await briefings.access_briefing_as_editor(context.session, actor=context.actor, briefing_id=self.row.id)
+            await briefings.access_briefing_as_editor(
+                context.session, actor=context.actor, briefing_id=self.row.id
+            )
         except Exception:  # noqa: BLE001 - a denial means no
             return False
         return self.row.status != BriefingStatusValue.withdrawn.value
@@ -226,11 +246,15 @@ class SharedBriefing:
 
     @strawberry.field
     async def photos(self, info: Info) -> list[BriefingMedia]:
-        return [m for m in await _media(info, self.row, f"/share/briefings/{self.token}") if m.row.kind == "image"]
+        return [
+            m for m in await _media(info, self.row, f"/share/briefings/{self.token}") if m.row.kind == "image"
+        ]
 
     @strawberry.field
     async def video(self, info: Info) -> BriefingMedia | None:
-        videos = [m for m in await _media(info, self.row, f"/share/briefings/{self.token}") if m.row.kind == "video"]
+        videos = [
+            m for m in await _media(info, self.row, f"/share/briefings/{self.token}") if m.row.kind == "video"
+        ]
         return videos[0] if videos else None
 
     @strawberry.field(description="Community names only.")
@@ -242,7 +266,9 @@ class SharedBriefing:
     async def operator_name(self, info: Info) -> str:
         ids = await info.context.loaders.briefing_audience.load(self.row.id)
         community = await info.context.loaders.community_by_id.load(ids[0]) if ids else None
-        district = await info.context.loaders.district_by_id.load(community.district_id) if community else None
+        district = (
+            await info.context.loaders.district_by_id.load(community.district_id) if community else None
+        )
         return district.operator_name if district else ""
 
 
@@ -258,7 +284,9 @@ class BriefingInput:
     title: str
     body: str = ""
     items: list[BriefingItemInput] = strawberry.field(default_factory=list)
-    photo_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Up to 9 uploaded photos.")
+    photo_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Up to 9 uploaded photos."
+    )
     video_id: strawberry.ID | None = None
 
 
@@ -302,19 +330,36 @@ class BriefingsQuery:
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def briefing(self, info: Info, id: strawberry.ID) -> Briefing:
         context = info.context
-        return Briefing(row=await briefings.access_briefing(context.session, actor=context.actor, briefing_id=decode_id(id)))
+        return Briefing(
+            row=await briefings.access_briefing(
+                context.session, actor=context.actor, briefing_id=decode_id(id)
+            )
+        )
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Newest first; residents see published ones.")
-    async def briefings(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Briefing]:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="Newest first; residents see published ones."
+    )
+    async def briefings(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Briefing]:
         limit, cursor = page_args(info, first, after)
-        page = await briefings.list_briefings(info.context.session, actor=info.context.actor, first=limit, after=cursor)
+        page = await briefings.list_briefings(
+            info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
         return connection(page, Briefing)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Published today for the viewer's homes.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="Published today for the viewer's homes."
+    )
     async def todays_briefings(self, info: Info) -> list[Briefing]:
-        return [Briefing(row=r) for r in await briefings.todays_briefings(info.context.session, actor=info.context.actor)]
+        return [
+            Briefing(row=r)
+            for r in await briefings.todays_briefings(info.context.session, actor=info.context.actor)
+        ]
 
-    @strawberry.field(permission_classes=[IsStaff], description="Communities the viewer may post briefings to.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="Communities the viewer may post briefings to."
+    )
     async def briefing_communities(self, info: Info) -> list[Community]:
         rows = await briefings.steward_communities(info.context.session, actor=info.context.actor)
         return [Community(row=c) for c in rows]
@@ -327,34 +372,57 @@ class BriefingsQuery:
 
 @strawberry.type
 class BriefingsMutation:
-    @strawberry.mutation(permission_classes=[IsStaff], description="Write a briefing: draft, publish now, or schedule.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Write a briefing: draft, publish now, or schedule."
+    )
     async def create_briefing(
-        self, info: Info, input: BriefingInput, mode: BriefingPublishMode = BriefingPublishMode.DRAFT,
+        self,
+        info: Info,
+        input: BriefingInput,
+        mode: BriefingPublishMode = BriefingPublishMode.DRAFT,
         publish_at: datetime | None = None,
     ) -> BriefingResult:
         context = info.context
 
         async def work() -> BriefingSaved:
-            row = await briefings.do_create_briefing(context.session, actor=context.actor, draft=_draft(input),
-                                                     mode=mode.value, publish_at=publish_at)
+            row = await briefings.do_create_briefing(
+                context.session,
+                actor=context.actor,
+                draft=_draft(input),
+                mode=mode.value,
+                publish_at=publish_at,
+            )
             return BriefingSaved(briefing=Briefing(row=row))
 
         return await mutation_boundary(info, BriefingError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Change a draft, or correct a published briefing (shown as edited).")
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Change a draft, or correct a published briefing (shown as edited).",
+    )
     async def update_briefing(
-        self, info: Info, id: strawberry.ID, input: BriefingInput, mode: BriefingPublishMode | None = None,
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: BriefingInput,
+        mode: BriefingPublishMode | None = None,
         publish_at: datetime | None = None,
     ) -> BriefingResult:
         context = info.context
         briefing_id = decode_id(id)
-        await briefings.access_briefing_as_editor(context.session, actor=context.actor, briefing_id=briefing_id)
+        await briefings.access_briefing_as_editor(
+            context.session, actor=context.actor, briefing_id=briefing_id
+        )
 
         async def work() -> BriefingSaved:
-            row = await briefings.do_update_briefing(context.session, actor=context.actor, briefing_id=briefing_id,
-                                                     draft=_draft(input), mode=mode.value if mode else None,
-                                                     publish_at=publish_at)
+            row = await briefings.do_update_briefing(
+                context.session,
+                actor=context.actor,
+                briefing_id=briefing_id,
+                draft=_draft(input),
+                mode=mode.value if mode else None,
+                publish_at=publish_at,
+            )
             return BriefingSaved(briefing=Briefing(row=row))
 
         return await mutation_boundary(info, BriefingError, work)
@@ -363,35 +431,51 @@ class BriefingsMutation:
     async def publish_briefing(self, info: Info, id: strawberry.ID) -> BriefingResult:
         context = info.context
         briefing_id = decode_id(id)
-        await briefings.access_briefing_as_editor(context.session, actor=context.actor, briefing_id=briefing_id)
+        await briefings.access_briefing_as_editor(
+            context.session, actor=context.actor, briefing_id=briefing_id
+        )
 
         async def work() -> BriefingSaved:
-            row = await briefings.do_publish_briefing(context.session, actor=context.actor, briefing_id=briefing_id)
+            row = await briefings.do_publish_briefing(
+                context.session, actor=context.actor, briefing_id=briefing_id
+            )
             return BriefingSaved(briefing=Briefing(row=row))
 
         return await mutation_boundary(info, BriefingError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Take a briefing back; residents stop seeing it.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Take a briefing back; residents stop seeing it."
+    )
     async def withdraw_briefing(self, info: Info, id: strawberry.ID) -> BriefingResult:
         context = info.context
         briefing_id = decode_id(id)
-        await briefings.access_briefing_as_editor(context.session, actor=context.actor, briefing_id=briefing_id)
+        await briefings.access_briefing_as_editor(
+            context.session, actor=context.actor, briefing_id=briefing_id
+        )
 
         async def work() -> BriefingSaved:
-            row = await briefings.do_withdraw_briefing(context.session, actor=context.actor, briefing_id=briefing_id)
+            row = await briefings.do_withdraw_briefing(
+                context.session, actor=context.actor, briefing_id=briefing_id
+            )
             return BriefingSaved(briefing=Briefing(row=row))
 
         return await mutation_boundary(info, BriefingError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="The viewer's households have seen it.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="The viewer's households have seen it."
+    )
     async def mark_briefing_read(self, info: Info, id: strawberry.ID) -> BriefingReadResult:
         context = info.context
         briefing_id = decode_id(id)
         await briefings.access_briefing(context.session, actor=context.actor, briefing_id=briefing_id)
 
         async def work() -> BriefingRead:
-            added = await briefings.do_mark_read(context.session, actor=context.actor, briefing_id=briefing_id)
-            row = await briefings.access_briefing(context.session, actor=context.actor, briefing_id=briefing_id)
+            added = await briefings.do_mark_read(
+                context.session, actor=context.actor, briefing_id=briefing_id
+            )
+            row = await briefings.access_briefing(
+                context.session, actor=context.actor, briefing_id=briefing_id
+            )
             return BriefingRead(briefing=Briefing(row=row), newly_read=added)
 
         return await mutation_boundary(info, BriefingError, work)

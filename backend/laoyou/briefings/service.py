@@ -76,7 +76,8 @@ def resident_households_by_community(actor: Actor) -> dict[int, list[int]]:
 
 async def audience_ids(session: AsyncSession, briefing_id: int) -> list[int]:
     rows = await session.exec(
-        select(BriefingAudience.community_id).where(BriefingAudience.briefing_id == briefing_id)
+        select(BriefingAudience.community_id)
+        .where(BriefingAudience.briefing_id == briefing_id)
         .order_by(BriefingAudience.community_id)
     )
     return list(rows)
@@ -95,7 +96,9 @@ async def access_briefing(session: AsyncSession, *, actor: Actor, briefing_id: i
     staff = await estates.staff_community_ids(session, actor)
     if briefing.author_id == actor.person_id or staff is None or audience & staff:
         return briefing
-    if briefing.status == BriefingStatus.published.value and audience & set(resident_households_by_community(actor)):
+    if briefing.status == BriefingStatus.published.value and audience & set(
+        resident_households_by_community(actor)
+    ):
         return briefing
     raise NotFound()
 
@@ -124,24 +127,36 @@ async def community_districts(session: AsyncSession, community_ids: list[int]) -
     """Each community's district."""
     if not community_ids:
         return {}
-    return _pairs(await session.exec(select(Community.id, Community.district_id).where(col(Community.id).in_(community_ids))))
+    return _pairs(
+        await session.exec(
+            select(Community.id, Community.district_id).where(col(Community.id).in_(community_ids))
+        )
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-async def check_draft(session: AsyncSession, *, actor: Actor, draft: BriefingDraft) -> tuple[list[Community], list[MediaFile]]:
-    communities = await notify.check_steward_communities(session, actor=actor, community_ids=draft.community_ids)
+async def check_draft(
+    session: AsyncSession, *, actor: Actor, draft: BriefingDraft
+) -> tuple[list[Community], list[MediaFile]]:
+    communities = await notify.check_steward_communities(
+        session, actor=actor, community_ids=draft.community_ids
+    )
     title = draft.title.strip()
     if not (0 < len(title) <= 100):
         raise LaoyouError(ErrorCode.INVALID, "A title has 1 to 100 characters.", field="title")
     check_text(title, field="title")
     if len(draft.body.strip()) > MAX_BODY:
-        raise LaoyouError(ErrorCode.INVALID, "Please keep the text under %(max)s characters.", field="body", max=MAX_BODY)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please keep the text under %(max)s characters.", field="body", max=MAX_BODY
+        )
     check_text(draft.body, field="body")
     items = draft.items or []
     if len(items) > MAX_ITEMS:
-        raise LaoyouError(ErrorCode.INVALID, "Please list at most %(max)s things.", field="items", max=MAX_ITEMS)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please list at most %(max)s things.", field="items", max=MAX_ITEMS
+        )
     for kind, text in items:
         if kind not in BriefingItemKind.__members__:
             raise LaoyouError(ErrorCode.INVALID, "That kind of work is not offered.", field="items")
@@ -150,19 +165,37 @@ async def check_draft(session: AsyncSession, *, actor: Actor, draft: BriefingDra
         check_text(text, field="items")
     photo_ids = list(dict.fromkeys(draft.photo_ids or []))
     if len(photo_ids) > MAX_PHOTOS:
-        raise LaoyouError(ErrorCode.INVALID, "A briefing has at most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
+        raise LaoyouError(
+            ErrorCode.INVALID, "A briefing has at most %(max)s photos.", field="photoIds", max=MAX_PHOTOS
+        )
     wanted = photo_ids + ([draft.video_id] if draft.video_id else [])
-    media = {m.id: m for m in await session.exec(select(MediaFile).where(col(MediaFile.id).in_(wanted)))} if wanted else {}
+    media = (
+        {m.id: m for m in await session.exec(select(MediaFile).where(col(MediaFile.id).in_(wanted)))}
+        if wanted
+        else {}
+    )
     ordered = []
     for media_id in photo_ids:
         found = media.get(media_id)
-        if found is None or (found.uploaded_by_id != actor.person_id and not actor.is_admin) or found.kind != "image":
-            raise LaoyouError(ErrorCode.INVALID, "One of the photos cannot be used. Please add it again.", field="photoIds")
+        if (
+            found is None
+            or (found.uploaded_by_id != actor.person_id and not actor.is_admin)
+            or found.kind != "image"
+        ):
+            raise LaoyouError(
+                ErrorCode.INVALID, "One of the photos cannot be used. Please add it again.", field="photoIds"
+            )
         ordered.append(found)
     if draft.video_id:
         found = media.get(draft.video_id)
-        if found is None or (found.uploaded_by_id != actor.person_id and not actor.is_admin) or found.kind != "video":
-            raise LaoyouError(ErrorCode.INVALID, "The video cannot be used. Please add it again.", field="videoId")
+        if (
+            found is None
+            or (found.uploaded_by_id != actor.person_id and not actor.is_admin)
+            or found.kind != "video"
+        ):
+            raise LaoyouError(
+                ErrorCode.INVALID, "The video cannot be used. Please add it again.", field="videoId"
+            )
         ordered.append(found)
     return communities, ordered
 
@@ -172,14 +205,20 @@ def check_schedule(publish_at: datetime | None, now: datetime) -> datetime:
         raise LaoyouError(ErrorCode.INVALID, "Please choose when to publish.", field="publishAt")
     when = as_utc(publish_at)
     if when <= now or when - now > MAX_SCHEDULE:
-        raise LaoyouError(ErrorCode.INVALID, "Please choose a time within the next 30 days.", field="publishAt")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please choose a time within the next 30 days.", field="publishAt"
+        )
     return when
 
 
-async def _write_content(session: AsyncSession, briefing: Briefing, draft: BriefingDraft, media: list[MediaFile]) -> None:
+async def _write_content(
+    session: AsyncSession, briefing: Briefing, draft: BriefingDraft, media: list[MediaFile]
+) -> None:
     briefing.title = draft.title.strip()
     briefing.body = draft.body.strip()
-    briefing.items_json = orjson.dumps([{"kind": k, "text": t.strip()} for k, t in (draft.items or [])]).decode()
+    briefing.items_json = orjson.dumps(
+        [{"kind": k, "text": t.strip()} for k, t in (draft.items or [])]
+    ).decode()
     briefing.updated_at = utcnow()
     session.add(briefing)
     await session.flush()
@@ -187,23 +226,38 @@ async def _write_content(session: AsyncSession, briefing: Briefing, draft: Brief
         await session.delete(old)
     await session.flush()
     for position, item in enumerate(media):
-        session.add(BriefingMedia(briefing_id=briefing.id, media_id=item.id, kind=item.kind, position=position))
+        session.add(
+            BriefingMedia(briefing_id=briefing.id, media_id=item.id, kind=item.kind, position=position)
+        )
     await session.flush()
 
 
 async def do_create_briefing(
-    session: AsyncSession, *, actor: Actor, draft: BriefingDraft, mode: str = "draft", publish_at: datetime | None = None
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    draft: BriefingDraft,
+    mode: str = "draft",
+    publish_at: datetime | None = None,
 ) -> Briefing:
     """Save a briefing as a draft, publish it now, or schedule it (the worker publishes it when due)."""
     communities, media = await check_draft(session, actor=actor, draft=draft)
     now = utcnow()
     when = check_schedule(publish_at, now) if mode == "scheduled" else None
-    briefing = Briefing(author_id=actor.person_id, title=draft.title.strip(), share_token=secrets.token_urlsafe(24),
-                        status=BriefingStatus.draft.value)
+    briefing = Briefing(
+        author_id=actor.person_id,
+        title=draft.title.strip(),
+        share_token=secrets.token_urlsafe(24),
+        status=BriefingStatus.draft.value,
+    )
     session.add(briefing)
     await session.flush()
     for community in communities:
-        session.add(BriefingAudience(briefing_id=briefing.id, community_id=community.id, district_id=community.district_id))
+        session.add(
+            BriefingAudience(
+                briefing_id=briefing.id, community_id=community.id, district_id=community.district_id
+            )
+        )
     await _write_content(session, briefing, draft, media)
     if mode == "now":
         await _publish(session, briefing, now)
@@ -215,7 +269,12 @@ async def do_create_briefing(
 
 
 async def do_update_briefing(
-    session: AsyncSession, *, actor: Actor, briefing_id: int, draft: BriefingDraft, mode: str | None = None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    briefing_id: int,
+    draft: BriefingDraft,
+    mode: str | None = None,
     publish_at: datetime | None = None,
 ) -> Briefing:
     """Change a draft freely; a published briefing's correction is shown as edited, with the time."""
@@ -225,19 +284,28 @@ async def do_update_briefing(
     published = briefing.status == BriefingStatus.published.value
     current = await audience_ids(session, briefing.id)
     if published and sorted(set(draft.community_ids)) != current:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "The communities of a published briefing cannot be changed.",
-                          field="communityIds")
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED,
+            "The communities of a published briefing cannot be changed.",
+            field="communityIds",
+        )
     communities, media = await check_draft(session, actor=actor, draft=draft)
     now = utcnow()
     when = check_schedule(publish_at, now) if mode == "scheduled" and not published else None
     if not published:
         wanted = {c.id: c for c in communities}
-        for row in await session.exec(select(BriefingAudience).where(BriefingAudience.briefing_id == briefing.id)):
+        for row in await session.exec(
+            select(BriefingAudience).where(BriefingAudience.briefing_id == briefing.id)
+        ):
             if row.community_id not in wanted:
                 await session.delete(row)
         for cid, community in wanted.items():
             if cid not in current:
-                session.add(BriefingAudience(briefing_id=briefing.id, community_id=cid, district_id=community.district_id))
+                session.add(
+                    BriefingAudience(
+                        briefing_id=briefing.id, community_id=cid, district_id=community.district_id
+                    )
+                )
     await _write_content(session, briefing, draft, media)
     if published:
         briefing.edited_at = now
@@ -263,8 +331,14 @@ async def _announce(session: AsyncSession, briefing: Briefing) -> None:
     """Every resident of the audience communities, and family following their households, is told."""
     people = await notify.community_audience(session, await audience_ids(session, briefing.id))
     body = briefing.body if len(briefing.body) <= 120 else briefing.body[:119] + "…"
-    await notify.do_notify_people(session, person_ids=people, kind="briefings", title=briefing.title, body=body,
-                                  link=f"/briefings/{briefing.id}")
+    await notify.do_notify_people(
+        session,
+        person_ids=people,
+        kind="briefings",
+        title=briefing.title,
+        body=body,
+        link=f"/briefings/{briefing.id}",
+    )
 
 
 async def do_publish_briefing(session: AsyncSession, *, actor: Actor, briefing_id: int) -> Briefing:
@@ -278,10 +352,14 @@ async def do_publish_briefing(session: AsyncSession, *, actor: Actor, briefing_i
 async def do_publish_due(session: AsyncSession, *, now: datetime | None = None) -> int:
     """The job: publish scheduled briefings whose time has come; a guarded update publishes each once."""
     now = now or utcnow()
-    due = list(await session.exec(
-        select(Briefing.id).where(Briefing.status == BriefingStatus.scheduled.value, col(Briefing.publish_at) <= now)
-        .order_by(Briefing.id).limit(100)
-    ))
+    due = list(
+        await session.exec(
+            select(Briefing.id)
+            .where(Briefing.status == BriefingStatus.scheduled.value, col(Briefing.publish_at) <= now)
+            .order_by(Briefing.id)
+            .limit(100)
+        )
+    )
     published = 0
     for briefing_id in due:
         result = await session.exec(
@@ -302,7 +380,11 @@ async def do_withdraw_briefing(session: AsyncSession, *, actor: Actor, briefing_
     briefing = await access_briefing_as_editor(session, actor=actor, briefing_id=briefing_id)
     if briefing.status == BriefingStatus.withdrawn.value:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "This briefing was already withdrawn.")
-    briefing.status, briefing.withdrawn_at, briefing.publish_at = BriefingStatus.withdrawn.value, utcnow(), None
+    briefing.status, briefing.withdrawn_at, briefing.publish_at = (
+        BriefingStatus.withdrawn.value,
+        utcnow(),
+        None,
+    )
     session.add(briefing)
     await session.flush()
     return briefing
@@ -311,7 +393,9 @@ async def do_withdraw_briefing(session: AsyncSession, *, actor: Actor, briefing_
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-async def list_briefings(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[Briefing]:
+async def list_briefings(
+    session: AsyncSession, *, actor: Actor, first: int, after: int | None
+) -> Page[Briefing]:
     """Newest first. Staff: every briefing for their communities; residents and family: published ones."""
     _require_login(actor)
     staff = await estates.staff_community_ids(session, actor)
@@ -319,7 +403,9 @@ async def list_briefings(session: AsyncSession, *, actor: Actor, first: int, aft
     if staff is not None:
         mine = set(resident_households_by_community(actor))
         staff_ids = select(BriefingAudience.briefing_id).where(col(BriefingAudience.community_id).in_(staff))
-        resident_ids = select(BriefingAudience.briefing_id).where(col(BriefingAudience.community_id).in_(mine))
+        resident_ids = select(BriefingAudience.briefing_id).where(
+            col(BriefingAudience.community_id).in_(mine)
+        )
         query = query.where(
             col(Briefing.id).in_(staff_ids)
             | (col(Briefing.author_id) == actor.person_id)
@@ -336,7 +422,9 @@ def start_of_local_day(now: datetime) -> datetime:
     return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(as_utc(now).tzinfo)
 
 
-async def todays_briefings(session: AsyncSession, *, actor: Actor, now: datetime | None = None) -> list[Briefing]:
+async def todays_briefings(
+    session: AsyncSession, *, actor: Actor, now: datetime | None = None
+) -> list[Briefing]:
     """Published today (Shanghai time) for the viewer's own and followed communities, newest first."""
     _require_login(actor)
     mine = set(resident_households_by_community(actor))
@@ -346,7 +434,9 @@ async def todays_briefings(session: AsyncSession, *, actor: Actor, now: datetime
     rows = await session.exec(
         select(Briefing)
         .where(
-            col(Briefing.id).in_(select(BriefingAudience.briefing_id).where(col(BriefingAudience.community_id).in_(mine))),
+            col(Briefing.id).in_(
+                select(BriefingAudience.briefing_id).where(col(BriefingAudience.community_id).in_(mine))
+            ),
             Briefing.status == BriefingStatus.published.value,
             col(Briefing.published_at) >= since,
         )
@@ -366,7 +456,9 @@ async def briefing_by_share_token(session: AsyncSession, *, token: str) -> Brief
     return briefing
 
 
-async def media_by_briefing(session: AsyncSession, briefing_ids: list[int]) -> dict[int, list[tuple[BriefingMedia, MediaFile]]]:
+async def media_by_briefing(
+    session: AsyncSession, briefing_ids: list[int]
+) -> dict[int, list[tuple[BriefingMedia, MediaFile]]]:
     result: dict[int, list[tuple[BriefingMedia, MediaFile]]] = {bid: [] for bid in briefing_ids}
     if not briefing_ids:
         return result
@@ -386,7 +478,8 @@ async def audience_by_briefing(session: AsyncSession, briefing_ids: list[int]) -
     if briefing_ids:
         for bid, cid in await session.exec(
             select(BriefingAudience.briefing_id, BriefingAudience.community_id)
-            .where(col(BriefingAudience.briefing_id).in_(briefing_ids)).order_by(BriefingAudience.community_id)
+            .where(col(BriefingAudience.briefing_id).in_(briefing_ids))
+            .order_by(BriefingAudience.community_id)
         ):
             result[bid].append(cid)
     return result
@@ -394,10 +487,13 @@ async def audience_by_briefing(session: AsyncSession, briefing_ids: list[int]) -
 
 async def access_briefing_media(session: AsyncSession, *, briefing: Briefing, media_id: int) -> MediaFile:
     """A file attached to this briefing (the caller has already been allowed to see the briefing)."""
-    row = (await session.exec(
-        select(MediaFile).join(BriefingMedia, BriefingMedia.media_id == MediaFile.id)
-        .where(BriefingMedia.briefing_id == briefing.id, MediaFile.id == media_id)
-    )).first()
+    row = (
+        await session.exec(
+            select(MediaFile)
+            .join(BriefingMedia, BriefingMedia.media_id == MediaFile.id)
+            .where(BriefingMedia.briefing_id == briefing.id, MediaFile.id == media_id)
+        )
+    ).first()
     if row is None:
         raise NotFound()
     return row
@@ -424,23 +520,39 @@ async def do_mark_read(session: AsyncSession, *, actor: Actor, briefing_id: int)
     if briefing.status != BriefingStatus.published.value:
         return False
     audience = set(await audience_ids(session, briefing.id))
-    households = {hid: cid for cid, hids in resident_households_by_community(actor).items() if cid in audience for hid in hids}
+    households = {
+        hid: cid
+        for cid, hids in resident_households_by_community(actor).items()
+        if cid in audience
+        for hid in hids
+    }
     if not households:
         return False
-    seen = set(await session.exec(
-        select(BriefingRead.household_id).where(
-            BriefingRead.briefing_id == briefing.id, BriefingRead.person_id == actor.person_id
+    seen = set(
+        await session.exec(
+            select(BriefingRead.household_id).where(
+                BriefingRead.briefing_id == briefing.id, BriefingRead.person_id == actor.person_id
+            )
         )
-    ))
-    community_districts = _pairs(await session.exec(
-        select(Community.id, Community.district_id).where(col(Community.id).in_(set(households.values())))
-    ))
+    )
+    community_districts = _pairs(
+        await session.exec(
+            select(Community.id, Community.district_id).where(col(Community.id).in_(set(households.values())))
+        )
+    )
     added = False
     for hid, cid in households.items():
         if hid in seen:
             continue
-        session.add(BriefingRead(briefing_id=briefing.id, person_id=actor.person_id, household_id=hid,
-                                 community_id=cid, district_id=community_districts[cid]))
+        session.add(
+            BriefingRead(
+                briefing_id=briefing.id,
+                person_id=actor.person_id,
+                household_id=hid,
+                community_id=cid,
+                district_id=community_districts[cid],
+            )
+        )
         added = True
     if added:
         await session.flush()
@@ -451,18 +563,35 @@ async def do_thank(session: AsyncSession, *, actor: Actor, briefing_id: int) -> 
     """One tap says thank you; a second tap changes nothing."""
     briefing = await access_briefing(session, actor=actor, briefing_id=briefing_id)
     audience = set(await audience_ids(session, briefing.id))
-    households = [(cid, hid) for cid, hids in resident_households_by_community(actor).items() if cid in audience
-                  for hid in hids]
+    households = [
+        (cid, hid)
+        for cid, hids in resident_households_by_community(actor).items()
+        if cid in audience
+        for hid in hids
+    ]
     if briefing.status != BriefingStatus.published.value or not households:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Only residents of this community can thank for this briefing.")
-    existing = (await session.exec(
-        select(BriefingThanks).where(BriefingThanks.briefing_id == briefing.id, BriefingThanks.person_id == actor.person_id)
-    )).first()
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "Only residents of this community can thank for this briefing."
+        )
+    existing = (
+        await session.exec(
+            select(BriefingThanks).where(
+                BriefingThanks.briefing_id == briefing.id, BriefingThanks.person_id == actor.person_id
+            )
+        )
+    ).first()
     if existing is None:
         cid, hid = sorted(households)[0]
         community = await session.get(Community, cid)
-        session.add(BriefingThanks(briefing_id=briefing.id, person_id=actor.person_id, household_id=hid,
-                                   community_id=cid, district_id=community.district_id))
+        session.add(
+            BriefingThanks(
+                briefing_id=briefing.id,
+                person_id=actor.person_id,
+                household_id=hid,
+                community_id=cid,
+                district_id=community.district_id,
+            )
+        )
         await session.flush()
     await do_mark_read(session, actor=actor, briefing_id=briefing_id)
     return briefing
@@ -486,26 +615,45 @@ async def read_receipts(session: AsyncSession, *, actor: Actor, briefing: Briefi
             return []
         raise NotFound()
     stats = await estates.community_stats(session, mine)
-    read = _pairs(await session.exec(
-        select(BriefingRead.community_id, func.count(func.distinct(BriefingRead.household_id)))
-        .where(BriefingRead.briefing_id == briefing.id, col(BriefingRead.community_id).in_(mine))
-        .group_by(BriefingRead.community_id)
-    ))
-    thanks = _pairs(await session.exec(
-        select(BriefingThanks.community_id, func.count())
-        .where(BriefingThanks.briefing_id == briefing.id, col(BriefingThanks.community_id).in_(mine))
-        .group_by(BriefingThanks.community_id)
-    ))
+    read = _pairs(
+        await session.exec(
+            select(BriefingRead.community_id, func.count(func.distinct(BriefingRead.household_id)))
+            .where(BriefingRead.briefing_id == briefing.id, col(BriefingRead.community_id).in_(mine))
+            .group_by(BriefingRead.community_id)
+        )
+    )
+    thanks = _pairs(
+        await session.exec(
+            select(BriefingThanks.community_id, func.count())
+            .where(BriefingThanks.briefing_id == briefing.id, col(BriefingThanks.community_id).in_(mine))
+            .group_by(BriefingThanks.community_id)
+        )
+    )
     communities = {c.id: c for c in await session.exec(select(Community).where(col(Community.id).in_(mine)))}
-    return [ReadReceipt(communities[cid], stats[cid].households, read.get(cid, 0), thanks.get(cid, 0)) for cid in mine]
+    return [
+        ReadReceipt(communities[cid], stats[cid].households, read.get(cid, 0), thanks.get(cid, 0))
+        for cid in mine
+    ]
 
 
-async def viewer_marks(session: AsyncSession, *, person_id: int, briefing_ids: list[int]) -> tuple[set[int], set[int]]:
+async def viewer_marks(
+    session: AsyncSession, *, person_id: int, briefing_ids: list[int]
+) -> tuple[set[int], set[int]]:
     """Which of these briefings the person has read and thanked for (two queries for any number)."""
     if not briefing_ids:
         return set(), set()
-    read = set(await session.exec(select(BriefingRead.briefing_id).where(
-        BriefingRead.person_id == person_id, col(BriefingRead.briefing_id).in_(briefing_ids))))
-    thanked = set(await session.exec(select(BriefingThanks.briefing_id).where(
-        BriefingThanks.person_id == person_id, col(BriefingThanks.briefing_id).in_(briefing_ids))))
+    read = set(
+        await session.exec(
+            select(BriefingRead.briefing_id).where(
+                BriefingRead.person_id == person_id, col(BriefingRead.briefing_id).in_(briefing_ids)
+            )
+        )
+    )
+    thanked = set(
+        await session.exec(
+            select(BriefingThanks.briefing_id).where(
+                BriefingThanks.person_id == person_id, col(BriefingThanks.briefing_id).in_(briefing_ids)
+            )
+        )
+    )
     return read, thanked

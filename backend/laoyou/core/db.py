@@ -98,8 +98,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             # aiosqlite's own queue to its thread (the private _execute is what its public methods use).
-            result = await self._connection._execute(_run_statement, self._connection._conn, operation, parameters,
-                                                     many)
+            result = await self._connection._execute(
+                _run_statement, self._connection._conn, operation, parameters, many
+            )
         self._description, rows, self._rowcount, self._lastrowid = result
         self._rows = collections.deque(rows)
 
@@ -174,7 +175,9 @@ class WriteGate:
 
     def __init__(self, timeout: float = BUSY_SECONDS) -> None:
         self.timeout = timeout
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self.holders = 0  # connections holding the gate now (0 or 1 per event loop): what tests assert on
 
     @classmethod
@@ -198,7 +201,9 @@ class WriteGate:
         self._by_engine[sync_engine] = self
         event.listen(sync_engine, "before_cursor_execute", self._before_execute)
         for name in ("checkin", "invalidate", "close", "detach"):
-            event.listen(sync_engine, name, self._release_record)  # the engine's listeners keep the gate alive
+            event.listen(
+                sync_engine, name, self._release_record
+            )  # the engine's listeners keep the gate alive
 
     def lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -207,8 +212,15 @@ class WriteGate:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any,
-                        _executemany: bool) -> None:
+    def _before_execute(
+        self,
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
         if self._HELD in conn.info or not is_write(statement, context):
             return
         if not in_greenlet():  # a synchronous caller cannot wait here; SQLite's busy handler is its queue
@@ -218,7 +230,8 @@ class WriteGate:
             await_only(asyncio.wait_for(lock.acquire(), self.timeout))
         except TimeoutError:
             raise conn.dialect.loaded_dbapi.OperationalError(
-                f"database is locked (another writer held it for {self.timeout:g} s)") from None
+                f"database is locked (another writer held it for {self.timeout:g} s)"
+            ) from None
         conn.info[self._HELD] = (lock, asyncio.get_running_loop())
         self.holders += 1
 
@@ -374,8 +387,13 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # outlive it (a DataLoader batch, a statement shielded from GraphQL's cancelling of a failed field's
     # siblings); had it reopened the request's session after close, nothing would ever end that transaction,
     # and the write gate it took stayed held until a restart.
-    return async_sessionmaker(engine, class_=SerialAsyncSession, sync_session_class=TrackedSession,
-                              expire_on_commit=False, close_resets_only=False)
+    return async_sessionmaker(
+        engine,
+        class_=SerialAsyncSession,
+        sync_session_class=TrackedSession,
+        expire_on_commit=False,
+        close_resets_only=False,
+    )
 
 
 @asynccontextmanager

@@ -36,7 +36,9 @@ JOBS: dict[str, PeriodicJob] = {}
 def periodic(name: str, *, every_seconds: float) -> Callable:
     """Register `async def job(session) -> report` to run every so often."""
 
-    def register(function: Callable[[AsyncSession], Awaitable[Any]]) -> Callable[[AsyncSession], Awaitable[Any]]:
+    def register(
+        function: Callable[[AsyncSession], Awaitable[Any]],
+    ) -> Callable[[AsyncSession], Awaitable[Any]]:
         JOBS[name] = PeriodicJob(name, every_seconds, function)
         return function
 

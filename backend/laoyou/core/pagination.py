@@ -32,7 +32,9 @@ def clamp_first(first: int | None, maximum: int, default: int = 20) -> int:
     if first is None:
         return min(default, maximum)
     if first < 1 or first > maximum:
-        raise LaoyouError(ErrorCode.INVALID, "Ask for between 1 and %(max)s items.", field="first", max=maximum)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Ask for between 1 and %(max)s items.", field="first", max=maximum
+        )
     return first
 
 

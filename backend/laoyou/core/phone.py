@@ -15,7 +15,9 @@ def normalise_phone(raw: str, *, field: str = "phone") -> str:
     try:
         number = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException:
-        raise LaoyouError(ErrorCode.INVALID_PHONE, "Please enter a valid mobile number.", field=field) from None
+        raise LaoyouError(
+            ErrorCode.INVALID_PHONE, "Please enter a valid mobile number.", field=field
+        ) from None
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
 
     mode: Mode = Field(Mode.dev, description="demo, dev or production")
     data_dir: Path = Field(Path("./laoyou-data"), description="SQLite database, media and keys live here")
-    database_url: str = Field("", description="SQLAlchemy async URL; empty means SQLite in the data directory")
+    database_url: str = Field(
+        "", description="SQLAlchemy async URL; empty means SQLite in the data directory"
+    )
     secret_key: str = Field(DEFAULT_SECRET, description="signs CSRF tokens; must be changed in production")
     public_url: str = Field("http://localhost:8000", description="base address printed on login cards")
     sms_backend: str = Field("console", description="console (log the code) or http (gateway adapter)")
@@ -39,25 +41,48 @@ class Settings(BaseSettings):
     login_code_attempts: int = Field(5, description="wrong tries before a login code is spent")
     login_codes_per_phone_hour: int = Field(5, description="codes a phone may be sent per hour")
     login_codes_per_ip_hour: int = Field(30, description="codes one client address may ask for per hour")
-    uploads_per_person_hour: int = Field(60, description="photos, voice notes and videos one person may upload per hour")
+    uploads_per_person_hour: int = Field(
+        60, description="photos, voice notes and videos one person may upload per hour"
+    )
     login_card_days: int = Field(14, description="how long a printed household login card stays valid")
     max_query_depth: int = Field(10, description="deepest GraphQL selection accepted")
     max_aliases: int = Field(30, description="most aliases in one GraphQL operation")
     max_tokens: int = Field(2000, description="most tokens in one GraphQL operation")
     max_page_size: int = Field(100, description="cap for every paginated list")
-    demo_households_scale: float = Field(1.0, description="fraction of demo households to create (tests use less)")
+    demo_households_scale: float = Field(
+        1.0, description="fraction of demo households to create (tests use less)"
+    )
     log_level: str = Field("info", description="logging level")
-    vapid_private_key: str = Field("", description="web push VAPID private key (PEM or base64url); empty: made on first start and kept in the data directory")
-    vapid_public_key: str = Field("", description="web push VAPID public key (base64url, uncompressed point); checked against the private key when given")
-    vapid_subject: str = Field("", description="web push contact (mailto: or https:); empty means the public URL")
-    worker: str = Field("embedded", description="embedded: this process sends push and runs jobs; external: `laoyou worker` does")
-    jobs_interval_scale: float = Field(1.0, description="multiplies every periodic job's interval; 0 turns periodic jobs off")
-    pubsub: str = Field("inprocess", pattern="^(inprocess|postgres)$",
-                        description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)")
-    ice_servers: str = Field("[]", description="WebRTC STUN/TURN servers as JSON, e.g. [{\"urls\": \"turn:turn.example.cn:3478\", \"username\": \"u\", \"credential\": \"p\"}]")
+    vapid_private_key: str = Field(
+        "",
+        description="web push VAPID private key (PEM or base64url); empty: made on first start and kept in the data directory",
+    )
+    vapid_public_key: str = Field(
+        "",
+        description="web push VAPID public key (base64url, uncompressed point); checked against the private key when given",
+    )
+    vapid_subject: str = Field(
+        "", description="web push contact (mailto: or https:); empty means the public URL"
+    )
+    worker: str = Field(
+        "embedded",
+        description="embedded: this process sends push and runs jobs; external: `laoyou worker` does",
+    )
+    jobs_interval_scale: float = Field(
+        1.0, description="multiplies every periodic job's interval; 0 turns periodic jobs off"
+    )
+    pubsub: str = Field(
+        "inprocess",
+        pattern="^(inprocess|postgres)$",
+        description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)",
+    )
+    ice_servers: str = Field(
+        "[]",
+        description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
+    )
 
     @model_validator(mode="after")
-    def _refuse_demo_parts_in_production(self) -> "Settings":
+    def _refuse_demo_parts_in_production(self) -> Settings:
         if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
             raise ValueError("LAOYOU_SECRET_KEY must be set to a private value in production mode")
         if self.mode == Mode.production and len(self.secret_key) < 32:
@@ -65,7 +90,9 @@ class Settings(BaseSettings):
         # The console sender only writes login codes to the log: in production no resident would get one, and
         # whoever reads the log could log in as anyone.
         if self.mode == Mode.production and self.sms_backend != "http":
-            raise ValueError("LAOYOU_SMS_BACKEND must be http in production mode (console only logs login codes)")
+            raise ValueError(
+                "LAOYOU_SMS_BACKEND must be http in production mode (console only logs login codes)"
+            )
         if self.mode == Mode.production and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
         return self

@@ -18,6 +18,8 @@ _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069
 def check_text(value: str | None, *, field: str) -> None:
     """Refuse text holding NUL, control characters or bidirectional overrides and isolates."""
     if value and _REFUSED.search(value):
-        raise LaoyouError(ErrorCode.INVALID,
-                          "This text holds invisible control or direction characters. Please type it again.",
-                          field=field)
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "This text holds invisible control or direction characters. Please type it again.",
+            field=field,
+        )

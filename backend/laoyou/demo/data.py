@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -48,16 +48,63 @@ NANNING = "南宁青秀区秀山片区"
 TIANPING = "徐汇区天平街道片区"
 
 DEMO_PEOPLE: tuple[DemoPersonSpec, ...] = (
-    DemoPersonSpec("+8613800000001", "王秀英", Role.resident, _("Resident of Xiushan Garden, 78 years old"), XIUSHAN),
-    DemoPersonSpec("+8613800000002", "李桂兰", Role.resident, _("Resident of the Peking Opera house community"), JINGJU),
-    DemoPersonSpec("+8613800000003", "王小明", Role.family, _("Son of Wang Xiuying, lives in another city"), XIUSHAN),
-    DemoPersonSpec("+8613800000011", "张建国", Role.steward, _("Steward of Xiushan Garden, on duty"), XIUSHAN, on_duty=True),
-    DemoPersonSpec("+8613800000012", "陈丽", Role.steward, _("District steward of the Zhujiajiao joint tender"), district=ZHUJIAJIAO, on_duty=True),
-    DemoPersonSpec("+8613800000013", "刘强", Role.steward, _("Steward of Yueyang Garden and its attached neighbour"), YUEYANG, on_duty=True),
-    DemoPersonSpec("+8613800000021", "赵师傅", Role.field_staff, _("Repair worker shared across Zhujiajiao"), district=ZHUJIAJIAO),
-    DemoPersonSpec("+8613800000031", "孙婷", Role.agent, _("Customer-service agent at the Nanning operations centre"), district=NANNING),
-    DemoPersonSpec("+8613800000041", "周主任", Role.official, _("Residents' committee director, Xiushan Garden"), XIUSHAN),
-    DemoPersonSpec("+8613800000042", "吴科长", Role.official, _("Street office, oversees the Zhujiajiao district"), district=ZHUJIAJIAO),
+    DemoPersonSpec(
+        "+8613800000001", "王秀英", Role.resident, _("Resident of Xiushan Garden, 78 years old"), XIUSHAN
+    ),
+    DemoPersonSpec(
+        "+8613800000002", "李桂兰", Role.resident, _("Resident of the Peking Opera house community"), JINGJU
+    ),
+    DemoPersonSpec(
+        "+8613800000003", "王小明", Role.family, _("Son of Wang Xiuying, lives in another city"), XIUSHAN
+    ),
+    DemoPersonSpec(
+        "+8613800000011",
+        "张建国",
+        Role.steward,
+        _("Steward of Xiushan Garden, on duty"),
+        XIUSHAN,
+        on_duty=True,
+    ),
+    DemoPersonSpec(
+        "+8613800000012",
+        "陈丽",
+        Role.steward,
+        _("District steward of the Zhujiajiao joint tender"),
+        district=ZHUJIAJIAO,
+        on_duty=True,
+    ),
+    DemoPersonSpec(
+        "+8613800000013",
+        "刘强",
+        Role.steward,
+        _("Steward of Yueyang Garden and its attached neighbour"),
+        YUEYANG,
+        on_duty=True,
+    ),
+    DemoPersonSpec(
+        "+8613800000021",
+        "赵师傅",
+        Role.field_staff,
+        _("Repair worker shared across Zhujiajiao"),
+        district=ZHUJIAJIAO,
+    ),
+    DemoPersonSpec(
+        "+8613800000031",
+        "孙婷",
+        Role.agent,
+        _("Customer-service agent at the Nanning operations centre"),
+        district=NANNING,
+    ),
+    DemoPersonSpec(
+        "+8613800000041", "周主任", Role.official, _("Residents' committee director, Xiushan Garden"), XIUSHAN
+    ),
+    DemoPersonSpec(
+        "+8613800000042",
+        "吴科长",
+        Role.official,
+        _("Street office, oversees the Zhujiajiao district"),
+        district=ZHUJIAJIAO,
+    ),
     DemoPersonSpec("+8613800000099", "老友管理员", Role.admin, _("The operator's administrator")),
 )
 
@@ -86,7 +133,11 @@ class DistrictSpec:
 
 DISTRICTS: tuple[DistrictSpec, ...] = (
     DistrictSpec(
-        ZHUJIAJIAO, "上海市青浦区", "朱家角联合物业服务有限公司", "+8613900010000", "joint_tender",
+        ZHUJIAJIAO,
+        "上海市青浦区",
+        "朱家角联合物业服务有限公司",
+        "+8613900010000",
+        "joint_tender",
         tuple(
             CommunitySpec(name, f"上海市青浦区朱家角镇{road}", year, households, buildings, 5)
             for name, road, year, households, buildings in (
@@ -103,22 +154,64 @@ DISTRICTS: tuple[DistrictSpec, ...] = (
         ),
     ),
     DistrictSpec(
-        NANNING, "广西南宁市青秀区", "南宁老友管家物业服务有限公司", "+8613900020000", "commissioned",
+        NANNING,
+        "广西南宁市青秀区",
+        "南宁老友管家物业服务有限公司",
+        "+8613900020000",
+        "commissioned",
         (CommunitySpec(XIUSHAN, "南宁市青秀区秀山路8号", 1999, 1000, 25, 7),),
     ),
     DistrictSpec(
-        TIANPING, "上海市徐汇区", "天平物业管理有限公司", "+8613900030000", "attached",
+        TIANPING,
+        "上海市徐汇区",
+        "天平物业管理有限公司",
+        "+8613900030000",
+        "attached",
         (
             CommunitySpec(YUEYANG, "上海市徐汇区岳阳路168弄", 1996, 180, 9, 6),
-            CommunitySpec(JINGJU, "上海市徐汇区岳阳路168弄甲", 1984, 16, 1, 4, attached_to=YUEYANG,
-                          total_area_centi_m2=81300),
+            CommunitySpec(
+                JINGJU,
+                "上海市徐汇区岳阳路168弄甲",
+                1984,
+                16,
+                1,
+                4,
+                attached_to=YUEYANG,
+                total_area_centi_m2=81300,
+            ),
         ),
     ),
 )
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = ("秀英", "桂英", "玉兰", "凤英", "建国", "建华", "国强", "志强", "淑珍", "桂兰", "秀兰", "德明", "文华", "淑英",
-         "永红", "海燕", "金凤", "福生", "长林", "宝珍", "立新", "爱华", "振华", "素芬", "美华", "德福")
+GIVEN = (
+    "秀英",
+    "桂英",
+    "玉兰",
+    "凤英",
+    "建国",
+    "建华",
+    "国强",
+    "志强",
+    "淑珍",
+    "桂兰",
+    "秀兰",
+    "德明",
+    "文华",
+    "淑英",
+    "永红",
+    "海燕",
+    "金凤",
+    "福生",
+    "长林",
+    "宝珍",
+    "立新",
+    "爱华",
+    "振华",
+    "素芬",
+    "美华",
+    "德福",
+)
 
 
 async def demo_is_loaded(session: AsyncSession) -> bool:
@@ -128,7 +221,9 @@ async def demo_is_loaded(session: AsyncSession) -> bool:
 async def demo_people_present(session: AsyncSession) -> bool:
     """Whether any of the demo people (known phones, a published staff password) is in this database."""
     phones = [p.phone for p in DEMO_PEOPLE]
-    return (await session.exec(select(Person.id).where(col(Person.phone).in_(phones)).limit(1))).first() is not None
+    return (
+        await session.exec(select(Person.id).where(col(Person.phone).in_(phones)).limit(1))
+    ).first() is not None
 
 
 async def load_demo_if_empty(
@@ -150,7 +245,7 @@ async def load_demo(
     session: AsyncSession, *, scale: float = 1.0, progress: Callable[[int, int, str], None] | None = None
 ) -> None:
     rng = random.Random(2026)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     total = sum(len(d.communities) for d in DISTRICTS) + 1
     step = 0
     communities: dict[str, Community] = {}
@@ -160,8 +255,13 @@ async def load_demo(
     staff_hash = hash_password(DEMO_STAFF_PASSWORD)
 
     for dspec in DISTRICTS:
-        district = District(name=dspec.name, city=dspec.city, operator_name=dspec.operator_name,
-                            operator_phone=dspec.operator_phone, contract_model=dspec.contract_model)
+        district = District(
+            name=dspec.name,
+            city=dspec.city,
+            operator_name=dspec.operator_name,
+            operator_phone=dspec.operator_phone,
+            contract_model=dspec.contract_model,
+        )
         session.add(district)
         await session.flush()
         districts[dspec.name] = district
@@ -170,7 +270,10 @@ async def load_demo(
             if progress:
                 progress(step, total, cspec.name)
             community = Community(
-                district_id=district.id, name=cspec.name, address=cspec.address, built_year=cspec.built_year,
+                district_id=district.id,
+                name=cspec.name,
+                address=cspec.address,
+                built_year=cspec.built_year,
                 on_duty_phone=dspec.operator_phone,
                 attached_to_id=communities[cspec.attached_to].id if cspec.attached_to else None,
                 attached_since=now if cspec.attached_to else None,
@@ -179,7 +282,9 @@ async def load_demo(
             await session.flush()
             communities[cspec.name] = community
             # The micro-community keeps all its households: the brief counts them exactly.
-            households = cspec.households if cspec.total_area_centi_m2 else max(4, round(cspec.households * scale))
+            households = (
+                cspec.households if cspec.total_area_centi_m2 else max(4, round(cspec.households * scale))
+            )
             per_building = -(-households // cspec.buildings)
             units_per_floor = max(1, -(-per_building // cspec.floors))
             areas = _areas(rng, households, cspec.total_area_centi_m2)
@@ -188,8 +293,12 @@ async def load_demo(
             for b in range(cspec.buildings):
                 if index >= households:
                     break
-                building = Building(community_id=community.id, district_id=district.id, name=f"{b + 1}号楼",
-                                    floors=cspec.floors)
+                building = Building(
+                    community_id=community.id,
+                    district_id=district.id,
+                    name=f"{b + 1}号楼",
+                    floors=cspec.floors,
+                )
                 session.add(building)
                 await session.flush()
                 building_ids.append(building.id)
@@ -197,22 +306,39 @@ async def load_demo(
                     if index >= households:
                         break
                     floor = n // units_per_floor + 1
-                    unit_rows.append({
-                        "building_id": building.id, "community_id": community.id, "district_id": district.id,
-                        "number": f"{floor}{n % units_per_floor + 1:02d}室", "floor": floor,
-                        "floor_area_centi_m2": areas[index],
-                    })
+                    unit_rows.append(
+                        {
+                            "building_id": building.id,
+                            "community_id": community.id,
+                            "district_id": district.id,
+                            "number": f"{floor}{n % units_per_floor + 1:02d}室",
+                            "floor": floor,
+                            "floor_area_centi_m2": areas[index],
+                        }
+                    )
                     index += 1
             await session.execute(insert(Unit), unit_rows)
-            unit_ids = list(await session.exec(select(Unit.id).where(Unit.community_id == community.id).order_by(Unit.id)))
+            unit_ids = list(
+                await session.exec(select(Unit.id).where(Unit.community_id == community.id).order_by(Unit.id))
+            )
             head_names = [rng.choice(SURNAMES) + rng.choice(GIVEN) for _ in unit_ids]
-            await session.execute(insert(Household), [
-                {"unit_id": uid, "community_id": community.id, "district_id": district.id, "head_name": name,
-                 "created_at": now}
-                for uid, name in zip(unit_ids, head_names, strict=True)
-            ])
+            await session.execute(
+                insert(Household),
+                [
+                    {
+                        "unit_id": uid,
+                        "community_id": community.id,
+                        "district_id": district.id,
+                        "head_name": name,
+                        "created_at": now,
+                    }
+                    for uid, name in zip(unit_ids, head_names, strict=True)
+                ],
+            )
             household_ids = list(
-                await session.exec(select(Household.id).where(Household.community_id == community.id).order_by(Household.id))
+                await session.exec(
+                    select(Household.id).where(Household.community_id == community.id).order_by(Household.id)
+                )
             )
             first_household[cspec.name] = household_ids[0]
             # One or two residents per household; the first household is kept for the demo resident.
@@ -221,26 +347,53 @@ async def load_demo(
                 for k in range(1 + (rng.random() < 0.45)):
                     phone_counter += 1
                     name = head if k == 0 else rng.choice(SURNAMES) + rng.choice(GIVEN)
-                    people.append({"phone": f"+86139{phone_counter:08d}", "name": name, "text_size": "large",
-                                   "ui_mode": "elderly", "is_active": True, "created_at": now})
+                    people.append(
+                        {
+                            "phone": f"+86139{phone_counter:08d}",
+                            "name": name,
+                            "text_size": "large",
+                            "ui_mode": "elderly",
+                            "is_active": True,
+                            "created_at": now,
+                        }
+                    )
                     grants.append(hid)
             if people:
                 await session.execute(insert(Person), people)
-                ids = {p.phone: p.id for p in await session.exec(
-                    select(Person).where(Person.phone.in_([p["phone"] for p in people])))}
-                await session.execute(insert(RoleGrant), [
-                    {"person_id": ids[p["phone"]], "role": Role.resident.value, "district_id": district.id,
-                     "community_id": community.id, "household_id": hid, "on_duty": False, "created_at": now}
-                    for p, hid in zip(people, grants, strict=True)
-                ])
+                ids = {
+                    p.phone: p.id
+                    for p in await session.exec(
+                        select(Person).where(Person.phone.in_([p["phone"] for p in people]))
+                    )
+                }
+                await session.execute(
+                    insert(RoleGrant),
+                    [
+                        {
+                            "person_id": ids[p["phone"]],
+                            "role": Role.resident.value,
+                            "district_id": district.id,
+                            "community_id": community.id,
+                            "household_id": hid,
+                            "on_duty": False,
+                            "created_at": now,
+                        }
+                        for p, hid in zip(people, grants, strict=True)
+                    ],
+                )
 
     step += 1
     if progress:
         progress(step, total, "demo people")
     for spec in DEMO_PEOPLE:
         staff = spec.role.is_staff
-        person = Person(phone=spec.phone, name=spec.name, password_hash=staff_hash if staff else None,
-                        text_size="standard" if staff else "large", ui_mode="standard" if staff else "elderly")
+        person = Person(
+            phone=spec.phone,
+            name=spec.name,
+            password_hash=staff_hash if staff else None,
+            text_size="standard" if staff else "large",
+            ui_mode="standard" if staff else "elderly",
+        )
         session.add(person)
         await session.flush()
         community = communities.get(spec.community) if spec.community else None
@@ -254,13 +407,30 @@ async def load_demo(
             district_id, community_id = community.district_id, community.id
         else:
             district_id, community_id = district.id, None
-        session.add(RoleGrant(person_id=person.id, role=spec.role.value, district_id=district_id,
-                              community_id=community_id, household_id=household_id, on_duty=spec.on_duty))
+        session.add(
+            RoleGrant(
+                person_id=person.id,
+                role=spec.role.value,
+                district_id=district_id,
+                community_id=community_id,
+                household_id=household_id,
+                on_duty=spec.on_duty,
+            )
+        )
         if spec.role == Role.family:
             from laoyou.accounts.models import FamilyLink
 
-            session.add(FamilyLink(person_id=person.id, household_id=household_id, community_id=community_id,
-                                   district_id=district_id, relation="儿子", status="accepted", decided_at=now))
+            session.add(
+                FamilyLink(
+                    person_id=person.id,
+                    household_id=household_id,
+                    community_id=community_id,
+                    district_id=district_id,
+                    relation="儿子",
+                    status="accepted",
+                    decided_at=now,
+                )
+            )
     # The demo residents' households carry their names.
     for spec in DEMO_PEOPLE:
         if spec.role == Role.resident:
@@ -270,8 +440,11 @@ async def load_demo(
     await session.flush()
     await load_billing_demo(session)
     await load_support_demo(session)
-    from laoyou.tickets.demo import load_tickets_demo; await load_tickets_demo(session)  # noqa: E702
-    from laoyou.briefings.demo import load_briefings_demo; await load_briefings_demo(session)  # noqa: E702
+    from laoyou.briefings.demo import load_briefings_demo
+    from laoyou.tickets.demo import load_tickets_demo
+
+    await load_tickets_demo(session)
+    await load_briefings_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

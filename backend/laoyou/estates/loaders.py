@@ -80,7 +80,9 @@ def MembersByHouseholdLoader(  # noqa: N802
     """The residents of each household; staff reads are audited for the whole batch at once."""
 
     async def load(ids: Sequence[int]) -> list[list[Person]]:
-        found = await estates.household_people_many(session, actor=actor(), household_ids=list(dict.fromkeys(ids)))
+        found = await estates.household_people_many(
+            session, actor=actor(), household_ids=list(dict.fromkeys(ids))
+        )
         return [found[i] for i in ids]
 
     return DataLoader(load_fn=load)

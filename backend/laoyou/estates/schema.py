@@ -113,7 +113,10 @@ class Community:
 
     @strawberry.field(description="Micro-communities attached to this one and served by its team.")
     async def attached_communities(self, info: Info) -> list[Community]:
-        return [Community(row=c) for c in await info.context.loaders.attached_communities_by_host.load(self.row.id)]
+        return [
+            Community(row=c)
+            for c in await info.context.loaders.attached_communities_by_host.load(self.row.id)
+        ]
 
     @strawberry.field
     async def stats(self, info: Info) -> CommunityStats:
@@ -136,7 +139,9 @@ class Community:
 
     @strawberry.field(description="Staff only.")
     async def buildings(self, info: Info) -> list[Building]:
-        rows = await estates.list_buildings(info.context.session, actor=info.context.actor, community_id=self.row.id)
+        rows = await estates.list_buildings(
+            info.context.session, actor=info.context.actor, community_id=self.row.id
+        )
         return [Building(row=b) for b in rows]
 
     @strawberry.field(description="Staff only.")
@@ -231,7 +236,10 @@ class Household:
     @strawberry.field(description="The people living here; phones are masked.")
     async def members(self, info: Info) -> list[HouseholdMember]:
         people = await info.context.loaders.members_by_household.load(self.row.id)
-        return [HouseholdMember(id=strawberry.ID(str(p.id)), name=p.name, masked_phone=mask_phone(p.phone)) for p in people]
+        return [
+            HouseholdMember(id=strawberry.ID(str(p.id)), name=p.name, masked_phone=mask_phone(p.phone))
+            for p in people
+        ]
 
     @strawberry.field(description="The address as a person would say it.")
     async def address(self, info: Info) -> str:
@@ -244,14 +252,20 @@ class Household:
 @strawberry.type
 class EstatesQuery:
     @strawberry.field(permission_classes=[IsAuthenticated])
-    async def districts(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[District]:
+    async def districts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[District]:
         limit, cursor = page_args(info, first, after)
-        page = await estates.list_districts(info.context.session, actor=info.context.actor, first=limit, after=cursor)
+        page = await estates.list_districts(
+            info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
         return connection(page, District)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def district(self, info: Info, id: strawberry.ID) -> District:
-        row = await estates.access_district(info.context.session, actor=info.context.actor, district_id=decode_id(id))
+        row = await estates.access_district(
+            info.context.session, actor=info.context.actor, district_id=decode_id(id)
+        )
         return District(row=row)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
@@ -260,7 +274,9 @@ class EstatesQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        district_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this district's")] = None,
+        district_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this district's")
+        ] = None,
     ) -> Connection[Community]:
         limit, cursor = page_args(info, first, after)
         page = await estates.list_communities(
@@ -274,10 +290,14 @@ class EstatesQuery:
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def community(self, info: Info, id: strawberry.ID) -> Community:
-        row = await estates.access_community(info.context.session, actor=info.context.actor, community_id=decode_id(id))
+        row = await estates.access_community(
+            info.context.session, actor=info.context.actor, community_id=decode_id(id)
+        )
         return Community(row=row)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def household(self, info: Info, id: strawberry.ID) -> Household:
-        row = await estates.access_household(info.context.session, actor=info.context.actor, household_id=decode_id(id))
+        row = await estates.access_household(
+            info.context.session, actor=info.context.actor, household_id=decode_id(id)
+        )
         return Household(row=row)

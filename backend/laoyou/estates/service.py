@@ -108,7 +108,9 @@ async def access_district(session: AsyncSession, *, actor: Actor, district_id: i
     return district
 
 
-async def list_districts(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[District]:
+async def list_districts(
+    session: AsyncSession, *, actor: Actor, first: int, after: int | None
+) -> Page[District]:
     _require_login(actor)
     visible = await visible_district_ids(session, actor)
     query = select(District).order_by(District.id)
@@ -166,7 +168,9 @@ async def community_stats(session: AsyncSession, community_ids: list[int]) -> di
     if not community_ids:
         return stats
     for cid, count in await session.exec(
-        select(Building.community_id, func.count()).where(col(Building.community_id).in_(community_ids)).group_by(Building.community_id)
+        select(Building.community_id, func.count())
+        .where(col(Building.community_id).in_(community_ids))
+        .group_by(Building.community_id)
     ):
         stats[cid].buildings = count
     for cid, count, area in await session.exec(
@@ -177,7 +181,9 @@ async def community_stats(session: AsyncSession, community_ids: list[int]) -> di
         stats[cid].units = count
         stats[cid].floor_area_centi_m2 = int(area)
     for cid, count in await session.exec(
-        select(Household.community_id, func.count()).where(col(Household.community_id).in_(community_ids)).group_by(Household.community_id)
+        select(Household.community_id, func.count())
+        .where(col(Household.community_id).in_(community_ids))
+        .group_by(Household.community_id)
     ):
         stats[cid].households = count
     for cid, count in await session.exec(
@@ -236,11 +242,20 @@ async def stewards_by_community(
 async def list_buildings(session: AsyncSession, *, actor: Actor, community_id: int) -> list[Building]:
     _require_staff(actor)
     await access_community(session, actor=actor, community_id=community_id)
-    return list(await session.exec(select(Building).where(Building.community_id == community_id).order_by(Building.id)))
+    return list(
+        await session.exec(
+            select(Building).where(Building.community_id == community_id).order_by(Building.id)
+        )
+    )
 
 
 async def list_households(
-    session: AsyncSession, *, actor: Actor, community_id: int, first: int, after: int | None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int,
+    first: int,
+    after: int | None,
     building_id: int | None = None,
 ) -> Page[Household]:
     """Staff of the community page through its households."""
@@ -324,13 +339,16 @@ async def household_people(session: AsyncSession, *, actor: Actor, household: Ho
     return (await household_people_many(session, actor=actor, household_ids=[household.id]))[household.id]
 
 
-async def household_people_many(session: AsyncSession, *, actor: Actor, household_ids: list[int]) -> dict[int, list[Person]]:
+async def household_people_many(
+    session: AsyncSession, *, actor: Actor, household_ids: list[int]
+) -> dict[int, list[Person]]:
     """The residents of households the actor has already been given, in one query.
 
     Staff reading other people's households is logged, one audit line per household, written together.
     """
     people = await residents_by_household(session, household_ids)
     others = [household_id for household_id in household_ids if household_id not in actor.household_ids]
-    await audit_many(session, actor=actor, action="household.read_people", subject_type="household",
-                     subject_ids=others)
+    await audit_many(
+        session, actor=actor, action="household.read_people", subject_type="household", subject_ids=others
+    )
     return people

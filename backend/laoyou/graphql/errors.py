@@ -28,7 +28,9 @@ class Error:
 P = TypeVar("P")
 
 
-async def mutation_boundary(info: Info, error_type: type[Error], work: Callable[[], Awaitable[P]]) -> P | Error:
+async def mutation_boundary(
+    info: Info, error_type: type[Error], work: Callable[[], Awaitable[P]]
+) -> P | Error:
     """Run one mutation's service work and end the unit of work.
 
     A user mistake becomes the mutation's error payload. Services check before they change anything,

@@ -52,13 +52,19 @@ from laoyou.graphql.shared import SharedEvents
 log = logging.getLogger("laoyou.graphql")
 
 _READER = "laoyou-reader"  # cached in the field's extensions: (read, with info) or None
-_PLAN = "laoyou-plain-leaf"  # cached in the field's extensions: (read the value, serialise it, nullable) or None
+_PLAN = (
+    "laoyou-plain-leaf"  # cached in the field's extensions: (read the value, serialise it, nullable) or None
+)
 _MISSING = object()
 
 
-_COMPILED: OrderedDict[tuple[Any, ...], tuple[Any, tuple[Any, ...], Any]] = OrderedDict()  # compiled selections
+_COMPILED: OrderedDict[tuple[Any, ...], tuple[Any, tuple[Any, ...], Any]] = (
+    OrderedDict()
+)  # compiled selections
 _COMPILED_MAX = 512
-_SERIALISERS: dict[int, tuple[Any, Callable[[Any], Any]]] = {}  # by the type's identity (it hashes its whole AST)
+_SERIALISERS: dict[
+    int, tuple[Any, Callable[[Any], Any]]
+] = {}  # by the type's identity (it hashes its whole AST)
 
 
 def _enum_serialiser(named: Any) -> Callable[[Any], Any]:
@@ -111,8 +117,11 @@ _LONG_WAY = object()
 _LEAN = "_laoyou_lean"  # marks a resolver install_lean_resolvers made: sync, its object and maybe the info
 
 
-def _answer(plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool], source: Any,
-            is_awaitable: Callable[[Any], bool]) -> Any:
+def _answer(
+    plan: tuple[Callable[[Any], Any], Callable[[Any], Any], bool],
+    source: Any,
+    is_awaitable: Callable[[Any], bool],
+) -> Any:
     """The serialised value of a plain leaf, or _LONG_WAY for anything graphql-core must judge."""
     read, serialise, nullable = plan
     try:
@@ -135,7 +144,9 @@ def _is_plain(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
     return True
 
 
-def _serialised(value: Any, serialise: Callable[[Any], Any], nullable: bool, is_awaitable: Callable[[Any], bool]) -> Any:
+def _serialised(
+    value: Any, serialise: Callable[[Any], Any], nullable: bool, is_awaitable: Callable[[Any], bool]
+) -> Any:
     if value is None:
         return None if nullable else _LONG_WAY
     if not _is_plain(value, is_awaitable):
@@ -196,7 +207,9 @@ class _Selection:
     type: GraphQLObjectType
     fields: list[_Field]
     is_type_of: Callable[..., Any] | None
-    answer: Callable[[Any, Any, Any], Any] = field(init=False)  # (source, path, executor): the object or _LONG_WAY
+    answer: Callable[[Any, Any, Any], Any] = field(
+        init=False
+    )  # (source, path, executor): the object or _LONG_WAY
 
     def __post_init__(self) -> None:
         self.answer = _answerer(self)
@@ -209,13 +222,23 @@ def _answerer(selection: _Selection) -> Callable[[Any, Any, Any], Any]:
     by its own selection, give up at the first thing for graphql-core to judge); written out, a page of twenty
     lines skips a few hundred attribute lookups and calls of the generic loop."""
     names: dict[str, Any] = {
-        "LONG": _LONG_WAY, "PLAIN": _PLAIN_TYPES, "is_plain": _is_plain, "set_aside": _set_aside,
-        "Undefined": Undefined, "LazyInfo": _LazyInfo, "Path": Path, "T": selection.type,
+        "LONG": _LONG_WAY,
+        "PLAIN": _PLAIN_TYPES,
+        "is_plain": _is_plain,
+        "set_aside": _set_aside,
+        "Undefined": Undefined,
+        "LazyInfo": _LazyInfo,
+        "Path": Path,
+        "T": selection.type,
         "TN": selection.type.name,
     }
     # Everything, the answer included, inside the try: a selection with no field for this type (a union member
     # the query spread no field on) still gives the try a body, and answers {} as graphql-core does.
-    lines = ["def answer(source, path, executor):", "    try:", "        is_awaitable = executor.is_awaitable"]
+    lines = [
+        "def answer(source, path, executor):",
+        "    try:",
+        "        is_awaitable = executor.is_awaitable",
+    ]
     outputs = []
     for i, f in enumerate(selection.fields):
         names[f"R{i}"], names[f"F{i}"], names[f"N{i}"] = f.read, f, f.name
@@ -284,7 +307,9 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         middleware = self.middleware_manager
         return middleware is not None and middleware._middleware_resolvers is not None
 
-    def _leaf_plans(self, parent_type: GraphQLObjectType, grouped_field_set: dict) -> list[tuple[str, Any]] | None:
+    def _leaf_plans(
+        self, parent_type: GraphQLObjectType, grouped_field_set: dict
+    ) -> list[tuple[str, Any]] | None:
         """Each response name of an object's selection with its plain-leaf plan (or None), or None when no field
         has one. Worked out once per selection and request: the twenty lines of a page share it."""
         plans = self._plans
@@ -314,7 +339,9 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
     ) -> Any:
         plans = self._leaf_plans(parent_type, grouped_field_set)
         if plans is None:
-            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
         answered: dict[str, Any] = {}
         rest: dict[str, Any] | None = None
         is_awaitable = self.is_awaitable
@@ -332,6 +359,7 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         # The others go graphql-core's way (resolvers, objects, errors, awaiting); the answer keeps the order asked.
         results = super().execute_fields(parent_type, source_value, path, rest, position_context)
         if is_awaitable(results):
+
             async def merged() -> dict[str, Any]:
                 return _in_order(grouped_field_set, answered, await results)
 
@@ -358,7 +386,11 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         nodes = tuple(details.node for details in field_details_list)
         shared_key = (id(self.schema), object_type.name, *map(id, nodes))
         shared = _COMPILED.get(shared_key)
-        if shared is not None and shared[0] is self.schema and all(a is b for a, b in zip(shared[1], nodes, strict=True)):
+        if (
+            shared is not None
+            and shared[0] is self.schema
+            and all(a is b for a, b in zip(shared[1], nodes, strict=True))
+        ):
             selection = shared[2]
         else:
             try:
@@ -366,10 +398,16 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             except Exception:  # noqa: BLE001
                 # A bug of the short way must cost speed, never an answer: nothing of this selection has run yet
                 # (its parent's resolver, perhaps a mutation's, has), so graphql-core answers it whole.
-                log.exception("the selection of %s did not compile; graphql-core answers it", object_type.name)
+                log.exception(
+                    "the selection of %s did not compile; graphql-core answers it", object_type.name
+                )
                 selection = None
             if self._static(field_details_list):
-                _COMPILED[shared_key] = (self.schema, nodes, selection)  # keeps the nodes alive: ids stay theirs
+                _COMPILED[shared_key] = (
+                    self.schema,
+                    nodes,
+                    selection,
+                )  # keeps the nodes alive: ids stay theirs
                 if len(_COMPILED) > _COMPILED_MAX:
                     _COMPILED.popitem(last=False)
         selections[key] = (field_details_list, selection)
@@ -397,11 +435,23 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             nodes = [d.node for d in details]
             if node.name.value == "__typename":
                 type_name = object_type.name
-                fields.append(_Field(response_name, lambda _source, _n=type_name: _n, False, None, nodes, False, str, None))
+                fields.append(
+                    _Field(
+                        response_name, lambda _source, _n=type_name: _n, False, None, nodes, False, str, None
+                    )
+                )
                 continue
             field_def = self.schema.get_field(object_type, node.name.value)
-            definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF) if field_def else None
-            if definition is None or field_def.args or node.arguments or definition.extensions or node.directives:
+            definition = (
+                field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF) if field_def else None
+            )
+            if (
+                definition is None
+                or field_def.args
+                or node.arguments
+                or definition.extensions
+                or node.directives
+            ):
                 return None
             reader = _reader(definition, field_def)  # cached on the field, like the leaf plans
             if reader is None:
@@ -410,7 +460,18 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
             nullable = not is_non_null_type(field_def.type)
             named = field_def.type if nullable else field_def.type.of_type
             if is_leaf_type(named):
-                fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, _enum_serialiser(named), None))
+                fields.append(
+                    _Field(
+                        response_name,
+                        read,
+                        with_info,
+                        field_def,
+                        nodes,
+                        nullable,
+                        _enum_serialiser(named),
+                        None,
+                    )
+                )
             elif isinstance(named, GraphQLObjectType):
                 inner = self._selection(named, details)
                 if inner is None:
@@ -422,7 +483,19 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                 inner = self._selection(item, details) if isinstance(item, GraphQLObjectType) else None
                 if inner is None:
                     return None  # lists of leaves, of lists, of interfaces
-                fields.append(_Field(response_name, read, with_info, field_def, nodes, nullable, None, inner, items_nullable))
+                fields.append(
+                    _Field(
+                        response_name,
+                        read,
+                        with_info,
+                        field_def,
+                        nodes,
+                        nullable,
+                        None,
+                        inner,
+                        items_nullable,
+                    )
+                )
             else:
                 return None  # interfaces, unions
         return _Selection(object_type, fields, object_type.is_type_of)
@@ -448,19 +521,35 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
         self._plans = self._selections = None
 
     def complete_object_value(  # type: ignore[override]
-        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
     ) -> Any:
         """An object whose selection is plain all the way down (a page: its lines and their page info) is answered
         by its compiled selection; at the first value graphql-core must judge, graphql-core's way."""
         selection = self._selection(return_type, field_details_list)
-        if selection is not None and (return_type.is_type_of is None or return_type.is_type_of(result, info) is True):
+        if selection is not None and (
+            return_type.is_type_of is None or return_type.is_type_of(result, info) is True
+        ):
             answered = selection.answer(result, path, self)
             if answered is not _LONG_WAY:
                 return answered
-        return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
 
     def complete_list_value(  # type: ignore[override]
-        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, position_context: Any,
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
     ) -> Any:
         """A list of objects whose selection is plain all the way down is answered in one loop per item; at the
         first value graphql-core must judge, the whole list goes its way (reading is all the short way did)."""
@@ -485,7 +574,9 @@ class LaoyouExecutionContext(SharedEvents, StrawberryGraphQLCoreExecutionContext
                     completed.append(answered)
                 else:
                     return completed
-        return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
 
 
 def _without_directives(selection_set: Any, fragments: Any, seen: set[str]) -> bool:
@@ -499,9 +590,15 @@ def _without_directives(selection_set: Any, fragments: Any, seen: set[str]) -> b
             seen.add(name)
             fragment = fragments.get(name)
             definition = getattr(fragment, "definition", fragment)
-            if definition is None or definition.directives or not _without_directives(definition.selection_set, fragments, seen):
+            if (
+                definition is None
+                or definition.directives
+                or not _without_directives(definition.selection_set, fragments, seen)
+            ):
                 return False
-        elif not _without_directives(selection.selection_set, fragments, seen):  # a field or an inline fragment
+        elif not _without_directives(
+            selection.selection_set, fragments, seen
+        ):  # a field or an inline fragment
             return False
     return True
 
@@ -533,8 +630,11 @@ def _find_reader(definition: Any, field_def: GraphQLField) -> tuple[Callable[...
 
 
 def _in_order(grouped_field_set: dict, answered: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
-    return {name: answered[name] if name in answered else results[name]
-            for name in grouped_field_set if name in answered or name in results}
+    return {
+        name: answered[name] if name in answered else results[name]
+        for name in grouped_field_set
+        if name in answered or name in results
+    }
 
 
 def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., Any] | None:
@@ -546,9 +646,15 @@ def _lean_resolver(field_def: GraphQLField, info_class: type) -> Callable[..., A
     parameters = list(resolver.signature.parameters.values())
     fn = resolver.wrapped_func
     if len(parameters) == 1:
-        lean = lambda source, _info: fn(source)
+
+        def lean(source: Any, _info: Any) -> Any:
+            return fn(source)
+
     elif len(parameters) == 2 and resolver.info_parameter is parameters[1]:
-        lean = lambda source, info: fn(source, info_class(_raw_info=info, _field=definition))
+
+        def lean(source: Any, info: Any) -> Any:
+            return fn(source, info_class(_raw_info=info, _field=definition))
+
     else:
         return None
     setattr(lean, _LEAN, True)
@@ -580,11 +686,18 @@ def _lean_async_resolver(field_def: GraphQLField, schema: Any) -> Callable[..., 
             return None
         if isinstance(type_, StrawberryOptional):
             type_ = type_.of_type
-        if type_ is GlobalID or not (isinstance(type_, StrawberryEnumDefinition) or has_enum_definition(type_)
-                                     or is_scalar(type_, converter.scalar_registry)):
+        if type_ is GlobalID or not (
+            isinstance(type_, StrawberryEnumDefinition)
+            or has_enum_definition(type_)
+            or is_scalar(type_, converter.scalar_registry)
+        ):
             return None
         names.append((schema.config.name_converter.from_argument(argument), argument.python_name))
-    fn, info_class, permission = resolver.wrapped_func, schema.config.info_class, extensions[0] if extensions else None
+    fn, info_class, permission = (
+        resolver.wrapped_func,
+        schema.config.info_class,
+        extensions[0] if extensions else None,
+    )
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
     with_self = resolver.self_parameter is not None
 
@@ -619,6 +732,8 @@ def install_lean_resolvers(schema: Any) -> None:
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__") or type_ is subscription:
             continue
         for field_def in type_.fields.values():
-            lean = _lean_resolver(field_def, schema.config.info_class) or _lean_async_resolver(field_def, schema)
+            lean = _lean_resolver(field_def, schema.config.info_class) or _lean_async_resolver(
+                field_def, schema
+            )
             if lean is not None:
                 field_def.resolve = lean

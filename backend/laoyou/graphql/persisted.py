@@ -23,7 +23,11 @@ class PersistedOperations:
         for path in sorted(directory.glob("*.graphql")):
             document = path.read_text(encoding="utf-8")
             digest = hashlib.sha256(document.encode()).hexdigest()
-            names = [d.name.value for d in parse(document).definitions if isinstance(d, OperationDefinitionNode) and d.name]
+            names = [
+                d.name.value
+                for d in parse(document).definitions
+                if isinstance(d, OperationDefinitionNode) and d.name
+            ]
             for name in names:
                 if name in self.by_name:
                     raise ValueError(f"operation {name} is defined twice in pwa/operations")

@@ -37,7 +37,9 @@ def client_ip(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-async def resolve_actor(session: Any, connection: HTTPConnection, token: str | None, kind: str | None) -> Actor:
+async def resolve_actor(
+    session: Any, connection: HTTPConnection, token: str | None, kind: str | None
+) -> Actor:
     actor = Actor(client_ip=client_ip(connection), user_agent=connection.headers.get("user-agent", "")[:300])
     found = await accounts.resolve_session(session, token)
     if found:
@@ -125,12 +127,15 @@ _REFUSALS = {
     # counted per request (the body size, the rate of requests a proxy allows).
     "Batching is not enabled": _("Send one operation per request: batches are not accepted."),
     "Unsupported content type": _("Send the operation as JSON (Content-Type: application/json)."),
-    "The GraphQL operation's `query` must be a string or null, if provided.":
-        _("The operation's query must be text, its variables and extensions objects."),
-    "The GraphQL operation's `variables` must be an object or null, if provided.":
-        _("The operation's query must be text, its variables and extensions objects."),
-    "The GraphQL operation's `extensions` must be an object or null, if provided.":
-        _("The operation's query must be text, its variables and extensions objects."),
+    "The GraphQL operation's `query` must be a string or null, if provided.": _(
+        "The operation's query must be text, its variables and extensions objects."
+    ),
+    "The GraphQL operation's `variables` must be an object or null, if provided.": _(
+        "The operation's query must be text, its variables and extensions objects."
+    ),
+    "The GraphQL operation's `extensions` must be an object or null, if provided.": _(
+        "The operation's query must be text, its variables and extensions objects."
+    ),
     "No GraphQL query found in the request": _("The request holds no operation."),
     NOT_AN_OBJECT: NOT_AN_OBJECT,
     "Not Found": "Not found.",
@@ -151,8 +156,9 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
             refusal = self.view.check_document(payload, self.context)
             if refusal is not None:
                 # Refused like any other failed operation (an error for its id); the connection stays open.
-                await self.send_message({"id": message["id"], "type": "error",
-                                         "payload": [GraphQLError(refusal).formatted]})
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [GraphQLError(refusal).formatted]}
+                )
                 return
         await super().handle_subscribe(message)
 
@@ -209,7 +215,11 @@ class LaoyouGraphQLRouter(GraphQLRouter):
         return document
 
     def _refuses_raw(self, context: Context, document: str | None) -> bool:
-        return context.settings.persisted_only and not context.actor.is_staff and not self.persisted.is_persisted(document)
+        return (
+            context.settings.persisted_only
+            and not context.actor.is_staff
+            and not self.persisted.is_persisted(document)
+        )
 
     def check_document(self, payload: dict, context: Context) -> str | None:
         """For a WebSocket subscribe message: fill in a persisted document named by its hash, and say why the
@@ -227,7 +237,9 @@ class LaoyouGraphQLRouter(GraphQLRouter):
                 raise HTTPException(403, "CSRF token missing or wrong")
         if self._refuses_raw(context, request_data.query):
             raise HTTPException(400, "PersistedQueryRequired")
-        result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
         context.apply_cookies(sub_response)
         return result
 

@@ -35,12 +35,16 @@ log = logging.getLogger("laoyou.graphql")
 
 
 @strawberry.type
-class Query(AccountsQuery, EstatesQuery, BillingQuery, BriefingsQuery, NotifyQuery, SupportQuery, TicketsQuery):
+class Query(
+    AccountsQuery, EstatesQuery, BillingQuery, BriefingsQuery, NotifyQuery, SupportQuery, TicketsQuery
+):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, BillingMutation, BriefingsMutation, NotifyMutation, SupportMutation, TicketsMutation):
+class Mutation(
+    AccountsMutation, BillingMutation, BriefingsMutation, NotifyMutation, SupportMutation, TicketsMutation
+):
     pass
 
 
@@ -83,7 +87,11 @@ class PreparedDocuments(SchemaExtension):
 
     def on_validate(self):
         context = self.execution_context
-        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
+        schema, document, rules = (
+            context.schema._schema,
+            context.graphql_document,
+            tuple(context.validation_rules),
+        )
         key = (id(schema), id(document), *map(id, rules))
         cached = self._validated.get(key)
         if cached is not None and cached[0] is schema and cached[1] is document:
@@ -134,12 +142,18 @@ class TranslateDenials(SchemaExtension):
             original = error.original_error
             if isinstance(original, PermissionDenied):
                 error.message = i18n.gettext(original.message, language)
-                error.extensions = {**(error.extensions or {}), "code": "NOT_FOUND" if original.message == "Not found." else "FORBIDDEN"}
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "NOT_FOUND" if original.message == "Not found." else "FORBIDDEN",
+                }
             elif isinstance(original, LaoyouError):
                 # A mistake in a query's arguments (a page size, a cursor): said plainly, never masked.
                 error.message = i18n.gettext(original.message, language, **original.params)
-                error.extensions = {**(error.extensions or {}), "code": original.code.value,
-                                    **({"field": original.field} if original.field else {})}
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": original.code.value,
+                    **({"field": original.field} if original.field else {}),
+                }
 
 
 def _should_mask(error: GraphQLError) -> bool:

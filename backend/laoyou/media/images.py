@@ -111,8 +111,13 @@ def process_image(data: bytes) -> ProcessedImage:
 def _decode_in_child(data: bytes) -> ProcessedImage:
     # -P: the script's folder (laoyou/media) is not put on the path; this module needs only Pillow.
     try:
-        done = subprocess.run([sys.executable, "-P", __file__], input=data, capture_output=True,
-                              timeout=DECODE_SECONDS, check=False)
+        done = subprocess.run(
+            [sys.executable, "-P", __file__],
+            input=data,
+            capture_output=True,
+            timeout=DECODE_SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         log.warning("an image took over %s s to decode; refused", DECODE_SECONDS)
         raise ImageRefused("unreadable") from None
@@ -123,8 +128,8 @@ def _decode_in_child(data: bytes) -> ProcessedImage:
         log.warning("the image decoder failed (exit %s): %s", done.returncode, done.stderr[-500:])
         raise ImageRefused("unreadable")
     width, height, full_size = _HEAD.unpack_from(done.stdout)
-    full = done.stdout[_HEAD.size:_HEAD.size + full_size]
-    return ProcessedImage(full, done.stdout[_HEAD.size + full_size:], width, height)
+    full = done.stdout[_HEAD.size : _HEAD.size + full_size]
+    return ProcessedImage(full, done.stdout[_HEAD.size + full_size :], width, height)
 
 
 async def decode(data: bytes) -> ProcessedImage:

@@ -59,8 +59,12 @@ def sniff(data: bytes) -> Sniffed | None:
 
 def _too_big(kind: str) -> LaoyouError:
     limits = {"image": MAX_IMAGE_BYTES, "audio": MAX_AUDIO_BYTES, "video": MAX_VIDEO_BYTES}
-    return LaoyouError(ErrorCode.INVALID, "This file is too large. The limit is %(mb)s MB.", field="file",
-                       mb=limits[kind] // (1024 * 1024))
+    return LaoyouError(
+        ErrorCode.INVALID,
+        "This file is too large. The limit is %(mb)s MB.",
+        field="file",
+        mb=limits[kind] // (1024 * 1024),
+    )
 
 
 def check_upload(data: bytes, *, allowed: set[str]) -> Sniffed:
@@ -68,12 +72,19 @@ def check_upload(data: bytes, *, allowed: set[str]) -> Sniffed:
     if not data:
         raise LaoyouError(ErrorCode.INVALID, "The file is empty.", field="file")
     if len(data) > MAX_VIDEO_BYTES:
-        raise LaoyouError(ErrorCode.INVALID, "This file is too large. The limit is %(mb)s MB.", field="file",
-                          mb=MAX_VIDEO_BYTES // (1024 * 1024))
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "This file is too large. The limit is %(mb)s MB.",
+            field="file",
+            mb=MAX_VIDEO_BYTES // (1024 * 1024),
+        )
     sniffed = sniff(data)
     if sniffed is None or sniffed.kind not in allowed:
-        raise LaoyouError(ErrorCode.INVALID, "This kind of file cannot be sent. Please send a photo, voice note or video.",
-                          field="file")
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "This kind of file cannot be sent. Please send a photo, voice note or video.",
+            field="file",
+        )
     cap = {"image": MAX_IMAGE_BYTES, "audio": MAX_AUDIO_BYTES, "video": MAX_VIDEO_BYTES}[sniffed.kind]
     if len(data) > cap:
         raise _too_big(sniffed.kind)
@@ -82,18 +93,26 @@ def check_upload(data: bytes, *, allowed: set[str]) -> Sniffed:
 
 def _image_refused(reason: str) -> LaoyouError:
     if reason == "too_large":
-        return LaoyouError(ErrorCode.INVALID, "This photo is too large. Please send a smaller one.", field="file")
+        return LaoyouError(
+            ErrorCode.INVALID, "This photo is too large. Please send a smaller one.", field="file"
+        )
     return LaoyouError(ErrorCode.INVALID, "This photo cannot be read. Please take it again.", field="file")
 
 
 async def check_upload_rate(session: AsyncSession, *, settings: Settings, actor: Actor) -> None:
     """Refuse a person's upload beyond the hourly allowance (checked before the file is looked at)."""
     since = utcnow() - timedelta(hours=1)
-    count = await session.scalar(select(func.count()).select_from(MediaFile).where(
-        MediaFile.uploaded_by_id == actor.person_id, MediaFile.created_at >= since))
+    count = await session.scalar(
+        select(func.count())
+        .select_from(MediaFile)
+        .where(MediaFile.uploaded_by_id == actor.person_id, MediaFile.created_at >= since)
+    )
     if (count or 0) >= settings.uploads_per_person_hour:
-        raise LaoyouError(ErrorCode.RATE_LIMITED,
-                          "You have sent many files in the last hour. Please try again later.", field="file")
+        raise LaoyouError(
+            ErrorCode.RATE_LIMITED,
+            "You have sent many files in the last hour. Please try again later.",
+            field="file",
+        )
 
 
 async def do_store_upload(
@@ -116,7 +135,9 @@ async def do_store_upload(
             raise LaoyouError(ErrorCode.INVALID, "The upload id is not valid.", field="clientId")
         existing = (
             await session.exec(
-                select(MediaFile).where(MediaFile.uploaded_by_id == actor.person_id, MediaFile.client_id == client_id)
+                select(MediaFile).where(
+                    MediaFile.uploaded_by_id == actor.person_id, MediaFile.client_id == client_id
+                )
             )
         ).first()
         if existing is not None:
@@ -176,8 +197,12 @@ def attachment_columns() -> list[Column]:
 
     Read from the tables themselves, so a domain that starts attaching files cannot forget to say so.
     """
-    return [fk.parent for table in MediaFile.metadata.tables.values() for fk in table.foreign_keys
-            if fk.target_fullname == "media_file.id"]
+    return [
+        fk.parent
+        for table in MediaFile.metadata.tables.values()
+        for fk in table.foreign_keys
+        if fk.target_fullname == "media_file.id"
+    ]
 
 
 def attached(media_id: ColumnElement[int] | int) -> ColumnElement[bool]:
@@ -207,8 +232,9 @@ async def access_media(session: AsyncSession, *, actor: Actor, media_id: int) ->
     return media
 
 
-async def remove_unattached(session: AsyncSession, *, storage: Storage, now: datetime | None = None,
-                            batch: int = 500) -> int:
+async def remove_unattached(
+    session: AsyncSession, *, storage: Storage, now: datetime | None = None, batch: int = 500
+) -> int:
     """Delete the files (rows and bytes) still attached to nothing a day after they were uploaded. Never commits.
 
     The guarded DELETE is the claim: of several workers running this at once, each row is deleted by one,
@@ -220,10 +246,13 @@ async def remove_unattached(session: AsyncSession, *, storage: Storage, now: dat
     ids = list(await session.exec(select(MediaFile.id).where(stale).order_by(MediaFile.id).limit(batch)))
     if not ids:
         return 0
-    removed = (await session.exec(
-        delete(MediaFile).where(col(MediaFile.id).in_(ids), stale)
-        .returning(MediaFile.storage_key, MediaFile.thumb_key)
-    )).all()
+    removed = (
+        await session.exec(
+            delete(MediaFile)
+            .where(col(MediaFile.id).in_(ids), stale)
+            .returning(MediaFile.storage_key, MediaFile.thumb_key)
+        )
+    ).all()
     for storage_key, thumb_key in removed:
         await storage.delete(storage_key)
         if thumb_key:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String, Text
-from sqlalchemy import Index
+from sqlalchemy import Column, Index, String, Text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from laoyou.core.models import utc_field

@@ -86,34 +86,47 @@ async def do_enqueue(
     pkind = push_kind(kind)
     rule = RULES[pkind]
     event_key = event_key or uuid.uuid4().hex
-    wanted = select(PushSubscription.id, PushSubscription.person_id).where(col(PushSubscription.person_id).in_(ids))
+    wanted = select(PushSubscription.id, PushSubscription.person_id).where(
+        col(PushSubscription.person_id).in_(ids)
+    )
     if pkind is not PushKind.general:
         switched_off = select(PushPreference.person_id).where(
-            PushPreference.kind == pkind.value, col(PushPreference.enabled).is_(False),
+            PushPreference.kind == pkind.value,
+            col(PushPreference.enabled).is_(False),
             col(PushPreference.person_id).in_(ids),
         )
         wanted = wanted.where(col(PushSubscription.person_id).not_in(switched_off))
     devices = list(await session.exec(wanted))
     if not devices:
         return 0
-    payload = orjson.dumps({
-        "title": title[:100],
-        "body": body[:MAX_BODY],
-        "url": link if link.startswith("/") else "/",
-        "kind": pkind.value,
-        "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
-        "urgency": urgency or rule.urgency,
-    }).decode()
+    payload = orjson.dumps(
+        {
+            "title": title[:100],
+            "body": body[:MAX_BODY],
+            "url": link if link.startswith("/") else "/",
+            "kind": pkind.value,
+            "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
+            "urgency": urgency or rule.urgency,
+        }
+    ).decode()
     rows = [
         {
-            "event_key": event_key, "subscription_id": sid, "person_id": pid, "kind": pkind.value,
-            "payload": payload, "ttl": rule.ttl, "urgency": urgency or rule.urgency,
-            "topic": _topic(topic) if topic else rule.topic, "status": "pending", "attempts": 0,
-            "next_attempt_at": utcnow(), "created_at": utcnow(),
+            "event_key": event_key,
+            "subscription_id": sid,
+            "person_id": pid,
+            "kind": pkind.value,
+            "payload": payload,
+            "ttl": rule.ttl,
+            "urgency": urgency or rule.urgency,
+            "topic": _topic(topic) if topic else rule.topic,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": utcnow(),
+            "created_at": utcnow(),
         }
         for sid, pid in devices
     ]
     for start in range(0, len(rows), 1000):
-        await session.exec(insert(PushOutbox), params=rows[start:start + 1000])  # type: ignore[call-overload]
+        await session.exec(insert(PushOutbox), params=rows[start : start + 1000])  # type: ignore[call-overload]
     announce(session, OUTBOX_CHANNEL, {"count": len(rows)})
     return len(rows)

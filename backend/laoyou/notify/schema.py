@@ -104,7 +104,9 @@ class PushPreferenceInput:
 
 PushDeviceResult = Annotated[PushDeviceSaved | PushError, strawberry.union("PushDeviceResult")]
 PushPreferencesResult = Annotated[PushPreferencesSaved | PushError, strawberry.union("PushPreferencesResult")]
-EmergencyNoticeResult = Annotated[EmergencyNoticeSent | EmergencyNoticeError, strawberry.union("EmergencyNoticeResult")]
+EmergencyNoticeResult = Annotated[
+    EmergencyNoticeSent | EmergencyNoticeError, strawberry.union("EmergencyNoticeResult")
+]
 
 
 def _preferences(found: dict) -> list[PushPreference]:
@@ -122,7 +124,9 @@ class NotifyQuery:
             preferences=_preferences(await notify.preferences(context.session, actor=context.actor)),
         )
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Recent emergency notices for my communities.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="Recent emergency notices for my communities."
+    )
     async def emergency_notices(self, info: Info, first: int = 10) -> list[EmergencyNotice]:
         limit = max(1, min(first, info.context.settings.max_page_size))
         rows = await notify.list_emergencies(info.context.session, actor=info.context.actor, first=limit)
@@ -131,18 +135,30 @@ class NotifyQuery:
 
 @strawberry.type
 class NotifyMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn notifications on for this phone.")
-    async def register_push_subscription(self, info: Info, endpoint: str, p256dh: str, auth: str) -> PushDeviceResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Turn notifications on for this phone."
+    )
+    async def register_push_subscription(
+        self, info: Info, endpoint: str, p256dh: str, auth: str
+    ) -> PushDeviceResult:
         context = info.context
 
         async def work() -> PushDeviceSaved:
-            await notify.do_register_subscription(context.session, actor=context.actor, endpoint=endpoint,
-                                                  p256dh=p256dh, auth=auth, user_agent=context.actor.user_agent)
+            await notify.do_register_subscription(
+                context.session,
+                actor=context.actor,
+                endpoint=endpoint,
+                p256dh=p256dh,
+                auth=auth,
+                user_agent=context.actor.user_agent,
+            )
             return PushDeviceSaved(devices=await notify.device_count(context.session, actor=context.actor))
 
         return await mutation_boundary(info, PushError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn notifications off for this phone.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Turn notifications off for this phone."
+    )
     async def remove_push_subscription(self, info: Info, endpoint: str) -> PushDeviceResult:
         context = info.context
 
@@ -152,31 +168,51 @@ class NotifyMutation:
 
         return await mutation_boundary(info, PushError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Choose which kinds reach my phones.")
-    async def set_push_preferences(self, info: Info, preferences: list[PushPreferenceInput]) -> PushPreferencesResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Choose which kinds reach my phones."
+    )
+    async def set_push_preferences(
+        self, info: Info, preferences: list[PushPreferenceInput]
+    ) -> PushPreferencesResult:
         context = info.context
 
         async def work() -> PushPreferencesSaved:
             found = await notify.do_set_preferences(
-                context.session, actor=context.actor, enabled={p.kind.value: p.enabled for p in preferences[:20]}
+                context.session,
+                actor=context.actor,
+                enabled={p.kind.value: p.enabled for p in preferences[:20]},
             )
             return PushPreferencesSaved(preferences=_preferences(found))
 
         return await mutation_boundary(info, PushError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Stewards warn whole communities (water cut, lift out, typhoon), urgently.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Stewards warn whole communities (water cut, lift out, typhoon), urgently.",
+    )
     async def send_emergency_notice(
-        self, info: Info, community_ids: list[strawberry.ID], kind: EmergencyKind, title: str,  # type: ignore[valid-type]
+        self,
+        info: Info,
+        community_ids: list[strawberry.ID],
+        kind: EmergencyKind,
+        title: str,  # type: ignore[valid-type]
         body: str = "",
     ) -> EmergencyNoticeResult:
         context = info.context
         ids = [decode_id(c) for c in community_ids[:50]]
 
         async def work() -> EmergencyNoticeSent:
-            notices = await notify.do_send_emergency(context.session, actor=context.actor, community_ids=ids,
-                                                     kind=kind.value, title=title, body=body)
-            return EmergencyNoticeSent(notices=[EmergencyNotice(row=n) for n in notices],
-                                       people_notified=sum(n.people_notified for n in notices))
+            notices = await notify.do_send_emergency(
+                context.session,
+                actor=context.actor,
+                community_ids=ids,
+                kind=kind.value,
+                title=title,
+                body=body,
+            )
+            return EmergencyNoticeSent(
+                notices=[EmergencyNotice(row=n) for n in notices],
+                people_notified=sum(n.people_notified for n in notices),
+            )
 
         return await mutation_boundary(info, EmergencyNoticeError, work)

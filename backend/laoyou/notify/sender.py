@@ -85,8 +85,13 @@ def make_http_client(*, ssl: SSLContext | None = None, **kwargs) -> aiohttp.Clie
     """One session for every push: up to 64 kept-alive connections to each push service, reused. `ssl` is
     for tests, whose stand-in push service has its own certificate; production verifies with the system's."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=200, limit_per_host=64, keepalive_timeout=60, ttl_dns_cache=300,
-                                       ssl=ssl if ssl is not None else True),
+        connector=aiohttp.TCPConnector(
+            limit=200,
+            limit_per_host=64,
+            keepalive_timeout=60,
+            ttl_dns_cache=300,
+            ssl=ssl if ssl is not None else True,
+        ),
         timeout=aiohttp.ClientTimeout(total=15, connect=10),
         headers={"User-Agent": "laoyou-push/1"},
         **kwargs,
@@ -223,54 +228,102 @@ class PushSender:
         now = utcnow()
         lease = secrets.token_hex(8)
         async with self.sessionmaker() as session:
-            due = (col(PushOutbox.status) == OutboxStatus.pending.value) & (col(PushOutbox.next_attempt_at) <= now)
+            due = (col(PushOutbox.status) == OutboxStatus.pending.value) & (
+                col(PushOutbox.next_attempt_at) <= now
+            )
             stale = (col(PushOutbox.status) == OutboxStatus.sending.value) & (
                 col(PushOutbox.claimed_at) < now - STALE_CLAIM
             )
             # Read first: an idle sender never takes the write lock.
-            candidates = list(await session.exec(
-                select(PushOutbox.id, PushOutbox.status).where(due | stale).order_by(PushOutbox.id).limit(self.batch_size)
-            ))
+            candidates = list(
+                await session.exec(
+                    select(PushOutbox.id, PushOutbox.status)
+                    .where(due | stale)
+                    .order_by(PushOutbox.id)
+                    .limit(self.batch_size)
+                )
+            )
             if not candidates:
                 await session.rollback()
                 return []
             ids = [row[0] for row in candidates]
-            claimed = list((await session.exec(
-                update(PushOutbox)
-                .where(col(PushOutbox.id).in_(ids), due | stale)
-                .values(status=OutboxStatus.sending.value, claimed_at=now, lease=lease, attempts=PushOutbox.attempts + 1)
-                .returning(PushOutbox.id)
-            )).scalars())
+            claimed = list(
+                (
+                    await session.exec(
+                        update(PushOutbox)
+                        .where(col(PushOutbox.id).in_(ids), due | stale)
+                        .values(
+                            status=OutboxStatus.sending.value,
+                            claimed_at=now,
+                            lease=lease,
+                            attempts=PushOutbox.attempts + 1,
+                        )
+                        .returning(PushOutbox.id)
+                    )
+                ).scalars()
+            )
             if not claimed:
                 await session.commit()
                 return []
             # Plain columns, not ORM objects: a thousand-row claim costs milliseconds, not half a second.
-            rows = (await session.execute(
-                select(PushOutbox.id, PushOutbox.payload, PushOutbox.ttl, PushOutbox.urgency, PushOutbox.topic,
-                       PushOutbox.attempts, PushSubscription.id, PushSubscription.endpoint, PushSubscription.p256dh,
-                       PushSubscription.auth)
-                .join(PushSubscription, PushSubscription.id == PushOutbox.subscription_id, isouter=True)
-                .where(col(PushOutbox.id).in_(claimed))
-                .order_by(PushOutbox.id)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(
+                        PushOutbox.id,
+                        PushOutbox.payload,
+                        PushOutbox.ttl,
+                        PushOutbox.urgency,
+                        PushOutbox.topic,
+                        PushOutbox.attempts,
+                        PushSubscription.id,
+                        PushSubscription.endpoint,
+                        PushSubscription.p256dh,
+                        PushSubscription.auth,
+                    )
+                    .join(PushSubscription, PushSubscription.id == PushOutbox.subscription_id, isouter=True)
+                    .where(col(PushOutbox.id).in_(claimed))
+                    .order_by(PushOutbox.id)
+                )
+            ).all()
             orphans = [row[0] for row in rows if row[6] is None]
             if orphans:  # the device was removed after the event was written
-                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(orphans))
-                                   .values(status=OutboxStatus.gone.value))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(col(PushOutbox.id).in_(orphans))
+                    .values(status=OutboxStatus.gone.value)
+                )
             await session.commit()
         return [
-            Message(outbox_id=oid, subscription_id=sid, endpoint=endpoint, p256dh=p256dh, auth=auth,
-                    payload=payload.encode(), ttl=ttl, urgency=urgency, topic=topic, attempts=attempts, lease=lease)
-            for oid, payload, ttl, urgency, topic, attempts, sid, endpoint, p256dh, auth in rows if sid is not None
+            Message(
+                outbox_id=oid,
+                subscription_id=sid,
+                endpoint=endpoint,
+                p256dh=p256dh,
+                auth=auth,
+                payload=payload.encode(),
+                ttl=ttl,
+                urgency=urgency,
+                topic=topic,
+                attempts=attempts,
+                lease=lease,
+            )
+            for oid, payload, ttl, urgency, topic, attempts, sid, endpoint, p256dh, auth in rows
+            if sid is not None
         ]
 
-    def _encrypt(self, messages: list[Message]) -> list[tuple[list[Message], asyncio.Future[list[bytes | None]]]]:
+    def _encrypt(
+        self, messages: list[Message]
+    ) -> list[tuple[list[Message], asyncio.Future[list[bytes | None]]]]:
         """Queue the batch's encryption in chunks; each chunk's future is posted as soon as it is done."""
         loop = asyncio.get_running_loop()
-        return [(messages[i:i + CHUNK], self._submit(loop, [plain(m) for m in messages[i:i + CHUNK]]))
-                for i in range(0, len(messages), CHUNK)]
+        return [
+            (messages[i : i + CHUNK], self._submit(loop, [plain(m) for m in messages[i : i + CHUNK]]))
+            for i in range(0, len(messages), CHUNK)
+        ]
 
-    def _submit(self, loop: asyncio.AbstractEventLoop, items: list[crypto.Plain]) -> asyncio.Future[list[bytes | None]]:
+    def _submit(
+        self, loop: asyncio.AbstractEventLoop, items: list[crypto.Plain]
+    ) -> asyncio.Future[list[bytes | None]]:
         try:
             return loop.run_in_executor(self.pool, crypto.encrypt_many, items)
         except BrokenProcessPool:  # a process died while the pool was idle: start new ones
@@ -297,15 +350,18 @@ class PushSender:
     async def _post(self, message: Message, body: bytes) -> tuple[Message, int, str | None]:
         async with self.semaphore:
             try:
-                async with self.http.post(message.endpoint, data=body, headers=self.headers(message)) as response:
+                async with self.http.post(
+                    message.endpoint, data=body, headers=self.headers(message)
+                ) as response:
                     await response.read()  # the connection goes back to the pool only once the body is read
                     return message, response.status, response.headers.get("retry-after")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.info("push to %s failed: %r", message.endpoint[:60], exc)
                 return message, 0, None
 
-    async def _send_batch(self, chunks: list[tuple[list[Message], asyncio.Future[list[bytes | None]]]],
-                          stats: DrainStats) -> None:
+    async def _send_batch(
+        self, chunks: list[tuple[list[Message], asyncio.Future[list[bytes | None]]]], stats: DrainStats
+    ) -> None:
         """Post each chunk as its encryption comes back; a writer records answers as they come (group commit),
         not at the batch's end.
 
@@ -378,7 +434,9 @@ class PushSender:
         for lease, group in by_lease.items():
             await self._record_lease(lease, group, stats)
 
-    async def _record_lease(self, lease: str, results: list[tuple[Message, int, str | None]], stats: DrainStats) -> None:
+    async def _record_lease(
+        self, lease: str, results: list[tuple[Message, int, str | None]], stats: DrainStats
+    ) -> None:
         now = utcnow()
         # Only rows this claim still holds: a row re-claimed by another sender is theirs to record.
         held = (col(PushOutbox.lease) == lease) & (col(PushOutbox.status) == OutboxStatus.sending.value)
@@ -401,27 +459,44 @@ class PushSender:
                 failed.append((message.outbox_id, status))
         async with self.sessionmaker() as session:
             if sent:
-                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_([m.outbox_id for m in sent]), held)
-                                   .values(status=OutboxStatus.sent.value, sent_at=now, last_status=201))
-                await session.exec(update(PushSubscription)
-                                   .where(col(PushSubscription.id).in_({m.subscription_id for m in sent}))
-                                   .values(last_success_at=now))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(col(PushOutbox.id).in_([m.outbox_id for m in sent]), held)
+                    .values(status=OutboxStatus.sent.value, sent_at=now, last_status=201)
+                )
+                await session.exec(
+                    update(PushSubscription)
+                    .where(col(PushSubscription.id).in_({m.subscription_id for m in sent}))
+                    .values(last_success_at=now)
+                )
             if gone:
-                await session.exec(update(PushOutbox).where(col(PushOutbox.id).in_(gone), held)
-                                   .values(status=OutboxStatus.gone.value, last_status=410))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(col(PushOutbox.id).in_(gone), held)
+                    .values(status=OutboxStatus.gone.value, last_status=410)
+                )
                 # Everything still queued for those devices is dropped with them.
-                await session.exec(update(PushOutbox)
-                                   .where(col(PushOutbox.subscription_id).in_(gone_subs),
-                                          col(PushOutbox.status) == OutboxStatus.pending.value)
-                                   .values(status=OutboxStatus.gone.value))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(
+                        col(PushOutbox.subscription_id).in_(gone_subs),
+                        col(PushOutbox.status) == OutboxStatus.pending.value,
+                    )
+                    .values(status=OutboxStatus.gone.value)
+                )
                 await session.exec(delete(PushSubscription).where(col(PushSubscription.id).in_(gone_subs)))
             for outbox_id, status in failed:
-                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id, held)
-                                   .values(status=OutboxStatus.failed.value, last_status=status))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(PushOutbox.id == outbox_id, held)
+                    .values(status=OutboxStatus.failed.value, last_status=status)
+                )
             for outbox_id, status, when in retries:
-                await session.exec(update(PushOutbox).where(PushOutbox.id == outbox_id, held)
-                                   .values(status=OutboxStatus.pending.value, next_attempt_at=when,
-                                           last_status=status))
+                await session.exec(
+                    update(PushOutbox)
+                    .where(PushOutbox.id == outbox_id, held)
+                    .values(status=OutboxStatus.pending.value, next_attempt_at=when, last_status=status)
+                )
             await session.commit()
         stats.sent += len(sent)
         stats.gone += len(gone)

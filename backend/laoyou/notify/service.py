@@ -55,16 +55,23 @@ async def do_notify_people(
         return 0
     now = _now()
     rows = [
-        {"person_id": pid, "kind": kind[:30], "title": title[:200], "body": body[:1000], "link": link[:200],
-         "created_at": now}
+        {
+            "person_id": pid,
+            "kind": kind[:30],
+            "title": title[:200],
+            "body": body[:1000],
+            "link": link[:200],
+            "created_at": now,
+        }
         for pid in ids
     ]
     for start in range(0, len(rows), 1000):
-        await session.exec(insert(Notification), params=rows[start:start + 1000])  # type: ignore[call-overload]
+        await session.exec(insert(Notification), params=rows[start : start + 1000])  # type: ignore[call-overload]
     for pid in ids:
         announce(session, accounts.notifications_channel(pid), {"kind": kind})
-    await do_enqueue(session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency,
-                     topic=topic)
+    await do_enqueue(
+        session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency, topic=topic
+    )
     return len(ids)
 
 
@@ -96,7 +103,9 @@ def check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
     from laoyou.notify.vapid import b64url_decode
 
     if not endpoint.startswith("https://") or len(endpoint) > 1000:
-        raise LaoyouError(ErrorCode.INVALID, "This phone's notification address is not valid.", field="endpoint")
+        raise LaoyouError(
+            ErrorCode.INVALID, "This phone's notification address is not valid.", field="endpoint"
+        )
     try:
         key = b64url_decode(p256dh)
         secret = b64url_decode(auth)
@@ -113,7 +122,9 @@ async def do_register_subscription(
     _require_login(actor)
     endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
     check_subscription(endpoint, p256dh, auth)
-    existing = (await session.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint))).first()
+    existing = (
+        await session.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
+    ).first()
     if existing is not None:
         # A shared phone that changed hands: the device now belongs to whoever turned it on last.
         existing.person_id, existing.p256dh, existing.auth = actor.person_id, p256dh, auth
@@ -122,18 +133,27 @@ async def do_register_subscription(
         await session.flush()
         return existing
     count = await session.scalar(
-        select(func.count()).select_from(PushSubscription).where(PushSubscription.person_id == actor.person_id)
+        select(func.count())
+        .select_from(PushSubscription)
+        .where(PushSubscription.person_id == actor.person_id)
     )
     if (count or 0) >= MAX_DEVICES_PER_PERSON:
         oldest = (
             await session.exec(
-                select(PushSubscription).where(PushSubscription.person_id == actor.person_id)
-                .order_by(PushSubscription.id).limit(1)
+                select(PushSubscription)
+                .where(PushSubscription.person_id == actor.person_id)
+                .order_by(PushSubscription.id)
+                .limit(1)
             )
         ).first()
         await session.delete(oldest)
-    subscription = PushSubscription(person_id=actor.person_id, endpoint=endpoint, p256dh=p256dh, auth=auth,
-                                    user_agent=(user_agent or "")[:300])
+    subscription = PushSubscription(
+        person_id=actor.person_id,
+        endpoint=endpoint,
+        p256dh=p256dh,
+        auth=auth,
+        user_agent=(user_agent or "")[:300],
+    )
     session.add(subscription)
     await session.flush()
     return subscription
@@ -151,9 +171,13 @@ async def do_remove_subscription(session: AsyncSession, *, actor: Actor, endpoin
 
 async def device_count(session: AsyncSession, *, actor: Actor) -> int:
     _require_login(actor)
-    return (await session.scalar(
-        select(func.count()).select_from(PushSubscription).where(PushSubscription.person_id == actor.person_id)
-    )) or 0
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(PushSubscription)
+            .where(PushSubscription.person_id == actor.person_id)
+        )
+    ) or 0
 
 
 async def preferences(session: AsyncSession, *, actor: Actor) -> dict[PushKind, bool]:
@@ -163,13 +187,19 @@ async def preferences(session: AsyncSession, *, actor: Actor) -> dict[PushKind, 
     return {kind: kind.value not in off for kind in CHOOSABLE}
 
 
-async def do_set_preferences(session: AsyncSession, *, actor: Actor, enabled: dict[str, bool]) -> dict[PushKind, bool]:
+async def do_set_preferences(
+    session: AsyncSession, *, actor: Actor, enabled: dict[str, bool]
+) -> dict[PushKind, bool]:
     _require_login(actor)
     for kind in enabled:
         if kind not in {k.value for k in CHOOSABLE}:
             raise LaoyouError(ErrorCode.INVALID, "That kind of notification is not offered.", field="kind")
-    rows = {row.kind: row for row in await session.exec(
-        select(PushPreference).where(PushPreference.person_id == actor.person_id))}
+    rows = {
+        row.kind: row
+        for row in await session.exec(
+            select(PushPreference).where(PushPreference.person_id == actor.person_id)
+        )
+    }
     for kind, on in enabled.items():
         row = rows.get(kind) or PushPreference(person_id=actor.person_id, kind=kind)
         row.enabled = bool(on)
@@ -203,7 +233,11 @@ async def check_steward_communities(session: AsyncSession, *, actor: Actor, comm
     allowed = await steward_community_ids(session, actor)
     if allowed is not None and not set(community_ids) <= allowed:
         raise NotFound()
-    found = list(await session.exec(select(Community).where(col(Community.id).in_(community_ids)).order_by(Community.id)))
+    found = list(
+        await session.exec(
+            select(Community).where(col(Community.id).in_(community_ids)).order_by(Community.id)
+        )
+    )
     if len(found) != len(set(community_ids)):
         raise NotFound()
     return found
@@ -226,16 +260,29 @@ async def do_send_emergency(
     notices = []
     for community in communities:
         people = await community_audience(session, [community.id])
-        notice = EmergencyNotice(community_id=community.id, district_id=community.district_id,
-                                 author_id=actor.person_id, kind=kind, title=title, body=body,
-                                 people_notified=len(people))
+        notice = EmergencyNotice(
+            community_id=community.id,
+            district_id=community.district_id,
+            author_id=actor.person_id,
+            kind=kind,
+            title=title,
+            body=body,
+            people_notified=len(people),
+        )
         session.add(notice)
         await session.flush()
-        await do_notify_people(session, person_ids=people, kind="emergencies", title=title, body=body, link="/",
-                               urgency="high")
+        await do_notify_people(
+            session, person_ids=people, kind="emergencies", title=title, body=body, link="/", urgency="high"
+        )
         notices.append(notice)
-    await accounts.audit(session, actor=actor, action="emergency.send", subject_type="emergency_notice",
-                         subject_id=notices[0].id if notices else None, detail=f"{kind} {community_ids}")
+    await accounts.audit(
+        session,
+        actor=actor,
+        action="emergency.send",
+        subject_type="emergency_notice",
+        subject_id=notices[0].id if notices else None,
+        detail=f"{kind} {community_ids}",
+    )
     return notices
 
 

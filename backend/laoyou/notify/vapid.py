@@ -49,7 +49,11 @@ def _load_private(text: str) -> ec.EllipticCurvePrivateKey:
 
 
 def public_key_b64(key: ec.EllipticCurvePrivateKey) -> str:
-    return b64url(key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    return b64url(
+        key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
 
 
 def key_path(settings: Settings) -> Path:
@@ -67,7 +71,9 @@ def load_or_create_private_key(settings: Settings) -> ec.EllipticCurvePrivateKey
     if path.exists():
         return _load_private(path.read_text())
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: two processes starting at once end with one key, never half a file.
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -142,8 +148,13 @@ _signers: dict[tuple[str, ...], VapidSigner] = {}
 
 def signer_for(settings: Settings) -> VapidSigner:
     """One signer per configuration, so the key file is read once and tokens are shared across requests."""
-    key = (str(settings.data_dir.resolve()), settings.vapid_private_key, settings.vapid_public_key,
-           settings.vapid_subject, settings.public_url)
+    key = (
+        str(settings.data_dir.resolve()),
+        settings.vapid_private_key,
+        settings.vapid_public_key,
+        settings.vapid_subject,
+        settings.public_url,
+    )
     if key not in _signers:
         _signers[key] = VapidSigner.from_settings(settings)
     return _signers[key]

@@ -59,8 +59,13 @@ class Worker:
             log.info("published %s scheduled briefing(s)", published)
         stats = await self.sender.drain()
         if stats.handled:
-            log.info("push: %s sent, %s retried, %s failed, %s devices gone", stats.sent, stats.retried,
-                     stats.failed, stats.gone)
+            log.info(
+                "push: %s sent, %s retried, %s failed, %s devices gone",
+                stats.sent,
+                stats.retried,
+                stats.failed,
+                stats.gone,
+            )
 
     async def _listen(self) -> None:
         async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
@@ -83,8 +88,9 @@ class Worker:
                     waiter = asyncio.create_task(self._wake.wait())
                     stopper = asyncio.create_task(stop.wait())
                     try:
-                        await asyncio.wait({waiter, stopper}, timeout=self.poll_seconds,
-                                           return_when=asyncio.FIRST_COMPLETED)
+                        await asyncio.wait(
+                            {waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                        )
                     finally:
                         waiter.cancel()
                         stopper.cancel()

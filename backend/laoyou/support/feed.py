@@ -37,7 +37,6 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,11 +60,15 @@ class ConversationFeed:
         self.fetched = -1  # the generation the held rows were fetched at
         self.conversation: Conversation | None = None
         self.messages: list[Message] = []
-        self.first_seq = 1  # the oldest seq held (or that would be held), so what is held covers [first_seq, last]
+        self.first_seq = (
+            1  # the oldest seq held (or that would be held), so what is held covers [first_seq, last]
+        )
         self.people: dict[int, Person] = {}
         self.media: dict[int, MediaFile] = {}
         self.lock = asyncio.Lock()
-        self.updates: dict[int, Any] = {}  # cursor -> the update handed to every subscriber at it, for these rows
+        self.updates: dict[
+            int, Any
+        ] = {}  # cursor -> the update handed to every subscriber at it, for these rows
         self.ready = asyncio.Event()
         self.changed = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -107,10 +110,14 @@ class ConversationFeed:
         newest = self.messages[-1].seq if self.messages else max(0, conversation.last_seq - KEEP)
         if not self.messages:
             self.first_seq = newest + 1
-        rows = list(await session.exec(
-            select(Message).where(Message.conversation_id == self.conversation_id, Message.seq > newest)
-            .order_by(Message.seq).limit(KEEP)
-        ))
+        rows = list(
+            await session.exec(
+                select(Message)
+                .where(Message.conversation_id == self.conversation_id, Message.seq > newest)
+                .order_by(Message.seq)
+                .limit(KEEP)
+            )
+        )
         people = {m.sender_id for m in rows if m.sender_id} | {conversation.resident_id}
         if conversation.assignee_id:
             people.add(conversation.assignee_id)
@@ -130,13 +137,19 @@ class ConversationFeed:
         if len(rows) < KEEP:  # otherwise more are waiting: the next read fetches again
             self.fetched = generation
 
-    async def read(self, sessionmaker: Callable[[], AsyncSession], after_seq: int,
-                   make: Callable[[Conversation, list[Message], Shared | None], Any]) -> tuple[Any, int] | None:
+    async def read(
+        self,
+        sessionmaker: Callable[[], AsyncSession],
+        after_seq: int,
+        make: Callable[[Conversation, list[Message], Shared | None], Any],
+    ) -> tuple[Any, int] | None:
         """The update for a subscriber at this cursor (the conversation and up to PAGE messages after it) and the
         number of messages in it, fetched at most once per event; subscribers at one cursor get the same update."""
         if self.fetched != self.generation:
             async with self.lock:
-                if self.fetched != self.generation:  # another subscriber may have fetched while this one waited
+                if (
+                    self.fetched != self.generation
+                ):  # another subscriber may have fetched while this one waited
                     async with sessionmaker() as session:
                         await self._refresh(session)
         conversation = self.conversation
@@ -146,10 +159,15 @@ class ConversationFeed:
             held = self.updates.get(after_seq)
             if held is None:
                 rows = [m for m in self.messages if m.seq > after_seq][:PAGE]
-                held = self.updates[after_seq] = (make(conversation, rows, Shared(self, conversation)), len(rows))
+                held = self.updates[after_seq] = (
+                    make(conversation, rows, Shared(self, conversation)),
+                    len(rows),
+                )
             return held
         async with sessionmaker() as session:  # older than what is held: this subscriber reads for itself
-            rows = await support.list_messages(session, conversation=conversation, after_seq=after_seq, first=PAGE)
+            rows = await support.list_messages(
+                session, conversation=conversation, after_seq=after_seq, first=PAGE
+            )
         return make(conversation, rows, None), len(rows)
 
     def prime(self, loaders: Any) -> None:
@@ -164,16 +182,47 @@ class ConversationFeed:
 # viewerIsResident depends on the viewer, and only on whether they are the resident who asked.
 VIEWER_NEUTRAL: dict[str, frozenset[str]] = {
     "ChatUpdate": frozenset({"conversation", "messages"}),
-    "SupportConversation": frozenset({
-        "id", "status", "urgent", "lastSeq", "residentDeliveredSeq", "residentReadSeq", "staffDeliveredSeq",
-        "staffReadSeq", "createdAt", "lastMessageAt", "waitingSince", "waitingMinutes", "firstResponseAt",
-        "closedAt", "rating", "ratingComment", "workOrderId", "viewerIsResident", "resident", "assignee",
-        "messages", "latestMessages",
-    }),
-    "SupportMessage": frozenset({
-        "id", "conversationId", "seq", "kind", "body", "fromStaff", "clientId", "createdAt", "sender", "media",
-        "actions",
-    }),
+    "SupportConversation": frozenset(
+        {
+            "id",
+            "status",
+            "urgent",
+            "lastSeq",
+            "residentDeliveredSeq",
+            "residentReadSeq",
+            "staffDeliveredSeq",
+            "staffReadSeq",
+            "createdAt",
+            "lastMessageAt",
+            "waitingSince",
+            "waitingMinutes",
+            "firstResponseAt",
+            "closedAt",
+            "rating",
+            "ratingComment",
+            "workOrderId",
+            "viewerIsResident",
+            "resident",
+            "assignee",
+            "messages",
+            "latestMessages",
+        }
+    ),
+    "SupportMessage": frozenset(
+        {
+            "id",
+            "conversationId",
+            "seq",
+            "kind",
+            "body",
+            "fromStaff",
+            "clientId",
+            "createdAt",
+            "sender",
+            "media",
+            "actions",
+        }
+    ),
     "ChatAction": frozenset({"kind", "label", "phone", "href"}),  # the label's language is part of the key
     "SupportPerson": frozenset({"id", "name", "maskedPhone"}),
     "MediaFile": frozenset({"id", "kind", "contentType", "url", "thumbUrl", "width", "height"}),
@@ -187,7 +236,9 @@ class Shape:
 
     neutral: bool  # only VIEWER_NEUTRAL fields
     asks_viewer: bool  # names viewerIsResident
-    variables: tuple[str, ...]  # the variables used below the subscription field (its own arguments are spent)
+    variables: tuple[
+        str, ...
+    ]  # the variables used below the subscription field (its own arguments are spent)
 
 
 def _variables_in(node: Any, found: set[str]) -> None:
@@ -228,17 +279,27 @@ def shape_of(schema: GraphQLSchema, operation: OperationDefinitionNode, fragment
                     walk(selection.selection_set, get_named_type(field.type), seen)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
-                walk(selection.selection_set, schema.get_type(condition.name.value) if condition else parent, seen)
+                walk(
+                    selection.selection_set,
+                    schema.get_type(condition.name.value) if condition else parent,
+                    seen,
+                )
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = fragments.get(name)
                 if fragment is not None and name not in seen:
-                    walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value), seen | {name})
+                    walk(
+                        fragment.selection_set,
+                        schema.get_type(fragment.type_condition.name.value),
+                        seen | {name},
+                    )
 
     root = schema.subscription_type
     _directive_variables(operation, variables)
     for selection in operation.selection_set.selections or ():
-        _directive_variables(selection, variables)  # the subscription field itself: its arguments are not read again
+        _directive_variables(
+            selection, variables
+        )  # the subscription field itself: its arguments are not read again
         if isinstance(selection, FieldNode) and root is not None and selection.name.value in root.fields:
             walk(selection.selection_set, get_named_type(root.fields[selection.name.value].type), frozenset())
         else:  # not the plain shape a chat subscription has: never shared across viewers
@@ -247,7 +308,9 @@ def shape_of(schema: GraphQLSchema, operation: OperationDefinitionNode, fragment
     return Shape(neutral=neutral, asks_viewer=ASKS_VIEWER in fields, variables=tuple(sorted(variables)))
 
 
-_shapes: dict[int, tuple[Node, Shape]] = {}  # id(operation) -> (operation, its shape); parsed documents are cached
+_shapes: dict[
+    int, tuple[Node, Shape]
+] = {}  # id(operation) -> (operation, its shape); parsed documents are cached
 
 
 def _shape(executor: Any) -> Shape:
@@ -288,11 +351,17 @@ class Shared:
     def execute(self, executor: Any, execute: Callable[[Any], Any]) -> Any:
         shape = _shape(executor)
         coerced = getattr(executor.variable_values, "coerced", executor.variable_values) or {}
-        key = (id(executor.operation), tuple((name, _frozen(coerced.get(name))) for name in shape.variables),
-               self.viewer_key(shape, executor.context_value))
+        key = (
+            id(executor.operation),
+            tuple((name, _frozen(coerced.get(name))) for name in shape.variables),
+            self.viewer_key(shape, executor.context_value),
+        )
         held = self.results.get(key)
         if held is None or held[0] is not executor.operation:
-            held = self.results[key] = (executor.operation, asyncio.ensure_future(self._run(executor, execute)))
+            held = self.results[key] = (
+                executor.operation,
+                asyncio.ensure_future(self._run(executor, execute)),
+            )
         # Shielded: a subscriber that goes away must not cancel the answer the others are waiting for.
         return asyncio.shield(held[1])
 

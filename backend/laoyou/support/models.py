@@ -25,7 +25,9 @@ class MessageKind(StrEnum):
     voice = "voice"
     photo = "photo"
     system = "system"  # told by the service itself: FAQ answers, "a person will reply at…", transfers
-    emergency = "emergency"  # told by the service to a message that looks like an emergency: one-tap SOS and calls
+    emergency = (
+        "emergency"  # told by the service to a message that looks like an emergency: one-tap SOS and calls
+    )
     missed_call = "missed_call"
 
 
@@ -48,7 +50,9 @@ class Conversation(SQLModel, table=True):
     resident_read_seq: int = 0
     staff_delivered_seq: int = 0
     staff_read_seq: int = 0
-    resident_seen_at: datetime | None = utc_field(nullable=True)  # the resident's app last said it got messages
+    resident_seen_at: datetime | None = utc_field(
+        nullable=True
+    )  # the resident's app last said it got messages
     created_at: datetime = utc_field(default_now=True)
     last_message_at: datetime = utc_field(default_now=True)
     waiting_since: datetime | None = utc_field(nullable=True)  # the resident's oldest unanswered message
@@ -169,7 +173,9 @@ class Call(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id", index=True)
     district_id: int = Field(foreign_key="district.id", index=True)
     caller_id: int = Field(foreign_key="person.id", index=True)
-    callee_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # None: any agent of the district
+    callee_id: int | None = Field(
+        default=None, foreign_key="person.id", index=True
+    )  # None: any agent of the district
     video: bool = False
     status: str = Field(default=CallStatus.ringing.value, max_length=10, index=True)
     created_at: datetime = utc_field(default_now=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from laoyou.billing.schema import Bill
 from laoyou.core import i18n
 from laoyou.core.errors import NotFound
 from laoyou.core.phone import mask_phone, national
@@ -22,7 +23,6 @@ from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id
 from laoyou.media.schema import MediaFile
-from laoyou.billing.schema import Bill
 from laoyou.support import feed, models
 from laoyou.support import service as support
 from laoyou.tickets import models as ticket_models
@@ -48,10 +48,16 @@ async def _person(info: Info, person_id: int | None) -> SupportPerson | None:
     if person_id is None:
         return None
     row = await info.context.loaders.person_by_id.load(person_id)
-    return SupportPerson(id=strawberry.ID(str(row.id)), name=row.name, masked_phone=mask_phone(row.phone)) if row else None
+    return (
+        SupportPerson(id=strawberry.ID(str(row.id)), name=row.name, masked_phone=mask_phone(row.phone))
+        if row
+        else None
+    )
 
 
-@strawberry.enum(description="SOS: raise an SOS (raiseSos) for the conversation's household. CALL: dial its phone.")
+@strawberry.enum(
+    description="SOS: raise an SOS (raiseSos) for the conversation's household. CALL: dial its phone."
+)
 class ChatActionKind(Enum):
     SOS = "sos"
     CALL = "call"
@@ -69,11 +75,16 @@ async def _chat_actions(info: Info, row: models.Message) -> list[ChatAction]:
     loaders, language = info.context.loaders, info.context.language
     stewards = await loaders.stewards_by_community.load(row.community_id)  # the one on duty first
     community = await loaders.community_by_id.load(row.community_id)
-    offered = support.help_actions(steward=stewards[0][0] if stewards else None,
-                                   duty_phone=community.on_duty_phone if community else "")
+    offered = support.help_actions(
+        steward=stewards[0][0] if stewards else None, duty_phone=community.on_duty_phone if community else ""
+    )
     return [
-        ChatAction(kind=ChatActionKind(a.kind), label=i18n.gettext(a.label, language, **a.params), phone=a.phone or None,
-                   href=f"tel:{a.phone}" if a.phone else "/support/sos")
+        ChatAction(
+            kind=ChatActionKind(a.kind),
+            label=i18n.gettext(a.label, language, **a.params),
+            phone=a.phone or None,
+            href=f"tel:{a.phone}" if a.phone else "/support/sos",
+        )
         for a in offered
     ]
 
@@ -94,8 +105,10 @@ class SupportMessage:
     def seq(self) -> int:
         return self.row.seq
 
-    @strawberry.field(description="text, voice, photo, system (from the service itself), emergency (the service's "
-                      "reply to a message that looks like an emergency, with actions) or missed_call")
+    @strawberry.field(
+        description="text, voice, photo, system (from the service itself), emergency (the service's "
+        "reply to a message that looks like an emergency, with actions) or missed_call"
+    )
     def kind(self) -> str:
         return self.row.kind
 
@@ -126,7 +139,9 @@ class SupportMessage:
         row = await info.context.loaders.media_file_by_id.load(self.row.media_id)
         return MediaFile(row=row) if row else None
 
-    @strawberry.field(description="One-tap SOS and calls offered with an emergency reply; empty for other messages.")
+    @strawberry.field(
+        description="One-tap SOS and calls offered with an emergency reply; empty for other messages."
+    )
     async def actions(self, info: Info) -> list[ChatAction]:
         if self.row.kind != models.MessageKind.emergency.value:
             return []
@@ -232,13 +247,18 @@ class SupportConversation:
     @strawberry.field(description="Messages after a seq (the reconnect cursor), oldest first.")
     async def messages(self, info: Info, after_seq: int = 0, first: int = 100) -> list[SupportMessage]:
         first = max(1, min(first, info.context.settings.max_page_size))
-        rows = await support.list_messages(info.context.session, conversation=self.row, after_seq=after_seq, first=first)
+        rows = await support.list_messages(
+            info.context.session, conversation=self.row, after_seq=after_seq, first=first
+        )
         return [SupportMessage(row=r) for r in rows]
 
     @strawberry.field(description="The newest messages, oldest first.")
     async def latest_messages(self, info: Info, last: int = 50) -> list[SupportMessage]:
         last = max(1, min(last, info.context.settings.max_page_size))
-        return [SupportMessage(row=r) for r in await support.latest_messages(info.context.session, conversation=self.row, last=last)]
+        return [
+            SupportMessage(row=r)
+            for r in await support.latest_messages(info.context.session, conversation=self.row, last=last)
+        ]
 
     @strawberry.field(description="The work order opened from this conversation, if any.")
     async def work_order(self, info: Info) -> WorkOrder | None:
@@ -247,8 +267,9 @@ class SupportConversation:
         from laoyou.tickets import service as tickets  # noqa: PLC0415
 
         try:
-            row = await tickets.access_work_order(info.context.session, actor=info.context.actor,
-                                                  order_id=self.row.work_order_id)
+            row = await tickets.access_work_order(
+                info.context.session, actor=info.context.actor, order_id=self.row.work_order_id
+            )
         except NotFound:
             return None
         return WorkOrder(row=row)
@@ -256,22 +277,26 @@ class SupportConversation:
     @strawberry.field(description="Staff only: the household's unpaid bills, newest first.")
     async def open_bills(self, info: Info, first: int = 10) -> list[Bill]:
         first = max(1, min(first, 50))
-        rows = await support.household_open_bills(info.context.session, actor=info.context.actor,
-                                                  conversation=self.row, first=first)
+        rows = await support.household_open_bills(
+            info.context.session, actor=info.context.actor, conversation=self.row, first=first
+        )
         return [Bill(row=r) for r in rows]
 
     @strawberry.field(description="Staff only: the household's open work orders, newest first.")
     async def open_work_orders(self, info: Info, first: int = 10) -> list[WorkOrder]:
         first = max(1, min(first, 50))
-        rows = await support.household_open_work_orders(info.context.session, actor=info.context.actor,
-                                                        conversation=self.row, first=first)
+        rows = await support.household_open_work_orders(
+            info.context.session, actor=info.context.actor, conversation=self.row, first=first
+        )
         return [WorkOrder(row=r) for r in rows]
 
     @strawberry.field(description="Colleagues it may be handed to (staff only).")
     async def transfer_targets(self, info: Info) -> list[TransferTarget]:
         if not support.is_staff_side(info.context.actor, self.row):
             return []
-        found = await support.transfer_targets(info.context.session, actor=info.context.actor, conversation=self.row)
+        found = await support.transfer_targets(
+            info.context.session, actor=info.context.actor, conversation=self.row
+        )
         return [TransferTarget(id=strawberry.ID(str(p.id)), name=p.name, role=role) for p, role in found]
 
 
@@ -355,10 +380,17 @@ class SupportFigure:
 
     @classmethod
     def of(cls, figures: support.Figures) -> SupportFigure:
-        return cls(id=_id(figures.key), label=figures.label, conversations=figures.conversations,
-                   answered=figures.answered, closed=figures.closed, ratings=figures.ratings,
-                   first_response_seconds=figures.first_response_seconds, resolution_seconds=figures.resolution_seconds,
-                   satisfaction=figures.satisfaction)
+        return cls(
+            id=_id(figures.key),
+            label=figures.label,
+            conversations=figures.conversations,
+            answered=figures.answered,
+            closed=figures.closed,
+            ratings=figures.ratings,
+            first_response_seconds=figures.first_response_seconds,
+            resolution_seconds=figures.resolution_seconds,
+            satisfaction=figures.satisfaction,
+        )
 
 
 @strawberry.type
@@ -456,7 +488,9 @@ class SupportCall:
         return await _person(info, self.row.callee_id)
 
 
-@strawberry.type(description="A WebRTC signal from the other side: offer, answer, ice or hangup (payload is JSON).")
+@strawberry.type(
+    description="A WebRTC signal from the other side: offer, answer, ice or hangup (payload is JSON)."
+)
 class CallSignal:
     id: strawberry.ID
     kind: str
@@ -495,7 +529,8 @@ class ChatMessageSent:
     conversation: SupportConversation
     service_replies: list[SupportMessage] = strawberry.field(
         description="Answers the service gave at once: the FAQ, when a person will reply, or (for a message that "
-        "looks like an emergency) an emergency reply with one-tap SOS and calls. A message never raises an SOS.")
+        "looks like an emergency) an emergency reply with one-tap SOS and calls. A message never raises an SOS."
+    )
 
 
 @strawberry.type
@@ -558,63 +593,116 @@ def _opt_id(value: strawberry.ID | None) -> int | None:
 
 @strawberry.type
 class SupportQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="One conversation the viewer may see.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="One conversation the viewer may see."
+    )
     async def support_conversation(self, info: Info, id: strawberry.ID) -> SupportConversation:
-        row = await support.access_conversation(info.context.session, actor=info.context.actor, conversation_id=decode_id(id))
+        row = await support.access_conversation(
+            info.context.session, actor=info.context.actor, conversation_id=decode_id(id)
+        )
         return SupportConversation(row=row)
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="The resident's open conversation about their home, if any.")
-    async def my_support_conversation(self, info: Info, household_id: strawberry.ID | None = None) -> SupportConversation | None:
-        row = await support.current_conversation(info.context.session, actor=info.context.actor,
-                                                 household_id=_opt_id(household_id))
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The resident's open conversation about their home, if any.",
+    )
+    async def my_support_conversation(
+        self, info: Info, household_id: strawberry.ID | None = None
+    ) -> SupportConversation | None:
+        row = await support.current_conversation(
+            info.context.session, actor=info.context.actor, household_id=_opt_id(household_id)
+        )
         return SupportConversation(row=row) if row else None
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="Residents: their own conversations; staff: their districts' and those handed to them.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Residents: their own conversations; staff: their districts' and those handed to them.",
+    )
     async def support_conversations(
-        self, info: Info, first: int = 20, before_id: strawberry.ID | None = None, status: str | None = None,
+        self,
+        info: Info,
+        first: int = 20,
+        before_id: strawberry.ID | None = None,
+        status: str | None = None,
         mine: bool = False,
     ) -> list[SupportConversation]:
         first = max(1, min(first, info.context.settings.max_page_size))
-        rows = await support.list_conversations(info.context.session, actor=info.context.actor, first=first,
-                                                after=_opt_id(before_id), mine_only=mine, status=status)
+        rows = await support.list_conversations(
+            info.context.session,
+            actor=info.context.actor,
+            first=first,
+            after=_opt_id(before_id),
+            mine_only=mine,
+            status=status,
+        )
         return [SupportConversation(row=r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsStaff], description="Waiting and active conversations, urgent and longest waiting first.")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Waiting and active conversations, urgent and longest waiting first.",
+    )
     async def support_queue(self, info: Info) -> list[SupportConversation]:
-        return [SupportConversation(row=r) for r in await support.support_queue(info.context.session, actor=info.context.actor)]
+        return [
+            SupportConversation(row=r)
+            for r in await support.support_queue(info.context.session, actor=info.context.actor)
+        ]
 
-    @strawberry.field(permission_classes=[IsStaff], description="The viewer's hours and online state, for agents.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="The viewer's hours and online state, for agents."
+    )
     async def my_agent_status(self, info: Info) -> AgentStatus | None:
         row = await support.agent_status(info.context.session, actor=info.context.actor)
         return AgentStatus(row=row) if row else None
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The FAQ of the districts the viewer belongs to or serves.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The FAQ of the districts the viewer belongs to or serves.",
+    )
     async def faq_entries(self, info: Info, district_id: strawberry.ID | None = None) -> list[FaqEntry]:
-        rows = await support.list_faq(info.context.session, actor=info.context.actor, district_id=_opt_id(district_id))
+        rows = await support.list_faq(
+            info.context.session, actor=info.context.actor, district_id=_opt_id(district_id)
+        )
         return [FaqEntry(row=r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsStaff], description="First-response time, resolution time and satisfaction.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="First-response time, resolution time and satisfaction."
+    )
     async def support_figures(self, info: Info) -> SupportFigures:
         districts, agents = await support.support_figures(info.context.session, actor=info.context.actor)
-        return SupportFigures(districts=[SupportFigure.of(f) for f in districts], agents=[SupportFigure.of(f) for f in agents])
+        return SupportFigures(
+            districts=[SupportFigure.of(f) for f in districts], agents=[SupportFigure.of(f) for f in agents]
+        )
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def sos_alert(self, info: Info, id: strawberry.ID) -> SosAlert:
-        return SosAlert(row=await support.access_sos(info.context.session, actor=info.context.actor, alert_id=decode_id(id)))
+        return SosAlert(
+            row=await support.access_sos(
+                info.context.session, actor=info.context.actor, alert_id=decode_id(id)
+            )
+        )
 
-    @strawberry.field(permission_classes=[IsStaff], description="Open SOS alerts in the communities the viewer serves.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="Open SOS alerts in the communities the viewer serves."
+    )
     async def sos_alerts(self, info: Info) -> list[SosAlert]:
-        return [SosAlert(row=r) for r in await support.list_sos(info.context.session, actor=info.context.actor)]
+        return [
+            SosAlert(row=r) for r in await support.list_sos(info.context.session, actor=info.context.actor)
+        ]
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def support_call(self, info: Info, id: strawberry.ID) -> SupportCall:
-        return SupportCall(row=await support.access_call(info.context.session, actor=info.context.actor, call_id=decode_id(id)))
+        return SupportCall(
+            row=await support.access_call(
+                info.context.session, actor=info.context.actor, call_id=decode_id(id)
+            )
+        )
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Calls ringing for the viewer now.")
     async def ringing_calls(self, info: Info) -> list[SupportCall]:
-        return [SupportCall(row=r) for r in await support.ringing_calls(info.context.session, actor=info.context.actor)]
+        return [
+            SupportCall(row=r)
+            for r in await support.ringing_calls(info.context.session, actor=info.context.actor)
+        ]
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="STUN/TURN servers for calls.")
     def ice_servers(self, info: Info) -> list[IceServer]:
@@ -632,8 +720,13 @@ def ice_servers(raw: str) -> list[IceServer]:
         if isinstance(urls, str):
             urls = [urls]
         if urls:
-            result.append(IceServer(urls=[str(u) for u in urls], username=entry.get("username"),
-                                    credential=entry.get("credential")))
+            result.append(
+                IceServer(
+                    urls=[str(u) for u in urls],
+                    username=entry.get("username"),
+                    credential=entry.get("credential"),
+                )
+            )
     return result
 
 
@@ -645,30 +738,50 @@ class SupportMutation:
         "retried send return the first message. Without conversationId a resident writes in their open conversation.",
     )
     async def send_chat_message(
-        self, info: Info, client_id: str, body: str = "", media_id: strawberry.ID | None = None,
-        conversation_id: strawberry.ID | None = None, household_id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        client_id: str,
+        body: str = "",
+        media_id: strawberry.ID | None = None,
+        conversation_id: strawberry.ID | None = None,
+        household_id: strawberry.ID | None = None,
     ) -> SendChatMessageResult:
         context = info.context
 
         async def work() -> ChatMessageSent:
             sent = await support.do_send_message(
-                context.session, actor=context.actor, client_id=client_id, body=body, media_id=_opt_id(media_id),
-                conversation_id=_opt_id(conversation_id), household_id=_opt_id(household_id),
+                context.session,
+                actor=context.actor,
+                client_id=client_id,
+                body=body,
+                media_id=_opt_id(media_id),
+                conversation_id=_opt_id(conversation_id),
+                household_id=_opt_id(household_id),
             )
             return ChatMessageSent(
-                chat_message=SupportMessage(row=sent.message), conversation=SupportConversation(row=sent.conversation),
+                chat_message=SupportMessage(row=sent.message),
+                conversation=SupportConversation(row=sent.conversation),
                 service_replies=[SupportMessage(row=m) for m in sent.service_replies],
             )
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Mark messages up to seq as received (and read).")
-    async def mark_chat_seen(self, info: Info, conversation_id: strawberry.ID, seq: int, read: bool = True) -> ConversationResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Mark messages up to seq as received (and read)."
+    )
+    async def mark_chat_seen(
+        self, info: Info, conversation_id: strawberry.ID, seq: int, read: bool = True
+    ) -> ConversationResult:
         context = info.context
 
         async def work() -> ConversationUpdated:
-            row = await support.do_mark(context.session, actor=context.actor, conversation_id=decode_id(conversation_id),
-                                        seq=seq, read=read)
+            row = await support.do_mark(
+                context.session,
+                actor=context.actor,
+                conversation_id=decode_id(conversation_id),
+                seq=seq,
+                read=read,
+            )
             return ConversationUpdated(conversation=SupportConversation(row=row))
 
         return await mutation_boundary(info, SupportError, work)
@@ -677,18 +790,30 @@ class SupportMutation:
     async def claim_conversation(self, info: Info, id: strawberry.ID) -> ConversationResult:
         return await _conversation_action(info, support.do_claim, conversation_id=decode_id(id))
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Hand a conversation to another agent or the community's steward.")
-    async def transfer_conversation(self, info: Info, id: strawberry.ID, to_person_id: strawberry.ID) -> ConversationResult:
-        return await _conversation_action(info, support.do_transfer, conversation_id=decode_id(id),
-                                          to_person_id=decode_id(to_person_id))
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Hand a conversation to another agent or the community's steward.",
+    )
+    async def transfer_conversation(
+        self, info: Info, id: strawberry.ID, to_person_id: strawberry.ID
+    ) -> ConversationResult:
+        return await _conversation_action(
+            info, support.do_transfer, conversation_id=decode_id(id), to_person_id=decode_id(to_person_id)
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def close_conversation(self, info: Info, id: strawberry.ID) -> ConversationResult:
         return await _conversation_action(info, support.do_close, conversation_id=decode_id(id))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="The resident gives 1 to 5 stars once it has ended.")
-    async def rate_conversation(self, info: Info, id: strawberry.ID, stars: int, comment: str = "") -> ConversationResult:
-        return await _conversation_action(info, support.do_rate, conversation_id=decode_id(id), stars=stars, comment=comment)
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="The resident gives 1 to 5 stars once it has ended."
+    )
+    async def rate_conversation(
+        self, info: Info, id: strawberry.ID, stars: int, comment: str = ""
+    ) -> ConversationResult:
+        return await _conversation_action(
+            info, support.do_rate, conversation_id=decode_id(id), stars=stars, comment=comment
+        )
 
     @strawberry.mutation(
         permission_classes=[IsStaff],
@@ -696,7 +821,9 @@ class SupportMutation:
         "chat, linked to the conversation, and the resident is told in the chat. Again: the same work order.",
     )
     async def turn_conversation_into_work_order(
-        self, info: Info, id: strawberry.ID,
+        self,
+        info: Info,
+        id: strawberry.ID,
         category: WorkOrderCategory = ticket_models.Category.other,  # type: ignore[valid-type]
         kind: WorkOrderKind = ticket_models.Kind.repair,  # type: ignore[valid-type]
     ) -> WorkOrderResult:
@@ -705,39 +832,70 @@ class SupportMutation:
         async def work() -> WorkOrderOpened:
             conversation_id = decode_id(id)
             order_id = await support.do_turn_into_work_order(
-                context.session, actor=context.actor, conversation_id=conversation_id,
-                category=ticket_models.Category(category).value, kind=ticket_models.Kind(kind).value,
+                context.session,
+                actor=context.actor,
+                conversation_id=conversation_id,
+                category=ticket_models.Category(category).value,
+                kind=ticket_models.Kind(kind).value,
             )
             row = await context.session.get(models.Conversation, conversation_id)
             order = await context.session.get(ticket_models.WorkOrder, order_id)
-            return WorkOrderOpened(work_order_id=strawberry.ID(str(order_id)), work_order=WorkOrder(row=order),
-                                   conversation=SupportConversation(row=row))
+            return WorkOrderOpened(
+                work_order_id=strawberry.ID(str(order_id)),
+                work_order=WorkOrder(row=order),
+                conversation=SupportConversation(row=row),
+            )
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Agents: online or not, and working hours (HH:MM local).")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Agents: online or not, and working hours (HH:MM local)."
+    )
     async def set_agent_status(
-        self, info: Info, online: bool | None = None, hours_start: str | None = None, hours_end: str | None = None
+        self,
+        info: Info,
+        online: bool | None = None,
+        hours_start: str | None = None,
+        hours_end: str | None = None,
     ) -> AgentStatusResult:
         context = info.context
 
         async def work() -> AgentStatusUpdated:
-            row = await support.do_set_agent_status(context.session, actor=context.actor, online=online,
-                                                    hours_start=hours_start, hours_end=hours_end)
+            row = await support.do_set_agent_status(
+                context.session,
+                actor=context.actor,
+                online=online,
+                hours_start=hours_start,
+                hours_end=hours_end,
+            )
             return AgentStatusUpdated(status=AgentStatus(row=row))
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Add (with districtId) or change (with id) a FAQ entry.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Add (with districtId) or change (with id) a FAQ entry."
+    )
     async def save_faq_entry(
-        self, info: Info, question: str, answer: str, keywords: str = "", id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        question: str,
+        answer: str,
+        keywords: str = "",
+        id: strawberry.ID | None = None,
         district_id: strawberry.ID | None = None,
     ) -> FaqEntryResult:
         context = info.context
 
         async def work() -> FaqEntrySaved:
-            row = await support.do_save_faq(context.session, actor=context.actor, district_id=_opt_id(district_id),
-                                            entry_id=_opt_id(id), question=question, answer=answer, keywords=keywords)
+            row = await support.do_save_faq(
+                context.session,
+                actor=context.actor,
+                district_id=_opt_id(district_id),
+                entry_id=_opt_id(id),
+                question=question,
+                answer=answer,
+                keywords=keywords,
+            )
             return FaqEntrySaved(entry=FaqEntry(row=row))
 
         return await mutation_boundary(info, SupportError, work)
@@ -752,50 +910,77 @@ class SupportMutation:
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Log a press of 'call my steward'; answers the number to dial.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Log a press of 'call my steward'; answers the number to dial.",
+    )
     async def log_steward_call(self, info: Info, household_id: strawberry.ID) -> StewardCallResult:
         context = info.context
 
         async def work() -> StewardCallLogged:
-            log = await support.do_log_steward_call(context.session, actor=context.actor, household_id=decode_id(household_id))
+            log = await support.do_log_steward_call(
+                context.session, actor=context.actor, household_id=decode_id(household_id)
+            )
             return StewardCallLogged(phone=national(log.phone))
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="SOS: alert the on-duty staff with the address and tell the family.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="SOS: alert the on-duty staff with the address and tell the family.",
+    )
     async def raise_sos(self, info: Info, household_id: strawberry.ID, client_id: str) -> SosResult:
         context = info.context
 
         async def work() -> SosRaised:
-            row = await support.do_raise_sos(context.session, actor=context.actor, household_id=decode_id(household_id),
-                                             client_id=client_id)
+            row = await support.do_raise_sos(
+                context.session,
+                actor=context.actor,
+                household_id=decode_id(household_id),
+                client_id=client_id,
+            )
             return SosRaised(alert=SosAlert(row=row))
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Say you are coming (or, with resolve, that it is dealt with).")
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Say you are coming (or, with resolve, that it is dealt with).",
+    )
     async def respond_sos(self, info: Info, id: strawberry.ID, resolve: bool = False) -> SosResult:
         context = info.context
 
         async def work() -> SosRaised:
-            row = await support.do_respond_sos(context.session, actor=context.actor, alert_id=decode_id(id), resolve=resolve)
+            row = await support.do_respond_sos(
+                context.session, actor=context.actor, alert_id=decode_id(id), resolve=resolve
+            )
             return SosRaised(alert=SosAlert(row=row))
 
         return await mutation_boundary(info, SupportError, work)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Ring customer service (or, with toSteward, the steward); staff ring the resident.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Ring customer service (or, with toSteward, the steward); staff ring the resident.",
+    )
     async def start_call(
-        self, info: Info, video: bool = False, conversation_id: strawberry.ID | None = None,
-        household_id: strawberry.ID | None = None, to_steward: bool = False,
+        self,
+        info: Info,
+        video: bool = False,
+        conversation_id: strawberry.ID | None = None,
+        household_id: strawberry.ID | None = None,
+        to_steward: bool = False,
     ) -> CallResult:
         context = info.context
 
         async def work() -> CallUpdated:
-            row = await support.do_start_call(context.session, actor=context.actor, video=video,
-                                              conversation_id=_opt_id(conversation_id),
-                                              household_id=_opt_id(household_id), to_steward=to_steward)
+            row = await support.do_start_call(
+                context.session,
+                actor=context.actor,
+                video=video,
+                conversation_id=_opt_id(conversation_id),
+                household_id=_opt_id(household_id),
+                to_steward=to_steward,
+            )
             return CallUpdated(call=SupportCall(row=row))
 
         return await mutation_boundary(info, SupportError, work)
@@ -808,13 +993,18 @@ class SupportMutation:
     async def hang_up_call(self, info: Info, id: strawberry.ID) -> CallResult:
         return await _call_action(info, support.do_hang_up, call_id=decode_id(id))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Pass an offer, answer or ICE candidate (JSON).")
-    async def send_call_signal(self, info: Info, call_id: strawberry.ID, kind: str, payload: str) -> CallSignalResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Pass an offer, answer or ICE candidate (JSON)."
+    )
+    async def send_call_signal(
+        self, info: Info, call_id: strawberry.ID, kind: str, payload: str
+    ) -> CallSignalResult:
         context = info.context
 
         async def work() -> CallSignalSent:
-            row = await support.do_send_signal(context.session, actor=context.actor, call_id=decode_id(call_id),
-                                               kind=kind, payload=payload)
+            row = await support.do_send_signal(
+                context.session, actor=context.actor, call_id=decode_id(call_id), kind=kind, payload=payload
+            )
             return CallSignalSent(id=strawberry.ID(str(row.id)))
 
         return await mutation_boundary(info, SupportError, work)
@@ -864,9 +1054,14 @@ async def _listen(pubsub: Any, channels: list[str]) -> AsyncIterator[asyncio.Que
                 task.cancel()
 
 
-def _chat_update(conversation: models.Conversation, rows: list[models.Message], shared: feed.Shared | None) -> ChatUpdate:
-    return ChatUpdate(conversation=SupportConversation(row=conversation), messages=[SupportMessage(row=r) for r in rows],
-                      shared=shared)
+def _chat_update(
+    conversation: models.Conversation, rows: list[models.Message], shared: feed.Shared | None
+) -> ChatUpdate:
+    return ChatUpdate(
+        conversation=SupportConversation(row=conversation),
+        messages=[SupportMessage(row=r) for r in rows],
+        shared=shared,
+    )
 
 
 class _Scoped:
@@ -903,7 +1098,9 @@ class SupportSubscription:
         description="A conversation live: first everything after afterSeq (the reconnect cursor), then each change. "
         "Every message arrives once, in seq order."
     )
-    async def support_chat(self, info: Info, conversation_id: strawberry.ID, after_seq: int = 0) -> AsyncGenerator[ChatUpdate, None]:
+    async def support_chat(
+        self, info: Info, conversation_id: strawberry.ID, after_seq: int = 0
+    ) -> AsyncGenerator[ChatUpdate, None]:
         context = info.context
         if not context.actor.is_authenticated:
             raise NotFound()
@@ -938,7 +1135,10 @@ class SupportSubscription:
         if not context.actor.is_staff:
             raise NotFound()
         # Agents hear their districts; the admin hears every district.
-        channels = [*support.district_channels(context.actor), support.person_channel(context.actor.person_id)]
+        channels = [
+            *support.district_channels(context.actor),
+            support.person_channel(context.actor.person_id),
+        ]
         async with _listen(context.pubsub, channels) as wake:
             while True:
                 async with _Scoped(info) as session:
@@ -946,7 +1146,9 @@ class SupportSubscription:
                     yield [SupportConversation(row=r) for r in rows]
                 await wake.get()
 
-    @strawberry.subscription(description="One SOS alert now and whenever it changes: who is coming, and its state.")
+    @strawberry.subscription(
+        description="One SOS alert now and whenever it changes: who is coming, and its state."
+    )
     async def sos_alert(self, info: Info, id: strawberry.ID) -> AsyncGenerator[SosAlert, None]:
         context = info.context
         if not context.actor.is_authenticated:
@@ -973,8 +1175,12 @@ class SupportSubscription:
                     yield [SupportCall(row=r) for r in rows]
                 await wake.get()
 
-    @strawberry.subscription(description="One call live: its state and the other side's signals after afterId.")
-    async def call_signals(self, info: Info, call_id: strawberry.ID, after_id: int = 0) -> AsyncGenerator[CallUpdate, None]:
+    @strawberry.subscription(
+        description="One call live: its state and the other side's signals after afterId."
+    )
+    async def call_signals(
+        self, info: Info, call_id: strawberry.ID, after_id: int = 0
+    ) -> AsyncGenerator[CallUpdate, None]:
         context = info.context
         if not context.actor.is_authenticated:
             raise NotFound()
@@ -990,10 +1196,17 @@ class SupportSubscription:
                     if everything:
                         cursor = everything[-1].id
                     rows = [r for r in everything if r.sender_id != context.actor.person_id]
-                    yield CallUpdate(call=SupportCall(row=call),
-                                     signals=[CallSignal(id=strawberry.ID(str(r.id)), kind=r.kind, payload=r.payload)
-                                              for r in rows])
-                    ended = call.status not in (models.CallStatus.ringing.value, models.CallStatus.connected.value)
+                    yield CallUpdate(
+                        call=SupportCall(row=call),
+                        signals=[
+                            CallSignal(id=strawberry.ID(str(r.id)), kind=r.kind, payload=r.payload)
+                            for r in rows
+                        ],
+                    )
+                    ended = call.status not in (
+                        models.CallStatus.ringing.value,
+                        models.CallStatus.connected.value,
+                    )
                 if ended:
                     return
                 await wake.get()

@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -118,7 +119,9 @@ async def staff_district_ids(session: AsyncSession, actor: Actor) -> set[int] | 
     ids = {g.district_id for g in actor.grants_of(Role.agent, Role.steward) if g.district_id}
     community_ids = {g.community_id for g in actor.grants_of(Role.steward) if g.community_id}
     if community_ids:
-        ids.update(await session.exec(select(Community.district_id).where(col(Community.id).in_(community_ids))))
+        ids.update(
+            await session.exec(select(Community.district_id).where(col(Community.id).in_(community_ids)))
+        )
     return ids
 
 
@@ -156,7 +159,9 @@ async def _asked_household(session: AsyncSession, actor: Actor, household_id: in
     return household
 
 
-async def current_conversation(session: AsyncSession, *, actor: Actor, household_id: int | None = None) -> Conversation | None:
+async def current_conversation(
+    session: AsyncSession, *, actor: Actor, household_id: int | None = None
+) -> Conversation | None:
     """The asker's open conversation about a household, if any."""
     household = await _asked_household(session, actor, household_id)
     return (
@@ -173,13 +178,17 @@ async def current_conversation(session: AsyncSession, *, actor: Actor, household
     ).first()
 
 
-async def open_conversation(session: AsyncSession, *, actor: Actor, household_id: int | None = None) -> Conversation:
+async def open_conversation(
+    session: AsyncSession, *, actor: Actor, household_id: int | None = None
+) -> Conversation:
     found = await current_conversation(session, actor=actor, household_id=household_id)
     if found is not None:
         return found
     household = await _asked_household(session, actor, household_id)
     conversation = Conversation(
-        community_id=household.community_id, district_id=household.district_id, household_id=household.id,
+        community_id=household.community_id,
+        district_id=household.district_id,
+        household_id=household.id,
         resident_id=actor.person_id,
     )
     session.add(conversation)
@@ -188,7 +197,12 @@ async def open_conversation(session: AsyncSession, *, actor: Actor, household_id
 
 
 async def list_conversations(
-    session: AsyncSession, *, actor: Actor, first: int, after: int | None, mine_only: bool = False,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    first: int,
+    after: int | None,
+    mine_only: bool = False,
     status: str | None = None,
 ) -> list[Conversation]:
     """A resident's own conversations; staff see their districts' and those handed to them. Newest first."""
@@ -242,9 +256,14 @@ async def list_messages(
     return list(rows)
 
 
-async def latest_messages(session: AsyncSession, *, conversation: Conversation, last: int = 50) -> list[Message]:
+async def latest_messages(
+    session: AsyncSession, *, conversation: Conversation, last: int = 50
+) -> list[Message]:
     rows = await session.exec(
-        select(Message).where(Message.conversation_id == conversation.id).order_by(col(Message.seq).desc()).limit(last)
+        select(Message)
+        .where(Message.conversation_id == conversation.id)
+        .order_by(col(Message.seq).desc())
+        .limit(last)
     )
     return list(reversed(list(rows)))
 
@@ -267,24 +286,42 @@ def check_client_id(client_id: str) -> str:
 
 
 async def _append(
-    session: AsyncSession, conversation: Conversation, *, kind: MessageKind, body: str = "",
-    sender_id: int | None = None, from_staff: bool = False, media_id: int | None = None, client_id: str | None = None,
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    kind: MessageKind,
+    body: str = "",
+    sender_id: int | None = None,
+    from_staff: bool = False,
+    media_id: int | None = None,
+    client_id: str | None = None,
 ) -> Message:
     """Store a message with the next seq. The guarded increment serialises concurrent senders on the row, and
     its RETURNING brings the whole row back into `conversation` (as a refresh would, in the same statement)."""
     seq = (
-        await session.exec(
-            update(Conversation)
-            .where(Conversation.id == conversation.id)
-            .values(last_seq=Conversation.last_seq + 1, last_message_at=utcnow())
-            .returning(Conversation)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        (
+            await session.exec(
+                update(Conversation)
+                .where(Conversation.id == conversation.id)
+                .values(last_seq=Conversation.last_seq + 1, last_message_at=utcnow())
+                .returning(Conversation)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
         )
-    ).scalar_one().last_seq  # the same object as `conversation` (the session's identity map)
+        .scalar_one()
+        .last_seq
+    )  # the same object as `conversation` (the session's identity map)
     message = Message(
-        conversation_id=conversation.id, community_id=conversation.community_id,
-        district_id=conversation.district_id, seq=seq, sender_id=sender_id, from_staff=from_staff,
-        kind=kind.value, body=body, media_id=media_id, client_id=client_id,
+        conversation_id=conversation.id,
+        community_id=conversation.community_id,
+        district_id=conversation.district_id,
+        seq=seq,
+        sender_id=sender_id,
+        from_staff=from_staff,
+        kind=kind.value,
+        body=body,
+        media_id=media_id,
+        client_id=client_id,
     )
     session.add(message)
     await session.flush()
@@ -298,8 +335,14 @@ async def _person_language(session: AsyncSession, person_id: int) -> str:
 
 
 async def do_send_message(
-    session: AsyncSession, *, actor: Actor, client_id: str, body: str = "", media_id: int | None = None,
-    conversation_id: int | None = None, household_id: int | None = None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    client_id: str,
+    body: str = "",
+    media_id: int | None = None,
+    conversation_id: int | None = None,
+    household_id: int | None = None,
 ) -> Sent:
     """Store a message, then (for a resident) answer at once when nobody is online, or, when it looks like an
     emergency, page the agents and offer SOS and calls. A repeated client id returns the first message."""
@@ -307,23 +350,31 @@ async def do_send_message(
     client_id = check_client_id(client_id)
     check_text(body, field="body")
     existing = (
-        await session.exec(select(Message).where(Message.sender_id == actor.person_id, Message.client_id == client_id))
+        await session.exec(
+            select(Message).where(Message.sender_id == actor.person_id, Message.client_id == client_id)
+        )
     ).first()
     if existing is not None:
-        conversation = await access_conversation(session, actor=actor, conversation_id=existing.conversation_id)
+        conversation = await access_conversation(
+            session, actor=actor, conversation_id=existing.conversation_id
+        )
         return Sent(existing, conversation)
     if conversation_id is not None:
         conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
         if conversation.status == ConversationStatus.closed.value:
             if is_staff_side(actor, conversation):
                 raise LaoyouError(ErrorCode.NOT_ALLOWED, "This conversation has ended.")
-            conversation = await open_conversation(session, actor=actor, household_id=conversation.household_id)
+            conversation = await open_conversation(
+                session, actor=actor, household_id=conversation.household_id
+            )
     else:
         conversation = await open_conversation(session, actor=actor, household_id=household_id)
     staff = is_staff_side(actor, conversation)
     body = (body or "").strip()
     if len(body) > MAX_TEXT:
-        raise LaoyouError(ErrorCode.INVALID, "A message has at most %(max)s characters.", field="body", max=MAX_TEXT)
+        raise LaoyouError(
+            ErrorCode.INVALID, "A message has at most %(max)s characters.", field="body", max=MAX_TEXT
+        )
     kind = MessageKind.text
     if media_id is not None:
         attached = await media.access_media(session, actor=actor, media_id=media_id)
@@ -335,10 +386,21 @@ async def do_send_message(
     # A staff reply is also a notification unless the resident's app marked messages received lately. Its
     # language is read before the first write: SQLite's write lock is taken there and held until commit.
     seen = conversation_seen_at(conversation)
-    notify_in = (await _person_language(session, conversation.resident_id)
-                 if staff and (seen is None or utcnow() - seen > SEEN_RECENTLY) else None)
-    message = await _append(session, conversation, kind=kind, body=body, sender_id=actor.person_id, from_staff=staff,
-                            media_id=media_id, client_id=client_id)
+    notify_in = (
+        await _person_language(session, conversation.resident_id)
+        if staff and (seen is None or utcnow() - seen > SEEN_RECENTLY)
+        else None
+    )
+    message = await _append(
+        session,
+        conversation,
+        kind=kind,
+        body=body,
+        sender_id=actor.person_id,
+        from_staff=staff,
+        media_id=media_id,
+        client_id=client_id,
+    )
     sent = Sent(message, conversation)
     now = utcnow()
     if staff:
@@ -351,9 +413,12 @@ async def do_send_message(
         conversation.waiting_since = None
         if notify_in is not None:
             await accounts.do_notify(
-                session, person_id=conversation.resident_id, kind="support_reply",
+                session,
+                person_id=conversation.resident_id,
+                kind="support_reply",
                 title=i18n.gettext("Customer service replied to you", notify_in),
-                body=body[:200] if body else i18n.gettext("A voice note or photo", notify_in), link="/support",
+                body=body[:200] if body else i18n.gettext("A voice note or photo", notify_in),
+                link="/support",
             )
     else:
         if conversation.waiting_since is None:
@@ -378,15 +443,20 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
     """Nobody is online: the FAQ's answer if one fits, and (once per wait) when a person will reply."""
     language = await _person_language(session, conversation.resident_id)
     replies: list[Message] = []
-    entries = list(await session.exec(select(FaqEntry).where(FaqEntry.district_id == conversation.district_id)))
+    entries = list(
+        await session.exec(select(FaqEntry).where(FaqEntry.district_id == conversation.district_id))
+    )
     best = match_faq(entries, text)
     if best is not None:
-        body = i18n.gettext("Common answer: %(question)s", language, question=best.question) + "\n" + best.answer
+        body = (
+            i18n.gettext("Common answer: %(question)s", language, question=best.question) + "\n" + best.answer
+        )
         replies.append(await _append(session, conversation, kind=MessageKind.system, body=body))
     told = (
         await session.exec(
             select(Message.id).where(
-                Message.conversation_id == conversation.id, Message.kind == MessageKind.system.value,
+                Message.conversation_id == conversation.id,
+                Message.kind == MessageKind.system.value,
                 Message.body.startswith("⏰"),  # type: ignore[union-attr]
                 Message.seq > (await _last_staff_seq(session, conversation.id)),
             )
@@ -395,10 +465,15 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
     if told is None:
         when = await next_reply_time(session, district_id=conversation.district_id)
         if when is None:
-            note = i18n.gettext("Nobody is on duty right now. A person will reply as soon as possible.", language)
+            note = i18n.gettext(
+                "Nobody is on duty right now. A person will reply as soon as possible.", language
+            )
         else:
-            note = i18n.gettext("Nobody is on duty right now. A person will reply from %(time)s.", language,
-                                time=local(when).strftime("%m-%d %H:%M"))
+            note = i18n.gettext(
+                "Nobody is on duty right now. A person will reply from %(time)s.",
+                language,
+                time=local(when).strftime("%m-%d %H:%M"),
+            )
         replies.append(await _append(session, conversation, kind=MessageKind.system, body="⏰ " + note))
     return replies
 
@@ -406,7 +481,9 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
 async def _last_staff_seq(session: AsyncSession, conversation_id: int) -> int:
     return (
         await session.scalar(
-            select(func.max(Message.seq)).where(Message.conversation_id == conversation_id, col(Message.from_staff))
+            select(func.max(Message.seq)).where(
+                Message.conversation_id == conversation_id, col(Message.from_staff)
+            )
         )
     ) or 0
 
@@ -434,22 +511,31 @@ async def _page_agents(session: AsyncSession, conversation: Conversation, text: 
     """Notify the agents on shift in the conversation's district (all its agents when none is) and whoever it
     was handed to; the district's queues hear it through the conversation's event."""
     on_shift = [s.person_id for s in await agents_on_shift(session, district_id=conversation.district_id)]
-    agents = on_shift or list(await session.exec(
-        select(RoleGrant.person_id).where(RoleGrant.role == Role.agent.value,
-                                          RoleGrant.district_id == conversation.district_id,
-                                          col(RoleGrant.revoked_at).is_(None))
-    ))
+    agents = on_shift or list(
+        await session.exec(
+            select(RoleGrant.person_id).where(
+                RoleGrant.role == Role.agent.value,
+                RoleGrant.district_id == conversation.district_id,
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+    )
     if conversation.assignee_id:
         agents.append(conversation.assignee_id)
     resident = await session.get(Person, conversation.resident_id)
     name = resident.name or national(resident.phone)
-    address = (await _household_place(session, conversation.household_id))[2] if conversation.household_id else ""
+    address = (
+        (await _household_place(session, conversation.household_id))[2] if conversation.household_id else ""
+    )
     for person_id in dict.fromkeys(agents):
         language = await _person_language(session, person_id)
         await accounts.do_notify(
-            session, person_id=person_id, kind="support_urgent",
+            session,
+            person_id=person_id,
+            kind="support_urgent",
             title=i18n.gettext("Urgent: %(name)s may need help now", language, name=name),
-            body=" · ".join(part for part in (address, text[:200]) if part), link=f"/staff/support/{conversation.id}",
+            body=" · ".join(part for part in (address, text[:200]) if part),
+            link=f"/staff/support/{conversation.id}",
         )
 
 
@@ -470,7 +556,9 @@ def help_actions(*, steward: Person | None, duty_phone: str) -> list[HelpAction]
     """What an emergency reply offers: SOS, the on-duty steward (or the community's duty phone), 119 and 120."""
     actions = [HelpAction("sos", _("SOS: alert my steward and family"))]
     if steward is not None:
-        actions.append(HelpAction("call", _("Call steward %(name)s"), {"name": steward.name}, national(steward.phone)))
+        actions.append(
+            HelpAction("call", _("Call steward %(name)s"), {"name": steward.name}, national(steward.phone))
+        )
     elif duty_phone:
         actions.append(HelpAction("call", _("Call the duty phone"), phone=national(duty_phone)))
     actions += [HelpAction("call", label, phone=number) for number, label in EMERGENCY_NUMBERS]
@@ -481,14 +569,32 @@ def help_actions(*, steward: Person | None, duty_phone: str) -> list[HelpAction]
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = {"the", "a", "an", "is", "are", "i", "my", "me", "to", "of", "how", "do", "can", "what", "when", "where", "it"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "i",
+    "my",
+    "me",
+    "to",
+    "of",
+    "how",
+    "do",
+    "can",
+    "what",
+    "when",
+    "where",
+    "it",
+}
 
 
 def _grams(text: str) -> set[str]:
     """Chinese character pairs plus English words: a plain overlap that needs no dictionary."""
     text = text.lower()
     han = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
-    grams = {a + b for a, b in zip(han, han[1:])}
+    grams = {a + b for a, b in pairwise(han)}
     grams.update(w for w in _WORD.findall(text) if w not in _STOP and len(w) > 1)
     return grams
 
@@ -532,10 +638,20 @@ async def check_faq_keeper(session: AsyncSession, actor: Actor, district_id: int
 
 
 async def do_save_faq(
-    session: AsyncSession, *, actor: Actor, district_id: int | None, entry_id: int | None, question: str,
-    answer: str, keywords: str = "",
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    district_id: int | None,
+    entry_id: int | None,
+    question: str,
+    answer: str,
+    keywords: str = "",
 ) -> FaqEntry:
-    question, answer, keywords = (question or "").strip(), (answer or "").strip(), " ".join((keywords or "").split())
+    question, answer, keywords = (
+        (question or "").strip(),
+        (answer or "").strip(),
+        " ".join((keywords or "").split()),
+    )
     if entry_id is not None:
         entry = await session.get(FaqEntry, entry_id)
         if entry is None:
@@ -576,7 +692,12 @@ async def do_delete_faq(session: AsyncSession, *, actor: Actor, entry_id: int) -
 
 def parse_hhmm(value: str, field_name: str) -> int:
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", (value or "").strip())
-    if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59 or (int(match.group(1)) == 24 and int(match.group(2))):
+    if (
+        not match
+        or int(match.group(1)) > 24
+        or int(match.group(2)) > 59
+        or (int(match.group(1)) == 24 and int(match.group(2)))
+    ):
         raise LaoyouError(ErrorCode.INVALID, "Please write the time as 08:30.", field=field_name)
     return int(match.group(1)) * 60 + int(match.group(2))
 
@@ -601,15 +722,20 @@ async def agent_status(session: AsyncSession, *, actor: Actor) -> AgentStatus | 
 
 
 async def do_set_agent_status(
-    session: AsyncSession, *, actor: Actor, online: bool | None = None, hours_start: str | None = None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    online: bool | None = None,
+    hours_start: str | None = None,
     hours_end: str | None = None,
 ) -> AgentStatus:
     _require_login(actor)
     grants = actor.grants_of(Role.agent)
     if not grants:
         raise PermissionDenied()
-    status = await agent_status(session, actor=actor) or AgentStatus(person_id=actor.person_id,
-                                                                      district_id=grants[0].district_id)
+    status = await agent_status(session, actor=actor) or AgentStatus(
+        person_id=actor.person_id, district_id=grants[0].district_id
+    )
     if hours_start is not None:
         status.hours_start = parse_hhmm(hours_start, "hoursStart")
     if hours_end is not None:
@@ -627,9 +753,15 @@ async def agents_on_shift(session: AsyncSession, *, district_id: int) -> list[Ag
     now = utcnow()
     rows = await session.exec(
         select(AgentStatus)
-        .join(RoleGrant, (RoleGrant.person_id == AgentStatus.person_id) & (RoleGrant.role == Role.agent.value))
-        .where(AgentStatus.district_id == district_id, col(AgentStatus.online), col(RoleGrant.revoked_at).is_(None),
-               RoleGrant.district_id == district_id)
+        .join(
+            RoleGrant, (RoleGrant.person_id == AgentStatus.person_id) & (RoleGrant.role == Role.agent.value)
+        )
+        .where(
+            AgentStatus.district_id == district_id,
+            col(AgentStatus.online),
+            col(RoleGrant.revoked_at).is_(None),
+            RoleGrant.district_id == district_id,
+        )
     )
     return [s for s in rows if on_shift(s, now)]
 
@@ -642,8 +774,9 @@ async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetim
     now_local = local(utcnow())
     best = None
     for status in statuses:
-        start = now_local.replace(hour=status.hours_start // 60 % 24, minute=status.hours_start % 60, second=0,
-                                  microsecond=0)
+        start = now_local.replace(
+            hour=status.hours_start // 60 % 24, minute=status.hours_start % 60, second=0, microsecond=0
+        )
         if start <= now_local:
             start += timedelta(days=1)
         best = start if best is None or start < best else best
@@ -653,9 +786,13 @@ async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetim
 # --- claim, transfer, close, rate ---------------------------------------------------------------------
 
 
-async def _system_note(session: AsyncSession, conversation: Conversation, msgid: str, **params: object) -> Message:
+async def _system_note(
+    session: AsyncSession, conversation: Conversation, msgid: str, **params: object
+) -> Message:
     language = await _person_language(session, conversation.resident_id)
-    return await _append(session, conversation, kind=MessageKind.system, body=i18n.gettext(msgid, language, **params))
+    return await _append(
+        session, conversation, kind=MessageKind.system, body=i18n.gettext(msgid, language, **params)
+    )
 
 
 async def _access_as_staff(session: AsyncSession, actor: Actor, conversation_id: int) -> Conversation:
@@ -679,14 +816,20 @@ async def do_claim(session: AsyncSession, *, actor: Actor, conversation_id: int)
     return conversation
 
 
-async def transfer_targets(session: AsyncSession, *, actor: Actor, conversation: Conversation) -> list[tuple[Person, str]]:
+async def transfer_targets(
+    session: AsyncSession, *, actor: Actor, conversation: Conversation
+) -> list[tuple[Person, str]]:
     """Who a conversation may be handed to: the district's other agents and the community's stewards."""
     agents = list(
         await session.exec(
             select(Person)
             .join(RoleGrant, RoleGrant.person_id == Person.id)
-            .where(RoleGrant.role == Role.agent.value, RoleGrant.district_id == conversation.district_id,
-                   col(RoleGrant.revoked_at).is_(None), col(Person.is_active))
+            .where(
+                RoleGrant.role == Role.agent.value,
+                RoleGrant.district_id == conversation.district_id,
+                col(RoleGrant.revoked_at).is_(None),
+                col(Person.is_active),
+            )
             .order_by(Person.id)
         )
     )
@@ -698,21 +841,29 @@ async def transfer_targets(session: AsyncSession, *, actor: Actor, conversation:
     return result
 
 
-async def do_transfer(session: AsyncSession, *, actor: Actor, conversation_id: int, to_person_id: int) -> Conversation:
+async def do_transfer(
+    session: AsyncSession, *, actor: Actor, conversation_id: int, to_person_id: int
+) -> Conversation:
     conversation = await _access_as_staff(session, actor, conversation_id)
     if conversation.status == ConversationStatus.closed.value:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "This conversation has ended.")
     targets = {p.id: p for p, _ in await transfer_targets(session, actor=actor, conversation=conversation)}
     target = targets.get(to_person_id)
     if target is None:
-        raise LaoyouError(ErrorCode.INVALID, "Please choose a colleague of this district.", field="toPersonId")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please choose a colleague of this district.", field="toPersonId"
+        )
     conversation.assignee_id = target.id
     conversation.status = ConversationStatus.active.value
     session.add(conversation)
     await _system_note(session, conversation, _("Your question was passed to %(name)s."), name=target.name)
     await accounts.do_notify(
-        session, person_id=target.id, kind="support_transfer",
-        title=i18n.gettext("A resident's question was passed to you", await _person_language(session, target.id)),
+        session,
+        person_id=target.id,
+        kind="support_transfer",
+        title=i18n.gettext(
+            "A resident's question was passed to you", await _person_language(session, target.id)
+        ),
         link=f"/staff/support/{conversation.id}",
     )
     announce_district(session, conversation.district_id, {"conversation": conversation.id})
@@ -728,12 +879,16 @@ async def do_close(session: AsyncSession, *, actor: Actor, conversation_id: int)
     conversation.closed_at = utcnow()
     conversation.waiting_since = None
     session.add(conversation)
-    await _system_note(session, conversation, _("This conversation has ended. How did we do? Please give us stars."))
+    await _system_note(
+        session, conversation, _("This conversation has ended. How did we do? Please give us stars.")
+    )
     announce_district(session, conversation.district_id, {"conversation": conversation.id})
     return conversation
 
 
-async def do_rate(session: AsyncSession, *, actor: Actor, conversation_id: int, stars: int, comment: str = "") -> Conversation:
+async def do_rate(
+    session: AsyncSession, *, actor: Actor, conversation_id: int, stars: int, comment: str = ""
+) -> Conversation:
     conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
     if conversation.resident_id != actor.person_id:
         raise PermissionDenied()
@@ -752,7 +907,9 @@ async def do_rate(session: AsyncSession, *, actor: Actor, conversation_id: int, 
     return conversation
 
 
-async def do_mark(session: AsyncSession, *, actor: Actor, conversation_id: int, seq: int, read: bool) -> Conversation:
+async def do_mark(
+    session: AsyncSession, *, actor: Actor, conversation_id: int, seq: int, read: bool
+) -> Conversation:
     """Delivered (the app received it) and read (the person saw it) marks, for the viewer's side."""
     conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
     seq = max(0, min(seq, conversation.last_seq))
@@ -773,7 +930,12 @@ async def do_mark(session: AsyncSession, *, actor: Actor, conversation_id: int, 
 
 
 async def do_turn_into_work_order(
-    session: AsyncSession, *, actor: Actor, conversation_id: int, category: str = "other", kind: str = "repair",
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    conversation_id: int,
+    category: str = "other",
+    kind: str = "repair",
 ) -> int:
     """Log a work order on the resident's behalf (source "chat") from what they wrote, link it to the
     conversation and tell the resident in the chat. Doing it again returns the same work order."""
@@ -782,38 +944,63 @@ async def do_turn_into_work_order(
     conversation = await _access_as_staff(session, actor, conversation_id)
     if conversation.work_order_id:
         return conversation.work_order_id
-    written = [m.body for m in await list_messages(session, conversation=conversation, first=100)
-               if not m.from_staff and m.kind == MessageKind.text.value and m.body]
-    description = "\n".join(written)[-tickets.MAX_TEXT:] or i18n.gettext(
-        "From a customer-service chat", await _person_language(session, conversation.resident_id))
+    written = [
+        m.body
+        for m in await list_messages(session, conversation=conversation, first=100)
+        if not m.from_staff and m.kind == MessageKind.text.value and m.body
+    ]
+    description = "\n".join(written)[-tickets.MAX_TEXT :] or i18n.gettext(
+        "From a customer-service chat", await _person_language(session, conversation.resident_id)
+    )
     resident = await session.get(Person, conversation.resident_id)
-    reported = await tickets.do_report(session, actor=actor, data=tickets.ReportInput(
-        client_id=f"support-conversation-{conversation.id}", category=category, kind=kind,
-        urgency="urgent" if conversation.urgent else "normal", household_id=conversation.household_id,
-        community_id=conversation.community_id, description=description, source="chat",
-        reporter_name=resident.name if resident else "", reporter_phone=resident.phone if resident else "",
-    ))
+    reported = await tickets.do_report(
+        session,
+        actor=actor,
+        data=tickets.ReportInput(
+            client_id=f"support-conversation-{conversation.id}",
+            category=category,
+            kind=kind,
+            urgency="urgent" if conversation.urgent else "normal",
+            household_id=conversation.household_id,
+            community_id=conversation.community_id,
+            description=description,
+            source="chat",
+            reporter_name=resident.name if resident else "",
+            reporter_phone=resident.phone if resident else "",
+        ),
+    )
     order = reported.order
     conversation.work_order_id = order.id
     session.add(conversation)
-    await _system_note(session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id)
+    await _system_note(
+        session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id
+    )
     announce_district(session, conversation.district_id, {"conversation": conversation.id})
     return order.id
 
 
-async def household_open_bills(session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10) -> list:
+async def household_open_bills(
+    session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10
+) -> list:
     """The unpaid bills of the conversation's household, as the billing service shows them to this actor."""
     from laoyou.billing import service as billing  # noqa: PLC0415
 
     if conversation.household_id is None or not is_staff_side(actor, conversation):
         return []
-    page = await billing.list_household_bills(session, actor=actor, household_id=conversation.household_id,
-                                              first=first, after=None, unpaid_only=True)
+    page = await billing.list_household_bills(
+        session,
+        actor=actor,
+        household_id=conversation.household_id,
+        first=first,
+        after=None,
+        unpaid_only=True,
+    )
     return list(page.items)
 
 
-async def household_open_work_orders(session: AsyncSession, *, actor: Actor, conversation: Conversation,
-                                     first: int = 10) -> list:
+async def household_open_work_orders(
+    session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10
+) -> list:
     """The household's open work orders, each one the tickets service lets this actor see."""
     from laoyou.tickets import service as tickets  # noqa: PLC0415
     from laoyou.tickets.models import WorkOrder  # noqa: PLC0415
@@ -821,9 +1008,14 @@ async def household_open_work_orders(session: AsyncSession, *, actor: Actor, con
     if conversation.household_id is None or not is_staff_side(actor, conversation):
         return []
     rows = await session.exec(
-        select(WorkOrder).where(WorkOrder.household_id == conversation.household_id,
-                                WorkOrder.community_id == conversation.community_id, tickets.OPEN)
-        .order_by(col(WorkOrder.id).desc()).limit(first)
+        select(WorkOrder)
+        .where(
+            WorkOrder.household_id == conversation.household_id,
+            WorkOrder.community_id == conversation.community_id,
+            tickets.OPEN,
+        )
+        .order_by(col(WorkOrder.id).desc())
+        .limit(first)
     )
     return [order for order in rows if await tickets.can_view(session, actor, order)]
 
@@ -859,16 +1051,22 @@ class Figures:
         self.conversations += 1
         if conversation.first_response_at:
             self.answered += 1
-            self._response += (as_utc(conversation.first_response_at) - as_utc(conversation.created_at)).total_seconds()
+            self._response += (
+                as_utc(conversation.first_response_at) - as_utc(conversation.created_at)
+            ).total_seconds()
         if conversation.closed_at:
             self.closed += 1
-            self._resolution += (as_utc(conversation.closed_at) - as_utc(conversation.created_at)).total_seconds()
+            self._resolution += (
+                as_utc(conversation.closed_at) - as_utc(conversation.created_at)
+            ).total_seconds()
         if conversation.rating:
             self.ratings += 1
             self._stars += conversation.rating
 
 
-async def support_figures(session: AsyncSession, *, actor: Actor, days: int = 30) -> tuple[list[Figures], list[Figures]]:
+async def support_figures(
+    session: AsyncSession, *, actor: Actor, days: int = 30
+) -> tuple[list[Figures], list[Figures]]:
     """First-response time, resolution time and satisfaction per district and per agent, for staff."""
     _require_login(actor)
     if not actor.is_staff:
@@ -882,12 +1080,17 @@ async def support_figures(session: AsyncSession, *, actor: Actor, days: int = 30
 
     district_ids = {c.district_id for c in rows}
     agent_ids = {c.first_responder_id for c in rows if c.first_responder_id}
-    names = {d.id: d.name for d in await session.exec(select(District).where(col(District.id).in_(district_ids)))}
+    names = {
+        d.id: d.name for d in await session.exec(select(District).where(col(District.id).in_(district_ids)))
+    }
     people = {p.id: p.name for p in await session.exec(select(Person).where(col(Person.id).in_(agent_ids)))}
     by_district: dict[int, Figures] = {}
     by_agent: dict[int, Figures] = {}
     for conversation in rows:
-        by_district.setdefault(conversation.district_id, Figures(conversation.district_id, names.get(conversation.district_id, ""))).add(conversation)
+        by_district.setdefault(
+            conversation.district_id,
+            Figures(conversation.district_id, names.get(conversation.district_id, "")),
+        ).add(conversation)
         if conversation.first_responder_id:
             pid = conversation.first_responder_id
             by_agent.setdefault(pid, Figures(pid, people.get(pid, ""))).add(conversation)
@@ -925,15 +1128,24 @@ async def do_log_steward_call(session: AsyncSession, *, actor: Actor, household_
     household, community, _address = await _household_place(session, household_id)
     stewards = await _on_duty(session, community)
     phone = stewards[0].phone if stewards else community.on_duty_phone
-    log = PhoneCallLog(person_id=actor.person_id, household_id=household.id, community_id=household.community_id,
-                       district_id=household.district_id, phone=phone)
+    log = PhoneCallLog(
+        person_id=actor.person_id,
+        household_id=household.id,
+        community_id=household.community_id,
+        district_id=household.district_id,
+        phone=phone,
+    )
     session.add(log)
     await session.flush()
     return log
 
 
 async def do_raise_sos(
-    session: AsyncSession, *, actor: Actor, household_id: int | None, client_id: str | None = None,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    household_id: int | None,
+    client_id: str | None = None,
 ) -> SosAlert:
     """The resident pressed SOS (nothing else raises one): alert the community's on-duty staff and the
     district's agents with the address, and tell the household's family."""
@@ -942,40 +1154,59 @@ async def do_raise_sos(
         raise NotFound()
     if client_id is not None:
         client_id = check_client_id(client_id)
-        existing = (await session.exec(select(SosAlert).where(SosAlert.person_id == actor.person_id,
-                                                               SosAlert.client_id == client_id))).first()
+        existing = (
+            await session.exec(
+                select(SosAlert).where(SosAlert.person_id == actor.person_id, SosAlert.client_id == client_id)
+            )
+        ).first()
         if existing is not None:
             return existing
     household, community, address = await _household_place(session, household_id)
     on_duty = await _on_duty(session, community)
     alert = SosAlert(
-        person_id=actor.person_id, household_id=household.id, community_id=community.id,
-        district_id=household.district_id, address=address, client_id=client_id,
+        person_id=actor.person_id,
+        household_id=household.id,
+        community_id=community.id,
+        district_id=household.district_id,
+        address=address,
+        client_id=client_id,
         responder_id=on_duty[0].id if on_duty else None,
     )
     session.add(alert)
     await session.flush()
     name = actor.person.name or national(actor.person.phone)
-    agents = list(await session.exec(
-        select(RoleGrant.person_id).where(RoleGrant.role == Role.agent.value, RoleGrant.district_id == household.district_id,
-                                          col(RoleGrant.revoked_at).is_(None))
-    ))
+    agents = list(
+        await session.exec(
+            select(RoleGrant.person_id).where(
+                RoleGrant.role == Role.agent.value,
+                RoleGrant.district_id == household.district_id,
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+    )
     for person_id in dict.fromkeys([p.id for p in on_duty] + agents):
         language = await _person_language(session, person_id)
         await accounts.do_notify(
-            session, person_id=person_id, kind="sos",
+            session,
+            person_id=person_id,
+            kind="sos",
             title=i18n.gettext("SOS: %(name)s needs help", language, name=name),
             body=i18n.gettext("Address: %(address)s", language, address=address),
             link=f"/staff/support/sos/{alert.id}",
         )
     family = await session.exec(
-        select(RoleGrant.person_id).where(RoleGrant.household_id == household.id, RoleGrant.role == Role.family.value,
-                                          col(RoleGrant.revoked_at).is_(None))
+        select(RoleGrant.person_id).where(
+            RoleGrant.household_id == household.id,
+            RoleGrant.role == Role.family.value,
+            col(RoleGrant.revoked_at).is_(None),
+        )
     )
     for person_id in dict.fromkeys(family):
         language = await _person_language(session, person_id)
         await accounts.do_notify(
-            session, person_id=person_id, kind="sos_family",
+            session,
+            person_id=person_id,
+            kind="sos_family",
             title=i18n.gettext("%(name)s asked for help at home", language, name=name),
             body=i18n.gettext("The steward has been told. Address: %(address)s", language, address=address),
             link=f"/support/sos/{alert.id}",
@@ -998,7 +1229,9 @@ async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> S
     raise NotFound()
 
 
-async def list_sos(session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50) -> list[SosAlert]:
+async def list_sos(
+    session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50
+) -> list[SosAlert]:
     _require_login(actor)
     if not actor.is_staff:
         raise PermissionDenied()
@@ -1011,7 +1244,9 @@ async def list_sos(session: AsyncSession, *, actor: Actor, open_only: bool = Tru
     return list(await session.exec(query))
 
 
-async def do_respond_sos(session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False) -> SosAlert:
+async def do_respond_sos(
+    session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False
+) -> SosAlert:
     """A staff member says they are coming (or that it is dealt with); the resident sees who."""
     alert = await access_sos(session, actor=actor, alert_id=alert_id)
     if not actor.is_staff or alert.person_id == actor.person_id:
@@ -1020,10 +1255,16 @@ async def do_respond_sos(session: AsyncSession, *, actor: Actor, alert_id: int, 
     if resolve:
         alert.status, alert.resolved_at = SosStatus.resolved.value, now
     else:
-        alert.status, alert.acknowledged_at, alert.responder_id = SosStatus.acknowledged.value, now, actor.person_id
+        alert.status, alert.acknowledged_at, alert.responder_id = (
+            SosStatus.acknowledged.value,
+            now,
+            actor.person_id,
+        )
         language = await _person_language(session, alert.person_id)
         await accounts.do_notify(
-            session, person_id=alert.person_id, kind="sos_coming",
+            session,
+            person_id=alert.person_id,
+            kind="sos_coming",
             title=i18n.gettext("%(name)s is coming to help you", language, name=actor.person.name),
             link=f"/support/sos/{alert.id}",
         )
@@ -1039,8 +1280,13 @@ async def do_respond_sos(session: AsyncSession, *, actor: Actor, alert_id: int, 
 
 
 async def do_start_call(
-    session: AsyncSession, *, actor: Actor, video: bool, conversation_id: int | None = None,
-    household_id: int | None = None, to_steward: bool = False,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    video: bool,
+    conversation_id: int | None = None,
+    household_id: int | None = None,
+    to_steward: bool = False,
 ) -> Call:
     """A resident calls customer service (any agent of the district) or their steward; staff call the resident."""
     _require_login(actor)
@@ -1058,8 +1304,14 @@ async def do_start_call(
         callee_id = stewards[0].id
     else:
         callee_id = None
-    call = Call(conversation_id=conversation.id, community_id=conversation.community_id,
-                district_id=conversation.district_id, caller_id=actor.person_id, callee_id=callee_id, video=video)
+    call = Call(
+        conversation_id=conversation.id,
+        community_id=conversation.community_id,
+        district_id=conversation.district_id,
+        caller_id=actor.person_id,
+        callee_id=callee_id,
+        video=video,
+    )
     session.add(call)
     await session.flush()
     _announce_ring(session, call)
@@ -1075,7 +1327,9 @@ def _announce_ring(session: AsyncSession, call: Call) -> None:
 
 
 def may_answer(actor: Actor, call: Call) -> bool:
-    return call.callee_id == actor.person_id or (call.callee_id is None and is_agent_for(actor, call.district_id))
+    return call.callee_id == actor.person_id or (
+        call.callee_id is None and is_agent_for(actor, call.district_id)
+    )
 
 
 async def access_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
@@ -1097,7 +1351,8 @@ async def do_answer_call(session: AsyncSession, *, actor: Actor, call_id: int) -
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call is no longer ringing.")
     # Guarded: of two agents answering at once, one wins.
     won = await session.exec(
-        update(Call).where(Call.id == call.id, Call.status == CallStatus.ringing.value)
+        update(Call)
+        .where(Call.id == call.id, Call.status == CallStatus.ringing.value)
         .values(status=CallStatus.connected.value, callee_id=actor.person_id, answered_at=utcnow())
     )
     if (won.rowcount or 0) != 1:
@@ -1112,7 +1367,9 @@ async def do_answer_call(session: AsyncSession, *, actor: Actor, call_id: int) -
 SIGNAL_KINDS = ("offer", "answer", "ice")
 
 
-async def do_send_signal(session: AsyncSession, *, actor: Actor, call_id: int, kind: str, payload: str) -> CallSignal:
+async def do_send_signal(
+    session: AsyncSession, *, actor: Actor, call_id: int, kind: str, payload: str
+) -> CallSignal:
     """Pass an SDP offer or answer, or an ICE candidate, to the other side of a call."""
     call = await access_call(session, actor=actor, call_id=call_id)
     if actor.person_id not in (call.caller_id, call.callee_id):
@@ -1127,8 +1384,14 @@ async def do_send_signal(session: AsyncSession, *, actor: Actor, call_id: int, k
         json.loads(payload)
     except (TypeError, ValueError):
         raise LaoyouError(ErrorCode.INVALID, "The signal is not JSON.", field="payload") from None
-    signal = CallSignal(call_id=call.id, community_id=call.community_id, district_id=call.district_id,
-                        sender_id=actor.person_id, kind=kind, payload=payload)
+    signal = CallSignal(
+        call_id=call.id,
+        community_id=call.community_id,
+        district_id=call.district_id,
+        sender_id=actor.person_id,
+        kind=kind,
+        payload=payload,
+    )
     session.add(signal)
     await session.flush()
     announce(session, call_channel(call.id), {"signal": signal.id})
@@ -1147,8 +1410,16 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
         call.status = CallStatus.ended.value
     call.ended_at, call.ended_by_id = utcnow(), actor.person_id
     session.add(call)
-    session.add(CallSignal(call_id=call.id, community_id=call.community_id, district_id=call.district_id,
-                           sender_id=actor.person_id, kind="hangup", payload="{}"))
+    session.add(
+        CallSignal(
+            call_id=call.id,
+            community_id=call.community_id,
+            district_id=call.district_id,
+            sender_id=actor.person_id,
+            kind="hangup",
+            payload="{}",
+        )
+    )
     await session.flush()
     if call.status == CallStatus.missed.value:
         conversation = await session.get(Conversation, call.conversation_id)
@@ -1159,26 +1430,46 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
         else:
             body = i18n.gettext("Missed voice call from %(name)s", language, name=caller.name)
         from_staff = caller.id != conversation.resident_id
-        await _append(session, conversation, kind=MessageKind.missed_call, body=body, sender_id=caller.id,
-                      from_staff=from_staff)
+        await _append(
+            session,
+            conversation,
+            kind=MessageKind.missed_call,
+            body=body,
+            sender_id=caller.id,
+            from_staff=from_staff,
+        )
         if not from_staff and conversation.waiting_since is None:
             conversation.waiting_since = utcnow()
             session.add(conversation)
-        targets = [call.callee_id] if call.callee_id else ([conversation.assignee_id] if conversation.assignee_id else [])
+        targets = (
+            [call.callee_id]
+            if call.callee_id
+            else ([conversation.assignee_id] if conversation.assignee_id else [])
+        )
         for person_id in targets:
             target_language = await _person_language(session, person_id)
             await accounts.do_notify(
-                session, person_id=person_id, kind="missed_call",
+                session,
+                person_id=person_id,
+                kind="missed_call",
                 title=i18n.gettext("Missed call from %(name)s", target_language, name=caller.name),
-                link="/support" if person_id == conversation.resident_id else f"/staff/support/{conversation.id}",
+                link="/support"
+                if person_id == conversation.resident_id
+                else f"/staff/support/{conversation.id}",
             )
         announce_district(session, call.district_id, {"conversation": conversation.id})
     _announce_ring(session, call)
     return call
 
 
-async def list_signals(session: AsyncSession, *, call: Call, after_id: int = 0, exclude_sender: int | None = None) -> list[CallSignal]:
-    query = select(CallSignal).where(CallSignal.call_id == call.id, CallSignal.id > after_id).order_by(CallSignal.id)
+async def list_signals(
+    session: AsyncSession, *, call: Call, after_id: int = 0, exclude_sender: int | None = None
+) -> list[CallSignal]:
+    query = (
+        select(CallSignal)
+        .where(CallSignal.call_id == call.id, CallSignal.id > after_id)
+        .order_by(CallSignal.id)
+    )
     if exclude_sender is not None:
         query = query.where(CallSignal.sender_id != exclude_sender)
     return list(await session.exec(query.limit(200)))

@@ -15,12 +15,16 @@ from laoyou.tickets import service as tickets
 from laoyou.tickets.models import TicketAttachment, WorkOrderEvent
 
 
-def AttachmentsByWorkOrderLoader(session: AsyncSession) -> DataLoader[int, list[tuple[TicketAttachment, MediaFile]]]:  # noqa: N802
+def AttachmentsByWorkOrderLoader(
+    session: AsyncSession,
+) -> DataLoader[int, list[tuple[TicketAttachment, MediaFile]]]:  # noqa: N802
     async def load(ids: Sequence[int]) -> list[list[tuple[TicketAttachment, MediaFile]]]:
         grouped: dict[int, list] = defaultdict(list)
         for attachment, media in await session.exec(
-            select(TicketAttachment, MediaFile).join(MediaFile, MediaFile.id == TicketAttachment.media_file_id)
-            .where(col(TicketAttachment.work_order_id).in_(list(ids))).order_by(TicketAttachment.id)
+            select(TicketAttachment, MediaFile)
+            .join(MediaFile, MediaFile.id == TicketAttachment.media_file_id)
+            .where(col(TicketAttachment.work_order_id).in_(list(ids)))
+            .order_by(TicketAttachment.id)
         ):
             grouped[attachment.work_order_id].append((attachment, media))
         return [grouped.get(i, []) for i in ids]

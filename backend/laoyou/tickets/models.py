@@ -65,7 +65,9 @@ class Status(StrEnum):
         return self in OPEN_STATUSES
 
 
-OPEN_STATUSES = frozenset({Status.reported, Status.dispatched, Status.accepted, Status.in_progress, Status.reopened})
+OPEN_STATUSES = frozenset(
+    {Status.reported, Status.dispatched, Status.accepted, Status.in_progress, Status.reopened}
+)
 
 
 class Place(StrEnum):

@@ -21,14 +21,22 @@ from laoyou.media.schema import MediaFile
 from laoyou.tickets import models
 from laoyou.tickets import service as tickets
 
-WorkOrderKind = strawberry.enum(models.Kind, name="WorkOrderKind", description="repair, complaint or suggestion")
-WorkOrderCategory = strawberry.enum(models.Category, name="WorkOrderCategory",
-                                    description="What it is about; gas, flooding and lift_trapped are emergencies.")
+WorkOrderKind = strawberry.enum(
+    models.Kind, name="WorkOrderKind", description="repair, complaint or suggestion"
+)
+WorkOrderCategory = strawberry.enum(
+    models.Category,
+    name="WorkOrderCategory",
+    description="What it is about; gas, flooding and lift_trapped are emergencies.",
+)
 WorkOrderUrgency = strawberry.enum(models.Urgency, name="WorkOrderUrgency")
 WorkOrderStatus = strawberry.enum(models.Status, name="WorkOrderStatus")
 WorkOrderPlace = strawberry.enum(models.Place, name="WorkOrderPlace")
-WorkOrderSource = strawberry.enum(models.Source, name="WorkOrderSource",
-                                  description="app: the resident; the others: staff logged it on their behalf")
+WorkOrderSource = strawberry.enum(
+    models.Source,
+    name="WorkOrderSource",
+    description="app: the resident; the others: staff logged it on their behalf",
+)
 WorkOrderAction = strawberry.enum(tickets.Action, name="WorkOrderAction")
 
 
@@ -39,7 +47,9 @@ def _id(value: int | None) -> strawberry.ID | None:
 @strawberry.type(description="Who reported it. Hidden from field staff when a complaint asks so.")
 class WorkOrderReporter:
     name: str
-    phone: str = strawberry.field(description="In full for the steward, agents and the worker; masked otherwise.")
+    phone: str = strawberry.field(
+        description="In full for the steward, agents and the worker; masked otherwise."
+    )
 
 
 @strawberry.type(description="A staff member named on a work order.")
@@ -93,7 +103,9 @@ class Prefetched:
     now: datetime = field(default_factory=utcnow)  # every line of a list is judged overdue at the same moment
 
 
-async def prefetch(info: Info, rows: list[models.WorkOrder], known: tickets.BoardPage | None = None) -> Prefetched:
+async def prefetch(
+    info: Info, rows: list[models.WorkOrder], known: tickets.BoardPage | None = None
+) -> Prefetched:
     """Communities, assignees and flat addresses of the rows, through the request's loaders (which stay primed).
     What the list's own query brought (`known`) is used as it is, not fetched again; the lines' fields look
     here before they ask a loader."""
@@ -102,19 +114,34 @@ async def prefetch(info: Info, rows: list[models.WorkOrder], known: tickets.Boar
         found.communities, found.people = known.communities, known.assignees
     community_ids = sorted({r.community_id for r in rows} - found.communities.keys())
     people_ids = sorted({r.assignee_id for r in rows if r.assignee_id is not None} - found.people.keys())
-    household_ids = sorted({r.household_id for r in rows
-                            if r.household_id and r.place == models.Place.unit and not r.hide_author})
+    household_ids = sorted(
+        {
+            r.household_id
+            for r in rows
+            if r.household_id and r.place == models.Place.unit and not r.hide_author
+        }
+    )
     if not (community_ids or people_ids or household_ids):
         return found  # the board's own statement brought them all
     loaders = info.context.loaders
     if community_ids:
-        found.communities.update(zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True))
+        found.communities.update(
+            zip(community_ids, await loaders.community_by_id.load_many(community_ids), strict=True)
+        )
     if people_ids:
-        found.people.update(zip(people_ids, await loaders.ticket_person_by_id.load_many(people_ids), strict=True))
+        found.people.update(
+            zip(people_ids, await loaders.ticket_person_by_id.load_many(people_ids), strict=True)
+        )
     if household_ids:
         households = [h for h in await loaders.household_by_id.load_many(household_ids) if h is not None]
-        units = {u.id: u for u in await loaders.unit_by_id.load_many(sorted({h.unit_id for h in households})) if u}
-        buildings = {b.id: b for b in await loaders.building_by_id.load_many(sorted({u.building_id for u in units.values()})) if b}
+        units = {
+            u.id: u for u in await loaders.unit_by_id.load_many(sorted({h.unit_id for h in households})) if u
+        }
+        buildings = {
+            b.id: b
+            for b in await loaders.building_by_id.load_many(sorted({u.building_id for u in units.values()}))
+            if b
+        }
         for household in households:
             unit = units.get(household.unit_id)
             building = buildings.get(unit.building_id) if unit else None
@@ -145,7 +172,9 @@ class WorkOrder:
     async def _hidden(self, info: Info) -> bool:
         if not self.row.hide_author:
             return False
-        return await tickets.author_hidden(info.context.session, info.context.actor, self.row, await self._roles(info))
+        return await tickets.author_hidden(
+            info.context.session, info.context.actor, self.row, await self._roles(info)
+        )
 
     # Plain values of the row: methods of the object alone, which the execution context answers directly
     # (graphql/execution.py), each only when asked (the board shows 20 to 30 rows of a dozen of them).
@@ -195,7 +224,9 @@ class WorkOrder:
         return self._where(info)  # type: ignore[return-value]
 
     where: str = strawberry.field(
-        resolver=_r_where, description="Where: the flat's address (unless the author is hidden from the viewer) or the place.")
+        resolver=_r_where,
+        description="Where: the flat's address (unless the author is hidden from the viewer) or the place.",
+    )
 
     async def _where(self, info: Info) -> str:
         parts = []
@@ -222,18 +253,24 @@ class WorkOrder:
     async def _r_author_hidden(self, info: Info) -> bool:
         return await self._hidden(info)
 
-    author_hidden: bool = strawberry.field(resolver=_r_author_hidden,
-                                           description="True when the viewer may not know who reported it.")
+    author_hidden: bool = strawberry.field(
+        resolver=_r_author_hidden, description="True when the viewer may not know who reported it."
+    )
 
     async def _r_reporter(self, info: Info) -> WorkOrderReporter | None:
         if await self._hidden(info):
             return None
         actor = info.context.actor
-        full = tickets.is_reporter_side(actor, self.row) or self.row.assignee_id == actor.person_id or bool(
-            (await self._roles(info)) & set(tickets.SYSTEM_VIEW_ROLES))
+        full = (
+            tickets.is_reporter_side(actor, self.row)
+            or self.row.assignee_id == actor.person_id
+            or bool((await self._roles(info)) & set(tickets.SYSTEM_VIEW_ROLES))
+        )
         phone = self.row.reporter_phone
-        return WorkOrderReporter(name=self.row.reporter_name,
-                                 phone=(national(phone) if full else mask_phone(phone)) if phone else "")
+        return WorkOrderReporter(
+            name=self.row.reporter_name,
+            phone=(national(phone) if full else mask_phone(phone)) if phone else "",
+        )
 
     reporter: WorkOrderReporter | None = strawberry.field(resolver=_r_reporter)
 
@@ -293,10 +330,13 @@ class WorkOrder:
     async def _r_photos(self, info: Info) -> list[MediaFile]:
         hidden = await self._hidden(info)
         found = await info.context.loaders.work_order_attachments.load(self.row.id)
-        return [MediaFile(row=m) for a, m in found if m.kind == "image" and not (hidden and a.stage == "report")]
+        return [
+            MediaFile(row=m) for a, m in found if m.kind == "image" and not (hidden and a.stage == "report")
+        ]
 
-    photos: list[MediaFile] = strawberry.field(resolver=_r_photos,
-                                               description="Photos (report and work) in the order they were added.")
+    photos: list[MediaFile] = strawberry.field(
+        resolver=_r_photos, description="Photos (report and work) in the order they were added."
+    )
 
     async def _r_voice_note(self, info: Info) -> MediaFile | None:
         if await self._hidden(info):
@@ -309,17 +349,23 @@ class WorkOrder:
     async def _r_timeline(self, info: Info) -> list[WorkOrderEvent]:
         hidden = await self._hidden(info)
         events = await info.context.loaders.work_order_events.load(self.row.id)
-        return [WorkOrderEvent(row=e, hide_actor=hidden and e.actor_id in (self.row.reporter_id, self.row.created_by_id))
-                for e in events]
+        return [
+            WorkOrderEvent(
+                row=e, hide_actor=hidden and e.actor_id in (self.row.reporter_id, self.row.created_by_id)
+            )
+            for e in events
+        ]
 
-    timeline: list[WorkOrderEvent] = strawberry.field(resolver=_r_timeline,
-                                                      description="Every change, oldest first: the resident's timeline.")
+    timeline: list[WorkOrderEvent] = strawberry.field(
+        resolver=_r_timeline, description="Every change, oldest first: the resident's timeline."
+    )
 
     async def _r_allowed_actions(self, info: Info) -> list[WorkOrderAction]:  # type: ignore[valid-type]
         return tickets.allowed_actions(self.row, actor=info.context.actor, roles=await self._roles(info))
 
     allowed_actions: list[WorkOrderAction] = strawberry.field(  # type: ignore[valid-type]
-        resolver=_r_allowed_actions, description="What the viewer may do now.")
+        resolver=_r_allowed_actions, description="What the viewer may do now."
+    )
 
 
 def _staff(person: Any) -> WorkOrderStaff:
@@ -361,7 +407,9 @@ class WorkOrderFigures:
 
 @strawberry.input
 class ReportProblemInput:
-    client_id: str = strawberry.field(description="Made by the client; the same id never makes a second work order.")
+    client_id: str = strawberry.field(
+        description="Made by the client; the same id never makes a second work order."
+    )
     category: WorkOrderCategory  # type: ignore[valid-type]
     kind: WorkOrderKind = models.Kind.repair  # type: ignore[valid-type]
     urgency: WorkOrderUrgency = models.Urgency.normal  # type: ignore[valid-type]
@@ -370,7 +418,9 @@ class ReportProblemInput:
     community_id: strawberry.ID | None = strawberry.field(default=None, description="Staff logging a report")
     place_note: str = ""
     description: str = ""
-    photo_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="Uploaded with POST /media")
+    photo_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Uploaded with POST /media"
+    )
     voice_id: strawberry.ID | None = None
     hide_author: bool = strawberry.field(default=False, description="Complaints: field staff never see who")
     source: WorkOrderSource = models.Source.app  # type: ignore[valid-type]
@@ -491,202 +541,389 @@ async def _connection(info: Info, page: Any) -> Connection[WorkOrder]:
 class TicketsQuery:
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def work_order(self, info: Info, id: strawberry.ID) -> WorkOrder:
-        row = await tickets.access_work_order(info.context.session, actor=info.context.actor, order_id=decode_id(id))
+        row = await tickets.access_work_order(
+            info.context.session, actor=info.context.actor, order_id=decode_id(id)
+        )
         return WorkOrder(row=row)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="What I reported, and what was reported for my households.")
-    async def my_work_orders(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[WorkOrder]:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="What I reported, and what was reported for my households.",
+    )
+    async def my_work_orders(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[WorkOrder]:
         limit, cursor = page_args(info, first, after)
-        page = await tickets.list_mine(info.context.session, actor=info.context.actor, first=limit, after=cursor)
+        page = await tickets.list_mine(
+            info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
         return await _connection(info, page)
 
-    @strawberry.field(permission_classes=[IsStaff], description="The district board (一盘棋): open orders by default, newest first.")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="The district board (一盘棋): open orders by default, newest first.",
+    )
     async def work_order_board(
-        self, info: Info, district_id: strawberry.ID, status: WorkOrderStatus | None = None,  # type: ignore[valid-type]
-        category: WorkOrderCategory | None = None, community_id: strawberry.ID | None = None,  # type: ignore[valid-type]
-        kind: WorkOrderKind | None = None, overdue_only: bool = False,  # type: ignore[valid-type]
-        first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        district_id: strawberry.ID,
+        status: WorkOrderStatus | None = None,  # type: ignore[valid-type]
+        category: WorkOrderCategory | None = None,
+        community_id: strawberry.ID | None = None,  # type: ignore[valid-type]
+        kind: WorkOrderKind | None = None,
+        overdue_only: bool = False,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[WorkOrder]:
         limit, cursor = page_args(info, first, after)
         flt = tickets.BoardFilter(
-            district_id=decode_id(district_id), status=status.value if status else None,
+            district_id=decode_id(district_id),
+            status=status.value if status else None,
             category=category.value if category else None,
-            community_id=decode_id(community_id) if community_id else None, kind=kind.value if kind else None,
+            community_id=decode_id(community_id) if community_id else None,
+            kind=kind.value if kind else None,
             overdue_only=overdue_only,
         )
-        page = await tickets.list_board(info.context.session, actor=info.context.actor, flt=flt, first=limit, after=cursor)
+        page = await tickets.list_board(
+            info.context.session, actor=info.context.actor, flt=flt, first=limit, after=cursor
+        )
         return await _connection(info, page)
 
     @strawberry.field(permission_classes=[IsStaff], description="Open work orders assigned to me.")
     async def my_work_queue(self, info: Info, first: int | None = None) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
-        return await work_orders(info, await tickets.list_my_queue(info.context.session, actor=info.context.actor, first=limit))
+        return await work_orders(
+            info, await tickets.list_my_queue(info.context.session, actor=info.context.actor, first=limit)
+        )
 
-    @strawberry.field(permission_classes=[IsStaff], description="Unassigned repairs in my district that I may grab.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="Unassigned repairs in my district that I may grab."
+    )
     async def work_order_pool(self, info: Info, first: int | None = None) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
-        return await work_orders(info, await tickets.list_pool(info.context.session, actor=info.context.actor, first=limit))
+        return await work_orders(
+            info, await tickets.list_pool(info.context.session, actor=info.context.actor, first=limit)
+        )
 
-    @strawberry.field(permission_classes=[IsStaff], description="Complaints whose return visit (回访) is due.")
-    async def return_visits_due(self, info: Info, district_id: strawberry.ID, first: int | None = None) -> list[WorkOrder]:
+    @strawberry.field(
+        permission_classes=[IsStaff], description="Complaints whose return visit (回访) is due."
+    )
+    async def return_visits_due(
+        self, info: Info, district_id: strawberry.ID, first: int | None = None
+    ) -> list[WorkOrder]:
         limit, _ = page_args(info, first, None)
-        rows = await tickets.list_return_visits(info.context.session, actor=info.context.actor,
-                                                district_id=decode_id(district_id), first=limit)
+        rows = await tickets.list_return_visits(
+            info.context.session, actor=info.context.actor, district_id=decode_id(district_id), first=limit
+        )
         return await work_orders(info, rows)
 
-    @strawberry.field(permission_classes=[IsStaff], description="The district's field staff with their load, for assigning.")
+    @strawberry.field(
+        permission_classes=[IsStaff], description="The district's field staff with their load, for assigning."
+    )
     async def field_staff(self, info: Info, district_id: strawberry.ID) -> list[FieldStaff]:
-        rows = await tickets.list_field_staff(info.context.session, actor=info.context.actor, district_id=decode_id(district_id))
+        rows = await tickets.list_field_staff(
+            info.context.session, actor=info.context.actor, district_id=decode_id(district_id)
+        )
         return [
-            FieldStaff(id=strawberry.ID(str(person.id)), name=person.name, phone=national(person.phone),
-                       skills=list(profile.skills), community_ids=[strawberry.ID(str(c)) for c in profile.community_ids],
-                       on_duty=profile.on_duty, open_work_orders=load)
+            FieldStaff(
+                id=strawberry.ID(str(person.id)),
+                name=person.name,
+                phone=national(person.phone),
+                skills=list(profile.skills),
+                community_ids=[strawberry.ID(str(c)) for c in profile.community_ids],
+                on_duty=profile.on_duty,
+                open_work_orders=load,
+            )
             for profile, person, load in rows
         ]
 
     @strawberry.field(permission_classes=[IsStaff])
     async def work_order_figures(
-        self, info: Info, district_id: strawberry.ID, community_id: strawberry.ID | None = None,
+        self,
+        info: Info,
+        district_id: strawberry.ID,
+        community_id: strawberry.ID | None = None,
         days: Annotated[int, strawberry.argument(description="The period: the last N days (1 to 366)")] = 30,
     ) -> WorkOrderFigures:
         days = min(max(days, 1), 366)
         since, until = tickets.period_bounds(days)
-        f = await tickets.figures(info.context.session, actor=info.context.actor, district_id=decode_id(district_id),
-                                  community_id=decode_id(community_id) if community_id else None, since=since, until=until)
+        f = await tickets.figures(
+            info.context.session,
+            actor=info.context.actor,
+            district_id=decode_id(district_id),
+            community_id=decode_id(community_id) if community_id else None,
+            since=since,
+            until=until,
+        )
         return WorkOrderFigures(
-            days=days, total=f.total,
-            by_category=[CategoryCount(category=models.Category(c), count=n) for c, n in f.by_category.items()],
-            avg_response_minutes=f.avg_response_minutes, p90_response_minutes=f.p90_response_minutes,
-            avg_completion_minutes=f.avg_completion_minutes, p90_completion_minutes=f.p90_completion_minutes,
-            sla_compliance=f.sla_compliance, satisfaction=f.satisfaction, rated=f.rated, reopen_rate=f.reopen_rate,
+            days=days,
+            total=f.total,
+            by_category=[
+                CategoryCount(category=models.Category(c), count=n) for c, n in f.by_category.items()
+            ],
+            avg_response_minutes=f.avg_response_minutes,
+            p90_response_minutes=f.p90_response_minutes,
+            avg_completion_minutes=f.avg_completion_minutes,
+            p90_completion_minutes=f.p90_completion_minutes,
+            sla_compliance=f.sla_compliance,
+            satisfaction=f.satisfaction,
+            rated=f.rated,
+            reopen_rate=f.reopen_rate,
             overdue_open=f.overdue_open,
         )
 
 
-ReportProblemResult = Annotated[WorkOrderReported | ReportProblemError, strawberry.union("ReportProblemResult")]
-AssignWorkOrderResult = Annotated[WorkOrderChanged | AssignWorkOrderError, strawberry.union("AssignWorkOrderResult")]
-GrabWorkOrderResult = Annotated[WorkOrderChanged | GrabWorkOrderError, strawberry.union("GrabWorkOrderResult")]
-AcceptWorkOrderResult = Annotated[WorkOrderChanged | AcceptWorkOrderError, strawberry.union("AcceptWorkOrderResult")]
-TransferWorkOrderResult = Annotated[WorkOrderChanged | TransferWorkOrderError, strawberry.union("TransferWorkOrderResult")]
-StartWorkOrderResult = Annotated[WorkOrderChanged | StartWorkOrderError, strawberry.union("StartWorkOrderResult")]
-FinishWorkOrderResult = Annotated[WorkOrderChanged | FinishWorkOrderError, strawberry.union("FinishWorkOrderResult")]
-AddWorkOrderNoteResult = Annotated[WorkOrderChanged | AddWorkOrderNoteError, strawberry.union("AddWorkOrderNoteResult")]
-ConfirmWorkOrderResult = Annotated[WorkOrderChanged | ConfirmWorkOrderError, strawberry.union("ConfirmWorkOrderResult")]
-ReopenWorkOrderResult = Annotated[WorkOrderChanged | ReopenWorkOrderError, strawberry.union("ReopenWorkOrderResult")]
-CancelWorkOrderResult = Annotated[WorkOrderChanged | CancelWorkOrderError, strawberry.union("CancelWorkOrderResult")]
-EscalateWorkOrderResult = Annotated[WorkOrderChanged | EscalateWorkOrderError, strawberry.union("EscalateWorkOrderResult")]
-RecordReturnVisitResult = Annotated[WorkOrderChanged | RecordReturnVisitError, strawberry.union("RecordReturnVisitResult")]
-SaveStaffProfileResult = Annotated[StaffProfileSaved | SaveStaffProfileError, strawberry.union("SaveStaffProfileResult")]
+ReportProblemResult = Annotated[
+    WorkOrderReported | ReportProblemError, strawberry.union("ReportProblemResult")
+]
+AssignWorkOrderResult = Annotated[
+    WorkOrderChanged | AssignWorkOrderError, strawberry.union("AssignWorkOrderResult")
+]
+GrabWorkOrderResult = Annotated[
+    WorkOrderChanged | GrabWorkOrderError, strawberry.union("GrabWorkOrderResult")
+]
+AcceptWorkOrderResult = Annotated[
+    WorkOrderChanged | AcceptWorkOrderError, strawberry.union("AcceptWorkOrderResult")
+]
+TransferWorkOrderResult = Annotated[
+    WorkOrderChanged | TransferWorkOrderError, strawberry.union("TransferWorkOrderResult")
+]
+StartWorkOrderResult = Annotated[
+    WorkOrderChanged | StartWorkOrderError, strawberry.union("StartWorkOrderResult")
+]
+FinishWorkOrderResult = Annotated[
+    WorkOrderChanged | FinishWorkOrderError, strawberry.union("FinishWorkOrderResult")
+]
+AddWorkOrderNoteResult = Annotated[
+    WorkOrderChanged | AddWorkOrderNoteError, strawberry.union("AddWorkOrderNoteResult")
+]
+ConfirmWorkOrderResult = Annotated[
+    WorkOrderChanged | ConfirmWorkOrderError, strawberry.union("ConfirmWorkOrderResult")
+]
+ReopenWorkOrderResult = Annotated[
+    WorkOrderChanged | ReopenWorkOrderError, strawberry.union("ReopenWorkOrderResult")
+]
+CancelWorkOrderResult = Annotated[
+    WorkOrderChanged | CancelWorkOrderError, strawberry.union("CancelWorkOrderResult")
+]
+EscalateWorkOrderResult = Annotated[
+    WorkOrderChanged | EscalateWorkOrderError, strawberry.union("EscalateWorkOrderResult")
+]
+RecordReturnVisitResult = Annotated[
+    WorkOrderChanged | RecordReturnVisitError, strawberry.union("RecordReturnVisitResult")
+]
+SaveStaffProfileResult = Annotated[
+    StaffProfileSaved | SaveStaffProfileError, strawberry.union("SaveStaffProfileResult")
+]
 
 
 @strawberry.type
 class TicketsMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Report a repair or file a complaint or suggestion; staff log one on a resident's behalf.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Report a repair or file a complaint or suggestion; staff log one on a resident's behalf.",
+    )
     async def report_problem(self, info: Info, input: ReportProblemInput) -> ReportProblemResult:
         context = info.context
 
         async def work() -> WorkOrderReported:
             data = tickets.ReportInput(
-                client_id=input.client_id, category=input.category.value, kind=input.kind.value,
-                urgency=input.urgency.value, place=input.place.value,
+                client_id=input.client_id,
+                category=input.category.value,
+                kind=input.kind.value,
+                urgency=input.urgency.value,
+                place=input.place.value,
                 household_id=decode_id(input.household_id) if input.household_id else None,
                 community_id=decode_id(input.community_id) if input.community_id else None,
-                place_note=input.place_note, description=input.description, photo_ids=_ids(input.photo_ids),
-                voice_id=decode_id(input.voice_id) if input.voice_id else None, hide_author=input.hide_author,
-                source=input.source.value, reporter_name=input.reporter_name, reporter_phone=input.reporter_phone,
+                place_note=input.place_note,
+                description=input.description,
+                photo_ids=_ids(input.photo_ids),
+                voice_id=decode_id(input.voice_id) if input.voice_id else None,
+                hide_author=input.hide_author,
+                source=input.source.value,
+                reporter_name=input.reporter_name,
+                reporter_phone=input.reporter_phone,
             )
             reported = await tickets.do_report(context.session, actor=context.actor, data=data)
             return WorkOrderReported(work_order=WorkOrder(row=reported.order), created=reported.created)
 
         return await _boundary(info, ReportProblemError, work)
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="A steward assigns or reassigns (with a reason); without assigneeId the dispatcher chooses.")
-    async def assign_work_order(self, info: Info, id: strawberry.ID, assignee_id: strawberry.ID | None = None,
-                                note: str = "") -> AssignWorkOrderResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="A steward assigns or reassigns (with a reason); without assigneeId the dispatcher chooses.",
+    )
+    async def assign_work_order(
+        self, info: Info, id: strawberry.ID, assignee_id: strawberry.ID | None = None, note: str = ""
+    ) -> AssignWorkOrderResult:
         c = info.context
-        return await _change(info, AssignWorkOrderError, lambda: tickets.do_assign(
-            c.session, actor=c.actor, order_id=decode_id(id), assignee_id=decode_id(assignee_id) if assignee_id else None,
-            note=note))
+        return await _change(
+            info,
+            AssignWorkOrderError,
+            lambda: tickets.do_assign(
+                c.session,
+                actor=c.actor,
+                order_id=decode_id(id),
+                assignee_id=decode_id(assignee_id) if assignee_id else None,
+                note=note,
+            ),
+        )
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Take an unassigned work order from the pool.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Take an unassigned work order from the pool."
+    )
     async def grab_work_order(self, info: Info, id: strawberry.ID) -> GrabWorkOrderResult:
         c = info.context
-        return await _change(info, GrabWorkOrderError, lambda: tickets.do_grab(c.session, actor=c.actor, order_id=decode_id(id)))
+        return await _change(
+            info,
+            GrabWorkOrderError,
+            lambda: tickets.do_grab(c.session, actor=c.actor, order_id=decode_id(id)),
+        )
 
     @strawberry.mutation(permission_classes=[IsStaff])
     async def accept_work_order(self, info: Info, id: strawberry.ID) -> AcceptWorkOrderResult:
         c = info.context
-        return await _change(info, AcceptWorkOrderError, lambda: tickets.do_accept(c.session, actor=c.actor, order_id=decode_id(id)))
+        return await _change(
+            info,
+            AcceptWorkOrderError,
+            lambda: tickets.do_accept(c.session, actor=c.actor, order_id=decode_id(id)),
+        )
 
-    @strawberry.mutation(permission_classes=[IsStaff],
-                         description="Hand it to a colleague, or back to the pool without assigneeId; with a reason.")
-    async def transfer_work_order(self, info: Info, id: strawberry.ID, note: str,
-                                  assignee_id: strawberry.ID | None = None) -> TransferWorkOrderResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Hand it to a colleague, or back to the pool without assigneeId; with a reason.",
+    )
+    async def transfer_work_order(
+        self, info: Info, id: strawberry.ID, note: str, assignee_id: strawberry.ID | None = None
+    ) -> TransferWorkOrderResult:
         c = info.context
-        return await _change(info, TransferWorkOrderError, lambda: tickets.do_transfer(
-            c.session, actor=c.actor, order_id=decode_id(id), assignee_id=decode_id(assignee_id) if assignee_id else None,
-            note=note))
+        return await _change(
+            info,
+            TransferWorkOrderError,
+            lambda: tickets.do_transfer(
+                c.session,
+                actor=c.actor,
+                order_id=decode_id(id),
+                assignee_id=decode_id(assignee_id) if assignee_id else None,
+                note=note,
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[IsStaff])
     async def start_work_order(self, info: Info, id: strawberry.ID) -> StartWorkOrderResult:
         c = info.context
-        return await _change(info, StartWorkOrderError, lambda: tickets.do_start(c.session, actor=c.actor, order_id=decode_id(id)))
+        return await _change(
+            info,
+            StartWorkOrderError,
+            lambda: tickets.do_start(c.session, actor=c.actor, order_id=decode_id(id)),
+        )
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Mark done, with a note and photos of the work.")
-    async def finish_work_order(self, info: Info, id: strawberry.ID, note: str = "",
-                                photo_ids: list[strawberry.ID] | None = None) -> FinishWorkOrderResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Mark done, with a note and photos of the work."
+    )
+    async def finish_work_order(
+        self, info: Info, id: strawberry.ID, note: str = "", photo_ids: list[strawberry.ID] | None = None
+    ) -> FinishWorkOrderResult:
         c = info.context
-        return await _change(info, FinishWorkOrderError, lambda: tickets.do_finish(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note, photo_ids=_ids(photo_ids)))
+        return await _change(
+            info,
+            FinishWorkOrderError,
+            lambda: tickets.do_finish(
+                c.session, actor=c.actor, order_id=decode_id(id), note=note, photo_ids=_ids(photo_ids)
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def add_work_order_note(self, info: Info, id: strawberry.ID, note: str = "",
-                                  photo_ids: list[strawberry.ID] | None = None) -> AddWorkOrderNoteResult:
+    async def add_work_order_note(
+        self, info: Info, id: strawberry.ID, note: str = "", photo_ids: list[strawberry.ID] | None = None
+    ) -> AddWorkOrderNoteResult:
         c = info.context
-        return await _change(info, AddWorkOrderNoteError, lambda: tickets.do_add_note(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note, photo_ids=_ids(photo_ids)))
+        return await _change(
+            info,
+            AddWorkOrderNoteError,
+            lambda: tickets.do_add_note(
+                c.session, actor=c.actor, order_id=decode_id(id), note=note, photo_ids=_ids(photo_ids)
+            ),
+        )
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="The resident confirms it is fixed and rates 1 to 5.")
-    async def confirm_work_order(self, info: Info, id: strawberry.ID, rating: int, comment: str = "") -> ConfirmWorkOrderResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="The resident confirms it is fixed and rates 1 to 5.",
+    )
+    async def confirm_work_order(
+        self, info: Info, id: strawberry.ID, rating: int, comment: str = ""
+    ) -> ConfirmWorkOrderResult:
         c = info.context
-        return await _change(info, ConfirmWorkOrderError, lambda: tickets.do_confirm(
-            c.session, actor=c.actor, order_id=decode_id(id), rating=rating, comment=comment))
+        return await _change(
+            info,
+            ConfirmWorkOrderError,
+            lambda: tickets.do_confirm(
+                c.session, actor=c.actor, order_id=decode_id(id), rating=rating, comment=comment
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Not fixed after all.")
     async def reopen_work_order(self, info: Info, id: strawberry.ID, note: str) -> ReopenWorkOrderResult:
         c = info.context
-        return await _change(info, ReopenWorkOrderError, lambda: tickets.do_reopen(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note))
+        return await _change(
+            info,
+            ReopenWorkOrderError,
+            lambda: tickets.do_reopen(c.session, actor=c.actor, order_id=decode_id(id), note=note),
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def cancel_work_order(self, info: Info, id: strawberry.ID, note: str = "") -> CancelWorkOrderResult:
         c = info.context
-        return await _change(info, CancelWorkOrderError, lambda: tickets.do_cancel(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note))
+        return await _change(
+            info,
+            CancelWorkOrderError,
+            lambda: tickets.do_cancel(c.session, actor=c.actor, order_id=decode_id(id), note=note),
+        )
 
     @strawberry.mutation(permission_classes=[IsStaff], description="Send it up to the district manager.")
     async def escalate_work_order(self, info: Info, id: strawberry.ID, note: str) -> EscalateWorkOrderResult:
         c = info.context
-        return await _change(info, EscalateWorkOrderError, lambda: tickets.do_escalate(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note))
+        return await _change(
+            info,
+            EscalateWorkOrderError,
+            lambda: tickets.do_escalate(c.session, actor=c.actor, order_id=decode_id(id), note=note),
+        )
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Record the return visit (回访) of a complaint.")
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Record the return visit (回访) of a complaint."
+    )
     async def record_return_visit(self, info: Info, id: strawberry.ID, note: str) -> RecordReturnVisitResult:
         c = info.context
-        return await _change(info, RecordReturnVisitError, lambda: tickets.do_record_return_visit(
-            c.session, actor=c.actor, order_id=decode_id(id), note=note))
+        return await _change(
+            info,
+            RecordReturnVisitError,
+            lambda: tickets.do_record_return_visit(
+                c.session, actor=c.actor, order_id=decode_id(id), note=note
+            ),
+        )
 
-    @strawberry.mutation(permission_classes=[IsStaff], description="Skills and communities of a field worker.")
-    async def save_staff_profile(self, info: Info, person_id: strawberry.ID, skills: list[str],
-                                 community_ids: list[strawberry.ID], on_duty: bool = True) -> SaveStaffProfileResult:
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Skills and communities of a field worker."
+    )
+    async def save_staff_profile(
+        self,
+        info: Info,
+        person_id: strawberry.ID,
+        skills: list[str],
+        community_ids: list[strawberry.ID],
+        on_duty: bool = True,
+    ) -> SaveStaffProfileResult:
         c = info.context
 
         async def work() -> StaffProfileSaved:
             profile = await tickets.do_save_staff_profile(
-                c.session, actor=c.actor, person_id=decode_id(person_id), skills=skills[:20],
-                community_ids=_ids(community_ids[:100]), on_duty=on_duty)
+                c.session,
+                actor=c.actor,
+                person_id=decode_id(person_id),
+                skills=skills[:20],
+                community_ids=_ids(community_ids[:100]),
+                on_duty=on_duty,
+            )
             return StaffProfileSaved(person_id=strawberry.ID(str(profile.person_id)))
 
         return await mutation_boundary(info, SaveStaffProfileError, work)

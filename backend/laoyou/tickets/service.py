@@ -116,20 +116,37 @@ def check_transition(order: WorkOrder, action: Action) -> Status:
     sources, target = TRANSITIONS[action]
     current = Status(order.status)
     if current not in sources:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This cannot be done now: the work order is %(status)s.",
-                          field="id", status=current.value)
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED,
+            "This cannot be done now: the work order is %(status)s.",
+            field="id",
+            status=current.value,
+        )
     return target or current
 
 
 async def _transition(
-    session: AsyncSession, order: WorkOrder, action: Action, *, actor_id: int | None, note: str = "",
+    session: AsyncSession,
+    order: WorkOrder,
+    action: Action,
+    *,
+    actor_id: int | None,
+    note: str = "",
     now: datetime | None = None,
 ) -> WorkOrderEvent:
     target = check_transition(order, action)
     now = now or utcnow()
-    event = WorkOrderEvent(work_order_id=order.id, community_id=order.community_id, district_id=order.district_id,
-                           actor_id=actor_id, action=action.value, from_status=order.status, to_status=target.value,
-                           note=note[:MAX_NOTE], created_at=now)
+    event = WorkOrderEvent(
+        work_order_id=order.id,
+        community_id=order.community_id,
+        district_id=order.district_id,
+        actor_id=actor_id,
+        action=action.value,
+        from_status=order.status,
+        to_status=target.value,
+        note=note[:MAX_NOTE],
+        created_at=now,
+    )
     order.status = target.value
     order.is_open = target in OPEN_STATUSES
     order.updated_at = now
@@ -152,7 +169,12 @@ def work_order_channel(order_id: int) -> str:
 # --- who may see what ----------------------------------------------------------------------------------
 
 MANAGER_ROLES = (Role.steward, Role.admin)  # act on any work order they serve
-DESK_ROLES = (Role.steward, Role.agent, Role.admin, Role.field_staff)  # may log a report on a resident's behalf
+DESK_ROLES = (
+    Role.steward,
+    Role.agent,
+    Role.admin,
+    Role.field_staff,
+)  # may log a report on a resident's behalf
 SYSTEM_VIEW_ROLES = (Role.steward, Role.agent, Role.admin)  # see a hidden complaint's author
 
 
@@ -166,12 +188,15 @@ def is_reporter_side(actor: Actor, order: WorkOrder) -> bool:
     if not actor.is_authenticated:
         return False
     return order.reporter_id == actor.person_id or (
-        order.household_id is not None and order.reporter_id is not None and order.household_id in actor.household_ids
+        order.household_id is not None
+        and order.reporter_id is not None
+        and order.household_id in actor.household_ids
     )
 
 
-async def staff_roles_for(session: AsyncSession, actor: Actor, order: WorkOrder,
-                          community: Community | None = None) -> set[Role]:
+async def staff_roles_for(
+    session: AsyncSession, actor: Actor, order: WorkOrder, community: Community | None = None
+) -> set[Role]:
     """The actor's staff roles whose scope covers the order's community (a host's team covers 挂单)."""
     if not actor.is_authenticated:
         return set()
@@ -187,7 +212,10 @@ async def staff_roles_for(session: AsyncSession, actor: Actor, order: WorkOrder,
             continue
         if grant.community_id is None and grant.district_id == order.district_id:
             roles.add(role)
-        elif grant.community_id is not None and grant.community_id in (order.community_id, community.attached_to_id):
+        elif grant.community_id is not None and grant.community_id in (
+            order.community_id,
+            community.attached_to_id,
+        ):
             roles.add(role)
     return roles
 
@@ -213,7 +241,9 @@ async def access_work_order(session: AsyncSession, *, actor: Actor, order_id: in
     return order
 
 
-async def author_hidden(session: AsyncSession, actor: Actor, order: WorkOrder, roles: set[Role] | None = None) -> bool:
+async def author_hidden(
+    session: AsyncSession, actor: Actor, order: WorkOrder, roles: set[Role] | None = None
+) -> bool:
     """A hidden complaint's author is known to the steward, the agents and the system, never to field staff."""
     if not order.hide_author or is_reporter_side(actor, order):
         return False
@@ -225,10 +255,13 @@ async def author_hidden(session: AsyncSession, actor: Actor, order: WorkOrder, r
 async def check_media_access(session: AsyncSession, actor: Actor, media: MediaFile) -> None:
     """A file attached to a work order is seen by whoever may see the order, and its author's report
     files of a hidden complaint only by those who may know the author (registered with media)."""
-    rows = list(await session.exec(
-        select(TicketAttachment.stage, WorkOrder).join(WorkOrder, WorkOrder.id == TicketAttachment.work_order_id)
-        .where(TicketAttachment.media_file_id == media.id)
-    ))
+    rows = list(
+        await session.exec(
+            select(TicketAttachment.stage, WorkOrder)
+            .join(WorkOrder, WorkOrder.id == TicketAttachment.work_order_id)
+            .where(TicketAttachment.media_file_id == media.id)
+        )
+    )
     for stage, order in rows:
         if not await can_view(session, actor, order):
             raise NotFound()
@@ -239,8 +272,16 @@ async def check_media_access(session: AsyncSession, actor: Actor, media: MediaFi
 # --- notifying ---------------------------------------------------------------------------------------------
 
 
-async def notify(session: AsyncSession, *, person_ids: Iterable[int], kind: str, title: str, body: str = "",
-                 link: str = "", **params: object) -> None:
+async def notify(
+    session: AsyncSession,
+    *,
+    person_ids: Iterable[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    link: str = "",
+    **params: object,
+) -> None:
     """The one way this domain tells people something (web push will hook in here).
 
     title and body are English msgids, translated into each person's language.
@@ -252,8 +293,12 @@ async def notify(session: AsyncSession, *, person_ids: Iterable[int], kind: str,
     for person in people:
         language = i18n.valid_language(person.language) or i18n.DEFAULT_LANGUAGE
         await accounts.do_notify(
-            session, person_id=person.id, kind=kind, title=i18n.gettext(title, language, **params)[:200],
-            body=i18n.gettext(body, language, **params)[:1000] if body else "", link=link,
+            session,
+            person_id=person.id,
+            kind=kind,
+            title=i18n.gettext(title, language, **params)[:200],
+            body=i18n.gettext(body, language, **params)[:1000] if body else "",
+            link=link,
         )
 
 
@@ -262,10 +307,20 @@ def _category_label(category: str) -> str:
 
 
 CATEGORY_LABELS = {
-    "water": _("Water"), "electricity": _("Electricity"), "sewer": _("Sewer and drains"), "lift": _("Lift"),
-    "door_lock": _("Door and lock"), "lighting": _("Lighting"), "greenery": _("Trees and grass"),
-    "cleanliness": _("Cleaning"), "noise": _("Noise"), "parking": _("Parking"), "security": _("Safety and guards"),
-    "other": _("Something else"), "gas": _("Gas smell"), "flooding": _("Flooding"),
+    "water": _("Water"),
+    "electricity": _("Electricity"),
+    "sewer": _("Sewer and drains"),
+    "lift": _("Lift"),
+    "door_lock": _("Door and lock"),
+    "lighting": _("Lighting"),
+    "greenery": _("Trees and grass"),
+    "cleanliness": _("Cleaning"),
+    "noise": _("Noise"),
+    "parking": _("Parking"),
+    "security": _("Safety and guards"),
+    "other": _("Something else"),
+    "gas": _("Gas smell"),
+    "flooding": _("Flooding"),
     "lift_trapped": _("Someone trapped in a lift"),
 }
 
@@ -275,20 +330,33 @@ async def community_stewards(session: AsyncSession, community_id: int, *, distri
     community = await session.get(Community, community_id)
     if community is None:
         return []
-    query = select(RoleGrant.person_id).where(RoleGrant.role == Role.steward.value, col(RoleGrant.revoked_at).is_(None))
+    query = select(RoleGrant.person_id).where(
+        RoleGrant.role == Role.steward.value, col(RoleGrant.revoked_at).is_(None)
+    )
     if district_wide:
-        query = query.where(col(RoleGrant.community_id).is_(None), RoleGrant.district_id == community.district_id)
+        query = query.where(
+            col(RoleGrant.community_id).is_(None), RoleGrant.district_id == community.district_id
+        )
     else:
-        query = query.where(col(RoleGrant.community_id).in_({community.id, community.attached_to_id} - {None}))
+        query = query.where(
+            col(RoleGrant.community_id).in_({community.id, community.attached_to_id} - {None})
+        )
     return list(await session.exec(query))
 
 
 async def _on_duty_people(session: AsyncSession, order: WorkOrder) -> set[int]:
     """On-duty field staff covering the community, and the stewards serving it (on duty first)."""
-    people = {p.person_id for p in await session.exec(
-        select(StaffProfile).where(StaffProfile.district_id == order.district_id, col(StaffProfile.active).is_(True),
-                                   col(StaffProfile.on_duty).is_(True))
-    ) if not p.community_ids or order.community_id in p.community_ids}
+    people = {
+        p.person_id
+        for p in await session.exec(
+            select(StaffProfile).where(
+                StaffProfile.district_id == order.district_id,
+                col(StaffProfile.active).is_(True),
+                col(StaffProfile.on_duty).is_(True),
+            )
+        )
+        if not p.community_ids or order.community_id in p.community_ids
+    }
     people.update(await community_stewards(session, order.community_id, district_wide=False))
     people.update(await community_stewards(session, order.community_id, district_wide=True))
     return people
@@ -326,7 +394,9 @@ def _enum(value: str, enum: type[StrEnum], field_name: str) -> str:
     try:
         return enum(value).value
     except ValueError:
-        raise LaoyouError(ErrorCode.INVALID, "Please choose one of the offered options.", field=field_name) from None
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please choose one of the offered options.", field=field_name
+        ) from None
 
 
 def check_report(data: ReportInput) -> None:
@@ -342,23 +412,31 @@ def check_report(data: ReportInput) -> None:
     data.description = (data.description or "").strip()
     data.place_note = (data.place_note or "").strip()
     if len(data.description) > MAX_TEXT:
-        raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="description", max=MAX_TEXT)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="description", max=MAX_TEXT
+        )
     if len(data.place_note) > 200:
-        raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="placeNote", max=200)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="placeNote", max=200
+        )
     check_text(data.description, field="description")
     check_text(data.place_note, field="placeNote")
     check_text(data.reporter_name, field="reporterName")
     if len(data.photo_ids) > MAX_PHOTOS:
         raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
     if not data.description and not data.photo_ids and data.voice_id is None:
-        raise LaoyouError(ErrorCode.INVALID, "Please say in a few words, by voice or with a photo what is wrong.",
-                          field="description")
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "Please say in a few words, by voice or with a photo what is wrong.",
+            field="description",
+        )
     if data.hide_author and data.kind != Kind.complaint:
         data.hide_author = False
 
 
-async def _check_media(session: AsyncSession, actor: Actor, ids: list[int], *, kind: str, community_id: int,
-                       field_name: str) -> list[MediaFile]:
+async def _check_media(
+    session: AsyncSession, actor: Actor, ids: list[int], *, kind: str, community_id: int, field_name: str
+) -> list[MediaFile]:
     if not ids:
         return []
     rows = {m.id: m for m in await session.exec(select(MediaFile).where(col(MediaFile.id).in_(ids)))}
@@ -375,12 +453,18 @@ async def _check_media(session: AsyncSession, actor: Actor, ids: list[int], *, k
 
 
 async def _existing(session: AsyncSession, actor: Actor, client_id: str) -> WorkOrder | None:
-    return (await session.exec(
-        select(WorkOrder).where(WorkOrder.created_by_id == actor.person_id, WorkOrder.client_id == client_id)
-    )).first()
+    return (
+        await session.exec(
+            select(WorkOrder).where(
+                WorkOrder.created_by_id == actor.person_id, WorkOrder.client_id == client_id
+            )
+        )
+    ).first()
 
 
-async def do_report(session: AsyncSession, *, actor: Actor, data: ReportInput, now: datetime | None = None) -> Reported:
+async def do_report(
+    session: AsyncSession, *, actor: Actor, data: ReportInput, now: datetime | None = None
+) -> Reported:
     """A resident reports for their home, or staff log a report taken by phone, at the desk, on patrol or in chat.
 
     The client-made id makes it idempotent: a retry or an offline replay returns the first work order.
@@ -394,7 +478,9 @@ async def do_report(session: AsyncSession, *, actor: Actor, data: ReportInput, n
     reporter_name = reporter_phone = ""
     if data.source == Source.app:
         households = sorted(actor.household_ids)
-        household_id = data.household_id if data.household_id is not None else (households[0] if households else None)
+        household_id = (
+            data.household_id if data.household_id is not None else (households[0] if households else None)
+        )
         if household_id is None or household_id not in actor.household_ids:
             raise NotFound()
         household = await session.get(Household, household_id)
@@ -426,18 +512,41 @@ async def do_report(session: AsyncSession, *, actor: Actor, data: ReportInput, n
     if data.place == Place.unit and household_id is None and not data.place_note:
         raise LaoyouError(ErrorCode.INVALID, "Please say where it is.", field="placeNote")
     community = await session.get(Community, community_id)
-    photos = await _check_media(session, actor, data.photo_ids, kind="image", community_id=community_id,
-                                field_name="photoIds")
-    voice = await _check_media(session, actor, [data.voice_id] if data.voice_id else [], kind="audio",
-                               community_id=community_id, field_name="voiceId")
+    photos = await _check_media(
+        session, actor, data.photo_ids, kind="image", community_id=community_id, field_name="photoIds"
+    )
+    voice = await _check_media(
+        session,
+        actor,
+        [data.voice_id] if data.voice_id else [],
+        kind="audio",
+        community_id=community_id,
+        field_name="voiceId",
+    )
     response_due, completion_due = slas.due_times(data.kind, data.category, data.urgency, now)
     order = WorkOrder(
-        community_id=community_id, district_id=community.district_id, kind=data.kind, category=data.category,
-        urgency=data.urgency, status=Status.reported.value, is_open=True, place=data.place, household_id=household_id,
-        place_note=data.place_note, description=data.description, source=data.source, reporter_id=reporter_id,
-        reporter_name=reporter_name, reporter_phone=reporter_phone, created_by_id=actor.person_id,
-        client_id=data.client_id, hide_author=data.hide_author, created_at=now, updated_at=now,
-        response_due_at=response_due, completion_due_at=completion_due,
+        community_id=community_id,
+        district_id=community.district_id,
+        kind=data.kind,
+        category=data.category,
+        urgency=data.urgency,
+        status=Status.reported.value,
+        is_open=True,
+        place=data.place,
+        household_id=household_id,
+        place_note=data.place_note,
+        description=data.description,
+        source=data.source,
+        reporter_id=reporter_id,
+        reporter_name=reporter_name,
+        reporter_phone=reporter_phone,
+        created_by_id=actor.person_id,
+        client_id=data.client_id,
+        hide_author=data.hide_author,
+        created_at=now,
+        updated_at=now,
+        response_due_at=response_due,
+        completion_due_at=completion_due,
     )
     try:
         async with session.begin_nested():
@@ -450,24 +559,54 @@ async def do_report(session: AsyncSession, *, actor: Actor, data: ReportInput, n
             raise
         return Reported(first, created=False)
     for media in [*photos, *voice]:
-        session.add(TicketAttachment(work_order_id=order.id, media_file_id=media.id, community_id=community_id,
-                                     district_id=order.district_id, added_by_id=actor.person_id, stage="report",
-                                     created_at=now))
-    session.add(WorkOrderEvent(work_order_id=order.id, community_id=community_id, district_id=order.district_id,
-                               actor_id=actor.person_id, action=Action.report.value, from_status=None,
-                               to_status=Status.reported.value, note=data.source, created_at=now))
+        session.add(
+            TicketAttachment(
+                work_order_id=order.id,
+                media_file_id=media.id,
+                community_id=community_id,
+                district_id=order.district_id,
+                added_by_id=actor.person_id,
+                stage="report",
+                created_at=now,
+            )
+        )
+    session.add(
+        WorkOrderEvent(
+            work_order_id=order.id,
+            community_id=community_id,
+            district_id=order.district_id,
+            actor_id=actor.person_id,
+            action=Action.report.value,
+            from_status=None,
+            to_status=Status.reported.value,
+            note=data.source,
+            created_at=now,
+        )
+    )
     await session.flush()
     announce(session, board_channel(order.district_id), {"id": order.id, "status": order.status})
     if is_emergency(order):
-        await notify(session, person_ids=await _on_duty_people(session, order), kind="work_order_emergency",
-                     title=_("Emergency: %(category)s at %(community)s"), body=order.description[:200],
-                     link=f"/orders/{order.id}", category=_category_label(order.category), community=community.name)
+        await notify(
+            session,
+            person_ids=await _on_duty_people(session, order),
+            kind="work_order_emergency",
+            title=_("Emergency: %(category)s at %(community)s"),
+            body=order.description[:200],
+            link=f"/orders/{order.id}",
+            category=_category_label(order.category),
+            community=community.name,
+        )
     elif order.kind != Kind.repair:
         # Complaints and suggestions go to the steward.
-        await notify(session, person_ids=await community_stewards(session, community_id, district_wide=False)
-                     or await community_stewards(session, community_id, district_wide=True),
-                     kind="work_order_complaint", title=_("A new complaint or suggestion at %(community)s"),
-                     link=f"/orders/{order.id}", community=community.name)
+        await notify(
+            session,
+            person_ids=await community_stewards(session, community_id, district_wide=False)
+            or await community_stewards(session, community_id, district_wide=True),
+            kind="work_order_complaint",
+            title=_("A new complaint or suggestion at %(community)s"),
+            link=f"/orders/{order.id}",
+            community=community.name,
+        )
     return Reported(order, created=True)
 
 
@@ -479,8 +618,10 @@ async def list_mine(session: AsyncSession, *, actor: Actor, first: int, after: i
     _require_login(actor)
     condition = WorkOrder.reporter_id == actor.person_id
     if actor.household_ids:
-        condition = or_(condition, col(WorkOrder.household_id).in_(actor.household_ids)
-                        & col(WorkOrder.reporter_id).is_not(None))
+        condition = or_(
+            condition,
+            col(WorkOrder.household_id).in_(actor.household_ids) & col(WorkOrder.reporter_id).is_not(None),
+        )
     query = select(WorkOrder).where(condition).order_by(col(WorkOrder.id).desc())
     if after is not None:
         query = query.where(WorkOrder.id < after)
@@ -508,11 +649,16 @@ def _overdue_condition(now: Any):  # noqa: ANN202
     wo = _WO.c
     return OPEN & (
         (wo.completion_due_at < now)
-        | (wo.status.in_([S.reported.value, S.reopened.value, S.dispatched.value]) & (wo.response_due_at < now))
+        | (
+            wo.status.in_([S.reported.value, S.reopened.value, S.dispatched.value])
+            & (wo.response_due_at < now)
+        )
     )
 
 
-async def _district_scope(session: AsyncSession, actor: Actor, district_id: int, roles: tuple[Role, ...]) -> list[int] | None:
+async def _district_scope(
+    session: AsyncSession, actor: Actor, district_id: int, roles: tuple[Role, ...]
+) -> list[int] | None:
     """The communities of the district the actor may see with these roles; None: the whole district."""
     if actor.is_admin:
         return None
@@ -522,8 +668,13 @@ async def _district_scope(session: AsyncSession, actor: Actor, district_id: int,
     if not grants:
         raise NotFound()
     served = await estates.staff_community_ids(session, actor.__class__(person=actor.person, grants=grants))
-    ids = list(await session.exec(select(Community.id).where(Community.district_id == district_id,
-                                                             col(Community.id).in_(served or set()))))
+    ids = list(
+        await session.exec(
+            select(Community.id).where(
+                Community.district_id == district_id, col(Community.id).in_(served or set())
+            )
+        )
+    )
     if not ids:
         raise NotFound()
     return ids
@@ -551,10 +702,15 @@ def _board_query(given: frozenset[str], official_only: bool, limit: int) -> Any:
     three-table select with its conditions costs about as much as running it, on the page staff reload most.
     On the tables themselves, so that it runs as a plain statement (no entities to load)."""
     wo = _WO.c
-    query = (sa_select(*_WO.columns, *_COMMUNITY.columns, *_PERSON.columns)
-             .select_from(_WO.join(_COMMUNITY, _COMMUNITY.c.id == wo.community_id)
-                          .outerjoin(_PERSON, _PERSON.c.id == wo.assignee_id))
-             .where(wo.district_id == bindparam("district_id")))
+    query = (
+        sa_select(*_WO.columns, *_COMMUNITY.columns, *_PERSON.columns)
+        .select_from(
+            _WO.join(_COMMUNITY, _COMMUNITY.c.id == wo.community_id).outerjoin(
+                _PERSON, _PERSON.c.id == wo.assignee_id
+            )
+        )
+        .where(wo.district_id == bindparam("district_id"))
+    )
     query = query.where(wo.status == bindparam("status")) if "status" in given else query.where(OPEN)
     if "scope" in given:
         query = query.where(wo.community_id.in_(bindparam("scope", expanding=True)))
@@ -573,15 +729,24 @@ def _board_query(given: frozenset[str], official_only: bool, limit: int) -> Any:
     return query.order_by(wo.id.desc()).limit(limit)
 
 
-async def list_board(session: AsyncSession, *, actor: Actor, flt: BoardFilter, first: int, after: int | None,
-                     now: datetime | None = None) -> BoardPage:
+async def list_board(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    flt: BoardFilter,
+    first: int,
+    after: int | None,
+    now: datetime | None = None,
+) -> BoardPage:
     """The district board (一盘棋): stewards, agents, officials and the admin; newest first.
 
     The community and the assignee come in the same statement: the board is the page staff reload most."""
     _require_login(actor)
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
-    scope = await _district_scope(session, actor, flt.district_id, (Role.steward, Role.agent, Role.official, Role.admin))
+    scope = await _district_scope(
+        session, actor, flt.district_id, (Role.steward, Role.agent, Role.official, Role.admin)
+    )
     params: dict[str, Any] = {"district_id": flt.district_id}
     if flt.status:
         params["status"] = _enum(flt.status, Status, "status")
@@ -607,19 +772,23 @@ async def list_board(session: AsyncSession, *, actor: Actor, flt: BoardFilter, f
         order = make_order(row[:_N_WO])
         page.items.append(order)
         if order.community_id not in communities:
-            communities[order.community_id] = make_community(row[_N_WO:_N_WO + _N_COMMUNITY])
+            communities[order.community_id] = make_community(row[_N_WO : _N_WO + _N_COMMUNITY])
         if order.assignee_id is not None and order.assignee_id not in assignees:
-            assignees[order.assignee_id] = make_person(row[_N_WO + _N_COMMUNITY:])
+            assignees[order.assignee_id] = make_person(row[_N_WO + _N_COMMUNITY :])
     return page
 
 
 async def list_my_queue(session: AsyncSession, *, actor: Actor, first: int) -> list[WorkOrder]:
     """Open work orders assigned to the viewer, oldest due first."""
     _require_login(actor)
-    return list(await session.exec(
-        select(WorkOrder).where(WorkOrder.assignee_id == actor.person_id, OPEN)
-        .order_by(WorkOrder.completion_due_at, WorkOrder.id).limit(first)
-    ))
+    return list(
+        await session.exec(
+            select(WorkOrder)
+            .where(WorkOrder.assignee_id == actor.person_id, OPEN)
+            .order_by(WorkOrder.completion_due_at, WorkOrder.id)
+            .limit(first)
+        )
+    )
 
 
 async def list_pool(session: AsyncSession, *, actor: Actor, first: int) -> list[WorkOrder]:
@@ -629,22 +798,29 @@ async def list_pool(session: AsyncSession, *, actor: Actor, first: int) -> list[
     if not grants:
         raise PermissionDenied()
     served = await estates.staff_community_ids(session, actor)
-    query = select(WorkOrder).where(col(WorkOrder.status).in_([S.reported.value, S.reopened.value]),
-                                    WorkOrder.kind == Kind.repair.value)
+    query = select(WorkOrder).where(
+        col(WorkOrder.status).in_([S.reported.value, S.reopened.value]), WorkOrder.kind == Kind.repair.value
+    )
     if served is not None:
         query = query.where(col(WorkOrder.community_id).in_(served))
     return list(await session.exec(query.order_by(WorkOrder.response_due_at, WorkOrder.id).limit(first)))
 
 
-async def list_field_staff(session: AsyncSession, *, actor: Actor, district_id: int) -> list[tuple[StaffProfile, Person, int]]:
+async def list_field_staff(
+    session: AsyncSession, *, actor: Actor, district_id: int
+) -> list[tuple[StaffProfile, Person, int]]:
     """The district's field staff with their current load, for the steward's assign list."""
     if not actor.has(Role.steward, Role.admin):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
-    rows = list(await session.exec(
-        select(StaffProfile, Person).join(Person, Person.id == StaffProfile.person_id)
-        .where(StaffProfile.district_id == district_id, col(StaffProfile.active).is_(True)).order_by(Person.id)
-    ))
+    rows = list(
+        await session.exec(
+            select(StaffProfile, Person)
+            .join(Person, Person.id == StaffProfile.person_id)
+            .where(StaffProfile.district_id == district_id, col(StaffProfile.active).is_(True))
+            .order_by(Person.id)
+        )
+    )
     loads = await _loads(session, [p.person_id for p, _ in rows])
     return [(profile, person, loads.get(person.id, 0)) for profile, person in rows]
 
@@ -653,8 +829,8 @@ async def _loads(session: AsyncSession, person_ids: list[int]) -> dict[int, int]
     if not person_ids:
         return {}
     rows = await session.exec(
-        select(WorkOrder.assignee_id, func.count()).where(col(WorkOrder.assignee_id).in_(person_ids),
-                                                          OPEN)
+        select(WorkOrder.assignee_id, func.count())
+        .where(col(WorkOrder.assignee_id).in_(person_ids), OPEN)
         .group_by(WorkOrder.assignee_id)
     )
     return {person_id: count for person_id, count in rows}
@@ -663,19 +839,38 @@ async def _loads(session: AsyncSession, person_ids: list[int]) -> dict[int, int]
 # --- dispatch ------------------------------------------------------------------------------------------------
 
 SKILL_FOR: dict[str, str] = {
-    "water": "plumbing", "sewer": "plumbing", "flooding": "plumbing", "electricity": "electrical",
-    "lighting": "electrical", "lift": "lift", "lift_trapped": "lift", "door_lock": "locksmith", "gas": "gas",
-    "greenery": "greenery", "cleanliness": "cleaning", "noise": "security", "parking": "security",
-    "security": "security", "other": "general",
+    "water": "plumbing",
+    "sewer": "plumbing",
+    "flooding": "plumbing",
+    "electricity": "electrical",
+    "lighting": "electrical",
+    "lift": "lift",
+    "lift_trapped": "lift",
+    "door_lock": "locksmith",
+    "gas": "gas",
+    "greenery": "greenery",
+    "cleanliness": "cleaning",
+    "noise": "security",
+    "parking": "security",
+    "security": "security",
+    "other": "general",
 }
 SKILLS = tuple(sorted(set(SKILL_FOR.values())))
 
 
-async def choose_assignee(session: AsyncSession, order: WorkOrder, *, exclude: int | None = None) -> int | None:
+async def choose_assignee(
+    session: AsyncSession, order: WorkOrder, *, exclude: int | None = None
+) -> int | None:
     """Skill first (a general hand if nobody has it), then nearness (covers the community or its host), then load."""
-    profiles = [p for p in await session.exec(
-        select(StaffProfile).where(StaffProfile.district_id == order.district_id, col(StaffProfile.active).is_(True))
-    ) if p.person_id != exclude]
+    profiles = [
+        p
+        for p in await session.exec(
+            select(StaffProfile).where(
+                StaffProfile.district_id == order.district_id, col(StaffProfile.active).is_(True)
+            )
+        )
+        if p.person_id != exclude
+    ]
     if not profiles:
         return None
     community = await session.get(Community, order.community_id)
@@ -694,14 +889,21 @@ async def choose_assignee(session: AsyncSession, order: WorkOrder, *, exclude: i
 
 async def _check_assignee(session: AsyncSession, order: WorkOrder, person_id: int) -> None:
     """Field staff of the order's district, or a steward serving its community."""
-    profile = (await session.exec(select(StaffProfile).where(StaffProfile.person_id == person_id,
-                                                             col(StaffProfile.active).is_(True)))).first()
+    profile = (
+        await session.exec(
+            select(StaffProfile).where(
+                StaffProfile.person_id == person_id, col(StaffProfile.active).is_(True)
+            )
+        )
+    ).first()
     if profile is not None and profile.district_id == order.district_id:
         return
     stewards = set(await community_stewards(session, order.community_id, district_wide=False))
     stewards.update(await community_stewards(session, order.community_id, district_wide=True))
     if person_id not in stewards:
-        raise LaoyouError(ErrorCode.INVALID, "This person does not work in this district.", field="assigneeId")
+        raise LaoyouError(
+            ErrorCode.INVALID, "This person does not work in this district.", field="assigneeId"
+        )
 
 
 async def _require_manager(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
@@ -709,16 +911,29 @@ async def _require_manager(session: AsyncSession, actor: Actor, order: WorkOrder
         raise PermissionDenied()
 
 
-async def _assign(session: AsyncSession, order: WorkOrder, person_id: int, *, actor_id: int | None, action: Action,
-                  note: str, now: datetime | None = None) -> WorkOrder:
+async def _assign(
+    session: AsyncSession,
+    order: WorkOrder,
+    person_id: int,
+    *,
+    actor_id: int | None,
+    action: Action,
+    note: str,
+    now: datetime | None = None,
+) -> WorkOrder:
     await _check_assignee(session, order, person_id)
     await _transition(session, order, action, actor_id=actor_id, note=note, now=now)
     order.assignee_id = person_id
     session.add(order)
     await session.flush()
-    await notify(session, person_ids=[person_id], kind="work_order_assigned",
-                 title=_("A work order for you: %(category)s"), link=f"/orders/{order.id}",
-                 category=_category_label(order.category))
+    await notify(
+        session,
+        person_ids=[person_id],
+        kind="work_order_assigned",
+        title=_("A work order for you: %(category)s"),
+        link=f"/orders/{order.id}",
+        category=_category_label(order.category),
+    )
     return order
 
 
@@ -727,13 +942,22 @@ def _reason(note: str, *, required: bool) -> str:
     if required and not note:
         raise LaoyouError(ErrorCode.INVALID, "Please give a reason.", field="note")
     if len(note) > MAX_NOTE:
-        raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="note", max=MAX_NOTE)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="note", max=MAX_NOTE
+        )
     check_text(note, field="note")
     return note
 
 
-async def do_assign(session: AsyncSession, *, actor: Actor, order_id: int, assignee_id: int | None,
-                    note: str = "", now: datetime | None = None) -> WorkOrder:
+async def do_assign(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    order_id: int,
+    assignee_id: int | None,
+    note: str = "",
+    now: datetime | None = None,
+) -> WorkOrder:
     """A steward assigns (or reassigns, with a reason); without an assignee the dispatcher chooses."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_manager(session, actor, order)
@@ -741,16 +965,24 @@ async def do_assign(session: AsyncSession, *, actor: Actor, order_id: int, assig
     note = _reason(note, required=reassigning and assignee_id is not None)
     check_transition(order, Action.assign)
     if assignee_id is None:
-        assignee_id = await choose_assignee(session, order, exclude=order.assignee_id if reassigning else None)
+        assignee_id = await choose_assignee(
+            session, order, exclude=order.assignee_id if reassigning else None
+        )
         if assignee_id is None:
-            raise LaoyouError(ErrorCode.NOT_FOUND, "Nobody in the district can take this now.", field="assigneeId")
+            raise LaoyouError(
+                ErrorCode.NOT_FOUND, "Nobody in the district can take this now.", field="assigneeId"
+            )
         note = note or "auto"
     if assignee_id == order.assignee_id and order.status == S.dispatched:
         raise LaoyouError(ErrorCode.INVALID, "It is already with this person.", field="assigneeId")
-    return await _assign(session, order, assignee_id, actor_id=actor.person_id, action=Action.assign, note=note, now=now)
+    return await _assign(
+        session, order, assignee_id, actor_id=actor.person_id, action=Action.assign, note=note, now=now
+    )
 
 
-async def do_auto_dispatch(session: AsyncSession, *, order: WorkOrder, now: datetime | None = None) -> WorkOrder | None:
+async def do_auto_dispatch(
+    session: AsyncSession, *, order: WorkOrder, now: datetime | None = None
+) -> WorkOrder | None:
     """The system dispatches a new repair (no actor): skill, nearness, load."""
     if order.kind != Kind.repair or order.status not in (S.reported, S.reopened):
         return None
@@ -786,7 +1018,9 @@ async def _require_assignee_or_manager(session: AsyncSession, actor: Actor, orde
     await _require_manager(session, actor, order)
 
 
-async def do_accept(session: AsyncSession, *, actor: Actor, order_id: int, now: datetime | None = None) -> WorkOrder:
+async def do_accept(
+    session: AsyncSession, *, actor: Actor, order_id: int, now: datetime | None = None
+) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
     if order.assignee_id != actor.person_id:
         raise PermissionDenied()
@@ -797,8 +1031,9 @@ async def do_accept(session: AsyncSession, *, actor: Actor, order_id: int, now: 
     return order
 
 
-async def do_transfer(session: AsyncSession, *, actor: Actor, order_id: int, assignee_id: int | None,
-                      note: str) -> WorkOrder:
+async def do_transfer(
+    session: AsyncSession, *, actor: Actor, order_id: int, assignee_id: int | None, note: str
+) -> WorkOrder:
     """The assignee hands the order to a colleague, or back to the pool (no assignee); always with a reason."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_assignee_or_manager(session, actor, order)
@@ -812,7 +1047,9 @@ async def do_transfer(session: AsyncSession, *, actor: Actor, order_id: int, ass
     check_transition(order, Action.transfer)
     if assignee_id == order.assignee_id:
         raise LaoyouError(ErrorCode.INVALID, "It is already with this person.", field="assigneeId")
-    return await _assign(session, order, assignee_id, actor_id=actor.person_id, action=Action.transfer, note=note)
+    return await _assign(
+        session, order, assignee_id, actor_id=actor.person_id, action=Action.transfer, note=note
+    )
 
 
 async def do_start(session: AsyncSession, *, actor: Actor, order_id: int) -> WorkOrder:
@@ -822,21 +1059,43 @@ async def do_start(session: AsyncSession, *, actor: Actor, order_id: int) -> Wor
     return order
 
 
-async def _attach(session: AsyncSession, actor: Actor, order: WorkOrder, photo_ids: list[int], stage: str) -> None:
+async def _attach(
+    session: AsyncSession, actor: Actor, order: WorkOrder, photo_ids: list[int], stage: str
+) -> None:
     if len(photo_ids) > MAX_PHOTOS:
         raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
-    photos = await _check_media(session, actor, photo_ids, kind="image", community_id=order.community_id,
-                                field_name="photoIds")
-    have = set(await session.exec(select(TicketAttachment.media_file_id).where(TicketAttachment.work_order_id == order.id)))
+    photos = await _check_media(
+        session, actor, photo_ids, kind="image", community_id=order.community_id, field_name="photoIds"
+    )
+    have = set(
+        await session.exec(
+            select(TicketAttachment.media_file_id).where(TicketAttachment.work_order_id == order.id)
+        )
+    )
     for media in photos:
         if media.id not in have:
-            session.add(TicketAttachment(work_order_id=order.id, media_file_id=media.id, community_id=order.community_id,
-                                         district_id=order.district_id, added_by_id=actor.person_id, stage=stage))
+            session.add(
+                TicketAttachment(
+                    work_order_id=order.id,
+                    media_file_id=media.id,
+                    community_id=order.community_id,
+                    district_id=order.district_id,
+                    added_by_id=actor.person_id,
+                    stage=stage,
+                )
+            )
     await session.flush()
 
 
-async def do_finish(session: AsyncSession, *, actor: Actor, order_id: int, note: str = "",
-                    photo_ids: list[int] | None = None, now: datetime | None = None) -> WorkOrder:
+async def do_finish(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    order_id: int,
+    note: str = "",
+    photo_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> WorkOrder:
     """Mark done, with what was done and photos of the work; the resident is asked to confirm."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_assignee_or_manager(session, actor, order)
@@ -850,20 +1109,28 @@ async def do_finish(session: AsyncSession, *, actor: Actor, order_id: int, note:
     session.add(order)
     await session.flush()
     if order.reporter_id:
-        await notify(session, person_ids=[order.reporter_id], kind="work_order_done",
-                     title=_("Your report is done. Please check and rate it."), link=f"/orders/{order.id}")
+        await notify(
+            session,
+            person_ids=[order.reporter_id],
+            kind="work_order_done",
+            title=_("Your report is done. Please check and rate it."),
+            link=f"/orders/{order.id}",
+        )
     return order
 
 
-async def do_add_note(session: AsyncSession, *, actor: Actor, order_id: int, note: str,
-                      photo_ids: list[int] | None = None) -> WorkOrder:
+async def do_add_note(
+    session: AsyncSession, *, actor: Actor, order_id: int, note: str, photo_ids: list[int] | None = None
+) -> WorkOrder:
     """A note or photos from the worker, the steward or the reporter."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     if not is_reporter_side(actor, order):
         await _require_assignee_or_manager(session, actor, order)
     note = _reason(note, required=not photo_ids)
     check_transition(order, Action.note)
-    await _attach(session, actor, order, photo_ids or [], "report" if is_reporter_side(actor, order) else "work")
+    await _attach(
+        session, actor, order, photo_ids or [], "report" if is_reporter_side(actor, order) else "work"
+    )
     await _transition(session, order, Action.note, actor_id=actor.person_id, note=note)
     return order
 
@@ -883,13 +1150,22 @@ def check_rating(rating: int, comment: str) -> str:
         raise LaoyouError(ErrorCode.INVALID, "Please choose from 1 to 5.", field="rating")
     comment = (comment or "").strip()
     if len(comment) > MAX_NOTE:
-        raise LaoyouError(ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="comment", max=MAX_NOTE)
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="comment", max=MAX_NOTE
+        )
     check_text(comment, field="comment")
     return comment
 
 
-async def do_confirm(session: AsyncSession, *, actor: Actor, order_id: int, rating: int, comment: str = "",
-                     now: datetime | None = None) -> WorkOrder:
+async def do_confirm(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    order_id: int,
+    rating: int,
+    comment: str = "",
+    now: datetime | None = None,
+) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_reporter_side(session, actor, order)
     comment = check_rating(rating, comment)
@@ -908,8 +1184,9 @@ def _plan_return_visit(order: WorkOrder, now: datetime) -> None:
         order.return_visit_due_at = now + slas.RETURN_VISIT_AFTER
 
 
-async def do_reopen(session: AsyncSession, *, actor: Actor, order_id: int, note: str,
-                    now: datetime | None = None) -> WorkOrder:
+async def do_reopen(
+    session: AsyncSession, *, actor: Actor, order_id: int, note: str, now: datetime | None = None
+) -> WorkOrder:
     """Not fixed after all: back on the board, with a new time to answer."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_reporter_side(session, actor, order)
@@ -921,13 +1198,20 @@ async def do_reopen(session: AsyncSession, *, actor: Actor, order_id: int, note:
     order.done_at = order.closed_at = None
     order.escalation_level = 0
     order.escalated_at = None
-    order.response_due_at, order.completion_due_at = slas.due_times(order.kind, order.category, order.urgency, now)
+    order.response_due_at, order.completion_due_at = slas.due_times(
+        order.kind, order.category, order.urgency, now
+    )
     session.add(order)
     await session.flush()
     if order.assignee_id:
-        await notify(session, person_ids=[order.assignee_id], kind="work_order_reopened",
-                     title=_("A work order was reopened: %(category)s"), link=f"/orders/{order.id}",
-                     category=_category_label(order.category))
+        await notify(
+            session,
+            person_ids=[order.assignee_id],
+            kind="work_order_reopened",
+            title=_("A work order was reopened: %(category)s"),
+            link=f"/orders/{order.id}",
+            category=_category_label(order.category),
+        )
     return order
 
 
@@ -951,7 +1235,9 @@ async def do_escalate(session: AsyncSession, *, actor: Actor, order_id: int, not
     return order
 
 
-async def do_record_return_visit(session: AsyncSession, *, actor: Actor, order_id: int, note: str) -> WorkOrder:
+async def do_record_return_visit(
+    session: AsyncSession, *, actor: Actor, order_id: int, note: str
+) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await _require_manager(session, actor, order)
     if order.return_visit_due_at is None or order.return_visit_done_at is not None:
@@ -965,13 +1251,18 @@ async def do_record_return_visit(session: AsyncSession, *, actor: Actor, order_i
     return order
 
 
-async def list_return_visits(session: AsyncSession, *, actor: Actor, district_id: int, first: int) -> list[WorkOrder]:
+async def list_return_visits(
+    session: AsyncSession, *, actor: Actor, district_id: int, first: int
+) -> list[WorkOrder]:
     if not actor.has(Role.steward, Role.admin):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
     scope = await _district_scope(session, actor, district_id, (Role.steward, Role.admin))
-    query = select(WorkOrder).where(WorkOrder.district_id == district_id, col(WorkOrder.return_visit_due_at).is_not(None),
-                                    col(WorkOrder.return_visit_done_at).is_(None))
+    query = select(WorkOrder).where(
+        WorkOrder.district_id == district_id,
+        col(WorkOrder.return_visit_due_at).is_not(None),
+        col(WorkOrder.return_visit_done_at).is_(None),
+    )
     if scope is not None:
         query = query.where(col(WorkOrder.community_id).in_(scope))
     return list(await session.exec(query.order_by(WorkOrder.return_visit_due_at).limit(first)))
@@ -1001,7 +1292,8 @@ def allowed_actions(order: WorkOrder, *, actor: Actor, roles: set[Role]) -> list
             Action.cancel: reporter,
             Action.escalate: manager,
             Action.note: assignee or manager or is_reporter_side(actor, order),
-            Action.return_visit: manager and order.return_visit_due_at is not None
+            Action.return_visit: manager
+            and order.return_visit_due_at is not None
             and order.return_visit_done_at is None,
         }.get(action, False)
         if ok:
@@ -1029,10 +1321,19 @@ def is_overdue(order: WorkOrder, now: datetime | None = None) -> bool:
     return order.status in (S.reported, S.reopened, S.dispatched) and as_utc(order.response_due_at) < now
 
 
-async def _escalate(session: AsyncSession, order: WorkOrder, *, level: int, actor_id: int | None, note: str,
-                    now: datetime | None = None) -> None:
+async def _escalate(
+    session: AsyncSession,
+    order: WorkOrder,
+    *,
+    level: int,
+    actor_id: int | None,
+    note: str,
+    now: datetime | None = None,
+) -> None:
     now = now or utcnow()
-    await _transition(session, order, Action.escalate, actor_id=actor_id, note=note or f"level {level}", now=now)
+    await _transition(
+        session, order, Action.escalate, actor_id=actor_id, note=note or f"level {level}", now=now
+    )
     order.escalation_level = level
     order.escalated_at = now
     session.add(order)
@@ -1040,16 +1341,23 @@ async def _escalate(session: AsyncSession, order: WorkOrder, *, level: int, acto
     people = await community_stewards(session, order.community_id, district_wide=level >= 2)
     if level < 2 and not people:
         people = await community_stewards(session, order.community_id, district_wide=True)
-    await notify(session, person_ids=people, kind="work_order_overdue",
-                 title=_("Overdue work order: %(category)s"), link=f"/orders/{order.id}",
-                 category=_category_label(order.category))
+    await notify(
+        session,
+        person_ids=people,
+        kind="work_order_overdue",
+        title=_("Overdue work order: %(category)s"),
+        link=f"/orders/{order.id}",
+        category=_category_label(order.category),
+    )
 
 
 async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
     """Overdue orders go to the steward; still overdue one response period later, to the district manager.
     A complaint unresolved past its time becomes visible to the community's officials."""
     count = 0
-    rows = list(await session.exec(select(WorkOrder).where(_overdue_condition(now), WorkOrder.escalation_level < 2)))
+    rows = list(
+        await session.exec(select(WorkOrder).where(_overdue_condition(now), WorkOrder.escalation_level < 2))
+    )
     for order in rows:
         sla = slas.sla_for(order.kind, order.category, order.urgency)
         if order.escalation_level == 0:
@@ -1058,9 +1366,14 @@ async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
         elif order.escalated_at is not None and as_utc(order.escalated_at) + sla.response <= now:
             await _escalate(session, order, level=2, actor_id=None, note="", now=now)
             count += 1
-    complaints = await session.exec(select(WorkOrder).where(
-        WorkOrder.kind == Kind.complaint.value, OPEN,
-        col(WorkOrder.official_visible).is_(False), WorkOrder.completion_due_at < now))
+    complaints = await session.exec(
+        select(WorkOrder).where(
+            WorkOrder.kind == Kind.complaint.value,
+            OPEN,
+            col(WorkOrder.official_visible).is_(False),
+            WorkOrder.completion_due_at < now,
+        )
+    )
     for order in complaints:
         order.official_visible = True
         session.add(order)
@@ -1070,8 +1383,13 @@ async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
 
 async def run_auto_close(session: AsyncSession, *, now: datetime) -> int:
     """Done orders nobody rated within 7 days close by themselves."""
-    rows = list(await session.exec(select(WorkOrder).where(WorkOrder.status == S.done.value,
-                                                           WorkOrder.done_at <= now - slas.AUTO_CLOSE_AFTER)))
+    rows = list(
+        await session.exec(
+            select(WorkOrder).where(
+                WorkOrder.status == S.done.value, WorkOrder.done_at <= now - slas.AUTO_CLOSE_AFTER
+            )
+        )
+    )
     for order in rows:
         await _transition(session, order, Action.auto_close, actor_id=None, note="", now=now)
         order.closed_at = now
@@ -1121,21 +1439,37 @@ def _minutes_between(dialect: str, end, start):  # noqa: ANN001, ANN202
 async def _percentile_90(session: AsyncSession, dialect: str, minutes, conditions: list) -> float | None:  # noqa: ANN001
     """PostgreSQL computes it (percentile_cont); SQLite has no percentile, so only the durations come back."""
     if dialect == "postgresql":
-        value = (await session.exec(select(func.percentile_cont(0.9).within_group(minutes)).where(*conditions))).one()
+        value = (
+            await session.exec(select(func.percentile_cont(0.9).within_group(minutes)).where(*conditions))
+        ).one()
         return float(value) if value is not None else None
     return _p90([float(v) for v in await session.exec(select(minutes).where(*conditions))])
 
 
-async def figures(session: AsyncSession, *, actor: Actor, district_id: int, community_id: int | None,
-                  since: datetime, until: datetime, now: datetime | None = None) -> Figures:
+async def figures(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    district_id: int,
+    community_id: int | None,
+    since: datetime,
+    until: datetime,
+    now: datetime | None = None,
+) -> Figures:
     """Counts, response and completion times, SLA compliance, satisfaction and reopen rate for a period,
     computed by the database (aggregates) rather than by loading the period's work orders."""
     _require_login(actor)
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
-    scope = await _district_scope(session, actor, district_id, (Role.steward, Role.agent, Role.official, Role.admin))
-    conditions: list = [WorkOrder.district_id == district_id, WorkOrder.created_at >= since, WorkOrder.created_at < until]
+    scope = await _district_scope(
+        session, actor, district_id, (Role.steward, Role.agent, Role.official, Role.admin)
+    )
+    conditions: list = [
+        WorkOrder.district_id == district_id,
+        WorkOrder.created_at >= since,
+        WorkOrder.created_at < until,
+    ]
     if scope is not None:
         conditions.append(col(WorkOrder.community_id).in_(scope))
     if community_id is not None:
@@ -1147,30 +1481,43 @@ async def figures(session: AsyncSession, *, actor: Actor, district_id: int, comm
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
     result = Figures()
-    by_category = list(await session.exec(
-        select(WorkOrder.category, func.count()).where(*conditions).group_by(WorkOrder.category)))
+    by_category = list(
+        await session.exec(
+            select(WorkOrder.category, func.count()).where(*conditions).group_by(WorkOrder.category)
+        )
+    )
     result.by_category = dict(sorted(by_category, key=lambda item: (-item[1], item[0])))
-    result.by_status = {status: n for status, n in await session.exec(
-        select(WorkOrder.status, func.count()).where(*conditions).group_by(WorkOrder.status))}
+    result.by_status = {
+        status: n
+        for status, n in await session.exec(
+            select(WorkOrder.status, func.count()).where(*conditions).group_by(WorkOrder.status)
+        )
+    }
     response = _minutes_between(dialect, WorkOrder.responded_at, WorkOrder.created_at)
     completion = _minutes_between(dialect, WorkOrder.done_at, WorkOrder.created_at)
     finished = col(WorkOrder.done_at).is_not(None)
-    row = (await session.exec(select(
-        func.count(),
-        func.avg(response),
-        func.avg(completion),
-        func.count(WorkOrder.done_at),
-        func.sum(case((finished & (WorkOrder.done_at <= WorkOrder.completion_due_at), 1), else_=0)),
-        func.sum(case((WorkOrder.reopen_count > 0, 1), else_=0)),
-        func.count(WorkOrder.rating),
-        func.avg(WorkOrder.rating),
-        func.sum(case((_overdue_condition(now), 1), else_=0)),
-    ).where(*conditions))).one()
+    row = (
+        await session.exec(
+            select(
+                func.count(),
+                func.avg(response),
+                func.avg(completion),
+                func.count(WorkOrder.done_at),
+                func.sum(case((finished & (WorkOrder.done_at <= WorkOrder.completion_due_at), 1), else_=0)),
+                func.sum(case((WorkOrder.reopen_count > 0, 1), else_=0)),
+                func.count(WorkOrder.rating),
+                func.avg(WorkOrder.rating),
+                func.sum(case((_overdue_condition(now), 1), else_=0)),
+            ).where(*conditions)
+        )
+    ).one()
     total, avg_response, avg_completion, n_finished, on_time, reopened, rated, avg_rating, overdue = row
     result.total = total
     if avg_response is not None:
         result.avg_response_minutes = round(float(avg_response), 1)
-        p90 = await _percentile_90(session, dialect, response, [*conditions, col(WorkOrder.responded_at).is_not(None)])
+        p90 = await _percentile_90(
+            session, dialect, response, [*conditions, col(WorkOrder.responded_at).is_not(None)]
+        )
         result.p90_response_minutes = round(p90, 1) if p90 is not None else None
     if avg_completion is not None:
         result.avg_completion_minutes = round(float(avg_completion), 1)
@@ -1194,23 +1541,33 @@ def period_bounds(days: int, now: datetime | None = None) -> tuple[datetime, dat
 # --- staff profiles ------------------------------------------------------------------------------------------
 
 
-async def do_save_staff_profile(session: AsyncSession, *, actor: Actor, person_id: int, skills: list[str],
-                                community_ids: list[int], on_duty: bool) -> StaffProfile:
+async def do_save_staff_profile(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    person_id: int,
+    skills: list[str],
+    community_ids: list[int],
+    on_duty: bool,
+) -> StaffProfile:
     """A steward of the district (or the admin) records what a field worker can fix and where they go."""
     grants = await accounts.live_grants(session, person_id)
     field = [g for g in grants if g.role == Role.field_staff.value and g.district_id]
     if not field:
         raise NotFound()
     district_id = field[0].district_id
-    if not actor.is_admin and not any(g.community_id is None and g.district_id == district_id
-                                      for g in actor.grants_of(Role.steward)):
+    if not actor.is_admin and not any(
+        g.community_id is None and g.district_id == district_id for g in actor.grants_of(Role.steward)
+    ):
         raise PermissionDenied()
     bad = [s for s in skills if s not in SKILLS]
     if bad or not skills:
         raise LaoyouError(ErrorCode.INVALID, "Please choose one of the offered options.", field="skills")
     known = set(await session.exec(select(Community.id).where(Community.district_id == district_id)))
     if not set(community_ids) <= known:
-        raise LaoyouError(ErrorCode.INVALID, "Please choose communities of this district.", field="communityIds")
+        raise LaoyouError(
+            ErrorCode.INVALID, "Please choose communities of this district.", field="communityIds"
+        )
     profile = (await session.exec(select(StaffProfile).where(StaffProfile.person_id == person_id))).first()
     if profile is None:
         profile = StaffProfile(person_id=person_id, district_id=district_id)
@@ -1225,8 +1582,11 @@ async def do_save_staff_profile(session: AsyncSession, *, actor: Actor, person_i
 
 async def events_for(session: AsyncSession, order_ids: list[int]) -> dict[int, list[WorkOrderEvent]]:
     grouped: dict[int, list[WorkOrderEvent]] = defaultdict(list)
-    for event in await session.exec(select(WorkOrderEvent).where(col(WorkOrderEvent.work_order_id).in_(order_ids))
-                                    .order_by(WorkOrderEvent.id)):
+    for event in await session.exec(
+        select(WorkOrderEvent)
+        .where(col(WorkOrderEvent.work_order_id).in_(order_ids))
+        .order_by(WorkOrderEvent.id)
+    ):
         grouped[event.work_order_id].append(event)
     return grouped
 

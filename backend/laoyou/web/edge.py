@@ -11,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from laoyou.core import i18n
 
 GRAPHQL_BODY_LIMIT = 1024 * 1024  # one operation and its variables; the largest the PWA sends is a few KB
-FORM_BODY_LIMIT = 256 * 1024  # a url-encoded page form: the longest text field (2000 characters) is 18 KB encoded
+FORM_BODY_LIMIT = (
+    256 * 1024
+)  # a url-encoded page form: the longest text field (2000 characters) is 18 KB encoded
 
 
 def _(message: str) -> str:
@@ -133,8 +135,9 @@ class SecurityHeaders:
                 headers.setdefault("Referrer-Policy", "same-origin")
                 # The GraphiQL page (development only) is the one HTML answer that is not the PWA's.
                 if headers.get("content-type", "").startswith("text/html") and scope["path"] != "/graphql":
-                    headers.setdefault("Content-Security-Policy",
-                                       content_security_policy(Headers(scope=scope).get("host")))
+                    headers.setdefault(
+                        "Content-Security-Policy", content_security_policy(Headers(scope=scope).get("host"))
+                    )
                     headers.setdefault("X-Frame-Options", "DENY")
                     headers.setdefault("Permissions-Policy", permissions_policy())
             await send(message)

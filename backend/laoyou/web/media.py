@@ -24,8 +24,15 @@ def install(app: FastAPI) -> None:
         context = await build_context(request)
         try:
             if int(request.headers.get("content-length") or 0) > MAX_BODY:
-                return _error("file", i18n.gettext("This file is too large. The limit is %(mb)s MB.", context.language,
-                                                   mb=media.MAX_VIDEO_BYTES // (1024 * 1024)), status_code=413)
+                return _error(
+                    "file",
+                    i18n.gettext(
+                        "This file is too large. The limit is %(mb)s MB.",
+                        context.language,
+                        mb=media.MAX_VIDEO_BYTES // (1024 * 1024),
+                    ),
+                    status_code=413,
+                )
             if context.actor.session_kind == "cookie":
                 form_token = request.headers.get("x-csrf-token")
                 if not check_csrf(request, form_token):
@@ -42,20 +49,32 @@ def install(app: FastAPI) -> None:
                 return _error("communityId", i18n.gettext("Not found.", context.language))
             try:
                 stored = await media.do_store_upload(
-                    context.session, settings=context.settings, storage=request.app.state.storage,
-                    actor=context.actor, data=data,
-                    community_id=int(community_id), client_id=str(form.get("client_id") or "") or None,
+                    context.session,
+                    settings=context.settings,
+                    storage=request.app.state.storage,
+                    actor=context.actor,
+                    data=data,
+                    community_id=int(community_id),
+                    client_id=str(form.get("client_id") or "") or None,
                 )
             except LaoyouError as exc:
-                return _error(exc.field, i18n.gettext(exc.message, context.language, **exc.params),
-                              status_code=429 if exc.code == ErrorCode.RATE_LIMITED else 400)
+                return _error(
+                    exc.field,
+                    i18n.gettext(exc.message, context.language, **exc.params),
+                    status_code=429 if exc.code == ErrorCode.RATE_LIMITED else 400,
+                )
             except PermissionDenied as exc:
                 raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
             await context.commit()
-            return JSONResponse({
-                "id": str(stored.id), "kind": stored.kind, "url": f"/media/{stored.id}",
-                "thumbUrl": f"/media/{stored.id}/thumb" if stored.thumb_key else None,
-            }, status_code=201)
+            return JSONResponse(
+                {
+                    "id": str(stored.id),
+                    "kind": stored.kind,
+                    "url": f"/media/{stored.id}",
+                    "thumbUrl": f"/media/{stored.id}/thumb" if stored.thumb_key else None,
+                },
+                status_code=201,
+            )
         finally:
             await context.close()
 
@@ -73,10 +92,15 @@ def install(app: FastAPI) -> None:
                 raise HTTPException(404, "not found")
             data = await request.app.state.storage.get(key)
             content_type = "image/jpeg" if thumb else found.content_type
-            return Response(data, media_type=content_type, headers={
-                "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
-                "Content-Disposition": "inline",
-            })
+            return Response(
+                data,
+                media_type=content_type,
+                headers={
+                    "Cache-Control": "private, max-age=86400",
+                    "X-Content-Type-Options": "nosniff",
+                    "Content-Disposition": "inline",
+                },
+            )
         finally:
             await context.close()
 

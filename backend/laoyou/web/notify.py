@@ -26,28 +26,46 @@ def _endpoint(handler):  # noqa: ANN001, ANN202
 
 
 def install(app: FastAPI) -> None:
-    async def settings_page(page: Page, *, saved: bool = False, error: str | None = None,
-                            status_code: int = 200) -> Response:
+    async def settings_page(
+        page: Page, *, saved: bool = False, error: str | None = None, status_code: int = 200
+    ) -> Response:
         data = await page.run("PushSettingsPage")
-        return page.render("notify/settings.html", status_code=status_code, push=data["pushSettings"],
-                           viewer=data["viewer"], saved=saved or bool(page.request.query_params.get("saved")),
-                           error=error)
+        return page.render(
+            "notify/settings.html",
+            status_code=status_code,
+            push=data["pushSettings"],
+            viewer=data["viewer"],
+            saved=saved or bool(page.request.query_params.get("saved")),
+            error=error,
+        )
 
-    app.add_api_route("/settings/notifications", _endpoint(settings_page), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/settings/notifications", _endpoint(settings_page), methods=["GET"], include_in_schema=False
+    )
 
     async def save_preferences(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        chosen = [{"kind": kind.name.upper(), "enabled": form.get(f"kind_{kind.value}") == "on"} for kind in CHOOSABLE]
+        chosen = [
+            {"kind": kind.name.upper(), "enabled": form.get(f"kind_{kind.value}") == "on"}
+            for kind in CHOOSABLE
+        ]
         result = (await page.run("SetPushPreferences", preferences=chosen))["setPushPreferences"]
         if result["__typename"] != "PushPreferencesSaved":
             return await settings_page(page, error=result["message"], status_code=400)
         return page.redirect("/settings/notifications?saved=1")
 
-    app.add_api_route("/settings/notifications", _endpoint(save_preferences), methods=["POST"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/settings/notifications", _endpoint(save_preferences), methods=["POST"], include_in_schema=False
+    )
 
-    async def emergency_form(page: Page, *, error: str | None = None, sent: int | None = None,
-                             values: dict | None = None, status_code: int = 200) -> Response:
+    async def emergency_form(
+        page: Page,
+        *,
+        error: str | None = None,
+        sent: int | None = None,
+        values: dict | None = None,
+        status_code: int = 200,
+    ) -> Response:
         if not page.context.actor.is_staff:
             raise HTTPException(404, "not found")
         try:
@@ -56,9 +74,16 @@ def install(app: FastAPI) -> None:
             data |= await page.run("RecentEmergencies")
         except OperationFailed:
             raise HTTPException(404, "not found") from None
-        return page.render("notify/emergency.html", status_code=status_code, communities=data["briefingCommunities"],
-                           notices=data["emergencyNotices"], error=error, sent=sent, values=values or {},
-                           kinds=EMERGENCY_KINDS)
+        return page.render(
+            "notify/emergency.html",
+            status_code=status_code,
+            communities=data["briefingCommunities"],
+            notices=data["emergencyNotices"],
+            error=error,
+            sent=sent,
+            values=values or {},
+            kinds=EMERGENCY_KINDS,
+        )
 
     app.add_api_route("/staff/emergency", _endpoint(emergency_form), methods=["GET"], include_in_schema=False)
 
@@ -68,19 +93,32 @@ def install(app: FastAPI) -> None:
         request = page.request
         raw = await request.form()
         form = await form_with_csrf(request)
-        values = {"community_ids": [str(v) for v in raw.getlist("community_ids")], "kind": form.get("kind", ""),
-                  "title": form.get("title", ""), "body": form.get("body", "")}
+        values = {
+            "community_ids": [str(v) for v in raw.getlist("community_ids")],
+            "kind": form.get("kind", ""),
+            "title": form.get("title", ""),
+            "body": form.get("body", ""),
+        }
         kind = values["kind"] if values["kind"] in EMERGENCY_KINDS else "other"
         try:
-            result = (await page.run("SendEmergencyNotice", communityIds=values["community_ids"], kind=kind.upper(),
-                                     title=values["title"], body=values["body"]))["sendEmergencyNotice"]
+            result = (
+                await page.run(
+                    "SendEmergencyNotice",
+                    communityIds=values["community_ids"],
+                    kind=kind.upper(),
+                    title=values["title"],
+                    body=values["body"],
+                )
+            )["sendEmergencyNotice"]
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         if result["__typename"] != "EmergencyNoticeSent":
             return await emergency_form(page, error=result["message"], values=values, status_code=400)
         return await emergency_form(page, sent=result["peopleNotified"])
 
-    app.add_api_route("/staff/emergency", _endpoint(send_emergency), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/staff/emergency", _endpoint(send_emergency), methods=["POST"], include_in_schema=False
+    )
 
 
 __all__ = ["install", "i18n"]

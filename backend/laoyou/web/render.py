@@ -126,8 +126,14 @@ class Page:
     def _finish(self, response: Response) -> Response:
         response.headers.raw.extend(self.sub_response.headers.raw)
         if CSRF_COOKIE not in self.request.cookies:
-            response.set_cookie(CSRF_COOKIE, self.csrf_token, httponly=False, samesite="lax",
-                                secure=self.context.settings.cookie_secure, path="/")
+            response.set_cookie(
+                CSRF_COOKIE,
+                self.csrf_token,
+                httponly=False,
+                samesite="lax",
+                secure=self.context.settings.cookie_secure,
+                path="/",
+            )
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -160,7 +166,9 @@ class Page:
             return {"text_size": person.text_size, "ui_mode": person.ui_mode}
         return {
             "text_size": cookies.get("laoyou_text") if cookies.get("laoyou_text") in TEXT_SIZES else "large",
-            "ui_mode": cookies.get("laoyou_mode") if cookies.get("laoyou_mode") in ("elderly", "standard") else "elderly",
+            "ui_mode": cookies.get("laoyou_mode")
+            if cookies.get("laoyou_mode") in ("elderly", "standard")
+            else "elderly",
         }
 
     async def close(self) -> None:

@@ -37,17 +37,17 @@ def _login_required(page: Page) -> Response | None:
 def install_web(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.templates = make_templates(settings)
+    from laoyou.web import billing as billing_pages
+    from laoyou.web import briefings as briefing_pages
     from laoyou.web import media
+    from laoyou.web import notify as notify_pages
+    from laoyou.web import support as support_pages
+    from laoyou.web import tickets as tickets_web
 
     media.install(app)
-    from laoyou.web import tickets as tickets_web; tickets_web.install(app)  # noqa: E702
-    from laoyou.web import support as support_pages; support_pages.install(app)  # noqa: E702
-    from laoyou.web import billing as billing_pages
-
+    tickets_web.install(app)
+    support_pages.install(app)
     billing_pages.install(app)
-    from laoyou.web import briefings as briefing_pages
-    from laoyou.web import notify as notify_pages
-
     briefing_pages.install(app)
     notify_pages.install(app)
     static_dir = settings.pwa_dir / "static"
@@ -56,11 +56,15 @@ def install_web(app: FastAPI) -> None:
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/graphql") or request.headers.get("accept", "").startswith("application/json"):
+        if request.url.path.startswith("/graphql") or request.headers.get("accept", "").startswith(
+            "application/json"
+        ):
             return JSONResponse({"errors": [{"message": str(exc.detail)}]}, status_code=exc.status_code)
         page = await Page.open(request)
         try:
-            return page.render("error.html", status_code=exc.status_code, status=exc.status_code, detail=str(exc.detail))
+            return page.render(
+                "error.html", status_code=exc.status_code, status=exc.status_code, detail=str(exc.detail)
+            )
         finally:
             await page.close()
 
@@ -80,8 +84,11 @@ def install_web(app: FastAPI) -> None:
     @app.get("/sw.js", include_in_schema=False)
     async def service_worker() -> Response:
         # Served from the root so its scope covers every page.
-        return FileResponse(settings.pwa_dir / "sw.js", media_type="text/javascript",
-                            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+        return FileResponse(
+            settings.pwa_dir / "sw.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+        )
 
     @app.get("/operations.json", include_in_schema=False)
     async def operations(request: Request) -> Response:
@@ -94,13 +101,27 @@ def install_web(app: FastAPI) -> None:
 
     # --- login ---------------------------------------------------------------------------------------
 
-    async def login(page: Page, *, error: str | None = None, field: str | None = None, phone: str = "",
-                    tab: str = "code", status_code: int = 200) -> Response:
+    async def login(
+        page: Page,
+        *,
+        error: str | None = None,
+        field: str | None = None,
+        phone: str = "",
+        tab: str = "code",
+        status_code: int = 200,
+    ) -> Response:
         if page.context.actor.is_authenticated and error is None:
             return page.redirect("/")
         data = await page.run("LoginPage")
-        return page.render("login.html", status_code=status_code, demo_people=data["demoPeople"], error=error,
-                           field=field, phone=phone, tab=tab)
+        return page.render(
+            "login.html",
+            status_code=status_code,
+            demo_people=data["demoPeople"],
+            error=error,
+            field=field,
+            phone=phone,
+            tab=tab,
+        )
 
     app.add_api_route("/login", _page(login), methods=["GET"], include_in_schema=False)
 
@@ -108,7 +129,9 @@ def install_web(app: FastAPI) -> None:
         form = await form_with_csrf(page.request)
         data = (await page.run("RequestLoginCode", phone=form.get("phone", "")))["requestLoginCode"]
         if data["__typename"] != "LoginCodeSent":
-            return await login(page, error=data["message"], field="phone", phone=form.get("phone", ""), status_code=400)
+            return await login(
+                page, error=data["message"], field="phone", phone=form.get("phone", ""), status_code=400
+            )
         return page.redirect(f"/login/verify?phone={quote(form.get('phone', ''))}")
 
     app.add_api_route("/login/code", _page(login_code), methods=["POST"], include_in_schema=False)
@@ -121,20 +144,28 @@ def install_web(app: FastAPI) -> None:
 
     async def verify(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        data = (await page.run("LoginWithCode", phone=form.get("phone", ""), code=form.get("code", "")))["loginWithCode"]
+        data = (await page.run("LoginWithCode", phone=form.get("phone", ""), code=form.get("code", "")))[
+            "loginWithCode"
+        ]
         if data["__typename"] != "LoggedIn":
-            return page.render("verify.html", status_code=400, phone=form.get("phone", "")[:32], error=data["message"])
+            return page.render(
+                "verify.html", status_code=400, phone=form.get("phone", "")[:32], error=data["message"]
+            )
         return page.redirect("/")
 
     app.add_api_route("/login/verify", _page(verify), methods=["POST"], include_in_schema=False)
 
     async def login_password(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        data = (await page.run("LoginWithPassword", phone=form.get("phone", ""), password=form.get("password", "")))[
-            "loginWithPassword"
-        ]
+        data = (
+            await page.run(
+                "LoginWithPassword", phone=form.get("phone", ""), password=form.get("password", "")
+            )
+        )["loginWithPassword"]
         if data["__typename"] != "LoggedIn":
-            return await login(page, error=data["message"], phone=form.get("phone", ""), tab="password", status_code=400)
+            return await login(
+                page, error=data["message"], phone=form.get("phone", ""), tab="password", status_code=400
+            )
         return page.redirect("/")
 
     app.add_api_route("/login/password", _page(login_password), methods=["POST"], include_in_schema=False)
@@ -187,7 +218,9 @@ def install_web(app: FastAPI) -> None:
         data = await page.run("ResidentHome")
         from laoyou.web.briefings import todays_for_home
 
-        return page.render("home_resident.html", viewer=data["viewer"], todays_briefings=await todays_for_home(page))
+        return page.render(
+            "home_resident.html", viewer=data["viewer"], todays_briefings=await todays_for_home(page)
+        )
 
     app.add_api_route("/", _page(home), methods=["GET"], include_in_schema=False)
 
@@ -198,15 +231,21 @@ def install_web(app: FastAPI) -> None:
         await page.run("MarkNotificationsRead")
         return page.redirect("/")
 
-    app.add_api_route("/notifications/read", _page(notifications_read), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/notifications/read", _page(notifications_read), methods=["POST"], include_in_schema=False
+    )
 
     # --- family --------------------------------------------------------------------------------------
 
-    async def family(page: Page, *, message: str | None = None, error: str | None = None, status_code: int = 200) -> Response:
+    async def family(
+        page: Page, *, message: str | None = None, error: str | None = None, status_code: int = 200
+    ) -> Response:
         if (redirect := _login_required(page)) is not None:
             return redirect
         data = await page.run("FamilyPage")
-        return page.render("family.html", status_code=status_code, viewer=data["viewer"], message=message, error=error)
+        return page.render(
+            "family.html", status_code=status_code, viewer=data["viewer"], message=message, error=error
+        )
 
     app.add_api_route("/family", _page(family), methods=["GET"], include_in_schema=False)
 
@@ -214,9 +253,11 @@ def install_web(app: FastAPI) -> None:
         form = await form_with_csrf(page.request)
         if (redirect := _login_required(page)) is not None:
             return redirect
-        data = (await page.run("RequestFamilyLink", phone=form.get("phone", ""), relation=form.get("relation", "")))[
-            "requestFamilyLink"
-        ]
+        data = (
+            await page.run(
+                "RequestFamilyLink", phone=form.get("phone", ""), relation=form.get("relation", "")
+            )
+        )["requestFamilyLink"]
         if data["__typename"] != "FamilyLinkRequested":
             return await family(page, error=data["message"], status_code=400)
         return await family(page, message=data["message"])
@@ -235,7 +276,9 @@ def install_web(app: FastAPI) -> None:
             if action == "remove":
                 data = (await page.run("RemoveFamilyLink", id=link_id))["removeFamilyLink"]
             else:
-                data = (await page.run("RespondFamilyLink", id=link_id, accept=action == "accept"))["respondFamilyLink"]
+                data = (await page.run("RespondFamilyLink", id=link_id, accept=action == "accept"))[
+                    "respondFamilyLink"
+                ]
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         if data["__typename"] != "FamilyLinkUpdated":
@@ -243,14 +286,18 @@ def install_web(app: FastAPI) -> None:
         return page.redirect("/family")
 
     # Starlette's path convertors are types (int, str, …), not patterns: the action is checked in the handler.
-    app.add_api_route("/family/{link_id}/{action}", _page(family_decide), methods=["POST"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/family/{link_id}/{action}", _page(family_decide), methods=["POST"], include_in_schema=False
+    )
 
     # --- settings ------------------------------------------------------------------------------------
 
-    async def settings_page(page: Page, *, error: str | None = None, saved: bool = False, status_code: int = 200) -> Response:
-        return page.render("settings.html", status_code=status_code, error=error, saved=saved,
-                           text_sizes=TEXT_SIZES)
+    async def settings_page(
+        page: Page, *, error: str | None = None, saved: bool = False, status_code: int = 200
+    ) -> Response:
+        return page.render(
+            "settings.html", status_code=status_code, error=error, saved=saved, text_sizes=TEXT_SIZES
+        )
 
     app.add_api_route("/settings", _page(settings_page), methods=["GET"], include_in_schema=False)
 
@@ -261,14 +308,16 @@ def install_web(app: FastAPI) -> None:
         text_size = form.get("text_size") if form.get("text_size") in TEXT_SIZES else None
         ui_mode = form.get("ui_mode") if form.get("ui_mode") in ("elderly", "standard") else None
         if page.context.actor.is_authenticated:
-            data = (await page.run("UpdatePreferences", language=language, textSize=text_size, uiMode=ui_mode))[
-                "updatePreferences"
-            ]
+            data = (
+                await page.run("UpdatePreferences", language=language, textSize=text_size, uiMode=ui_mode)
+            )["updatePreferences"]
             if data["__typename"] != "PreferencesUpdated":
                 return await settings_page(page, error=data["message"], status_code=400)
         if language:
             page.context.language = language
-            page.sub_response.set_cookie(LANGUAGE_COOKIE, language, max_age=ONE_YEAR, samesite="lax", path="/")
+            page.sub_response.set_cookie(
+                LANGUAGE_COOKIE, language, max_age=ONE_YEAR, samesite="lax", path="/"
+            )
         if text_size:
             page.sub_response.set_cookie("laoyou_text", text_size, max_age=ONE_YEAR, samesite="lax", path="/")
         if ui_mode:
@@ -284,61 +333,91 @@ def install_web(app: FastAPI) -> None:
         if (redirect := _login_required(page)) is not None:
             return redirect
         try:
-            data = await page.run("CommunityHouseholds", id=page.request.path_params["community_id"],
-                                  first=50, after=page.request.query_params.get("after"))
+            data = await page.run(
+                "CommunityHouseholds",
+                id=page.request.path_params["community_id"],
+                first=50,
+                after=page.request.query_params.get("after"),
+            )
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         return page.render("households.html", community=data["community"])
 
-    app.add_api_route("/staff/communities/{community_id}/households", _page(community_households), methods=["GET"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/staff/communities/{community_id}/households",
+        _page(community_households),
+        methods=["GET"],
+        include_in_schema=False,
+    )
 
-    async def household_cards(page: Page, *, error: str | None = None, issued: dict | None = None,
-                              status_code: int = 200) -> Response:
+    async def household_cards(
+        page: Page, *, error: str | None = None, issued: dict | None = None, status_code: int = 200
+    ) -> Response:
         if (redirect := _login_required(page)) is not None:
             return redirect
         try:
             data = await page.run("HouseholdCards", householdId=page.request.path_params["household_id"])
         except OperationFailed:
             raise HTTPException(404, "not found") from None
-        return page.render("household_cards.html", status_code=status_code, household=data["household"],
-                           cards=data["loginCards"], error=error, issued=issued)
+        return page.render(
+            "household_cards.html",
+            status_code=status_code,
+            household=data["household"],
+            cards=data["loginCards"],
+            error=error,
+            issued=issued,
+        )
 
-    app.add_api_route("/staff/households/{household_id}/cards", _page(household_cards), methods=["GET"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/staff/households/{household_id}/cards",
+        _page(household_cards),
+        methods=["GET"],
+        include_in_schema=False,
+    )
 
     async def issue_card(page: Page) -> Response:
         form = await form_with_csrf(page.request)
         if (redirect := _login_required(page)) is not None:
             return redirect
         try:
-            data = (await page.run("IssueLoginCard", householdId=page.request.path_params["household_id"],
-                                   personId=form.get("person_id", "")))["issueLoginCard"]
+            data = (
+                await page.run(
+                    "IssueLoginCard",
+                    householdId=page.request.path_params["household_id"],
+                    personId=form.get("person_id", ""),
+                )
+            )["issueLoginCard"]
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         if data["__typename"] != "LoginCardIssued":
             return await household_cards(page, error=data["message"], status_code=400)
         return page.render("login_card_print.html", issued=data)
 
-    app.add_api_route("/staff/households/{household_id}/cards", _page(issue_card), methods=["POST"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/staff/households/{household_id}/cards", _page(issue_card), methods=["POST"], include_in_schema=False
+    )
 
     async def revoke_card(page: Page) -> Response:
         await form_with_csrf(page.request)
         if (redirect := _login_required(page)) is not None:
             return redirect
         try:
-            data = (await page.run("RevokeLoginCard", id=page.request.path_params["card_id"]))["revokeLoginCard"]
+            data = (await page.run("RevokeLoginCard", id=page.request.path_params["card_id"]))[
+                "revokeLoginCard"
+            ]
         except OperationFailed:
             raise HTTPException(404, "not found") from None
         if data["__typename"] != "LoginCardRevoked":
             return await household_cards(page, error=data["message"], status_code=400)
         return page.redirect(f"/staff/households/{page.request.path_params['household_id']}/cards")
 
-    app.add_api_route("/staff/households/{household_id}/cards/{card_id}/revoke", _page(revoke_card), methods=["POST"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/staff/households/{household_id}/cards/{card_id}/revoke",
+        _page(revoke_card),
+        methods=["POST"],
+        include_in_schema=False,
+    )
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
         return FileResponse(static_dir / "icons" / "icon-192.png", media_type="image/png")
-

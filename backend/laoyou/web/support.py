@@ -34,7 +34,9 @@ CANNED_REPLIES = (
 )
 
 
-def _page(handler: Callable[[Page], Awaitable[Response]], *, staff: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def _page(
+    handler: Callable[[Page], Awaitable[Response]], *, staff: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         page = await Page.open(request)
         try:
@@ -58,7 +60,9 @@ def _new_client_id() -> str:
 
 
 def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
-    def route(path: str, handler: Callable[[Page], Awaitable[Response]], method: str = "GET", staff: bool = False) -> None:
+    def route(
+        path: str, handler: Callable[[Page], Awaitable[Response]], method: str = "GET", staff: bool = False
+    ) -> None:
         app.add_api_route(path, _page(handler, staff=staff), methods=[method], include_in_schema=False)
 
     # --- resident: chat -------------------------------------------------------------------------------
@@ -68,10 +72,19 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         viewer = data["viewer"]
         # A resident asks about their own home; a family member about the home they follow.
         households = sorted(viewer["households"], key=lambda h: h["id"] not in viewer["ownHouseholdIds"])
-        to_rate = next((c for c in data["supportConversations"] if c["status"] == "closed" and not c["rating"]), None)
-        response = page.render("support/chat.html", status_code=status_code, viewer=viewer, households=households,
-                               conversation=data["mySupportConversation"], to_rate=to_rate, error=error,
-                               client_id=_new_client_id())
+        to_rate = next(
+            (c for c in data["supportConversations"] if c["status"] == "closed" and not c["rating"]), None
+        )
+        response = page.render(
+            "support/chat.html",
+            status_code=status_code,
+            viewer=viewer,
+            households=households,
+            conversation=data["mySupportConversation"],
+            to_rate=to_rate,
+            error=error,
+            client_id=_new_client_id(),
+        )
         response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes
         return response
 
@@ -90,22 +103,35 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
                 community_id = str(form.get("community_id", ""))
                 try:
                     stored = await media.do_store_upload(
-                        page.context.session, settings=page.context.settings, storage=request.app.state.storage,
-                        actor=page.context.actor, data=data,
+                        page.context.session,
+                        settings=page.context.settings,
+                        storage=request.app.state.storage,
+                        actor=page.context.actor,
+                        data=data,
                         community_id=int(community_id) if community_id.isdigit() else 0,
-                        allowed={"image"}, client_id=f"chat-{form.get('client_id', '')}"[:64],
+                        allowed={"image"},
+                        client_id=f"chat-{form.get('client_id', '')}"[:64],
                     )
                 except LaoyouError as exc:
                     from laoyou.core import i18n
 
-                    return await chat(page, error=i18n.gettext(exc.message, page.context.language, **exc.params),
-                                      status_code=400)
+                    return await chat(
+                        page,
+                        error=i18n.gettext(exc.message, page.context.language, **exc.params),
+                        status_code=400,
+                    )
                 media_id = str(stored.id)
         conversation_id = str(form.get("conversation_id", "")) or None
-        result = (await page.run(
-            "SendChatMessage", clientId=str(form.get("client_id", "")), body=str(form.get("body", "")),
-            mediaId=media_id, conversationId=conversation_id, householdId=str(form.get("household_id", "")) or None,
-        ))["sendChatMessage"]
+        result = (
+            await page.run(
+                "SendChatMessage",
+                clientId=str(form.get("client_id", "")),
+                body=str(form.get("body", "")),
+                mediaId=media_id,
+                conversationId=conversation_id,
+                householdId=str(form.get("household_id", "")) or None,
+            )
+        )["sendChatMessage"]
         if result["__typename"] != "ChatMessageSent":
             return await chat(page, error=result["message"], status_code=400)
         back = page.request.query_params.get("back", "")
@@ -118,8 +144,14 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
     async def rate(page: Page) -> Response:
         form = await form_with_csrf(page.request)
         stars = form.get("stars", "")
-        result = (await page.run("RateConversation", id=page.request.path_params["cid"],
-                                 stars=int(stars) if stars.isdigit() else 0, comment=form.get("comment", "")))["rateConversation"]
+        result = (
+            await page.run(
+                "RateConversation",
+                id=page.request.path_params["cid"],
+                stars=int(stars) if stars.isdigit() else 0,
+                comment=form.get("comment", ""),
+            )
+        )["rateConversation"]
         if result["__typename"] != "ConversationUpdated":
             return await chat(page, error=result["message"], status_code=400)
         return page.redirect("/support?rated=1")
@@ -138,7 +170,9 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
 
     async def steward_call(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        result = (await page.run("LogStewardCall", householdId=form.get("household_id", "")))["logStewardCall"]
+        result = (await page.run("LogStewardCall", householdId=form.get("household_id", "")))[
+            "logStewardCall"
+        ]
         if result["__typename"] != "StewardCallLogged":
             raise HTTPException(404, "not found")
         if page.request.headers.get("accept", "").startswith("application/json"):
@@ -157,8 +191,11 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
 
     async def sos_raise(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        result = (await page.run("RaiseSos", householdId=form.get("household_id", ""),
-                                 clientId=form.get("client_id", "")))["raiseSos"]
+        result = (
+            await page.run(
+                "RaiseSos", householdId=form.get("household_id", ""), clientId=form.get("client_id", "")
+            )
+        )["raiseSos"]
         if result["__typename"] != "SosRaised":
             raise HTTPException(400, result["message"])
         return page.redirect(f"/support/sos/{result['alert']['id']}")
@@ -175,9 +212,14 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
 
     async def start_call(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        result = (await page.run("StartCall", video=form.get("video") == "1",
-                                 conversationId=form.get("conversation_id") or None,
-                                 toSteward=form.get("to") == "steward"))["startCall"]
+        result = (
+            await page.run(
+                "StartCall",
+                video=form.get("video") == "1",
+                conversationId=form.get("conversation_id") or None,
+                toSteward=form.get("to") == "steward",
+            )
+        )["startCall"]
         if result["__typename"] != "CallUpdated":
             if page.context.actor.is_staff:
                 raise HTTPException(400, result["message"])
@@ -203,37 +245,61 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         await page.run("AnswerCall" if action == "answer" else "HangUpCall", id=call_id)
         return page.redirect(f"/support/call/{call_id}")
 
-    app.add_api_route("/support/call/{call_id}/{action}", _page(call_action), methods=["POST"],
-                      include_in_schema=False)
+    app.add_api_route(
+        "/support/call/{call_id}/{action}", _page(call_action), methods=["POST"], include_in_schema=False
+    )
 
     # --- staff: console -------------------------------------------------------------------------------
 
     async def console(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
         data = await page.run("SupportConsole")
-        return page.render("support/console.html", status_code=status_code, queue=data["supportQueue"],
-                           status=data["myAgentStatus"], sos_alerts=data["sosAlerts"], error=error,
-                           is_agent=page.context.actor.has(*_agent_roles()))
+        return page.render(
+            "support/console.html",
+            status_code=status_code,
+            queue=data["supportQueue"],
+            status=data["myAgentStatus"],
+            sos_alerts=data["sosAlerts"],
+            error=error,
+            is_agent=page.context.actor.has(*_agent_roles()),
+        )
 
     route("/staff/support", console, staff=True)
 
     async def set_status(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        result = (await page.run("SetAgentStatus", online=form.get("online") == "1",
-                                 hoursStart=form.get("hours_start") or None, hoursEnd=form.get("hours_end") or None))["setAgentStatus"]
+        result = (
+            await page.run(
+                "SetAgentStatus",
+                online=form.get("online") == "1",
+                hoursStart=form.get("hours_start") or None,
+                hoursEnd=form.get("hours_end") or None,
+            )
+        )["setAgentStatus"]
         if result["__typename"] != "AgentStatusUpdated":
             return await console(page, error=result["message"], status_code=400)
         return page.redirect("/staff/support")
 
     route("/staff/support/status", set_status, "POST", staff=True)
 
-    async def conversation(page: Page, *, error: str | None = None, message: str | None = None,
-                           status_code: int = 200) -> Response:
+    async def conversation(
+        page: Page, *, error: str | None = None, message: str | None = None, status_code: int = 200
+    ) -> Response:
         data = await page.run("SupportConversationPage", id=page.request.path_params["cid"])
-        return page.render("support/conversation.html", status_code=status_code, c=data["supportConversation"],
-                           canned=CANNED_REPLIES, error=error, message=message, client_id=_new_client_id(),
-                           categories=_categories(), labels=_category_labels())
+        return page.render(
+            "support/conversation.html",
+            status_code=status_code,
+            c=data["supportConversation"],
+            canned=CANNED_REPLIES,
+            error=error,
+            message=message,
+            client_id=_new_client_id(),
+            categories=_categories(),
+            labels=_category_labels(),
+        )
 
-    app.add_api_route("/staff/support/{cid:int}", _page(conversation, staff=True), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/staff/support/{cid:int}", _page(conversation, staff=True), methods=["GET"], include_in_schema=False
+    )
 
     async def conversation_action(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -244,34 +310,54 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         if action == "claim":
             result = (await page.run("ClaimConversation", id=cid))["claimConversation"]
         elif action == "transfer":
-            result = (await page.run("TransferConversation", id=cid, toPersonId=form.get("to", "")))["transferConversation"]
+            result = (await page.run("TransferConversation", id=cid, toPersonId=form.get("to", "")))[
+                "transferConversation"
+            ]
         elif action == "close":
             result = (await page.run("CloseConversation", id=cid))["closeConversation"]
         else:
             category = str(form.get("category", "other"))
             if category not in _categories():
                 category = "other"
-            result = (await page.run("TurnIntoWorkOrder", id=cid, category=category))["turnConversationIntoWorkOrder"]
+            result = (await page.run("TurnIntoWorkOrder", id=cid, category=category))[
+                "turnConversationIntoWorkOrder"
+            ]
         if result.get("message"):
             return await conversation(page, error=result["message"], status_code=400)
         return page.redirect(f"/staff/support/{cid}")
 
-    app.add_api_route("/staff/support/{cid:int}/{action}", _page(conversation_action, staff=True),
-                      methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/staff/support/{cid:int}/{action}",
+        _page(conversation_action, staff=True),
+        methods=["POST"],
+        include_in_schema=False,
+    )
 
     async def faq(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
         data = await page.run("SupportFaqPage")
         districts = {c["district"]["id"]: c["district"] for c in data["viewer"]["staffCommunities"]}
-        return page.render("support/faq.html", status_code=status_code, entries=data["faqEntries"],
-                           districts=list(districts.values()), error=error)
+        return page.render(
+            "support/faq.html",
+            status_code=status_code,
+            entries=data["faqEntries"],
+            districts=list(districts.values()),
+            error=error,
+        )
 
     route("/staff/support/faq", faq, staff=True)
 
     async def faq_save(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        result = (await page.run("SaveFaqEntry", id=form.get("id") or None, districtId=form.get("district_id") or None,
-                                 question=form.get("question", ""), answer=form.get("answer", ""),
-                                 keywords=form.get("keywords", "")))["saveFaqEntry"]
+        result = (
+            await page.run(
+                "SaveFaqEntry",
+                id=form.get("id") or None,
+                districtId=form.get("district_id") or None,
+                question=form.get("question", ""),
+                answer=form.get("answer", ""),
+                keywords=form.get("keywords", ""),
+            )
+        )["saveFaqEntry"]
         if result["__typename"] != "FaqEntrySaved":
             return await faq(page, error=result["message"], status_code=400)
         return page.redirect("/staff/support/faq")

@@ -23,14 +23,35 @@ from laoyou.web.edge import permissions_policy
 from laoyou.web.render import Can, OperationFailed, Page
 
 MAX_FORM = 6 * media.MAX_IMAGE_BYTES + media.MAX_AUDIO_BYTES
-REPAIR_CATEGORIES = ("water", "electricity", "sewer", "lift", "door_lock", "lighting", "greenery", "cleanliness",
-                     "noise", "parking", "security", "other")
+REPAIR_CATEGORIES = (
+    "water",
+    "electricity",
+    "sewer",
+    "lift",
+    "door_lock",
+    "lighting",
+    "greenery",
+    "cleanliness",
+    "noise",
+    "parking",
+    "security",
+    "other",
+)
 EMERGENCIES = ("gas", "flooding", "lift_trapped")
 ACTIONS = {
-    "assign": "AssignWorkOrder", "grab": "GrabWorkOrder", "accept": "AcceptWorkOrder", "start": "StartWorkOrder",
-    "finish": "FinishWorkOrder", "note": "AddWorkOrderNote", "transfer": "TransferWorkOrder",
-    "release": "TransferWorkOrder", "confirm": "ConfirmWorkOrder", "reopen": "ReopenWorkOrder",
-    "cancel": "CancelWorkOrder", "escalate": "EscalateWorkOrder", "return_visit": "RecordReturnVisit",
+    "assign": "AssignWorkOrder",
+    "grab": "GrabWorkOrder",
+    "accept": "AcceptWorkOrder",
+    "start": "StartWorkOrder",
+    "finish": "FinishWorkOrder",
+    "note": "AddWorkOrderNote",
+    "transfer": "TransferWorkOrder",
+    "release": "TransferWorkOrder",
+    "confirm": "ConfirmWorkOrder",
+    "reopen": "ReopenWorkOrder",
+    "cancel": "CancelWorkOrder",
+    "escalate": "EscalateWorkOrder",
+    "return_visit": "RecordReturnVisit",
 }
 
 
@@ -40,8 +61,14 @@ def _(message: str) -> str:
 
 
 SKILL_LABELS = {
-    "general": _("General repairs"), "plumbing": _("Plumbing"), "electrical": _("Electrical"), "lift": _("Lifts"),
-    "locksmith": _("Locks"), "gas": _("Gas"), "greenery": _("Trees and grass"), "cleaning": _("Cleaning"),
+    "general": _("General repairs"),
+    "plumbing": _("Plumbing"),
+    "electrical": _("Electrical"),
+    "lift": _("Lifts"),
+    "locksmith": _("Locks"),
+    "gas": _("Gas"),
+    "greenery": _("Trees and grass"),
+    "cleaning": _("Cleaning"),
     "security": _("Safety and guards"),
 }
 
@@ -71,29 +98,45 @@ async def _form(request: Request) -> Any:
     return form
 
 
-async def _store_files(page: Page, form: Any, community_id: int, client_id: str) -> tuple[list[int], int | None]:
+async def _store_files(
+    page: Page, form: Any, community_id: int, client_id: str
+) -> tuple[list[int], int | None]:
     """Photos and a voice note from the form, each stored once per submission (the same ids on a replay)."""
     photos: list[int] = []
     voice: int | None = None
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     if len(files) > tickets.MAX_PHOTOS:
-        raise LaoyouError(tickets.ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=tickets.MAX_PHOTOS)
+        raise LaoyouError(
+            tickets.ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=tickets.MAX_PHOTOS
+        )
     context = page.context
     storage = page.request.app.state.storage
     for index, upload in enumerate(files):
         data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
-                                             actor=context.actor, data=data,
-                                             community_id=community_id, allowed={"image"},
-                                             client_id=f"{client_id[:56]}-p{index}")
+        stored = await media.do_store_upload(
+            context.session,
+            settings=context.settings,
+            storage=storage,
+            actor=context.actor,
+            data=data,
+            community_id=community_id,
+            allowed={"image"},
+            client_id=f"{client_id[:56]}-p{index}",
+        )
         photos.append(stored.id)
     voice_file = form.get("voice")
     if isinstance(voice_file, UploadFile) and voice_file.filename:
         data = await voice_file.read(media.MAX_AUDIO_BYTES + 1)
-        stored = await media.do_store_upload(context.session, settings=context.settings, storage=storage,
-                                             actor=context.actor, data=data,
-                                             community_id=community_id, allowed={"audio"},
-                                             client_id=f"{client_id[:56]}-v")
+        stored = await media.do_store_upload(
+            context.session,
+            settings=context.settings,
+            storage=storage,
+            actor=context.actor,
+            data=data,
+            community_id=community_id,
+            allowed={"audio"},
+            client_id=f"{client_id[:56]}-v",
+        )
         voice = stored.id
     return photos, voice
 
@@ -106,8 +149,14 @@ def install(app: FastAPI) -> None:
 
     # --- reporting ---------------------------------------------------------------------------------------
 
-    async def new_report(page: Page, *, error: str | None = None, field: str | None = None, values: dict | None = None,
-                         status_code: int = 200) -> Response:
+    async def new_report(
+        page: Page,
+        *,
+        error: str | None = None,
+        field: str | None = None,
+        values: dict | None = None,
+        status_code: int = 200,
+    ) -> Response:
         params = page.request.query_params
         values = values or {}
         kind = values.get("kind") or params.get("kind") or "repair"
@@ -116,10 +165,20 @@ def install(app: FastAPI) -> None:
         category = category if category in Category.__members__ else ""
         data = await page.run("ReportFormContext")
         response = page.render(
-            "tickets/new.html", status_code=status_code, viewer=data["viewer"], kind=kind, category=category,
-            categories=REPAIR_CATEGORIES, emergencies=EMERGENCIES, labels=tickets.CATEGORY_LABELS,
-            sources=[s.value for s in Source if s != Source.app], client_id=values.get("client_id") or uuid.uuid4().hex,
-            error=error, field=field, values=values, max_photos=tickets.MAX_PHOTOS,
+            "tickets/new.html",
+            status_code=status_code,
+            viewer=data["viewer"],
+            kind=kind,
+            category=category,
+            categories=REPAIR_CATEGORIES,
+            emergencies=EMERGENCIES,
+            labels=tickets.CATEGORY_LABELS,
+            sources=[s.value for s in Source if s != Source.app],
+            client_id=values.get("client_id") or uuid.uuid4().hex,
+            error=error,
+            field=field,
+            values=values,
+            max_photos=tickets.MAX_PHOTOS,
         )
         response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes
         return response
@@ -135,7 +194,9 @@ def install(app: FastAPI) -> None:
         language = page.context.language
         try:
             if source == "app":
-                household_id = int(values["household_id"]) if values.get("household_id", "").isdigit() else None
+                household_id = (
+                    int(values["household_id"]) if values.get("household_id", "").isdigit() else None
+                )
                 households = sorted(actor.household_ids)
                 household_id = household_id or (households[0] if households else None)
                 if household_id not in actor.household_ids:
@@ -156,12 +217,19 @@ def install(app: FastAPI) -> None:
         except PermissionDenied:
             raise HTTPException(404, "not found") from None
         variables = {
-            "clientId": client_id, "category": values.get("category") or "other", "kind": values.get("kind") or "repair",
-            "urgency": values.get("urgency") or "normal", "place": values.get("place") or "unit",
-            "placeNote": values.get("place_note", ""), "description": values.get("description", ""),
-            "photoIds": [str(p) for p in photos], "voiceId": str(voice) if voice else None,
-            "hideAuthor": values.get("hide_author") == "on", "source": source,
-            "reporterName": values.get("reporter_name", ""), "reporterPhone": values.get("reporter_phone", ""),
+            "clientId": client_id,
+            "category": values.get("category") or "other",
+            "kind": values.get("kind") or "repair",
+            "urgency": values.get("urgency") or "normal",
+            "place": values.get("place") or "unit",
+            "placeNote": values.get("place_note", ""),
+            "description": values.get("description", ""),
+            "photoIds": [str(p) for p in photos],
+            "voiceId": str(voice) if voice else None,
+            "hideAuthor": values.get("hide_author") == "on",
+            "source": source,
+            "reporterName": values.get("reporter_name", ""),
+            "reporterPhone": values.get("reporter_phone", ""),
         }
         if household_id:
             variables["householdId"] = str(household_id)
@@ -176,8 +244,12 @@ def install(app: FastAPI) -> None:
             return await new_report(page, error=message, values=values, status_code=400)
         if result["__typename"] != "WorkOrderReported":
             if _wants_json(page.request):
-                return JSONResponse({"error": {"field": result["field"], "message": result["message"]}}, status_code=400)
-            return await new_report(page, error=result["message"], field=result["field"], values=values, status_code=400)
+                return JSONResponse(
+                    {"error": {"field": result["field"], "message": result["message"]}}, status_code=400
+                )
+            return await new_report(
+                page, error=result["message"], field=result["field"], values=values, status_code=400
+            )
         order_id = result["workOrder"]["id"]
         if _wants_json(page.request):
             return JSONResponse({"id": order_id, "url": f"/orders/{order_id}", "created": result["created"]})
@@ -200,11 +272,20 @@ def install(app: FastAPI) -> None:
         staff: list = []
         if "assign" in order["allowedActions"] and page.context.actor.has(Role.steward, Role.admin):
             try:
-                staff = (await page.run("AssignChoices", districtId=order["community"]["district"]["id"]))["fieldStaff"]
+                staff = (await page.run("AssignChoices", districtId=order["community"]["district"]["id"]))[
+                    "fieldStaff"
+                ]
             except OperationFailed:
                 staff = []
-        return page.render("tickets/order.html", status_code=status_code, order=order, staff=staff, error=error,
-                           sent=page.request.query_params.get("sent") == "1", labels=tickets.CATEGORY_LABELS)
+        return page.render(
+            "tickets/order.html",
+            status_code=status_code,
+            order=order,
+            staff=staff,
+            error=error,
+            sent=page.request.query_params.get("sent") == "1",
+            labels=tickets.CATEGORY_LABELS,
+        )
 
     app.add_api_route("/orders/{order_id}", _page(order_page), methods=["GET"], include_in_schema=False)
 
@@ -220,12 +301,16 @@ def install(app: FastAPI) -> None:
         if action in ("finish", "note"):
             order = (await page.run("WorkOrderPage", id=order_id))["workOrder"]
             try:
-                photos, _ = await _store_files(page, form, int(order["community"]["id"]),
-                                               values.get("client_id") or uuid.uuid4().hex)
+                photos, _ = await _store_files(
+                    page, form, int(order["community"]["id"]), values.get("client_id") or uuid.uuid4().hex
+                )
                 await page.context.commit()
             except LaoyouError as exc:
-                return await order_page(page, error=i18n.gettext(exc.message, page.context.language, **exc.params),
-                                        status_code=400)
+                return await order_page(
+                    page,
+                    error=i18n.gettext(exc.message, page.context.language, **exc.params),
+                    status_code=400,
+                )
             variables.update(note=note, photoIds=[str(p) for p in photos])
         elif action in ("assign", "transfer"):
             assignee = values.get("assignee_id", "")
@@ -242,17 +327,25 @@ def install(app: FastAPI) -> None:
         if result["__typename"] != "WorkOrderChanged":
             return await order_page(page, error=result["message"], status_code=400)
         back = values.get("next", "")
-        return page.redirect(back if back.startswith("/") and not back.startswith("//") else f"/orders/{order_id}")
+        return page.redirect(
+            back if back.startswith("/") and not back.startswith("//") else f"/orders/{order_id}"
+        )
 
-    app.add_api_route("/orders/{order_id}/{action}", _page(order_action), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/orders/{order_id}/{action}", _page(order_action), methods=["POST"], include_in_schema=False
+    )
 
     # --- field staff -----------------------------------------------------------------------------------------
 
     async def work(page: Page) -> Response:
         # Stewards and the admin take complaints but have no pool: that is the field staff's.
         data = await page.run("WorkQueue", withPool=Can(page.context.actor).grab_from_pool)
-        return page.render("tickets/work.html", queue=data["myWorkQueue"], pool=data.get("workOrderPool"),
-                           labels=tickets.CATEGORY_LABELS)
+        return page.render(
+            "tickets/work.html",
+            queue=data["myWorkQueue"],
+            pool=data.get("workOrderPool"),
+            labels=tickets.CATEGORY_LABELS,
+        )
 
     app.add_api_route("/work", _page(work), methods=["GET"], include_in_schema=False)
 
@@ -287,12 +380,24 @@ def install(app: FastAPI) -> None:
             "communityId": q.get("community") if (q.get("community") or "").isdigit() else None,
             "overdueOnly": q.get("overdue") == "1",
         }
-        data = await page.run("StewardBoard", districtId=district_id, after=q.get("after") or None,
-                              withReturnVisits=Can(page.context.actor).manage_work, **filters)
-        return page.render("tickets/board.html", district=data["district"], board=data["workOrderBoard"],
-                           visits=data.get("returnVisitsDue"), filters=filters, labels=tickets.CATEGORY_LABELS,
-                           districts=districts,
-                           categories=REPAIR_CATEGORIES + EMERGENCIES, statuses=list(tickets.Status.__members__))
+        data = await page.run(
+            "StewardBoard",
+            districtId=district_id,
+            after=q.get("after") or None,
+            withReturnVisits=Can(page.context.actor).manage_work,
+            **filters,
+        )
+        return page.render(
+            "tickets/board.html",
+            district=data["district"],
+            board=data["workOrderBoard"],
+            visits=data.get("returnVisitsDue"),
+            filters=filters,
+            labels=tickets.CATEGORY_LABELS,
+            districts=districts,
+            categories=REPAIR_CATEGORIES + EMERGENCIES,
+            statuses=list(tickets.Status.__members__),
+        )
 
     app.add_api_route("/board", _page(board), methods=["GET"], include_in_schema=False)
 
@@ -301,37 +406,58 @@ def install(app: FastAPI) -> None:
         q = page.request.query_params
         days = int(q.get("days")) if (q.get("days") or "").isdigit() and 0 < int(q.get("days")) <= 366 else 30
         community = q.get("community") if (q.get("community") or "").isdigit() else None
-        data = await page.run("WorkOrderFiguresPage", districtId=district_id, communityId=community, days=days)
-        return page.render("tickets/figures.html", district=data["district"], figures=data["workOrderFigures"],
-                           community=community, days=days, labels=tickets.CATEGORY_LABELS)
+        data = await page.run(
+            "WorkOrderFiguresPage", districtId=district_id, communityId=community, days=days
+        )
+        return page.render(
+            "tickets/figures.html",
+            district=data["district"],
+            figures=data["workOrderFigures"],
+            community=community,
+            days=days,
+            labels=tickets.CATEGORY_LABELS,
+        )
 
     app.add_api_route("/board/figures", _page(figures), methods=["GET"], include_in_schema=False)
 
-
     # --- the steward's field workers: skills, communities covered, on duty ----------------------------------
 
-    async def staff_profiles(page: Page, *, error: str | None = None, saved: str | None = None,
-                             status_code: int = 200) -> Response:
+    async def staff_profiles(
+        page: Page, *, error: str | None = None, saved: str | None = None, status_code: int = 200
+    ) -> Response:
         district_id, _districts = await _district(page)
         data = await page.run("StaffProfilesPage", districtId=district_id)
-        return page.render("tickets/staff.html", status_code=status_code, district=data["district"],
-                           staff=data["fieldStaff"], skills=tickets.SKILLS, skill_labels=SKILL_LABELS, error=error,
-                           saved=saved or page.request.query_params.get("saved"))
+        return page.render(
+            "tickets/staff.html",
+            status_code=status_code,
+            district=data["district"],
+            staff=data["fieldStaff"],
+            skills=tickets.SKILLS,
+            skill_labels=SKILL_LABELS,
+            error=error,
+            saved=saved or page.request.query_params.get("saved"),
+        )
 
     app.add_api_route("/board/staff", _page(staff_profiles), methods=["GET"], include_in_schema=False)
 
     async def save_staff_profile(page: Page) -> Response:
         form = await _form(page.request)
         person_id = page.request.path_params["person_id"]
-        result = (await page.run(
-            "SaveStaffProfile", personId=person_id, skills=[str(v) for v in form.getlist("skills")][:20],
-            communityIds=[str(v) for v in form.getlist("communities") if str(v).isdigit()][:100],
-            onDuty=form.get("on_duty") == "on",
-        ))["saveStaffProfile"]
+        result = (
+            await page.run(
+                "SaveStaffProfile",
+                personId=person_id,
+                skills=[str(v) for v in form.getlist("skills")][:20],
+                communityIds=[str(v) for v in form.getlist("communities") if str(v).isdigit()][:100],
+                onDuty=form.get("on_duty") == "on",
+            )
+        )["saveStaffProfile"]
         if result["__typename"] != "StaffProfileSaved":
             return await staff_profiles(page, error=result["message"], status_code=400)
         district = page.request.query_params.get("district", "")
         suffix = f"&district={district}" if district.isdigit() else ""
         return page.redirect(f"/board/staff?saved={person_id}{suffix}#staff-{person_id}")
 
-    app.add_api_route("/board/staff/{person_id}", _page(save_staff_profile), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/board/staff/{person_id}", _page(save_staff_profile), methods=["POST"], include_in_schema=False
+    )

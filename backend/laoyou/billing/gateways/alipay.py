@@ -37,7 +37,9 @@ GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 
 
 def sign_content(params: dict[str, Any], *, exclude: tuple[str, ...] = ("sign",)) -> str:
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] not in ("", None))
+    return "&".join(
+        f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] not in ("", None)
+    )
 
 
 def sign_params(private_key: rsa.RSAPrivateKey, params: dict[str, Any]) -> str:
@@ -68,12 +70,16 @@ def response_node(raw: str, method: str) -> str | None:
         elif char == "}":
             depth -= 1
             if depth == 0:
-                return raw[start:index + 1]
+                return raw[start : index + 1]
     return None
 
 
-_STATES = {"TRADE_SUCCESS": TradeState.success, "TRADE_FINISHED": TradeState.success,
-           "WAIT_BUYER_PAY": TradeState.not_paid, "TRADE_CLOSED": TradeState.closed}
+_STATES = {
+    "TRADE_SUCCESS": TradeState.success,
+    "TRADE_FINISHED": TradeState.success,
+    "WAIT_BUYER_PAY": TradeState.not_paid,
+    "TRADE_CLOSED": TradeState.closed,
+}
 
 
 class AlipayGateway:
@@ -103,8 +109,13 @@ class AlipayGateway:
 
     def _common(self, method: str, biz: dict[str, Any]) -> dict[str, str]:
         params = {
-            "app_id": self.app_id, "method": method, "format": "JSON", "charset": "utf-8", "sign_type": "RSA2",
-            "timestamp": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"), "version": "1.0",
+            "app_id": self.app_id,
+            "method": method,
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "version": "1.0",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
         params["sign"] = sign_params(self.private_key, params)
@@ -113,9 +124,12 @@ class AlipayGateway:
     async def create_order(self, order: OrderRequest) -> OrderCreated:
         """Alipay's page/wap pay is a signed redirect: nothing is sent until the person opens it."""
         method = "alipay.trade.page.pay" if order.kind == "page" else "alipay.trade.wap.pay"
-        biz = {"out_trade_no": order.out_trade_no, "total_amount": yuan(order.amount_fen),
-               "subject": order.description[:256],
-               "product_code": "FAST_INSTANT_TRADE_PAY" if order.kind == "page" else "QUICK_WAP_WAY"}
+        biz = {
+            "out_trade_no": order.out_trade_no,
+            "total_amount": yuan(order.amount_fen),
+            "subject": order.description[:256],
+            "product_code": "FAST_INSTANT_TRADE_PAY" if order.kind == "page" else "QUICK_WAP_WAY",
+        }
         params = self._common(method, biz)
         params["notify_url"] = self.notify_url
         if self.return_url:
@@ -146,38 +160,59 @@ class AlipayGateway:
         if data.get("code") != "10000":
             return TradeResult(out_trade_no=out_trade_no, state=TradeState.not_paid)
         return TradeResult(
-            out_trade_no=data.get("out_trade_no", ""), state=_STATES.get(data.get("trade_status", ""), TradeState.unknown),
-            transaction_id=data.get("trade_no", ""), amount_fen=parse_yuan(data.get("total_amount", "0")),
+            out_trade_no=data.get("out_trade_no", ""),
+            state=_STATES.get(data.get("trade_status", ""), TradeState.unknown),
+            transaction_id=data.get("trade_no", ""),
+            amount_fen=parse_yuan(data.get("total_amount", "0")),
             merchant_id=self.app_id,
         )
 
     async def create_refund(self, refund: RefundRequest) -> RefundResult:
         """alipay.trade.refund: synchronous; out_request_no makes a repeated request the same refund."""
-        data = await self._call("alipay.trade.refund", {
-            "out_trade_no": refund.out_trade_no, "refund_amount": yuan(refund.amount_fen),
-            "out_request_no": refund.out_refund_no, "refund_reason": refund.reason[:256]})
+        data = await self._call(
+            "alipay.trade.refund",
+            {
+                "out_trade_no": refund.out_trade_no,
+                "refund_amount": yuan(refund.amount_fen),
+                "out_request_no": refund.out_refund_no,
+                "refund_reason": refund.reason[:256],
+            },
+        )
         if data.get("code") == "10000":
-            return RefundResult(out_refund_no=refund.out_refund_no, state=RefundState.success,
-                                refund_id=f"{data.get('trade_no', '')}/{refund.out_refund_no}",
-                                amount_fen=refund.amount_fen, out_trade_no=data.get("out_trade_no", ""),
-                                merchant_id=self.app_id)
+            return RefundResult(
+                out_refund_no=refund.out_refund_no,
+                state=RefundState.success,
+                refund_id=f"{data.get('trade_no', '')}/{refund.out_refund_no}",
+                amount_fen=refund.amount_fen,
+                out_trade_no=data.get("out_trade_no", ""),
+                merchant_id=self.app_id,
+            )
         if data.get("code") == "20000" or data.get("sub_code") == "ACQ.SYSTEM_ERROR":
             # Unknown outcome: ask again later with the same out_request_no.
-            return RefundResult(out_refund_no=refund.out_refund_no, state=RefundState.processing,
-                                amount_fen=refund.amount_fen, out_trade_no=refund.out_trade_no)
+            return RefundResult(
+                out_refund_no=refund.out_refund_no,
+                state=RefundState.processing,
+                amount_fen=refund.amount_fen,
+                out_trade_no=refund.out_trade_no,
+            )
         raise GatewayError(f"Alipay refused the refund: {data.get('sub_code', '')} {data.get('sub_msg', '')}")
 
     async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
-        data = await self._call("alipay.trade.fastpay.refund.query",
-                                {"out_trade_no": out_trade_no, "out_request_no": out_refund_no})
+        data = await self._call(
+            "alipay.trade.fastpay.refund.query",
+            {"out_trade_no": out_trade_no, "out_request_no": out_refund_no},
+        )
         if data.get("code") != "10000":
             return RefundResult(out_refund_no=out_refund_no, state=RefundState.processing)
         done = data.get("refund_status", "REFUND_SUCCESS") == "REFUND_SUCCESS" and data.get("refund_amount")
-        return RefundResult(out_refund_no=out_refund_no,
-                            state=RefundState.success if done else RefundState.closed,
-                            refund_id=f"{data.get('trade_no', '')}/{out_refund_no}",
-                            amount_fen=parse_yuan(data.get("refund_amount") or "0"),
-                            out_trade_no=data.get("out_trade_no", ""), merchant_id=self.app_id)
+        return RefundResult(
+            out_refund_no=out_refund_no,
+            state=RefundState.success if done else RefundState.closed,
+            refund_id=f"{data.get('trade_no', '')}/{out_refund_no}",
+            amount_fen=parse_yuan(data.get("refund_amount") or "0"),
+            out_trade_no=data.get("out_trade_no", ""),
+            merchant_id=self.app_id,
+        )
 
     def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
         from urllib.parse import parse_qsl
@@ -189,7 +224,9 @@ class AlipayGateway:
         signature = params.get("sign", "")
         if params.get("sign_type", "RSA2") != "RSA2" or not signature:
             raise InvalidNotification("unsigned or not RSA2")
-        if not rsa_verify(self.alipay_public_key, sign_content(params, exclude=("sign", "sign_type")), signature):
+        if not rsa_verify(
+            self.alipay_public_key, sign_content(params, exclude=("sign", "sign_type")), signature
+        ):
             raise InvalidNotification("bad signature")
         try:
             amount = parse_yuan(params.get("total_amount", ""))
@@ -200,7 +237,9 @@ class AlipayGateway:
         return TradeResult(
             out_trade_no=params.get("out_trade_no", ""),
             state=_STATES.get(params.get("trade_status", ""), TradeState.unknown),
-            transaction_id=params.get("trade_no", ""), amount_fen=amount, merchant_id=params.get("app_id", ""),
+            transaction_id=params.get("trade_no", ""),
+            amount_fen=amount,
+            merchant_id=params.get("app_id", ""),
         )
 
     def success_reply(self) -> Reply:

@@ -20,8 +20,11 @@ from laoyou.core.settings import Settings, get_settings
 class PaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAOYOU_PAY_", extra="ignore")
 
-    default_method: str = Field("", description="the online method residents are offered first; empty: the first "
-                                                "configured (the sandbox outside production)")
+    default_method: str = Field(
+        "",
+        description="the online method residents are offered first; empty: the first "
+        "configured (the sandbox outside production)",
+    )
     public_url: str = Field("http://localhost:8000", description="base of the notify URLs given to gateways")
     wechat_mchid: str = ""
     wechat_appid: str = ""
@@ -47,13 +50,17 @@ class PaySettings(BaseSettings):
 def check_pay_settings(pay: PaySettings, *, production: bool) -> None:
     """Refuse to start with the sandbox in production, or with a default method that is not configured."""
     if production and pay.default_method == "sandbox":
-        raise ValueError("LAOYOU_PAY_DEFAULT_METHOD=sandbox is refused in production mode: the sandbox cashier "
-                         "takes no real money and exists in demo and dev only; configure WeChat Pay "
-                         "(LAOYOU_PAY_WECHAT_*) or Alipay (LAOYOU_PAY_ALIPAY_*)")
+        raise ValueError(
+            "LAOYOU_PAY_DEFAULT_METHOD=sandbox is refused in production mode: the sandbox cashier "
+            "takes no real money and exists in demo and dev only; configure WeChat Pay "
+            "(LAOYOU_PAY_WECHAT_*) or Alipay (LAOYOU_PAY_ALIPAY_*)"
+        )
     available = pay.configured() if production else ["sandbox", *pay.configured()]
     if pay.default_method and pay.default_method not in available:
-        raise ValueError(f"LAOYOU_PAY_DEFAULT_METHOD={pay.default_method} is not a configured payment method "
-                         f"(configured: {', '.join(available) or 'none'})")
+        raise ValueError(
+            f"LAOYOU_PAY_DEFAULT_METHOD={pay.default_method} is not a configured payment method "
+            f"(configured: {', '.join(available) or 'none'})"
+        )
 
 
 class Gateways:
@@ -68,10 +75,14 @@ class Gateways:
             from laoyou.billing.gateways.wechatpay import WeChatPayGateway, load_private_key, load_public_key
 
             self.by_name["wechat"] = WeChatPayGateway(
-                mchid=s.wechat_mchid, appid=s.wechat_appid, serial_no=s.wechat_serial_no,
+                mchid=s.wechat_mchid,
+                appid=s.wechat_appid,
+                serial_no=s.wechat_serial_no,
                 private_key=load_private_key(s.wechat_private_key_file.read_bytes()),
                 apiv3_key=s.wechat_apiv3_key.encode(),
-                platform_keys={s.wechat_platform_serial: load_public_key(s.wechat_platform_key_file.read_bytes())},
+                platform_keys={
+                    s.wechat_platform_serial: load_public_key(s.wechat_platform_key_file.read_bytes())
+                },
                 notify_url=f"{s.public_url.rstrip('/')}/billing/notify/wechat",
             )
         if "alipay" in configured:
@@ -79,7 +90,8 @@ class Gateways:
             from laoyou.billing.gateways.wechatpay import load_private_key, load_public_key
 
             self.by_name["alipay"] = AlipayGateway(
-                app_id=s.alipay_app_id, private_key=load_private_key(s.alipay_private_key_file.read_bytes()),
+                app_id=s.alipay_app_id,
+                private_key=load_private_key(s.alipay_private_key_file.read_bytes()),
                 alipay_public_key=load_public_key(s.alipay_public_key_file.read_bytes()),
                 notify_url=f"{s.public_url.rstrip('/')}/billing/notify/alipay",
             )

@@ -93,17 +93,28 @@ class SandboxServer:
     # --- the APIv3 endpoints the adapter calls ---------------------------------------------------------
 
     def _signed(self, status: int, payload: dict[str, Any] | None) -> httpx.Response:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() if payload is not None else b""
+        body = (
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            if payload is not None
+            else b""
+        )
         return httpx.Response(status, content=body, headers=self.sign_headers(body))
 
-    def sign_headers(self, body: bytes, *, timestamp: int | None = None, key: rsa.RSAPrivateKey | None = None
-                     ) -> dict[str, str]:
+    def sign_headers(
+        self, body: bytes, *, timestamp: int | None = None, key: rsa.RSAPrivateKey | None = None
+    ) -> dict[str, str]:
         ts = str(int(self.clock()) if timestamp is None else timestamp)
         nonce = secrets.token_hex(16).upper()
         signature = rsa_sign(key or self.platform_key, notify_message(ts, nonce, body).decode())
-        return {"Content-Type": "application/json", "Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce,
-                "Wechatpay-Signature": signature, "Wechatpay-Serial": self.platform_serial,
-                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Request-ID": secrets.token_hex(8)}
+        return {
+            "Content-Type": "application/json",
+            "Wechatpay-Timestamp": ts,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": self.platform_serial,
+            "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+            "Request-ID": secrets.token_hex(8),
+        }
 
     # --- its own records, kept in the app's database when a unit of work is at hand --------------------
 
@@ -117,8 +128,15 @@ class SandboxServer:
 
             row = (await session.exec(select(Row).where(Row.out_trade_no == out_trade_no))).first()
             if row is not None:
-                order = SandboxOrder(row.out_trade_no, row.amount_fen, row.description, row.state, row.transaction_id,
-                                     row.success_time, dict(row.refunds or {}))
+                order = SandboxOrder(
+                    row.out_trade_no,
+                    row.amount_fen,
+                    row.description,
+                    row.state,
+                    row.transaction_id,
+                    row.success_time,
+                    dict(row.refunds or {}),
+                )
                 self.orders[out_trade_no] = order
         return order
 
@@ -135,7 +153,11 @@ class SandboxServer:
         if row is None:
             row = Row(out_trade_no=order.out_trade_no, amount_fen=order.amount_fen)
         row.description = order.description[:200]
-        row.state, row.transaction_id, row.success_time = order.state, order.transaction_id, order.success_time
+        row.state, row.transaction_id, row.success_time = (
+            order.state,
+            order.transaction_id,
+            order.success_time,
+        )
         row.refunds = {k: dict(v) for k, v in order.refunds.items()}
         row.updated_at = utcnow()
         session.add(row)
@@ -144,12 +166,24 @@ class SandboxServer:
     def refund_json(self, order: SandboxOrder, number: str) -> dict[str, Any]:
         refund = order.refunds[number]
         return {
-            "mchid": self.mchid, "refund_id": refund["refund_id"], "out_refund_no": number,
-            "transaction_id": order.transaction_id, "out_trade_no": order.out_trade_no, "channel": "ORIGINAL",
-            "user_received_account": "支付用户零钱", "status": refund["status"], "refund_status": refund["status"],
-            "success_time": refund.get("success_time", ""), "create_time": refund["create_time"],
-            "amount": {"total": order.amount_fen, "refund": refund["amount"], "payer_total": order.amount_fen,
-                       "payer_refund": refund["amount"], "currency": "CNY"},
+            "mchid": self.mchid,
+            "refund_id": refund["refund_id"],
+            "out_refund_no": number,
+            "transaction_id": order.transaction_id,
+            "out_trade_no": order.out_trade_no,
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "status": refund["status"],
+            "refund_status": refund["status"],
+            "success_time": refund.get("success_time", ""),
+            "create_time": refund["create_time"],
+            "amount": {
+                "total": order.amount_fen,
+                "refund": refund["amount"],
+                "payer_total": order.amount_fen,
+                "payer_refund": refund["amount"],
+                "currency": "CNY",
+            },
         }
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
@@ -160,10 +194,15 @@ class SandboxServer:
             auth = parse_authorization(request.headers.get("authorization", ""))
         except ValueError:
             return self._signed(401, {"code": "SIGN_ERROR", "message": "签名错误"})
-        message = request_message(request.method, path, auth.get("timestamp", ""), auth.get("nonce_str", ""), body)
-        if (auth.get("mchid") != self.mchid or auth.get("serial_no") != self.merchant_serial
-                or not rsa_verify(self.merchant_key.public_key(), message, auth.get("signature", ""))
-                or abs(self.clock() - int(auth.get("timestamp") or 0)) > 300):
+        message = request_message(
+            request.method, path, auth.get("timestamp", ""), auth.get("nonce_str", ""), body
+        )
+        if (
+            auth.get("mchid") != self.mchid
+            or auth.get("serial_no") != self.merchant_serial
+            or not rsa_verify(self.merchant_key.public_key(), message, auth.get("signature", ""))
+            or abs(self.clock() - int(auth.get("timestamp") or 0)) > 300
+        ):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "签名错误"})
         if request.method == "POST" and path == "/v3/refund/domestic/refunds":
             return await self._refund(json.loads(body))
@@ -184,8 +223,9 @@ class SandboxServer:
             if existing and existing.amount_fen != data["amount"]["total"]:
                 return self._signed(400, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"})
             if existing is None:
-                existing = self.orders[number] = SandboxOrder(number, data["amount"]["total"],
-                                                              data.get("description", ""))
+                existing = self.orders[number] = SandboxOrder(
+                    number, data["amount"]["total"], data.get("description", "")
+                )
                 await self.save(existing)
             kind = path.rsplit("/", 1)[-1]
             if kind == "native":
@@ -207,7 +247,9 @@ class SandboxServer:
         from laoyou.billing.models import SandboxOrder as Row
 
         session = UNIT_OF_WORK.get()
-        rows = await session.exec(Row.__table__.select().where(cast(Row.__table__.c.refunds, String).contains(number)))
+        rows = await session.exec(
+            Row.__table__.select().where(cast(Row.__table__.c.refunds, String).contains(number))
+        )
         for row in rows:
             order = await self.load(row.out_trade_no)
             if order is not None and number in order.refunds:
@@ -219,7 +261,9 @@ class SandboxServer:
         REFUND.SUCCESS notification when the sandbox's bank has moved the money (refund_succeeds)."""
         order = await self.load(str(data.get("out_trade_no", "")))
         if order is None and data.get("transaction_id"):
-            order = next((o for o in self.orders.values() if o.transaction_id == data["transaction_id"]), None)
+            order = next(
+                (o for o in self.orders.values() if o.transaction_id == data["transaction_id"]), None
+            )
         if order is None:
             return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"})
         amount = data.get("amount") or {}
@@ -238,7 +282,9 @@ class SandboxServer:
         if refund <= 0 or refunded + refund > order.amount_fen:
             return self._signed(403, {"code": "NOT_ENOUGH", "message": "可退金额不足"})
         order.refunds[number] = {
-            "refund_id": "5030" + secrets.token_hex(12), "amount": refund, "status": "PROCESSING",
+            "refund_id": "5030" + secrets.token_hex(12),
+            "amount": refund,
+            "status": "PROCESSING",
             "create_time": datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds"),
         }
         await self.save(order)
@@ -252,31 +298,51 @@ class SandboxServer:
         refund = order.refunds[out_refund_no]
         if refund["status"] != "SUCCESS":
             refund["status"] = "SUCCESS"
-            refund["success_time"] = datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds")
+            refund["success_time"] = datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(
+                timespec="seconds"
+            )
         plaintext = json.dumps(
             {k: v for k, v in self.refund_json(order, out_refund_no).items() if k != "status"},
-            ensure_ascii=False, separators=(",", ":")).encode()
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         envelope = {
-            "id": secrets.token_hex(18), "create_time": refund["success_time"], "resource_type": "encrypt-resource",
-            "event_type": "REFUND.SUCCESS", "summary": "退款成功",
-            "resource": {**encrypt_resource(self.apiv3_key, plaintext, associated_data="refund"),
-                         "original_type": "refund"},
+            "id": secrets.token_hex(18),
+            "create_time": refund["success_time"],
+            "resource_type": "encrypt-resource",
+            "event_type": "REFUND.SUCCESS",
+            "summary": "退款成功",
+            "resource": {
+                **encrypt_resource(self.apiv3_key, plaintext, associated_data="refund"),
+                "original_type": "refund",
+            },
         }
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
         return Delivery(self.sign_headers(body), body)
 
-    def transaction(self, order: SandboxOrder, *, amount_fen: int | None = None, mchid: str | None = None
-                    ) -> dict[str, Any]:
+    def transaction(
+        self, order: SandboxOrder, *, amount_fen: int | None = None, mchid: str | None = None
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "appid": self.appid, "mchid": mchid or self.mchid, "out_trade_no": order.out_trade_no,
-            "trade_type": "MWEB", "trade_state": order.state,
+            "appid": self.appid,
+            "mchid": mchid or self.mchid,
+            "out_trade_no": order.out_trade_no,
+            "trade_type": "MWEB",
+            "trade_state": order.state,
             "trade_state_desc": "支付成功" if order.state == "SUCCESS" else "未支付",
             "amount": {"total": order.amount_fen if amount_fen is None else amount_fen, "currency": "CNY"},
         }
         if order.state == "SUCCESS":
             total = data["amount"]["total"]
-            data.update({"transaction_id": order.transaction_id, "bank_type": "OTHERS", "attach": "",
-                         "success_time": order.success_time, "payer": {"openid": "o-sandbox-payer"}})
+            data.update(
+                {
+                    "transaction_id": order.transaction_id,
+                    "bank_type": "OTHERS",
+                    "attach": "",
+                    "success_time": order.success_time,
+                    "payer": {"openid": "o-sandbox-payer"},
+                }
+            )
             data["amount"].update({"payer_total": total, "payer_currency": "CNY"})
         return data
 
@@ -290,14 +356,27 @@ class SandboxServer:
             order.success_time = datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds")
         return order
 
-    def notification(self, order: SandboxOrder, *, stale: bool = False, forge: bool = False,
-                     amount_fen: int | None = None, mchid: str | None = None) -> Delivery:
+    def notification(
+        self,
+        order: SandboxOrder,
+        *,
+        stale: bool = False,
+        forge: bool = False,
+        amount_fen: int | None = None,
+        mchid: str | None = None,
+    ) -> Delivery:
         """One TRANSACTION.SUCCESS notification, byte for byte as WeChat Pay sends it."""
-        plaintext = json.dumps(self.transaction(order, amount_fen=amount_fen, mchid=mchid), ensure_ascii=False,
-                               separators=(",", ":")).encode()
+        plaintext = json.dumps(
+            self.transaction(order, amount_fen=amount_fen, mchid=mchid),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         envelope = {
-            "id": secrets.token_hex(18), "create_time": order.success_time, "resource_type": "encrypt-resource",
-            "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+            "id": secrets.token_hex(18),
+            "create_time": order.success_time,
+            "resource_type": "encrypt-resource",
+            "event_type": "TRANSACTION.SUCCESS",
+            "summary": "支付成功",
             "resource": encrypt_resource(self.apiv3_key, plaintext),
         }
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
@@ -319,17 +398,28 @@ class SandboxGateway:
         self.misbehaviour = Misbehaviour()
         self.outbox: list[Delivery] = []
         self.adapter = WeChatPayGateway(
-            mchid=self.server.mchid, appid=self.server.appid, serial_no=self.server.merchant_serial,
-            private_key=self.server.merchant_key, apiv3_key=self.server.apiv3_key,
+            mchid=self.server.mchid,
+            appid=self.server.appid,
+            serial_no=self.server.merchant_serial,
+            private_key=self.server.merchant_key,
+            apiv3_key=self.server.apiv3_key,
             platform_keys={self.server.platform_serial: self.server.platform_key.public_key()},
-            notify_url=notify_url, base_url="https://sandbox.laoyou.invalid",
-            transport=httpx.MockTransport(self.server.handle), clock=clock,
+            notify_url=notify_url,
+            base_url="https://sandbox.laoyou.invalid",
+            transport=httpx.MockTransport(self.server.handle),
+            clock=clock,
         )
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
-        return await self.adapter.create_order(OrderRequest(
-            out_trade_no=order.out_trade_no, amount_fen=order.amount_fen, description=order.description,
-            client_ip=order.client_ip, kind="h5"))
+        return await self.adapter.create_order(
+            OrderRequest(
+                out_trade_no=order.out_trade_no,
+                amount_fen=order.amount_fen,
+                description=order.description,
+                client_ip=order.client_ip,
+                kind="h5",
+            )
+        )
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)

@@ -70,8 +70,12 @@ def rsa_sign(private_key: rsa.RSAPrivateKey, message: str) -> str:
 def rsa_verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature_b64: str) -> bool:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
-        public_key.verify(signature, message.encode() if isinstance(message, str) else message, padding.PKCS1v15(),
-                          hashes.SHA256())
+        public_key.verify(
+            signature,
+            message.encode() if isinstance(message, str) else message,
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -81,14 +85,25 @@ def request_message(method: str, url: str, timestamp: str, nonce: str, body: str
     return f"{method}\n{url}\n{timestamp}\n{nonce}\n{body}\n"
 
 
-def authorization(*, mchid: str, serial_no: str, private_key: rsa.RSAPrivateKey, method: str, url: str, body: str,
-                  timestamp: str | None = None, nonce: str | None = None) -> str:
+def authorization(
+    *,
+    mchid: str,
+    serial_no: str,
+    private_key: rsa.RSAPrivateKey,
+    method: str,
+    url: str,
+    body: str,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+) -> str:
     """The Authorization header of one APIv3 request; url is the path with its query string."""
     timestamp = timestamp or str(int(time.time()))
     nonce = nonce or secrets.token_hex(16).upper()
     signature = rsa_sign(private_key, request_message(method, url, timestamp, nonce, body))
-    return (f'{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
-            f'timestamp="{timestamp}",serial_no="{serial_no}"')
+    return (
+        f'{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{serial_no}"'
+    )
 
 
 def parse_authorization(header: str) -> dict[str, str]:
@@ -106,13 +121,19 @@ def notify_message(timestamp: str, nonce: str, body: bytes) -> bytes:
     return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
 
 
-def encrypt_resource(apiv3_key: bytes, plaintext: bytes, associated_data: str = "transaction",
-                     nonce: str | None = None) -> dict[str, str]:
+def encrypt_resource(
+    apiv3_key: bytes, plaintext: bytes, associated_data: str = "transaction", nonce: str | None = None
+) -> dict[str, str]:
     """What WeChat Pay does to a notification's resource (the sandbox and the tests use it)."""
     nonce = nonce or secrets.token_hex(6)  # 12 characters
     ciphertext = AESGCM(apiv3_key).encrypt(nonce.encode(), plaintext, associated_data.encode())
-    return {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-            "ciphertext": base64.b64encode(ciphertext).decode(), "associated_data": associated_data, "nonce": nonce}
+    return {
+        "original_type": "transaction",
+        "algorithm": "AEAD_AES_256_GCM",
+        "ciphertext": base64.b64encode(ciphertext).decode(),
+        "associated_data": associated_data,
+        "nonce": nonce,
+    }
 
 
 def decrypt_resource(apiv3_key: bytes, resource: dict[str, Any]) -> bytes:
@@ -120,7 +141,8 @@ def decrypt_resource(apiv3_key: bytes, resource: dict[str, Any]) -> bytes:
         raise InvalidNotification("unsupported algorithm")
     try:
         return AESGCM(apiv3_key).decrypt(
-            str(resource["nonce"]).encode(), base64.b64decode(resource["ciphertext"]),
+            str(resource["nonce"]).encode(),
+            base64.b64decode(resource["ciphertext"]),
             str(resource.get("associated_data") or "").encode(),
         )
     except (InvalidTag, KeyError, ValueError, TypeError) as exc:
@@ -129,8 +151,14 @@ def decrypt_resource(apiv3_key: bytes, resource: dict[str, Any]) -> bytes:
 
 def trade_result(data: dict[str, Any]) -> TradeResult:
     state = data.get("trade_state", "")
-    mapped = {"SUCCESS": TradeState.success, "NOTPAY": TradeState.not_paid, "USERPAYING": TradeState.not_paid,
-              "CLOSED": TradeState.closed, "PAYERROR": TradeState.closed, "REVOKED": TradeState.closed}
+    mapped = {
+        "SUCCESS": TradeState.success,
+        "NOTPAY": TradeState.not_paid,
+        "USERPAYING": TradeState.not_paid,
+        "CLOSED": TradeState.closed,
+        "PAYERROR": TradeState.closed,
+        "REVOKED": TradeState.closed,
+    }
     amount = data.get("amount") or {}
     return TradeResult(
         out_trade_no=str(data.get("out_trade_no", "")),
@@ -147,8 +175,12 @@ def refund_result(data: dict[str, Any]) -> RefundResult:
     amount = data.get("amount") or {}
     return RefundResult(
         out_refund_no=str(data.get("out_refund_no", "")),
-        state={"SUCCESS": RefundState.success, "PROCESSING": RefundState.processing, "CLOSED": RefundState.closed,
-               "ABNORMAL": RefundState.abnormal}.get(state, RefundState.processing),
+        state={
+            "SUCCESS": RefundState.success,
+            "PROCESSING": RefundState.processing,
+            "CLOSED": RefundState.closed,
+            "ABNORMAL": RefundState.abnormal,
+        }.get(state, RefundState.processing),
         refund_id=str(data.get("refund_id") or ""),
         amount_fen=int(amount.get("refund") or 0),
         out_trade_no=str(data.get("out_trade_no", "")),
@@ -193,16 +225,25 @@ class WeChatPayGateway:
     async def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
         headers = {
-            "Authorization": authorization(mchid=self.merchant_id, serial_no=self.serial_no,
-                                           private_key=self.private_key, method=method, url=path, body=body),
+            "Authorization": authorization(
+                mchid=self.merchant_id,
+                serial_no=self.serial_no,
+                private_key=self.private_key,
+                method=method,
+                url=path,
+                body=body,
+            ),
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": "laoyou/0.1",
         }
         try:
-            async with httpx.AsyncClient(base_url=self.base_url, transport=self.transport, timeout=10) as client:
-                response = await client.request(method, path, content=body.encode() if body else None,
-                                                headers=headers)
+            async with httpx.AsyncClient(
+                base_url=self.base_url, transport=self.transport, timeout=10
+            ) as client:
+                response = await client.request(
+                    method, path, content=body.encode() if body else None, headers=headers
+                )
         except httpx.HTTPError as exc:
             raise GatewayError(f"WeChat Pay unreachable: {exc}") from exc
         if response.status_code >= 300 and response.status_code != 404:
@@ -215,8 +256,11 @@ class WeChatPayGateway:
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
         payload: dict[str, Any] = {
-            "appid": self.appid, "mchid": self.merchant_id, "description": order.description[:127],
-            "out_trade_no": order.out_trade_no, "notify_url": self.notify_url,
+            "appid": self.appid,
+            "mchid": self.merchant_id,
+            "description": order.description[:127],
+            "out_trade_no": order.out_trade_no,
+            "notify_url": self.notify_url,
             "amount": {"total": order.amount_fen, "currency": "CNY"},
         }
         if order.kind == "jsapi":
@@ -226,7 +270,10 @@ class WeChatPayGateway:
         if order.kind == "native":
             data = await self._request("POST", "/v3/pay/transactions/native", payload)
             return OrderCreated(code_url=data["code_url"])
-        payload["scene_info"] = {"payer_client_ip": order.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
+        payload["scene_info"] = {
+            "payer_client_ip": order.client_ip or "127.0.0.1",
+            "h5_info": {"type": "Wap"},
+        }
         data = await self._request("POST", "/v3/pay/transactions/h5", payload)
         return OrderCreated(pay_url=data["h5_url"])
 
@@ -234,11 +281,19 @@ class WeChatPayGateway:
         """What WeixinJSBridge.invoke('getBrandWCPayRequest') needs, signed with the merchant key."""
         timestamp, nonce, package = str(int(self.clock())), secrets.token_hex(16), f"prepay_id={prepay_id}"
         sign = rsa_sign(self.private_key, f"{self.appid}\n{timestamp}\n{nonce}\n{package}\n")
-        return {"appId": self.appid, "timeStamp": timestamp, "nonceStr": nonce, "package": package,
-                "signType": "RSA", "paySign": sign}
+        return {
+            "appId": self.appid,
+            "timeStamp": timestamp,
+            "nonceStr": nonce,
+            "package": package,
+            "signType": "RSA",
+            "paySign": sign,
+        }
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
-        data = await self._request("GET", f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.merchant_id}")
+        data = await self._request(
+            "GET", f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.merchant_id}"
+        )
         if not data:
             return TradeResult(out_trade_no=out_trade_no, state=TradeState.not_paid)
         return trade_result(data)
@@ -248,8 +303,10 @@ class WeChatPayGateway:
     async def create_refund(self, refund: RefundRequest) -> RefundResult:
         """POST /v3/refund/domestic/refunds; the same out_refund_no is the same refund at WeChat Pay."""
         payload: dict[str, Any] = {
-            "out_trade_no": refund.out_trade_no, "out_refund_no": refund.out_refund_no,
-            "reason": refund.reason[:80], "notify_url": self.notify_url,
+            "out_trade_no": refund.out_trade_no,
+            "out_refund_no": refund.out_refund_no,
+            "reason": refund.reason[:80],
+            "notify_url": self.notify_url,
             "amount": {"refund": refund.amount_fen, "total": refund.total_fen, "currency": "CNY"},
         }
         if refund.transaction_id:

@@ -19,10 +19,22 @@ depends_on: str | Sequence[str] | None = "0003_media"  # ledger_attachment point
 def upgrade() -> None:
     with op.batch_alter_table("refund", schema=None) as batch_op:
         batch_op.add_column(sa.Column("out_refund_no", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False,
-                                      server_default="succeeded"))
-        batch_op.add_column(sa.Column("provider_refund_id", sqlmodel.sql.sqltypes.AutoString(length=64),
-                                      nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column(
+                "status",
+                sqlmodel.sql.sqltypes.AutoString(length=12),
+                nullable=False,
+                server_default="succeeded",
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
+                "provider_refund_id",
+                sqlmodel.sql.sqltypes.AutoString(length=64),
+                nullable=False,
+                server_default="",
+            )
+        )
         batch_op.add_column(sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_unique_constraint("uq_refund_out_refund_no", ["out_refund_no"])
         batch_op.create_index(batch_op.f("ix_refund_status"), ["status"], unique=False)

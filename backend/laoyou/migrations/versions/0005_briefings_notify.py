@@ -149,6 +149,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("emergency_notice", "push_outbox", "push_preference", "push_subscription", "briefing_thanks",
-                  "briefing_read", "briefing_media", "briefing_audience", "briefing"):
+    for table in (
+        "emergency_notice",
+        "push_outbox",
+        "push_preference",
+        "push_subscription",
+        "briefing_thanks",
+        "briefing_read",
+        "briefing_media",
+        "briefing_audience",
+        "briefing",
+    ):
         op.drop_table(table)
