@@ -176,6 +176,7 @@ DESK_ROLES = (
     Role.field_staff,
 )  # may log a report on a resident's behalf
 SYSTEM_VIEW_ROLES = (Role.steward, Role.agent, Role.admin)  # see a hidden complaint's author
+BOARD_ROLES = (Role.steward, Role.agent, Role.official, Role.admin)  # the district board and its figures
 
 
 def _require_login(actor: Actor) -> None:
@@ -742,11 +743,9 @@ async def list_board(
 
     The community and the assignee come in the same statement: the board is the page staff reload most."""
     _require_login(actor)
-    if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
+    if not actor.has(*BOARD_ROLES):
         raise PermissionDenied()
-    scope = await _district_scope(
-        session, actor, flt.district_id, (Role.steward, Role.agent, Role.official, Role.admin)
-    )
+    scope = await _district_scope(session, actor, flt.district_id, BOARD_ROLES)
     params: dict[str, Any] = {"district_id": flt.district_id}
     if flt.status:
         params["status"] = _enum(flt.status, Status, "status")
@@ -810,7 +809,7 @@ async def list_field_staff(
     session: AsyncSession, *, actor: Actor, district_id: int
 ) -> list[tuple[StaffProfile, Person, int]]:
     """The district's field staff with their current load, for the steward's assign list."""
-    if not actor.has(Role.steward, Role.admin):
+    if not actor.has(*MANAGER_ROLES):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
     rows = list(
@@ -1254,10 +1253,10 @@ async def do_record_return_visit(
 async def list_return_visits(
     session: AsyncSession, *, actor: Actor, district_id: int, first: int
 ) -> list[WorkOrder]:
-    if not actor.has(Role.steward, Role.admin):
+    if not actor.has(*MANAGER_ROLES):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
-    scope = await _district_scope(session, actor, district_id, (Role.steward, Role.admin))
+    scope = await _district_scope(session, actor, district_id, MANAGER_ROLES)
     query = select(WorkOrder).where(
         WorkOrder.district_id == district_id,
         col(WorkOrder.return_visit_due_at).is_not(None),

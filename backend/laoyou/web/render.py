@@ -16,6 +16,7 @@ from laoyou.core.settings import Settings
 from laoyou.core.time import local
 from laoyou.graphql.context import CSRF_COOKIE, Context
 from laoyou.graphql.router import build_context, check_csrf
+from laoyou.tickets import service as tickets
 
 
 class OperationFailed(Exception):
@@ -51,7 +52,8 @@ def _as_datetime(value: Any):  # noqa: ANN202
 
 class Can:
     """What the actor's roles let them use: a page links only to what works for its viewer. Each rule is the
-    coarse role check of the service behind the link (which checks it again, with the scope)."""
+    coarse role check of the service behind the link (which checks it again, with the scope); where the service
+    names its roles, they are read from it."""
 
     def __init__(self, actor: Actor) -> None:
         self._actor = actor
@@ -59,7 +61,7 @@ class Can:
     @property
     def see_board(self) -> bool:
         """The district board and its figures (tickets.list_board, tickets.figures)."""
-        return self._actor.has(Role.steward, Role.agent, Role.official, Role.admin)
+        return self._actor.has(*tickets.BOARD_ROLES)
 
     @property
     def take_work(self) -> bool:
@@ -74,12 +76,12 @@ class Can:
     @property
     def manage_work(self) -> bool:
         """Return visits and the field workers' profiles (tickets.list_return_visits, list_field_staff)."""
-        return self._actor.has(Role.steward, Role.admin)
+        return self._actor.has(*tickets.MANAGER_ROLES)
 
     @property
     def log_reports(self) -> bool:
         """Log a report on a resident's behalf (tickets.DESK_ROLES)."""
-        return self._actor.has(Role.steward, Role.agent, Role.admin, Role.field_staff)
+        return self._actor.has(*tickets.DESK_ROLES)
 
     @property
     def write_to_communities(self) -> bool:
