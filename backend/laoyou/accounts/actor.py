@@ -24,6 +24,10 @@ class Actor:
     def is_authenticated(self) -> bool:
         return self.person is not None
 
+    def require_login(self) -> None:
+        if not self.is_authenticated:
+            raise PermissionDenied("Please log in first.")
+
     @property
     def person_id(self) -> int:
         if self.person is None or self.person.id is None:

@@ -29,7 +29,7 @@ from laoyou.estates.schema import Community, Household
 from laoyou.graphql.context import CSRF_COOKIE, SESSION_COOKIE, Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import decode_id
+from laoyou.graphql.types import decode_id, encode_id
 
 Role = strawberry.enum(RoleValue, name="Role")
 TextSize = strawberry.enum(TextSizeValue, name="TextSize")
@@ -50,7 +50,7 @@ class Person:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -99,7 +99,7 @@ class Notification:
     @classmethod
     def of(cls, row: NotificationRow) -> Notification:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=encode_id(row.id),
             kind=row.kind,
             title=row.title,
             body=row.body,
@@ -116,7 +116,7 @@ class FamilyLink:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def status(self) -> str:
@@ -171,7 +171,7 @@ class Viewer:
     @strawberry.field
     def roles(self) -> list[RoleGrant]:
         def sid(value: int | None) -> strawberry.ID | None:
-            return strawberry.ID(str(value)) if value is not None else None
+            return encode_id(value) if value is not None else None
 
         return [
             RoleGrant(
@@ -199,7 +199,7 @@ class Viewer:
 
     @strawberry.field(description="Households the viewer lives in (not those followed as family).")
     def own_household_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(str(i)) for i in sorted(self.actor.resident_household_ids)]
+        return [encode_id(i) for i in sorted(self.actor.resident_household_ids)]
 
     @strawberry.field(description="Communities the viewer serves or oversees as staff.")
     async def staff_communities(self, info: Info, first: int | None = None) -> list[Community]:
@@ -245,11 +245,11 @@ class LoginCard:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def person_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.person_id))
+        return encode_id(self.row.person_id)
 
     @strawberry.field
     def created_at(self) -> datetime:

@@ -16,7 +16,15 @@ from laoyou.estates.schema import Building, Community, District, FloorArea, Hous
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import Connection, PageInfo, connection, decode_id, format_area, page_args
+from laoyou.graphql.types import (
+    Connection,
+    PageInfo,
+    connection,
+    decode_id,
+    encode_id,
+    format_area,
+    page_args,
+)
 
 PhaseEnum = strawberry.enum(models.Phase, name="FeePhase", description="trial (free), cost recovery, market")
 PlanStatusEnum = strawberry.enum(models.PlanStatus, name="FeePlanStatus")
@@ -43,10 +51,6 @@ class Money:
 
 def money(fen: int) -> Money:
     return Money(fen=fen)
-
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type
@@ -76,7 +80,7 @@ class FeePlan:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.row.id)
+        return encode_id(self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -152,7 +156,7 @@ class Bill:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.row.id)
+        return encode_id(self.row.id)
 
     @strawberry.field(description="2026-05, or 2026-Q2 for a quarterly plan.")
     def period(self) -> str:
@@ -244,7 +248,7 @@ class Payment:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.row.id)
+        return encode_id(self.row.id)
 
     @strawberry.field
     def status(self) -> PaymentStatusEnum:  # type: ignore[valid-type]
@@ -310,7 +314,7 @@ class BillRun:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.row.id)
+        return encode_id(self.row.id)
 
     @strawberry.field
     def period(self) -> str:
@@ -386,11 +390,11 @@ class LedgerLine:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.row.id)
+        return encode_id(self.row.id)
 
     @strawberry.field
     def entry_id(self) -> strawberry.ID:
-        return _id(self.entry.id)
+        return encode_id(self.entry.id)
 
     @strawberry.field
     def fund(self) -> FundEnum:  # type: ignore[valid-type]
@@ -1073,6 +1077,6 @@ async def _record(
         funds = await billing.fund_balances(
             context.session, actor=context.actor, community_id=entry.community_id
         )
-        return LedgerEntryRecorded(entry_id=_id(entry.id), funds=_funds(funds))
+        return LedgerEntryRecorded(entry_id=encode_id(entry.id), funds=_funds(funds))
 
     return await mutation_boundary(info, RecordLedgerEntryError, work)

@@ -64,14 +64,14 @@ from laoyou.billing.models import (
     RefundStatus,
     RefusedNotification,
 )
-from laoyou.billing.money import line_amount_fen
+from laoyou.billing.money import line_amount_fen, yuan
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.logs import BoundedLog
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
-from laoyou.core.time import SHANGHAI, as_utc, utcnow
+from laoyou.core.time import SHANGHAI, as_utc, day_start, local_date, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, Household, Unit
 from laoyou.media import service as media_service
@@ -91,11 +91,6 @@ def billing_channel(community_id: int) -> str:
 # --- who may do what ----------------------------------------------------------------------------------
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 async def _communities_of(session: AsyncSession, actor: Actor, *roles: Role) -> set[int] | None:
     """Communities the actor's grants of these roles cover (district grants and 挂单 included); None = all."""
     if actor.is_admin:
@@ -106,13 +101,13 @@ async def _communities_of(session: AsyncSession, actor: Actor, *roles: Role) -> 
 
 
 async def writable_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
-    _require_login(actor)
+    actor.require_login()
     return await _communities_of(session, actor, Role.steward)
 
 
 async def books_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
     """Who reads a community's books: its stewards, its officials, the admin."""
-    _require_login(actor)
+    actor.require_login()
     return await _communities_of(session, actor, Role.steward, Role.official)
 
 
@@ -176,7 +171,7 @@ async def do_create_fee_plan(
     period_months: int = 1,
 ) -> FeePlan:
     """A draft plan for a community, or for a whole district (inherited unless a community has its own)."""
-    _require_login(actor)
+    actor.require_login()
     if (community_id is None) == (district_id is None):
         raise LaoyouError(ErrorCode.INVALID, "Choose a community or a district.", field="communityId")
     if community_id is not None:
@@ -236,7 +231,7 @@ async def do_create_fee_plan(
 
 
 async def access_fee_plan(session: AsyncSession, *, actor: Actor, plan_id: int) -> FeePlan:
-    _require_login(actor)
+    actor.require_login()
     plan = await session.get(FeePlan, plan_id)
     if plan is None:
         raise NotFound()
@@ -686,7 +681,7 @@ def restatus(bill: Bill) -> None:
 
 
 async def access_bill(session: AsyncSession, *, actor: Actor, bill_id: int) -> Bill:
-    _require_login(actor)
+    actor.require_login()
     bill = await session.get(Bill, bill_id)
     if bill is None:
         raise NotFound()
@@ -720,7 +715,7 @@ async def list_household_bills(
 async def list_my_bills(
     session: AsyncSession, *, actor: Actor, first: int, unpaid_only: bool = False
 ) -> list[Bill]:
-    _require_login(actor)
+    actor.require_login()
     if not actor.household_ids:
         return []
     query = select(Bill).where(col(Bill.household_id).in_(actor.household_ids))
@@ -813,7 +808,6 @@ Notifier = Callable[..., Awaitable[None]]
 
 async def notify_overdue(session: AsyncSession, *, bill: Bill, person_ids: list[int]) -> None:
     """The overdue-reminder hook: today a notification on the home page; push plugs in here."""
-    from laoyou.billing.money import yuan
 
     for person_id in person_ids:
         await accounts.do_notify(
@@ -839,7 +833,7 @@ async def do_remind_overdue(
     (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed)."""
     now = now or utcnow()
     today = local_date(now)
-    start_of_today = shanghai_day_start(today)
+    start_of_today = day_start(today)
     bills = list(
         await session.exec(
             select(Bill)
@@ -917,7 +911,7 @@ async def do_pay_bills(
     A retry with the same key returns the first payment; the same key with other bills is refused. A method
     this process has no gateway for (none at all, or the sandbox in production) is refused.
     """
-    _require_login(actor)
+    actor.require_login()
     key = _check_key(idempotency_key)
     fingerprint = _fingerprint(bills=sorted(bill_ids), method=method.value if method else "")
     existing = await _existing(session, actor.person_id, key)
@@ -987,7 +981,7 @@ async def do_record_office_payment(
     idempotency_key: str,
 ) -> Payment:
     """A steward records cash or a bank transfer taken at the office, with its receipt number."""
-    _require_login(actor)
+    actor.require_login()
     key = _check_key(idempotency_key)
     fingerprint = _fingerprint(
         bills=sorted(bill_ids), method=method.value, amount=amount_fen, receipt=office_receipt_no.strip()
@@ -1213,7 +1207,7 @@ async def do_receive_notification(
 
 
 async def access_payment(session: AsyncSession, *, actor: Actor, payment_id: int) -> Payment:
-    _require_login(actor)
+    actor.require_login()
     payment = await session.get(Payment, payment_id)
     if payment is None:
         raise NotFound()
@@ -1227,7 +1221,7 @@ async def access_payment(session: AsyncSession, *, actor: Actor, payment_id: int
 
 async def access_payment_to_confirm(session: AsyncSession, *, actor: Actor, out_trade_no: str) -> Payment:
     """A payment waiting at a cashier, for the person who started it or one who may pay for its household."""
-    _require_login(actor)
+    actor.require_login()
     payment = (await session.exec(select(Payment).where(Payment.out_trade_no == out_trade_no))).first()
     if payment is None or not (
         payment.payer_id == actor.person_id or payment.household_id in actor.household_ids
@@ -1582,7 +1576,7 @@ async def reconcile_refunds(
 async def list_my_payments(
     session: AsyncSession, *, actor: Actor, first: int, after: int | None
 ) -> Page[Payment]:
-    _require_login(actor)
+    actor.require_login()
     households = actor.household_ids
     query = select(Payment).where(
         (Payment.payer_id == actor.person_id) | col(Payment.household_id).in_(households)
@@ -1667,7 +1661,7 @@ async def do_record_expense(
             ErrorCode.INSUFFICIENT_FUNDS,
             "This fund holds only %(held)s yuan; one community's money cannot pay for another's.",
             field="amountFen",
-            held=f"{held // 100}.{held % 100:02d}",
+            held=yuan(held),
         )
     return await ledger.post(
         session,
@@ -1776,19 +1770,14 @@ async def ledger_lines(
     if expenses_only:
         query = query.where(JournalLine.account == Account.expense.value)
     if from_date is not None:
-        query = query.where(JournalEntry.created_at >= shanghai_day_start(from_date))
+        query = query.where(JournalEntry.created_at >= day_start(from_date))
     if to_date is not None:
-        query = query.where(JournalEntry.created_at < shanghai_day_start(to_date + timedelta(days=1)))
+        query = query.where(JournalEntry.created_at < day_start(to_date + timedelta(days=1)))
     if after is not None:
         query = query.where(JournalLine.id < after)
     rows = list(await session.exec(query.order_by(col(JournalLine.id).desc()).limit(first + 1)))
     page = Page(rows[:first], len(rows) > first)
     return page
-
-
-def shanghai_day_start(day: date) -> datetime:
-    """The first instant of a day in Asia/Shanghai, as aware UTC."""
-    return as_utc(datetime(day.year, day.month, day.day, tzinfo=SHANGHAI))
 
 
 @dataclass
@@ -1819,7 +1808,7 @@ async def collection_rate(
     community_id: int | None = None,
     district_id: int | None = None,
 ) -> CollectionRate:
-    _require_login(actor)
+    actor.require_login()
     if not actor.is_staff:
         raise PermissionDenied()
     staff = await estates.staff_community_ids(session, actor)
@@ -1867,7 +1856,7 @@ class BuildingArrears:
 async def arrears_by_building(
     session: AsyncSession, *, actor: Actor, community_id: int
 ) -> list[BuildingArrears]:
-    _require_login(actor)
+    actor.require_login()
     staff = await estates.staff_community_ids(session, actor)
     if not actor.is_staff or (staff is not None and community_id not in staff):
         raise NotFound()
@@ -1898,10 +1887,6 @@ async def family_household_ids(session: AsyncSession, person_id: int) -> set[int
         )
     )
     return set(rows)
-
-
-def local_date(value: datetime) -> date:
-    return as_utc(value).astimezone(SHANGHAI).date()
 
 
 # --- invoice photos on the books ----------------------------------------------------------------------

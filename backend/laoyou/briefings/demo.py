@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.models import Person
 from laoyou.briefings.models import Briefing, BriefingAudience, BriefingStatus
-from laoyou.core.time import SHANGHAI, utcnow
+from laoyou.core.time import SHANGHAI, start_of_local_day, utcnow
 from laoyou.estates.models import Community
 
 DAYS = (
@@ -54,8 +54,7 @@ async def load_briefings_demo(session: AsyncSession) -> None:
             day = (now - timedelta(days=days_ago)).astimezone(SHANGHAI)
             published = day.replace(hour=17, minute=30, second=0, microsecond=0).astimezone(UTC)
             if published > now:
-                start_of_today = day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-                published = max(now - timedelta(minutes=5), start_of_today)
+                published = max(now - timedelta(minutes=5), start_of_local_day(now))
             briefing = Briefing(
                 author_id=steward.id,
                 title=title,

@@ -8,22 +8,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from laoyou.briefings import service as briefings
+from laoyou.graphql.loaders import batched
 
 
 def BriefingMediaByBriefingLoader(session: AsyncSession) -> DataLoader:  # noqa: N802
-    async def load(ids: Sequence[int]) -> list:
-        found = await briefings.media_by_briefing(session, list(ids))
-        return [found[i] for i in ids]
-
-    return DataLoader(load_fn=load)
+    return batched(lambda ids: briefings.media_by_briefing(session, ids))
 
 
 def BriefingAudienceByBriefingLoader(session: AsyncSession) -> DataLoader:  # noqa: N802
-    async def load(ids: Sequence[int]) -> list[list[int]]:
-        found = await briefings.audience_by_briefing(session, list(ids))
-        return [found[i] for i in ids]
-
-    return DataLoader(load_fn=load)
+    return batched(lambda ids: briefings.audience_by_briefing(session, ids))
 
 
 def BriefingMarksByPersonLoader(session: AsyncSession) -> DataLoader:  # noqa: N802

@@ -18,7 +18,7 @@ from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import Connection, connection, decode_id, page_args
+from laoyou.graphql.types import Connection, connection, decode_id, encode_id, page_args
 from laoyou.media.models import MediaFile as MediaFileRow
 
 BriefingStatus = strawberry.enum(
@@ -49,7 +49,7 @@ class BriefingMedia:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field(description="image or video")
     def kind(self) -> str:
@@ -113,7 +113,7 @@ class Briefing:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def title(self) -> str:

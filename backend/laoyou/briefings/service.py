@@ -26,7 +26,7 @@ from laoyou.briefings.models import (
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
-from laoyou.core.time import SHANGHAI, as_utc, utcnow
+from laoyou.core.time import as_utc, start_of_local_day, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
 from laoyou.media import service as media_service
@@ -60,11 +60,6 @@ def items_of(briefing: Briefing) -> list[dict[str, str]]:
     return orjson.loads(briefing.items_json or "[]")
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 def resident_households_by_community(actor: Actor) -> dict[int, list[int]]:
     """The viewer's own and followed households, by community."""
     result: dict[int, list[int]] = {}
@@ -88,7 +83,7 @@ async def audience_ids(session: AsyncSession, briefing_id: int) -> list[int]:
 
 async def access_briefing(session: AsyncSession, *, actor: Actor, briefing_id: int) -> Briefing:
     """Staff of an audience community see every state; residents and family see it once published."""
-    _require_login(actor)
+    actor.require_login()
     briefing = await session.get(Briefing, briefing_id)
     if briefing is None:
         raise NotFound()
@@ -397,7 +392,7 @@ async def list_briefings(
     session: AsyncSession, *, actor: Actor, first: int, after: int | None
 ) -> Page[Briefing]:
     """Newest first. Staff: every briefing for their communities; residents and family: published ones."""
-    _require_login(actor)
+    actor.require_login()
     staff = await estates.staff_community_ids(session, actor)
     query = select(Briefing).order_by(col(Briefing.id).desc())
     if staff is not None:
@@ -417,16 +412,11 @@ async def list_briefings(
     return Page(rows[:first], len(rows) > first)
 
 
-def start_of_local_day(now: datetime) -> datetime:
-    local_now = as_utc(now).astimezone(SHANGHAI)
-    return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(as_utc(now).tzinfo)
-
-
 async def todays_briefings(
     session: AsyncSession, *, actor: Actor, now: datetime | None = None
 ) -> list[Briefing]:
     """Published today (Shanghai time) for the viewer's own and followed communities, newest first."""
-    _require_login(actor)
+    actor.require_login()
     mine = set(resident_households_by_community(actor))
     if not mine:
         return []

@@ -12,7 +12,7 @@ from laoyou.estates import models
 from laoyou.estates import service as estates
 from laoyou.graphql.context import Info
 from laoyou.graphql.permissions import IsAuthenticated
-from laoyou.graphql.types import Connection, connection, decode_id, format_area, page_args
+from laoyou.graphql.types import Connection, connection, decode_id, encode_id, format_area, page_args
 
 
 @strawberry.type(description="A floor area, kept in hundredths of a square metre.")
@@ -30,7 +30,7 @@ class District:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -82,7 +82,7 @@ class Community:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -133,7 +133,7 @@ class Community:
     async def stewards(self, info: Info) -> list[Steward]:
         found: list[tuple[Person, bool]] = await info.context.loaders.stewards_by_community.load(self.row.id)
         return [
-            Steward(id=strawberry.ID(str(p.id)), name=p.name, phone=national(p.phone), on_duty=on_duty)
+            Steward(id=encode_id(p.id), name=p.name, phone=national(p.phone), on_duty=on_duty)
             for p, on_duty in found
         ]
 
@@ -170,7 +170,7 @@ class Building:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -187,7 +187,7 @@ class Unit:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def number(self) -> str:
@@ -219,7 +219,7 @@ class Household:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def head_name(self) -> str:
@@ -237,8 +237,7 @@ class Household:
     async def members(self, info: Info) -> list[HouseholdMember]:
         people = await info.context.loaders.members_by_household.load(self.row.id)
         return [
-            HouseholdMember(id=strawberry.ID(str(p.id)), name=p.name, masked_phone=mask_phone(p.phone))
-            for p in people
+            HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
         ]
 
     @strawberry.field(description="The address as a person would say it.")

@@ -72,13 +72,8 @@ async def visible_community_ids(session: AsyncSession, actor: Actor) -> set[int]
     return staff | await resident_community_ids(session, actor)
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 def _require_staff(actor: Actor) -> None:
-    _require_login(actor)
+    actor.require_login()
     if not actor.is_staff:
         raise PermissionDenied()
 
@@ -98,7 +93,7 @@ async def visible_district_ids(session: AsyncSession, actor: Actor) -> set[int] 
 
 
 async def access_district(session: AsyncSession, *, actor: Actor, district_id: int) -> District:
-    _require_login(actor)
+    actor.require_login()
     visible = await visible_district_ids(session, actor)
     if visible is not None and district_id not in visible:
         raise NotFound()
@@ -111,7 +106,7 @@ async def access_district(session: AsyncSession, *, actor: Actor, district_id: i
 async def list_districts(
     session: AsyncSession, *, actor: Actor, first: int, after: int | None
 ) -> Page[District]:
-    _require_login(actor)
+    actor.require_login()
     visible = await visible_district_ids(session, actor)
     query = select(District).order_by(District.id)
     if visible is not None:
@@ -126,7 +121,7 @@ async def list_districts(
 
 
 async def access_community(session: AsyncSession, *, actor: Actor, community_id: int) -> Community:
-    _require_login(actor)
+    actor.require_login()
     visible = await visible_community_ids(session, actor)
     if visible is not None and community_id not in visible:
         raise NotFound()
@@ -139,7 +134,7 @@ async def access_community(session: AsyncSession, *, actor: Actor, community_id:
 async def list_communities(
     session: AsyncSession, *, actor: Actor, first: int, after: int | None, district_id: int | None = None
 ) -> Page[Community]:
-    _require_login(actor)
+    actor.require_login()
     visible = await visible_community_ids(session, actor)
     query = select(Community).order_by(Community.id)
     if visible is not None:
@@ -274,7 +269,7 @@ async def list_households(
 
 async def access_household(session: AsyncSession, *, actor: Actor, household_id: int) -> Household:
     """Residents and family see their own household; staff see the households of communities they serve."""
-    _require_login(actor)
+    actor.require_login()
     household = await session.get(Household, household_id)
     if household is None:
         raise NotFound()

@@ -35,6 +35,11 @@ def page_args(info, first: int | None, after: str | None) -> tuple[int, int | No
     return clamp_first(first, info.context.settings.max_page_size), decode_cursor(after)
 
 
+def encode_id(value: int | None) -> strawberry.ID | None:
+    """A row's id as the API shows it (None stays None: a row not yet saved, or an optional link)."""
+    return strawberry.ID(str(value)) if value is not None else None
+
+
 def decode_id(value: strawberry.ID | str) -> int:
     """IDs are decimal strings; anything else names nothing."""
     text = str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from laoyou.graphql.types import encode_id
 from laoyou.media.models import MediaFile as MediaFileRow
 
 
@@ -13,7 +14,7 @@ class MediaFile:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field(description="image, audio or video")
     def kind(self) -> str:

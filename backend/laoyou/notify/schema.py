@@ -13,7 +13,7 @@ from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import decode_id
+from laoyou.graphql.types import decode_id, encode_id
 from laoyou.notify import service as notify
 from laoyou.notify.models import EmergencyKind as EmergencyKindValue
 from laoyou.notify.models import EmergencyNotice as EmergencyNoticeRow
@@ -43,7 +43,7 @@ class EmergencyNotice:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def kind(self) -> EmergencyKind:  # type: ignore[valid-type]

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Notification, Role, RoleGrant
-from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
+from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
 from laoyou.core.text import check_text
 from laoyou.estates import service as estates
@@ -94,11 +94,6 @@ async def community_audience(session: AsyncSession, community_ids: list[int] | s
 # --- devices ------------------------------------------------------------------------------------------
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 def check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
     from laoyou.notify.vapid import b64url_decode
 
@@ -119,7 +114,7 @@ async def do_register_subscription(
     session: AsyncSession, *, actor: Actor, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
     """Turn notifications on for this device; the same device registering again replaces its keys."""
-    _require_login(actor)
+    actor.require_login()
     endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
     check_subscription(endpoint, p256dh, auth)
     existing = (
@@ -160,7 +155,7 @@ async def do_register_subscription(
 
 
 async def do_remove_subscription(session: AsyncSession, *, actor: Actor, endpoint: str) -> int:
-    _require_login(actor)
+    actor.require_login()
     result = await session.exec(
         delete(PushSubscription).where(
             PushSubscription.endpoint == endpoint.strip(), PushSubscription.person_id == actor.person_id
@@ -170,7 +165,7 @@ async def do_remove_subscription(session: AsyncSession, *, actor: Actor, endpoin
 
 
 async def device_count(session: AsyncSession, *, actor: Actor) -> int:
-    _require_login(actor)
+    actor.require_login()
     return (
         await session.scalar(
             select(func.count())
@@ -181,7 +176,7 @@ async def device_count(session: AsyncSession, *, actor: Actor) -> int:
 
 
 async def preferences(session: AsyncSession, *, actor: Actor) -> dict[PushKind, bool]:
-    _require_login(actor)
+    actor.require_login()
     rows = await session.exec(select(PushPreference).where(PushPreference.person_id == actor.person_id))
     off = {row.kind for row in rows if not row.enabled}
     return {kind: kind.value not in off for kind in CHOOSABLE}
@@ -190,7 +185,7 @@ async def preferences(session: AsyncSession, *, actor: Actor) -> dict[PushKind, 
 async def do_set_preferences(
     session: AsyncSession, *, actor: Actor, enabled: dict[str, bool]
 ) -> dict[PushKind, bool]:
-    _require_login(actor)
+    actor.require_login()
     for kind in enabled:
         if kind not in {k.value for k in CHOOSABLE}:
             raise LaoyouError(ErrorCode.INVALID, "That kind of notification is not offered.", field="kind")
@@ -213,7 +208,7 @@ async def do_set_preferences(
 
 async def steward_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
     """Communities the actor may address as a steward (None: every community, for the admin)."""
-    _require_login(actor)
+    actor.require_login()
     if actor.is_admin:
         return None
     if not actor.has(Role.steward):
@@ -288,7 +283,7 @@ async def do_send_emergency(
 
 async def list_emergencies(session: AsyncSession, *, actor: Actor, first: int) -> list[EmergencyNotice]:
     """Notices of the communities the viewer lives in, follows or serves, newest first."""
-    _require_login(actor)
+    actor.require_login()
     visible = await estates.visible_community_ids(session, actor)
     query = select(EmergencyNotice).order_by(col(EmergencyNotice.id).desc()).limit(first)
     if visible is not None:

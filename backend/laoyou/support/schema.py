@@ -21,7 +21,7 @@ from laoyou.estates.schema import Community, Household
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import decode_id
+from laoyou.graphql.types import decode_id, encode_id
 from laoyou.media.schema import MediaFile
 from laoyou.support import feed, models
 from laoyou.support import service as support
@@ -31,10 +31,6 @@ from laoyou.tickets.schema import WorkOrder, WorkOrderCategory, WorkOrderKind
 
 def _opt(value: datetime | None) -> datetime | None:
     return as_utc(value) if value else None
-
-
-def _id(value: int | None) -> strawberry.ID | None:
-    return strawberry.ID(str(value)) if value is not None else None
 
 
 @strawberry.type(description="A person as customer service shows them: name and a masked phone.")
@@ -49,7 +45,7 @@ async def _person(info: Info, person_id: int | None) -> SupportPerson | None:
         return None
     row = await info.context.loaders.person_by_id.load(person_id)
     return (
-        SupportPerson(id=strawberry.ID(str(row.id)), name=row.name, masked_phone=mask_phone(row.phone))
+        SupportPerson(id=encode_id(row.id), name=row.name, masked_phone=mask_phone(row.phone))
         if row
         else None
     )
@@ -95,11 +91,11 @@ class SupportMessage:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def conversation_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.conversation_id))
+        return encode_id(self.row.conversation_id)
 
     @strawberry.field(description="The server order within the conversation: 1, 2, 3…")
     def seq(self) -> int:
@@ -154,7 +150,7 @@ class SupportConversation:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field(description="waiting, active or closed")
     def status(self) -> str:
@@ -220,7 +216,7 @@ class SupportConversation:
 
     @strawberry.field
     def work_order_id(self) -> strawberry.ID | None:
-        return _id(self.row.work_order_id)
+        return encode_id(self.row.work_order_id)
 
     @strawberry.field(description="True when the viewer is the resident who asked.")
     def viewer_is_resident(self, info: Info) -> bool:
@@ -297,7 +293,7 @@ class SupportConversation:
         found = await support.transfer_targets(
             info.context.session, actor=info.context.actor, conversation=self.row
         )
-        return [TransferTarget(id=strawberry.ID(str(p.id)), name=p.name, role=role) for p, role in found]
+        return [TransferTarget(id=encode_id(p.id), name=p.name, role=role) for p, role in found]
 
 
 @strawberry.type
@@ -347,11 +343,11 @@ class FaqEntry:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def district_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.district_id))
+        return encode_id(self.row.district_id)
 
     @strawberry.field
     def question(self) -> str:
@@ -381,7 +377,7 @@ class SupportFigure:
     @classmethod
     def of(cls, figures: support.Figures) -> SupportFigure:
         return cls(
-            id=_id(figures.key),
+            id=encode_id(figures.key),
             label=figures.label,
             conversations=figures.conversations,
             answered=figures.answered,
@@ -405,7 +401,7 @@ class SosAlert:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field(description="open, acknowledged or resolved")
     def status(self) -> str:
@@ -449,7 +445,7 @@ class SupportCall:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field(description="ringing, connected, ended, missed or declined")
     def status(self) -> str:
@@ -461,7 +457,7 @@ class SupportCall:
 
     @strawberry.field
     def conversation_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.conversation_id))
+        return encode_id(self.row.conversation_id)
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -841,7 +837,7 @@ class SupportMutation:
             row = await context.session.get(models.Conversation, conversation_id)
             order = await context.session.get(ticket_models.WorkOrder, order_id)
             return WorkOrderOpened(
-                work_order_id=strawberry.ID(str(order_id)),
+                work_order_id=encode_id(order_id),
                 work_order=WorkOrder(row=order),
                 conversation=SupportConversation(row=row),
             )
@@ -1005,7 +1001,7 @@ class SupportMutation:
             row = await support.do_send_signal(
                 context.session, actor=context.actor, call_id=decode_id(call_id), kind=kind, payload=payload
             )
-            return CallSignalSent(id=strawberry.ID(str(row.id)))
+            return CallSignalSent(id=encode_id(row.id))
 
         return await mutation_boundary(info, SupportError, work)
 
@@ -1199,8 +1195,7 @@ class SupportSubscription:
                     yield CallUpdate(
                         call=SupportCall(row=call),
                         signals=[
-                            CallSignal(id=strawberry.ID(str(r.id)), kind=r.kind, payload=r.payload)
-                            for r in rows
+                            CallSignal(id=encode_id(r.id), kind=r.kind, payload=r.payload) for r in rows
                         ],
                     )
                     ended = call.status not in (

@@ -95,11 +95,6 @@ def call_channel(call_id: int) -> str:
 # --- scope ---------------------------------------------------------------------------------------------
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 def agent_district_ids(actor: Actor) -> set[int] | None:
     """Districts whose conversations the actor answers as an agent; None means all (the operator's admin)."""
     if actor.is_admin:
@@ -127,7 +122,7 @@ async def staff_district_ids(session: AsyncSession, actor: Actor) -> set[int] | 
 
 async def access_conversation(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
     """The resident who asked, the district's agents, and the person it was handed to; nobody else."""
-    _require_login(actor)
+    actor.require_login()
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFound()
@@ -145,7 +140,7 @@ def is_staff_side(actor: Actor, conversation: Conversation) -> bool:
 async def _asked_household(session: AsyncSession, actor: Actor, household_id: int | None) -> Household:
     """The household someone asks about: the one named, which must be one they live in or follow as family;
     unnamed, their own home first, else the first home they follow."""
-    _require_login(actor)
+    actor.require_login()
     mine = actor.household_ids
     if household_id is None:
         if not mine:
@@ -206,7 +201,7 @@ async def list_conversations(
     status: str | None = None,
 ) -> list[Conversation]:
     """A resident's own conversations; staff see their districts' and those handed to them. Newest first."""
-    _require_login(actor)
+    actor.require_login()
     query = select(Conversation)
     districts = agent_district_ids(actor)
     if mine_only or (not actor.is_staff):
@@ -225,7 +220,7 @@ async def list_conversations(
 async def support_queue(session: AsyncSession, *, actor: Actor, limit: int = 100) -> list[Conversation]:
     """Waiting and active conversations for the actor's districts (and those handed to them), urgent first,
     then the longest waiting."""
-    _require_login(actor)
+    actor.require_login()
     if not actor.is_staff:
         raise PermissionDenied()
     districts = agent_district_ids(actor)
@@ -346,7 +341,7 @@ async def do_send_message(
 ) -> Sent:
     """Store a message, then (for a resident) answer at once when nobody is online, or, when it looks like an
     emergency, page the agents and offer SOS and calls. A repeated client id returns the first message."""
-    _require_login(actor)
+    actor.require_login()
     client_id = check_client_id(client_id)
     check_text(body, field="body")
     existing = (
@@ -618,7 +613,7 @@ def match_faq(entries: list[FaqEntry], text: str) -> FaqEntry | None:
 
 async def list_faq(session: AsyncSession, *, actor: Actor, district_id: int | None = None) -> list[FaqEntry]:
     """Residents read their district's FAQ; staff read the districts they serve."""
-    _require_login(actor)
+    actor.require_login()
     visible = await estates.visible_district_ids(session, actor)
     query = select(FaqEntry).order_by(FaqEntry.id)
     if district_id is not None:
@@ -631,7 +626,7 @@ async def list_faq(session: AsyncSession, *, actor: Actor, district_id: int | No
 
 
 async def check_faq_keeper(session: AsyncSession, actor: Actor, district_id: int) -> None:
-    _require_login(actor)
+    actor.require_login()
     districts = await staff_district_ids(session, actor)
     if districts is not None and district_id not in districts:
         raise NotFound()
@@ -729,7 +724,7 @@ async def do_set_agent_status(
     hours_start: str | None = None,
     hours_end: str | None = None,
 ) -> AgentStatus:
-    _require_login(actor)
+    actor.require_login()
     grants = actor.grants_of(Role.agent)
     if not grants:
         raise PermissionDenied()
@@ -1068,7 +1063,7 @@ async def support_figures(
     session: AsyncSession, *, actor: Actor, days: int = 30
 ) -> tuple[list[Figures], list[Figures]]:
     """First-response time, resolution time and satisfaction per district and per agent, for staff."""
-    _require_login(actor)
+    actor.require_login()
     if not actor.is_staff:
         raise PermissionDenied()
     visible = await estates.visible_district_ids(session, actor)
@@ -1122,7 +1117,7 @@ async def _on_duty(session: AsyncSession, community: Community) -> list[Person]:
 
 async def do_log_steward_call(session: AsyncSession, *, actor: Actor, household_id: int) -> PhoneCallLog:
     """Record that a resident pressed "call my steward"; the log keeps the number that was dialled."""
-    _require_login(actor)
+    actor.require_login()
     if household_id not in actor.household_ids:
         raise NotFound()
     household, community, _address = await _household_place(session, household_id)
@@ -1149,7 +1144,7 @@ async def do_raise_sos(
 ) -> SosAlert:
     """The resident pressed SOS (nothing else raises one): alert the community's on-duty staff and the
     district's agents with the address, and tell the household's family."""
-    _require_login(actor)
+    actor.require_login()
     if household_id is None or household_id not in actor.household_ids:
         raise NotFound()
     if client_id is not None:
@@ -1216,7 +1211,7 @@ async def do_raise_sos(
 
 
 async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
-    _require_login(actor)
+    actor.require_login()
     alert = await session.get(SosAlert, alert_id)
     if alert is None:
         raise NotFound()
@@ -1232,7 +1227,7 @@ async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> S
 async def list_sos(
     session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50
 ) -> list[SosAlert]:
-    _require_login(actor)
+    actor.require_login()
     if not actor.is_staff:
         raise PermissionDenied()
     staff = await estates.staff_community_ids(session, actor)
@@ -1289,7 +1284,7 @@ async def do_start_call(
     to_steward: bool = False,
 ) -> Call:
     """A resident calls customer service (any agent of the district) or their steward; staff call the resident."""
-    _require_login(actor)
+    actor.require_login()
     if conversation_id is not None:
         conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
     else:
@@ -1334,7 +1329,7 @@ def may_answer(actor: Actor, call: Call) -> bool:
 
 async def access_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
     """The caller, the callee, and (while it rings for "customer service") the district's agents."""
-    _require_login(actor)
+    actor.require_login()
     call = await session.get(Call, call_id)
     if call is None:
         raise NotFound()
@@ -1477,7 +1472,7 @@ async def list_signals(
 
 async def ringing_calls(session: AsyncSession, *, actor: Actor) -> list[Call]:
     """Calls ringing for the viewer: to them, or to customer service in a district they answer for."""
-    _require_login(actor)
+    actor.require_login()
     query = select(Call).where(Call.status == CallStatus.ringing.value, Call.caller_id != actor.person_id)
     districts = agent_district_ids(actor)
     mine = Call.callee_id == actor.person_id

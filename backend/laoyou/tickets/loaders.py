@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from laoyou.accounts.models import Person
+from laoyou.graphql.loaders import batched, rows_by_id
 from laoyou.media.models import MediaFile
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import TicketAttachment, WorkOrderEvent
@@ -33,16 +34,8 @@ def AttachmentsByWorkOrderLoader(
 
 
 def EventsByWorkOrderLoader(session: AsyncSession) -> DataLoader[int, list[WorkOrderEvent]]:  # noqa: N802
-    async def load(ids: Sequence[int]) -> list[list[WorkOrderEvent]]:
-        grouped = await tickets.events_for(session, list(ids))
-        return [grouped.get(i, []) for i in ids]
-
-    return DataLoader(load_fn=load)
+    return batched(lambda ids: tickets.events_for(session, ids), missing=list)
 
 
 def TicketPersonByIdLoader(session: AsyncSession) -> DataLoader[int, Person | None]:  # noqa: N802
-    async def load(ids: Sequence[int]) -> list[Person | None]:
-        rows = {p.id: p for p in await session.exec(select(Person).where(col(Person.id).in_(list(ids))))}
-        return [rows.get(i) for i in ids]
-
-    return DataLoader(load_fn=load)
+    return rows_by_id(session, Person)

@@ -16,7 +16,7 @@ from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import Connection, connection, decode_id, page_args
+from laoyou.graphql.types import Connection, connection, decode_id, encode_id, page_args
 from laoyou.media.schema import MediaFile
 from laoyou.tickets import models
 from laoyou.tickets import service as tickets
@@ -38,10 +38,6 @@ WorkOrderSource = strawberry.enum(
     description="app: the resident; the others: staff logged it on their behalf",
 )
 WorkOrderAction = strawberry.enum(tickets.Action, name="WorkOrderAction")
-
-
-def _id(value: int | None) -> strawberry.ID | None:
-    return strawberry.ID(str(value)) if value is not None else None
 
 
 @strawberry.type(description="Who reported it. Hidden from field staff when a complaint asks so.")
@@ -180,7 +176,7 @@ class WorkOrder:
     # (graphql/execution.py), each only when asked (the board shows 20 to 30 rows of a dozen of them).
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return encode_id(self.row.id)
 
     @strawberry.field
     def kind(self) -> WorkOrderKind:  # type: ignore[valid-type]
@@ -369,7 +365,7 @@ class WorkOrder:
 
 
 def _staff(person: Any) -> WorkOrderStaff:
-    return WorkOrderStaff(id=strawberry.ID(str(person.id)), name=person.name, phone=national(person.phone))
+    return WorkOrderStaff(id=encode_id(person.id), name=person.name, phone=national(person.phone))
 
 
 @strawberry.type(description="A field worker: skills, communities covered, open work orders now.")
@@ -626,11 +622,11 @@ class TicketsQuery:
         )
         return [
             FieldStaff(
-                id=strawberry.ID(str(person.id)),
+                id=encode_id(person.id),
                 name=person.name,
                 phone=national(person.phone),
                 skills=list(profile.skills),
-                community_ids=[strawberry.ID(str(c)) for c in profile.community_ids],
+                community_ids=[encode_id(c) for c in profile.community_ids],
                 on_duty=profile.on_duty,
                 open_work_orders=load,
             )
@@ -924,6 +920,6 @@ class TicketsMutation:
                 community_ids=_ids(community_ids[:100]),
                 on_duty=on_duty,
             )
-            return StaffProfileSaved(person_id=strawberry.ID(str(profile.person_id)))
+            return StaffProfileSaved(person_id=encode_id(profile.person_id))
 
         return await mutation_boundary(info, SaveStaffProfileError, work)

@@ -179,11 +179,6 @@ SYSTEM_VIEW_ROLES = (Role.steward, Role.agent, Role.admin)  # see a hidden compl
 BOARD_ROLES = (Role.steward, Role.agent, Role.official, Role.admin)  # the district board and its figures
 
 
-def _require_login(actor: Actor) -> None:
-    if not actor.is_authenticated:
-        raise PermissionDenied("Please log in first.")
-
-
 def is_reporter_side(actor: Actor, order: WorkOrder) -> bool:
     """The reporter, or their household (family included)."""
     if not actor.is_authenticated:
@@ -235,7 +230,7 @@ async def can_view(session: AsyncSession, actor: Actor, order: WorkOrder) -> boo
 
 
 async def access_work_order(session: AsyncSession, *, actor: Actor, order_id: int) -> WorkOrder:
-    _require_login(actor)
+    actor.require_login()
     order = await session.get(WorkOrder, order_id)
     if order is None or not await can_view(session, actor, order):
         raise NotFound()
@@ -470,7 +465,7 @@ async def do_report(
 
     The client-made id makes it idempotent: a retry or an offline replay returns the first work order.
     """
-    _require_login(actor)
+    actor.require_login()
     if data.client_id and (first := await _existing(session, actor, data.client_id)) is not None:
         return Reported(first, created=False)
     check_report(data)
@@ -616,7 +611,7 @@ async def do_report(
 
 async def list_mine(session: AsyncSession, *, actor: Actor, first: int, after: int | None) -> Page[WorkOrder]:
     """What the viewer reported, and what was reported for their households (family see their parents')."""
-    _require_login(actor)
+    actor.require_login()
     condition = WorkOrder.reporter_id == actor.person_id
     if actor.household_ids:
         condition = or_(
@@ -742,7 +737,7 @@ async def list_board(
     """The district board (一盘棋): stewards, agents, officials and the admin; newest first.
 
     The community and the assignee come in the same statement: the board is the page staff reload most."""
-    _require_login(actor)
+    actor.require_login()
     if not actor.has(*BOARD_ROLES):
         raise PermissionDenied()
     scope = await _district_scope(session, actor, flt.district_id, BOARD_ROLES)
@@ -779,7 +774,7 @@ async def list_board(
 
 async def list_my_queue(session: AsyncSession, *, actor: Actor, first: int) -> list[WorkOrder]:
     """Open work orders assigned to the viewer, oldest due first."""
-    _require_login(actor)
+    actor.require_login()
     return list(
         await session.exec(
             select(WorkOrder)
@@ -792,7 +787,7 @@ async def list_my_queue(session: AsyncSession, *, actor: Actor, first: int) -> l
 
 async def list_pool(session: AsyncSession, *, actor: Actor, first: int) -> list[WorkOrder]:
     """Unassigned repairs in the viewer's district that field staff may grab, most urgent first."""
-    _require_login(actor)
+    actor.require_login()
     grants = actor.grants_of(Role.field_staff)
     if not grants:
         raise PermissionDenied()
@@ -1457,7 +1452,7 @@ async def figures(
 ) -> Figures:
     """Counts, response and completion times, SLA compliance, satisfaction and reopen rate for a period,
     computed by the database (aggregates) rather than by loading the period's work orders."""
-    _require_login(actor)
+    actor.require_login()
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)

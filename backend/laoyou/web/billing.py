@@ -20,32 +20,13 @@ from laoyou.billing.gateways import lower_headers, unit_of_work
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.models import Fund, Payment
 from laoyou.billing.money import parse_yuan
-from laoyou.core import errors, i18n
+from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError, NotFound
 from laoyou.core.events import commit_and_publish
 from laoyou.core.settings import Settings
 from laoyou.core.time import SHANGHAI, utcnow
 from laoyou.media import service as media
-from laoyou.web.render import OperationFailed, Page, check_csrf, form_with_csrf
-
-
-def _page(handler):  # noqa: ANN001, ANN202
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            if not page.context.actor.is_authenticated:
-                return page.redirect("/login")
-            try:
-                return await handler(page)
-            except (
-                OperationFailed,
-                errors.NotFound,
-            ):  # NotFound: an invoice photo for a community not theirs
-                raise HTTPException(404, "not found") from None
-        finally:
-            await page.close()
-
-    return endpoint
+from laoyou.web.render import OperationFailed, Page, check_csrf, form_with_csrf, page_endpoint
 
 
 def this_period() -> str:
@@ -107,7 +88,7 @@ def install(app: FastAPI) -> None:
             pay_key=secrets.token_urlsafe(16),
         )
 
-    app.add_api_route("/bills", _page(my_bills), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/bills", page_endpoint(my_bills), methods=["GET"], include_in_schema=False)
 
     async def pay(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -127,13 +108,15 @@ def install(app: FastAPI) -> None:
             return page.redirect(payment["payUrl"])
         return page.redirect(f"/payments/{payment['id']}")
 
-    app.add_api_route("/bills/pay", _page(pay), methods=["POST"], include_in_schema=False)
+    app.add_api_route("/bills/pay", page_endpoint(pay), methods=["POST"], include_in_schema=False)
 
     async def payment_page(page: Page) -> Response:
         data = await page.run("PaymentPage", id=page.request.path_params["payment_id"])
         return page.render("billing/payment.html", payment=data["payment"])
 
-    app.add_api_route("/payments/{payment_id}", _page(payment_page), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/payments/{payment_id}", page_endpoint(payment_page), methods=["GET"], include_in_schema=False
+    )
 
     async def refresh(page: Page) -> Response:
         await form_with_csrf(page.request)
@@ -142,14 +125,14 @@ def install(app: FastAPI) -> None:
         return page.redirect(f"/payments/{payment_id}")
 
     app.add_api_route(
-        "/payments/{payment_id}/refresh", _page(refresh), methods=["POST"], include_in_schema=False
+        "/payments/{payment_id}/refresh", page_endpoint(refresh), methods=["POST"], include_in_schema=False
     )
 
     async def receipts(page: Page) -> Response:
         data = await page.run("MyReceipts")
         return page.render("billing/receipts.html", payments=data["myPayments"]["nodes"])
 
-    app.add_api_route("/receipts", _page(receipts), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/receipts", page_endpoint(receipts), methods=["GET"], include_in_schema=False)
 
     async def receipt(page: Page) -> Response:
         data = await page.run("ReceiptPage", id=page.request.path_params["payment_id"])
@@ -157,7 +140,9 @@ def install(app: FastAPI) -> None:
             return page.redirect(f"/payments/{data['payment']['id']}")
         return page.render("billing/receipt.html", payment=data["payment"])
 
-    app.add_api_route("/receipts/{payment_id}", _page(receipt), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/receipts/{payment_id}", page_endpoint(receipt), methods=["GET"], include_in_schema=False
+    )
 
     if not app.state.settings.is_production:
         _install_sandbox_cashier(app)
@@ -186,7 +171,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/billing",
-        _page(staff_billing),
+        page_endpoint(staff_billing),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -206,7 +191,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/billing/run",
-        _page(staff_run),
+        page_endpoint(staff_run),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -227,7 +212,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/households/{household_id}/bills",
-        _page(staff_household),
+        page_endpoint(staff_household),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -258,7 +243,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/households/{household_id}/bills/cash",
-        _page(staff_cash),
+        page_endpoint(staff_cash),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -274,7 +259,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/households/{household_id}/bills/waive",
-        _page(staff_waive),
+        page_endpoint(staff_waive),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -285,7 +270,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/fee-plans",
-        _page(fee_plans),
+        page_endpoint(fee_plans),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -341,7 +326,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/fee-plans",
-        _page(create_plan),
+        page_endpoint(create_plan),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -363,7 +348,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/fee-plans/{plan_id}/activate",
-        _page(activate_plan),
+        page_endpoint(activate_plan),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -417,7 +402,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/ledger",
-        _page(staff_ledger),
+        page_endpoint(staff_ledger),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -488,7 +473,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/ledger.csv",
-        _page(staff_ledger_csv),
+        page_endpoint(staff_ledger_csv),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -558,7 +543,7 @@ def install(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/ledger/{what}",
-        _page(staff_entry),
+        page_endpoint(staff_entry),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -592,7 +577,10 @@ def _install_sandbox_cashier(app: FastAPI) -> None:
         )
 
     app.add_api_route(
-        "/pay/sandbox/{out_trade_no}", _page(sandbox_cashier), methods=["GET"], include_in_schema=False
+        "/pay/sandbox/{out_trade_no}",
+        page_endpoint(sandbox_cashier),
+        methods=["GET"],
+        include_in_schema=False,
     )
 
     async def sandbox_confirm(page: Page) -> Response:
@@ -616,7 +604,10 @@ def _install_sandbox_cashier(app: FastAPI) -> None:
         return page.redirect(f"/payments/{payment.id}")
 
     app.add_api_route(
-        "/pay/sandbox/{out_trade_no}", _page(sandbox_confirm), methods=["POST"], include_in_schema=False
+        "/pay/sandbox/{out_trade_no}",
+        page_endpoint(sandbox_confirm),
+        methods=["POST"],
+        include_in_schema=False,
     )
 
 

@@ -16,29 +16,14 @@ from fastapi.responses import Response
 from laoyou.briefings import service as briefings
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
-from laoyou.core.time import SHANGHAI, as_utc, local, utcnow
+from laoyou.core.time import SHANGHAI, as_utc, local, start_of_local_day, utcnow
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.tickets import service as tickets
-from laoyou.web.render import OperationFailed, Page
+from laoyou.web.render import OperationFailed, Page, page_endpoint
 
 ITEM_KINDS = ("cleaning", "repair", "patrol", "other")
 MAX_FORM = 9 * media.MAX_IMAGE_BYTES // 3 + media.MAX_VIDEO_BYTES  # phones send downscaled photos
-
-
-def _endpoint(handler):  # noqa: ANN001, ANN202
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            if not page.context.actor.is_authenticated and not request.url.path.startswith("/share/"):
-                return page.redirect("/login")
-            return await handler(page)
-        except PermissionDenied:  # a photo sent for a community not theirs
-            raise HTTPException(404, "not found") from None
-        finally:
-            await page.close()
-
-    return endpoint
 
 
 async def _run(page: Page, name: str, **variables: Any) -> dict[str, Any]:
@@ -72,7 +57,7 @@ async def finished_today(page: Page, communities: list[dict]) -> list[dict]:
     lines of "done today". The work-order service scopes the board to the steward; a flat's own problem is
     named by its kind only, a common area's with its place, so nothing personal goes into a briefing."""
     context = page.context
-    since = briefings.start_of_local_day(utcnow())
+    since = start_of_local_day(utcnow())
     wanted = {int(c["id"]): c.get("name", "") for c in communities if str(c["id"]).isdigit()}
     if not wanted:
         return []
@@ -119,7 +104,7 @@ def install(app: FastAPI) -> None:
             page_info=connection["pageInfo"],
         )
 
-    app.add_api_route("/briefings", _endpoint(archive), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/briefings", page_endpoint(archive), methods=["GET"], include_in_schema=False)
 
     async def view(
         page: Page, *, message: str | None = None, error: str | None = None, status_code: int = 200
@@ -141,7 +126,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_api_route(
-        "/briefings/{briefing_id:int}", _endpoint(view), methods=["GET"], include_in_schema=False
+        "/briefings/{briefing_id:int}", page_endpoint(view), methods=["GET"], include_in_schema=False
     )
 
     async def action(page: Page) -> Response:
@@ -186,13 +171,13 @@ def install(app: FastAPI) -> None:
         return page.redirect("/support#bottom")
 
     app.add_api_route(
-        "/briefings/{briefing_id:int}/ask", _endpoint(ask), methods=["POST"], include_in_schema=False
+        "/briefings/{briefing_id:int}/ask", page_endpoint(ask), methods=["POST"], include_in_schema=False
     )
 
     for verb in ("thank", "publish", "withdraw"):
         app.add_api_route(
             f"/briefings/{{briefing_id:int}}/{verb}",
-            _endpoint(action),
+            page_endpoint(action),
             methods=["POST"],
             include_in_schema=False,
         )
@@ -235,9 +220,9 @@ def install(app: FastAPI) -> None:
             work_orders=await finished_today(page, data["briefingCommunities"]),
         )
 
-    app.add_api_route("/briefings/new", _endpoint(form), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/briefings/new", page_endpoint(form), methods=["GET"], include_in_schema=False)
     app.add_api_route(
-        "/briefings/{briefing_id:int}/edit", _endpoint(form), methods=["GET"], include_in_schema=False
+        "/briefings/{briefing_id:int}/edit", page_endpoint(form), methods=["GET"], include_in_schema=False
     )
 
     async def save(page: Page) -> Response:
@@ -316,9 +301,9 @@ def install(app: FastAPI) -> None:
             )
         return page.redirect(f"/briefings/{result['briefing']['id']}")
 
-    app.add_api_route("/briefings/new", _endpoint(save), methods=["POST"], include_in_schema=False)
+    app.add_api_route("/briefings/new", page_endpoint(save), methods=["POST"], include_in_schema=False)
     app.add_api_route(
-        "/briefings/{briefing_id:int}/edit", _endpoint(save), methods=["POST"], include_in_schema=False
+        "/briefings/{briefing_id:int}/edit", page_endpoint(save), methods=["POST"], include_in_schema=False
     )
 
     # --- files: a briefing's photos and video, for whoever may read the briefing ---------------------------
@@ -356,7 +341,12 @@ def install(app: FastAPI) -> None:
         response.headers["X-Robots-Tag"] = "noindex"
         return response
 
-    app.add_api_route("/share/briefings/{token}", _endpoint(share), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/share/briefings/{token}",
+        page_endpoint(share, login=False),
+        methods=["GET"],
+        include_in_schema=False,
+    )
 
     async def share_file(request: Request) -> Response:
         page = await Page.open(request)

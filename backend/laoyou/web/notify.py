@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 
 from laoyou.core import i18n
 from laoyou.notify.service import CHOOSABLE
-from laoyou.web.render import OperationFailed, Page, form_with_csrf
+from laoyou.web.render import OperationFailed, Page, form_with_csrf, page_endpoint
 
 EMERGENCY_KINDS = ("water_cut", "power_cut", "lift_out", "typhoon", "other")
-
-
-def _endpoint(handler):  # noqa: ANN001, ANN202
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            if not page.context.actor.is_authenticated:
-                return page.redirect("/login")
-            return await handler(page)
-        finally:
-            await page.close()
-
-    return endpoint
 
 
 def install(app: FastAPI) -> None:
@@ -40,7 +27,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_api_route(
-        "/settings/notifications", _endpoint(settings_page), methods=["GET"], include_in_schema=False
+        "/settings/notifications", page_endpoint(settings_page), methods=["GET"], include_in_schema=False
     )
 
     async def save_preferences(page: Page) -> Response:
@@ -55,7 +42,7 @@ def install(app: FastAPI) -> None:
         return page.redirect("/settings/notifications?saved=1")
 
     app.add_api_route(
-        "/settings/notifications", _endpoint(save_preferences), methods=["POST"], include_in_schema=False
+        "/settings/notifications", page_endpoint(save_preferences), methods=["POST"], include_in_schema=False
     )
 
     async def emergency_form(
@@ -85,7 +72,9 @@ def install(app: FastAPI) -> None:
             kinds=EMERGENCY_KINDS,
         )
 
-    app.add_api_route("/staff/emergency", _endpoint(emergency_form), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/staff/emergency", page_endpoint(emergency_form), methods=["GET"], include_in_schema=False
+    )
 
     async def send_emergency(page: Page) -> Response:
         if not page.context.actor.is_staff:
@@ -117,7 +106,7 @@ def install(app: FastAPI) -> None:
         return await emergency_form(page, sent=result["peopleNotified"])
 
     app.add_api_route(
-        "/staff/emergency", _endpoint(send_emergency), methods=["POST"], include_in_schema=False
+        "/staff/emergency", page_endpoint(send_emergency), methods=["POST"], include_in_schema=False
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
@@ -12,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
 from laoyou.core import i18n
+from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.settings import Settings
 from laoyou.core.time import local
 from laoyou.graphql.context import CSRF_COOKIE, Context
@@ -175,6 +177,35 @@ class Page:
 
     async def close(self) -> None:
         await self.context.close()
+
+
+Handler = Callable[[Page], Awaitable[Response]]
+
+
+def page_endpoint(
+    handler: Handler, *, login: bool = True, staff: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """Every page's request: open the page (session, actor, CSRF), send a visitor who is not logged in to the
+    login page, and always close the page, so an error cannot leave the session or the write gate held.
+    What the operations refuse as not there or not theirs (someone else's order, a photo for another
+    community) is a plain 404: a page never says whether a thing it does not show exists."""
+
+    async def endpoint(request: Request) -> Response:
+        page = await Page.open(request)
+        try:
+            actor = page.context.actor
+            if login and not actor.is_authenticated:
+                return page.redirect("/login")
+            if staff and not actor.is_staff:
+                raise HTTPException(404, "not found")
+            try:
+                return await handler(page)
+            except (OperationFailed, NotFound, PermissionDenied):
+                raise HTTPException(404, "not found") from None
+        finally:
+            await page.close()
+
+    return endpoint
 
 
 TEXT_SIZES = ("standard", "large", "larger", "largest")

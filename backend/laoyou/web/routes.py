@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
@@ -12,26 +11,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laoyou.core import i18n
 from laoyou.graphql.context import LANGUAGE_COOKIE
-from laoyou.web.render import TEXT_SIZES, OperationFailed, Page, form_with_csrf, make_templates
+from laoyou.web.render import TEXT_SIZES, OperationFailed, Page, form_with_csrf, make_templates, page_endpoint
 
 ONE_YEAR = 365 * 24 * 3600
-
-
-def _page(handler: Callable[[Page], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            return await handler(page)
-        finally:
-            await page.close()
-
-    return endpoint
-
-
-def _login_required(page: Page) -> Response | None:
-    if not page.context.actor.is_authenticated:
-        return page.redirect("/login")
-    return None
 
 
 def install_web(app: FastAPI) -> None:
@@ -97,7 +79,9 @@ def install_web(app: FastAPI) -> None:
     async def offline(page: Page) -> Response:
         return page.render("offline.html")
 
-    app.add_api_route("/offline", _page(offline), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/offline", page_endpoint(offline, login=False), methods=["GET"], include_in_schema=False
+    )
 
     # --- login ---------------------------------------------------------------------------------------
 
@@ -123,7 +107,7 @@ def install_web(app: FastAPI) -> None:
             tab=tab,
         )
 
-    app.add_api_route("/login", _page(login), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/login", page_endpoint(login, login=False), methods=["GET"], include_in_schema=False)
 
     async def login_code(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -134,13 +118,17 @@ def install_web(app: FastAPI) -> None:
             )
         return page.redirect(f"/login/verify?phone={quote(form.get('phone', ''))}")
 
-    app.add_api_route("/login/code", _page(login_code), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/login/code", page_endpoint(login_code, login=False), methods=["POST"], include_in_schema=False
+    )
 
     async def verify_form(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
         phone = page.request.query_params.get("phone", "")
         return page.render("verify.html", status_code=status_code, phone=phone[:32], error=error)
 
-    app.add_api_route("/login/verify", _page(verify_form), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/login/verify", page_endpoint(verify_form, login=False), methods=["GET"], include_in_schema=False
+    )
 
     async def verify(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -153,7 +141,9 @@ def install_web(app: FastAPI) -> None:
             )
         return page.redirect("/")
 
-    app.add_api_route("/login/verify", _page(verify), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/login/verify", page_endpoint(verify, login=False), methods=["POST"], include_in_schema=False
+    )
 
     async def login_password(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -168,7 +158,12 @@ def install_web(app: FastAPI) -> None:
             )
         return page.redirect("/")
 
-    app.add_api_route("/login/password", _page(login_password), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/login/password",
+        page_endpoint(login_password, login=False),
+        methods=["POST"],
+        include_in_schema=False,
+    )
 
     async def login_demo(page: Page) -> Response:
         form = await form_with_csrf(page.request)
@@ -178,14 +173,18 @@ def install_web(app: FastAPI) -> None:
         return page.redirect("/")
 
     if settings.is_demo:  # one-tap login exists in the demo only
-        app.add_api_route("/login/demo", _page(login_demo), methods=["POST"], include_in_schema=False)
+        app.add_api_route(
+            "/login/demo", page_endpoint(login_demo, login=False), methods=["POST"], include_in_schema=False
+        )
 
     async def card(page: Page) -> Response:
         # Opening the link only shows a button: link previews and scanners must not spend the card.
         token = page.request.path_params["token"]
         return page.render("card.html", token=token)
 
-    app.add_api_route("/card/{token}", _page(card), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/card/{token}", page_endpoint(card, login=False), methods=["GET"], include_in_schema=False
+    )
 
     async def card_login(page: Page) -> Response:
         await form_with_csrf(page.request)
@@ -195,7 +194,9 @@ def install_web(app: FastAPI) -> None:
             return page.render("card.html", status_code=400, token=token, error=data["message"])
         return page.redirect("/")
 
-    app.add_api_route("/card/{token}", _page(card_login), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/card/{token}", page_endpoint(card_login, login=False), methods=["POST"], include_in_schema=False
+    )
 
     async def logout(page: Page) -> Response:
         await form_with_csrf(page.request)
@@ -204,14 +205,16 @@ def install_web(app: FastAPI) -> None:
             await page.run("LogoutEverywhere" if everywhere else "Logout")
         return page.redirect("/login")
 
-    app.add_api_route("/logout", _page(logout), methods=["POST"], include_in_schema=False)
-    app.add_api_route("/logout/everywhere", _page(logout), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/logout", page_endpoint(logout, login=False), methods=["POST"], include_in_schema=False
+    )
+    app.add_api_route(
+        "/logout/everywhere", page_endpoint(logout, login=False), methods=["POST"], include_in_schema=False
+    )
 
     # --- home ----------------------------------------------------------------------------------------
 
     async def home(page: Page) -> Response:
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         if page.context.actor.is_staff:
             data = await page.run("StaffHome")
             return page.render("home_staff.html", viewer=data["viewer"])
@@ -222,17 +225,15 @@ def install_web(app: FastAPI) -> None:
             "home_resident.html", viewer=data["viewer"], todays_briefings=await todays_for_home(page)
         )
 
-    app.add_api_route("/", _page(home), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/", page_endpoint(home), methods=["GET"], include_in_schema=False)
 
     async def notifications_read(page: Page) -> Response:
         await form_with_csrf(page.request)
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         await page.run("MarkNotificationsRead")
         return page.redirect("/")
 
     app.add_api_route(
-        "/notifications/read", _page(notifications_read), methods=["POST"], include_in_schema=False
+        "/notifications/read", page_endpoint(notifications_read), methods=["POST"], include_in_schema=False
     )
 
     # --- family --------------------------------------------------------------------------------------
@@ -240,19 +241,15 @@ def install_web(app: FastAPI) -> None:
     async def family(
         page: Page, *, message: str | None = None, error: str | None = None, status_code: int = 200
     ) -> Response:
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         data = await page.run("FamilyPage")
         return page.render(
             "family.html", status_code=status_code, viewer=data["viewer"], message=message, error=error
         )
 
-    app.add_api_route("/family", _page(family), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/family", page_endpoint(family), methods=["GET"], include_in_schema=False)
 
     async def family_request(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         data = (
             await page.run(
                 "RequestFamilyLink", phone=form.get("phone", ""), relation=form.get("relation", "")
@@ -262,12 +259,12 @@ def install_web(app: FastAPI) -> None:
             return await family(page, error=data["message"], status_code=400)
         return await family(page, message=data["message"])
 
-    app.add_api_route("/family/request", _page(family_request), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/family/request", page_endpoint(family_request), methods=["POST"], include_in_schema=False
+    )
 
     async def family_decide(page: Page) -> Response:
         await form_with_csrf(page.request)  # its CSRF check; what to do is in the path
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         link_id = page.request.path_params["link_id"]
         action = page.request.path_params["action"]
         if action not in ("accept", "decline", "remove"):
@@ -287,7 +284,7 @@ def install_web(app: FastAPI) -> None:
 
     # Starlette's path convertors are types (int, str, …), not patterns: the action is checked in the handler.
     app.add_api_route(
-        "/family/{link_id}/{action}", _page(family_decide), methods=["POST"], include_in_schema=False
+        "/family/{link_id}/{action}", page_endpoint(family_decide), methods=["POST"], include_in_schema=False
     )
 
     # --- settings ------------------------------------------------------------------------------------
@@ -299,7 +296,9 @@ def install_web(app: FastAPI) -> None:
             "settings.html", status_code=status_code, error=error, saved=saved, text_sizes=TEXT_SIZES
         )
 
-    app.add_api_route("/settings", _page(settings_page), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/settings", page_endpoint(settings_page, login=False), methods=["GET"], include_in_schema=False
+    )
 
     async def save_settings(page: Page) -> Response:
         """Anyone may change language and text size; a logged-in person keeps them on every phone."""
@@ -325,13 +324,13 @@ def install_web(app: FastAPI) -> None:
         back = form.get("next", "/settings")
         return page.redirect(back if back.startswith("/") and not back.startswith("//") else "/settings")
 
-    app.add_api_route("/settings", _page(save_settings), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/settings", page_endpoint(save_settings, login=False), methods=["POST"], include_in_schema=False
+    )
 
     # --- staff: households and login cards ------------------------------------------------------------
 
     async def community_households(page: Page) -> Response:
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         try:
             data = await page.run(
                 "CommunityHouseholds",
@@ -345,7 +344,7 @@ def install_web(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/communities/{community_id}/households",
-        _page(community_households),
+        page_endpoint(community_households),
         methods=["GET"],
         include_in_schema=False,
     )
@@ -353,8 +352,6 @@ def install_web(app: FastAPI) -> None:
     async def household_cards(
         page: Page, *, error: str | None = None, issued: dict | None = None, status_code: int = 200
     ) -> Response:
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         try:
             data = await page.run("HouseholdCards", householdId=page.request.path_params["household_id"])
         except OperationFailed:
@@ -370,15 +367,13 @@ def install_web(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/households/{household_id}/cards",
-        _page(household_cards),
+        page_endpoint(household_cards),
         methods=["GET"],
         include_in_schema=False,
     )
 
     async def issue_card(page: Page) -> Response:
         form = await form_with_csrf(page.request)
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         try:
             data = (
                 await page.run(
@@ -394,13 +389,14 @@ def install_web(app: FastAPI) -> None:
         return page.render("login_card_print.html", issued=data)
 
     app.add_api_route(
-        "/staff/households/{household_id}/cards", _page(issue_card), methods=["POST"], include_in_schema=False
+        "/staff/households/{household_id}/cards",
+        page_endpoint(issue_card),
+        methods=["POST"],
+        include_in_schema=False,
     )
 
     async def revoke_card(page: Page) -> Response:
         await form_with_csrf(page.request)
-        if (redirect := _login_required(page)) is not None:
-            return redirect
         try:
             data = (await page.run("RevokeLoginCard", id=page.request.path_params["card_id"]))[
                 "revokeLoginCard"
@@ -413,7 +409,7 @@ def install_web(app: FastAPI) -> None:
 
     app.add_api_route(
         "/staff/households/{household_id}/cards/{card_id}/revoke",
-        _page(revoke_card),
+        page_endpoint(revoke_card),
         methods=["POST"],
         include_in_schema=False,
     )

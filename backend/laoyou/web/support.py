@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 
-from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.core.errors import LaoyouError
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.web.edge import permissions_policy
-from laoyou.web.render import OperationFailed, Page, form_with_csrf
+from laoyou.web.render import Page, form_with_csrf, page_endpoint
 
 
 def _(message: str) -> str:
@@ -34,27 +34,6 @@ CANNED_REPLIES = (
 )
 
 
-def _page(
-    handler: Callable[[Page], Awaitable[Response]], *, staff: bool = False
-) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            actor = page.context.actor
-            if not actor.is_authenticated:
-                return page.redirect("/login")
-            if staff and not actor.is_staff:
-                raise HTTPException(404, "not found")
-            try:
-                return await handler(page)
-            except (OperationFailed, PermissionDenied):
-                raise HTTPException(404, "not found") from None
-        finally:
-            await page.close()
-
-    return endpoint
-
-
 def _new_client_id() -> str:
     return uuid.uuid4().hex
 
@@ -63,7 +42,9 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
     def route(
         path: str, handler: Callable[[Page], Awaitable[Response]], method: str = "GET", staff: bool = False
     ) -> None:
-        app.add_api_route(path, _page(handler, staff=staff), methods=[method], include_in_schema=False)
+        app.add_api_route(
+            path, page_endpoint(handler, staff=staff), methods=[method], include_in_schema=False
+        )
 
     # --- resident: chat -------------------------------------------------------------------------------
 
@@ -246,7 +227,10 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         return page.redirect(f"/support/call/{call_id}")
 
     app.add_api_route(
-        "/support/call/{call_id}/{action}", _page(call_action), methods=["POST"], include_in_schema=False
+        "/support/call/{call_id}/{action}",
+        page_endpoint(call_action),
+        methods=["POST"],
+        include_in_schema=False,
     )
 
     # --- staff: console -------------------------------------------------------------------------------
@@ -298,7 +282,10 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
         )
 
     app.add_api_route(
-        "/staff/support/{cid:int}", _page(conversation, staff=True), methods=["GET"], include_in_schema=False
+        "/staff/support/{cid:int}",
+        page_endpoint(conversation, staff=True),
+        methods=["GET"],
+        include_in_schema=False,
     )
 
     async def conversation_action(page: Page) -> Response:
@@ -328,7 +315,7 @@ def install(app: FastAPI) -> None:  # noqa: C901, PLR0915
 
     app.add_api_route(
         "/staff/support/{cid:int}/{action}",
-        _page(conversation_action, staff=True),
+        page_endpoint(conversation_action, staff=True),
         methods=["POST"],
         include_in_schema=False,
     )

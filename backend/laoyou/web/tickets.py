@@ -5,7 +5,6 @@ steward's district board, the overdue list and the figures."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -20,7 +19,7 @@ from laoyou.media import service as media
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import Category, Kind, Source
 from laoyou.web.edge import permissions_policy
-from laoyou.web.render import Can, OperationFailed, Page
+from laoyou.web.render import Can, OperationFailed, Page, page_endpoint
 
 MAX_FORM = 6 * media.MAX_IMAGE_BYTES + media.MAX_AUDIO_BYTES
 REPAIR_CATEGORIES = (
@@ -71,21 +70,6 @@ SKILL_LABELS = {
     "cleaning": _("Cleaning"),
     "security": _("Safety and guards"),
 }
-
-
-def _page(handler: Callable[[Page], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        page = await Page.open(request)
-        try:
-            if not page.context.actor.is_authenticated:
-                return page.redirect("/login")
-            return await handler(page)
-        except OperationFailed:
-            raise HTTPException(404, "not found") from None
-        finally:
-            await page.close()
-
-    return endpoint
 
 
 async def _form(request: Request) -> Any:
@@ -183,7 +167,7 @@ def install(app: FastAPI) -> None:
         response.headers["Permissions-Policy"] = permissions_policy(microphone=True)  # voice notes
         return response
 
-    app.add_api_route("/repairs/new", _page(new_report), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/repairs/new", page_endpoint(new_report), methods=["GET"], include_in_schema=False)
 
     async def submit_report(page: Page) -> Response:
         form = await _form(page.request)
@@ -255,13 +239,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"id": order_id, "url": f"/orders/{order_id}", "created": result["created"]})
         return page.redirect(f"/orders/{order_id}?sent=1")
 
-    app.add_api_route("/repairs", _page(submit_report), methods=["POST"], include_in_schema=False)
+    app.add_api_route("/repairs", page_endpoint(submit_report), methods=["POST"], include_in_schema=False)
 
     async def my_reports(page: Page) -> Response:
         data = await page.run("MyWorkOrders", first=50, after=page.request.query_params.get("after"))
         return page.render("tickets/mine.html", orders=data["myWorkOrders"], labels=tickets.CATEGORY_LABELS)
 
-    app.add_api_route("/repairs", _page(my_reports), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/repairs", page_endpoint(my_reports), methods=["GET"], include_in_schema=False)
 
     # --- one work order ------------------------------------------------------------------------------------
 
@@ -287,7 +271,9 @@ def install(app: FastAPI) -> None:
             labels=tickets.CATEGORY_LABELS,
         )
 
-    app.add_api_route("/orders/{order_id}", _page(order_page), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/orders/{order_id}", page_endpoint(order_page), methods=["GET"], include_in_schema=False
+    )
 
     async def order_action(page: Page) -> Response:
         action = page.request.path_params["action"]
@@ -332,7 +318,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_api_route(
-        "/orders/{order_id}/{action}", _page(order_action), methods=["POST"], include_in_schema=False
+        "/orders/{order_id}/{action}", page_endpoint(order_action), methods=["POST"], include_in_schema=False
     )
 
     # --- field staff -----------------------------------------------------------------------------------------
@@ -347,7 +333,7 @@ def install(app: FastAPI) -> None:
             labels=tickets.CATEGORY_LABELS,
         )
 
-    app.add_api_route("/work", _page(work), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/work", page_endpoint(work), methods=["GET"], include_in_schema=False)
 
     # --- the steward's board ------------------------------------------------------------------------------------
 
@@ -399,7 +385,7 @@ def install(app: FastAPI) -> None:
             statuses=list(tickets.Status.__members__),
         )
 
-    app.add_api_route("/board", _page(board), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/board", page_endpoint(board), methods=["GET"], include_in_schema=False)
 
     async def figures(page: Page) -> Response:
         district_id, _districts = await _district(page)
@@ -418,7 +404,7 @@ def install(app: FastAPI) -> None:
             labels=tickets.CATEGORY_LABELS,
         )
 
-    app.add_api_route("/board/figures", _page(figures), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/board/figures", page_endpoint(figures), methods=["GET"], include_in_schema=False)
 
     # --- the steward's field workers: skills, communities covered, on duty ----------------------------------
 
@@ -438,7 +424,7 @@ def install(app: FastAPI) -> None:
             saved=saved or page.request.query_params.get("saved"),
         )
 
-    app.add_api_route("/board/staff", _page(staff_profiles), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/board/staff", page_endpoint(staff_profiles), methods=["GET"], include_in_schema=False)
 
     async def save_staff_profile(page: Page) -> Response:
         form = await _form(page.request)
@@ -459,5 +445,8 @@ def install(app: FastAPI) -> None:
         return page.redirect(f"/board/staff?saved={person_id}{suffix}#staff-{person_id}")
 
     app.add_api_route(
-        "/board/staff/{person_id}", _page(save_staff_profile), methods=["POST"], include_in_schema=False
+        "/board/staff/{person_id}",
+        page_endpoint(save_staff_profile),
+        methods=["POST"],
+        include_in_schema=False,
     )
