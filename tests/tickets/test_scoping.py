@@ -174,3 +174,28 @@ async def test_the_admin_sees_every_district(gql, db):
     order = (await report(resident))["workOrder"]
     admin = await login_demo(gql, ADMIN)
     assert (await admin(WORK_ORDER, {"id": order["id"]}))["data"]["workOrder"]["id"] == order["id"]
+
+
+async def _actor(db, phone: str) -> Actor:  # noqa: ANN001
+    person = (await db.exec(select(Person).where(Person.phone == "+86" + phone))).one()
+    return Actor(person=person, grants=await accounts.live_grants(db, person.id))
+
+
+async def test_a_households_open_orders_are_scoped_in_the_query_not_after_the_limit(gql, db):
+    # Given 王秀英 reported a leak, then eleven complaints (which an official does not see)
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    repair = (await report(resident))["workOrder"]
+    for _ in range(11):
+        await report(resident, kind="complaint", category="noise", description="楼上太吵")
+    household = (await viewer(resident))["households"][0]
+    household_id, community_id = int(household["id"]), int(household["community"]["id"])
+    ask = {"household_id": household_id, "community_id": community_id, "first": 10}
+    # When the district's official asks for the household's ten newest open orders
+    official = await tickets.household_open_orders(db, actor=await _actor(db, OFFICIAL_XIUSHAN), **ask)
+    # Then the leak is there (ten hidden complaints did not fill the page) and no complaint is
+    assert int(repair["id"]) in [o.id for o in official]
+    assert all(o.kind == "repair" for o in official)
+    # And the household itself sees its ten newest, a stranger in another community nothing
+    own = await tickets.household_open_orders(db, actor=await _actor(db, RESIDENT_XIUSHAN), **ask)
+    assert len(own) == 10 and all(o.household_id == household_id for o in own)
+    assert await tickets.household_open_orders(db, actor=await _actor(db, RESIDENT_JINGJU), **ask) == []

@@ -996,23 +996,18 @@ async def household_open_bills(
 async def household_open_work_orders(
     session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10
 ) -> list:
-    """The household's open work orders, each one the tickets service lets this actor see."""
-    from laoyou.tickets import service as tickets  # noqa: PLC0415
-    from laoyou.tickets.models import WorkOrder  # noqa: PLC0415
+    """The household's open work orders, as the tickets service scopes them to this actor."""
+    from laoyou.tickets import service as tickets  # noqa: PLC0415  (tickets imports nothing of support)
 
     if conversation.household_id is None or not is_staff_side(actor, conversation):
         return []
-    rows = await session.exec(
-        select(WorkOrder)
-        .where(
-            WorkOrder.household_id == conversation.household_id,
-            WorkOrder.community_id == conversation.community_id,
-            tickets.OPEN,
-        )
-        .order_by(col(WorkOrder.id).desc())
-        .limit(first)
+    return await tickets.household_open_orders(
+        session,
+        actor=actor,
+        household_id=conversation.household_id,
+        community_id=conversation.community_id,
+        first=first,
     )
-    return [order for order in rows if await tickets.can_view(session, actor, order)]
 
 
 # --- figures ------------------------------------------------------------------------------------------

@@ -229,6 +229,35 @@ async def can_view(session: AsyncSession, actor: Actor, order: WorkOrder) -> boo
     return Role.official in roles and _official_may_see(order)
 
 
+async def household_open_orders(
+    session: AsyncSession, *, actor: Actor, household_id: int, community_id: int, first: int = 10
+) -> list[WorkOrder]:
+    """A household's open work orders that this actor may see, newest first. The scope is part of the query
+    (it is the same for every order of one community, but for which kinds an official sees and which the
+    reporter's side sees), so a short list means there are no more, not that the first few were hidden."""
+    community = await session.get(Community, community_id)
+    if community is None:
+        return []
+    probe = WorkOrder(community_id=community_id, district_id=community.district_id)
+    roles = await staff_roles_for(session, actor, probe, community)
+    conditions = [WorkOrder.household_id == household_id, WorkOrder.community_id == community_id, OPEN]
+    if not roles - {Role.official}:
+        if not actor.is_authenticated:
+            return []
+        # As in is_reporter_side: their own reports, or any report from a household they live in or follow.
+        reporter_side = (
+            col(WorkOrder.reporter_id).is_not(None)
+            if household_id in actor.household_ids
+            else WorkOrder.reporter_id == actor.person_id
+        )
+        official = [WorkOrder.kind == Kind.repair.value, col(WorkOrder.official_visible).is_(True)]
+        conditions.append(or_(reporter_side, *official) if Role.official in roles else reporter_side)
+    rows = await session.exec(
+        select(WorkOrder).where(*conditions).order_by(col(WorkOrder.id).desc()).limit(first)
+    )
+    return list(rows)
+
+
 async def access_work_order(session: AsyncSession, *, actor: Actor, order_id: int) -> WorkOrder:
     actor.require_login()
     order = await session.get(WorkOrder, order_id)
