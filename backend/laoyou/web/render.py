@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -206,6 +207,24 @@ def page_endpoint(
             await page.close()
 
     return endpoint
+
+
+@dataclass(frozen=True)
+class PageRoute:
+    """One page of a page group: its method, path and handler, and who may open it."""
+
+    method: str
+    path: str
+    handler: Handler
+    login: bool = True  # False: the login pages, the offline page, settings and public shares
+    staff: bool = False  # True: anyone but staff gets a 404
+
+
+def add_pages(app: FastAPI, routes: Iterable[PageRoute]) -> None:
+    """Install a page group's table of pages (each module under web/ keeps one, next to its handlers)."""
+    for route in routes:
+        endpoint = page_endpoint(route.handler, login=route.login, staff=route.staff)
+        app.add_api_route(route.path, endpoint, methods=[route.method], include_in_schema=False)
 
 
 TEXT_SIZES = ("standard", "large", "larger", "largest")
