@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from laoyou.core import i18n
-from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
+from laoyou.core.errors import ErrorCode, PermissionDenied
+from laoyou.graphql.context import Context
+from laoyou.graphql.errors import Error, mutation_boundary
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
+from laoyou.media.models import MediaFile
 from laoyou.media.storage import storage_for
 
 # A form carries one file at most this large, plus a little for its fields.
@@ -47,8 +52,9 @@ def install(app: FastAPI) -> None:
             community_id = str(form.get("community_id", ""))
             if not community_id.isdigit():
                 return _error("communityId", i18n.gettext("Not found.", context.language))
-            try:
-                stored = await media.do_store_upload(
+
+            async def store() -> MediaFile:
+                return await media.do_store_upload(
                     context.session,
                     settings=context.settings,
                     storage=request.app.state.storage,
@@ -57,15 +63,16 @@ def install(app: FastAPI) -> None:
                     community_id=int(community_id),
                     client_id=str(form.get("client_id") or "") or None,
                 )
-            except LaoyouError as exc:
-                return _error(
-                    exc.field,
-                    i18n.gettext(exc.message, context.language, **exc.params),
-                    status_code=429 if exc.code == ErrorCode.RATE_LIMITED else 400,
-                )
+
+            try:
+                # The upload is a mutation sent as multipart rather than GraphQL: it ends its unit of work
+                # through the same boundary (the row is committed, a refusal is the error payload).
+                stored = await mutation_boundary(_Mutation(context), Error, store)
             except PermissionDenied as exc:
                 raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
-            await context.commit()
+            if isinstance(stored, Error):
+                status_code = 429 if stored.code == ErrorCode.RATE_LIMITED else 400
+                return _error(stored.field, stored.message, status_code=status_code)
             return JSONResponse(
                 {
                     "id": str(stored.id),
@@ -111,6 +118,13 @@ def install(app: FastAPI) -> None:
     @app.get("/media/{media_id}/thumb", include_in_schema=False)
     async def media_thumb(request: Request, media_id: str) -> Response:
         return await fetch(request, media_id, thumb=True)
+
+
+@dataclass(frozen=True)
+class _Mutation:
+    """What mutation_boundary reads of a resolver's info: the request's context."""
+
+    context: Context
 
 
 def _error(field: str | None, message: str, *, status_code: int = 400) -> JSONResponse:

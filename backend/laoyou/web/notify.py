@@ -2,112 +2,95 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import Response
 
-from laoyou.core import i18n
 from laoyou.notify.service import CHOOSABLE
-from laoyou.web.render import OperationFailed, Page, form_with_csrf, page_endpoint
+from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
 
 EMERGENCY_KINDS = ("water_cut", "power_cut", "lift_out", "typhoon", "other")
 
 
+async def push_settings(
+    page: Page, *, saved: bool = False, error: str | None = None, status_code: int = 200
+) -> Response:
+    data = await page.run("PushSettingsPage")
+    return page.render(
+        "notify/settings.html",
+        status_code=status_code,
+        push=data["pushSettings"],
+        viewer=data["viewer"],
+        saved=saved or bool(page.request.query_params.get("saved")),
+        error=error,
+    )
+
+
+async def save_preferences(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    chosen = [
+        {"kind": kind.name.upper(), "enabled": form.get(f"kind_{kind.value}") == "on"} for kind in CHOOSABLE
+    ]
+    result = (await page.run("SetPushPreferences", preferences=chosen))["setPushPreferences"]
+    if result["__typename"] != "PushPreferencesSaved":
+        return await push_settings(page, error=result["message"], status_code=400)
+    return page.redirect("/settings/notifications?saved=1")
+
+
+async def emergency_form(
+    page: Page,
+    *,
+    error: str | None = None,
+    sent: int | None = None,
+    values: dict | None = None,
+    status_code: int = 200,
+) -> Response:
+    # One operation per root field that reads: root fields resolve concurrently on one session.
+    data = await page.run("EmergencyForm")
+    data |= await page.run("RecentEmergencies")
+    return page.render(
+        "notify/emergency.html",
+        status_code=status_code,
+        communities=data["briefingCommunities"],
+        notices=data["emergencyNotices"],
+        error=error,
+        sent=sent,
+        values=values or {},
+        kinds=EMERGENCY_KINDS,
+    )
+
+
+async def send_emergency(page: Page) -> Response:
+    request = page.request
+    raw = await request.form()
+    form = await form_with_csrf(request)
+    values = {
+        "community_ids": [str(v) for v in raw.getlist("community_ids")],
+        "kind": form.get("kind", ""),
+        "title": form.get("title", ""),
+        "body": form.get("body", ""),
+    }
+    kind = values["kind"] if values["kind"] in EMERGENCY_KINDS else "other"
+    result = (
+        await page.run(
+            "SendEmergencyNotice",
+            communityIds=values["community_ids"],
+            kind=kind.upper(),
+            title=values["title"],
+            body=values["body"],
+        )
+    )["sendEmergencyNotice"]
+    if result["__typename"] != "EmergencyNoticeSent":
+        return await emergency_form(page, error=result["message"], values=values, status_code=400)
+    return await emergency_form(page, sent=result["peopleNotified"])
+
+
+PAGES = (
+    PageRoute("GET", "/settings/notifications", push_settings),
+    PageRoute("POST", "/settings/notifications", save_preferences),
+    PageRoute("GET", "/staff/emergency", emergency_form, staff=True),
+    PageRoute("POST", "/staff/emergency", send_emergency, staff=True),
+)
+
+
 def install(app: FastAPI) -> None:
-    async def settings_page(
-        page: Page, *, saved: bool = False, error: str | None = None, status_code: int = 200
-    ) -> Response:
-        data = await page.run("PushSettingsPage")
-        return page.render(
-            "notify/settings.html",
-            status_code=status_code,
-            push=data["pushSettings"],
-            viewer=data["viewer"],
-            saved=saved or bool(page.request.query_params.get("saved")),
-            error=error,
-        )
-
-    app.add_api_route(
-        "/settings/notifications", page_endpoint(settings_page), methods=["GET"], include_in_schema=False
-    )
-
-    async def save_preferences(page: Page) -> Response:
-        form = await form_with_csrf(page.request)
-        chosen = [
-            {"kind": kind.name.upper(), "enabled": form.get(f"kind_{kind.value}") == "on"}
-            for kind in CHOOSABLE
-        ]
-        result = (await page.run("SetPushPreferences", preferences=chosen))["setPushPreferences"]
-        if result["__typename"] != "PushPreferencesSaved":
-            return await settings_page(page, error=result["message"], status_code=400)
-        return page.redirect("/settings/notifications?saved=1")
-
-    app.add_api_route(
-        "/settings/notifications", page_endpoint(save_preferences), methods=["POST"], include_in_schema=False
-    )
-
-    async def emergency_form(
-        page: Page,
-        *,
-        error: str | None = None,
-        sent: int | None = None,
-        values: dict | None = None,
-        status_code: int = 200,
-    ) -> Response:
-        if not page.context.actor.is_staff:
-            raise HTTPException(404, "not found")
-        try:
-            # One operation per root field that reads: root fields resolve concurrently on one session.
-            data = await page.run("EmergencyForm")
-            data |= await page.run("RecentEmergencies")
-        except OperationFailed:
-            raise HTTPException(404, "not found") from None
-        return page.render(
-            "notify/emergency.html",
-            status_code=status_code,
-            communities=data["briefingCommunities"],
-            notices=data["emergencyNotices"],
-            error=error,
-            sent=sent,
-            values=values or {},
-            kinds=EMERGENCY_KINDS,
-        )
-
-    app.add_api_route(
-        "/staff/emergency", page_endpoint(emergency_form), methods=["GET"], include_in_schema=False
-    )
-
-    async def send_emergency(page: Page) -> Response:
-        if not page.context.actor.is_staff:
-            raise HTTPException(404, "not found")
-        request = page.request
-        raw = await request.form()
-        form = await form_with_csrf(request)
-        values = {
-            "community_ids": [str(v) for v in raw.getlist("community_ids")],
-            "kind": form.get("kind", ""),
-            "title": form.get("title", ""),
-            "body": form.get("body", ""),
-        }
-        kind = values["kind"] if values["kind"] in EMERGENCY_KINDS else "other"
-        try:
-            result = (
-                await page.run(
-                    "SendEmergencyNotice",
-                    communityIds=values["community_ids"],
-                    kind=kind.upper(),
-                    title=values["title"],
-                    body=values["body"],
-                )
-            )["sendEmergencyNotice"]
-        except OperationFailed:
-            raise HTTPException(404, "not found") from None
-        if result["__typename"] != "EmergencyNoticeSent":
-            return await emergency_form(page, error=result["message"], values=values, status_code=400)
-        return await emergency_form(page, sent=result["peopleNotified"])
-
-    app.add_api_route(
-        "/staff/emergency", page_endpoint(send_emergency), methods=["POST"], include_in_schema=False
-    )
-
-
-__all__ = ["install", "i18n"]
+    add_pages(app, PAGES)
