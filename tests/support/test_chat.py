@@ -210,7 +210,7 @@ async def test_numbering_a_message_refreshes_a_conversation_changed_meanwhile(db
         params={"id": conversation.id},
     )
     # When a message is appended
-    message = await support._append(db, conversation, kind=MessageKind.system, body="note")
+    message = await support.append_message(db, conversation, kind=MessageKind.system, body="note")
     # Then it takes the next seq after the other's, and the loaded conversation shows the row as it is now
     assert message.seq == before + 6 == conversation.last_seq
     assert conversation.status == "waiting"
