@@ -9,18 +9,22 @@ from laoyou.support.models import SosAlert  # tests build their own access_sos w
 from laoyou.support.service.calls import (
     MAX_SIGNAL,
     SIGNAL_KINDS,
+    SignalsSince,
     access_call,
     do_answer_call,
     do_hang_up,
     do_log_steward_call,
     do_send_signal,
     do_start_call,
+    is_live,
     list_signals,
     may_answer,
     ring_channels,
     ringing_calls,
+    signals_since,
 )
 from laoyou.support.service.chat import (
+    HOUSEHOLD_GLANCE,
     MAX_TEXT,
     SEEN_RECENTLY,
     Figures,
@@ -56,6 +60,7 @@ from laoyou.support.service.chat import (
     transfer_targets,
 )
 from laoyou.support.service.common import (
+    AGENT_ROLES,
     ALL_DISTRICTS_CHANNEL,
     agent_district_ids,
     announce_district,
@@ -91,6 +96,11 @@ from laoyou.support.service.sos import (
 )
 
 __all__ = [
+    "AGENT_ROLES",
+    "HOUSEHOLD_GLANCE",
+    "SignalsSince",
+    "is_live",
+    "signals_since",
     "ALL_DISTRICTS_CHANNEL",
     "EMERGENCY_NUMBERS",
     "Figures",

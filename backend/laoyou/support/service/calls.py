@@ -5,6 +5,7 @@ staff.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -161,7 +162,7 @@ async def do_send_signal(
     call = await access_call(session, actor=actor, call_id=call_id)
     if actor.person_id not in (call.caller_id, call.callee_id):
         raise PermissionDenied()
-    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
+    if not is_live(call):
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call has ended.")
     if kind not in SIGNAL_KINDS:
         raise LaoyouError(ErrorCode.INVALID, "Unknown signal.", field="kind")
@@ -188,7 +189,7 @@ async def do_send_signal(
 async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
     """End a call. Unanswered, it becomes a missed call: a chat message and a notification."""
     call = await access_call(session, actor=actor, call_id=call_id)
-    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
+    if not is_live(call):
         return call
     was_ringing = call.status == CallStatus.ringing.value
     if was_ringing:
@@ -260,6 +261,29 @@ async def list_signals(
     if exclude_sender is not None:
         query = query.where(CallSignal.sender_id != exclude_sender)
     return list(await session.exec(query.limit(200)))
+
+
+def is_live(call: Call) -> bool:
+    """Ringing or connected: signals still pass; anything else has ended."""
+    return call.status in (CallStatus.ringing.value, CallStatus.connected.value)
+
+
+@dataclass
+class SignalsSince:
+    call: Call
+    signals: list[CallSignal]  # the other side's
+    cursor: int  # the last signal read, the viewer's own included: the next read starts after it
+
+
+async def signals_since(session: AsyncSession, *, actor: Actor, call_id: int, after_id: int) -> SignalsSince:
+    """A call as one of its sides sees it: its state and the other side's signals after a cursor."""
+    call = await access_call(session, actor=actor, call_id=call_id)
+    everything = await list_signals(session, call=call, after_id=after_id)
+    return SignalsSince(
+        call,
+        [s for s in everything if s.sender_id != actor.person_id],
+        everything[-1].id if everything else after_id,
+    )
 
 
 async def ringing_calls(session: AsyncSession, *, actor: Actor) -> list[Call]:

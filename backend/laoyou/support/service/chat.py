@@ -584,7 +584,10 @@ async def do_claim(session: AsyncSession, *, actor: Actor, conversation_id: int)
 async def transfer_targets(
     session: AsyncSession, *, actor: Actor, conversation: Conversation
 ) -> list[tuple[Person, str]]:
-    """Who a conversation may be handed to: the district's other agents and the community's stewards."""
+    """Who a conversation may be handed to: the district's other agents and the community's stewards. Only
+    the staff side hands a conversation on; the resident who asked is offered nobody."""
+    if not is_staff_side(actor, conversation):
+        return []
     agents = list(
         await session.exec(
             select(Person)
@@ -744,6 +747,10 @@ async def do_turn_into_work_order(
     return order.id
 
 
+# An agent glances at a household's open bills and work orders beside the chat: at most this many of each.
+HOUSEHOLD_GLANCE = 50
+
+
 async def household_open_bills(
     session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10
 ) -> list:
@@ -756,7 +763,7 @@ async def household_open_bills(
         session,
         actor=actor,
         household_id=conversation.household_id,
-        first=first,
+        first=max(1, min(first, HOUSEHOLD_GLANCE)),
         after=None,
         unpaid_only=True,
     )
@@ -776,7 +783,7 @@ async def household_open_work_orders(
         actor=actor,
         household_id=conversation.household_id,
         community_id=conversation.community_id,
-        first=first,
+        first=max(1, min(first, HOUSEHOLD_GLANCE)),
     )
 
 

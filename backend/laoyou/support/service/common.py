@@ -67,6 +67,10 @@ def call_channel(call_id: int) -> str:
 # --- scope ---------------------------------------------------------------------------------------------
 
 
+# Who works the customer-service console: the agents, and the operator's admin who stands in for any.
+AGENT_ROLES = (Role.agent, Role.admin)
+
+
 def agent_district_ids(actor: Actor) -> set[int] | None:
     """Districts whose conversations the actor answers as an agent; None means all (the operator's admin)."""
     if actor.is_admin:
