@@ -19,14 +19,7 @@ from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenie
 from laoyou.core.events import announce
 from laoyou.core.time import utcnow
 from laoyou.estates.models import Community
-from laoyou.support.models import (
-    Call,
-    CallSignal,
-    CallStatus,
-    Conversation,
-    MessageKind,
-    PhoneCallLog,
-)
+from laoyou.support.models import Call, CallSignal, CallStatus, Conversation, MessageKind, PhoneCallLog
 from laoyou.support.service.chat import access_conversation, append_message, open_conversation
 from laoyou.support.service.common import (
     agent_district_ids,

@@ -14,9 +14,7 @@ from laoyou.core.errors import ErrorCode, LaoyouError
 from laoyou.core.events import announce
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, Household, Unit
-from laoyou.support.models import (
-    Conversation,
-)
+from laoyou.support.models import Conversation
 
 
 def _(message: str) -> str:

@@ -15,9 +15,7 @@ from laoyou.core.text import check_text
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
-from laoyou.support.models import (
-    FaqEntry,
-)
+from laoyou.support.models import FaqEntry
 
 
 async def staff_district_ids(session: AsyncSession, actor: Actor) -> set[int] | None:

@@ -18,10 +18,7 @@ from laoyou.core.events import announce
 from laoyou.core.phone import national
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
-from laoyou.support.models import (
-    SosAlert,
-    SosStatus,
-)
+from laoyou.support.models import SosAlert, SosStatus
 from laoyou.support.service.common import (
     _,
     announce_district,
