@@ -130,6 +130,21 @@ async def test_claim_transfer_to_steward_close_rate_and_figures(gql, db):
     assert any(a["label"] == "孙婷" for a in figures["agents"])
 
 
+async def test_the_resident_who_asked_is_offered_nobody_to_hand_it_to(gql, db):
+    # Given a resident's conversation, which the district's agent could hand to colleagues
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    agent = await login_demo(gql, AGENT_NANNING)
+    conversation_id = (await send(resident, "想问问垃圾什么时候收"))["conversation"]["id"]
+    offered = (await agent(TARGETS, {"id": conversation_id}))["data"]["supportConversation"][
+        "transferTargets"
+    ]
+    assert offered
+    # When the resident asks whom it may be handed to
+    asked = (await resident(TARGETS, {"id": conversation_id}))["data"]["supportConversation"]
+    # Then the service offers them nobody (only the staff side hands a conversation on)
+    assert asked["transferTargets"] == []
+
+
 async def test_strangers_cannot_read_write_or_act_on_a_conversation(gql, db):
     # Given 王秀英's conversation in Nanning
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
@@ -210,7 +225,7 @@ async def test_numbering_a_message_refreshes_a_conversation_changed_meanwhile(db
         params={"id": conversation.id},
     )
     # When a message is appended
-    message = await support._append(db, conversation, kind=MessageKind.system, body="note")
+    message = await support.append_message(db, conversation, kind=MessageKind.system, body="note")
     # Then it takes the next seq after the other's, and the loaded conversation shows the row as it is now
     assert message.seq == before + 6 == conversation.last_seq
     assert conversation.status == "waiting"

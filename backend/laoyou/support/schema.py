@@ -272,7 +272,6 @@ class SupportConversation:
 
     @strawberry.field(description="Staff only: the household's unpaid bills, newest first.")
     async def open_bills(self, info: Info, first: int = 10) -> list[Bill]:
-        first = max(1, min(first, 50))
         rows = await support.household_open_bills(
             info.context.session, actor=info.context.actor, conversation=self.row, first=first
         )
@@ -280,7 +279,6 @@ class SupportConversation:
 
     @strawberry.field(description="Staff only: the household's open work orders, newest first.")
     async def open_work_orders(self, info: Info, first: int = 10) -> list[WorkOrder]:
-        first = max(1, min(first, 50))
         rows = await support.household_open_work_orders(
             info.context.session, actor=info.context.actor, conversation=self.row, first=first
         )
@@ -288,8 +286,6 @@ class SupportConversation:
 
     @strawberry.field(description="Colleagues it may be handed to (staff only).")
     async def transfer_targets(self, info: Info) -> list[TransferTarget]:
-        if not support.is_staff_side(info.context.actor, self.row):
-            return []
         found = await support.transfer_targets(
             info.context.session, actor=info.context.actor, conversation=self.row
         )
@@ -1187,21 +1183,18 @@ class SupportSubscription:
         async with _listen(context.pubsub, [support.call_channel(cid)]) as wake:
             while True:
                 async with _Scoped(info) as session:
-                    call = await support.access_call(session, actor=context.actor, call_id=cid)
-                    everything = await support.list_signals(session, call=call, after_id=cursor)
-                    if everything:
-                        cursor = everything[-1].id
-                    rows = [r for r in everything if r.sender_id != context.actor.person_id]
+                    found = await support.signals_since(
+                        session, actor=context.actor, call_id=cid, after_id=cursor
+                    )
+                    cursor = found.cursor
                     yield CallUpdate(
-                        call=SupportCall(row=call),
+                        call=SupportCall(row=found.call),
                         signals=[
-                            CallSignal(id=encode_id(r.id), kind=r.kind, payload=r.payload) for r in rows
+                            CallSignal(id=encode_id(r.id), kind=r.kind, payload=r.payload)
+                            for r in found.signals
                         ],
                     )
-                    ended = call.status not in (
-                        models.CallStatus.ringing.value,
-                        models.CallStatus.connected.value,
-                    )
+                    ended = not support.is_live(found.call)
                 if ended:
                     return
                 await wake.get()

@@ -20,18 +20,20 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import billing as billing_pages
     from laoyou.web import briefings as briefing_pages
     from laoyou.web import cards as card_pages
+    from laoyou.web import chat as chat_pages
+    from laoyou.web import desk as desk_pages
     from laoyou.web import family as family_pages
     from laoyou.web import home as home_pages
     from laoyou.web import login as login_pages
     from laoyou.web import media
     from laoyou.web import notify as notify_pages
     from laoyou.web import settings as settings_pages
-    from laoyou.web import support as support_pages
     from laoyou.web import tickets as tickets_web
 
     media.install(app)
     tickets_web.install(app)
-    support_pages.install(app)
+    chat_pages.install(app)
+    desk_pages.install(app)
     billing_pages.install(app)
     briefing_pages.install(app)
     notify_pages.install(app)

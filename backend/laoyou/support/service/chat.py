@@ -1,14 +1,13 @@
-"""Cloud customer service: who may see and write which conversation, the server order of messages,
-around-the-clock answers (agents' hours, the FAQ, emergencies), SOS, the steward call log and WebRTC calls.
+"""Conversations and messages: who may see and write which conversation, the server order of messages,
+around-the-clock answers (agents' hours and presence, the FAQ, emergencies), claim, transfer, close, rate,
+work orders from a chat, and the figures.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import pairwise
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -24,100 +23,33 @@ from laoyou.core.phone import national
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, local, utcnow
 from laoyou.estates import service as estates
-from laoyou.estates.models import Building, Community, Household, Unit
+from laoyou.estates.models import Community, Household
 from laoyou.media import service as media
 from laoyou.support import urgency
 from laoyou.support.models import (
     AgentStatus,
-    Call,
-    CallSignal,
-    CallStatus,
     Conversation,
     ConversationStatus,
     FaqEntry,
     Message,
     MessageKind,
-    PhoneCallLog,
-    SosAlert,
-    SosStatus,
 )
+from laoyou.support.service.common import (
+    _,
+    agent_district_ids,
+    announce_district,
+    check_client_id,
+    conversation_channel,
+    household_place,
+    is_agent_for,
+    is_staff_side,
+    person_channel,
+    person_language,
+)
+from laoyou.support.service.faq import match_faq
 
 MAX_TEXT = 2000
-MAX_SIGNAL = 20_000
 SEEN_RECENTLY = timedelta(minutes=2)  # the resident's app marked messages received this recently: it is open
-
-
-def _(message: str) -> str:
-    """Marks a msgid; translated in the reader's language where it is stored or shown."""
-    return message
-
-
-# --- channels: events carry ids; subscribers fetch rows (so they fit any pub/sub backend) --------------
-
-
-def conversation_channel(conversation_id: int) -> str:
-    return f"support:conversation:{conversation_id}"
-
-
-def district_channel(district_id: int) -> str:
-    return f"support:district:{district_id}"
-
-
-# Every district's events also go here, for those who watch all districts (the operator's admin).
-ALL_DISTRICTS_CHANNEL = "support:districts"
-
-
-def announce_district(session: AsyncSession, district_id: int, message: dict) -> None:
-    announce(session, district_channel(district_id), message)
-    announce(session, ALL_DISTRICTS_CHANNEL, {**message, "district": district_id})
-
-
-def district_channels(actor: Actor) -> list[str]:
-    """What to listen to for the districts whose queue the actor answers: every district for the admin."""
-    districts = agent_district_ids(actor)
-    if districts is None:
-        return [ALL_DISTRICTS_CHANNEL]
-    return [district_channel(d) for d in sorted(districts)]
-
-
-def sos_channel(alert_id: int) -> str:
-    return f"support:sos:{alert_id}"
-
-
-def person_channel(person_id: int) -> str:
-    return f"support:person:{person_id}"
-
-
-def call_channel(call_id: int) -> str:
-    return f"support:call:{call_id}"
-
-
-# --- scope ---------------------------------------------------------------------------------------------
-
-
-def agent_district_ids(actor: Actor) -> set[int] | None:
-    """Districts whose conversations the actor answers as an agent; None means all (the operator's admin)."""
-    if actor.is_admin:
-        return None
-    return {g.district_id for g in actor.grants_of(Role.agent) if g.district_id}
-
-
-def is_agent_for(actor: Actor, district_id: int) -> bool:
-    districts = agent_district_ids(actor)
-    return districts is None or district_id in districts
-
-
-async def staff_district_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
-    """Districts the actor works in as an agent or steward (these may keep the FAQ)."""
-    if actor.is_admin:
-        return None
-    ids = {g.district_id for g in actor.grants_of(Role.agent, Role.steward) if g.district_id}
-    community_ids = {g.community_id for g in actor.grants_of(Role.steward) if g.community_id}
-    if community_ids:
-        ids.update(
-            await session.exec(select(Community.district_id).where(col(Community.id).in_(community_ids)))
-        )
-    return ids
 
 
 async def access_conversation(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
@@ -131,10 +63,6 @@ async def access_conversation(session: AsyncSession, *, actor: Actor, conversati
     if conversation.assignee_id == actor.person_id or is_agent_for(actor, conversation.district_id):
         return conversation
     raise NotFound()
-
-
-def is_staff_side(actor: Actor, conversation: Conversation) -> bool:
-    return conversation.resident_id != actor.person_id
 
 
 async def _asked_household(session: AsyncSession, actor: Actor, household_id: int | None) -> Household:
@@ -273,14 +201,7 @@ class Sent:
     service_replies: list[Message] = field(default_factory=list)
 
 
-def check_client_id(client_id: str) -> str:
-    client_id = (client_id or "").strip()
-    if not (0 < len(client_id) <= 64):
-        raise LaoyouError(ErrorCode.INVALID, "The message id is not valid.", field="clientId")
-    return client_id
-
-
-async def _append(
+async def append_message(
     session: AsyncSession,
     conversation: Conversation,
     *,
@@ -322,11 +243,6 @@ async def _append(
     await session.flush()
     announce(session, conversation_channel(conversation.id), {"seq": seq})
     return message
-
-
-async def _person_language(session: AsyncSession, person_id: int) -> str:
-    person = await session.get(Person, person_id)
-    return i18n.valid_language(person.language if person else None) or i18n.DEFAULT_LANGUAGE
 
 
 async def do_send_message(
@@ -382,11 +298,11 @@ async def do_send_message(
     # language is read before the first write: SQLite's write lock is taken there and held until commit.
     seen = conversation_seen_at(conversation)
     notify_in = (
-        await _person_language(session, conversation.resident_id)
+        await person_language(session, conversation.resident_id)
         if staff and (seen is None or utcnow() - seen > SEEN_RECENTLY)
         else None
     )
-    message = await _append(
+    message = await append_message(
         session,
         conversation,
         kind=kind,
@@ -436,7 +352,7 @@ def conversation_seen_at(conversation: Conversation) -> datetime | None:
 
 async def _answer_while_away(session: AsyncSession, conversation: Conversation, text: str) -> list[Message]:
     """Nobody is online: the FAQ's answer if one fits, and (once per wait) when a person will reply."""
-    language = await _person_language(session, conversation.resident_id)
+    language = await person_language(session, conversation.resident_id)
     replies: list[Message] = []
     entries = list(
         await session.exec(select(FaqEntry).where(FaqEntry.district_id == conversation.district_id))
@@ -446,7 +362,7 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
         body = (
             i18n.gettext("Common answer: %(question)s", language, question=best.question) + "\n" + best.answer
         )
-        replies.append(await _append(session, conversation, kind=MessageKind.system, body=body))
+        replies.append(await append_message(session, conversation, kind=MessageKind.system, body=body))
     told = (
         await session.exec(
             select(Message.id).where(
@@ -469,7 +385,9 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
                 language,
                 time=local(when).strftime("%m-%d %H:%M"),
             )
-        replies.append(await _append(session, conversation, kind=MessageKind.system, body="⏰ " + note))
+        replies.append(
+            await append_message(session, conversation, kind=MessageKind.system, body="⏰ " + note)
+        )
     return replies
 
 
@@ -493,13 +411,13 @@ async def do_flag_urgent(session: AsyncSession, *, conversation: Conversation, t
     if not conversation.urgent:
         conversation.urgent = True
         await _page_agents(session, conversation, text)
-    language = await _person_language(session, conversation.resident_id)
+    language = await person_language(session, conversation.resident_id)
     offer = i18n.gettext(
         "If anyone is in danger, do not wait for a reply here: call 119 for fire or gas, 120 for an ambulance, "
         "or press SOS to alert your steward and family. Customer service has been told your message is urgent.",
         language,
     )
-    return [await _append(session, conversation, kind=MessageKind.emergency, body=offer)]
+    return [await append_message(session, conversation, kind=MessageKind.emergency, body=offer)]
 
 
 async def _page_agents(session: AsyncSession, conversation: Conversation, text: str) -> None:
@@ -520,10 +438,10 @@ async def _page_agents(session: AsyncSession, conversation: Conversation, text: 
     resident = await session.get(Person, conversation.resident_id)
     name = resident.name or national(resident.phone)
     address = (
-        (await _household_place(session, conversation.household_id))[2] if conversation.household_id else ""
+        (await household_place(session, conversation.household_id))[2] if conversation.household_id else ""
     )
     for person_id in dict.fromkeys(agents):
-        language = await _person_language(session, person_id)
+        language = await person_language(session, person_id)
         await accounts.do_notify(
             session,
             person_id=person_id,
@@ -532,154 +450,6 @@ async def _page_agents(session: AsyncSession, conversation: Conversation, text: 
             body=" · ".join(part for part in (address, text[:200]) if part),
             link=f"/staff/support/{conversation.id}",
         )
-
-
-@dataclass(frozen=True)
-class HelpAction:
-    """One tap offered with an emergency reply: raise the SOS, or call a number."""
-
-    kind: str  # "sos" or "call"
-    label: str  # a msgid, with its params
-    params: dict[str, str] = field(default_factory=dict)
-    phone: str = ""
-
-
-EMERGENCY_NUMBERS = (("119", _("Call 119 (fire)")), ("120", _("Call 120 (ambulance)")))
-
-
-def help_actions(*, steward: Person | None, duty_phone: str) -> list[HelpAction]:
-    """What an emergency reply offers: SOS, the on-duty steward (or the community's duty phone), 119 and 120."""
-    actions = [HelpAction("sos", _("SOS: alert my steward and family"))]
-    if steward is not None:
-        actions.append(
-            HelpAction("call", _("Call steward %(name)s"), {"name": steward.name}, national(steward.phone))
-        )
-    elif duty_phone:
-        actions.append(HelpAction("call", _("Call the duty phone"), phone=national(duty_phone)))
-    actions += [HelpAction("call", label, phone=number) for number, label in EMERGENCY_NUMBERS]
-    return actions
-
-
-# --- the FAQ ------------------------------------------------------------------------------------------
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = {
-    "the",
-    "a",
-    "an",
-    "is",
-    "are",
-    "i",
-    "my",
-    "me",
-    "to",
-    "of",
-    "how",
-    "do",
-    "can",
-    "what",
-    "when",
-    "where",
-    "it",
-}
-
-
-def _grams(text: str) -> set[str]:
-    """Chinese character pairs plus English words: a plain overlap that needs no dictionary."""
-    text = text.lower()
-    han = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
-    grams = {a + b for a, b in pairwise(han)}
-    grams.update(w for w in _WORD.findall(text) if w not in _STOP and len(w) > 1)
-    return grams
-
-
-def match_faq(entries: list[FaqEntry], text: str) -> FaqEntry | None:
-    """The entry whose question (and keywords) share the most with the text; None below a small threshold."""
-    asked = _grams(text)
-    if not asked:
-        return None
-    best, best_score = None, 0.0
-    for entry in entries:
-        keywords = [k for k in (entry.keywords or "").lower().split() if k]
-        score = 3.0 * sum(1 for k in keywords if k in text.lower())
-        question = _grams(entry.question)
-        if question:
-            score += len(asked & question) + len(asked & question) / len(question)
-        if score > best_score:
-            best, best_score = entry, score
-    return best if best_score >= 2 else None
-
-
-async def list_faq(session: AsyncSession, *, actor: Actor, district_id: int | None = None) -> list[FaqEntry]:
-    """Residents read their district's FAQ; staff read the districts they serve."""
-    actor.require_login()
-    visible = await estates.visible_district_ids(session, actor)
-    query = select(FaqEntry).order_by(FaqEntry.id)
-    if district_id is not None:
-        if visible is not None and district_id not in visible:
-            raise NotFound()
-        query = query.where(FaqEntry.district_id == district_id)
-    elif visible is not None:
-        query = query.where(col(FaqEntry.district_id).in_(visible))
-    return list(await session.exec(query))
-
-
-async def check_faq_keeper(session: AsyncSession, actor: Actor, district_id: int) -> None:
-    actor.require_login()
-    districts = await staff_district_ids(session, actor)
-    if districts is not None and district_id not in districts:
-        raise NotFound()
-
-
-async def do_save_faq(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    district_id: int | None,
-    entry_id: int | None,
-    question: str,
-    answer: str,
-    keywords: str = "",
-) -> FaqEntry:
-    question, answer, keywords = (
-        (question or "").strip(),
-        (answer or "").strip(),
-        " ".join((keywords or "").split()),
-    )
-    if entry_id is not None:
-        entry = await session.get(FaqEntry, entry_id)
-        if entry is None:
-            raise NotFound()
-        await check_faq_keeper(session, actor, entry.district_id)
-    else:
-        if district_id is None:
-            raise NotFound()
-        await check_faq_keeper(session, actor, district_id)
-        entry = FaqEntry(district_id=district_id, question="", answer="")
-    if not (0 < len(question) <= 200):
-        raise LaoyouError(ErrorCode.INVALID, "A question has 1 to 200 characters.", field="question")
-    if not (0 < len(answer) <= 2000):
-        raise LaoyouError(ErrorCode.INVALID, "An answer has 1 to 2000 characters.", field="answer")
-    if len(keywords) > 300:
-        raise LaoyouError(ErrorCode.INVALID, "Keywords have at most 300 characters.", field="keywords")
-    check_text(question, field="question")
-    check_text(answer, field="answer")
-    check_text(keywords, field="keywords")
-    entry.question, entry.answer, entry.keywords = question, answer, keywords
-    entry.updated_by_id, entry.updated_at = actor.person_id, utcnow()
-    session.add(entry)
-    await session.flush()
-    return entry
-
-
-async def do_delete_faq(session: AsyncSession, *, actor: Actor, entry_id: int) -> None:
-    entry = await session.get(FaqEntry, entry_id)
-    if entry is None:
-        raise NotFound()
-    await check_faq_keeper(session, actor, entry.district_id)
-    await session.delete(entry)
-    await session.flush()
 
 
 # --- agents: hours and online state -------------------------------------------------------------------
@@ -784,8 +554,8 @@ async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetim
 async def _system_note(
     session: AsyncSession, conversation: Conversation, msgid: str, **params: object
 ) -> Message:
-    language = await _person_language(session, conversation.resident_id)
-    return await _append(
+    language = await person_language(session, conversation.resident_id)
+    return await append_message(
         session, conversation, kind=MessageKind.system, body=i18n.gettext(msgid, language, **params)
     )
 
@@ -814,7 +584,10 @@ async def do_claim(session: AsyncSession, *, actor: Actor, conversation_id: int)
 async def transfer_targets(
     session: AsyncSession, *, actor: Actor, conversation: Conversation
 ) -> list[tuple[Person, str]]:
-    """Who a conversation may be handed to: the district's other agents and the community's stewards."""
+    """Who a conversation may be handed to: the district's other agents and the community's stewards. Only
+    the staff side hands a conversation on; the resident who asked is offered nobody."""
+    if not is_staff_side(actor, conversation):
+        return []
     agents = list(
         await session.exec(
             select(Person)
@@ -857,7 +630,7 @@ async def do_transfer(
         person_id=target.id,
         kind="support_transfer",
         title=i18n.gettext(
-            "A resident's question was passed to you", await _person_language(session, target.id)
+            "A resident's question was passed to you", await person_language(session, target.id)
         ),
         link=f"/staff/support/{conversation.id}",
     )
@@ -945,7 +718,7 @@ async def do_turn_into_work_order(
         if not m.from_staff and m.kind == MessageKind.text.value and m.body
     ]
     description = "\n".join(written)[-tickets.MAX_TEXT :] or i18n.gettext(
-        "From a customer-service chat", await _person_language(session, conversation.resident_id)
+        "From a customer-service chat", await person_language(session, conversation.resident_id)
     )
     resident = await session.get(Person, conversation.resident_id)
     reported = await tickets.do_report(
@@ -974,6 +747,10 @@ async def do_turn_into_work_order(
     return order.id
 
 
+# An agent glances at a household's open bills and work orders beside the chat: at most this many of each.
+HOUSEHOLD_GLANCE = 50
+
+
 async def household_open_bills(
     session: AsyncSession, *, actor: Actor, conversation: Conversation, first: int = 10
 ) -> list:
@@ -986,7 +763,7 @@ async def household_open_bills(
         session,
         actor=actor,
         household_id=conversation.household_id,
-        first=first,
+        first=max(1, min(first, HOUSEHOLD_GLANCE)),
         after=None,
         unpaid_only=True,
     )
@@ -1006,7 +783,7 @@ async def household_open_work_orders(
         actor=actor,
         household_id=conversation.household_id,
         community_id=conversation.community_id,
-        first=first,
+        first=max(1, min(first, HOUSEHOLD_GLANCE)),
     )
 
 
@@ -1085,404 +862,6 @@ async def support_figures(
             pid = conversation.first_responder_id
             by_agent.setdefault(pid, Figures(pid, people.get(pid, ""))).add(conversation)
     return sorted(by_district.values(), key=lambda f: f.key), sorted(by_agent.values(), key=lambda f: f.key)
-
-
-# --- the steward's phone and SOS ----------------------------------------------------------------------
-
-
-async def _household_place(session: AsyncSession, household_id: int) -> tuple[Household, Community, str]:
-    household, unit, building, community = (
-        await session.exec(
-            select(Household, Unit, Building, Community)
-            .join(Unit, Unit.id == Household.unit_id)
-            .join(Building, Building.id == Unit.building_id)
-            .join(Community, Community.id == Household.community_id)
-            .where(Household.id == household_id)
-        )
-    ).one()
-    return household, community, f"{community.name} {building.name} {unit.number}"
-
-
-async def _on_duty(session: AsyncSession, community: Community) -> list[Person]:
-    """The community's on-duty stewards; when none is marked on duty, all its stewards."""
-    stewards = (await estates.stewards_by_community(session, [community]))[community.id]
-    on_duty = [p for p, duty in stewards if duty]
-    return on_duty or [p for p, _ in stewards]
-
-
-async def do_log_steward_call(session: AsyncSession, *, actor: Actor, household_id: int) -> PhoneCallLog:
-    """Record that a resident pressed "call my steward"; the log keeps the number that was dialled."""
-    actor.require_login()
-    if household_id not in actor.household_ids:
-        raise NotFound()
-    household, community, _address = await _household_place(session, household_id)
-    stewards = await _on_duty(session, community)
-    phone = stewards[0].phone if stewards else community.on_duty_phone
-    log = PhoneCallLog(
-        person_id=actor.person_id,
-        household_id=household.id,
-        community_id=household.community_id,
-        district_id=household.district_id,
-        phone=phone,
-    )
-    session.add(log)
-    await session.flush()
-    return log
-
-
-async def do_raise_sos(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    household_id: int | None,
-    client_id: str | None = None,
-) -> SosAlert:
-    """The resident pressed SOS (nothing else raises one): alert the community's on-duty staff and the
-    district's agents with the address, and tell the household's family."""
-    actor.require_login()
-    if household_id is None or household_id not in actor.household_ids:
-        raise NotFound()
-    if client_id is not None:
-        client_id = check_client_id(client_id)
-        existing = (
-            await session.exec(
-                select(SosAlert).where(SosAlert.person_id == actor.person_id, SosAlert.client_id == client_id)
-            )
-        ).first()
-        if existing is not None:
-            return existing
-    household, community, address = await _household_place(session, household_id)
-    on_duty = await _on_duty(session, community)
-    alert = SosAlert(
-        person_id=actor.person_id,
-        household_id=household.id,
-        community_id=community.id,
-        district_id=household.district_id,
-        address=address,
-        client_id=client_id,
-        responder_id=on_duty[0].id if on_duty else None,
-    )
-    session.add(alert)
-    await session.flush()
-    name = actor.person.name or national(actor.person.phone)
-    agents = list(
-        await session.exec(
-            select(RoleGrant.person_id).where(
-                RoleGrant.role == Role.agent.value,
-                RoleGrant.district_id == household.district_id,
-                col(RoleGrant.revoked_at).is_(None),
-            )
-        )
-    )
-    for person_id in dict.fromkeys([p.id for p in on_duty] + agents):
-        language = await _person_language(session, person_id)
-        await accounts.do_notify(
-            session,
-            person_id=person_id,
-            kind="sos",
-            title=i18n.gettext("SOS: %(name)s needs help", language, name=name),
-            body=i18n.gettext("Address: %(address)s", language, address=address),
-            link=f"/staff/support/sos/{alert.id}",
-        )
-    family = await session.exec(
-        select(RoleGrant.person_id).where(
-            RoleGrant.household_id == household.id,
-            RoleGrant.role == Role.family.value,
-            col(RoleGrant.revoked_at).is_(None),
-        )
-    )
-    for person_id in dict.fromkeys(family):
-        language = await _person_language(session, person_id)
-        await accounts.do_notify(
-            session,
-            person_id=person_id,
-            kind="sos_family",
-            title=i18n.gettext("%(name)s asked for help at home", language, name=name),
-            body=i18n.gettext("The steward has been told. Address: %(address)s", language, address=address),
-            link=f"/support/sos/{alert.id}",
-        )
-    announce_district(session, household.district_id, {"sos": alert.id})
-    return alert
-
-
-async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
-    actor.require_login()
-    alert = await session.get(SosAlert, alert_id)
-    if alert is None:
-        raise NotFound()
-    if alert.person_id == actor.person_id or alert.household_id in actor.household_ids:
-        return alert
-    if actor.is_staff:
-        staff = await estates.staff_community_ids(session, actor)
-        if staff is None or alert.community_id in staff:
-            return alert
-    raise NotFound()
-
-
-async def list_sos(
-    session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50
-) -> list[SosAlert]:
-    actor.require_login()
-    if not actor.is_staff:
-        raise PermissionDenied()
-    staff = await estates.staff_community_ids(session, actor)
-    query = select(SosAlert).order_by(col(SosAlert.id).desc()).limit(limit)
-    if staff is not None:
-        query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
-    if open_only:
-        query = query.where(SosAlert.status != SosStatus.resolved.value)
-    return list(await session.exec(query))
-
-
-async def do_respond_sos(
-    session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False
-) -> SosAlert:
-    """A staff member says they are coming (or that it is dealt with); the resident sees who."""
-    alert = await access_sos(session, actor=actor, alert_id=alert_id)
-    if not actor.is_staff or alert.person_id == actor.person_id:
-        raise PermissionDenied()
-    now = utcnow()
-    if resolve:
-        alert.status, alert.resolved_at = SosStatus.resolved.value, now
-    else:
-        alert.status, alert.acknowledged_at, alert.responder_id = (
-            SosStatus.acknowledged.value,
-            now,
-            actor.person_id,
-        )
-        language = await _person_language(session, alert.person_id)
-        await accounts.do_notify(
-            session,
-            person_id=alert.person_id,
-            kind="sos_coming",
-            title=i18n.gettext("%(name)s is coming to help you", language, name=actor.person.name),
-            link=f"/support/sos/{alert.id}",
-        )
-    session.add(alert)
-    await session.flush()
-    announce(session, person_channel(alert.person_id), {"sos": alert.id})
-    announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
-    announce_district(session, alert.district_id, {"sos": alert.id})
-    return alert
-
-
-# --- audio and video calls ----------------------------------------------------------------------------
-
-
-async def do_start_call(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    video: bool,
-    conversation_id: int | None = None,
-    household_id: int | None = None,
-    to_steward: bool = False,
-) -> Call:
-    """A resident calls customer service (any agent of the district) or their steward; staff call the resident."""
-    actor.require_login()
-    if conversation_id is not None:
-        conversation = await access_conversation(session, actor=actor, conversation_id=conversation_id)
-    else:
-        conversation = await open_conversation(session, actor=actor, household_id=household_id)
-    if is_staff_side(actor, conversation):
-        callee_id: int | None = conversation.resident_id
-    elif to_steward:
-        community = await session.get(Community, conversation.community_id)
-        stewards = await _on_duty(session, community)
-        if not stewards:
-            raise LaoyouError(ErrorCode.NOT_ALLOWED, "No steward can take a call for this community.")
-        callee_id = stewards[0].id
-    else:
-        callee_id = None
-    call = Call(
-        conversation_id=conversation.id,
-        community_id=conversation.community_id,
-        district_id=conversation.district_id,
-        caller_id=actor.person_id,
-        callee_id=callee_id,
-        video=video,
-    )
-    session.add(call)
-    await session.flush()
-    _announce_ring(session, call)
-    return call
-
-
-def _announce_ring(session: AsyncSession, call: Call) -> None:
-    announce(session, call_channel(call.id), {"call": call.id})
-    if call.callee_id is None:
-        announce_district(session, call.district_id, {"call": call.id})
-    else:
-        announce(session, person_channel(call.callee_id), {"call": call.id})
-
-
-def may_answer(actor: Actor, call: Call) -> bool:
-    return call.callee_id == actor.person_id or (
-        call.callee_id is None and is_agent_for(actor, call.district_id)
-    )
-
-
-async def access_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
-    """The caller, the callee, and (while it rings for "customer service") the district's agents."""
-    actor.require_login()
-    call = await session.get(Call, call_id)
-    if call is None:
-        raise NotFound()
-    if call.caller_id == actor.person_id or may_answer(actor, call):
-        return call
-    raise NotFound()
-
-
-async def do_answer_call(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
-    call = await access_call(session, actor=actor, call_id=call_id)
-    if not may_answer(actor, call):
-        raise PermissionDenied()
-    if call.status != CallStatus.ringing.value:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call is no longer ringing.")
-    # Guarded: of two agents answering at once, one wins.
-    won = await session.exec(
-        update(Call)
-        .where(Call.id == call.id, Call.status == CallStatus.ringing.value)
-        .values(status=CallStatus.connected.value, callee_id=actor.person_id, answered_at=utcnow())
-    )
-    if (won.rowcount or 0) != 1:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call is no longer ringing.")
-    await session.refresh(call)
-    _announce_ring(session, call)
-    if call.callee_id is not None:
-        announce_district(session, call.district_id, {"call": call.id})
-    return call
-
-
-SIGNAL_KINDS = ("offer", "answer", "ice")
-
-
-async def do_send_signal(
-    session: AsyncSession, *, actor: Actor, call_id: int, kind: str, payload: str
-) -> CallSignal:
-    """Pass an SDP offer or answer, or an ICE candidate, to the other side of a call."""
-    call = await access_call(session, actor=actor, call_id=call_id)
-    if actor.person_id not in (call.caller_id, call.callee_id):
-        raise PermissionDenied()
-    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This call has ended.")
-    if kind not in SIGNAL_KINDS:
-        raise LaoyouError(ErrorCode.INVALID, "Unknown signal.", field="kind")
-    if len(payload or "") > MAX_SIGNAL:
-        raise LaoyouError(ErrorCode.INVALID, "The signal is too large.", field="payload")
-    try:
-        json.loads(payload)
-    except (TypeError, ValueError):
-        raise LaoyouError(ErrorCode.INVALID, "The signal is not JSON.", field="payload") from None
-    signal = CallSignal(
-        call_id=call.id,
-        community_id=call.community_id,
-        district_id=call.district_id,
-        sender_id=actor.person_id,
-        kind=kind,
-        payload=payload,
-    )
-    session.add(signal)
-    await session.flush()
-    announce(session, call_channel(call.id), {"signal": signal.id})
-    return signal
-
-
-async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Call:
-    """End a call. Unanswered, it becomes a missed call: a chat message and a notification."""
-    call = await access_call(session, actor=actor, call_id=call_id)
-    if call.status not in (CallStatus.ringing.value, CallStatus.connected.value):
-        return call
-    was_ringing = call.status == CallStatus.ringing.value
-    if was_ringing:
-        call.status = (CallStatus.missed if actor.person_id == call.caller_id else CallStatus.declined).value
-    else:
-        call.status = CallStatus.ended.value
-    call.ended_at, call.ended_by_id = utcnow(), actor.person_id
-    session.add(call)
-    session.add(
-        CallSignal(
-            call_id=call.id,
-            community_id=call.community_id,
-            district_id=call.district_id,
-            sender_id=actor.person_id,
-            kind="hangup",
-            payload="{}",
-        )
-    )
-    await session.flush()
-    if call.status == CallStatus.missed.value:
-        conversation = await session.get(Conversation, call.conversation_id)
-        caller = await session.get(Person, call.caller_id)
-        language = await _person_language(session, conversation.resident_id)
-        if call.video:
-            body = i18n.gettext("Missed video call from %(name)s", language, name=caller.name)
-        else:
-            body = i18n.gettext("Missed voice call from %(name)s", language, name=caller.name)
-        from_staff = caller.id != conversation.resident_id
-        await _append(
-            session,
-            conversation,
-            kind=MessageKind.missed_call,
-            body=body,
-            sender_id=caller.id,
-            from_staff=from_staff,
-        )
-        if not from_staff and conversation.waiting_since is None:
-            conversation.waiting_since = utcnow()
-            session.add(conversation)
-        targets = (
-            [call.callee_id]
-            if call.callee_id
-            else ([conversation.assignee_id] if conversation.assignee_id else [])
-        )
-        for person_id in targets:
-            target_language = await _person_language(session, person_id)
-            await accounts.do_notify(
-                session,
-                person_id=person_id,
-                kind="missed_call",
-                title=i18n.gettext("Missed call from %(name)s", target_language, name=caller.name),
-                link="/support"
-                if person_id == conversation.resident_id
-                else f"/staff/support/{conversation.id}",
-            )
-        announce_district(session, call.district_id, {"conversation": conversation.id})
-    _announce_ring(session, call)
-    return call
-
-
-async def list_signals(
-    session: AsyncSession, *, call: Call, after_id: int = 0, exclude_sender: int | None = None
-) -> list[CallSignal]:
-    query = (
-        select(CallSignal)
-        .where(CallSignal.call_id == call.id, CallSignal.id > after_id)
-        .order_by(CallSignal.id)
-    )
-    if exclude_sender is not None:
-        query = query.where(CallSignal.sender_id != exclude_sender)
-    return list(await session.exec(query.limit(200)))
-
-
-async def ringing_calls(session: AsyncSession, *, actor: Actor) -> list[Call]:
-    """Calls ringing for the viewer: to them, or to customer service in a district they answer for."""
-    actor.require_login()
-    query = select(Call).where(Call.status == CallStatus.ringing.value, Call.caller_id != actor.person_id)
-    districts = agent_district_ids(actor)
-    mine = Call.callee_id == actor.person_id
-    if districts is None:
-        query = query.where(mine | col(Call.callee_id).is_(None))
-    elif districts:
-        query = query.where(mine | (col(Call.callee_id).is_(None) & col(Call.district_id).in_(districts)))
-    else:
-        query = query.where(mine)
-    return list(await session.exec(query.order_by(Call.id).limit(20)))
-
-
-def ring_channels(actor: Actor) -> list[str]:
-    """What to listen to for calls ringing for the actor: to them, and to customer service in their districts."""
-    return [person_channel(actor.person_id), *district_channels(actor)]
 
 
 async def check_media_access(session: AsyncSession, actor: Actor, media_file: object) -> None:

@@ -1,0 +1,196 @@
+"""SOS: the resident's alert to the on-duty staff, the agents and the family, and the taps an emergency
+reply offers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.core import i18n
+from laoyou.core.errors import NotFound, PermissionDenied
+from laoyou.core.events import announce
+from laoyou.core.phone import national
+from laoyou.core.time import utcnow
+from laoyou.estates import service as estates
+from laoyou.support.models import SosAlert, SosStatus
+from laoyou.support.service.common import (
+    _,
+    announce_district,
+    check_client_id,
+    household_place,
+    on_duty_stewards,
+    person_channel,
+    person_language,
+    sos_channel,
+)
+
+
+@dataclass(frozen=True)
+class HelpAction:
+    """One tap offered with an emergency reply: raise the SOS, or call a number."""
+
+    kind: str  # "sos" or "call"
+    label: str  # a msgid, with its params
+    params: dict[str, str] = field(default_factory=dict)
+    phone: str = ""
+
+
+EMERGENCY_NUMBERS = (("119", _("Call 119 (fire)")), ("120", _("Call 120 (ambulance)")))
+
+
+def help_actions(*, steward: Person | None, duty_phone: str) -> list[HelpAction]:
+    """What an emergency reply offers: SOS, the on-duty steward (or the community's duty phone), 119 and 120."""
+    actions = [HelpAction("sos", _("SOS: alert my steward and family"))]
+    if steward is not None:
+        actions.append(
+            HelpAction("call", _("Call steward %(name)s"), {"name": steward.name}, national(steward.phone))
+        )
+    elif duty_phone:
+        actions.append(HelpAction("call", _("Call the duty phone"), phone=national(duty_phone)))
+    actions += [HelpAction("call", label, phone=number) for number, label in EMERGENCY_NUMBERS]
+    return actions
+
+
+# --- the steward's phone and SOS ----------------------------------------------------------------------
+
+
+async def do_raise_sos(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    household_id: int | None,
+    client_id: str | None = None,
+) -> SosAlert:
+    """The resident pressed SOS (nothing else raises one): alert the community's on-duty staff and the
+    district's agents with the address, and tell the household's family."""
+    actor.require_login()
+    if household_id is None or household_id not in actor.household_ids:
+        raise NotFound()
+    if client_id is not None:
+        client_id = check_client_id(client_id)
+        existing = (
+            await session.exec(
+                select(SosAlert).where(SosAlert.person_id == actor.person_id, SosAlert.client_id == client_id)
+            )
+        ).first()
+        if existing is not None:
+            return existing
+    household, community, address = await household_place(session, household_id)
+    on_duty = await on_duty_stewards(session, community)
+    alert = SosAlert(
+        person_id=actor.person_id,
+        household_id=household.id,
+        community_id=community.id,
+        district_id=household.district_id,
+        address=address,
+        client_id=client_id,
+        responder_id=on_duty[0].id if on_duty else None,
+    )
+    session.add(alert)
+    await session.flush()
+    name = actor.person.name or national(actor.person.phone)
+    agents = list(
+        await session.exec(
+            select(RoleGrant.person_id).where(
+                RoleGrant.role == Role.agent.value,
+                RoleGrant.district_id == household.district_id,
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+    )
+    for person_id in dict.fromkeys([p.id for p in on_duty] + agents):
+        language = await person_language(session, person_id)
+        await accounts.do_notify(
+            session,
+            person_id=person_id,
+            kind="sos",
+            title=i18n.gettext("SOS: %(name)s needs help", language, name=name),
+            body=i18n.gettext("Address: %(address)s", language, address=address),
+            link=f"/staff/support/sos/{alert.id}",
+        )
+    family = await session.exec(
+        select(RoleGrant.person_id).where(
+            RoleGrant.household_id == household.id,
+            RoleGrant.role == Role.family.value,
+            col(RoleGrant.revoked_at).is_(None),
+        )
+    )
+    for person_id in dict.fromkeys(family):
+        language = await person_language(session, person_id)
+        await accounts.do_notify(
+            session,
+            person_id=person_id,
+            kind="sos_family",
+            title=i18n.gettext("%(name)s asked for help at home", language, name=name),
+            body=i18n.gettext("The steward has been told. Address: %(address)s", language, address=address),
+            link=f"/support/sos/{alert.id}",
+        )
+    announce_district(session, household.district_id, {"sos": alert.id})
+    return alert
+
+
+async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
+    actor.require_login()
+    alert = await session.get(SosAlert, alert_id)
+    if alert is None:
+        raise NotFound()
+    if alert.person_id == actor.person_id or alert.household_id in actor.household_ids:
+        return alert
+    if actor.is_staff:
+        staff = await estates.staff_community_ids(session, actor)
+        if staff is None or alert.community_id in staff:
+            return alert
+    raise NotFound()
+
+
+async def list_sos(
+    session: AsyncSession, *, actor: Actor, open_only: bool = True, limit: int = 50
+) -> list[SosAlert]:
+    actor.require_login()
+    if not actor.is_staff:
+        raise PermissionDenied()
+    staff = await estates.staff_community_ids(session, actor)
+    query = select(SosAlert).order_by(col(SosAlert.id).desc()).limit(limit)
+    if staff is not None:
+        query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
+    if open_only:
+        query = query.where(SosAlert.status != SosStatus.resolved.value)
+    return list(await session.exec(query))
+
+
+async def do_respond_sos(
+    session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False
+) -> SosAlert:
+    """A staff member says they are coming (or that it is dealt with); the resident sees who."""
+    alert = await access_sos(session, actor=actor, alert_id=alert_id)
+    if not actor.is_staff or alert.person_id == actor.person_id:
+        raise PermissionDenied()
+    now = utcnow()
+    if resolve:
+        alert.status, alert.resolved_at = SosStatus.resolved.value, now
+    else:
+        alert.status, alert.acknowledged_at, alert.responder_id = (
+            SosStatus.acknowledged.value,
+            now,
+            actor.person_id,
+        )
+        language = await person_language(session, alert.person_id)
+        await accounts.do_notify(
+            session,
+            person_id=alert.person_id,
+            kind="sos_coming",
+            title=i18n.gettext("%(name)s is coming to help you", language, name=actor.person.name),
+            link=f"/support/sos/{alert.id}",
+        )
+    session.add(alert)
+    await session.flush()
+    announce(session, person_channel(alert.person_id), {"sos": alert.id})
+    announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
+    announce_district(session, alert.district_id, {"sos": alert.id})
+    return alert
