@@ -53,6 +53,12 @@ def money(fen: int) -> Money:
     return Money(fen=fen)
 
 
+@strawberry.type(description="What a household owes on the bills listed.")
+class HouseholdDue:
+    household_id: strawberry.ID
+    due: Money
+
+
 @strawberry.type
 class FeePlanItem:
     row: strawberry.Private[models.FeePlanItem]
@@ -204,7 +210,7 @@ class Bill:
 
     @strawberry.field
     def overdue(self) -> bool:
-        return self.row.outstanding_fen > 0 and self.row.due_date < billing.local_date(billing.utcnow())
+        return billing.is_overdue(self.row)
 
     @strawberry.field
     def waived_reason(self) -> str:
@@ -630,6 +636,18 @@ class BillingQuery:
         )
         return [Bill(row=b) for b in rows]
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="What is owed, per household, on the bills myBills lists with the same first.",
+    )
+    async def my_amounts_due(self, info: Info, first: int | None = None) -> list[HouseholdDue]:
+        limit, _ = page_args(info, first, None)
+        rows = await billing.list_my_bills(info.context.session, actor=info.context.actor, first=limit)
+        return [
+            HouseholdDue(household_id=encode_id(household_id), due=money(fen))
+            for household_id, fen in billing.amounts_due(rows).items()
+        ]
+
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:
         return Bill(
@@ -679,12 +697,9 @@ class BillingQuery:
         description="The plan bills are made from: the community's own, else its district's.",
     )
     async def effective_fee_plan(self, info: Info, community_id: strawberry.ID) -> FeePlan | None:
-        from laoyou.estates import service as estates
-
-        community = await estates.access_community(
+        plan = await billing.effective_fee_plan(
             info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
         )
-        plan = await billing.effective_plan(info.context.session, community)
         return FeePlan(row=plan) if plan else None
 
     @strawberry.field(permission_classes=[IsStaff])
@@ -1005,8 +1020,11 @@ class BillingMutation:
         amount_fen: int,  # type: ignore[valid-type]
         memo: str,
         attachment_ref: str = "",
+        invoice_photo_id: strawberry.ID | None = None,
     ) -> RecordLedgerEntryResult:
-        return await _record(info, "income", community_id, fund, amount_fen, memo, attachment_ref)
+        return await _record(
+            info, "income", community_id, fund, amount_fen, memo, attachment_ref, invoice_photo_id
+        )
 
     @strawberry.mutation(permission_classes=[IsStaff], description="Spend from one of the community's funds.")
     async def record_expense(
@@ -1017,8 +1035,11 @@ class BillingMutation:
         amount_fen: int,  # type: ignore[valid-type]
         memo: str,
         attachment_ref: str = "",
+        invoice_photo_id: strawberry.ID | None = None,
     ) -> RecordLedgerEntryResult:
-        return await _record(info, "expense", community_id, fund, amount_fen, memo, attachment_ref)
+        return await _record(
+            info, "expense", community_id, fund, amount_fen, memo, attachment_ref, invoice_photo_id
+        )
 
     @strawberry.mutation(
         permission_classes=[IsStaff],
@@ -1041,12 +1062,8 @@ class BillingMutation:
             shares = []
             for entry in entries:
                 community = await context.loaders.community_by_id.load(entry.community_id)
-                lines = await context.session.exec(
-                    billing.select(models.JournalLine.debit_fen).where(
-                        models.JournalLine.entry_id == entry.id, models.JournalLine.debit_fen > 0
-                    )
-                )
-                shares.append(CommunityShare(community=Community(row=community), amount=money(sum(lines))))
+                share = await billing.entry_debit_fen(context.session, entry_id=entry.id)
+                shares.append(CommunityShare(community=Community(row=community), amount=money(share)))
             return SharedCostApportioned(shares=shares)
 
         return await mutation_boundary(info, ApportionSharedCostError, work)
@@ -1060,6 +1077,7 @@ async def _record(
     amount_fen: int,
     memo: str,
     attachment_ref: str,
+    invoice_photo_id: strawberry.ID | None,
 ) -> RecordLedgerEntryResult:
     context = info.context
 
@@ -1074,6 +1092,10 @@ async def _record(
             memo=memo,
             attachment_ref=attachment_ref,
         )
+        if invoice_photo_id is not None:
+            await billing.do_attach_invoice(
+                context.session, actor=context.actor, entry_id=entry.id, media_id=decode_id(invoice_photo_id)
+            )
         funds = await billing.fund_balances(
             context.session, actor=context.actor, community_id=entry.community_id
         )

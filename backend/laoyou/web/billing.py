@@ -19,7 +19,7 @@ from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers, unit_of_work
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.models import Fund, Payment
-from laoyou.billing.money import parse_yuan
+from laoyou.billing.money import parse_yuan, yuan
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError, NotFound
 from laoyou.core.events import commit_and_publish
@@ -34,23 +34,21 @@ def this_period() -> str:
 
 
 async def deliver(
-    session,
-    pubsub,
+    session,  # noqa: ANN001
     provider: str,
     headers: dict[str, str],
-    body: bytes,  # noqa: ANN001
+    body: bytes,
     *,
     settings: Settings,
 ) -> tuple[int, bytes, str, str]:
-    """Hand one notification to the billing service and end its unit of work (the notify endpoint and the
-    sandbox cashier share this road)."""
+    """Hand one notification to the billing service (the notify endpoint and the sandbox cashier share this
+    road); the caller ends the unit of work, one per notification."""
     gateway = gateways(settings).get(provider)
     if gateway is None:
         raise HTTPException(404, "no such gateway")
     reply, outcome = await billing.do_receive_notification(
         session, gateway=gateway, headers=headers, body=body
     )
-    await commit_and_publish(session, pubsub)
     return reply.status_code, reply.body, reply.media_type, outcome
 
 
@@ -62,13 +60,10 @@ def install(app: FastAPI) -> None:
         body = await request.body()
         async with request.app.state.sessionmaker() as session:
             status, content, media_type, _ = await deliver(
-                session,
-                request.app.state.pubsub,
-                provider,
-                lower_headers(request.headers),
-                body,
-                settings=request.app.state.settings,
+                session, provider, lower_headers(request.headers), body, settings=request.app.state.settings
             )
+            # This endpoint is its request's boundary (no page, no GraphQL): commit, then publish.
+            await commit_and_publish(session, request.app.state.pubsub)
         return Response(content, status_code=status, media_type=media_type)
 
     # --- resident ---------------------------------------------------------------------------------
@@ -83,6 +78,7 @@ def install(app: FastAPI) -> None:
             status_code=status_code,
             viewer=data["viewer"],
             bills=bills_by_household,
+            due={d["householdId"]: d["due"] for d in data["myAmountsDue"]},
             methods=data["paymentMethods"],
             error=error,
             pay_key=secrets.token_urlsafe(16),
@@ -527,18 +523,11 @@ def install(app: FastAPI) -> None:
             amountFen=amount,
             memo=form.get("memo", ""),
             attachmentRef=form.get("attachment_ref", ""),
+            invoicePhotoId=photo_id,
         )
         result = data["recordIncome" if what == "income" else "recordExpense"]
         if result["__typename"] != "LedgerEntryRecorded":
             return await staff_ledger(page, error=result["message"], status_code=400)
-        if photo_id is not None:
-            await billing.do_attach_invoice(
-                page.context.session,
-                actor=page.context.actor,
-                entry_id=int(result["entryId"]),
-                media_id=photo_id,
-            )
-            await commit_and_publish(page.context.session, page.context.pubsub)
         return page.redirect(f"/staff/communities/{community_id}/ledger")
 
     app.add_api_route(
@@ -573,6 +562,7 @@ def _install_sandbox_cashier(app: FastAPI) -> None:
             "billing/sandbox_pay.html",
             payment_id=payment.id,
             order=order,
+            amount=yuan(order.amount_fen),
             merchant=gateways(settings).sandbox.merchant_id,
         )
 
@@ -590,17 +580,18 @@ def _install_sandbox_cashier(app: FastAPI) -> None:
         deliveries = sandbox.pay(order.out_trade_no)
         with unit_of_work(page.context.session):
             await sandbox.save(order.out_trade_no)
-        await commit_and_publish(page.context.session, page.context.pubsub)
+        await page.context.commit()
         for delivery in deliveries:
-            # In-process, on the page's own unit of work: byte for byte what the notify endpoint receives.
+            # In-process, on the page's session: byte for byte what the notify endpoint receives, and like it
+            # one unit of work per notification.
             await deliver(
                 page.context.session,
-                page.context.pubsub,
                 "sandbox",
                 lower_headers(delivery.headers),
                 delivery.body,
                 settings=settings,
             )
+            await page.context.commit()
         return page.redirect(f"/payments/{payment.id}")
 
     app.add_api_route(

@@ -9,7 +9,6 @@ One module per capability; this package names them all, so callers keep writing 
 from datetime import timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
 
 from laoyou.billing import ledger
 from laoyou.billing.gateways import GatewayError, TradeState
@@ -18,12 +17,14 @@ from laoyou.billing.service.bills import (
     CollectionRate,
     Notifier,
     access_bill,
+    amounts_due,
     arrears_by_building,
     bills_by_ids,
     collection_rate,
     do_cancel_bill,
     do_remind_overdue,
     do_waive_bill,
+    is_overdue,
     list_household_bills,
     list_my_bills,
     notify_overdue,
@@ -38,6 +39,7 @@ from laoyou.billing.service.books import (
     do_attach_invoice,
     do_record_expense,
     do_record_income,
+    entry_debit_fen,
     fund_balances,
     ledger_attachments,
     ledger_lines,
@@ -71,6 +73,7 @@ from laoyou.billing.service.plans import (
     do_activate_fee_plan,
     do_adopt_package,
     do_create_fee_plan,
+    effective_fee_plan,
     effective_plan,
     items_for_community,
     list_fee_plans,
@@ -84,21 +87,22 @@ from laoyou.billing.service.runs import (
     do_run_bills,
     do_start_bill_run,
     period_bounds,
-    run_bill_job,
 )
-from laoyou.core.time import local_date, utcnow
+from laoyou.core.time import utcnow
 
 __all__ = [
     "BuildingArrears",
     "CollectionRate",
     "Notifier",
     "access_bill",
+    "amounts_due",
     "arrears_by_building",
     "bills_by_ids",
     "collection_rate",
     "do_cancel_bill",
     "do_remind_overdue",
     "do_waive_bill",
+    "is_overdue",
     "list_household_bills",
     "list_my_bills",
     "notify_overdue",
@@ -111,6 +115,7 @@ __all__ = [
     "do_attach_invoice",
     "do_record_expense",
     "do_record_income",
+    "entry_debit_fen",
     "fund_balances",
     "ledger_attachments",
     "ledger_lines",
@@ -139,6 +144,7 @@ __all__ = [
     "do_activate_fee_plan",
     "do_adopt_package",
     "do_create_fee_plan",
+    "effective_fee_plan",
     "effective_plan",
     "items_for_community",
     "list_fee_plans",
@@ -152,14 +158,11 @@ __all__ = [
     "do_run_bills",
     "do_start_bill_run",
     "period_bounds",
-    "run_bill_job",
     # Names callers reached through the single module this package replaced.
     "timedelta",
     "func",
-    "select",
     "ledger",
     "GatewayError",
     "TradeState",
-    "local_date",
     "utcnow",
 ]

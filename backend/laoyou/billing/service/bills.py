@@ -43,6 +43,12 @@ def restatus(bill: Bill) -> None:
         bill.status = BillStatus.open.value
 
 
+def is_overdue(bill: Bill, now: datetime | None = None) -> bool:
+    """Something is still owed after the due date (an Asia/Shanghai day); do_remind_overdue asks the same of
+    the database."""
+    return bill.outstanding_fen > 0 and bill.due_date < local_date(now or utcnow())
+
+
 async def access_bill(session: AsyncSession, *, actor: Actor, bill_id: int) -> Bill:
     actor.require_login()
     bill = await session.get(Bill, bill_id)
@@ -85,6 +91,15 @@ async def list_my_bills(
     if unpaid_only:
         query = query.where(col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]))
     return list(await session.exec(query.order_by(col(Bill.id).desc()).limit(first)))
+
+
+def amounts_due(bills: list[Bill]) -> dict[int, int]:
+    """What is still owed on these bills, per household (households owing nothing are left out)."""
+    due: dict[int, int] = {}
+    for bill in bills:
+        if bill.outstanding_fen:
+            due[bill.household_id] = due.get(bill.household_id, 0) + bill.outstanding_fen
+    return due
 
 
 async def bills_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Bill]:

@@ -163,6 +163,14 @@ async def do_apportion_shared_cost(
     return entries
 
 
+async def entry_debit_fen(session: AsyncSession, *, entry_id: int) -> int:
+    """What one entry of the books moved: the sum of its debit legs."""
+    lines = await session.exec(
+        select(JournalLine.debit_fen).where(JournalLine.entry_id == entry_id, JournalLine.debit_fen > 0)
+    )
+    return sum(lines)
+
+
 @dataclass
 class FundBalance:
     fund: str

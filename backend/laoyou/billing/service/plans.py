@@ -217,6 +217,12 @@ async def effective_plan(session: AsyncSession, community: Community) -> FeePlan
     return rows[0] if rows else None
 
 
+async def effective_fee_plan(session: AsyncSession, *, actor: Actor, community_id: int) -> FeePlan | None:
+    """The plan in force for a community the actor may see."""
+    community = await estates.access_community(session, actor=actor, community_id=community_id)
+    return await effective_plan(session, community)
+
+
 async def plan_items(session: AsyncSession, plan_id: int) -> list[FeePlanItem]:
     return list(
         await session.exec(select(FeePlanItem).where(FeePlanItem.plan_id == plan_id).order_by(FeePlanItem.id))

@@ -274,32 +274,6 @@ async def do_run_bills(
     return run
 
 
-async def run_bill_job(
-    sessionmaker: Any,
-    *,
-    community_id: int,
-    period: str,
-    batch_size: int = 500,
-    fail_after_batches: int | None = None,
-) -> int:
-    """The background job: one committed transaction per batch, so a killed run resumes from its cursor."""
-    async with sessionmaker() as session:
-        run = await do_start_bill_run(session, actor=None, community_id=community_id, period=period)
-        await session.commit()
-        run_id = run.id
-    batches = 0
-    while True:
-        async with sessionmaker() as session:
-            run = await session.get(BillRun, run_id)
-            handled = await do_bill_run_step(session, run=run, batch_size=batch_size)
-            batches += 1
-            if fail_after_batches is not None and batches > fail_after_batches:
-                raise RuntimeError("bill run killed on purpose")  # the transaction is rolled back
-            await session.commit()
-            if not handled:
-                return run_id
-
-
 async def access_bill_run(session: AsyncSession, *, actor: Actor, run_id: int) -> BillRun:
     run = await session.get(BillRun, run_id)
     if run is None:
