@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 import strawberry
 
@@ -14,7 +13,7 @@ from laoyou.billing.money import capitals, yuan
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Building, Community, District, FloorArea, Household
 from laoyou.graphql.context import Info
-from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import (
     Connection,
@@ -447,66 +446,6 @@ class BuildingArrears:
 
 
 @strawberry.type
-class CreateFeePlanError(Error):
-    pass
-
-
-@strawberry.type
-class ActivateFeePlanError(Error):
-    pass
-
-
-@strawberry.type
-class AdoptPackageError(Error):
-    pass
-
-
-@strawberry.type
-class RunBillsError(Error):
-    pass
-
-
-@strawberry.type
-class PayBillsError(Error):
-    pass
-
-
-@strawberry.type
-class RefreshPaymentError(Error):
-    pass
-
-
-@strawberry.type
-class RecordOfficePaymentError(Error):
-    pass
-
-
-@strawberry.type
-class WaiveBillError(Error):
-    pass
-
-
-@strawberry.type
-class CancelBillError(Error):
-    pass
-
-
-@strawberry.type
-class RefundPaymentError(Error):
-    pass
-
-
-@strawberry.type
-class RecordLedgerEntryError(Error):
-    pass
-
-
-@strawberry.type
-class ApportionSharedCostError(Error):
-    pass
-
-
-@strawberry.type
 class FeePlanSaved:
     plan: FeePlan
 
@@ -555,26 +494,33 @@ class CommunityShare:
     amount: Money
 
 
-CreateFeePlanResult = Annotated[FeePlanSaved | CreateFeePlanError, strawberry.union("CreateFeePlanResult")]
-ActivateFeePlanResult = Annotated[
-    FeePlanSaved | ActivateFeePlanError, strawberry.union("ActivateFeePlanResult")
-]
-AdoptPackageResult = Annotated[PackageAdopted | AdoptPackageError, strawberry.union("AdoptPackageResult")]
-RunBillsResult = Annotated[BillRunProgress | RunBillsError, strawberry.union("RunBillsResult")]
-PayBillsResult = Annotated[PaymentSaved | PayBillsError, strawberry.union("PayBillsResult")]
-RefreshPaymentResult = Annotated[PaymentSaved | RefreshPaymentError, strawberry.union("RefreshPaymentResult")]
-RecordOfficePaymentResult = Annotated[
-    PaymentSaved | RecordOfficePaymentError, strawberry.union("RecordOfficePaymentResult")
-]
-WaiveBillResult = Annotated[BillSaved | WaiveBillError, strawberry.union("WaiveBillResult")]
-CancelBillResult = Annotated[BillSaved | CancelBillError, strawberry.union("CancelBillResult")]
-RefundPaymentResult = Annotated[PaymentRefunded | RefundPaymentError, strawberry.union("RefundPaymentResult")]
-RecordLedgerEntryResult = Annotated[
-    LedgerEntryRecorded | RecordLedgerEntryError, strawberry.union("RecordLedgerEntryResult")
-]
-ApportionSharedCostResult = Annotated[
-    SharedCostApportioned | ApportionSharedCostError, strawberry.union("ApportionSharedCostResult")
-]
+CreateFeePlanError = error_type("CreateFeePlanError")
+ActivateFeePlanError = error_type("ActivateFeePlanError")
+AdoptPackageError = error_type("AdoptPackageError")
+RunBillsError = error_type("RunBillsError")
+PayBillsError = error_type("PayBillsError")
+RefreshPaymentError = error_type("RefreshPaymentError")
+RecordOfficePaymentError = error_type("RecordOfficePaymentError")
+WaiveBillError = error_type("WaiveBillError")
+CancelBillError = error_type("CancelBillError")
+RefundPaymentError = error_type("RefundPaymentError")
+RecordLedgerEntryError = error_type("RecordLedgerEntryError")
+ApportionSharedCostError = error_type("ApportionSharedCostError")
+
+CreateFeePlanResult = result_union("CreateFeePlanResult", FeePlanSaved, CreateFeePlanError)
+ActivateFeePlanResult = result_union("ActivateFeePlanResult", FeePlanSaved, ActivateFeePlanError)
+AdoptPackageResult = result_union("AdoptPackageResult", PackageAdopted, AdoptPackageError)
+RunBillsResult = result_union("RunBillsResult", BillRunProgress, RunBillsError)
+PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
+RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
+RecordOfficePaymentResult = result_union("RecordOfficePaymentResult", PaymentSaved, RecordOfficePaymentError)
+WaiveBillResult = result_union("WaiveBillResult", BillSaved, WaiveBillError)
+CancelBillResult = result_union("CancelBillResult", BillSaved, CancelBillError)
+RefundPaymentResult = result_union("RefundPaymentResult", PaymentRefunded, RefundPaymentError)
+RecordLedgerEntryResult = result_union("RecordLedgerEntryResult", LedgerEntryRecorded, RecordLedgerEntryError)
+ApportionSharedCostResult = result_union(
+    "ApportionSharedCostResult", SharedCostApportioned, ApportionSharedCostError
+)
 
 
 @strawberry.input
