@@ -15,11 +15,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role, RoleGrant
 from laoyou.billing import ledger
 from laoyou.billing.ledger import credit, debit
-from laoyou.billing.models import (
-    Account,
-    Bill,
-    BillStatus,
-)
+from laoyou.billing.models import Account, Bill, BillStatus
 from laoyou.billing.money import yuan
 from laoyou.billing.service.common import PF, check_can_write
 from laoyou.core import i18n
@@ -114,7 +110,7 @@ async def do_waive_bill(session: AsyncSession, *, actor: Actor, bill_id: int, re
     if not reason:
         raise LaoyouError(ErrorCode.INVALID, "Say why the bill is waived.", field="reason")
     check_text(reason, field="reason")
-    bill = await _lock_bill(session, bill.id)
+    bill = await lock_bill(session, bill.id)
     outstanding = bill.outstanding_fen
     if outstanding <= 0:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "Nothing is owed on this bill.")
@@ -144,7 +140,7 @@ async def do_cancel_bill(session: AsyncSession, *, actor: Actor, bill_id: int, r
     bill = await access_bill(session, actor=actor, bill_id=bill_id)
     await check_can_write(session, actor, bill.community_id)
     check_text(reason, field="reason")
-    bill = await _lock_bill(session, bill.id)
+    bill = await lock_bill(session, bill.id)
     if bill.paid_fen or bill.status == BillStatus.cancelled.value:
         raise LaoyouError(
             ErrorCode.NOT_ALLOWED, "A bill with payments cannot be cancelled; refund them first."
@@ -173,7 +169,8 @@ async def do_cancel_bill(session: AsyncSession, *, actor: Actor, bill_id: int, r
     return bill
 
 
-async def _lock_bill(session: AsyncSession, bill_id: int) -> Bill:
+async def lock_bill(session: AsyncSession, bill_id: int) -> Bill:
+    """The bill, locked for this transaction and read afresh (payments, refunds and waivers change it)."""
     return (
         await session.exec(
             select(Bill).where(Bill.id == bill_id).with_for_update().execution_options(populate_existing=True)

@@ -12,15 +12,9 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
 from laoyou.billing import ledger
 from laoyou.billing.ledger import credit, debit
-from laoyou.billing.models import (
-    Account,
-    Fund,
-    JournalEntry,
-    JournalLine,
-    LedgerAttachment,
-)
+from laoyou.billing.models import Account, Fund, JournalEntry, JournalLine, LedgerAttachment
 from laoyou.billing.money import yuan
-from laoyou.billing.service.common import PF, _community, check_can_read_books, check_can_write
+from laoyou.billing.service.common import PF, check_can_read_books, check_can_write, load_community
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
@@ -49,7 +43,7 @@ async def do_record_income(
     attachment_ref: str = "",
 ) -> JournalEntry:
     """Public income (parking, advertising, rent) or a deposit into the special maintenance fund."""
-    community = await _community(session, community_id)
+    community = await load_community(session, community_id)
     await check_can_write(session, actor, community_id)
     _check_amount(amount_fen)
     if fund not in INCOME_FUNDS:
@@ -84,7 +78,7 @@ async def do_record_expense(
     attachment_ref: str = "",
 ) -> JournalEntry:
     """Spend from one of this community's funds; never more than the fund holds, never another's money."""
-    community = await _community(session, community_id)
+    community = await load_community(session, community_id)
     await check_can_write(session, actor, community_id)
     _check_amount(amount_fen)
     if not memo.strip():

@@ -12,9 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
-from laoyou.billing.models import (
-    Fund,
-)
+from laoyou.billing.models import Fund
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
@@ -64,18 +62,20 @@ async def check_can_read_books(session: AsyncSession, actor: Actor, community_id
         raise NotFound()
 
 
-async def _community(session: AsyncSession, community_id: int) -> Community:
+async def load_community(session: AsyncSession, community_id: int) -> Community:
+    """The community or NotFound; not scoped: the caller checks what the actor may do there."""
     community = await session.get(Community, community_id)
     if community is None:
         raise NotFound()
     return community
 
 
-def _fingerprint(**params: Any) -> str:
+def request_fingerprint(**params: Any) -> str:
+    """What an idempotent request asked for, so that a retry is told apart from other details under one key."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _check_key(key: str) -> str:
+def check_idempotency_key(key: str) -> str:
     key = (key or "").strip()
     if not 8 <= len(key) <= 64:
         raise LaoyouError(
@@ -86,7 +86,7 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _insert_ignoring(session: AsyncSession, table: Any, unique: list[str]):  # noqa: ANN202
+def insert_ignoring(session: AsyncSession, table: Any, unique: list[str]):  # noqa: ANN202
     """INSERT … ON CONFLICT (unique) DO NOTHING, on PostgreSQL and SQLite."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from laoyou.billing.gateways import (
-    Gateway,
-    InvalidNotification,
-    RefundResult,
-    Reply,
-)
+from laoyou.billing.gateways import Gateway, InvalidNotification, RefundResult, Reply
 from laoyou.billing.service.common import log
 from laoyou.billing.service.payments import record_trade
 from laoyou.billing.service.refunds import record_refund_result

@@ -13,14 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.billing import ledger
-from laoyou.billing.gateways import (
-    Gateway,
-    GatewayError,
-    OrderRequest,
-    TradeResult,
-    TradeState,
-    unit_of_work,
-)
+from laoyou.billing.gateways import Gateway, GatewayError, OrderRequest, TradeResult, TradeState, unit_of_work
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import (
     Account,
@@ -32,16 +25,16 @@ from laoyou.billing.models import (
     PaymentStatus,
     RefusedNotification,
 )
-from laoyou.billing.service.bills import _lock_bill, access_bill, bills_by_ids, restatus
+from laoyou.billing.service.bills import access_bill, bills_by_ids, lock_bill, restatus
 from laoyou.billing.service.common import (
     PF,
-    _check_key,
-    _community,
-    _fingerprint,
-    _insert_ignoring,
     billing_channel,
     check_can_write,
+    check_idempotency_key,
+    insert_ignoring,
+    load_community,
     log,
+    request_fingerprint,
 )
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
@@ -98,8 +91,8 @@ async def do_pay_bills(
     this process has no gateway for (none at all, or the sandbox in production) is refused.
     """
     actor.require_login()
-    key = _check_key(idempotency_key)
-    fingerprint = _fingerprint(bills=sorted(bill_ids), method=method.value if method else "")
+    key = check_idempotency_key(idempotency_key)
+    fingerprint = request_fingerprint(bills=sorted(bill_ids), method=method.value if method else "")
     existing = await _existing(session, actor.person_id, key)
     if existing is not None:
         if existing.request_hash != fingerprint:
@@ -118,7 +111,7 @@ async def do_pay_bills(
     if amount <= 0 or any(b.outstanding_fen <= 0 for b in bills):
         raise LaoyouError(ErrorCode.NOTHING_TO_PAY, "Nothing is owed on these bills.", field="billIds")
     household = await session.get(Household, bills[0].household_id)
-    community = await _community(session, household.community_id)
+    community = await load_community(session, household.community_id)
     out_trade_no = _new_trade_no()
     periods = "、".join(sorted({b.period for b in bills}))
     try:
@@ -168,8 +161,8 @@ async def do_record_office_payment(
 ) -> Payment:
     """A steward records cash or a bank transfer taken at the office, with its receipt number."""
     actor.require_login()
-    key = _check_key(idempotency_key)
-    fingerprint = _fingerprint(
+    key = check_idempotency_key(idempotency_key)
+    fingerprint = request_fingerprint(
         bills=sorted(bill_ids), method=method.value, amount=amount_fen, receipt=office_receipt_no.strip()
     )
     existing = await _existing(session, actor.person_id, key)
@@ -239,7 +232,7 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
     remaining = payment.amount_fen
     allocations = []
     for bill_id in payment.bill_ids:
-        bill = await _lock_bill(session, bill_id)
+        bill = await lock_bill(session, bill_id)
         share = min(remaining, max(bill.outstanding_fen, 0))
         if share <= 0:
             continue
@@ -284,7 +277,7 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
     return True
 
 
-async def _refuse(
+async def refuse_notification(
     session: AsyncSession,
     *,
     provider: str,
@@ -334,7 +327,7 @@ async def record_trade(
     elif not trade.transaction_id:
         reason = "no transaction id"
     if reason:
-        await _refuse(
+        await refuse_notification(
             session, provider=provider, reason=reason, headers=headers or {}, body=body, trade=trade
         )
         return "refused"
@@ -354,7 +347,7 @@ async def record_trade(
     }
     recorded = (
         await session.execute(
-            _insert_ignoring(session, PaymentNotification.__table__, ["provider", "transaction_id"])
+            insert_ignoring(session, PaymentNotification.__table__, ["provider", "transaction_id"])
             .values(**values)
             .returning(PaymentNotification.__table__.c.id)
         )

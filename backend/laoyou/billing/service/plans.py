@@ -12,15 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
-from laoyou.billing.models import (
-    FeePlan,
-    FeePlanItem,
-    ItemKind,
-    PackageAdoption,
-    Phase,
-    PlanStatus,
-)
-from laoyou.billing.service.common import _community, check_can_write
+from laoyou.billing.models import FeePlan, FeePlanItem, ItemKind, PackageAdoption, Phase, PlanStatus
+from laoyou.billing.service.common import check_can_write, load_community
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.text import check_text
 from laoyou.core.time import utcnow
@@ -52,7 +45,7 @@ async def do_create_fee_plan(
     if (community_id is None) == (district_id is None):
         raise LaoyouError(ErrorCode.INVALID, "Choose a community or a district.", field="communityId")
     if community_id is not None:
-        community = await _community(session, community_id)
+        community = await load_community(session, community_id)
         await check_can_write(session, actor, community_id)
         district_id, scope = community.district_id, f"c:{community_id}"
     else:
@@ -167,7 +160,7 @@ async def do_activate_fee_plan(
 async def do_adopt_package(
     session: AsyncSession, *, actor: Actor, community_id: int, plan_id: int, package: str, decision_ref: str
 ) -> PackageAdoption:
-    community = await _community(session, community_id)
+    community = await load_community(session, community_id)
     await check_can_write(session, actor, community_id)
     plan = await access_fee_plan(session, actor=actor, plan_id=plan_id)
     if plan.community_id not in (None, community_id) or plan.district_id != community.district_id:

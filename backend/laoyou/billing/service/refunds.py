@@ -29,9 +29,9 @@ from laoyou.billing.models import (
     Refund,
     RefundStatus,
 )
-from laoyou.billing.service.bills import _lock_bill, restatus
-from laoyou.billing.service.common import PF, _check_key, _fingerprint, check_can_write, log
-from laoyou.billing.service.payments import _refuse, access_payment
+from laoyou.billing.service.bills import lock_bill, restatus
+from laoyou.billing.service.common import PF, check_can_write, check_idempotency_key, log, request_fingerprint
+from laoyou.billing.service.payments import access_payment, refuse_notification
 from laoyou.core.errors import ErrorCode, LaoyouError
 from laoyou.core.events import announce
 from laoyou.core.text import check_text
@@ -57,8 +57,8 @@ async def do_refund_payment(
     notification, or reconciliation's query)."""
     payment = await access_payment(session, actor=actor, payment_id=payment_id)
     await check_can_write(session, actor, payment.community_id)
-    key = _check_key(idempotency_key)
-    fingerprint = _fingerprint(payment=payment_id, amount=amount_fen, reason=reason.strip())
+    key = check_idempotency_key(idempotency_key)
+    fingerprint = request_fingerprint(payment=payment_id, amount=amount_fen, reason=reason.strip())
     existing = (
         await session.exec(
             select(Refund).where(Refund.created_by_id == actor.person_id, Refund.idempotency_key == key)
@@ -169,7 +169,9 @@ async def record_refund_result(
         reason = "amount does not match"
     if reason:
         if source == "notify":
-            await _refuse(session, provider=gateway.name, reason=reason, headers=headers or {}, body=body)
+            await refuse_notification(
+                session, provider=gateway.name, reason=reason, headers=headers or {}, body=body
+            )
         else:
             log.warning("refund %s refused (%s): %s", result.out_refund_no, source, reason)
         return "refused"
@@ -234,7 +236,7 @@ async def _apply_refund(session: AsyncSession, *, refund: Refund) -> None:
         share = min(remaining, net.get(bill_id, 0))
         if share <= 0:
             continue
-        bill = await _lock_bill(session, bill_id)
+        bill = await lock_bill(session, bill_id)
         bill.paid_fen -= share
         restatus(bill)
         session.add(bill)

@@ -14,18 +14,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts.actor import Actor
 from laoyou.billing import ledger
 from laoyou.billing.ledger import credit, debit
-from laoyou.billing.models import (
-    Account,
-    Bill,
-    BillRun,
-    BillStatus,
-    FeePlan,
-    FeePlanItem,
-    ItemKind,
-    Phase,
-)
+from laoyou.billing.models import Account, Bill, BillRun, BillStatus, FeePlan, FeePlanItem, ItemKind, Phase
 from laoyou.billing.money import line_amount_fen
-from laoyou.billing.service.common import PF, _community, _insert_ignoring, billing_channel, check_can_write
+from laoyou.billing.service.common import (
+    PF,
+    billing_channel,
+    check_can_write,
+    insert_ignoring,
+    load_community,
+)
 from laoyou.billing.service.plans import effective_plan, items_for_community
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
@@ -89,7 +86,7 @@ async def do_start_bill_run(
     session: AsyncSession, *, actor: Actor | None, community_id: int, period: str
 ) -> BillRun:
     """Open (or find) the run for this community, period and plan version. actor None = a system job."""
-    community = await _community(session, community_id)
+    community = await load_community(session, community_id)
     if actor is not None:
         await check_can_write(session, actor, community_id)
     plan = await effective_plan(session, community)
@@ -138,7 +135,7 @@ async def do_start_bill_run(
 
 
 def _insert_ignoring_duplicates(session: AsyncSession):  # noqa: ANN202
-    return _insert_ignoring(session, Bill.__table__, ["household_id", "period", "plan_id"])
+    return insert_ignoring(session, Bill.__table__, ["household_id", "period", "plan_id"])
 
 
 async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: int = 500) -> int:
