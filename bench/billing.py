@@ -27,6 +27,7 @@ from laoyou.accounts.models import Person  # noqa: E402
 from laoyou.billing import service as billing  # noqa: E402
 from laoyou.billing.gateways import lower_headers  # noqa: E402
 from laoyou.billing.gateways.sandbox import SandboxGateway  # noqa: E402
+from laoyou.billing.jobs import run_bill_job  # noqa: E402
 from laoyou.billing.models import Bill, FeePlan, FeePlanItem, Payment  # noqa: E402
 from laoyou.core.db import make_engine, make_sessionmaker  # noqa: E402
 from laoyou.core.migrate import upgrade  # noqa: E402
@@ -104,7 +105,7 @@ async def setup(maker, households: int) -> tuple[int, int]:  # noqa: ANN001
 
 async def bill_run(maker, community_id: int, period: str, batch: int) -> float:  # noqa: ANN001
     start = time.perf_counter()
-    await billing.run_bill_job(maker, community_id=community_id, period=period, batch_size=batch)
+    await run_bill_job(maker, community_id=community_id, period=period, batch_size=batch)
     return time.perf_counter() - start
 
 

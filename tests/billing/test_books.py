@@ -11,6 +11,7 @@ from sqlmodel import select
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers
 from laoyou.billing.gateways.registry import gateways
+from laoyou.billing.jobs import run_bill_job
 from laoyou.billing.models import Bill, BillRun, BillStatus, Fund, Payment, PaymentMethod
 from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
 from laoyou.estates.models import Community
@@ -37,18 +38,16 @@ async def test_bill_run_is_idempotent_and_a_killed_run_resumes_to_the_same_resul
     maker = app.state.sessionmaker
     # Given a run killed after its first batch (the second batch's transaction is rolled back)
     try:
-        await billing.run_bill_job(
-            maker, community_id=xiushan, period="2030-01", batch_size=7, fail_after_batches=1
-        )
+        await run_bill_job(maker, community_id=xiushan, period="2030-01", batch_size=7, fail_after_batches=1)
     except RuntimeError:
         pass
     partial = list(await db.exec(select(Bill).where(Bill.period == "2030-01", Bill.community_id == xiushan)))
     assert 0 < len(partial) < 20
     # When it runs again, and once more
-    await billing.run_bill_job(maker, community_id=xiushan, period="2030-01", batch_size=7)
-    await billing.run_bill_job(maker, community_id=xiushan, period="2030-01", batch_size=7)
+    await run_bill_job(maker, community_id=xiushan, period="2030-01", batch_size=7)
+    await run_bill_job(maker, community_id=xiushan, period="2030-01", batch_size=7)
     # And an uninterrupted run bills the next month
-    await billing.run_bill_job(maker, community_id=xiushan, period="2030-02", batch_size=7)
+    await run_bill_job(maker, community_id=xiushan, period="2030-02", batch_size=7)
 
     async def result(period: str) -> list[tuple]:
         rows = await db.exec(

@@ -38,7 +38,10 @@ def junk(n: int) -> tuple[bytes, dict[str, str]]:
 
 async def test_a_flood_of_junk_stores_nothing_and_logs_within_its_budget(client, db, caplog, monkeypatch):
     # Given a log budget of 10 lines a minute, on a clock that stands still
-    monkeypatch.setattr(billing, "unverified_log", BoundedLog(billing.log, per_window=10, clock=lambda: 0.0))
+    monkeypatch.setattr(
+        "laoyou.billing.service.notifications.unverified_log",
+        BoundedLog(billing.log, per_window=10, clock=lambda: 0.0),
+    )
     before = (await rows(db, RefusedNotification), await rows(db, PaymentNotification))
     # When 300 unsigned posts of up to 10 KB arrive
     with caplog.at_level("WARNING", logger="laoyou.billing"):

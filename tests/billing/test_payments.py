@@ -87,7 +87,9 @@ async def test_duplicate_notifications_are_applied_once(gql, client, db):
 async def test_forged_and_stale_notifications_are_refused_and_logged_not_stored(
     gql, client, db, caplog, monkeypatch
 ):
-    monkeypatch.setattr(billing, "unverified_log", BoundedLog(billing.log))  # a log budget of its own
+    monkeypatch.setattr(
+        "laoyou.billing.service.notifications.unverified_log", BoundedLog(billing.log)
+    )  # a log budget of its own
     resident, _, payment = await start_payment(gql)
     sandbox = gateways().sandbox
     order = sandbox.server.pay(out_trade_no(payment))

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from laoyou.billing import service as billing
+from laoyou.billing.jobs import run_bill_job
 from laoyou.billing.models import Bill, PaymentMethod
 from laoyou.estates.models import Building, Community, Household, Unit
 
@@ -26,7 +27,7 @@ async def run(app: Any, client, name: str, **variables: Any) -> dict:  # noqa: A
 
 async def bill_periods(app: Any, db, community_id: int, periods: list[str]) -> None:  # noqa: ANN001
     for period in periods:
-        await billing.run_bill_job(app.state.sessionmaker, community_id=community_id, period=period)
+        await run_bill_job(app.state.sessionmaker, community_id=community_id, period=period)
     await db.commit()
 
 

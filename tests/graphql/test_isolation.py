@@ -460,6 +460,7 @@ QUERIES: dict[str, Entry] = {
     "household": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
     "householdBills": E(lambda t: {"householdId": t.household_id, "unpaidOnly": False}),
     "myBills": E(lambda t: {"unpaidOnly": False}),
+    "myAmountsDue": E(),
     "bill": E(lambda t: {"id": t.bill_id}),
     "payment": E(lambda t: {"id": t.payment_id}),
     "myPayments": E(),

@@ -1,7 +1,8 @@
-"""Timed billing work: overdue reminders and reconciliation with the gateways.
+"""Timed billing work: overdue reminders and reconciliation with the gateways; the background bill run.
 
 `run_billing_jobs` is one unit of work at a given time (tests move the clock; it never commits);
-core.jobs runs it every few minutes in the embedded worker or in `laoyou worker`.
+core.jobs runs it every few minutes in the embedded worker or in `laoyou worker`. `run_bill_job` drives a
+bill run batch by batch, each batch its own unit of work (core.db.session_scope commits it).
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import Gateway
+from laoyou.billing.models import BillRun
 from laoyou.core import jobs
+from laoyou.core.db import session_scope
 from laoyou.core.time import utcnow
 
 log = logging.getLogger("laoyou.billing.jobs")
@@ -54,3 +58,27 @@ async def periodic_billing_jobs(session: AsyncSession) -> BillingJobReport:
             "billing: %s reminded, payments %s, refunds %s", report.reminded, report.payments, report.refunds
         )
     return report
+
+
+async def run_bill_job(
+    sessionmaker: Any,
+    *,
+    community_id: int,
+    period: str,
+    batch_size: int = 500,
+    fail_after_batches: int | None = None,
+) -> int:
+    """The background bill run: one committed transaction per batch, so a killed run resumes from its cursor."""
+    async with session_scope(sessionmaker) as session:
+        run = await billing.do_start_bill_run(session, actor=None, community_id=community_id, period=period)
+        run_id = run.id
+    batches = 0
+    while True:
+        async with session_scope(sessionmaker) as session:
+            run = await session.get(BillRun, run_id)
+            handled = await billing.do_bill_run_step(session, run=run, batch_size=batch_size)
+            batches += 1
+            if fail_after_batches is not None and batches > fail_after_batches:
+                raise RuntimeError("bill run killed on purpose")  # the transaction is rolled back
+        if not handled:
+            return run_id

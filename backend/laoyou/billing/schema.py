@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 import strawberry
 
@@ -14,7 +13,7 @@ from laoyou.billing.money import capitals, yuan
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Building, Community, District, FloorArea, Household
 from laoyou.graphql.context import Info
-from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import (
     Connection,
@@ -51,6 +50,12 @@ class Money:
 
 def money(fen: int) -> Money:
     return Money(fen=fen)
+
+
+@strawberry.type(description="What a household owes on the bills listed.")
+class HouseholdDue:
+    household_id: strawberry.ID
+    due: Money
 
 
 @strawberry.type
@@ -204,7 +209,7 @@ class Bill:
 
     @strawberry.field
     def overdue(self) -> bool:
-        return self.row.outstanding_fen > 0 and self.row.due_date < billing.local_date(billing.utcnow())
+        return billing.is_overdue(self.row)
 
     @strawberry.field
     def waived_reason(self) -> str:
@@ -441,66 +446,6 @@ class BuildingArrears:
 
 
 @strawberry.type
-class CreateFeePlanError(Error):
-    pass
-
-
-@strawberry.type
-class ActivateFeePlanError(Error):
-    pass
-
-
-@strawberry.type
-class AdoptPackageError(Error):
-    pass
-
-
-@strawberry.type
-class RunBillsError(Error):
-    pass
-
-
-@strawberry.type
-class PayBillsError(Error):
-    pass
-
-
-@strawberry.type
-class RefreshPaymentError(Error):
-    pass
-
-
-@strawberry.type
-class RecordOfficePaymentError(Error):
-    pass
-
-
-@strawberry.type
-class WaiveBillError(Error):
-    pass
-
-
-@strawberry.type
-class CancelBillError(Error):
-    pass
-
-
-@strawberry.type
-class RefundPaymentError(Error):
-    pass
-
-
-@strawberry.type
-class RecordLedgerEntryError(Error):
-    pass
-
-
-@strawberry.type
-class ApportionSharedCostError(Error):
-    pass
-
-
-@strawberry.type
 class FeePlanSaved:
     plan: FeePlan
 
@@ -549,26 +494,33 @@ class CommunityShare:
     amount: Money
 
 
-CreateFeePlanResult = Annotated[FeePlanSaved | CreateFeePlanError, strawberry.union("CreateFeePlanResult")]
-ActivateFeePlanResult = Annotated[
-    FeePlanSaved | ActivateFeePlanError, strawberry.union("ActivateFeePlanResult")
-]
-AdoptPackageResult = Annotated[PackageAdopted | AdoptPackageError, strawberry.union("AdoptPackageResult")]
-RunBillsResult = Annotated[BillRunProgress | RunBillsError, strawberry.union("RunBillsResult")]
-PayBillsResult = Annotated[PaymentSaved | PayBillsError, strawberry.union("PayBillsResult")]
-RefreshPaymentResult = Annotated[PaymentSaved | RefreshPaymentError, strawberry.union("RefreshPaymentResult")]
-RecordOfficePaymentResult = Annotated[
-    PaymentSaved | RecordOfficePaymentError, strawberry.union("RecordOfficePaymentResult")
-]
-WaiveBillResult = Annotated[BillSaved | WaiveBillError, strawberry.union("WaiveBillResult")]
-CancelBillResult = Annotated[BillSaved | CancelBillError, strawberry.union("CancelBillResult")]
-RefundPaymentResult = Annotated[PaymentRefunded | RefundPaymentError, strawberry.union("RefundPaymentResult")]
-RecordLedgerEntryResult = Annotated[
-    LedgerEntryRecorded | RecordLedgerEntryError, strawberry.union("RecordLedgerEntryResult")
-]
-ApportionSharedCostResult = Annotated[
-    SharedCostApportioned | ApportionSharedCostError, strawberry.union("ApportionSharedCostResult")
-]
+CreateFeePlanError = error_type("CreateFeePlanError")
+ActivateFeePlanError = error_type("ActivateFeePlanError")
+AdoptPackageError = error_type("AdoptPackageError")
+RunBillsError = error_type("RunBillsError")
+PayBillsError = error_type("PayBillsError")
+RefreshPaymentError = error_type("RefreshPaymentError")
+RecordOfficePaymentError = error_type("RecordOfficePaymentError")
+WaiveBillError = error_type("WaiveBillError")
+CancelBillError = error_type("CancelBillError")
+RefundPaymentError = error_type("RefundPaymentError")
+RecordLedgerEntryError = error_type("RecordLedgerEntryError")
+ApportionSharedCostError = error_type("ApportionSharedCostError")
+
+CreateFeePlanResult = result_union("CreateFeePlanResult", FeePlanSaved, CreateFeePlanError)
+ActivateFeePlanResult = result_union("ActivateFeePlanResult", FeePlanSaved, ActivateFeePlanError)
+AdoptPackageResult = result_union("AdoptPackageResult", PackageAdopted, AdoptPackageError)
+RunBillsResult = result_union("RunBillsResult", BillRunProgress, RunBillsError)
+PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
+RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
+RecordOfficePaymentResult = result_union("RecordOfficePaymentResult", PaymentSaved, RecordOfficePaymentError)
+WaiveBillResult = result_union("WaiveBillResult", BillSaved, WaiveBillError)
+CancelBillResult = result_union("CancelBillResult", BillSaved, CancelBillError)
+RefundPaymentResult = result_union("RefundPaymentResult", PaymentRefunded, RefundPaymentError)
+RecordLedgerEntryResult = result_union("RecordLedgerEntryResult", LedgerEntryRecorded, RecordLedgerEntryError)
+ApportionSharedCostResult = result_union(
+    "ApportionSharedCostResult", SharedCostApportioned, ApportionSharedCostError
+)
 
 
 @strawberry.input
@@ -630,6 +582,18 @@ class BillingQuery:
         )
         return [Bill(row=b) for b in rows]
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="What is owed, per household, on the bills myBills lists with the same first.",
+    )
+    async def my_amounts_due(self, info: Info, first: int | None = None) -> list[HouseholdDue]:
+        limit, _ = page_args(info, first, None)
+        rows = await billing.list_my_bills(info.context.session, actor=info.context.actor, first=limit)
+        return [
+            HouseholdDue(household_id=encode_id(household_id), due=money(fen))
+            for household_id, fen in billing.amounts_due(rows).items()
+        ]
+
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:
         return Bill(
@@ -679,12 +643,9 @@ class BillingQuery:
         description="The plan bills are made from: the community's own, else its district's.",
     )
     async def effective_fee_plan(self, info: Info, community_id: strawberry.ID) -> FeePlan | None:
-        from laoyou.estates import service as estates
-
-        community = await estates.access_community(
+        plan = await billing.effective_fee_plan(
             info.context.session, actor=info.context.actor, community_id=decode_id(community_id)
         )
-        plan = await billing.effective_plan(info.context.session, community)
         return FeePlan(row=plan) if plan else None
 
     @strawberry.field(permission_classes=[IsStaff])
@@ -1005,8 +966,11 @@ class BillingMutation:
         amount_fen: int,  # type: ignore[valid-type]
         memo: str,
         attachment_ref: str = "",
+        invoice_photo_id: strawberry.ID | None = None,
     ) -> RecordLedgerEntryResult:
-        return await _record(info, "income", community_id, fund, amount_fen, memo, attachment_ref)
+        return await _record(
+            info, "income", community_id, fund, amount_fen, memo, attachment_ref, invoice_photo_id
+        )
 
     @strawberry.mutation(permission_classes=[IsStaff], description="Spend from one of the community's funds.")
     async def record_expense(
@@ -1017,8 +981,11 @@ class BillingMutation:
         amount_fen: int,  # type: ignore[valid-type]
         memo: str,
         attachment_ref: str = "",
+        invoice_photo_id: strawberry.ID | None = None,
     ) -> RecordLedgerEntryResult:
-        return await _record(info, "expense", community_id, fund, amount_fen, memo, attachment_ref)
+        return await _record(
+            info, "expense", community_id, fund, amount_fen, memo, attachment_ref, invoice_photo_id
+        )
 
     @strawberry.mutation(
         permission_classes=[IsStaff],
@@ -1041,12 +1008,8 @@ class BillingMutation:
             shares = []
             for entry in entries:
                 community = await context.loaders.community_by_id.load(entry.community_id)
-                lines = await context.session.exec(
-                    billing.select(models.JournalLine.debit_fen).where(
-                        models.JournalLine.entry_id == entry.id, models.JournalLine.debit_fen > 0
-                    )
-                )
-                shares.append(CommunityShare(community=Community(row=community), amount=money(sum(lines))))
+                share = await billing.entry_debit_fen(context.session, entry_id=entry.id)
+                shares.append(CommunityShare(community=Community(row=community), amount=money(share)))
             return SharedCostApportioned(shares=shares)
 
         return await mutation_boundary(info, ApportionSharedCostError, work)
@@ -1060,6 +1023,7 @@ async def _record(
     amount_fen: int,
     memo: str,
     attachment_ref: str,
+    invoice_photo_id: strawberry.ID | None,
 ) -> RecordLedgerEntryResult:
     context = info.context
 
@@ -1074,6 +1038,10 @@ async def _record(
             memo=memo,
             attachment_ref=attachment_ref,
         )
+        if invoice_photo_id is not None:
+            await billing.do_attach_invoice(
+                context.session, actor=context.actor, entry_id=entry.id, media_id=decode_id(invoice_photo_id)
+            )
         funds = await billing.fund_balances(
             context.session, actor=context.actor, community_id=entry.community_id
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
 
 import strawberry
 
@@ -16,7 +15,7 @@ from laoyou.core.errors import NotFound
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
-from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import Connection, connection, decode_id, encode_id, page_args
 from laoyou.media.models import MediaFile as MediaFileRow
@@ -305,9 +304,7 @@ def _draft(data: BriefingInput) -> briefings.BriefingDraft:
     )
 
 
-@strawberry.type
-class BriefingError(Error):
-    pass
+BriefingError = error_type("BriefingError")
 
 
 @strawberry.type
@@ -321,8 +318,8 @@ class BriefingRead:
     newly_read: bool
 
 
-BriefingResult = Annotated[BriefingSaved | BriefingError, strawberry.union("BriefingResult")]
-BriefingReadResult = Annotated[BriefingRead | BriefingError, strawberry.union("BriefingReadResult")]
+BriefingResult = result_union("BriefingResult", BriefingSaved, BriefingError)
+BriefingReadResult = result_union("BriefingReadResult", BriefingRead, BriefingError)
 
 
 @strawberry.type

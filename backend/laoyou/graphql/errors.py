@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -23,6 +23,16 @@ class Error:
     @classmethod
     def from_exception(cls, exc: LaoyouError, language: str):
         return cls(field=exc.field, message=i18n.gettext(exc.message, language, **exc.params), code=exc.code)
+
+
+def error_type(name: str) -> type[Error]:
+    """A mutation's own error type: an Error with its own GraphQL name and nothing more."""
+    return strawberry.type(type(name, (Error,), {"__module__": __name__}))
+
+
+def result_union(name: str, payload: type, error: type[Error]) -> Any:
+    """What a mutation returns: its payload or its error, as the union named name."""
+    return Annotated[payload | error, strawberry.union(name)]
 
 
 P = TypeVar("P")

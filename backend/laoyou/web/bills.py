@@ -1,0 +1,80 @@
+"""The resident's billing pages: my bills and paying them, the payment result that survives a lost
+connection, and receipts."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi.responses import Response
+
+from laoyou.web.render import Page, PageRoute, form_with_csrf
+
+
+async def my_bills(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+    data = await page.run("MyBillsPage")
+    bills_by_household: dict[str, list] = {}
+    for bill in data["myBills"]:
+        bills_by_household.setdefault(bill["household"]["id"], []).append(bill)
+    return page.render(
+        "billing/my_bills.html",
+        status_code=status_code,
+        viewer=data["viewer"],
+        bills=bills_by_household,
+        due={d["householdId"]: d["due"] for d in data["myAmountsDue"]},
+        methods=data["paymentMethods"],
+        error=error,
+        pay_key=secrets.token_urlsafe(16),
+    )
+
+
+async def pay(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    bill_ids = [b for b in form.get("bill_ids", "").split(",") if b]
+    data = (
+        await page.run(
+            "PayBills",
+            billIds=bill_ids,
+            idempotencyKey=form.get("key", ""),
+            method=form.get("method") or None,
+        )
+    )["payBills"]
+    if data["__typename"] != "PaymentSaved":
+        return await my_bills(page, error=data["message"], status_code=400)
+    payment = data["payment"]
+    if payment["status"] == "pending" and payment["payUrl"]:
+        return page.redirect(payment["payUrl"])
+    return page.redirect(f"/payments/{payment['id']}")
+
+
+async def payment_page(page: Page) -> Response:
+    data = await page.run("PaymentPage", id=page.request.path_params["payment_id"])
+    return page.render("billing/payment.html", payment=data["payment"])
+
+
+async def refresh(page: Page) -> Response:
+    await form_with_csrf(page.request)
+    payment_id = page.request.path_params["payment_id"]
+    await page.run("RefreshPayment", id=payment_id)
+    return page.redirect(f"/payments/{payment_id}")
+
+
+async def receipts(page: Page) -> Response:
+    data = await page.run("MyReceipts")
+    return page.render("billing/receipts.html", payments=data["myPayments"]["nodes"])
+
+
+async def receipt(page: Page) -> Response:
+    data = await page.run("ReceiptPage", id=page.request.path_params["payment_id"])
+    if data["payment"]["status"] == "pending":
+        return page.redirect(f"/payments/{data['payment']['id']}")
+    return page.render("billing/receipt.html", payment=data["payment"])
+
+
+PAGES = (
+    PageRoute("GET", "/bills", my_bills),
+    PageRoute("POST", "/bills/pay", pay),
+    PageRoute("GET", "/payments/{payment_id}", payment_page),
+    PageRoute("POST", "/payments/{payment_id}/refresh", refresh),
+    PageRoute("GET", "/receipts", receipts),
+    PageRoute("GET", "/receipts/{payment_id}", receipt),
+)
