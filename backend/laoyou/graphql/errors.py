@@ -9,7 +9,7 @@ import strawberry
 
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
-from laoyou.graphql.context import Info
+from laoyou.graphql.context import Context, Info
 
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="What went wrong, for programs.")
 
@@ -41,13 +41,20 @@ P = TypeVar("P")
 async def mutation_boundary(
     info: Info, error_type: type[Error], work: Callable[[], Awaitable[P]]
 ) -> P | Error:
-    """Run one mutation's service work and end the unit of work.
+    """Run one mutation's service work and end the unit of work (see unit_of_work)."""
+    return await unit_of_work(info.context, error_type, work)
 
-    A user mistake becomes the mutation's error payload. Services check before they change anything,
+
+async def unit_of_work(
+    context: Context, error_type: type[Error], work: Callable[[], Awaitable[P]]
+) -> P | Error:
+    """Run one change's service work and end it: a mutation's, or an endpoint's that is a mutation sent as
+    something else (an upload is multipart, not GraphQL).
+
+    A user mistake becomes the error payload. Services check before they change anything,
     so what they flushed by then is only what must be kept even on failure (a wrong-code counter,
     an audit line), and it is committed. Anything else rolls back and propagates.
     """
-    context = info.context
     try:
         result = await work()
     except LaoyouError as exc:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, PermissionDenied
-from laoyou.graphql.context import Context
-from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.errors import Error, unit_of_work
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
@@ -67,7 +64,7 @@ def install(app: FastAPI) -> None:
             try:
                 # The upload is a mutation sent as multipart rather than GraphQL: it ends its unit of work
                 # through the same boundary (the row is committed, a refusal is the error payload).
-                stored = await mutation_boundary(_Mutation(context), Error, store)
+                stored = await unit_of_work(context, Error, store)
             except PermissionDenied as exc:
                 raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
             if isinstance(stored, Error):
@@ -118,13 +115,6 @@ def install(app: FastAPI) -> None:
     @app.get("/media/{media_id}/thumb", include_in_schema=False)
     async def media_thumb(request: Request, media_id: str) -> Response:
         return await fetch(request, media_id, thumb=True)
-
-
-@dataclass(frozen=True)
-class _Mutation:
-    """What mutation_boundary reads of a resolver's info: the request's context."""
-
-    context: Context
 
 
 def _error(field: str | None, message: str, *, status_code: int = 400) -> JSONResponse:
