@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from laoyou.accounts.models import Role
 from laoyou.core import i18n
-from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.tickets import service as tickets
@@ -91,7 +91,7 @@ async def _store_files(
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     if len(files) > tickets.MAX_PHOTOS:
         raise LaoyouError(
-            tickets.ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=tickets.MAX_PHOTOS
+            ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=tickets.MAX_PHOTOS
         )
     context = page.context
     storage = page.request.app.state.storage
