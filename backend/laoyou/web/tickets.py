@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from laoyou.accounts.models import Role
 from laoyou.core import i18n
-from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
+from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.tickets import service as tickets
@@ -89,10 +89,7 @@ async def _store_files(
     photos: list[int] = []
     voice: int | None = None
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-    if len(files) > tickets.MAX_PHOTOS:
-        raise LaoyouError(
-            ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=tickets.MAX_PHOTOS
-        )
+    tickets.check_photo_count(len(files))  # before storing any
     context = page.context
     storage = page.request.app.state.storage
     for index, upload in enumerate(files):
@@ -178,21 +175,18 @@ def install(app: FastAPI) -> None:
         language = page.context.language
         try:
             if source == "app":
-                household_id = (
-                    int(values["household_id"]) if values.get("household_id", "").isdigit() else None
+                asked = values.get("household_id", "")
+                household = await tickets.resident_household(
+                    page.context.session,
+                    actor=actor,
+                    household_id=(int(asked) or None) if asked.isdigit() else None,
                 )
-                households = sorted(actor.household_ids)
-                household_id = household_id or (households[0] if households else None)
-                if household_id not in actor.household_ids:
-                    raise HTTPException(404, "not found")
-                from laoyou.estates.models import Household
-
-                community_id = (await page.context.session.get(Household, household_id)).community_id
+                household_id, community_id = household.id, household.community_id
             else:
                 household_id = None
                 community_id = int(values["community_id"]) if values.get("community_id", "").isdigit() else 0
+            # Not committed here: the files and the report end as one unit of work in the mutation's boundary.
             photos, voice = await _store_files(page, form, community_id, client_id)
-            await page.context.commit()
         except LaoyouError as exc:
             message = i18n.gettext(exc.message, language, **exc.params)
             if _wants_json(page.request):
@@ -287,10 +281,10 @@ def install(app: FastAPI) -> None:
         if action in ("finish", "note"):
             order = (await page.run("WorkOrderPage", id=order_id))["workOrder"]
             try:
+                # Committed with the step by the mutation's boundary, not before it.
                 photos, _ = await _store_files(
                     page, form, int(order["community"]["id"]), values.get("client_id") or uuid.uuid4().hex
                 )
-                await page.context.commit()
             except LaoyouError as exc:
                 return await order_page(
                     page,

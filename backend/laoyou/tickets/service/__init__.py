@@ -18,6 +18,7 @@ from laoyou.tickets.service.access import (
     check_media_access,
     household_open_orders,
     is_reporter_side,
+    sees_reporter_phone,
     staff_roles_for,
 )
 from laoyou.tickets.service.common import (
@@ -30,6 +31,7 @@ from laoyou.tickets.service.common import (
     TRANSITIONS,
     Action,
     board_channel,
+    check_photo_count,
     check_transition,
     community_stewards,
     is_emergency,
@@ -83,6 +85,7 @@ from laoyou.tickets.service.reporting import (
     check_report,
     do_report,
     list_mine,
+    resident_household,
 )
 
 __all__ = [
@@ -112,7 +115,9 @@ __all__ = [
     "allowed_actions",
     "author_hidden",
     "board_channel",
+    "check_photo_count",
     "can_view",
+    "sees_reporter_phone",
     "check_media_access",
     "check_rating",
     "check_report",
@@ -131,6 +136,7 @@ __all__ = [
     "do_record_return_visit",
     "do_reopen",
     "do_report",
+    "resident_household",
     "do_save_staff_profile",
     "do_start",
     "do_transfer",

@@ -4,6 +4,8 @@ viewing rule and the checks the operations run before acting.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -125,6 +127,17 @@ async def author_hidden(
     if roles is None:
         roles = await staff_roles_for(session, actor, order)
     return not roles & set(SYSTEM_VIEW_ROLES)
+
+
+async def sees_reporter_phone(
+    actor: Actor, order: WorkOrder, staff_roles: Callable[[], Awaitable[set[Role]]]
+) -> bool:
+    """Whether the viewer sees the reporter's whole phone number (the others see it masked): the reporter's
+    side, the worker it is assigned to, and those who may know a hidden complaint's author. `staff_roles`
+    gives the viewer's staff roles for the order (staff_roles_for), asked only when the rest does not decide."""
+    if is_reporter_side(actor, order) or order.assignee_id == actor.person_id:
+        return True
+    return bool((await staff_roles()) & set(SYSTEM_VIEW_ROLES))
 
 
 async def check_media_access(session: AsyncSession, actor: Actor, media: MediaFile) -> None:

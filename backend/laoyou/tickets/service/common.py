@@ -30,6 +30,12 @@ MAX_TEXT = 1000
 MAX_NOTE = 500
 
 
+def check_photo_count(count: int) -> None:
+    """At most MAX_PHOTOS photos to one report or step; a page checks it before it stores any."""
+    if count > MAX_PHOTOS:
+        raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
+
+
 def _(message: str) -> str:
     """Marks a msgid for extraction; translated where it is shown."""
     return message

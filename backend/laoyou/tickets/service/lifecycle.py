@@ -29,7 +29,6 @@ from laoyou.tickets.service.access import (
 )
 from laoyou.tickets.service.common import (
     MAX_NOTE,
-    MAX_PHOTOS,
     OPEN,
     TRANSITIONS,
     Action,
@@ -40,6 +39,7 @@ from laoyou.tickets.service.common import (
     _overdue_condition,
     _reason,
     _transition,
+    check_photo_count,
     check_transition,
     community_stewards,
     notify,
@@ -69,8 +69,7 @@ async def do_start(session: AsyncSession, *, actor: Actor, order_id: int) -> Wor
 async def _attach(
     session: AsyncSession, actor: Actor, order: WorkOrder, photo_ids: list[int], stage: str
 ) -> None:
-    if len(photo_ids) > MAX_PHOTOS:
-        raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
+    check_photo_count(len(photo_ids))
     photos = await _check_media(
         session, actor, photo_ids, kind="image", community_id=order.community_id, field_name="photoIds"
     )

@@ -37,7 +37,6 @@ from laoyou.tickets.models import (
 )
 from laoyou.tickets.service.access import DESK_ROLES
 from laoyou.tickets.service.common import (
-    MAX_PHOTOS,
     MAX_TEXT,
     Action,
     _,
@@ -45,6 +44,7 @@ from laoyou.tickets.service.common import (
     _check_media,
     _enum,
     board_channel,
+    check_photo_count,
     community_stewards,
     is_emergency,
     notify,
@@ -117,8 +117,7 @@ def check_report(data: ReportInput) -> None:
     check_text(data.description, field="description")
     check_text(data.place_note, field="placeNote")
     check_text(data.reporter_name, field="reporterName")
-    if len(data.photo_ids) > MAX_PHOTOS:
-        raise LaoyouError(ErrorCode.INVALID, "At most %(max)s photos.", field="photoIds", max=MAX_PHOTOS)
+    check_photo_count(len(data.photo_ids))
     if not data.description and not data.photo_ids and data.voice_id is None:
         raise LaoyouError(
             ErrorCode.INVALID,
@@ -139,6 +138,17 @@ async def _existing(session: AsyncSession, actor: Actor, client_id: str) -> Work
     ).first()
 
 
+async def resident_household(session: AsyncSession, *, actor: Actor, household_id: int | None) -> Household:
+    """The home a resident reports for: the one named, else their first; NotFound unless they live there or
+    follow it. The report page asks it first, to know the community its photos are stored for."""
+    if household_id is None:
+        households = sorted(actor.household_ids)
+        household_id = households[0] if households else None
+    if household_id is None or household_id not in actor.household_ids:
+        raise NotFound()
+    return await session.get(Household, household_id)
+
+
 async def do_report(
     session: AsyncSession, *, actor: Actor, data: ReportInput, now: datetime | None = None
 ) -> Reported:
@@ -154,14 +164,8 @@ async def do_report(
     reporter_id: int | None = None
     reporter_name = reporter_phone = ""
     if data.source == Source.app:
-        households = sorted(actor.household_ids)
-        household_id = (
-            data.household_id if data.household_id is not None else (households[0] if households else None)
-        )
-        if household_id is None or household_id not in actor.household_ids:
-            raise NotFound()
-        household = await session.get(Household, household_id)
-        community_id = household.community_id
+        household = await resident_household(session, actor=actor, household_id=data.household_id)
+        household_id, community_id = household.id, household.community_id
         reporter_id = actor.person_id
         reporter_name = actor.person.name
         reporter_phone = actor.person.phone
