@@ -157,7 +157,7 @@ async def check_media_access(session: AsyncSession, actor: Actor, media: MediaFi
             raise NotFound()
 
 
-async def _district_scope(
+async def district_scope(
     session: AsyncSession, actor: Actor, district_id: int, roles: tuple[Role, ...]
 ) -> list[int] | None:
     """The communities of the district the actor may see with these roles; None: the whole district."""
@@ -181,23 +181,23 @@ async def _district_scope(
     return ids
 
 
-async def _require_manager(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
+async def require_manager(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
     if not (await staff_roles_for(session, actor, order)) & set(MANAGER_ROLES):
         raise PermissionDenied()
 
 
-async def _require_assignee_or_manager(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
+async def require_assignee_or_manager(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
     if order.assignee_id == actor.person_id and await staff_roles_for(session, actor, order):
         return
-    await _require_manager(session, actor, order)
+    await require_manager(session, actor, order)
 
 
-async def _require_reporter_side(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
+async def require_reporter_side(session: AsyncSession, actor: Actor, order: WorkOrder) -> None:
     """The reporter; for a caller without an account, the steward records it on their behalf."""
     if is_reporter_side(actor, order):
         return
     if order.reporter_id is None:
-        await _require_manager(session, actor, order)
+        await require_manager(session, actor, order)
         return
     raise PermissionDenied()
 

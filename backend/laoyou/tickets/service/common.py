@@ -1,5 +1,5 @@
 """What every part of the work-order service shares: the limits, the state machine (every status change goes
-through `_transition`, which consults TRANSITIONS and writes an event row), the channels, notifying, the
+through `transition`, which consults TRANSITIONS and writes an event row), the channels, notifying, the
 category labels, the input checks and what counts as open, overdue or an emergency.
 """
 
@@ -102,7 +102,7 @@ def check_transition(order: WorkOrder, action: Action) -> Status:
     return target or current
 
 
-async def _transition(
+async def transition(
     session: AsyncSession,
     order: WorkOrder,
     action: Action,
@@ -173,7 +173,7 @@ async def notify(
         )
 
 
-def _category_label(category: str) -> str:
+def category_label(category: str) -> str:
     return CATEGORY_LABELS.get(category, category)
 
 
@@ -215,7 +215,7 @@ async def community_stewards(session: AsyncSession, community_id: int, *, distri
     return list(await session.exec(query))
 
 
-def _enum(value: str, enum: type[StrEnum], field_name: str) -> str:
+def check_choice(value: str, enum: type[StrEnum], field_name: str) -> str:
     try:
         return enum(value).value
     except ValueError:
@@ -224,7 +224,7 @@ def _enum(value: str, enum: type[StrEnum], field_name: str) -> str:
         ) from None
 
 
-async def _check_media(
+async def check_media(
     session: AsyncSession, actor: Actor, ids: list[int], *, kind: str, community_id: int, field_name: str
 ) -> list[MediaFile]:
     if not ids:
@@ -243,13 +243,13 @@ async def _check_media(
 
 
 # On the table's columns, so that the board's plain statement (below) shares them with the entity queries.
-_WO = WorkOrder.__table__  # type: ignore[attr-defined]
+WORK_ORDERS = WorkOrder.__table__  # type: ignore[attr-defined]
 # `is_open = true`, not `IS 1`: SQLite uses the board's index only for an equality.
-OPEN = _WO.c.is_open == True  # noqa: E712
+OPEN = WORK_ORDERS.c.is_open == True  # noqa: E712
 
 
-def _overdue_condition(now: Any):  # noqa: ANN202
-    wo = _WO.c
+def overdue_condition(now: Any):  # noqa: ANN202
+    wo = WORK_ORDERS.c
     return OPEN & (
         (wo.completion_due_at < now)
         | (
@@ -259,7 +259,7 @@ def _overdue_condition(now: Any):  # noqa: ANN202
     )
 
 
-def _reason(note: str, *, required: bool) -> str:
+def check_reason(note: str, *, required: bool) -> str:
     note = (note or "").strip()
     if required and not note:
         raise LaoyouError(ErrorCode.INVALID, "Please give a reason.", field="note")

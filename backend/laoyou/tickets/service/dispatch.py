@@ -26,26 +26,26 @@ from laoyou.tickets.models import Category, Kind, StaffProfile, Status, WorkOrde
 from laoyou.tickets.service.access import (
     BOARD_ROLES,
     MANAGER_ROLES,
-    _district_scope,
-    _require_assignee_or_manager,
-    _require_manager,
     access_work_order,
+    district_scope,
+    require_assignee_or_manager,
+    require_manager,
     staff_roles_for,
 )
 from laoyou.tickets.service.common import (
-    _WO,
     OPEN,
+    WORK_ORDERS,
     Action,
     S,
     _,
-    _category_label,
-    _enum,
-    _overdue_condition,
-    _reason,
-    _transition,
+    category_label,
+    check_choice,
+    check_reason,
     check_transition,
     community_stewards,
     notify,
+    overdue_condition,
+    transition,
 )
 
 
@@ -63,7 +63,7 @@ class BoardFilter:
 # goes through the order's own operations, which load it), and on the page staff reload most, loading entities
 # cost more than the statement.
 _COMMUNITY, _PERSON = Community.__table__, Person.__table__  # type: ignore[attr-defined]
-_N_WO, _N_COMMUNITY = len(_WO.columns), len(_COMMUNITY.columns)
+_N_WO, _N_COMMUNITY = len(WORK_ORDERS.columns), len(_COMMUNITY.columns)
 
 
 @dataclass
@@ -80,11 +80,11 @@ def _board_query(given: frozenset[str], official_only: bool, limit: int) -> Any:
     """The board's select for one combination of filters, built once with bound parameters: building a
     three-table select with its conditions costs about as much as running it, on the page staff reload most.
     On the tables themselves, so that it runs as a plain statement (no entities to load)."""
-    wo = _WO.c
+    wo = WORK_ORDERS.c
     query = (
-        sa_select(*_WO.columns, *_COMMUNITY.columns, *_PERSON.columns)
+        sa_select(*WORK_ORDERS.columns, *_COMMUNITY.columns, *_PERSON.columns)
         .select_from(
-            _WO.join(_COMMUNITY, _COMMUNITY.c.id == wo.community_id).outerjoin(
+            WORK_ORDERS.join(_COMMUNITY, _COMMUNITY.c.id == wo.community_id).outerjoin(
                 _PERSON, _PERSON.c.id == wo.assignee_id
             )
         )
@@ -100,7 +100,7 @@ def _board_query(given: frozenset[str], official_only: bool, limit: int) -> Any:
     if "kind" in given:
         query = query.where(wo.kind == bindparam("kind"))
     if "now" in given:
-        query = query.where(_overdue_condition(bindparam("now")))
+        query = query.where(overdue_condition(bindparam("now")))
     if official_only:
         query = query.where(or_(wo.kind == Kind.repair.value, wo.official_visible.is_(True)))
     if "after" in given:
@@ -123,18 +123,18 @@ async def list_board(
     actor.require_login()
     if not actor.has(*BOARD_ROLES):
         raise PermissionDenied()
-    scope = await _district_scope(session, actor, flt.district_id, BOARD_ROLES)
+    scope = await district_scope(session, actor, flt.district_id, BOARD_ROLES)
     params: dict[str, Any] = {"district_id": flt.district_id}
     if flt.status:
-        params["status"] = _enum(flt.status, Status, "status")
+        params["status"] = check_choice(flt.status, Status, "status")
     if scope is not None:
         params["scope"] = scope
     if flt.community_id is not None:
         params["community_id"] = flt.community_id
     if flt.category:
-        params["category"] = _enum(flt.category, Category, "category")
+        params["category"] = check_choice(flt.category, Category, "category")
     if flt.kind:
-        params["kind"] = _enum(flt.kind, Kind, "kind")
+        params["kind"] = check_choice(flt.kind, Kind, "kind")
     if flt.overdue_only:
         params["now"] = now or utcnow()
     if after is not None:
@@ -292,7 +292,7 @@ async def _assign(
     now: datetime | None = None,
 ) -> WorkOrder:
     await _check_assignee(session, order, person_id)
-    await _transition(session, order, action, actor_id=actor_id, note=note, now=now)
+    await transition(session, order, action, actor_id=actor_id, note=note, now=now)
     order.assignee_id = person_id
     session.add(order)
     await session.flush()
@@ -302,7 +302,7 @@ async def _assign(
         kind="work_order_assigned",
         title=_("A work order for you: %(category)s"),
         link=f"/orders/{order.id}",
-        category=_category_label(order.category),
+        category=category_label(order.category),
     )
     return order
 
@@ -318,9 +318,9 @@ async def do_assign(
 ) -> WorkOrder:
     """A steward assigns (or reassigns, with a reason); without an assignee the dispatcher chooses."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_manager(session, actor, order)
+    await require_manager(session, actor, order)
     reassigning = order.assignee_id is not None
-    note = _reason(note, required=reassigning and assignee_id is not None)
+    note = check_reason(note, required=reassigning and assignee_id is not None)
     check_transition(order, Action.assign)
     if assignee_id is None:
         assignee_id = await choose_assignee(
@@ -362,7 +362,7 @@ async def do_grab(session: AsyncSession, *, actor: Actor, order_id: int) -> Work
     check_transition(order, Action.grab)
     if order.kind == Kind.repair and Role.field_staff in roles:
         await _check_assignee(session, order, actor.person_id)
-    await _transition(session, order, Action.grab, actor_id=actor.person_id)
+    await transition(session, order, Action.grab, actor_id=actor.person_id)
     order.assignee_id = actor.person_id
     order.responded_at = order.responded_at or utcnow()
     session.add(order)
@@ -375,10 +375,10 @@ async def do_transfer(
 ) -> WorkOrder:
     """The assignee hands the order to a colleague, or back to the pool (no assignee); always with a reason."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_assignee_or_manager(session, actor, order)
-    note = _reason(note, required=True)
+    await require_assignee_or_manager(session, actor, order)
+    note = check_reason(note, required=True)
     if assignee_id is None:
-        await _transition(session, order, Action.release, actor_id=actor.person_id, note=note)
+        await transition(session, order, Action.release, actor_id=actor.person_id, note=note)
         order.assignee_id = None
         session.add(order)
         await session.flush()

@@ -16,8 +16,8 @@ from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
 from laoyou.tickets.models import Kind, WorkOrder
-from laoyou.tickets.service.access import _district_scope
-from laoyou.tickets.service.common import _overdue_condition
+from laoyou.tickets.service.access import district_scope
+from laoyou.tickets.service.common import overdue_condition
 
 
 @dataclass
@@ -80,7 +80,7 @@ async def figures(
     if not actor.has(Role.steward, Role.agent, Role.official, Role.admin):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
-    scope = await _district_scope(
+    scope = await district_scope(
         session, actor, district_id, (Role.steward, Role.agent, Role.official, Role.admin)
     )
     conditions: list = [
@@ -125,7 +125,7 @@ async def figures(
                 func.sum(case((WorkOrder.reopen_count > 0, 1), else_=0)),
                 func.count(WorkOrder.rating),
                 func.avg(WorkOrder.rating),
-                func.sum(case((_overdue_condition(now), 1), else_=0)),
+                func.sum(case((overdue_condition(now), 1), else_=0)),
             ).where(*conditions)
         )
     ).one()

@@ -20,12 +20,12 @@ from laoyou.tickets import sla as slas
 from laoyou.tickets.models import Kind, Status, TicketAttachment, WorkOrder, WorkOrderEvent
 from laoyou.tickets.service.access import (
     MANAGER_ROLES,
-    _district_scope,
-    _require_assignee_or_manager,
-    _require_manager,
-    _require_reporter_side,
     access_work_order,
+    district_scope,
     is_reporter_side,
+    require_assignee_or_manager,
+    require_manager,
+    require_reporter_side,
 )
 from laoyou.tickets.service.common import (
     MAX_NOTE,
@@ -34,15 +34,15 @@ from laoyou.tickets.service.common import (
     Action,
     S,
     _,
-    _category_label,
-    _check_media,
-    _overdue_condition,
-    _reason,
-    _transition,
+    category_label,
+    check_media,
     check_photo_count,
+    check_reason,
     check_transition,
     community_stewards,
     notify,
+    overdue_condition,
+    transition,
 )
 
 
@@ -52,7 +52,7 @@ async def do_accept(
     order = await access_work_order(session, actor=actor, order_id=order_id)
     if order.assignee_id != actor.person_id:
         raise PermissionDenied()
-    await _transition(session, order, Action.accept, actor_id=actor.person_id, now=now)
+    await transition(session, order, Action.accept, actor_id=actor.person_id, now=now)
     order.responded_at = order.responded_at or now or utcnow()
     session.add(order)
     await session.flush()
@@ -61,8 +61,8 @@ async def do_accept(
 
 async def do_start(session: AsyncSession, *, actor: Actor, order_id: int) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_assignee_or_manager(session, actor, order)
-    await _transition(session, order, Action.start, actor_id=actor.person_id)
+    await require_assignee_or_manager(session, actor, order)
+    await transition(session, order, Action.start, actor_id=actor.person_id)
     return order
 
 
@@ -70,7 +70,7 @@ async def _attach(
     session: AsyncSession, actor: Actor, order: WorkOrder, photo_ids: list[int], stage: str
 ) -> None:
     check_photo_count(len(photo_ids))
-    photos = await _check_media(
+    photos = await check_media(
         session, actor, photo_ids, kind="image", community_id=order.community_id, field_name="photoIds"
     )
     have = set(
@@ -104,12 +104,12 @@ async def do_finish(
 ) -> WorkOrder:
     """Mark done, with what was done and photos of the work; the resident is asked to confirm."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_assignee_or_manager(session, actor, order)
-    note = _reason(note, required=False)
+    await require_assignee_or_manager(session, actor, order)
+    note = check_reason(note, required=False)
     check_transition(order, Action.finish)
     await _attach(session, actor, order, photo_ids or [], "work")
     now = now or utcnow()
-    await _transition(session, order, Action.finish, actor_id=actor.person_id, note=note, now=now)
+    await transition(session, order, Action.finish, actor_id=actor.person_id, note=note, now=now)
     order.done_at = now
     order.responded_at = order.responded_at or now
     session.add(order)
@@ -131,13 +131,13 @@ async def do_add_note(
     """A note or photos from the worker, the steward or the reporter."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     if not is_reporter_side(actor, order):
-        await _require_assignee_or_manager(session, actor, order)
-    note = _reason(note, required=not photo_ids)
+        await require_assignee_or_manager(session, actor, order)
+    note = check_reason(note, required=not photo_ids)
     check_transition(order, Action.note)
     await _attach(
         session, actor, order, photo_ids or [], "report" if is_reporter_side(actor, order) else "work"
     )
-    await _transition(session, order, Action.note, actor_id=actor.person_id, note=note)
+    await transition(session, order, Action.note, actor_id=actor.person_id, note=note)
     return order
 
 
@@ -163,10 +163,10 @@ async def do_confirm(
     now: datetime | None = None,
 ) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_reporter_side(session, actor, order)
+    await require_reporter_side(session, actor, order)
     comment = check_rating(rating, comment)
     now = now or utcnow()
-    await _transition(session, order, Action.confirm, actor_id=actor.person_id, note=comment, now=now)
+    await transition(session, order, Action.confirm, actor_id=actor.person_id, note=comment, now=now)
     order.rating, order.rating_comment, order.closed_at = rating, comment, now
     _plan_return_visit(order, now)
     session.add(order)
@@ -185,10 +185,10 @@ async def do_reopen(
 ) -> WorkOrder:
     """Not fixed after all: back on the board, with a new time to answer."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_reporter_side(session, actor, order)
-    note = _reason(note, required=True)
+    await require_reporter_side(session, actor, order)
+    note = check_reason(note, required=True)
     now = now or utcnow()
-    await _transition(session, order, Action.reopen, actor_id=actor.person_id, note=note, now=now)
+    await transition(session, order, Action.reopen, actor_id=actor.person_id, note=note, now=now)
     order.reopen_count += 1
     order.rating = None
     order.done_at = order.closed_at = None
@@ -206,16 +206,16 @@ async def do_reopen(
             kind="work_order_reopened",
             title=_("A work order was reopened: %(category)s"),
             link=f"/orders/{order.id}",
-            category=_category_label(order.category),
+            category=category_label(order.category),
         )
     return order
 
 
 async def do_cancel(session: AsyncSession, *, actor: Actor, order_id: int, note: str = "") -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_reporter_side(session, actor, order)
-    note = _reason(note, required=False)
-    await _transition(session, order, Action.cancel, actor_id=actor.person_id, note=note)
+    await require_reporter_side(session, actor, order)
+    note = check_reason(note, required=False)
+    await transition(session, order, Action.cancel, actor_id=actor.person_id, note=note)
     order.closed_at = utcnow()
     session.add(order)
     await session.flush()
@@ -225,8 +225,8 @@ async def do_cancel(session: AsyncSession, *, actor: Actor, order_id: int, note:
 async def do_escalate(session: AsyncSession, *, actor: Actor, order_id: int, note: str) -> WorkOrder:
     """A steward sends an order up to the district manager by hand."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_manager(session, actor, order)
-    note = _reason(note, required=True)
+    await require_manager(session, actor, order)
+    note = check_reason(note, required=True)
     await _escalate(session, order, level=max(2, order.escalation_level), actor_id=actor.person_id, note=note)
     return order
 
@@ -235,11 +235,11 @@ async def do_record_return_visit(
     session: AsyncSession, *, actor: Actor, order_id: int, note: str
 ) -> WorkOrder:
     order = await access_work_order(session, actor=actor, order_id=order_id)
-    await _require_manager(session, actor, order)
+    await require_manager(session, actor, order)
     if order.return_visit_due_at is None or order.return_visit_done_at is not None:
         raise LaoyouError(ErrorCode.NOT_ALLOWED, "No return visit is due for this work order.", field="id")
-    note = _reason(note, required=True)
-    await _transition(session, order, Action.return_visit, actor_id=actor.person_id, note=note)
+    note = check_reason(note, required=True)
+    await transition(session, order, Action.return_visit, actor_id=actor.person_id, note=note)
     order.return_visit_done_at = utcnow()
     order.return_visit_note = note
     session.add(order)
@@ -253,7 +253,7 @@ async def list_return_visits(
     if not actor.has(*MANAGER_ROLES):
         raise PermissionDenied()
     await estates.access_district(session, actor=actor, district_id=district_id)
-    scope = await _district_scope(session, actor, district_id, MANAGER_ROLES)
+    scope = await district_scope(session, actor, district_id, MANAGER_ROLES)
     query = select(WorkOrder).where(
         WorkOrder.district_id == district_id,
         col(WorkOrder.return_visit_due_at).is_not(None),
@@ -307,7 +307,7 @@ async def _escalate(
     now: datetime | None = None,
 ) -> None:
     now = now or utcnow()
-    await _transition(
+    await transition(
         session, order, Action.escalate, actor_id=actor_id, note=note or f"level {level}", now=now
     )
     order.escalation_level = level
@@ -323,7 +323,7 @@ async def _escalate(
         kind="work_order_overdue",
         title=_("Overdue work order: %(category)s"),
         link=f"/orders/{order.id}",
-        category=_category_label(order.category),
+        category=category_label(order.category),
     )
 
 
@@ -332,7 +332,7 @@ async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
     A complaint unresolved past its time becomes visible to the community's officials."""
     count = 0
     rows = list(
-        await session.exec(select(WorkOrder).where(_overdue_condition(now), WorkOrder.escalation_level < 2))
+        await session.exec(select(WorkOrder).where(overdue_condition(now), WorkOrder.escalation_level < 2))
     )
     for order in rows:
         sla = slas.sla_for(order.kind, order.category, order.urgency)
@@ -367,7 +367,7 @@ async def run_auto_close(session: AsyncSession, *, now: datetime) -> int:
         )
     )
     for order in rows:
-        await _transition(session, order, Action.auto_close, actor_id=None, note="", now=now)
+        await transition(session, order, Action.auto_close, actor_id=None, note="", now=now)
         order.closed_at = now
         _plan_return_visit(order, now)
         session.add(order)

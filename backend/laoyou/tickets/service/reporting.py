@@ -40,10 +40,10 @@ from laoyou.tickets.service.common import (
     MAX_TEXT,
     Action,
     _,
-    _category_label,
-    _check_media,
-    _enum,
     board_channel,
+    category_label,
+    check_choice,
+    check_media,
     check_photo_count,
     community_stewards,
     is_emergency,
@@ -97,11 +97,11 @@ class Reported:
 def check_report(data: ReportInput) -> None:
     if not (0 < len(data.client_id or "") <= 64):
         raise LaoyouError(ErrorCode.INVALID, "The submission id is not valid.", field="clientId")
-    data.kind = _enum(data.kind, Kind, "kind")
-    data.category = _enum(data.category, Category, "category")
-    data.urgency = _enum(data.urgency, Urgency, "urgency")
-    data.place = _enum(data.place, Place, "place")
-    data.source = _enum(data.source, Source, "source")
+    data.kind = check_choice(data.kind, Kind, "kind")
+    data.category = check_choice(data.category, Category, "category")
+    data.urgency = check_choice(data.urgency, Urgency, "urgency")
+    data.place = check_choice(data.place, Place, "place")
+    data.source = check_choice(data.source, Source, "source")
     if Category(data.category).is_emergency:
         data.urgency = Urgency.emergency.value
     data.description = (data.description or "").strip()
@@ -193,10 +193,10 @@ async def do_report(
     if data.place == Place.unit and household_id is None and not data.place_note:
         raise LaoyouError(ErrorCode.INVALID, "Please say where it is.", field="placeNote")
     community = await session.get(Community, community_id)
-    photos = await _check_media(
+    photos = await check_media(
         session, actor, data.photo_ids, kind="image", community_id=community_id, field_name="photoIds"
     )
-    voice = await _check_media(
+    voice = await check_media(
         session,
         actor,
         [data.voice_id] if data.voice_id else [],
@@ -274,7 +274,7 @@ async def do_report(
             title=_("Emergency: %(category)s at %(community)s"),
             body=order.description[:200],
             link=f"/orders/{order.id}",
-            category=_category_label(order.category),
+            category=category_label(order.category),
             community=community.name,
         )
     elif order.kind != Kind.repair:
