@@ -10,6 +10,7 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Notification, Person
 from laoyou.core.time import utcnow
+from laoyou.estates import service as estates
 from laoyou.estates.models import Community
 from laoyou.tickets import jobs
 from laoyou.tickets import service as tickets
@@ -143,7 +144,7 @@ async def test_a_resident_rates_reopens_and_the_steward_sees_figures(gql, db):
 async def test_overdue_orders_escalate_to_the_steward_then_the_district_manager(db):
     # Given a repair in a Zhujiajiao community, reported now
     staff = await _actor(db, STEWARD_ZHUJIAJIAO)
-    community_id = sorted(await tickets.estates.staff_community_ids(db, staff))[0]
+    community_id = sorted(await estates.staff_community_ids(db, staff))[0]
     data = tickets.ReportInput(
         client_id="esc-1",
         category="water",

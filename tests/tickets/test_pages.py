@@ -6,10 +6,11 @@ import re
 
 from sqlalchemy import func, select
 
+from laoyou.accounts.models import Person, RoleGrant
 from laoyou.media.models import MediaFile
 from laoyou.tickets.models import TicketAttachment, WorkOrder
 
-from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
+from ..conftest import FIELD_ZHUJIAJIAO, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
 from ..web.test_forms import csrf_in, log_in_by_form
 from .helpers import client_id, jpeg
 
@@ -93,6 +94,39 @@ async def test_bad_uploads_in_a_report_are_refused_clearly_and_nothing_is_stored
     assert (await _count(db, WorkOrder), await _count(db, MediaFile)) == before
     files_after = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
     assert files_after == files_before
+
+
+async def test_a_refused_report_leaves_none_of_its_photos_behind(client, db):
+    # Given an official of Xiushan: she may add photos to her community, but only the desk logs reports for it
+    await log_in_by_form(client, OFFICIAL_XIUSHAN)
+    grant = (
+        await db.exec(
+            select(RoleGrant)
+            .join(Person, Person.id == RoleGrant.person_id)
+            .where(Person.phone == "+86" + OFFICIAL_XIUSHAN)
+        )
+    ).first()[0]
+    before = (await _count(db, WorkOrder), await _count(db, MediaFile))
+    # When she logs a phoned-in report with a photo
+    response = await client.post(
+        "/repairs",
+        data={
+            "csrf_token": csrf_in((await client.get("/")).text),
+            "client_id": client_id(),
+            "kind": "repair",
+            "category": "water",
+            "source": "phone",
+            "community_id": str(grant.community_id),
+            "place": "common",
+            "urgency": "normal",
+            "description": "楼道漏水",
+        },
+        files=[("photos", ("p.jpg", jpeg(), "image/jpeg"))],
+        headers={"Accept": "application/json"},
+    )
+    # Then it is refused, and the photo stored for it went with it: the upload and the report are one unit
+    assert response.status_code in (400, 404), response.text
+    assert (await _count(db, WorkOrder), await _count(db, MediaFile)) == before
 
 
 async def test_the_steward_board_figures_and_the_workers_queue_render(client, db):

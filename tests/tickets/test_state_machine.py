@@ -14,6 +14,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Person
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.time import utcnow
+from laoyou.estates import service as estates
 from laoyou.tickets import service as tickets
 from laoyou.tickets.models import OPEN_STATUSES, Status, WorkOrder, WorkOrderEvent
 
@@ -87,7 +88,7 @@ async def test_no_operation_makes_an_illegal_transition(db, steps, kind):
     legal = tickets.legal_edges()
     savepoint = await db.begin_nested()
     try:
-        community_id = sorted(await tickets.estates.staff_community_ids(db, actors["steward"]))[0]
+        community_id = sorted(await estates.staff_community_ids(db, actors["steward"]))[0]
         data = tickets.ReportInput(
             client_id="prop",
             category="water",

@@ -256,12 +256,7 @@ class WorkOrder:
     async def _r_reporter(self, info: Info) -> WorkOrderReporter | None:
         if await self._hidden(info):
             return None
-        actor = info.context.actor
-        full = (
-            tickets.is_reporter_side(actor, self.row)
-            or self.row.assignee_id == actor.person_id
-            or bool((await self._roles(info)) & set(tickets.SYSTEM_VIEW_ROLES))
-        )
+        full = await tickets.sees_reporter_phone(info.context.actor, self.row, lambda: self._roles(info))
         phone = self.row.reporter_phone
         return WorkOrderReporter(
             name=self.row.reporter_name,

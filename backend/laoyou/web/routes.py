@@ -27,11 +27,13 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import login as login_pages
     from laoyou.web import media
     from laoyou.web import notify as notify_pages
+    from laoyou.web import repairs as repair_pages
     from laoyou.web import settings as settings_pages
-    from laoyou.web import tickets as tickets_web
+    from laoyou.web import work_orders as work_order_pages
 
     media.install(app)
-    tickets_web.install(app)
+    repair_pages.install(app)
+    work_order_pages.install(app)
     chat_pages.install(app)
     desk_pages.install(app)
     billing_pages.install(app)
