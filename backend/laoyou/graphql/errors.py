@@ -41,11 +41,11 @@ P = TypeVar("P")
 async def mutation_boundary(
     info: Info, error_type: type[Error], work: Callable[[], Awaitable[P]]
 ) -> P | Error:
-    """Run one mutation's service work and end the unit of work (see unit_of_work)."""
-    return await unit_of_work(info.context, error_type, work)
+    """Run one mutation's service work and end the unit of work (see context_boundary)."""
+    return await context_boundary(info.context, error_type, work)
 
 
-async def unit_of_work(
+async def context_boundary(
     context: Context, error_type: type[Error], work: Callable[[], Awaitable[P]]
 ) -> P | Error:
     """Run one change's service work and end it: a mutation's, or an endpoint's that is a mutation sent as

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, PermissionDenied
-from laoyou.graphql.errors import Error, unit_of_work
+from laoyou.graphql.errors import Error, context_boundary
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
@@ -64,7 +64,7 @@ def install(app: FastAPI) -> None:
             try:
                 # The upload is a mutation sent as multipart rather than GraphQL: it ends its unit of work
                 # through the same boundary (the row is committed, a refusal is the error payload).
-                stored = await unit_of_work(context, Error, store)
+                stored = await context_boundary(context, Error, store)
             except PermissionDenied as exc:
                 raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
             if isinstance(stored, Error):
