@@ -25,6 +25,7 @@ from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
 from laoyou.tickets import service as tickets
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import OperationFailed, Page, PageRoute, add_pages
 
 ITEM_KINDS = ("cleaning", "repair", "patrol", "other")
@@ -399,40 +400,13 @@ async def _store_uploads(page: Page, posted: Any, values: dict) -> tuple[list[st
     if not values["community_ids"] or not values["community_ids"][0].isdigit():
         return [], None
     community_id = int(values["community_ids"][0])
-    storage = page.request.app.state.storage
-    context = page.context
     photo_ids = []
     for upload in posted.getlist("photos"):
-        if isinstance(upload, str) or not upload.filename:
-            continue
-        data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        if not data:
-            continue
-        stored = await media.do_store_upload(
-            context.session,
-            settings=context.settings,
-            storage=storage,
-            actor=context.actor,
-            data=data,
-            community_id=community_id,
-            allowed={"image"},
-        )
-        photo_ids.append(str(stored.id))
-    video_id = None
-    upload = posted.get("video")
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        data = await upload.read(media.MAX_VIDEO_BYTES + 1)
-        if data:
-            stored = await media.do_store_upload(
-                context.session,
-                settings=context.settings,
-                storage=storage,
-                actor=context.actor,
-                data=data,
-                community_id=community_id,
-                allowed={"video"},
-            )
-            video_id = str(stored.id)
+        stored = await store_posted_file(page, upload, kind="image", community_id=community_id)
+        if stored is not None:
+            photo_ids.append(str(stored.id))
+    stored = await store_posted_file(page, posted.get("video"), kind="video", community_id=community_id)
+    video_id = str(stored.id) if stored is not None else None
     return photo_ids, video_id
 
 

@@ -15,8 +15,8 @@ from fastapi.responses import Response
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError
 from laoyou.graphql.router import check_csrf
-from laoyou.media import service as media
 from laoyou.web.edge import permissions_policy
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
 
 
@@ -52,30 +52,20 @@ async def send(page: Page) -> Response:
     form = await request.form(max_files=1, max_fields=10)
     if not check_csrf(request, str(form.get("csrf_token", ""))):
         raise HTTPException(403, "csrf")
-    media_id = None
-    upload = form.get("photo")
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        if data:
-            community_id = str(form.get("community_id", ""))
-            try:
-                stored = await media.do_store_upload(
-                    page.context.session,
-                    settings=page.context.settings,
-                    storage=request.app.state.storage,
-                    actor=page.context.actor,
-                    data=data,
-                    community_id=int(community_id) if community_id.isdigit() else 0,
-                    allowed={"image"},
-                    client_id=f"chat-{form.get('client_id', '')}"[:64],
-                )
-            except LaoyouError as exc:
-                return await chat_page(
-                    page,
-                    error=i18n.gettext(exc.message, page.context.language, **exc.params),
-                    status_code=400,
-                )
-            media_id = str(stored.id)
+    community_id = str(form.get("community_id", ""))
+    try:
+        stored = await store_posted_file(
+            page,
+            form.get("photo"),
+            kind="image",
+            community_id=int(community_id) if community_id.isdigit() else 0,
+            client_id=f"chat-{form.get('client_id', '')}"[:64],
+        )
+    except LaoyouError as exc:
+        return await chat_page(
+            page, error=i18n.gettext(exc.message, page.context.language, **exc.params), status_code=400
+        )
+    media_id = str(stored.id) if stored is not None else None
     conversation_id = str(form.get("conversation_id", "")) or None
     result = (
         await page.run(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
 
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, PermissionDenied
@@ -12,9 +15,36 @@ from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
 from laoyou.media.storage import storage_for
+from laoyou.web.render import Page
 
 # A form carries one file at most this large, plus a little for its fields.
 MAX_BODY = media.MAX_VIDEO_BYTES + 64 * 1024
+MAX_BYTES = {"image": media.MAX_IMAGE_BYTES, "audio": media.MAX_AUDIO_BYTES, "video": media.MAX_VIDEO_BYTES}
+
+
+async def store_posted_file(
+    page: Page, upload: Any, *, kind: str, community_id: int, client_id: str | None = None
+) -> MediaFile | None:
+    """A file posted with a page's form (a photo, a voice note, a video), checked and stored as POST /media
+    stores one. None when the field is empty: a form field with no file chosen, or a file of no bytes.
+    Not committed here: the file ends in the page's mutation's unit of work with what it belongs to, so a
+    refused report or entry leaves none of its files. A file refused by its content raises LaoyouError."""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = await upload.read(MAX_BYTES[kind] + 1)
+    if not data:
+        return None
+    context = page.context
+    return await media.do_store_upload(
+        context.session,
+        settings=context.settings,
+        storage=page.request.app.state.storage,
+        actor=context.actor,
+        data=data,
+        community_id=community_id,
+        allowed={kind},
+        client_id=client_id,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from fastapi import HTTPException
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile
 
 from laoyou.billing import ledger
 from laoyou.billing import service as billing
@@ -21,6 +20,7 @@ from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError
 from laoyou.core.time import SHANGHAI, utcnow
 from laoyou.media import service as media
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import OperationFailed, Page, PageRoute, check_csrf, form_with_csrf
 
 
@@ -320,27 +320,18 @@ async def staff_entry(page: Page) -> Response:
             error=i18n.gettext("Enter an amount above zero.", page.context.language),
             status_code=400,
         )
-    photo_id = None
-    upload = raw.get("photo")
-    if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        try:
-            stored = await media.do_store_upload(
-                page.context.session,
-                settings=page.context.settings,
-                storage=request.app.state.storage,
-                actor=page.context.actor,
-                data=data,
-                community_id=int(community_id) if community_id.isdigit() else 0,
-                allowed={"image"},
-            )
-        except LaoyouError as exc:  # refused before anything is stored
-            return await staff_ledger(
-                page,
-                error=i18n.gettext(exc.message, page.context.language, **exc.params),
-                status_code=400,
-            )
-        photo_id = stored.id
+    try:
+        stored = await store_posted_file(
+            page,
+            raw.get("photo"),
+            kind="image",
+            community_id=int(community_id) if community_id.isdigit() else 0,
+        )
+    except LaoyouError as exc:  # refused before anything is stored
+        return await staff_ledger(
+            page, error=i18n.gettext(exc.message, page.context.language, **exc.params), status_code=400
+        )
+    photo_id = stored.id if stored is not None else None
     operation = "RecordIncome" if what == "income" else "RecordExpense"
     data = await page.run(
         operation,

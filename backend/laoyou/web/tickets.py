@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from laoyou.graphql.router import check_csrf
 from laoyou.media import service as media
 from laoyou.tickets import service as tickets
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import Page
 
 MAX_FORM = 6 * media.MAX_IMAGE_BYTES + media.MAX_AUDIO_BYTES
@@ -49,36 +50,16 @@ async def store_files(
     Not committed here: the files and the report (or the step) they go with end as one unit of work in the
     mutation's boundary, so a report refused at the top level leaves none of its files."""
     photos: list[int] = []
-    voice: int | None = None
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     tickets.check_photo_count(len(files))  # before storing any
-    context = page.context
-    storage = page.request.app.state.storage
     for index, upload in enumerate(files):
-        data = await upload.read(media.MAX_IMAGE_BYTES + 1)
-        stored = await media.do_store_upload(
-            context.session,
-            settings=context.settings,
-            storage=storage,
-            actor=context.actor,
-            data=data,
-            community_id=community_id,
-            allowed={"image"},
-            client_id=f"{client_id[:56]}-p{index}",
+        stored = await store_posted_file(
+            page, upload, kind="image", community_id=community_id, client_id=f"{client_id[:56]}-p{index}"
         )
-        photos.append(stored.id)
-    voice_file = form.get("voice")
-    if isinstance(voice_file, UploadFile) and voice_file.filename:
-        data = await voice_file.read(media.MAX_AUDIO_BYTES + 1)
-        stored = await media.do_store_upload(
-            context.session,
-            settings=context.settings,
-            storage=storage,
-            actor=context.actor,
-            data=data,
-            community_id=community_id,
-            allowed={"audio"},
-            client_id=f"{client_id[:56]}-v",
-        )
-        voice = stored.id
+        if stored is not None:
+            photos.append(stored.id)
+    stored = await store_posted_file(
+        page, form.get("voice"), kind="audio", community_id=community_id, client_id=f"{client_id[:56]}-v"
+    )
+    voice = stored.id if stored is not None else None
     return photos, voice
