@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .support.servers import free_port
 
 
 def _bindir() -> Path | None:
@@ -27,12 +28,6 @@ def _bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresCluster:
     def __init__(self) -> None:
         bindir = _bindir()
@@ -43,7 +38,7 @@ class PostgresCluster:
         self.bindir = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="laoyou-pg-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_root = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:

@@ -22,9 +22,13 @@ def jpeg() -> bytes:
 
 
 def as_person(token: str) -> dict:
+    # The CSRF cookie in the request's own header: httpx deprecates per-request cookies.
     return {
-        "headers": {"Authorization": f"Bearer {token}", "Accept-Language": "en"},
-        "cookies": {"laoyou_csrf": CSRF},
+        "headers": {
+            "Authorization": f"Bearer {token}",
+            "Accept-Language": "en",
+            "Cookie": f"laoyou_csrf={CSRF}",
+        }
     }
 
 

@@ -2,13 +2,13 @@
 
 One server per test session (SQLite in a temporary directory, the demo data at a small scale), one
 browser per module; every test gets fresh browser contexts at a phone's size (360×740), so cookies, caches and
-service workers never leak from one test to the next.
+service workers never leak from one test to the next. A module whose tests change what others would see (bills
+paid, work orders reported) runs a server of its own instead (`own_server`), and says so by overriding `site`.
 """
 
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,17 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from ..support.servers import AppProcess, Server, free_port
 from .helpers import CHROMIUM, CHROMIUM_ARGS, PHONE
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
-class LiveServer:
+class LiveServer(Server):
     url: str
     app: Any
 
@@ -41,32 +36,6 @@ class LiveServer:
         assert match, text
         return match.group(1)
 
-    def bearer(self, phone: str) -> str:
-        """A bearer token for a demo person (for GraphQL calls made "from another phone")."""
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={
-                "query": "mutation ($phone: String!) { loginAsDemoPerson(phone: $phone, sessionKind: BEARER) {"
-                " __typename ... on LoggedIn { token } ... on Error { message } } }",
-                "variables": {"phone": phone},
-            },
-            timeout=10,
-        )
-        data = response.json()["data"]["loginAsDemoPerson"]
-        assert data["__typename"] == "LoggedIn", data
-        return data["token"]
-
-    def graphql(self, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-        payload = response.json()
-        assert not payload.get("errors"), payload
-        return payload["data"]
-
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
@@ -76,7 +45,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     from laoyou.core.settings import Settings
 
     tmp = tmp_path_factory.mktemp("browser-app")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
         mode="demo",
@@ -109,6 +78,30 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread.join(timeout=15)
 
 
+@pytest.fixture(scope="module")
+def own_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[AppProcess]:
+    """A server process of the module's own, on a fresh SQLite database."""
+    tmp = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def site(live_server: LiveServer) -> dict[str, Any]:
+    """Where the phones of new_context go, and in which language: the shared server, in Chinese."""
+    return {"base_url": live_server.url, "locale": "zh-CN"}
+
+
+@pytest.fixture(scope="module")
+def axe() -> Any:
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
 # A fake camera and microphone that need no permission prompt: the call tests connect WebRTC over loopback.
 FAKE_MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
@@ -130,18 +123,12 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_context(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+def new_context(browser: Any, site: dict[str, Any]) -> Iterator[Any]:
     """Make fresh phone-sized browser contexts (each a phone of its own); all are closed after the test."""
     made: list[Any] = []
 
     def make(**options: Any) -> Any:
-        values = {
-            "viewport": PHONE,
-            "locale": "zh-CN",
-            "base_url": live_server.url,
-            "service_workers": "allow",
-        }
-        values.update(options)
+        values = {"viewport": PHONE, "service_workers": "allow", **site, **options}
         context = browser.new_context(**values)
         context.set_default_timeout(15_000)
         made.append(context)

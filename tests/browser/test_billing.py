@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 from ..support.servers import AppProcess
+from .helpers import Taps, axe_violations, logged_in, tappable_too_small
 
 pytestmark = pytest.mark.browser
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PERIODS = (f"2031-{month:02d}" for month in itertools.count(1))
 
 STAFF_COMMUNITIES = "query { viewer { staffCommunities { id name } } }"
@@ -26,39 +25,11 @@ mutation ($communityId: ID!, $period: String!) {
 """
 MY_BILLS = "query { myBills(unpaidOnly: true) { id period household { id address } } }"
 
-# Everything a finger can land on; hidden inputs and elements that are not shown are left out.
-TAPPABLE_TOO_SMALL = """
-() => Array.from(document.querySelectorAll(
-    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'))
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
-  .map(el => { const r = el.getBoundingClientRect();
-    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
-"""
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    tmp = tmp_path_factory.mktemp("browser-billing")
-    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
-    yield app
-    app.stop()
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
-
-
-def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US")
-    context.request.get("/login")
-    token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post(
-        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
-    )
-    assert response.status == 303
-    return context.new_page()
+@pytest.fixture
+def site(own_server: AppProcess) -> dict[str, Any]:
+    """A server of the module's own (its bills are paid), in English."""
+    return {"base_url": own_server.url, "locale": "en-US"}
 
 
 def fresh_bills(server: AppProcess) -> str:
@@ -73,24 +44,12 @@ def fresh_bills(server: AppProcess) -> str:
     return period
 
 
-class Taps:
-    """Counts what the person taps."""
-
-    def __init__(self, page) -> None:  # noqa: ANN001
-        self.page = page
-        self.count = 0
-
-    def on(self, locator) -> None:  # noqa: ANN001
-        self.count += 1
-        locator.click()
-
-
-def test_resident_pays_in_three_taps_from_home_and_sees_the_receipt(browser, server):
+def test_resident_pays_in_three_taps_from_home_and_sees_the_receipt(new_context, own_server):
     # Given the demo resident on her home page, with a bill for a new period
-    period = fresh_bills(server)
-    page = logged_in(browser, server, RESIDENT_XIUSHAN)
+    period = fresh_bills(own_server)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
     page.goto("/")
-    taps = Taps(page)
+    taps = Taps()
     # When she taps My bills, the big Pay button for her home, and Confirm at the cashier
     taps.on(page.get_by_role("link", name="My bills").first)
     page.wait_for_url("**/bills")
@@ -118,10 +77,10 @@ def test_resident_pays_in_three_taps_from_home_and_sees_the_receipt(browser, ser
     assert f"{period}:" not in owed
 
 
-def test_the_result_page_shows_the_true_state_after_the_connection_drops(browser, server):
+def test_the_result_page_shows_the_true_state_after_the_connection_drops(new_context, own_server):
     # Given the resident who started paying and went back to the result page, still waiting
-    fresh_bills(server)
-    page = logged_in(browser, server, RESIDENT_XIUSHAN)
+    fresh_bills(own_server)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
     page.goto("/bills")
     page.locator("section.bill-card").first.get_by_role("button", name=re.compile(r"^Pay ")).click()
     page.wait_for_url("**/pay/sandbox/*")
@@ -146,13 +105,13 @@ def test_the_result_page_shows_the_true_state_after_the_connection_drops(browser
     assert page.locator("article.receipt").count() == 1
 
 
-def test_a_family_member_sees_and_pays_the_linked_household(browser, server):
+def test_a_family_member_sees_and_pays_the_linked_household(new_context, own_server):
     # Given new bills, and Wang Xiaoming who follows his mother's home
-    period = fresh_bills(server)
-    token = server.login(FAMILY_OF_XIUSHAN)
-    owed = server.graphql(token, MY_BILLS)["myBills"]
+    period = fresh_bills(own_server)
+    token = own_server.login(FAMILY_OF_XIUSHAN)
+    owed = own_server.graphql(token, MY_BILLS)["myBills"]
     address = next(b["household"]["address"] for b in owed if b["period"] == period)
-    page = logged_in(browser, server, FAMILY_OF_XIUSHAN)
+    page = logged_in(new_context, FAMILY_OF_XIUSHAN)
     page.goto("/bills")
     # When he opens the card of his family's home and pays it
     family = page.locator("section.bill-card").filter(
@@ -165,13 +124,13 @@ def test_a_family_member_sees_and_pays_the_linked_household(browser, server):
     # Then the payment is confirmed for that home, and nothing of that period is owed any more
     assert "Paid. Thank you!" in page.inner_text("main")
     assert address in page.locator("article.receipt").inner_text()
-    assert all(b["period"] != period for b in server.graphql(token, MY_BILLS)["myBills"])
+    assert all(b["period"] != period for b in own_server.graphql(token, MY_BILLS)["myBills"])
 
 
-def resident_pages(browser, server: AppProcess) -> list[tuple[object, str]]:
+def resident_pages(new_context: Any, server: AppProcess) -> list[tuple[Any, str]]:
     """The resident's billing pages, each opened in its own tab: bills, the cashier, the result, the receipt."""
     fresh_bills(server)
-    page = logged_in(browser, server, RESIDENT_XIUSHAN)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
     page.goto("/bills")
     bills = page.url
     page.locator("section.bill-card").first.get_by_role("button", name=re.compile(r"^Pay ")).click()
@@ -194,16 +153,16 @@ def resident_pages(browser, server: AppProcess) -> list[tuple[object, str]]:
     return [(page, url) for url in urls]
 
 
-def test_axe_finds_no_violations_on_the_billing_pages(browser, server, axe):
+def test_axe_finds_no_violations_on_the_billing_pages(new_context, own_server, axe):
     # Given the resident's pages (bills, cashier, waiting and paid results, receipt, receipts)
-    pages = resident_pages(browser, server)
+    pages = resident_pages(new_context, own_server)
     # And the steward's (fees of the community, a household's bills, the ledger, the fee plans)
-    steward = logged_in(browser, server, STEWARD_XIUSHAN)
-    token = server.login(STEWARD_XIUSHAN)
-    [community] = server.graphql(token, STAFF_COMMUNITIES)["viewer"]["staffCommunities"]
-    household = server.graphql(server.login(RESIDENT_XIUSHAN), MY_BILLS.replace("(unpaidOnly: true)", ""))[
-        "myBills"
-    ][0]
+    steward = logged_in(new_context, STEWARD_XIUSHAN)
+    token = own_server.login(STEWARD_XIUSHAN)
+    [community] = own_server.graphql(token, STAFF_COMMUNITIES)["viewer"]["staffCommunities"]
+    household = own_server.graphql(
+        own_server.login(RESIDENT_XIUSHAN), MY_BILLS.replace("(unpaidOnly: true)", "")
+    )["myBills"][0]
     base = f"/staff/communities/{community['id']}"
     for url in (
         f"{base}/billing",
@@ -218,22 +177,21 @@ def test_axe_finds_no_violations_on_the_billing_pages(browser, server, axe):
         # When axe-core checks each page against WCAG 2.1 A and AA
         response = page.goto(url)
         assert response is not None and response.status == 200, url
-        results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-        if results.violations_count:
-            violations[url] = results.generate_report()
+        if found := axe_violations(axe, page):
+            violations[url] = found
     # Then there are none
     assert not violations, "\n".join(f"{u}:\n{r}" for u, r in violations.items())
 
 
-def test_every_tappable_thing_on_the_resident_billing_pages_is_at_least_60_px(browser, server):
+def test_every_tappable_thing_on_the_resident_billing_pages_is_at_least_60_px(new_context, own_server):
     # Given the resident's billing pages in the elderly mode (her default)
-    pages = resident_pages(browser, server)
+    pages = resident_pages(new_context, own_server)
     too_small = {}
     for page, url in pages:
         page.goto(url)
         assert page.evaluate("document.documentElement.className").find("mode-standard") == -1
         # When every link, button and field is measured
-        found = page.evaluate(TAPPABLE_TOO_SMALL)
+        found = tappable_too_small(page)
         if found:
             too_small[url] = found
     # Then none is smaller than 60×60 CSS px

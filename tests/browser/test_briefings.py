@@ -7,47 +7,23 @@ element on the resident's briefing pages is at least 60×60 px."""
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
 
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 from ..support.servers import AppProcess
+from .helpers import assert_accessible, logged_in, login_staff, shot, tappable_too_small
 
 pytestmark = pytest.mark.browser
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-STAFF_PASSWORD = "laoyou-demo-2026"
-# Screenshots for a person to look at: LAOYOU_SCREENSHOTS=/some/dir python -m pytest tests/browser/test_briefings.py
-SCREENSHOTS = os.environ.get("LAOYOU_SCREENSHOTS")
-
-# Everything a finger can land on in the page's content; hidden inputs and elements that are not shown are
-# left out. A checkbox counts with the label around it: a tap anywhere on the label ticks it.
-TAPPABLE_TOO_SMALL = """
-() => Array.from(document.querySelectorAll(
-    'main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary, main [role=button]'))
-  .map(el => (el.matches('input[type=checkbox], input[type=radio]') && el.closest('label')) || el)
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
-  .map(el => { const r = el.getBoundingClientRect();
-    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
-"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    tmp = tmp_path_factory.mktemp("browser-briefings")
-    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
-    yield app
-    app.stop()
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
+@pytest.fixture
+def site(own_server: AppProcess) -> dict[str, Any]:
+    """A own_server of the module's own (its read counts are counted), in English."""
+    return {"base_url": own_server.url, "locale": "en-US"}
 
 
 @pytest.fixture
@@ -63,49 +39,16 @@ def photo(tmp_path: Path) -> Path:
     return path
 
 
-def screenshot(page, name: str) -> None:  # noqa: ANN001
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
-def no_violations(axe, page, what: str) -> None:  # noqa: ANN001
-    results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-    violations = results.response["violations"]
-    assert not violations, f"{what}: " + "; ".join(
-        f"{v['id']}: {[n['target'] for n in v['nodes']][:5]}" for v in violations
-    )
-
-
-def steward_page(browser, server: AppProcess, viewport: dict):  # noqa: ANN001, ANN201
+def steward_page(new_context: Any, viewport: dict) -> Any:
     """The steward logs in as a person would: the staff form on /login, phone and password."""
-    context = browser.new_context(base_url=server.url, viewport=viewport, locale="en-US")
-    page = context.new_page()
-    page.goto("/login")
-    page.locator("summary").filter(has_text="Staff log in with a password").click()
-    page.fill("#staff-phone", STEWARD_XIUSHAN)
-    page.fill("#password", STAFF_PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
-    page.wait_for_url(f"{server.url}/")
+    page = new_context(viewport=viewport).new_page()
+    login_staff(page, STEWARD_XIUSHAN)
     return page
 
 
-def resident_page(browser, server: AppProcess):  # noqa: ANN001, ANN201
+def resident_page(new_context: Any) -> Any:
     """The resident taps her name in the demo list (the one-tap demo login), at a phone's size."""
-    context = browser.new_context(
-        base_url=server.url,
-        viewport={"width": 360, "height": 740},
-        locale="en-US",
-        has_touch=True,
-        is_mobile=True,
-    )
-    page = context.new_page()
-    page.goto("/login")
-    page.locator(
-        f'form[action="/login/demo"]:has(input[name=phone][value="{RESIDENT_XIUSHAN}"]) button'
-    ).click()
-    page.wait_for_url(f"{server.url}/")
-    return page
+    return logged_in(new_context, RESIDENT_XIUSHAN, has_touch=True, is_mobile=True)
 
 
 def read_count(page, briefing_url: str) -> int:  # noqa: ANN001
@@ -118,14 +61,14 @@ def read_count(page, briefing_url: str) -> int:  # noqa: ANN001
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
 )
 def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
-    browser, server, axe, photo, viewport
+    new_context, own_server, axe, photo, viewport
 ):
-    steward = steward_page(browser, server, viewport)
+    steward = steward_page(new_context, viewport)
     title = f"Street lamps mended ({viewport['width']})"
     # Given the briefing form, which has no accessibility violations
     steward.goto("/briefings/new")
-    no_violations(axe, steward, "briefing form")
-    screenshot(steward, f"form-{viewport['width']}")
+    assert_accessible(axe, steward, "briefing form")
+    shot(steward, f"briefings-form-{viewport['width']}")
     # When the steward writes for 秀山花园, adds a photo and publishes
     steward.get_by_role("checkbox", name="秀山花园", exact=True).check()
     steward.fill("#title", title)
@@ -140,16 +83,16 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
     assert steward.input_value("#done_repair").splitlines()[-1] == repair_text
     steward.get_by_role("button", name="Publish now").click()
     steward.wait_for_url("**/briefings/*")
-    briefing_url = steward.url.replace(server.url, "")
+    briefing_url = steward.url.replace(own_server.url, "")
     assert steward.get_by_role("heading", name=title).is_visible()
     assert steward.locator(".done-list li").all_inner_texts().count(repair_text) == 1
     assert steward.locator(".briefing-photos img").count() == 1
     before = read_count(steward, briefing_url)
-    no_violations(axe, steward, "steward's briefing page")
-    screenshot(steward, f"steward-briefing-{viewport['width']}")
+    assert_accessible(axe, steward, "steward's briefing page")
+    shot(steward, f"briefings-steward-briefing-{viewport['width']}")
 
     # When a resident opens her home page at 360×740
-    resident = resident_page(browser, server)
+    resident = resident_page(new_context)
     resident.goto("/")
     # Then today's briefing is at the top, with its photo, and can be read aloud
     today = resident.locator("section.briefing.today").filter(has_text=title)
@@ -157,8 +100,8 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
     assert today.locator("button.read-aloud").count() == 1
     assert today.locator(".briefing-photos img").count() == 1
     assert resident.locator("video[autoplay]").count() == 0
-    no_violations(axe, resident, "resident home with the briefing")
-    screenshot(resident, "resident-home")
+    assert_accessible(axe, resident, "resident home with the briefing")
+    shot(resident, "briefings-resident-home")
     # And the steward's read count for 秀山花园 moved by her household
     assert read_count(steward, briefing_url) == before + 1
 
@@ -173,7 +116,7 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
     resident.wait_for_function(
         "() => document.fullscreenElement && document.fullscreenElement.naturalWidth > 0"
     )
-    screenshot(resident, "photo-fullscreen")
+    shot(resident, "briefings-photo-fullscreen")
     # And a tap brings her back
     resident.locator("img.photo-fullscreen").click()
     resident.wait_for_function("() => document.fullscreenElement === null")
@@ -184,8 +127,10 @@ def test_steward_posts_with_a_photo_and_a_resident_reads_it_on_her_phone(
     steward.context.close()
 
 
-def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browser, server, axe, photo):
-    steward = steward_page(browser, server, {"width": 1280, "height": 900})
+def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(
+    new_context, own_server, axe, photo
+):
+    steward = steward_page(new_context, {"width": 1280, "height": 900})
     steward.goto("/briefings/new")
     steward.get_by_role("checkbox", name="秀山花园", exact=True).check()
     steward.fill("#title", "Lift inspection done")
@@ -194,12 +139,12 @@ def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browse
     steward.set_input_files("#photos", str(photo))
     steward.get_by_role("button", name="Publish now").click()
     steward.wait_for_url("**/briefings/*")
-    briefing_url = steward.url.replace(server.url, "")
+    briefing_url = steward.url.replace(own_server.url, "")
     share_url = steward.locator("#share-url").input_value()
     share_path = share_url[share_url.index("/share/") :]
     steward.context.close()
 
-    resident = resident_page(browser, server)
+    resident = resident_page(new_context)
     for path, what in [
         ("/", "resident home"),
         (briefing_url, "resident's briefing page"),
@@ -209,25 +154,23 @@ def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(browse
         # Given each page a resident reads briefings on
         resident.goto(path)
         # Then axe finds nothing and every target is big enough for an old finger
-        no_violations(axe, resident, what)
-        too_small = resident.evaluate(TAPPABLE_TOO_SMALL)
+        assert_accessible(axe, resident, what)
+        too_small = tappable_too_small(resident)
         assert not too_small, f"{what}: {too_small}"
-        screenshot(resident, "resident" + (path.replace("/", "-") if path != "/" else "-home2"))
+        shot(resident, "briefings-resident" + (path.replace("/", "-") if path != "/" else "-home2"))
     # When the resident says thank you with one tap
     resident.goto(briefing_url)
     resident.get_by_role("button", name="Thank you").click()
     assert resident.get_by_text("You said thank you.").is_visible()
 
     # And the public share page, opened by anybody from the chat group, is accessible too
-    stranger = browser.new_context(
-        base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US"
-    ).new_page()
+    stranger = new_context().new_page()
     stranger.goto(share_path)
     assert stranger.get_by_role("heading", name="Lift inspection done").is_visible()
     assert RESIDENT_XIUSHAN not in stranger.content()
-    no_violations(axe, stranger, "share page")
-    too_small = stranger.evaluate(TAPPABLE_TOO_SMALL)
+    assert_accessible(axe, stranger, "share page")
+    too_small = tappable_too_small(stranger)
     assert not too_small, f"share page: {too_small}"
-    screenshot(stranger, "share")
+    shot(stranger, "briefings-share")
     stranger.context.close()
     resident.context.close()

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import LI_GUILAN, WANG_XIUYING, login_demo, shot
+from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN
+from .helpers import login_demo, shot
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +32,7 @@ def test_the_unread_badge_updates_live(page: Any, live_server: Any) -> None:
             socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
 
     page.on("websocket", watch)
-    login_demo(page, WANG_XIUYING)
+    login_demo(page, RESIDENT_XIUSHAN)
     badge = page.locator('[data-live="unread"]')
     before = int(badge.inner_text() or "0")
     page.evaluate("window.__sameDocument = true")
@@ -43,8 +44,8 @@ def test_the_unread_badge_updates_live(page: Any, live_server: Any) -> None:
     assert any(f.get("type") == "connection_ack" for f in frames)
 
     # Someone else, on another phone, asks to follow her home: she gets a notification.
-    token = live_server.bearer(LI_GUILAN)
-    data = live_server.graphql(token, REQUEST_FAMILY_LINK, {"phone": WANG_XIUYING, "relation": "邻居"})
+    token = live_server.login(RESIDENT_JINGJU)
+    data = live_server.graphql(token, REQUEST_FAMILY_LINK, {"phone": RESIDENT_XIUSHAN, "relation": "邻居"})
     assert data["requestFamilyLink"]["__typename"] == "FamilyLinkRequested", data
 
     expect(badge).to_have_text(str(before + 1))

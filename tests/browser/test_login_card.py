@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import STEWARD_XIUSHAN, login_staff, shot
+from ..conftest import STEWARD_XIUSHAN
+from .helpers import login_staff, shot
 
 pytestmark = pytest.mark.browser
 

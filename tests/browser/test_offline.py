@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import WANG_XIUYING, login_demo, shot
+from ..conftest import RESIDENT_XIUSHAN
+from .helpers import login_demo, shot
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +34,7 @@ def test_last_seen_pages_are_kept_for_reading_offline(new_context: Any) -> None:
         "async () => !!(await caches.match('/offline')) && !!(await caches.match('/static/css/app.css'))"
     )
 
-    login_demo(page, WANG_XIUYING)
+    login_demo(page, RESIDENT_XIUSHAN)
     expect(page.locator("h1")).to_contain_text("王秀英")
     page.wait_for_function(KEPT, arg="/")
     assert not page.evaluate(
@@ -67,7 +68,7 @@ def test_logging_out_forgets_the_kept_pages(new_context: Any) -> None:
     page.wait_for_function(
         "() => navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=20_000
     )
-    login_demo(page, WANG_XIUYING)
+    login_demo(page, RESIDENT_XIUSHAN)
     page.wait_for_function(KEPT, arg="/")
     page.goto("/settings")
     page.locator('form[action="/logout"] button').click()

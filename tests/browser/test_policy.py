@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .helpers import STEWARD_XIUSHAN, WANG_XIUYING, login_demo
+from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN, STEWARD_XIUSHAN
+from .helpers import login_demo
 
 pytestmark = pytest.mark.browser
 
-AGENT_NANNING = "13800000031"
 BLOCKED = re.compile(
     r"Content Security Policy|Refused to|Permissions.policy|permissions policy", re.IGNORECASE
 )
@@ -68,7 +68,7 @@ def visit_all(page: Any, paths: list[str], problems: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "phone", [WANG_XIUYING, STEWARD_XIUSHAN, AGENT_NANNING], ids=["resident", "steward", "agent"]
+    "phone", [RESIDENT_XIUSHAN, STEWARD_XIUSHAN, AGENT_NANNING], ids=["resident", "steward", "agent"]
 )
 def test_no_page_reached_from_home_breaks_its_policy(new_context: Any, phone: str) -> None:
     # Given a person logged in, with every console error and policy violation recorded
@@ -78,7 +78,7 @@ def test_no_page_reached_from_home_breaks_its_policy(new_context: Any, phone: st
     # When they open every page their home links to, and the ones with the most script
     paths = sorted(
         {*links_from_home(page), "/", "/settings", "/offline", "/settings/notifications"}
-        | ({"/support", "/repairs/new"} if phone == WANG_XIUYING else set())
+        | ({"/support", "/repairs/new"} if phone == RESIDENT_XIUSHAN else set())
     )
     assert len(paths) >= 4, paths
     visit_all(page, paths, problems)
@@ -89,7 +89,7 @@ def test_no_page_reached_from_home_breaks_its_policy(new_context: Any, phone: st
 
 def test_the_read_aloud_and_live_badge_scripts_run_on_the_home_page(page: Any) -> None:
     problems = watched(page)
-    login_demo(page, WANG_XIUYING)
+    login_demo(page, RESIDENT_XIUSHAN)
     # read-aloud.js is imported by app.js, and adds its buttons: it ran
     page.wait_for_selector("button.read-aloud")
     assert not [p for p in problems if BLOCKED.search(p)] and not violations(page)

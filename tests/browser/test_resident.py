@@ -8,23 +8,22 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import LI_GUILAN, WANG_XIUYING, font_size, login_demo, shot, tappable_too_small, text_too_small
+from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_JINGJU, RESIDENT_XIUSHAN
+from .helpers import font_size, login_demo, shot, tappable_too_small, text_too_small
 
 pytestmark = pytest.mark.browser
-
-SON_OF_WANG = "13800000003"  # 王小明 follows his mother's home
 
 
 def test_a_resident_logs_in_with_a_code_and_sees_her_home(page: Any, live_server: Any) -> None:
     page.goto("/login")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    page.fill("#phone", WANG_XIUYING)
+    page.fill("#phone", RESIDENT_XIUSHAN)
     page.locator('form[action="/login/code"] button[type="submit"]').click()
     page.wait_for_url(re.compile(r"/login/verify\?phone="))
     expect(page.locator("h1")).to_have_text("输入验证码")
     shot(page, "verify")
 
-    page.fill("#code", live_server.sms_code(WANG_XIUYING))
+    page.fill("#code", live_server.sms_code(RESIDENT_XIUSHAN))
     page.locator('form[action="/login/verify"] button[type="submit"]').click()
     page.wait_for_url(re.compile(r"/$"))
 
@@ -52,7 +51,7 @@ def test_a_wrong_code_is_refused_plainly(page: Any, live_server: Any) -> None:
 
 
 def test_language_and_text_size_through_the_settings_page(page: Any) -> None:
-    login_demo(page, LI_GUILAN)
+    login_demo(page, RESIDENT_JINGJU)
     page.goto("/settings")
     assert font_size(page) == 20  # the elderly default: large
     page.locator("label.choice", has=page.locator('input[name="language"][value="en"]')).click()
@@ -125,14 +124,14 @@ def test_elderly_mode_targets_and_text_for_a_visitor(page: Any) -> None:
 
 
 def test_elderly_mode_targets_and_text_for_a_resident(page: Any) -> None:
-    login_demo(page, WANG_XIUYING)
+    login_demo(page, RESIDENT_XIUSHAN)
     for path in RESIDENT_PAGES:
         _check_big(page, path)
     assert font_size(page) == 20
 
 
 def test_the_smallest_text_setting_still_gives_18px(page: Any) -> None:
-    login_demo(page, SON_OF_WANG)
+    login_demo(page, FAMILY_OF_XIUSHAN)
     page.goto("/settings")
     page.locator("label.choice", has=page.locator('input[name="text_size"][value="standard"]')).click()
     page.locator('form.card[action="/settings"] button[type="submit"]').click()

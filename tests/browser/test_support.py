@@ -3,48 +3,33 @@ loopback (fake camera and microphone), one hangs up, both see the call end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import AGENT_NANNING, RESIDENT_XIUSHAN
 from ..support.servers import AppProcess
+from .helpers import axe_violations, logged_in, tappable_too_small
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    tmp = tmp_path_factory.mktemp("browser-support")
-    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
-    yield app
-    app.stop()
+@pytest.fixture
+def site(own_server: AppProcess) -> dict[str, Any]:
+    """A server of the module's own (its calls and SOS), in English, where the phones may use the microphone."""
+    return {"base_url": own_server.url, "locale": "en-US", "permissions": ["microphone", "camera"]}
 
 
-def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(
-        base_url=server.url, viewport={"width": 360, "height": 740}, permissions=["microphone", "camera"]
-    )
-    context.request.get("/login")
-    token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post(
-        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
-    )
-    assert response.status == 303
-    return context.new_page()
-
-
-def test_resident_calls_an_agent_both_connect_then_both_see_the_hang_up(browser, server):
-    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
-    agent = logged_in(browser, server, AGENT_NANNING)
+def test_resident_calls_an_agent_both_connect_then_both_see_the_hang_up(new_context, own_server):
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
+    agent = logged_in(new_context, AGENT_NANNING)
     # Given the resident on the chat page, who starts a voice call with customer service
     resident.goto("/support")
     resident.get_by_role("button", name="Voice call with customer service").click()
     resident.wait_for_url("**/support/call/*")
     resident.wait_for_selector('[data-call][data-status="ringing"]')
     # When the agent opens the ringing call and answers with the huge button
-    agent.goto(resident.url.replace(server.url, ""))
+    agent.goto(resident.url.replace(own_server.url, ""))
     agent.get_by_role("button", name="Answer").click()
     # Then both browsers reach a connected WebRTC call
     for page in (resident, agent):
@@ -56,26 +41,9 @@ def test_resident_calls_an_agent_both_connect_then_both_see_the_hang_up(browser,
     assert "ended" in resident.locator("[data-call-state]").inner_text()
 
 
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-# Everything a finger can land on; hidden inputs and elements that are not shown are left out.
-TAPPABLE_TOO_SMALL = """
-() => Array.from(document.querySelectorAll(
-    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'))
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
-  .map(el => { const r = el.getBoundingClientRect();
-    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
-"""
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
-
-
-def resident_support_pages(browser, server: AppProcess):  # noqa: ANN001, ANN201
+def resident_support_pages(new_context: Any, server: AppProcess) -> tuple[Any, list[str]]:
     """The resident's chat (with a message in it), the SOS confirm and status pages, and a ringing call page."""
-    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
     resident.goto("/support")
     resident.fill("#chat-body", "楼道的灯不亮")
     resident.get_by_role("button", name="Send", exact=True).click()
@@ -92,11 +60,11 @@ def resident_support_pages(browser, server: AppProcess):  # noqa: ANN001, ANN201
     return resident, urls
 
 
-def test_axe_finds_no_violations_on_the_support_pages(browser, server, axe):
+def test_axe_finds_no_violations_on_the_support_pages(new_context, own_server, axe):
     # Given the resident's chat, SOS and call pages and the agent's console and conversation
-    resident, urls = resident_support_pages(browser, server)
+    resident, urls = resident_support_pages(new_context, own_server)
     pages = [(resident, url) for url in urls]
-    agent = logged_in(browser, server, AGENT_NANNING)
+    agent = logged_in(new_context, AGENT_NANNING)
     agent.goto("/staff/support")
     conversation = (
         agent.locator('a[href^="/staff/support/"]').filter(has_text="王秀英").first.get_attribute("href")
@@ -107,31 +75,30 @@ def test_axe_finds_no_violations_on_the_support_pages(browser, server, axe):
         # When axe-core checks each page against WCAG 2.1 A and AA
         response = page.goto(url)
         assert response is not None and response.status == 200, url
-        results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-        if results.violations_count:
-            violations[url] = results.generate_report()
+        if found := axe_violations(axe, page):
+            violations[url] = found
     # Then there are none
     assert not violations, "\n".join(f"{u}:\n{r}" for u, r in violations.items())
 
 
-def test_every_tappable_thing_on_the_resident_support_pages_is_at_least_60_px(browser, server):
+def test_every_tappable_thing_on_the_resident_support_pages_is_at_least_60_px(new_context, own_server):
     # Given the resident's support pages in the elderly mode (her default)
-    resident, urls = resident_support_pages(browser, server)
+    resident, urls = resident_support_pages(new_context, own_server)
     too_small = {}
     for url in urls:
         resident.goto(url)
         assert "mode-standard" not in resident.evaluate("document.documentElement.className")
         # When every link, button and field is measured
-        found = resident.evaluate(TAPPABLE_TOO_SMALL)
+        found = tappable_too_small(resident)
         if found:
             too_small[url] = found
     # Then none is smaller than 60×60 CSS px
     assert not too_small, too_small
 
 
-def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
+def test_the_sos_page_shows_who_is_coming_without_a_reload(new_context, own_server):
     # Given the resident on her SOS status page, where the on-duty steward is named
-    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
     resident.goto("/support/sos")
     resident.get_by_role("button", name="Yes, send for help").click()
     resident.wait_for_url("**/support/sos/*")
@@ -144,8 +111,8 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
         and "on its way" not in resident.locator("main").inner_text()
     )
     # When an agent answers "I am going" in another browser
-    agent = logged_in(browser, server, AGENT_NANNING)
-    agent.goto(resident.url.replace(server.url, "").replace("/support/sos/", "/staff/support/sos/"))
+    agent = logged_in(new_context, AGENT_NANNING)
+    agent.goto(resident.url.replace(own_server.url, "").replace("/support/sos/", "/staff/support/sos/"))
     agent.get_by_role("button", name="I am going").click()
     # Then, with no reload, her page names the agent, offers to call them and says someone is on the way
     resident.wait_for_selector('[data-sos-live][data-status="acknowledged"]', timeout=10_000)
@@ -155,9 +122,9 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(browser, server):
     assert resident.locator('p[data-sos-state="acknowledged"]').is_visible()
 
 
-def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_tap_raises_it(browser, server):
+def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_tap_raises_it(new_context):
     # Given the resident on the chat page, with chat.js running (a marker a reload would lose)
-    resident = logged_in(browser, server, RESIDENT_XIUSHAN)
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
     resident.goto("/support")
     resident.evaluate("window.stillThisPage = true")
     # When she writes that she smells gas
@@ -170,7 +137,7 @@ def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_ta
     log = resident.locator("[data-chat-log]")
     assert [log.locator(f'a[href="tel:{n}"]').count() for n in ("13800000011", "119", "120")] == [1, 1, 1]
     assert "is coming" not in log.inner_text()
-    assert resident.evaluate(TAPPABLE_TOO_SMALL) == []
+    assert tappable_too_small(resident) == []
     # And one tap on SOS raises it: the status page opens
     sos.click()
     resident.wait_for_url("**/support/sos/*")

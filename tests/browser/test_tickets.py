@@ -5,35 +5,19 @@ no axe-core violations on the resident, field worker and steward pages; elderly-
 from __future__ import annotations
 
 import io
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from ..conftest import FIELD_ZHUJIAJIAO, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
 from ..support.servers import AppProcess
+from .helpers import Taps, axe_violations, logged_in, shot, tappable_too_small
 
 pytestmark = pytest.mark.browser
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-SHOTS = Path(os.environ.get("LAOYOU_SCREENSHOTS", "/tmp/laoyou-screenshots/tickets"))
 
 MY_ORDERS = "query { myWorkOrders(first: 50) { nodes { id description photos { id url thumbUrl } } } }"
 VIEWER = "query { viewer { households { id community { id district { id } } } } }"
-
-# Everything a finger can land on; hidden inputs and elements that are not shown are left out. A radio button
-# or a checkbox inside its label is tapped through the whole label, so the label is what is measured.
-TAPPABLE_TOO_SMALL = """
-() => Array.from(document.querySelectorAll(
-    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'))
-  .map(el => (el.matches('input[type=radio], input[type=checkbox]') && el.closest('label')) || el)
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; })
-  .filter(el => { const r = el.getBoundingClientRect(); return r.width < 60 || r.height < 60; })
-  .map(el => { const r = el.getBoundingClientRect();
-    return `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`; })
-"""
 
 
 def jpeg(width: int = 1200, height: int = 900) -> bytes:
@@ -44,59 +28,27 @@ def jpeg(width: int = 1200, height: int = 900) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    tmp = tmp_path_factory.mktemp("browser-tickets")
-    app = AppProcess(tmp, f"sqlite+aiosqlite:///{tmp / 'b.sqlite3'}").wait_ready()
-    yield app
-    app.stop()
+@pytest.fixture
+def site(own_server: AppProcess) -> dict[str, Any]:
+    """A server of the module's own (its work orders are counted), in English."""
+    return {"base_url": own_server.url, "locale": "en-US"}
 
 
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
-
-
-def logged_in(browser, server: AppProcess, phone: str):  # noqa: ANN001, ANN201
-    context = browser.new_context(base_url=server.url, viewport={"width": 360, "height": 740}, locale="en-US")
-    context.request.get("/login")
-    token = next(c["value"] for c in context.cookies() if c["name"] == "laoyou_csrf")
-    response = context.request.post(
-        "/login/demo", form={"phone": phone, "csrf_token": token}, max_redirects=0
-    )
-    assert response.status == 303
-    return context.new_page()
-
-
-def shot(page, name: str) -> None:  # noqa: ANN001
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-class Taps:
-    """Counts what the person taps."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def on(self, locator) -> None:  # noqa: ANN001
-        self.count += 1
-        locator.click()
-
-
-def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(browser, server, tmp_path):
-    token = server.login(RESIDENT_XIUSHAN)
-    before = {o["id"] for o in server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]}
+def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(
+    new_context, own_server, tmp_path
+):
+    token = own_server.login(RESIDENT_XIUSHAN)
+    before = {o["id"] for o in own_server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]}
     photo = tmp_path / "tap.jpg"
     photo.write_bytes(jpeg())
     # Given the resident on her home page, online
-    page = logged_in(browser, server, RESIDENT_XIUSHAN)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
     page.goto("/")
     taps = Taps()
     # Tap 1: the Report a repair tile; tap 2: the picture of what is wrong
     taps.on(page.get_by_role("link", name="Report a repair").first)
     page.wait_for_url("**/repairs/new")
-    shot(page, "1-choices")
+    shot(page, "tickets-1-choices")
     taps.on(page.get_by_role("link", name="Water"))
     page.wait_for_url("**/repairs/new?category=water")
     page.wait_for_function("() => !!document.querySelector('[data-report-form]')")
@@ -114,9 +66,9 @@ def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(bro
     waiting = page.locator("[data-report-queue] .tk-waiting")
     waiting.wait_for(state="visible", timeout=10_000)
     assert "Waiting for a connection" in waiting.inner_text()
-    shot(page, "2-waiting-offline")
+    shot(page, "tickets-2-waiting-offline")
     # And nothing has reached the server yet
-    assert {o["id"] for o in server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]} == before
+    assert {o["id"] for o in own_server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]} == before
     # When the connection comes back
     page.context.set_offline(False)
     page.evaluate(
@@ -125,10 +77,10 @@ def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(bro
     sent = page.locator("[data-report-queue] a", has_text="Sent")
     sent.wait_for(state="visible", timeout=15_000)
     assert page.locator("[data-report-queue] .tk-waiting").count() == 0
-    shot(page, "3-sent")
+    shot(page, "tickets-3-sent")
     # Then exactly one new work order exists, with its photo, in four taps
     assert taps.count <= 4
-    orders = server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]
+    orders = own_server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]
     new = [o for o in orders if o["id"] not in before]
     assert len(new) == 1, new
     [order] = new
@@ -141,11 +93,11 @@ def test_offline_report_with_a_photo_waits_then_makes_exactly_one_work_order(bro
     page.wait_for_url(f"**/orders/{order['id']}**")
     assert page.locator(".tk-photos img").count() == 1
     assert "Reported" in page.locator(".tk-timeline").inner_text()
-    shot(page, "4-order")
+    shot(page, "tickets-4-order")
     # And the report shows once in My reports
     page.goto("/repairs")
     assert page.locator(f'a[href="/orders/{order["id"]}"]').count() == 1
-    shot(page, "5-mine")
+    shot(page, "tickets-5-mine")
 
 
 def _an_order_id(server: AppProcess) -> str:
@@ -173,8 +125,8 @@ def _an_order_id(server: AppProcess) -> str:
 RESIDENT_PAGES = ("/repairs/new", "/repairs/new?category=water", "/repairs/new?kind=complaint", "/repairs")
 
 
-def test_axe_finds_no_violations_on_the_work_order_pages(browser, server, axe):
-    order_id = _an_order_id(server)
+def test_axe_finds_no_violations_on_the_work_order_pages(new_context, own_server, axe):
+    order_id = _an_order_id(own_server)
     pages = [(RESIDENT_XIUSHAN, url) for url in (*RESIDENT_PAGES, f"/orders/{order_id}")]
     pages += [
         (FIELD_ZHUJIAJIAO, "/work"),
@@ -186,28 +138,27 @@ def test_axe_finds_no_violations_on_the_work_order_pages(browser, server, axe):
     browsers = {}
     violations = {}
     for phone, url in pages:
-        page = browsers.get(phone) or browsers.setdefault(phone, logged_in(browser, server, phone))
+        page = browsers.get(phone) or browsers.setdefault(phone, logged_in(new_context, phone))
         # When axe-core checks each page against WCAG 2.1 A and AA
         response = page.goto(url)
         assert response is not None and response.status == 200, url
-        shot(page, f"axe-{phone[-2:]}-{re.sub(r'[^a-z0-9]+', '-', url).strip('-') or 'home'}")
-        results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-        if results.violations_count:
-            violations[url] = results.generate_report()
+        shot(page, f"tickets-axe-{phone[-2:]}-{re.sub(r'[^a-z0-9]+', '-', url).strip('-') or 'home'}")
+        if found := axe_violations(axe, page):
+            violations[url] = found
     # Then there are none
     assert not violations, "\n".join(f"{u}:\n{r}" for u, r in violations.items())
 
 
-def test_every_tappable_thing_on_the_resident_work_order_pages_is_at_least_60_px(browser, server):
+def test_every_tappable_thing_on_the_resident_work_order_pages_is_at_least_60_px(new_context, own_server):
     # Given the resident's work-order pages in the elderly mode (her default)
-    order_id = _an_order_id(server)
-    page = logged_in(browser, server, RESIDENT_XIUSHAN)
+    order_id = _an_order_id(own_server)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
     too_small = {}
     for url in (*RESIDENT_PAGES, f"/orders/{order_id}"):
         page.goto(url)
         assert "mode-standard" not in page.evaluate("document.documentElement.className")
         # When every link, button and field is measured
-        found = page.evaluate(TAPPABLE_TOO_SMALL)
+        found = tappable_too_small(page)
         if found:
             too_small[url] = found
     # Then none is smaller than 60×60 CSS px

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import gc
 from typing import Any
@@ -491,3 +492,48 @@ async def test_a_selection_the_short_way_cannot_compile_is_answered_by_graphql_c
     answer = payload["data"]["loginAsDemoPerson"]
     assert answer["fallback"] and answer["viewer"] == {"isStaff": False}
     assert "did not compile" in caplog.text
+
+
+@strawberry.type
+class Plan:
+    @strawberry.field
+    async def district(self) -> str:
+        return "Qingpu"
+
+    @strawberry.field
+    async def community(self, info: strawberry.Info) -> str:
+        return "Xiushan"
+
+
+@strawberry.type
+class SlowQuery:
+    @strawberry.field
+    async def plan(self, waits: int) -> Plan:
+        for _ in range(waits):
+            await asyncio.sleep(0)
+        return Plan()
+
+    @strawberry.field
+    async def fails(self) -> str:
+        raise ValueError("no such plan")
+
+
+class Unlogged(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Not logged: a log record would keep the error's frames, and what they hold, past the test."""
+
+
+async def test_a_failing_sibling_leaves_no_resolver_unawaited(recwarn) -> None:
+    # Given a plan whose own async fields start just as its failing non-null sibling has the request cancel it:
+    # graphql-core's tasks for the plan's fields are cancelled before their first step (one of these waits)
+    schema = Unlogged(query=SlowQuery, execution_context_class=LaoyouExecutionContext)
+    install_lean_resolvers(schema)
+    for waits in range(6):
+        # When the request runs
+        result = await schema.execute(f"{{ plan(waits: {waits}) {{ district community }} fails }}")
+        assert result.data is None and [e.message for e in result.errors] == ["no such plan"]
+    del result
+    await asyncio.sleep(0.05)  # the cancelled tasks settle
+    gc.collect()
+    # Then no resolver made a coroutine that nobody awaited
+    assert not [str(w.message) for w in recwarn if "never awaited" in str(w.message)]

@@ -12,7 +12,7 @@ from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
 from laoyou.graphql.schema import LaoyouSchema
 
 from ..conftest import RESIDENT_XIUSHAN, login_demo
-from ..web.test_forms import log_in_by_form
+from ..web.conftest import log_in
 
 
 def records(caplog) -> list[logging.LogRecord]:  # noqa: ANN001
@@ -49,7 +49,7 @@ async def test_a_graphql_refusal_is_one_info_line(gql, caplog, query, words):
 
 async def test_a_page_refusal_is_one_info_line(client, caplog):
     # Given a resident asking for a work order that is not there (or not hers)
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     caplog.clear()
     with caplog.at_level(logging.DEBUG):
         response = await client.get("/orders/999999")

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 CLOCK = Path(__file__).parents[1] / "clock.py"  # runs uvicorn with the tests' clock (LAOYOU_TEST_CLOCK)
-LOGIN = """mutation ($phone: String!) { loginAsDemoPerson(phone: $phone, sessionKind: BEARER) { ... on LoggedIn { token } } }"""
+LOGIN = """mutation ($phone: String!) { loginAsDemoPerson(phone: $phone, sessionKind: BEARER) {
+  __typename ... on LoggedIn { token } ... on Error { message } } }"""
 
 
 def free_port() -> int:
@@ -21,7 +22,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class AppProcess:
+class Server:
+    """A running app at `url`, called over HTTP as another phone would: demo logins and GraphQL."""
+
+    url: str
+
+    def login(self, phone: str) -> str:
+        """A bearer token for a demo person."""
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": LOGIN, "variables": {"phone": phone}}, timeout=10
+        )
+        data = response.json()["data"]["loginAsDemoPerson"]
+        assert data["__typename"] == "LoggedIn", data
+        return data["token"]
+
+    def graphql(self, token: str, query: str, variables: dict | None = None) -> dict:
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        payload = response.json()
+        assert not payload.get("errors"), payload
+        return payload["data"]
+
+
+class AppProcess(Server):
     def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,23 +95,6 @@ class AppProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError("server did not become ready")
-
-    def login(self, phone: str) -> str:
-        response = httpx.post(
-            f"{self.url}/graphql", json={"query": LOGIN, "variables": {"phone": phone}}, timeout=10
-        )
-        return response.json()["data"]["loginAsDemoPerson"]["token"]
-
-    def graphql(self, token: str, query: str, variables: dict | None = None) -> dict:
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-        payload = response.json()
-        assert not payload.get("errors"), payload
-        return payload["data"]
 
     @property
     def ws_url(self) -> str:

@@ -71,9 +71,9 @@ async def test_a_resident_who_also_follows_another_home_asks_about_their_own_fir
 
 async def test_the_family_member_s_support_page_is_about_the_followed_home(client, db):
     # Given 王小明 logged in on his phone
-    from ..web.test_forms import log_in_by_form
+    from ..web.conftest import log_in
 
-    await log_in_by_form(client, FAMILY_OF_XIUSHAN)
+    await log_in(client, FAMILY_OF_XIUSHAN)
     # When he opens customer service
     response = await client.get("/support", headers={"Accept-Language": "en"})
     # Then he may write about his mother's home, call her steward, and the SOS button is left to her

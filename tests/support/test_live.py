@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
@@ -53,7 +53,7 @@ async def collect(
 
         async def read() -> None:
             async for update in session.subscribe(
-                CHAT, variable_values={"id": conversation_id, "after": after}
+                GraphQLRequest(CHAT, variable_values={"id": conversation_id, "after": after})
             ):
                 seen.extend(m["seq"] for m in update["supportChat"]["messages"])
                 if during:
@@ -141,7 +141,7 @@ async def updates(
     async with client(app, token) as session:
 
         async def read() -> None:
-            async for update in session.subscribe(document, variable_values=variables):
+            async for update in session.subscribe(GraphQLRequest(document, variable_values=variables)):
                 seen.append(update)
                 if len(seen) >= count:
                     return

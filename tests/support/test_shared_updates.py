@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
-from gql import gql
+from gql import GraphQLRequest
 from graphql import parse
 
 from laoyou.graphql.schema import build_schema
@@ -49,7 +49,7 @@ async def listen(
     """Subscribe, say so at the first answer, and return the first update holding the marker message."""
     async with client(app, token) as session:
         async for update in session.subscribe(
-            gql(document), variable_values={"id": conversation_id, "after": after}
+            GraphQLRequest(document, variable_values={"id": conversation_id, "after": after})
         ):
             subscribed.set()
             if any(m["body"] == marker for m in update["supportChat"]["messages"]):

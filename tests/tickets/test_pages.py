@@ -11,7 +11,7 @@ from laoyou.media.models import MediaFile
 from laoyou.tickets.models import TicketAttachment, WorkOrder
 
 from ..conftest import FIELD_ZHUJIAJIAO, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
-from ..web.test_forms import csrf_in, log_in_by_form
+from ..web.conftest import csrf_in, log_in
 from .helpers import client_id, jpeg
 
 
@@ -38,7 +38,7 @@ async def _post_report(client, *, cid: str, photos: list[tuple[str, bytes]], jso
 
 async def test_home_to_report_in_few_taps_and_the_report_page(client, db):
     # Given a resident on her home page
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     home = (await client.get("/")).text
     # Tap 1: the tile; tap 2: the picture of what is wrong; tap 3: send
     assert 'href="/repairs/new"' in home
@@ -55,7 +55,7 @@ async def test_home_to_report_in_few_taps_and_the_report_page(client, db):
 
 
 async def test_a_replayed_offline_report_makes_one_work_order_with_its_photo(client, db):
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     cid = client_id()
     before = await _count(db, WorkOrder)
     first = await _post_report(client, cid=cid, photos=[("a.jpg", jpeg())], json=True)
@@ -71,7 +71,7 @@ async def test_a_replayed_offline_report_makes_one_work_order_with_its_photo(cli
 
 
 async def test_bad_uploads_in_a_report_are_refused_clearly_and_nothing_is_stored(app, client, db):
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     client.headers["Accept-Language"] = "en"
     before = (await _count(db, WorkOrder), await _count(db, MediaFile))
     root = app.state.storage.root
@@ -98,7 +98,7 @@ async def test_bad_uploads_in_a_report_are_refused_clearly_and_nothing_is_stored
 
 async def test_a_refused_report_leaves_none_of_its_photos_behind(client, db):
     # Given an official of Xiushan: she may add photos to her community, but only the desk logs reports for it
-    await log_in_by_form(client, OFFICIAL_XIUSHAN)
+    await log_in(client, OFFICIAL_XIUSHAN)
     grant = (
         await db.exec(
             select(RoleGrant)
@@ -130,7 +130,7 @@ async def test_a_refused_report_leaves_none_of_its_photos_behind(client, db):
 
 
 async def test_the_steward_board_figures_and_the_workers_queue_render(client, db):
-    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    await log_in(client, STEWARD_ZHUJIAJIAO)
     assert 'href="/board"' in (await client.get("/")).text
     board = await client.get("/board")
     assert board.status_code == 200 and "/orders/" in board.text
@@ -141,13 +141,13 @@ async def test_the_steward_board_figures_and_the_workers_queue_render(client, db
     order = await client.get(f"/orders/{order_id}")
     assert order.status_code == 200
     client.cookies.clear()
-    await log_in_by_form(client, FIELD_ZHUJIAJIAO)
+    await log_in(client, FIELD_ZHUJIAJIAO)
     work = await client.get("/work")
     assert work.status_code == 200 and "/grab" in work.text
 
 
 async def test_a_worker_grabs_and_finishes_with_a_photo_by_form(client, db):
-    await log_in_by_form(client, FIELD_ZHUJIAJIAO)
+    await log_in(client, FIELD_ZHUJIAJIAO)
     work = (await client.get("/work")).text
     order_id = re.search(r'action="/orders/(\d+)/grab"', work).group(1)
     token = csrf_in(work)
@@ -166,11 +166,11 @@ async def test_a_worker_grabs_and_finishes_with_a_photo_by_form(client, db):
 
 
 async def test_order_pages_of_another_community_are_not_found(client, db):
-    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    await log_in(client, STEWARD_ZHUJIAJIAO)
     board = (await client.get("/board")).text
     order_id = re.search(r'href="/orders/(\d+)"', board).group(1)
     client.cookies.clear()
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     assert (await client.get(f"/orders/{order_id}")).status_code == 404
 
 
@@ -179,7 +179,7 @@ async def test_the_steward_edits_a_field_workers_skills_communities_and_duty(cli
     from laoyou.tickets.models import StaffProfile
 
     # Given the district steward on the field workers page, where 赵师傅 is listed
-    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    await log_in(client, STEWARD_ZHUJIAJIAO)
     html = (await client.get("/board/staff")).text
     worker = (await db.exec(select(Person).where(Person.phone == "+86" + FIELD_ZHUJIAJIAO))).one()[0]
     worker_id, name = worker.id, worker.name
@@ -223,7 +223,7 @@ async def test_a_steward_of_another_district_cannot_edit_the_workers(client, db)
     worker_id, name = worker.id, worker.name
     before = (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[0].skills
     # Given a community steward elsewhere
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     html = (await client.get("/board/staff")).text
     # Then the Zhujiajiao worker is not on her page, and posting to him changes nothing
     assert name not in html

@@ -66,10 +66,16 @@ def csrf_in(html: str) -> str:
     return found.group(1)
 
 
+async def open_page(http: httpx.AsyncClient, path: str, **headers: str) -> str:
+    response = await http.get(path, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 async def log_in(http: httpx.AsyncClient, phone: str) -> None:
     """Log in by the login page's one-tap demo form."""
-    page = await http.get("/login")
-    response = await http.post("/login/demo", data={"phone": phone, "csrf_token": csrf_in(page.text)})
+    token = csrf_in(await open_page(http, "/login"))
+    response = await http.post("/login/demo", data={"phone": phone, "csrf_token": token})
     assert response.status_code == 303 and response.headers["location"] == "/", response.text
 
 

@@ -10,7 +10,7 @@ from laoyou.demo.data import DEMO_STAFF_PASSWORD
 from ..accounts.helpers import sent_code
 from ..accounts.test_login_cards import issue, token_of, xiushan_household
 from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
-from .test_forms import csrf_in, open_page
+from .conftest import csrf_in, open_page
 
 CSRF = "laoyou_csrf"
 

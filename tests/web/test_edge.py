@@ -15,7 +15,7 @@ from laoyou.core import i18n
 from laoyou.web.edge import FORM_BODY_LIMIT
 
 from ..conftest import RESIDENT_XIUSHAN, login_demo
-from .test_forms import csrf_in, log_in_by_form, open_page
+from .conftest import csrf_in, log_in, open_page
 
 # --- body limits ----------------------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ async def test_a_form_over_the_limit_is_refused_in_the_pages_language_and_change
 
 async def test_a_long_form_under_the_limit_is_taken(client, db):
     # Given a logged-in resident on the settings page
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     token = csrf_in(await open_page(client, "/settings"))
     # When the form comes with 200 KB of extra fields
     response = await client.post(
@@ -135,7 +135,7 @@ def devices(response) -> dict[str, str]:  # noqa: ANN001
 
 async def test_only_the_call_page_may_use_the_camera_and_only_voice_pages_the_microphone(client, db):
     # Given a logged-in resident
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     # The home and settings pages may use neither
     for path in ("/", "/settings", "/bills"):
         page = await client.get(path)

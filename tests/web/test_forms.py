@@ -13,28 +13,11 @@ from laoyou.core import i18n
 
 from ..accounts.helpers import sent_code, wrong_code
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
-
-
-def csrf_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
-
-
-async def open_page(client, path: str, **headers: str) -> str:  # noqa: ANN001
-    response = await client.get(path, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.text
+from .conftest import csrf_in, log_in, open_page
 
 
 async def count(db, model, *where) -> int:  # noqa: ANN001
     return (await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
-
-
-async def log_in_by_form(client, phone: str) -> None:  # noqa: ANN001
-    token = csrf_in(await open_page(client, "/login"))
-    response = await client.post("/login/demo", data={"phone": phone, "csrf_token": token})
-    assert response.status_code == 303 and response.headers["location"] == "/"
 
 
 # --- CSRF ------------------------------------------------------------------------------------------------
@@ -49,7 +32,7 @@ async def test_login_page_gives_a_csrf_cookie_matching_its_forms(client):
 @pytest.mark.parametrize("supplied", [None, "", "not-the-token"])
 async def test_settings_post_without_the_token_is_refused(client, db, supplied):
     # Given a logged-in resident on the settings page
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     await open_page(client, "/settings")
     form = {"language": "en", "text_size": "largest"}
     if supplied is not None:
@@ -68,7 +51,7 @@ async def test_settings_post_without_the_token_is_refused(client, db, supplied):
 
 
 async def test_settings_post_with_the_token_saves(client, db):
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     token = csrf_in(await open_page(client, "/settings"))
     response = await client.post(
         "/settings", data={"language": "en", "text_size": "largest", "csrf_token": token}
@@ -103,7 +86,7 @@ async def test_refused_form_says_so_in_the_pages_language(client):
 
 async def test_family_request_without_the_token_is_refused(client, db):
     # Given a logged-in person on the family page
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     token = csrf_in(await open_page(client, "/family"))
     links = await count(db, FamilyLink)
     # When the request form is posted without the token
@@ -121,7 +104,7 @@ async def test_family_request_without_the_token_is_refused(client, db):
 
 async def test_a_family_link_is_accepted_from_the_family_page(client, db):
     # Given someone who asked to follow 王秀英's household
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     token = csrf_in(await open_page(client, "/family"))
     await client.post(
         "/family/request", data={"phone": RESIDENT_XIUSHAN, "relation": "儿子", "csrf_token": token}
@@ -130,7 +113,7 @@ async def test_a_family_link_is_accepted_from_the_family_page(client, db):
     assert link.status == "pending"
     # When 王秀英 presses accept on her family page
     client.cookies.clear()
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     page = await open_page(client, "/family")
     assert f'action="/family/{link.id}/accept"' in page
     forged = await client.post(f"/family/{link.id}/accept", data={})
@@ -159,7 +142,7 @@ async def test_a_family_link_is_accepted_from_the_family_page(client, db):
     ],
 )
 async def test_every_other_form_checks_the_token(client, path):
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     response = await client.post(path, data={"phone": RESIDENT_XIUSHAN, "password": "x", "code": "123456"})
     assert response.status_code == 403
     # And the session survived a forged logout
@@ -259,7 +242,7 @@ async def test_staff_password_login_page(client):
 
 
 async def test_logout_form_ends_the_session(client):
-    await log_in_by_form(client, RESIDENT_XIUSHAN)
+    await log_in(client, RESIDENT_XIUSHAN)
     token = csrf_in(await open_page(client, "/"))
     response = await client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 303 and response.headers["location"] == "/login"

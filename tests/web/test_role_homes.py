@@ -15,7 +15,7 @@ from ..conftest import (
     OFFICIAL_ZHUJIAJIAO,
     STEWARD_XIUSHAN,
 )
-from .test_forms import log_in_by_form
+from .conftest import log_in
 
 BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = (
     "/board",
@@ -42,7 +42,7 @@ def links(html: str) -> set[str]:
 @pytest.mark.parametrize("phone", SHOWN)
 async def test_a_staff_home_links_to_what_the_role_may_use_and_each_opens(client, db, phone):
     # Given a member of staff
-    await log_in_by_form(client, phone)
+    await log_in(client, phone)
     # When they open their home
     home = await client.get("/")
     # Then it links to exactly the work pages their role may use
@@ -58,7 +58,7 @@ async def test_a_staff_home_links_to_what_the_role_may_use_and_each_opens(client
 )
 async def test_login_cards_are_offered_to_those_who_may_print_them(client, db, phone, cards):
     # Given a member of staff on the households page of one of their communities
-    await log_in_by_form(client, phone)
+    await log_in(client, phone)
     community = re.search(r'href="(/staff/communities/\d+/households)"', (await client.get("/")).text).group(
         1
     )
@@ -73,7 +73,7 @@ async def test_login_cards_are_offered_to_those_who_may_print_them(client, db, p
 
 async def test_the_officials_figures_lead_back_to_a_board_that_opens(client, db):
     # Given 周主任 on the work-order figures
-    await log_in_by_form(client, OFFICIAL_XIUSHAN)
+    await log_in(client, OFFICIAL_XIUSHAN)
     figures = await client.get(FIGURES)
     assert figures.status_code == 200
     # When they go back to the board (回到工单看板)
@@ -86,7 +86,7 @@ async def test_the_officials_figures_lead_back_to_a_board_that_opens(client, db)
 
 async def test_the_admin_sees_the_board_of_every_district(client, db):
     # Given the operator's admin, who has no district of their own
-    await log_in_by_form(client, ADMIN)
+    await log_in(client, ADMIN)
     board = await client.get(BOARD)
     # Then the board opens on the first district and offers every other
     assert board.status_code == 200
@@ -99,7 +99,7 @@ async def test_the_admin_sees_the_board_of_every_district(client, db):
 @pytest.mark.parametrize(("phone", "pool"), [(STEWARD_XIUSHAN, False), (FIELD_ZHUJIAJIAO, True)])
 async def test_my_work_shows_the_pool_of_repairs_to_field_staff_only(client, db, phone, pool):
     # Given a steward (who takes complaints) or a field worker (who takes repairs from the pool)
-    await log_in_by_form(client, phone)
+    await log_in(client, phone)
     # When they open 我的工单
     work = await client.get(WORK)
     # Then it opens, with the pool for the field worker only

@@ -20,10 +20,11 @@ called may be called again by graphql-core when they give up.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import GeneratorType
@@ -716,6 +717,40 @@ def _lean_async_resolver(field_def: GraphQLField, schema: Any) -> Callable[..., 
     return lean
 
 
+class _Call:
+    """An async resolver's call, made when graphql-core first awaits it.
+
+    graphql-core resolves sibling fields side by side: it calls every resolver, gives each awaitable a task, and
+    cancels the others when one fails. A task cancelled before its first step never starts what it holds, so a
+    coroutine the resolver had already made would be left never awaited. Called only when awaited, it has made
+    nothing to leave."""
+
+    __slots__ = ("_resolve", "_source", "_info", "_kwargs")
+
+    def __init__(self, resolve: Callable[..., Any], source: Any, info: Any, kwargs: dict[str, Any]) -> None:
+        self._resolve, self._source, self._info, self._kwargs = resolve, source, info, kwargs
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._resolve(self._source, self._info, **self._kwargs).__await__()
+
+
+def _called_when_awaited(resolve: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(resolve)  # its name and marks (_LEAN) too
+    def deferred(source: Any, info: Any, **kwargs: Any) -> _Call:
+        return _Call(resolve, source, info, kwargs)
+
+    return deferred
+
+
+def _is_async(field_def: GraphQLField) -> bool:
+    """Whether the field's resolve makes a coroutine (an async generator is iterated, not awaited)."""
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    resolver = getattr(definition, "base_resolver", None)
+    if resolver is None or not resolver.is_async:
+        return inspect.iscoroutinefunction(field_def.resolve)
+    return not inspect.isasyncgenfunction(resolver.wrapped_func)
+
+
 def install_lean_resolvers(schema: Any) -> None:
     """Give each field whose resolver takes only its object (and the info) a direct call.
 
@@ -725,6 +760,8 @@ def install_lean_resolvers(schema: Any) -> None:
     async resolver whose arguments are scalars or enums and whose only extension is its permission classes
     (_lean_async_resolver): most root fields. Root subscription fields keep strawberry's own (their resolve
     receives the event stream's items).
+
+    Every async resolver, lean or strawberry's, is then called only when awaited (_Call).
     """
     graphql_schema = schema._schema
     subscription = graphql_schema.subscription_type
@@ -737,3 +774,5 @@ def install_lean_resolvers(schema: Any) -> None:
             )
             if lean is not None:
                 field_def.resolve = lean
+            if _is_async(field_def):
+                field_def.resolve = _called_when_awaited(field_def.resolve)

@@ -110,6 +110,7 @@ def install(app: FastAPI) -> None:
                 status_code=201,
             )
         finally:
+            await request.close()  # the uploaded file's spool
             await context.close()
 
     async def fetch(request: Request, media_id: str, thumb: bool) -> Response:

@@ -177,6 +177,9 @@ class Page:
         }
 
     async def close(self) -> None:
+        await (
+            self.request.close()
+        )  # a posted form's files: starlette closes them only for FastAPI's form parameters
         await self.context.close()
 
 
