@@ -63,14 +63,14 @@ def _steward_districts(actor: Actor) -> set[int]:
     return {g.district_id for g in actor.grants_of(Role.steward) if g.community_id is None and g.district_id}
 
 
-def _may_manage_communities(actor: Actor, district_id: int) -> bool:
+def may_manage_communities(actor: Actor, district_id: int) -> bool:
     """The admin, or a steward of the whole district: they add and change its communities."""
     return actor.is_admin or district_id in _steward_districts(actor)
 
 
 def _may_edit_estate(actor: Actor, community: Community) -> bool:
     """Those who manage the district, and the stewards whose team serves the community (挂单 included)."""
-    if _may_manage_communities(actor, community.district_id):
+    if may_manage_communities(actor, community.district_id):
         return True
     mine = {g.community_id for g in actor.grants_of(Role.steward) if g.community_id}
     return community.id in mine or community.attached_to_id in mine
@@ -84,14 +84,14 @@ def _require_admin(actor: Actor) -> None:
 
 async def _managed_district(session: AsyncSession, actor: Actor, district_id: int) -> District:
     district = await access_district(session, actor=actor, district_id=district_id)
-    if not _may_manage_communities(actor, district.id):
+    if not may_manage_communities(actor, district.id):
         raise NotFound()
     return district
 
 
 async def _managed_community(session: AsyncSession, actor: Actor, community_id: int) -> Community:
     community = await access_community(session, actor=actor, community_id=community_id)
-    if community.archived_at is not None or not _may_manage_communities(actor, community.district_id):
+    if community.archived_at is not None or not may_manage_communities(actor, community.district_id):
         raise NotFound()
     return community
 

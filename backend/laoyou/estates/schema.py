@@ -49,6 +49,10 @@ class District:
     def operator_phone(self) -> str:
         return national(self.row.operator_phone)
 
+    @strawberry.field(description="Whether the viewer may add communities to this district.")
+    def can_add_communities(self, info: Info) -> bool:
+        return onboarding.may_manage_communities(info.context.actor, self.row.id)
+
     @strawberry.field
     async def communities(
         self, info: Info, first: int | None = None, after: str | None = None
