@@ -201,6 +201,9 @@ async def prepare_target(
         steward_id=str(steward["id"]),
         steward_phone=spec.steward,
     )
+    household = (await rows_of(db, "household", TABLES["household"].c.id == int(t.household_id)))[0]
+    unit = (await rows_of(db, "unit", TABLES["unit"].c.id == household["unit_id"]))[0]
+    t.ids.update(unit_id=str(unit["id"]), building_id=str(unit["building_id"]))
 
     # Made through the API by the target's own people.
     resident_client = await login_demo(gql, spec.resident)
@@ -517,6 +520,55 @@ QUERIES: dict[str, Entry] = {
 }
 
 MUTATIONS: dict[str, Entry] = {
+    "createDistrict": E(
+        lambda t: {
+            "input": {
+                "name": "伪造片区",
+                "city": "上海",
+                "operatorName": "伪造",
+                "operatorPhone": "13912340000",
+            }
+        }
+    ),
+    "updateDistrict": E(
+        lambda t: {
+            "id": t.district_id,
+            "input": {
+                "name": "伪造片区",
+                "city": "上海",
+                "operatorName": "伪造",
+                "operatorPhone": "13912340000",
+            },
+        }
+    ),
+    "createCommunity": E(
+        lambda t: {
+            "districtId": t.district_id,
+            "input": {"name": "伪造小区", "address": "伪造路1号", "onDutyPhone": "13912340000"},
+        }
+    ),
+    "updateCommunity": E(
+        lambda t: {
+            "id": t.community_id,
+            "input": {"name": "伪造小区", "address": "伪造路1号", "onDutyPhone": "13912340000"},
+        }
+    ),
+    "archiveCommunity": E(lambda t: {"id": t.community_id}),
+    "createBuilding": E(lambda t: {"communityId": t.community_id, "input": {"name": "伪造楼", "floors": 6}}),
+    "updateBuilding": E(lambda t: {"id": t.building_id, "input": {"name": "伪造楼", "floors": 6}}),
+    "archiveBuilding": E(lambda t: {"id": t.building_id}),
+    "createUnit": E(
+        lambda t: {
+            "buildingId": t.building_id,
+            "input": {"number": "9-909", "floor": 1, "floorArea": "50.00"},
+        }
+    ),
+    "updateUnit": E(
+        lambda t: {"id": t.unit_id, "input": {"number": "9-909", "floor": 1, "floorArea": "50.00"}}
+    ),
+    "archiveUnit": E(lambda t: {"id": t.unit_id}),
+    "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
+    "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
     # A code is sent to whatever number is given (the answer echoes its masked form); nothing of the target shows.
     "requestLoginCode": E(
         lambda t: {"phone": t.resident_phone}, echoes=lambda t: {mask_phone("+86" + t.resident_phone)}

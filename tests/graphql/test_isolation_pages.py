@@ -423,6 +423,46 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/settings/notifications"): P(
         lambda t: Aim(form={"kind_chat": "on"}), stranger=303, own_tables=frozenset({"push_preference"})
     ),
+    # --- estates
+    ("GET", "/staff/estates"): P(),
+    ("POST", "/staff/estates"): P(
+        lambda t: Aim(
+            form={
+                "district_id": t.district_id,
+                "name": "伪造小区",
+                "address": "伪造路1号",
+                "on_duty_phone": "13912340000",
+            }
+        )
+    ),
+    ("GET", "/staff/estates/communities/{community_id}"): P(lambda t: Aim({"community_id": t.community_id})),
+    ("POST", "/staff/estates/communities/{community_id}"): P(
+        lambda t: Aim({"community_id": t.community_id}, form={"name": "伪造楼", "floors": "6"})
+    ),
+    ("GET", "/staff/estates/communities/{community_id}/buildings/{building_id}"): P(
+        lambda t: Aim({"community_id": t.community_id, "building_id": t.building_id})
+    ),
+    ("POST", "/staff/estates/communities/{community_id}/buildings/{building_id}"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "building_id": t.building_id},
+            form={"name": "伪造楼", "floors": "6"},
+        )
+    ),
+    ("POST", "/staff/estates/communities/{community_id}/buildings/{building_id}/units"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "building_id": t.building_id},
+            form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
+        )
+    ),
+    ("GET", "/staff/estates/communities/{community_id}/buildings/{building_id}/units/{unit_id}"): P(
+        lambda t: Aim({"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id})
+    ),
+    ("POST", "/staff/estates/communities/{community_id}/buildings/{building_id}/units/{unit_id}"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id},
+            form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
+        )
+    ),
     ("GET", "/staff/emergency"): P(),
     ("POST", "/staff/emergency"): P(
         lambda t: Aim(

@@ -37,6 +37,8 @@ class Community(SQLModel, table=True):
     attached_to_id: int | None = Field(default=None, foreign_key="community.id", index=True)
     attached_since: datetime | None = utc_field(nullable=True)
     created_at: datetime = utc_field(default_now=True)
+    # Archived rather than deleted: bills, work orders and messages keep pointing at it.
+    archived_at: datetime | None = utc_field(nullable=True)
 
 
 class Building(SQLModel, table=True):
@@ -48,6 +50,7 @@ class Building(SQLModel, table=True):
     district_id: int = Field(foreign_key="district.id", index=True)
     name: str = Field(max_length=50)
     floors: int = 6
+    archived_at: datetime | None = utc_field(nullable=True)
 
 
 class Unit(SQLModel, table=True):
@@ -62,6 +65,7 @@ class Unit(SQLModel, table=True):
     floor: int = 1
     # Hundredths of a square metre: 72.35 m² is 7235. Fees are priced per m², so no floats.
     floor_area_centi_m2: int = Field(ge=0)
+    archived_at: datetime | None = utc_field(nullable=True)
 
 
 class Household(SQLModel, table=True):

@@ -8,10 +8,11 @@ import strawberry
 
 from laoyou.accounts.models import Person
 from laoyou.core.phone import mask_phone, national
-from laoyou.estates import models
+from laoyou.estates import models, onboarding
 from laoyou.estates import service as estates
 from laoyou.graphql.context import Info
-from laoyou.graphql.permissions import IsAuthenticated
+from laoyou.graphql.errors import error_type, mutation_boundary, result_union
+from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import Connection, connection, decode_id, encode_id, format_area, page_args
 
 
@@ -47,6 +48,10 @@ class District:
     @strawberry.field(description="The district operations centre's phone number.")
     def operator_phone(self) -> str:
         return national(self.row.operator_phone)
+
+    @strawberry.field(description="Whether the viewer may add communities to this district.")
+    def can_add_communities(self, info: Info) -> bool:
+        return onboarding.may_manage_communities(info.context.actor, self.row.id)
 
     @strawberry.field
     async def communities(
@@ -180,6 +185,11 @@ class Building:
     def floors(self) -> int:
         return self.row.floors
 
+    @strawberry.field(description="Staff only; by number.")
+    async def units(self, info: Info) -> list[Unit]:
+        rows = await estates.list_units(info.context.session, actor=info.context.actor, building=self.row)
+        return [Unit(row=u) for u in rows]
+
 
 @strawberry.type(description="A 房屋: one flat with its floor area.")
 class Unit:
@@ -300,3 +310,266 @@ class EstatesQuery:
             info.context.session, actor=info.context.actor, household_id=decode_id(id)
         )
         return Household(row=row)
+
+
+# --- onboarding: the operator's side -----------------------------------------------------------------------
+
+
+@strawberry.input
+class DistrictInput:
+    name: str
+    city: str
+    operator_name: str
+    operator_phone: str = strawberry.field(description="A mobile number, e.g. 13812345678.")
+
+
+@strawberry.input
+class CommunityInput:
+    name: str
+    address: str
+    on_duty_phone: str = strawberry.field(description="The number the big call button dials.")
+    built_year: int | None = None
+    attached_to_id: strawberry.ID | None = strawberry.field(
+        default=None, description="挂单: the community of the same district whose team serves this one."
+    )
+
+
+@strawberry.input
+class BuildingInput:
+    name: str
+    floors: int
+
+
+@strawberry.input
+class UnitInput:
+    number: str = strawberry.field(description="As the door says, e.g. 1-101.")
+    floor: int
+    floor_area: str = strawberry.field(description="Square metres with at most two decimals, e.g. 75.50.")
+
+
+EstatesError = error_type("EstatesError")
+
+
+@strawberry.type
+class DistrictSaved:
+    district: District
+
+
+@strawberry.type
+class CommunitySaved:
+    community: Community
+
+
+@strawberry.type
+class BuildingSaved:
+    building: Building
+
+
+@strawberry.type
+class UnitSaved:
+    unit: Unit
+
+
+@strawberry.type
+class HouseholdSaved:
+    household: Household
+
+
+DistrictResult = result_union("DistrictResult", DistrictSaved, EstatesError)
+CommunityResult = result_union("CommunityResult", CommunitySaved, EstatesError)
+BuildingResult = result_union("BuildingResult", BuildingSaved, EstatesError)
+UnitResult = result_union("UnitResult", UnitSaved, EstatesError)
+HouseholdResult = result_union("HouseholdResult", HouseholdSaved, EstatesError)
+
+
+def _district(data: DistrictInput) -> onboarding.DistrictInput:
+    return onboarding.DistrictInput(data.name, data.city, data.operator_name, data.operator_phone)
+
+
+def _community(data: CommunityInput) -> onboarding.CommunityInput:
+    return onboarding.CommunityInput(
+        data.name,
+        data.address,
+        data.on_duty_phone,
+        data.built_year,
+        decode_id(data.attached_to_id) if data.attached_to_id is not None else None,
+    )
+
+
+def _building(data: BuildingInput) -> onboarding.BuildingInput:
+    return onboarding.BuildingInput(data.name, data.floors)
+
+
+def _unit(data: UnitInput) -> onboarding.UnitInput:
+    return onboarding.UnitInput(data.number, data.floor, data.floor_area)
+
+
+@strawberry.type
+class EstatesMutation:
+    @strawberry.mutation(permission_classes=[IsStaff], description="The operator's admin only.")
+    async def create_district(self, info: Info, input: DistrictInput) -> DistrictResult:
+        context = info.context
+
+        async def work() -> DistrictSaved:
+            row = await onboarding.do_create_district(
+                context.session, actor=context.actor, data=_district(input)
+            )
+            return DistrictSaved(district=District(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff], description="The operator's admin only.")
+    async def update_district(self, info: Info, id: strawberry.ID, input: DistrictInput) -> DistrictResult:
+        context = info.context
+
+        async def work() -> DistrictSaved:
+            row = await onboarding.do_update_district(
+                context.session, actor=context.actor, district_id=decode_id(id), data=_district(input)
+            )
+            return DistrictSaved(district=District(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def create_community(
+        self, info: Info, district_id: strawberry.ID, input: CommunityInput
+    ) -> CommunityResult:
+        context = info.context
+
+        async def work() -> CommunitySaved:
+            row = await onboarding.do_create_community(
+                context.session,
+                actor=context.actor,
+                district_id=decode_id(district_id),
+                data=_community(input),
+            )
+            return CommunitySaved(community=Community(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def update_community(self, info: Info, id: strawberry.ID, input: CommunityInput) -> CommunityResult:
+        context = info.context
+
+        async def work() -> CommunitySaved:
+            row = await onboarding.do_update_community(
+                context.session, actor=context.actor, community_id=decode_id(id), data=_community(input)
+            )
+            return CommunitySaved(community=Community(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Hidden from lists; what refers to it keeps working."
+    )
+    async def archive_community(self, info: Info, id: strawberry.ID) -> CommunityResult:
+        context = info.context
+
+        async def work() -> CommunitySaved:
+            row = await onboarding.do_archive_community(
+                context.session, actor=context.actor, community_id=decode_id(id)
+            )
+            return CommunitySaved(community=Community(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def create_building(
+        self, info: Info, community_id: strawberry.ID, input: BuildingInput
+    ) -> BuildingResult:
+        context = info.context
+
+        async def work() -> BuildingSaved:
+            row = await onboarding.do_create_building(
+                context.session,
+                actor=context.actor,
+                community_id=decode_id(community_id),
+                data=_building(input),
+            )
+            return BuildingSaved(building=Building(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def update_building(self, info: Info, id: strawberry.ID, input: BuildingInput) -> BuildingResult:
+        context = info.context
+
+        async def work() -> BuildingSaved:
+            row = await onboarding.do_update_building(
+                context.session, actor=context.actor, building_id=decode_id(id), data=_building(input)
+            )
+            return BuildingSaved(building=Building(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def archive_building(self, info: Info, id: strawberry.ID) -> BuildingResult:
+        context = info.context
+
+        async def work() -> BuildingSaved:
+            row = await onboarding.do_archive_building(
+                context.session, actor=context.actor, building_id=decode_id(id)
+            )
+            return BuildingSaved(building=Building(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def create_unit(self, info: Info, building_id: strawberry.ID, input: UnitInput) -> UnitResult:
+        context = info.context
+
+        async def work() -> UnitSaved:
+            row = await onboarding.do_create_unit(
+                context.session, actor=context.actor, building_id=decode_id(building_id), data=_unit(input)
+            )
+            return UnitSaved(unit=Unit(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def update_unit(self, info: Info, id: strawberry.ID, input: UnitInput) -> UnitResult:
+        context = info.context
+
+        async def work() -> UnitSaved:
+            row = await onboarding.do_update_unit(
+                context.session, actor=context.actor, unit_id=decode_id(id), data=_unit(input)
+            )
+            return UnitSaved(unit=Unit(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def archive_unit(self, info: Info, id: strawberry.ID) -> UnitResult:
+        context = info.context
+
+        async def work() -> UnitSaved:
+            row = await onboarding.do_archive_unit(
+                context.session, actor=context.actor, unit_id=decode_id(id)
+            )
+            return UnitSaved(unit=Unit(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def create_household(self, info: Info, unit_id: strawberry.ID, head_name: str) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_create_household(
+                context.session, actor=context.actor, unit_id=decode_id(unit_id), head_name=head_name
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(permission_classes=[IsStaff])
+    async def update_household(self, info: Info, id: strawberry.ID, head_name: str) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_update_household(
+                context.session, actor=context.actor, household_id=decode_id(id), head_name=head_name
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)

@@ -54,7 +54,7 @@ async def list_staff_communities(session: AsyncSession, *, actor: Actor, first: 
     """The communities of a staff member's home page, in one query whatever their number."""
     if not actor.is_staff:
         return []
-    query = select(Community).order_by(Community.id).limit(first)
+    query = select(Community).where(col(Community.archived_at).is_(None)).order_by(Community.id).limit(first)
     condition = staff_community_filter(actor)
     if condition is not None:
         query = query.where(condition)
@@ -136,7 +136,7 @@ async def list_communities(
 ) -> Page[Community]:
     actor.require_login()
     visible = await visible_community_ids(session, actor)
-    query = select(Community).order_by(Community.id)
+    query = select(Community).where(col(Community.archived_at).is_(None)).order_by(Community.id)
     if visible is not None:
         query = query.where(col(Community.id).in_(visible))
     if district_id is not None:
@@ -164,13 +164,13 @@ async def community_stats(session: AsyncSession, community_ids: list[int]) -> di
         return stats
     for cid, count in await session.exec(
         select(Building.community_id, func.count())
-        .where(col(Building.community_id).in_(community_ids))
+        .where(col(Building.community_id).in_(community_ids), col(Building.archived_at).is_(None))
         .group_by(Building.community_id)
     ):
         stats[cid].buildings = count
     for cid, count, area in await session.exec(
         select(Unit.community_id, func.count(), func.coalesce(func.sum(Unit.floor_area_centi_m2), 0))
-        .where(col(Unit.community_id).in_(community_ids))
+        .where(col(Unit.community_id).in_(community_ids), col(Unit.archived_at).is_(None))
         .group_by(Unit.community_id)
     ):
         stats[cid].units = count
@@ -239,7 +239,21 @@ async def list_buildings(session: AsyncSession, *, actor: Actor, community_id: i
     await access_community(session, actor=actor, community_id=community_id)
     return list(
         await session.exec(
-            select(Building).where(Building.community_id == community_id).order_by(Building.id)
+            select(Building)
+            .where(Building.community_id == community_id, col(Building.archived_at).is_(None))
+            .order_by(Building.id)
+        )
+    )
+
+
+async def list_units(session: AsyncSession, *, actor: Actor, building: Building) -> list[Unit]:
+    """The units of a building the actor has already been given (through list_buildings), by number."""
+    _require_staff(actor)
+    return list(
+        await session.exec(
+            select(Unit)
+            .where(Unit.building_id == building.id, col(Unit.archived_at).is_(None))
+            .order_by(Unit.number)
         )
     )
 

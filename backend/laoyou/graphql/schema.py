@@ -25,7 +25,7 @@ from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.estates.schema import EstatesQuery
+from laoyou.estates.schema import EstatesMutation, EstatesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -43,7 +43,13 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    AccountsMutation, BillingMutation, BriefingsMutation, NotifyMutation, SupportMutation, TicketsMutation
+    AccountsMutation,
+    EstatesMutation,
+    BillingMutation,
+    BriefingsMutation,
+    NotifyMutation,
+    SupportMutation,
+    TicketsMutation,
 ):
     pass
 

@@ -97,6 +97,11 @@ class Can:
         return self._actor.has(Role.agent, Role.steward, Role.admin)
 
     @property
+    def manage_estates(self) -> bool:
+        """Communities, buildings and units: the admin and stewards (estates.onboarding scopes them)."""
+        return self._actor.has(Role.steward, Role.admin)
+
+    @property
     def print_cards(self) -> bool:
         """Household login cards (estates.access_household_as_steward)."""
         return self._actor.has(Role.steward, Role.admin)

@@ -1,0 +1,29 @@
+"""estates: communities, buildings and units are archived, not deleted
+
+Revision ID: 0007_estates_archive
+Revises: 0001
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_estates_archive"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = ("estates",)
+depends_on: str | Sequence[str] | None = None
+
+TABLES = ("community", "building", "unit")
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("archived_at")

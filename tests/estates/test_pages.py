@@ -1,0 +1,115 @@
+"""The estate pages as a phone without JavaScript: the list with "add a community", a community's buildings,
+a building's units, and the forms that add and change them."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from laoyou.estates.models import Building, Community, Unit
+
+from ..conftest import ADMIN, OFFICIAL_XIUSHAN, STEWARD_XIUSHAN, STEWARD_ZHUJIAJIAO
+from ..web.test_forms import csrf_in, log_in_by_form
+
+
+async def log_in_as(client, phone: str) -> None:  # noqa: ANN001
+    client.cookies.clear()  # a logged-in visitor is sent away from the login page
+    await log_in_by_form(client, phone)
+
+
+async def _count(db, model) -> int:  # noqa: ANN001
+    return await db.scalar(select(func.count()).select_from(model))
+
+
+def _district_of_form(html: str) -> str:
+    return re.search(r'name="district_id" value="(\d+)"', html).group(1)
+
+
+async def test_the_staff_home_links_estates_only_for_those_who_may_use_them(client):
+    await log_in_by_form(client, STEWARD_XIUSHAN)
+    assert 'href="/staff/estates"' in (await client.get("/")).text
+    await log_in_as(client, OFFICIAL_XIUSHAN)
+    assert 'href="/staff/estates"' not in (await client.get("/")).text
+
+
+async def test_a_district_steward_adds_a_community_then_a_building_and_a_unit(client, db):
+    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    client.headers["Accept-Language"] = "en"
+    index = await client.get("/staff/estates")
+    assert index.status_code == 200 and "新风新村" in index.text and "Add a community" in index.text
+    form = {
+        "csrf_token": csrf_in(index.text),
+        "district_id": _district_of_form(index.text),
+        "name": "共和新村",
+        "address": "共和新路100弄",
+        "on_duty_phone": "13912345679",
+        "built_year": "1990",
+        "attached_to_id": "",
+    }
+    before = await _count(db, Community)
+    created = await client.post("/staff/estates", data=form)
+    assert created.status_code == 303, created.text
+    community_url = created.headers["location"]
+    assert await _count(db, Community) == before + 1
+
+    page = await client.get(community_url)
+    assert page.status_code == 200 and "共和新村" in page.text and "No buildings yet." in page.text
+    added = await client.post(
+        community_url, data={"csrf_token": csrf_in(page.text), "name": "1栋", "floors": "6"}
+    )
+    assert added.status_code == 303, added.text
+    building_url = added.headers["location"]
+
+    page = await client.get(building_url)
+    assert page.status_code == 200 and "No units yet." in page.text
+    unit = {"csrf_token": csrf_in(page.text), "number": "1-101", "floor": "1", "floor_area": "75.50"}
+    assert (await client.post(building_url + "/units", data=unit)).status_code == 303
+    page = await client.get(building_url)
+    assert "1-101" in page.text and "75.50" in page.text
+
+    unit_url = re.search(r'href="(/staff/estates/communities/\d+/buildings/\d+/units/\d+)"', page.text).group(
+        1
+    )
+    edit = await client.get(unit_url)
+    assert edit.status_code == 200 and 'value="75.50"' in edit.text
+    saved = await client.post(unit_url, data={**unit, "csrf_token": csrf_in(edit.text), "floor_area": "80"})
+    assert saved.status_code == 303
+    assert "80.00" in (await client.get(building_url)).text
+
+
+async def test_form_mistakes_show_on_the_page_and_change_nothing(client, db):
+    await log_in_by_form(client, STEWARD_XIUSHAN)
+    client.headers["Accept-Language"] = "en"
+    home = (await client.get("/staff/estates")).text
+    community_url = re.search(r'href="(/staff/estates/communities/\d+)"', home).group(1)
+    page = (await client.get(community_url)).text
+    before = (await _count(db, Building), await _count(db, Unit))
+    bad_floors = await client.post(
+        community_url, data={"csrf_token": csrf_in(page), "name": "77栋", "floors": "six"}
+    )
+    assert bad_floors.status_code == 400 and "Please enter a whole number." in bad_floors.text
+    taken = re.search(r'href="/staff/estates/communities/\d+/buildings/\d+">([^<]+)</a>', page).group(1)
+    duplicate = await client.post(
+        community_url, data={"csrf_token": csrf_in(page), "name": taken, "floors": "6"}
+    )
+    assert duplicate.status_code == 400
+    assert "This community already has a building with this name." in duplicate.text
+    building_url = re.search(r'href="(/staff/estates/communities/\d+/buildings/\d+)"', page).group(1)
+    bad_area = await client.post(
+        building_url + "/units",
+        data={"csrf_token": csrf_in(page), "number": "7-707", "floor": "1", "floor_area": "75.505"},
+    )
+    assert bad_area.status_code == 400 and "at most two decimals" in bad_area.text
+    assert (await _count(db, Building), await _count(db, Unit)) == before
+
+
+async def test_a_community_steward_gets_no_add_community_form_and_strangers_get_404(client):
+    await log_in_by_form(client, STEWARD_XIUSHAN)
+    index = (await client.get("/staff/estates")).text
+    assert "秀山花园" in index and 'name="district_id"' not in index
+    xiushan = re.search(r'href="(/staff/estates/communities/\d+)"', index).group(1)
+    await log_in_as(client, STEWARD_ZHUJIAJIAO)
+    assert (await client.get(xiushan)).status_code == 404
+    await log_in_as(client, ADMIN)
+    assert (await client.get(xiushan)).status_code == 200
