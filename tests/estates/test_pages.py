@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from laoyou.estates.models import Building, Community, Unit
 
 from ..conftest import ADMIN, OFFICIAL_XIUSHAN, STEWARD_XIUSHAN, STEWARD_ZHUJIAJIAO
-from ..web.test_forms import csrf_in, log_in_by_form
+from ..web.conftest import csrf_in, log_in
 
 
 async def log_in_as(client, phone: str) -> None:  # noqa: ANN001
     client.cookies.clear()  # a logged-in visitor is sent away from the login page
-    await log_in_by_form(client, phone)
+    await log_in(client, phone)
 
 
 async def _count(db, model) -> int:  # noqa: ANN001
@@ -27,14 +27,14 @@ def _district_of_form(html: str) -> str:
 
 
 async def test_the_staff_home_links_estates_only_for_those_who_may_use_them(client):
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     assert 'href="/staff/estates"' in (await client.get("/")).text
     await log_in_as(client, OFFICIAL_XIUSHAN)
     assert 'href="/staff/estates"' not in (await client.get("/")).text
 
 
 async def test_a_district_steward_adds_a_community_then_a_building_and_a_unit(client, db):
-    await log_in_by_form(client, STEWARD_ZHUJIAJIAO)
+    await log_in(client, STEWARD_ZHUJIAJIAO)
     client.headers["Accept-Language"] = "en"
     index = await client.get("/staff/estates")
     assert index.status_code == 200 and "新风新村" in index.text and "Add a community" in index.text
@@ -79,7 +79,7 @@ async def test_a_district_steward_adds_a_community_then_a_building_and_a_unit(cl
 
 
 async def test_form_mistakes_show_on_the_page_and_change_nothing(client, db):
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     client.headers["Accept-Language"] = "en"
     home = (await client.get("/staff/estates")).text
     community_url = re.search(r'href="(/staff/estates/communities/\d+)"', home).group(1)
@@ -105,7 +105,7 @@ async def test_form_mistakes_show_on_the_page_and_change_nothing(client, db):
 
 
 async def test_a_community_steward_gets_no_add_community_form_and_strangers_get_404(client):
-    await log_in_by_form(client, STEWARD_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
     index = (await client.get("/staff/estates")).text
     assert "秀山花园" in index and 'name="district_id"' not in index
     xiushan = re.search(r'href="(/staff/estates/communities/\d+)"', index).group(1)
