@@ -56,7 +56,9 @@ def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
         console.print(f"[red]Settings refused:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"Laoyou ({settings.mode}) on http://{host}:{port}  data: {settings.data_dir.resolve()}")
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=True)
+    # The app believes X-Forwarded-For from LAOYOU_TRUSTED_PROXIES only (app.py); uvicorn's own reading of it
+    # (FORWARDED_ALLOW_IPS) would run first and with other addresses.
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
 
 
 @app.command()
