@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+PRODUCTION_DEFAULTS = ("cookie_secure", "persisted_only")  # off elsewhere, on in production unless set
 
 
 class Mode(StrEnum):
@@ -106,23 +107,22 @@ class Settings(BaseSettings):
         if self.mode == Mode.production and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
         if self.mode == Mode.production:
-            # Safe unless turned off by name: production runs behind HTTPS and serves the PWA's own documents.
-            for name in ("cookie_secure", "persisted_only"):
-                if name not in self.model_fields_set:
-                    setattr(self, name, True)
+            self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
         return self
+
+    def turn_on_production_defaults(self) -> None:
+        """Safe unless turned off by name: production runs behind HTTPS and serves the PWA's own documents."""
+        for name in PRODUCTION_DEFAULTS:
+            if name not in self.model_fields_set:
+                setattr(self, name, True)
 
     @property
     def turned_off_in_production(self) -> list[str]:
         """The safe defaults of production this deployment turned off by name (each warned about at start)."""
         if not self.is_production:
             return []
-        return [
-            f"LAOYOU_{name.upper()}"
-            for name in ("cookie_secure", "persisted_only")
-            if not getattr(self, name)
-        ]
+        return [f"LAOYOU_{name.upper()}" for name in PRODUCTION_DEFAULTS if not getattr(self, name)]
 
     @property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
