@@ -153,10 +153,9 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
             for server in servers
             for u in ([server["urls"]] if isinstance(server["urls"], str) else server["urls"])
         ]
-        bad_ice = ""
-    except (ValueError, TypeError, KeyError):
-        urls, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
-    turn = [u for u in urls if u.startswith(("turn:", "turns:"))]
+        turn, bad_ice = [u for u in urls if u.startswith(("turn:", "turns:"))], ""
+    except (ValueError, TypeError, KeyError, AttributeError):
+        turn, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
     lines.append(
         ConfigLine(
             "TURN",
