@@ -84,7 +84,12 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
     }
     if overrides.get("mode") == "production":  # production sends codes through a gateway, never the log
         values.update(
-            sms_backend="http", sms_gateway_url="http://127.0.0.1:9/sms", sms_gateway_token="test-token"
+            sms_backend="http",
+            sms_gateway_url="http://127.0.0.1:9/sms",
+            sms_gateway_token="test-token",
+            # these tests send raw documents over http://testserver; tests/test_production.py checks the defaults
+            persisted_only=False,
+            cookie_secure=False,
         )
     values.update(overrides)
     return Settings(**values)

@@ -100,3 +100,105 @@ def test_demo_serves_with_demo_data_and_health(tmp_path):
         process.terminate()
         output = process.communicate(timeout=30)[0]
     assert "Demo data loaded" in output
+
+
+# --- check-config ------------------------------------------------------------------------------------------
+
+SECRET = "s3cret-" + "x" * 40
+READY = {
+    "LAOYOU_MODE": "production",
+    "LAOYOU_SECRET_KEY": SECRET,
+    "LAOYOU_PUBLIC_URL": "https://laoyou.example.cn",
+    "LAOYOU_SMS_BACKEND": "http",
+    "LAOYOU_SMS_GATEWAY_URL": "https://sms.example.cn/send",
+    "LAOYOU_SMS_GATEWAY_TOKEN": "token",
+    "LAOYOU_ICE_SERVERS": '[{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
+}
+
+
+def only(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """Exactly these LAOYOU_* variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LAOYOU_")}
+    return {**clean, "LAOYOU_DATA_DIR": str(data_dir), **env}
+
+
+def check_config(env: dict[str, str], data_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", "check-config"],
+        capture_output=True,
+        text=True,
+        env=only(env, data_dir),
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_check_config_prints_what_production_will_use(tmp_path):
+    checked = check_config(READY, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    out = checked.stdout
+    for shown in (
+        "https://laoyou.example.cn",
+        "http to https://sms.example.cn/send, with a token",
+        "payments: wechat           not configured",
+        "none online: residents pay at the office",
+        f"made on first start in {tmp_path}/vapid/private_key.pem",
+        "turn:turn.example.cn:3478",
+        "Secure cookies             on",
+        "persisted operations only  on",
+        "trusted proxies            127.0.0.1",
+        "production has what it requires",
+    ):
+        assert shown in out, (shown, out)
+    assert SECRET not in out and "MISSING" not in out and "Traceback" not in checked.stderr
+
+
+def test_check_config_lists_everything_missing_and_fails(tmp_path):
+    env = {"LAOYOU_MODE": "production", "LAOYOU_ICE_SERVERS": "turn:not-json"}
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    missing = [line for line in checked.stdout.splitlines() if line.startswith("MISSING: ")]
+    assert [line.split()[1] for line in missing] == [
+        "LAOYOU_SECRET_KEY",
+        "LAOYOU_PUBLIC_URL",
+        "LAOYOU_SMS_BACKEND",
+        "LAOYOU_ICE_SERVERS",
+    ], missing
+    assert "4 required setting(s) missing" in checked.stdout and "Traceback" not in checked.stderr
+
+
+def test_check_config_names_a_payment_key_file_that_is_not_there(tmp_path):
+    (tmp_path / "merchant.pem").write_text("key")
+    env = READY | {
+        "LAOYOU_PAY_WECHAT_MCHID": "1900000001",
+        "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE": str(tmp_path / "merchant.pem"),
+        "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE": str(tmp_path / "no-such.pem"),
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "payments: wechat           configured" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE: no such file" in checked.stdout
+    assert "payments: notify URL       https://laoyou.example.cn" in checked.stdout
+
+
+def test_check_config_outside_production_only_reports(tmp_path):
+    checked = check_config({"LAOYOU_MODE": "dev"}, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "dev mode: production's requirements are not checked" in checked.stdout
+
+
+def test_serve_checks_the_config_and_refuses_in_one_line(tmp_path):
+    env = READY | {"LAOYOU_PUBLIC_URL": "http://localhost:8000"}
+    process = subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", "serve", "--port", "9"],
+        capture_output=True,
+        text=True,
+        env=only(env, tmp_path) | {"COLUMNS": "500"},
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert process.returncode == 2, process.stdout + process.stderr
+    said = process.stderr.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("Settings refused: LAOYOU_PUBLIC_URL must be"), said
+    assert "laoyou check-config" in said[0] and not (tmp_path / "laoyou.sqlite3").exists()

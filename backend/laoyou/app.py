@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.sms import make_sms_sender
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
                 "this database holds the demo's people, whose staff password is public: production "
                 "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)"
             )
+        for name in settings.turned_off_in_production:
+            log.warning("%s=false: a safe default of production mode is turned off", name)
         worker_task = _start_worker(app, settings)
         gc_pacing.start()
         app.state.ready = True
@@ -94,6 +97,9 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
+    # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
+    # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

@@ -1,12 +1,15 @@
-"""The `laoyou` command: serve, demo, migrate, worker, export-schema, create-admin."""
+"""The `laoyou` command: serve, demo, migrate, worker, check-config, export-schema, create-admin."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -44,11 +47,203 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+@dataclass(frozen=True)
+class ConfigLine:
+    what: str
+    value: str  # what this process will use
+    missing: str = ""  # what production requires and lacks, as one line naming the variable
+
+
+def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN001, C901
+    """What the settings give, and, for production, what each required part lacks."""
+    from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
+    from laoyou.core.settings import DEFAULT_SECRET
+    from laoyou.notify.vapid import key_path
+
+    def need(condition: bool, message: str) -> str:
+        return message if production and condition else ""
+
+    secret = settings.secret_key
+    lines = [
+        ConfigLine("mode", settings.mode.value),
+        ConfigLine(
+            "secret key",
+            "the default" if secret == DEFAULT_SECRET else f"set ({len(secret)} characters)",
+            need(
+                secret == DEFAULT_SECRET or len(secret) < 32,
+                "LAOYOU_SECRET_KEY must be 32 or more private characters (openssl rand -hex 32)",
+            ),
+        ),
+        ConfigLine(
+            "public URL",
+            settings.public_url,
+            need(
+                urlsplit(settings.public_url).scheme != "https"
+                or urlsplit(settings.public_url).hostname in ("localhost", "127.0.0.1", None),
+                "LAOYOU_PUBLIC_URL must be the public https:// address (login cards and push carry it)",
+            ),
+        ),
+        ConfigLine("database", _without_password(settings.effective_database_url)),
+        ConfigLine("data directory", str(settings.data_dir.resolve())),
+    ]
+    sms = settings.sms_backend
+    if sms == "http":
+        sms += f" to {settings.sms_gateway_url or '(no gateway URL)'}"
+        sms += ", with a token" if settings.sms_gateway_token else ", without a token"
+    lines.append(
+        ConfigLine(
+            "SMS",
+            sms,
+            need(settings.sms_backend != "http", "LAOYOU_SMS_BACKEND must be http (console only logs codes)")
+            or need(not settings.sms_gateway_url, "LAOYOU_SMS_GATEWAY_URL is required"),
+        )
+    )
+    pay, refused = None, ""
+    try:
+        pay = PaySettings()
+        check_pay_settings(pay, production=production)
+    except ValueError as exc:  # a malformed LAOYOU_PAY_* value, or a refused default method
+        refused = _refusal(exc)
+    configured = pay.configured() if pay is not None else []
+    key_files = {
+        "wechat": ("LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE", "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE"),
+        "alipay": ("LAOYOU_PAY_ALIPAY_PRIVATE_KEY_FILE", "LAOYOU_PAY_ALIPAY_PUBLIC_KEY_FILE"),
+    }
+    for method in ("wechat", "alipay"):
+        absent = [
+            name
+            for name in key_files[method]
+            if method in configured
+            and not Path(getattr(pay, name.removeprefix("LAOYOU_PAY_").lower())).is_file()
+        ]
+        lines.append(
+            ConfigLine(
+                f"payments: {method}",
+                "configured" if method in configured else "not configured",
+                need(bool(absent), f"{', '.join(absent)}: no such file"),
+            )
+        )
+    if pay is not None and configured:
+        notify = urlsplit(pay.public_url)
+        lines.append(
+            ConfigLine(
+                "payments: notify URL",
+                pay.public_url,
+                need(
+                    notify.scheme != "https" or notify.hostname in ("localhost", "127.0.0.1", None),
+                    "LAOYOU_PAY_PUBLIC_URL must be the public https:// address the gateways notify",
+                ),
+            )
+        )
+    elif not refused:
+        lines.append(ConfigLine("payments", "none online: residents pay at the office"))
+    if refused:
+        lines.append(ConfigLine("payments: default method", "refused", refused if production else ""))
+    if settings.vapid_private_key:
+        vapid = "given (LAOYOU_VAPID_PRIVATE_KEY)"
+    elif key_path(settings).is_file():
+        vapid = f"kept in {key_path(settings)}"
+    else:
+        vapid = f"made on first start in {key_path(settings)}"
+    lines.append(ConfigLine("web push (VAPID) key", vapid))
+    try:
+        servers = json.loads(settings.ice_servers)
+        urls = [
+            u
+            for server in servers
+            for u in ([server["urls"]] if isinstance(server["urls"], str) else server["urls"])
+        ]
+        turn, bad_ice = [u for u in urls if u.startswith(("turn:", "turns:"))], ""
+    except (ValueError, TypeError, KeyError, AttributeError):
+        turn, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
+    lines.append(
+        ConfigLine(
+            "TURN",
+            ", ".join(turn) if turn else "none: calls connect only when phones can reach each other directly",
+            need(bool(bad_ice), bad_ice),
+        )
+    )
+    lines += [
+        ConfigLine("Secure cookies", "on" if settings.cookie_secure else "off"),
+        ConfigLine("persisted operations only", "on" if settings.persisted_only else "off"),
+        ConfigLine("trusted proxies", settings.trusted_proxies or "none"),
+        ConfigLine("worker", settings.worker),
+    ]
+    return lines
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _settings_for_check():  # noqa: ANN202
+    """The settings, and the refusal if production refuses them: then the rest is read all the same (as dev), so
+    everything missing is listed at once."""
+    from pydantic import ValidationError
+
+    from laoyou.core.settings import Settings
+
+    try:
+        return Settings(), None
+    except ValidationError as exc:
+        refusal = _refusal(exc)
+        try:
+            settings = Settings(mode="dev")
+        except ValidationError:
+            console.print(f"[red]Settings refused:[/red] {refusal}")
+            raise typer.Exit(2) from None
+        settings.turn_on_production_defaults()  # shown as production would have them
+        return settings, refusal
+
+
+def _refusal(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
+
+
+@app.command("check-config")
+def check_config(data_dir: DataDirOpt = None) -> None:
+    """Print what production will use and what it lacks; exit 1 when something required is missing."""
+    if data_dir is not None:
+        os.environ["LAOYOU_DATA_DIR"] = str(data_dir)
+    settings, refusal = _settings_for_check()
+    production = refusal is not None or settings.is_production
+    lines = _config_report(settings, production)
+    if refusal is not None:
+        lines[0] = ConfigLine("mode", "production")
+    width = max(len(line.what) for line in lines)
+    for line in lines:
+        typer.echo(f"{line.what:<{width}}  {line.value}")
+    missing = [line.missing for line in lines if line.missing]
+    if refusal is not None and not missing:  # (the report checks what Settings refuses, and more)
+        missing.append(refusal)
+    for message in missing:
+        typer.echo(f"MISSING: {message}")
+    if not production:
+        typer.echo(f"{settings.mode.value} mode: production's requirements are not checked")
+    elif missing:
+        typer.echo(f"{len(missing)} required setting(s) missing: production would refuse to start")
+        raise typer.Exit(1)
+    else:
+        typer.echo("production has what it requires")
+
+
 def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
     import uvicorn
 
     from laoyou.app import create_app
 
+    if settings.is_production:
+        missing = [line.missing for line in _config_report(settings, True) if line.missing]
+        if missing:
+            console.print(f"[red]Settings refused:[/red] {missing[0]} (laoyou check-config lists everything)")
+            raise typer.Exit(2)
     _logging(settings.log_level)
     try:
         application = create_app(settings)
@@ -56,7 +251,9 @@ def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
         console.print(f"[red]Settings refused:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"Laoyou ({settings.mode}) on http://{host}:{port}  data: {settings.data_dir.resolve()}")
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=True)
+    # The app believes X-Forwarded-For from LAOYOU_TRUSTED_PROXIES only (app.py); uvicorn's own reading of it
+    # (FORWARDED_ALLOW_IPS) would run first and with other addresses.
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
 
 
 @app.command()

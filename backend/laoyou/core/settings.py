@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+PRODUCTION_DEFAULTS = ("cookie_secure", "persisted_only")  # off elsewhere, on in production unless set
 
 
 class Mode(StrEnum):
@@ -33,8 +35,17 @@ class Settings(BaseSettings):
     sms_gateway_url: str = Field("", description="the HTTP SMS gateway's endpoint")
     sms_gateway_token: str = Field("", description="bearer token for the SMS gateway")
     sms_sign_name: str = Field("老友管家", description="the signature printed in front of each SMS")
-    persisted_only: bool = Field(False, description="non-staff clients may only send persisted operations")
-    cookie_secure: bool = Field(False, description="mark cookies Secure (turn on behind HTTPS)")
+    persisted_only: bool = Field(
+        False,
+        description="non-staff clients may only send persisted operations (on by default in production)",
+    )
+    cookie_secure: bool = Field(
+        False, description="mark cookies Secure (turn on behind HTTPS; on by default in production)"
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="comma-separated addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed",
+    )
     resident_session_days: int = Field(180, description="lifetime of a resident's session")
     staff_session_hours: int = Field(12, description="lifetime of a staff session")
     login_code_minutes: int = Field(5, description="how long a login code stays valid")
@@ -95,7 +106,34 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
+        if self.mode == Mode.production:
+            self.turn_on_production_defaults()
+        self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
         return self
+
+    def turn_on_production_defaults(self) -> None:
+        """Safe unless turned off by name: production runs behind HTTPS and serves the PWA's own documents."""
+        for name in PRODUCTION_DEFAULTS:
+            if name not in self.model_fields_set:
+                setattr(self, name, True)
+
+    @property
+    def turned_off_in_production(self) -> list[str]:
+        """The safe defaults of production this deployment turned off by name (each warned about at start)."""
+        if not self.is_production:
+            return []
+        return [f"LAOYOU_{name.upper()}" for name in PRODUCTION_DEFAULTS if not getattr(self, name)]
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [
+                ip_network(part.strip(), strict=False)
+                for part in self.trusted_proxies.split(",")
+                if part.strip()
+            ]
+        except ValueError as exc:
+            raise ValueError(f"LAOYOU_TRUSTED_PROXIES: {exc}") from None
 
     @property
     def is_demo(self) -> bool:

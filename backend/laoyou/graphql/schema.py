@@ -191,12 +191,23 @@ def is_refusal(error: GraphQLError) -> bool:
     return original is None or isinstance(original, PermissionDenied | LaoyouError | StrawberryGraphQLError)
 
 
+def _drop_suggestions(error: GraphQLError) -> None:
+    """graphql-core ends many validation and coercion messages with " Did you mean 'x'?" (unknown fields,
+    arguments, types, enum values): names of the schema that production does not describe to strangers.
+    strawberry's disable_field_suggestions only drops the one of an unknown field."""
+    message, suggested, _ = error.message.partition(" Did you mean ")
+    if suggested:
+        error.message = message.rstrip()
+
+
 class LaoyouSchema(strawberry.Schema):
     """Logs a refusal as one INFO line; only what nobody meant is an ERROR with its traceback."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         unexpected = []
         for error in errors:
+            if self.config.disable_field_suggestions:
+                _drop_suggestions(error)
             if is_refusal(error):
                 operation = getattr(execution_context, "operation_name", None) or "anonymous operation"
                 where = ".".join(str(p) for p in error.path) if error.path else "document"

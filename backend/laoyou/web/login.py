@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
 from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+
+PHONE_COOKIE = "laoyou_login_phone"  # the phone a code was just sent to, for the page that asks for the code
 
 
 async def login(
@@ -40,11 +42,22 @@ async def request_code(page: Page) -> Response:
         return await login(
             page, error=data["message"], field="phone", phone=form.get("phone", ""), status_code=400
         )
-    return page.redirect(f"/login/verify?phone={quote(form.get('phone', ''))}")
+    # The phone goes to the next page in a cookie, not the URL: URLs end up in access logs and proxies' logs.
+    page.sub_response.set_cookie(
+        PHONE_COOKIE,
+        quote(form.get("phone", "")[:32]),
+        max_age=page.context.settings.login_code_minutes * 60,
+        httponly=True,
+        samesite="lax",
+        secure=page.context.settings.cookie_secure,
+        path="/login",
+    )
+    return page.redirect("/login/verify")
 
 
 async def verify_form(page: Page) -> Response:
-    phone = page.request.query_params.get("phone", "")
+    # (?phone= is still read: links to the page made before the cookie)
+    phone = unquote(page.request.cookies.get(PHONE_COOKIE, "")) or page.request.query_params.get("phone", "")
     return page.render("verify.html", phone=phone[:32], error=None)
 
 
@@ -57,6 +70,7 @@ async def verify(page: Page) -> Response:
         return page.render(
             "verify.html", status_code=400, phone=form.get("phone", "")[:32], error=data["message"]
         )
+    page.sub_response.delete_cookie(PHONE_COOKIE, path="/login")
     return page.redirect("/")
 
 
