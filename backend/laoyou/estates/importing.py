@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,7 @@ from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.errors import ErrorCode, LaoyouError
 from laoyou.core.i18n import gettext
 from laoyou.core.phone import mask_phone, normalise_phone
+from laoyou.core.time import utcnow
 from laoyou.estates.models import Building, Household, Unit
 from laoyou.estates.onboarding import _editable_community, _text, _whole, parse_area
 
@@ -376,72 +378,106 @@ async def apply_import(
 async def _apply_batch(
     session: AsyncSession, community_id: int, district_id: int, have: _Existing, rows: list[Row]
 ) -> None:
-    units: list[tuple[Row, Unit]] = []
+    # New rows go in with one executemany per table (the ORM's per-object bookkeeping was most of the time);
+    # rows that change an existing unit or household are few and go through the ORM.
+    scope = {"community_id": community_id, "district_id": district_id}
+    unit_of: dict[int, int] = {}  # row line -> unit id
+    fresh: list[Row] = []
     for row in rows:
         building = have.buildings[row.building]
         unit = have.units.get((building.id, row.number))
         if unit is None:
-            unit = Unit(
-                building_id=building.id,
-                community_id=community_id,
-                district_id=district_id,
-                number=row.number,
-                floor=row.floor,
-                floor_area_centi_m2=row.area_centi_m2,
-            )
-            session.add(unit)
-            have.units[(building.id, row.number)] = unit
+            fresh.append(row)
         else:
             unit.floor, unit.floor_area_centi_m2 = row.floor, row.area_centi_m2
-        units.append((row, unit))
-    await session.flush()
-    homes: list[tuple[Row, Household]] = []
-    for row, unit in units:
-        if not row.head:
-            continue
-        household = have.households.get(unit.id)
+            unit_of[row.line] = unit.id
+    if fresh:
+        ids = await _insert(
+            session,
+            Unit,
+            [
+                {
+                    "building_id": have.buildings[row.building].id,
+                    "number": row.number,
+                    "floor": row.floor,
+                    "floor_area_centi_m2": row.area_centi_m2,
+                    **scope,
+                }
+                for row in fresh
+            ],
+        )
+        unit_of.update({row.line: unit_id for row, unit_id in zip(fresh, ids, strict=True)})
+    headed = [row for row in rows if row.head]
+    home_of: dict[int, int] = {}  # row line -> household id
+    homeless: list[Row] = []
+    for row in headed:
+        household = have.households.get(unit_of[row.line])
         if household is None:
-            household = Household(
-                unit_id=unit.id, community_id=community_id, district_id=district_id, head_name=row.head
-            )
-            session.add(household)
-            have.households[unit.id] = household
+            homeless.append(row)
         else:
             household.head_name = row.head
-        homes.append((row, household))
+            home_of[row.line] = household.id
+    if homeless:
+        now = utcnow()
+        ids = await _insert(
+            session,
+            Household,
+            [
+                {"unit_id": unit_of[row.line], "head_name": row.head, "created_at": now, **scope}
+                for row in homeless
+            ],
+        )
+        home_of.update({row.line: home_id for row, home_id in zip(homeless, ids, strict=True)})
     await session.flush()
-    phones = list({phone for row, _household in homes for phone in row.phones})
-    people: dict[str, Person] = {}
+    phones = list({phone for row in headed for phone in row.phones})
+    people: dict[str, int] = {}
     for part in _chunks(phones):
-        for person in await session.exec(select(Person).where(col(Person.phone).in_(part))):
-            people[person.phone] = person
-    for row, _household in homes:
+        found = await session.exec(select(Person.phone, Person.id).where(col(Person.phone).in_(part)))
+        people.update(dict(found.all()))
+    newcomers: dict[str, str] = {}
+    for row in headed:
         for index, phone in enumerate(row.phones):
             if phone not in people:
                 # The first phone is the head's; the others' names are not in the sheet.
-                people[phone] = Person(phone=phone, name=row.head if index == 0 else "")
-                session.add(people[phone])
-    await session.flush()
-    for row, household in homes:
-        living = have.residents.setdefault(household.id, set())
+                newcomers.setdefault(phone, row.head if index == 0 else "")
+    if newcomers:
+        now = utcnow()
+        ids = await _insert(
+            session,
+            Person,
+            [{"phone": phone, "name": name, "created_at": now} for phone, name in newcomers.items()],
+        )
+        people.update(zip(newcomers, ids, strict=True))
+    grants = []
+    for row in headed:
+        household_id = home_of[row.line]
+        living = have.residents.setdefault(household_id, set())
         for phone in row.phones:
             if phone not in living:
-                await grant_resident(session, person=people[phone], household=household)
+                grants.append(resident_grant(people[phone], household_id, **scope))
                 living.add(phone)
+    if grants:
+        await session.execute(insert(RoleGrant), grants)
 
 
-async def grant_resident(session: AsyncSession, *, person: Person, household: Household) -> RoleGrant:
-    """Make the person a resident of the household (the caller checks they are not one already).
-    Added without a flush of its own so an import's grants go to the database together."""
-    grant = RoleGrant(
-        person_id=person.id,
-        role=Role.resident.value,
-        district_id=household.district_id,
-        community_id=household.community_id,
-        household_id=household.id,
-    )
-    session.add(grant)
-    return grant
+async def _insert(session: AsyncSession, model: type, values: list[dict]) -> list[int]:
+    """One executemany; the new ids in the order of `values`."""
+    found = await session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), values)
+    return list(found.scalars())
+
+
+def resident_grant(person_id: int, household_id: int, *, community_id: int, district_id: int) -> dict:
+    """The role grant that makes a person a resident of a household, as a row to insert (the caller checks
+    they are not one already); its scope is what accounts.check_grant_scope asks of a resident."""
+    return {
+        "person_id": person_id,
+        "role": Role.resident.value,
+        "district_id": district_id,
+        "community_id": community_id,
+        "household_id": household_id,
+        "on_duty": False,
+        "created_at": utcnow(),
+    }
 
 
 # --- the template ----------------------------------------------------------------------------------------------
