@@ -180,3 +180,24 @@ async def test_two_thousand_rows_then_again(db) -> None:  # noqa: ANN001
     again = await run(db, actor, community, "big.csv", data)
     assert again.count("unchanged") == 2_000
     assert time.perf_counter() - started < 60
+
+
+async def test_a_rerun_after_a_crash_writes_only_the_rest(db) -> None:  # noqa: ANN001
+    actor = await actor_for(db, STEWARD_XIUSHAN)
+    community = own_community(actor)
+    sheet = [HEADER_ZH] + [
+        [f"续传{n // 4}号楼", f"{n}", 1, "50", f"户主{n}", f"1393{n:07d}", ""] for n in range(10)
+    ]
+    data = csv_bytes(sheet)
+
+    async def crash() -> None:
+        raise RuntimeError("the machine stopped")
+
+    plan = await run(db, actor, community, "r.csv", data, write=False)
+    with pytest.raises(RuntimeError):
+        await apply_import(db, actor=actor, plan=plan, batch=4, on_batch=crash)
+    resumed = await run(db, actor, community, "r.csv", data, write=False)
+    assert outcomes(resumed) == ["unchanged"] * 4 + ["new"] * 6
+    assert await apply_import(db, actor=actor, plan=resumed, batch=4) == 6
+    final = await run(db, actor, community, "r.csv", data, write=False)
+    assert outcomes(final) == ["unchanged"] * 10
