@@ -250,30 +250,39 @@ def _chunks(items: list, size: int = _CHUNK):  # noqa: ANN202
         yield items[start : start + size]
 
 
-async def _existing(session: AsyncSession, community_id: int) -> _Existing:
+async def _existing(session: AsyncSession, community_id: int, names: set[str]) -> _Existing:
+    """What the community has in the buildings the file names: a file about two buildings does not load the
+    units of twenty."""
     buildings = {
         b.name: b for b in await session.exec(select(Building).where(Building.community_id == community_id))
     }
-    units = {
-        (u.building_id, u.number): u
-        for u in await session.exec(select(Unit).where(Unit.community_id == community_id))
-    }
-    households = {
-        h.unit_id: h
-        for h in await session.exec(select(Household).where(Household.community_id == community_id))
-    }
+    building_ids = [b.id for name, b in buildings.items() if name in names]
+    units: dict[tuple[int, str], Unit] = {}
+    households: dict[int, Household] = {}
     residents: dict[int, set[str]] = {}
-    found = await session.exec(
-        select(RoleGrant.household_id, Person.phone)
-        .join(Person, col(Person.id) == RoleGrant.person_id)
-        .where(
-            RoleGrant.community_id == community_id,
-            RoleGrant.role == Role.resident.value,
-            col(RoleGrant.revoked_at).is_(None),
+    for part in _chunks(building_ids):
+        for u in await session.exec(select(Unit).where(col(Unit.building_id).in_(part))):
+            units[(u.building_id, u.number)] = u
+        homes = await session.exec(
+            select(Household)
+            .join(Unit, col(Unit.id) == Household.unit_id)
+            .where(col(Unit.building_id).in_(part))
         )
-    )
-    for household_id, phone in found:
-        residents.setdefault(household_id, set()).add(phone)
+        for h in homes:
+            households[h.unit_id] = h
+        found = await session.exec(
+            select(RoleGrant.household_id, Person.phone)
+            .join(Person, col(Person.id) == RoleGrant.person_id)
+            .join(Household, col(Household.id) == RoleGrant.household_id)
+            .join(Unit, col(Unit.id) == Household.unit_id)
+            .where(
+                col(Unit.building_id).in_(part),
+                RoleGrant.role == Role.resident.value,
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+        for household_id, phone in found:
+            residents.setdefault(household_id, set()).add(phone)
     return _Existing(buildings, units, households, residents)
 
 
@@ -284,7 +293,7 @@ def _m2(centi: int) -> str:
 async def plan_import(session: AsyncSession, *, actor: Actor, community_id: int, rows: list[Row]) -> Plan:
     """Each row's outcome against what the community has now; nothing is written."""
     community = await _editable_community(session, actor, community_id)
-    have = await _existing(session, community.id)
+    have = await _existing(session, community.id, {row.building for row in rows if row.outcome != "error"})
     seen: dict[tuple[str, str], int] = {}
     for row in rows:
         if row.outcome == "error":
@@ -355,8 +364,8 @@ async def apply_import(
     if plan.errors:
         raise LaoyouError(ErrorCode.INVALID, "Please correct the rows with errors first.")
     community = await _editable_community(session, actor, plan.community_id)
-    have = await _existing(session, community.id)
     todo = [row for row in plan.rows if row.outcome in ("new", "changed")]
+    have = await _existing(session, community.id, {row.building for row in todo})
     floors: dict[str, int] = {}
     for row in todo:
         floors[row.building] = max(floors.get(row.building, 1), row.floor)
