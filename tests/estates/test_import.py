@@ -25,7 +25,8 @@ from laoyou.estates.importing import (
 )
 from laoyou.estates.models import Community, Household, Unit
 
-from ..conftest import STEWARD_XIUSHAN, STEWARD_YUEYANG
+from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
+from ..web.conftest import log_in
 
 HEADER_ZH = ["楼栋", "单元号", "楼层", "面积", "户主", "电话", "业主/租户"]
 HEADER_EN = ["Building", "Unit number", "Floor", "Area", "Head of household", "Phones", "Owner or tenant"]
@@ -201,3 +202,16 @@ async def test_a_rerun_after_a_crash_writes_only_the_rest(db) -> None:  # noqa: 
     assert await apply_import(db, actor=actor, plan=resumed, batch=4) == 6
     final = await run(db, actor, community, "r.csv", data, write=False)
     assert outcomes(final) == ["unchanged"] * 10
+
+
+async def test_staff_download_the_templates_and_residents_get_404(client) -> None:  # noqa: ANN001
+    await log_in(client, STEWARD_XIUSHAN)
+    for suffix in ("xlsx", "csv"):
+        answer = await client.get(f"/staff/estates/import-template.{suffix}")
+        assert answer.status_code == 200
+        assert f'filename="estate-import.{suffix}"' in answer.headers["content-disposition"]
+        rows = parse_rows(read_table(f"t.{suffix}", answer.content))
+        assert [(r.building, r.number, r.outcome) for r in rows] == [("1号楼", "101", "new")]
+    client.cookies.clear()
+    await log_in(client, RESIDENT_XIUSHAN)
+    assert (await client.get("/staff/estates/import-template.csv")).status_code == 404
