@@ -202,3 +202,39 @@ def test_serve_checks_the_config_and_refuses_in_one_line(tmp_path):
     said = process.stderr.strip().splitlines()
     assert len(said) == 1 and said[0].startswith("Settings refused: LAOYOU_PUBLIC_URL must be"), said
     assert "laoyou check-config" in said[0] and not (tmp_path / "laoyou.sqlite3").exists()
+
+
+def test_import_estates_refuses_errors_then_imports_once(tmp_path):
+    assert laoyou("migrate", data_dir=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "laoyou.sqlite3") as db:
+        db.execute(
+            "INSERT INTO district (name, city, operator_name, operator_phone, contract_model, created_at)"
+            " VALUES ('秀山片区', '上海', '老友', '+8613900000000', 'joint_tender', '2026-01-01 00:00:00')"
+        )
+        db.execute(
+            "INSERT INTO community (district_id, name, address, on_duty_phone, created_at)"
+            " VALUES (1, '秀山小区', '秀山路1号', '+8613900000001', '2026-01-01 00:00:00')"
+        )
+    sheet = tmp_path / "units.csv"
+    sheet.write_bytes(
+        "楼栋,单元号,楼层,面积,户主,电话\n1号楼,101,1,75.5,王秀英,13912340001\n1号楼,102,1,7x,,\n".encode(
+            "gb18030"
+        )
+    )
+    refused = laoyou("import-estates", str(sheet), "--community", "1", data_dir=tmp_path)
+    assert refused.returncode == 1, refused.stderr
+    assert "row 3, cell D3 面积" in refused.stdout and "error: 1" in refused.stdout
+    sheet.write_bytes(
+        "楼栋,单元号,楼层,面积,户主,电话\n1号楼,101,1,75.5,王秀英,13912340001\n".encode("gb18030")
+    )
+    dry = laoyou("import-estates", str(sheet), "--community", "1", "--dry-run", data_dir=tmp_path)
+    assert "new: 1" in dry.stdout and "nothing was written" in dry.stdout
+    done = laoyou("import-estates", str(sheet), "--community", "1", data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = laoyou("import-estates", str(sheet), "--community", "1", data_dir=tmp_path)
+    assert "unchanged: 1" in again.stdout and "written: 0" in again.stdout
+    with sqlite3.connect(tmp_path / "laoyou.sqlite3") as db:
+        assert db.execute("SELECT number, floor_area_centi_m2 FROM unit").fetchall() == [("101", 7550)]
+        assert db.execute("SELECT count(*) FROM role_grant WHERE role = 'resident'").fetchone()[0] == 1
+    elsewhere = laoyou("import-estates", str(sheet), "--community", "9", data_dir=tmp_path)
+    assert elsewhere.returncode == 2

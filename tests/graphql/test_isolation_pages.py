@@ -425,6 +425,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     # --- estates
     ("GET", "/staff/estates"): P(),
+    ("GET", "/staff/estates/import-template.xlsx"): P(),
+    ("GET", "/staff/estates/import-template.csv"): P(),
     ("POST", "/staff/estates"): P(
         lambda t: Aim(
             form={

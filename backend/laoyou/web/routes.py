@@ -22,6 +22,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import cards as card_pages
     from laoyou.web import chat as chat_pages
     from laoyou.web import desk as desk_pages
+    from laoyou.web import estate_import as estate_import_pages
     from laoyou.web import estates as estate_pages
     from laoyou.web import family as family_pages
     from laoyou.web import home as home_pages
@@ -41,6 +42,7 @@ def install_web(app: FastAPI) -> None:
     briefing_pages.install(app)
     notify_pages.install(app)
     estate_pages.install(app)
+    estate_import_pages.install(app)
     app.mount("/static", StaticFiles(directory=settings.pwa_dir / "static"), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)
