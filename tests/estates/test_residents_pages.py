@@ -53,6 +53,24 @@ async def test_a_steward_adds_a_person_and_takes_them_off(client, db):
     assert "钱大爷" not in (await client.get(url)).text
 
 
+async def test_family_added_by_the_steward_are_listed_and_taken_off(client, db):
+    home = await home_of(db, RESIDENT_XIUSHAN)
+    await log_in(client, STEWARD_XIUSHAN)
+    url = f"/staff/households/{home.household_id}/residents"
+    page = await client.get(url)
+    added = await client.post(
+        url,
+        data={"csrf_token": csrf_in(page.text), "name": "钱小妹", "phone": NEW_PHONE, "relation": "FAMILY"},
+    )
+    assert added.status_code == 303
+    page = await client.get(url)
+    person_id = await db.scalar(select(Person.id).where(Person.phone == e164(NEW_PHONE)))
+    remove = f"{url}/{person_id}/remove"
+    assert "钱小妹" in page.text and f'action="{remove}"' in page.text
+    assert (await client.post(remove, data={"csrf_token": csrf_in(page.text)})).status_code == 303
+    assert "钱小妹" not in (await client.get(url)).text
+
+
 async def test_a_mistake_is_shown_on_the_form_and_changes_nothing(client, db):
     home = await home_of(db, RESIDENT_XIUSHAN)
     await log_in(client, STEWARD_XIUSHAN)

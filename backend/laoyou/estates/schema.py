@@ -251,6 +251,13 @@ class Household:
             HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
         ]
 
+    @strawberry.field(description="The family who follow this home; phones are masked.")
+    async def family(self, info: Info) -> list[HouseholdMember]:
+        people = await info.context.loaders.family_by_household.load(self.row.id)
+        return [
+            HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
+        ]
+
     @strawberry.field(description="The address as a person would say it.")
     async def address(self, info: Info) -> str:
         unit = await info.context.loaders.unit_by_id.load(self.row.unit_id)
