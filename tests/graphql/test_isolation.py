@@ -451,6 +451,11 @@ def uid(prefix: str = "iso") -> str:
     return f"{prefix}-{next(_unique)}"
 
 
+def uid_phone() -> str:
+    """A mobile number nobody in the demo holds."""
+    return f"1370{next(_unique):07d}"
+
+
 QUERIES: dict[str, Entry] = {
     "viewer": E(),
     # Demo mode lists the fixed demo logins on purpose; production lists nobody (tests/graphql/test_hardening.py).
@@ -569,6 +574,18 @@ MUTATIONS: dict[str, Entry] = {
     "archiveUnit": E(lambda t: {"id": t.unit_id}),
     "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
     "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
+    "addResident": E(
+        lambda t: [
+            {"householdId": t.household_id, "name": "伪造", "phone": uid_phone(), "relation": "OWNER"},
+            {
+                "householdId": t.household_id,
+                "name": "伪造",
+                "phone": t.other_resident_phone,
+                "relation": "FAMILY",
+            },
+        ]
+    ),
+    "removeResident": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     # A code is sent to whatever number is given (the answer echoes its masked form); nothing of the target shows.
     "requestLoginCode": E(
         lambda t: {"phone": t.resident_phone}, echoes=lambda t: {mask_phone("+86" + t.resident_phone)}

@@ -42,6 +42,7 @@ from .test_isolation import (  # noqa: F401  (quiet and written_tables are fixtu
     rows_by_key,
     rows_of,
     snapshot,
+    uid_phone,
     written_tables,
 )
 
@@ -548,6 +549,15 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("POST", "/staff/households/{household_id}/cards/{card_id}/revoke"): P(
         lambda t: Aim({"household_id": t.household_id, "card_id": t.card_id})
+    ),
+    ("GET", "/staff/households/{household_id}/residents"): P(lambda t: Aim({"household_id": t.household_id})),
+    ("POST", "/staff/households/{household_id}/residents"): P(
+        lambda t: Aim(
+            {"household_id": t.household_id}, form={"name": "伪造", "phone": uid_phone(), "relation": "OWNER"}
+        )
+    ),
+    ("POST", "/staff/households/{household_id}/residents/{person_id}/remove"): P(
+        lambda t: Aim({"household_id": t.household_id, "person_id": t.resident_id})
     ),
     ("GET", "/favicon.ico"): P(public=True),
 }

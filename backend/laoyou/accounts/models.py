@@ -63,6 +63,7 @@ class RoleGrant(SQLModel, table=True):
     community_id: int | None = Field(default=None, foreign_key="community.id", index=True)
     household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
     on_duty: bool = False  # a steward who answers the community's call button
+    tenure: str | None = Field(default=None, max_length=10)  # a resident's: owner or tenant
     created_at: datetime = utc_field(default_now=True)
     revoked_at: datetime | None = utc_field(nullable=True)
 

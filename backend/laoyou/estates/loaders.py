@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.models import Person
+from laoyou.accounts.models import Person, Role
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Community, District, Household, Unit
 from laoyou.graphql.loaders import batched, rows_by_id, rows_grouped
@@ -58,3 +58,12 @@ def MembersByHouseholdLoader(  # noqa: N802
 ) -> DataLoader[int, list[Person]]:
     """The residents of each household; staff reads are audited for the whole batch at once."""
     return batched(lambda ids: estates.household_people_many(session, actor=actor(), household_ids=ids))
+
+
+def FamilyByHouseholdLoader(  # noqa: N802
+    session: AsyncSession, actor: Callable[[], Actor]
+) -> DataLoader[int, list[Person]]:
+    """The family who follow each household (a steward sees whom they may take off); audited like residents."""
+    return batched(
+        lambda ids: estates.household_people_many(session, actor=actor(), household_ids=ids, role=Role.family)
+    )

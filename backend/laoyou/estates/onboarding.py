@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.models import Role
+from laoyou.accounts.audit import audit
+from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.phone import normalise_phone
 from laoyou.core.text import check_text
 from laoyou.core.time import utcnow
 from laoyou.estates.models import Building, Community, District, Household, Unit
-from laoyou.estates.service import access_community, access_district, access_household
+from laoyou.estates.service import (
+    access_community,
+    access_district,
+    access_household,
+    access_household_as_steward,
+)
 
 _AREA = re.compile(r"(\d{1,7})(?:\.(\d{1,2}))?")
 
@@ -436,5 +443,108 @@ async def do_update_household(
     household = await access_household(session, actor=actor, household_id=household_id)
     await _editable_community(session, actor, household.community_id)
     household.head_name = _text(head_name, field="headName", max_length=50)
+    await session.flush()
+    return household
+
+
+# --- residents ---------------------------------------------------------------------------------------------
+
+
+class Relation(StrEnum):
+    """How a person a steward adds belongs to a home: owners and tenants live there, family follow it."""
+
+    owner = "owner"
+    tenant = "tenant"
+    family = "family"
+
+
+_HOME_ROLES = (Role.resident.value, Role.family.value)
+
+
+async def _stewarded_household(session: AsyncSession, actor: Actor, household_id: int) -> Household:
+    household = await access_household_as_steward(session, actor=actor, household_id=household_id)
+    await _editable_community(session, actor, household.community_id)
+    return household
+
+
+async def do_add_resident(
+    session: AsyncSession, *, actor: Actor, household_id: int, name: str, phone: str, relation: Relation
+) -> Household:
+    """A steward adds a person to a home they serve; that person's first SMS login then lands in it.
+
+    The person is found by phone or created; a name already known is kept (the person may have set it).
+    """
+    household = await _stewarded_household(session, actor, household_id)
+    name = _text(name, field="name", max_length=50)
+    normalised = normalise_phone(phone, field="phone")
+    person = (await session.exec(select(Person).where(Person.phone == normalised))).first()
+    if person is None:
+        person = Person(phone=normalised, name=name)
+        session.add(person)
+        await session.flush()
+    else:
+        linked = await session.exec(
+            select(RoleGrant.id).where(
+                RoleGrant.person_id == person.id,
+                RoleGrant.household_id == household.id,
+                col(RoleGrant.role).in_(_HOME_ROLES),
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+        _not_taken(linked.first() is not None, field="phone", message="This person is already in this home.")
+        if not person.name:
+            person.name = name
+            session.add(person)
+    session.add(
+        RoleGrant(
+            person_id=person.id,
+            role=(Role.family if relation is Relation.family else Role.resident).value,
+            district_id=household.district_id,
+            community_id=household.community_id,
+            household_id=household.id,
+            tenure=None if relation is Relation.family else relation.value,
+        )
+    )
+    await audit(
+        session,
+        actor=actor,
+        action="resident.add",
+        subject_type="household",
+        subject_id=household.id,
+        detail=f"person {person.id} {relation.value}",
+    )
+    await session.flush()
+    return household
+
+
+async def do_remove_resident(
+    session: AsyncSession, *, actor: Actor, household_id: int, person_id: int
+) -> Household:
+    """A steward takes a person off a home: they lose access at once (their grant is revoked, kept for history)."""
+    household = await _stewarded_household(session, actor, household_id)
+    grants = list(
+        await session.exec(
+            select(RoleGrant).where(
+                RoleGrant.person_id == person_id,
+                RoleGrant.household_id == household.id,
+                col(RoleGrant.role).in_(_HOME_ROLES),
+                col(RoleGrant.revoked_at).is_(None),
+            )
+        )
+    )
+    if not grants:
+        raise NotFound()
+    now = utcnow()
+    for grant in grants:
+        grant.revoked_at = now
+        session.add(grant)
+    await audit(
+        session,
+        actor=actor,
+        action="resident.remove",
+        subject_type="household",
+        subject_id=household.id,
+        detail=f"person {person_id}",
+    )
     await session.flush()
     return household

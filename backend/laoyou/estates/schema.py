@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -250,6 +251,13 @@ class Household:
             HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
         ]
 
+    @strawberry.field(description="The family who follow this home; phones are masked.")
+    async def family(self, info: Info) -> list[HouseholdMember]:
+        people = await info.context.loaders.family_by_household.load(self.row.id)
+        return [
+            HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
+        ]
+
     @strawberry.field(description="The address as a person would say it.")
     async def address(self, info: Info) -> str:
         unit = await info.context.loaders.unit_by_id.load(self.row.unit_id)
@@ -380,6 +388,12 @@ CommunityResult = result_union("CommunityResult", CommunitySaved, EstatesError)
 BuildingResult = result_union("BuildingResult", BuildingSaved, EstatesError)
 UnitResult = result_union("UnitResult", UnitSaved, EstatesError)
 HouseholdResult = result_union("HouseholdResult", HouseholdSaved, EstatesError)
+
+
+ResidentRelation = strawberry.enum(
+    Enum("ResidentRelation", {v.name.upper(): v.value for v in onboarding.Relation}),
+    description="Owners and tenants live in the home; family follow it.",
+)
 
 
 def _district(data: DistrictInput) -> onboarding.DistrictInput:
@@ -569,6 +583,47 @@ class EstatesMutation:
         async def work() -> HouseholdSaved:
             row = await onboarding.do_update_household(
                 context.session, actor=context.actor, household_id=decode_id(id), head_name=head_name
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Stewards add a person to a home they serve, found or created by phone.",
+    )
+    async def add_resident(
+        self, info: Info, household_id: strawberry.ID, name: str, phone: str, relation: ResidentRelation
+    ) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_add_resident(
+                context.session,
+                actor=context.actor,
+                household_id=decode_id(household_id),
+                name=name,
+                phone=phone,
+                relation=onboarding.Relation(relation.value),
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff], description="Stewards take a person off a home they serve."
+    )
+    async def remove_resident(
+        self, info: Info, household_id: strawberry.ID, person_id: strawberry.ID
+    ) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_remove_resident(
+                context.session,
+                actor=context.actor,
+                household_id=decode_id(household_id),
+                person_id=decode_id(person_id),
             )
             return HouseholdSaved(household=Household(row=row))
 

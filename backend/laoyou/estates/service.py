@@ -323,8 +323,10 @@ async def my_households(
     return list(rows)
 
 
-async def residents_by_household(session: AsyncSession, household_ids: list[int]) -> dict[int, list[Person]]:
-    """The residents of many households in one query (loaders call this)."""
+async def residents_by_household(
+    session: AsyncSession, household_ids: list[int], role: Role = Role.resident
+) -> dict[int, list[Person]]:
+    """The residents (or the family) of many households in one query (loaders call this)."""
     found: dict[int, list[Person]] = {hid: [] for hid in household_ids}
     if not household_ids:
         return found
@@ -333,7 +335,7 @@ async def residents_by_household(session: AsyncSession, household_ids: list[int]
         .join(RoleGrant, RoleGrant.person_id == Person.id)
         .where(
             col(RoleGrant.household_id).in_(household_ids),
-            RoleGrant.role == Role.resident.value,
+            RoleGrant.role == role.value,
             col(RoleGrant.revoked_at).is_(None),
         )
         .order_by(Person.id)
@@ -349,13 +351,13 @@ async def household_people(session: AsyncSession, *, actor: Actor, household: Ho
 
 
 async def household_people_many(
-    session: AsyncSession, *, actor: Actor, household_ids: list[int]
+    session: AsyncSession, *, actor: Actor, household_ids: list[int], role: Role = Role.resident
 ) -> dict[int, list[Person]]:
-    """The residents of households the actor has already been given, in one query.
+    """The residents (or the family) of households the actor has already been given, in one query.
 
     Staff reading other people's households is logged, one audit line per household, written together.
     """
-    people = await residents_by_household(session, household_ids)
+    people = await residents_by_household(session, household_ids, role)
     others = [household_id for household_id in household_ids if household_id not in actor.household_ids]
     await audit_many(
         session, actor=actor, action="household.read_people", subject_type="household", subject_ids=others

@@ -104,6 +104,10 @@ class Loaders:
         return self._get(estate_loaders.MembersByHouseholdLoader, self._actor)
 
     @property
+    def family_by_household(self) -> DataLoader:
+        return self._get(estate_loaders.FamilyByHouseholdLoader, self._actor)
+
+    @property
     def bill_by_id(self) -> DataLoader:
         from laoyou.billing import loaders as billing_loaders
 

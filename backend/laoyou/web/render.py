@@ -106,6 +106,11 @@ class Can:
         """Household login cards (estates.access_household_as_steward)."""
         return self._actor.has(Role.steward, Role.admin)
 
+    @property
+    def manage_residents(self) -> bool:
+        """Adding and taking people off a household (estates.onboarding.do_add_resident)."""
+        return self._actor.has(Role.steward, Role.admin)
+
 
 class Page:
     """One page request: its GraphQL context, cookies to set, and the rendering."""

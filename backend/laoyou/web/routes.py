@@ -30,6 +30,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import media
     from laoyou.web import notify as notify_pages
     from laoyou.web import repairs as repair_pages
+    from laoyou.web import residents as resident_pages
     from laoyou.web import settings as settings_pages
     from laoyou.web import work_orders as work_order_pages
 
@@ -54,6 +55,7 @@ def install_web(app: FastAPI) -> None:
     family_pages.install(app)
     settings_pages.install(app)
     card_pages.install(app)
+    resident_pages.install(app)
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
 
