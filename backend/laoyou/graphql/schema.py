@@ -19,7 +19,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
-from laoyou.accounts.staff_schema import StaffMutation, StaffQuery
+from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.core.db import has_writes

@@ -1,4 +1,4 @@
-"""GraphQL for the operator's admin managing staff roles (accounts.staff)."""
+"""GraphQL for the operator's admin managing staff roles (accounts.staff_roles)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import datetime
 
 import strawberry
 
-from laoyou.accounts import staff
 from laoyou.accounts.models import AuditEvent as AuditEventRow
 from laoyou.accounts.models import Person as PersonRow
 from laoyou.accounts.models import Role as RoleValue
 from laoyou.accounts.models import RoleGrant as RoleGrantRow
 from laoyou.accounts.schema import Role
+from laoyou.accounts.staff_roles import service as staff
 from laoyou.core.phone import national
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Community, District
