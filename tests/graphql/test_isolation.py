@@ -200,6 +200,9 @@ async def prepare_target(
         other_household_id=str(other_home["household_id"]),
         steward_id=str(steward["id"]),
         steward_phone=spec.steward,
+        steward_grant_id=str(
+            next(g_["id"] for g_ in grants if g_["person_id"] == steward["id"] and g_["role"] == "steward")
+        ),
     )
     household = (await rows_of(db, "household", TABLES["household"].c.id == int(t.household_id)))[0]
     unit = (await rows_of(db, "unit", TABLES["unit"].c.id == household["unit_id"]))[0]
@@ -522,6 +525,8 @@ QUERIES: dict[str, Entry] = {
             {"districtId": t.district_id, "communityId": t.community_id, "days": 30},
         ]
     ),
+    "staffPeople": E(),
+    "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
 }
 
 MUTATIONS: dict[str, Entry] = {
@@ -780,6 +785,24 @@ MUTATIONS: dict[str, Entry] = {
             "communityIds": [t.community_id],
             "onDuty": True,
         }
+    ),
+    "grantStaffRole": E(
+        lambda t: [
+            {
+                "input": {
+                    "phone": t.steward_phone,
+                    "name": "伪造",
+                    "role": "steward",
+                    "communityId": t.community_id,
+                }
+            },
+            {"input": {"phone": "13912340001", "name": "伪造", "role": "agent", "districtId": t.district_id}},
+        ],
+    ),
+    "revokeStaffRole": E(lambda t: {"grantId": t.steward_grant_id}),
+    "issuePasswordSetup": E(lambda t: [{"personId": t.steward_id}, {"personId": t.resident_id}]),
+    "setPasswordWithToken": E(
+        lambda t: {"token": "forged-setup-token", "password": "a-long-enough-password"}
     ),
 }
 

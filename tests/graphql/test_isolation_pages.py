@@ -466,6 +466,26 @@ ROUTES: dict[tuple[str, str], Page] = {
             form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
         )
     ),
+    # --- staff roles and passwords (the admin's pages; a forged setup link changes nothing)
+    ("GET", "/staff/people"): P(),
+    ("POST", "/staff/people"): P(
+        lambda t: Aim(
+            form={"phone": t.steward_phone, "name": "伪造", "role": "steward", "scope": f"c:{t.community_id}"}
+        )
+    ),
+    ("GET", "/staff/people/{person_id}"): P(lambda t: Aim({"person_id": t.steward_id})),
+    ("POST", "/staff/people/{person_id}/revoke"): P(
+        lambda t: Aim({"person_id": t.steward_id}, form={"grant_id": t.steward_grant_id})
+    ),
+    ("POST", "/staff/people/{person_id}/password"): P(lambda t: Aim({"person_id": t.steward_id})),
+    ("GET", "/password/set"): P(
+        lambda t: Aim(query={"token": "forged-setup-token"}), public=True, stranger=200
+    ),
+    ("POST", "/password/set"): P(
+        lambda t: Aim(form={"token": "forged-setup-token", "password": "a-long-enough-password"}),
+        public=True,
+        stranger=400,
+    ),
     ("GET", "/staff/emergency"): P(),
     ("POST", "/staff/emergency"): P(
         lambda t: Aim(

@@ -116,6 +116,21 @@ class LoginCard(SQLModel, table=True):
     revoked_at: datetime | None = utc_field(nullable=True)
 
 
+class PasswordSetup(SQLModel, table=True):
+    """A one-time link with which a staff member sets their own password; the token is stored hashed."""
+
+    __tablename__ = "password_setup"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    issued_by_id: int = Field(foreign_key="person.id")
+    created_at: datetime = utc_field(default_now=True)
+    expires_at: datetime = utc_field()
+    used_at: datetime | None = utc_field(nullable=True)
+    revoked_at: datetime | None = utc_field(nullable=True)
+
+
 class FamilyLinkStatus(StrEnum):
     pending = "pending"
     accepted = "accepted"

@@ -19,6 +19,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
+from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
 from laoyou.core.db import has_writes
@@ -36,7 +37,14 @@ log = logging.getLogger("laoyou.graphql")
 
 @strawberry.type
 class Query(
-    AccountsQuery, EstatesQuery, BillingQuery, BriefingsQuery, NotifyQuery, SupportQuery, TicketsQuery
+    AccountsQuery,
+    EstatesQuery,
+    BillingQuery,
+    BriefingsQuery,
+    NotifyQuery,
+    SupportQuery,
+    TicketsQuery,
+    StaffQuery,
 ):
     pass
 
@@ -50,6 +58,7 @@ class Mutation(
     NotifyMutation,
     SupportMutation,
     TicketsMutation,
+    StaffMutation,
 ):
     pass
 

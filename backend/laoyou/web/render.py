@@ -102,6 +102,11 @@ class Can:
         return self._actor.has(Role.steward, Role.admin)
 
     @property
+    def manage_staff(self) -> bool:
+        """Staff roles and password setups (accounts.staff_roles): the operator's admin only."""
+        return self._actor.is_admin
+
+    @property
     def print_cards(self) -> bool:
         """Household login cards (estates.access_household_as_steward)."""
         return self._actor.has(Role.steward, Role.admin)

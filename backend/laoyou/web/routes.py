@@ -32,6 +32,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import repairs as repair_pages
     from laoyou.web import residents as resident_pages
     from laoyou.web import settings as settings_pages
+    from laoyou.web import staff as staff_pages
     from laoyou.web import work_orders as work_order_pages
 
     media.install(app)
@@ -44,6 +45,7 @@ def install_web(app: FastAPI) -> None:
     notify_pages.install(app)
     estate_pages.install(app)
     estate_import_pages.install(app)
+    staff_pages.install(app)
     app.mount("/static", StaticFiles(directory=settings.pwa_dir / "static"), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)
