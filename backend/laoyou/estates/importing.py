@@ -28,7 +28,7 @@ from laoyou.core.i18n import gettext
 from laoyou.core.phone import mask_phone, normalise_phone
 from laoyou.core.time import utcnow
 from laoyou.estates.models import Building, Household, Unit
-from laoyou.estates.onboarding import _editable_community, _text, _whole, parse_area
+from laoyou.estates.onboarding import checked_text, checked_whole, editable_community, parse_area
 
 MAX_ROWS = 50_000
 BATCH = 500
@@ -203,12 +203,12 @@ def _parse_row(line: int, cells: list[str], header: list[str], where: dict[str, 
     current = ""
     try:
         current = "building"
-        row.building = _text(get("building"), field=current, max_length=50)
+        row.building = checked_text(get("building"), field=current, max_length=50)
         current = "unit"
-        row.number = _text(get("unit"), field=current, max_length=20)
+        row.number = checked_text(get("unit"), field=current, max_length=20)
         current = "floor"
         try:
-            row.floor = _whole(int(get("floor")), field=current, low=-5, high=200)
+            row.floor = checked_whole(int(get("floor")), field=current, low=-5, high=200)
         except ValueError:
             raise LaoyouError(ErrorCode.INVALID, "Please enter a whole number.", field=current) from None
         current = "area"
@@ -221,7 +221,7 @@ def _parse_row(line: int, cells: list[str], header: list[str], where: dict[str, 
         )
         current = "head"
         if get("head") or row.phones:
-            row.head = _text(get("head"), field=current, max_length=50)
+            row.head = checked_text(get("head"), field=current, max_length=50)
         current = "tenure"
         tenure = get("tenure").lower()
         if tenure and tenure not in _TENURE:
@@ -292,7 +292,7 @@ def _m2(centi: int) -> str:
 
 async def plan_import(session: AsyncSession, *, actor: Actor, community_id: int, rows: list[Row]) -> Plan:
     """Each row's outcome against what the community has now; nothing is written."""
-    community = await _editable_community(session, actor, community_id)
+    community = await editable_community(session, actor, community_id)
     have = await _existing(session, community.id, {row.building for row in rows if row.outcome != "error"})
     seen: dict[tuple[str, str], int] = {}
     for row in rows:
@@ -363,7 +363,7 @@ async def apply_import(
     Returns the number of rows written."""
     if plan.errors:
         raise LaoyouError(ErrorCode.INVALID, "Please correct the rows with errors first.")
-    community = await _editable_community(session, actor, plan.community_id)
+    community = await editable_community(session, actor, plan.community_id)
     todo = [row for row in plan.rows if row.outcome in ("new", "changed")]
     have = await _existing(session, community.id, {row.building for row in todo})
     floors: dict[str, int] = {}

@@ -103,7 +103,7 @@ async def _managed_community(session: AsyncSession, actor: Actor, community_id: 
     return community
 
 
-async def _editable_community(session: AsyncSession, actor: Actor, community_id: int) -> Community:
+async def editable_community(session: AsyncSession, actor: Actor, community_id: int) -> Community:
     community = await access_community(session, actor=actor, community_id=community_id)
     if community.archived_at is not None or not _may_edit_estate(actor, community):
         raise NotFound()
@@ -115,7 +115,7 @@ async def _editable_building(session: AsyncSession, actor: Actor, building_id: i
     building = await session.get(Building, building_id)
     if building is None or building.archived_at is not None:
         raise NotFound()
-    await _editable_community(session, actor, building.community_id)
+    await editable_community(session, actor, building.community_id)
     return building
 
 
@@ -124,14 +124,14 @@ async def _editable_unit(session: AsyncSession, actor: Actor, unit_id: int) -> U
     unit = await session.get(Unit, unit_id)
     if unit is None or unit.archived_at is not None:
         raise NotFound()
-    await _editable_community(session, actor, unit.community_id)
+    await editable_community(session, actor, unit.community_id)
     return unit
 
 
 # --- what may be typed -------------------------------------------------------------------------------------
 
 
-def _text(value: str, *, field: str, max_length: int) -> str:
+def checked_text(value: str, *, field: str, max_length: int) -> str:
     check_text(value, field=field)
     value = (value or "").strip()
     if not value:
@@ -143,7 +143,7 @@ def _text(value: str, *, field: str, max_length: int) -> str:
     return value
 
 
-def _whole(value: int, *, field: str, low: int, high: int) -> int:
+def checked_whole(value: int, *, field: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise LaoyouError(
             ErrorCode.INVALID,
@@ -179,9 +179,9 @@ def _not_taken(taken: bool, *, field: str, message: str) -> None:
 
 def _district_fields(data: DistrictInput) -> dict:
     return {
-        "name": _text(data.name, field="name", max_length=100),
-        "city": _text(data.city, field="city", max_length=50),
-        "operator_name": _text(data.operator_name, field="operatorName", max_length=100),
+        "name": checked_text(data.name, field="name", max_length=100),
+        "city": checked_text(data.city, field="city", max_length=50),
+        "operator_name": checked_text(data.operator_name, field="operatorName", max_length=100),
         "operator_phone": normalise_phone(data.operator_phone, field="operatorPhone"),
     }
 
@@ -212,12 +212,12 @@ async def _community_fields(
     session: AsyncSession, data: CommunityInput, *, district_id: int, community_id: int | None
 ) -> dict:
     fields = {
-        "name": _text(data.name, field="name", max_length=100),
-        "address": _text(data.address, field="address", max_length=200),
+        "name": checked_text(data.name, field="name", max_length=100),
+        "address": checked_text(data.address, field="address", max_length=200),
         "on_duty_phone": normalise_phone(data.on_duty_phone, field="onDutyPhone"),
         "built_year": None
         if data.built_year is None
-        else _whole(data.built_year, field="builtYear", low=1800, high=utcnow().year),
+        else checked_whole(data.built_year, field="builtYear", low=1800, high=utcnow().year),
         "attached_to_id": data.attached_to_id,
     }
     taken = await session.exec(
@@ -315,7 +315,7 @@ async def do_archive_community(session: AsyncSession, *, actor: Actor, community
 async def _building_fields(
     session: AsyncSession, data: BuildingInput, *, community_id: int, building_id: int | None
 ) -> dict:
-    name = _text(data.name, field="name", max_length=50)
+    name = checked_text(data.name, field="name", max_length=50)
     taken = await session.exec(
         select(Building.id).where(Building.community_id == community_id, Building.name == name)
     )
@@ -324,13 +324,13 @@ async def _building_fields(
         field="name",
         message="This community already has a building with this name.",
     )
-    return {"name": name, "floors": _whole(data.floors, field="floors", low=1, high=200)}
+    return {"name": name, "floors": checked_whole(data.floors, field="floors", low=1, high=200)}
 
 
 async def do_create_building(
     session: AsyncSession, *, actor: Actor, community_id: int, data: BuildingInput
 ) -> Building:
-    community = await _editable_community(session, actor, community_id)
+    community = await editable_community(session, actor, community_id)
     fields = await _building_fields(session, data, community_id=community.id, building_id=None)
     building = Building(community_id=community.id, district_id=community.district_id, **fields)
     session.add(building)
@@ -369,7 +369,7 @@ async def do_archive_building(session: AsyncSession, *, actor: Actor, building_i
 async def _unit_fields(
     session: AsyncSession, data: UnitInput, *, building: Building, unit_id: int | None
 ) -> dict:
-    number = _text(data.number, field="number", max_length=20)
+    number = checked_text(data.number, field="number", max_length=20)
     taken = await session.exec(select(Unit.id).where(Unit.building_id == building.id, Unit.number == number))
     _not_taken(
         any(found != unit_id for found in taken),
@@ -378,7 +378,7 @@ async def _unit_fields(
     )
     return {
         "number": number,
-        "floor": _whole(data.floor, field="floor", low=-5, high=building.floors),
+        "floor": checked_whole(data.floor, field="floor", low=-5, high=building.floors),
         "floor_area_centi_m2": parse_area(data.floor_area),
     }
 
@@ -424,7 +424,7 @@ async def do_create_household(
     session: AsyncSession, *, actor: Actor, unit_id: int, head_name: str
 ) -> Household:
     unit = await _editable_unit(session, actor, unit_id)
-    name = _text(head_name, field="headName", max_length=50)
+    name = checked_text(head_name, field="headName", max_length=50)
     existing = await session.exec(select(Household.id).where(Household.unit_id == unit.id))
     _not_taken(
         existing.first() is not None, field="unitId", message="A household already lives in this unit."
@@ -441,8 +441,8 @@ async def do_update_household(
     session: AsyncSession, *, actor: Actor, household_id: int, head_name: str
 ) -> Household:
     household = await access_household(session, actor=actor, household_id=household_id)
-    await _editable_community(session, actor, household.community_id)
-    household.head_name = _text(head_name, field="headName", max_length=50)
+    await editable_community(session, actor, household.community_id)
+    household.head_name = checked_text(head_name, field="headName", max_length=50)
     await session.flush()
     return household
 
@@ -463,7 +463,7 @@ _HOME_ROLES = (Role.resident.value, Role.family.value)
 
 async def _stewarded_household(session: AsyncSession, actor: Actor, household_id: int) -> Household:
     household = await access_household_as_steward(session, actor=actor, household_id=household_id)
-    await _editable_community(session, actor, household.community_id)
+    await editable_community(session, actor, household.community_id)
     return household
 
 
@@ -475,7 +475,7 @@ async def do_add_resident(
     The person is found by phone or created; a name already known is kept (the person may have set it).
     """
     household = await _stewarded_household(session, actor, household_id)
-    name = _text(name, field="name", max_length=50)
+    name = checked_text(name, field="name", max_length=50)
     normalised = normalise_phone(phone, field="phone")
     person = (await session.exec(select(Person).where(Person.phone == normalised))).first()
     if person is None:
