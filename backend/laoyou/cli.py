@@ -266,7 +266,11 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, data_dir: DataDirOp
 @app.command()
 def demo(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, data_dir: DataDirOpt = None) -> None:
     """Serve with demo data, loading it first when the database is empty."""
-    settings = _settings(data_dir, mode="demo")
+    overrides = {"mode": "demo"}
+    if "LAOYOU_PUBLIC_URL" not in os.environ:
+        # The links the demo hands out (login cards, password links) lead back to where it is served.
+        overrides["public_url"] = f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
+    settings = _settings(data_dir, **overrides)
     _load_demo(settings)
     _serve(settings, host, port)
 
