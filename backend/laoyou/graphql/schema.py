@@ -26,8 +26,7 @@ from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.estates.import_schema import EstateImportMutation, EstateImportQuery
-from laoyou.estates.schema import EstatesMutation, EstatesQuery
+from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
