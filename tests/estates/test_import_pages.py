@@ -158,6 +158,10 @@ async def test_what_changed_since_the_preview_is_planned_again_on_confirm(client
     assert refused.status_code == 400 and "changed since the preview" in refused.text
     assert "This building is archived." in refused.text
     assert await units_of(db, community_id) == before
+    # And the preview kept shows the mistake now, still pending, so the file can be fixed and sent again
+    stored = await db.get(EstateImport, int(sent.headers["location"].rsplit("/", 1)[1]))
+    await db.refresh(stored)
+    assert (stored.status, stored.error_count) == ("pending", 1) and stored.data is not None
 
 
 async def test_bad_files_are_refused_plainly_and_nothing_is_kept(client, db):

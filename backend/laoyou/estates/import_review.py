@@ -11,7 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
@@ -177,10 +178,19 @@ async def do_confirm_import(session: AsyncSession, *, actor: Actor, import_id: i
             ErrorCode.INVALID,
             "Some rows have mistakes, so nothing was imported. Please fix them in the file and upload it again.",
         )
+    # Claimed before the work, so that two confirmations at once apply it once (the second is refused here).
+    claimed = await session.execute(
+        update(EstateImport)
+        .where(col(EstateImport.id) == row.id, col(EstateImport.status) == "pending")
+        .values(status="applying")
+    )
+    if claimed.rowcount != 1:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, "This import was already confirmed or discarded.")
     plan = await _plan(session, actor, row.community_id, row.filename, row.data)
     _record(row, plan)
     session.add(row)
     if plan.errors:
+        row.status = "pending"  # what is kept of a refusal is the preview brought up to date
         await session.flush()
         raise LaoyouError(
             ErrorCode.INVALID,
