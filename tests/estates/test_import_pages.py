@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from laoyou.estates.models import Building, EstateImport, Unit
 
-from ..conftest import ADMIN, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
+from ..conftest import ADMIN, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG, login_demo
 from ..web.conftest import csrf_in, log_in
 from .test_import import HEADER_EN, HEADER_ZH, SHEET, csv_bytes, xlsx
 
@@ -252,3 +252,45 @@ async def test_an_import_is_only_shown_under_its_own_community(client, db):
     import_id = url.rsplit("/", 1)[1]
     other = await db.scalar(select(Building.community_id).where(Building.community_id != int(community_id)))
     assert (await client.get(f"/staff/communities/{other}/import/{import_id}")).status_code == 404
+
+
+ESTATE_IMPORT = """
+query ($id: ID!, $first: Int!, $offset: Int!) {
+  estateImport(id: $id) {
+    status errorCount newCount shownCount canConfirm
+    rows(first: $first, offset: $offset) { line outcome outcomeText cell column problem }
+  }
+}
+"""
+
+
+async def test_the_preview_over_graphql_pages_its_rows_mistakes_first(client, gql):
+    # Given a pending import with one mistake and two new units
+    await log_in(client, STEWARD_XIUSHAN)
+    community_id = await own_community_id(client)
+    bad = [
+        HEADER_ZH,
+        ["甲楼", "1", 1, "60", "", "", ""],
+        ["甲楼", "2", 1, "abc", "", "", ""],
+        ["甲楼", "3", 1, "60"],
+    ]
+    url = (await upload(client, community_id, "bad.xlsx", xlsx(bad))).headers["location"]
+    client.cookies.clear()  # the API client below logs in with a bearer token instead
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    # When the steward asks for it a page at a time
+    variables = {"id": url.rsplit("/", 1)[1], "first": 2, "offset": 0}
+    first = (await steward(ESTATE_IMPORT, variables))["data"]["estateImport"]
+    rest = (await steward(ESTATE_IMPORT, {**variables, "offset": 2}))["data"]["estateImport"]
+    # Then the mistake comes first, named by its cell, in plain words, and the pages add up
+    assert (first["status"], first["errorCount"], first["newCount"], first["shownCount"]) == (
+        "PENDING",
+        1,
+        2,
+        3,
+    )
+    assert first["canConfirm"] is False
+    assert [r["line"] for r in first["rows"] + rest["rows"]] == [3, 2, 4]
+    mistake = first["rows"][0]
+    assert (mistake["outcome"], mistake["cell"], mistake["column"]) == ("ERROR", "D3", "面积")
+    assert mistake["outcomeText"] == "Has a mistake" and mistake["problem"]
+    assert first["rows"][1]["outcomeText"] == "Will be added"
