@@ -320,6 +320,9 @@ async def prepare_target(
     t.ids["bill_run_id"] = str(
         await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids))
     )
+    t.ids["estate_import_id"] = str(
+        await pending_import(db, int(t.steward_id), int(t.community_id), spec.marker)
+    )
     if more is not None:
         await more(t)
     audience = await rows_of(
@@ -333,6 +336,23 @@ async def prepare_target(
 
     await mark(t, db, communities, people, audience)
     return t
+
+
+async def pending_import(db: Any, steward_id: int, community_id: int, marker: str) -> int:
+    """A pending estate import of the target's community, uploaded by its steward. Through the service: an
+    upload is a file, which a JSON request cannot carry (the pages hand it to the operation in-process)."""
+    from laoyou.accounts import service as accounts
+    from laoyou.accounts.actor import Actor
+    from laoyou.accounts.models import Person
+    from laoyou.estates.import_review import do_preview_import
+    from laoyou.estates.importing import template_csv
+
+    person = await db.get(Person, steward_id)
+    actor = Actor(person=person, grants=await accounts.live_grants(db, steward_id))
+    found = await do_preview_import(
+        db, actor=actor, community_id=community_id, filename=f"{marker}.csv", data=template_csv()
+    )
+    return found.id
 
 
 async def mark(
@@ -489,6 +509,8 @@ QUERIES: dict[str, Entry] = {
     "district": E(lambda t: {"id": t.district_id}),
     "communities": E(lambda t: [{}, {"districtId": t.district_id}]),
     "community": E(lambda t: {"id": t.community_id}),
+    "estateImport": E(lambda t: {"id": t.estate_import_id}),
+    "estateImportCommunity": E(lambda t: {"id": t.community_id}),
     "household": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
     "householdBills": E(lambda t: {"householdId": t.household_id, "unpaidOnly": False}),
     "myBills": E(lambda t: {"unpaidOnly": False}),
@@ -604,6 +626,10 @@ MUTATIONS: dict[str, Entry] = {
         lambda t: {"id": t.unit_id, "input": {"number": "9-909", "floor": 1, "floorArea": "50.00"}}
     ),
     "archiveUnit": E(lambda t: {"id": t.unit_id}),
+    # A JSON request cannot carry a file: the string stands for one, and the community is refused first.
+    "previewEstateImport": E(lambda t: {"communityId": t.community_id, "file": "伪造.csv"}),
+    "confirmEstateImport": E(lambda t: {"id": t.estate_import_id}),
+    "discardEstateImport": E(lambda t: {"id": t.estate_import_id}),
     "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
     "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
     "addResident": E(

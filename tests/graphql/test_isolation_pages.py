@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from laoyou.core.phone import mask_phone
+from laoyou.estates.importing import template_csv
 from laoyou.graphql.router import LaoyouGraphQLRouter
 
 from ..accounts.helpers import login_new_person
@@ -465,6 +466,23 @@ ROUTES: dict[tuple[str, str], Page] = {
             {"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id},
             form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
         )
+    ),
+    # --- the bulk import of a community's units
+    ("GET", "/staff/communities/{community_id}/import"): P(lambda t: Aim({"community_id": t.community_id})),
+    ("POST", "/staff/communities/{community_id}/import"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id},
+            files={"file": ("伪造.csv", template_csv(), "text/csv")},
+        )
+    ),
+    ("GET", "/staff/communities/{community_id}/import/{import_id}"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/import/{import_id}/confirm"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/import/{import_id}/discard"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
     ),
     # --- staff roles and passwords (the admin's pages; a forged setup link changes nothing)
     ("GET", "/staff/people"): P(),

@@ -27,7 +27,7 @@ from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.estates.schema import EstatesMutation, EstatesQuery
+from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -40,6 +40,7 @@ log = logging.getLogger("laoyou.graphql")
 class Query(
     AccountsQuery,
     EstatesQuery,
+    EstateImportQuery,
     BillingQuery,
     BriefingsQuery,
     NotifyQuery,
@@ -55,6 +56,7 @@ class Query(
 class Mutation(
     AccountsMutation,
     EstatesMutation,
+    EstateImportMutation,
     BillingMutation,
     BriefingsMutation,
     NotifyMutation,
