@@ -219,7 +219,7 @@ class Payment(SQLModel, table=True):
     transaction_id: str | None = Field(default=None, max_length=64)
     receipt_number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     office_receipt_no: str = Field(default="", max_length=50)  # staff's paper receipt or bank reference
-    pay_url: str = Field(default="", max_length=500)
+    pay_url: str = Field(default="", max_length=2000)  # Alipay's is the whole signed request: ~1000 long
     idempotency_key: str = Field(max_length=64)
     request_hash: str = Field(max_length=64)
     bill_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -1,5 +1,5 @@
-"""billing: an online order's expiry, money taken after it (credited or refunded, and reported once), and the
-sandbox's record of the expiry it was given
+"""billing: an online order's expiry, money taken after it (credited or refunded, and reported once), the
+sandbox's record of the expiry it was given, and room for Alipay's pay URL (the whole signed request)
 
 Revision ID: 0012_payment_expiry
 Revises: 0002b_billing
@@ -23,6 +23,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("late", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
         batch.add_column(sa.Column("late_reported_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index(batch.f("ix_payment_late"), ["late"], unique=False)
+        batch.alter_column(
+            "pay_url",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=500),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=2000),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("sandbox_order") as batch:
         batch.add_column(
             sa.Column(
@@ -35,6 +41,12 @@ def downgrade() -> None:
     with op.batch_alter_table("sandbox_order") as batch:
         batch.drop_column("time_expire")
     with op.batch_alter_table("payment") as batch:
+        batch.alter_column(
+            "pay_url",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=2000),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=500),
+            existing_nullable=False,
+        )
         batch.drop_index(batch.f("ix_payment_late"))
         batch.drop_column("late_reported_at")
         batch.drop_column("late")
