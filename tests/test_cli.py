@@ -182,6 +182,25 @@ def test_check_config_names_a_payment_key_file_that_is_not_there(tmp_path):
     assert "payments: notify URL       https://laoyou.example.cn" in checked.stdout
 
 
+def test_check_config_requires_the_alipay_seller_id(tmp_path):
+    for name in ("app.pem", "alipay.pem"):
+        (tmp_path / name).write_text("key")
+    alipay = READY | {
+        "LAOYOU_PAY_ALIPAY_APP_ID": "2014072300007148",
+        "LAOYOU_PAY_ALIPAY_PRIVATE_KEY_FILE": str(tmp_path / "app.pem"),
+        "LAOYOU_PAY_ALIPAY_PUBLIC_KEY_FILE": str(tmp_path / "alipay.pem"),
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(alipay, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "payments: alipay           not configured" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_ALIPAY_SELLER_ID is required" in checked.stdout
+    checked = check_config(alipay | {"LAOYOU_PAY_ALIPAY_SELLER_ID": "2088101122136241"}, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "payments: alipay           configured" in checked.stdout
+    assert "payments: alipay seller    2088101122136241" in checked.stdout
+
+
 def test_check_config_outside_production_only_reports(tmp_path):
     checked = check_config({"LAOYOU_MODE": "dev"}, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -132,6 +132,18 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
                 need(bool(absent), f"{', '.join(absent)}: no such file"),
             )
         )
+    if pay is not None and pay.alipay_app_id:
+        lines.append(
+            ConfigLine(
+                "payments: alipay seller",
+                pay.alipay_seller_id or "none",
+                need(
+                    not pay.alipay_seller_id,
+                    "LAOYOU_PAY_ALIPAY_SELLER_ID is required with LAOYOU_PAY_ALIPAY_APP_ID (the 2088… "
+                    "partner id; notifications are checked against it)",
+                ),
+            )
+        )
     if pay is not None and configured:
         notify = urlsplit(pay.public_url)
         lines.append(
