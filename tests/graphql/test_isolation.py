@@ -516,6 +516,7 @@ QUERIES: dict[str, Entry] = {
     "myBills": E(lambda t: {"unpaidOnly": False}),
     "myAmountsDue": E(),
     "bill": E(lambda t: {"id": t.bill_id}),
+    "payPreview": E(lambda t: {"billIds": [t.bill_id]}),
     "payment": E(lambda t: {"id": t.payment_id}),
     "myPayments": E(),
     "paymentMethods": E(),

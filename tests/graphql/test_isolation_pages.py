@@ -320,7 +320,12 @@ ROUTES: dict[tuple[str, str], Page] = {
         own_tables=frozenset({"refused_notification"}),
     ),
     ("GET", "/bills"): P(),
-    ("POST", "/bills/pay"): P(lambda t: Aim(form={"bill_ids": t.bill_id, "key": uid(), "method": "sandbox"})),
+    ("POST", "/bills/pay"): P(
+        lambda t: [
+            Aim(form={"bill": t.bill_id, "key": uid(), "method": "sandbox", "action": action})
+            for action in ("pay", "review")
+        ]
+    ),
     ("GET", "/payments/{payment_id}"): P(
         lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
     ),

@@ -10,6 +10,8 @@ from laoyou.billing import models
 from laoyou.billing import service as billing
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.money import capitals, yuan
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Building, Community, District, FloorArea, Household
 from laoyou.graphql.context import Info
@@ -56,6 +58,17 @@ def money(fen: int) -> Money:
 class HouseholdDue:
     household_id: strawberry.ID
     due: Money
+
+
+@strawberry.type(
+    description="Bills chosen to be paid together, checked as payBills checks them, and their total."
+)
+class PayPreview:
+    bills: list[Bill] = strawberry.field(description="Oldest first.")
+    total: Money
+    problem: str | None = strawberry.field(
+        description="Why they cannot be paid together, in the viewer's language; payBills would refuse them."
+    )
 
 
 @strawberry.type
@@ -593,6 +606,25 @@ class BillingQuery:
             HouseholdDue(household_id=encode_id(household_id), due=money(fen))
             for household_id, fen in billing.amounts_due(rows).items()
         ]
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Before paying: the total of the chosen bills, or why payBills would refuse them.",
+    )
+    async def pay_preview(self, info: Info, bill_ids: list[strawberry.ID]) -> PayPreview:
+        context = info.context
+        try:
+            rows = await billing.check_bills_to_pay(
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+            )
+        except LaoyouError as exc:
+            problem = i18n.gettext(exc.message, context.language, **exc.params)
+            return PayPreview(bills=[], total=money(0), problem=problem)
+        return PayPreview(
+            bills=[Bill(row=b) for b in rows], total=money(sum(b.outstanding_fen for b in rows)), problem=None
+        )
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:

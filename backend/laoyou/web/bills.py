@@ -10,7 +10,11 @@ from fastapi.responses import Response
 from laoyou.web.render import Page, PageRoute, form_with_csrf
 
 
-async def my_bills(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+async def my_bills(
+    page: Page, *, error: str | None = None, review: dict | None = None, status_code: int = 200
+) -> Response:
+    """Every home's months still owed, all ticked; `review` is one home's months as the person ticked them,
+    with the total the server worked out for them."""
     data = await page.run("MyBillsPage")
     bills_by_household: dict[str, list] = {}
     for bill in data["myBills"]:
@@ -23,13 +27,23 @@ async def my_bills(page: Page, *, error: str | None = None, status_code: int = 2
         due={d["householdId"]: d["due"] for d in data["myAmountsDue"]},
         methods=data["paymentMethods"],
         error=error,
+        review=review,
         pay_key=secrets.token_urlsafe(16),
     )
 
 
 async def pay(page: Page) -> Response:
+    """Pay the ticked months. The button said a total; when the ticked months come to another (no JavaScript
+    updated it) or cannot be paid together, the page shows them again with the server's total instead."""
     form = await form_with_csrf(page.request)
-    bill_ids = [b for b in form.get("bill_ids", "").split(",") if b]
+    bill_ids = [b for b in (await page.request.form()).getlist("bill") if isinstance(b, str)]
+    preview = (await page.run("PayPreview", billIds=bill_ids))["payPreview"]
+    review = {"household": form.get("household", ""), "billIds": set(bill_ids), "total": preview["total"]}
+    if preview["problem"]:
+        return await my_bills(page, error=preview["problem"], review=review, status_code=400)
+    if form.get("action") == "review" or form.get("expected") != str(preview["total"]["fen"]):
+        review["changed"] = form.get("action") != "review"
+        return await my_bills(page, review=review)
     data = (
         await page.run(
             "PayBills",
@@ -39,7 +53,7 @@ async def pay(page: Page) -> Response:
         )
     )["payBills"]
     if data["__typename"] != "PaymentSaved":
-        return await my_bills(page, error=data["message"], status_code=400)
+        return await my_bills(page, error=data["message"], review=review, status_code=400)
     payment = data["payment"]
     if payment["status"] == "pending" and payment["payUrl"]:
         return page.redirect(payment["payUrl"])

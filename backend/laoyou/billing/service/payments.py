@@ -87,6 +87,69 @@ async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bil
     return bills
 
 
+async def waiting_payments(session: AsyncSession, *, household_id: int) -> list[Payment]:
+    """A household's online payments still waiting for the gateway's word."""
+    return list(
+        await session.exec(
+            select(Payment).where(
+                Payment.household_id == household_id, Payment.status == PaymentStatus.pending.value
+            )
+        )
+    )
+
+
+def _resumable(payment: Payment, *, actor: Actor, bill_ids: list[int], method: PaymentMethod) -> bool:
+    """The payer's own order for exactly these bills, still open at the gateway: pressing Pay again after
+    leaving the cashier goes back to it rather than being refused."""
+    expires_at = payment.expires_at and as_utc(payment.expires_at)
+    return (
+        payment.payer_id == actor.person_id
+        and payment.method == method.value
+        and sorted(payment.bill_ids) == sorted(bill_ids)
+        and bool(payment.pay_url)
+        and expires_at is not None
+        and expires_at > utcnow() + timedelta(minutes=5)
+    )
+
+
+async def _owed_bills(session: AsyncSession, *, actor: Actor, bill_ids: list[int]) -> list[Bill]:
+    actor.require_login()
+    bills = await _payable_bills(session, bill_ids)
+    if bills[0].household_id not in actor.household_ids:
+        raise NotFound()
+    if any(b.outstanding_fen <= 0 for b in bills):
+        raise LaoyouError(ErrorCode.NOTHING_TO_PAY, "Nothing is owed on these bills.", field="billIds")
+    return sorted(bills, key=lambda b: (b.period_start, b.id))
+
+
+def _check_not_waiting(bills: list[Bill], waiting: list[Payment]) -> None:
+    busy: set[int] = set()
+    for payment in waiting:
+        busy |= {b.id for b in bills} & set(payment.bill_ids)
+    if busy:
+        raise LaoyouError(
+            ErrorCode.PAYMENT_WAITING,
+            "A payment for %(period)s is still waiting for the payment service. Open it in My receipts.",
+            field="billIds",
+            period=next(b.period for b in bills if b.id in busy),
+        )
+
+
+async def check_bills_to_pay(session: AsyncSession, *, actor: Actor, bill_ids: list[int]) -> list[Bill]:
+    """The bills a resident (or family, for a linked household) chose to pay online, oldest first, or why not.
+
+    Every one must be of one of the payer's households, still owed, and in no payment still waiting for the
+    gateway (two open orders for one month could both be paid: the second's money would only be held).
+
+    Older months are not forced first: a resident who disputes an old month (a complaint not yet settled)
+    may still pay this one. The page lists the months oldest first and ticks every one, and overdue
+    reminders go on asking for what is left.
+    """
+    bills = await _owed_bills(session, actor=actor, bill_ids=bill_ids)
+    _check_not_waiting(bills, await waiting_payments(session, household_id=bills[0].household_id))
+    return bills
+
+
 async def do_pay_bills(
     session: AsyncSession,
     *,
@@ -97,7 +160,8 @@ async def do_pay_bills(
     gateway: Gateway | None,
     client_ip: str = "",
 ) -> Payment:
-    """A resident, or family for a linked household, starts paying one or several bills online.
+    """A resident, or family for a linked household, starts paying one or several bills online (check_bills_to_pay
+    says which may be paid together).
 
     A retry with the same key returns the first payment; the same key with other bills is refused. A method
     this process has no gateway for (none at all, or the sandbox in production) is refused.
@@ -116,12 +180,13 @@ async def do_pay_bills(
         return existing
     if method is None or not method.is_online or gateway is None:
         raise LaoyouError(ErrorCode.INVALID, "That way of paying is not available.", field="method")
-    bills = await _payable_bills(session, bill_ids)
-    if bills[0].household_id not in actor.household_ids:
-        raise NotFound()
+    bills = await _owed_bills(session, actor=actor, bill_ids=bill_ids)
+    waiting = await waiting_payments(session, household_id=bills[0].household_id)
+    resumed = next((p for p in waiting if _resumable(p, actor=actor, bill_ids=bill_ids, method=method)), None)
+    if resumed is not None:
+        return resumed
+    _check_not_waiting(bills, waiting)
     amount = sum(b.outstanding_fen for b in bills)
-    if amount <= 0 or any(b.outstanding_fen <= 0 for b in bills):
-        raise LaoyouError(ErrorCode.NOTHING_TO_PAY, "Nothing is owed on these bills.", field="billIds")
     household = await session.get(Household, bills[0].household_id)
     community = await load_community(session, household.community_id)
     out_trade_no = _new_trade_no()
