@@ -519,6 +519,7 @@ QUERIES: dict[str, Entry] = {
     "payPreview": E(lambda t: {"billIds": [t.bill_id]}),
     "payment": E(lambda t: {"id": t.payment_id}),
     "myPayments": E(),
+    "householdPayments": E(lambda t: {"householdId": t.household_id}),
     "paymentMethods": E(),
     "feePlans": E(lambda t: {"communityId": t.community_id}),
     "effectiveFeePlan": E(lambda t: {"communityId": t.community_id}),

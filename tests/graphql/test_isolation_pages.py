@@ -357,6 +357,13 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/staff/households/{household_id}/bills/waive"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})
     ),
+    ("GET", "/staff/payments/{payment_id}/refund"): P(lambda t: Aim({"payment_id": t.payment_id})),
+    ("POST", "/staff/payments/{payment_id}/refund"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造"})
+    ),
+    ("POST", "/staff/payments/{payment_id}/refund/send"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造", "key": uid()})
+    ),
     ("GET", "/staff/communities/{community_id}/fee-plans"): P(
         lambda t: Aim({"community_id": t.community_id})
     ),

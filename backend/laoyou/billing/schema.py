@@ -33,6 +33,12 @@ ItemKindEnum = strawberry.enum(models.ItemKind, name="FeeItemKind")
 BillStatusEnum = strawberry.enum(models.BillStatus, name="BillStatus")
 PaymentMethodEnum = strawberry.enum(models.PaymentMethod, name="PaymentMethod")
 PaymentStatusEnum = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+RefundStatusEnum = strawberry.enum(
+    models.RefundStatus,
+    name="RefundStatus",
+    description="pending (asked, not confirmed: checked again automatically, never paid twice), succeeded, "
+    "failed (nothing moved)",
+)
 FundEnum = strawberry.enum(models.Fund, name="Fund")
 AccountEnum = strawberry.enum(models.Account, name="LedgerAccount")
 
@@ -260,6 +266,39 @@ class Bill:
         return FeePlan(row=await info.context.loaders.fee_plan_by_id.load(self.row.plan_id))
 
 
+@strawberry.type(description="Money given back from a payment.")
+class Refund:
+    row: strawberry.Private[models.Refund]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id(self.row.id)
+
+    @strawberry.field(description="The refund's number at the payment service (out_refund_no).")
+    def number(self) -> str:
+        return self.row.out_refund_no or ""
+
+    @strawberry.field
+    def status(self) -> RefundStatusEnum:  # type: ignore[valid-type]
+        return models.RefundStatus(self.row.status)
+
+    @strawberry.field
+    def amount(self) -> Money:
+        return money(self.row.amount_fen)
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def confirmed_at(self) -> datetime | None:
+        return as_utc(self.row.confirmed_at) if self.row.confirmed_at else None
+
+
 @strawberry.type(description="One payment: online, cash or bank transfer; its receipt once paid.")
 class Payment:
     row: strawberry.Private[models.Payment]
@@ -287,6 +326,16 @@ class Payment:
     @strawberry.field(description="Received for bills that were settled another way meanwhile.")
     def unapplied(self) -> Money:
         return money(self.row.unapplied_fen)
+
+    @strawberry.field(description="Newest first.")
+    async def refunds(self, info: Info) -> list[Refund]:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return [Refund(row=r) for r in reversed(rows)]
+
+    @strawberry.field(description="What may still be given back: paid, less refunds made or still pending.")
+    async def refundable(self, info: Info) -> Money:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return money(billing.refundable_fen(self.row, rows))
 
     @strawberry.field
     def receipt_number(self) -> str:
@@ -488,6 +537,7 @@ class BillSaved:
 class PaymentRefunded:
     payment: Payment
     amount: Money
+    refund: Refund
 
 
 @strawberry.type
@@ -651,6 +701,23 @@ class BillingQuery:
         limit, cursor = page_args(info, first, after)
         page = await billing.list_my_payments(
             info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
+        return connection(page, Payment)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A household's payments, newest first: for its people and the staff who serve it.",
+    )
+    async def household_payments(
+        self, info: Info, household_id: strawberry.ID, first: int | None = None, after: str | None = None
+    ) -> Connection[Payment]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.list_household_payments(
+            info.context.session,
+            actor=info.context.actor,
+            household_id=decode_id(household_id),
+            first=limit,
+            after=cursor,
         )
         return connection(page, Payment)
 
@@ -992,7 +1059,9 @@ class BillingMutation:
         async def work() -> PaymentRefunded:
             refund = await billing.do_send_refund(context.session, refund=recorded)
             payment = await context.session.get(models.Payment, refund.payment_id)
-            return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
+            return PaymentRefunded(
+                payment=Payment(row=payment), amount=money(refund.amount_fen), refund=Refund(row=refund)
+            )
 
         return await mutation_boundary(info, RefundPaymentError, work)
 

@@ -63,6 +63,7 @@ from laoyou.billing.service.payments import (
     do_pay_bills,
     do_record_office_payment,
     do_refresh_payment,
+    list_household_payments,
     list_my_payments,
     payment_bills,
     reconcile,
@@ -85,6 +86,7 @@ from laoyou.billing.service.refunds import (
     do_send_refund,
     reconcile_refunds,
     record_refund_result,
+    refundable_fen,
 )
 from laoyou.billing.service.runs import (
     access_bill_run,
@@ -142,6 +144,7 @@ __all__ = [
     "do_pay_bills",
     "do_record_office_payment",
     "do_refresh_payment",
+    "list_household_payments",
     "list_my_payments",
     "payment_bills",
     "reconcile",
@@ -160,6 +163,7 @@ __all__ = [
     "do_send_refund",
     "reconcile_refunds",
     "record_refund_result",
+    "refundable_fen",
     "access_bill_run",
     "compute_bill",
     "do_bill_run_step",

@@ -612,6 +612,18 @@ async def list_my_payments(
     return Page(rows[:first], len(rows) > first)
 
 
+async def list_household_payments(
+    session: AsyncSession, *, actor: Actor, household_id: int, first: int, after: int | None
+) -> Page[Payment]:
+    """A household's payments, newest first, for its own people and the staff who serve it."""
+    await estates.access_household(session, actor=actor, household_id=household_id)
+    query = select(Payment).where(Payment.household_id == household_id)
+    if after is not None:
+        query = query.where(Payment.id < after)
+    rows = list(await session.exec(query.order_by(col(Payment.id).desc()).limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
+
+
 async def payment_bills(session: AsyncSession, payment: Payment) -> list[Bill]:
     found = await bills_by_ids(session, payment.bill_ids)
     return [found[i] for i in payment.bill_ids if i in found]
