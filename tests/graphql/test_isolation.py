@@ -524,6 +524,7 @@ QUERIES: dict[str, Entry] = {
     "feePlans": E(lambda t: {"communityId": t.community_id}),
     "effectiveFeePlan": E(lambda t: {"communityId": t.community_id}),
     "billRun": E(lambda t: {"id": t.bill_run_id}),
+    "districtBillRun": E(lambda t: {"districtId": t.district_id, "period": t.month}),
     "collectionRate": E(
         lambda t: [
             {"period": t.period, "communityId": t.community_id},
@@ -716,6 +717,7 @@ MUTATIONS: dict[str, Entry] = {
         }
     ),
     "runBills": E(lambda t: {"communityId": t.community_id, "period": t.month}),
+    "runDistrictBills": E(lambda t: {"districtId": t.district_id, "period": t.month}),
     "payBills": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid(), "method": "sandbox"}),
     "refreshPayment": E(lambda t: {"id": t.payment_id}),
     "recordOfficePayment": E(

@@ -357,6 +357,10 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/staff/households/{household_id}/bills/waive"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})
     ),
+    ("GET", "/staff/districts/{district_id}/billing"): P(lambda t: Aim({"district_id": t.district_id})),
+    ("POST", "/staff/districts/{district_id}/billing/run"): P(
+        lambda t: Aim({"district_id": t.district_id}, form={"period": t.month})
+    ),
     ("GET", "/staff/payments/{payment_id}/refund"): P(lambda t: Aim({"payment_id": t.payment_id})),
     ("POST", "/staff/payments/{payment_id}/refund"): P(
         lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造"})

@@ -408,6 +408,46 @@ class BillRun:
         return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
 
 
+@strawberry.type(description="One community's part of a district's bill run.")
+class DistrictRunLine:
+    community: Community
+    run: BillRun | None = strawberry.field(description="None until its run is started.")
+    problem: str | None = strawberry.field(
+        description="Why it is not billed (no active plan, a period its plan does not use), in the viewer's "
+        "language."
+    )
+
+
+@strawberry.type(description="A district's bill run for one period: every community's run, resumable.")
+class DistrictBillRun:
+    period: str
+    communities: list[DistrictRunLine]
+
+    @strawberry.field(description="Every community that can be billed is done.")
+    def finished(self) -> bool:
+        return all(
+            line.run is not None and line.run.row.finished_at is not None or line.problem
+            for line in self.communities
+        )
+
+
+def _district_run(info: Info, period: str, lines: list[billing.DistrictRunLine]) -> DistrictBillRun:
+    language = info.context.language
+    return DistrictBillRun(
+        period=period,
+        communities=[
+            DistrictRunLine(
+                community=Community(row=line.community),
+                run=BillRun(row=line.run) if line.run is not None else None,
+                problem=i18n.gettext(line.problem.message, language, **line.problem.params)
+                if line.problem
+                else None,
+            )
+            for line in lines
+        ],
+    )
+
+
 def _percent(permille: int) -> str:
     return f"{permille // 10}.{permille % 10}"
 
@@ -524,6 +564,11 @@ class BillRunProgress:
 
 
 @strawberry.type
+class DistrictBillRunProgress:
+    district_run: DistrictBillRun
+
+
+@strawberry.type
 class PaymentSaved:
     payment: Payment
 
@@ -561,6 +606,7 @@ CreateFeePlanError = error_type("CreateFeePlanError")
 ActivateFeePlanError = error_type("ActivateFeePlanError")
 AdoptPackageError = error_type("AdoptPackageError")
 RunBillsError = error_type("RunBillsError")
+RunDistrictBillsError = error_type("RunDistrictBillsError")
 PayBillsError = error_type("PayBillsError")
 RefreshPaymentError = error_type("RefreshPaymentError")
 RecordOfficePaymentError = error_type("RecordOfficePaymentError")
@@ -574,6 +620,9 @@ CreateFeePlanResult = result_union("CreateFeePlanResult", FeePlanSaved, CreateFe
 ActivateFeePlanResult = result_union("ActivateFeePlanResult", FeePlanSaved, ActivateFeePlanError)
 AdoptPackageResult = result_union("AdoptPackageResult", PackageAdopted, AdoptPackageError)
 RunBillsResult = result_union("RunBillsResult", BillRunProgress, RunBillsError)
+RunDistrictBillsResult = result_union(
+    "RunDistrictBillsResult", DistrictBillRunProgress, RunDistrictBillsError
+)
 PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
 RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
 RecordOfficePaymentResult = result_union("RecordOfficePaymentResult", PaymentSaved, RecordOfficePaymentError)
@@ -757,6 +806,18 @@ class BillingQuery:
 
     @strawberry.field(
         permission_classes=[IsStaff],
+        description="Where each community of a district stands in its bill run for a period: for the "
+        "district's stewards and the admin.",
+    )
+    async def district_bill_run(self, info: Info, district_id: strawberry.ID, period: str) -> DistrictBillRun:
+        period = period.strip()[:10]
+        lines = await billing.district_bill_runs(
+            info.context.session, actor=info.context.actor, district_id=decode_id(district_id), period=period
+        )
+        return _district_run(info, period, lines)
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
         description="Of one community, one district, or everything the viewer serves.",
     )
     async def collection_rate(
@@ -929,6 +990,25 @@ class BillingMutation:
             return BillRunProgress(run=BillRun(row=run))
 
         return await mutation_boundary(info, RunBillsError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Start or continue the bill run of every community of a district for a period, once for "
+        "all; press again to continue. For the district's stewards and the admin.",
+    )
+    async def run_district_bills(
+        self, info: Info, district_id: strawberry.ID, period: str
+    ) -> RunDistrictBillsResult:
+        context = info.context
+        period = period.strip()[:10]
+
+        async def work() -> DistrictBillRunProgress:
+            lines = await billing.do_run_district_bills(
+                context.session, actor=context.actor, district_id=decode_id(district_id), period=period
+            )
+            return DistrictBillRunProgress(district_run=_district_run(info, period, lines))
+
+        return await mutation_boundary(info, RunDistrictBillsError, work)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],

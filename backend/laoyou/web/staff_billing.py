@@ -63,6 +63,40 @@ async def staff_run(page: Page) -> Response:
     return await staff_billing(page, run=data["run"])
 
 
+async def district_billing(
+    page: Page, *, district_run: dict | None = None, error: str | None = None, status_code: int = 200
+) -> Response:
+    """A district's bill run: one button for every community, and where each one stands."""
+    period = (page.request.query_params.get("period") or this_period())[:10]
+    if district_run is not None:
+        period = district_run["period"]
+    data = await page.run(
+        "DistrictBillingPage", districtId=page.request.path_params["district_id"], period=period
+    )
+    return page.render(
+        "billing/district_billing.html",
+        status_code=status_code,
+        district=data["district"],
+        district_run=district_run or data["districtBillRun"],
+        period=period,
+        error=error,
+    )
+
+
+async def district_run(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    data = (
+        await page.run(
+            "RunDistrictBills",
+            districtId=page.request.path_params["district_id"],
+            period=form.get("period", ""),
+        )
+    )["runDistrictBills"]
+    if data["__typename"] != "DistrictBillRunProgress":
+        return await district_billing(page, error=data["message"], status_code=400)
+    return await district_billing(page, district_run=data["districtRun"])
+
+
 async def staff_household(
     page: Page, *, error: str | None = None, done: str | None = None, status_code: int = 200
 ) -> Response:
@@ -419,6 +453,8 @@ async def staff_entry(page: Page) -> Response:
 PAGES = (
     PageRoute("GET", "/staff/communities/{community_id}/billing", staff_billing),
     PageRoute("POST", "/staff/communities/{community_id}/billing/run", staff_run),
+    PageRoute("GET", "/staff/districts/{district_id}/billing", district_billing, staff=True),
+    PageRoute("POST", "/staff/districts/{district_id}/billing/run", district_run, staff=True),
     PageRoute("GET", "/staff/households/{household_id}/bills", staff_household),
     PageRoute("POST", "/staff/households/{household_id}/bills/cash", staff_cash),
     PageRoute("POST", "/staff/households/{household_id}/bills/waive", staff_waive),

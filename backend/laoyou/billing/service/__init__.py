@@ -89,10 +89,14 @@ from laoyou.billing.service.refunds import (
     refundable_fen,
 )
 from laoyou.billing.service.runs import (
+    DistrictRunLine,
     access_bill_run,
+    can_bill_district,
     compute_bill,
+    district_bill_runs,
     do_bill_run_step,
     do_run_bills,
+    do_run_district_bills,
     do_start_bill_run,
     period_bounds,
 )
@@ -164,7 +168,11 @@ __all__ = [
     "reconcile_refunds",
     "record_refund_result",
     "refundable_fen",
+    "DistrictRunLine",
     "access_bill_run",
+    "can_bill_district",
+    "district_bill_runs",
+    "do_run_district_bills",
     "compute_bill",
     "do_bill_run_step",
     "do_run_bills",
