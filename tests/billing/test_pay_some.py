@@ -165,3 +165,27 @@ async def test_a_stranger_cannot_preview_another_homes_months(gql):
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     result = await stranger(PAY_PREVIEW, {"billIds": [owed[0]["id"]]}, expect_errors=True)
     assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_month_waiting_in_a_payment_is_shown_as_waiting_and_not_ticked_again(client, db):
+    # Given the resident started paying her oldest month on the page and left the cashier
+    await log_in(client, RESIDENT_XIUSHAN)
+    html = (await client.get("/bills")).text
+    fields = pay_form(html)
+    oldest, rest = fields["bill"][0], fields["bill"][1:]
+    owed = months_owed(html)
+    paying = await client.post("/bills/pay", data={**fields, "bill": [oldest], "expected": str(owed[oldest])})
+    number = paying.headers["location"].rsplit("/", 1)[-1]
+    payment = (await db.exec(select(Payment).where(Payment.out_trade_no == number))).one()
+    assert payment.bill_ids == [int(oldest)]
+    payment_id = payment.id
+    # When she opens her bills again
+    page = await client.get("/bills")
+    # Then that month says it is waiting, with a way to see where it stands, and is not offered again
+    assert f'href="/payments/{payment_id}"' in page.text
+    again = pay_form(page.text)
+    assert again["bill"] == rest and oldest not in months_owed(page.text)
+    # And the button's total is that of the other months, so pressing Pay orders them at once
+    assert int(again["expected"]) == sum(owed[b] for b in rest)
+    paid = await client.post("/bills/pay", data=again)
+    assert paid.status_code == 303 and paid.headers["location"].startswith("/pay/sandbox/")

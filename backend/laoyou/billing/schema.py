@@ -222,6 +222,18 @@ class Bill:
     def outstanding(self) -> Money:
         return money(self.row.outstanding_fen)
 
+    @strawberry.field(
+        description="A payment of this bill still waiting for the payment service: paying the bill again waits "
+        "for it (payBills refuses the bill meanwhile)."
+    )
+    async def waiting_payment(self, info: Info) -> Payment | None:
+        if self.row.outstanding_fen <= 0:
+            return None
+        for payment in await info.context.loaders.waiting_payments_by_household.load(self.row.household_id):
+            if self.row.id in payment.bill_ids:
+                return Payment(row=payment)
+        return None
+
     @strawberry.field
     def is_trial_statement(self) -> bool:
         return self.row.status == models.BillStatus.statement.value

@@ -19,6 +19,20 @@ async def my_bills(
     bills_by_household: dict[str, list] = {}
     for bill in data["myBills"]:
         bills_by_household.setdefault(bill["household"]["id"], []).append(bill)
+    chosen = {review["household"]: review} if review else {}
+    for household_id, bills in bills_by_household.items():
+        owed = [b for b in bills if b["outstanding"]["fen"]]
+        if household_id in chosen or not any(b["waitingPayment"] for b in owed):
+            continue
+        # Months already in a payment that waits are not "due" again: the default is the rest, totalled by
+        # the server.
+        rest = [b["id"] for b in owed if not b["waitingPayment"]]
+        total = (
+            (await page.run("PayPreview", billIds=rest))["payPreview"]["total"]
+            if rest
+            else {"fen": 0, "yuan": "0.00"}
+        )
+        chosen[household_id] = {"household": household_id, "billIds": set(rest), "total": total}
     return page.render(
         "billing/my_bills.html",
         status_code=status_code,
@@ -27,6 +41,7 @@ async def my_bills(
         due={d["householdId"]: d["due"] for d in data["myAmountsDue"]},
         methods=data["paymentMethods"],
         error=error,
+        chosen=chosen,
         review=review,
         pay_key=secrets.token_urlsafe(16),
     )

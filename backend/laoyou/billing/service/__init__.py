@@ -68,6 +68,7 @@ from laoyou.billing.service.payments import (
     payment_bills,
     reconcile,
     record_trade,
+    waiting_payments_by_household,
 )
 from laoyou.billing.service.plans import (
     ItemInput,
@@ -153,6 +154,7 @@ __all__ = [
     "payment_bills",
     "reconcile",
     "record_trade",
+    "waiting_payments_by_household",
     "ItemInput",
     "access_fee_plan",
     "do_activate_fee_plan",

@@ -87,15 +87,23 @@ async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bil
     return bills
 
 
-async def waiting_payments(session: AsyncSession, *, household_id: int) -> list[Payment]:
-    """A household's online payments still waiting for the gateway's word."""
-    return list(
-        await session.exec(
-            select(Payment).where(
-                Payment.household_id == household_id, Payment.status == PaymentStatus.pending.value
-            )
-        )
+async def waiting_payments_by_household(
+    session: AsyncSession, household_ids: list[int]
+) -> dict[int, list[Payment]]:
+    """Households' online payments still waiting for the gateway's word, oldest first."""
+    found: dict[int, list[Payment]] = {}
+    rows = await session.exec(
+        select(Payment)
+        .where(col(Payment.household_id).in_(household_ids), Payment.status == PaymentStatus.pending.value)
+        .order_by(Payment.id)
     )
+    for payment in rows:
+        found.setdefault(payment.household_id, []).append(payment)
+    return found
+
+
+async def waiting_payments(session: AsyncSession, *, household_id: int) -> list[Payment]:
+    return (await waiting_payments_by_household(session, [household_id])).get(household_id, [])
 
 
 def _resumable(payment: Payment, *, actor: Actor, bill_ids: list[int], method: PaymentMethod) -> bool:
