@@ -32,7 +32,7 @@ from laoyou.accounts.models import (
     TextSize,
     UiMode,
 )
-from laoyou.accounts.sms import SmsError, SmsSender
+from laoyou.accounts.sms import SmsError, SmsKind, SmsSender, code_message
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
@@ -186,16 +186,11 @@ async def do_request_login_code(
             ErrorCode.RATE_LIMITED, "A code was just sent. Please wait a minute before asking again."
         )
     code = new_numeric_code()
-    text = i18n.gettext(
-        "[%(sign)s] Your login code is %(code)s. It works for %(minutes)s minutes. Never tell it to anyone.",
-        sign=settings.sms_sign_name,
-        code=code,
-        minutes=settings.login_code_minutes,
-    )
+    message = code_message(SmsKind.login_code, code=code, minutes=settings.login_code_minutes)
     # Sent before anything is written: a message that never left must not spend the person's earlier code,
     # start the one-minute wait or count towards the hourly limit.
     try:
-        await sms.send(normalised, text)
+        await sms.send(normalised, message)
     except SmsError as exc:
         log.warning("login code to %s not sent: %s", mask_phone(normalised), exc)
         raise LaoyouError(
