@@ -77,6 +77,7 @@ async def test_the_gateway_gets_json_with_the_bearer_token(gateway):
         JSONResponse({"ok": False, "error": "quota"}),
         JSONResponse({"id": "msg-1"}),  # no "ok": not a yes
         Response(b"", status_code=200),
+        Response("<html>ok</html>", status_code=200),  # a proxy's page is no yes either
     ],
 )
 async def test_a_refusal_or_error_raises_sms_error(gateway, answer):

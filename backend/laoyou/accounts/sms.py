@@ -126,20 +126,26 @@ class ConsoleSmsSender:
 
 
 async def _post(client: httpx.AsyncClient, what: str, url: str, **kwargs: object) -> httpx.Response:
-    """One POST; tried once more only when the connection was never made, so the provider cannot have the
-    message twice. A timeout after sending is not retried: the text may be on its way, and a second one with a
-    second code would confuse the reader; the person asks again and nothing of the first was kept."""
-    for attempt in (1, 2):
-        try:
-            return await client.post(url, **kwargs)  # type: ignore[arg-type]
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if attempt == 2:
-                raise SmsError(f"{what} unreachable: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise SmsError(f"{what} did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise SmsError(f"{what} unreachable: {exc}") from exc
-    raise AssertionError("unreachable")
+    """One POST, tried once more only when the connection never opened, so the provider has nothing yet. A
+    timeout after sending is not retried: the provider may have taken the message, and a retry could text the
+    same code twice (paid twice, or refused by the provider's one-a-minute limit); the request fails, nothing of
+    it is kept, and the person asks again."""
+    try:
+        return await client.post(url, **kwargs)  # type: ignore[arg-type]
+    except (httpx.ConnectError, httpx.ConnectTimeout):
+        pass
+    except httpx.HTTPError as exc:
+        raise _failure(what, exc) from exc
+    try:
+        return await client.post(url, **kwargs)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        raise _failure(what, exc) from exc
+
+
+def _failure(what: str, exc: httpx.HTTPError) -> SmsError:
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return SmsError(f"{what} did not answer in time")
+    return SmsError(f"{what} unreachable: {exc}")
 
 
 def _json(response: httpx.Response, what: str) -> dict:
@@ -171,7 +177,7 @@ class HttpSmsGateway:
         )
         if response.status_code // 100 != 2:
             raise SmsError(f"SMS gateway answered {response.status_code}")
-        body = response.json() if response.content else {}
+        body = _json(response, "SMS gateway")
         if not body.get("ok", False):
             raise SmsError(f"SMS gateway refused the message: {body.get('error', 'unknown')}")
 
