@@ -305,3 +305,12 @@ def test_import_estates_refuses_errors_then_imports_once(tmp_path):
         assert db.execute("SELECT count(*) FROM role_grant WHERE role = 'resident'").fetchone()[0] == 1
     elsewhere = laoyou("import-estates", str(sheet), "--community", "9", data_dir=tmp_path)
     assert elsewhere.returncode == 2
+
+
+def test_serve_takes_a_certificate_only_with_its_key(tmp_path):
+    (tmp_path / "cert.pem").write_text("not used")
+    refused = laoyou("serve", "--port", "9", "--tls-cert", str(tmp_path / "cert.pem"), data_dir=tmp_path)
+    assert refused.returncode == 2 and "--tls-cert and --tls-key go together" in refused.stderr, (
+        refused.stderr
+    )
+    assert not (tmp_path / "laoyou.sqlite3").exists()

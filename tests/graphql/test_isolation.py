@@ -206,7 +206,13 @@ async def prepare_target(
     )
     household = (await rows_of(db, "household", TABLES["household"].c.id == int(t.household_id)))[0]
     unit = (await rows_of(db, "unit", TABLES["unit"].c.id == household["unit_id"]))[0]
-    t.ids.update(unit_id=str(unit["id"]), building_id=str(unit["building_id"]))
+    building = (await rows_of(db, "building", TABLES["building"].c.id == unit["building_id"]))[0]
+    t.ids.update(
+        unit_id=str(unit["id"]),
+        building_id=str(unit["building_id"]),
+        unit_number=unit["number"],
+        building_name=building["name"],
+    )
 
     # Made through the API by the target's own people.
     resident_client = await login_demo(gql, spec.resident)
@@ -244,6 +250,21 @@ async def prepare_target(
         "respondFamilyLink",
     )
     t.ids["link_accepted_id"] = str(links[1]["id"])
+    # Someone in no household yet asks to be linked to the target's home; their name carries the marker.
+    asker_phone = f"1391234{next(_unique):04d}"
+    asker = await login_new_person(gql, app, asker_phone)
+    link_ask = """mutation ($c: ID!, $b: String!, $u: String!, $n: String!) {
+        requestHouseholdLink(communityId: $c, building: $b, unit: $u, name: $n, relation: OWNER) {
+        ... on LinkRequestSaved { linkRequest { id } } ... on Error { code message } } }"""
+    t.ids["link_request_id"] = (
+        await ok(
+            asker,
+            link_ask,
+            {"c": t.community_id, "b": t.building_name, "u": t.unit_number, "n": f"{spec.marker}-asker"},
+            "requestHouseholdLink",
+        )
+    )["linkRequest"]["id"]
+    t.sensitive.add(asker_phone)  # its masked form is shared by demo numbers; the marked name shows a leak
     chat = """mutation ($h: ID!, $c: String!) { sendChatMessage(clientId: $c, body: "家里的事", householdId: $h) {
         ... on ChatMessageSent { conversation { id } } ... on Error { code message } } }"""
     sent = await ok(
@@ -525,6 +546,12 @@ QUERIES: dict[str, Entry] = {
             {"districtId": t.district_id, "communityId": t.community_id, "days": 30},
         ]
     ),
+    # Anyone logged in finds communities by name to say where they live: names only, never their addresses.
+    "linkableCommunities": E(
+        lambda t: [{}, {"search": t.spec.communities[0]}], echoes=lambda t: set(t.spec.communities)
+    ),
+    "myLinkRequest": E(),
+    "pendingLinkRequests": E(),
     "staffPeople": E(),
     "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
 }
@@ -590,6 +617,22 @@ MUTATIONS: dict[str, Entry] = {
             },
         ]
     ),
+    # By design anyone in no household may ask to be linked to any home: the request is their own, grants
+    # nothing, and waits for the community's steward; the answer repeats only the community's name.
+    "requestHouseholdLink": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "building": t.building_name,
+            "unit": t.unit_number,
+            "name": "伪造",
+            "relation": "OWNER",
+        },
+        by_design=frozenset({"link_request"}),
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    "cancelMyLinkRequest": E(),
+    "confirmLinkRequest": E(lambda t: {"id": t.link_request_id}),
+    "declineLinkRequest": E(lambda t: {"id": t.link_request_id, "reason": "伪造"}),
     "removeResident": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     # A code is sent to whatever number is given (the answer echoes its masked form); nothing of the target shows.
     "requestLoginCode": E(

@@ -595,6 +595,37 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/staff/households/{household_id}/residents/{person_id}/remove"): P(
         lambda t: Aim({"household_id": t.household_id, "person_id": t.resident_id})
     ),
+    # --- asking to be linked to a home
+    # Anyone logged in finds communities by name (names only) and may ask to be linked to any home: the
+    # request is their own, grants nothing, and waits for that community's steward.
+    ("GET", "/link"): P(
+        lambda t: Aim(query={"q": t.spec.communities[0]}),
+        stranger=200,
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    ("POST", "/link"): P(
+        lambda t: Aim(
+            form={
+                "community_id": t.community_id,
+                "building": t.building_name,
+                "unit": t.unit_number,
+                "name": "伪造",
+                "relation": "OWNER",
+            }
+        ),
+        stranger=None,
+        by_design=frozenset({"link_request"}),
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    ("POST", "/link/cancel"): P(stranger=None, by_design=frozenset({"link_request"})),
+    ("GET", "/staff/link-requests"): P(),
+    ("POST", "/staff/link-requests/{request_id}/confirm"): P(
+        lambda t: Aim({"request_id": t.link_request_id})
+    ),
+    ("GET", "/staff/link-requests/{request_id}/decline"): P(lambda t: Aim({"request_id": t.link_request_id})),
+    ("POST", "/staff/link-requests/{request_id}/decline"): P(
+        lambda t: Aim({"request_id": t.link_request_id}, form={"reason": "伪造"})
+    ),
     ("GET", "/favicon.ico"): P(public=True),
 }
 
