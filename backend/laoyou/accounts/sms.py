@@ -233,7 +233,8 @@ class AliyunSms:
             "AccessKeyId": self.access_key_id,
             "Action": "SendSms",
             "Format": "JSON",
-            "PhoneNumbers": national(phone),  # mainland numbers without +86; others with their country code
+            # Mainland numbers as 11 digits; others as country code and number, without the plus.
+            "PhoneNumbers": national(phone).lstrip("+"),
             "SignName": self.sign,
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": nonce,
