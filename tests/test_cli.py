@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,6 +222,72 @@ def test_serve_checks_the_config_and_refuses_in_one_line(tmp_path):
     said = process.stderr.strip().splitlines()
     assert len(said) == 1 and said[0].startswith("Settings refused: LAOYOU_PUBLIC_URL must be"), said
     assert "laoyou check-config" in said[0] and not (tmp_path / "laoyou.sqlite3").exists()
+
+
+ALIYUN = READY | {
+    "LAOYOU_SMS_BACKEND": "aliyun",
+    "LAOYOU_SMS_ALIYUN_ACCESS_KEY_ID": "LTAI5tExampleKeyId",
+    "LAOYOU_SMS_ALIYUN_ACCESS_KEY_SECRET": "the-aliyun-secret",
+    "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "SMS_100000001",
+    "LAOYOU_SMS_TEMPLATE_PASSWORD_CODE": "SMS_100000002",
+}
+
+
+def test_check_config_shows_a_cloud_sms_provider_and_never_its_secret(tmp_path):
+    checked = check_config(ALIYUN, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (
+        "aliyun at https://dysmsapi.aliyuncs.com/, sign 老友管家, "
+        "templates: login_code SMS_100000001, password_code SMS_100000002"
+    ) in checked.stdout
+    assert "the-aliyun-secret" not in checked.stdout and "production has what it requires" in checked.stdout
+
+
+def test_check_config_names_what_the_sms_provider_lacks(tmp_path):
+    env = READY | {
+        "LAOYOU_SMS_BACKEND": "tencent",
+        "LAOYOU_SMS_TENCENT_SECRET_ID": "AKIDexample",
+        "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "2000001",
+    }
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert (
+        "MISSING: LAOYOU_SMS_BACKEND=tencent needs LAOYOU_SMS_TENCENT_SECRET_KEY, LAOYOU_SMS_TENCENT_APP_ID, "
+        "LAOYOU_SMS_TEMPLATE_PASSWORD_CODE"
+    ) in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"LAOYOU_SMS_BACKEND": "aliyun", "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "SMS_1"},
+            "Settings refused: LAOYOU_SMS_BACKEND=aliyun needs LAOYOU_SMS_ALIYUN_ACCESS_KEY_ID, "
+            "LAOYOU_SMS_ALIYUN_ACCESS_KEY_SECRET, LAOYOU_SMS_TEMPLATE_PASSWORD_CODE",
+        ),
+        (
+            {"LAOYOU_SMS_BACKEND": "carrier-pigeon"},
+            "Settings refused: LAOYOU_SMS_BACKEND must be ",  # one of the four; in production, one that sends
+        ),
+        (
+            ALIYUN | {"LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "123456"},
+            "Settings refused: LAOYOU_SMS_TEMPLATE_LOGIN_CODE: Alibaba Cloud SMS template codes look like",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["dev", "production"])
+def test_a_misconfigured_sms_backend_stops_serve_in_one_line(tmp_path, env, said, mode):
+    process = subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", "serve", "--port", "9"],
+        capture_output=True,
+        text=True,
+        env=only(READY | env | {"LAOYOU_MODE": mode}, tmp_path) | {"COLUMNS": "500"},
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert process.returncode == 2, process.stdout + process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(said), lines
 
 
 def test_import_estates_refuses_errors_then_imports_once(tmp_path):

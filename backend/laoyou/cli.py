@@ -48,7 +48,7 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
     try:
         return settings_module.get_settings()
     except ValueError as exc:
-        console.print(f"[red]Settings refused:[/red] {exc}")
+        console.print(f"[red]Settings refused:[/red] {_refusal(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -65,8 +65,9 @@ class ConfigLine:
 
 def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN001, C901
     """What the settings give, and, for production, what each required part lacks."""
+    from laoyou.accounts.sms import describe_sms, sms_settings_problem
     from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
-    from laoyou.core.settings import DEFAULT_SECRET
+    from laoyou.core.settings import DEFAULT_SECRET, SMS_SENDING
     from laoyou.notify.vapid import key_path
 
     def need(condition: bool, message: str) -> str:
@@ -95,16 +96,15 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ConfigLine("database", _without_password(settings.effective_database_url)),
         ConfigLine("data directory", str(settings.data_dir.resolve())),
     ]
-    sms = settings.sms_backend
-    if sms == "http":
-        sms += f" to {settings.sms_gateway_url or '(no gateway URL)'}"
-        sms += ", with a token" if settings.sms_gateway_token else ", without a token"
     lines.append(
         ConfigLine(
             "SMS",
-            sms,
-            need(settings.sms_backend != "http", "LAOYOU_SMS_BACKEND must be http (console only logs codes)")
-            or need(not settings.sms_gateway_url, "LAOYOU_SMS_GATEWAY_URL is required"),
+            describe_sms(settings),
+            need(
+                settings.sms_backend not in SMS_SENDING,
+                "LAOYOU_SMS_BACKEND must be http, aliyun or tencent (console only logs codes)",
+            )
+            or need(bool(sms_settings_problem(settings)), sms_settings_problem(settings)),
         )
     )
     pay, refused = None, ""

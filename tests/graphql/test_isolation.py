@@ -873,6 +873,13 @@ MUTATIONS: dict[str, Entry] = {
     "setPasswordWithToken": E(
         lambda t: {"token": "forged-setup-token", "password": "a-long-enough-password"}
     ),
+    # A code is texted to whatever number is given (the answer echoes its masked form); nothing of the target shows.
+    "requestPasswordCode": E(
+        lambda t: {"phone": t.steward_phone}, echoes=lambda t: {mask_phone("+86" + t.steward_phone)}
+    ),
+    "setPasswordWithCode": E(
+        lambda t: {"phone": t.steward_phone, "code": "000000", "password": "a-long-enough-password"}
+    ),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}

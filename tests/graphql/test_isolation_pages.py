@@ -504,6 +504,22 @@ ROUTES: dict[tuple[str, str], Page] = {
         public=True,
         stranger=400,
     ),
+    ("GET", "/password/code"): P(public=True),
+    # A code is texted to whatever number is typed (the answer is the same for anyone's); the form shows it back.
+    ("POST", "/password/code"): P(
+        lambda t: Aim(form={"phone": t.steward_phone}),
+        public=True,
+        stranger=200,
+        echoes=lambda t: phones_of(t.steward_phone),
+    ),
+    ("POST", "/password/code/set"): P(
+        lambda t: Aim(
+            form={"phone": t.steward_phone, "code": "000000", "password": "a-long-enough-password"}
+        ),
+        public=True,
+        stranger=400,
+        echoes=lambda t: phones_of(t.steward_phone),
+    ),
     ("GET", "/staff/emergency"): P(),
     ("POST", "/staff/emergency"): P(
         lambda t: Aim(
