@@ -405,6 +405,11 @@ async def mark(
                 for o in owners
             ]
         )
+        # A column too short for the marker holds a code (link_request.relation: owner, tenant, family), not
+        # free text; PostgreSQL would refuse the marker and SQLite would store it beyond the declared length.
+        columns = [c for c in columns if (table.c[c].type.length or 1000) >= len(f"{marker}-{name}")]
+        if not columns:
+            continue
         values = {c: f"{marker}-{name}" for c in columns}
         await db.execute(update(table).where(condition).values(**values))
     await db.commit()
