@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from laoyou.accounts.card_batches.schema import CardBatchMutation, CardBatchQuery
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
@@ -45,6 +46,7 @@ class Query(
     SupportQuery,
     TicketsQuery,
     StaffQuery,
+    CardBatchQuery,
 ):
     pass
 
@@ -59,6 +61,7 @@ class Mutation(
     SupportMutation,
     TicketsMutation,
     StaffMutation,
+    CardBatchMutation,
 ):
     pass
 
