@@ -79,7 +79,8 @@ async def plan_login_cards(
             col(Household.archived_at).is_(None),
             col(Building.archived_at).is_(None),
         )
-        .order_by(Building.name, Unit.number, Household.id)
+        # In the order the buildings were added (the way the estate reads: 1号楼 before 10号楼), then by door.
+        .order_by(Building.id, Unit.number, Household.id)
     )
     if building_id is not None:
         building = await session.get(Building, building_id)
