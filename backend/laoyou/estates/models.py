@@ -79,7 +79,7 @@ class Household(SQLModel, table=True):
     district_id: int = Field(foreign_key="district.id", index=True)
     head_name: str = Field(max_length=50)
     created_at: datetime = utc_field(default_now=True)
-    # Archived when the family has moved out: its bills, work orders and cards keep pointing at it.
+    # Archived when its home is gone (merged, demolished): its bills, work orders and cards keep pointing at it.
     archived_at: datetime | None = utc_field(nullable=True)
 
 

@@ -503,7 +503,7 @@ async def do_archive_household(session: AsyncSession, *, actor: Actor, household
             col(RoleGrant.revoked_at).is_(None),
         )
     )
-    # Their logins would lose the home without a word: the steward takes them off first, which they are told.
+    # Their logins would lose the home unnoticed: taking each person off is a step of its own, audited per person.
     if people.first() is not None:
         raise LaoyouError(
             ErrorCode.NOT_ALLOWED, "People still live in this household. Please take them off first."
