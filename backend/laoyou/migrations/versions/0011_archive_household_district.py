@@ -1,7 +1,10 @@
 """estates: households and districts are archived, not deleted
 
-Revision ID: 0011_archive_households_districts
+Revision ID: 0011_archive_household_district
 Revises: 0001
+
+Not "0011_archive_households_districts": that is 33 characters, and alembic_version.version_num holds 32
+(PostgreSQL refuses the longer one).
 """
 
 from collections.abc import Sequence
@@ -9,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_archive_households_districts"
+revision: str = "0011_archive_household_district"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
