@@ -116,6 +116,7 @@ async def raw_window(
                     "person_id": p,
                     "role": Role.resident.value,
                     "household_id": h,
+                    "tenure": "owner",
                     "created_at": utcnow(),
                     **scope,
                 }

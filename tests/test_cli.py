@@ -182,6 +182,25 @@ def test_check_config_names_a_payment_key_file_that_is_not_there(tmp_path):
     assert "payments: notify URL       https://laoyou.example.cn" in checked.stdout
 
 
+def test_check_config_requires_the_alipay_seller_id(tmp_path):
+    for name in ("app.pem", "alipay.pem"):
+        (tmp_path / name).write_text("key")
+    alipay = READY | {
+        "LAOYOU_PAY_ALIPAY_APP_ID": "2014072300007148",
+        "LAOYOU_PAY_ALIPAY_PRIVATE_KEY_FILE": str(tmp_path / "app.pem"),
+        "LAOYOU_PAY_ALIPAY_PUBLIC_KEY_FILE": str(tmp_path / "alipay.pem"),
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(alipay, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "payments: alipay           not configured" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_ALIPAY_SELLER_ID is required" in checked.stdout
+    checked = check_config(alipay | {"LAOYOU_PAY_ALIPAY_SELLER_ID": "2088101122136241"}, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "payments: alipay           configured" in checked.stdout
+    assert "payments: alipay seller    2088101122136241" in checked.stdout
+
+
 def test_check_config_outside_production_only_reports(tmp_path):
     checked = check_config({"LAOYOU_MODE": "dev"}, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -238,3 +257,12 @@ def test_import_estates_refuses_errors_then_imports_once(tmp_path):
         assert db.execute("SELECT count(*) FROM role_grant WHERE role = 'resident'").fetchone()[0] == 1
     elsewhere = laoyou("import-estates", str(sheet), "--community", "9", data_dir=tmp_path)
     assert elsewhere.returncode == 2
+
+
+def test_serve_takes_a_certificate_only_with_its_key(tmp_path):
+    (tmp_path / "cert.pem").write_text("not used")
+    refused = laoyou("serve", "--port", "9", "--tls-cert", str(tmp_path / "cert.pem"), data_dir=tmp_path)
+    assert refused.returncode == 2 and "--tls-cert and --tls-key go together" in refused.stderr, (
+        refused.stderr
+    )
+    assert not (tmp_path / "laoyou.sqlite3").exists()

@@ -23,6 +23,14 @@ console = Console(stderr=True)
 
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        help="Serve https with this PEM certificate (else put a TLS-terminating proxy in front).",
+    ),
+]
+TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="The certificate's PEM private key.")]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the database and files live (LAOYOU_DATA_DIR).")
 ]
@@ -122,6 +130,18 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
                 f"payments: {method}",
                 "configured" if method in configured else "not configured",
                 need(bool(absent), f"{', '.join(absent)}: no such file"),
+            )
+        )
+    if pay is not None and pay.alipay_app_id:
+        lines.append(
+            ConfigLine(
+                "payments: alipay seller",
+                pay.alipay_seller_id or "none",
+                need(
+                    not pay.alipay_seller_id,
+                    "LAOYOU_PAY_ALIPAY_SELLER_ID is required with LAOYOU_PAY_ALIPAY_APP_ID (the 2088… "
+                    "partner id; notifications are checked against it)",
+                ),
             )
         )
     if pay is not None and configured:
@@ -235,7 +255,7 @@ def check_config(data_dir: DataDirOpt = None) -> None:
         typer.echo("production has what it requires")
 
 
-def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
+def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None) -> None:  # noqa: ANN001
     import uvicorn
 
     from laoyou.app import create_app
@@ -251,16 +271,36 @@ def _serve(settings, host: str, port: int) -> None:  # noqa: ANN001
     except ValueError as exc:
         console.print(f"[red]Settings refused:[/red] {exc}")
         raise typer.Exit(2) from None
-    console.print(f"Laoyou ({settings.mode}) on http://{host}:{port}  data: {settings.data_dir.resolve()}")
+    scheme = "https" if tls else "http"
+    console.print(
+        f"Laoyou ({settings.mode}) on {scheme}://{host}:{port}  data: {settings.data_dir.resolve()}"
+    )
     # The app believes X-Forwarded-For from LAOYOU_TRUSTED_PROXIES only (app.py); uvicorn's own reading of it
     # (FORWARDED_ALLOW_IPS) would run first and with other addresses.
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
+    )
 
 
 @app.command()
-def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000, data_dir: DataDirOpt = None) -> None:
+def serve(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    data_dir: DataDirOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
     """Run the app (migrations are applied on start)."""
-    _serve(_settings(data_dir), host, port)
+    if (tls_cert is None) != (tls_key is None):
+        console.print("[red]Refused:[/red] --tls-cert and --tls-key go together")
+        raise typer.Exit(2)
+    _serve(_settings(data_dir), host, port, (tls_cert, tls_key) if tls_cert and tls_key else None)
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Every domain's tables, imported so that Alembic and create_all see the whole metadata."""
 
+from laoyou.accounts.link_requests.models import LinkRequest  # noqa: F401
 from laoyou.accounts.models import (  # noqa: F401
     AuditEvent,
     AuthSession,

@@ -11,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.billing import ledger
-from laoyou.billing.models import Account, Bill, BillStatus, Fund, Payment, PaymentAllocation
+from laoyou.billing import service as billing
+from laoyou.billing.models import Account, Bill, BillStatus, Fund, Payment, PaymentAllocation, Refund
 from laoyou.core.phone import normalise_phone
 
 MY_BILLS = """
@@ -67,3 +68,10 @@ async def check_books(session: AsyncSession) -> None:
 
 def typename(data: dict[str, Any]) -> str:
     return data["__typename"]
+
+
+async def refund_payment(session: AsyncSession, **request: Any) -> Refund:
+    """A refund as the refundPayment mutation makes it: recorded and committed, then sent."""
+    recorded = await billing.do_request_refund(session, **request)
+    await session.commit()
+    return await billing.do_send_refund(session, refund=recorded)

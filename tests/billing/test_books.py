@@ -17,7 +17,7 @@ from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
 from laoyou.estates.models import Community
 
 from ..conftest import ADMIN, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG, login_demo
-from .helpers import actor_for, check_books
+from .helpers import actor_for, check_books, refund_payment
 
 FUND_BALANCES = "query ($c: ID!) { fundBalances(communityId: $c) { fund cash { fen } } }"
 RECORD_INCOME = """
@@ -217,7 +217,7 @@ async def test_any_sequence_keeps_the_books_balanced(db, ops):
                     if paid:
                         p = paid[pick % len(paid)]
                         amount = max(1, (p.amount_fen - p.refunded_fen) * percent // 100)
-                        await billing.do_refund_payment(
+                        await refund_payment(
                             db,
                             actor=steward,
                             payment_id=p.id,

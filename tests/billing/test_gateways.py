@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sqlmodel import col, select
 
-from laoyou.billing.gateways import GatewayError, InvalidNotification, OrderRequest, TradeState
+from laoyou.billing import service as billing
+from laoyou.billing.gateways import (
+    GatewayError,
+    GatewayRefused,
+    InvalidNotification,
+    OrderRequest,
+    TradeState,
+)
 from laoyou.billing.gateways import alipay as ali
 from laoyou.billing.gateways import wechatpay as wx
+from laoyou.billing.gateways.registry import Gateways, PaySettings
 from laoyou.billing.gateways.sandbox import SandboxGateway
+from laoyou.billing.models import Bill, PaymentMethod
+from laoyou.billing.money import yuan
+
+from ..conftest import RESIDENT_XIUSHAN
+from .helpers import actor_for
 
 MCHID = "1230000109"
 APPID = "wxd678efh567hg6787"
@@ -289,9 +307,14 @@ async def test_sandbox_refuses_a_request_not_signed_by_the_merchant(keys):
 # --- Alipay --------------------------------------------------------------------------------------------
 
 
+ALIPAY_APP_ID = "2014072300007148"
+ALIPAY_SELLER_ID = "2088101122136241"
+
+
 def alipay_gateway(keys, transport=None) -> ali.AlipayGateway:
     return ali.AlipayGateway(
-        app_id="2014072300007148",
+        app_id=ALIPAY_APP_ID,
+        seller_id=ALIPAY_SELLER_ID,
         private_key=keys["app"],
         alipay_public_key=keys["alipay"].public_key(),
         notify_url="https://example.org/n",
@@ -306,13 +329,16 @@ def test_alipay_sign_content_follows_the_rule():
 
 
 async def test_alipay_order_is_a_signed_redirect(keys):
+    expires_at = datetime(2026, 6, 8, 2, 34, 56, tzinfo=UTC)
     created = await alipay_gateway(keys).create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费", expires_at=expires_at)
     )
     from urllib.parse import parse_qsl, urlsplit
 
     params = dict(parse_qsl(urlsplit(created.pay_url).query))
-    assert json.loads(params["biz_content"])["total_amount"] == "47.03"
+    biz = json.loads(params["biz_content"])
+    # The absolute expiry, in Beijing time, as the wap and page pay APIs document time_expire
+    assert (biz["total_amount"], biz["time_expire"]) == ("47.03", "2026-06-08 10:34:56")
     assert wx.rsa_verify(keys["app"].public_key(), ali.sign_content(params), params["sign"])
 
 
@@ -326,6 +352,7 @@ def test_alipay_notification(keys):
             "notify_type": "trade_status_sync",
             "notify_id": "ac05099524730693a8b330c5ecf72da9786",
             "app_id": "2014072300007148",
+            "seller_id": ALIPAY_SELLER_ID,
             "trade_no": "2013112011001004330000121536",
             "out_trade_no": "LY1",
             "trade_status": "TRADE_SUCCESS",
@@ -368,3 +395,135 @@ async def test_alipay_trade_query_verifies_the_response_node(keys):
 
     result = await alipay_gateway(keys, httpx.MockTransport(handler)).query_order("LY1")
     assert (result.state, result.amount_fen) == (TradeState.success, 4703)
+
+
+def pem_files(keys, tmp_path: Path) -> tuple[Path, Path]:
+    """The app's private key and Alipay's public key, as the settings name them."""
+    app, alipay = tmp_path / "app.pem", tmp_path / "alipay.pem"
+    app.write_bytes(
+        keys["app"].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    alipay.write_bytes(
+        keys["alipay"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return app, alipay
+
+
+async def test_a_signed_alipay_notification_for_another_seller_or_app_changes_nothing(db, keys, tmp_path):
+    # Given Alipay configured from its settings, seller id included, and a resident paying a bill through it
+    app_key, alipay_key = pem_files(keys, tmp_path)
+    gateway = Gateways(
+        PaySettings(
+            alipay_app_id=ALIPAY_APP_ID,
+            alipay_seller_id=ALIPAY_SELLER_ID,
+            alipay_private_key_file=app_key,
+            alipay_public_key_file=alipay_key,
+            public_url="https://laoyou.example.cn",
+        )
+    ).get("alipay")
+    resident = await actor_for(db, RESIDENT_XIUSHAN)
+    bill = (
+        await db.exec(
+            select(Bill).where(col(Bill.household_id).in_(resident.household_ids), Bill.status == "open")
+        )
+    ).first()
+    paid_before = bill.paid_fen
+    payment = await billing.do_pay_bills(
+        db,
+        actor=resident,
+        bill_ids=[bill.id],
+        method=PaymentMethod.alipay,
+        idempotency_key=secrets.token_hex(8),
+        gateway=gateway,
+    )
+
+    def notice(**changes: str) -> bytes:
+        params = {
+            "notify_time": ali.notify_time(),
+            "notify_type": "trade_status_sync",
+            "notify_id": secrets.token_hex(16),
+            "app_id": ALIPAY_APP_ID,
+            "seller_id": ALIPAY_SELLER_ID,
+            "trade_no": "2026" + secrets.token_hex(8),
+            "out_trade_no": payment.out_trade_no,
+            "trade_status": "TRADE_SUCCESS",
+            "total_amount": yuan(payment.amount_fen),
+            **changes,
+        }
+        return urlencode(ali.notification_params(keys["alipay"], params)).encode()
+
+    # When Alipay's validly signed notifications say the money went to another seller, or another app
+    for other in ({"seller_id": "2088000000000001"}, {"app_id": "2021000000000001"}):
+        reply, outcome = await billing.do_receive_notification(
+            db, gateway=gateway, headers={}, body=notice(**other)
+        )
+        # Then each is refused and changes nothing
+        assert (outcome, reply.body) == ("refused", b"failure"), other
+    await db.refresh(payment)
+    await db.refresh(bill)
+    assert payment.status == "pending" and bill.paid_fen == paid_before
+    # And the notification for this app and seller pays the bill
+    reply, outcome = await billing.do_receive_notification(db, gateway=gateway, headers={}, body=notice())
+    assert (outcome, reply.body) == ("applied", b"success")
+
+
+def test_alipay_is_not_used_without_its_seller_id(keys, tmp_path):
+    app_key, alipay_key = pem_files(keys, tmp_path)
+    settings = PaySettings(
+        alipay_app_id=ALIPAY_APP_ID, alipay_private_key_file=app_key, alipay_public_key_file=alipay_key
+    )
+    assert settings.configured() == [] and Gateways(settings).get("alipay") is None
+
+
+async def test_wechat_order_expiry_and_close_follow_the_api(keys):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.raw_path.decode(), json.loads(request.content)))
+        if request.url.path.endswith("/close"):
+            return (
+                signed_response(keys, {}, status=204)
+                if "PAID" not in request.url.path
+                else signed_response(keys, {"code": "ORDERPAID", "message": "订单已支付"}, status=400)
+            )
+        return signed_response(keys, {"h5_url": "https://wx.tenpay.com/x"})
+
+    gateway = wechat(keys, transport=httpx.MockTransport(handler))
+    expires_at = datetime(2026, 6, 8, 2, 34, 56, tzinfo=UTC)
+    await gateway.create_order(
+        OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", expires_at=expires_at)
+    )
+    assert seen[-1][1]["time_expire"] == "2026-06-08T10:34:56+08:00"  # RFC 3339, Beijing time
+    await gateway.close_order("LY1")
+    assert seen[-1] == ("/v3/pay/transactions/out-trade-no/LY1/close", {"mchid": MCHID})
+    # A paid order is not closed: a clear refusal, which reconciliation tells from an unclear answer
+    with pytest.raises(GatewayRefused):
+        await gateway.close_order("LYPAID")
+
+
+async def test_alipay_close_is_signed_and_its_answer_verified(keys):
+    def handler(request: httpx.Request) -> httpx.Response:
+        from urllib.parse import parse_qsl
+
+        form = dict(parse_qsl(request.content.decode()))
+        assert form["method"] == "alipay.trade.close"
+        assert wx.rsa_verify(keys["app"].public_key(), ali.sign_content(form), form["sign"])
+        number = json.loads(form["biz_content"])["out_trade_no"]
+        node = {
+            "LY1": '{"code":"10000","msg":"Success","out_trade_no":"LY1"}',
+            "LYNEVER": '{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST"}',
+            "LYPAID": '{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_STATUS_ERROR"}',
+        }[number]
+        return httpx.Response(
+            200, text=f'{{"alipay_trade_close_response":{node},"sign":"{wx.rsa_sign(keys["alipay"], node)}"}}'
+        )
+
+    gateway = alipay_gateway(keys, httpx.MockTransport(handler))
+    await gateway.close_order("LY1")
+    await gateway.close_order("LYNEVER")  # never opened: with its time_expire past, it can never be paid
+    with pytest.raises(GatewayRefused):
+        await gateway.close_order("LYPAID")

@@ -21,7 +21,7 @@ from laoyou.billing.models import JournalEntry, Payment, Refund, RefundStatus
 from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
 
 from ..conftest import OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
-from .helpers import actor_for, check_books
+from .helpers import actor_for, check_books, refund_payment
 from .test_gateways import APIV3_KEY, MCHID, alipay_gateway, signed_response, wechat
 from .test_payments import notify, out_trade_no, start_payment
 
@@ -170,20 +170,17 @@ async def test_an_online_refund_is_posted_once_when_the_sandbox_confirms(gql, cl
     sandbox = gateways().sandbox
     sandbox.outbox.clear()
     sandbox.misbehaviour.duplicate = True
+    key = secrets.token_hex(8)
     try:
-        # When the steward refunds part of it (a retry with the same key is the same refund)
-        key = secrets.token_hex(8)
-        refund = await billing.do_refund_payment(
-            db, actor=steward, payment_id=payment.id, amount_fen=100, reason="多缴", idempotency_key=key
-        )
-        again = await billing.do_refund_payment(
+        # When the steward refunds part of it
+        refund = await refund_payment(
             db, actor=steward, payment_id=payment.id, amount_fen=100, reason="多缴", idempotency_key=key
         )
     finally:
         sandbox.misbehaviour.duplicate = False
     await db.commit()
     # Then it waits for the gateway, and nothing is posted yet
-    assert again.id == refund.id and refund.status == RefundStatus.pending.value and refund.out_refund_no
+    assert refund.status == RefundStatus.pending.value and refund.out_refund_no
     assert list(await refund_entries(db, refund.id)) == []
     # When the sandbox's REFUND.SUCCESS notification arrives, twice
     deliveries = sandbox.take_outbox()
@@ -195,6 +192,11 @@ async def test_an_online_refund_is_posted_once_when_the_sandbox_confirms(gql, cl
     await db.refresh(payment)
     assert refund.status == RefundStatus.succeeded.value and refund.provider_refund_id.startswith("5030")
     assert len(list(await refund_entries(db, refund.id))) == 1
+    # And a retry with the same key is the same refund, not asked for again
+    again = await refund_payment(
+        db, actor=steward, payment_id=payment.id, amount_fen=100, reason="多缴", idempotency_key=key
+    )
+    assert again.id == refund.id and sandbox.take_outbox() == []
     assert payment.refunded_fen == 100
     await check_books(db)
 
@@ -231,7 +233,7 @@ async def test_reconciliation_confirms_a_refund_whose_notification_never_came(gq
     sandbox = gateways().sandbox
     sandbox.misbehaviour.drop = True
     try:
-        refund = await billing.do_refund_payment(
+        refund = await refund_payment(
             db,
             actor=steward,
             payment_id=payment.id,
@@ -244,7 +246,7 @@ async def test_reconciliation_confirms_a_refund_whose_notification_never_came(gq
     assert refund.status == RefundStatus.pending.value
     # A second refund cannot ask for money already being refunded
     with pytest.raises(LaoyouError):
-        await billing.do_refund_payment(
+        await refund_payment(
             db,
             actor=steward,
             payment_id=payment.id,
@@ -270,7 +272,7 @@ async def test_a_forged_refund_notification_is_refused(gql, client, db):
     steward = await actor_for(db, STEWARD_XIUSHAN)
     sandbox = gateways().sandbox
     sandbox.outbox.clear()
-    refund = await billing.do_refund_payment(
+    refund = await refund_payment(
         db,
         actor=steward,
         payment_id=payment.id,
@@ -303,7 +305,7 @@ async def test_only_the_communitys_steward_refunds(gql, client, db):
     ):
         actor = await actor_for(db, phone)
         with pytest.raises(error):
-            await billing.do_refund_payment(
+            await refund_payment(
                 db,
                 actor=actor,
                 payment_id=payment.id,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.models import Role, RoleGrant
+from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.errors import LaoyouError, NotFound
 from laoyou.core.phone import normalise_phone
 from laoyou.estates.importing import (
@@ -215,3 +215,53 @@ async def test_staff_download_the_templates_and_residents_get_404(client) -> Non
     client.cookies.clear()
     await log_in(client, RESIDENT_XIUSHAN)
     assert (await client.get("/staff/estates/import-template.csv")).status_code == 404
+
+
+async def tenures(db, *phones: str) -> list[str | None]:  # noqa: ANN001
+    """The tenure on each person's live resident grant."""
+    found = await db.exec(
+        select(RoleGrant.tenure)
+        .join(Person, Person.id == RoleGrant.person_id)
+        .where(
+            Person.phone.in_([normalise_phone(p) for p in phones]),
+            RoleGrant.role == "resident",
+            RoleGrant.revoked_at.is_(None),
+        )
+    )
+    return sorted(t for (t,) in found.all())
+
+
+async def test_owner_or_tenant_is_stored_on_the_residents_and_a_change_of_it_is_a_change(db) -> None:  # noqa: ANN001
+    # Given a sheet with an owner, two tenants and a unit without residents, imported
+    actor = await actor_for(db, STEWARD_XIUSHAN)
+    community = own_community(actor)
+    await run(db, actor, community, "t.xlsx", xlsx(SHEET))
+    # Then each resident's grant says owner or tenant as the row did
+    assert await tenures(db, "13912340001") == ["owner"]
+    assert await tenures(db, "13912340002", "13912340003") == ["tenant", "tenant"]
+
+    # When the tenants become owners
+    moved = [HEADER_ZH, ["导入1号楼", "102", 1, "80", "李建国", "13912340002、13912340003", "业主"]]
+    plan = await run(db, actor, community, "t.xlsx", xlsx(moved), write=False)
+    # Then the plan shows it as a change, one line for each person
+    assert outcomes(plan) == ["changed"]
+    assert [c.text("en") for c in plan.rows[0].changes] == [
+        "owner or tenant of 139****0002 租户 → 业主",
+        "owner or tenant of 139****0003 租户 → 业主",
+    ]
+    # And applying it updates their grants, after which the same file changes nothing
+    count = (await db.exec(select(func.count()).select_from(RoleGrant))).one()[0]
+    await apply_import(db, actor=actor, plan=plan)
+    assert await tenures(db, "13912340002", "13912340003") == ["owner", "owner"]
+    assert (await db.exec(select(func.count()).select_from(RoleGrant))).one()[0] == count
+    assert outcomes(await run(db, actor, community, "t.xlsx", xlsx(moved), write=False)) == ["unchanged"]
+
+
+async def test_a_blank_owner_or_tenant_leaves_what_is_recorded(db) -> None:  # noqa: ANN001
+    actor = await actor_for(db, STEWARD_XIUSHAN)
+    community = own_community(actor)
+    await run(db, actor, community, "t.xlsx", xlsx(SHEET))
+    blank = [HEADER_ZH, ["导入1号楼", "101", 1, 75.5, "王秀英", "13912340001", ""]]
+    plan = await run(db, actor, community, "t.xlsx", xlsx(blank))
+    assert outcomes(plan) == ["unchanged"]
+    assert await tenures(db, "13912340001") == ["owner"]

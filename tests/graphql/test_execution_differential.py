@@ -171,7 +171,8 @@ class Values:
             return 1.5
         if kind == "Boolean":
             return False
-        return {"Date": "2026-01-01", "DateTime": "2026-01-01T08:00:00+00:00"}[kind]
+        # An upload stands for a file only in-process; as a value it is a name, which is refused as no file.
+        return {"Date": "2026-01-01", "DateTime": "2026-01-01T08:00:00+00:00", "Upload": "差异测试.csv"}[kind]
 
 
 def literal(value: Any, type_: Any) -> str:

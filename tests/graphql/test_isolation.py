@@ -206,7 +206,13 @@ async def prepare_target(
     )
     household = (await rows_of(db, "household", TABLES["household"].c.id == int(t.household_id)))[0]
     unit = (await rows_of(db, "unit", TABLES["unit"].c.id == household["unit_id"]))[0]
-    t.ids.update(unit_id=str(unit["id"]), building_id=str(unit["building_id"]))
+    building = (await rows_of(db, "building", TABLES["building"].c.id == unit["building_id"]))[0]
+    t.ids.update(
+        unit_id=str(unit["id"]),
+        building_id=str(unit["building_id"]),
+        unit_number=unit["number"],
+        building_name=building["name"],
+    )
 
     # Made through the API by the target's own people.
     resident_client = await login_demo(gql, spec.resident)
@@ -244,6 +250,21 @@ async def prepare_target(
         "respondFamilyLink",
     )
     t.ids["link_accepted_id"] = str(links[1]["id"])
+    # Someone in no household yet asks to be linked to the target's home; their name carries the marker.
+    asker_phone = f"1391234{next(_unique):04d}"
+    asker = await login_new_person(gql, app, asker_phone)
+    link_ask = """mutation ($c: ID!, $b: String!, $u: String!, $n: String!) {
+        requestHouseholdLink(communityId: $c, building: $b, unit: $u, name: $n, relation: OWNER) {
+        ... on LinkRequestSaved { linkRequest { id } } ... on Error { code message } } }"""
+    t.ids["link_request_id"] = (
+        await ok(
+            asker,
+            link_ask,
+            {"c": t.community_id, "b": t.building_name, "u": t.unit_number, "n": f"{spec.marker}-asker"},
+            "requestHouseholdLink",
+        )
+    )["linkRequest"]["id"]
+    t.sensitive.add(asker_phone)  # its masked form is shared by demo numbers; the marked name shows a leak
     chat = """mutation ($h: ID!, $c: String!) { sendChatMessage(clientId: $c, body: "家里的事", householdId: $h) {
         ... on ChatMessageSent { conversation { id } } ... on Error { code message } } }"""
     sent = await ok(
@@ -299,6 +320,9 @@ async def prepare_target(
     t.ids["bill_run_id"] = str(
         await one_id(db, "bill_run", TABLES["bill_run"].c.community_id.in_(t.community_ids))
     )
+    t.ids["estate_import_id"] = str(
+        await pending_import(db, int(t.steward_id), int(t.community_id), spec.marker)
+    )
     if more is not None:
         await more(t)
     audience = await rows_of(
@@ -312,6 +336,23 @@ async def prepare_target(
 
     await mark(t, db, communities, people, audience)
     return t
+
+
+async def pending_import(db: Any, steward_id: int, community_id: int, marker: str) -> int:
+    """A pending estate import of the target's community, uploaded by its steward. Through the service: an
+    upload is a file, which a JSON request cannot carry (the pages hand it to the operation in-process)."""
+    from laoyou.accounts import service as accounts
+    from laoyou.accounts.actor import Actor
+    from laoyou.accounts.models import Person
+    from laoyou.estates.import_review import do_preview_import
+    from laoyou.estates.importing import template_csv
+
+    person = await db.get(Person, steward_id)
+    actor = Actor(person=person, grants=await accounts.live_grants(db, steward_id))
+    found = await do_preview_import(
+        db, actor=actor, community_id=community_id, filename=f"{marker}.csv", data=template_csv()
+    )
+    return found.id
 
 
 async def mark(
@@ -474,6 +515,8 @@ QUERIES: dict[str, Entry] = {
     "district": E(lambda t: {"id": t.district_id}),
     "communities": E(lambda t: [{}, {"districtId": t.district_id}]),
     "community": E(lambda t: {"id": t.community_id}),
+    "estateImport": E(lambda t: {"id": t.estate_import_id}),
+    "estateImportCommunity": E(lambda t: {"id": t.community_id}),
     "household": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
     "householdBills": E(lambda t: {"householdId": t.household_id, "unpaidOnly": False}),
     "myBills": E(lambda t: {"unpaidOnly": False}),
@@ -531,6 +574,12 @@ QUERIES: dict[str, Entry] = {
             {"districtId": t.district_id, "communityId": t.community_id, "days": 30},
         ]
     ),
+    # Anyone logged in finds communities by name to say where they live: names only, never their addresses.
+    "linkableCommunities": E(
+        lambda t: [{}, {"search": t.spec.communities[0]}], echoes=lambda t: set(t.spec.communities)
+    ),
+    "myLinkRequest": E(),
+    "pendingLinkRequests": E(),
     "staffPeople": E(),
     "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
 }
@@ -584,6 +633,10 @@ MUTATIONS: dict[str, Entry] = {
         lambda t: {"id": t.unit_id, "input": {"number": "9-909", "floor": 1, "floorArea": "50.00"}}
     ),
     "archiveUnit": E(lambda t: {"id": t.unit_id}),
+    # A JSON request cannot carry a file: the string stands for one, and the community is refused first.
+    "previewEstateImport": E(lambda t: {"communityId": t.community_id, "file": "伪造.csv"}),
+    "confirmEstateImport": E(lambda t: {"id": t.estate_import_id}),
+    "discardEstateImport": E(lambda t: {"id": t.estate_import_id}),
     "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
     "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
     "archiveHousehold": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
@@ -598,6 +651,22 @@ MUTATIONS: dict[str, Entry] = {
             },
         ]
     ),
+    # By design anyone in no household may ask to be linked to any home: the request is their own, grants
+    # nothing, and waits for the community's steward; the answer repeats only the community's name.
+    "requestHouseholdLink": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "building": t.building_name,
+            "unit": t.unit_number,
+            "name": "伪造",
+            "relation": "OWNER",
+        },
+        by_design=frozenset({"link_request"}),
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    "cancelMyLinkRequest": E(),
+    "confirmLinkRequest": E(lambda t: {"id": t.link_request_id}),
+    "declineLinkRequest": E(lambda t: {"id": t.link_request_id, "reason": "伪造"}),
     "removeResident": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     # A code is sent to whatever number is given (the answer echoes its masked form); nothing of the target shows.
     "requestLoginCode": E(

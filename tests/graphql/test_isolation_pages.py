@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from laoyou.core.phone import mask_phone
+from laoyou.estates.importing import template_csv
 from laoyou.graphql.router import LaoyouGraphQLRouter
 
 from ..accounts.helpers import login_new_person
@@ -506,6 +507,23 @@ ROUTES: dict[tuple[str, str], Page] = {
             form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
         )
     ),
+    # --- the bulk import of a community's units
+    ("GET", "/staff/communities/{community_id}/import"): P(lambda t: Aim({"community_id": t.community_id})),
+    ("POST", "/staff/communities/{community_id}/import"): P(
+        lambda t: Aim(
+            {"community_id": t.community_id},
+            files={"file": ("伪造.csv", template_csv(), "text/csv")},
+        )
+    ),
+    ("GET", "/staff/communities/{community_id}/import/{import_id}"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/import/{import_id}/confirm"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
+    ),
+    ("POST", "/staff/communities/{community_id}/import/{import_id}/discard"): P(
+        lambda t: Aim({"community_id": t.community_id, "import_id": t.estate_import_id})
+    ),
     # --- staff roles and passwords (the admin's pages; a forged setup link changes nothing)
     ("GET", "/staff/people"): P(),
     ("POST", "/staff/people"): P(
@@ -630,6 +648,37 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("POST", "/staff/households/{household_id}/residents/{person_id}/remove"): P(
         lambda t: Aim({"household_id": t.household_id, "person_id": t.resident_id})
+    ),
+    # --- asking to be linked to a home
+    # Anyone logged in finds communities by name (names only) and may ask to be linked to any home: the
+    # request is their own, grants nothing, and waits for that community's steward.
+    ("GET", "/link"): P(
+        lambda t: Aim(query={"q": t.spec.communities[0]}),
+        stranger=200,
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    ("POST", "/link"): P(
+        lambda t: Aim(
+            form={
+                "community_id": t.community_id,
+                "building": t.building_name,
+                "unit": t.unit_number,
+                "name": "伪造",
+                "relation": "OWNER",
+            }
+        ),
+        stranger=None,
+        by_design=frozenset({"link_request"}),
+        echoes=lambda t: set(t.spec.communities),
+    ),
+    ("POST", "/link/cancel"): P(stranger=None, by_design=frozenset({"link_request"})),
+    ("GET", "/staff/link-requests"): P(),
+    ("POST", "/staff/link-requests/{request_id}/confirm"): P(
+        lambda t: Aim({"request_id": t.link_request_id})
+    ),
+    ("GET", "/staff/link-requests/{request_id}/decline"): P(lambda t: Aim({"request_id": t.link_request_id})),
+    ("POST", "/staff/link-requests/{request_id}/decline"): P(
+        lambda t: Aim({"request_id": t.link_request_id}, form={"reason": "伪造"})
     ),
     ("GET", "/favicon.ico"): P(public=True),
 }

@@ -181,6 +181,7 @@ def sample_value(graphql_type: Any, ident: str) -> Any:
         "Float": 1.0,
         "Boolean": False,
         "DateTime": "2030-01-01T00:00:00+00:00",
+        "Upload": "x.csv",  # a JSON request carries no file: a name stands for one and is refused as none
     }[graphql_type.name]
 
 

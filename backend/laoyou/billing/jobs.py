@@ -26,6 +26,10 @@ log = logging.getLogger("laoyou.billing.jobs")
 
 @dataclass
 class BillingJobReport:
+    """One round's reconciliation report: how many of each outcome. Payments: applied, duplicate, closed,
+    waiting, unclear, expired, close_refused, and late_credited / late_refunded for money that arrived after
+    its order expired (named once each); refunds: applied, duplicate, failed, waiting, unclear, rejected."""
+
     reminded: int = 0
     payments: dict[str, int] = field(default_factory=dict)
     refunds: dict[str, int] = field(default_factory=dict)
@@ -53,6 +57,9 @@ async def run_billing_jobs(
 @jobs.periodic("billing", every_seconds=300)
 async def periodic_billing_jobs(session: AsyncSession) -> BillingJobReport:
     report = await run_billing_jobs(session)
+    late = {kind: n for kind, n in report.payments.items() if kind.startswith("late_")}
+    if late:
+        log.warning("billing: money arrived after its order expired: %s", late)
     if report.reminded or report.payments or report.refunds:
         log.info(
             "billing: %s reminded, payments %s, refunds %s", report.reminded, report.payments, report.refunds

@@ -61,6 +61,13 @@ class PaymentStatus(StrEnum):
     refunded = "refunded"  # fully refunded
 
 
+class LateMoney(StrEnum):
+    """Money the gateway took for an order already closed or failed here (paid after it expired)."""
+
+    credited = "credited"  # applied to its bills all the same
+    refunded = "refunded"  # its bills were paid another way meanwhile: given back automatically
+
+
 class RefundStatus(StrEnum):
     pending = "pending"  # asked of the gateway, not confirmed yet: nothing posted
     succeeded = "succeeded"  # confirmed (or cash given back at the office): posted once
@@ -212,12 +219,15 @@ class Payment(SQLModel, table=True):
     transaction_id: str | None = Field(default=None, max_length=64)
     receipt_number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     office_receipt_no: str = Field(default="", max_length=50)  # staff's paper receipt or bank reference
-    pay_url: str = Field(default="", max_length=500)
+    pay_url: str = Field(default="", max_length=2000)  # Alipay's is the whole signed request: ~1000 long
     idempotency_key: str = Field(max_length=64)
     request_hash: str = Field(max_length=64)
     bill_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = utc_field(default_now=True, index=True)
     paid_at: datetime | None = utc_field(nullable=True)
+    expires_at: datetime | None = utc_field(nullable=True)  # the order's time_expire at the gateway
+    late: str | None = Field(default=None, max_length=10, index=True)  # a LateMoney, for the few it concerns
+    late_reported_at: datetime | None = utc_field(nullable=True)  # when reconciliation's report named it
 
 
 class PaymentAllocation(SQLModel, table=True):
@@ -354,5 +364,6 @@ class SandboxOrder(SQLModel, table=True):
     state: str = Field(default="NOTPAY", max_length=12)
     transaction_id: str = Field(default="", max_length=64)
     success_time: str = Field(default="", max_length=40)
+    time_expire: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
     refunds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = utc_field(default_now=True)

@@ -940,8 +940,8 @@ class BillingMutation:
     ) -> RefundPaymentResult:
         context = info.context
 
-        async def work() -> PaymentRefunded:
-            refund = await billing.do_refund_payment(
+        async def record() -> models.Refund:
+            return await billing.do_request_refund(
                 context.session,
                 actor=context.actor,
                 payment_id=decode_id(id),
@@ -949,6 +949,16 @@ class BillingMutation:
                 reason=reason,
                 idempotency_key=idempotency_key,
             )
+
+        # Two units of work: the refund is recorded under its number and committed before it is sent, so
+        # whatever becomes of the answer (or of this request) it is asked for again under the same number,
+        # never a new one.
+        recorded = await mutation_boundary(info, RefundPaymentError, record)
+        if not isinstance(recorded, models.Refund):
+            return recorded
+
+        async def work() -> PaymentRefunded:
+            refund = await billing.do_send_refund(context.session, refund=recorded)
             payment = await context.session.get(models.Payment, refund.payment_id)
             return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
 

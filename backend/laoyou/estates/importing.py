@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert
+from sqlalchemy import insert, tuple_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,6 +48,7 @@ REQUIRED = ("building", "unit", "floor", "area")
 TEMPLATE_HEADER = ("楼栋", "单元号", "楼层", "面积", "户主", "电话", "业主/租户")
 TEMPLATE_EXAMPLE = ("1号楼", "101", "1", "75.50", "张桂兰", "13812345678", "业主")
 _TENURE = {"业主": "owner", "owner": "owner", "租户": "tenant", "tenant": "tenant"}
+TENURE_WORDS = {"owner": "业主", "tenant": "租户"}  # as the file writes them
 
 
 def _(message: str) -> str:
@@ -78,7 +79,7 @@ class Row:
     area_centi_m2: int = 0
     head: str = ""
     phones: list[str] = field(default_factory=list)
-    tenure: str | None = None  # read and checked; households do not record it yet
+    tenure: str | None = None  # owner or tenant, given to the row's residents; blank leaves theirs as it is
     outcome: str = "new"  # new, changed, unchanged, error
     changes: list[Problem] = field(default_factory=list)
     error: Problem | None = None
@@ -166,7 +167,7 @@ def _letter(index: int) -> str:
     return letters
 
 
-def parse_rows(table: list[list[str]]) -> list[Row]:
+def parse_rows(table: list[list[str]], *, max_rows: int = MAX_ROWS) -> list[Row]:
     """Rows checked cell by cell; the first bad cell of a row makes it an error naming that cell."""
     lines = [(n, cells) for n, cells in enumerate(table, start=1) if any(cells)]
     if not lines:
@@ -186,9 +187,9 @@ def parse_rows(table: list[list[str]]) -> list[Row]:
                 field="file",
                 column=HEADINGS[column][0],
             )
-    if len(lines) - 1 > MAX_ROWS:
+    if len(lines) - 1 > max_rows:
         raise LaoyouError(
-            ErrorCode.INVALID, "Please import at most %(n)s rows at a time.", field="file", n=MAX_ROWS
+            ErrorCode.INVALID, "Please import at most %(n)s rows at a time.", field="file", n=max_rows
         )
     return [_parse_row(line, cells, header, where) for line, cells in lines[1:]]
 
@@ -242,7 +243,9 @@ class _Existing:
     buildings: dict[str, Building]
     units: dict[tuple[int, str], Unit]
     households: dict[int, Household]
-    residents: dict[int, set[str]]  # household id -> phones of its live resident grants
+    residents: dict[
+        int, dict[str, str | None]
+    ]  # household id -> phone -> tenure, of its live resident grants
 
 
 def _chunks(items: list, size: int = _CHUNK):  # noqa: ANN202
@@ -259,7 +262,7 @@ async def _existing(session: AsyncSession, community_id: int, names: set[str]) -
     building_ids = [b.id for name, b in buildings.items() if name in names]
     units: dict[tuple[int, str], Unit] = {}
     households: dict[int, Household] = {}
-    residents: dict[int, set[str]] = {}
+    residents: dict[int, dict[str, str | None]] = {}
     for part in _chunks(building_ids):
         for u in await session.exec(select(Unit).where(col(Unit.building_id).in_(part))):
             units[(u.building_id, u.number)] = u
@@ -271,7 +274,7 @@ async def _existing(session: AsyncSession, community_id: int, names: set[str]) -
         for h in homes:
             households[h.unit_id] = h
         found = await session.exec(
-            select(RoleGrant.household_id, Person.phone)
+            select(RoleGrant.household_id, Person.phone, RoleGrant.tenure)
             .join(Person, col(Person.id) == RoleGrant.person_id)
             .join(Household, col(Household.id) == RoleGrant.household_id)
             .join(Unit, col(Unit.id) == Household.unit_id)
@@ -281,8 +284,8 @@ async def _existing(session: AsyncSession, community_id: int, names: set[str]) -
                 col(RoleGrant.revoked_at).is_(None),
             )
         )
-        for household_id, phone in found:
-            residents.setdefault(household_id, set()).add(phone)
+        for household_id, phone, tenure in found:
+            residents.setdefault(household_id, {})[phone] = tenure
     return _Existing(buildings, units, households, residents)
 
 
@@ -339,10 +342,21 @@ async def plan_import(session: AsyncSession, *, actor: Actor, community_id: int,
         if row.head and (household is None or household.head_name != row.head):
             old = household.head_name if household else "—"
             changes.append(Problem(_("head of household %(old)s → %(new)s"), {"old": old, "new": row.head}))
-        living = have.residents.get(household.id, set()) if household else set()
+        living = have.residents.get(household.id, {}) if household else {}
         for phone in row.phones:
             if phone not in living:
                 changes.append(Problem(_("new resident %(phone)s"), {"phone": mask_phone(phone)}))
+            elif row.tenure is not None and living[phone] != row.tenure:
+                changes.append(
+                    Problem(
+                        _("owner or tenant of %(phone)s %(old)s → %(new)s"),
+                        {
+                            "phone": mask_phone(phone),
+                            "old": TENURE_WORDS.get(living[phone], "—"),
+                            "new": TENURE_WORDS[row.tenure],
+                        },
+                    )
+                )
         row.outcome = "changed" if changes else "unchanged"
     return Plan(community_id=community.id, rows=rows)
 
@@ -458,15 +472,30 @@ async def _apply_batch(
         )
         people.update(zip(newcomers, ids, strict=True))
     grants = []
+    retenured: dict[str | None, list[tuple[int, int]]] = {}  # tenure -> (person, household) to update
     for row in headed:
         household_id = home_of[row.line]
-        living = have.residents.setdefault(household_id, set())
+        living = have.residents.setdefault(household_id, {})
         for phone in row.phones:
             if phone not in living:
-                grants.append(resident_grant(people[phone], household_id, **scope))
-                living.add(phone)
+                grants.append(resident_grant(people[phone], household_id, tenure=row.tenure, **scope))
+                living[phone] = row.tenure
+            elif row.tenure is not None and living[phone] != row.tenure:
+                retenured.setdefault(row.tenure, []).append((people[phone], household_id))
+                living[phone] = row.tenure
     if grants:
         await session.execute(insert(RoleGrant), grants)
+    for tenure, pairs in retenured.items():
+        for part in _chunks(pairs):
+            await session.execute(
+                update(RoleGrant)
+                .where(
+                    tuple_(RoleGrant.person_id, RoleGrant.household_id).in_(part),
+                    RoleGrant.role == Role.resident.value,
+                    col(RoleGrant.revoked_at).is_(None),
+                )
+                .values(tenure=tenure)
+            )
 
 
 async def _insert(session: AsyncSession, model: type, values: list[dict]) -> list[int]:
@@ -475,7 +504,9 @@ async def _insert(session: AsyncSession, model: type, values: list[dict]) -> lis
     return list(found.scalars())
 
 
-def resident_grant(person_id: int, household_id: int, *, community_id: int, district_id: int) -> dict:
+def resident_grant(
+    person_id: int, household_id: int, *, community_id: int, district_id: int, tenure: str | None = None
+) -> dict:
     """The role grant that makes a person a resident of a household, as a row to insert (the caller checks
     they are not one already); its scope is what accounts.check_grant_scope asks of a resident."""
     return {
@@ -485,6 +516,7 @@ def resident_grant(person_id: int, household_id: int, *, community_id: int, dist
         "community_id": community_id,
         "household_id": household_id,
         "on_duty": False,
+        "tenure": tenure,
         "created_at": utcnow(),
     }
 

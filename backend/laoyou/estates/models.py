@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from laoyou.core.models import read_model, utc_field
@@ -84,3 +85,31 @@ class Household(SQLModel, table=True):
 
 
 CommunityRow = read_model(Community)  # a read-only row: what a list shows of a community
+
+
+class EstateImport(SQLModel, table=True):
+    """A spreadsheet uploaded for a community's bulk import: previewed first, then applied or discarded.
+
+    The file is kept only while the import is pending (confirming reads it again and re-plans it against the
+    database as it is then); applying or discarding it drops the bytes, which hold residents' phones."""
+
+    __tablename__ = "estate_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    district_id: int = Field(foreign_key="district.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)  # who uploaded it
+    filename: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status: str = Field(default="pending", max_length=10)  # pending, applied, discarded
+    rows: int = 0
+    new_count: int = 0
+    changed_count: int = 0
+    unchanged_count: int = 0
+    error_count: int = 0
+    # The rows that are not unchanged, errors first then changes then new, as JSON (see import_review).
+    preview: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    created_at: datetime = utc_field(default_now=True)
+    decided_at: datetime | None = utc_field(nullable=True)
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")

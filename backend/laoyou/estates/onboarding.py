@@ -76,7 +76,7 @@ def may_manage_communities(actor: Actor, district_id: int) -> bool:
     return actor.is_admin or district_id in _steward_districts(actor)
 
 
-def _may_edit_estate(actor: Actor, community: Community) -> bool:
+def may_edit_estate(actor: Actor, community: Community) -> bool:
     """Those who manage the district, and the stewards whose team serves the community (挂单 included)."""
     if may_manage_communities(actor, community.district_id):
         return True
@@ -114,7 +114,7 @@ async def _managed_community(session: AsyncSession, actor: Actor, community_id: 
 
 async def editable_community(session: AsyncSession, actor: Actor, community_id: int) -> Community:
     community = await access_community(session, actor=actor, community_id=community_id)
-    if community.archived_at is not None or not _may_edit_estate(actor, community):
+    if community.archived_at is not None or not may_edit_estate(actor, community):
         raise NotFound()
     return community
 

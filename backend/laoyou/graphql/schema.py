@@ -19,6 +19,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from laoyou.accounts.card_batches.schema import CardBatchMutation, CardBatchQuery
+from laoyou.accounts.link_requests.schema import LinkRequestsMutation, LinkRequestsQuery
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
@@ -27,7 +28,7 @@ from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
-from laoyou.estates.schema import EstatesMutation, EstatesQuery
+from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -40,6 +41,7 @@ log = logging.getLogger("laoyou.graphql")
 class Query(
     AccountsQuery,
     EstatesQuery,
+    EstateImportQuery,
     BillingQuery,
     BriefingsQuery,
     NotifyQuery,
@@ -47,6 +49,7 @@ class Query(
     TicketsQuery,
     StaffQuery,
     CardBatchQuery,
+    LinkRequestsQuery,
 ):
     pass
 
@@ -55,6 +58,7 @@ class Query(
 class Mutation(
     AccountsMutation,
     EstatesMutation,
+    EstateImportMutation,
     BillingMutation,
     BriefingsMutation,
     NotifyMutation,
@@ -62,6 +66,7 @@ class Mutation(
     TicketsMutation,
     StaffMutation,
     CardBatchMutation,
+    LinkRequestsMutation,
 ):
     pass
 

@@ -6,16 +6,27 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from laoyou.web.briefings import todays_for_home
-from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+from laoyou.web.link_requests import ask_form
+from laoyou.web.render import Can, Page, PageRoute, add_pages, form_with_csrf
 
 
 async def home(page: Page) -> Response:
-    if page.context.actor.is_staff:
+    actor = page.context.actor
+    if actor.is_staff:
         data = await page.run("StaffHome")
-        return page.render("home_staff.html", viewer=data["viewer"])
+        waiting = []
+        if Can(actor).manage_residents:
+            waiting = (await page.run("PendingLinkRequestIds"))["pendingLinkRequests"]
+        return page.render("home_staff.html", viewer=data["viewer"], link_requests_waiting=len(waiting))
     data = await page.run("ResidentHome")
+    # Someone in no household yet asks to be linked here, rather than being sent away.
+    asking = {} if data["viewer"]["households"] else await ask_form(page)
     return page.render(
-        "home_resident.html", viewer=data["viewer"], todays_briefings=await todays_for_home(page)
+        "home_resident.html",
+        viewer=data["viewer"],
+        todays_briefings=await todays_for_home(page),
+        values={"name": data["viewer"]["person"]["name"]},
+        **asking,
     )
 
 

@@ -26,6 +26,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import estates as estate_pages
     from laoyou.web import family as family_pages
     from laoyou.web import home as home_pages
+    from laoyou.web import link_requests as link_request_pages
     from laoyou.web import login as login_pages
     from laoyou.web import media
     from laoyou.web import notify as notify_pages
@@ -58,6 +59,7 @@ def install_web(app: FastAPI) -> None:
     settings_pages.install(app)
     card_pages.install(app)
     resident_pages.install(app)
+    link_request_pages.install(app)
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
 

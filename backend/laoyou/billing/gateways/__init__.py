@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ class OrderRequest:
     client_ip: str = ""
     kind: str = "h5"  # jsapi, h5, native (WeChat); page, wap (Alipay)
     payer_openid: str = ""
+    expires_at: datetime | None = None  # after it the gateway takes no payment for the order
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class RefundState(StrEnum):
     processing = "PROCESSING"
     closed = "CLOSED"  # refused or withdrawn at the gateway: no money moved
     abnormal = "ABNORMAL"  # the payer's account cannot take it back; handled by hand at the gateway
+    not_found = "NOT_FOUND"  # the gateway has no such refund: the request never arrived, send it again
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,17 @@ class InvalidNotification(Exception):
 
 
 class GatewayError(Exception):
-    """The gateway could not be reached or refused the request."""
+    """No clear answer: the gateway could not be reached, timed out, failed (5xx), or answered something that
+    cannot be believed. What was asked may or may not have been done: ask again under the same number."""
+
+
+class GatewayRefused(GatewayError):
+    """A clear, signed refusal (4xx): what was asked was not done."""
+
+
+class UnverifiedAnswer(GatewayError, InvalidNotification):
+    """An answer to our request that is unsigned, signed under an unknown serial or forged: not believed, so
+    the outcome is unclear (the request may well have been carried out)."""
 
 
 class Gateway(Protocol):
@@ -100,6 +113,8 @@ class Gateway(Protocol):
     async def create_order(self, order: OrderRequest) -> OrderCreated: ...
 
     async def query_order(self, out_trade_no: str) -> TradeResult: ...
+
+    async def close_order(self, out_trade_no: str) -> None: ...
 
     def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult: ...
 

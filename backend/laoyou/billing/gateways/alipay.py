@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from laoyou.billing.gateways import (
     GatewayError,
+    GatewayRefused,
     InvalidNotification,
     OrderCreated,
     OrderRequest,
@@ -28,6 +29,7 @@ from laoyou.billing.gateways import (
     Reply,
     TradeResult,
     TradeState,
+    UnverifiedAnswer,
 )
 from laoyou.billing.gateways.wechatpay import rsa_sign, rsa_verify
 from laoyou.billing.money import parse_yuan, yuan
@@ -91,15 +93,17 @@ class AlipayGateway:
         app_id: str,
         private_key: rsa.RSAPrivateKey,
         alipay_public_key: rsa.RSAPublicKey,
+        seller_id: str,
         notify_url: str,
         return_url: str = "",
-        seller_id: str = "",
         gateway_url: str = GATEWAY_URL,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if not seller_id:
+            raise ValueError("Alipay's seller id (the 2088… partner id) is needed to check notifications")
         self.app_id = app_id
         self.merchant_id = app_id  # a notification's app_id must be ours
-        self.seller_id = seller_id
+        self.seller_id = seller_id  # and its seller_id the account the money goes to
         self.private_key = private_key
         self.alipay_public_key = alipay_public_key
         self.notify_url = notify_url
@@ -130,6 +134,9 @@ class AlipayGateway:
             "subject": order.description[:256],
             "product_code": "FAST_INSTANT_TRADE_PAY" if order.kind == "page" else "QUICK_WAP_WAY",
         }
+        if order.expires_at is not None:
+            # Absolute, counted from now (timeout_express of wap pay only starts when the password is typed).
+            biz["time_expire"] = order.expires_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
         params = self._common(method, biz)
         params["notify_url"] = self.notify_url
         if self.return_url:
@@ -152,7 +159,7 @@ class AlipayGateway:
         except ValueError as exc:
             raise GatewayError("Alipay answered something that is not JSON") from exc
         if node is None or not rsa_verify(self.alipay_public_key, node, signature):
-            raise GatewayError("Alipay's answer is not signed by Alipay")
+            raise UnverifiedAnswer("Alipay's answer is not signed by Alipay")
         return json.loads(node)
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
@@ -166,6 +173,16 @@ class AlipayGateway:
             amount_fen=parse_yuan(data.get("total_amount", "0")),
             merchant_id=self.app_id,
         )
+
+    async def close_order(self, out_trade_no: str) -> None:
+        """alipay.trade.close. A trade Alipay never created (the person never opened the cashier) cannot be
+        paid after its time_expire either; a paid one is refused (GatewayRefused)."""
+        data = await self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
+        if data.get("code") == "10000" or data.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+            return
+        if str(data.get("code", "")).startswith("4"):  # 40xxx: refused, nothing done
+            raise GatewayRefused(f"Alipay refused to close: {data.get('sub_code', '')}")
+        raise GatewayError(f"Alipay did not close: {data.get('code', '')} {data.get('sub_code', '')}")
 
     async def create_refund(self, refund: RefundRequest) -> RefundResult:
         """alipay.trade.refund: synchronous; out_request_no makes a repeated request the same refund."""
@@ -195,7 +212,13 @@ class AlipayGateway:
                 amount_fen=refund.amount_fen,
                 out_trade_no=refund.out_trade_no,
             )
-        raise GatewayError(f"Alipay refused the refund: {data.get('sub_code', '')} {data.get('sub_msg', '')}")
+        if str(data.get("code", "")).startswith("4"):  # 40xxx: refused, nothing done
+            raise GatewayRefused(
+                f"Alipay refused the refund: {data.get('sub_code', '')} {data.get('sub_msg', '')}"
+            )
+        raise GatewayError(
+            f"Alipay did not answer the refund: {data.get('code', '')} {data.get('sub_code', '')}"
+        )
 
     async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
         data = await self._call(
@@ -204,10 +227,11 @@ class AlipayGateway:
         )
         if data.get("code") != "10000":
             return RefundResult(out_refund_no=out_refund_no, state=RefundState.processing)
+        # Documented: with no refund amount the refund did not happen; retry it under the same out_request_no.
         done = data.get("refund_status", "REFUND_SUCCESS") == "REFUND_SUCCESS" and data.get("refund_amount")
         return RefundResult(
             out_refund_no=out_refund_no,
-            state=RefundState.success if done else RefundState.closed,
+            state=RefundState.success if done else RefundState.not_found,
             refund_id=f"{data.get('trade_no', '')}/{out_refund_no}",
             amount_fen=parse_yuan(data.get("refund_amount") or "0"),
             out_trade_no=data.get("out_trade_no", ""),
@@ -232,7 +256,11 @@ class AlipayGateway:
             amount = parse_yuan(params.get("total_amount", ""))
         except ValueError as exc:
             raise InvalidNotification("bad amount") from exc
-        if self.seller_id and params.get("seller_id") != self.seller_id:
+        # Alipay's documented checks after the signature: the order and amount (record_trade), and that the
+        # notification is for this app and the money went to this seller.
+        if params.get("app_id") != self.app_id:
+            raise InvalidNotification("another app")
+        if params.get("seller_id") != self.seller_id:
             raise InvalidNotification("another seller")
         return TradeResult(
             out_trade_no=params.get("out_trade_no", ""),

@@ -4,7 +4,10 @@ It has its own platform key, merchant key and APIv3 key (made with `cryptography
 answers the real WeChatPayGateway adapter over an in-process httpx transport (checking the merchant's
 request signature and signing its answers), shows a one-tap cashier page to the demo resident, and sends
 notifications in the exact APIv3 format. For tests it misbehaves on purpose: duplicate, dropped (a
-notification that never comes), held back and released out of order, stale, or forged.
+notification that never comes), held back and released out of order, stale, or forged notifications; answers
+to the adapter's requests that time out, fail with a 5xx, come unsigned or signed under an unknown serial (each
+after the request was carried out, the worst case for the merchant); and a payment taken after the order
+expired or was closed.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class SandboxOrder:
     state: str = "NOTPAY"
     transaction_id: str = ""
     success_time: str = ""
+    time_expire: str = ""  # RFC 3339, as the order was created with
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # out_refund_no -> the refund
 
 
@@ -67,6 +71,10 @@ class Misbehaviour:
     hold: bool = False  # notifications are kept back until released (then in any order)
     stale: bool = False  # timestamps 10 minutes old
     forge: bool = False  # signed with a key that is not the platform's
+    # How the API answers the adapter, after doing what it was asked: "" (properly), "timeout", "5xx",
+    # "unsigned", or "unknown_serial" (signed by a platform key the merchant has not been given).
+    answer: str = ""
+    late_payment: bool = False  # the cashier takes money for an order past its time_expire or closed
     held: list[Delivery] = field(default_factory=list)
 
 
@@ -77,7 +85,7 @@ def _key() -> rsa.RSAPrivateKey:
 class SandboxServer:
     """The provider's side."""
 
-    def __init__(self, *, clock: Any = time.time) -> None:
+    def __init__(self, *, clock: Any = time.time, misbehaviour: Misbehaviour | None = None) -> None:
         self.mchid = SANDBOX_MCHID
         self.appid = SANDBOX_APPID
         self.platform_key = _key()
@@ -88,7 +96,9 @@ class SandboxServer:
         self.orders: dict[str, SandboxOrder] = {}
         self.clock = clock
         self.requests: list[httpx.Request] = []
+        self.misbehaviour = misbehaviour or Misbehaviour()
         self._forger = None
+        self._rotated = None
 
     # --- the APIv3 endpoints the adapter calls ---------------------------------------------------------
 
@@ -101,7 +111,12 @@ class SandboxServer:
         return httpx.Response(status, content=body, headers=self.sign_headers(body))
 
     def sign_headers(
-        self, body: bytes, *, timestamp: int | None = None, key: rsa.RSAPrivateKey | None = None
+        self,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+        serial: str | None = None,
     ) -> dict[str, str]:
         ts = str(int(self.clock()) if timestamp is None else timestamp)
         nonce = secrets.token_hex(16).upper()
@@ -111,7 +126,7 @@ class SandboxServer:
             "Wechatpay-Timestamp": ts,
             "Wechatpay-Nonce": nonce,
             "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": self.platform_serial,
+            "Wechatpay-Serial": serial or self.platform_serial,
             "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
             "Request-ID": secrets.token_hex(8),
         }
@@ -135,6 +150,7 @@ class SandboxServer:
                     row.state,
                     row.transaction_id,
                     row.success_time,
+                    row.time_expire,
                     dict(row.refunds or {}),
                 )
                 self.orders[out_trade_no] = order
@@ -153,10 +169,11 @@ class SandboxServer:
         if row is None:
             row = Row(out_trade_no=order.out_trade_no, amount_fen=order.amount_fen)
         row.description = order.description[:200]
-        row.state, row.transaction_id, row.success_time = (
+        row.state, row.transaction_id, row.success_time, row.time_expire = (
             order.state,
             order.transaction_id,
             order.success_time,
+            order.time_expire,
         )
         row.refunds = {k: dict(v) for k, v in order.refunds.items()}
         row.updated_at = utcnow()
@@ -187,6 +204,27 @@ class SandboxServer:
         }
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        """The API as the adapter meets it: the answer, then whatever misbehaviour spoils it."""
+        answer = await self._answer(request)
+        fault = self.misbehaviour.answer
+        if fault == "timeout":
+            raise httpx.ReadTimeout("the sandbox kept its answer", request=request)
+        if fault == "5xx":
+            return self._signed(500, {"code": "SYSTEM_ERROR", "message": "系统错误，请稍后重试"})
+        if fault == "unsigned":
+            return httpx.Response(answer.status_code, content=answer.content)
+        if fault == "unknown_serial":
+            if self._rotated is None:
+                self._rotated = (_key(), secrets.token_hex(20).upper())
+            key, serial = self._rotated
+            return httpx.Response(
+                answer.status_code,
+                content=answer.content,
+                headers=self.sign_headers(answer.content, key=key, serial=serial),
+            )
+        return answer
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         body = request.content.decode()
         path = request.url.raw_path.decode()
@@ -214,6 +252,8 @@ class SandboxServer:
             if order is None:
                 return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
             return self._signed(200, self.refund_json(order, number))
+        if request.method == "POST" and path.endswith("/close"):
+            return await self._close(path.split("/")[-2], json.loads(body))
         if request.method == "POST" and path.startswith("/v3/pay/transactions/"):
             data = json.loads(body)
             if data.get("mchid") != self.mchid or data.get("appid") != self.appid:
@@ -224,7 +264,10 @@ class SandboxServer:
                 return self._signed(400, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"})
             if existing is None:
                 existing = self.orders[number] = SandboxOrder(
-                    number, data["amount"]["total"], data.get("description", "")
+                    number,
+                    data["amount"]["total"],
+                    data.get("description", ""),
+                    time_expire=str(data.get("time_expire") or ""),
                 )
                 await self.save(existing)
             kind = path.rsplit("/", 1)[-1]
@@ -240,6 +283,28 @@ class SandboxServer:
                 return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
             return self._signed(200, self.transaction(order))
         return self._signed(404, {"code": "NOT_FOUND", "message": "无此接口"})
+
+    async def _close(self, number: str, data: dict[str, Any]) -> httpx.Response:
+        """Close an unpaid order (204, no body); a paid one is refused."""
+        if data.get("mchid") != self.mchid:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "商户号不符"})
+        order = await self.load(number)
+        if order is None:
+            return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
+        if order.state == "SUCCESS":
+            return self._signed(400, {"code": "ORDERPAID", "message": "订单已支付"})
+        order.state = "CLOSED"
+        await self.save(order)
+        return self._signed(204, None)
+
+    def payable(self, order: SandboxOrder) -> bool:
+        """Open and not past its time_expire (unless the sandbox takes late money on purpose)."""
+        if order.state == "SUCCESS" or self.misbehaviour.late_payment:
+            return True
+        expired = (
+            bool(order.time_expire) and datetime.fromisoformat(order.time_expire).timestamp() < self.clock()
+        )
+        return order.state == "NOTPAY" and not expired
 
     async def _order_of_refund(self, number: str) -> SandboxOrder | None:
         from sqlalchemy import String, cast
@@ -349,8 +414,9 @@ class SandboxServer:
     # --- paying and notifying ---------------------------------------------------------------------------
 
     def pay(self, out_trade_no: str) -> SandboxOrder:
+        """The payer pays: an order that takes no payment any more (expired, closed) stays as it is."""
         order = self.orders[out_trade_no]
-        if order.state != "SUCCESS":
+        if order.state != "SUCCESS" and self.payable(order):
             order.state = "SUCCESS"
             order.transaction_id = "4200" + secrets.token_hex(12)
             order.success_time = datetime.fromtimestamp(self.clock(), SHANGHAI).isoformat(timespec="seconds")
@@ -393,9 +459,9 @@ class SandboxGateway:
     name = "sandbox"
 
     def __init__(self, *, notify_url: str = "/billing/notify/sandbox", clock: Any = time.time) -> None:
-        self.server = SandboxServer(clock=clock)
-        self.merchant_id = self.server.mchid
         self.misbehaviour = Misbehaviour()
+        self.server = SandboxServer(clock=clock, misbehaviour=self.misbehaviour)
+        self.merchant_id = self.server.mchid
         self.outbox: list[Delivery] = []
         self.adapter = WeChatPayGateway(
             mchid=self.server.mchid,
@@ -418,11 +484,15 @@ class SandboxGateway:
                 description=order.description,
                 client_ip=order.client_ip,
                 kind="h5",
+                expires_at=order.expires_at,
             )
         )
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)
+
+    async def close_order(self, out_trade_no: str) -> None:
+        await self.adapter.close_order(out_trade_no)
 
     def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
         return self.adapter.verify_notification(headers, body)
@@ -438,14 +508,19 @@ class SandboxGateway:
 
     async def create_refund(self, refund: RefundRequest) -> RefundResult:
         """Asks the sandbox for a refund; its bank pays it back at once and the REFUND.SUCCESS notification
-        waits in `outbox` for whoever delivers (the page that asked, a test), with the misbehaviours."""
-        result = await self.adapter.create_refund(refund)
-        order = self.server.orders.get(refund.out_trade_no)
-        if order is not None and order.refunds.get(refund.out_refund_no, {}).get("status") == "PROCESSING":
-            delivery = self.server.refund_succeeds(refund.out_refund_no)
-            await self.server.save(order)
-            self._send([delivery] if delivery else [])
-        return result
+        waits in `outbox` for whoever delivers (the page that asked, a test), with the misbehaviours; so it
+        does when the answer to the request was lost or spoiled, as the money moved all the same."""
+        try:
+            return await self.adapter.create_refund(refund)
+        finally:
+            order = self.server.orders.get(refund.out_trade_no)
+            if (
+                order is not None
+                and order.refunds.get(refund.out_refund_no, {}).get("status") == "PROCESSING"
+            ):
+                delivery = self.server.refund_succeeds(refund.out_refund_no)
+                await self.server.save(order)
+                self._send([delivery] if delivery else [])
 
     async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
         return await self.adapter.query_refund(out_refund_no, out_trade_no)
@@ -472,8 +547,11 @@ class SandboxGateway:
         return self.adapter.failure_reply(message)
 
     def pay(self, out_trade_no: str) -> list[Delivery]:
-        """The person taps Pay: the order succeeds and the notifications to deliver now are returned."""
+        """The person taps Pay: the order succeeds and the notifications to deliver now are returned (none when
+        the order takes no payment any more)."""
         order = self.server.pay(out_trade_no)
+        if order.state != "SUCCESS":
+            return []
         m = self.misbehaviour
         delivery = self.server.notification(order, stale=m.stale, forge=m.forge)
         deliveries = [delivery, delivery] if m.duplicate else [delivery]

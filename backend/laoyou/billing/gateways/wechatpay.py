@@ -15,6 +15,7 @@ import base64
 import json
 import secrets
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from laoyou.billing.gateways import (
     GatewayError,
+    GatewayRefused,
     InvalidNotification,
     OrderCreated,
     OrderRequest,
@@ -35,8 +37,10 @@ from laoyou.billing.gateways import (
     Reply,
     TradeResult,
     TradeState,
+    UnverifiedAnswer,
     lower_headers,
 )
+from laoyou.core.time import SHANGHAI
 
 API_BASE = "https://api.mch.weixin.qq.com"
 NOTIFY_WINDOW_SECONDS = 300
@@ -244,15 +248,26 @@ class WeChatPayGateway:
                 response = await client.request(
                     method, path, content=body.encode() if body else None, headers=headers
                 )
-        except httpx.HTTPError as exc:
+        except httpx.HTTPError as exc:  # a timeout included: the request may have been carried out
             raise GatewayError(f"WeChat Pay unreachable: {exc}") from exc
-        if response.status_code >= 300 and response.status_code != 404:
+        if response.status_code >= 500:
             raise GatewayError(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
-        # Responses are signed like notifications; an unsigned or forged answer is not believed.
-        self._verify_signed(lower_headers(response.headers), response.content)
+        # Responses are signed like notifications; an unsigned or forged answer is not believed, refusals
+        # included (a refusal ends a refund for good).
+        try:
+            self._verify_signed(lower_headers(response.headers), response.content)
+        except InvalidNotification as exc:
+            raise UnverifiedAnswer(
+                f"WeChat Pay's answer ({response.status_code}) is not believed: {exc}"
+            ) from exc
         if response.status_code == 404:
             return {}
-        return response.json() if response.content else {}
+        if response.status_code >= 300:
+            raise GatewayRefused(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
+        try:
+            return response.json() if response.content else {}
+        except ValueError as exc:
+            raise GatewayError("WeChat Pay answered something that is not JSON") from exc
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
         payload: dict[str, Any] = {
@@ -263,6 +278,8 @@ class WeChatPayGateway:
             "notify_url": self.notify_url,
             "amount": {"total": order.amount_fen, "currency": "CNY"},
         }
+        if order.expires_at is not None:
+            payload["time_expire"] = time_expire(order.expires_at)
         if order.kind == "jsapi":
             payload["payer"] = {"openid": order.payer_openid}
             data = await self._request("POST", "/v3/pay/transactions/jsapi", payload)
@@ -298,6 +315,13 @@ class WeChatPayGateway:
             return TradeResult(out_trade_no=out_trade_no, state=TradeState.not_paid)
         return trade_result(data)
 
+    async def close_order(self, out_trade_no: str) -> None:
+        """POST …/out-trade-no/{no}/close (204): the order takes no payment after it. A paid order is refused
+        (GatewayRefused); an order WeChat Pay does not know cannot be paid either."""
+        await self._request(
+            "POST", f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close", {"mchid": self.merchant_id}
+        )
+
     # --- refunds ------------------------------------------------------------------------------------
 
     async def create_refund(self, refund: RefundRequest) -> RefundResult:
@@ -314,13 +338,13 @@ class WeChatPayGateway:
             del payload["out_trade_no"]  # one of the two names the order
         data = await self._request("POST", "/v3/refund/domestic/refunds", payload)
         if not data:
-            raise GatewayError("WeChat Pay does not know the order")
+            raise GatewayRefused("WeChat Pay does not know the order")
         return refund_result(data)
 
     async def query_refund(self, out_refund_no: str, out_trade_no: str = "") -> RefundResult:
         data = await self._request("GET", f"/v3/refund/domestic/refunds/{out_refund_no}")
         if not data:
-            return RefundResult(out_refund_no=out_refund_no, state=RefundState.closed)
+            return RefundResult(out_refund_no=out_refund_no, state=RefundState.not_found)
         return refund_result(data)
 
     # --- notifications ------------------------------------------------------------------------------
@@ -364,6 +388,11 @@ class WeChatPayGateway:
 
     def failure_reply(self, message: str) -> Reply:
         return Reply(400, json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False).encode())
+
+
+def time_expire(moment: datetime) -> str:
+    """The order's time_expire as the API documents it: RFC 3339 in Beijing time, 2026-06-08T10:34:56+08:00."""
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 def url_path(url: str) -> str:

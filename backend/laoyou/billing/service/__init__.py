@@ -79,7 +79,12 @@ from laoyou.billing.service.plans import (
     list_fee_plans,
     plan_items,
 )
-from laoyou.billing.service.refunds import do_refund_payment, reconcile_refunds, record_refund_result
+from laoyou.billing.service.refunds import (
+    do_request_refund,
+    do_send_refund,
+    reconcile_refunds,
+    record_refund_result,
+)
 from laoyou.billing.service.runs import (
     access_bill_run,
     compute_bill,
@@ -149,7 +154,8 @@ __all__ = [
     "items_for_community",
     "list_fee_plans",
     "plan_items",
-    "do_refund_payment",
+    "do_request_refund",
+    "do_send_refund",
     "reconcile_refunds",
     "record_refund_result",
     "access_bill_run",

@@ -13,11 +13,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.billing import ledger
-from laoyou.billing.gateways import Gateway, GatewayError, OrderRequest, TradeResult, TradeState, unit_of_work
+from laoyou.billing.gateways import (
+    Gateway,
+    GatewayError,
+    GatewayRefused,
+    OrderRequest,
+    TradeResult,
+    TradeState,
+    unit_of_work,
+)
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import (
     Account,
     Bill,
+    LateMoney,
     Payment,
     PaymentAllocation,
     PaymentMethod,
@@ -45,6 +54,9 @@ from laoyou.estates import service as estates
 from laoyou.estates.models import Household
 
 MAX_BILLS_PER_PAYMENT = 24
+# How long an online order can be paid. The gateway is told (time_expire), and reconciliation closes the order
+# there once it has passed, before the payment is failed here.
+ORDER_LIFETIME = timedelta(hours=2)
 
 
 def _new_trade_no() -> str:
@@ -113,6 +125,7 @@ async def do_pay_bills(
     household = await session.get(Household, bills[0].household_id)
     community = await load_community(session, household.community_id)
     out_trade_no = _new_trade_no()
+    expires_at = utcnow() + ORDER_LIFETIME
     periods = "、".join(sorted({b.period for b in bills}))
     try:
         with unit_of_work(session):
@@ -122,6 +135,7 @@ async def do_pay_bills(
                     amount_fen=amount,
                     description=f"{community.name} 物业费 {periods}"[:127],
                     client_ip=client_ip,
+                    expires_at=expires_at,
                 )
             )
     except GatewayError as exc:
@@ -143,6 +157,7 @@ async def do_pay_bills(
         idempotency_key=key,
         request_hash=fingerprint,
         bill_ids=[b.id for b in bills],
+        expires_at=expires_at,
     )
     session.add(payment)
     await session.flush()
@@ -212,15 +227,23 @@ async def do_record_office_payment(
 
 
 async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_id: str) -> bool:
-    """Mark a payment paid and allocate it to its bills, exactly once; True if this call applied it."""
+    """Mark a payment paid and allocate it to its bills, exactly once; True if this call applied it.
+
+    Money for an order already closed or failed here (paid after it expired) is received all the same: it is
+    credited to its bills, and what they no longer owe is held to be given back (record_trade)."""
     paid_at = utcnow()
-    result = await session.exec(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
-        .values(status=PaymentStatus.paid.value, paid_at=paid_at, transaction_id=transaction_id or None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    late = False
+    for was in (PaymentStatus.pending, PaymentStatus.failed):
+        result = await session.exec(
+            update(Payment)
+            .where(Payment.id == payment.id, Payment.status == was.value)
+            .values(status=PaymentStatus.paid.value, paid_at=paid_at, transaction_id=transaction_id or None)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            late = was == PaymentStatus.failed
+            break
+    else:
         return False
     # This call won the guarded update: the row is ours to finish; no refresh round trip is needed.
     for name, value in (
@@ -255,6 +278,8 @@ async def apply_payment(session: AsyncSession, *, payment: Payment, transaction_
     applied = payment.amount_fen - remaining
     payment.applied_fen = applied
     payment.unapplied_fen = remaining  # the bills were settled another way meanwhile: held as 预收
+    if late:
+        payment.late = (LateMoney.refunded if remaining else LateMoney.credited).value
     session.add(payment)
     await ledger.post(
         session,
@@ -354,11 +379,20 @@ async def record_trade(
     ).first()
     if recorded is None:
         return "duplicate"
-    return (
-        "applied"
-        if await apply_payment(session, payment=payment, transaction_id=trade.transaction_id)
-        else "duplicate"
-    )
+    if not await apply_payment(session, payment=payment, transaction_id=trade.transaction_id):
+        return "duplicate"
+    if payment.late:
+        log.warning(
+            "%s: %s fen received after the order expired (%s)",
+            payment.out_trade_no,
+            trade.amount_fen,
+            payment.late,
+        )
+    if payment.late == LateMoney.refunded.value:
+        from laoyou.billing.service.refunds import do_refund_late_money  # refunds builds on payments
+
+        await do_refund_late_money(session, payment=payment)
+    return "applied"
 
 
 async def access_payment(session: AsyncSession, *, actor: Actor, payment_id: int) -> Payment:
@@ -397,22 +431,43 @@ async def do_refresh_payment(
 
 
 async def _query_and_apply(session: AsyncSession, *, gateway: Gateway, payment: Payment) -> str:
+    """Ask the gateway about one order; an unclear answer (none, a 5xx, one not believed) changes nothing."""
     try:
         with unit_of_work(session):
             trade = await gateway.query_order(payment.out_trade_no)
     except GatewayError as exc:
         log.warning("query of %s failed: %s", payment.out_trade_no, exc)
-        return "unreachable"
+        return "unclear"
     if trade.state == TradeState.success:
         return await record_trade(session, gateway=gateway, trade=trade, source="query")
     if trade.state == TradeState.closed:
-        await session.exec(
-            update(Payment)
-            .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
-            .values(status=PaymentStatus.failed.value)
-        )
+        await _fail(session, payment)
         return "closed"
     return "waiting"
+
+
+async def _fail(session: AsyncSession, payment: Payment) -> None:
+    await session.exec(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
+        .values(status=PaymentStatus.failed.value)
+    )
+
+
+async def _close_expired(session: AsyncSession, *, gateway: Gateway, payment: Payment) -> str:
+    """Close an expired order at the gateway, then fail the payment; if the gateway does not close it (it was
+    paid meanwhile, or the answer is unclear) the payment stays pending and the next round asks again."""
+    try:
+        with unit_of_work(session):
+            await gateway.close_order(payment.out_trade_no)
+    except GatewayRefused as exc:
+        log.warning("closing %s refused: %s", payment.out_trade_no, exc)
+        return "close_refused"
+    except GatewayError as exc:
+        log.warning("closing %s failed: %s", payment.out_trade_no, exc)
+        return "unclear"
+    await _fail(session, payment)
+    return "expired"
 
 
 async def reconcile(
@@ -420,10 +475,14 @@ async def reconcile(
     *,
     gateways: dict[str, Gateway],
     older_than: timedelta = timedelta(minutes=2),
-    expire_after: timedelta = timedelta(hours=2),
+    expire_after: timedelta = ORDER_LIFETIME,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Ask the gateways about online payments whose notification never came."""
+    """Ask the gateways about online payments whose notification never came, close the orders that expired,
+    and report, once each, money that arrived after its order expired (late_credited, late_refunded).
+
+    The report counts each outcome; an unclear answer about one payment is counted and the batch goes on.
+    `expire_after` dates orders made before they carried their expiry."""
     now = now or utcnow()
     cutoff = now - older_than
     pending = list(
@@ -440,17 +499,38 @@ async def reconcile(
     )
     counts: dict[str, int] = {}
     for payment in pending:
-        outcome = await _query_and_apply(session, gateway=gateways[payment.method], payment=payment)
-        if outcome == "waiting" and as_utc(payment.created_at) < now - expire_after:
-            await session.exec(
-                update(Payment)
-                .where(Payment.id == payment.id, Payment.status == PaymentStatus.pending.value)
-                .values(status=PaymentStatus.failed.value)
-            )
-            outcome = "expired"
+        gateway = gateways[payment.method]
+        outcome = await _query_and_apply(session, gateway=gateway, payment=payment)
+        expires_at = as_utc(payment.expires_at or payment.created_at + expire_after)
+        if outcome == "waiting" and expires_at <= now:
+            outcome = await _close_expired(session, gateway=gateway, payment=payment)
         counts[outcome] = counts.get(outcome, 0) + 1
+    for kind in await _report_late_money(session, now=now):
+        counts[f"late_{kind}"] = counts.get(f"late_{kind}", 0) + 1
     await session.flush()
     return counts
+
+
+async def _report_late_money(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Claim the late money not yet reported (once, however many workers run) and say what became of each."""
+    late = list(
+        await session.exec(
+            select(Payment)
+            .where(col(Payment.late).is_not(None), col(Payment.late_reported_at).is_(None))
+            .order_by(Payment.id)
+            .limit(1000)
+        )
+    )
+    kinds = []
+    for payment in late:
+        claimed = await session.exec(
+            update(Payment)
+            .where(Payment.id == payment.id, col(Payment.late_reported_at).is_(None))
+            .values(late_reported_at=now)
+        )
+        if claimed.rowcount == 1:
+            kinds.append(payment.late)
+    return kinds
 
 
 async def list_my_payments(

@@ -14,6 +14,7 @@ from laoyou.billing import ledger
 from laoyou.billing.gateways import (
     Gateway,
     GatewayError,
+    GatewayRefused,
     RefundRequest,
     RefundResult,
     RefundState,
@@ -42,7 +43,7 @@ def _new_refund_no() -> str:
     return "RF" + utcnow().strftime("%Y%m%d%H%M%S") + secrets.token_hex(6).upper()
 
 
-async def do_refund_payment(
+async def do_request_refund(
     session: AsyncSession,
     *,
     actor: Actor,
@@ -50,11 +51,11 @@ async def do_refund_payment(
     amount_fen: int,
     reason: str,
     idempotency_key: str,
-    gateway: Gateway | None = None,
 ) -> Refund:
-    """Give money back. Cash and transfers are posted at once; an online payment is refunded through its
-    gateway under a fresh out_refund_no and posted once, when the gateway confirms (its answer, its refund
-    notification, or reconciliation's query)."""
+    """Give money back: the first half, recorded before anything is sent. Cash and transfers are posted at
+    once; an online refund is recorded pending under a fresh out_refund_no, which the caller commits before
+    do_send_refund asks the gateway. A retry with the same key returns the same refund (to be sent again under
+    its number, never a new one)."""
     payment = await access_payment(session, actor=actor, payment_id=payment_id)
     await check_can_write(session, actor, payment.community_id)
     key = check_idempotency_key(idempotency_key)
@@ -75,7 +76,33 @@ async def do_refund_payment(
     if not reason.strip():
         raise LaoyouError(ErrorCode.INVALID, "Say why the money is refunded.", field="reason")
     check_text(reason, field="reason")
-    payment = (
+    payment = await _lock_payment(session, payment_id)
+    if (
+        payment.status != PaymentStatus.paid.value
+        or amount_fen <= 0
+        or amount_fen > await _refundable(session, payment)
+    ):
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "The amount must be more than zero and no more than what was paid.",
+            field="amountFen",
+        )
+    refund = await _record_refund(
+        session,
+        payment=payment,
+        amount_fen=amount_fen,
+        reason=reason.strip()[:200],
+        created_by_id=actor.person_id,
+        idempotency_key=key,
+        request_hash=fingerprint,
+    )
+    if not PaymentMethod(payment.method).is_online:
+        await _confirm_refund(session, refund=refund, provider_refund_id="")
+    return refund
+
+
+async def _lock_payment(session: AsyncSession, payment_id: int) -> Payment:
+    return (
         await session.exec(
             select(Payment)
             .where(Payment.id == payment_id)
@@ -83,38 +110,71 @@ async def do_refund_payment(
             .execution_options(populate_existing=True)
         )
     ).one()
-    asked = (
-        await session.scalar(
-            select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
-                Refund.payment_id == payment.id, Refund.status == RefundStatus.pending.value
-            )
+
+
+async def _refundable(session: AsyncSession, payment: Payment) -> int:
+    """What is left to give back: paid, less what was refunded and what refunds still pending ask for."""
+    asked = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+            Refund.payment_id == payment.id, Refund.status == RefundStatus.pending.value
         )
-        or 0
     )
-    refundable = payment.amount_fen - payment.refunded_fen - int(asked)
-    if payment.status not in (PaymentStatus.paid.value,) or amount_fen <= 0 or amount_fen > refundable:
-        raise LaoyouError(
-            ErrorCode.INVALID,
-            "The amount must be more than zero and no more than what was paid.",
-            field="amountFen",
-        )
-    online = PaymentMethod(payment.method).is_online
+    return payment.amount_fen - payment.refunded_fen - int(asked or 0)
+
+
+async def _record_refund(
+    session: AsyncSession,
+    *,
+    payment: Payment,
+    amount_fen: int,
+    reason: str,
+    created_by_id: int,
+    idempotency_key: str,
+    request_hash: str,
+) -> Refund:
     refund = Refund(
         payment_id=payment.id,
         community_id=payment.community_id,
         district_id=payment.district_id,
         amount_fen=amount_fen,
-        reason=reason.strip()[:200],
-        created_by_id=actor.person_id,
-        idempotency_key=key,
-        request_hash=fingerprint,
+        reason=reason,
+        created_by_id=created_by_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
         out_refund_no=_new_refund_no(),
         status=RefundStatus.pending.value,
     )
     session.add(refund)
     await session.flush()
-    if not online:
-        await _confirm_refund(session, refund=refund, provider_refund_id="")
+    return refund
+
+
+async def do_refund_late_money(session: AsyncSession, *, payment: Payment) -> Refund | None:
+    """Money that came for a closed order and found its bills paid another way goes back to the payer: a
+    refund of what was held unapplied, recorded here and sent by reconciliation (reconcile_refunds) once
+    this unit of work is committed. It is in the payer's name: it is their money going back to them."""
+    payment = await _lock_payment(session, payment.id)
+    amount_fen = min(payment.unapplied_fen, await _refundable(session, payment))
+    if amount_fen <= 0:
+        return None
+    return await _record_refund(
+        session,
+        payment=payment,
+        amount_fen=amount_fen,
+        reason="支付超时后到账，账单已另行缴清，自动退回",
+        created_by_id=payment.payer_id,
+        idempotency_key=f"late-{payment.out_trade_no}",
+        request_hash=request_fingerprint(late=payment.out_trade_no, amount=amount_fen),
+    )
+
+
+async def do_send_refund(session: AsyncSession, *, refund: Refund, gateway: Gateway | None = None) -> Refund:
+    """The second half: ask the gateway for a recorded refund, under its own number. An unclear answer (no
+    answer, a 5xx, one that is not believed) leaves it pending for reconciliation; a clear refusal fails it."""
+    if refund.status != RefundStatus.pending.value:
+        return refund
+    payment = await session.get(Payment, refund.payment_id)
+    if not PaymentMethod(payment.method).is_online:
         return refund
     if gateway is None:
         from laoyou.billing.gateways.registry import gateways as registry
@@ -122,26 +182,42 @@ async def do_refund_payment(
         gateway = registry().get(payment.method)
     if gateway is None:
         raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service did not answer. Please try again.")
+    outcome = await _send_refund(session, refund=refund, payment=payment, gateway=gateway)
+    await session.refresh(refund)
+    if outcome == "rejected":
+        raise LaoyouError(ErrorCode.GATEWAY_ERROR, "The payment service refused the refund.")
+    return refund
+
+
+async def _send_refund(session: AsyncSession, *, refund: Refund, payment: Payment, gateway: Gateway) -> str:
+    """One request for a recorded refund; returns what record_refund_result returns, unclear, or rejected
+    (the gateway clearly refused: the refund failed, nothing moved)."""
     try:
         with unit_of_work(session):
             result = await gateway.create_refund(
                 RefundRequest(
                     out_trade_no=payment.out_trade_no,
                     out_refund_no=refund.out_refund_no,
-                    amount_fen=amount_fen,
+                    amount_fen=refund.amount_fen,
                     total_fen=payment.amount_fen,
                     reason=refund.reason,
                     transaction_id=payment.transaction_id or "",
                 )
             )
+    except GatewayRefused as exc:
+        log.warning("refund %s refused by the gateway: %s", refund.out_refund_no, exc)
+        await session.exec(
+            update(Refund)
+            .where(Refund.id == refund.id, Refund.status == RefundStatus.pending.value)
+            .values(status=RefundStatus.failed.value)
+        )
+        return "rejected"
     except GatewayError as exc:
-        # The request may or may not have reached the gateway: the refund stays pending under its number,
-        # and reconciliation asks the gateway about it (the same number never refunds twice).
+        # The request may or may not have been carried out: the refund stays pending under its number, and
+        # reconciliation asks about it (the same number never refunds twice).
         log.warning("refund %s: %s", refund.out_refund_no, exc)
-        return refund
-    await record_refund_result(session, gateway=gateway, result=result, source="answer")
-    await session.refresh(refund)
-    return refund
+        return "unclear"
+    return await record_refund_result(session, gateway=gateway, result=result, source="answer")
 
 
 async def record_refund_result(
@@ -155,7 +231,7 @@ async def record_refund_result(
 ) -> str:
     """The gateway's word on a refund (answer, notification or query): checked, and posted once on success.
 
-    Returns applied, duplicate, waiting, failed or refused."""
+    Returns applied, duplicate, waiting, failed, not_found or refused."""
     refund = (await session.exec(select(Refund).where(Refund.out_refund_no == result.out_refund_no))).first()
     payment = await session.get(Payment, refund.payment_id) if refund is not None else None
     reason = None
@@ -185,6 +261,8 @@ async def record_refund_result(
             .values(status=RefundStatus.failed.value, provider_refund_id=result.refund_id)
         )
         return "failed" if done.rowcount else "duplicate"
+    if result.state == RefundState.not_found:
+        return "not_found"
     return "waiting"
 
 
@@ -284,7 +362,8 @@ async def reconcile_refunds(
     older_than: timedelta = timedelta(minutes=2),
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Ask the gateways about refunds whose confirmation never came."""
+    """Ask the gateways about refunds whose confirmation never came, and send again, under the same number,
+    those the gateway never received. An unclear answer is counted and the rest of the batch goes on."""
     cutoff = (now or utcnow()) - older_than
     rows = list(
         await session.exec(
@@ -307,9 +386,11 @@ async def reconcile_refunds(
                 result = await gateway.query_refund(refund.out_refund_no, payment.out_trade_no)
         except GatewayError as exc:
             log.warning("refund query %s failed: %s", refund.out_refund_no, exc)
-            outcome = "unreachable"
+            outcome = "unclear"
         else:
             outcome = await record_refund_result(session, gateway=gateway, result=result, source="query")
+        if outcome == "not_found":
+            outcome = await _send_refund(session, refund=refund, payment=payment, gateway=gateway)
         counts[outcome] = counts.get(outcome, 0) + 1
     await session.flush()
     return counts
