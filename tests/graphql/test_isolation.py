@@ -510,6 +510,12 @@ QUERIES: dict[str, Entry] = {
     # Demo mode lists the fixed demo logins on purpose; production lists nobody (tests/graphql/test_hardening.py).
     "demoPeople": E(echoes=lambda t: set(t.sensitive) - {t.spec.marker}),
     "loginCards": E(lambda t: {"householdId": t.household_id}),
+    "loginCardPlan": E(
+        lambda t: [
+            {"communityId": t.community_id},
+            {"communityId": t.community_id, "buildingId": t.building_id},
+        ]
+    ),
     "districts": E(),
     "district": E(lambda t: {"id": t.district_id}),
     "communities": E(lambda t: [{}, {"districtId": t.district_id}]),
@@ -617,6 +623,7 @@ MUTATIONS: dict[str, Entry] = {
             "input": {"name": "伪造小区", "address": "伪造路1号", "onDutyPhone": "13912340000"},
         }
     ),
+    "archiveDistrict": E(lambda t: {"id": t.district_id}),
     "archiveCommunity": E(lambda t: {"id": t.community_id}),
     "createBuilding": E(lambda t: {"communityId": t.community_id, "input": {"name": "伪造楼", "floors": 6}}),
     "updateBuilding": E(lambda t: {"id": t.building_id, "input": {"name": "伪造楼", "floors": 6}}),
@@ -637,6 +644,7 @@ MUTATIONS: dict[str, Entry] = {
     "discardEstateImport": E(lambda t: {"id": t.estate_import_id}),
     "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
     "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
+    "archiveHousehold": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
     "addResident": E(
         lambda t: [
             {"householdId": t.household_id, "name": "伪造", "phone": uid_phone(), "relation": "OWNER"},
@@ -691,6 +699,12 @@ MUTATIONS: dict[str, Entry] = {
     "markNotificationsRead": E(own_tables=frozenset({"notification"})),
     "issueLoginCard": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     "revokeLoginCard": E(lambda t: {"id": t.card_id}),
+    "issueLoginCards": E(
+        lambda t: [
+            {"communityId": t.community_id},
+            {"communityId": t.community_id, "buildingId": t.building_id},
+        ]
+    ),
     "createFeePlan": E(
         lambda t: [
             {

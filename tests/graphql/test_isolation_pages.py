@@ -439,6 +439,46 @@ ROUTES: dict[tuple[str, str], Page] = {
             }
         )
     ),
+    ("POST", "/staff/estates/districts"): P(
+        lambda t: Aim(
+            form={
+                "name": "伪造片区",
+                "city": "上海",
+                "operator_name": "伪造",
+                "operator_phone": "13912340000",
+            }
+        )
+    ),
+    ("GET", "/staff/estates/districts/{district_id}"): P(lambda t: Aim({"district_id": t.district_id})),
+    ("POST", "/staff/estates/districts/{district_id}"): P(
+        lambda t: Aim(
+            {"district_id": t.district_id},
+            form={
+                "name": "伪造片区",
+                "city": "上海",
+                "operator_name": "伪造",
+                "operator_phone": "13912340000",
+            },
+        )
+    ),
+    ("POST", "/staff/estates/districts/{district_id}/communities"): P(
+        lambda t: Aim(
+            {"district_id": t.district_id},
+            form={"name": "伪造小区", "address": "伪造路1号", "on_duty_phone": "13912340000"},
+        )
+    ),
+    ("GET", "/staff/estates/districts/{district_id}/archive"): P(
+        lambda t: Aim({"district_id": t.district_id})
+    ),
+    ("POST", "/staff/estates/districts/{district_id}/archive"): P(
+        lambda t: Aim({"district_id": t.district_id})
+    ),
+    ("GET", "/staff/estates/households/{household_id}/archive"): P(
+        lambda t: Aim({"household_id": t.household_id})
+    ),
+    ("POST", "/staff/estates/households/{household_id}/archive"): P(
+        lambda t: [Aim({"household_id": t.household_id}), Aim({"household_id": t.other_household_id})]
+    ),
     ("GET", "/staff/estates/communities/{community_id}"): P(lambda t: Aim({"community_id": t.community_id})),
     ("POST", "/staff/estates/communities/{community_id}"): P(
         lambda t: Aim({"community_id": t.community_id}, form={"name": "伪造楼", "floors": "6"})
@@ -596,6 +636,18 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("GET", "/staff/communities/{community_id}/households"): P(
         lambda t: Aim({"community_id": t.community_id})
+    ),
+    ("GET", "/staff/communities/{community_id}/cards"): P(
+        lambda t: [
+            Aim({"community_id": t.community_id}),
+            Aim({"community_id": t.community_id}, query={"building": t.building_id}),
+        ]
+    ),
+    ("POST", "/staff/communities/{community_id}/cards"): P(
+        lambda t: [
+            Aim({"community_id": t.community_id}),
+            Aim({"community_id": t.community_id}, query={"building": t.building_id}),
+        ]
     ),
     ("GET", "/staff/households/{household_id}/cards"): P(lambda t: Aim({"household_id": t.household_id})),
     ("POST", "/staff/households/{household_id}/cards"): P(

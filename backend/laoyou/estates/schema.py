@@ -446,6 +446,21 @@ class EstatesMutation:
 
         return await mutation_boundary(info, EstatesError, work)
 
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="The operator's admin only; once its communities are archived. Hidden from lists.",
+    )
+    async def archive_district(self, info: Info, id: strawberry.ID) -> DistrictResult:
+        context = info.context
+
+        async def work() -> DistrictSaved:
+            row = await onboarding.do_archive_district(
+                context.session, actor=context.actor, district_id=decode_id(id)
+            )
+            return DistrictSaved(district=District(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
     @strawberry.mutation(permission_classes=[IsStaff])
     async def create_community(
         self, info: Info, district_id: strawberry.ID, input: CommunityInput
@@ -585,6 +600,21 @@ class EstatesMutation:
         async def work() -> HouseholdSaved:
             row = await onboarding.do_update_household(
                 context.session, actor=context.actor, household_id=decode_id(id), head_name=head_name
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Once nobody lives there and nothing is owed or open; hidden from lists and bill runs.",
+    )
+    async def archive_household(self, info: Info, id: strawberry.ID) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_archive_household(
+                context.session, actor=context.actor, household_id=decode_id(id)
             )
             return HouseholdSaved(household=Household(row=row))
 
