@@ -507,6 +507,15 @@ ROUTES: dict[tuple[str, str], Page] = {
             form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
         )
     ),
+    (
+        "POST",
+        "/staff/estates/communities/{community_id}/buildings/{building_id}/units/{unit_id}/household",
+    ): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id},
+            form={"head_name": "伪造户主", "household_id": t.household_id},
+        )
+    ),
     # --- the bulk import of a community's units
     ("GET", "/staff/communities/{community_id}/import"): P(lambda t: Aim({"community_id": t.community_id})),
     ("POST", "/staff/communities/{community_id}/import"): P(

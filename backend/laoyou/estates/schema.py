@@ -218,6 +218,11 @@ class Unit:
     async def building(self, info: Info) -> Building:
         return Building(row=await info.context.loaders.building_by_id.load(self.row.building_id))
 
+    @strawberry.field(description="The household living here, if there is one and the viewer may see it.")
+    async def household(self, info: Info) -> Household | None:
+        found = await info.context.loaders.household_by_unit.load(self.row.id)
+        return Household(row=found) if found is not None else None
+
 
 @strawberry.type(description="A person living in a household, as others see them.")
 class HouseholdMember:

@@ -299,6 +299,24 @@ async def access_household(session: AsyncSession, *, actor: Actor, household_id:
     raise NotFound()
 
 
+async def live_households_by_unit(
+    session: AsyncSession, *, actor: Actor, unit_ids: list[int]
+) -> dict[int, Household]:
+    """The live household of each unit, for the units whose household the actor may see (access_household's rule,
+    for a batch): residents and family their own, staff those of the communities they serve."""
+    if not actor.is_authenticated:
+        return {}
+    staff = await staff_community_ids(session, actor)
+    found = await session.exec(
+        select(Household).where(col(Household.unit_id).in_(unit_ids), col(Household.archived_at).is_(None))
+    )
+    return {
+        h.unit_id: h
+        for h in found
+        if h.id in actor.household_ids or (actor.is_staff and (staff is None or h.community_id in staff))
+    }
+
+
 async def access_household_as_steward(session: AsyncSession, *, actor: Actor, household_id: int) -> Household:
     """Stewards and the admin act on households (print login cards); officials and field staff only read."""
     household = await access_household(session, actor=actor, household_id=household_id)

@@ -323,7 +323,13 @@ async def add_unit(page: Page) -> Response:
 
 
 async def unit(
-    page: Page, *, error: str | None = None, values: dict | None = None, status_code: int = 200
+    page: Page,
+    *,
+    error: str | None = None,
+    values: dict | None = None,
+    household_error: str | None = None,
+    head_name: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     found, shown = await _building(page)
     unit_id = _path(page, "unit_id")
@@ -344,7 +350,25 @@ async def unit(
         unit=edited,
         error=error,
         values=values,
+        household_error=household_error,
+        head_name=head_name if head_name is not None else (edited["household"] or {}).get("headName", ""),
     )
+
+
+async def save_household(page: Page) -> Response:
+    """Sets up the unit's household (its head's name) or renames its head; who lives there is the residents page."""
+    form = await form_with_csrf(page.request)
+    head_name = form.get("head_name", "")
+    household_id = form.get("household_id", "")
+    if household_id:
+        result = (await page.run("UpdateHousehold", id=household_id, headName=head_name))["updateHousehold"]
+    else:
+        result = (await page.run("CreateHousehold", unitId=_path(page, "unit_id"), headName=head_name))[
+            "createHousehold"
+        ]
+    if result["__typename"] != "HouseholdSaved":
+        return await unit(page, household_error=result["message"], head_name=head_name, status_code=400)
+    return page.redirect(f"/staff/households/{result['household']['id']}/residents")
 
 
 async def save_unit(page: Page) -> Response:
@@ -418,6 +442,12 @@ PAGES = (
         "POST",
         ESTATES + "/communities/{community_id}/buildings/{building_id}/units/{unit_id}",
         save_unit,
+        staff=True,
+    ),
+    PageRoute(
+        "POST",
+        ESTATES + "/communities/{community_id}/buildings/{building_id}/units/{unit_id}/household",
+        save_household,
         staff=True,
     ),
 )
