@@ -204,9 +204,15 @@ def test_check_config_shows_where_wechat_pay_is_reached_and_its_keys(tmp_path):
         "payments: proxy            http://proxy.example.cn:3128",
     ):
         assert shown in checked.stdout, (shown, checked.stdout)
-    # A short APIv3 key is named before production starts
-    checked = check_config(env | {"LAOYOU_PAY_WECHAT_APIV3_KEY": "short"}, tmp_path)
-    assert checked.returncode == 1 and "MISSING: LAOYOU_PAY_WECHAT_APIV3_KEY" in checked.stdout
+    # A short APIv3 key, or an address that is not https, is named before production starts
+    wrong = {
+        "LAOYOU_PAY_WECHAT_APIV3_KEY": "short",
+        "LAOYOU_PAY_WECHAT_BASE_URL": "http://api.mch.weixin.qq.com",
+    }
+    checked = check_config(env | wrong, tmp_path)
+    assert checked.returncode == 1
+    assert "MISSING: LAOYOU_PAY_WECHAT_APIV3_KEY" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_WECHAT_BASE_URL must be https://" in checked.stdout
 
 
 def test_check_config_requires_the_alipay_seller_id(tmp_path):

@@ -153,7 +153,16 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
     if pay is not None and "wechat" in configured:
         lines += _wechat_report(pay, settings, need)
     if pay is not None and "alipay" in configured:
-        lines.append(ConfigLine("payments: alipay URL", pay.alipay_gateway_url))
+        alipay_url = pay.alipay_gateway_url
+        lines.append(
+            ConfigLine(
+                "payments: alipay URL",
+                alipay_url,
+                need(
+                    urlsplit(alipay_url).scheme != "https", "LAOYOU_PAY_ALIPAY_GATEWAY_URL must be https://"
+                ),
+            )
+        )
     if pay is not None and configured:
         lines.append(ConfigLine("payments: proxy", pay.proxy or "none: straight out"))
         notify = urlsplit(pay.public_url)
@@ -215,7 +224,13 @@ def _wechat_report(pay, settings, need) -> list[ConfigLine]:  # noqa: ANN001
         f"certificates downloaded to {store}",
     ]
     return [
-        ConfigLine("payments: wechat URL", pay.wechat_base_url),
+        ConfigLine(
+            "payments: wechat URL",
+            pay.wechat_base_url,
+            need(
+                urlsplit(pay.wechat_base_url).scheme != "https", "LAOYOU_PAY_WECHAT_BASE_URL must be https://"
+            ),
+        ),
         ConfigLine(
             "payments: wechat keys",
             ", ".join(k for k in keys if k),
@@ -227,6 +242,10 @@ def _wechat_report(pay, settings, need) -> list[ConfigLine]:  # noqa: ANN001
             or need(
                 bool(pay.wechat_public_key_file) and not pay.wechat_public_key_id.startswith("PUB_KEY_ID_"),
                 "LAOYOU_PAY_WECHAT_PUBLIC_KEY_ID must be the public key's id (PUB_KEY_ID_…)",
+            )
+            or need(
+                bool(pay.wechat_platform_key_file) and not pay.wechat_platform_serial,
+                "LAOYOU_PAY_WECHAT_PLATFORM_SERIAL is required with LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE",
             ),
         ),
     ]
