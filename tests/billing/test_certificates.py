@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import select
 
-from laoyou.billing.gateways import InvalidNotification, OrderRequest, TradeState
+from laoyou.billing.gateways import GatewayError, InvalidNotification, OrderRequest, TradeState
+from laoyou.billing.gateways import alipay as ali
 from laoyou.billing.gateways import wechatpay as wx
 from laoyou.billing.gateways.registry import Gateways, PaySettings, gateways
 from laoyou.billing.gateways.sandbox import RETRY_INTERVALS, Delivery, SandboxGateway, SandboxServer
@@ -292,3 +293,46 @@ def test_gateway_addresses_and_the_proxy_are_settings(tmp_path):
     assert wechat.platform_keys.store == tmp_path / "wechatpay" / "platform-certificates.json"
     assert alipay.gateway_url == "https://openapi-sandbox.dl.alipaydev.com/gateway.do"
     assert alipay.proxy == "http://proxy.example.cn:3128"
+
+
+async def test_requests_go_through_the_company_proxy():
+    # Given a company proxy (here one that refuses every tunnel after noting where it was asked to go)
+    asked: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append((await reader.readline()).decode().strip())
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    address = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    sandbox = SandboxServer()
+    wechat = wx.WeChatPayGateway(
+        mchid=sandbox.mchid,
+        appid=sandbox.appid,
+        serial_no=sandbox.merchant_serial,
+        private_key=sandbox.merchant_key,
+        apiv3_key=sandbox.apiv3_key,
+        platform_keys={},
+        notify_url="https://example.org/billing/notify/wechat",
+        base_url="https://api2.mch.weixin.qq.com",
+        proxy=address,
+    )
+    alipay = ali.AlipayGateway(
+        app_id="2021000000000001",
+        seller_id="2088101122136241",
+        private_key=sandbox.merchant_key,
+        alipay_public_key=sandbox.platform_key.public_key(),
+        notify_url="https://example.org/billing/notify/alipay",
+        gateway_url="https://openapi.alipay.com/gateway.do",
+        proxy=address,
+    )
+    async with server:
+        # When either gateway is asked something
+        with pytest.raises(GatewayError):
+            await wechat.query_order("LYPROXY")
+        with pytest.raises(GatewayError):
+            await alipay.query_order("LYPROXY")
+    # Then the request asked the proxy for a tunnel to the configured address
+    assert asked == ["CONNECT api2.mch.weixin.qq.com:443 HTTP/1.1", "CONNECT openapi.alipay.com:443 HTTP/1.1"]
