@@ -336,3 +336,15 @@ async def test_requests_go_through_the_company_proxy():
             await alipay.query_order("LYPROXY")
     # Then the request asked the proxy for a tunnel to the configured address
     assert asked == ["CONNECT api2.mch.weixin.qq.com:443 HTTP/1.1", "CONNECT openapi.alipay.com:443 HTTP/1.1"]
+
+
+async def test_a_data_directory_that_cannot_be_written_still_believes_the_downloaded_certificate(tmp_path):
+    (tmp_path / "wechatpay").write_text("a file where the folder should be")
+    server = SandboxServer()
+    sandbox = SandboxGateway()
+    store = tmp_path / "wechatpay" / "platform-certificates.json"
+    sandbox.server, sandbox.adapter = server, adapter(server, certificate_store=store)
+    server.rotate_certificate()
+    delivery = await paid_notification(sandbox, "LYREADONLY")
+    assert (await sandbox.verify_notification(delivery.headers, delivery.body)).state == TradeState.success
+    assert downloads(server) == 1 and not store.exists()

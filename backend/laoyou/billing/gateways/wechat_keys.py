@@ -169,13 +169,20 @@ class PlatformKeys:
         self._keep(entries, keys)
 
     def _keep(self, entries: list[dict[str, Any]], keys: list[PlatformKey]) -> None:
-        by_serial = {serial_key(str(entry.get("serial_no", ""))): entry for entry in entries}
+        by_serial = {
+            serial_key(str(entry.get("serial_no", ""))): entry for entry in entries if isinstance(entry, dict)
+        }
         for key in keys:
             self._keys.setdefault(serial_key(key.serial), key)
             self._entries[serial_key(key.serial)] = by_serial[serial_key(key.serial)]
 
     def _save(self, store: Path) -> None:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        partial = store.with_suffix(".partial")
-        partial.write_text(json.dumps({"certificates": list(self._entries.values())}, indent=1))
-        os.replace(partial, store)  # whole or not at all, whatever stops the process
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            partial = store.with_suffix(".partial")
+            partial.write_text(json.dumps({"certificates": list(self._entries.values())}, indent=1))
+            os.replace(partial, store)  # whole or not at all, whatever stops the process
+        except (
+            OSError
+        ) as exc:  # believed all the same until the process ends; downloaded again after a restart
+            log.warning("WeChat Pay certificates not kept in %s: %s", store, exc)
