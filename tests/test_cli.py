@@ -183,6 +183,39 @@ def test_check_config_names_a_payment_key_file_that_is_not_there(tmp_path):
     assert "payments: notify URL       https://laoyou.example.cn" in checked.stdout
 
 
+def test_check_config_shows_where_wechat_pay_is_reached_and_its_keys(tmp_path):
+    for name in ("merchant.pem", "pub.pem"):
+        (tmp_path / name).write_text("key")
+    env = READY | {
+        "LAOYOU_PAY_WECHAT_MCHID": "1900000001",
+        "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE": str(tmp_path / "merchant.pem"),
+        "LAOYOU_PAY_WECHAT_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000000",
+        "LAOYOU_PAY_WECHAT_PUBLIC_KEY_FILE": str(tmp_path / "pub.pem"),
+        "LAOYOU_PAY_WECHAT_APIV3_KEY": "k" * 32,
+        "LAOYOU_PAY_WECHAT_BASE_URL": "https://api2.mch.weixin.qq.com",
+        "LAOYOU_PAY_PROXY": "http://proxy.example.cn:3128",
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for shown in (
+        "payments: wechat URL       https://api2.mch.weixin.qq.com",
+        "payments: wechat keys      public key PUB_KEY_ID_0114232134912410000000000000000, "
+        f"certificates downloaded to {tmp_path}/wechatpay/platform-certificates.json",
+        "payments: proxy            http://proxy.example.cn:3128",
+    ):
+        assert shown in checked.stdout, (shown, checked.stdout)
+    # A short APIv3 key, or an address that is not https, is named before production starts
+    wrong = {
+        "LAOYOU_PAY_WECHAT_APIV3_KEY": "short",
+        "LAOYOU_PAY_WECHAT_BASE_URL": "http://api.mch.weixin.qq.com",
+    }
+    checked = check_config(env | wrong, tmp_path)
+    assert checked.returncode == 1
+    assert "MISSING: LAOYOU_PAY_WECHAT_APIV3_KEY" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_WECHAT_BASE_URL must be https://" in checked.stdout
+
+
 def test_check_config_requires_the_alipay_seller_id(tmp_path):
     for name in ("app.pem", "alipay.pem"):
         (tmp_path / name).write_text("key")

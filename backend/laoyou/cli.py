@@ -115,15 +115,21 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         refused = _refusal(exc)
     configured = pay.configured() if pay is not None else []
     key_files = {
-        "wechat": ("LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE", "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE"),
+        "wechat": (
+            "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE",
+            "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE",
+            "LAOYOU_PAY_WECHAT_PUBLIC_KEY_FILE",
+        ),
         "alipay": ("LAOYOU_PAY_ALIPAY_PRIVATE_KEY_FILE", "LAOYOU_PAY_ALIPAY_PUBLIC_KEY_FILE"),
     }
     for method in ("wechat", "alipay"):
+        files = [
+            (name, getattr(pay, name.removeprefix("LAOYOU_PAY_").lower(), None)) for name in key_files[method]
+        ]
         absent = [
             name
-            for name in key_files[method]
-            if method in configured
-            and not Path(getattr(pay, name.removeprefix("LAOYOU_PAY_").lower())).is_file()
+            for name, path in files
+            if method in configured and path is not None and not Path(path).is_file()
         ]
         lines.append(
             ConfigLine(
@@ -144,7 +150,21 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
                 ),
             )
         )
+    if pay is not None and "wechat" in configured:
+        lines += _wechat_report(pay, settings, need)
+    if pay is not None and "alipay" in configured:
+        alipay_url = pay.alipay_gateway_url
+        lines.append(
+            ConfigLine(
+                "payments: alipay URL",
+                alipay_url,
+                need(
+                    urlsplit(alipay_url).scheme != "https", "LAOYOU_PAY_ALIPAY_GATEWAY_URL must be https://"
+                ),
+            )
+        )
     if pay is not None and configured:
+        lines.append(ConfigLine("payments: proxy", pay.proxy or "none: straight out"))
         notify = urlsplit(pay.public_url)
         lines.append(
             ConfigLine(
@@ -191,6 +211,44 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ConfigLine("worker", settings.worker),
     ]
     return lines
+
+
+def _wechat_report(pay, settings, need) -> list[ConfigLine]:  # noqa: ANN001
+    """Where WeChat Pay is reached and which keys its answers are checked with."""
+    from laoyou.billing.gateways.registry import wechat_certificate_store
+
+    store = wechat_certificate_store(settings.data_dir)
+    keys = [
+        f"public key {pay.wechat_public_key_id or '(no id)'}" if pay.wechat_public_key_file else "",
+        f"certificate {pay.wechat_platform_serial or '(no serial)'}" if pay.wechat_platform_key_file else "",
+        f"certificates downloaded to {store}",
+    ]
+    return [
+        ConfigLine(
+            "payments: wechat URL",
+            pay.wechat_base_url,
+            need(
+                urlsplit(pay.wechat_base_url).scheme != "https", "LAOYOU_PAY_WECHAT_BASE_URL must be https://"
+            ),
+        ),
+        ConfigLine(
+            "payments: wechat keys",
+            ", ".join(k for k in keys if k),
+            need(
+                len(pay.wechat_apiv3_key.encode()) != 32,
+                "LAOYOU_PAY_WECHAT_APIV3_KEY must be the 32-character APIv3 key (merchant platform → "
+                "账户中心 → API安全)",
+            )
+            or need(
+                bool(pay.wechat_public_key_file) and not pay.wechat_public_key_id.startswith("PUB_KEY_ID_"),
+                "LAOYOU_PAY_WECHAT_PUBLIC_KEY_ID must be the public key's id (PUB_KEY_ID_…)",
+            )
+            or need(
+                bool(pay.wechat_platform_key_file) and not pay.wechat_platform_serial,
+                "LAOYOU_PAY_WECHAT_PLATFORM_SERIAL is required with LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE",
+            ),
+        ),
+    ]
 
 
 def _without_password(url: str) -> str:

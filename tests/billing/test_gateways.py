@@ -47,7 +47,12 @@ def keys():
     }
 
 
+def offline(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("no network in the tests", request=request)
+
+
 def wechat(keys, *, transport=None, clock=time.time) -> wx.WeChatPayGateway:
+    """An adapter that never reaches the network: an unknown serial's certificate download fails."""
     return wx.WeChatPayGateway(
         mchid=MCHID,
         appid=APPID,
@@ -56,7 +61,7 @@ def wechat(keys, *, transport=None, clock=time.time) -> wx.WeChatPayGateway:
         apiv3_key=APIV3_KEY,
         platform_keys={"PLATFORMSERIAL": keys["platform"].public_key()},
         notify_url="https://example.org/billing/notify/wechat",
-        transport=transport,
+        transport=transport or httpx.MockTransport(offline),
         clock=clock,
     )
 
@@ -200,9 +205,9 @@ async def test_wechat_order_query(keys):
     )
 
 
-def test_wechat_notification_verified_and_decrypted(keys):
+async def test_wechat_notification_verified_and_decrypted(keys):
     headers, body = notification(keys, TRANSACTION)
-    result = wechat(keys).verify_notification(headers, body)
+    result = await wechat(keys).verify_notification(headers, body)
     assert (result.out_trade_no, result.transaction_id, result.amount_fen, result.state) == (
         "LY1",
         "4200000001",
@@ -214,7 +219,7 @@ def test_wechat_notification_verified_and_decrypted(keys):
 @pytest.mark.parametrize(
     "case", ["stale", "future", "forged", "unknown_serial", "tampered", "missing", "wrong_key"]
 )
-def test_wechat_notification_refused(keys, case):
+async def test_wechat_notification_refused(keys, case):
     now = int(time.time())
     headers, body = notification(
         keys,
@@ -231,12 +236,12 @@ def test_wechat_notification_refused(keys, case):
     if case == "wrong_key":
         gateway.apiv3_key = b"f" * 32
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification(headers, body)
+        await gateway.verify_notification(headers, body)
 
 
-def test_wechat_notification_inside_the_window_is_accepted(keys):
+async def test_wechat_notification_inside_the_window_is_accepted(keys):
     headers, body = notification(keys, TRANSACTION, ts=int(time.time()) - 290)
-    assert wechat(keys).verify_notification(headers, body).state == TradeState.success
+    assert (await wechat(keys).verify_notification(headers, body)).state == TradeState.success
 
 
 def test_wechat_replies(keys):
@@ -259,7 +264,7 @@ async def test_sandbox_speaks_apiv3_to_the_real_adapter():
     assert sandbox.server.requests[-1].headers["authorization"].startswith("WECHATPAY2-SHA256-RSA2048 mchid=")
     assert (await sandbox.query_order("LYSANDBOX1")).state == TradeState.not_paid
     [delivery] = sandbox.pay("LYSANDBOX1")
-    result = sandbox.verify_notification(delivery.headers, delivery.body)
+    result = await sandbox.verify_notification(delivery.headers, delivery.body)
     assert (result.state, result.amount_fen, result.merchant_id) == (
         TradeState.success,
         8000,
@@ -286,12 +291,12 @@ async def test_sandbox_misbehaves_on_purpose():
     sandbox.misbehaviour.forge = True
     [forged] = sandbox.pay("LYM1")
     with pytest.raises(InvalidNotification):
-        sandbox.verify_notification(forged.headers, forged.body)
+        await sandbox.verify_notification(forged.headers, forged.body)
     sandbox.misbehaviour.forge = False
     sandbox.misbehaviour.stale = True
     [stale] = sandbox.pay("LYM2")
     with pytest.raises(InvalidNotification):
-        sandbox.verify_notification(stale.headers, stale.body)
+        await sandbox.verify_notification(stale.headers, stale.body)
     sandbox.misbehaviour.stale = False
     sandbox.misbehaviour.drop = True
     assert sandbox.pay("LYM3") == []
@@ -342,7 +347,7 @@ async def test_alipay_order_is_a_signed_redirect(keys):
     assert wx.rsa_verify(keys["app"].public_key(), ali.sign_content(params), params["sign"])
 
 
-def test_alipay_notification(keys):
+async def test_alipay_notification(keys):
     from urllib.parse import urlencode
 
     params = ali.notification_params(
@@ -361,7 +366,7 @@ def test_alipay_notification(keys):
         },
     )
     gateway = alipay_gateway(keys)
-    result = gateway.verify_notification({}, urlencode(params).encode())
+    result = await gateway.verify_notification({}, urlencode(params).encode())
     assert (result.amount_fen, result.transaction_id, result.state, result.merchant_id) == (
         4703,
         "2013112011001004330000121536",
@@ -370,12 +375,12 @@ def test_alipay_notification(keys):
     )
     tampered = dict(params, total_amount="0.01")
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification({}, urlencode(tampered).encode())
+        await gateway.verify_notification({}, urlencode(tampered).encode())
     forged = ali.notification_params(
         keys["stranger"], {k: v for k, v in params.items() if k not in ("sign", "sign_type")}
     )
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification({}, urlencode(forged).encode())
+        await gateway.verify_notification({}, urlencode(forged).encode())
     assert gateway.success_reply().body == b"success"
 
 

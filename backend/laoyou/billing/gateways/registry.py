@@ -26,13 +26,27 @@ class PaySettings(BaseSettings):
         "configured (the sandbox outside production)",
     )
     public_url: str = Field("http://localhost:8000", description="base of the notify URLs given to gateways")
+    proxy: str = Field(
+        "",
+        description="an HTTP(S) proxy the requests to WeChat Pay and Alipay go through (a company proxy), "
+        "e.g. http://proxy.example.cn:3128; empty: straight out",
+    )
+    wechat_base_url: str = Field(
+        "https://api.mch.weixin.qq.com",
+        description="WeChat Pay's API; its backup domain is https://api2.mch.weixin.qq.com",
+    )
     wechat_mchid: str = ""
     wechat_appid: str = ""
     wechat_serial_no: str = ""
     wechat_private_key_file: Path | None = None
     wechat_apiv3_key: str = ""
-    wechat_platform_serial: str = ""
+    wechat_platform_serial: str = Field(
+        "", description="a platform certificate's serial (hex); later certificates are downloaded"
+    )
     wechat_platform_key_file: Path | None = None
+    wechat_public_key_id: str = Field("", description="the platform public key's id (公钥模式), PUB_KEY_ID_…")
+    wechat_public_key_file: Path | None = None
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
     alipay_app_id: str = ""
     alipay_seller_id: str = Field(
         "",
@@ -45,7 +59,11 @@ class PaySettings(BaseSettings):
     def configured(self) -> list[str]:
         """The real gateways whose merchant settings are given."""
         names = []
-        if self.wechat_mchid and self.wechat_private_key_file and self.wechat_platform_key_file:
+        if (
+            self.wechat_mchid
+            and self.wechat_private_key_file
+            and (self.wechat_platform_key_file or self.wechat_public_key_file or self.wechat_apiv3_key)
+        ):
             names.append("wechat")
         if (
             self.alipay_app_id
@@ -73,8 +91,15 @@ def check_pay_settings(pay: PaySettings, *, production: bool) -> None:
         )
 
 
+def wechat_certificate_store(data_dir: Path) -> Path:
+    """Where downloaded WeChat Pay platform certificates are kept (wechat_keys.py says why there)."""
+    return data_dir / "wechatpay" / "platform-certificates.json"
+
+
 class Gateways:
-    def __init__(self, settings: PaySettings | None = None, *, production: bool = False) -> None:
+    def __init__(
+        self, settings: PaySettings | None = None, *, production: bool = False, data_dir: Path | None = None
+    ) -> None:
         self.settings = settings or PaySettings()
         check_pay_settings(self.settings, production=production)
         self.sandbox = None if production else SandboxGateway()
@@ -84,16 +109,26 @@ class Gateways:
         if "wechat" in configured:
             from laoyou.billing.gateways.wechatpay import WeChatPayGateway, load_private_key, load_public_key
 
+            # Both modes at once while the merchant moves from platform certificates to the public key
+            configured_keys = {
+                serial: load_public_key(path.read_bytes())
+                for serial, path in (
+                    (s.wechat_platform_serial, s.wechat_platform_key_file),
+                    (s.wechat_public_key_id, s.wechat_public_key_file),
+                )
+                if path is not None
+            }
             self.by_name["wechat"] = WeChatPayGateway(
                 mchid=s.wechat_mchid,
                 appid=s.wechat_appid,
                 serial_no=s.wechat_serial_no,
                 private_key=load_private_key(s.wechat_private_key_file.read_bytes()),
                 apiv3_key=s.wechat_apiv3_key.encode(),
-                platform_keys={
-                    s.wechat_platform_serial: load_public_key(s.wechat_platform_key_file.read_bytes())
-                },
+                platform_keys=configured_keys,
                 notify_url=f"{s.public_url.rstrip('/')}/billing/notify/wechat",
+                base_url=s.wechat_base_url,
+                certificate_store=wechat_certificate_store(data_dir or get_settings().data_dir),
+                proxy=s.proxy,
             )
         if "alipay" in configured:
             from laoyou.billing.gateways.alipay import AlipayGateway
@@ -105,6 +140,8 @@ class Gateways:
                 private_key=load_private_key(s.alipay_private_key_file.read_bytes()),
                 alipay_public_key=load_public_key(s.alipay_public_key_file.read_bytes()),
                 notify_url=f"{s.public_url.rstrip('/')}/billing/notify/alipay",
+                gateway_url=s.alipay_gateway_url,
+                proxy=s.proxy,
             )
 
     def get(self, name: str) -> Gateway | None:
