@@ -37,6 +37,7 @@ from .helpers import actor_for
 MCHID = "1230000109"
 APPID = "wxd678efh567hg6787"
 APIV3_KEY = b"0123456789abcdef0123456789abcdef"
+PAYER_IP = "203.0.113.7"  # the resident phone's address, as the trusted proxy tells it
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ async def test_wechat_request_is_signed_by_the_published_rule(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     # When an H5 order is created
     created = await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费", client_ip=PAYER_IP)
     )
     # Then the header carries every field, the body the amount in fen, and the H5 link comes back
     assert request_header_fields(seen["auth"]) == {
@@ -183,7 +184,9 @@ async def test_wechat_jsapi_and_native(keys):
 async def test_wechat_refuses_an_unsigned_response(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"h5_url": "x"})))
     with pytest.raises(InvalidNotification):
-        await gateway.create_order(OrderRequest(out_trade_no="LY1", amount_fen=1, description="x"))
+        await gateway.create_order(
+            OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP)
+        )
 
 
 async def test_wechat_order_query(keys):
@@ -252,7 +255,7 @@ def test_wechat_replies(keys):
 async def test_sandbox_speaks_apiv3_to_the_real_adapter():
     sandbox = SandboxGateway()
     created = await sandbox.create_order(
-        OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x")
+        OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x", client_ip=PAYER_IP)
     )
     assert created.pay_url == "/pay/sandbox/LYSANDBOX1"
     # The adapter's own request signature was checked by the sandbox server
@@ -278,7 +281,9 @@ async def test_sandbox_speaks_apiv3_to_the_real_adapter():
 async def test_sandbox_misbehaves_on_purpose():
     sandbox = SandboxGateway()
     for n in range(4):
-        await sandbox.create_order(OrderRequest(out_trade_no=f"LYM{n}", amount_fen=100, description="x"))
+        await sandbox.create_order(
+            OrderRequest(out_trade_no=f"LYM{n}", amount_fen=100, description="x", client_ip=PAYER_IP)
+        )
     sandbox.misbehaviour.duplicate = True
     first, second = sandbox.pay("LYM0")
     assert first.body == second.body
@@ -301,7 +306,9 @@ async def test_sandbox_refuses_a_request_not_signed_by_the_merchant(keys):
     sandbox = SandboxGateway()
     sandbox.adapter.private_key = keys["stranger"]
     with pytest.raises(GatewayError, match="answered 401.*SIGN_ERROR"):
-        await sandbox.create_order(OrderRequest(out_trade_no="LYX", amount_fen=1, description="x"))
+        await sandbox.create_order(
+            OrderRequest(out_trade_no="LYX", amount_fen=1, description="x", client_ip=PAYER_IP)
+        )
 
 
 # --- Alipay --------------------------------------------------------------------------------------------
@@ -495,7 +502,9 @@ async def test_wechat_order_expiry_and_close_follow_the_api(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     expires_at = datetime(2026, 6, 8, 2, 34, 56, tzinfo=UTC)
     await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", expires_at=expires_at)
+        OrderRequest(
+            out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP, expires_at=expires_at
+        )
     )
     assert seen[-1][1]["time_expire"] == "2026-06-08T10:34:56+08:00"  # RFC 3339, Beijing time
     await gateway.close_order("LY1")

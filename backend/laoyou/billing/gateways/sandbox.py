@@ -477,16 +477,19 @@ class SandboxGateway:
         )
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
-        return await self.adapter.create_order(
+        kind = "native" if order.kind == "native" else "h5"
+        created = await self.adapter.create_order(
             OrderRequest(
                 out_trade_no=order.out_trade_no,
                 amount_fen=order.amount_fen,
                 description=order.description,
                 client_ip=order.client_ip,
-                kind="h5",
+                kind=kind,
                 expires_at=order.expires_at,
             )
         )
+        # The demo's phones scan into the cashier page, not WeChat's app: a sandbox QR code points there.
+        return OrderCreated(pay_url=f"/pay/sandbox/{order.out_trade_no}") if kind == "native" else created
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)
