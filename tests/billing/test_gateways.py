@@ -255,7 +255,7 @@ def test_wechat_replies(keys):
 async def test_sandbox_speaks_apiv3_to_the_real_adapter():
     sandbox = SandboxGateway()
     created = await sandbox.create_order(
-        OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x", client_ip=PAYER_IP)
+        OrderRequest(out_trade_no="LYSANDBOX1", amount_fen=8000, description="x")
     )
     assert created.pay_url == "/pay/sandbox/LYSANDBOX1"
     # The adapter's own request signature was checked by the sandbox server
@@ -281,9 +281,7 @@ async def test_sandbox_speaks_apiv3_to_the_real_adapter():
 async def test_sandbox_misbehaves_on_purpose():
     sandbox = SandboxGateway()
     for n in range(4):
-        await sandbox.create_order(
-            OrderRequest(out_trade_no=f"LYM{n}", amount_fen=100, description="x", client_ip=PAYER_IP)
-        )
+        await sandbox.create_order(OrderRequest(out_trade_no=f"LYM{n}", amount_fen=100, description="x"))
     sandbox.misbehaviour.duplicate = True
     first, second = sandbox.pay("LYM0")
     assert first.body == second.body
@@ -306,9 +304,7 @@ async def test_sandbox_refuses_a_request_not_signed_by_the_merchant(keys):
     sandbox = SandboxGateway()
     sandbox.adapter.private_key = keys["stranger"]
     with pytest.raises(GatewayError, match="answered 401.*SIGN_ERROR"):
-        await sandbox.create_order(
-            OrderRequest(out_trade_no="LYX", amount_fen=1, description="x", client_ip=PAYER_IP)
-        )
+        await sandbox.create_order(OrderRequest(out_trade_no="LYX", amount_fen=1, description="x"))
 
 
 # --- Alipay --------------------------------------------------------------------------------------------

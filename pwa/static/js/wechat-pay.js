@@ -26,7 +26,7 @@ function pay() {
   whenBridgeReady(() => {
     window.WeixinJSBridge.invoke("getBrandWCPayRequest", params(), (result) => {
       // ok, cancel or fail: in every case the server asks WeChat Pay and the page shows what it says.
-      if (result && result.err_msg !== "get_brand_wcpay_request:cancel" && refresh) refresh.requestSubmit();
+      if (result && result.err_msg !== "get_brand_wcpay_request:cancel" && refresh) refresh.submit();
     });
   });
 }
