@@ -187,7 +187,9 @@ async def test_h5_sends_the_payers_own_address(keys, address):  # noqa: F811
     assert json.loads(body)["scene_info"] == {"payer_client_ip": address, "h5_info": {"type": "Wap"}}
 
 
-@pytest.mark.parametrize("address", ["", "unknown", "testclient", "127.0.0.1; drop"])
+@pytest.mark.parametrize(
+    "address", ["", "unknown", "testclient", "127.0.0.1; drop", "127.0.0.1", "::1", "0.0.0.0"]
+)
 async def test_h5_without_the_payers_address_is_refused_before_anything_is_sent(keys, address):  # noqa: F811
     standin = WeChatStandIn(keys)
     gateway = wechat(keys, transport=httpx.MockTransport(standin.pay))
@@ -418,9 +420,28 @@ async def test_outside_wechat_the_resident_pays_h5_with_their_address(app, db, s
     assert standin.exchanges == []
 
 
-async def test_h5_with_no_known_address_is_refused_clearly(db, standin):
+@pytest.mark.parametrize(
+    "proxy, forwarded, sent",
+    [
+        ("127.0.0.1", PAYER_IP, PAYER_IP),  # the trusted reverse proxy names the phone
+        ("10.0.0.5", "198.51.100.9", "10.0.0.5"),  # anyone else's header is not believed
+    ],
+)
+async def test_h5_sends_the_address_the_trusted_proxy_names(app, db, standin, proxy, forwarded, sent):
+    async with browser(app, client=(proxy, 5000)) as http:
+        http.headers["X-Forwarded-For"] = forwarded
+        await log_in(http, RESIDENT_XIUSHAN)
+        form = pay_form(await open_page(http, "/bills"))
+        paid = await http.post("/bills/pay", data={**form, "method": "wechat"})
+    assert paid.status_code == 303
+    [(_, body)] = standin.orders
+    assert json.loads(body)["scene_info"]["payer_client_ip"] == sent
+
+
+@pytest.mark.parametrize("address", ["unknown", "127.0.0.1"])
+async def test_h5_with_no_known_address_is_refused_clearly(db, standin, address):
     resident = await actor_for(db, RESIDENT_XIUSHAN)
-    resident.client_ip = "unknown"
+    resident.client_ip = address
     bill = (
         await db.exec(select(Bill).where(Bill.household_id.in_(resident.household_ids), Bill.paid_fen == 0))
     ).first()

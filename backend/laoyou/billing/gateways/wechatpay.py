@@ -393,18 +393,20 @@ def time_expire(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
-def is_ip_address(text: str) -> bool:
+def is_payer_address(text: str) -> bool:
+    """An address a phone can have: not a loopback or unspecified one, which is what a request seems to come
+    from when its reverse proxy is not trusted (LAOYOU_TRUSTED_PROXIES) and the proxy's header is ignored."""
     try:
-        ip_address(text)
+        address = ip_address(text)
     except ValueError:
         return False
-    return True
+    return not (address.is_loopback or address.is_unspecified)
 
 
 def h5_payer_ip(client_ip: str) -> str:
     """H5 requires the payer's own address (IPv4 or IPv6), which WeChat Pay compares with the phone's; one not
     known is refused here rather than replaced by an address that is not the payer's."""
-    if not is_ip_address(client_ip):
+    if not is_payer_address(client_ip):
         raise GatewayRefused("the payer's address is not known: H5 needs scene_info.payer_client_ip")
     return client_ip
 

@@ -23,7 +23,7 @@ from laoyou.billing.gateways import (
     TradeState,
     unit_of_work,
 )
-from laoyou.billing.gateways.wechatpay import is_ip_address
+from laoyou.billing.gateways.wechatpay import is_payer_address
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import (
     Account,
@@ -132,7 +132,7 @@ async def do_pay_bills(
             raise LaoyouError(
                 ErrorCode.WECHAT_PAYER_UNKNOWN, "WeChat must first tell us who is paying.", field="method"
             )
-    elif method == PaymentMethod.wechat and not is_ip_address(client_ip):
+    elif method == PaymentMethod.wechat and not is_payer_address(client_ip):
         raise LaoyouError(
             ErrorCode.INVALID,
             "Your phone's network address could not be told, and WeChat Pay needs it. "
