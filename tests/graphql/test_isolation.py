@@ -735,6 +735,10 @@ MUTATIONS: dict[str, Entry] = {
     "runBills": E(lambda t: {"communityId": t.community_id, "period": t.month}),
     "payBills": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid(), "method": "sandbox"}),
     "refreshPayment": E(lambda t: {"id": t.payment_id}),
+    # Change nothing anywhere: the test app has no official account, and a state is this session's alone.
+    "beginWechatPayerLink": E(lambda t: {"returnPath": "/bills"}),
+    "linkWechatPayer": E(lambda t: {"code": "CODE", "state": "0000000000" + "0" * 32}),
+    "startCounterPayment": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid()}),
     "recordOfficePayment": E(
         lambda t: {
             "billIds": [t.bill_id],

@@ -325,6 +325,19 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
     ),
     ("POST", "/payments/{payment_id}/refresh"): P(lambda t: Aim({"payment_id": t.pending_payment_id})),
+    # WeChat's way back: a state is bound to the session that asked, so another's code is refused.
+    ("GET", "/bills/wechat"): P(
+        lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
+    ),
+    ("POST", "/staff/households/{household_id}/bills/qr"): P(
+        lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
+    ),
+    ("GET", "/staff/payments/{payment_id}/qr"): P(
+        lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
+    ),
+    ("POST", "/staff/payments/{payment_id}/qr/refresh"): P(
+        lambda t: Aim({"payment_id": t.pending_payment_id})
+    ),
     ("GET", "/receipts"): P(),
     ("GET", "/receipts/{payment_id}"): P(lambda t: Aim({"payment_id": t.payment_id})),
     # The sandbox cashier: only the person who owns the payment may see or confirm it.
