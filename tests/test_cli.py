@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,6 +183,39 @@ def test_check_config_names_a_payment_key_file_that_is_not_there(tmp_path):
     assert "payments: notify URL       https://laoyou.example.cn" in checked.stdout
 
 
+def test_check_config_shows_where_wechat_pay_is_reached_and_its_keys(tmp_path):
+    for name in ("merchant.pem", "pub.pem"):
+        (tmp_path / name).write_text("key")
+    env = READY | {
+        "LAOYOU_PAY_WECHAT_MCHID": "1900000001",
+        "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE": str(tmp_path / "merchant.pem"),
+        "LAOYOU_PAY_WECHAT_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000000",
+        "LAOYOU_PAY_WECHAT_PUBLIC_KEY_FILE": str(tmp_path / "pub.pem"),
+        "LAOYOU_PAY_WECHAT_APIV3_KEY": "k" * 32,
+        "LAOYOU_PAY_WECHAT_BASE_URL": "https://api2.mch.weixin.qq.com",
+        "LAOYOU_PAY_PROXY": "http://proxy.example.cn:3128",
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for shown in (
+        "payments: wechat URL       https://api2.mch.weixin.qq.com",
+        "payments: wechat keys      public key PUB_KEY_ID_0114232134912410000000000000000, "
+        f"certificates downloaded to {tmp_path}/wechatpay/platform-certificates.json",
+        "payments: proxy            http://proxy.example.cn:3128",
+    ):
+        assert shown in checked.stdout, (shown, checked.stdout)
+    # A short APIv3 key, or an address that is not https, is named before production starts
+    wrong = {
+        "LAOYOU_PAY_WECHAT_APIV3_KEY": "short",
+        "LAOYOU_PAY_WECHAT_BASE_URL": "http://api.mch.weixin.qq.com",
+    }
+    checked = check_config(env | wrong, tmp_path)
+    assert checked.returncode == 1
+    assert "MISSING: LAOYOU_PAY_WECHAT_APIV3_KEY" in checked.stdout
+    assert "MISSING: LAOYOU_PAY_WECHAT_BASE_URL must be https://" in checked.stdout
+
+
 def test_check_config_requires_the_alipay_seller_id(tmp_path):
     for name in ("app.pem", "alipay.pem"):
         (tmp_path / name).write_text("key")
@@ -221,6 +255,72 @@ def test_serve_checks_the_config_and_refuses_in_one_line(tmp_path):
     said = process.stderr.strip().splitlines()
     assert len(said) == 1 and said[0].startswith("Settings refused: LAOYOU_PUBLIC_URL must be"), said
     assert "laoyou check-config" in said[0] and not (tmp_path / "laoyou.sqlite3").exists()
+
+
+ALIYUN = READY | {
+    "LAOYOU_SMS_BACKEND": "aliyun",
+    "LAOYOU_SMS_ALIYUN_ACCESS_KEY_ID": "LTAI5tExampleKeyId",
+    "LAOYOU_SMS_ALIYUN_ACCESS_KEY_SECRET": "the-aliyun-secret",
+    "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "SMS_100000001",
+    "LAOYOU_SMS_TEMPLATE_PASSWORD_CODE": "SMS_100000002",
+}
+
+
+def test_check_config_shows_a_cloud_sms_provider_and_never_its_secret(tmp_path):
+    checked = check_config(ALIYUN, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (
+        "aliyun at https://dysmsapi.aliyuncs.com/, sign 老友管家, "
+        "templates: login_code SMS_100000001, password_code SMS_100000002"
+    ) in checked.stdout
+    assert "the-aliyun-secret" not in checked.stdout and "production has what it requires" in checked.stdout
+
+
+def test_check_config_names_what_the_sms_provider_lacks(tmp_path):
+    env = READY | {
+        "LAOYOU_SMS_BACKEND": "tencent",
+        "LAOYOU_SMS_TENCENT_SECRET_ID": "AKIDexample",
+        "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "2000001",
+    }
+    checked = check_config(env, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert (
+        "MISSING: LAOYOU_SMS_BACKEND=tencent needs LAOYOU_SMS_TENCENT_SECRET_KEY, LAOYOU_SMS_TENCENT_APP_ID, "
+        "LAOYOU_SMS_TEMPLATE_PASSWORD_CODE"
+    ) in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"LAOYOU_SMS_BACKEND": "aliyun", "LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "SMS_1"},
+            "Settings refused: LAOYOU_SMS_BACKEND=aliyun needs LAOYOU_SMS_ALIYUN_ACCESS_KEY_ID, "
+            "LAOYOU_SMS_ALIYUN_ACCESS_KEY_SECRET, LAOYOU_SMS_TEMPLATE_PASSWORD_CODE",
+        ),
+        (
+            {"LAOYOU_SMS_BACKEND": "carrier-pigeon"},
+            "Settings refused: LAOYOU_SMS_BACKEND must be ",  # one of the four; in production, one that sends
+        ),
+        (
+            ALIYUN | {"LAOYOU_SMS_TEMPLATE_LOGIN_CODE": "123456"},
+            "Settings refused: LAOYOU_SMS_TEMPLATE_LOGIN_CODE: Alibaba Cloud SMS template codes look like",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["dev", "production"])
+def test_a_misconfigured_sms_backend_stops_serve_in_one_line(tmp_path, env, said, mode):
+    process = subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", "serve", "--port", "9"],
+        capture_output=True,
+        text=True,
+        env=only(READY | env | {"LAOYOU_MODE": mode}, tmp_path) | {"COLUMNS": "500"},
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert process.returncode == 2, process.stdout + process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(said), lines
 
 
 def test_import_estates_refuses_errors_then_imports_once(tmp_path):
@@ -266,3 +366,27 @@ def test_serve_takes_a_certificate_only_with_its_key(tmp_path):
         refused.stderr
     )
     assert not (tmp_path / "laoyou.sqlite3").exists()
+
+
+def test_check_config_names_the_official_account_for_paying_inside_wechat(tmp_path):
+    for name in ("merchant.pem", "platform.pem"):
+        (tmp_path / name).write_text("key")
+    wechat = READY | {
+        "LAOYOU_PAY_WECHAT_MCHID": "1900000001",
+        "LAOYOU_PAY_WECHAT_APPID": "wxd678efh567hg6787",
+        "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE": str(tmp_path / "merchant.pem"),
+        "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE": str(tmp_path / "platform.pem"),
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(wechat, tmp_path)
+    assert "payments: in WeChat" in checked.stdout and "cannot pay" in checked.stdout
+    checked = check_config(wechat | {"LAOYOU_WECHAT_MP_APPID": "wxd678efh567hg6787"}, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "MISSING: LAOYOU_WECHAT_MP_APPID and LAOYOU_WECHAT_MP_SECRET go together" in checked.stdout
+    mismatched = wechat | {"LAOYOU_WECHAT_MP_APPID": "wxother", "LAOYOU_WECHAT_MP_SECRET": "s"}
+    checked = check_config(mismatched, tmp_path)
+    assert "MISSING: LAOYOU_WECHAT_MP_APPID must be LAOYOU_PAY_WECHAT_APPID" in checked.stdout
+    checked = check_config(
+        wechat | {"LAOYOU_WECHAT_MP_APPID": "wxd678efh567hg6787", "LAOYOU_WECHAT_MP_SECRET": "s"}, tmp_path
+    )
+    assert "JSAPI, official account wxd678efh567hg6787" in checked.stdout

@@ -48,7 +48,7 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
     try:
         return settings_module.get_settings()
     except ValueError as exc:
-        console.print(f"[red]Settings refused:[/red] {exc}")
+        console.print(f"[red]Settings refused:[/red] {_refusal(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -65,8 +65,9 @@ class ConfigLine:
 
 def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN001, C901
     """What the settings give, and, for production, what each required part lacks."""
+    from laoyou.accounts.sms import describe_sms, sms_settings_problem
     from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
-    from laoyou.core.settings import DEFAULT_SECRET
+    from laoyou.core.settings import DEFAULT_SECRET, SMS_SENDING
     from laoyou.notify.vapid import key_path
 
     def need(condition: bool, message: str) -> str:
@@ -95,16 +96,15 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ConfigLine("database", _without_password(settings.effective_database_url)),
         ConfigLine("data directory", str(settings.data_dir.resolve())),
     ]
-    sms = settings.sms_backend
-    if sms == "http":
-        sms += f" to {settings.sms_gateway_url or '(no gateway URL)'}"
-        sms += ", with a token" if settings.sms_gateway_token else ", without a token"
     lines.append(
         ConfigLine(
             "SMS",
-            sms,
-            need(settings.sms_backend != "http", "LAOYOU_SMS_BACKEND must be http (console only logs codes)")
-            or need(not settings.sms_gateway_url, "LAOYOU_SMS_GATEWAY_URL is required"),
+            describe_sms(settings),
+            need(
+                settings.sms_backend not in SMS_SENDING,
+                "LAOYOU_SMS_BACKEND must be http, aliyun or tencent (console only logs codes)",
+            )
+            or need(bool(sms_settings_problem(settings)), sms_settings_problem(settings)),
         )
     )
     pay, refused = None, ""
@@ -115,15 +115,21 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         refused = _refusal(exc)
     configured = pay.configured() if pay is not None else []
     key_files = {
-        "wechat": ("LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE", "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE"),
+        "wechat": (
+            "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE",
+            "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE",
+            "LAOYOU_PAY_WECHAT_PUBLIC_KEY_FILE",
+        ),
         "alipay": ("LAOYOU_PAY_ALIPAY_PRIVATE_KEY_FILE", "LAOYOU_PAY_ALIPAY_PUBLIC_KEY_FILE"),
     }
     for method in ("wechat", "alipay"):
+        files = [
+            (name, getattr(pay, name.removeprefix("LAOYOU_PAY_").lower(), None)) for name in key_files[method]
+        ]
         absent = [
             name
-            for name in key_files[method]
-            if method in configured
-            and not Path(getattr(pay, name.removeprefix("LAOYOU_PAY_").lower())).is_file()
+            for name, path in files
+            if method in configured and path is not None and not Path(path).is_file()
         ]
         lines.append(
             ConfigLine(
@@ -144,7 +150,40 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
                 ),
             )
         )
+    if pay is not None and "wechat" in configured:
+        lines += _wechat_report(pay, settings, need)
+        mp_given = bool(pay.wechat_mp_appid or pay.wechat_mp_secret)
+        lines.append(
+            ConfigLine(
+                "payments: in WeChat",
+                f"JSAPI, official account {pay.wechat_mp_appid}"
+                if pay.jsapi_configured()
+                else "not configured: inside WeChat's browser residents cannot pay (H5 does not work there)",
+                need(
+                    mp_given and not (pay.wechat_mp_appid and pay.wechat_mp_secret),
+                    "LAOYOU_WECHAT_MP_APPID and LAOYOU_WECHAT_MP_SECRET go together (the official account "
+                    "whose web authorisation tells the payer's openid)",
+                )
+                or need(
+                    mp_given and pay.wechat_mp_appid != pay.wechat_appid,
+                    "LAOYOU_WECHAT_MP_APPID must be LAOYOU_PAY_WECHAT_APPID: JSAPI orders are made for the "
+                    "official account whose openid pays",
+                ),
+            )
+        )
+    if pay is not None and "alipay" in configured:
+        alipay_url = pay.alipay_gateway_url
+        lines.append(
+            ConfigLine(
+                "payments: alipay URL",
+                alipay_url,
+                need(
+                    urlsplit(alipay_url).scheme != "https", "LAOYOU_PAY_ALIPAY_GATEWAY_URL must be https://"
+                ),
+            )
+        )
     if pay is not None and configured:
+        lines.append(ConfigLine("payments: proxy", pay.proxy or "none: straight out"))
         notify = urlsplit(pay.public_url)
         lines.append(
             ConfigLine(
@@ -191,6 +230,44 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ConfigLine("worker", settings.worker),
     ]
     return lines
+
+
+def _wechat_report(pay, settings, need) -> list[ConfigLine]:  # noqa: ANN001
+    """Where WeChat Pay is reached and which keys its answers are checked with."""
+    from laoyou.billing.gateways.registry import wechat_certificate_store
+
+    store = wechat_certificate_store(settings.data_dir)
+    keys = [
+        f"public key {pay.wechat_public_key_id or '(no id)'}" if pay.wechat_public_key_file else "",
+        f"certificate {pay.wechat_platform_serial or '(no serial)'}" if pay.wechat_platform_key_file else "",
+        f"certificates downloaded to {store}",
+    ]
+    return [
+        ConfigLine(
+            "payments: wechat URL",
+            pay.wechat_base_url,
+            need(
+                urlsplit(pay.wechat_base_url).scheme != "https", "LAOYOU_PAY_WECHAT_BASE_URL must be https://"
+            ),
+        ),
+        ConfigLine(
+            "payments: wechat keys",
+            ", ".join(k for k in keys if k),
+            need(
+                len(pay.wechat_apiv3_key.encode()) != 32,
+                "LAOYOU_PAY_WECHAT_APIV3_KEY must be the 32-character APIv3 key (merchant platform → "
+                "账户中心 → API安全)",
+            )
+            or need(
+                bool(pay.wechat_public_key_file) and not pay.wechat_public_key_id.startswith("PUB_KEY_ID_"),
+                "LAOYOU_PAY_WECHAT_PUBLIC_KEY_ID must be the public key's id (PUB_KEY_ID_…)",
+            )
+            or need(
+                bool(pay.wechat_platform_key_file) and not pay.wechat_platform_serial,
+                "LAOYOU_PAY_WECHAT_PLATFORM_SERIAL is required with LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE",
+            ),
+        ),
+    ]
 
 
 def _without_password(url: str) -> str:

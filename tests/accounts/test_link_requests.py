@@ -432,3 +432,24 @@ async def test_a_stranger_steward_finds_no_such_pages(client, app, db):
         )
         assert response.status_code == 404, action
     assert await db.scalar(select(LinkRequest.status)) == "pending"
+
+
+async def test_an_archived_home_is_not_found(gql, app, db):
+    from sqlalchemy import update
+
+    from laoyou.core.time import utcnow
+
+    building, unit = (await homes_of(db, "秀山花园"))[0]
+    household = await db.scalar(
+        select(Household.id)
+        .join(Unit, Unit.id == Household.unit_id)
+        .join(Building, Building.id == Unit.building_id)
+        .join(Community, Community.id == Household.community_id)
+        .where(Community.name == "秀山花园", Building.name == building, Unit.number == unit)
+    )
+    await db.execute(update(Household).where(Household.id == household).values(archived_at=utcnow()))
+    newcomer = await login_new_person(gql, app, NEWCOMER)
+    before = await counts(db)
+    error = await ask(newcomer, db, building=building, unit=unit)
+    assert (error["code"], error["field"]) == ("NOT_FOUND", "unit"), error
+    assert await counts(db) == before

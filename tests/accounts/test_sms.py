@@ -12,10 +12,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from laoyou.accounts.sms import ConsoleSmsSender, HttpSmsGateway, SmsError, make_sms_sender
+from laoyou.accounts.sms import (
+    ConsoleSmsSender,
+    HttpSmsGateway,
+    SmsError,
+    SmsKind,
+    code_message,
+    make_sms_sender,
+)
 from laoyou.core.settings import Settings
 
 from ..conftest import graphql_client, make_database_url, make_settings, started
+
+CODE = code_message(SmsKind.login_code, code="123456", minutes=5)
 
 
 class Gateway:
@@ -46,12 +55,16 @@ async def gateway():  # noqa: ANN201
 
 async def test_the_gateway_gets_json_with_the_bearer_token(gateway):
     # When a code is sent through the gateway
-    await gateway.sender.send("+8613812345678", "您的验证码是 123456")
+    await gateway.sender.send("+8613812345678", CODE)
     # Then it received one POST with the number, the signature and the text, and the token
     assert len(gateway.requests) == 1
     request = gateway.requests[0]
     assert request["path"] == "/v1/sms"
-    assert request["json"] == {"phone": "+8613812345678", "sign": "老友管家", "text": "您的验证码是 123456"}
+    assert request["json"] == {
+        "phone": "+8613812345678",
+        "sign": "老友管家",
+        "text": "【老友管家】您的登录验证码是 123456，5 分钟内有效。请不要告诉任何人。",
+    }
     assert request["headers"]["authorization"] == "Bearer tok-123"
     assert request["headers"]["content-type"] == "application/json"
 
@@ -64,18 +77,19 @@ async def test_the_gateway_gets_json_with_the_bearer_token(gateway):
         JSONResponse({"ok": False, "error": "quota"}),
         JSONResponse({"id": "msg-1"}),  # no "ok": not a yes
         Response(b"", status_code=200),
+        Response("<html>ok</html>", status_code=200),  # a proxy's page is no yes either
     ],
 )
 async def test_a_refusal_or_error_raises_sms_error(gateway, answer):
     gateway.answer = answer
     with pytest.raises(SmsError):
-        await gateway.sender.send("+8613812345678", "text")
+        await gateway.sender.send("+8613812345678", CODE)
 
 
 async def test_the_refusal_reason_is_in_the_error(gateway):
     gateway.answer = JSONResponse({"ok": False, "error": "quota exceeded"})
     with pytest.raises(SmsError, match="quota exceeded"):
-        await gateway.sender.send("+8613812345678", "text")
+        await gateway.sender.send("+8613812345678", CODE)
 
 
 async def test_an_unreachable_gateway_raises_sms_error():
@@ -85,16 +99,16 @@ async def test_an_unreachable_gateway_raises_sms_error():
     async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
         sender = HttpSmsGateway("http://gateway.test/v1/sms", "tok", "老友管家", client=client)
         with pytest.raises(SmsError, match="unreachable"):
-            await sender.send("+8613812345678", "text")
+            await sender.send("+8613812345678", CODE)
 
 
 async def test_the_console_sender_keeps_the_last_messages():
     sender = ConsoleSmsSender(keep=2)
-    for text in ("one", "two", "three"):
-        await sender.send("+8613800000001", text)
-    await sender.send("+8613800000002", "other")
-    assert sender.last_to("+8613800000001") == "three"
-    assert sender.last_to("+8613800000002") == "other"
+    for code in ("111111", "222222", "333333"):
+        await sender.send("+8613800000001", code_message(SmsKind.login_code, code=code, minutes=5))
+    await sender.send("+8613800000002", code_message(SmsKind.password_code, code="444444", minutes=5))
+    assert "333333" in sender.last_to("+8613800000001")
+    assert "444444" in sender.last_to("+8613800000002")
     assert sender.last_to("+8613800000003") is None
     assert len(sender.sent) == 2
 
@@ -107,7 +121,7 @@ def test_settings_choose_the_sender():
     assert isinstance(http, HttpSmsGateway) and http.url == "https://sms.example/v1" and http.token == "t"
     with pytest.raises(ValueError, match="LAOYOU_SMS_GATEWAY_URL"):
         make_sms_sender(Settings(sms_backend="http"))
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="LAOYOU_SMS_BACKEND must be one of console, http, aliyun, tencent"):
         make_sms_sender(Settings(sms_backend="carrier-pigeon"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from typing import Any
 
 from sqlalchemy import func
@@ -87,9 +88,12 @@ def pay_form(html: str) -> dict[str, Any]:
     """The fields the first home's Pay button on /bills sends as the page stands (every month still owed is
     ticked), for posting to /bills/pay."""
     form = _first_pay_form(html)
-    fields: dict[str, Any] = dict(
-        re.findall(r'name="(csrf_token|household|key|method|expected)" value="([^"]*)"', form)
-    )
+    fields: dict[str, Any] = {
+        name: unescape(value)
+        for name, value in re.findall(
+            r'name="(csrf_token|household|key|method|expected)" value="([^"]*)"', form
+        )
+    }
     fields["bill"] = re.findall(r'name="bill" value="([^"]*)"[^>]* checked', form)
     fields["action"] = "pay"
     return fields

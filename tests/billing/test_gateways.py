@@ -37,6 +37,7 @@ from .helpers import actor_for
 MCHID = "1230000109"
 APPID = "wxd678efh567hg6787"
 APIV3_KEY = b"0123456789abcdef0123456789abcdef"
+PAYER_IP = "203.0.113.7"  # the resident phone's address, as the trusted proxy tells it
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,12 @@ def keys():
     }
 
 
+def offline(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("no network in the tests", request=request)
+
+
 def wechat(keys, *, transport=None, clock=time.time) -> wx.WeChatPayGateway:
+    """An adapter that never reaches the network: an unknown serial's certificate download fails."""
     return wx.WeChatPayGateway(
         mchid=MCHID,
         appid=APPID,
@@ -56,7 +62,7 @@ def wechat(keys, *, transport=None, clock=time.time) -> wx.WeChatPayGateway:
         apiv3_key=APIV3_KEY,
         platform_keys={"PLATFORMSERIAL": keys["platform"].public_key()},
         notify_url="https://example.org/billing/notify/wechat",
-        transport=transport,
+        transport=transport or httpx.MockTransport(offline),
         clock=clock,
     )
 
@@ -130,7 +136,7 @@ async def test_wechat_request_is_signed_by_the_published_rule(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     # When an H5 order is created
     created = await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费", client_ip=PAYER_IP)
     )
     # Then the header carries every field, the body the amount in fen, and the H5 link comes back
     assert request_header_fields(seen["auth"]) == {
@@ -183,7 +189,9 @@ async def test_wechat_jsapi_and_native(keys):
 async def test_wechat_refuses_an_unsigned_response(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"h5_url": "x"})))
     with pytest.raises(InvalidNotification):
-        await gateway.create_order(OrderRequest(out_trade_no="LY1", amount_fen=1, description="x"))
+        await gateway.create_order(
+            OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP)
+        )
 
 
 async def test_wechat_order_query(keys):
@@ -200,9 +208,9 @@ async def test_wechat_order_query(keys):
     )
 
 
-def test_wechat_notification_verified_and_decrypted(keys):
+async def test_wechat_notification_verified_and_decrypted(keys):
     headers, body = notification(keys, TRANSACTION)
-    result = wechat(keys).verify_notification(headers, body)
+    result = await wechat(keys).verify_notification(headers, body)
     assert (result.out_trade_no, result.transaction_id, result.amount_fen, result.state) == (
         "LY1",
         "4200000001",
@@ -214,7 +222,7 @@ def test_wechat_notification_verified_and_decrypted(keys):
 @pytest.mark.parametrize(
     "case", ["stale", "future", "forged", "unknown_serial", "tampered", "missing", "wrong_key"]
 )
-def test_wechat_notification_refused(keys, case):
+async def test_wechat_notification_refused(keys, case):
     now = int(time.time())
     headers, body = notification(
         keys,
@@ -231,12 +239,12 @@ def test_wechat_notification_refused(keys, case):
     if case == "wrong_key":
         gateway.apiv3_key = b"f" * 32
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification(headers, body)
+        await gateway.verify_notification(headers, body)
 
 
-def test_wechat_notification_inside_the_window_is_accepted(keys):
+async def test_wechat_notification_inside_the_window_is_accepted(keys):
     headers, body = notification(keys, TRANSACTION, ts=int(time.time()) - 290)
-    assert wechat(keys).verify_notification(headers, body).state == TradeState.success
+    assert (await wechat(keys).verify_notification(headers, body)).state == TradeState.success
 
 
 def test_wechat_replies(keys):
@@ -259,7 +267,7 @@ async def test_sandbox_speaks_apiv3_to_the_real_adapter():
     assert sandbox.server.requests[-1].headers["authorization"].startswith("WECHATPAY2-SHA256-RSA2048 mchid=")
     assert (await sandbox.query_order("LYSANDBOX1")).state == TradeState.not_paid
     [delivery] = sandbox.pay("LYSANDBOX1")
-    result = sandbox.verify_notification(delivery.headers, delivery.body)
+    result = await sandbox.verify_notification(delivery.headers, delivery.body)
     assert (result.state, result.amount_fen, result.merchant_id) == (
         TradeState.success,
         8000,
@@ -286,12 +294,12 @@ async def test_sandbox_misbehaves_on_purpose():
     sandbox.misbehaviour.forge = True
     [forged] = sandbox.pay("LYM1")
     with pytest.raises(InvalidNotification):
-        sandbox.verify_notification(forged.headers, forged.body)
+        await sandbox.verify_notification(forged.headers, forged.body)
     sandbox.misbehaviour.forge = False
     sandbox.misbehaviour.stale = True
     [stale] = sandbox.pay("LYM2")
     with pytest.raises(InvalidNotification):
-        sandbox.verify_notification(stale.headers, stale.body)
+        await sandbox.verify_notification(stale.headers, stale.body)
     sandbox.misbehaviour.stale = False
     sandbox.misbehaviour.drop = True
     assert sandbox.pay("LYM3") == []
@@ -342,7 +350,7 @@ async def test_alipay_order_is_a_signed_redirect(keys):
     assert wx.rsa_verify(keys["app"].public_key(), ali.sign_content(params), params["sign"])
 
 
-def test_alipay_notification(keys):
+async def test_alipay_notification(keys):
     from urllib.parse import urlencode
 
     params = ali.notification_params(
@@ -361,7 +369,7 @@ def test_alipay_notification(keys):
         },
     )
     gateway = alipay_gateway(keys)
-    result = gateway.verify_notification({}, urlencode(params).encode())
+    result = await gateway.verify_notification({}, urlencode(params).encode())
     assert (result.amount_fen, result.transaction_id, result.state, result.merchant_id) == (
         4703,
         "2013112011001004330000121536",
@@ -370,12 +378,12 @@ def test_alipay_notification(keys):
     )
     tampered = dict(params, total_amount="0.01")
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification({}, urlencode(tampered).encode())
+        await gateway.verify_notification({}, urlencode(tampered).encode())
     forged = ali.notification_params(
         keys["stranger"], {k: v for k, v in params.items() if k not in ("sign", "sign_type")}
     )
     with pytest.raises(InvalidNotification):
-        gateway.verify_notification({}, urlencode(forged).encode())
+        await gateway.verify_notification({}, urlencode(forged).encode())
     assert gateway.success_reply().body == b"success"
 
 
@@ -495,7 +503,9 @@ async def test_wechat_order_expiry_and_close_follow_the_api(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     expires_at = datetime(2026, 6, 8, 2, 34, 56, tzinfo=UTC)
     await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", expires_at=expires_at)
+        OrderRequest(
+            out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP, expires_at=expires_at
+        )
     )
     assert seen[-1][1]["time_expire"] == "2026-06-08T10:34:56+08:00"  # RFC 3339, Beijing time
     await gateway.close_order("LY1")

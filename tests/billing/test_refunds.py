@@ -78,7 +78,7 @@ async def test_wechat_refund_request_is_signed_and_follows_the_api(keys):
     )
 
 
-def test_wechat_refund_notification_is_verified_and_decrypted(keys):
+async def test_wechat_refund_notification_is_verified_and_decrypted(keys):
     plaintext = json.dumps(
         {
             "mchid": MCHID,
@@ -105,7 +105,7 @@ def test_wechat_refund_notification_is_verified_and_decrypted(keys):
         "Wechatpay-Serial": "PLATFORMSERIAL",
         "Wechatpay-Signature": wx.rsa_sign(keys["platform"], wx.notify_message(ts, "N1", body).decode()),
     }
-    result = wechat(keys).verify_notification(headers, body)
+    result = await wechat(keys).verify_notification(headers, body)
     assert isinstance(result, RefundResult)
     assert (result.state, result.out_refund_no, result.amount_fen, result.merchant_id) == (
         RefundState.success,

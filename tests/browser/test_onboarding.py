@@ -26,7 +26,9 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
+from ..conftest import make_database_url
 from ..support.servers import free_port
 from ..test_production import ADMIN_PASSWORD, ADMIN_PHONE, production_env
 from .helpers import CHROMIUM, CHROMIUM_ARGS, login_staff, shot
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STEWARD_PHONE = "13700000011"
 STEWARD_PASSWORD = "steward-password-2026"
 RESIDENT_PHONE = "13700000123"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HOST = "laoyou.test"  # production refuses localhost as its public address
 
 
@@ -143,7 +146,9 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def production_site(tmp_path_factory: pytest.TempPathFactory, gateway: Any) -> Iterator[str]:
+def production_site(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, gateway: Any
+) -> Iterator[str]:
     sms, sms_url = gateway
     tmp = tmp_path_factory.mktemp("onboarding")
     port = free_port()
@@ -151,7 +156,7 @@ def production_site(tmp_path_factory: pytest.TempPathFactory, gateway: Any) -> I
     cert, key = self_signed(tmp)
     env = production_env(
         tmp,
-        f"sqlite+aiosqlite:///{tmp / 'laoyou.sqlite3'}",
+        make_database_url(backend, tmp, request),  # PostgreSQL, as the README runs production, and SQLite
         LAOYOU_PUBLIC_URL=url,
         LAOYOU_SMS_GATEWAY_URL=sms_url,
         LAOYOU_SMS_GATEWAY_TOKEN=sms.token,
@@ -242,10 +247,79 @@ def import_workbook(rows: int) -> bytes:
     return data.getvalue()
 
 
-def test_an_operator_starts_from_an_empty_production_database(
-    new_context: Any, gateway: Any, tmp_path: Path
-) -> None:
+def test_an_operator_starts_from_an_empty_production_database(new_context: Any, gateway: Any) -> None:
     sms, _ = gateway
+    # The admin made by `laoyou create-admin`: a district, its first community, 200 units from a spreadsheet.
     admin = new_context().new_page()
     login_staff(admin, ADMIN_PHONE, ADMIN_PASSWORD)
-    shot(admin, "onboarding-admin-home")
+    admin.locator('a[href="/staff/estates"]').click()
+    admin.locator("section[aria-labelledby=add-district-title] summary").click()
+    admin.fill("#d-name", "青秀片区")
+    admin.fill("#d-city", "南宁")
+    admin.fill("#d-operator", "老友物业")
+    admin.fill("#d-phone", "13977100000")
+    admin.locator('form[action="/staff/estates/districts"] button[type=submit]').click()
+    admin.wait_for_url(re.compile(r"/staff/estates/districts/[^/?]+\?created=1(#add-community)?$"))
+    admin.fill("#c-name", "民主路小区")
+    admin.fill("#c-address", "南宁市青秀区民主路1号")
+    admin.fill("#c-phone", "13977100001")
+    admin.locator("#add-community button[type=submit]").click()
+    admin.wait_for_url(re.compile(r"/staff/estates/communities/[^/]+$"))
+    expect(admin.locator("h1")).to_contain_text("民主路小区")
+    admin.locator('a[href$="/import"]').click()
+    admin.set_input_files(
+        "#import-file",
+        files=[{"name": "民主路小区.xlsx", "mimeType": XLSX, "buffer": import_workbook(200)}],
+    )
+    admin.locator('form[enctype="multipart/form-data"] button[type=submit]').click()
+    confirm = admin.locator('form[action$="/confirm"] button[type=submit]')
+    expect(confirm).to_contain_text("200")
+    shot(admin, "onboarding-import-preview")
+    confirm.click()
+    expect(admin.locator("main")).to_contain_text("200")
+    shot(admin, "onboarding-import-result")
+
+    # The admin gives a steward the community and hands over a password link.
+    admin.goto("/")
+    admin.locator('a[href="/staff/people"]').click()
+    admin.fill("#phone", STEWARD_PHONE)
+    admin.fill("#name", "黄管家")
+    admin.select_option("#role", "steward")
+    admin.select_option("#scope", label="青秀片区 · 民主路小区")
+    admin.locator('form[action="/staff/people"] button[type=submit]').click()
+    admin.wait_for_url(re.compile(r"/staff/people/[^/]+$"))
+    admin.locator('form[action$="/password"] button[type=submit]').click()
+    setup_link = admin.locator("input[readonly]").input_value()
+    assert setup_link.startswith(f"https://{HOST}:"), setup_link
+
+    # The steward sets a password, logs in, and adds a resident to the first imported home.
+    steward = new_context().new_page()
+    steward.goto(setup_link)
+    steward.fill("#password", STEWARD_PASSWORD)
+    steward.locator('form[action="/password/set"] button[type=submit]').click()
+    steward.locator('a[href="/login"]').first.click()
+    login_staff(steward, STEWARD_PHONE, STEWARD_PASSWORD)
+    steward.get_by_role("link", name="民主路小区").first.click()
+    steward.wait_for_url(re.compile(r"/staff/communities/[^/]+/households"))
+    address = steward.locator("table tbody tr th").first.inner_text().strip()
+    steward.locator('a[href$="/residents"]').first.click()
+    steward.fill("#r-name", "李桂兰")
+    steward.fill("#r-phone", RESIDENT_PHONE)
+    steward.locator('form[action$="/residents"] button[type=submit]').click()
+    expect(steward.locator("main")).to_contain_text("李桂兰")
+    shot(steward, "onboarding-resident-added")
+
+    # The resident logs in by the code texted to her and lands in her home, then sees her bills.
+    resident = new_context().new_page()
+    resident.goto("/login")
+    resident.fill("#phone", RESIDENT_PHONE)
+    resident.locator('form[action="/login/code"] button[type=submit]').click()
+    resident.fill("#code", sms.code_for(RESIDENT_PHONE))
+    resident.locator('form[action="/login/verify"] button[type=submit]').click()
+    resident.wait_for_url(re.compile(r"/$"))
+    expect(resident.locator("main")).to_contain_text(address.split()[-1])
+    shot(resident, "onboarding-resident-home")
+    resident.locator('a[href="/bills"]').click()
+    resident.wait_for_url(re.compile(r"/bills$"))
+    expect(resident.locator("h1")).to_be_visible()
+    shot(resident, "onboarding-resident-bills")

@@ -71,6 +71,12 @@ def test_production_refuses_the_console_sms_sender_and_a_gateway_without_address
         Settings(mode="production", secret_key=PRIVATE, sms_backend="http")
 
 
+@pytest.mark.parametrize("backend", ["aliyun", "tencent"])
+def test_production_accepts_a_cloud_sms_provider(backend):
+    # (what each provider needs is checked where the sender is made: accounts.sms.sms_settings_problem)
+    assert Settings(mode="production", secret_key=PRIVATE, sms_backend=backend).sms_backend == backend
+
+
 @pytest.mark.parametrize("mode", ["demo", "dev"])
 def test_demo_and_dev_may_keep_the_default_secret(mode):
     assert Settings(mode=mode).secret_key == DEFAULT_SECRET

@@ -265,3 +265,21 @@ async def test_a_blank_owner_or_tenant_leaves_what_is_recorded(db) -> None:  # n
     plan = await run(db, actor, community, "t.xlsx", xlsx(blank))
     assert outcomes(plan) == ["unchanged"]
     assert await tenures(db, "13912340001") == ["owner"]
+
+
+async def test_a_row_for_an_archived_home_is_a_mistake_and_adds_nobody_to_it(db) -> None:  # noqa: ANN001
+    from laoyou.estates.onboarding import do_archive_household
+
+    actor = await actor_for(db, STEWARD_XIUSHAN)
+    community = own_community(actor)
+    empty = [HEADER_ZH, ["导入4号楼", "401", 4, "60", "赵五", "", ""]]  # a household, nobody living in it
+    first = await run(db, actor, community, "a.xlsx", xlsx(empty))
+    assert outcomes(first) == ["new"], [r.error.text("en") for r in first.errors]
+    unit = (await db.exec(select(Unit).where(Unit.community_id == community, Unit.number == "401"))).one()[0]
+    household = (await db.exec(select(Household).where(Household.unit_id == unit.id))).one()[0]
+    await do_archive_household(db, actor=actor, household_id=household.id)
+
+    moving_in = [HEADER_ZH, ["导入4号楼", "401", 4, "60", "赵六", "13912340041", "业主"]]
+    plan = await run(db, actor, community, "b.xlsx", xlsx(moving_in))
+    assert outcomes(plan) == ["error"] and plan.rows[0].error.text("en") == "This home is archived."
+    assert (await db.exec(select(Person).where(Person.phone == "+8613912340041"))).first() is None

@@ -113,3 +113,51 @@ async def test_a_community_steward_gets_no_add_community_form_and_strangers_get_
     assert (await client.get(xiushan)).status_code == 404
     await log_in_as(client, ADMIN)
     assert (await client.get(xiushan)).status_code == 200
+
+
+async def test_a_steward_sets_up_a_units_household_then_renames_its_head(client, db):
+    from laoyou.estates.models import Household
+
+    await log_in(client, STEWARD_XIUSHAN)
+    client.headers["Accept-Language"] = "en"
+    index = await client.get("/staff/estates")
+    community_url = re.search(r'href="(/staff/estates/communities/\d+)"', index.text).group(1)
+    page = await client.get(community_url)
+    added = await client.post(
+        community_url, data={"csrf_token": csrf_in(page.text), "name": "新9栋", "floors": "6"}
+    )
+    building_url = added.headers["location"].split("?")[0]
+    page = await client.get(building_url)
+    unit = {"csrf_token": csrf_in(page.text), "number": "901", "floor": "1", "floor_area": "60"}
+    assert (await client.post(building_url + "/units", data=unit)).status_code == 303
+    page = await client.get(building_url)
+    unit_url = re.search(r'href="(/staff/estates/communities/\d+/buildings/\d+/units/\d+)"', page.text).group(
+        1
+    )
+
+    edit = await client.get(unit_url)
+    assert "Nobody is registered here yet" in edit.text
+    before = await _count(db, Household)
+    blank = await client.post(
+        unit_url + "/household", data={"csrf_token": csrf_in(edit.text), "head_name": " "}
+    )
+    assert blank.status_code == 400 and 'role="alert"' in blank.text
+    assert await _count(db, Household) == before
+    made = await client.post(
+        unit_url + "/household", data={"csrf_token": csrf_in(edit.text), "head_name": "周建华"}
+    )
+    assert made.status_code == 303 and re.search(
+        r"/staff/households/\d+/residents$", made.headers["location"]
+    )
+    assert await _count(db, Household) == before + 1
+
+    edit = await client.get(unit_url)
+    assert "The household living here" in edit.text and 'value="周建华"' in edit.text
+    household_id = re.search(r'name="household_id" value="(\d+)"', edit.text).group(1)
+    renamed = await client.post(
+        unit_url + "/household",
+        data={"csrf_token": csrf_in(edit.text), "head_name": "周丽", "household_id": household_id},
+    )
+    assert renamed.status_code == 303
+    assert await db.scalar(select(Household.head_name).where(Household.id == int(household_id))) == "周丽"
+    assert await _count(db, Household) == before + 1

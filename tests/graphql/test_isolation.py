@@ -405,6 +405,11 @@ async def mark(
                 for o in owners
             ]
         )
+        # A column too short for the marker holds a code (link_request.relation: owner, tenant, family), not
+        # free text; PostgreSQL would refuse the marker and SQLite would store it beyond the declared length.
+        columns = [c for c in columns if (table.c[c].type.length or 1000) >= len(f"{marker}-{name}")]
+        if not columns:
+            continue
         values = {c: f"{marker}-{name}" for c in columns}
         await db.execute(update(table).where(condition).values(**values))
     await db.commit()
@@ -505,6 +510,12 @@ QUERIES: dict[str, Entry] = {
     # Demo mode lists the fixed demo logins on purpose; production lists nobody (tests/graphql/test_hardening.py).
     "demoPeople": E(echoes=lambda t: set(t.sensitive) - {t.spec.marker}),
     "loginCards": E(lambda t: {"householdId": t.household_id}),
+    "loginCardPlan": E(
+        lambda t: [
+            {"communityId": t.community_id},
+            {"communityId": t.community_id, "buildingId": t.building_id},
+        ]
+    ),
     "districts": E(),
     "district": E(lambda t: {"id": t.district_id}),
     "communities": E(lambda t: [{}, {"districtId": t.district_id}]),
@@ -615,6 +626,7 @@ MUTATIONS: dict[str, Entry] = {
             "input": {"name": "伪造小区", "address": "伪造路1号", "onDutyPhone": "13912340000"},
         }
     ),
+    "archiveDistrict": E(lambda t: {"id": t.district_id}),
     "archiveCommunity": E(lambda t: {"id": t.community_id}),
     "createBuilding": E(lambda t: {"communityId": t.community_id, "input": {"name": "伪造楼", "floors": 6}}),
     "updateBuilding": E(lambda t: {"id": t.building_id, "input": {"name": "伪造楼", "floors": 6}}),
@@ -635,6 +647,7 @@ MUTATIONS: dict[str, Entry] = {
     "discardEstateImport": E(lambda t: {"id": t.estate_import_id}),
     "createHousehold": E(lambda t: {"unitId": t.unit_id, "headName": "伪造"}),
     "updateHousehold": E(lambda t: {"id": t.household_id, "headName": "伪造"}),
+    "archiveHousehold": E(lambda t: [{"id": t.household_id}, {"id": t.other_household_id}]),
     "addResident": E(
         lambda t: [
             {"householdId": t.household_id, "name": "伪造", "phone": uid_phone(), "relation": "OWNER"},
@@ -689,6 +702,12 @@ MUTATIONS: dict[str, Entry] = {
     "markNotificationsRead": E(own_tables=frozenset({"notification"})),
     "issueLoginCard": E(lambda t: {"householdId": t.household_id, "personId": t.resident_id}),
     "revokeLoginCard": E(lambda t: {"id": t.card_id}),
+    "issueLoginCards": E(
+        lambda t: [
+            {"communityId": t.community_id},
+            {"communityId": t.community_id, "buildingId": t.building_id},
+        ]
+    ),
     "createFeePlan": E(
         lambda t: [
             {
@@ -720,6 +739,10 @@ MUTATIONS: dict[str, Entry] = {
     "runDistrictBills": E(lambda t: {"districtId": t.district_id, "period": t.month}),
     "payBills": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid(), "method": "sandbox"}),
     "refreshPayment": E(lambda t: {"id": t.payment_id}),
+    # Change nothing anywhere: the test app has no official account, and a state is this session's alone.
+    "beginWechatPayerLink": E(lambda t: {"returnPath": "/bills"}),
+    "linkWechatPayer": E(lambda t: {"code": "CODE", "state": "0000000000" + "0" * 32}),
+    "startCounterPayment": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid()}),
     "recordOfficePayment": E(
         lambda t: {
             "billIds": [t.bill_id],
@@ -876,6 +899,13 @@ MUTATIONS: dict[str, Entry] = {
     "issuePasswordSetup": E(lambda t: [{"personId": t.steward_id}, {"personId": t.resident_id}]),
     "setPasswordWithToken": E(
         lambda t: {"token": "forged-setup-token", "password": "a-long-enough-password"}
+    ),
+    # A code is texted to whatever number is given (the answer echoes its masked form); nothing of the target shows.
+    "requestPasswordCode": E(
+        lambda t: {"phone": t.steward_phone}, echoes=lambda t: {mask_phone("+86" + t.steward_phone)}
+    ),
+    "setPasswordWithCode": E(
+        lambda t: {"phone": t.steward_phone, "code": "000000", "password": "a-long-enough-password"}
     ),
 }
 

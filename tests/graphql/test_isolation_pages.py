@@ -330,6 +330,19 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
     ),
     ("POST", "/payments/{payment_id}/refresh"): P(lambda t: Aim({"payment_id": t.pending_payment_id})),
+    # WeChat's way back: a state is bound to the session that asked, so another's code is refused.
+    ("GET", "/bills/wechat"): P(
+        lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
+    ),
+    ("POST", "/staff/households/{household_id}/bills/qr"): P(
+        lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
+    ),
+    ("GET", "/staff/payments/{payment_id}/qr"): P(
+        lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
+    ),
+    ("POST", "/staff/payments/{payment_id}/qr/refresh"): P(
+        lambda t: Aim({"payment_id": t.pending_payment_id})
+    ),
     ("GET", "/receipts"): P(),
     ("GET", "/receipts/{payment_id}"): P(lambda t: Aim({"payment_id": t.payment_id})),
     # The sandbox cashier: only the person who owns the payment may see or confirm it.
@@ -455,6 +468,46 @@ ROUTES: dict[tuple[str, str], Page] = {
             }
         )
     ),
+    ("POST", "/staff/estates/districts"): P(
+        lambda t: Aim(
+            form={
+                "name": "伪造片区",
+                "city": "上海",
+                "operator_name": "伪造",
+                "operator_phone": "13912340000",
+            }
+        )
+    ),
+    ("GET", "/staff/estates/districts/{district_id}"): P(lambda t: Aim({"district_id": t.district_id})),
+    ("POST", "/staff/estates/districts/{district_id}"): P(
+        lambda t: Aim(
+            {"district_id": t.district_id},
+            form={
+                "name": "伪造片区",
+                "city": "上海",
+                "operator_name": "伪造",
+                "operator_phone": "13912340000",
+            },
+        )
+    ),
+    ("POST", "/staff/estates/districts/{district_id}/communities"): P(
+        lambda t: Aim(
+            {"district_id": t.district_id},
+            form={"name": "伪造小区", "address": "伪造路1号", "on_duty_phone": "13912340000"},
+        )
+    ),
+    ("GET", "/staff/estates/districts/{district_id}/archive"): P(
+        lambda t: Aim({"district_id": t.district_id})
+    ),
+    ("POST", "/staff/estates/districts/{district_id}/archive"): P(
+        lambda t: Aim({"district_id": t.district_id})
+    ),
+    ("GET", "/staff/estates/households/{household_id}/archive"): P(
+        lambda t: Aim({"household_id": t.household_id})
+    ),
+    ("POST", "/staff/estates/households/{household_id}/archive"): P(
+        lambda t: [Aim({"household_id": t.household_id}), Aim({"household_id": t.other_household_id})]
+    ),
     ("GET", "/staff/estates/communities/{community_id}"): P(lambda t: Aim({"community_id": t.community_id})),
     ("POST", "/staff/estates/communities/{community_id}"): P(
         lambda t: Aim({"community_id": t.community_id}, form={"name": "伪造楼", "floors": "6"})
@@ -481,6 +534,15 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: Aim(
             {"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id},
             form={"number": "9-909", "floor": "1", "floor_area": "50.00"},
+        )
+    ),
+    (
+        "POST",
+        "/staff/estates/communities/{community_id}/buildings/{building_id}/units/{unit_id}/household",
+    ): P(
+        lambda t: Aim(
+            {"community_id": t.community_id, "building_id": t.building_id, "unit_id": t.unit_id},
+            form={"head_name": "伪造户主", "household_id": t.household_id},
         )
     ),
     # --- the bulk import of a community's units
@@ -519,6 +581,22 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: Aim(form={"token": "forged-setup-token", "password": "a-long-enough-password"}),
         public=True,
         stranger=400,
+    ),
+    ("GET", "/password/code"): P(public=True),
+    # A code is texted to whatever number is typed (the answer is the same for anyone's); the form shows it back.
+    ("POST", "/password/code"): P(
+        lambda t: Aim(form={"phone": t.steward_phone}),
+        public=True,
+        stranger=200,
+        echoes=lambda t: phones_of(t.steward_phone),
+    ),
+    ("POST", "/password/code/set"): P(
+        lambda t: Aim(
+            form={"phone": t.steward_phone, "code": "000000", "password": "a-long-enough-password"}
+        ),
+        public=True,
+        stranger=400,
+        echoes=lambda t: phones_of(t.steward_phone),
     ),
     ("GET", "/staff/emergency"): P(),
     ("POST", "/staff/emergency"): P(
@@ -596,6 +674,18 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("GET", "/staff/communities/{community_id}/households"): P(
         lambda t: Aim({"community_id": t.community_id})
+    ),
+    ("GET", "/staff/communities/{community_id}/cards"): P(
+        lambda t: [
+            Aim({"community_id": t.community_id}),
+            Aim({"community_id": t.community_id}, query={"building": t.building_id}),
+        ]
+    ),
+    ("POST", "/staff/communities/{community_id}/cards"): P(
+        lambda t: [
+            Aim({"community_id": t.community_id}),
+            Aim({"community_id": t.community_id}, query={"building": t.building_id}),
+        ]
     ),
     ("GET", "/staff/households/{household_id}/cards"): P(lambda t: Aim({"household_id": t.household_id})),
     ("POST", "/staff/households/{household_id}/cards"): P(

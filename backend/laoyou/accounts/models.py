@@ -75,6 +75,8 @@ class LoginCode(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str = Field(max_length=20, index=True)
+    # What the code may do: "login", or "password" (a staff member sets their password); one never does the other.
+    purpose: str = Field(default="login", max_length=10, sa_column_kwargs={"server_default": "login"})
     client_ip: str = Field(max_length=64, index=True)
     code_hash: str = Field(max_length=64)
     attempts: int = 0

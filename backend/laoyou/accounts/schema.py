@@ -334,6 +334,20 @@ class LoginCardIssued:
     address: str
 
 
+def card_issued(
+    info: Info, card: LoginCardRow, token: str, *, person_name: str, address: str
+) -> LoginCardIssued:
+    """A printable card: the link the QR code holds, drawn the same way for one card or a sheet of them."""
+    url = f"{info.context.settings.public_url.rstrip('/')}/card/{token}"
+    return LoginCardIssued(
+        card=LoginCard(row=card),
+        url=url,
+        qr_svg=segno.make(url, error="m").svg_inline(scale=6, border=2, title=person_name),
+        person_name=person_name,
+        address=address,
+    )
+
+
 @strawberry.type
 class LoginCardRevoked:
     card: LoginCard
@@ -640,16 +654,9 @@ class AccountsMutation:
                 household=household,
                 person_id=decode_id(person_id),
             )
-            url = f"{context.settings.public_url.rstrip('/')}/card/{issued.token}"
             person = await context.session.get(PersonModel, issued.card.person_id)
             address = await Household(row=household).address(info)
-            return LoginCardIssued(
-                card=LoginCard(row=issued.card),
-                url=url,
-                qr_svg=segno.make(url, error="m").svg_inline(scale=6, border=2, title=person.name),
-                person_name=person.name,
-                address=address,
-            )
+            return card_issued(info, issued.card, issued.token, person_name=person.name, address=address)
 
         return await mutation_boundary(info, LoginCardError, work)
 

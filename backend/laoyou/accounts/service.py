@@ -32,7 +32,7 @@ from laoyou.accounts.models import (
     TextSize,
     UiMode,
 )
-from laoyou.accounts.sms import SmsError, SmsSender
+from laoyou.accounts.sms import SmsError, SmsKind, SmsSender, code_message
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
@@ -153,10 +153,22 @@ def _code_hash(settings: Settings, phone: str, code: str) -> str:
     return keyed_hash(settings.secret_key, f"{phone}:{code}")
 
 
+# What each purpose of a code is texted as. A code is spent only for its own purpose.
+CODE_MESSAGES = {"login": SmsKind.login_code, "password": SmsKind.password_code}
+
+
 async def do_request_login_code(
     session: AsyncSession, *, settings: Settings, sms: SmsSender, phone: str, client_ip: str
 ) -> None:
     """Send a code to any valid mobile number; the answer is the same whether it is registered or not."""
+    await do_send_code(session, settings=settings, sms=sms, phone=phone, client_ip=client_ip, purpose="login")
+
+
+async def do_send_code(
+    session: AsyncSession, *, settings: Settings, sms: SmsSender, phone: str, client_ip: str, purpose: str
+) -> None:
+    """Text a code for one purpose. The hourly limits and the minute between two texts count every code sent to
+    the number or asked for from the address, whatever it was for: each is a text someone pays for."""
     normalised = normalise_phone(phone)
     now = utcnow()
     hour_ago = now - timedelta(hours=1)
@@ -186,32 +198,28 @@ async def do_request_login_code(
             ErrorCode.RATE_LIMITED, "A code was just sent. Please wait a minute before asking again."
         )
     code = new_numeric_code()
-    text = i18n.gettext(
-        "[%(sign)s] Your login code is %(code)s. It works for %(minutes)s minutes. Never tell it to anyone.",
-        sign=settings.sms_sign_name,
-        code=code,
-        minutes=settings.login_code_minutes,
-    )
+    message = code_message(CODE_MESSAGES[purpose], code=code, minutes=settings.login_code_minutes)
     # Sent before anything is written: a message that never left must not spend the person's earlier code,
     # start the one-minute wait or count towards the hourly limit.
     try:
-        await sms.send(normalised, text)
+        await sms.send(normalised, message)
     except SmsError as exc:
-        log.warning("login code to %s not sent: %s", mask_phone(normalised), exc)
+        log.warning("%s code to %s not sent: %s", purpose, mask_phone(normalised), exc)
         raise LaoyouError(
             ErrorCode.GATEWAY_ERROR,
             "The text message could not be sent just now. Please try again in a minute.",
             field="phone",
         ) from None
-    # Earlier codes stop working once a new one is sent.
+    # Earlier codes for the same purpose stop working once a new one is sent.
     await session.exec(
         update(LoginCode)
-        .where(LoginCode.phone == normalised, col(LoginCode.used_at).is_(None))
+        .where(LoginCode.phone == normalised, LoginCode.purpose == purpose, col(LoginCode.used_at).is_(None))
         .values(used_at=now)
     )
     session.add(
         LoginCode(
             phone=normalised,
+            purpose=purpose,
             client_ip=client_ip,
             code_hash=_code_hash(settings, normalised, code),
             expires_at=now + timedelta(minutes=settings.login_code_minutes),
@@ -220,10 +228,10 @@ async def do_request_login_code(
     await session.flush()
 
 
-async def do_login_with_code(
-    session: AsyncSession, *, settings: Settings, phone: str, code: str, actor: Actor
-) -> Person:
-    """Check a code; on success the person exists (created on first login) and the code is spent."""
+async def do_spend_code(
+    session: AsyncSession, *, settings: Settings, phone: str, code: str, purpose: str
+) -> str:
+    """Check a code for its purpose and spend it; returns the number it was sent to. Wrong tries are counted."""
     normalised = normalise_phone(phone)
     code = (code or "").strip()
     if not code.isdigit() or len(code) != 6:
@@ -231,7 +239,10 @@ async def do_login_with_code(
     # The newest code for the number, spent or not, so that a code spent by wrong tries keeps saying so.
     login_code = (
         await session.exec(
-            select(LoginCode).where(LoginCode.phone == normalised).order_by(col(LoginCode.id).desc()).limit(1)
+            select(LoginCode)
+            .where(LoginCode.phone == normalised, LoginCode.purpose == purpose)
+            .order_by(col(LoginCode.id).desc())
+            .limit(1)
         )
     ).first()
     now = utcnow()
@@ -281,6 +292,14 @@ async def do_login_with_code(
         raise LaoyouError(
             ErrorCode.INVALID_CODE, "That code is not right. Please ask for a new one.", field="code"
         )
+    return normalised
+
+
+async def do_login_with_code(
+    session: AsyncSession, *, settings: Settings, phone: str, code: str, actor: Actor
+) -> Person:
+    """Check a code; on success the person exists (created on first login) and the code is spent."""
+    normalised = await do_spend_code(session, settings=settings, phone=phone, code=code, purpose="login")
     person = await person_by_phone(session, normalised)
     if person is None:
         person = Person(phone=normalised, language=i18n.current_language.get())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import segno
 import strawberry
 
 from laoyou.billing import models
 from laoyou.billing import service as billing
 from laoyou.billing.gateways.registry import gateways
+from laoyou.billing.gateways.wechatpay import WeChatPayGateway
 from laoyou.billing.money import capitals, yuan
+from laoyou.billing.service import payments as billing_payments
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError
 from laoyou.core.time import as_utc
@@ -41,6 +44,19 @@ RefundStatusEnum = strawberry.enum(
 )
 FundEnum = strawberry.enum(models.Fund, name="Fund")
 AccountEnum = strawberry.enum(models.Account, name="LedgerAccount")
+
+
+JSAPI_PACKAGE = billing_payments.JSAPI_PACKAGE
+
+
+@strawberry.type(description="The signed parameters of WeixinJSBridge.invoke('getBrandWCPayRequest').")
+class WechatPay:
+    app_id: str = strawberry.field(name="appId")
+    time_stamp: str = strawberry.field(name="timeStamp")
+    nonce_str: str = strawberry.field(name="nonceStr")
+    package: str
+    sign_type: str = strawberry.field(name="signType")
+    pay_sign: str = strawberry.field(name="paySign")
 
 
 @strawberry.type(description="An amount of money; fen is exact, the rest are for showing.")
@@ -359,7 +375,54 @@ class Payment:
 
     @strawberry.field(description="Where to go to pay, while the payment is pending.")
     def pay_url(self) -> str:
-        return self.row.pay_url if self.row.status == models.PaymentStatus.pending.value else ""
+        url = self.row.pay_url
+        if self.row.status != models.PaymentStatus.pending.value or url.startswith(
+            (JSAPI_PACKAGE, "weixin://")
+        ):
+            return ""  # JSAPI and Native orders are paid in WeChat, through wechatPay and payQrSvg
+        return url
+
+    @strawberry.field(
+        description="Inside WeChat, while pending and only for the payer: what WeixinJSBridge's "
+        "getBrandWCPayRequest is handed, signed afresh by the merchant key."
+    )
+    def wechat_pay(self, info: Info) -> WechatPay | None:
+        row, person = self.row, info.context.actor.person
+        if (
+            row.status != models.PaymentStatus.pending.value
+            or not row.pay_url.startswith(JSAPI_PACKAGE)
+            or person is None
+            or row.payer_id != person.id
+        ):
+            return None
+        gateway = gateways(info.context.settings).get(row.method)
+        if not isinstance(gateway, WeChatPayGateway):
+            return None
+        signed = gateway.jsapi_params(row.pay_url.removeprefix(JSAPI_PACKAGE))
+        return WechatPay(
+            app_id=signed["appId"],
+            time_stamp=signed["timeStamp"],
+            nonce_str=signed["nonceStr"],
+            package=signed["package"],
+            sign_type=signed["signType"],
+            pay_sign=signed["paySign"],
+        )
+
+    @strawberry.field(
+        description="While pending, for an order paid by scanning (WeChat Pay Native, or the sandbox "
+        "cashier in the demo): the QR code as an SVG document."
+    )
+    def pay_qr_svg(self, info: Info) -> str | None:
+        row = self.row
+        if row.status != models.PaymentStatus.pending.value:
+            return None
+        if row.pay_url.startswith("weixin://"):
+            content = row.pay_url
+        elif row.method == models.PaymentMethod.sandbox.value and row.pay_url.startswith("/pay/sandbox/"):
+            content = info.context.settings.public_url.rstrip("/") + row.pay_url
+        else:
+            return None
+        return segno.make(content, error="m").svg_inline(scale=6, border=2, title=row.receipt_number)
 
     @strawberry.field
     def receipt_url(self) -> str | None:
@@ -372,6 +435,10 @@ class Payment:
     @strawberry.field
     def paid_at(self) -> datetime | None:
         return as_utc(self.row.paid_at) if self.row.paid_at else None
+
+    @strawberry.field(description="After it an online order takes no payment.")
+    def expires_at(self) -> datetime | None:
+        return as_utc(self.row.expires_at) if self.row.expires_at else None
 
     @strawberry.field
     async def bills(self, info: Info) -> list[Bill]:
@@ -614,6 +681,18 @@ class CommunityShare:
     amount: Money
 
 
+@strawberry.type
+class WechatAuthorization:
+    url: str = strawberry.field(
+        description="open.weixin.qq.com's authorisation page, with this session's state"
+    )
+
+
+@strawberry.type
+class WechatPayerLinked:
+    linked: bool
+
+
 CreateFeePlanError = error_type("CreateFeePlanError")
 ActivateFeePlanError = error_type("ActivateFeePlanError")
 AdoptPackageError = error_type("AdoptPackageError")
@@ -621,6 +700,9 @@ RunBillsError = error_type("RunBillsError")
 RunDistrictBillsError = error_type("RunDistrictBillsError")
 PayBillsError = error_type("PayBillsError")
 RefreshPaymentError = error_type("RefreshPaymentError")
+BeginWechatPayerLinkError = error_type("BeginWechatPayerLinkError")
+LinkWechatPayerError = error_type("LinkWechatPayerError")
+StartCounterPaymentError = error_type("StartCounterPaymentError")
 RecordOfficePaymentError = error_type("RecordOfficePaymentError")
 WaiveBillError = error_type("WaiveBillError")
 CancelBillError = error_type("CancelBillError")
@@ -637,6 +719,11 @@ RunDistrictBillsResult = result_union(
 )
 PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
 RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
+BeginWechatPayerLinkResult = result_union(
+    "BeginWechatPayerLinkResult", WechatAuthorization, BeginWechatPayerLinkError
+)
+LinkWechatPayerResult = result_union("LinkWechatPayerResult", WechatPayerLinked, LinkWechatPayerError)
+StartCounterPaymentResult = result_union("StartCounterPaymentResult", PaymentSaved, StartCounterPaymentError)
 RecordOfficePaymentResult = result_union("RecordOfficePaymentResult", PaymentSaved, RecordOfficePaymentError)
 WaiveBillResult = result_union("WaiveBillResult", BillSaved, WaiveBillError)
 CancelBillResult = result_union("CancelBillResult", BillSaved, CancelBillError)
@@ -786,7 +873,9 @@ class BillingQuery:
         permission_classes=[IsAuthenticated], description="Online ways to pay, the default first."
     )
     def payment_methods(self, info: Info) -> list[PaymentMethodEnum]:  # type: ignore[valid-type]
-        return [models.PaymentMethod(name) for name in gateways(info.context.settings).online_methods()]
+        registry = gateways(info.context.settings)
+        in_wechat = billing.in_wechat(info.context.actor.user_agent)
+        return [models.PaymentMethod(name) for name in registry.online_methods(in_wechat=in_wechat)]
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -1038,7 +1127,9 @@ class BillingMutation:
 
         async def work() -> PaymentSaved:
             registry = gateways(context.settings)
-            name = method.value if method is not None else registry.default_method()
+            in_wechat = billing.in_wechat(context.actor.user_agent)
+            name = method.value if method is not None else registry.default_method(in_wechat=in_wechat)
+            oauth = registry.wechat_oauth if in_wechat else None
             payment = await billing.do_pay_bills(
                 context.session,
                 actor=context.actor,
@@ -1047,6 +1138,7 @@ class BillingMutation:
                 idempotency_key=idempotency_key,
                 gateway=registry.get(name) if name else None,
                 client_ip=context.actor.client_ip,
+                jsapi_appid=oauth.appid if oauth is not None else None,
             )
             return PaymentSaved(payment=Payment(row=payment))
 
@@ -1072,6 +1164,71 @@ class BillingMutation:
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, RefreshPaymentError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Inside WeChat: where to send the browser so that WeChat says who is paying "
+        "(the official account's snsapi_base authorisation), coming back to returnPath.",
+    )
+    async def begin_wechat_payer_link(self, info: Info, return_path: str) -> BeginWechatPayerLinkResult:
+        context = info.context
+
+        async def work() -> WechatAuthorization:
+            url = billing.begin_wechat_payer_link(
+                actor=context.actor,
+                oauth=gateways(context.settings).wechat_oauth,
+                secret_key=context.settings.secret_key,
+                public_url=context.settings.public_url,
+                return_path=return_path,
+            )
+            return WechatAuthorization(url=url)
+
+        return await mutation_boundary(info, BeginWechatPayerLinkError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="WeChat came back with a code and this session's state: remember who pays in WeChat.",
+    )
+    async def link_wechat_payer(self, info: Info, code: str, state: str) -> LinkWechatPayerResult:
+        context = info.context
+
+        async def work() -> WechatPayerLinked:
+            await billing.do_link_wechat_payer(
+                context.session,
+                actor=context.actor,
+                oauth=gateways(context.settings).wechat_oauth,
+                secret_key=context.settings.secret_key,
+                code=code[:200],
+                state=state[:200],
+            )
+            return WechatPayerLinked(linked=True)
+
+        return await mutation_boundary(info, LinkWechatPayerError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="At the counter or for a printed bill: an order paid by scanning a QR code (WeChat Pay "
+        "Native; the sandbox cashier in the demo), so anyone can pay for the household.",
+    )
+    async def start_counter_payment(
+        self, info: Info, bill_ids: list[strawberry.ID], idempotency_key: str
+    ) -> StartCounterPaymentResult:
+        context = info.context
+
+        async def work() -> PaymentSaved:
+            registry = gateways(context.settings)
+            name = "wechat" if registry.get("wechat") is not None else "sandbox"
+            payment = await billing.do_start_counter_payment(
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=models.PaymentMethod(name),
+                idempotency_key=idempotency_key,
+                gateway=registry.get(name),
+            )
+            return PaymentSaved(payment=Payment(row=payment))
+
+        return await mutation_boundary(info, StartCounterPaymentError, work)
 
     @strawberry.mutation(
         permission_classes=[IsStaff], description="Cash or bank transfer taken at the office."

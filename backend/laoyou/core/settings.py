@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_DEFAULTS = ("cookie_secure", "persisted_only")  # off elsewhere, on in production unless set
+SMS_SENDING = ("http", "aliyun", "tencent")  # the SMS backends that reach a phone
 
 
 class Mode(StrEnum):
@@ -31,10 +32,32 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(DEFAULT_SECRET, description="signs CSRF tokens; must be changed in production")
     public_url: str = Field("http://localhost:8000", description="base address printed on login cards")
-    sms_backend: str = Field("console", description="console (log the code) or http (gateway adapter)")
+    sms_backend: str = Field(
+        "console",
+        description="console (log the message), http (gateway adapter), aliyun or tencent (their SMS APIs)",
+    )
     sms_gateway_url: str = Field("", description="the HTTP SMS gateway's endpoint")
     sms_gateway_token: str = Field("", description="bearer token for the SMS gateway")
-    sms_sign_name: str = Field("老友管家", description="the signature printed in front of each SMS")
+    sms_sign_name: str = Field(
+        "老友管家",
+        description="the signature printed in front of each SMS (at a provider: its approved sign name)",
+    )
+    sms_template_login_code: str = Field(
+        "", description="aliyun/tencent: the approved template of the login code, one variable: the code"
+    )
+    sms_template_password_code: str = Field(
+        "",
+        description="aliyun/tencent: the approved template of the staff password code, one variable: the code",
+    )
+    sms_aliyun_access_key_id: str = Field("", description="aliyun: the AccessKey ID (a RAM user's, SMS only)")
+    sms_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
+    sms_tencent_secret_id: str = Field("", description="tencent: the API SecretId (a sub-user's, SMS only)")
+    sms_tencent_secret_key: str = Field("", description="tencent: the API SecretKey")
+    sms_tencent_app_id: str = Field("", description="tencent: the SMS application's SmsSdkAppId (1400…)")
+    sms_tencent_region: str = Field("ap-guangzhou", description="tencent: the API region")
+    sms_api_url: str = Field(
+        "", description="aliyun/tencent: another API address than the provider's public one"
+    )
     persisted_only: bool = Field(
         False,
         description="non-staff clients may only send persisted operations (on by default in production)",
@@ -100,11 +123,12 @@ class Settings(BaseSettings):
             raise ValueError("LAOYOU_SECRET_KEY must be at least 32 characters in production mode")
         # The console sender only writes login codes to the log: in production no resident would get one, and
         # whoever reads the log could log in as anyone.
-        if self.mode == Mode.production and self.sms_backend != "http":
+        if self.mode == Mode.production and self.sms_backend not in SMS_SENDING:
             raise ValueError(
-                "LAOYOU_SMS_BACKEND must be http in production mode (console only logs login codes)"
+                "LAOYOU_SMS_BACKEND must be http, aliyun or tencent in production mode"
+                " (console only logs login codes)"
             )
-        if self.mode == Mode.production and not self.sms_gateway_url:
+        if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
         if self.mode == Mode.production:
             self.turn_on_production_defaults()

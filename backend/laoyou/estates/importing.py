@@ -339,6 +339,9 @@ async def plan_import(session: AsyncSession, *, actor: Actor, community_id: int,
                 )
             )
         household = have.households.get(unit.id)
+        if household is not None and household.archived_at is not None:
+            row.fail(f"B{row.line}", "", Problem(_("This home is archived.")))
+            continue
         if row.head and (household is None or household.head_name != row.head):
             old = household.head_name if household else "—"
             changes.append(Problem(_("head of household %(old)s → %(new)s"), {"old": old, "new": row.head}))

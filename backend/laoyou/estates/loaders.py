@@ -34,6 +34,12 @@ def HouseholdByIdLoader(session: AsyncSession) -> DataLoader[int, Household | No
     return rows_by_id(session, Household)
 
 
+def HouseholdByUnitLoader(  # noqa: N802
+    session: AsyncSession, actor: Callable[[], Actor]
+) -> DataLoader[int, Household | None]:
+    return batched(lambda ids: estates.live_households_by_unit(session, actor=actor(), unit_ids=ids))
+
+
 def AttachedCommunitiesByHostLoader(session: AsyncSession) -> DataLoader[int, list[Community]]:  # noqa: N802
     return rows_grouped(session, Community, Community.attached_to_id)
 

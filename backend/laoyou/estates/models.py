@@ -23,6 +23,8 @@ class District(SQLModel, table=True):
     operator_phone: str = Field(max_length=20)  # E.164 of the operations centre
     contract_model: str = Field(max_length=50, default="joint_tender")
     created_at: datetime = utc_field(default_now=True)
+    # Archived rather than deleted, like communities: grants, bills and briefings keep pointing at it.
+    archived_at: datetime | None = utc_field(nullable=True)
 
 
 class Community(SQLModel, table=True):
@@ -78,6 +80,8 @@ class Household(SQLModel, table=True):
     district_id: int = Field(foreign_key="district.id", index=True)
     head_name: str = Field(max_length=50)
     created_at: datetime = utc_field(default_now=True)
+    # Archived when its home is gone (merged, demolished): its bills, work orders and cards keep pointing at it.
+    archived_at: datetime | None = utc_field(nullable=True)
 
 
 CommunityRow = read_model(Community)  # a read-only row: what a list shows of a community

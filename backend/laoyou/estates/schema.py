@@ -218,6 +218,11 @@ class Unit:
     async def building(self, info: Info) -> Building:
         return Building(row=await info.context.loaders.building_by_id.load(self.row.building_id))
 
+    @strawberry.field(description="The household living here, if there is one and the viewer may see it.")
+    async def household(self, info: Info) -> Household | None:
+        found = await info.context.loaders.household_by_unit.load(self.row.id)
+        return Household(row=found) if found is not None else None
+
 
 @strawberry.type(description="A person living in a household, as others see them.")
 class HouseholdMember:
@@ -446,6 +451,21 @@ class EstatesMutation:
 
         return await mutation_boundary(info, EstatesError, work)
 
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="The operator's admin only; once its communities are archived. Hidden from lists.",
+    )
+    async def archive_district(self, info: Info, id: strawberry.ID) -> DistrictResult:
+        context = info.context
+
+        async def work() -> DistrictSaved:
+            row = await onboarding.do_archive_district(
+                context.session, actor=context.actor, district_id=decode_id(id)
+            )
+            return DistrictSaved(district=District(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
     @strawberry.mutation(permission_classes=[IsStaff])
     async def create_community(
         self, info: Info, district_id: strawberry.ID, input: CommunityInput
@@ -585,6 +605,21 @@ class EstatesMutation:
         async def work() -> HouseholdSaved:
             row = await onboarding.do_update_household(
                 context.session, actor=context.actor, household_id=decode_id(id), head_name=head_name
+            )
+            return HouseholdSaved(household=Household(row=row))
+
+        return await mutation_boundary(info, EstatesError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Once nobody lives there and nothing is owed or open; hidden from lists and bill runs.",
+    )
+    async def archive_household(self, info: Info, id: strawberry.ID) -> HouseholdResult:
+        context = info.context
+
+        async def work() -> HouseholdSaved:
+            row = await onboarding.do_archive_household(
+                context.session, actor=context.actor, household_id=decode_id(id)
             )
             return HouseholdSaved(household=Household(row=row))
 

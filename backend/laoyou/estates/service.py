@@ -108,7 +108,7 @@ async def list_districts(
 ) -> Page[District]:
     actor.require_login()
     visible = await visible_district_ids(session, actor)
-    query = select(District).order_by(District.id)
+    query = select(District).where(col(District.archived_at).is_(None)).order_by(District.id)
     if visible is not None:
         query = query.where(col(District.id).in_(visible))
     if after is not None:
@@ -177,7 +177,7 @@ async def community_stats(session: AsyncSession, community_ids: list[int]) -> di
         stats[cid].floor_area_centi_m2 = int(area)
     for cid, count in await session.exec(
         select(Household.community_id, func.count())
-        .where(col(Household.community_id).in_(community_ids))
+        .where(col(Household.community_id).in_(community_ids), col(Household.archived_at).is_(None))
         .group_by(Household.community_id)
     ):
         stats[cid].households = count
@@ -272,7 +272,11 @@ async def list_households(
     staff = await staff_community_ids(session, actor)
     if staff is not None and community_id not in staff:
         raise NotFound()
-    query = select(Household).where(Household.community_id == community_id).order_by(Household.id)
+    query = (
+        select(Household)
+        .where(Household.community_id == community_id, col(Household.archived_at).is_(None))
+        .order_by(Household.id)
+    )
     if building_id is not None:
         query = query.join(Unit, Unit.id == Household.unit_id).where(Unit.building_id == building_id)
     if after is not None:
@@ -295,11 +299,32 @@ async def access_household(session: AsyncSession, *, actor: Actor, household_id:
     raise NotFound()
 
 
+async def live_households_by_unit(
+    session: AsyncSession, *, actor: Actor, unit_ids: list[int]
+) -> dict[int, Household]:
+    """The live household of each unit, for the units whose household the actor may see (access_household's rule,
+    for a batch): residents and family their own, staff those of the communities they serve."""
+    if not actor.is_authenticated:
+        return {}
+    staff = await staff_community_ids(session, actor)
+    found = await session.exec(
+        select(Household).where(col(Household.unit_id).in_(unit_ids), col(Household.archived_at).is_(None))
+    )
+    return {
+        h.unit_id: h
+        for h in found
+        if h.id in actor.household_ids or (actor.is_staff and (staff is None or h.community_id in staff))
+    }
+
+
 async def access_household_as_steward(session: AsyncSession, *, actor: Actor, household_id: int) -> Household:
     """Stewards and the admin act on households (print login cards); officials and field staff only read."""
     household = await access_household(session, actor=actor, household_id=household_id)
     if not actor.has(Role.steward, Role.admin):
         raise PermissionDenied()
+    # An archived household is history: nobody is added to it and no card is printed for it.
+    if household.archived_at is not None:
+        raise NotFound()
     if household_id in actor.household_ids and not actor.is_staff:
         raise PermissionDenied()
     return household

@@ -88,6 +88,10 @@ class Loaders:
         return self._get(estate_loaders.HouseholdByIdLoader)
 
     @property
+    def household_by_unit(self) -> DataLoader:
+        return self._get(estate_loaders.HouseholdByUnitLoader, self._actor)
+
+    @property
     def attached_communities_by_host(self) -> DataLoader:
         return self._get(estate_loaders.AttachedCommunitiesByHostLoader)
 

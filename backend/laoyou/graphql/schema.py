@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from laoyou.accounts.card_batches.schema import CardBatchMutation, CardBatchQuery
 from laoyou.accounts.link_requests.schema import LinkRequestsMutation, LinkRequestsQuery
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
@@ -47,6 +48,7 @@ class Query(
     SupportQuery,
     TicketsQuery,
     StaffQuery,
+    CardBatchQuery,
     LinkRequestsQuery,
 ):
     pass
@@ -63,6 +65,7 @@ class Mutation(
     SupportMutation,
     TicketsMutation,
     StaffMutation,
+    CardBatchMutation,
     LinkRequestsMutation,
 ):
     pass

@@ -7,6 +7,7 @@ import secrets
 
 from fastapi.responses import Response
 
+from laoyou.billing.service.wechat import safe_return_path
 from laoyou.web.render import Page, PageRoute, form_with_csrf
 
 
@@ -68,16 +69,46 @@ async def pay(page: Page) -> Response:
         )
     )["payBills"]
     if data["__typename"] != "PaymentSaved":
+        if data["code"] == "WECHAT_PAYER_UNKNOWN":
+            return await wechat_payer_link(page)
         return await my_bills(page, error=data["message"], review=review, status_code=400)
     payment = data["payment"]
     if payment["status"] == "pending" and payment["payUrl"]:
         return page.redirect(payment["payUrl"])
-    return page.redirect(f"/payments/{payment['id']}")
+    # Paid inside WeChat (JSAPI): the payment page hands the order to WeChat's own payment sheet at once.
+    return page.redirect(f"/payments/{payment['id']}?start=1")
+
+
+async def wechat_payer_link(page: Page) -> Response:
+    """Inside WeChat, before the first payment: WeChat says who is paying (no question asked of the person),
+    then brings them back to their bills to tap Pay once more."""
+    data = (await page.run("BeginWechatPayerLink", returnPath="/bills"))["beginWechatPayerLink"]
+    if data["__typename"] != "WechatAuthorization":
+        return await my_bills(page, error=data["message"], status_code=400)
+    return page.redirect(data["url"])
+
+
+async def wechat_payer_back(page: Page) -> Response:
+    """WeChat's way back from its authorisation, with a one-time code and the state this session sent."""
+    query = page.request.query_params
+    data = (await page.run("LinkWechatPayer", code=query.get("code", ""), state=query.get("state", "")))[
+        "linkWechatPayer"
+    ]
+    if data["__typename"] != "WechatPayerLinked":
+        return await my_bills(page, error=data["message"], status_code=400)
+    return page.redirect(safe_return_path(query.get("next", "/bills")))
 
 
 async def payment_page(page: Page) -> Response:
-    data = await page.run("PaymentPage", id=page.request.path_params["payment_id"])
-    return page.render("billing/payment.html", payment=data["payment"])
+    payment_id = page.request.path_params["payment_id"]
+    data = await page.run("PaymentPage", id=payment_id)
+    wechat = (await page.run("PaymentWechatPay", id=payment_id))["payment"]["wechatPay"]
+    return page.render(
+        "billing/payment.html",
+        payment=data["payment"],
+        wechat_pay=wechat,
+        start=page.request.query_params.get("start") == "1",
+    )
 
 
 async def refresh(page: Page) -> Response:
@@ -102,6 +133,7 @@ async def receipt(page: Page) -> Response:
 PAGES = (
     PageRoute("GET", "/bills", my_bills),
     PageRoute("POST", "/bills/pay", pay),
+    PageRoute("GET", "/bills/wechat", wechat_payer_back),
     PageRoute("GET", "/payments/{payment_id}", payment_page),
     PageRoute("POST", "/payments/{payment_id}/refresh", refresh),
     PageRoute("GET", "/receipts", receipts),

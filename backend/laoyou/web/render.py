@@ -108,6 +108,11 @@ class Can:
         return self._actor.is_admin
 
     @property
+    def manage_districts(self) -> bool:
+        """Adding, changing and archiving districts (estates.onboarding): the operator's admin only."""
+        return self._actor.is_admin
+
+    @property
     def print_cards(self) -> bool:
         """Household login cards (estates.access_household_as_steward)."""
         return self._actor.has(Role.steward, Role.admin)

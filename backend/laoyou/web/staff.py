@@ -1,6 +1,7 @@
 """Staff pages for the operator's admin: the staff list with a form to grant a role, one person's grants with
-revoke buttons, their audit lines and "send password setup"; and the public page where new staff set their
-password from the one-time link. The service decides who may; these pages only ask."""
+revoke buttons, their audit lines and "send password setup"; and the public pages where staff set their
+password, from the one-time link or with a code texted to them. The service decides who may; these pages only
+ask."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
 
 PEOPLE = "/staff/people"
 SET_PASSWORD = "/password/set"
+PASSWORD_CODE = "/password/code"
 ROLES = ("steward", "field_staff", "agent", "official")
 
 
@@ -96,6 +98,38 @@ async def set_password(page: Page) -> Response:
     return page.render("staff/set_password.html", token="", done=result["name"])
 
 
+async def password_code_form(page: Page) -> Response:
+    return page.render("staff/password_code.html", phone="")
+
+
+async def request_password_code(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    phone = form.get("phone", "")[:32]
+    result = (await page.run("RequestPasswordCode", phone=phone))["requestPasswordCode"]
+    if result["__typename"] != "LoginCodeSent":
+        return page.render("staff/password_code.html", status_code=400, phone=phone, error=result["message"])
+    # The number goes to the next form in the page itself, never in a URL (access logs keep URLs).
+    return page.render("staff/password_code.html", phone=phone, sent=result["maskedPhone"])
+
+
+async def set_password_with_code(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    phone = form.get("phone", "")[:32]
+    result = (
+        await page.run(
+            "SetPasswordWithCode", phone=phone, code=form.get("code", ""), password=form.get("password", "")
+        )
+    )["setPasswordWithCode"]
+    if result["__typename"] != "PasswordSet":
+        step = (
+            {"sent": form.get("sent", "")[:20]} if result["field"] != "phone" else {}
+        )  # else: the first step
+        return page.render(
+            "staff/password_code.html", status_code=400, phone=phone, error=result["message"], **step
+        )
+    return page.render("staff/password_code.html", phone="", done=result["name"])
+
+
 PAGES = (
     PageRoute("GET", PEOPLE, people, staff=True),
     PageRoute("POST", PEOPLE, grant, staff=True),
@@ -104,6 +138,9 @@ PAGES = (
     PageRoute("POST", PEOPLE + "/{person_id}/password", issue_setup, staff=True),
     PageRoute("GET", SET_PASSWORD, set_password_form, login=False),
     PageRoute("POST", SET_PASSWORD, set_password, login=False),
+    PageRoute("GET", PASSWORD_CODE, password_code_form, login=False),
+    PageRoute("POST", PASSWORD_CODE, request_password_code, login=False),
+    PageRoute("POST", PASSWORD_CODE + "/set", set_password_with_code, login=False),
 )
 
 

@@ -107,6 +107,7 @@ async def staff_household(
         household=data["household"],
         bills=data["householdBills"]["nodes"],
         payments=data["householdPayments"]["nodes"],
+        owed_bill_ids=[b["id"] for b in data["householdBills"]["nodes"] if b["outstanding"]["fen"] > 0],
         error=error,
         done=done,
         key=secrets.token_urlsafe(16),
@@ -136,6 +137,33 @@ async def staff_cash(page: Page) -> Response:
     if data["__typename"] != "PaymentSaved":
         return await staff_household(page, error=data["message"], status_code=400)
     return await staff_household(page, done=data["payment"]["receiptNumber"])
+
+
+async def staff_counter_qr(page: Page) -> Response:
+    """At the counter or for a printed bill: every bill still owed, as one order paid by scanning a QR code."""
+    form = await form_with_csrf(page.request)
+    data = (
+        await page.run(
+            "StartCounterPayment",
+            billIds=[b for b in form.get("bill_ids", "").split(",") if b],
+            idempotencyKey=form.get("key", ""),
+        )
+    )["startCounterPayment"]
+    if data["__typename"] != "PaymentSaved":
+        return await staff_household(page, error=data["message"], status_code=400)
+    return page.redirect(f"/staff/payments/{data['payment']['id']}/qr")
+
+
+async def staff_counter_qr_page(page: Page) -> Response:
+    data = await page.run("CounterPaymentPage", id=page.request.path_params["payment_id"])
+    return page.render("billing/counter_qr.html", payment=data["payment"])
+
+
+async def staff_counter_qr_refresh(page: Page) -> Response:
+    await form_with_csrf(page.request)
+    payment_id = page.request.path_params["payment_id"]
+    await page.run("RefreshPayment", id=payment_id)
+    return page.redirect(f"/staff/payments/{payment_id}/qr")
 
 
 async def staff_waive(page: Page) -> Response:
@@ -461,6 +489,9 @@ PAGES = (
     PageRoute("GET", "/staff/payments/{payment_id}/refund", refund_page, staff=True),
     PageRoute("POST", "/staff/payments/{payment_id}/refund", refund_check, staff=True),
     PageRoute("POST", "/staff/payments/{payment_id}/refund/send", refund_send, staff=True),
+    PageRoute("POST", "/staff/households/{household_id}/bills/qr", staff_counter_qr, staff=True),
+    PageRoute("GET", "/staff/payments/{payment_id}/qr", staff_counter_qr_page, staff=True),
+    PageRoute("POST", "/staff/payments/{payment_id}/qr/refresh", staff_counter_qr_refresh, staff=True),
     PageRoute("GET", "/staff/communities/{community_id}/fee-plans", fee_plans),
     PageRoute("POST", "/staff/communities/{community_id}/fee-plans", create_plan),
     PageRoute("POST", "/staff/communities/{community_id}/fee-plans/{plan_id}/activate", activate_plan),

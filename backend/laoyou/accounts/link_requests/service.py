@@ -108,7 +108,13 @@ async def find_household(
     )
     household = None
     if len(units) == 1:
-        household = (await session.exec(select(Household).where(Household.unit_id == units[0].id))).first()
+        household = (
+            await session.exec(
+                select(Household).where(
+                    Household.unit_id == units[0].id, col(Household.archived_at).is_(None)
+                )
+            )
+        ).first()
     if household is None:
         raise LaoyouError(
             ErrorCode.NOT_FOUND,

@@ -10,9 +10,10 @@ from laoyou.accounts.models import AuditEvent as AuditEventRow
 from laoyou.accounts.models import Person as PersonRow
 from laoyou.accounts.models import Role as RoleValue
 from laoyou.accounts.models import RoleGrant as RoleGrantRow
-from laoyou.accounts.schema import Role
+from laoyou.accounts.schema import LoginCodeSent, Role
+from laoyou.accounts.service import RESEND_AFTER
 from laoyou.accounts.staff_roles import service as staff
-from laoyou.core.phone import national
+from laoyou.core.phone import mask_phone, national, normalise_phone
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Community, District
 from laoyou.graphql.context import Info
@@ -56,7 +57,10 @@ class StaffGrant:
 class StaffAuditLine:
     row: strawberry.Private[AuditEventRow]
 
-    @strawberry.field(description="staff.grant, staff.revoke, staff.password_setup or staff.password_set.")
+    @strawberry.field(
+        description="staff.grant, staff.revoke, staff.password_setup, staff.password_set (with a link) or "
+        "staff.password_sms (with a code texted to them)."
+    )
     def action(self) -> str:
         return self.row.action
 
@@ -64,7 +68,9 @@ class StaffAuditLine:
     def at(self) -> datetime:
         return as_utc(self.row.created_at)
 
-    @strawberry.field(description="The role and scope concerned, as ids.")
+    @strawberry.field(
+        description="The role and scope concerned, as ids; for a password by SMS, reset or first."
+    )
     def detail(self) -> str:
         return self.row.detail
 
@@ -169,6 +175,7 @@ class PasswordSet:
 
 
 SetPasswordResult = result_union("SetPasswordResult", PasswordSet, PasswordSetupError)
+RequestPasswordCodeResult = result_union("RequestPasswordCodeResult", LoginCodeSent, PasswordSetupError)
 
 
 @strawberry.type
@@ -232,6 +239,51 @@ class StaffMutation:
         async def work() -> PasswordSet:
             person = await staff.do_set_password_with_token(
                 context.session, actor=context.actor, token=token, password=password
+            )
+            return PasswordSet(name=person.name)
+
+        return await mutation_boundary(info, PasswordSetupError, work)
+
+    @strawberry.mutation(
+        description="Text a 6-digit code for setting a staff password. The answer never tells whether a number "
+        "is staff's."
+    )
+    async def request_password_code(self, info: Info, phone: str) -> RequestPasswordCodeResult:
+        context = info.context
+
+        async def work() -> LoginCodeSent:
+            await staff.do_request_password_code(
+                context.session,
+                settings=context.settings,
+                sms=context.sms,
+                phone=phone,
+                client_ip=context.actor.client_ip,
+            )
+            return LoginCodeSent(
+                masked_phone=mask_phone(normalise_phone(phone)),
+                expires_in_seconds=context.settings.login_code_minutes * 60,
+                resend_after_seconds=int(RESEND_AFTER.total_seconds()),
+            )
+
+        return await mutation_boundary(info, PasswordSetupError, work)
+
+    @strawberry.mutation(
+        description="A staff member (not the admin) sets or resets their password with a texted code; all their "
+        "sessions end."
+    )
+    async def set_password_with_code(
+        self, info: Info, phone: str, code: str, password: str
+    ) -> SetPasswordResult:
+        context = info.context
+
+        async def work() -> PasswordSet:
+            person = await staff.do_set_password_with_code(
+                context.session,
+                actor=context.actor,
+                settings=context.settings,
+                phone=phone,
+                code=code,
+                password=password,
             )
             return PasswordSet(name=person.name)
 

@@ -17,9 +17,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit
 from laoyou.accounts.models import AuditEvent, AuthSession, PasswordSetup, Person, Role, RoleGrant
-from laoyou.accounts.service import check_password_strength, do_create_person
+from laoyou.accounts.service import (
+    check_password_strength,
+    do_create_person,
+    do_send_code,
+    do_spend_code,
+    person_by_phone,
+)
+from laoyou.accounts.sms import SmsSender
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.security import hash_password, new_token, token_hash
+from laoyou.core.settings import Settings
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.service import access_community, access_district
@@ -29,7 +37,13 @@ GRANTABLE = (Role.steward, Role.field_staff, Role.agent, Role.official)
 # Roles whose scope may be a single community; the others serve a whole district.
 COMMUNITY_SCOPED = (Role.steward, Role.official)
 SETUP_VALID_FOR = timedelta(hours=24)
-STAFF_AUDIT_ACTIONS = ("staff.grant", "staff.revoke", "staff.password_setup", "staff.password_set")
+STAFF_AUDIT_ACTIONS = (
+    "staff.grant",
+    "staff.revoke",
+    "staff.password_setup",
+    "staff.password_set",
+    "staff.password_sms",
+)
 
 
 @dataclass
@@ -290,14 +304,7 @@ async def do_set_password_with_token(
     person = await session.get(Person, setup.person_id)
     if (result.rowcount or 0) != 1 or person is None or not person.is_active:
         raise _dead_link()
-    person.password_hash = hash_password(password)
-    session.add(person)
-    await session.exec(
-        update(AuthSession)
-        .where(AuthSession.person_id == person.id, col(AuthSession.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
-    await session.flush()
+    await _replace_password(session, person, password)
     await audit(
         session,
         actor=actor,
@@ -305,5 +312,77 @@ async def do_set_password_with_token(
         subject_type="person",
         subject_id=person.id,
         detail=f"setup:{setup.id}",
+    )
+    return person
+
+
+async def _replace_password(session: AsyncSession, person: Person, password: str) -> None:
+    """The new password, and every session the person had ends (an old password's too, or a stolen one's)."""
+    person.password_hash = hash_password(password)
+    session.add(person)
+    await session.exec(
+        update(AuthSession)
+        .where(AuthSession.person_id == person.id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    await session.flush()
+
+
+# --- a password by SMS code ----------------------------------------------------------------------------------
+
+
+async def do_request_password_code(
+    session: AsyncSession, *, settings: Settings, sms: SmsSender, phone: str, client_ip: str
+) -> None:
+    """Text a code for setting a staff password to any valid number, staff's or not, under the login codes'
+    limits: whether a number is staff's is told only to whoever holds the phone, after the code."""
+    await do_send_code(
+        session, settings=settings, sms=sms, phone=phone, client_ip=client_ip, purpose="password"
+    )
+
+
+async def _sets_password_by_sms(session: AsyncSession, person: Person) -> bool:
+    """A live staff role of those the admin grants, and not the admin: an SMS code alone must not hand over the
+    whole operator (the admin's password is set with `laoyou create-admin` on the server)."""
+    roles = set(
+        await session.exec(
+            select(RoleGrant.role).where(
+                RoleGrant.person_id == person.id, col(RoleGrant.revoked_at).is_(None)
+            )
+        )
+    )
+    return person.is_active and Role.admin.value not in roles and bool(roles & {r.value for r in GRANTABLE})
+
+
+async def do_set_password_with_code(
+    session: AsyncSession, *, actor: Actor, settings: Settings, phone: str, code: str, password: str
+) -> Person:
+    """A staff member, new or not, sets their password with a code texted to their work phone; every session they
+    had ends, and a setup link still unused stops working (the password is the one they just chose)."""
+    check_password_strength(password or "")  # before the code is spent: a short password costs no try
+    normalised = await do_spend_code(session, settings=settings, phone=phone, code=code, purpose="password")
+    person = await person_by_phone(session, normalised)
+    if person is None or not await _sets_password_by_sms(session, person):
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "This number has no staff account. Please ask the office.", field="phone"
+        )
+    had_password = person.password_hash is not None
+    await session.exec(
+        update(PasswordSetup)
+        .where(
+            PasswordSetup.person_id == person.id,
+            col(PasswordSetup.used_at).is_(None),
+            col(PasswordSetup.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    await _replace_password(session, person, password)
+    await audit(
+        session,
+        actor=actor,
+        action="staff.password_sms",
+        subject_type="person",
+        subject_id=person.id,
+        detail="reset" if had_password else "first password",
     )
     return person

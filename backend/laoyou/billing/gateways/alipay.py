@@ -98,6 +98,7 @@ class AlipayGateway:
         return_url: str = "",
         gateway_url: str = GATEWAY_URL,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str = "",
     ) -> None:
         if not seller_id:
             raise ValueError("Alipay's seller id (the 2088… partner id) is needed to check notifications")
@@ -110,6 +111,7 @@ class AlipayGateway:
         self.return_url = return_url
         self.gateway_url = gateway_url
         self.transport = transport
+        self.proxy = proxy or None
 
     def _common(self, method: str, biz: dict[str, Any]) -> dict[str, str]:
         params = {
@@ -148,7 +150,7 @@ class AlipayGateway:
         """One signed API call; the answer's node is believed only with Alipay's signature over its raw text."""
         params = self._common(method, biz)
         try:
-            async with httpx.AsyncClient(transport=self.transport, timeout=10) as client:
+            async with httpx.AsyncClient(transport=self.transport, proxy=self.proxy, timeout=10) as client:
                 response = await client.post(self.gateway_url, data=params)
         except httpx.HTTPError as exc:
             raise GatewayError(f"Alipay unreachable: {exc}") from exc
@@ -238,7 +240,7 @@ class AlipayGateway:
             merchant_id=self.app_id,
         )
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
+    async def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult:
         from urllib.parse import parse_qsl
 
         try:

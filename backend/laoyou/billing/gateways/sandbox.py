@@ -6,8 +6,10 @@ request signature and signing its answers), shows a one-tap cashier page to the 
 notifications in the exact APIv3 format. For tests it misbehaves on purpose: duplicate, dropped (a
 notification that never comes), held back and released out of order, stale, or forged notifications; answers
 to the adapter's requests that time out, fail with a 5xx, come unsigned or signed under an unknown serial (each
-after the request was carried out, the worst case for the merchant); and a payment taken after the order
-expired or was closed.
+after the request was carried out, the worst case for the merchant); a payment taken after the order
+expired or was closed; a platform certificate rotation (rotate_certificate: a new serial signs everything,
+served at /v3/certificates); and notification retries re-signed with fresh timestamps on WeChat Pay's schedule
+(deliver).
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from laoyou.billing.gateways import (
     UNIT_OF_WORK,
@@ -44,6 +50,9 @@ from laoyou.core.time import SHANGHAI
 
 SANDBOX_MCHID = "1900000109"
 SANDBOX_APPID = "wxlaoyousandbox01"
+# WeChat Pay's notification retries when an answer is not 2xx or takes over 5 s, in seconds after the previous
+# try ("通知频率为15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h - 总计 24h4m", APIv3 支付通知).
+RETRY_INTERVALS = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 
 
 @dataclass
@@ -82,23 +91,85 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+@dataclass(frozen=True)
+class PlatformCertificate:
+    key: rsa.RSAPrivateKey
+    serial: str  # the certificate's serial number as WeChat Pay writes it: 40 hex digits, leading zeros kept
+    pem: bytes
+    effective: datetime
+    expires: datetime
+
+
+def _certificate(now: float) -> PlatformCertificate:
+    key = _key()
+    number = secrets.randbits(156) | 1  # under 40 hex digits: its serial starts with a zero
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Laoyou sandbox platform")])
+    effective = datetime.fromtimestamp(now, UTC) - timedelta(days=1)
+    expires = effective + timedelta(days=5 * 365)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(number)
+        .not_valid_before(effective)
+        .not_valid_after(expires)
+        .sign(key, hashes.SHA256())
+    )
+    return PlatformCertificate(
+        key, format(number, "040X"), certificate.public_bytes(serialization.Encoding.PEM), effective, expires
+    )
+
+
 class SandboxServer:
     """The provider's side."""
 
     def __init__(self, *, clock: Any = time.time, misbehaviour: Misbehaviour | None = None) -> None:
         self.mchid = SANDBOX_MCHID
         self.appid = SANDBOX_APPID
-        self.platform_key = _key()
-        self.platform_serial = secrets.token_hex(20).upper()
+        self.clock = clock
+        self.certificates: list[PlatformCertificate] = []  # the oldest first; the last one signs
+        self.rotate_certificate()
         self.merchant_key = _key()
         self.merchant_serial = secrets.token_hex(20).upper()
         self.apiv3_key = secrets.token_hex(16).encode()  # 32 ASCII characters, as WeChat Pay issues them
         self.orders: dict[str, SandboxOrder] = {}
-        self.clock = clock
         self.requests: list[httpx.Request] = []
         self.misbehaviour = misbehaviour or Misbehaviour()
         self._forger = None
-        self._rotated = None
+        self._stranger = None
+
+    @property
+    def platform_key(self) -> rsa.RSAPrivateKey:
+        return self.certificates[-1].key
+
+    @property
+    def platform_serial(self) -> str:
+        return self.certificates[-1].serial
+
+    def rotate_certificate(self) -> str:
+        """A new platform certificate signs every answer and notification from now on; the old ones stay listed
+        at /v3/certificates until they expire, as WeChat Pay does. Its serial is returned."""
+        self.certificates.append(_certificate(self.clock()))
+        return self.platform_serial
+
+    def certificate_list(self) -> dict[str, Any]:
+        """GET /v3/certificates: each certificate encrypted under the merchant's APIv3 key."""
+        return {
+            "data": [
+                {
+                    "serial_no": c.serial,
+                    "effective_time": c.effective.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                    "expire_time": c.expires.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                    "encrypt_certificate": {
+                        k: v
+                        for k, v in encrypt_resource(self.apiv3_key, c.pem, "certificate").items()
+                        if k != "original_type"
+                    },
+                }
+                for c in self.certificates
+            ]
+        }
 
     # --- the APIv3 endpoints the adapter calls ---------------------------------------------------------
 
@@ -214,9 +285,9 @@ class SandboxServer:
         if fault == "unsigned":
             return httpx.Response(answer.status_code, content=answer.content)
         if fault == "unknown_serial":
-            if self._rotated is None:
-                self._rotated = (_key(), secrets.token_hex(20).upper())
-            key, serial = self._rotated
+            if self._stranger is None:
+                self._stranger = (_key(), secrets.token_hex(20).upper())
+            key, serial = self._stranger
             return httpx.Response(
                 answer.status_code,
                 content=answer.content,
@@ -242,6 +313,8 @@ class SandboxServer:
             or abs(self.clock() - int(auth.get("timestamp") or 0)) > 300
         ):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "签名错误"})
+        if request.method == "GET" and path == "/v3/certificates":
+            return self._signed(200, self.certificate_list())
         if request.method == "POST" and path == "/v3/refund/domestic/refunds":
             return await self._refund(json.loads(body))
         if request.method == "GET" and path.startswith("/v3/refund/domestic/refunds/"):
@@ -477,16 +550,18 @@ class SandboxGateway:
         )
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
-        return await self.adapter.create_order(
+        """Every order is paid at the sandbox's own cashier page, tapped or scanned, never at WeChat's H5 page,
+        so it is made as Native (an H5 order needs the payer's address, which a test's caller may lack)."""
+        await self.adapter.create_order(
             OrderRequest(
                 out_trade_no=order.out_trade_no,
                 amount_fen=order.amount_fen,
                 description=order.description,
-                client_ip=order.client_ip,
-                kind="h5",
+                kind="native",
                 expires_at=order.expires_at,
             )
         )
+        return OrderCreated(pay_url=f"/pay/sandbox/{order.out_trade_no}")
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)
@@ -494,8 +569,8 @@ class SandboxGateway:
     async def close_order(self, out_trade_no: str) -> None:
         await self.adapter.close_order(out_trade_no)
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
-        return self.adapter.verify_notification(headers, body)
+    async def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
+        return await self.adapter.verify_notification(headers, body)
 
     async def load(self, out_trade_no: str) -> SandboxOrder | None:
         """An order from memory or, after a restart, from the database (within gateways.unit_of_work)."""
@@ -561,6 +636,25 @@ class SandboxGateway:
             m.held.extend(deliveries)
             return []
         return deliveries
+
+    async def deliver(
+        self,
+        delivery: Delivery,
+        send: Callable[[Delivery], Awaitable[int]],
+        *,
+        wait: Callable[[float], Awaitable[None]],
+    ) -> list[int]:
+        """One notification delivered as WeChat Pay delivers it: at once, then after each of RETRY_INTERVALS
+        until an answer is 2xx, every retry re-signed with a fresh timestamp and nonce (the body unchanged). send
+        posts a delivery and gives the answer's status; wait lets that many seconds pass (a test moves its
+        clock). The statuses, one per try."""
+        statuses = []
+        for interval in (0, *RETRY_INTERVALS):
+            await wait(interval)
+            statuses.append(await send(Delivery(self.server.sign_headers(delivery.body), delivery.body)))
+            if 200 <= statuses[-1] < 300:
+                break
+        return statuses
 
     def release(self, *, reverse: bool = True) -> list[Delivery]:
         held, self.misbehaviour.held = self.misbehaviour.held, []

@@ -4,7 +4,9 @@ The rules, as published: a request's signature is RSA-SHA256 (PKCS#1 v1.5) over
 "METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n", sent as
 `Authorization: WECHATPAY2-SHA256-RSA2048 mchid="…",nonce_str="…",signature="…",timestamp="…",serial_no="…"`.
 WeChat Pay signs its responses and notifications over "TIMESTAMP\\nNONCE\\nBODY\\n" with the platform key
-named by Wechatpay-Serial; a timestamp more than 5 minutes from now is refused. A notification's resource
+named by Wechatpay-Serial (a platform certificate, downloaded from /v3/certificates as it rotates, or the
+platform public key PUB_KEY_ID_…: wechat_keys.py); a timestamp more than 5 minutes from now is refused. A
+notification's resource
 is AEAD_AES_256_GCM under the merchant's APIv3 key. Success is answered with 200/204 and no body; failure
 with 4XX/5XX and {"code": "FAIL", "message": "…"}.
 """
@@ -16,6 +18,8 @@ import json
 import secrets
 import time
 from datetime import datetime
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,9 +44,10 @@ from laoyou.billing.gateways import (
     UnverifiedAnswer,
     lower_headers,
 )
+from laoyou.billing.gateways.wechat_keys import PlatformKeys, decrypt_certificates, serial_key
 from laoyou.core.time import SHANGHAI
 
-API_BASE = "https://api.mch.weixin.qq.com"
+API_BASE = "https://api.mch.weixin.qq.com"  # the backup domain is https://api2.mch.weixin.qq.com
 NOTIFY_WINDOW_SECONDS = 300
 SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 
@@ -210,7 +215,11 @@ class WeChatPayGateway:
         base_url: str = API_BASE,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Any = time.time,
+        certificate_store: Path | None = None,
+        proxy: str = "",
     ) -> None:
+        """platform_keys: the configured ones (a platform certificate, the platform public key) by serial;
+        certificates downloaded later are kept in certificate_store."""
         if len(apiv3_key) != 32:
             raise ValueError("the APIv3 key is 32 bytes")
         self.merchant_id = mchid
@@ -218,16 +227,39 @@ class WeChatPayGateway:
         self.serial_no = serial_no
         self.private_key = private_key
         self.apiv3_key = apiv3_key
-        self.platform_keys = platform_keys
         self.notify_url = notify_url
         self.base_url = base_url.rstrip("/")
         self.transport = transport
+        self.proxy = proxy or None
         self.clock = clock
+        self.platform_keys = PlatformKeys(
+            platform_keys, apiv3_key=apiv3_key, store=certificate_store, clock=lambda: self.clock()
+        )
 
     # --- requests -----------------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
+        response = await self._send(method, path, body)
+        # Responses are signed like notifications; an unsigned or forged answer is not believed, refusals
+        # included (a refusal ends a refund for good).
+        try:
+            await self._verify_signed(lower_headers(response.headers), response.content)
+        except InvalidNotification as exc:
+            raise UnverifiedAnswer(
+                f"WeChat Pay's answer ({response.status_code}) is not believed: {exc}"
+            ) from exc
+        if response.status_code == 404:
+            return {}
+        if response.status_code >= 300:
+            raise GatewayRefused(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
+        try:
+            return response.json() if response.content else {}
+        except ValueError as exc:
+            raise GatewayError("WeChat Pay answered something that is not JSON") from exc
+
+    async def _send(self, method: str, path: str, body: str) -> httpx.Response:
+        """One signed request; its answer unless it is a failure (5xx) or never came."""
         headers = {
             "Authorization": authorization(
                 mchid=self.merchant_id,
@@ -243,7 +275,7 @@ class WeChatPayGateway:
         }
         try:
             async with httpx.AsyncClient(
-                base_url=self.base_url, transport=self.transport, timeout=10
+                base_url=self.base_url, transport=self.transport, proxy=self.proxy, timeout=10
             ) as client:
                 response = await client.request(
                     method, path, content=body.encode() if body else None, headers=headers
@@ -252,22 +284,7 @@ class WeChatPayGateway:
             raise GatewayError(f"WeChat Pay unreachable: {exc}") from exc
         if response.status_code >= 500:
             raise GatewayError(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
-        # Responses are signed like notifications; an unsigned or forged answer is not believed, refusals
-        # included (a refusal ends a refund for good).
-        try:
-            self._verify_signed(lower_headers(response.headers), response.content)
-        except InvalidNotification as exc:
-            raise UnverifiedAnswer(
-                f"WeChat Pay's answer ({response.status_code}) is not believed: {exc}"
-            ) from exc
-        if response.status_code == 404:
-            return {}
-        if response.status_code >= 300:
-            raise GatewayRefused(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
-        try:
-            return response.json() if response.content else {}
-        except ValueError as exc:
-            raise GatewayError("WeChat Pay answered something that is not JSON") from exc
+        return response
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
         payload: dict[str, Any] = {
@@ -287,10 +304,7 @@ class WeChatPayGateway:
         if order.kind == "native":
             data = await self._request("POST", "/v3/pay/transactions/native", payload)
             return OrderCreated(code_url=data["code_url"])
-        payload["scene_info"] = {
-            "payer_client_ip": order.client_ip or "127.0.0.1",
-            "h5_info": {"type": "Wap"},
-        }
+        payload["scene_info"] = {"payer_client_ip": h5_payer_ip(order.client_ip), "h5_info": {"type": "Wap"}}
         data = await self._request("POST", "/v3/pay/transactions/h5", payload)
         return OrderCreated(pay_url=data["h5_url"])
 
@@ -347,9 +361,54 @@ class WeChatPayGateway:
             return RefundResult(out_refund_no=out_refund_no, state=RefundState.not_found)
         return refund_result(data)
 
+    # --- platform certificates --------------------------------------------------------------------
+
+    async def download_certificates(self) -> None:
+        """GET /v3/certificates: the platform certificates in use and the next one, each decrypted with the
+        APIv3 key. The answer is signed by one of them (or by a certificate already known)."""
+        response = await self._send("GET", "/v3/certificates", "")
+        if response.status_code >= 300:
+            raise GatewayRefused(f"WeChat Pay answered {response.status_code}: {response.text[:200]}")
+        try:
+            entries = response.json()["data"]
+            keys = decrypt_certificates(self.apiv3_key, entries)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GatewayError("WeChat Pay's certificates are not understood") from exc
+        headers = lower_headers(response.headers)
+        listed = {serial_key(key.serial): key.public_key for key in keys}
+        serial = headers.get("wechatpay-serial", "")
+        try:
+            self._check_signature(
+                headers, response.content, self.platform_keys.get(serial) or listed.get(serial_key(serial))
+            )
+        except InvalidNotification as exc:
+            raise UnverifiedAnswer(f"WeChat Pay's certificates are not believed: {exc}") from exc
+        self.platform_keys.add(entries, keys)
+
     # --- notifications ------------------------------------------------------------------------------
 
-    def _verify_signed(self, headers: dict[str, str], body: bytes) -> None:
+    async def _verify_signed(self, headers: dict[str, str], body: bytes) -> None:
+        serial = self._signature_headers(headers)[3]  # complete and in time, before any download
+        key = self.platform_keys.get(serial)
+        if key is None:
+            try:
+                key = await self.platform_keys.refresh(serial, self.download_certificates)
+            except GatewayError as exc:
+                raise InvalidNotification(
+                    f"unknown platform serial; certificates not downloaded: {exc}"
+                ) from exc
+        self._check_signature(headers, body, key)
+
+    def _check_signature(self, headers: dict[str, str], body: bytes, key: rsa.RSAPublicKey | None) -> None:
+        """Raises InvalidNotification unless key (None: the serial is unknown) signed body in time."""
+        timestamp, nonce, signature, _ = self._signature_headers(headers)
+        if key is None:
+            raise InvalidNotification("unknown platform certificate serial")
+        if not rsa_verify(key, notify_message(timestamp, nonce, body), signature):
+            raise InvalidNotification("bad signature")
+
+    def _signature_headers(self, headers: dict[str, str]) -> tuple[str, str, str, str]:
+        """Wechatpay-Timestamp, -Nonce, -Signature and -Serial, all there and the timestamp in time."""
         timestamp = headers.get("wechatpay-timestamp", "")
         nonce = headers.get("wechatpay-nonce", "")
         signature = headers.get("wechatpay-signature", "")
@@ -358,16 +417,12 @@ class WeChatPayGateway:
             raise InvalidNotification("signature headers missing")
         if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > NOTIFY_WINDOW_SECONDS:
             raise InvalidNotification("timestamp outside the 5-minute window")
-        key = self.platform_keys.get(serial)
-        if key is None:
-            raise InvalidNotification("unknown platform certificate serial")
-        if not rsa_verify(key, notify_message(timestamp, nonce, body), signature):
-            raise InvalidNotification("bad signature")
+        return timestamp, nonce, signature, serial
 
-    def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
+    async def verify_notification(self, headers: dict[str, str], body: bytes) -> TradeResult | RefundResult:
         """A payment (TRANSACTION.*) or a refund (REFUND.*) notification, verified and decrypted."""
         headers = lower_headers(headers)
-        self._verify_signed(headers, body)
+        await self._verify_signed(headers, body)
         try:
             envelope = json.loads(body)
             resource = envelope["resource"]
@@ -393,6 +448,24 @@ class WeChatPayGateway:
 def time_expire(moment: datetime) -> str:
     """The order's time_expire as the API documents it: RFC 3339 in Beijing time, 2026-06-08T10:34:56+08:00."""
     return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+def is_payer_address(text: str) -> bool:
+    """An address a phone can have: not a loopback or unspecified one, which is what a request seems to come
+    from when its reverse proxy is not trusted (LAOYOU_TRUSTED_PROXIES) and the proxy's header is ignored."""
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified)
+
+
+def h5_payer_ip(client_ip: str) -> str:
+    """H5 requires the payer's own address (IPv4 or IPv6), which WeChat Pay compares with the phone's; one not
+    known is refused here rather than replaced by an address that is not the payer's."""
+    if not is_payer_address(client_ip):
+        raise GatewayRefused("the payer's address is not known: H5 needs scene_info.payer_client_ip")
+    return client_ip
 
 
 def url_path(url: str) -> str:

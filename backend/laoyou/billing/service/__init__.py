@@ -63,6 +63,7 @@ from laoyou.billing.service.payments import (
     do_pay_bills,
     do_record_office_payment,
     do_refresh_payment,
+    do_start_counter_payment,
     list_household_payments,
     list_my_payments,
     payment_bills,
@@ -100,6 +101,12 @@ from laoyou.billing.service.runs import (
     do_run_district_bills,
     do_start_bill_run,
     period_bounds,
+)
+from laoyou.billing.service.wechat import (
+    begin_wechat_payer_link,
+    do_link_wechat_payer,
+    in_wechat,
+    safe_return_path,
 )
 from laoyou.core.time import utcnow
 
@@ -150,6 +157,11 @@ __all__ = [
     "do_record_office_payment",
     "do_refresh_payment",
     "list_household_payments",
+    "do_start_counter_payment",
+    "begin_wechat_payer_link",
+    "do_link_wechat_payer",
+    "in_wechat",
+    "safe_return_path",
     "list_my_payments",
     "payment_bills",
     "reconcile",

@@ -23,8 +23,24 @@ from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenie
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
 from laoyou.core.time import day_start, local_date, utcnow
+from laoyou.estates import onboarding
 from laoyou.estates import service as estates
 from laoyou.estates.models import Building, Household, Unit
+
+
+@onboarding.household_archive_check
+async def check_household_settled(session: AsyncSession, household: Household) -> None:
+    """A household with money still owed is not archived: the bill would drop out of every list and reminder."""
+    unpaid = await session.exec(
+        select(Bill.id).where(
+            Bill.household_id == household.id,
+            col(Bill.status).in_((BillStatus.open.value, BillStatus.partly_paid.value)),
+        )
+    )
+    if unpaid.first() is not None:
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "This household has unpaid bills. Please settle or waive them first."
+        )
 
 
 def restatus(bill: Bill) -> None:

@@ -18,7 +18,7 @@ async def do_receive_notification(
 ) -> tuple[Reply, str]:
     """The notify endpoint's work: verify, record once, apply once, answer as the provider expects."""
     try:
-        trade = gateway.verify_notification(headers, body)
+        trade = await gateway.verify_notification(headers, body)
     except InvalidNotification as exc:
         # Anyone can post here: what the gateway did not sign is logged (bounded) and never stored, so nobody
         # fills the database from outside. A signed notification that does not match its order is kept below.

@@ -107,7 +107,9 @@ async def do_start_bill_run(
     if run is None:
         total = (
             await session.scalar(
-                select(func.count()).select_from(Household).where(Household.community_id == community_id)
+                select(func.count())
+                .select_from(Household)
+                .where(Household.community_id == community_id, col(Household.archived_at).is_(None))
             )
             or 0
         )
@@ -164,7 +166,12 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
         await session.exec(
             select(Household.id, Unit.floor_area_centi_m2)
             .join(Unit, Unit.id == Household.unit_id)
-            .where(Household.community_id == run.community_id, Household.id > run.cursor, ~already)
+            .where(
+                Household.community_id == run.community_id,
+                Household.id > run.cursor,
+                col(Household.archived_at).is_(None),
+                ~already,
+            )
             .order_by(Household.id)
             .limit(batch_size)
         )
@@ -172,7 +179,11 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
     last = (
         await session.exec(
             select(Household.id)
-            .where(Household.community_id == run.community_id, Household.id > run.cursor)
+            .where(
+                Household.community_id == run.community_id,
+                Household.id > run.cursor,
+                col(Household.archived_at).is_(None),
+            )
             .order_by(Household.id)
             .offset(batch_size - 1)
             .limit(1)
@@ -238,6 +249,7 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
                 Household.community_id == run.community_id,
                 Household.id > run.cursor,
                 Household.id <= new_cursor,
+                col(Household.archived_at).is_(None),
             )
         )
         or 0

@@ -21,7 +21,8 @@ from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
-from laoyou.estates.models import Community
+from laoyou.estates import onboarding
+from laoyou.estates.models import Community, Household
 from laoyou.media.models import MediaFile
 from laoyou.tickets.models import OPEN_STATUSES, Category, Status, Urgency, WorkOrder, WorkOrderEvent
 
@@ -246,6 +247,16 @@ async def check_media(
 WORK_ORDERS = WorkOrder.__table__  # type: ignore[attr-defined]
 # `is_open = true`, not `IS 1`: SQLite uses the board's index only for an equality.
 OPEN = WORK_ORDERS.c.is_open == True  # noqa: E712
+
+
+@onboarding.household_archive_check
+async def check_household_has_no_open_orders(session: AsyncSession, household: Household) -> None:
+    """An open work order keeps its household: the team still has to finish it and call back."""
+    found = await session.exec(select(WorkOrder.id).where(WorkOrder.household_id == household.id, OPEN))
+    if found.first() is not None:
+        raise LaoyouError(
+            ErrorCode.NOT_ALLOWED, "This household has open work orders. Please close them first."
+        )
 
 
 def overdue_condition(now: Any):  # noqa: ANN202
