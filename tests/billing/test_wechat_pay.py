@@ -29,7 +29,7 @@ from laoyou.core.errors import LaoyouError
 
 from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
 from ..web.conftest import browser, csrf_in, log_in, open_page
-from .helpers import actor_for
+from .helpers import actor_for, pay_form
 from .test_gateways import APPID, MCHID, PAYER_IP, keys, signed_response, wechat  # noqa: F401
 
 WECHAT_UA = (
@@ -270,13 +270,6 @@ def standin(keys, app, monkeypatch):  # noqa: F811
         WeChatOAuth(appid=APPID, secret=MP_SECRET, transport=httpx.MockTransport(stand.oauth)),
     )
     return stand
-
-
-def pay_form(html: str) -> dict[str, str]:
-    form = re.search(r'<form method="post" action="/bills/pay">(.*?)</form>', html, re.S)
-    assert form, "the bills page has no pay form"
-    fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form.group(1)))
-    return {name: unescape(value) for name, value in fields.items()}
 
 
 async def payers(db) -> list[WechatPayer]:  # noqa: ANN001

@@ -320,7 +320,12 @@ ROUTES: dict[tuple[str, str], Page] = {
         own_tables=frozenset({"refused_notification"}),
     ),
     ("GET", "/bills"): P(),
-    ("POST", "/bills/pay"): P(lambda t: Aim(form={"bill_ids": t.bill_id, "key": uid(), "method": "sandbox"})),
+    ("POST", "/bills/pay"): P(
+        lambda t: [
+            Aim(form={"bill": t.bill_id, "key": uid(), "method": "sandbox", "action": action})
+            for action in ("pay", "review")
+        ]
+    ),
     ("GET", "/payments/{payment_id}"): P(
         lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
     ),
@@ -364,6 +369,17 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("POST", "/staff/households/{household_id}/bills/waive"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})
+    ),
+    ("GET", "/staff/districts/{district_id}/billing"): P(lambda t: Aim({"district_id": t.district_id})),
+    ("POST", "/staff/districts/{district_id}/billing/run"): P(
+        lambda t: Aim({"district_id": t.district_id}, form={"period": t.month})
+    ),
+    ("GET", "/staff/payments/{payment_id}/refund"): P(lambda t: Aim({"payment_id": t.payment_id})),
+    ("POST", "/staff/payments/{payment_id}/refund"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造"})
+    ),
+    ("POST", "/staff/payments/{payment_id}/refund/send"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造", "key": uid()})
     ),
     ("GET", "/staff/communities/{community_id}/fee-plans"): P(
         lambda t: Aim({"community_id": t.community_id})

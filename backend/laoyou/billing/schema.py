@@ -12,6 +12,9 @@ from laoyou.billing import service as billing
 from laoyou.billing.gateways.registry import gateways
 from laoyou.billing.gateways.wechatpay import WeChatPayGateway
 from laoyou.billing.money import capitals, yuan
+from laoyou.billing.service import payments as billing_payments
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Building, Community, District, FloorArea, Household
 from laoyou.graphql.context import Info
@@ -33,11 +36,17 @@ ItemKindEnum = strawberry.enum(models.ItemKind, name="FeeItemKind")
 BillStatusEnum = strawberry.enum(models.BillStatus, name="BillStatus")
 PaymentMethodEnum = strawberry.enum(models.PaymentMethod, name="PaymentMethod")
 PaymentStatusEnum = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+RefundStatusEnum = strawberry.enum(
+    models.RefundStatus,
+    name="RefundStatus",
+    description="pending (asked, not confirmed: checked again automatically, never paid twice), succeeded, "
+    "failed (nothing moved)",
+)
 FundEnum = strawberry.enum(models.Fund, name="Fund")
 AccountEnum = strawberry.enum(models.Account, name="LedgerAccount")
 
 
-JSAPI_PACKAGE = "prepay_id="  # a JSAPI order's pay_url is the package WeixinJSBridge is handed
+JSAPI_PACKAGE = billing_payments.JSAPI_PACKAGE
 
 
 @strawberry.type(description="The signed parameters of WeixinJSBridge.invoke('getBrandWCPayRequest').")
@@ -71,6 +80,17 @@ def money(fen: int) -> Money:
 class HouseholdDue:
     household_id: strawberry.ID
     due: Money
+
+
+@strawberry.type(
+    description="Bills chosen to be paid together, checked as payBills checks them, and their total."
+)
+class PayPreview:
+    bills: list[Bill] = strawberry.field(description="Oldest first.")
+    total: Money
+    problem: str | None = strawberry.field(
+        description="Why they cannot be paid together, in the viewer's language; payBills would refuse them."
+    )
 
 
 @strawberry.type
@@ -218,6 +238,18 @@ class Bill:
     def outstanding(self) -> Money:
         return money(self.row.outstanding_fen)
 
+    @strawberry.field(
+        description="A payment of this bill still waiting for the payment service: paying the bill again waits "
+        "for it (payBills refuses the bill meanwhile)."
+    )
+    async def waiting_payment(self, info: Info) -> Payment | None:
+        if self.row.outstanding_fen <= 0:
+            return None
+        for payment in await info.context.loaders.waiting_payments_by_household.load(self.row.household_id):
+            if self.row.id in payment.bill_ids:
+                return Payment(row=payment)
+        return None
+
     @strawberry.field
     def is_trial_statement(self) -> bool:
         return self.row.status == models.BillStatus.statement.value
@@ -262,6 +294,39 @@ class Bill:
         return FeePlan(row=await info.context.loaders.fee_plan_by_id.load(self.row.plan_id))
 
 
+@strawberry.type(description="Money given back from a payment.")
+class Refund:
+    row: strawberry.Private[models.Refund]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id(self.row.id)
+
+    @strawberry.field(description="The refund's number at the payment service (out_refund_no).")
+    def number(self) -> str:
+        return self.row.out_refund_no or ""
+
+    @strawberry.field
+    def status(self) -> RefundStatusEnum:  # type: ignore[valid-type]
+        return models.RefundStatus(self.row.status)
+
+    @strawberry.field
+    def amount(self) -> Money:
+        return money(self.row.amount_fen)
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def confirmed_at(self) -> datetime | None:
+        return as_utc(self.row.confirmed_at) if self.row.confirmed_at else None
+
+
 @strawberry.type(description="One payment: online, cash or bank transfer; its receipt once paid.")
 class Payment:
     row: strawberry.Private[models.Payment]
@@ -289,6 +354,16 @@ class Payment:
     @strawberry.field(description="Received for bills that were settled another way meanwhile.")
     def unapplied(self) -> Money:
         return money(self.row.unapplied_fen)
+
+    @strawberry.field(description="Newest first.")
+    async def refunds(self, info: Info) -> list[Refund]:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return [Refund(row=r) for r in reversed(rows)]
+
+    @strawberry.field(description="What may still be given back: paid, less refunds made or still pending.")
+    async def refundable(self, info: Info) -> Money:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return money(billing.refundable_fen(self.row, rows))
 
     @strawberry.field
     def receipt_number(self) -> str:
@@ -412,6 +487,46 @@ class BillRun:
         return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
 
 
+@strawberry.type(description="One community's part of a district's bill run.")
+class DistrictRunLine:
+    community: Community
+    run: BillRun | None = strawberry.field(description="None until its run is started.")
+    problem: str | None = strawberry.field(
+        description="Why it is not billed (no active plan, a period its plan does not use), in the viewer's "
+        "language."
+    )
+
+
+@strawberry.type(description="A district's bill run for one period: every community's run, resumable.")
+class DistrictBillRun:
+    period: str
+    communities: list[DistrictRunLine]
+
+    @strawberry.field(description="Every community that can be billed is done.")
+    def finished(self) -> bool:
+        return all(
+            line.run is not None and line.run.row.finished_at is not None or line.problem
+            for line in self.communities
+        )
+
+
+def _district_run(info: Info, period: str, lines: list[billing.DistrictRunLine]) -> DistrictBillRun:
+    language = info.context.language
+    return DistrictBillRun(
+        period=period,
+        communities=[
+            DistrictRunLine(
+                community=Community(row=line.community),
+                run=BillRun(row=line.run) if line.run is not None else None,
+                problem=i18n.gettext(line.problem.message, language, **line.problem.params)
+                if line.problem
+                else None,
+            )
+            for line in lines
+        ],
+    )
+
+
 def _percent(permille: int) -> str:
     return f"{permille // 10}.{permille % 10}"
 
@@ -528,6 +643,11 @@ class BillRunProgress:
 
 
 @strawberry.type
+class DistrictBillRunProgress:
+    district_run: DistrictBillRun
+
+
+@strawberry.type
 class PaymentSaved:
     payment: Payment
 
@@ -541,6 +661,7 @@ class BillSaved:
 class PaymentRefunded:
     payment: Payment
     amount: Money
+    refund: Refund
 
 
 @strawberry.type
@@ -576,6 +697,7 @@ CreateFeePlanError = error_type("CreateFeePlanError")
 ActivateFeePlanError = error_type("ActivateFeePlanError")
 AdoptPackageError = error_type("AdoptPackageError")
 RunBillsError = error_type("RunBillsError")
+RunDistrictBillsError = error_type("RunDistrictBillsError")
 PayBillsError = error_type("PayBillsError")
 RefreshPaymentError = error_type("RefreshPaymentError")
 BeginWechatPayerLinkError = error_type("BeginWechatPayerLinkError")
@@ -592,6 +714,9 @@ CreateFeePlanResult = result_union("CreateFeePlanResult", FeePlanSaved, CreateFe
 ActivateFeePlanResult = result_union("ActivateFeePlanResult", FeePlanSaved, ActivateFeePlanError)
 AdoptPackageResult = result_union("AdoptPackageResult", PackageAdopted, AdoptPackageError)
 RunBillsResult = result_union("RunBillsResult", BillRunProgress, RunBillsError)
+RunDistrictBillsResult = result_union(
+    "RunDistrictBillsResult", DistrictBillRunProgress, RunDistrictBillsError
+)
 PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
 RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
 BeginWechatPayerLinkResult = result_union(
@@ -680,6 +805,25 @@ class BillingQuery:
             for household_id, fen in billing.amounts_due(rows).items()
         ]
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Before paying: the total of the chosen bills, or why payBills would refuse them.",
+    )
+    async def pay_preview(self, info: Info, bill_ids: list[strawberry.ID]) -> PayPreview:
+        context = info.context
+        try:
+            rows = await billing.check_bills_to_pay(
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+            )
+        except LaoyouError as exc:
+            problem = i18n.gettext(exc.message, context.language, **exc.params)
+            return PayPreview(bills=[], total=money(0), problem=problem)
+        return PayPreview(
+            bills=[Bill(row=b) for b in rows], total=money(sum(b.outstanding_fen for b in rows)), problem=None
+        )
+
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:
         return Bill(
@@ -705,6 +849,23 @@ class BillingQuery:
         limit, cursor = page_args(info, first, after)
         page = await billing.list_my_payments(
             info.context.session, actor=info.context.actor, first=limit, after=cursor
+        )
+        return connection(page, Payment)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A household's payments, newest first: for its people and the staff who serve it.",
+    )
+    async def household_payments(
+        self, info: Info, household_id: strawberry.ID, first: int | None = None, after: str | None = None
+    ) -> Connection[Payment]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.list_household_payments(
+            info.context.session,
+            actor=info.context.actor,
+            household_id=decode_id(household_id),
+            first=limit,
+            after=cursor,
         )
         return connection(page, Payment)
 
@@ -743,6 +904,18 @@ class BillingQuery:
                 info.context.session, actor=info.context.actor, run_id=decode_id(id)
             )
         )
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Where each community of a district stands in its bill run for a period: for the "
+        "district's stewards and the admin.",
+    )
+    async def district_bill_run(self, info: Info, district_id: strawberry.ID, period: str) -> DistrictBillRun:
+        period = period.strip()[:10]
+        lines = await billing.district_bill_runs(
+            info.context.session, actor=info.context.actor, district_id=decode_id(district_id), period=period
+        )
+        return _district_run(info, period, lines)
 
     @strawberry.field(
         permission_classes=[IsStaff],
@@ -918,6 +1091,25 @@ class BillingMutation:
             return BillRunProgress(run=BillRun(row=run))
 
         return await mutation_boundary(info, RunBillsError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Start or continue the bill run of every community of a district for a period, once for "
+        "all; press again to continue. For the district's stewards and the admin.",
+    )
+    async def run_district_bills(
+        self, info: Info, district_id: strawberry.ID, period: str
+    ) -> RunDistrictBillsResult:
+        context = info.context
+        period = period.strip()[:10]
+
+        async def work() -> DistrictBillRunProgress:
+            lines = await billing.do_run_district_bills(
+                context.session, actor=context.actor, district_id=decode_id(district_id), period=period
+            )
+            return DistrictBillRunProgress(district_run=_district_run(info, period, lines))
+
+        return await mutation_boundary(info, RunDistrictBillsError, work)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
@@ -1116,7 +1308,9 @@ class BillingMutation:
         async def work() -> PaymentRefunded:
             refund = await billing.do_send_refund(context.session, refund=recorded)
             payment = await context.session.get(models.Payment, refund.payment_id)
-            return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
+            return PaymentRefunded(
+                payment=Payment(row=payment), amount=money(refund.amount_fen), refund=Refund(row=refund)
+            )
 
         return await mutation_boundary(info, RefundPaymentError, work)
 
