@@ -50,7 +50,7 @@ def resident_support_pages(new_context: Any, server: AppProcess) -> tuple[Any, l
     resident.wait_for_selector(".chat-msg.mine[data-seq]")
     urls = ["/support", "/support/sos"]
     resident.goto("/support/sos")
-    resident.get_by_role("button", name="Yes, send for help").click()
+    resident.get_by_role("button", name="Confirm: send for help").click()
     resident.wait_for_url("**/support/sos/*")
     urls.append(resident.url.replace(server.url, ""))
     resident.goto("/support")
@@ -100,7 +100,7 @@ def test_the_sos_page_shows_who_is_coming_without_a_reload(new_context, own_serv
     # Given the resident on her SOS status page, where the on-duty steward is named
     resident = logged_in(new_context, RESIDENT_XIUSHAN)
     resident.goto("/support/sos")
-    resident.get_by_role("button", name="Yes, send for help").click()
+    resident.get_by_role("button", name="Confirm: send for help").click()
     resident.wait_for_url("**/support/sos/*")
     resident.wait_for_selector('[data-sos-live][data-status="open"]')  # the subscription has answered
     # who has been alerted, with nobody said to be coming before anyone has answered

@@ -74,6 +74,29 @@ async def test_family_opens_the_household_they_follow(gql):
     assert (await son(HOUSEHOLD, {"id": household_id}))["data"]["household"]["headName"] == "王秀英"
 
 
+RESIDENTS_TO_CALL = "query ($id: ID!) { household(id: $id) { residentsToCall { name phone } } }"
+
+
+async def test_family_may_call_the_resident_they_follow(gql):
+    # Given 王秀英's son, who follows her home
+    household_id = await xiushan_household(gql)
+    son = await login_demo(gql, FAMILY_OF_XIUSHAN)
+    # When his home page asks whom he may call there
+    household = (await son(RESIDENTS_TO_CALL, {"id": household_id}))["data"]["household"]
+    # Then it is his mother, the head of the household, with her whole number
+    assert household["residentsToCall"][0] == {"name": "王秀英", "phone": "13800000001"}
+
+
+@pytest.mark.parametrize("phone", [RESIDENT_XIUSHAN, STEWARD_XIUSHAN, OFFICIAL_XIUSHAN, ADMIN])
+async def test_nobody_but_the_family_gets_numbers_to_call(gql, phone):
+    # Given the resident herself and the staff who may open her home
+    household_id = await xiushan_household(gql)
+    someone = await login_demo(gql, phone)
+    # Then none of them is given a whole number there (staff see them masked, she knows her own)
+    household = (await someone(RESIDENTS_TO_CALL, {"id": household_id}))["data"]["household"]
+    assert household["residentsToCall"] == []
+
+
 @pytest.mark.parametrize("phone", [STEWARD_XIUSHAN, OFFICIAL_XIUSHAN, ADMIN])
 async def test_staff_of_the_community_open_it_with_masked_phones(gql, phone):
     household_id = await xiushan_household(gql)

@@ -1,5 +1,5 @@
 """Each role's home shows what that role may use, and nothing it may not (the crawl proves that what is shown
-works)."""
+works); a resident's and a family member's begin with what they need most."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import pytest
 from ..conftest import (
     ADMIN,
     AGENT_NANNING,
+    FAMILY_OF_XIUSHAN,
     FIELD_ZHUJIAJIAO,
     OFFICIAL_XIUSHAN,
     OFFICIAL_ZHUJIAJIAO,
+    RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
 )
-from .conftest import log_in
+from .conftest import bearer, log_in
 
 BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = (
     "/board",
@@ -105,3 +107,47 @@ async def test_my_work_shows_the_pool_of_repairs_to_field_staff_only(client, db,
     # Then it opens, with the pool for the field worker only
     assert work.status_code == 200
     assert ('id="pool-title"' in work.text) is pool
+
+
+def first_screen(html: str) -> str:
+    start = html.index('<nav class="first-screen"')
+    return html[start : html.index("</nav>", start)]
+
+
+async def test_the_resident_home_starts_with_what_she_needs_most_and_works_without_javascript(client, db):
+    # Given 王秀英, and what she owes as the bills page's operation counts it
+    token = await bearer(client, RESIDENT_XIUSHAN)
+    owed = await client.post(
+        "/graphql",
+        json={"query": "query { myAmountsDue(first: 60) { due { fen yuan } } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    due = owed.json()["data"]["myAmountsDue"]
+    await log_in(client, RESIDENT_XIUSHAN)
+    # When she opens her home
+    home = (await client.get("/")).text
+    first = first_screen(home)
+    # Then it begins with the call to her steward, SOS (a link to its confirm page), 交费, 报修 and 问客服, in order
+    places = [first.index(s) for s in ('class="call" href="tel:', 'href="/support/sos"', 'href="/bills"')]
+    places += [first.index(s) for s in ('href="/repairs/new"', 'href="/support"')]
+    assert places == sorted(places)
+    assert "给王秀英打电话" not in first  # calling her own number is for the family
+    # And 交费 says what is due, or that nothing is
+    if due:
+        assert f"要交 ¥{due[0]['due']['yuan']}" in first
+    else:
+        assert "没有要交的费" in first
+    # And the SOS link's page offers 确认求助 and 取消 as a plain form
+    confirm = (await client.get("/support/sos")).text
+    assert "确认求助" in confirm and 'action="/support/sos"' in confirm and 'href="/">取消' in confirm
+
+
+async def test_family_home_calls_the_resident_they_follow(client, db):
+    # Given 王小明, who follows his mother's home
+    await log_in(client, FAMILY_OF_XIUSHAN)
+    # When he opens his home
+    first = first_screen((await client.get("/")).text)
+    # Then its first screen has her steward, a call to her, and SOS for her home
+    assert "给他们的管家打电话" in first
+    assert 'href="tel:13800000001"' in first and "给王秀英打电话" in first
+    assert 'href="/support/sos"' in first

@@ -231,6 +231,13 @@ class HouseholdMember:
     masked_phone: str
 
 
+@strawberry.type(description="A resident their family may call.")
+class ResidentToCall:
+    id: strawberry.ID
+    name: str
+    phone: str
+
+
 @strawberry.type
 class Household:
     row: strawberry.Private[models.Household]
@@ -263,6 +270,17 @@ class Household:
         people = await info.context.loaders.family_by_household.load(self.row.id)
         return [
             HouseholdMember(id=encode_id(p.id), name=p.name, masked_phone=mask_phone(p.phone)) for p in people
+        ]
+
+    @strawberry.field(
+        description="The residents with their numbers, head first, for the family who follow this home to "
+        "call; empty for anyone else."
+    )
+    async def residents_to_call(self, info: Info) -> list[ResidentToCall]:
+        people = await info.context.loaders.members_by_household.load(self.row.id)
+        return [
+            ResidentToCall(id=encode_id(p.id), name=p.name, phone=national(p.phone))
+            for p in estates.residents_to_call(info.context.actor, self.row, people)
         ]
 
     @strawberry.field(description="The address as a person would say it.")

@@ -375,6 +375,16 @@ async def household_people(session: AsyncSession, *, actor: Actor, household: Ho
     return (await household_people_many(session, actor=actor, household_ids=[household.id]))[household.id]
 
 
+def residents_to_call(actor: Actor, household: Household, residents: list[Person]) -> list[Person]:
+    """The residents of a household whose whole numbers the actor may call, the head first: all of them for
+    the family who follow it (calling their parent is what they follow it for), none for anyone else, who
+    sees them masked."""
+    followed = {g.household_id for g in actor.grants_of(Role.family)}
+    if household.id not in followed:
+        return []
+    return sorted(residents, key=lambda person: person.name != household.head_name)
+
+
 async def household_people_many(
     session: AsyncSession, *, actor: Actor, household_ids: list[int], role: Role = Role.resident
 ) -> dict[int, list[Person]]:

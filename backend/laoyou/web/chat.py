@@ -119,10 +119,17 @@ async def steward_call(page: Page) -> Response:
 
 
 async def sos_confirm(page: Page) -> Response:
+    """确认求助 or 取消, after a tap on SOS: a page of its own, so it works without JavaScript. Family may send
+    help to the home they follow (their parent may not be able to press it); their own home comes first."""
     data = await page.run("SupportPage")
     viewer = data["viewer"]
-    own = [h for h in viewer["households"] if h["id"] in viewer["ownHouseholdIds"]]
-    return page.render("support/sos_confirm.html", households=own, client_id=new_client_id())
+    households = sorted(viewer["households"], key=lambda h: h["id"] not in viewer["ownHouseholdIds"])
+    return page.render(
+        "support/sos_confirm.html",
+        households=households,
+        own_ids=viewer["ownHouseholdIds"],
+        client_id=new_client_id(),
+    )
 
 
 async def sos_raise(page: Page) -> Response:

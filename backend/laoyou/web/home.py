@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from laoyou.billing.money import yuan
 from laoyou.web.briefings import todays_for_home
+from laoyou.web.chat import new_client_id
 from laoyou.web.link_requests import ask_form
 from laoyou.web.render import Can, Page, PageRoute, add_pages, form_with_csrf
 
@@ -19,13 +21,23 @@ async def home(page: Page) -> Response:
             waiting = (await page.run("PendingLinkRequestIds"))["pendingLinkRequests"]
         return page.render("home_staff.html", viewer=data["viewer"], link_requests_waiting=len(waiting))
     data = await page.run("ResidentHome")
+    viewer = data["viewer"]
     # Someone in no household yet asks to be linked here, rather than being sent away.
-    asking = {} if data["viewer"]["households"] else await ask_form(page)
+    asking = {} if viewer["households"] else await ask_form(page)
+    # The first screen serves the person's own home, else the home they follow; their other homes follow it.
+    households = sorted(viewer["households"], key=lambda h: h["id"] not in viewer["ownHouseholdIds"])
+    followed = [h for h in households if h["residentsToCall"]]
+    due = sum(d["due"]["fen"] for d in data["myAmountsDue"])
     return page.render(
         "home_resident.html",
-        viewer=data["viewer"],
+        viewer=viewer,
+        households=households,
+        to_call=followed[0]["residentsToCall"][0] if followed else None,
+        # 交费 opens the bills page, which offers every bill due on these homes.
+        due={"fen": due, "yuan": yuan(due)},
+        sos_client_id=new_client_id(),
         todays_briefings=await todays_for_home(page),
-        values={"name": data["viewer"]["person"]["name"]},
+        values={"name": viewer["person"]["name"]},
         **asking,
     )
 

@@ -1,6 +1,6 @@
 // Customer service: live chat over a GraphQL subscription (graphql-transport-ws), sends with client-made
 // ids (a retry never makes a second message), catch-up by cursor after a reconnect, voice notes, the
-// 2-second SOS hold, the logged "call my steward" button, and the agents' live queue and ringing calls.
+// logged "call my steward" button, and the agents' live queue and ringing calls (the SOS hold is sos.js).
 // Every page works without this file: forms post and pages render.
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -281,33 +281,6 @@ for (const form of document.querySelectorAll("[data-steward-call]")) {
       headers: { Accept: "application/json" } }).catch(() => {});
     location.href = `tel:${form.dataset.phone}`;
   });
-}
-
-// SOS: held for 2 seconds, so a brush does nothing. Without JavaScript the link opens a confirm page.
-for (const form of document.querySelectorAll("[data-sos-hold]")) {
-  const button = form.querySelector("[data-sos-button]");
-  const label = button.textContent;
-  let timer = null;
-  const cancel = () => {
-    clearTimeout(timer);
-    timer = null;
-    button.textContent = label;
-  };
-  button.addEventListener("click", (event) => event.preventDefault());
-  button.addEventListener("pointerdown", (event) => {
-    event.preventDefault();
-    button.textContent = form.dataset.labelHold;
-    timer = setTimeout(() => form.submit(), 2000);
-  });
-  for (const name of ["pointerup", "pointerleave", "pointercancel"]) button.addEventListener(name, cancel);
-  button.addEventListener("keydown", (event) => {
-    if ((event.key === "Enter" || event.key === " ") && !timer) {
-      event.preventDefault();
-      button.textContent = form.dataset.labelHold;
-      timer = setTimeout(() => form.submit(), 2000);
-    }
-  });
-  button.addEventListener("keyup", cancel);
 }
 
 for (const box of document.querySelectorAll("[data-chat]")) startChat(box);
