@@ -293,3 +293,19 @@ async def test_an_emergency_sent_from_the_form_as_not_urgent_is_stored_as_an_eme
     order_id = int(response.headers["location"].split("/")[2].split("?")[0])
     assert (await db.get(WorkOrder, order_id)).urgency == "emergency"
     assert "紧急" in (await client.get(response.headers["location"])).text
+
+
+async def test_the_rating_faces_and_the_category_pictures_are_drawn_not_emoji(client, db):
+    # Given a resident's report that the worker has finished
+    await log_in(client, RESIDENT_XIUSHAN)
+    response = await _post_report(client, cid=client_id(), photos=[])
+    order = await db.get(WorkOrder, int(response.headers["location"].split("/")[2].split("?")[0]))
+    order.status = "done"
+    db.add(order)
+    await db.flush()
+    # When she opens it to say how it went
+    page = (await client.get(f"/orders/{order.id}")).text
+    # Then five drawn faces stand by the five words, and no picture on the page needs an emoji font
+    assert len(re.findall(r'<svg class="tk-face"', page)) == 5
+    assert '<svg class="tk-icon"' in page
+    assert not re.search(r"[\U0001F300-\U0001FAFF]", page)
