@@ -55,6 +55,12 @@ async def test_a_steward_creates_and_activates_a_plan_on_the_pages(client, db):
     ) in items
     page = await client.get(base)
     assert "2027 成本价" in page.text and f"/fee-plans/{plan.id}/activate" in page.text
+    # in the staff's words: the base package by name, never its internal code
+    assert (
+        "垃圾清运 (基础服务)" in page.text
+        and "(base)" not in page.text
+        and "电梯维保 (电梯维保)" in page.text
+    )
     # Without the decision's reference it is refused; with it, the plan is active, approved by the steward
     refused = await client.post(
         f"{base}/{plan.id}/activate",

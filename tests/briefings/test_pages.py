@@ -73,8 +73,12 @@ async def test_steward_posts_with_a_photo_and_the_resident_home_shows_it_and_cou
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     assert (await client.get(photo_url, **as_person(stranger.token))).status_code == 404
     assert (await client.get(f"/briefings/{briefing_id}", **as_person(stranger.token))).status_code == 404
-    # And the steward's page shows the count and the share link
+    # She reads it without the staff's publication status, which the steward's page shows
+    mine = (await client.get(f"/briefings/{briefing_id}", **as_person(resident.token))).text
+    assert '<p class="tag">Work briefing</p>' in mine and "· Published" not in mine
+    # And the steward's page shows the status, the count and the share link
     page = await client.get(f"/briefings/{briefing_id}", **as_person(steward.token))
+    assert "Work briefing · Published" in page.text
     assert f'data-read-count="{xiushan}">1<' in page.text and "/share/briefings/" in page.text
     # The resident thanks with one tap
     thanked = await client.post(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from laoyou.core import i18n
+
 from ..conftest import (
     AGENT_NANNING,
     FAMILY_OF_XIUSHAN,
@@ -9,6 +11,7 @@ from ..conftest import (
     RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
     STEWARD_YUEYANG,
+    GraphQLClient,
     login_demo,
 )
 from .helpers import CONVERSATION, QUEUE, cid, go_online, send
@@ -95,7 +98,7 @@ async def test_nobody_online_gets_the_faq_answer_and_when_a_person_replies(gql, 
     # Then the demo FAQ answers at once and says a person will reply
     replies = sent["serviceReplies"]
     assert replies[0]["kind"] == "system" and "微信" in replies[0]["body"]
-    assert replies[-1]["body"].startswith("⏰") and ":00" in replies[-1]["body"]
+    assert replies[-1]["body"].startswith("Nobody is on duty right now.") and ":00" in replies[-1]["body"]
     # And a second question gets the FAQ but not the same notice again
     again = await send(resident, "停水了怎么办", sent["conversation"]["id"])
     assert len(again["serviceReplies"]) == 1 and "公告" in again["serviceReplies"][0]["body"]
@@ -239,3 +242,28 @@ def select_first_conversation():  # noqa: ANN201
     from laoyou.support.models import Conversation
 
     return select(Conversation).order_by(Conversation.id).limit(1)
+
+
+async def test_what_the_service_says_is_shown_in_each_readers_language(gql, db):
+    # Given a resident's question, claimed by the agent 孙婷, then hung up on before anyone answered
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    agent = await login_demo(gql, AGENT_NANNING)
+    await go_online(agent)
+    conversation_id = (await send(resident, "想问问垃圾什么时候收"))["conversation"]["id"]
+    await agent(CLAIM, {"id": conversation_id})
+    # When it is read in Chinese, in Traditional Chinese and in English
+    bodies = {}
+    for language in ("zh-CN", "zh-TW", "en"):
+        reader = GraphQLClient(resident.http, resident.token, language)
+        data = (await reader(CONVERSATION, {"id": conversation_id, "after": 0}))["data"][
+            "supportConversation"
+        ]
+        bodies[language] = [m["body"] for m in data["messages"] if m["kind"] == "system"][-1]
+    # Then each reader sees the note in their own language, and what she typed stays as she typed it
+    assert bodies == {
+        "zh-CN": "孙婷正在为您解答。",
+        "zh-TW": i18n.gettext("%(name)s is answering you now.", "zh_TW", name="孙婷"),
+        "en": "孙婷 is answering you now.",
+    }
+    assert bodies["zh-TW"] != bodies["en"]
+    assert [m["body"] for m in data["messages"] if m["kind"] == "text"] == ["想问问垃圾什么时候收"]

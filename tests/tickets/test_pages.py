@@ -10,7 +10,13 @@ from laoyou.accounts.models import Person, RoleGrant
 from laoyou.media.models import MediaFile
 from laoyou.tickets.models import TicketAttachment, WorkOrder
 
-from ..conftest import FIELD_ZHUJIAJIAO, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_ZHUJIAJIAO
+from ..conftest import (
+    FIELD_ZHUJIAJIAO,
+    OFFICIAL_XIUSHAN,
+    RESIDENT_XIUSHAN,
+    STEWARD_XIUSHAN,
+    STEWARD_ZHUJIAJIAO,
+)
 from ..web.conftest import csrf_in, log_in
 from .helpers import client_id, jpeg
 
@@ -235,3 +241,71 @@ async def test_a_steward_of_another_district_cannot_edit_the_workers(client, db)
     assert (await db.exec(select(StaffProfile).where(StaffProfile.person_id == worker_id))).one()[
         0
     ].skills == before
+
+
+async def test_an_emergency_form_asks_no_urgency_and_says_what_to_do_and_whom_to_call(client):
+    # Given a resident of Xiushan Garden, whose steward on duty has a work phone
+    await log_in(client, RESIDENT_XIUSHAN)
+    advice = {
+        "gas": "不要开关任何电器",
+        "flooding": "到电表箱拉下电闸",
+        "lift_trapped": "不要扒门",
+    }
+    for category, first_step in advice.items():
+        # When she picks the emergency
+        page = (await client.get(f"/repairs/new?category={category}")).text
+        # Then the form asks no urgency: it is sent as an emergency and says so
+        assert 'name="urgency" value="normal"' not in page and "急不急？" in page
+        assert '<input type="hidden" name="urgency" value="emergency">' in page
+        assert re.search(r"<strong[^>]*data-urgency>紧急</strong>", page)
+        # And the advice comes before the form, with big buttons to call 119 and her steward
+        assert page.index(first_step) < page.index('<form method="post" action="/repairs"')
+        assert 'class="call tk-sos" href="tel:119"' in page
+        assert f'class="call" href="tel:{STEWARD_XIUSHAN}"' in page
+        assert 'href="tel:120"' in page
+
+
+async def test_an_ordinary_repair_still_asks_how_urgent(client):
+    await log_in(client, RESIDENT_XIUSHAN)
+    page = (await client.get("/repairs/new?category=water")).text
+    assert 'name="urgency" value="normal" checked' in page
+    assert "data-emergency-advice" not in page and 'href="tel:119"' not in page
+
+
+async def test_an_emergency_sent_from_the_form_as_not_urgent_is_stored_as_an_emergency(client, db):
+    # Given a page from before this change, still posting "it can wait a day" for a gas smell
+    await log_in(client, RESIDENT_XIUSHAN)
+    html = (await client.get("/repairs/new?category=gas")).text
+    data = {
+        "csrf_token": csrf_in(html),
+        "client_id": client_id(),
+        "kind": "repair",
+        "category": "gas",
+        "source": "app",
+        "place": "unit",
+        "urgency": "normal",
+        "description": "厨房有煤气味",
+    }
+    # When it is sent
+    response = await client.post("/repairs", data=data)
+    # Then the server stores an emergency, and her report page says 紧急
+    assert response.status_code == 303, response.text
+    order_id = int(response.headers["location"].split("/")[2].split("?")[0])
+    assert (await db.get(WorkOrder, order_id)).urgency == "emergency"
+    assert "紧急" in (await client.get(response.headers["location"])).text
+
+
+async def test_the_rating_faces_and_the_category_pictures_are_drawn_not_emoji(client, db):
+    # Given a resident's report that the worker has finished
+    await log_in(client, RESIDENT_XIUSHAN)
+    response = await _post_report(client, cid=client_id(), photos=[])
+    order = await db.get(WorkOrder, int(response.headers["location"].split("/")[2].split("?")[0]))
+    order.status = "done"
+    db.add(order)
+    await db.flush()
+    # When she opens it to say how it went
+    page = (await client.get(f"/orders/{order.id}")).text
+    # Then five drawn faces stand by the five words, and no picture on the page needs an emoji font
+    assert len(re.findall(r'<svg class="tk-face"', page)) == 5
+    assert '<svg class="tk-icon"' in page
+    assert not re.search(r"[\U0001F300-\U0001FAFF]", page)

@@ -155,3 +155,17 @@ async def test_field_staff_may_log_what_they_see_on_patrol(gql, db):
         category="lighting",
     )
     assert result["__typename"] == "WorkOrderReported", result
+
+
+async def test_an_emergency_category_is_stored_as_an_emergency_whatever_urgency_is_posted(gql, db):
+    # Given a resident who sends gas, flooding and a person trapped in a lift as "it can wait" or "today"
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    for category in ("gas", "flooding", "lift_trapped"):
+        for urgency in ("normal", "urgent"):
+            # When she reports it
+            result = await report(resident, category=category, urgency=urgency, description="快来人")
+            # Then it is stored as an emergency, with an emergency's service times
+            assert result["workOrder"]["urgency"] == "emergency", (category, urgency)
+            row = await db.get(WorkOrder, int(result["workOrder"]["id"]))
+            assert row.urgency == "emergency"
+            assert (row.response_due_at - row.created_at).total_seconds() <= 15 * 60

@@ -81,6 +81,12 @@ class Message(SQLModel, table=True):
     from_staff: bool = False
     kind: str = Field(default=MessageKind.text.value, max_length=12)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # What the service itself says (a note, the bot, a missed call) is kept as its English msgid and parameters
+    # and shown in each reader's language; body keeps it in the resident's, for previews and old clients.
+    msgid: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    params: str = Field(
+        default="{}", sa_column=Column(Text, nullable=False, default="{}", server_default="{}")
+    )
     media_id: int | None = Field(default=None, foreign_key="media_file.id")
     client_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = utc_field(default_now=True)

@@ -108,8 +108,10 @@ class SupportMessage:
     def kind(self) -> str:
         return self.row.kind
 
-    @strawberry.field
-    def body(self) -> str:
+    @strawberry.field(description="In the reader's language when the service itself wrote it.")
+    def body(self, info: Info) -> str:
+        if self.row.msgid:
+            return i18n.gettext(self.row.msgid, info.context.language, **json.loads(self.row.params))
         return self.row.body
 
     @strawberry.field

@@ -16,7 +16,23 @@ from laoyou.tickets import service as tickets
 from laoyou.tickets.models import Category, Kind, Source
 from laoyou.web.edge import permissions_policy
 from laoyou.web.render import OperationFailed, Page, PageRoute, add_pages
-from laoyou.web.tickets import EMERGENCIES, REPAIR_CATEGORIES, read_form, store_files
+from laoyou.web.tickets import (
+    AMBULANCE_PHONE,
+    EMERGENCIES,
+    REPAIR_CATEGORIES,
+    RESCUE_PHONE,
+    read_form,
+    store_files,
+)
+
+
+def _steward_phone(viewer: dict) -> str:
+    """Whom an emergency calls first at home: the steward on duty (listed first), else the on-duty phone."""
+    if not viewer["households"]:
+        return ""  # staff logging a call: the caller's steward is themselves or a colleague
+    community = viewer["households"][0]["community"]
+    stewards = community["stewards"]
+    return stewards[0]["phone"] if stewards else community["onDutyPhone"]
 
 
 def _wants_json(page: Page) -> bool:
@@ -39,6 +55,8 @@ async def new_report(
     category = values.get("category") or params.get("category") or ("" if kind == "repair" else "other")
     category = category if category in Category.__members__ else ""
     data = await page.run("ReportFormContext")
+    # Gas, flooding and someone trapped: the form asks no urgency, says what to do first and whom to call.
+    emergency = kind == "repair" and category in EMERGENCIES
     response = page.render(
         "tickets/new.html",
         status_code=status_code,
@@ -47,6 +65,10 @@ async def new_report(
         category=category,
         categories=REPAIR_CATEGORIES,
         emergencies=EMERGENCIES,
+        emergency=emergency,
+        steward_phone=_steward_phone(data["viewer"]) if emergency else "",
+        rescue_phone=RESCUE_PHONE,
+        ambulance_phone=AMBULANCE_PHONE,
         labels=tickets.CATEGORY_LABELS,
         sources=[s.value for s in Source if s != Source.app],
         client_id=values.get("client_id") or uuid.uuid4().hex,

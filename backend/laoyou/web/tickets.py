@@ -30,6 +30,10 @@ REPAIR_CATEGORIES = (
     "other",
 )
 EMERGENCIES = ("gas", "flooding", "lift_trapped")
+# China's fire and rescue service (119) is who answers a gas leak, a flood that puts people in danger and a person
+# trapped in a lift; 110 is the police (a crime) and 120 an ambulance (offered too, for someone hurt).
+RESCUE_PHONE = "119"
+AMBULANCE_PHONE = "120"
 
 
 async def read_form(request: Request) -> Any:

@@ -22,6 +22,7 @@ from laoyou.estates.models import Community
 from laoyou.support.models import Call, CallSignal, CallStatus, Conversation, MessageKind, PhoneCallLog
 from laoyou.support.service.chat import access_conversation, append_message, open_conversation
 from laoyou.support.service.common import (
+    _,
     agent_district_ids,
     announce_district,
     call_channel,
@@ -206,16 +207,15 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
         conversation = await session.get(Conversation, call.conversation_id)
         caller = await session.get(Person, call.caller_id)
         language = await person_language(session, conversation.resident_id)
-        if call.video:
-            body = i18n.gettext("Missed video call from %(name)s", language, name=caller.name)
-        else:
-            body = i18n.gettext("Missed voice call from %(name)s", language, name=caller.name)
+        msgid = _("Missed video call from %(name)s") if call.video else _("Missed voice call from %(name)s")
         from_staff = caller.id != conversation.resident_id
         await append_message(
             session,
             conversation,
             kind=MessageKind.missed_call,
-            body=body,
+            body=i18n.gettext(msgid, language, name=caller.name),
+            msgid=msgid,
+            params={"name": caller.name},
             sender_id=caller.id,
             from_staff=from_staff,
         )

@@ -5,6 +5,7 @@ work orders from a chat, and the figures.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,11 @@ from laoyou.support.service.faq import match_faq
 
 MAX_TEXT = 2000
 SEEN_RECENTLY = timedelta(minutes=2)  # the resident's app marked messages received this recently: it is open
+# What the service says, once per wait, when nobody is on duty.
+AWAY_NOTES = (
+    _("Nobody is on duty right now. A person will reply as soon as possible."),
+    _("Nobody is on duty right now. A person will reply from %(time)s."),
+)
 
 
 async def access_conversation(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
@@ -211,6 +217,8 @@ async def append_message(
     from_staff: bool = False,
     media_id: int | None = None,
     client_id: str | None = None,
+    msgid: str | None = None,
+    params: dict[str, str] | None = None,
 ) -> Message:
     """Store a message with the next seq. The guarded increment serialises concurrent senders on the row, and
     its RETURNING brings the whole row back into `conversation` (as a refresh would, in the same statement)."""
@@ -236,6 +244,8 @@ async def append_message(
         from_staff=from_staff,
         kind=kind.value,
         body=body,
+        msgid=msgid,
+        params=json.dumps(params or {}, ensure_ascii=False),
         media_id=media_id,
         client_id=client_id,
     )
@@ -368,7 +378,7 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
             select(Message.id).where(
                 Message.conversation_id == conversation.id,
                 Message.kind == MessageKind.system.value,
-                Message.body.startswith("⏰"),  # type: ignore[union-attr]
+                col(Message.msgid).in_(AWAY_NOTES) | Message.body.startswith("⏰"),  # type: ignore[union-attr]
                 Message.seq > (await _last_staff_seq(session, conversation.id)),
             )
         )
@@ -376,18 +386,11 @@ async def _answer_while_away(session: AsyncSession, conversation: Conversation, 
     if told is None:
         when = await next_reply_time(session, district_id=conversation.district_id)
         if when is None:
-            note = i18n.gettext(
-                "Nobody is on duty right now. A person will reply as soon as possible.", language
-            )
+            note = await _service_says(session, conversation, MessageKind.system, AWAY_NOTES[0])
         else:
-            note = i18n.gettext(
-                "Nobody is on duty right now. A person will reply from %(time)s.",
-                language,
-                time=local(when).strftime("%m-%d %H:%M"),
-            )
-        replies.append(
-            await append_message(session, conversation, kind=MessageKind.system, body="⏰ " + note)
-        )
+            time = local(when).strftime("%m-%d %H:%M")
+            note = await _service_says(session, conversation, MessageKind.system, AWAY_NOTES[1], time=time)
+        replies.append(note)
     return replies
 
 
@@ -411,13 +414,11 @@ async def do_flag_urgent(session: AsyncSession, *, conversation: Conversation, t
     if not conversation.urgent:
         conversation.urgent = True
         await _page_agents(session, conversation, text)
-    language = await person_language(session, conversation.resident_id)
-    offer = i18n.gettext(
+    offer = _(
         "If anyone is in danger, do not wait for a reply here: call 119 for fire or gas, 120 for an ambulance, "
-        "or press SOS to alert your steward and family. Customer service has been told your message is urgent.",
-        language,
+        "or press SOS to alert your steward and family. Customer service has been told your message is urgent."
     )
-    return [await append_message(session, conversation, kind=MessageKind.emergency, body=offer)]
+    return [await _service_says(session, conversation, MessageKind.emergency, offer)]
 
 
 async def _page_agents(session: AsyncSession, conversation: Conversation, text: str) -> None:
@@ -552,11 +553,23 @@ async def next_reply_time(session: AsyncSession, *, district_id: int) -> datetim
 
 
 async def _system_note(
-    session: AsyncSession, conversation: Conversation, msgid: str, **params: object
+    session: AsyncSession, conversation: Conversation, msgid: str, **params: str
 ) -> Message:
+    return await _service_says(session, conversation, MessageKind.system, msgid, **params)
+
+
+async def _service_says(
+    session: AsyncSession, conversation: Conversation, kind: MessageKind, msgid: str, **params: str
+) -> Message:
+    """A message of the service's own, kept as its msgid (each reader sees it in their language)."""
     language = await person_language(session, conversation.resident_id)
     return await append_message(
-        session, conversation, kind=MessageKind.system, body=i18n.gettext(msgid, language, **params)
+        session,
+        conversation,
+        kind=kind,
+        body=i18n.gettext(msgid, language, **params),
+        msgid=msgid,
+        params=params,
     )
 
 
