@@ -319,7 +319,7 @@ def test_an_operator_starts_from_an_empty_production_database(new_context: Any, 
     resident.wait_for_url(re.compile(r"/$"))
     expect(resident.locator("main")).to_contain_text(address.split()[-1])
     shot(resident, "onboarding-resident-home")
-    resident.locator('a[href="/bills"]').click()
+    resident.locator('a[href="/bills"]').first.click()  # 交费, on the first screen
     resident.wait_for_url(re.compile(r"/bills$"))
     expect(resident.locator("h1")).to_be_visible()
     shot(resident, "onboarding-resident-bills")
