@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
 from starlette_compress import CompressMiddleware, remove_compress_type
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -101,10 +102,18 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
-    # Brotli, else gzip, for what the client accepts. Only text types are listed for compression, so photos,
-    # voice notes and videos (already compressed) pass as they are; WebSockets are not HTTP and pass too.
-    # Brotli at quality 4 costs about what gzip does and gives smaller pages; zstd is off: Safari and
-    # WeChat's WebView do not send it, and one coding fewer is one fewer path to test.
+    add_compression(app)
+    # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
+    # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    return app
+
+
+def add_compression(app: Starlette) -> None:
+    """Brotli, else gzip, for what the client accepts. Only text types are on starlette-compress's list, so
+    photos, voice notes and videos (already compressed) pass as they are, and so do event streams (above);
+    WebSockets are not HTTP and pass too. Brotli at quality 4 costs about what gzip does and makes smaller
+    pages; zstd is off: Safari and WeChat's WebView do not ask for it, and one coding fewer is one path fewer."""
     app.add_middleware(
         CompressMiddleware,
         zstd=False,
@@ -114,10 +123,6 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         gzip_level=6,
         minimum_size=500,
     )
-    # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
-    # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    return app
 
 
 async def _holds_demo_people(sessionmaker) -> bool:  # noqa: ANN001
