@@ -151,3 +151,19 @@ async def test_logging_out_renews_the_csrf_token_so_back_cannot_show_the_old_ses
     # Then the CSRF cookie of her session is gone, and the next page has a new one
     assert 'laoyou_csrf=""' in response.headers.get("set-cookie", "")
     assert csrf_in(await open_page(client, "/login")) != before
+
+
+async def test_a_briefings_headings_never_skip_a_level(client):
+    # Given a resident opening each briefing of her list on its own page
+    await log_in(client, RESIDENT_XIUSHAN)
+    links = sorted(set(re.findall(r'href="(/briefings/[^"/?]+)"', await open_page(client, "/briefings"))))
+    assert links
+    checked = 0
+    for link in links:
+        html = await open_page(client, link)
+        levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", html.split('<main id="main"', 1)[1])]
+        # Then the title is the h1 and every heading is at most one level below the one before (axe heading-order)
+        assert levels[0] == 1, link
+        assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), (link, levels)
+        checked += len(levels) > 1
+    assert checked  # a briefing with headings under its title ("Done today") was among them
