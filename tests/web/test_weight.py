@@ -167,3 +167,56 @@ async def test_a_briefings_headings_never_skip_a_level(client):
         assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), (link, levels)
         checked += len(levels) > 1
     assert checked  # a briefing with headings under its title ("Done today") was among them
+
+
+# --- budgets ----------------------------------------------------------------------------------------------
+
+PAGE_BUDGET = 30 * 1024  # a resident page and all it loads, as sent compressed (issue 16)
+JS_BUDGET = 30 * 1024  # of which scripts
+
+
+async def sent_size(client, path: str) -> int:  # noqa: ANN001
+    """Bytes on the wire for a phone that accepts brotli."""
+    async with client.stream("GET", path, headers={"Accept-Encoding": "gzip, deflate, br"}) as response:
+        assert response.status_code == 200, path
+        await response.aread()
+        return response.num_bytes_downloaded
+
+
+async def test_each_resident_page_with_all_it_loads_is_sent_in_at_most_30_kb(client, capsys):
+    from laoyou.web.routes import resident_pages
+
+    # Given a resident, her own pages and every page her home links to
+    await log_in(client, RESIDENT_XIUSHAN)
+    home = await open_page(client, "/")
+    linked = set(re.findall(r'href="(/[^"#]*)"', home)) - {"/sw.js"}
+    paths = sorted(set(resident_pages()) | linked | {"/settings"})
+    figures = []
+    for path in paths:
+        response = await client.get(path)
+        if response.status_code != 200 or not response.headers["content-type"].startswith("text/html"):
+            continue
+        html = response.text
+        # What a first visit loads: the stylesheet, the scripts (with app.js's own imports) and the images
+        styles = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+        scripts = re.findall(r'<script type="module" src="([^"]+)"', html)
+        if "data-read-aloud" in html:
+            scripts.append("/static/js/read-aloud.js")
+        if 'data-live="unread"' in html:
+            scripts.append("/static/js/live.js")
+        images = re.findall(r'<img[^>]+src="(/static/[^"]+)"', html)
+        page = await sent_size(client, path)
+        js = sum([await sent_size(client, s) for s in set(scripts)])
+        rest = sum([await sent_size(client, s) for s in set(styles) | set(images)])
+        figures.append((path, page, js, page + js + rest))
+    with capsys.disabled():
+        for path, page, js, total in figures:
+            print(
+                f"\n{path}: page {page / 1024:.1f} KB, js {js / 1024:.1f} KB, total {total / 1024:.1f} KB",
+                end="",
+            )
+    # Then each, with everything it loads, is at most 30 KB, of which scripts at most 30 KB
+    assert len(figures) >= 10
+    for path, _page, js, total in figures:
+        assert total <= PAGE_BUDGET, (path, total)
+        assert js <= JS_BUDGET, (path, js)
