@@ -1,30 +1,29 @@
-// Laoyou (老友) service worker.
+// Laoyou (老友) service worker. Served by the app (web/routes.py) after a first line, `const BUILD = {...}`:
+// this start's version and the shell's URLs, by the content-hashed names the pages ask for.
 // - Precaches the shell: the offline page, the stylesheet, the scripts, the icons and the manifest.
 // - Pages: network first; the last-seen pages are kept for reading offline; else the offline page.
-// - Static files: served from the cache and refreshed in the background.
-// - Never caches a POST or anything under /graphql. Logging out forgets the kept pages.
-// Bump VERSION when the shell changes: old caches are deleted on activation.
+// - A resident's pages are kept from the first page that asks (app.js): home, bills, my reports, the report
+//   form of every category and the offline page with the steward's number, so all of them open offline even
+//   if never opened. They are this person's: logging in or out forgets every kept page.
+// - Static files: a hashed name never changes, so it is served from the cache; a plain name is served from
+//   the cache and refreshed in the background.
+// - Never caches a POST or anything under /graphql.
+// A new BUILD.version (any static file or this file changed) installs anew; old caches go on activation.
 
-const VERSION = "2026-01-v1";
+/* global BUILD */
+const VERSION = BUILD.version;
 const SHELL_CACHE = `laoyou-shell-${VERSION}`;
 const PAGES_CACHE = `laoyou-pages-${VERSION}`;
-const MAX_PAGES = 30;
+const MAX_PAGES = 60; // the resident's own pages (about 25) and the last-seen others
 const OFFLINE_URL = "/offline";
 
-const SHELL = [
-  OFFLINE_URL,
-  "/static/css/app.css",
-  "/static/js/app.js",
-  "/static/js/read-aloud.js",
-  "/static/js/live.js",
-  "/static/icons/icon-192.png",
-  "/static/icons/icon-512.png",
-  "/static/icons/maskable-512.png",
-  "/manifest.webmanifest",
-];
+const SHELL = [OFFLINE_URL, ...BUILD.shell, "/manifest.webmanifest"];
 
 // Pages not worth keeping: one-time login links and the login forms.
-const NOT_KEPT = [/^\/card\//, /^\/login/, /^\/logout/];
+const NOT_KEPT = [/^\/card\//, /^\/login/, /^\/logout/, /^\/password/];
+// Posting these changes who is logged in: the kept pages were someone else's.
+const CHANGES_PERSON = [/^\/login\//, /^\/card\//, /^\/logout/];
+const HASHED = /\.[0-9a-f]{12}\.[a-z0-9]+$/;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -49,6 +48,35 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// A page says it was shown (app.js): keep it, since the worker may have come after it was loaded, and for a
+// resident, their pages too. Only what is missing is fetched, so this costs nothing once all are kept.
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type !== "shown" || typeof data.url !== "string" || !data.url.startsWith("/")) return;
+  const wanted = [data.url, ...(data.resident ? BUILD.pages : [])];
+  event.waitUntil(keepMissing(wanted));
+});
+
+let keeping = Promise.resolve();
+function keepMissing(paths) {
+  // One round at a time: two pages shown together must not fetch the same pages twice.
+  keeping = keeping.then(async () => {
+    const cache = await caches.open(PAGES_CACHE);
+    for (const path of paths) {
+      if (NOT_KEPT.some((re) => re.test(new URL(path, self.location.origin).pathname))) continue;
+      if (await cache.match(path, { ignoreVary: true })) continue;
+      try {
+        const response = await fetch(path, { credentials: "same-origin" });
+        // Not there, not theirs, or logged out meanwhile (sent to /login): nothing to keep.
+        if (response.ok && !response.redirected && response.type === "basic") await keepPage(path, response);
+      } catch {
+        return; // offline again: the next page shown tries again
+      }
+    }
+  }).catch(() => {});
+  return keeping;
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
@@ -63,17 +91,23 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(page(event, url));
     return;
   }
-  if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {
+  if (url.pathname.startsWith("/static/") && HASHED.test(url.pathname)) {
+    event.respondWith(cacheFirst(event));
+  } else if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {
     event.respondWith(staleWhileRevalidate(event));
   }
 });
 
-// A form posted by a page: straight to the network; after logging out, forget the kept pages;
-// after changing the language, fetch the offline page again in the new language.
+// A form posted by a page: straight to the network; after logging in or out, forget the kept pages (before
+// the next page is shown and kept) and fetch the offline page again, now naming nobody's steward; after
+// changing the language, fetch the offline page again in the new language.
 async function submit(event, url) {
   try {
     const response = await fetch(event.request);
-    if (url.pathname.startsWith("/logout")) event.waitUntil(caches.delete(PAGES_CACHE));
+    if (CHANGES_PERSON.some((re) => re.test(url.pathname))) {
+      await caches.delete(PAGES_CACHE);
+      event.waitUntil(refreshOffline());
+    }
     if (url.pathname === "/settings") event.waitUntil(refreshOffline());
     return response;
   } catch {
@@ -105,7 +139,10 @@ async function keepPage(request, response) {
   for (const old of keys.slice(0, Math.max(0, keys.length - MAX_PAGES))) await cache.delete(old);
 }
 
+// The person's own offline page (with their steward's number), else the shell's.
 async function offlinePage() {
+  const own = await (await caches.open(PAGES_CACHE)).match(OFFLINE_URL, { ignoreVary: true });
+  if (own) return own;
   const cache = await caches.open(SHELL_CACHE);
   const offline = await cache.match(OFFLINE_URL, { ignoreVary: true });
   if (offline) return offline;
@@ -121,6 +158,19 @@ async function refreshOffline() {
     if (response.ok) await (await caches.open(SHELL_CACHE)).put(OFFLINE_URL, response);
   } catch {
     // offline again: keep the old copy
+  }
+}
+
+async function cacheFirst(event) {
+  const cache = await caches.open(SHELL_CACHE);
+  const cached = await cache.match(event.request, { ignoreVary: true });
+  if (cached) return cached;
+  try {
+    const response = await fetch(event.request);
+    if (response.ok && response.type === "basic") event.waitUntil(cache.put(event.request, response.clone()));
+    return response;
+  } catch {
+    return new Response("", { status: 504 });
   }
 }
 

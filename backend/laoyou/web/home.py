@@ -49,7 +49,15 @@ async def notifications_read(page: Page) -> Response:
 
 
 async def offline(page: Page) -> Response:
-    return page.render("offline.html")
+    """What the service worker shows for a page it does not have; a resident's copy names whom to call."""
+    actor = page.context.actor
+    households = []
+    if actor.is_authenticated and not actor.is_staff:
+        viewer = (await page.run("OfflineContacts"))["viewer"]
+        own = set(viewer["ownHouseholdIds"])
+        households = sorted(viewer["households"], key=lambda h: h["id"] not in own)
+        households = [dict(h, own=h["id"] in own) for h in households]
+    return page.render("offline.html", households=households)
 
 
 PAGES = (

@@ -7,7 +7,8 @@ from urllib.parse import quote, unquote
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+from laoyou.graphql.context import CSRF_COOKIE
+from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf, secret_page
 
 PHONE_COOKIE = "laoyou_login_phone"  # the phone a code was just sent to, for the page that asks for the code
 
@@ -96,7 +97,7 @@ async def demo(page: Page) -> Response:
 
 async def card(page: Page) -> Response:
     # Opening the link only shows a button: link previews and scanners must not spend the card.
-    return page.render("card.html", token=page.request.path_params["token"])
+    return secret_page(page.render("card.html", token=page.request.path_params["token"]))
 
 
 async def card_login(page: Page) -> Response:
@@ -108,18 +109,25 @@ async def card_login(page: Page) -> Response:
     return page.redirect("/")
 
 
+def _renew_csrf(response: Response) -> Response:
+    """The next page gets a new CSRF token: a page of this session that Back restores from the back/forward
+    cache sees its token is no longer the cookie's and reloads (app.js), showing the login page instead."""
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
 async def logout(page: Page) -> Response:
     await form_with_csrf(page.request)
     if page.context.actor.is_authenticated:
         await page.run("Logout")
-    return page.redirect("/login")
+    return _renew_csrf(page.redirect("/login"))
 
 
 async def logout_everywhere(page: Page) -> Response:
     await form_with_csrf(page.request)
     if page.context.actor.is_authenticated:
         await page.run("LogoutEverywhere")
-    return page.redirect("/login")
+    return _renew_csrf(page.redirect("/login"))
 
 
 PAGES = (

@@ -127,6 +127,27 @@ class Can:
         return district_id.isdigit() and billing.can_bill_district(self._actor, int(district_id))
 
 
+# A page shown for a GET: for this browser only (never a shared proxy: pages hold the person's own data), and
+# checked with the server before it is shown again from the HTTP cache, so a fresh visit always gets a fresh
+# page. Not no-store: that keeps the page out of the back/forward cache, and Back on a slow phone would load it
+# all again. What Back shows after logging out is handled by app.js (logging out renews the CSRF cookie, so a
+# restored page of the old session reloads). Anything else (an answer to a form, a redirect, an error) and a
+# page holding a one-time secret (`secret_page`) is not kept at all.
+PAGE_CACHE = "private, no-cache"
+NOT_KEPT = "no-store"
+
+
+def page_cache_control(method: str, status: int) -> str:
+    return PAGE_CACHE if method == "GET" and status == 200 else NOT_KEPT
+
+
+def secret_page(response: Response) -> Response:
+    """A page holding a one-time secret (a login card's or a password link's token): kept nowhere, not even
+    for Back, so it cannot be shown again from this phone once it is spent."""
+    response.headers["Cache-Control"] = NOT_KEPT
+    return response
+
+
 class Page:
     """One page request: its GraphQL context, cookies to set, and the rendering."""
 
@@ -164,7 +185,9 @@ class Page:
                 secure=self.context.settings.cookie_secure,
                 path="/",
             )
-        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault(
+            "Cache-Control", page_cache_control(self.request.method, response.status_code)
+        )
         return response
 
     def render(self, template: str, status_code: int = 200, **data: Any) -> Response:

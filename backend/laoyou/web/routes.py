@@ -5,18 +5,25 @@ template, no JS needed."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laoyou.core import i18n
+from laoyou.web.assets import HashedStaticFiles, StaticAssets
 from laoyou.web.render import Page, make_templates
 
 
 def install_web(app: FastAPI) -> None:
     settings = app.state.settings
+    app.state.assets = StaticAssets(settings.pwa_dir / "static")
     app.state.templates = make_templates(settings)
+    app.state.templates.globals["static_url"] = app.state.assets.url
+    app.state.service_worker = service_worker_source(settings.pwa_dir / "sw.js", app.state.assets)
     from laoyou.web import billing as billing_pages
     from laoyou.web import briefings as briefing_pages
     from laoyou.web import cards as card_pages
@@ -47,7 +54,7 @@ def install_web(app: FastAPI) -> None:
     estate_pages.install(app)
     estate_import_pages.install(app)
     staff_pages.install(app)
-    app.mount("/static", StaticFiles(directory=settings.pwa_dir / "static"), name="static")
+    app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_api_route("/manifest.webmanifest", manifest, methods=["GET"], include_in_schema=False)
@@ -89,10 +96,42 @@ async def manifest(request: Request) -> Response:
     return Response(body, media_type="application/manifest+json")
 
 
+# The worker's shell: what every page needs offline, by the hashed names the pages ask for.
+SHELL_ASSETS = (
+    "css/app.css",
+    "js/app.js",
+    "icons/icon-192.png",
+    "icons/icon-512.png",
+    "icons/maskable-512.png",
+)
+# Scripts asked for by their plain names: app.js's imports (relative to it) and the pages' own script tags.
+SHELL_PLAIN = ("js/read-aloud.js", "js/live.js", "js/tickets.js")
+
+
+def resident_pages() -> list[str]:
+    """What a resident's phone keeps from the first page on, so each opens offline though never opened: the
+    report form of every category too, since a report made offline waits on the phone until it can be sent."""
+    from laoyou.web.tickets import EMERGENCIES, REPAIR_CATEGORIES
+
+    forms = [f"/repairs/new?category={category}" for category in (*EMERGENCIES, *REPAIR_CATEGORIES)]
+    return ["/", "/bills", "/repairs", "/repairs/new", *forms, "/repairs/new?kind=complaint", "/offline"]
+
+
+def service_worker_source(path: Path, assets: StaticAssets) -> str:
+    """sw.js after a first line naming this start's build: its version (a new one whenever a static file or
+    the worker changes, so browsers install the new worker and drop the old caches), the shell's URLs and a
+    resident's pages."""
+    source = path.read_text(encoding="utf-8")
+    version = hashlib.sha256((assets.version + source).encode()).hexdigest()[:12]
+    shell = [assets.url(name) for name in SHELL_ASSETS] + [f"/static/{name}" for name in SHELL_PLAIN]
+    build = json.dumps({"version": version, "shell": shell, "pages": resident_pages()}, separators=(",", ":"))
+    return f"const BUILD = {build};\n{source}"
+
+
 async def service_worker(request: Request) -> Response:
     # Served from the root so its scope covers every page.
-    return FileResponse(
-        request.app.state.settings.pwa_dir / "sw.js",
+    return Response(
+        request.app.state.service_worker,
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf, secret_page
 
 PEOPLE = "/staff/people"
 SET_PASSWORD = "/password/set"
@@ -84,7 +84,9 @@ async def issue_setup(page: Page) -> Response:
 
 
 async def set_password_form(page: Page) -> Response:
-    return page.render("staff/set_password.html", token=page.request.query_params.get("token", ""))
+    return secret_page(
+        page.render("staff/set_password.html", token=page.request.query_params.get("token", ""))
+    )
 
 
 async def set_password(page: Page) -> Response:

@@ -4,11 +4,32 @@
 const html = document.documentElement;
 
 // --- service worker: the shell and the last-seen pages for offline reading ------------------------------
+// Registered after the page has loaded (its install fetches must not slow this page down), then told which
+// page this is: the worker came too late to keep it, and for a resident it keeps their pages too (sw.js).
 if ("serviceWorker" in navigator) {
   window.addEventListener("load", () => {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+    navigator.serviceWorker.ready
+      .then((registration) => {
+        registration.active?.postMessage({
+          type: "shown",
+          url: location.pathname + location.search,
+          resident: Boolean(document.querySelector('meta[name="laoyou-offline"][content="resident"]')),
+        });
+      })
+      .catch(() => {});
   });
 }
+
+// --- Back after logging out or in as someone else -------------------------------------------------------
+// Pages may be kept in the back/forward cache. One restored from there whose CSRF token is no longer the
+// browser's belongs to a session that ended (logging out renews the token): load it afresh instead.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  const token = document.querySelector('meta[name="csrf-token"]')?.content;
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("laoyou_csrf="));
+  if (token && cookie?.slice("laoyou_csrf=".length) !== token) location.reload();
+});
 
 // --- "you are offline" note ----------------------------------------------------------------------------
 const offlineNote = document.querySelector("[data-offline-note]");

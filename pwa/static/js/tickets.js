@@ -158,8 +158,17 @@ async function render() {
   box.hidden = waiting.length === 0 && lastResults.size === 0;
 }
 
+// A client id of this phone's own. The server's (in the page) is for the form posted without this file: a form
+// opened offline is the phone's kept copy, whose id is the same every time, so a second report from it would
+// look like the first one sent again (the server keeps only the first report of an id).
+function newClientId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function setupForm(form) {
   const state = { voice: null };
+  form.querySelector('[name="client_id"]').value = newClientId();
   setupVoice(form, state);
   form.addEventListener("submit", async (event) => {
     if (!("indexedDB" in window)) return; // the plain form post still works
@@ -176,7 +185,7 @@ function setupForm(form) {
     const summary = `${picked} ${(form.querySelector('[name="description"]')?.value || "").slice(0, 30)}`.trim();
     await queuePut({ clientId, fields, photos, voice: state.voice, summary, queuedAt: Date.now() });
     // A fresh id for anything typed next on this page.
-    form.querySelector('[name="client_id"]').value = crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") : String(Date.now());
+    form.querySelector('[name="client_id"]').value = newClientId();
     await render();
     if (navigator.onLine === false) {
       button.disabled = false;
