@@ -39,7 +39,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import time_machine
 from hypothesis import HealthCheck, settings
@@ -58,7 +60,7 @@ from sqlmodel import col, select
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers
 from laoyou.billing.gateways.registry import gateways
-from laoyou.billing.gateways.sandbox import Delivery
+from laoyou.billing.gateways.sandbox import Delivery, SandboxOrder
 from laoyou.billing.models import Bill, Payment, PaymentMethod, Refund, RefundStatus
 from laoyou.billing.service.payments import LATE_MONEY_WINDOW, ORDER_LIFETIME
 from laoyou.core.errors import LaoyouError
@@ -69,6 +71,7 @@ from .helpers import actor_for, check_books
 FAULTS = st.sampled_from(["", "", "timeout", "5xx", "unsigned"])
 PICK = st.integers(min_value=0, max_value=1000)
 ARRIVAL = st.sampled_from(["now", "twice", "later", "never"])
+T = TypeVar("T")
 
 
 class Money(RuleBasedStateMachine):
@@ -89,8 +92,8 @@ class Money(RuleBasedStateMachine):
         self.refund_keys: list[tuple[int, int, str]] = []  # (payment, amount, key) of refunds asked
         self.reported: Counter[str] = Counter()
 
-    def run(self, coroutine):  # noqa: ANN001, ANN201
-        return await_only(coroutine)
+    def run(self, awaitable: Awaitable[T]) -> T:
+        return await_only(awaitable)
 
     def faulty(self, fault: str) -> None:
         self.sandbox.misbehaviour.answer = fault
@@ -120,7 +123,7 @@ class Money(RuleBasedStateMachine):
             )
         )
 
-    def orders(self) -> dict:
+    def orders(self) -> dict[str, SandboxOrder]:
         return {n: self.sandbox.server.orders[n] for n in self.trade_nos if n in self.sandbox.server.orders}
 
     # --- notifications ----------------------------------------------------------------------------------
