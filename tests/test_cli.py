@@ -366,3 +366,27 @@ def test_serve_takes_a_certificate_only_with_its_key(tmp_path):
         refused.stderr
     )
     assert not (tmp_path / "laoyou.sqlite3").exists()
+
+
+def test_check_config_names_the_official_account_for_paying_inside_wechat(tmp_path):
+    for name in ("merchant.pem", "platform.pem"):
+        (tmp_path / name).write_text("key")
+    wechat = READY | {
+        "LAOYOU_PAY_WECHAT_MCHID": "1900000001",
+        "LAOYOU_PAY_WECHAT_APPID": "wxd678efh567hg6787",
+        "LAOYOU_PAY_WECHAT_PRIVATE_KEY_FILE": str(tmp_path / "merchant.pem"),
+        "LAOYOU_PAY_WECHAT_PLATFORM_KEY_FILE": str(tmp_path / "platform.pem"),
+        "LAOYOU_PAY_PUBLIC_URL": "https://laoyou.example.cn",
+    }
+    checked = check_config(wechat, tmp_path)
+    assert "payments: in WeChat" in checked.stdout and "cannot pay" in checked.stdout
+    checked = check_config(wechat | {"LAOYOU_WECHAT_MP_APPID": "wxd678efh567hg6787"}, tmp_path)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "MISSING: LAOYOU_WECHAT_MP_APPID and LAOYOU_WECHAT_MP_SECRET go together" in checked.stdout
+    mismatched = wechat | {"LAOYOU_WECHAT_MP_APPID": "wxother", "LAOYOU_WECHAT_MP_SECRET": "s"}
+    checked = check_config(mismatched, tmp_path)
+    assert "MISSING: LAOYOU_WECHAT_MP_APPID must be LAOYOU_PAY_WECHAT_APPID" in checked.stdout
+    checked = check_config(
+        wechat | {"LAOYOU_WECHAT_MP_APPID": "wxd678efh567hg6787", "LAOYOU_WECHAT_MP_SECRET": "s"}, tmp_path
+    )
+    assert "JSAPI, official account wxd678efh567hg6787" in checked.stdout

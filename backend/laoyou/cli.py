@@ -152,6 +152,25 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         )
     if pay is not None and "wechat" in configured:
         lines += _wechat_report(pay, settings, need)
+        mp_given = bool(pay.wechat_mp_appid or pay.wechat_mp_secret)
+        lines.append(
+            ConfigLine(
+                "payments: in WeChat",
+                f"JSAPI, official account {pay.wechat_mp_appid}"
+                if pay.jsapi_configured()
+                else "not configured: inside WeChat's browser residents cannot pay (H5 does not work there)",
+                need(
+                    mp_given and not (pay.wechat_mp_appid and pay.wechat_mp_secret),
+                    "LAOYOU_WECHAT_MP_APPID and LAOYOU_WECHAT_MP_SECRET go together (the official account "
+                    "whose web authorisation tells the payer's openid)",
+                )
+                or need(
+                    mp_given and pay.wechat_mp_appid != pay.wechat_appid,
+                    "LAOYOU_WECHAT_MP_APPID must be LAOYOU_PAY_WECHAT_APPID: JSAPI orders are made for the "
+                    "official account whose openid pays",
+                ),
+            )
+        )
     if pay is not None and "alipay" in configured:
         alipay_url = pay.alipay_gateway_url
         lines.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 
 from sqlalchemy import func
@@ -75,3 +77,31 @@ async def refund_payment(session: AsyncSession, **request: Any) -> Refund:
     recorded = await billing.do_request_refund(session, **request)
     await session.commit()
     return await billing.do_send_refund(session, refund=recorded)
+
+
+def _first_pay_form(html: str) -> str:
+    start = html.index("data-pay-months")
+    return html[start : html.index("</form>", start)]
+
+
+def pay_form(html: str) -> dict[str, Any]:
+    """The fields the first home's Pay button on /bills sends as the page stands (every month still owed is
+    ticked), for posting to /bills/pay."""
+    form = _first_pay_form(html)
+    fields: dict[str, Any] = {
+        name: unescape(value)
+        for name, value in re.findall(
+            r'name="(csrf_token|household|key|method|expected)" value="([^"]*)"', form
+        )
+    }
+    fields["bill"] = re.findall(r'name="bill" value="([^"]*)"[^>]* checked', form)
+    fields["action"] = "pay"
+    return fields
+
+
+def months_owed(html: str) -> dict[str, int]:
+    """What each month's box in the first home's form says it owes (fen), as the page's script adds up."""
+    return {
+        b: int(f)
+        for b, f in re.findall(r'name="bill" value="([^"]*)" data-fen="(\d+)"', _first_pay_form(html))
+    }

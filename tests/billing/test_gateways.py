@@ -37,6 +37,7 @@ from .helpers import actor_for
 MCHID = "1230000109"
 APPID = "wxd678efh567hg6787"
 APIV3_KEY = b"0123456789abcdef0123456789abcdef"
+PAYER_IP = "203.0.113.7"  # the resident phone's address, as the trusted proxy tells it
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ async def test_wechat_request_is_signed_by_the_published_rule(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     # When an H5 order is created
     created = await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费")
+        OrderRequest(out_trade_no="LY1", amount_fen=4703, description="物业费", client_ip=PAYER_IP)
     )
     # Then the header carries every field, the body the amount in fen, and the H5 link comes back
     assert request_header_fields(seen["auth"]) == {
@@ -188,7 +189,9 @@ async def test_wechat_jsapi_and_native(keys):
 async def test_wechat_refuses_an_unsigned_response(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"h5_url": "x"})))
     with pytest.raises(InvalidNotification):
-        await gateway.create_order(OrderRequest(out_trade_no="LY1", amount_fen=1, description="x"))
+        await gateway.create_order(
+            OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP)
+        )
 
 
 async def test_wechat_order_query(keys):
@@ -500,7 +503,9 @@ async def test_wechat_order_expiry_and_close_follow_the_api(keys):
     gateway = wechat(keys, transport=httpx.MockTransport(handler))
     expires_at = datetime(2026, 6, 8, 2, 34, 56, tzinfo=UTC)
     await gateway.create_order(
-        OrderRequest(out_trade_no="LY1", amount_fen=1, description="x", expires_at=expires_at)
+        OrderRequest(
+            out_trade_no="LY1", amount_fen=1, description="x", client_ip=PAYER_IP, expires_at=expires_at
+        )
     )
     assert seen[-1][1]["time_expire"] == "2026-06-08T10:34:56+08:00"  # RFC 3339, Beijing time
     await gateway.close_order("LY1")

@@ -12,7 +12,7 @@ from laoyou.billing.models import RefusedNotification
 from laoyou.core.logs import BoundedLog
 
 from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_YUEYANG, login_demo
-from .helpers import MY_BILLS, PAY_BILLS, PAYMENT, check_books
+from .helpers import MY_BILLS, PAY_BILLS, PAYMENT, check_books, pay_form
 
 
 def key() -> str:
@@ -201,9 +201,8 @@ async def test_pages_pay_in_three_taps_and_show_the_receipt(gql, client, db):
     assert 'href="/bills"' in home.text  # tap 1: the bills tile
     bills = await client.get("/bills")
     assert bills.status_code == 200 and "amount-due" in bills.text
-    import re
 
-    form = dict(re.findall(r'name="(bill_ids|key|method)" value="([^"]*)"', bills.text))
+    form = pay_form(bills.text)
     # tap 2: pay
     paying = await client.post("/bills/pay", data={**form, "csrf_token": csrf})
     assert paying.status_code == 303 and paying.headers["location"].startswith("/pay/sandbox/")

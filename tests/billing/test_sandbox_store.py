@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlmodel import select
 
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import registry
 from laoyou.billing.models import Payment, SandboxOrder
 
-from .helpers import check_books
+from .helpers import check_books, pay_form
 
 
 async def test_an_order_started_before_a_restart_is_paid_after_it(client, db, monkeypatch):
@@ -20,7 +18,7 @@ async def test_an_order_started_before_a_restart_is_paid_after_it(client, db, mo
     await client.post("/login/demo", data={"phone": "+8613800000001", "csrf_token": csrf})
     csrf = client.cookies.get("laoyou_csrf")  # the login gave a new token; the pages now carry it
     bills = await client.get("/bills")
-    form = dict(re.findall(r'name="(bill_ids|key|method)" value="([^"]*)"', bills.text))
+    form = pay_form(bills.text)
     paying = await client.post("/bills/pay", data={**form, "csrf_token": csrf})
     cashier = paying.headers["location"]
     number = cashier.rsplit("/", 1)[-1]

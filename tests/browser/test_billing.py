@@ -127,6 +127,41 @@ def test_a_family_member_sees_and_pays_the_linked_household(new_context, own_ser
     assert all(b["period"] != period for b in own_server.graphql(token, MY_BILLS)["myBills"])
 
 
+def test_the_resident_pays_one_month_of_several(new_context, own_server):
+    # Given two new months owed, on the resident's bills at a phone's size (360×740)
+    first, second = fresh_bills(own_server), fresh_bills(own_server)
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
+    page.goto("/bills")
+    own = page.locator("section.bill-card").filter(has=page.get_by_role("heading", name="My home"))
+    boxes = own.get_by_role("checkbox")
+    # Then every month owed is ticked, in a label big enough for a shaky finger
+    assert boxes.count() >= 2 and all(boxes.nth(i).is_checked() for i in range(boxes.count()))
+    assert not tappable_too_small(page)
+    all_months = own.get_by_role("button", name=re.compile(r"^Pay ")).inner_text()
+    # When she leaves only the first new month ticked (by tapping the others' labels)
+    for i in range(boxes.count()):
+        if first not in boxes.nth(i).evaluate("box => box.closest('label').innerText"):
+            own.locator("label.choice").nth(i).click()
+    # Then the total and the button follow, before anything is sent
+    amount = re.search(rf"{first}: ([\d.]+) yuan", own.inner_text()).group(1)
+    pay = own.get_by_role("button", name=re.compile(r"^Pay "))
+    assert pay.inner_text() == f"Pay {amount} yuan" != all_months
+    assert own.locator("[data-total]").inner_text() == amount
+    # And paying it at the sandbox cashier pays that month alone
+    pay.click()
+    page.wait_for_url("**/pay/sandbox/*")
+    page.get_by_role("button", name="Confirm payment").click()
+    page.wait_for_url(re.compile(r"/payments/\d+$"))
+    assert "Paid. Thank you!" in page.inner_text("main")
+    receipt = page.locator("article.receipt").inner_text()
+    assert first in receipt and second not in receipt
+    page.goto("/bills")
+    owed = (
+        page.locator("section.bill-card").filter(has=page.get_by_role("heading", name="My home")).inner_text()
+    )
+    assert f"{first}:" not in owed and f"{second}:" in owed
+
+
 def resident_pages(new_context: Any, server: AppProcess) -> list[tuple[Any, str]]:
     """The resident's billing pages, each opened in its own tab: bills, the cashier, the result, the receipt."""
     fresh_bills(server)

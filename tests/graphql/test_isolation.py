@@ -527,12 +527,15 @@ QUERIES: dict[str, Entry] = {
     "myBills": E(lambda t: {"unpaidOnly": False}),
     "myAmountsDue": E(),
     "bill": E(lambda t: {"id": t.bill_id}),
+    "payPreview": E(lambda t: {"billIds": [t.bill_id]}),
     "payment": E(lambda t: {"id": t.payment_id}),
     "myPayments": E(),
+    "householdPayments": E(lambda t: {"householdId": t.household_id}),
     "paymentMethods": E(),
     "feePlans": E(lambda t: {"communityId": t.community_id}),
     "effectiveFeePlan": E(lambda t: {"communityId": t.community_id}),
     "billRun": E(lambda t: {"id": t.bill_run_id}),
+    "districtBillRun": E(lambda t: {"districtId": t.district_id, "period": t.month}),
     "collectionRate": E(
         lambda t: [
             {"period": t.period, "communityId": t.community_id},
@@ -733,8 +736,13 @@ MUTATIONS: dict[str, Entry] = {
         }
     ),
     "runBills": E(lambda t: {"communityId": t.community_id, "period": t.month}),
+    "runDistrictBills": E(lambda t: {"districtId": t.district_id, "period": t.month}),
     "payBills": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid(), "method": "sandbox"}),
     "refreshPayment": E(lambda t: {"id": t.payment_id}),
+    # Change nothing anywhere: the test app has no official account, and a state is this session's alone.
+    "beginWechatPayerLink": E(lambda t: {"returnPath": "/bills"}),
+    "linkWechatPayer": E(lambda t: {"code": "CODE", "state": "0000000000" + "0" * 32}),
+    "startCounterPayment": E(lambda t: {"billIds": [t.bill_id], "idempotencyKey": uid()}),
     "recordOfficePayment": E(
         lambda t: {
             "billIds": [t.bill_id],

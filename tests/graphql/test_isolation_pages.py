@@ -320,11 +320,29 @@ ROUTES: dict[tuple[str, str], Page] = {
         own_tables=frozenset({"refused_notification"}),
     ),
     ("GET", "/bills"): P(),
-    ("POST", "/bills/pay"): P(lambda t: Aim(form={"bill_ids": t.bill_id, "key": uid(), "method": "sandbox"})),
+    ("POST", "/bills/pay"): P(
+        lambda t: [
+            Aim(form={"bill": t.bill_id, "key": uid(), "method": "sandbox", "action": action})
+            for action in ("pay", "review")
+        ]
+    ),
     ("GET", "/payments/{payment_id}"): P(
         lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
     ),
     ("POST", "/payments/{payment_id}/refresh"): P(lambda t: Aim({"payment_id": t.pending_payment_id})),
+    # WeChat's way back: a state is bound to the session that asked, so another's code is refused.
+    ("GET", "/bills/wechat"): P(
+        lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
+    ),
+    ("POST", "/staff/households/{household_id}/bills/qr"): P(
+        lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
+    ),
+    ("GET", "/staff/payments/{payment_id}/qr"): P(
+        lambda t: [Aim({"payment_id": t.payment_id}), Aim({"payment_id": t.pending_payment_id})]
+    ),
+    ("POST", "/staff/payments/{payment_id}/qr/refresh"): P(
+        lambda t: Aim({"payment_id": t.pending_payment_id})
+    ),
     ("GET", "/receipts"): P(),
     ("GET", "/receipts/{payment_id}"): P(lambda t: Aim({"payment_id": t.payment_id})),
     # The sandbox cashier: only the person who owns the payment may see or confirm it.
@@ -351,6 +369,17 @@ ROUTES: dict[tuple[str, str], Page] = {
     ),
     ("POST", "/staff/households/{household_id}/bills/waive"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_id": t.bill_id, "reason": "伪造"})
+    ),
+    ("GET", "/staff/districts/{district_id}/billing"): P(lambda t: Aim({"district_id": t.district_id})),
+    ("POST", "/staff/districts/{district_id}/billing/run"): P(
+        lambda t: Aim({"district_id": t.district_id}, form={"period": t.month})
+    ),
+    ("GET", "/staff/payments/{payment_id}/refund"): P(lambda t: Aim({"payment_id": t.payment_id})),
+    ("POST", "/staff/payments/{payment_id}/refund"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造"})
+    ),
+    ("POST", "/staff/payments/{payment_id}/refund/send"): P(
+        lambda t: Aim({"payment_id": t.payment_id}, form={"amount": "0.01", "reason": "伪造", "key": uid()})
     ),
     ("GET", "/staff/communities/{community_id}/fee-plans"): P(
         lambda t: Aim({"community_id": t.community_id})

@@ -367,3 +367,17 @@ class SandboxOrder(SQLModel, table=True):
     time_expire: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
     refunds: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = utc_field(default_now=True)
+
+
+class WechatPayer(SQLModel, table=True):
+    """A person's openid under one official account, told by its web authorisation: what JSAPI pays as. An
+    openid means nothing under another app id, so it is kept per app id."""
+
+    __tablename__ = "wechat_payer"
+    __table_args__ = (UniqueConstraint("person_id", "appid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    appid: str = Field(max_length=32)
+    openid: str = Field(max_length=128)
+    updated_at: datetime = utc_field(default_now=True)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import segno
 import strawberry
 
 from laoyou.billing import models
 from laoyou.billing import service as billing
 from laoyou.billing.gateways.registry import gateways
+from laoyou.billing.gateways.wechatpay import WeChatPayGateway
 from laoyou.billing.money import capitals, yuan
+from laoyou.billing.service import payments as billing_payments
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError
 from laoyou.core.time import as_utc
 from laoyou.estates.schema import Building, Community, District, FloorArea, Household
 from laoyou.graphql.context import Info
@@ -31,8 +36,27 @@ ItemKindEnum = strawberry.enum(models.ItemKind, name="FeeItemKind")
 BillStatusEnum = strawberry.enum(models.BillStatus, name="BillStatus")
 PaymentMethodEnum = strawberry.enum(models.PaymentMethod, name="PaymentMethod")
 PaymentStatusEnum = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+RefundStatusEnum = strawberry.enum(
+    models.RefundStatus,
+    name="RefundStatus",
+    description="pending (asked, not confirmed: checked again automatically, never paid twice), succeeded, "
+    "failed (nothing moved)",
+)
 FundEnum = strawberry.enum(models.Fund, name="Fund")
 AccountEnum = strawberry.enum(models.Account, name="LedgerAccount")
+
+
+JSAPI_PACKAGE = billing_payments.JSAPI_PACKAGE
+
+
+@strawberry.type(description="The signed parameters of WeixinJSBridge.invoke('getBrandWCPayRequest').")
+class WechatPay:
+    app_id: str = strawberry.field(name="appId")
+    time_stamp: str = strawberry.field(name="timeStamp")
+    nonce_str: str = strawberry.field(name="nonceStr")
+    package: str
+    sign_type: str = strawberry.field(name="signType")
+    pay_sign: str = strawberry.field(name="paySign")
 
 
 @strawberry.type(description="An amount of money; fen is exact, the rest are for showing.")
@@ -56,6 +80,17 @@ def money(fen: int) -> Money:
 class HouseholdDue:
     household_id: strawberry.ID
     due: Money
+
+
+@strawberry.type(
+    description="Bills chosen to be paid together, checked as payBills checks them, and their total."
+)
+class PayPreview:
+    bills: list[Bill] = strawberry.field(description="Oldest first.")
+    total: Money
+    problem: str | None = strawberry.field(
+        description="Why they cannot be paid together, in the viewer's language; payBills would refuse them."
+    )
 
 
 @strawberry.type
@@ -203,6 +238,18 @@ class Bill:
     def outstanding(self) -> Money:
         return money(self.row.outstanding_fen)
 
+    @strawberry.field(
+        description="A payment of this bill still waiting for the payment service: paying the bill again waits "
+        "for it (payBills refuses the bill meanwhile)."
+    )
+    async def waiting_payment(self, info: Info) -> Payment | None:
+        if self.row.outstanding_fen <= 0:
+            return None
+        for payment in await info.context.loaders.waiting_payments_by_household.load(self.row.household_id):
+            if self.row.id in payment.bill_ids:
+                return Payment(row=payment)
+        return None
+
     @strawberry.field
     def is_trial_statement(self) -> bool:
         return self.row.status == models.BillStatus.statement.value
@@ -247,6 +294,39 @@ class Bill:
         return FeePlan(row=await info.context.loaders.fee_plan_by_id.load(self.row.plan_id))
 
 
+@strawberry.type(description="Money given back from a payment.")
+class Refund:
+    row: strawberry.Private[models.Refund]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id(self.row.id)
+
+    @strawberry.field(description="The refund's number at the payment service (out_refund_no).")
+    def number(self) -> str:
+        return self.row.out_refund_no or ""
+
+    @strawberry.field
+    def status(self) -> RefundStatusEnum:  # type: ignore[valid-type]
+        return models.RefundStatus(self.row.status)
+
+    @strawberry.field
+    def amount(self) -> Money:
+        return money(self.row.amount_fen)
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return as_utc(self.row.created_at)
+
+    @strawberry.field
+    def confirmed_at(self) -> datetime | None:
+        return as_utc(self.row.confirmed_at) if self.row.confirmed_at else None
+
+
 @strawberry.type(description="One payment: online, cash or bank transfer; its receipt once paid.")
 class Payment:
     row: strawberry.Private[models.Payment]
@@ -275,6 +355,16 @@ class Payment:
     def unapplied(self) -> Money:
         return money(self.row.unapplied_fen)
 
+    @strawberry.field(description="Newest first.")
+    async def refunds(self, info: Info) -> list[Refund]:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return [Refund(row=r) for r in reversed(rows)]
+
+    @strawberry.field(description="What may still be given back: paid, less refunds made or still pending.")
+    async def refundable(self, info: Info) -> Money:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return money(billing.refundable_fen(self.row, rows))
+
     @strawberry.field
     def receipt_number(self) -> str:
         return self.row.receipt_number
@@ -285,7 +375,54 @@ class Payment:
 
     @strawberry.field(description="Where to go to pay, while the payment is pending.")
     def pay_url(self) -> str:
-        return self.row.pay_url if self.row.status == models.PaymentStatus.pending.value else ""
+        url = self.row.pay_url
+        if self.row.status != models.PaymentStatus.pending.value or url.startswith(
+            (JSAPI_PACKAGE, "weixin://")
+        ):
+            return ""  # JSAPI and Native orders are paid in WeChat, through wechatPay and payQrSvg
+        return url
+
+    @strawberry.field(
+        description="Inside WeChat, while pending and only for the payer: what WeixinJSBridge's "
+        "getBrandWCPayRequest is handed, signed afresh by the merchant key."
+    )
+    def wechat_pay(self, info: Info) -> WechatPay | None:
+        row, person = self.row, info.context.actor.person
+        if (
+            row.status != models.PaymentStatus.pending.value
+            or not row.pay_url.startswith(JSAPI_PACKAGE)
+            or person is None
+            or row.payer_id != person.id
+        ):
+            return None
+        gateway = gateways(info.context.settings).get(row.method)
+        if not isinstance(gateway, WeChatPayGateway):
+            return None
+        signed = gateway.jsapi_params(row.pay_url.removeprefix(JSAPI_PACKAGE))
+        return WechatPay(
+            app_id=signed["appId"],
+            time_stamp=signed["timeStamp"],
+            nonce_str=signed["nonceStr"],
+            package=signed["package"],
+            sign_type=signed["signType"],
+            pay_sign=signed["paySign"],
+        )
+
+    @strawberry.field(
+        description="While pending, for an order paid by scanning (WeChat Pay Native, or the sandbox "
+        "cashier in the demo): the QR code as an SVG document."
+    )
+    def pay_qr_svg(self, info: Info) -> str | None:
+        row = self.row
+        if row.status != models.PaymentStatus.pending.value:
+            return None
+        if row.pay_url.startswith("weixin://"):
+            content = row.pay_url
+        elif row.method == models.PaymentMethod.sandbox.value and row.pay_url.startswith("/pay/sandbox/"):
+            content = info.context.settings.public_url.rstrip("/") + row.pay_url
+        else:
+            return None
+        return segno.make(content, error="m").svg_inline(scale=6, border=2, title=row.receipt_number)
 
     @strawberry.field
     def receipt_url(self) -> str | None:
@@ -298,6 +435,10 @@ class Payment:
     @strawberry.field
     def paid_at(self) -> datetime | None:
         return as_utc(self.row.paid_at) if self.row.paid_at else None
+
+    @strawberry.field(description="After it an online order takes no payment.")
+    def expires_at(self) -> datetime | None:
+        return as_utc(self.row.expires_at) if self.row.expires_at else None
 
     @strawberry.field
     async def bills(self, info: Info) -> list[Bill]:
@@ -344,6 +485,46 @@ class BillRun:
     @strawberry.field
     async def community(self, info: Info) -> Community:
         return Community(row=await info.context.loaders.community_by_id.load(self.row.community_id))
+
+
+@strawberry.type(description="One community's part of a district's bill run.")
+class DistrictRunLine:
+    community: Community
+    run: BillRun | None = strawberry.field(description="None until its run is started.")
+    problem: str | None = strawberry.field(
+        description="Why it is not billed (no active plan, a period its plan does not use), in the viewer's "
+        "language."
+    )
+
+
+@strawberry.type(description="A district's bill run for one period: every community's run, resumable.")
+class DistrictBillRun:
+    period: str
+    communities: list[DistrictRunLine]
+
+    @strawberry.field(description="Every community that can be billed is done.")
+    def finished(self) -> bool:
+        return all(
+            line.run is not None and line.run.row.finished_at is not None or line.problem
+            for line in self.communities
+        )
+
+
+def _district_run(info: Info, period: str, lines: list[billing.DistrictRunLine]) -> DistrictBillRun:
+    language = info.context.language
+    return DistrictBillRun(
+        period=period,
+        communities=[
+            DistrictRunLine(
+                community=Community(row=line.community),
+                run=BillRun(row=line.run) if line.run is not None else None,
+                problem=i18n.gettext(line.problem.message, language, **line.problem.params)
+                if line.problem
+                else None,
+            )
+            for line in lines
+        ],
+    )
 
 
 def _percent(permille: int) -> str:
@@ -462,6 +643,11 @@ class BillRunProgress:
 
 
 @strawberry.type
+class DistrictBillRunProgress:
+    district_run: DistrictBillRun
+
+
+@strawberry.type
 class PaymentSaved:
     payment: Payment
 
@@ -475,6 +661,7 @@ class BillSaved:
 class PaymentRefunded:
     payment: Payment
     amount: Money
+    refund: Refund
 
 
 @strawberry.type
@@ -494,12 +681,28 @@ class CommunityShare:
     amount: Money
 
 
+@strawberry.type
+class WechatAuthorization:
+    url: str = strawberry.field(
+        description="open.weixin.qq.com's authorisation page, with this session's state"
+    )
+
+
+@strawberry.type
+class WechatPayerLinked:
+    linked: bool
+
+
 CreateFeePlanError = error_type("CreateFeePlanError")
 ActivateFeePlanError = error_type("ActivateFeePlanError")
 AdoptPackageError = error_type("AdoptPackageError")
 RunBillsError = error_type("RunBillsError")
+RunDistrictBillsError = error_type("RunDistrictBillsError")
 PayBillsError = error_type("PayBillsError")
 RefreshPaymentError = error_type("RefreshPaymentError")
+BeginWechatPayerLinkError = error_type("BeginWechatPayerLinkError")
+LinkWechatPayerError = error_type("LinkWechatPayerError")
+StartCounterPaymentError = error_type("StartCounterPaymentError")
 RecordOfficePaymentError = error_type("RecordOfficePaymentError")
 WaiveBillError = error_type("WaiveBillError")
 CancelBillError = error_type("CancelBillError")
@@ -511,8 +714,16 @@ CreateFeePlanResult = result_union("CreateFeePlanResult", FeePlanSaved, CreateFe
 ActivateFeePlanResult = result_union("ActivateFeePlanResult", FeePlanSaved, ActivateFeePlanError)
 AdoptPackageResult = result_union("AdoptPackageResult", PackageAdopted, AdoptPackageError)
 RunBillsResult = result_union("RunBillsResult", BillRunProgress, RunBillsError)
+RunDistrictBillsResult = result_union(
+    "RunDistrictBillsResult", DistrictBillRunProgress, RunDistrictBillsError
+)
 PayBillsResult = result_union("PayBillsResult", PaymentSaved, PayBillsError)
 RefreshPaymentResult = result_union("RefreshPaymentResult", PaymentSaved, RefreshPaymentError)
+BeginWechatPayerLinkResult = result_union(
+    "BeginWechatPayerLinkResult", WechatAuthorization, BeginWechatPayerLinkError
+)
+LinkWechatPayerResult = result_union("LinkWechatPayerResult", WechatPayerLinked, LinkWechatPayerError)
+StartCounterPaymentResult = result_union("StartCounterPaymentResult", PaymentSaved, StartCounterPaymentError)
 RecordOfficePaymentResult = result_union("RecordOfficePaymentResult", PaymentSaved, RecordOfficePaymentError)
 WaiveBillResult = result_union("WaiveBillResult", BillSaved, WaiveBillError)
 CancelBillResult = result_union("CancelBillResult", BillSaved, CancelBillError)
@@ -594,6 +805,25 @@ class BillingQuery:
             for household_id, fen in billing.amounts_due(rows).items()
         ]
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Before paying: the total of the chosen bills, or why payBills would refuse them.",
+    )
+    async def pay_preview(self, info: Info, bill_ids: list[strawberry.ID]) -> PayPreview:
+        context = info.context
+        try:
+            rows = await billing.check_bills_to_pay(
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+            )
+        except LaoyouError as exc:
+            problem = i18n.gettext(exc.message, context.language, **exc.params)
+            return PayPreview(bills=[], total=money(0), problem=problem)
+        return PayPreview(
+            bills=[Bill(row=b) for b in rows], total=money(sum(b.outstanding_fen for b in rows)), problem=None
+        )
+
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def bill(self, info: Info, id: strawberry.ID) -> Bill:
         return Bill(
@@ -623,10 +853,29 @@ class BillingQuery:
         return connection(page, Payment)
 
     @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A household's payments, newest first: for its people and the staff who serve it.",
+    )
+    async def household_payments(
+        self, info: Info, household_id: strawberry.ID, first: int | None = None, after: str | None = None
+    ) -> Connection[Payment]:
+        limit, cursor = page_args(info, first, after)
+        page = await billing.list_household_payments(
+            info.context.session,
+            actor=info.context.actor,
+            household_id=decode_id(household_id),
+            first=limit,
+            after=cursor,
+        )
+        return connection(page, Payment)
+
+    @strawberry.field(
         permission_classes=[IsAuthenticated], description="Online ways to pay, the default first."
     )
     def payment_methods(self, info: Info) -> list[PaymentMethodEnum]:  # type: ignore[valid-type]
-        return [models.PaymentMethod(name) for name in gateways(info.context.settings).online_methods()]
+        registry = gateways(info.context.settings)
+        in_wechat = billing.in_wechat(info.context.actor.user_agent)
+        return [models.PaymentMethod(name) for name in registry.online_methods(in_wechat=in_wechat)]
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -655,6 +904,18 @@ class BillingQuery:
                 info.context.session, actor=info.context.actor, run_id=decode_id(id)
             )
         )
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Where each community of a district stands in its bill run for a period: for the "
+        "district's stewards and the admin.",
+    )
+    async def district_bill_run(self, info: Info, district_id: strawberry.ID, period: str) -> DistrictBillRun:
+        period = period.strip()[:10]
+        lines = await billing.district_bill_runs(
+            info.context.session, actor=info.context.actor, district_id=decode_id(district_id), period=period
+        )
+        return _district_run(info, period, lines)
 
     @strawberry.field(
         permission_classes=[IsStaff],
@@ -832,6 +1093,25 @@ class BillingMutation:
         return await mutation_boundary(info, RunBillsError, work)
 
     @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="Start or continue the bill run of every community of a district for a period, once for "
+        "all; press again to continue. For the district's stewards and the admin.",
+    )
+    async def run_district_bills(
+        self, info: Info, district_id: strawberry.ID, period: str
+    ) -> RunDistrictBillsResult:
+        context = info.context
+        period = period.strip()[:10]
+
+        async def work() -> DistrictBillRunProgress:
+            lines = await billing.do_run_district_bills(
+                context.session, actor=context.actor, district_id=decode_id(district_id), period=period
+            )
+            return DistrictBillRunProgress(district_run=_district_run(info, period, lines))
+
+        return await mutation_boundary(info, RunDistrictBillsError, work)
+
+    @strawberry.mutation(
         permission_classes=[IsAuthenticated],
         description="Pay bills of one household online, by default the first of paymentMethods; "
         "a retry with the same key returns the same payment.",
@@ -847,7 +1127,9 @@ class BillingMutation:
 
         async def work() -> PaymentSaved:
             registry = gateways(context.settings)
-            name = method.value if method is not None else registry.default_method()
+            in_wechat = billing.in_wechat(context.actor.user_agent)
+            name = method.value if method is not None else registry.default_method(in_wechat=in_wechat)
+            oauth = registry.wechat_oauth if in_wechat else None
             payment = await billing.do_pay_bills(
                 context.session,
                 actor=context.actor,
@@ -856,6 +1138,7 @@ class BillingMutation:
                 idempotency_key=idempotency_key,
                 gateway=registry.get(name) if name else None,
                 client_ip=context.actor.client_ip,
+                jsapi_appid=oauth.appid if oauth is not None else None,
             )
             return PaymentSaved(payment=Payment(row=payment))
 
@@ -881,6 +1164,71 @@ class BillingMutation:
             return PaymentSaved(payment=Payment(row=payment))
 
         return await mutation_boundary(info, RefreshPaymentError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Inside WeChat: where to send the browser so that WeChat says who is paying "
+        "(the official account's snsapi_base authorisation), coming back to returnPath.",
+    )
+    async def begin_wechat_payer_link(self, info: Info, return_path: str) -> BeginWechatPayerLinkResult:
+        context = info.context
+
+        async def work() -> WechatAuthorization:
+            url = billing.begin_wechat_payer_link(
+                actor=context.actor,
+                oauth=gateways(context.settings).wechat_oauth,
+                secret_key=context.settings.secret_key,
+                public_url=context.settings.public_url,
+                return_path=return_path,
+            )
+            return WechatAuthorization(url=url)
+
+        return await mutation_boundary(info, BeginWechatPayerLinkError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="WeChat came back with a code and this session's state: remember who pays in WeChat.",
+    )
+    async def link_wechat_payer(self, info: Info, code: str, state: str) -> LinkWechatPayerResult:
+        context = info.context
+
+        async def work() -> WechatPayerLinked:
+            await billing.do_link_wechat_payer(
+                context.session,
+                actor=context.actor,
+                oauth=gateways(context.settings).wechat_oauth,
+                secret_key=context.settings.secret_key,
+                code=code[:200],
+                state=state[:200],
+            )
+            return WechatPayerLinked(linked=True)
+
+        return await mutation_boundary(info, LinkWechatPayerError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="At the counter or for a printed bill: an order paid by scanning a QR code (WeChat Pay "
+        "Native; the sandbox cashier in the demo), so anyone can pay for the household.",
+    )
+    async def start_counter_payment(
+        self, info: Info, bill_ids: list[strawberry.ID], idempotency_key: str
+    ) -> StartCounterPaymentResult:
+        context = info.context
+
+        async def work() -> PaymentSaved:
+            registry = gateways(context.settings)
+            name = "wechat" if registry.get("wechat") is not None else "sandbox"
+            payment = await billing.do_start_counter_payment(
+                context.session,
+                actor=context.actor,
+                bill_ids=_ids(bill_ids[: billing.MAX_BILLS_PER_PAYMENT + 1]),
+                method=models.PaymentMethod(name),
+                idempotency_key=idempotency_key,
+                gateway=registry.get(name),
+            )
+            return PaymentSaved(payment=Payment(row=payment))
+
+        return await mutation_boundary(info, StartCounterPaymentError, work)
 
     @strawberry.mutation(
         permission_classes=[IsStaff], description="Cash or bank transfer taken at the office."
@@ -960,7 +1308,9 @@ class BillingMutation:
         async def work() -> PaymentRefunded:
             refund = await billing.do_send_refund(context.session, refund=recorded)
             payment = await context.session.get(models.Payment, refund.payment_id)
-            return PaymentRefunded(payment=Payment(row=payment), amount=money(refund.amount_fen))
+            return PaymentRefunded(
+                payment=Payment(row=payment), amount=money(refund.amount_fen), refund=Refund(row=refund)
+            )
 
         return await mutation_boundary(info, RefundPaymentError, work)
 

@@ -130,6 +130,18 @@ class Loaders:
         return self._get(billing_loaders.FeePlanItemsByPlanLoader)
 
     @property
+    def refunds_by_payment(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.RefundsByPaymentLoader)
+
+    @property
+    def waiting_payments_by_household(self) -> DataLoader:
+        from laoyou.billing import loaders as billing_loaders
+
+        return self._get(billing_loaders.WaitingPaymentsByHouseholdLoader)
+
+    @property
     def person_name_by_id(self) -> DataLoader:
         from laoyou.billing import loaders as billing_loaders
 

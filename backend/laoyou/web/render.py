@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
+from laoyou.billing import service as billing
 from laoyou.core import i18n
 from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.settings import Settings
@@ -120,6 +121,10 @@ class Can:
     def manage_residents(self) -> bool:
         """Adding and taking people off a household (estates.onboarding.do_add_resident)."""
         return self._actor.has(Role.steward, Role.admin)
+
+    def bill_district(self, district_id: str) -> bool:
+        """A district's bill run, once for all its communities (billing.can_bill_district)."""
+        return district_id.isdigit() and billing.can_bill_district(self._actor, int(district_id))
 
 
 class Page:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from laoyou.billing import ledger
 from laoyou.billing import service as billing
 from laoyou.billing.models import Fund
-from laoyou.billing.money import parse_yuan
+from laoyou.billing.money import parse_yuan, yuan
 from laoyou.core import i18n
 from laoyou.core.errors import LaoyouError
 from laoyou.core.time import SHANGHAI, utcnow
@@ -63,6 +63,40 @@ async def staff_run(page: Page) -> Response:
     return await staff_billing(page, run=data["run"])
 
 
+async def district_billing(
+    page: Page, *, district_run: dict | None = None, error: str | None = None, status_code: int = 200
+) -> Response:
+    """A district's bill run: one button for every community, and where each one stands."""
+    period = (page.request.query_params.get("period") or this_period())[:10]
+    if district_run is not None:
+        period = district_run["period"]
+    data = await page.run(
+        "DistrictBillingPage", districtId=page.request.path_params["district_id"], period=period
+    )
+    return page.render(
+        "billing/district_billing.html",
+        status_code=status_code,
+        district=data["district"],
+        district_run=district_run or data["districtBillRun"],
+        period=period,
+        error=error,
+    )
+
+
+async def district_run(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    data = (
+        await page.run(
+            "RunDistrictBills",
+            districtId=page.request.path_params["district_id"],
+            period=form.get("period", ""),
+        )
+    )["runDistrictBills"]
+    if data["__typename"] != "DistrictBillRunProgress":
+        return await district_billing(page, error=data["message"], status_code=400)
+    return await district_billing(page, district_run=data["districtRun"])
+
+
 async def staff_household(
     page: Page, *, error: str | None = None, done: str | None = None, status_code: int = 200
 ) -> Response:
@@ -72,6 +106,8 @@ async def staff_household(
         status_code=status_code,
         household=data["household"],
         bills=data["householdBills"]["nodes"],
+        payments=data["householdPayments"]["nodes"],
+        owed_bill_ids=[b["id"] for b in data["householdBills"]["nodes"] if b["outstanding"]["fen"] > 0],
         error=error,
         done=done,
         key=secrets.token_urlsafe(16),
@@ -103,6 +139,33 @@ async def staff_cash(page: Page) -> Response:
     return await staff_household(page, done=data["payment"]["receiptNumber"])
 
 
+async def staff_counter_qr(page: Page) -> Response:
+    """At the counter or for a printed bill: every bill still owed, as one order paid by scanning a QR code."""
+    form = await form_with_csrf(page.request)
+    data = (
+        await page.run(
+            "StartCounterPayment",
+            billIds=[b for b in form.get("bill_ids", "").split(",") if b],
+            idempotencyKey=form.get("key", ""),
+        )
+    )["startCounterPayment"]
+    if data["__typename"] != "PaymentSaved":
+        return await staff_household(page, error=data["message"], status_code=400)
+    return page.redirect(f"/staff/payments/{data['payment']['id']}/qr")
+
+
+async def staff_counter_qr_page(page: Page) -> Response:
+    data = await page.run("CounterPaymentPage", id=page.request.path_params["payment_id"])
+    return page.render("billing/counter_qr.html", payment=data["payment"])
+
+
+async def staff_counter_qr_refresh(page: Page) -> Response:
+    await form_with_csrf(page.request)
+    payment_id = page.request.path_params["payment_id"]
+    await page.run("RefreshPayment", id=payment_id)
+    return page.redirect(f"/staff/payments/{payment_id}/qr")
+
+
 async def staff_waive(page: Page) -> Response:
     form = await form_with_csrf(page.request)
     data = (await page.run("WaiveBill", id=form.get("bill_id", ""), reason=form.get("reason", "")))[
@@ -111,6 +174,73 @@ async def staff_waive(page: Page) -> Response:
     if data["__typename"] != "BillSaved":
         return await staff_household(page, error=data["message"], status_code=400)
     return page.redirect(f"/staff/households/{page.request.path_params['household_id']}/bills")
+
+
+def _refund_form(page: Page, form: dict[str, str]) -> tuple[int | None, str, str | None]:
+    """The amount (fen) and reason a steward wrote, or the mistake to show on the form."""
+    language = page.context.language
+    try:
+        amount = parse_yuan(form.get("amount", ""))
+    except ValueError:
+        return None, form.get("reason", ""), i18n.gettext("Enter an amount above zero.", language)
+    reason = form.get("reason", "").strip()
+    if not reason:
+        return amount, reason, i18n.gettext("Say why the money is refunded.", language)
+    return amount, reason, None
+
+
+async def refund_page(
+    page: Page,
+    *,
+    step: str = "form",
+    form: dict[str, str] | None = None,
+    refund: dict | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """Give money back from a payment: the amount (the whole remaining by default) and a reason, a step to
+    confirm them, then what the payment service said, in plain words, with the refund's number."""
+    data = await page.run("RefundPage", id=page.request.path_params["payment_id"])
+    return page.render(
+        "billing/refund.html",
+        status_code=status_code,
+        payment=data["payment"],
+        step=step,
+        form=form or {},
+        refund=refund,
+        error=error,
+    )
+
+
+async def refund_check(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    amount, reason, error = _refund_form(page, form)
+    if error:
+        return await refund_page(page, form=form, error=error, status_code=400)
+    return await refund_page(
+        page,
+        step="confirm",
+        form={"amount": yuan(amount), "reason": reason, "key": secrets.token_urlsafe(16)},
+    )
+
+
+async def refund_send(page: Page) -> Response:
+    form = await form_with_csrf(page.request)
+    amount, reason, error = _refund_form(page, form)
+    if error:
+        return await refund_page(page, form=form, error=error, status_code=400)
+    data = (
+        await page.run(
+            "RefundPayment",
+            id=page.request.path_params["payment_id"],
+            amountFen=amount,
+            reason=reason,
+            idempotencyKey=form.get("key", ""),
+        )
+    )["refundPayment"]
+    if data["__typename"] != "PaymentRefunded":
+        return await refund_page(page, form=form, error=data["message"], status_code=400)
+    return await refund_page(page, step="done", refund=data["refund"])
 
 
 async def fee_plans(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -351,9 +481,17 @@ async def staff_entry(page: Page) -> Response:
 PAGES = (
     PageRoute("GET", "/staff/communities/{community_id}/billing", staff_billing),
     PageRoute("POST", "/staff/communities/{community_id}/billing/run", staff_run),
+    PageRoute("GET", "/staff/districts/{district_id}/billing", district_billing, staff=True),
+    PageRoute("POST", "/staff/districts/{district_id}/billing/run", district_run, staff=True),
     PageRoute("GET", "/staff/households/{household_id}/bills", staff_household),
     PageRoute("POST", "/staff/households/{household_id}/bills/cash", staff_cash),
     PageRoute("POST", "/staff/households/{household_id}/bills/waive", staff_waive),
+    PageRoute("GET", "/staff/payments/{payment_id}/refund", refund_page, staff=True),
+    PageRoute("POST", "/staff/payments/{payment_id}/refund", refund_check, staff=True),
+    PageRoute("POST", "/staff/payments/{payment_id}/refund/send", refund_send, staff=True),
+    PageRoute("POST", "/staff/households/{household_id}/bills/qr", staff_counter_qr, staff=True),
+    PageRoute("GET", "/staff/payments/{payment_id}/qr", staff_counter_qr_page, staff=True),
+    PageRoute("POST", "/staff/payments/{payment_id}/qr/refresh", staff_counter_qr_refresh, staff=True),
     PageRoute("GET", "/staff/communities/{community_id}/fee-plans", fee_plans),
     PageRoute("POST", "/staff/communities/{community_id}/fee-plans", create_plan),
     PageRoute("POST", "/staff/communities/{community_id}/fee-plans/{plan_id}/activate", activate_plan),

@@ -14,11 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from laoyou.billing.gateways import Gateway
 from laoyou.billing.gateways.sandbox import SandboxGateway
+from laoyou.billing.gateways.wechat_oauth import WeChatOAuth
 from laoyou.core.settings import Settings, get_settings
 
 
 class PaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LAOYOU_PAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LAOYOU_PAY_", extra="ignore", populate_by_name=True)
 
     default_method: str = Field(
         "",
@@ -47,6 +48,15 @@ class PaySettings(BaseSettings):
     wechat_public_key_id: str = Field("", description="the platform public key's id (公钥模式), PUB_KEY_ID_…")
     wechat_public_key_file: Path | None = None
     alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    wechat_mp_appid: str = Field(
+        "",
+        validation_alias="LAOYOU_WECHAT_MP_APPID",
+        description="the official account (公众号) whose web authorisation tells a payer's openid inside "
+        "WeChat; JSAPI orders are made for it, so it is also LAOYOU_PAY_WECHAT_APPID",
+    )
+    wechat_mp_secret: str = Field(
+        "", validation_alias="LAOYOU_WECHAT_MP_SECRET", description="that official account's AppSecret"
+    )
     alipay_app_id: str = ""
     alipay_seller_id: str = Field(
         "",
@@ -55,6 +65,14 @@ class PaySettings(BaseSettings):
     )
     alipay_private_key_file: Path | None = None
     alipay_public_key_file: Path | None = None
+
+    def jsapi_configured(self) -> bool:
+        """Paying inside WeChat: WeChat Pay, and the official account its orders are made for."""
+        return (
+            "wechat" in self.configured()
+            and bool(self.wechat_mp_appid and self.wechat_mp_secret)
+            and self.wechat_mp_appid == self.wechat_appid
+        )
 
     def configured(self) -> list[str]:
         """The real gateways whose merchant settings are given."""
@@ -144,16 +162,21 @@ class Gateways:
                 proxy=s.proxy,
             )
 
+        self.wechat_oauth = (
+            WeChatOAuth(appid=s.wechat_mp_appid, secret=s.wechat_mp_secret) if s.jsapi_configured() else None
+        )
+
     def get(self, name: str) -> Gateway | None:
         return self.by_name.get(name)
 
-    def online_methods(self) -> list[str]:
-        """The default first."""
-        default = self.settings.default_method
+    def online_methods(self, *, in_wechat: bool = False) -> list[str]:
+        """The default first; inside WeChat, WeChat Pay first when it can be paid there (JSAPI): WeChat's
+        browser opens neither WeChat Pay's H5 pages nor Alipay."""
+        default = "wechat" if in_wechat and self.wechat_oauth is not None else self.settings.default_method
         return sorted(self.by_name, key=lambda name: name != default)
 
-    def default_method(self) -> str | None:
-        return next(iter(self.online_methods()), None)
+    def default_method(self, *, in_wechat: bool = False) -> str | None:
+        return next(iter(self.online_methods(in_wechat=in_wechat)), None)
 
 
 _gateways: Gateways | None = None  # demo and dev: with the sandbox

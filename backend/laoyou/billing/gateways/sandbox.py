@@ -550,16 +550,18 @@ class SandboxGateway:
         )
 
     async def create_order(self, order: OrderRequest) -> OrderCreated:
-        return await self.adapter.create_order(
+        """Every order is paid at the sandbox's own cashier page, tapped or scanned, never at WeChat's H5 page,
+        so it is made as Native (an H5 order needs the payer's address, which a test's caller may lack)."""
+        await self.adapter.create_order(
             OrderRequest(
                 out_trade_no=order.out_trade_no,
                 amount_fen=order.amount_fen,
                 description=order.description,
-                client_ip=order.client_ip,
-                kind="h5",
+                kind="native",
                 expires_at=order.expires_at,
             )
         )
+        return OrderCreated(pay_url=f"/pay/sandbox/{order.out_trade_no}")
 
     async def query_order(self, out_trade_no: str) -> TradeResult:
         return await self.adapter.query_order(out_trade_no)

@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 from datetime import datetime
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -303,10 +304,7 @@ class WeChatPayGateway:
         if order.kind == "native":
             data = await self._request("POST", "/v3/pay/transactions/native", payload)
             return OrderCreated(code_url=data["code_url"])
-        payload["scene_info"] = {
-            "payer_client_ip": order.client_ip or "127.0.0.1",
-            "h5_info": {"type": "Wap"},
-        }
+        payload["scene_info"] = {"payer_client_ip": h5_payer_ip(order.client_ip), "h5_info": {"type": "Wap"}}
         data = await self._request("POST", "/v3/pay/transactions/h5", payload)
         return OrderCreated(pay_url=data["h5_url"])
 
@@ -450,6 +448,24 @@ class WeChatPayGateway:
 def time_expire(moment: datetime) -> str:
     """The order's time_expire as the API documents it: RFC 3339 in Beijing time, 2026-06-08T10:34:56+08:00."""
     return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+def is_payer_address(text: str) -> bool:
+    """An address a phone can have: not a loopback or unspecified one, which is what a request seems to come
+    from when its reverse proxy is not trusted (LAOYOU_TRUSTED_PROXIES) and the proxy's header is ignored."""
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified)
+
+
+def h5_payer_ip(client_ip: str) -> str:
+    """H5 requires the payer's own address (IPv4 or IPv6), which WeChat Pay compares with the phone's; one not
+    known is refused here rather than replaced by an address that is not the payer's."""
+    if not is_payer_address(client_ip):
+        raise GatewayRefused("the payer's address is not known: H5 needs scene_info.payer_client_ip")
+    return client_ip
 
 
 def url_path(url: str) -> str:

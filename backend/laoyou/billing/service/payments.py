@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
@@ -22,6 +23,7 @@ from laoyou.billing.gateways import (
     TradeState,
     unit_of_work,
 )
+from laoyou.billing.gateways.wechatpay import is_payer_address
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import (
     Account,
@@ -45,6 +47,7 @@ from laoyou.billing.service.common import (
     log,
     request_fingerprint,
 )
+from laoyou.billing.service.wechat import wechat_openid
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
 from laoyou.core.pagination import Page
@@ -54,6 +57,7 @@ from laoyou.estates import service as estates
 from laoyou.estates.models import Household
 
 MAX_BILLS_PER_PAYMENT = 24
+JSAPI_PACKAGE = "prepay_id="  # a JSAPI order keeps, as its pay_url, the package WeixinJSBridge is handed
 # How long an online order can be paid. The gateway is told (time_expire), and reconciliation closes the order
 # there once it has passed, before the payment is failed here.
 ORDER_LIFETIME = timedelta(hours=2)
@@ -91,6 +95,81 @@ async def _payable_bills(session: AsyncSession, bill_ids: list[int]) -> list[Bil
     return bills
 
 
+async def waiting_payments_by_household(
+    session: AsyncSession, household_ids: list[int]
+) -> dict[int, list[Payment]]:
+    """Households' online payments still waiting for the gateway's word, oldest first."""
+    found: dict[int, list[Payment]] = {}
+    rows = await session.exec(
+        select(Payment)
+        .where(col(Payment.household_id).in_(household_ids), Payment.status == PaymentStatus.pending.value)
+        .order_by(Payment.id)
+    )
+    for payment in rows:
+        found.setdefault(payment.household_id, []).append(payment)
+    return found
+
+
+async def waiting_payments(session: AsyncSession, *, household_id: int) -> list[Payment]:
+    return (await waiting_payments_by_household(session, [household_id])).get(household_id, [])
+
+
+def _resumable(
+    payment: Payment, *, actor: Actor, bill_ids: list[int], method: PaymentMethod, kind: str
+) -> bool:
+    """The payer's own order for exactly these bills, paid the same way (a JSAPI order inside WeChat, another
+    outside) and still open at the gateway: pressing Pay again after leaving the cashier goes back to it
+    rather than being refused."""
+    expires_at = payment.expires_at and as_utc(payment.expires_at)
+    return (
+        payment.payer_id == actor.person_id
+        and payment.method == method.value
+        and payment.pay_url.startswith(JSAPI_PACKAGE) == (kind == "jsapi")
+        and sorted(payment.bill_ids) == sorted(bill_ids)
+        and bool(payment.pay_url)
+        and expires_at is not None
+        and expires_at > utcnow() + timedelta(minutes=5)
+    )
+
+
+async def _owed_bills(session: AsyncSession, *, actor: Actor, bill_ids: list[int]) -> list[Bill]:
+    actor.require_login()
+    bills = await _payable_bills(session, bill_ids)
+    if bills[0].household_id not in actor.household_ids:
+        raise NotFound()
+    if any(b.outstanding_fen <= 0 for b in bills):
+        raise LaoyouError(ErrorCode.NOTHING_TO_PAY, "Nothing is owed on these bills.", field="billIds")
+    return sorted(bills, key=lambda b: (b.period_start, b.id))
+
+
+def _check_not_waiting(bills: list[Bill], waiting: list[Payment]) -> None:
+    busy: set[int] = set()
+    for payment in waiting:
+        busy |= {b.id for b in bills} & set(payment.bill_ids)
+    if busy:
+        raise LaoyouError(
+            ErrorCode.PAYMENT_WAITING,
+            "A payment for %(period)s is still waiting for the payment service. Open it in My receipts.",
+            field="billIds",
+            period=next(b.period for b in bills if b.id in busy),
+        )
+
+
+async def check_bills_to_pay(session: AsyncSession, *, actor: Actor, bill_ids: list[int]) -> list[Bill]:
+    """The bills a resident (or family, for a linked household) chose to pay online, oldest first, or why not.
+
+    Every one must be of one of the payer's households, still owed, and in no payment still waiting for the
+    gateway (two open orders for one month could both be paid: the second's money would only be held).
+
+    Older months are not forced first: a resident who disputes an old month (a complaint not yet settled)
+    may still pay this one. The page lists the months oldest first and ticks every one, and overdue
+    reminders go on asking for what is left.
+    """
+    bills = await _owed_bills(session, actor=actor, bill_ids=bill_ids)
+    _check_not_waiting(bills, await waiting_payments(session, household_id=bills[0].household_id))
+    return bills
+
+
 async def do_pay_bills(
     session: AsyncSession,
     *,
@@ -100,11 +179,15 @@ async def do_pay_bills(
     idempotency_key: str,
     gateway: Gateway | None,
     client_ip: str = "",
+    jsapi_appid: str | None = None,
 ) -> Payment:
-    """A resident, or family for a linked household, starts paying one or several bills online.
+    """A resident, or family for a linked household, starts paying one or several bills online (check_bills_to_pay
+    says which may be paid together).
 
     A retry with the same key returns the first payment; the same key with other bills is refused. A method
-    this process has no gateway for (none at all, or the sandbox in production) is refused.
+    this process has no gateway for (none at all, or the sandbox in production) is refused. With
+    `jsapi_appid` (inside WeChat) the order is paid in WeChat as the person's openid under that official
+    account, which must be known first; otherwise WeChat Pay is H5, which needs the payer's address.
     """
     actor.require_login()
     key = check_idempotency_key(idempotency_key)
@@ -120,9 +203,100 @@ async def do_pay_bills(
         return existing
     if method is None or not method.is_online or gateway is None:
         raise LaoyouError(ErrorCode.INVALID, "That way of paying is not available.", field="method")
+    bills = await _owed_bills(session, actor=actor, bill_ids=bill_ids)
+    waiting = await waiting_payments(session, household_id=bills[0].household_id)
+    kind, openid = "h5", ""
+    if method == PaymentMethod.wechat and jsapi_appid:
+        kind, openid = "jsapi", await wechat_openid(session, person_id=actor.person_id, appid=jsapi_appid)
+        if not openid:
+            raise LaoyouError(
+                ErrorCode.WECHAT_PAYER_UNKNOWN, "WeChat must first tell us who is paying.", field="method"
+            )
+    elif method == PaymentMethod.wechat and not is_payer_address(client_ip):
+        raise LaoyouError(
+            ErrorCode.INVALID,
+            "Your phone's network address could not be told, and WeChat Pay needs it. "
+            "Please pay inside WeChat or at the office.",
+            field="method",
+        )
+    resumed = next(
+        (p for p in waiting if _resumable(p, actor=actor, bill_ids=bill_ids, method=method, kind=kind)), None
+    )
+    if resumed is not None:
+        return resumed
+    return await _start_online_order(
+        session,
+        bills=bills,
+        payer_id=actor.person_id,
+        method=method,
+        gateway=gateway,
+        order=OrderRequest("", 0, "", client_ip=client_ip, kind=kind, payer_openid=openid),
+        key=key,
+        fingerprint=fingerprint,
+        waiting=waiting,
+    )
+
+
+async def do_start_counter_payment(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    bill_ids: list[int],
+    method: PaymentMethod | None,
+    idempotency_key: str,
+    gateway: Gateway | None,
+) -> Payment:
+    """At the office counter, or for a printed bill: an order shown as a QR code (WeChat Pay Native), so the
+    resident, or a son or daughter anywhere, scans it and pays. Staff who may write the community's books
+    start it; the money is the household's like any other payment."""
+    actor.require_login()
+    key = check_idempotency_key(idempotency_key)
+    fingerprint = request_fingerprint(bills=sorted(bill_ids), method=method.value if method else "", qr=True)
+    existing = await _existing(session, actor.person_id, key)
+    if existing is not None:
+        if existing.request_hash != fingerprint:
+            raise LaoyouError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "This payment was already started with other details.",
+                field="idempotencyKey",
+            )
+        return existing
+    if method not in (PaymentMethod.wechat, PaymentMethod.sandbox) or gateway is None:
+        raise LaoyouError(ErrorCode.INVALID, "Paying by QR code is not available.", field="method")
     bills = await _payable_bills(session, bill_ids)
-    if bills[0].household_id not in actor.household_ids:
-        raise NotFound()
+    for bill in bills:
+        await access_bill(session, actor=actor, bill_id=bill.id)
+    await check_can_write(session, actor, bills[0].community_id)
+    return await _start_online_order(
+        session,
+        bills=bills,
+        payer_id=actor.person_id,
+        method=method,
+        gateway=gateway,
+        order=OrderRequest("", 0, "", kind="native"),
+        key=key,
+        fingerprint=fingerprint,
+    )
+
+
+async def _start_online_order(
+    session: AsyncSession,
+    *,
+    bills: list[Bill],
+    payer_id: int,
+    method: PaymentMethod,
+    gateway: Gateway,
+    order: OrderRequest,
+    key: str,
+    fingerprint: str,
+    waiting: list[Payment] | None = None,
+) -> Payment:
+    """Create the order at the gateway for what the bills owe, then the pending payment; `order` says how it
+    is paid (kind, the payer's address or openid). No bill may be in another order still waiting (`waiting`,
+    the household's, when the caller has them already)."""
+    if waiting is None:
+        waiting = await waiting_payments(session, household_id=bills[0].household_id)
+    _check_not_waiting(bills, waiting)
     amount = sum(b.outstanding_fen for b in bills)
     if amount <= 0 or any(b.outstanding_fen <= 0 for b in bills):
         raise LaoyouError(ErrorCode.NOTHING_TO_PAY, "Nothing is owed on these bills.", field="billIds")
@@ -134,11 +308,11 @@ async def do_pay_bills(
     try:
         with unit_of_work(session):
             created = await gateway.create_order(
-                OrderRequest(
+                replace(
+                    order,
                     out_trade_no=out_trade_no,
                     amount_fen=amount,
                     description=f"{community.name} 物业费 {periods}"[:127],
-                    client_ip=client_ip,
                     expires_at=expires_at,
                 )
             )
@@ -151,13 +325,15 @@ async def do_pay_bills(
         household_id=household.id,
         community_id=household.community_id,
         district_id=household.district_id,
-        payer_id=actor.person_id,
+        payer_id=payer_id,
         method=method.value,
         amount_fen=amount,
         status=PaymentStatus.pending.value,
         out_trade_no=out_trade_no,
         receipt_number=_new_receipt_no(household.community_id),
-        pay_url=created.pay_url or created.code_url,
+        # Where paying goes on: a page (H5, Alipay, the sandbox cashier), a QR code's content (Native), or the
+        # prepay package the WeChat bridge is handed (JSAPI), signed afresh each time it is shown.
+        pay_url=created.pay_url or created.code_url or created.jsapi_params.get("package", ""),
         idempotency_key=key,
         request_hash=fingerprint,
         bill_ids=[b.id for b in bills],
@@ -561,6 +737,18 @@ async def list_my_payments(
     query = select(Payment).where(
         (Payment.payer_id == actor.person_id) | col(Payment.household_id).in_(households)
     )
+    if after is not None:
+        query = query.where(Payment.id < after)
+    rows = list(await session.exec(query.order_by(col(Payment.id).desc()).limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
+
+
+async def list_household_payments(
+    session: AsyncSession, *, actor: Actor, household_id: int, first: int, after: int | None
+) -> Page[Payment]:
+    """A household's payments, newest first, for its own people and the staff who serve it."""
+    await estates.access_household(session, actor=actor, household_id=household_id)
+    query = select(Payment).where(Payment.household_id == household_id)
     if after is not None:
         query = query.where(Payment.id < after)
     rows = list(await session.exec(query.order_by(col(Payment.id).desc()).limit(first + 1)))

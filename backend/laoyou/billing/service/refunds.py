@@ -112,6 +112,14 @@ async def _lock_payment(session: AsyncSession, payment_id: int) -> Payment:
     ).one()
 
 
+def refundable_fen(payment: Payment, refunds: list[Refund]) -> int:
+    """_refundable for a payment whose refunds are at hand (a page listing them): nothing once not paid."""
+    if payment.status != PaymentStatus.paid.value:
+        return 0
+    asked = sum(r.amount_fen for r in refunds if r.status == RefundStatus.pending.value)
+    return payment.amount_fen - payment.refunded_fen - asked
+
+
 async def _refundable(session: AsyncSession, payment: Payment) -> int:
     """What is left to give back: paid, less what was refunded and what refunds still pending ask for."""
     asked = await session.scalar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.models import Role
 from laoyou.billing import ledger
 from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import Account, Bill, BillRun, BillStatus, FeePlan, FeePlanItem, ItemKind, Phase
@@ -24,11 +26,11 @@ from laoyou.billing.service.common import (
     load_community,
 )
 from laoyou.billing.service.plans import effective_plan, items_for_community
-from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
+from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
-from laoyou.estates.models import Household, Unit
+from laoyou.estates.models import Community, Household, Unit
 
 
 def period_bounds(period: str, months: int) -> tuple[date, date]:
@@ -291,3 +293,103 @@ async def access_bill_run(session: AsyncSession, *, actor: Actor, run_id: int) -
     if not actor.is_staff or (staff is not None and run.community_id not in staff):
         raise NotFound()
     return run
+
+
+# --- a district's bill run: every community's run, started once --------------------------------------------
+
+
+@dataclass
+class DistrictRunLine:
+    """One community's part of a district's bill run: its run for the period, or why it has none."""
+
+    community: Community
+    run: BillRun | None
+    problem: LaoyouError | None = None
+
+
+def can_bill_district(actor: Actor, district_id: int) -> bool:
+    """The district's stewards (a grant for the whole district) and the admin start its bill run."""
+    return actor.is_admin or any(
+        g.district_id == district_id and g.community_id is None for g in actor.grants_of(Role.steward)
+    )
+
+
+async def _district_communities(session: AsyncSession, *, actor: Actor, district_id: int) -> list[Community]:
+    actor.require_login()
+    await estates.access_district(session, actor=actor, district_id=district_id)
+    if not can_bill_district(actor, district_id):
+        raise PermissionDenied()
+    return list(
+        await session.exec(
+            select(Community)
+            .where(Community.district_id == district_id, col(Community.archived_at).is_(None))
+            .order_by(Community.id)
+        )
+    )
+
+
+def _check_period(period: str) -> None:
+    """Monthly or quarterly: each community's plan says which it needs, checked when its run starts."""
+    try:
+        period_bounds(period, 1)
+    except LaoyouError:
+        period_bounds(period, 3)
+
+
+async def district_bill_runs(
+    session: AsyncSession, *, actor: Actor, district_id: int, period: str
+) -> list[DistrictRunLine]:
+    """Where each community of the district stands for the period (nothing is started)."""
+    communities = await _district_communities(session, actor=actor, district_id=district_id)
+    _check_period(period)
+    lines = []
+    for community in communities:
+        plan = await effective_plan(session, community)
+        if plan is None:
+            problem = LaoyouError(ErrorCode.NOT_ALLOWED, "This community has no active fee plan.")
+            lines.append(DistrictRunLine(community=community, run=None, problem=problem))
+            continue
+        run = (
+            await session.exec(
+                select(BillRun).where(
+                    BillRun.community_id == community.id, BillRun.period == period, BillRun.plan_id == plan.id
+                )
+            )
+        ).first()
+        lines.append(DistrictRunLine(community=community, run=run))
+    return lines
+
+
+async def do_run_district_bills(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    district_id: int,
+    period: str,
+    max_households: int = 5000,
+    batch_size: int = 500,
+) -> list[DistrictRunLine]:
+    """The district's button: start or continue every community's run, in community order, up to
+    max_households in this request; pressing it again continues where it stopped (each run keeps its cursor).
+    A community that cannot be billed (no active plan, a period its plan does not use) is reported and the
+    others go on."""
+    communities = await _district_communities(session, actor=actor, district_id=district_id)
+    _check_period(period)
+    budget = max_households
+    lines = []
+    for community in communities:
+        try:
+            run = await do_start_bill_run(session, actor=None, community_id=community.id, period=period)
+        except LaoyouError as exc:
+            lines.append(DistrictRunLine(community=community, run=None, problem=exc))
+            continue
+        while budget > 0 and run.finished_at is None:
+            handled = await do_bill_run_step(session, run=run, batch_size=min(batch_size, budget))
+            if not handled:
+                break
+            budget -= handled
+        if run.finished_at is None and run.processed >= run.total:
+            await do_bill_run_step(session, run=run, batch_size=batch_size)
+        announce(session, billing_channel(community.id), {"kind": "bill_run", "run": run.id})
+        lines.append(DistrictRunLine(community=community, run=run))
+    return lines
