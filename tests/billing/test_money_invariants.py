@@ -166,7 +166,9 @@ class Money(RuleBasedStateMachine):
                 )
             )
         )
-        due = [b for b in bills if b.outstanding_fen > 0]
+        # A month in a payment still waiting is not paid again (PAYMENT_WAITING) until that one is settled.
+        waiting = {i for p in self.payments() if p.status == "pending" for i in p.bill_ids}
+        due = [b for b in bills if b.outstanding_fen > 0 and b.id not in waiting]
         if not due:
             return
         chosen = due[pick % len(due) :][:count]
@@ -186,7 +188,8 @@ class Money(RuleBasedStateMachine):
         except LaoyouError as exc:
             assert fault and exc.code == "GATEWAY_ERROR", exc
         else:
-            self.trade_nos.append(payment.out_trade_no)
+            if payment.out_trade_no not in self.trade_nos:
+                self.trade_nos.append(payment.out_trade_no)
         finally:
             self.faulty("")
         # An order the gateway made but whose answer was lost is followed too: nobody can pay it (no link).
