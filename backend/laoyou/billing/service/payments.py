@@ -61,6 +61,10 @@ JSAPI_PACKAGE = "prepay_id="  # a JSAPI order keeps, as its pay_url, the package
 # How long an online order can be paid. The gateway is told (time_expire), and reconciliation closes the order
 # there once it has passed, before the payment is failed here.
 ORDER_LIFETIME = timedelta(hours=2)
+# How long after its order expired a failed payment is still asked about: money taken for it all the same
+# (reconcile) is notified by WeChat Pay for about a day (sandbox.RETRY_INTERVALS), and if none of those
+# notifications gets through, only asking finds it.
+LATE_MONEY_WINDOW = timedelta(days=1)
 
 
 def _new_trade_no() -> str:
@@ -655,7 +659,8 @@ async def reconcile(
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Ask the gateways about online payments whose notification never came, close the orders that expired,
-    and report, once each, money that arrived after its order expired (late_credited, late_refunded).
+    ask again for a while about the failed ones (LATE_MONEY_WINDOW), and report, once each, money that arrived
+    after its order expired (late_credited, late_refunded).
 
     The report counts each outcome; an unclear answer about one payment is counted and the batch goes on.
     `expire_after` dates orders made before they carried their expiry."""
@@ -681,6 +686,21 @@ async def reconcile(
         if outcome == "waiting" and expires_at <= now:
             outcome = await _close_expired(session, gateway=gateway, payment=payment)
         counts[outcome] = counts.get(outcome, 0) + 1
+    failed = await session.exec(
+        select(Payment)
+        .where(
+            Payment.status == PaymentStatus.failed.value,
+            col(Payment.expires_at) >= now - LATE_MONEY_WINDOW,
+            col(Payment.method).in_(list(gateways)),
+        )
+        .order_by(Payment.id)
+        .limit(1000)
+    )
+    for payment in list(failed):
+        # Most are closed there and stay so: only what changed is counted (its money is reported below).
+        outcome = await _query_and_apply(session, gateway=gateways[payment.method], payment=payment)
+        if outcome not in ("closed", "waiting", "unclear"):
+            counts[outcome] = counts.get(outcome, 0) + 1
     for kind in await _report_late_money(session, now=now):
         counts[f"late_{kind}"] = counts.get(f"late_{kind}", 0) + 1
     await session.flush()
