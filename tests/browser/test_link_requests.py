@@ -45,7 +45,9 @@ def test_an_unlinked_resident_asks_and_the_steward_confirms(new_context: Any, li
     phone.wait_for_url(re.compile(r"/$"))
     # Then the home shows the request waiting, with the home it matched
     expect(phone.locator("#link-waiting")).to_have_text("您的申请正在等管家确认")
-    expect(phone.locator("section.notice .address")).to_have_text("新风新村 3号楼 101室")
+    expect(phone.locator("section[aria-labelledby=link-waiting] .address")).to_have_text(
+        "新风新村 3号楼 101室"
+    )
     expect(phone.get_by_role("button", name="撤回我的申请")).to_be_visible()
     shot(phone, "link-waiting")
 
