@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -213,16 +214,26 @@ async def do_update_district(
     return district
 
 
+async def _refuse_while_live(session: AsyncSession, model: type, condition: Any, message: str) -> None:
+    """Archiving waits until nothing live hangs on the row; the refusal says what to settle first."""
+    found = await session.exec(select(model.id).where(condition, col(model.archived_at).is_(None)))
+    if found.first() is not None:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, message)
+
+
+async def _archived(session: AsyncSession, row: Any) -> Any:
+    """Archive, never delete: bills, work orders and audit lines keep pointing at the row."""
+    row.archived_at = utcnow()
+    await session.flush()
+    return row
+
+
 async def do_archive_district(session: AsyncSession, *, actor: Actor, district_id: int) -> District:
     district = await _admins_district(session, actor, district_id)
-    communities = await session.exec(
-        select(Community.id).where(Community.district_id == district.id, col(Community.archived_at).is_(None))
+    await _refuse_while_live(
+        session, Community, Community.district_id == district.id, "Please archive its communities first."
     )
-    if communities.first() is not None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Please archive its communities first.")
-    district.archived_at = utcnow()
-    await session.flush()
-    return district
+    return await _archived(session, district)
 
 
 # --- communities -------------------------------------------------------------------------------------------
@@ -312,21 +323,16 @@ async def do_update_community(
 
 async def do_archive_community(session: AsyncSession, *, actor: Actor, community_id: int) -> Community:
     community = await _managed_community(session, actor, community_id)
-    buildings = await session.exec(
-        select(Building.id).where(Building.community_id == community.id, col(Building.archived_at).is_(None))
+    await _refuse_while_live(
+        session, Building, Building.community_id == community.id, "Please archive its buildings first."
     )
-    if buildings.first() is not None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Please archive its buildings first.")
-    attached = await session.exec(
-        select(Community.id).where(
-            Community.attached_to_id == community.id, col(Community.archived_at).is_(None)
-        )
+    await _refuse_while_live(
+        session,
+        Community,
+        Community.attached_to_id == community.id,
+        "Other communities are attached to this one.",
     )
-    if attached.first() is not None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Other communities are attached to this one.")
-    community.archived_at = utcnow()
-    await session.flush()
-    return community
+    return await _archived(session, community)
 
 
 # --- buildings ---------------------------------------------------------------------------------------------
@@ -373,14 +379,10 @@ async def do_update_building(
 
 async def do_archive_building(session: AsyncSession, *, actor: Actor, building_id: int) -> Building:
     building = await _editable_building(session, actor, building_id)
-    units = await session.exec(
-        select(Unit.id).where(Unit.building_id == building.id, col(Unit.archived_at).is_(None))
+    await _refuse_while_live(
+        session, Unit, Unit.building_id == building.id, "Please archive its units first."
     )
-    if units.first() is not None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "Please archive its units first.")
-    building.archived_at = utcnow()
-    await session.flush()
-    return building
+    return await _archived(session, building)
 
 
 # --- units -------------------------------------------------------------------------------------------------
@@ -429,14 +431,10 @@ async def do_update_unit(session: AsyncSession, *, actor: Actor, unit_id: int, d
 
 async def do_archive_unit(session: AsyncSession, *, actor: Actor, unit_id: int) -> Unit:
     unit = await _editable_unit(session, actor, unit_id)
-    household = await session.exec(
-        select(Household.id).where(Household.unit_id == unit.id, col(Household.archived_at).is_(None))
+    await _refuse_while_live(
+        session, Household, Household.unit_id == unit.id, "A household lives in this unit."
     )
-    if household.first() is not None:
-        raise LaoyouError(ErrorCode.NOT_ALLOWED, "A household lives in this unit.")
-    unit.archived_at = utcnow()
-    await session.flush()
-    return unit
+    return await _archived(session, unit)
 
 
 # --- households --------------------------------------------------------------------------------------------
