@@ -266,6 +266,12 @@ def test_the_pay_button_and_the_receipt_at_twice_the_text_on_a_small_phone(
     own = page.locator("section.bill-card").first
     amount = own.locator(".amount-due [data-total]").inner_text()
     assert own.locator("button[data-pay-button]").inner_text().replace(" ", "") == f"交{amount}元"
+    # And so they are for a year of a large flat's fees, ¥1,234.56, as the months she ticks can add up to
+    page.evaluate(
+        """() => { document.querySelector("[data-total]").textContent = "1,234.56";
+                   document.querySelector("button[data-pay-button]").textContent = "交 1,234.56 元"; }"""
+    )
+    assert not page.evaluate(LAYOUT_FAULTS, ONE_LINE), page.evaluate(LAYOUT_FAULTS, ONE_LINE)
     # And the receipt shows each item's every column, side by side with its name, inside the screen
     page.goto(resident_pages[2])
     items = page.locator(".receipt .items")
