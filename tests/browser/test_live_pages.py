@@ -34,6 +34,18 @@ mutation ($c: ID!, $title: String!) {
 }
 """
 
+# Every WebSocket the page opens, kept in window.__sockets.
+KEEP_SOCKETS = """
+window.__sockets = [];
+const Original = window.WebSocket;
+window.WebSocket = class extends Original {
+  constructor(...args) {
+    super(...args);
+    window.__sockets.push(this);
+  }
+};
+"""
+
 
 @pytest.fixture
 def site(own_server: AppProcess) -> dict[str, Any]:
@@ -68,24 +80,42 @@ class Frames:
         )
 
 
-def test_the_repair_page_follows_what_staff_do(new_context: Any, own_server: AppProcess) -> None:
-    # Given her report of a leak, open on her phone, scrolled down to what has happened
-    resident_token = own_server.login(RESIDENT_XIUSHAN)
-    home = own_server.graphql(resident_token, HOMES)["viewer"]["households"][0]
+def report_and_open(
+    new_context: Any, own_server: AppProcess, client_id: str, script: str = ""
+) -> tuple[Any, Frames, str]:
+    """Her new report of a leak, open on her phone, its subscription answered."""
+    token = own_server.login(RESIDENT_XIUSHAN)
+    home = own_server.graphql(token, HOMES)["viewer"]["households"][0]
     variables = {
         "input": {
-            "clientId": "live-page-1",
+            "clientId": client_id,
             "category": "water",
             "householdId": home["id"],
             "description": "厨房漏水",
         }
     }
-    order_id = own_server.graphql(resident_token, REPORT, variables)["reportProblem"]["workOrder"]["id"]
+    order_id = own_server.graphql(token, REPORT, variables)["reportProblem"]["workOrder"]["id"]
     page = new_context().new_page()
+    if script:
+        page.add_init_script(script)
     frames = Frames(page)
     login_demo(page, RESIDENT_XIUSHAN)
     page.goto(f"/orders/{order_id}")
     frames.wait_for(page, "workOrder")
+    return page, frames, order_id
+
+
+def steward_takes(own_server: AppProcess, order_id: str) -> None:
+    token = own_server.login(STEWARD_XIUSHAN)
+    me = own_server.graphql(token, ME)["viewer"]["person"]["id"]
+    assert own_server.graphql(token, ASSIGN, {"id": order_id, "to": me})["assignWorkOrder"] == {
+        "__typename": "WorkOrderChanged"
+    }
+
+
+def test_the_repair_page_follows_what_staff_do(new_context: Any, own_server: AppProcess) -> None:
+    # Given her report of a leak, open on her phone, scrolled down to what has happened
+    page, frames, order_id = report_and_open(new_context, own_server, "live-page-1")
     assert frames.subscribed_by_hash()  # as production's persisted-only mode requires of a resident
     page.evaluate("window.__sameDocument = true")
     heading = page.locator("#timeline-title")
@@ -96,10 +126,7 @@ def test_the_repair_page_follows_what_staff_do(new_context: Any, own_server: App
     expect(timeline).to_have_count(1)
 
     # When the steward sends himself (through the API, as from the board)
-    steward_token = own_server.login(STEWARD_XIUSHAN)
-    me = own_server.graphql(steward_token, ME)["viewer"]["person"]["id"]
-    assigned = own_server.graphql(steward_token, ASSIGN, {"id": order_id, "to": me})["assignWorkOrder"]
-    assert assigned == {"__typename": "WorkOrderChanged"}, assigned
+    steward_takes(own_server, order_id)
     # Then her page shows the new state and step, says so, and what she was reading stays where it was
     expect(page.locator(".lead strong")).to_have_text("已派师傅")
     expect(timeline).to_have_count(2)
@@ -152,3 +179,36 @@ def test_a_new_briefing_appears_on_an_open_home(new_context: Any, own_server: Ap
     # And the line opens it
     line.click()
     expect(page.locator("h1")).to_contain_text("楼道灯换新了")
+
+
+def test_a_dropped_connection_catches_up_when_it_comes_back(new_context: Any, own_server: AppProcess) -> None:
+    # Given her repair page open (its sockets kept where the test can drop them)
+    page, frames, order_id = report_and_open(new_context, own_server, "live-page-offline", KEEP_SOCKETS)
+    sockets: list[Any] = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    page.evaluate("window.__sameDocument = true")
+    # When her phone loses its connection, which drops the socket
+    page.context.set_offline(True)
+    page.evaluate("window.__sockets.forEach((s) => s.close(3000))")
+    # And the steward acts meanwhile, and the connection comes back
+    steward_takes(own_server, order_id)
+    page.context.set_offline(False)
+    # Then the page connects again and shows what she missed, without reloading
+    expect(page.locator(".lead strong")).to_have_text("已派师傅")
+    expect(page.locator(".tk-timeline li")).to_have_count(2)
+    assert sockets, "the page did not connect again"
+    assert page.evaluate("window.__sameDocument === true")
+
+
+def test_back_to_the_repair_page_shows_what_happened_meanwhile(
+    new_context: Any, own_server: AppProcess
+) -> None:
+    # Given her repair page open, from which she goes to her list of reports
+    page, frames, order_id = report_and_open(new_context, own_server, "live-page-back")
+    page.goto("/repairs")
+    # When the steward acts meanwhile, and she comes back
+    steward_takes(own_server, order_id)
+    page.go_back()
+    # Then the page (restored from the back/forward cache, or loaded again) shows it
+    expect(page.locator(".lead strong")).to_have_text("已派师傅")
+    expect(page.locator(".tk-timeline li")).to_have_count(2)
