@@ -37,7 +37,14 @@ LAYERS: dict[str, int] = {
 ASSEMBLERS = {"graphql", "web", "demo", "app", "cli", "models", "jobs", "migrations", "__init__"}
 # The allow-list: a domain's GraphQL types and loaders build on the schema's toolkit (the request context,
 # the loader shapes, errors, permissions, ids), which in turn imports no domain schema and no assembler.
-TOOLKIT = {"graphql.context", "graphql.errors", "graphql.loaders", "graphql.permissions", "graphql.types"}
+TOOLKIT = {
+    "graphql.context",
+    "graphql.errors",
+    "graphql.live",
+    "graphql.loaders",
+    "graphql.permissions",
+    "graphql.types",
+}
 
 
 def _module(path: Path) -> str:

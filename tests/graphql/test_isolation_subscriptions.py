@@ -149,6 +149,26 @@ async def the_resident_signals_in_the_call(t: Target, people: People) -> None:
     )
 
 
+async def the_steward_notes_the_work_order(t: Target, people: People) -> None:
+    await ok(
+        people.steward,
+        """mutation ($id: ID!) { addWorkOrderNote(id: $id, note: "师傅下午到") {
+        __typename ... on Error { code message } } }""",
+        {"id": t.work_order_id},
+        "addWorkOrderNote",
+    )
+
+
+async def the_steward_publishes_a_briefing(t: Target, people: People) -> None:
+    await ok(
+        people.steward,
+        """mutation ($c: ID!) { createBriefing(mode: NOW, input: {communityIds: [$c], title: "今日简报"}) {
+        __typename ... on Error { code message } } }""",
+        {"c": t.community_id},
+        "createBriefing",
+    )
+
+
 @dataclass(frozen=True)
 class Subscribed:
     """How to aim one Subscription field at the target, and what the target does that the field reports."""
@@ -169,6 +189,10 @@ SUBSCRIPTIONS: dict[str, Subscribed] = {
     "supportQueue": Subscribed(the_resident_writes_to_customer_service),
     "sosAlert": Subscribed(the_steward_answers_the_sos, lambda t: {"id": t.sos_id}, names_target=True),
     "ringingCalls": Subscribed(the_resident_calls_the_steward),
+    "workOrder": Subscribed(
+        the_steward_notes_the_work_order, lambda t: {"id": t.work_order_id}, names_target=True
+    ),
+    "todaysBriefings": Subscribed(the_steward_publishes_a_briefing),
     "callSignals": Subscribed(
         the_resident_signals_in_the_call, lambda t: {"callId": t.call_id, "afterId": 0}, names_target=True
     ),

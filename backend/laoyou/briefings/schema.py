@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
 
@@ -16,6 +17,7 @@ from laoyou.core.time import as_utc
 from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import error_type, mutation_boundary, result_union
+from laoyou.graphql.live import Scoped, listen
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import Connection, connection, decode_id, encode_id, page_args
 from laoyou.media.models import MediaFile as MediaFileRow
@@ -490,4 +492,29 @@ class BriefingsMutation:
         return await mutation_boundary(info, BriefingError, work)
 
 
-__all__ = ["BriefingsQuery", "BriefingsMutation", "Briefing", "SharedBriefing", "NotFound"]
+@strawberry.type
+class BriefingsSubscription:
+    @strawberry.subscription(
+        description="Published today for the viewer's homes: now, and again when one is published, corrected "
+        "or withdrawn."
+    )
+    async def todays_briefings(self, info: Info) -> AsyncGenerator[list[Briefing], None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        async with listen(context.pubsub, briefings.todays_channels(context.actor)) as wake:
+            while True:
+                async with Scoped(info) as session:
+                    rows = await briefings.todays_briefings(session, actor=context.actor)
+                    yield [Briefing(row=r) for r in rows]
+                await wake.get()
+
+
+__all__ = [
+    "BriefingsQuery",
+    "BriefingsMutation",
+    "BriefingsSubscription",
+    "Briefing",
+    "SharedBriefing",
+    "NotFound",
+]

@@ -24,6 +24,7 @@ from laoyou.briefings.models import (
     BriefingThanks,
 )
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
+from laoyou.core.events import announce
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, start_of_local_day, utcnow
@@ -76,6 +77,16 @@ async def audience_ids(session: AsyncSession, briefing_id: int) -> list[int]:
         .order_by(BriefingAudience.community_id)
     )
     return list(rows)
+
+
+def community_channel(community_id: int) -> str:
+    return f"briefings:community:{community_id}"
+
+
+async def _tell_audience(session: AsyncSession, briefing_id: int) -> None:
+    """Open home pages in the audience communities hear that what they show of today's briefings changed."""
+    for community_id in await audience_ids(session, briefing_id):
+        announce(session, community_channel(community_id), {"id": briefing_id})
 
 
 # --- who may see and change what -----------------------------------------------------------------------
@@ -304,6 +315,7 @@ async def do_update_briefing(
     await _write_content(session, briefing, draft, media)
     if published:
         briefing.edited_at = now
+        await _tell_audience(session, briefing.id)
     elif mode == "now":
         await _publish(session, briefing, now)
     elif mode == "scheduled":
@@ -324,6 +336,7 @@ async def _publish(session: AsyncSession, briefing: Briefing, now: datetime) -> 
 
 async def _announce(session: AsyncSession, briefing: Briefing) -> None:
     """Every resident of the audience communities, and family following their households, is told."""
+    await _tell_audience(session, briefing.id)
     people = await notify.community_audience(session, await audience_ids(session, briefing.id))
     body = briefing.body if len(briefing.body) <= 120 else briefing.body[:119] + "…"
     await notify.do_notify_people(
@@ -382,6 +395,7 @@ async def do_withdraw_briefing(session: AsyncSession, *, actor: Actor, briefing_
     )
     session.add(briefing)
     await session.flush()
+    await _tell_audience(session, briefing.id)
     return briefing
 
 
@@ -410,6 +424,11 @@ async def list_briefings(
         query = query.where(Briefing.id < after)
     rows = list(await session.exec(query.limit(first + 1)))
     return Page(rows[:first], len(rows) > first)
+
+
+def todays_channels(actor: Actor) -> list[str]:
+    """Where the viewer hears of a change to their homes' briefings: their own and followed communities only."""
+    return [community_channel(cid) for cid in sorted(resident_households_by_community(actor))]
 
 
 async def todays_briefings(

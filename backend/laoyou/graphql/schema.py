@@ -23,7 +23,7 @@ from laoyou.accounts.link_requests.schema import LinkRequestsMutation, LinkReque
 from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubscription
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
-from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery
+from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
 from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
@@ -32,7 +32,7 @@ from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, Estat
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
-from laoyou.tickets.schema import TicketsMutation, TicketsQuery
+from laoyou.tickets.schema import TicketsMutation, TicketsQuery, TicketsSubscription
 
 log = logging.getLogger("laoyou.graphql")
 
@@ -72,7 +72,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(AccountsSubscription, SupportSubscription):
+class Subscription(AccountsSubscription, BriefingsSubscription, SupportSubscription, TicketsSubscription):
     pass
 
 

@@ -369,7 +369,7 @@ class Shared:
         """Execute with a context of its own (the first asker's person and language, a short session, loaders
         primed with the people and files held), so that no subscriber's leaving ends it half way."""
         context = copy.copy(executor.context_value)
-        for private in ("loaders", "_support_lock", "_support_scope"):
+        for private in ("loaders", "_subscription_lock", "_support_scope"):
             context.__dict__.pop(private, None)
         context._session = None
         runner = copy.copy(executor)

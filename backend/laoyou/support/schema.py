@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -20,6 +18,7 @@ from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.schema import Community, Household
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.live import Scoped, listen
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id, encode_id
 from laoyou.media.schema import MediaFile
@@ -1026,28 +1025,6 @@ async def _call_action(info: Info, action: Any, **kwargs: Any) -> CallUpdated | 
 # --- subscriptions ------------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _listen(pubsub: Any, channels: list[str]) -> AsyncIterator[asyncio.Queue]:
-    """Subscribe to several channels at once; every event (its content does not matter) lands in one queue."""
-    wake: asyncio.Queue = asyncio.Queue(maxsize=1)
-
-    async def pump(messages: AsyncIterator[Any]) -> None:
-        async for _ in messages:
-            if wake.empty():
-                wake.put_nowait(True)  # events coalesce: a subscriber fetches everything new anyway
-
-    async with AsyncExitStack() as stack:
-        tasks = []
-        for channel in channels:
-            messages = await stack.enter_async_context(pubsub.subscribe(channel))
-            tasks.append(asyncio.create_task(pump(messages)))
-        try:
-            yield wake
-        finally:
-            for task in tasks:
-                task.cancel()
-
-
 def _chat_update(
     conversation: models.Conversation, rows: list[models.Message], shared: feed.Shared | None
 ) -> ChatUpdate:
@@ -1056,34 +1033,6 @@ def _chat_update(
         messages=[SupportMessage(row=r) for r in rows],
         shared=shared,
     )
-
-
-class _Scoped:
-    """A short database session with fresh loaders for one fetch inside a long subscription.
-
-    The WebSocket's context is shared by all its subscriptions, so one at a time holds it: from the fetch
-    until the yielded value has been resolved and sent (the generator resumes and leaves the block).
-    """
-
-    def __init__(self, info: Info, *, lazy: bool = False) -> None:
-        self.context = info.context
-        self.lock = self.context.__dict__.setdefault("_support_lock", asyncio.Lock())
-        self.lazy = lazy  # open the session only if a resolver asks for it
-
-    async def __aenter__(self) -> Any:
-        await self.lock.acquire()
-        self.context._session = None if self.lazy else self.context.sessionmaker()
-        self.context.__dict__.pop("loaders", None)
-        return self.context._session
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            session, self.context._session = self.context._session, None
-            self.context.__dict__.pop("loaders", None)
-            if session is not None:
-                await session.close()
-        finally:
-            self.lock.release()
 
 
 @strawberry.type
@@ -1099,7 +1048,7 @@ class SupportSubscription:
         if not context.actor.is_authenticated:
             raise NotFound()
         cid = decode_id(conversation_id)
-        async with _Scoped(info) as session:
+        async with Scoped(info) as session:
             await support.access_conversation(session, actor=context.actor, conversation_id=cid)
         cursor = max(0, after_seq)
         # One listener and one fetch per event for all of this process's subscribers to the conversation.
@@ -1116,7 +1065,7 @@ class SupportSubscription:
                     cursor = update.messages[-1].row.seq
                 # A shared update is resolved with a context of its own; one read alone (a long-absent cursor)
                 # is resolved with this subscription's, which opens a session only if a field needs one.
-                async with _Scoped(info, lazy=True):
+                async with Scoped(info, lazy=True):
                     yield update
                 if count < feed.PAGE:
                     await live.wait_newer(generation)
@@ -1133,9 +1082,9 @@ class SupportSubscription:
             *support.district_channels(context.actor),
             support.person_channel(context.actor.person_id),
         ]
-        async with _listen(context.pubsub, channels) as wake:
+        async with listen(context.pubsub, channels) as wake:
             while True:
-                async with _Scoped(info) as session:
+                async with Scoped(info) as session:
                     rows = await support.support_queue(session, actor=context.actor)
                     yield [SupportConversation(row=r) for r in rows]
                 await wake.get()
@@ -1148,11 +1097,11 @@ class SupportSubscription:
         if not context.actor.is_authenticated:
             raise NotFound()
         alert_id = decode_id(id)
-        async with _Scoped(info) as session:
+        async with Scoped(info) as session:
             await support.access_sos(session, actor=context.actor, alert_id=alert_id)
-        async with _listen(context.pubsub, [support.sos_channel(alert_id)]) as wake:
+        async with listen(context.pubsub, [support.sos_channel(alert_id)]) as wake:
             while True:
-                async with _Scoped(info) as session:
+                async with Scoped(info) as session:
                     row = await support.access_sos(session, actor=context.actor, alert_id=alert_id)
                     yield SosAlert(row=row)
                 await wake.get()
@@ -1162,9 +1111,9 @@ class SupportSubscription:
         context = info.context
         if not context.actor.is_authenticated:
             raise NotFound()
-        async with _listen(context.pubsub, support.ring_channels(context.actor)) as wake:
+        async with listen(context.pubsub, support.ring_channels(context.actor)) as wake:
             while True:
-                async with _Scoped(info) as session:
+                async with Scoped(info) as session:
                     rows = await support.ringing_calls(session, actor=context.actor)
                     yield [SupportCall(row=r) for r in rows]
                 await wake.get()
@@ -1179,12 +1128,12 @@ class SupportSubscription:
         if not context.actor.is_authenticated:
             raise NotFound()
         cid = decode_id(call_id)
-        async with _Scoped(info) as session:
+        async with Scoped(info) as session:
             await support.access_call(session, actor=context.actor, call_id=cid)
         cursor = max(0, after_id)
-        async with _listen(context.pubsub, [support.call_channel(cid)]) as wake:
+        async with listen(context.pubsub, [support.call_channel(cid)]) as wake:
             while True:
-                async with _Scoped(info) as session:
+                async with Scoped(info) as session:
                     found = await support.signals_since(
                         session, actor=context.actor, call_id=cid, after_id=cursor
                     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,11 +10,13 @@ from typing import Annotated, Any
 import strawberry
 
 from laoyou.accounts.models import Role
+from laoyou.core.errors import NotFound
 from laoyou.core.phone import mask_phone, national
 from laoyou.core.time import as_utc, utcnow
 from laoyou.estates.schema import Community
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import Error, mutation_boundary
+from laoyou.graphql.live import Scoped, listen
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import Connection, connection, decode_id, encode_id, page_args
 from laoyou.media.schema import MediaFile
@@ -918,3 +920,25 @@ class TicketsMutation:
             return StaffProfileSaved(person_id=encode_id(profile.person_id))
 
         return await mutation_boundary(info, SaveStaffProfileError, work)
+
+
+@strawberry.type
+class TicketsSubscription:
+    @strawberry.subscription(
+        description="One work order now and after each step on it (a state change, a note, photos), for those "
+        "who may see it."
+    )
+    async def work_order(self, info: Info, id: strawberry.ID) -> AsyncGenerator[WorkOrder, None]:
+        context = info.context
+        if not context.actor.is_authenticated:
+            raise NotFound()
+        order_id = decode_id(id)
+        async with Scoped(info) as session:
+            await tickets.access_work_order(session, actor=context.actor, order_id=order_id)
+        async with listen(context.pubsub, [tickets.work_order_channel(order_id)]) as wake:
+            while True:
+                # Asked again each time: who may see an order can change (a transfer takes it from a worker).
+                async with Scoped(info) as session:
+                    row = await tickets.access_work_order(session, actor=context.actor, order_id=order_id)
+                    yield WorkOrder(row=row)
+                await wake.get()

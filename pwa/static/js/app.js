@@ -52,7 +52,7 @@ if (document.querySelector("[data-read-aloud]") && "speechSynthesis" in window &
   import("./read-aloud.js").then((m) => m.start(html.lang || "zh-CN")).catch(() => {});
 }
 
-// --- the live unread-notifications badge (GraphQL subscription over WebSocket) ------------------------------
-if (document.querySelector('[data-live="unread"]') && "WebSocket" in window) {
+// --- live parts: the unread badge, a work order, today's briefing (GraphQL subscriptions over WebSocket) ------
+if (document.querySelector("[data-live]") && "WebSocket" in window) {
   import("./live.js").then((m) => m.start()).catch(() => {});
 }
