@@ -100,6 +100,7 @@ async def manifest(request: Request) -> Response:
 SHELL_ASSETS = (
     "css/app.css",
     "js/app.js",
+    "icons/brand-64.png",
     "icons/icon-192.png",
     "icons/icon-512.png",
     "icons/maskable-512.png",
