@@ -183,17 +183,24 @@ def crawl(axe: Axe, page: Any, origin: str) -> tuple[list[tuple[str, int]], list
                 if target is not None and kind_of(target) not in kinds:
                     kinds.add(kind_of(target))
                     queue.append((target, depth + 1))
-        # Then the page passes axe, with what its <details> fold away shown; its targets are big and it fits
-        try:
-            assert_accessible(axe, page, path, unfold=True)
-        except AssertionError as found:  # every page's findings at once, not only the first page's
-            failures.append(str(found))
-        if small := tappable_too_small(page, STAFF_TARGET):
-            failures.append(f"{path}: targets under {STAFF_TARGET}×{STAFF_TARGET}: {small}")
-        if (sideways := page.evaluate(SIDEWAYS)) > 0:
-            failures.append(f"{path}: scrolls sideways by {sideways} px at 360 px")
-        shot(page, "staff" + re.sub(r"\W+", "-", path))
+        failures += problems(axe, page, path)
     return checked, failures
+
+
+def problems(axe: Axe, page: Any, name: str) -> list[str]:
+    """What is wrong with the page as it is now: what axe-core finds (with what its <details> fold away shown),
+    targets under 48×48 and a sideways scroll."""
+    found = []
+    try:
+        assert_accessible(axe, page, name, unfold=True)
+    except AssertionError as violations:  # every page's findings at once, not only the first page's
+        found.append(str(violations))
+    if small := tappable_too_small(page, STAFF_TARGET):
+        found.append(f"{name}: targets under {STAFF_TARGET}×{STAFF_TARGET}: {small}")
+    if (sideways := page.evaluate(SIDEWAYS)) > 0:
+        found.append(f"{name}: scrolls sideways by {sideways} px at 360 px")
+    shot(page, "staff" + re.sub(r"\W+", "-", name))
+    return found
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -205,7 +212,42 @@ def test_every_staff_page_on_a_phone(axe: Axe, page: Any, something_waiting: App
     checked, failures = crawl(axe, page, something_waiting.url)
     # Then no page has anything axe-core finds, a target under 48×48 or a sideways scroll
     assert not failures, f"{role}:\n" + "\n".join(failures)
-    # Then the crawl reached the pages of their main tasks
+    # And the crawl reached the pages of their main tasks
     reached = {kind_of(path) for path, _ in checked}
     missing = [kind for kind in must_reach if kind not in reached]
     assert not missing, f"{role} never reached {missing}; reached {sorted(reached)}"
+
+
+def test_the_pages_a_stewards_forms_lead_to(axe: Axe, page: Any, something_waiting: AppProcess) -> None:
+    # Given the Xiushan steward on a phone, at the first household of her community
+    login_staff(page, STEWARD_XIUSHAN)
+    page.locator('table.data a[href$="/households"]').first.click()
+    households = page.url
+    failures: list[str] = []
+    # When she makes a QR code for what the household owes
+    page.locator('table.data a[href$="/bills"]').first.click()
+    page.locator('form[action$="/bills/qr"] button').click()
+    page.wait_for_url(re.compile(r"/staff/payments/\d+/qr$"))
+    failures += problems(axe, page, "counter QR code")
+    # And prints the household's login card
+    page.goto(households)
+    page.locator('table.data a[href$="/cards"]').first.click()
+    page.locator('form[action$="/cards"] button').first.click()
+    page.locator(".login-card").wait_for()
+    failures += problems(axe, page, "a household's login card")
+    # And the login cards of the whole community
+    page.goto(households.replace("/households", "/cards"))
+    page.locator('form[action*="/cards"] button[type="submit"]').click()
+    page.locator(".card-sheet").first.wait_for()
+    failures += problems(axe, page, "the community's login cards")
+    # And uploads the import template, filled in as it comes, to see what it would import
+    page.goto(households.replace("/households", "/import"))
+    template = page.request.get(page.locator('a[href$=".csv"]').get_attribute("href") or "")
+    page.set_input_files(
+        "#import-file", {"name": "units.csv", "mimeType": "text/csv", "buffer": template.body()}
+    )
+    page.locator('form[action$="/import"] button[type="submit"]').click()
+    page.wait_for_url(re.compile(r"/import/[^/]+$"))
+    failures += problems(axe, page, "the import's preview")
+    # Then none of those pages has anything axe-core finds, a target under 48×48 or a sideways scroll
+    assert not failures, "\n".join(failures)
