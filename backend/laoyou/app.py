@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         await _stop_worker(app, worker_task)
         if hasattr(app.state.pubsub, "close"):
             await app.state.pubsub.close()
+        await app.state.sms.aclose()
         await engine.dispose()
 
     app = FastAPI(title="Laoyou", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

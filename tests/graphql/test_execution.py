@@ -376,3 +376,164 @@ async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:
         gc.garbage.clear()
         gc.enable()
     assert not left, left
+
+
+async def test_a_compiled_list_is_reused_across_requests_unless_variables_could_change_it(
+    monkeypatch,
+) -> None:
+    _, plain = schemas()
+    fast = strawberry.Schema(
+        query=Query, execution_context_class=LaoyouExecutionContext, extensions=[ParserCache]
+    )
+    install_lean_resolvers(
+        fast
+    )  # the parser cache hands back the same document for the same text, as the app's does
+    compiled: list[str] = []
+    real = LaoyouExecutionContext._compile
+
+    def counting(self, object_type, details):
+        compiled.append(object_type.name)
+        return real(self, object_type, details)
+
+    monkeypatch.setattr(LaoyouExecutionContext, "_compile", counting)
+    # A plain selection: compiled by the first request, reused by the next
+    static = "query Static { things { name part { label } } }"
+    for _ in range(2):
+        assert (await fast.execute(static, context_value={"who": "ann"})).data == (
+            await plain.execute(static, context_value={"who": "ann"})
+        ).data
+    assert compiled == ["Thing", "Part"]
+    # A fragment included by a variable: compiled afresh for every request, and each answers by its variables
+    varying = "query V($p: Boolean!) { things { name ...P @include(if: $p) } } fragment P on Thing { colour }"
+    for flag in (True, False, True):
+        compiled.clear()
+        quick = await fast.execute(varying, variable_values={"p": flag}, context_value={"who": "ann"})
+        slow = await plain.execute(varying, variable_values={"p": flag}, context_value={"who": "ann"})
+        assert quick.data == slow.data
+        assert ("colour" in quick.data["things"][0]) is flag
+        assert compiled == ["Thing"]
+
+
+async def test_an_object_with_lists_of_objects_is_answered_whole_as_graphql_core_answers_it(
+    monkeypatch,
+) -> None:
+    fast, plain = schemas()
+    queries = (
+        "{ shelf { label things { name colour part { label } } maybeThings { name } } }",
+        "{ shelf { things { name surePart { label } } } }",  # a non-null failure in an item of the shelf's list
+        "{ shelf { label things { name later { name } } } }",  # an awaited field: graphql-core's way
+    )
+    for query in queries:
+        for who in ("ann", "bob"):
+            await answers_alike(fast, plain, query, who)
+    # The plain shelf is one compiled answer: graphql-core completes none of its lists' items
+    completed: list[str] = []
+    real = LaoyouExecutionContext.complete_list_value
+
+    def counting(self, return_type, *args):
+        completed.append(str(return_type))
+        return real(self, return_type, *args)
+
+    monkeypatch.setattr(LaoyouExecutionContext, "complete_list_value", counting)
+    result = await fast.execute(queries[0], context_value={"who": "ann"})
+    assert result.data["shelf"]["maybeThings"] == [None, {"name": "rice"}]
+    assert completed == []
+
+
+async def test_an_async_field_with_plain_arguments_is_called_directly_as_strawberry_calls_it() -> None:
+    fast, plain = schemas()
+    fields = fast._schema.type_map["Query"].fields
+    assert fields["described"].resolve.__name__ == "lean"
+    assert fields["sized"].resolve.__name__ != "lean"  # a list argument: strawberry's own conversion
+    for query, variables in (
+        ('{ described(colour: GREEN, id: "7") }', None),
+        (
+            "query ($c: Colour!, $s: Int) { described(colour: $c, id: 8, size: $s, loud: true) }",
+            {"c": "RED", "s": 3},
+        ),
+        ("{ sized(sizes: [1, 2, 3]) }", None),
+    ):
+        for who in ("ann", "bob"):  # bob is refused by the permission class, with its message
+            await answers_alike(fast, plain, query, who, variables)
+    ann = await fast.execute('{ described(colour: GREEN, id: "7") }', context_value={"who": "ann"})
+    assert ann.data == {"described": "GREEN Colour 7 None for ann"}
+
+
+async def test_a_union_member_with_nothing_selected_answers_an_empty_object(gql) -> None:
+    # Given a login that fails, asked for fields of the LoggedIn member only
+    # When it runs
+    payload = await gql(LOGIN_WITH_CODE_FOR_LOGGED_IN_ONLY)
+    # Then its error member answers {}, as graphql-core answers it (it was "Unexpected error": an empty try: block)
+    assert payload == {"data": {"loginWithCode": {}}}
+
+
+async def test_a_mutation_answers_a_member_with_nothing_selected_and_keeps_its_effects(gql, db) -> None:
+    # Given a demo login asked for fields of its errors only
+    sessions = select(func.count()).select_from(AuthSession)
+    before = (await db.execute(sessions)).scalar_one()
+    # When it succeeds
+    payload = await gql(DEMO_LOGIN_FOR_ERRORS_ONLY)
+    # Then the LoggedIn member answers {} and the session it made is kept
+    assert payload == {"data": {"loginAsDemoPerson": {}}}
+    assert (await db.execute(sessions)).scalar_one() == before + 1
+
+
+async def test_a_selection_the_short_way_cannot_compile_is_answered_by_graphql_core(
+    gql, monkeypatch, caplog
+) -> None:
+    # Given a short way whose generator fails (as it once did on an empty selection)
+    def broken(selection: Any) -> Any:
+        raise SyntaxError("a bug of the generator")
+
+    monkeypatch.setattr(execution, "_answerer", broken)
+    # When a mutation's answer comes to be compiled
+    payload = await gql(DEMO_LOGIN_WITH_ITS_TOKEN)
+    # Then graphql-core answers it, with no error, and the failure is logged for us to fix
+    answer = payload["data"]["loginAsDemoPerson"]
+    assert answer["fallback"] and answer["viewer"] == {"isStaff": False}
+    assert "did not compile" in caplog.text
+
+
+@strawberry.type
+class Plan:
+    @strawberry.field
+    async def district(self) -> str:
+        return "Qingpu"
+
+    @strawberry.field
+    async def community(self, info: strawberry.Info) -> str:
+        return "Xiushan"
+
+
+@strawberry.type
+class SlowQuery:
+    @strawberry.field
+    async def plan(self, waits: int) -> Plan:
+        for _ in range(waits):
+            await asyncio.sleep(0)
+        return Plan()
+
+    @strawberry.field
+    async def fails(self) -> str:
+        raise ValueError("no such plan")
+
+
+class Unlogged(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Not logged: a log record would keep the error's frames, and what they hold, past the test."""
+
+
+async def test_a_failing_sibling_leaves_no_resolver_unawaited(recwarn) -> None:
+    # Given a plan whose own async fields start just as its failing non-null sibling has the request cancel it:
+    # graphql-core's tasks for the plan's fields are cancelled before their first step (one of these waits)
+    schema = Unlogged(query=SlowQuery, execution_context_class=LaoyouExecutionContext)
+    install_lean_resolvers(schema)
+    for waits in range(6):
+        # When the request runs
+        result = await schema.execute(f"{{ plan(waits: {waits}) {{ district community }} fails }}")
+        assert result.data is None and [e.message for e in result.errors] == ["no such plan"]
+    del result
+    await asyncio.sleep(0.05)  # the cancelled tasks settle
+    gc.collect()
+    # Then no resolver made a coroutine that nobody awaited
+    assert not [str(w.message) for w in recwarn if "never awaited" in str(w.message)]

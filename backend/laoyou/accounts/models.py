@@ -26,10 +26,13 @@ class Role(StrEnum):
 
 
 class TextSize(StrEnum):
-    large = "large"  # 20 px, the elderly default
+    """Sizes as a share of the phone's own base size (16 px unless she changed it); app.css has the figures."""
+
+    large = "large"  # 125 %: 20 px on a default phone, the elderly default
     larger = "larger"  # 25 px
     largest = "largest"  # 30 px
     standard = "standard"  # 18 px
+    huge = "huge"  # 40 px: twice the default, for failing eyes
 
 
 class UiMode(StrEnum):

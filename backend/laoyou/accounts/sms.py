@@ -105,6 +105,8 @@ class SentSms:
 class SmsSender(Protocol):
     async def send(self, phone: str, message: SmsMessage) -> None: ...
 
+    async def aclose(self) -> None: ...
+
 
 class ConsoleSmsSender:
     """Writes each message to the log and keeps the last ones in memory (the demo and tests read them)."""
@@ -117,6 +119,9 @@ class ConsoleSmsSender:
         text = message.text(self.sign)
         self.sent.append(SentSms(phone, text))
         log.warning("SMS to %s: %s", phone, text)
+
+    async def aclose(self) -> None:
+        """Nothing is held open."""
 
     def last_to(self, phone: str) -> str | None:
         for message in reversed(self.sent):
@@ -158,14 +163,29 @@ def _json(response: httpx.Response, what: str) -> dict:
     return body
 
 
-class HttpSmsGateway:
+class _HttpSender:
+    """A provider reached over HTTP: its connection pool is closed at shutdown, unless the caller lent it."""
+
+    client: httpx.AsyncClient
+    _lent: bool
+
+    def _use(self, client: httpx.AsyncClient | None) -> None:
+        self._lent = client is not None
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT)
+
+    async def aclose(self) -> None:
+        if not self._lent:
+            await self.client.aclose()
+
+
+class HttpSmsGateway(_HttpSender):
     """Posts {phone, sign, text} as JSON with a bearer token; any 2xx with "ok": true is success."""
 
     def __init__(self, url: str, token: str, sign: str, client: httpx.AsyncClient | None = None) -> None:
         self.url = url
         self.token = token
         self.sign = sign
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT)
+        self._use(client)
 
     async def send(self, phone: str, message: SmsMessage) -> None:
         response = await _post(
@@ -208,7 +228,7 @@ def aliyun_timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class AliyunSms:
+class AliyunSms(_HttpSender):
     """Alibaba Cloud SMS: one SendSms per message, signed; the answer's Code is "OK" or the refusal's code."""
 
     def __init__(
@@ -226,7 +246,7 @@ class AliyunSms:
         self.sign = sign
         self.templates = dict(templates)
         self.url = url
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT)
+        self._use(client)
 
     def signed_params(self, phone: str, message: SmsMessage, *, now: datetime, nonce: str) -> dict[str, str]:
         params = {
@@ -295,7 +315,7 @@ def tencent_signature(secret_key: str, string_to_sign: str, *, timestamp: int, s
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-class TencentSms:
+class TencentSms(_HttpSender):
     """Tencent Cloud SMS: one SendSms per message, signed; a Response.Error or a SendStatusSet Code other than
     "Ok" is a refusal."""
 
@@ -320,7 +340,7 @@ class TencentSms:
         self.templates = dict(templates)
         self.region = region
         self.url = url
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT)
+        self._use(client)
 
     def signed_request(
         self, phone: str, message: SmsMessage, *, timestamp: int

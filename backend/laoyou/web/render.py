@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.models import Role
+from laoyou.accounts.models import Role, TextSize
 from laoyou.billing import service as billing
 from laoyou.core import i18n
 from laoyou.core.errors import NotFound, PermissionDenied
@@ -278,7 +278,7 @@ def add_pages(app: FastAPI, routes: Iterable[PageRoute]) -> None:
         app.add_api_route(route.path, endpoint, methods=[route.method], include_in_schema=False)
 
 
-TEXT_SIZES = ("standard", "large", "larger", "largest")
+TEXT_SIZES = tuple(size.value for size in TextSize)
 
 
 async def form_with_csrf(request: Request) -> dict[str, str]:
