@@ -76,7 +76,8 @@ class Taps:
 def assert_accessible(axe: Any, page: Any, name: str, *, unfold: bool = False) -> None:
     """axe-core finds nothing on the page; unfold: open every folded <details> first, to check what is inside."""
     if unfold:
-        for summary in page.locator("details:not([open]) > summary").all():
+        # Handles, not nth() locators: each click opens one, which would shift the positions of those after it.
+        for summary in page.locator("details:not([open]) > summary").element_handles():
             summary.click()
     found = axe_violations(axe, page)
     assert not found, f"{name} ({page.url}):\n{found}"
