@@ -216,3 +216,16 @@ async def test_a_steward_of_another_community_or_an_official_cannot_refund(gql, 
     )
     assert answer.status_code in (403, 404)
     assert await refunds_of(db, payment) == []
+
+
+async def test_an_official_reads_the_households_bills_without_the_money_forms_she_cannot_use(gql, client, db):
+    # Given a paid payment, and the community's official (who reads the books but takes no money)
+    payment = await paid_payment(gql, client, db)
+    await log_in(client, OFFICIAL_XIUSHAN)
+    # When she opens the household's bills
+    household = await client.get(f"/staff/households/{payment.household_id}/bills")
+    # Then she reads them, and is offered no refund, cash or waiver the service would refuse her
+    assert household.status_code == 200 and payment.receipt_number in household.text
+    assert "/refund" not in household.text
+    assert "/bills/cash" not in household.text and "/bills/waive" not in household.text
+    assert "/bills/qr" not in household.text

@@ -122,6 +122,11 @@ class Can:
         """Adding and taking people off a household (estates.onboarding.do_add_resident)."""
         return self._actor.has(Role.steward, Role.admin)
 
+    @property
+    def take_money(self) -> bool:
+        """Counter payments and refunds (billing.check_can_write: a community's stewards, the admin)."""
+        return self._actor.has(Role.steward, Role.admin)
+
     def bill_district(self, district_id: str) -> bool:
         """A district's bill run, once for all its communities (billing.can_bill_district)."""
         return district_id.isdigit() and billing.can_bill_district(self._actor, int(district_id))
