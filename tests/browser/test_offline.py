@@ -145,6 +145,41 @@ def test_after_only_the_home_page_her_pages_and_every_report_form_work_offline(
     assert len([o for o in _orders(own_server, token) if o["description"] == description]) == 1
 
 
+def test_a_report_made_offline_is_sent_when_she_next_opens_any_page(new_context, own_server) -> None:
+    """She reports offline and closes the app; the next time she opens it, on her home page with signal, the
+    report goes out, without her opening the form or her reports again."""
+    token = own_server.login(RESIDENT_XIUSHAN)
+    description = "楼道灯不亮（离线，之后从首页发出）"
+    context = new_context(base_url=own_server.url)
+    page = context.new_page()
+    login_demo(page, RESIDENT_XIUSHAN)
+    _wait_until(page, ALL_KEPT, ["/", "/repairs/new?category=lighting"])
+    # Given a report made offline, waiting on the phone, and the page closed
+    context.set_offline(True)
+    try:
+        page.goto("/repairs/new?category=lighting")
+        page.fill("#description", description)
+        page.locator("[data-report-form] button[type=submit]").click()
+        page.locator("[data-report-queue] .tk-waiting").wait_for(state="visible", timeout=10_000)
+        page.close()
+    finally:
+        context.set_offline(False)
+    assert not [o for o in _orders(own_server, token) if o["description"] == description]
+    # When she opens the app again, on her home page
+    home = context.new_page()
+    home.goto("/")
+    expect(home.locator("h1")).to_contain_text("王秀英")
+    # Then the report is sent, once
+    deadline = time.monotonic() + 15
+    while not [o for o in _orders(own_server, token) if o["description"] == description]:
+        assert time.monotonic() < deadline, "the waiting report was not sent from the home page"
+        home.wait_for_timeout(200)
+    home.reload()
+    home.goto("/repairs")
+    expect(home.locator("[data-report-queue] .tk-waiting")).to_have_count(0)
+    assert len([o for o in _orders(own_server, token) if o["description"] == description]) == 1
+
+
 def _orders(server: Any, token: str) -> list[dict[str, Any]]:
     return server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]
 

@@ -106,7 +106,7 @@ SHELL_ASSETS = (
     "icons/maskable-512.png",
 )
 # Scripts asked for by their plain names: app.js's imports (relative to it) and the pages' own script tags.
-SHELL_PLAIN = ("js/read-aloud.js", "js/live.js", "js/tickets.js")
+SHELL_PLAIN = ("js/read-aloud.js", "js/live.js", "js/tickets.js", "js/report-queue.js")
 
 
 def resident_pages() -> list[str]:

@@ -40,6 +40,19 @@ window.addEventListener("online", showConnection);
 window.addEventListener("offline", showConnection);
 showConnection();
 
+// --- reports made offline: sent from whichever page she opens next --------------------------------------------
+// Only where this phone has a queue at all (report-queue.js is loaded then, not on every page).
+async function sendWaitingReports() {
+  if (navigator.onLine === false || !("indexedDB" in window) || !indexedDB.databases) return;
+  if (document.querySelector("[data-report-queue]")) return; // tickets.js sends and shows them on this page
+  const names = (await indexedDB.databases()).map((db) => db.name);
+  if (!names.includes("laoyou-tickets")) return;
+  const queue = await import("./report-queue.js");
+  await queue.flush();
+}
+sendWaitingReports().catch(() => {});
+window.addEventListener("online", () => sendWaitingReports().catch(() => {}));
+
 // --- print buttons (the login card) -----------------------------------------------------------------------
 for (const button of document.querySelectorAll('[data-action="print"]')) {
   if (typeof window.print !== "function") continue;

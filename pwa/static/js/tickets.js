@@ -1,34 +1,9 @@
 // Laoyou work orders: photos downscaled on the phone, a voice note, and an offline queue.
-// The form posts without this file too. With it, the report (with its client id) goes into IndexedDB
-// first and is sent from there: at once when online, or when the 'online' event comes back. The server
-// returns the first work order for a client id it has seen, so a replay never makes a second one.
+// The form posts without this file too. With it, the report (with its client id) goes into the phone's queue
+// (report-queue.js) first and is sent from there: at once when online, or when the 'online' event comes back.
+import * as queue from "./report-queue.js";
 
-const DB_NAME = "laoyou-tickets";
-const STORE = "queue";
 const MAX_SIDE = 1600;
-
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DB_NAME, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "clientId" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function withStore(mode, work) {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const result = work(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    tx.onerror = () => reject(tx.error);
-  });
-}
-
-const queueAll = () => withStore("readonly", (s) => s.getAll());
-const queuePut = (item) => withStore("readwrite", (s) => s.put(item));
-const queueDelete = (clientId) => withStore("readwrite", (s) => s.delete(clientId));
 
 // --- photos: downscaled with a canvas before upload (the server re-encodes again) ---------------------------
 async function downscale(file) {
@@ -83,47 +58,8 @@ function setupVoice(form, state) {
   stop.addEventListener("click", () => recorder && recorder.state !== "inactive" && recorder.stop());
 }
 
-// --- sending and the visible queue ----------------------------------------------------------------------------
-async function send(item) {
-  const body = new FormData();
-  for (const [key, value] of item.fields) body.append(key, value);
-  for (const photo of item.photos) body.append("photos", photo, "photo.jpg");
-  if (item.voice) body.append("voice", item.voice, "voice.webm");
-  const response = await fetch("/repairs", {
-    method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" },
-  });
-  const data = await response.json().catch(() => ({}));
-  if (response.ok) return { ok: true, url: data.url };
-  if (response.status >= 400 && response.status < 500) return { ok: false, final: true, message: data.error?.message };
-  return { ok: false, final: false };
-}
-
-let flushing = false;
-async function flush() {
-  if (flushing || navigator.onLine === false) return;
-  flushing = true;
-  try {
-    for (const item of await queueAll()) {
-      let result;
-      try {
-        result = await send(item);
-      } catch {
-        break; // still offline: keep everything for the next 'online'
-      }
-      if (result.ok || result.final) {
-        await queueDelete(item.clientId);
-        if (!result.ok) item.error = result.message;
-        else item.sentUrl = result.url;
-        lastResults.set(item.clientId, item);
-      } else {
-        break;
-      }
-    }
-  } finally {
-    flushing = false;
-    await render();
-  }
-}
+// --- the visible queue ----------------------------------------------------------------------------------------
+const flush = () => queue.flush((item) => lastResults.set(item.clientId, item)).finally(render);
 
 const lastResults = new Map();
 
@@ -132,7 +68,7 @@ async function render() {
   const list = document.querySelector("[data-report-queue-list]");
   const form = document.querySelector("[data-report-form]");
   if (!box || !list) return;
-  const waiting = await queueAll().catch(() => []);
+  const waiting = await queue.queueAll().catch(() => []);
   list.replaceChildren();
   const labels = form?.dataset || {};
   for (const item of waiting) {
@@ -183,7 +119,7 @@ function setupForm(form) {
     const clientId = form.querySelector('[name="client_id"]').value;
     const picked = form.querySelector(".tk-picked strong")?.textContent || "";
     const summary = `${picked} ${(form.querySelector('[name="description"]')?.value || "").slice(0, 30)}`.trim();
-    await queuePut({ clientId, fields, photos, voice: state.voice, summary, queuedAt: Date.now() });
+    await queue.queuePut({ clientId, fields, photos, voice: state.voice, summary, queuedAt: Date.now() });
     // A fresh id for anything typed next on this page.
     form.querySelector('[name="client_id"]').value = newClientId();
     await render();
