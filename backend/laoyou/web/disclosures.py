@@ -83,7 +83,9 @@ async def view(
         status_code=status_code,
         viewer=data["viewer"],
         d=disclosure,
-        spending=[line for fund in disclosure["funds"] for line in fund["lines"] if line["kind"] == "SPENDING"],
+        spending=[
+            line for fund in disclosure["funds"] for line in fund["lines"] if line["kind"] == "SPENDING"
+        ],
         error=error,
         field=field,
     )

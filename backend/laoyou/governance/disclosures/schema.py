@@ -27,24 +27,30 @@ DisclosureLineKind = strawberry.enum(
     Enum("DisclosureLineKind", {v.name.upper(): v.value for v in LineKindValue})
 )
 
+
+def _(message: str) -> str:
+    """Marks a msgid; translated in the reader's language where it is shown."""
+    return message
+
+
 FUND_NAMES = {
-    "property_fee": "Property fees",
-    "public_income": "Public income (parking, advertising, rent)",
-    "maintenance_fund": "Special maintenance fund",
+    "property_fee": _("Property fees"),
+    "public_income": _("Public income (parking, advertising, rent)"),
+    "maintenance_fund": _("Special maintenance fund"),
 }
 SYSTEM_TITLES = {
-    ("income", "property_fee"): "Property fees collected",
-    ("staff_share", "property_fee"): "Share of the district's staff costs",
-    ("arrears", "property_fee"): "Property fees not yet paid",
+    ("income", "property_fee"): _("Property fees collected"),
+    ("staff_share", "property_fee"): _("Share of the district's staff costs"),
+    ("arrears", "property_fee"): _("Property fees not yet paid"),
 }
-KEY_NAMES = {"households": "by households", "floor_area": "by floor area"}
+KEY_NAMES = {"households": _("by households"), "floor_area": _("by floor area")}
 
 
 def line_title(info: Info, kind: str, fund: str, title: str) -> str:
     """The steward's words, or the system's name for the line in the reader's language."""
     if title:
         return title
-    return i18n.gettext(SYSTEM_TITLES.get((kind, fund), "Other"), info.context.language)
+    return i18n.gettext(SYSTEM_TITLES.get((kind, fund), _("Other")), info.context.language)
 
 
 @strawberry.type(description="An invoice photo behind a spending line.")

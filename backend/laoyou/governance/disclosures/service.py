@@ -48,6 +48,11 @@ MAX_AMOUNT = 10_000_000_000
 LEDGER_PAGE = 500
 
 
+def _(message: str) -> str:
+    """Marks a msgid; translated where it is used."""
+    return message
+
+
 def quarter_days(year: int, quarter: int) -> tuple[date, date]:
     """The first and last day of a quarter."""
     start = date(year, 3 * quarter - 2, 1)
@@ -449,9 +454,9 @@ async def do_publish(session: AsyncSession, *, actor: Actor, disclosure_id: int)
     community = await estates.access_community(session, actor=actor, community_id=row.community_id)
     people = await notify.community_audience(session, [row.community_id])
     heading = (
-        "The finance disclosure for %(year)s Q%(quarter)s is corrected"
+        _("The finance disclosure for %(year)s Q%(quarter)s is corrected")
         if row.version > 1
-        else "The finance disclosure for %(year)s Q%(quarter)s is published"
+        else _("The finance disclosure for %(year)s Q%(quarter)s is published")
     )
     await notify.do_notify_people(
         session,
