@@ -38,7 +38,7 @@ def test_a_resident_reads_the_disclosure_on_her_phone_and_asks_about_a_line(new_
     resident.wait_for_url("**/disclosures")
     assert_accessible(axe, resident, "disclosure list")
     # When she opens this quarter's disclosure of 秀山花园
-    resident.locator('ul.links a[href^="/disclosures/"]').first.click()
+    resident.locator('ul.plain a[href^="/disclosures/"]').first.click()
     resident.wait_for_url("**/disclosures/*")
     # Then each fund has its chart and the table of the same figures, and it can be read aloud
     funds = resident.locator("section.disclosure-fund")

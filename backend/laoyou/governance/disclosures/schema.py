@@ -127,6 +127,19 @@ class DisclosureStaffShare:
     weight_total: int
     share: Money
 
+    @strawberry.field(description="This community's weight as read: households, or floor area in m².")
+    def weight_text(self) -> str:
+        return _weight_text(self.key, self.weight)
+
+    @strawberry.field
+    def weight_total_text(self) -> str:
+        return _weight_text(self.key, self.weight_total)
+
+
+def _weight_text(key: str, weight: int) -> str:
+    """Floor area is kept in hundredths of a m²."""
+    return f"{weight // 100}.{weight % 100:02d} m²" if key == "floor_area" else str(weight)
+
 
 @strawberry.type(description="What a correction changed from the previous version (null: added or removed).")
 class DisclosureChange:
