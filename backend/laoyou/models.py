@@ -35,6 +35,13 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingThanks,
 )
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.governance.disclosures.models import (  # noqa: F401,E402
+    Disclosure,
+    DisclosureInvoice,
+    DisclosureLine,
+    DisclosureQuestion,
+    DisclosureRead,
+)
 from laoyou.media.models import MediaFile  # noqa: F401,E402
 from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
 from laoyou.support.models import (  # noqa: F401,E402

@@ -329,6 +329,11 @@ async def prepare_target(
         db, "briefing_audience", TABLES["briefing_audience"].c.community_id.in_(t.community_ids)
     )
     t.ids["briefing_id"] = str(audience[0]["briefing_id"])
+    disclosure = TABLES["disclosure"].c
+    t.ids["disclosure_id"] = str(await one_id(db, "disclosure", disclosure.community_id.in_(t.community_ids)))
+    t.ids["disclosure_line_id"] = str(
+        await one_id(db, "disclosure_line", TABLES["disclosure_line"].c.disclosure_id == int(t.disclosure_id))
+    )
     t.ids["faq_id"] = str(
         await one_id(db, "support_faq", TABLES["support_faq"].c.district_id.in_(t.district_ids))
     )
@@ -550,6 +555,9 @@ QUERIES: dict[str, Entry] = {
     "todaysBriefings": E(),
     "briefingCommunities": E(),
     "sharedBriefing": E(lambda t: {"token": "forged-share-token"}),
+    "disclosures": E(lambda t: [{}, {"communityId": t.community_id}]),
+    "disclosure": E(lambda t: {"id": t.disclosure_id}),
+    "disclosureCommunities": E(),
     "pushSettings": E(),
     "emergencyNotices": E(lambda t: {"first": 20}),
     "supportConversation": E(lambda t: {"id": t.conversation_id}),
@@ -785,6 +793,27 @@ MUTATIONS: dict[str, Entry] = {
         lambda t: {"id": t.briefing_id, "input": {"communityIds": [t.community_id], "title": "伪造"}}
     ),
     "publishBriefing": E(lambda t: {"id": t.briefing_id}),
+    "createDisclosure": E(
+        lambda t: {
+            "communityId": t.community_id,
+            "year": utcnow().astimezone(SHANGHAI).year - 1,
+            "quarter": 1,
+        }
+    ),
+    "addDisclosureSpending": E(
+        lambda t: {
+            "id": t.disclosure_id,
+            "input": {"fund": "property_fee", "title": "伪造", "amountFen": 100},
+        }
+    ),
+    "removeDisclosureLine": E(lambda t: {"lineId": t.disclosure_line_id}),
+    "setDisclosureStaffShare": E(lambda t: {"id": t.disclosure_id, "costFen": 100, "key": "households"}),
+    "publishDisclosure": E(lambda t: {"id": t.disclosure_id}),
+    "correctDisclosure": E(lambda t: {"id": t.disclosure_id, "note": "伪造"}),
+    "markDisclosureRead": E(lambda t: {"id": t.disclosure_id}),
+    "askAboutDisclosureLine": E(
+        lambda t: {"lineId": t.disclosure_line_id, "question": "伪造", "clientId": uid()}
+    ),
     "withdrawBriefing": E(lambda t: {"id": t.briefing_id}),
     "markBriefingRead": E(lambda t: {"id": t.briefing_id}),
     "thankBriefing": E(lambda t: {"id": t.briefing_id}),

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from laoyou.core.phone import mask_phone
+from laoyou.core.time import utcnow
 from laoyou.estates.importing import template_csv
 from laoyou.graphql.router import LaoyouGraphQLRouter
 
@@ -409,6 +410,37 @@ ROUTES: dict[tuple[str, str], Page] = {
             )
             for what, fund in (("income", "public_income"), ("expense", "maintenance_fund"))
         ]
+    ),
+    # --- finance disclosures
+    ("GET", "/disclosures"): P(),
+    ("POST", "/disclosures/new"): P(
+        lambda t: Aim(form={"community_id": t.community_id, "quarter": f"{utcnow().year - 1}-1"})
+    ),
+    ("GET", "/disclosures/{disclosure_id}"): P(lambda t: Aim({"disclosure_id": t.disclosure_id})),
+    ("GET", "/disclosures/{disclosure_id}/print"): P(lambda t: Aim({"disclosure_id": t.disclosure_id})),
+    ("GET", "/disclosures/{disclosure_id}/lines/{line_id}/ask"): P(
+        lambda t: Aim({"disclosure_id": t.disclosure_id, "line_id": t.disclosure_line_id})
+    ),
+    ("POST", "/disclosures/{disclosure_id}/lines/{line_id}/ask"): P(
+        lambda t: Aim(
+            {"disclosure_id": t.disclosure_id, "line_id": t.disclosure_line_id},
+            form={"question": "伪造", "client_id": "iso-ask"},
+        )
+    ),
+    ("POST", "/disclosures/{disclosure_id}/spending"): P(
+        lambda t: Aim(
+            {"disclosure_id": t.disclosure_id}, form={"fund": "property_fee", "title": "伪造", "amount": "1"}
+        )
+    ),
+    ("POST", "/disclosures/{disclosure_id}/lines/{line_id}/remove"): P(
+        lambda t: Aim({"disclosure_id": t.disclosure_id, "line_id": t.disclosure_line_id})
+    ),
+    ("POST", "/disclosures/{disclosure_id}/share"): P(
+        lambda t: Aim({"disclosure_id": t.disclosure_id}, form={"cost": "1", "key": "households"})
+    ),
+    ("POST", "/disclosures/{disclosure_id}/publish"): P(lambda t: Aim({"disclosure_id": t.disclosure_id})),
+    ("POST", "/disclosures/{disclosure_id}/correct"): P(
+        lambda t: Aim({"disclosure_id": t.disclosure_id}, form={"note": "伪造"})
     ),
     # --- briefings
     ("GET", "/briefings"): P(),

@@ -445,6 +445,9 @@ async def load_demo(
 
     await load_tickets_demo(session)
     await load_briefings_demo(session)
+    from laoyou.governance.disclosures.demo import load_disclosures_demo
+
+    await load_disclosures_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

@@ -398,3 +398,15 @@ async def household_people_many(
         session, actor=actor, action="household.read_people", subject_type="household", subject_ids=others
     )
     return people
+
+
+async def district_community_ids(session: AsyncSession, district_id: int) -> list[int]:
+    """Every live community of a district, unscoped: what a district-wide cost is shared among (the caller
+    decides what the actor may see of them)."""
+    return list(
+        await session.exec(
+            select(Community.id)
+            .where(Community.district_id == district_id, col(Community.archived_at).is_(None))
+            .order_by(Community.id)
+        )
+    )

@@ -166,6 +166,18 @@ class Loaders:
         return self._get(briefing_loaders.BriefingMarksByPersonLoader)
 
     @property
+    def disclosure_lines(self) -> DataLoader:
+        from laoyou.governance.disclosures import loaders as disclosure_loaders
+
+        return self._get(disclosure_loaders.DisclosureLinesLoader)
+
+    @property
+    def disclosure_invoices(self) -> DataLoader:
+        from laoyou.governance.disclosures import loaders as disclosure_loaders
+
+        return self._get(disclosure_loaders.DisclosureInvoicesLoader)
+
+    @property
     def person_by_id(self) -> DataLoader:
         from laoyou.support import loaders as support_loaders
 

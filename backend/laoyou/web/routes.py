@@ -29,6 +29,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import cards as card_pages
     from laoyou.web import chat as chat_pages
     from laoyou.web import desk as desk_pages
+    from laoyou.web import disclosures as disclosure_pages
     from laoyou.web import estate_import as estate_import_pages
     from laoyou.web import estates as estate_pages
     from laoyou.web import family as family_pages
@@ -50,6 +51,7 @@ def install_web(app: FastAPI) -> None:
     desk_pages.install(app)
     billing_pages.install(app)
     briefing_pages.install(app)
+    disclosure_pages.install(app)
     notify_pages.install(app)
     estate_pages.install(app)
     estate_import_pages.install(app)
