@@ -48,3 +48,4 @@ from laoyou.support.models import (  # noqa: F401,E402
     SosAlert,
 )
 from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402
+from laoyou.governance.votes.models import Ballot, Vote, VoteProxy  # noqa: F401,E402
