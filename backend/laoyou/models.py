@@ -35,6 +35,7 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingThanks,
 )
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.governance.votes.models import Ballot, Vote, VoteProxy  # noqa: F401,E402
 from laoyou.media.models import MediaFile  # noqa: F401,E402
 from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
 from laoyou.support.models import (  # noqa: F401,E402
@@ -48,4 +49,3 @@ from laoyou.support.models import (  # noqa: F401,E402
     SosAlert,
 )
 from laoyou.tickets.models import StaffProfile, TicketAttachment, WorkOrder, WorkOrderEvent  # noqa: F401,E402
-from laoyou.governance.votes.models import Ballot, Vote, VoteProxy  # noqa: F401,E402
