@@ -445,6 +445,9 @@ async def load_demo(
 
     await load_tickets_demo(session)
     await load_briefings_demo(session)
+    from laoyou.governance.votes.demo import load_votes_demo
+
+    await load_votes_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

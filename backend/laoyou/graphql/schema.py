@@ -29,6 +29,7 @@ from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
+from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -50,6 +51,7 @@ class Query(
     StaffQuery,
     CardBatchQuery,
     LinkRequestsQuery,
+    VotesQuery,
 ):
     pass
 
@@ -67,6 +69,7 @@ class Mutation(
     StaffMutation,
     CardBatchMutation,
     LinkRequestsMutation,
+    VotesMutation,
 ):
     pass
 
