@@ -20,17 +20,19 @@ choices = st.sampled_from(list(Choice))
 
 @st.composite
 def electorates(draw):  # noqa: ANN001, ANN201
-    """Owners with areas, the ballots of some of them (online or paper, some by proxy: the count sees only the
-    household and the choice), and ballots of withdrawn households that no longer count."""
-    areas = draw(st.lists(st.integers(min_value=0, max_value=30_000), min_size=1, max_size=30))
-    owners = [Owner(household_id=i + 1, area=a) for i, a in enumerate(areas)]
-    voting = draw(st.lists(st.sampled_from(owners), unique=True))
-    ballots = [Cast(o.household_id, draw(choices)) for o in voting]
-    withdrawn = draw(
-        st.lists(st.tuples(st.integers(1000, 1100), choices), unique_by=lambda t: t[0], max_size=5)
+    """Owners with areas and, for each, no ballot or one (online or paper, some by proxy: the count sees only the
+    household and the choice), plus ballots of withdrawn households that no longer count, in a shuffled order."""
+    rows = draw(
+        st.lists(
+            st.tuples(st.integers(min_value=0, max_value=30_000), st.none() | choices),
+            min_size=1,
+            max_size=25,
+        )
     )
-    ballots += [Cast(h, c) for h, c in withdrawn]
-    return owners, draw(st.permutations(ballots))
+    owners = [Owner(household_id=i + 1, area=area) for i, (area, _choice) in enumerate(rows)]
+    ballots = [Cast(i + 1, choice) for i, (_area, choice) in enumerate(rows) if choice is not None]
+    ballots += [Cast(1000 + i, choice) for i, choice in enumerate(draw(st.lists(choices, max_size=3)))]
+    return owners, draw(st.randoms(use_true_random=False)).sample(ballots, len(ballots))
 
 
 def oracle(owners: list[Owner], ballots: list[Cast], special: bool) -> Outcome:

@@ -18,7 +18,7 @@ from laoyou.governance.votes.models import Vote as VoteRow
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import decode_id, encode_id
+from laoyou.graphql.types import decode_id, encode_id, format_area
 
 VoteMatter = strawberry.enum(Enum("VoteMatter", {m.name.upper(): m.value for m in Matter}))
 VoteChoice = strawberry.enum(Enum("VoteChoice", {c.name.upper(): c.value for c in Choice}))
@@ -30,10 +30,6 @@ class VoteStatus(Enum):
     OPEN = "open"
     COUNTING = "counting"  # past the deadline, waiting for an official's certification
     CERTIFIED = "certified"
-
-
-def _m2(centi: int) -> str:
-    return f"{centi // 100}.{centi % 100:02d}"
 
 
 def _percent(part: int, whole: int) -> str:
@@ -52,19 +48,19 @@ class VoteTally:
 
     @strawberry.field
     def total_area_m2(self) -> str:
-        return _m2(self.tally.total_area)
+        return format_area(self.tally.total_area)
 
     @strawberry.field
     def voted_area_m2(self) -> str:
-        return _m2(self.tally.voted_area)
+        return format_area(self.tally.voted_area)
 
     @strawberry.field
     def yes_area_m2(self) -> str:
-        return _m2(self.tally.yes_area)
+        return format_area(self.tally.yes_area)
 
     @strawberry.field
     def no_area_m2(self) -> str:
-        return _m2(self.tally.no_area)
+        return format_area(self.tally.no_area)
 
     @strawberry.field
     def total_owners(self) -> int:
@@ -133,7 +129,7 @@ class VoteHousehold:
 
     @strawberry.field
     def area_m2(self) -> str:
-        return _m2(self.share.floor_area_centi_m2)
+        return format_area(self.share.floor_area_centi_m2)
 
     @strawberry.field(description="online, paper, or null when it has not voted.")
     def channel(self) -> str | None:

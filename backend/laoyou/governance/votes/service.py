@@ -25,6 +25,7 @@ from laoyou.core.time import as_utc, utcnow
 from laoyou.estates import service as estates
 from laoyou.governance.votes import counting
 from laoyou.governance.votes.models import Ballot, Channel, Choice, Matter, Vote, VoteProxy
+from laoyou.media import service as media_service
 from laoyou.media.models import MediaFile
 
 MAX_OPEN_DAYS = 90
@@ -416,3 +417,19 @@ async def do_certify_vote(session: AsyncSession, *, actor: Actor, vote_id: int) 
         detail=result.outcome.value,
     )
     return vote
+
+
+async def check_media_access(session: AsyncSession, actor: Actor, media_file: MediaFile) -> None:
+    """A paper ballot's photo shows how a household voted: only the community's stewards and officials see it
+    (registered with media)."""
+    community_id = (
+        await session.exec(select(Ballot.community_id).where(Ballot.photo_id == media_file.id).limit(1))
+    ).first()
+    if community_id is not None:
+        allowed = await _communities_as(session, actor, Role.official, Role.steward)
+        if allowed is not None and community_id not in allowed:
+            raise NotFound()
+
+
+if check_media_access not in media_service.ACCESS_GUARDS:
+    media_service.ACCESS_GUARDS.append(check_media_access)
