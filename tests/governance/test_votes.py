@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import select
 
-from laoyou.accounts.models import Person
+from laoyou.accounts.models import Notification, Person
 from laoyou.billing.models import FeePlan, FeePlanItem
 from laoyou.core.time import utcnow
 from laoyou.estates.models import Community
@@ -234,5 +234,15 @@ async def test_a_proposed_phase_is_activated_when_certified(gql, db):
     await db.commit()
     certified = (await official(CERTIFY, {"id": vote_id}))["data"]["certifyVote"]
     assert certified["vote"]["outcome"] == "PASSED"
+    # The residents were told when it opened and when its result was published
+    resident = (await db.exec(select(Person).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).one()
+    told = list(
+        await db.exec(
+            select(Notification).where(
+                Notification.person_id == resident.id, Notification.link == f"/votes/{vote_id}"
+            )
+        )
+    )
+    assert len(told) == 2
     await db.refresh(draft)
     assert draft.status == "active" and draft.decision_ref.startswith(f"业主表决 #{vote_id} ")

@@ -190,7 +190,9 @@ async def propose(page: Page) -> Response:
     posted = await form_with_csrf(page.request)
     values = {k: posted.get(k, "") for k in ("community", "matter", "title", "body", "deadline", "decision")}
     try:
-        deadline = day_start(date.fromisoformat(values["deadline"]) + timedelta(days=1)).isoformat()
+        # The last minute of the chosen Shanghai day, so the page says "until 23:59" of the day the person chose.
+        last_day = date.fromisoformat(values["deadline"])
+        deadline = (day_start(last_day + timedelta(days=1)) - timedelta(minutes=1)).isoformat()
     except ValueError:
         message = i18n.gettext("Please choose the last day of voting.", page.context.language)
         return await new(page, values=values, error=message, field="deadline", status_code=400)

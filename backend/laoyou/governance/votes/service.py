@@ -18,15 +18,17 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
 from laoyou.billing import service as billing
+from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.phone import normalise_phone
 from laoyou.core.text import check_text
-from laoyou.core.time import as_utc, utcnow
+from laoyou.core.time import as_utc, local, utcnow
 from laoyou.estates import service as estates
 from laoyou.governance.votes import counting
 from laoyou.governance.votes.models import Ballot, Channel, Choice, Matter, Vote, VoteProxy
 from laoyou.media import service as media_service
 from laoyou.media.models import MediaFile
+from laoyou.notify import service as notify
 
 MAX_OPEN_DAYS = 90
 PHASE_MATTERS = {Matter.adopt_phase: "", Matter.adopt_package: "package"}
@@ -236,7 +238,26 @@ async def do_propose_vote(
     )
     session.add(vote)
     await session.flush()
+    await _tell_residents(
+        session,
+        vote,
+        title=i18n.gettext("Owners' vote: %(title)s", title=vote.title),
+        body=i18n.gettext("Please vote by %(when)s.", when=local(deadline).strftime("%Y-%m-%d %H:%M")),
+    )
     return vote
+
+
+async def _tell_residents(session: AsyncSession, vote: Vote, *, title: str, body: str) -> None:
+    """Every resident of the community, and family following its households, gets a notification (and a push:
+    an owners' vote is an account matter, always on)."""
+    await notify.do_notify_people(
+        session,
+        person_ids=await notify.community_audience(session, [vote.community_id]),
+        kind="owners_vote",
+        title=title,
+        body=body,
+        link=f"/votes/{vote.id}",
+    )
 
 
 async def _insert_ballot(session: AsyncSession, ballot: Ballot) -> Ballot:
@@ -415,6 +436,12 @@ async def do_certify_vote(session: AsyncSession, *, actor: Actor, vote_id: int) 
         subject_type="owners_vote",
         subject_id=vote.id,
         detail=result.outcome.value,
+    )
+    await _tell_residents(
+        session,
+        vote,
+        title=i18n.gettext("Result of the owners' vote: %(title)s", title=vote.title),
+        body=i18n.gettext("The result is published. Tap to see it."),
     )
     return vote
 
