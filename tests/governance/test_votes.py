@@ -12,7 +12,7 @@ from sqlmodel import select
 from laoyou.accounts.models import Notification, Person
 from laoyou.billing.models import FeePlan, FeePlanItem
 from laoyou.core.time import utcnow
-from laoyou.estates.models import Community
+from laoyou.estates.models import Community, Household
 from laoyou.governance.votes.models import Ballot, Vote
 from laoyou.media.models import MediaFile
 
@@ -246,3 +246,21 @@ async def test_a_proposed_phase_is_activated_when_certified(gql, db):
     assert len(told) == 2
     await db.refresh(draft)
     assert draft.status == "active" and draft.decision_ref.startswith(f"业主表决 #{vote_id} ")
+
+
+async def test_a_household_that_withdrew_no_longer_counts(gql, db):
+    # Given the resident voted, and the official's count
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    official = await login_demo(gql, OFFICIAL_XIUSHAN)
+    vote = await open_vote(resident)
+    household = vote["myBallots"][0]["householdId"]
+    before = (await official(VOTE, {"id": vote["id"]}))["data"]["vote"]["tally"]
+    await resident(CAST, {"v": vote["id"], "h": household, "c": "YES"})
+    # When her household is archived (the flat merged or demolished) before the count
+    await db.exec(update(Household).where(Household.id == int(household)).values(archived_at=utcnow()))
+    await db.commit()
+    # Then neither its ballot nor its area counts, and it is no longer among the owners
+    after = (await official(VOTE, {"id": vote["id"]}))["data"]["vote"]
+    assert after["tally"]["votedOwners"] == before["votedOwners"]
+    assert after["tally"]["yesOwners"] == before["yesOwners"]
+    assert household not in {h["id"] for h in after["households"]}
