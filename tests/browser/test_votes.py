@@ -96,7 +96,7 @@ def test_a_vote_from_proposal_to_certified_result(new_context, server, axe, ball
     steward.set_input_files("#paper-photo", str(ballot_photo))
     steward.get_by_role("button", name="Record the paper ballot").click()
     expect(steward.locator(".ok[role=status]")).to_have_text("The paper ballot is recorded.")
-    expect(steward.locator('[data-count="voted"]')).to_contain_text("2 owners")
+    expect(steward.locator('[data-count="voted"]')).to_contain_text("Owners: 2 ·")
     assert_accessible(axe, steward, "vote, steward")
 
     # When the deadline passes and the official certifies the result
