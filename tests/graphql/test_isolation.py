@@ -22,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
@@ -337,6 +338,9 @@ async def prepare_target(
     t.ids["faq_id"] = str(
         await one_id(db, "support_faq", TABLES["support_faq"].c.district_id.in_(t.district_ids))
     )
+    t.ids["vote_id"] = str(
+        await one_id(db, "owners_vote", TABLES["owners_vote"].c.community_id.in_(t.community_ids))
+    )
     t.ids["month"] = utcnow().astimezone(SHANGHAI).strftime("%Y-%m")
 
     await mark(t, db, communities, people, audience)
@@ -598,6 +602,8 @@ QUERIES: dict[str, Entry] = {
     "pendingLinkRequests": E(),
     "staffPeople": E(),
     "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
+    "votes": E(lambda t: [{}, {"communityId": t.community_id}]),
+    "vote": E(lambda t: {"id": t.vote_id}),
 }
 
 MUTATIONS: dict[str, Entry] = {
@@ -936,6 +942,31 @@ MUTATIONS: dict[str, Entry] = {
     "setPasswordWithCode": E(
         lambda t: {"phone": t.steward_phone, "code": "000000", "password": "a-long-enough-password"}
     ),
+    "proposeVote": E(
+        lambda t: {
+            "input": {
+                "communityId": t.community_id,
+                "title": "伪造表决",
+                "body": "",
+                "matter": "RENEW_SERVICE",
+                "deadline": (utcnow() + timedelta(days=7)).isoformat(),
+                "feePlanId": t.fee_plan_id,
+            }
+        }
+    ),
+    "castBallot": E(lambda t: {"voteId": t.vote_id, "householdId": t.household_id, "choice": "NO"}),
+    "recordPaperBallot": E(
+        lambda t: {"voteId": t.vote_id, "householdId": t.other_household_id, "choice": "NO", "photoId": "1"}
+    ),
+    "recordVoteProxy": E(
+        lambda t: {
+            "voteId": t.vote_id,
+            "householdId": t.household_id,
+            "phone": t.resident_phone,
+            "note": "伪造",
+        }
+    ),
+    "certifyVote": E(lambda t: {"id": t.vote_id}),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}

@@ -442,6 +442,40 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/disclosures/{disclosure_id}/correct"): P(
         lambda t: Aim({"disclosure_id": t.disclosure_id}, form={"note": "伪造"})
     ),
+    # --- owners' votes
+    ("GET", "/votes"): P(),
+    ("GET", "/votes/new"): P(),
+    ("POST", "/votes/new"): P(
+        lambda t: Aim(
+            form={
+                "community": t.community_id,
+                "matter": "RENEW_SERVICE",
+                "title": "伪造表决",
+                "deadline": "2099-01-01",
+            }
+        )
+    ),
+    ("GET", "/votes/{vote_id:int}"): P(lambda t: Aim({"vote_id": t.vote_id})),
+    ("GET", "/votes/{vote_id:int}/confirm"): P(
+        lambda t: Aim({"vote_id": t.vote_id}, query={"household": t.household_id, "choice": "NO"})
+    ),
+    ("POST", "/votes/{vote_id:int}/ballot"): P(
+        lambda t: Aim({"vote_id": t.vote_id}, form={"household": t.household_id, "choice": "NO"})
+    ),
+    ("POST", "/votes/{vote_id:int}/paper"): P(
+        lambda t: Aim(
+            {"vote_id": t.vote_id},
+            form={"household": t.other_household_id, "choice": "NO"},
+            files={"photo": PHOTO},
+        )
+    ),
+    ("POST", "/votes/{vote_id:int}/proxy"): P(
+        lambda t: Aim(
+            {"vote_id": t.vote_id},
+            form={"household": t.household_id, "phone": t.resident_phone, "note": "伪造"},
+        )
+    ),
+    ("POST", "/votes/{vote_id:int}/certify"): P(lambda t: Aim({"vote_id": t.vote_id})),
     # --- briefings
     ("GET", "/briefings"): P(),
     ("GET", "/briefings/{briefing_id:int}"): P(

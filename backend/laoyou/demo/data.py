@@ -448,6 +448,9 @@ async def load_demo(
     from laoyou.governance.disclosures.demo import load_disclosures_demo
 
     await load_disclosures_demo(session)
+    from laoyou.governance.votes.demo import load_votes_demo
+
+    await load_votes_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:

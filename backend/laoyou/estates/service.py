@@ -348,6 +348,29 @@ async def my_households(
     return list(rows)
 
 
+@dataclass(frozen=True)
+class OwnerShare:
+    """A live household of a community with its exclusive floor area: one owner in an owners' vote."""
+
+    household_id: int
+    floor_area_centi_m2: int
+    building: str
+    unit: str
+
+
+async def owner_shares(session: AsyncSession, community_id: int) -> list[OwnerShare]:
+    """Every live household of a community with its unit's floor area, in one query. Not scoped: the caller
+    (governance's votes) has already checked who may see the community."""
+    rows = await session.exec(
+        select(Household.id, Unit.floor_area_centi_m2, Building.name, Unit.number)
+        .join(Unit, Unit.id == Household.unit_id)
+        .join(Building, Building.id == Unit.building_id)
+        .where(Household.community_id == community_id, col(Household.archived_at).is_(None))
+        .order_by(Building.name, Unit.number)
+    )
+    return [OwnerShare(*row) for row in rows]
+
+
 async def residents_by_household(
     session: AsyncSession, household_ids: list[int], role: Role = Role.resident
 ) -> dict[int, list[Person]]:

@@ -30,6 +30,7 @@ from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
+from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
@@ -52,6 +53,7 @@ class Query(
     CardBatchQuery,
     LinkRequestsQuery,
     DisclosuresQuery,
+    VotesQuery,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     CardBatchMutation,
     LinkRequestsMutation,
     DisclosuresMutation,
+    VotesMutation,
 ):
     pass
 

@@ -42,6 +42,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import residents as resident_pages
     from laoyou.web import settings as settings_pages
     from laoyou.web import staff as staff_pages
+    from laoyou.web import votes as vote_pages
     from laoyou.web import work_orders as work_order_pages
 
     media.install(app)
@@ -56,6 +57,7 @@ def install_web(app: FastAPI) -> None:
     estate_pages.install(app)
     estate_import_pages.install(app)
     staff_pages.install(app)
+    vote_pages.install(app)
     app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -13,7 +13,7 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
 from laoyou.billing.models import FeePlan, FeePlanItem, ItemKind, PackageAdoption, Phase, PlanStatus
-from laoyou.billing.service.common import check_can_write, load_community
+from laoyou.billing.service.common import check_can_read_books, check_can_write, load_community
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.text import check_text
 from laoyou.core.time import utcnow
@@ -128,6 +128,14 @@ async def do_activate_fee_plan(
         g.district_id for g in actor.grants_of(Role.steward) if g.community_id is None
     }:
         raise PermissionDenied()
+    return await _activate(
+        session, actor=actor, plan=plan, decision_ref=decision_ref, approver_id=approver_id
+    )
+
+
+async def _activate(
+    session: AsyncSession, *, actor: Actor, plan: FeePlan, decision_ref: str, approver_id: int | None
+) -> FeePlan:
     decision_ref = decision_ref.strip()
     if not decision_ref:
         raise LaoyouError(
@@ -163,6 +171,13 @@ async def do_adopt_package(
     community = await load_community(session, community_id)
     await check_can_write(session, actor, community_id)
     plan = await access_fee_plan(session, actor=actor, plan_id=plan_id)
+    return await _adopt(session, community=community, plan=plan, package=package, decision_ref=decision_ref)
+
+
+async def _adopt(
+    session: AsyncSession, *, community: Community, plan: FeePlan, package: str, decision_ref: str
+) -> PackageAdoption:
+    community_id, plan_id = community.id, plan.id
     if plan.community_id not in (None, community_id) or plan.district_id != community.district_id:
         raise NotFound()
     exists = await session.scalar(
@@ -192,6 +207,48 @@ async def do_adopt_package(
             ErrorCode.ALREADY_EXISTS, "This community has already adopted that package."
         ) from None
     return adoption
+
+
+async def check_vote_decision(
+    session: AsyncSession, plan: FeePlan, *, community: Community, package: str
+) -> None:
+    """What an owners' vote may put to the owners: a draft plan of the community itself (a new phase), or an
+    add-on package of its own or its district's plan."""
+    community_id = community.id
+    if package:
+        offered = await session.scalar(
+            select(func.count())
+            .select_from(FeePlanItem)
+            .where(
+                FeePlanItem.plan_id == plan.id, FeePlanItem.package == package, FeePlanItem.package != "base"
+            )
+        )
+        if (
+            not offered
+            or plan.community_id not in (None, community_id)
+            or plan.district_id != community.district_id
+        ):
+            raise LaoyouError(ErrorCode.INVALID, "That add-on package is not in the plan.", field="package")
+    elif plan.community_id != community_id or plan.status != PlanStatus.draft.value:
+        raise LaoyouError(
+            ErrorCode.INVALID, "Choose a draft plan of this community for the vote.", field="feePlanId"
+        )
+
+
+async def do_apply_owners_vote(
+    session: AsyncSession, *, actor: Actor, community_id: int, plan_id: int, package: str, decision_ref: str
+) -> None:
+    """An owners' vote certified by an official of the community (or its steward) activates the plan, or adopts
+    the package, it approved. Officials may do this only through a vote: governance checked the vote and its
+    count; the decision reference names it."""
+    community = await load_community(session, community_id)
+    await check_can_read_books(session, actor, community_id)
+    plan = await access_fee_plan(session, actor=actor, plan_id=plan_id)
+    await check_vote_decision(session, plan, community=community, package=package)
+    if package:
+        await _adopt(session, community=community, plan=plan, package=package, decision_ref=decision_ref)
+    else:
+        await _activate(session, actor=actor, plan=plan, decision_ref=decision_ref, approver_id=None)
 
 
 async def effective_plan(session: AsyncSession, community: Community) -> FeePlan | None:
