@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core import i18n
 from laoyou.core.errors import NotFound, PermissionDenied
@@ -162,6 +163,26 @@ async def list_sos(
     if open_only:
         query = query.where(SosAlert.status != SosStatus.resolved.value)
     return list(await session.exec(query))
+
+
+async def sos_resident_phones(session: AsyncSession, *, actor: Actor, alert_ids: list[int]) -> dict[int, str]:
+    """The whole phone numbers of the residents who raised these alerts, for the staff who may see each alert
+    to call back at once; nobody else gets them. Each read is audited, one line per alert."""
+    if not actor.is_staff or not alert_ids:
+        return {}
+    staff = await estates.staff_community_ids(session, actor)
+    query = (
+        select(SosAlert.id, Person.phone)
+        .join(Person, col(Person.id) == SosAlert.person_id)
+        .where(col(SosAlert.id).in_(alert_ids))
+    )
+    if staff is not None:
+        query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
+    found = {alert_id: national(phone) for alert_id, phone in await session.exec(query)}
+    await audit_many(
+        session, actor=actor, action="sos.read_phone", subject_type="sos_alert", subject_ids=sorted(found)
+    )
+    return found
 
 
 async def do_respond_sos(
