@@ -168,6 +168,7 @@ SUBSCRIPTIONS: dict[str, Subscribed] = {
     ),
     "supportQueue": Subscribed(the_resident_writes_to_customer_service),
     "sosAlert": Subscribed(the_steward_answers_the_sos, lambda t: {"id": t.sos_id}, names_target=True),
+    "sosAlerts": Subscribed(the_steward_answers_the_sos),
     "ringingCalls": Subscribed(the_resident_calls_the_steward),
     "callSignals": Subscribed(
         the_resident_signals_in_the_call, lambda t: {"callId": t.call_id, "afterId": 0}, names_target=True

@@ -1174,6 +1174,23 @@ class SupportSubscription:
                     yield SosAlert(row=row)
                 await wake.get()
 
+    @strawberry.subscription(
+        description="Open SOS alerts in the communities the viewer serves (as sosAlerts), now and whenever one "
+        "of their districts' alerts is raised or answered."
+    )
+    async def sos_alerts(self, info: Info) -> AsyncGenerator[list[SosAlert], None]:
+        context = info.context
+        if not context.actor.is_staff:
+            raise NotFound()
+        async with _Scoped(info) as session:
+            channels = await support.sos_channels(session, actor=context.actor)
+        async with _listen(context.pubsub, channels) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    rows = await support.list_sos(session, actor=context.actor)
+                    yield [SosAlert(row=r) for r in rows]
+                await wake.get()
+
     @strawberry.subscription(description="Calls ringing for the viewer, now and whenever that changes.")
     async def ringing_calls(self, info: Info) -> AsyncGenerator[list[SupportCall], None]:
         context = info.context

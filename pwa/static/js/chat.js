@@ -312,6 +312,26 @@ if (ringing) {
   });
 }
 
+// The staff home: an SOS raised, taken or dealt with meanwhile redraws the alerts from the page as the server
+// draws it (names, phones, words and buttons), without a reload.
+const sosHome = document.querySelector("[data-sos-home]");
+if (sosHome) {
+  let shown = sosHome.dataset.sosShown;
+  let redraw = Promise.resolve();
+  subscribe("subscription SosAlertsLive { sosAlerts { id status } }", "SosAlertsLive", () => ({}), (data) => {
+    const now = data.sosAlerts.map((a) => `${a.id}:${a.status}`).join(",");
+    if (now === shown) return;
+    shown = now;
+    redraw = redraw.then(async () => {
+      const response = await fetch(location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector("[data-sos-home]");
+      if (fresh) sosHome.replaceChildren(...fresh.childNodes);
+    }).catch(() => {});
+  });
+}
+
 // The resident's SOS page: who is coming appears (and changes) as soon as someone answers, without a reload.
 const sos = document.querySelector("[data-sos-live]");
 if (sos) {

@@ -96,6 +96,7 @@ from laoyou.support.service.sos import (
     do_respond_sos,
     help_actions,
     list_sos,
+    sos_channels,
     sos_resident_phones,
 )
 
@@ -166,6 +167,7 @@ __all__ = [
     "list_messages",
     "list_signals",
     "list_sos",
+    "sos_channels",
     "sos_resident_phones",
     "match_faq",
     "may_answer",

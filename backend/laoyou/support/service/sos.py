@@ -21,6 +21,7 @@ from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
 from laoyou.support.models import SosAlert, SosStatus
 from laoyou.support.service.common import (
+    ALL_SOS_CHANNEL,
     _,
     announce_district,
     check_client_id,
@@ -29,7 +30,9 @@ from laoyou.support.service.common import (
     person_channel,
     person_language,
     sos_channel,
+    sos_district_channel,
 )
+from laoyou.support.service.faq import staff_district_ids
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,22 @@ async def do_raise_sos(
             link=f"/support/sos/{alert.id}",
         )
     announce_district(session, household.district_id, {"sos": alert.id})
+    _announce_sos(session, alert)
     return alert
+
+
+def _announce_sos(session: AsyncSession, alert: SosAlert) -> None:
+    announce(session, sos_district_channel(alert.district_id), {"sos": alert.id})
+    announce(session, ALL_SOS_CHANNEL, {"sos": alert.id})
+
+
+async def sos_channels(session: AsyncSession, *, actor: Actor) -> list[str]:
+    """What to listen to for the SOS alerts of the districts the actor answers in (as a steward or an agent);
+    every district for the admin."""
+    districts = await staff_district_ids(session, actor)
+    if districts is None:
+        return [ALL_SOS_CHANNEL]
+    return [sos_district_channel(d) for d in sorted(districts)]
 
 
 async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
@@ -214,4 +232,5 @@ async def do_respond_sos(
     announce(session, person_channel(alert.person_id), {"sos": alert.id})
     announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
     announce_district(session, alert.district_id, {"sos": alert.id})
+    _announce_sos(session, alert)
     return alert
