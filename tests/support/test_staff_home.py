@@ -57,6 +57,7 @@ async def test_an_sos_comes_first_on_the_stewards_home_with_phone_and_a_button_t
     token = await page_login(client, STEWARD_XIUSHAN)
     home = (await client.get("/")).text
     # Then the alert comes before anything else, as an alert, with her name, home, time and whole phone
+    assert re.search(r"<title>Staff home · Laoyou</title>", home) and home.count("js/chat.") == 1
     assert 'role="alert"' in home and home.index("data-sos-alerts") < home.index('href="/briefings"')
     alert = section(home, f'data-sos-alert="{alert_id}"')
     phone = national(resident.phone)
