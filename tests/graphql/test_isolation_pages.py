@@ -713,6 +713,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/logout/everywhere"): P(public=True, ends_session=True),
     # Today's newest briefing is shown in full on a resident's home, which counts as their reading it.
     ("GET", "/"): P(own_tables=frozenset({"briefing_read"})),
+    # The list of one's own notifications: opening it reads them.
+    ("GET", "/notifications"): P(own_tables=frozenset({"notification"})),
     ("POST", "/notifications/read"): P(own_tables=frozenset({"notification"})),
     ("GET", "/family"): P(),
     # By design anyone may ask to follow a resident's household by phone: the request is pending, grants

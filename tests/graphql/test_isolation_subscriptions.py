@@ -188,6 +188,7 @@ SUBSCRIPTIONS: dict[str, Subscribed] = {
     ),
     "supportQueue": Subscribed(the_resident_writes_to_customer_service),
     "sosAlert": Subscribed(the_steward_answers_the_sos, lambda t: {"id": t.sos_id}, names_target=True),
+    "sosAlerts": Subscribed(the_steward_answers_the_sos),
     "ringingCalls": Subscribed(the_resident_calls_the_steward),
     "workOrder": Subscribed(
         the_steward_notes_the_work_order, lambda t: {"id": t.work_order_id}, names_target=True

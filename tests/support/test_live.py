@@ -196,3 +196,39 @@ async def test_the_sos_page_hears_who_is_coming_without_reloading(server):
         await updates(server, stranger, SOS_LIVE, {"id": alert_id}, 1, during=[])
     assert [e["message"] for e in refused.value.errors] == ["Not found."]
     assert refused.value.data is None
+
+
+SOS_ALERTS_LIVE = gql("subscription { sosAlerts { id status resident { name } } }")
+
+
+async def test_the_stewards_home_hears_an_sos_raised_and_taken_without_reloading(server):
+    # Given the steward of 秀山花园 whose home listens for SOS alerts
+    steward = await asyncio.to_thread(server.login, "13800000011")
+    resident = await asyncio.to_thread(server.login, RESIDENT_XIUSHAN)
+    household = (await asyncio.to_thread(server.graphql, resident, HOUSEHOLDS))["viewer"]["ownHouseholdIds"][
+        0
+    ]
+    raised: list[str] = []
+
+    def press_sos() -> None:
+        alert = server.graphql(resident, RAISE_SOS, {"h": household, "c": uuid.uuid4().hex})
+        raised.append(alert["raiseSos"]["alert"]["id"])
+
+    # When 王秀英 presses SOS, and then he answers "I am going"
+    seen = await updates(
+        server,
+        steward,
+        SOS_ALERTS_LIVE,
+        {},
+        3,
+        during=[press_sos, lambda: server.graphql(steward, RESPOND_SOS, {"id": raised[0]})],
+    )
+    # Then her alert arrives open, then taken, with no reload
+    states = [{a["id"]: a["status"] for a in update["sosAlerts"]} for update in seen]
+    assert raised[0] not in states[0]
+    assert states[1][raised[0]] == "open" and states[2][raised[0]] == "acknowledged"
+    assert {a["resident"]["name"] for a in seen[1]["sosAlerts"] if a["id"] == raised[0]} == {"王秀英"}
+    # And a resident cannot listen to the alerts
+    with pytest.raises(TransportQueryError) as refused:
+        await updates(server, resident, SOS_ALERTS_LIVE, {}, 1, during=[])
+    assert [e["message"] for e in refused.value.errors] == ["Not found."]

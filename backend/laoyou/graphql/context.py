@@ -190,6 +190,12 @@ class Loaders:
         return self._get(support_loaders.MediaFileByIdLoader)
 
     @property
+    def sos_resident_phone(self) -> DataLoader:
+        from laoyou.support import loaders as support_loaders
+
+        return self._get(support_loaders.SosResidentPhoneLoader, self._actor)
+
+    @property
     def work_order_attachments(self) -> DataLoader:
         from laoyou.tickets import loaders as ticket_loaders
 

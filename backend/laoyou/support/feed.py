@@ -219,6 +219,7 @@ VIEWER_NEUTRAL: dict[str, frozenset[str]] = {
             "clientId",
             "createdAt",
             "sender",
+            "senderLabel",  # in the reader's language, which is part of the key
             "media",
             "actions",
         }

@@ -129,6 +129,16 @@ class SupportMessage:
     async def sender(self, info: Info) -> SupportPerson | None:
         return await _person(info, self.row.sender_id)
 
+    @strawberry.field(
+        description="Who said it, in the reader's language: the sender's name, or the service itself "
+        "(老友管家 · 系统) for what it says (answers while nobody is on duty, notes, the emergency offer)."
+    )
+    async def sender_label(self, info: Info) -> str:
+        if self.row.sender_id is None:
+            return i18n.gettext(support.SERVICE_SENDER, info.context.language)
+        row = await info.context.loaders.person_by_id.load(self.row.sender_id)
+        return (row.name or mask_phone(row.phone)) if row else ""
+
     @strawberry.field
     async def media(self, info: Info) -> MediaFile | None:
         if self.row.media_id is None:
@@ -423,6 +433,13 @@ class SosAlert:
     @strawberry.field
     async def resident(self, info: Info) -> SupportPerson | None:
         return await _person(info, self.row.person_id)
+
+    @strawberry.field(
+        description="The resident's whole phone number, for the staff who answer the alert to call back at once; "
+        "null for anyone else. Each read is audited."
+    )
+    async def resident_phone(self, info: Info) -> str | None:
+        return await info.context.loaders.sos_resident_phone.load(self.row.id)
 
     @strawberry.field(description="Who is coming to help.")
     async def responder(self, info: Info) -> SupportPerson | None:
@@ -1104,6 +1121,23 @@ class SupportSubscription:
                 async with Scoped(info) as session:
                     row = await support.access_sos(session, actor=context.actor, alert_id=alert_id)
                     yield SosAlert(row=row)
+                await wake.get()
+
+    @strawberry.subscription(
+        description="Open SOS alerts in the communities the viewer serves (as sosAlerts), now and whenever one "
+        "of their districts' alerts is raised or answered."
+    )
+    async def sos_alerts(self, info: Info) -> AsyncGenerator[list[SosAlert], None]:
+        context = info.context
+        if not context.actor.is_staff:
+            raise NotFound()
+        async with _Scoped(info) as session:
+            channels = await support.sos_channels(session, actor=context.actor)
+        async with _listen(context.pubsub, channels) as wake:
+            while True:
+                async with _Scoped(info) as session:
+                    rows = await support.list_sos(session, actor=context.actor)
+                    yield [SosAlert(row=r) for r in rows]
                 await wake.get()
 
     @strawberry.subscription(description="Calls ringing for the viewer, now and whenever that changes.")

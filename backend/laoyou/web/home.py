@@ -1,4 +1,5 @@
-"""The home page (the resident's or the staff member's), marking notifications read, and the offline page."""
+"""The home page (the resident's or the staff member's), the list of notifications and marking them read, and
+the offline page."""
 
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ async def home(page: Page) -> Response:
     actor = page.context.actor
     if actor.is_staff:
         data = await page.run("StaffHome")
-        waiting = []
+        waiting, sos_alerts = [], []
         if Can(actor).manage_residents:
             waiting = (await page.run("PendingLinkRequestIds"))["pendingLinkRequests"]
-        return page.render("home_staff.html", viewer=data["viewer"], link_requests_waiting=len(waiting))
+        # Those who answer residents (stewards, agents, the admin) see open SOS alerts first, to take at once.
+        if Can(actor).answer_support:
+            sos_alerts = (await page.run("StaffSosAlerts"))["sosAlerts"]
+        return page.render(
+            "home_staff.html",
+            viewer=data["viewer"],
+            link_requests_waiting=len(waiting),
+            sos_alerts=sos_alerts,
+        )
     data = await page.run("ResidentHome")
     viewer = data["viewer"]
     # Someone in no household yet asks to be linked here, rather than being sent away.
@@ -40,6 +49,19 @@ async def home(page: Page) -> Response:
         values={"name": viewer["person"]["name"]},
         **asking,
     )
+
+
+# The list shows this many, newest first; older ones have long been seen.
+NOTIFICATIONS_SHOWN = 50
+
+
+async def notifications(page: Page) -> Response:
+    """The person's notifications, newest first (what the home page's 新消息 badge counts); opening the list
+    reads them, so they are marked read once it has been fetched as it was."""
+    viewer = (await page.run("MyNotifications", first=NOTIFICATIONS_SHOWN))["viewer"]
+    if viewer["unreadNotifications"]:
+        await page.run("MarkNotificationsRead")
+    return page.render("notifications.html", notifications=viewer["notifications"])
 
 
 async def notifications_read(page: Page) -> Response:
@@ -63,6 +85,7 @@ async def offline(page: Page) -> Response:
 PAGES = (
     PageRoute("GET", "/offline", offline, login=False),
     PageRoute("GET", "/", home),
+    PageRoute("GET", "/notifications", notifications),
     PageRoute("POST", "/notifications/read", notifications_read),
 )
 

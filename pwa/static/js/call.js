@@ -149,6 +149,18 @@ if (box) {
     finish();
   });
 
+  // Leaving the page (closing it, going back, the browser discarding it) leaves the call: hang up, so that a
+  // call whose caller left stops ringing for the staff and is kept as a missed call. A beacon goes out even as
+  // the page unloads; it posts the page's own hang-up form (with its CSRF token). Staff who look at a ringing
+  // call and go leave it ringing for the others. A phone that dies sends nothing: the server ends a call left
+  // ringing after a while (support.do_end_unanswered_calls).
+  window.addEventListener("pagehide", () => {
+    const live = box.dataset.status === "connected" || (isCaller && box.dataset.status === "ringing");
+    if (ended || !hangupForm || !live) return;
+    navigator.sendBeacon(hangupForm.action, new FormData(hangupForm));
+    finish();
+  });
+
   if (box.dataset.status === "ringing" || box.dataset.status === "connected") {
     if (isCaller) media();
     listen();

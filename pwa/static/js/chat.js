@@ -62,7 +62,7 @@ export function subscribe(query, operationName, variables, onData) {
   return { stop() { stopped = true; socket?.close(1000); } };
 }
 
-const FIELDS = `id seq kind body fromStaff clientId createdAt sender { id name } media { id kind url thumbUrl }
+const FIELDS = `id seq kind body fromStaff clientId createdAt sender { id name } senderLabel media { id kind url thumbUrl }
   actions { kind label phone href }`;
 const CHAT = `subscription SupportChat($conversationId: ID!, $afterSeq: Int!) {
   supportChat(conversationId: $conversationId, afterSeq: $afterSeq) {
@@ -127,7 +127,8 @@ function startChat(box) {
     const who = document.createElement("p");
     who.className = "who";
     const time = new Date(m.createdAt);
-    who.textContent = `${service ? (box.dataset.labelService || "") : (m.sender?.name ?? "")} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Shanghai" })}`;
+    // Who said it comes from the server, in the reader's language (the service itself: 老友管家 · 系统).
+    who.textContent = `${m.senderLabel ?? ""} · ${time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Shanghai" })}`;
     li.append(who);
     if (m.media?.kind === "audio") {
       const audio = document.createElement("audio");
@@ -308,6 +309,26 @@ if (ringing) {
       ringing.querySelector("[data-ringing-who]").textContent = call.caller?.name ?? "";
       ringing.querySelector("[data-ringing-link]").href = `/support/call/${call.id}`;
     }
+  });
+}
+
+// The staff home: an SOS raised, taken or dealt with meanwhile redraws the alerts from the page as the server
+// draws it (names, phones, words and buttons), without a reload.
+const sosHome = document.querySelector("[data-sos-home]");
+if (sosHome) {
+  let shown = sosHome.dataset.sosShown;
+  let redraw = Promise.resolve();
+  subscribe("subscription SosAlertsLive { sosAlerts { id status } }", "SosAlertsLive", () => ({}), (data) => {
+    const now = data.sosAlerts.map((a) => `${a.id}:${a.status}`).join(",");
+    if (now === shown) return;
+    shown = now;
+    redraw = redraw.then(async () => {
+      const response = await fetch(location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector("[data-sos-home]");
+      if (fresh) sosHome.replaceChildren(...fresh.childNodes);
+    }).catch(() => {});
   });
 }
 

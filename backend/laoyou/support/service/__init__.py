@@ -8,10 +8,12 @@ One module per capability; this package names them all, so callers write `suppor
 from laoyou.support.models import SosAlert  # tests build their own access_sos with it
 from laoyou.support.service.calls import (
     MAX_SIGNAL,
+    RING_TIMEOUT,
     SIGNAL_KINDS,
     SignalsSince,
     access_call,
     do_answer_call,
+    do_end_unanswered_calls,
     do_hang_up,
     do_log_steward_call,
     do_send_signal,
@@ -27,6 +29,7 @@ from laoyou.support.service.chat import (
     HOUSEHOLD_GLANCE,
     MAX_TEXT,
     SEEN_RECENTLY,
+    SERVICE_SENDER,
     Figures,
     Sent,
     access_conversation,
@@ -93,6 +96,8 @@ from laoyou.support.service.sos import (
     do_respond_sos,
     help_actions,
     list_sos,
+    sos_channels,
+    sos_resident_phones,
 )
 
 __all__ = [
@@ -106,8 +111,10 @@ __all__ = [
     "Figures",
     "HelpAction",
     "MAX_SIGNAL",
+    "RING_TIMEOUT",
     "MAX_TEXT",
     "SEEN_RECENTLY",
+    "SERVICE_SENDER",
     "SIGNAL_KINDS",
     "Sent",
     "SosAlert",
@@ -133,6 +140,7 @@ __all__ = [
     "do_close",
     "do_delete_faq",
     "do_flag_urgent",
+    "do_end_unanswered_calls",
     "do_hang_up",
     "do_log_steward_call",
     "do_mark",
@@ -159,6 +167,8 @@ __all__ = [
     "list_messages",
     "list_signals",
     "list_sos",
+    "sos_channels",
+    "sos_resident_phones",
     "match_faq",
     "may_answer",
     "next_reply_time",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -185,19 +186,62 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
     call = await access_call(session, actor=actor, call_id=call_id)
     if not is_live(call):
         return call
-    was_ringing = call.status == CallStatus.ringing.value
-    if was_ringing:
-        call.status = (CallStatus.missed if actor.person_id == call.caller_id else CallStatus.declined).value
-    else:
-        call.status = CallStatus.ended.value
-    call.ended_at, call.ended_by_id = utcnow(), actor.person_id
+    await _end_call(session, call, by_person_id=actor.person_id)
+    return call
+
+
+# A call nobody answers rings this long. The caller's page hangs up when it is left (call.js), but a phone
+# that dies or loses its signal says nothing: then the call is ended as missed after this (do_end_unanswered_calls).
+RING_TIMEOUT = timedelta(seconds=90)
+
+
+async def do_end_unanswered_calls(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """End as missed every call still ringing after RING_TIMEOUT, as if its caller had hung up, so that it stops
+    ringing for the staff and is told as a missed call. Claimed one at a time (a guarded UPDATE), so two workers
+    never end one call twice."""
+    now = now or utcnow()
+    stale = list(
+        await session.exec(
+            select(Call.id).where(
+                Call.status == CallStatus.ringing.value, col(Call.created_at) < now - RING_TIMEOUT
+            )
+        )
+    )
+    ended = 0
+    for call_id in stale:
+        claimed = await session.exec(
+            update(Call)
+            .where(col(Call.id) == call_id, Call.status == CallStatus.ringing.value)
+            .values(status=CallStatus.missed.value)
+        )
+        if (claimed.rowcount or 0) != 1:
+            continue
+        call = await session.get(Call, call_id)
+        await session.refresh(call)
+        await _end_call(session, call, by_person_id=call.caller_id, status=CallStatus.missed)
+        ended += 1
+    return ended
+
+
+async def _end_call(
+    session: AsyncSession, call: Call, *, by_person_id: int, status: CallStatus | None = None
+) -> None:
+    """End a live call as `by_person_id` did; unanswered and ended by its caller, it is a missed call: a chat
+    message and a notification for whom it rang."""
+    if status is None:
+        if call.status == CallStatus.ringing.value:
+            status = CallStatus.missed if by_person_id == call.caller_id else CallStatus.declined
+        else:
+            status = CallStatus.ended
+    call.status = status.value
+    call.ended_at, call.ended_by_id = utcnow(), by_person_id
     session.add(call)
     session.add(
         CallSignal(
             call_id=call.id,
             community_id=call.community_id,
             district_id=call.district_id,
-            sender_id=actor.person_id,
+            sender_id=by_person_id,
             kind="hangup",
             payload="{}",
         )
@@ -240,7 +284,6 @@ async def do_hang_up(session: AsyncSession, *, actor: Actor, call_id: int) -> Ca
             )
         announce_district(session, call.district_id, {"conversation": conversation.id})
     _announce_ring(session, call)
-    return call
 
 
 async def list_signals(

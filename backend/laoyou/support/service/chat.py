@@ -50,6 +50,8 @@ from laoyou.support.service.common import (
 from laoyou.support.service.faq import match_faq
 
 MAX_TEXT = 2000
+# Who the service's own messages are from, as each reader sees it.
+SERVICE_SENDER = _("Laoyou · system")
 SEEN_RECENTLY = timedelta(minutes=2)  # the resident's app marked messages received this recently: it is open
 # What the service says, once per wait, when nobody is on duty.
 AWAY_NOTES = (
@@ -362,17 +364,22 @@ def conversation_seen_at(conversation: Conversation) -> datetime | None:
 
 async def _answer_while_away(session: AsyncSession, conversation: Conversation, text: str) -> list[Message]:
     """Nobody is online: the FAQ's answer if one fits, and (once per wait) when a person will reply."""
-    language = await person_language(session, conversation.resident_id)
     replies: list[Message] = []
     entries = list(
         await session.exec(select(FaqEntry).where(FaqEntry.district_id == conversation.district_id))
     )
     best = match_faq(entries, text)
     if best is not None:
-        body = (
-            i18n.gettext("Common answer: %(question)s", language, question=best.question) + "\n" + best.answer
+        replies.append(
+            await _service_says(
+                session,
+                conversation,
+                MessageKind.system,
+                _("Common answer: %(question)s\n%(answer)s"),
+                question=best.question,
+                answer=best.answer,
+            )
         )
-        replies.append(await append_message(session, conversation, kind=MessageKind.system, body=body))
     told = (
         await session.exec(
             select(Message.id).where(

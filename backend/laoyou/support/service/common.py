@@ -54,6 +54,15 @@ def sos_channel(alert_id: int) -> str:
     return f"support:sos:{alert_id}"
 
 
+def sos_district_channel(district_id: int) -> str:
+    """An SOS of the district was raised or answered: what the staff homes listen to."""
+    return f"support:sos-district:{district_id}"
+
+
+# Every district's SOS events also go here, for the operator's admin.
+ALL_SOS_CHANNEL = "support:sos-districts"
+
+
 def person_channel(person_id: int) -> str:
     return f"support:person:{person_id}"
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core import i18n
 from laoyou.core.errors import NotFound, PermissionDenied
@@ -20,6 +21,7 @@ from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
 from laoyou.support.models import SosAlert, SosStatus
 from laoyou.support.service.common import (
+    ALL_SOS_CHANNEL,
     _,
     announce_district,
     check_client_id,
@@ -28,7 +30,9 @@ from laoyou.support.service.common import (
     person_channel,
     person_language,
     sos_channel,
+    sos_district_channel,
 )
+from laoyou.support.service.faq import staff_district_ids
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,22 @@ async def do_raise_sos(
             link=f"/support/sos/{alert.id}",
         )
     announce_district(session, household.district_id, {"sos": alert.id})
+    _announce_sos(session, alert)
     return alert
+
+
+def _announce_sos(session: AsyncSession, alert: SosAlert) -> None:
+    announce(session, sos_district_channel(alert.district_id), {"sos": alert.id})
+    announce(session, ALL_SOS_CHANNEL, {"sos": alert.id})
+
+
+async def sos_channels(session: AsyncSession, *, actor: Actor) -> list[str]:
+    """What to listen to for the SOS alerts of the districts the actor answers in (as a steward or an agent);
+    every district for the admin."""
+    districts = await staff_district_ids(session, actor)
+    if districts is None:
+        return [ALL_SOS_CHANNEL]
+    return [sos_district_channel(d) for d in sorted(districts)]
 
 
 async def access_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
@@ -164,6 +183,26 @@ async def list_sos(
     return list(await session.exec(query))
 
 
+async def sos_resident_phones(session: AsyncSession, *, actor: Actor, alert_ids: list[int]) -> dict[int, str]:
+    """The whole phone numbers of the residents who raised these alerts, for the staff who may see each alert
+    to call back at once; nobody else gets them. Each read is audited, one line per alert."""
+    if not actor.is_staff or not alert_ids:
+        return {}
+    staff = await estates.staff_community_ids(session, actor)
+    query = (
+        select(SosAlert.id, Person.phone)
+        .join(Person, col(Person.id) == SosAlert.person_id)
+        .where(col(SosAlert.id).in_(alert_ids))
+    )
+    if staff is not None:
+        query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
+    found = {alert_id: national(phone) for alert_id, phone in await session.exec(query)}
+    await audit_many(
+        session, actor=actor, action="sos.read_phone", subject_type="sos_alert", subject_ids=sorted(found)
+    )
+    return found
+
+
 async def do_respond_sos(
     session: AsyncSession, *, actor: Actor, alert_id: int, resolve: bool = False
 ) -> SosAlert:
@@ -193,4 +232,5 @@ async def do_respond_sos(
     announce(session, person_channel(alert.person_id), {"sos": alert.id})
     announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
     announce_district(session, alert.district_id, {"sos": alert.id})
+    _announce_sos(session, alert)
     return alert
