@@ -1131,11 +1131,11 @@ class SupportSubscription:
         context = info.context
         if not context.actor.is_staff:
             raise NotFound()
-        async with _Scoped(info) as session:
+        async with Scoped(info) as session:
             channels = await support.sos_channels(session, actor=context.actor)
-        async with _listen(context.pubsub, channels) as wake:
+        async with listen(context.pubsub, channels) as wake:
             while True:
-                async with _Scoped(info) as session:
+                async with Scoped(info) as session:
                     rows = await support.list_sos(session, actor=context.actor)
                     yield [SosAlert(row=r) for r in rows]
                 await wake.get()
