@@ -100,17 +100,20 @@ async def manifest(request: Request) -> Response:
     return Response(body, media_type="application/manifest+json")
 
 
-# The worker's shell: what every page needs offline, by the hashed names the pages ask for.
+# The worker's shell: what every page needs offline, by the hashed names the pages ask for, with the scripts of
+# the pages a resident's phone keeps (resident_pages): tickets.js queues a report made offline.
 SHELL_ASSETS = (
     "css/app.css",
     "js/app.js",
+    "js/tickets.js",
+    "js/sos.js",
     "icons/brand-64.png",
     "icons/icon-192.png",
     "icons/icon-512.png",
     "icons/maskable-512.png",
 )
-# Scripts asked for by their plain names: app.js's imports (relative to it) and the pages' own script tags.
-SHELL_PLAIN = ("js/read-aloud.js", "js/live.js", "js/tickets.js", "js/report-queue.js")
+# Scripts asked for by their plain names: what app.js and tickets.js import (relative to themselves).
+SHELL_PLAIN = ("js/read-aloud.js", "js/live.js", "js/report-queue.js")
 
 
 def resident_pages() -> list[str]:
