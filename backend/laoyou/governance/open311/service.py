@@ -226,14 +226,15 @@ def as_request(row: tickets.OpenDataOrder, *, personal: bool) -> dict:
 
 
 async def list_requests(session: AsyncSession, *, key: Open311Key | None, query: RequestQuery) -> list[dict]:
-    """Work orders of every community, as open data; an integration key sees its own communities' orders with
-    the reporter's name, phone and place, and still only open data of the others."""
+    """Without a key, every community's work orders as open data; with one, only the communities it covers,
+    and an integration key also sees their reporters' names, phones and places."""
     is_open = None
     if query.status in ("open", "closed"):
         is_open = query.status == "open"
+    covered = await key_communities(session, key) if key is not None else None
     rows = await tickets.list_open_data_orders(
         session,
-        community_ids=None,
+        community_ids=covered,
         ids=query.ids,
         categories=query.service_codes,
         since=None if query.ids else query.start,
@@ -241,12 +242,8 @@ async def list_requests(session: AsyncSession, *, key: Open311Key | None, query:
         is_open=is_open,
         limit=MAX_RESULTS,
     )
-    private = (
-        set(await key_communities(session, key))
-        if key is not None and key.kind == KeyKind.integration
-        else set()
-    )
-    return [as_request(row, personal=row.order.community_id in private) for row in rows]
+    personal = key is not None and key.kind == KeyKind.integration
+    return [as_request(row, personal=personal) for row in rows]
 
 
 async def get_request(session: AsyncSession, *, key: Open311Key | None, request_id: str) -> list[dict]:
