@@ -1,5 +1,5 @@
 """The `laoyou` command: serve, demo, migrate, worker, check-config, export-schema, create-admin,
-import-estates."""
+import-estates, open311-key."""
 
 from __future__ import annotations
 
@@ -620,6 +620,72 @@ def import_estates(
         typer.echo("refused: nothing was imported; correct the rows above and run again")
         raise typer.Exit(1)
     typer.echo("dry run: nothing was written" if dry_run else f"written: {written}")
+
+
+open311_key = typer.Typer(
+    help="Open311 API keys: a city's 12345 platform or another client files and reads reports."
+)
+app.add_typer(open311_key, name="open311-key")
+
+
+def _run_open311(settings, work):  # noqa: ANN001, ANN202
+    """Run one unit of work on the migrated database; a refused command says why and exits 2."""
+    from laoyou.core.db import make_engine, make_sessionmaker, session_scope
+    from laoyou.core.migrate import upgrade
+    from laoyou.governance.open311.service import KeyRefused
+
+    async def run():  # noqa: ANN202
+        engine = make_engine(settings)
+        await upgrade(engine)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except KeyRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@open311_key.command("create")
+def open311_key_create(
+    district: Annotated[int, typer.Option("--district", help="The district's id.")],
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="public (open data only) or integration (the operator's own systems)."),
+    ],
+    by: Annotated[str, typer.Option("--by", help="The phone of the admin the key acts for.")],
+    community: Annotated[
+        int | None, typer.Option("--community", help="Only this community of the district.")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Make a key and print it once (only its hash is kept)."""
+    from laoyou.governance.open311 import service as open311
+
+    made = _run_open311(
+        _settings(data_dir),
+        lambda session: open311.do_create_key(
+            session, district_id=district, kind=kind, by_phone=by, community_id=community
+        ),
+    )
+    typer.echo(f"key {made.key.id} ({made.key.kind}, district {made.key.district_id}); it is shown only now:")
+    typer.echo(made.secret)
+
+
+@open311_key.command("revoke")
+def open311_key_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id, as create printed it.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke a key: its client is refused from then on."""
+    from laoyou.governance.open311 import service as open311
+
+    _run_open311(_settings(data_dir), lambda session: open311.do_revoke_key(session, key_id=key_id))
+    typer.echo(f"key {key_id} revoked")
 
 
 if __name__ == "__main__":

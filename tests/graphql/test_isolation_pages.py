@@ -159,6 +159,11 @@ def phones_of(*numbers: str) -> set[str]:
     return {f for n in numbers for f in (n, mask_phone("+86" + n), f"{n[:3]} {n[3:7]} {n[7:]}")}
 
 
+def open_data(t: Target) -> set[str]:
+    """What Open311 publishes of the target's work orders: their words (marked here) and communities' names."""
+    return {t.spec.marker, *t.spec.communities}
+
+
 def demo_logins(t: Target) -> set[str]:
     """The demo people's names, phones and homes, which demo mode's login page lists."""
     return set(t.sensitive) - {t.spec.marker}
@@ -319,6 +324,46 @@ ROUTES: dict[tuple[str, str], Page] = {
         public=True,
         stranger=None,
         own_tables=frozenset({"refused_notification"}),
+    ),
+    # --- Open311 (open data): anyone reads the work orders' category, status, words, community and building, by
+    # design; names, phones and units only with an integration key (tests/governance/test_open311.py). Filing
+    # needs a key: without one it is refused with the spec's 403 and changes nothing.
+    ("GET", "/open311/v2/services.{fmt}"): P(
+        lambda t: [Aim({"fmt": f}) for f in ("json", "xml")], public=True, stranger=None
+    ),
+    ("GET", "/open311/v2/requests.{fmt}"): P(
+        lambda t: (
+            [Aim({"fmt": f}) for f in ("json", "xml")]
+            + [Aim({"fmt": "json"}, query={"service_request_id": t.work_order_id})]
+        ),
+        public=True,
+        stranger=None,
+        echoes=open_data,
+    ),
+    ("GET", "/open311/v2/requests/{request_id}.{fmt}"): P(
+        lambda t: [Aim({"request_id": t.work_order_id, "fmt": f}) for f in ("json", "xml")],
+        public=True,
+        stranger=None,
+        echoes=open_data,
+    ),
+    ("POST", "/open311/v2/requests.{fmt}"): P(
+        lambda t: [
+            Aim(
+                {"fmt": "json"},
+                form={"service_code": "water", "description": "伪造", "attribute[community]": t.community_id},
+            ),
+            Aim(
+                {"fmt": "xml"},
+                form={
+                    "api_key": "forged",
+                    "service_code": "water",
+                    "description": "伪造",
+                    "attribute[community]": t.community_id,
+                },
+            ),
+        ],
+        public=True,
+        stranger=403,
     ),
     ("GET", "/bills"): P(),
     ("POST", "/bills/pay"): P(
@@ -921,7 +966,7 @@ async def attack_pages(
                 problems.append(f"{what}: anonymous got {status} {location}")
             elif token and aim.names_target() and entry.stranger is not None and status != entry.stranger:
                 problems.append(f"{what}: a stranger got {status} {location}, not {entry.stranger}")
-            elif token and status == 403:
+            elif token and status == 403 and entry.stranger != 403:
                 problems.append(f"{what}: 403 (was the CSRF token refused?)")
             # And it holds nothing of the target
             found = leaks(f"{location}\n{response.text}", target, entry.echoes(target))

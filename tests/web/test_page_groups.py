@@ -37,6 +37,7 @@ COMMITTERS = {
     "notify/worker.py",  # the push worker is a job runner of its own
     "notify/sender.py",  # it records each delivery attempt, whatever happens to the next
     "web/billing.py",  # a gateway's notification: no page, no GraphQL, the endpoint is the boundary
+    "web/open311.py",  # an Open311 client's report: no page, no GraphQL, the endpoint is the boundary
     "web/sandbox_cashier.py",  # the sandbox plays the gateway: one unit of work per notification it sends
     "migrations/env.py",
     "demo/data.py",  # loading the demo

@@ -80,11 +80,13 @@ from laoyou.tickets.service.lifecycle import (
     run_escalations,
 )
 from laoyou.tickets.service.reporting import (
+    OpenDataOrder,
     Reported,
     ReportInput,
     check_report,
     do_report,
     list_mine,
+    list_open_data_orders,
     resident_household,
 )
 
@@ -102,6 +104,7 @@ __all__ = [
     "MAX_PHOTOS",
     "MAX_TEXT",
     "OPEN",
+    "OpenDataOrder",
     "ReportInput",
     "Reported",
     "SKILLS",
@@ -150,6 +153,7 @@ __all__ = [
     "list_board",
     "list_field_staff",
     "list_mine",
+    "list_open_data_orders",
     "list_my_queue",
     "list_pool",
     "list_return_visits",

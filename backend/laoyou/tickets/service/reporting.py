@@ -21,7 +21,7 @@ from laoyou.core.phone import normalise_phone
 from laoyou.core.text import check_text
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
-from laoyou.estates.models import Community, Household
+from laoyou.estates.models import Building, Community, District, Household, Unit
 from laoyou.tickets import sla as slas
 from laoyou.tickets.models import (
     Category,
@@ -305,3 +305,54 @@ async def list_mine(session: AsyncSession, *, actor: Actor, first: int, after: i
         query = query.where(WorkOrder.id < after)
     rows = list(await session.exec(query.limit(first + 1)))
     return Page(rows[:first], len(rows) > first)
+
+
+@dataclass
+class OpenDataOrder:
+    """A work order as open data shows it: where is the community and building, never the unit."""
+
+    order: WorkOrder
+    community_name: str
+    building_name: str
+    operator_name: str
+
+
+async def list_open_data_orders(
+    session: AsyncSession,
+    *,
+    community_ids: list[int] | None,
+    ids: list[int] | None = None,
+    categories: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    is_open: bool | None = None,
+    limit: int,
+) -> list[OpenDataOrder]:
+    """Work orders for open data (governance's Open311), unscoped by any person: the caller decides which
+    communities its key or an anonymous reader covers (None: every community). Newest first."""
+    query = (
+        select(WorkOrder, Community.name, Building.name, District.operator_name)
+        .join(Community, Community.id == WorkOrder.community_id)
+        .join(District, District.id == WorkOrder.district_id)
+        .outerjoin(Household, Household.id == WorkOrder.household_id)
+        .outerjoin(Unit, Unit.id == Household.unit_id)
+        .outerjoin(Building, Building.id == Unit.building_id)
+        .where(WorkOrder.status != Status.cancelled.value)
+    )
+    if community_ids is not None:
+        query = query.where(col(WorkOrder.community_id).in_(community_ids))
+    if ids is not None:
+        query = query.where(col(WorkOrder.id).in_(ids))
+    if categories is not None:
+        query = query.where(col(WorkOrder.category).in_(categories))
+    if since is not None:
+        query = query.where(WorkOrder.created_at >= since)
+    if until is not None:
+        query = query.where(WorkOrder.created_at <= until)
+    if is_open is not None:
+        query = query.where(col(WorkOrder.is_open).is_(is_open))
+    rows = await session.exec(query.order_by(col(WorkOrder.id).desc()).limit(limit))
+    return [
+        OpenDataOrder(order, community, building or "", operator)
+        for order, community, building, operator in rows
+    ]
