@@ -222,6 +222,17 @@ async def test_filing_with_a_key_makes_one_work_order_and_refusals_change_nothin
     # Public reads show it without the caller's name or phone
     shown = (await client.get(f"{BASE}/requests/{order.id}.json")).text
     assert "3号楼楼道灯不亮" in shown and "市民" not in shown and "13912340000" not in shown
+    # Nor a number or address typed into the words, which the operator's integration still reads
+    said = await client.post(
+        f"{BASE}/requests.json",
+        data={**form, "api_key": secret, "description": "灯不亮，请打 139-1234-5678 或写信 wang@example.com"},
+    )
+    said_id = said.json()[0]["service_request_id"]
+    [public] = (await client.get(f"{BASE}/requests/{said_id}.json")).json()
+    assert public["description"] == "灯不亮，请打 *** 或写信 ***"
+    _, own = await make_key(db, "秀山花园", "integration")
+    [private] = (await client.get(f"{BASE}/requests/{said_id}.json", params={"api_key": own})).json()
+    assert "139-1234-5678" in private["description"] and "wang@example.com" in private["description"]
     # As XML too
     as_xml = await client.post(f"{BASE}/requests.xml", data={**form, "api_key": secret})
     assert xml_items(as_xml.text, "service_requests", "request")[0]["service_request_id"].isdigit()
@@ -230,7 +241,7 @@ async def test_filing_with_a_key_makes_one_work_order_and_refusals_change_nothin
     await db.commit()
     revoked = await client.post(f"{BASE}/requests.json", data={**form, "api_key": secret})
     assert revoked.status_code == 403
-    assert await count_orders(db) == before + 2
+    assert await count_orders(db) == before + 3
 
 
 async def test_a_key_cannot_file_into_another_district(client, db):

@@ -7,6 +7,7 @@ phone and unit, for the communities the key covers. Work orders are read and fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import uuid4
@@ -194,6 +195,15 @@ def parse_query(params: dict[str, str]) -> RequestQuery:
     return query
 
 
+# What a resident may have typed into her report that is not for the public: a phone number (or any long run of
+# digits: an ID card, a bank card) and an e-mail address. Open data carries the words with these blotted out.
+_PRIVATE_WORDS = re.compile(r"(?:\+?\d[\d\s-]{5,}\d[xX]?)|(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
+
+
+def public_words(text: str) -> str:
+    return _PRIVATE_WORDS.sub("***", text)
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
@@ -207,7 +217,7 @@ def as_request(row: tickets.OpenDataOrder, *, personal: bool) -> dict:
         "status_notes": order.status,
         "service_name": _label(order.category),
         "service_code": order.category,
-        "description": order.description,
+        "description": order.description if personal else public_words(order.description),
         "agency_responsible": row.operator_name,
         "service_notice": "",
         "requested_datetime": _iso(order.created_at),
