@@ -40,14 +40,19 @@ def test_a_resident_reads_the_disclosure_on_her_phone_and_asks_about_a_line(new_
     # When she opens this quarter's disclosure of 秀山花园
     resident.locator('ul.plain a[href^="/disclosures/"]').first.click()
     resident.wait_for_url("**/disclosures/*")
-    # Then each fund has its chart and the table of the same figures, and it can be read aloud
+    # Then each fund is a bar chart read as a list: each line's words, amount and bar, and it can be read aloud
     funds = resident.locator("section.disclosure-fund")
     assert funds.count() == 3
-    assert resident.locator("svg.disclosure-chart").count() == 3
-    assert resident.locator("section.disclosure-fund table").count() == 3
+    assert resident.locator("section.disclosure-fund ul.disclosure-lines").count() == 3
+    lines = resident.locator("ul.disclosure-lines > li")
+    assert lines.count() == resident.locator("ul.disclosure-lines > li svg.line-bar").count() > 3
     assert resident.locator("button.read-aloud").count() >= 1
-    parking = resident.locator("tr").filter(has_text="停车位租金")
+    parking = lines.filter(has_text="停车位租金")
     assert "3600.00" in parking.inner_text()
+    # And every amount is on the screen, none past its edge
+    for amount in resident.locator("ul.disclosure-lines .amount").all():
+        box = amount.bounding_box()
+        assert box and box["x"] + box["width"] <= 360, amount.inner_text()
     assert_accessible(axe, resident, "disclosure")
     assert tappable_too_small(resident) == [], tappable_too_small(resident)
     assert text_too_small(resident) == [], text_too_small(resident)
@@ -68,7 +73,7 @@ def test_a_resident_reads_the_disclosure_on_her_phone_and_asks_about_a_line(new_
     resident.go_back()
     resident.reload()
     assert (
-        resident.locator("tr")
+        resident.locator("ul.disclosure-lines > li")
         .filter(has_text="停车位租金")
         .get_by_role("link", name="See the answer")
         .is_visible()

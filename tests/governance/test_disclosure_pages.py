@@ -37,7 +37,9 @@ async def test_a_resident_reads_and_asks_and_the_official_sees_the_read(gql, cli
     listed = await client.get("/disclosures", **as_person(resident.token))
     assert listed.status_code == 200 and f"/disclosures/{disclosure_id}" in listed.text
     page = await client.get(f"/disclosures/{disclosure_id}", **as_person(resident.token))
-    assert page.status_code == 200 and '<svg class="disclosure-chart"' in page.text and "<table" in page.text
+    assert (
+        page.status_code == 200 and 'class="plain disclosure-lines"' in page.text and "line-bar" in page.text
+    )
     # Then it counts as read for the community's official
     official = await login_demo(gql, OFFICIAL_XIUSHAN)
     seen = (await official(ONE, {"id": disclosure_id}))["data"]["disclosure"]["readership"]
