@@ -24,6 +24,7 @@ from axe_playwright_python.sync_playwright import Axe
 from ..conftest import (
     ADMIN,
     AGENT_NANNING,
+    FAMILY_OF_XIUSHAN,
     FIELD_ZHUJIAJIAO,
     OFFICIAL_XIUSHAN,
     OFFICIAL_ZHUJIAJIAO,
@@ -32,12 +33,13 @@ from ..conftest import (
     STEWARD_XIUSHAN,
 )
 from ..support.servers import AppProcess
-from .helpers import assert_accessible, login_staff, shot, tappable_too_small
+from .helpers import assert_accessible, login_demo, login_staff, shot, tappable_too_small
 
 pytestmark = pytest.mark.browser
 
 # px: staff pages are denser than a resident's (60 px targets), still a finger's width (WCAG 2.5.5 asks for 44)
 STAFF_TARGET = 48
+RESIDENT_TARGET = 60
 # Four links deep from the home: the main tasks sit at the third (a household's bills under the community's fees,
 # the refund of one of its payments, a building of a community in the estates) and a unit of that building at the
 # fourth. Kinds of page are few (30-60 a role), so the crawl ends by itself.
@@ -164,7 +166,9 @@ def something_waiting(own_server: AppProcess) -> AppProcess:
     return own_server
 
 
-def crawl(axe: Axe, page: Any, origin: str) -> tuple[list[tuple[str, int]], list[str]]:
+def crawl(
+    axe: Axe, page: Any, origin: str, target: int = STAFF_TARGET
+) -> tuple[list[tuple[str, int]], list[str]]:
     """Each kind of page the home leads to within DEPTH steps, once, checked: the pages with their depth, and
     what was wrong with them."""
     queue: deque[tuple[str, int]] = deque([("/", 0)])
@@ -184,20 +188,20 @@ def crawl(axe: Axe, page: Any, origin: str) -> tuple[list[tuple[str, int]], list
                 if target is not None and kind_of(target) not in kinds:
                     kinds.add(kind_of(target))
                     queue.append((target, depth + 1))
-        failures += problems(axe, page, path)
+        failures += problems(axe, page, path, target)
     return checked, failures
 
 
-def problems(axe: Axe, page: Any, name: str) -> list[str]:
+def problems(axe: Axe, page: Any, name: str, target: int = STAFF_TARGET) -> list[str]:
     """What is wrong with the page as it is now: what axe-core finds (with what its <details> fold away shown),
-    targets under 48×48 and a sideways scroll."""
+    targets under 48×48 (a resident's: 60×60) and a sideways scroll."""
     found = []
     try:
         assert_accessible(axe, page, name, unfold=True)
     except AssertionError as violations:  # every page's findings at once, not only the first page's
         found.append(str(violations))
-    if small := tappable_too_small(page, STAFF_TARGET):
-        found.append(f"{name}: targets under {STAFF_TARGET}×{STAFF_TARGET}: {small}")
+    if small := tappable_too_small(page, target):
+        found.append(f"{name}: targets under {target}×{target}: {small}")
     if (sideways := page.evaluate(SIDEWAYS)) > 0:
         found.append(f"{name}: scrolls sideways by {sideways} px at 360 px")
     shot(page, "staff" + re.sub(r"\W+", "-", name))
@@ -252,3 +256,29 @@ def test_the_pages_a_stewards_forms_lead_to(axe: Axe, page: Any, something_waiti
     failures += problems(axe, page, "the import's preview")
     # Then none of those pages has anything axe-core finds, a target under 48×48 or a sideways scroll
     assert not failures, "\n".join(failures)
+
+
+# The residents' side, crawled the same way: every page a resident or a family member reaches from home.
+RESIDENTS = {
+    "resident": (
+        RESIDENT_XIUSHAN,
+        ["/bills", "/repairs", "/repairs/new", "/orders/N", "/support", "/votes/N"],
+    ),
+    "family": (FAMILY_OF_XIUSHAN, ["/bills", "/repairs", "/support"]),
+}
+
+
+@pytest.mark.parametrize("role", list(RESIDENTS))
+def test_every_resident_page_on_a_phone(
+    axe: Axe, page: Any, something_waiting: AppProcess, role: str
+) -> None:
+    phone, must_reach = RESIDENTS[role]
+    # Given a resident (or her son) logged in on a phone
+    login_demo(page, phone)
+    # When they open everything their home leads to
+    checked, failures = crawl(axe, page, something_waiting.url, target=RESIDENT_TARGET)
+    # Then no page has anything axe-core finds, a target under 60×60 or a sideways scroll
+    assert not failures, f"{role}:\n" + "\n".join(failures)
+    reached = {kind_of(path) for path, _ in checked}
+    missing = [kind for kind in must_reach if kind not in reached]
+    assert not missing, f"{role} never reached {missing}; reached {sorted(reached)}"
