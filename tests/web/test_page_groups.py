@@ -32,13 +32,11 @@ COMMITTERS = {
     "graphql/schema.py",  # a query that wrote (a read receipt) is committed once it has settled
     "graphql/router.py",  # the login session's last-seen touch and a WebSocket's own writes
     "core/events.py",  # commit_and_publish itself
-    "core/db.py",  # session_scope: the unit of work of jobs and commands
+    "core/db.py",  # session_scope: the unit of work of jobs, commands and the endpoints that are their own boundary
     "core/jobs.py",  # the job runner
     "notify/worker.py",  # the push worker is a job runner of its own
     "notify/sender.py",  # it records each delivery attempt, whatever happens to the next
-    "web/billing.py",  # a gateway's notification: no page, no GraphQL, the endpoint is the boundary
-    "web/open311.py",  # an Open311 client's report: no page, no GraphQL, the endpoint is the boundary
-    "web/sandbox_cashier.py",  # the sandbox plays the gateway: one unit of work per notification it sends
+    "web/sandbox_cashier.py",  # it stands in for the gateway, another system: one unit of work per notification
     "migrations/env.py",
     "demo/data.py",  # loading the demo
 }

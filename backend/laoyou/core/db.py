@@ -25,6 +25,8 @@ from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from laoyou.core import events
+from laoyou.core.pubsub import PubSub
 from laoyou.core.settings import Settings
 
 
@@ -397,12 +399,19 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A unit of work for jobs and commands: commit on success, roll back on error."""
+async def session_scope(
+    maker: async_sessionmaker[AsyncSession], pubsub: PubSub | None = None
+) -> AsyncIterator[AsyncSession]:
+    """A unit of work for jobs, commands and the endpoints that are their own boundary (a gateway's
+    notification, an Open311 client's report): commit on success, then publish the events the services
+    queued (given a pubsub); roll back on error, and the events go with it."""
     async with maker() as session:
         try:
             yield session
-            await session.commit()
+            if pubsub is None:
+                await session.commit()
+            else:
+                await events.commit_and_publish(session, pubsub)
         except BaseException:
-            await session.rollback()
+            await events.rollback(session)
             raise

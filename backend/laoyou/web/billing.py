@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from laoyou.billing import service as billing
 from laoyou.billing.gateways import lower_headers
 from laoyou.billing.gateways.registry import gateways
-from laoyou.core.events import commit_and_publish
+from laoyou.core.db import session_scope
 from laoyou.core.settings import Settings
 from laoyou.web.render import add_pages
 
@@ -36,12 +36,11 @@ async def deliver(
 async def notify(provider: str, request: Request) -> Response:
     """A gateway's notification of a payment or refund."""
     body = await request.body()
-    async with request.app.state.sessionmaker() as session:
+    # This endpoint is its request's boundary (no page, no GraphQL): one unit of work per notification.
+    async with session_scope(request.app.state.sessionmaker, request.app.state.pubsub) as session:
         status, content, media_type, _ = await deliver(
             session, provider, lower_headers(request.headers), body, settings=request.app.state.settings
         )
-        # This endpoint is its request's boundary (no page, no GraphQL): commit, then publish.
-        await commit_and_publish(session, request.app.state.pubsub)
     return Response(content, status_code=status, media_type=media_type)
 
 

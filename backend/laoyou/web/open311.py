@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from laoyou.core.events import commit_and_publish
+from laoyou.core.db import session_scope
 from laoyou.governance.open311 import service as open311
 from laoyou.governance.open311.format import ERRORS, MEDIA_TYPES, REQUESTS, SERVICES, render
 
@@ -65,11 +65,10 @@ async def file_request(fmt: str, request: Request) -> Response:
     try:
         _format(fmt)
         form = {name: value for name, value in (await request.form()).items() if isinstance(value, str)}
-        async with request.app.state.sessionmaker() as session:
+        # This endpoint is its request's boundary (no page, no GraphQL): one unit of work per report.
+        async with session_scope(request.app.state.sessionmaker, request.app.state.pubsub) as session:
             key = await open311.key_for(session, form.get("api_key") or request.query_params.get("api_key"))
             filed = await open311.do_file_request(session, key=key, form=form)
-            # This endpoint is its request's boundary (no page, no GraphQL): commit, then publish.
-            await commit_and_publish(session, request.app.state.pubsub)
         return _answer(filed, REQUESTS, fmt, status_code=201)
     except open311.Open311Error as exc:
         return _error(exc, answer_as)
