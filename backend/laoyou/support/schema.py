@@ -841,17 +841,15 @@ class SupportMutation:
 
         async def work() -> WorkOrderOpened:
             conversation_id = decode_id(id)
-            order_id = await support.do_turn_into_work_order(
+            row, order = await support.do_turn_into_work_order(
                 context.session,
                 actor=context.actor,
                 conversation_id=conversation_id,
                 category=ticket_models.Category(category).value,
                 kind=ticket_models.Kind(kind).value,
             )
-            row = await context.session.get(models.Conversation, conversation_id)
-            order = await context.session.get(ticket_models.WorkOrder, order_id)
             return WorkOrderOpened(
-                work_order_id=encode_id(order_id),
+                work_order_id=encode_id(order.id),
                 work_order=WorkOrder(row=order),
                 conversation=SupportConversation(row=row),
             )

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -58,6 +59,9 @@ AWAY_NOTES = (
     _("Nobody is on duty right now. A person will reply as soon as possible."),
     _("Nobody is on duty right now. A person will reply from %(time)s."),
 )
+
+if TYPE_CHECKING:
+    from laoyou.tickets.models import WorkOrder
 
 
 async def access_conversation(session: AsyncSession, *, actor: Actor, conversation_id: int) -> Conversation:
@@ -724,14 +728,16 @@ async def do_turn_into_work_order(
     conversation_id: int,
     category: str = "other",
     kind: str = "repair",
-) -> int:
+) -> tuple[Conversation, WorkOrder]:
     """Log a work order on the resident's behalf (source "chat") from what they wrote, link it to the
-    conversation and tell the resident in the chat. Doing it again returns the same work order."""
+    conversation and tell the resident in the chat. Doing it again returns the same work order.
+    Returns the conversation and the work order."""
     from laoyou.tickets import service as tickets  # noqa: PLC0415  (tickets imports nothing of support)
 
     conversation = await _access_as_staff(session, actor, conversation_id)
     if conversation.work_order_id:
-        return conversation.work_order_id
+        order = await tickets.access_work_order(session, actor=actor, order_id=conversation.work_order_id)
+        return conversation, order
     written = [
         m.body
         for m in await list_messages(session, conversation=conversation, first=100)
@@ -764,7 +770,7 @@ async def do_turn_into_work_order(
         session, conversation, _("A work order was opened for you: number %(number)s."), number=order.id
     )
     announce_district(session, conversation.district_id, {"conversation": conversation.id})
-    return order.id
+    return conversation, order
 
 
 # An agent glances at a household's open bills and work orders beside the chat: at most this many of each.
