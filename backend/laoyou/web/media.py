@@ -47,105 +47,109 @@ async def store_posted_file(
     )
 
 
+async def upload(request: Request) -> Response:
+    """multipart/form-data: file, community_id, optional client_id. Answers {id, url, thumbUrl} or an error."""
+    context = await build_context(request)
+    try:
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return _error(
+                "file",
+                i18n.gettext(
+                    "This file is too large. The limit is %(mb)s MB.",
+                    context.language,
+                    mb=media.MAX_VIDEO_BYTES // (1024 * 1024),
+                ),
+                status_code=413,
+            )
+        if context.actor.session_kind == "cookie":
+            form_token = request.headers.get("x-csrf-token")
+            if not check_csrf(request, form_token):
+                raise HTTPException(403, "csrf")
+        if not context.actor.is_authenticated:
+            raise HTTPException(401, "login required")
+        form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_BODY)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error("file", i18n.gettext("Please choose a file.", context.language))
+        data = await upload.read(MAX_BODY + 1)
+        community_id = str(form.get("community_id", ""))
+        if not community_id.isdigit():
+            return _error("communityId", i18n.gettext("Not found.", context.language))
+
+        async def store() -> MediaFile:
+            return await media.do_store_upload(
+                context.session,
+                settings=context.settings,
+                storage=request.app.state.storage,
+                actor=context.actor,
+                data=data,
+                community_id=int(community_id),
+                client_id=str(form.get("client_id") or "") or None,
+            )
+
+        try:
+            # The upload is a mutation sent as multipart rather than GraphQL: it ends its unit of work
+            # through the same boundary (the row is committed, a refusal is the error payload).
+            stored = await context_boundary(context, Error, store)
+        except PermissionDenied as exc:
+            raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
+        if isinstance(stored, Error):
+            status_code = 429 if stored.code == ErrorCode.RATE_LIMITED else 400
+            return _error(stored.field, stored.message, status_code=status_code)
+        return JSONResponse(
+            {
+                "id": str(stored.id),
+                "kind": stored.kind,
+                "url": f"/media/{stored.id}",
+                "thumbUrl": f"/media/{stored.id}/thumb" if stored.thumb_key else None,
+            },
+            status_code=201,
+        )
+    finally:
+        await request.close()  # the uploaded file's spool
+        await context.close()
+
+
+async def _fetch(request: Request, media_id: str, thumb: bool) -> Response:
+    context = await build_context(request)
+    try:
+        if not media_id.isdigit():
+            raise HTTPException(404, "not found")
+        try:
+            found = await media.access_media(context.session, actor=context.actor, media_id=int(media_id))
+        except PermissionDenied:
+            raise HTTPException(404, "not found") from None
+        key = found.thumb_key if thumb else found.storage_key
+        if key is None:
+            raise HTTPException(404, "not found")
+        data = await request.app.state.storage.get(key)
+        content_type = "image/jpeg" if thumb else found.content_type
+        return Response(
+            data,
+            media_type=content_type,
+            headers={
+                "Cache-Control": "private, max-age=86400",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": "inline",
+            },
+        )
+    finally:
+        await context.close()
+
+
+async def media_file(request: Request, media_id: str) -> Response:
+    return await _fetch(request, media_id, thumb=False)
+
+
+async def media_thumb(request: Request, media_id: str) -> Response:
+    return await _fetch(request, media_id, thumb=True)
+
+
 def install(app: FastAPI) -> None:
     app.state.storage = storage_for(app.state.settings)
-
-    @app.post("/media", include_in_schema=False)
-    async def upload(request: Request) -> Response:
-        """multipart/form-data: file, community_id, optional client_id. Answers {id, url, thumbUrl} or an error."""
-        context = await build_context(request)
-        try:
-            if int(request.headers.get("content-length") or 0) > MAX_BODY:
-                return _error(
-                    "file",
-                    i18n.gettext(
-                        "This file is too large. The limit is %(mb)s MB.",
-                        context.language,
-                        mb=media.MAX_VIDEO_BYTES // (1024 * 1024),
-                    ),
-                    status_code=413,
-                )
-            if context.actor.session_kind == "cookie":
-                form_token = request.headers.get("x-csrf-token")
-                if not check_csrf(request, form_token):
-                    raise HTTPException(403, "csrf")
-            if not context.actor.is_authenticated:
-                raise HTTPException(401, "login required")
-            form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_BODY)
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return _error("file", i18n.gettext("Please choose a file.", context.language))
-            data = await upload.read(MAX_BODY + 1)
-            community_id = str(form.get("community_id", ""))
-            if not community_id.isdigit():
-                return _error("communityId", i18n.gettext("Not found.", context.language))
-
-            async def store() -> MediaFile:
-                return await media.do_store_upload(
-                    context.session,
-                    settings=context.settings,
-                    storage=request.app.state.storage,
-                    actor=context.actor,
-                    data=data,
-                    community_id=int(community_id),
-                    client_id=str(form.get("client_id") or "") or None,
-                )
-
-            try:
-                # The upload is a mutation sent as multipart rather than GraphQL: it ends its unit of work
-                # through the same boundary (the row is committed, a refusal is the error payload).
-                stored = await context_boundary(context, Error, store)
-            except PermissionDenied as exc:
-                raise HTTPException(404, i18n.gettext(exc.message, context.language)) from None
-            if isinstance(stored, Error):
-                status_code = 429 if stored.code == ErrorCode.RATE_LIMITED else 400
-                return _error(stored.field, stored.message, status_code=status_code)
-            return JSONResponse(
-                {
-                    "id": str(stored.id),
-                    "kind": stored.kind,
-                    "url": f"/media/{stored.id}",
-                    "thumbUrl": f"/media/{stored.id}/thumb" if stored.thumb_key else None,
-                },
-                status_code=201,
-            )
-        finally:
-            await request.close()  # the uploaded file's spool
-            await context.close()
-
-    async def fetch(request: Request, media_id: str, thumb: bool) -> Response:
-        context = await build_context(request)
-        try:
-            if not media_id.isdigit():
-                raise HTTPException(404, "not found")
-            try:
-                found = await media.access_media(context.session, actor=context.actor, media_id=int(media_id))
-            except PermissionDenied:
-                raise HTTPException(404, "not found") from None
-            key = found.thumb_key if thumb else found.storage_key
-            if key is None:
-                raise HTTPException(404, "not found")
-            data = await request.app.state.storage.get(key)
-            content_type = "image/jpeg" if thumb else found.content_type
-            return Response(
-                data,
-                media_type=content_type,
-                headers={
-                    "Cache-Control": "private, max-age=86400",
-                    "X-Content-Type-Options": "nosniff",
-                    "Content-Disposition": "inline",
-                },
-            )
-        finally:
-            await context.close()
-
-    @app.get("/media/{media_id}", include_in_schema=False)
-    async def media_file(request: Request, media_id: str) -> Response:
-        return await fetch(request, media_id, thumb=False)
-
-    @app.get("/media/{media_id}/thumb", include_in_schema=False)
-    async def media_thumb(request: Request, media_id: str) -> Response:
-        return await fetch(request, media_id, thumb=True)
+    app.add_api_route("/media", upload, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/media/{media_id}", media_file, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/media/{media_id}/thumb", media_thumb, methods=["GET"], include_in_schema=False)
 
 
 def _error(field: str | None, message: str, *, status_code: int = 400) -> JSONResponse:
