@@ -163,6 +163,36 @@ async def test_staff_reading_members_is_audited_once_per_household(app, gql, db)
     assert {r.subject_type for r in rows} == {"household"}
 
 
+async def test_reading_the_same_households_again_soon_is_the_same_reading(app, gql, db):
+    # Given a steward whose page of households refreshes itself
+    from datetime import timedelta
+
+    from sqlalchemy import func, update
+
+    from laoyou.accounts.audit import SAME_READING
+    from laoyou.core.time import utcnow
+
+    community_id = await add_households(db, "秀山花园", 4)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    audited = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "household.read_people")
+    before = (await db.execute(audited)).scalar_one()
+    first = await run(app, steward, "CommunityHouseholds", id=str(community_id), first=4)
+    shown = len(first["community"]["households"]["nodes"])
+    once = (await db.execute(audited)).scalar_one()
+    assert once - before == shown > 0
+    # When it refreshes within SAME_READING, then nothing more is written
+    await run(app, steward, "CommunityHouseholds", id=str(community_id), first=4)
+    assert (await db.execute(audited)).scalar_one() == once
+    # And once that time has passed, reading them again is a new line per household
+    await db.execute(
+        update(AuditEvent)
+        .where(AuditEvent.action == "household.read_people")
+        .values(created_at=utcnow() - SAME_READING - timedelta(seconds=1))
+    )
+    await run(app, steward, "CommunityHouseholds", id=str(community_id), first=4)
+    assert (await db.execute(audited)).scalar_one() == once + shown
+
+
 async def test_residents_reading_their_own_household_are_not_audited(gql, db):
     from ..conftest import RESIDENT_XIUSHAN
 

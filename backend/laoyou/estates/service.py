@@ -418,7 +418,12 @@ async def household_people_many(
     people = await residents_by_household(session, household_ids, role)
     others = [household_id for household_id in household_ids if household_id not in actor.household_ids]
     await audit_many(
-        session, actor=actor, action="household.read_people", subject_type="household", subject_ids=others
+        session,
+        actor=actor,
+        action="household.read_people",
+        subject_type="household",
+        subject_ids=others,
+        reading=True,
     )
     return people
 

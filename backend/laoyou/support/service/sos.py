@@ -198,7 +198,12 @@ async def sos_resident_phones(session: AsyncSession, *, actor: Actor, alert_ids:
         query = query.where(col(SosAlert.community_id).in_(staff or {-1}))
     found = {alert_id: national(phone) for alert_id, phone in await session.exec(query)}
     await audit_many(
-        session, actor=actor, action="sos.read_phone", subject_type="sos_alert", subject_ids=sorted(found)
+        session,
+        actor=actor,
+        action="sos.read_phone",
+        subject_type="sos_alert",
+        subject_ids=sorted(found),
+        reading=True,
     )
     return found
 
