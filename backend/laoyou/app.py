@@ -7,7 +7,6 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
 from starlette_compress import CompressMiddleware, remove_compress_type
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -88,12 +87,9 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     app.state.vapid = signer_for(settings)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        if not app.state.ready:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok", "mode": settings.mode.value})
+    from laoyou.web import ops
 
+    ops.install(app)
     app.include_router(make_graphql_router(schema, persisted, settings), prefix="/graphql")
 
     from laoyou.web.routes import install_web
@@ -103,6 +99,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
+    ops.add_metrics_middleware(app)
     add_compression(app)
     # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
     # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)

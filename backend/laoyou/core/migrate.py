@@ -29,3 +29,17 @@ async def upgrade(engine: AsyncEngine) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+def script_heads() -> frozenset[str]:
+    """The newest revision of each branch, as the code ships them."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def applied_heads(connection) -> frozenset[str]:  # noqa: ANN001
+    """The revisions the database is at (run_sync on a connection)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return frozenset(MigrationContext.configure(connection).get_current_heads())

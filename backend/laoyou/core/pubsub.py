@@ -23,6 +23,10 @@ class InProcessPubSub:
         self._queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._queue_size = queue_size
 
+    async def ready(self) -> bool:
+        """In one process there is nothing to be connected to."""
+        return True
+
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         for queue in list(self._queues.get(channel, ())):
             if queue.full():
@@ -84,6 +88,14 @@ class PostgresPubSub:
         async with self._lock:
             if self._listener is None or self._listener.is_closed():
                 await self._connect_listener()
+
+    async def ready(self) -> bool:
+        """Listening: the LISTEN connection is up (connected now if it was not), so live events arrive."""
+        try:
+            await asyncio.wait_for(self.start(), timeout=2)
+        except Exception:  # noqa: BLE001  (any failure to listen is "not ready"; /readyz says which part)
+            return False
+        return self._listener is not None and not self._listener.is_closed()
 
     def _lost(self) -> None:
         if self._closed or (self._watchdog and not self._watchdog.done()):

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         1.0, description="fraction of demo households to create (tests use less)"
     )
     log_level: str = Field("info", description="logging level")
+    metrics_token: str = Field(
+        "",
+        description="bearer token a Prometheus scraper sends to /metrics; empty: /metrics answers only this machine (loopback)",
+    )
     vapid_private_key: str = Field(
         "",
         description="web push VAPID private key (PEM or base64url); empty: made on first start and kept in the data directory",

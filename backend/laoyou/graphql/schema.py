@@ -27,6 +27,7 @@ from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, Briefings
 from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
+from laoyou.core.metrics import name_operation
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
@@ -144,6 +145,7 @@ class TranslateDenials(SchemaExtension):
     """
 
     async def on_execute(self):
+        name_operation(self.execution_context.operation_name)
         yield
         result = self.execution_context.result
         errors = getattr(result, "errors", None) if result else None

@@ -10,13 +10,13 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core.events import announce
-from laoyou.core.time import utcnow
-from laoyou.notify.models import PushKind, PushOutbox, PushPreference, PushSubscription
+from laoyou.core.time import as_utc, utcnow
+from laoyou.notify.models import OutboxStatus, PushKind, PushOutbox, PushPreference, PushSubscription
 
 OUTBOX_CHANNEL = "push:outbox"
 MAX_BODY = 300
@@ -130,3 +130,15 @@ async def do_enqueue(
         await session.exec(insert(PushOutbox), params=rows[start : start + 1000])  # type: ignore[call-overload]
     announce(session, OUTBOX_CHANNEL, {"count": len(rows)})
     return len(rows)
+
+
+async def backlog(session: AsyncSession) -> tuple[int, float]:
+    """Push deliveries waiting to be sent (pending, or claimed by a sender and not yet done), and the age in
+    seconds of the oldest: an operator's figure (/metrics)."""
+    waiting = col(PushOutbox.status).in_((OutboxStatus.pending.value, OutboxStatus.sending.value))
+    count, oldest = (
+        await session.exec(select(func.count(), func.min(PushOutbox.created_at)).where(waiting))
+    ).one()
+    if not count or oldest is None:
+        return 0, 0.0
+    return count, max(0.0, (utcnow() - as_utc(oldest)).total_seconds())

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -758,3 +758,12 @@ async def list_household_payments(
 async def payment_bills(session: AsyncSession, payment: Payment) -> list[Bill]:
     found = await bills_by_ids(session, payment.bill_ids)
     return [found[i] for i in payment.bill_ids if i in found]
+
+
+async def payment_counts(session: AsyncSession) -> dict[str, int]:
+    """How many payments are in each state, across the installation: an operator's figure (/metrics), not a
+    person's, so it has no actor."""
+    rows = await session.exec(select(Payment.status, func.count()).group_by(Payment.status))
+    counts = {status.value: 0 for status in PaymentStatus}
+    counts.update({status: count for status, count in rows})
+    return counts
