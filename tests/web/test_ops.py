@@ -93,6 +93,12 @@ async def test_a_database_that_is_down_gives_a_plain_try_again_not_the_drivers_w
         assert api.status_code == 503
         assert api.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
         assert "refused" not in api.text.lower()
+    # And a mutation that reaches the database only inside its resolver says the same, in the caller's language
+    async with client(app, headers={"Accept-Language": "en"}) as http:
+        mutation = 'mutation { requestLoginCode(phone: "13800000001") { __typename } }'
+        failed = (await http.post("/graphql", json={"query": mutation})).json()
+        assert failed["errors"][0]["message"] == "Please try again in a few minutes."
+        assert failed["errors"][0]["extensions"] == {"code": "UNAVAILABLE"}
         # And /readyz names the database, while /healthz only says the process is not serving yet
         ready = await http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["database"] is False

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.util import await_only
@@ -382,6 +383,11 @@ def _forget_writes(session: Session, transaction: Any) -> None:
 def has_writes(session: AsyncSession) -> bool:
     """Whether the session's transaction wrote, or holds changes that a commit would flush."""
     return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+# The database cannot be reached (down, restarting, refusing, too slow to answer): what a person is told is
+# "try again in a few minutes", never the driver's words (graphql/schema.py, web/ops.py).
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError, DisconnectionError, ConnectionError, TimeoutError)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     GATEWAY_ERROR = "GATEWAY_ERROR"
     PAYMENT_WAITING = "PAYMENT_WAITING"
     WECHAT_PAYER_UNKNOWN = "WECHAT_PAYER_UNKNOWN"
+    UNAVAILABLE = "UNAVAILABLE"  # the database cannot be reached: try again in a few minutes
 
 
 class LaoyouError(Exception):

@@ -24,8 +24,8 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
-from laoyou.core.db import has_writes
-from laoyou.core.errors import LaoyouError, PermissionDenied
+from laoyou.core.db import DATABASE_UNREACHABLE, has_writes
+from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.metrics import name_operation
 from laoyou.core.settings import Settings
@@ -233,7 +233,14 @@ class LaoyouSchema(strawberry.Schema):
         for error in errors:
             if self.config.disable_field_suggestions:
                 _drop_suggestions(error)
-            if is_refusal(error):
+            if isinstance(error.original_error, DATABASE_UNREACHABLE):
+                log.error("database unreachable: %r", error.original_error)
+                language = getattr(getattr(execution_context, "context", None), "language", None)
+                from laoyou.core import i18n  # noqa: PLC0415  (as _translate does)
+
+                error.message = i18n.gettext("Please try again in a few minutes.", language)
+                error.extensions = {"code": ErrorCode.UNAVAILABLE.value}
+            elif is_refusal(error):
                 operation = getattr(execution_context, "operation_name", None) or "anonymous operation"
                 where = ".".join(str(p) for p in error.path) if error.path else "document"
                 kind = type(error.original_error).__name__ if error.original_error else "GraphQLError"

@@ -13,10 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from laoyou.billing import service as billing
 from laoyou.core import i18n
+from laoyou.core.db import DATABASE_UNREACHABLE
 from laoyou.core.metrics import Metrics, MetricsMiddleware
 from laoyou.core.migrate import applied_heads, script_heads
 from laoyou.graphql.router import LANGUAGE_COOKIE
@@ -95,13 +95,9 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(figures.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-# The database cannot be reached (down, restarting, refusing): what reaches a person is a plain "try again in
-# a few minutes" with the emergency numbers, never the driver's words. The page cannot use the site's layout,
-# which needs the database to know who asks.
-UNREACHABLE = (OperationalError, InterfaceError, DisconnectionError, ConnectionError, TimeoutError)
-
-
 async def database_unreachable(request: Request, exc: Exception) -> Response:
+    """A plain "try again in a few minutes" with the emergency numbers. The page cannot use the site's layout,
+    which needs the database to know who asks."""
     log.error("database unreachable on %s: %r", request.url.path, exc)
     language = i18n.valid_language(request.cookies.get(LANGUAGE_COOKIE)) or i18n.negotiate(
         request.headers.get("accept-language")
@@ -128,7 +124,7 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
-    for kind in UNREACHABLE:
+    for kind in DATABASE_UNREACHABLE:
         app.add_exception_handler(kind, database_unreachable)
 
 
