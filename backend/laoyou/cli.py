@@ -502,6 +502,52 @@ def worker(data_dir: DataDirOpt = None) -> None:
         uvloop.run(run())
 
 
+@app.command()
+def backup(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The archive to write (a new .tar.gz file).")
+    ],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Back up the database and the media files into one archive, while the app keeps serving."""
+    from laoyou.core.backup import BackupError
+    from laoyou.core.backup import backup as make_backup
+
+    settings = _settings(data_dir)
+    try:
+        with console.status("Backing up…"):
+            summary = make_backup(settings.effective_database_url, settings.data_dir, output)
+    except BackupError as exc:
+        console.print(f"[red]Backup failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    rows = sum(summary.tables.values())
+    counted = f"{rows} rows; " if summary.tables else ""
+    files = ", ".join(f"{count} in {folder}" for folder, count in summary.files.items())
+    console.print(f"Wrote {output}: the {summary.database} database ({counted}files: {files}).")
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="An archive made by `laoyou backup`.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Restore a backup into an empty data directory or an empty database (refused otherwise)."""
+    from laoyou.core.backup import BackupError
+    from laoyou.core.backup import restore as restore_backup
+
+    settings = _settings(data_dir)
+    try:
+        with console.status("Restoring…"):
+            summary = restore_backup(archive, settings.effective_database_url, settings.data_dir)
+    except BackupError as exc:
+        console.print(f"[red]Restore refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"Restored the {summary.database} database and {sum(summary.files.values())} files. "
+        "Start Laoyou as usual: it applies any newer migrations."
+    )
+
+
 @app.command("export-schema")
 def export_schema(
     output: Annotated[
