@@ -445,6 +445,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     import signal
 
     from laoyou.briefings import service as briefings
+    from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
     from laoyou.core.migrate import upgrade
@@ -485,6 +486,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
             await asyncio.gather(
                 job.run(stop),
                 run_periodic(job.sessionmaker, pubsub, stop, scale=settings.jobs_interval_scale),
+                sensor_listener.listen(settings, job.sessionmaker, pubsub, stop),
             )
         finally:
             await job.close()

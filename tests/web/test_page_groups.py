@@ -35,7 +35,8 @@ COMMITTERS = {
     "core/db.py",  # session_scope: the unit of work of jobs and commands
     "core/jobs.py",  # the job runner
     "notify/worker.py",  # the push worker is a job runner of its own
-    "notify/sender.py",  # it records each delivery attempt, whatever happens to the next
+    "notify/sender.py",
+    "care/sensors/listener.py",  # an MQTT message: no page, no GraphQL, each message is its own unit of work  # it records each delivery attempt, whatever happens to the next
     "web/billing.py",  # a gateway's notification: no page, no GraphQL, the endpoint is the boundary
     "web/open311.py",  # an Open311 client's report: no page, no GraphQL, the endpoint is the boundary
     "web/sandbox_cashier.py",  # the sandbox plays the gateway: one unit of work per notification it sends
