@@ -103,7 +103,11 @@ async def add_camera(page: Page) -> Response:
     form = await form_with_csrf(page.request)
     values = {key: str(form.get(key, "")) for key in ("name", "url")}
     community_id = page.request.path_params["community_id"]
-    result = (await page.run("AddCommunityCamera", communityId=community_id, **values))["addCommunityCamera"]
+    result = (
+        await page.run(
+            "AddCommunityCamera", communityId=community_id, cameraName=values["name"], url=values["url"]
+        )
+    )["addCommunityCamera"]
     if result["__typename"] != "CommunityCameraSaved":
         return await community_sensors(page, error=result["message"], values=values, status_code=400)
     return page.redirect(_community_url(community_id))
