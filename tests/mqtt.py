@@ -62,8 +62,13 @@ class Mosquitto:
             file.write(devices)
         (self.dir / "acl").write_text(sensors.acl_file(LAOYOU_USER))
 
-    def start(self) -> Mosquitto:
-        self.write_logins()
+    def start(self, logins: Path | None = None) -> Mosquitto:
+        """Start with logins made here, or with the password file and ACL `laoyou mqtt-logins` wrote there."""
+        if logins is None:
+            self.write_logins()
+        else:
+            for name in ("passwords", "acl"):
+                shutil.copy(logins / name, self.dir / name)
         (self.dir / "mosquitto.conf").write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"

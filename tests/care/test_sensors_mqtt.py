@@ -187,3 +187,24 @@ async def test_wrong_credentials_cannot_publish(gql, db, mosquitto):
     with pytest.raises(aiomqtt.MqttError):
         async with aiomqtt.Client("127.0.0.1", mosquitto.port):
             pass  # nor anonymously
+
+
+async def test_the_logins_laoyou_writes_let_it_in_and_no_one_else(tmp_path):
+    # Given the password file and ACL written by `laoyou mqtt-logins` (no mosquitto_passwd involved)
+    from ..test_cli import laoyou
+
+    broker = Mosquitto()
+    url = f"mqtt://laoyou:s3cret-pass@127.0.0.1:{broker.port}"
+    written = laoyou("mqtt-logins", str(tmp_path / "auth"), data_dir=tmp_path, LAOYOU_MQTT_URL=url)
+    assert written.returncode == 0, written.stderr
+    assert "pattern write laoyou/%u/#" in (tmp_path / "auth" / "acl").read_text()
+    broker.start(logins=tmp_path / "auth")
+    try:
+        # Then Laoyou logs in with the URL's password, and a wrong one is refused
+        async with listener.client_for(url):
+            pass
+        with pytest.raises(aiomqtt.MqttError):
+            async with listener.client_for(url.replace("s3cret-pass", "guess")):
+                pass
+    finally:
+        broker.stop()
