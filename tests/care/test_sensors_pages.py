@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
+from laoyou.care.sensors.models import SensorDevice
 from laoyou.graphql.types import encode_id
 
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+from ..tickets.helpers import jpeg
 from .helpers import home_of
 
 CSRF = "page-csrf-token-sensors"
@@ -93,3 +97,27 @@ async def test_cameras_on_the_community_pages_for_staff_only(gql, client, db):
     for path in (url, f"/staff/sensors/households/{encode_id(home.household_id)}"):
         refused = await client.get(path, **as_person(resident.token))
         assert refused.status_code in (403, 404) and "cam.example.cn" not in refused.text
+
+
+async def test_consent_on_paper_keeps_the_forms_photo(gql, client, db):
+    home = await home_of(db, RESIDENT_XIUSHAN)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    url = f"/staff/sensors/households/{encode_id(home.household_id)}"
+    form = {
+        "csrf_token": CSRF,
+        "community_id": encode_id(home.community_id),
+        "code": "LY-SM-8001",
+        "kind": "SMOKE",
+        "consenter": encode_id(home.person_id),
+        "method": "PAPER",
+        "hours": "12",
+    }
+    without = await client.post(url, **as_person(steward.token), data=form)
+    assert without.status_code == 400 and "Add a photo of the signed consent form" in without.text
+    done = await client.post(
+        url, **as_person(steward.token), data=form, files={"photo": ("form.jpg", jpeg(), "image/jpeg")}
+    )
+    assert done.status_code == 200 and "The password is shown only this once" in done.text
+    row = await db.scalar(select(SensorDevice).where(SensorDevice.code == "LY-SM-8001"))
+    assert row.consent_method == "paper" and row.consent_photo_id is not None
+    assert "on paper" in (await client.get(url, **as_person(steward.token))).text

@@ -7,7 +7,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError
+from laoyou.graphql.types import decode_id
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf, secret_page
+from laoyou.web.tickets import read_form
 
 KINDS = ("WATER_LEAK", "SMOKE", "GAS", "DOOR", "FALL_BUTTON")
 CONSENT_METHODS = ("PHONE", "PAPER")
@@ -39,10 +44,25 @@ async def household_sensors(
 
 
 async def register_device(page: Page) -> Response:
-    form = await form_with_csrf(page.request)
+    """Store the consent form's photo (when it was on paper), then run RegisterSensorDevice: both end in its
+    boundary, committed or not together."""
+    form = await read_form(page.request)
     values = {
         key: str(form.get(key, "")) for key in ("code", "kind", "label", "consenter", "method", "hours")
     }
+    photo_id = None
+    if values["method"] == "PAPER":
+        try:
+            stored = await store_posted_file(
+                page,
+                form.get("photo"),
+                kind="image",
+                community_id=decode_id(str(form.get("community_id", ""))),
+            )
+        except LaoyouError as exc:
+            message = i18n.gettext(exc.message, page.context.language, **exc.params)
+            return await household_sensors(page, error=message, values=values, status_code=400)
+        photo_id = str(stored.id) if stored is not None else None
     household_id = page.request.path_params["household_id"]
     hours = values["hours"].strip()
     result = (
@@ -55,6 +75,7 @@ async def register_device(page: Page) -> Response:
                 "label": values["label"],
                 "consentPersonId": values["consenter"] or "0",
                 "consentMethod": values["method"] if values["method"] in CONSENT_METHODS else "PHONE",
+                "consentPhotoId": photo_id,
                 "noActivityHours": int(hours) if hours.isdigit() and len(hours) < 4 else 0,
             },
         )
