@@ -208,3 +208,25 @@ async def test_the_logins_laoyou_writes_let_it_in_and_no_one_else(tmp_path):
                 pass
     finally:
         broker.stop()
+
+
+async def test_the_subscriber_waits_for_a_broker_that_is_away(app, db, caplog):
+    # Given a broker that is not running yet
+    broker = Mosquitto()
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    settings = app.state.settings.model_copy(update={"mqtt_url": broker.url})
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.listen(settings, app.state.sessionmaker, app.state.pubsub, stop))
+    try:
+        # When the subscriber starts, it says so and tries again later
+        await until(lambda: any("trying again" in m for m in handled(caplog)), "the first refusal")
+        # and once the broker is up, it subscribes
+        broker.start()
+        await until(lambda: "MQTT: listening to the sensors" in handled(caplog), "the subscription")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        broker.stop()
+    # Sensors off: nothing at all
+    off = app.state.settings.model_copy(update={"mqtt_url": ""})
+    await asyncio.wait_for(listener.listen(off, app.state.sessionmaker, app.state.pubsub, stop), timeout=1)
