@@ -22,7 +22,10 @@ def test_compose_has_app_and_postgres_with_health_checks_and_volumes():
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert app["environment"]["LAOYOU_MODE"] == "production"
     assert app["environment"]["LAOYOU_DATABASE_URL"].startswith("postgresql+asyncpg://")
-    assert set(compose["volumes"]) == {"media", "pgdata"}
+    assert set(compose["volumes"]) == {"media", "pgdata", "mqtt", "mqtt-certs"}
+    # The sensors' broker reads the logins the app writes, and is off unless its profile is asked for.
+    mosquitto = compose["services"]["mosquitto"]
+    assert "mqtt:/mosquitto/auth:ro" in mosquitto["volumes"] and mosquitto["profiles"] == ["sensors"]
     # Every variable the app is given is a real setting.
     fields = {f"LAOYOU_{name.upper()}" for name in Settings.model_fields}
     assert {k for k in app["environment"] if k.startswith("LAOYOU_")} <= fields

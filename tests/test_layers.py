@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "briefings": 6,
     "support": 7,  # reads tickets and bills through their services
     "governance": 8,  # owners' decisions and officials' views: reads billing, tickets and support through their services
+    "care": 8,  # sensors raise work orders (tickets) and SOS (support)
 }
 # These assemble the domains (import anything; nothing in a domain imports them).
 ASSEMBLERS = {"graphql", "web", "demo", "app", "cli", "models", "jobs", "migrations", "__init__"}

@@ -204,6 +204,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
     import asyncio
 
     from laoyou.briefings import service as briefings
+    from laoyou.care.sensors import listener as sensor_listener
     from laoyou.notify.worker import Worker
 
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
@@ -229,6 +230,9 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
                 app.state.pubsub,
                 app.state.worker_stop,
                 scale=settings.jobs_interval_scale,
+            ),
+            sensor_listener.listen(
+                settings, app.state.worker.sessionmaker, app.state.pubsub, app.state.worker_stop
             ),
         )
 

@@ -445,6 +445,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     import signal
 
     from laoyou.briefings import service as briefings
+    from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
     from laoyou.core.migrate import upgrade
@@ -485,6 +486,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
             await asyncio.gather(
                 job.run(stop),
                 run_periodic(job.sessionmaker, pubsub, stop, scale=settings.jobs_interval_scale),
+                sensor_listener.listen(settings, job.sessionmaker, pubsub, stop),
             )
         finally:
             await job.close()
@@ -563,6 +565,50 @@ def export_schema(
         console.print(f"Wrote {output}")
     else:
         typer.echo(sdl, nl=False)
+
+
+@app.command("mqtt-logins")
+def mqtt_logins(
+    output: Annotated[
+        Path, typer.Argument(help="The folder Mosquitto reads its password file and ACL from.")
+    ],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write Mosquitto's password file and ACL: Laoyou's login (from LAOYOU_MQTT_URL) and every registered sensor's.
+
+    Run it after registering or taking off a sensor, then send Mosquitto SIGHUP to read them again."""
+    from urllib.parse import unquote, urlsplit
+
+    from laoyou.care.sensors import service as sensors
+    from laoyou.core.db import make_engine, make_sessionmaker, session_scope
+    from laoyou.core.migrate import upgrade
+
+    settings = _settings(data_dir)
+    broker = urlsplit(settings.mqtt_url)
+    if not (broker.username and broker.password):
+        console.print(
+            "[red]LAOYOU_MQTT_URL must hold Laoyou's user name and password (mqtt://user:password@host)[/red]"
+        )
+        raise typer.Exit(2)
+
+    async def run() -> str:
+        engine = make_engine(settings)
+        await upgrade(engine)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await sensors.password_file(session)
+        finally:
+            await engine.dispose()
+
+    devices = asyncio.run(run())
+    user = unquote(broker.username)
+    output.mkdir(parents=True, exist_ok=True)
+    passwords = output / "passwords"
+    passwords.write_text(
+        f"{user}:{sensors.mosquitto_hash(unquote(broker.password))}\n{devices}", encoding="utf-8"
+    )
+    (output / "acl").write_text(sensors.acl_file(user), encoding="utf-8")
+    console.print(f"Wrote {passwords} ({devices.count(chr(10))} sensors) and {output / 'acl'}")
 
 
 @app.command("create-admin")

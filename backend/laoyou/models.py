@@ -34,6 +34,7 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingRead,
     BriefingThanks,
 )
+from laoyou.care.sensors.models import CommunityCamera, SensorDevice, SensorEvent  # noqa: F401,E402
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
 from laoyou.governance.disclosures.models import (  # noqa: F401,E402
     Disclosure,

@@ -277,6 +277,29 @@ async def prepare_target(
     t.ids["sos_id"] = (
         await ok(resident_client, sos, {"h": t.household_id, "c": f"iso-{next(_unique)}"}, "raiseSos")
     )["alert"]["id"]
+    sensor = """mutation ($input: RegisterSensorInput!) { registerSensorDevice(input: $input) {
+        ... on SensorDeviceRegistered { device { id } } ... on Error { code message } } }"""
+    t.ids["sensor_device_id"] = (
+        await ok(
+            steward_client,
+            sensor,
+            {
+                "input": {
+                    "householdId": t.household_id,
+                    "code": f"{spec.marker}-{next(_unique)}",
+                    "kind": "WATER_LEAK",
+                    "consentPersonId": t.resident_id,
+                    "consentMethod": "PHONE",
+                }
+            },
+            "registerSensorDevice",
+        )
+    )["device"]["id"]
+    camera = """mutation ($c: ID!) { addCommunityCamera(communityId: $c, name: "东门", url: "https://cam.example.cn/1") {
+        ... on CommunityCameraSaved { camera { id } } ... on Error { code message } } }"""
+    t.ids["camera_id"] = (await ok(steward_client, camera, {"c": t.community_id}, "addCommunityCamera"))[
+        "camera"
+    ]["id"]
     call = """mutation ($h: ID!) { startCall(video: false, householdId: $h, toSteward: true) {
         ... on CallUpdated { call { id } } ... on Error { code message } } }"""
     t.ids["call_id"] = (await ok(resident_client, call, {"h": t.household_id}, "startCall"))["call"]["id"]
@@ -562,6 +585,9 @@ QUERIES: dict[str, Entry] = {
     "disclosures": E(lambda t: [{}, {"communityId": t.community_id}]),
     "disclosure": E(lambda t: {"id": t.disclosure_id}),
     "disclosureCommunities": E(),
+    "sensorDevices": E(lambda t: [{}, {"communityId": t.community_id}, {"householdId": t.household_id}]),
+    "sensorConsenters": E(lambda t: {"householdId": t.household_id}),
+    "communityCameras": E(lambda t: {"communityId": t.community_id}),
     "pushSettings": E(),
     "emergencyNotices": E(lambda t: {"first": 20}),
     "supportConversation": E(lambda t: {"id": t.conversation_id}),
@@ -967,6 +993,22 @@ MUTATIONS: dict[str, Entry] = {
         }
     ),
     "certifyVote": E(lambda t: {"id": t.vote_id}),
+    "registerSensorDevice": E(
+        lambda t: {
+            "input": {
+                "householdId": t.household_id,
+                "code": uid("LY"),
+                "kind": "DOOR",
+                "consentPersonId": t.resident_id,
+                "consentMethod": "PHONE",
+            }
+        }
+    ),
+    "deregisterSensorDevice": E(lambda t: {"id": t.sensor_device_id}),
+    "addCommunityCamera": E(
+        lambda t: {"communityId": t.community_id, "name": "伪造", "url": "https://x.example/"}
+    ),
+    "removeCommunityCamera": E(lambda t: {"id": t.camera_id}),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}

@@ -816,6 +816,30 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/staff/households/{household_id}/residents/{person_id}/remove"): P(
         lambda t: Aim({"household_id": t.household_id, "person_id": t.resident_id})
     ),
+    # --- home sensors and shared-area cameras
+    ("GET", "/staff/sensors/households/{household_id}"): P(lambda t: Aim({"household_id": t.household_id})),
+    ("POST", "/staff/sensors/households/{household_id}"): P(
+        lambda t: Aim(
+            {"household_id": t.household_id},
+            form={
+                "code": uid("LY"),
+                "kind": "DOOR",
+                "consenter": t.resident_id,
+                "method": "PHONE",
+                "hours": "12",
+            },
+        )
+    ),
+    ("POST", "/staff/sensors/households/{household_id}/devices/{device_id}/deregister"): P(
+        lambda t: Aim({"household_id": t.household_id, "device_id": t.sensor_device_id})
+    ),
+    ("GET", "/staff/sensors/communities/{community_id}"): P(lambda t: Aim({"community_id": t.community_id})),
+    ("POST", "/staff/sensors/communities/{community_id}/cameras"): P(
+        lambda t: Aim({"community_id": t.community_id}, form={"name": "伪造", "url": "https://x.example/"})
+    ),
+    ("POST", "/staff/sensors/communities/{community_id}/cameras/{camera_id}/remove"): P(
+        lambda t: Aim({"community_id": t.community_id, "camera_id": t.camera_id})
+    ),
     # --- asking to be linked to a home
     # Anyone logged in finds communities by name (names only) and may ask to be linked to any home: the
     # request is their own, grants nothing, and waits for that community's steward.

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         pattern="^(inprocess|postgres)$",
         description="inprocess (one process) or postgres (LISTEN/NOTIFY, for several app processes)",
     )
+    mqtt_url: str = Field(
+        "",
+        description="home sensors' MQTT broker, mqtt://user:password@host:1883 (mqtts:// for TLS); empty: off",
+    )
     ice_servers: str = Field(
         "[]",
         description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',

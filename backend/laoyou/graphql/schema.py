@@ -24,6 +24,7 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
+from laoyou.care.sensors.schema import SensorsMutation, SensorsQuery
 from laoyou.core.db import DATABASE_UNREACHABLE, has_writes
 from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
@@ -55,6 +56,7 @@ class Query(
     LinkRequestsQuery,
     DisclosuresQuery,
     VotesQuery,
+    SensorsQuery,
 ):
     pass
 
@@ -74,6 +76,7 @@ class Mutation(
     LinkRequestsMutation,
     DisclosuresMutation,
     VotesMutation,
+    SensorsMutation,
 ):
     pass
 

@@ -222,6 +222,9 @@ async def community(
         "estates/community.html",
         status_code=status_code,
         community=await _community(page),
+        cameras=(await page.run("CommunityCameras", communityId=_path(page, "community_id")))[
+            "communityCameras"
+        ],
         error=error,
         values=values or {},
     )

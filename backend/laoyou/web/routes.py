@@ -40,6 +40,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import notify as notify_pages
     from laoyou.web import repairs as repair_pages
     from laoyou.web import residents as resident_pages
+    from laoyou.web import sensors as sensor_pages
     from laoyou.web import settings as settings_pages
     from laoyou.web import staff as staff_pages
     from laoyou.web import votes as vote_pages
@@ -71,6 +72,7 @@ def install_web(app: FastAPI) -> None:
     settings_pages.install(app)
     card_pages.install(app)
     resident_pages.install(app)
+    sensor_pages.install(app)
     link_request_pages.install(app)
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
