@@ -30,7 +30,7 @@ async def test_alive_and_ready_are_separate_and_each_part_is_named(app) -> None:
         alive = await http.get("/healthz")
         ready = await http.get("/readyz")
     assert alive.status_code == 200 and alive.json()["status"] == "ok"
-    assert ready.status_code == 200
+    assert ready.status_code == 200, ready.text
     assert ready.json() == {
         "status": "ok",
         "started": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -31,15 +32,22 @@ async def upgrade(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
-def script_heads() -> frozenset[str]:
-    """The newest revision of each branch, as the code ships them."""
+@functools.cache
+def _scripts():  # noqa: ANN202
+    """The revisions as the code ships them, read once (/readyz asks every few seconds)."""
     from alembic.script import ScriptDirectory
 
-    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
 
 
-def applied_heads(connection) -> frozenset[str]:  # noqa: ANN001
-    """The revisions the database is at (run_sync on a connection)."""
+def is_current(connection) -> bool:  # noqa: ANN001
+    """The database has every revision this code ships (run_sync on a connection). Not a comparison of heads:
+    a revision that another one depends on is not kept as a head in the version table."""
     from alembic.runtime.migration import MigrationContext
 
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
+    script = _scripts()
+    applied = MigrationContext.configure(connection).get_current_heads()
+    if not applied:
+        return False
+    have = {revision.revision for revision in script.iterate_revisions(applied, "base")}
+    return set(script.get_heads()) <= have
