@@ -31,7 +31,9 @@ LAYERS: dict[str, int] = {
     "tickets": 6,
     "briefings": 6,
     "support": 7,  # reads tickets and bills through their services
-    "governance": 8,  # owners' decisions and officials' views: reads billing, tickets and support through their services
+    "governance": 8,
+    # Care for elderly residents: consent, check-ins and their escalation through notify, tickets and support's SOS.
+    "care": 8,  # owners' decisions and officials' views: reads billing, tickets and support through their services
 }
 # These assemble the domains (import anything; nothing in a domain imports them).
 ASSEMBLERS = {"graphql", "web", "demo", "app", "cli", "models", "jobs", "migrations", "__init__"}

@@ -24,6 +24,7 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
+from laoyou.care.schema import CareMutation, CareQuery
 from laoyou.core.db import has_writes
 from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
@@ -54,6 +55,7 @@ class Query(
     LinkRequestsQuery,
     DisclosuresQuery,
     VotesQuery,
+    CareQuery,
 ):
     pass
 
@@ -73,6 +75,7 @@ class Mutation(
     LinkRequestsMutation,
     DisclosuresMutation,
     VotesMutation,
+    CareMutation,
 ):
     pass
 
