@@ -29,13 +29,13 @@ async def test_the_resident_sets_it_up_and_opening_home_checks_her_in(gql, clien
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     me = as_person(resident.token)
     home = await client.get("/", **me)
-    assert "Set up the daily check-in" in home.text and "I&#39;m fine" not in home.text
+    assert "Set up the daily check-in" in home.text and "data-checkin-fine" not in home.text
     wrong = await client.post("/care/setup", data={"csrf_token": CSRF, "window_end": "200"}, **me)
     assert wrong.status_code == 400 and "Please choose a time between 07:00 and 20:00." in wrong.text
     done = await client.post("/care/setup", data={"csrf_token": CSRF, "window_end": "600"}, **me)
     assert done.status_code == 303 and done.headers["location"] == "/care?done=setup"
     home = await client.get("/", **me)
-    assert "I&#39;m fine" in home.text and "You have checked in today" in home.text
+    assert "data-checkin-fine" in home.text and "You have checked in today" in home.text
     person = (await db.exec(select(Person).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).one()
     [day] = (await db.exec(select(CheckinDay).where(CheckinDay.resident_id == person.id))).all()
     assert day.how == "app"
