@@ -104,6 +104,14 @@ class SmsMessage:
         return {name: str(self.params[name]) for name in WORDINGS[self.kind].variables}
 
 
+def approved_template(templates: Mapping[SmsKind, str], kind: SmsKind) -> str:
+    """A provider's template for the kind; an optional kind left without one is refused before any request."""
+    template = templates.get(kind, "")
+    if not template:
+        raise SmsError(f"no approved template for {kind.value} ({template_variable(kind)} is empty)")
+    return template
+
+
 def code_message(kind: SmsKind, *, code: str, minutes: int) -> SmsMessage:
     return SmsMessage(kind, {"code": code, "minutes": str(minutes)})
 
@@ -271,7 +279,7 @@ class AliyunSms(_HttpSender):
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": nonce,
             "SignatureVersion": "1.0",
-            "TemplateCode": self.templates[message.kind],
+            "TemplateCode": approved_template(self.templates, message.kind),
             "TemplateParam": json.dumps(message.template_params(), ensure_ascii=False, separators=(",", ":")),
             "Timestamp": aliyun_timestamp(now),
             "Version": "2017-05-25",
@@ -362,7 +370,7 @@ class TencentSms(_HttpSender):
                 "PhoneNumberSet": [phone],
                 "SmsSdkAppId": self.app_id,
                 "SignName": self.sign,
-                "TemplateId": self.templates[message.kind],
+                "TemplateId": approved_template(self.templates, message.kind),
                 "TemplateParamSet": list(message.template_params().values()),
             },
             ensure_ascii=False,
