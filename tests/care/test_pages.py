@@ -66,3 +66,23 @@ async def test_the_steward_sees_the_board_with_call_links(gql, client):
     assert 'href="tel:+86139' in board.text
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     assert (await client.get("/care/board", **as_person(resident.token))).status_code == 404
+
+
+async def test_the_steward_sets_it_up_for_a_consenting_resident(gql, client, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    [home] = (await resident("query { viewer { ownHouseholdIds } }"))["data"]["viewer"]["ownHouseholdIds"]
+    await client.post(
+        "/care/consent", data={"csrf_token": CSRF, "household_id": home}, **as_person(resident.token)
+    )
+    record_id = (await resident("query { myCareRecord { id } }"))["data"]["myCareRecord"]["id"]
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    page = await client.get(f"/care/records/{record_id}", **as_person(steward.token))
+    assert page.status_code == 200 and f'action="/care/records/{record_id}/checkin"' in page.text
+    done = await client.post(
+        f"/care/records/{record_id}/checkin",
+        data={"csrf_token": CSRF, "window_end": "540"},
+        **as_person(steward.token),
+    )
+    assert done.status_code == 303
+    mine = (await resident("query { myCheckin { plan { window } } }"))["data"]["myCheckin"]
+    assert mine["plan"] == {"window": "09:00"}

@@ -547,6 +547,9 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/care/records/{record_id:int}"): P(
         lambda t: Aim({"record_id": t.care_record_id}, form={"living": "ALONE", "mobility": "INDEPENDENT"})
     ),
+    ("POST", "/care/records/{record_id:int}/checkin"): P(
+        lambda t: Aim({"record_id": t.care_record_id}, form={"window_end": "600"})
+    ),
     ("POST", "/care/records/{record_id:int}/visit"): P(
         lambda t: Aim({"record_id": t.care_record_id}, form={"finding": "ALL_WELL", "note": "伪造"})
     ),

@@ -7,7 +7,6 @@ from enum import Enum
 
 import strawberry
 
-from laoyou.accounts.models import Person
 from laoyou.care.checkins import service as checkins
 from laoyou.care.checkins.models import CheckinPlan as CheckinPlanRow
 from laoyou.care.checkins.models import How, Outcome
@@ -60,7 +59,7 @@ class CareVisit:
 
     @strawberry.field
     async def visitor_name(self, info: Info) -> str:
-        person = await info.context.session.get(Person, self.row.visitor_id)
+        person = await info.context.loaders.person_by_id.load(self.row.visitor_id)
         return person.name if person else ""
 
     @strawberry.field
@@ -92,7 +91,7 @@ class CareRecord:
 
     @strawberry.field
     async def resident_name(self, info: Info) -> str:
-        person = await info.context.session.get(Person, self.row.resident_id)
+        person = await info.context.loaders.person_by_id.load(self.row.resident_id)
         return person.name if person else ""
 
     @strawberry.field
@@ -138,7 +137,7 @@ class CareRecord:
 
     @strawberry.field
     async def consent_by_name(self, info: Info) -> str:
-        person = await info.context.session.get(Person, self.row.consent_by_id)
+        person = await info.context.loaders.person_by_id.load(self.row.consent_by_id)
         return person.name if person else ""
 
     @strawberry.field

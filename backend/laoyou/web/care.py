@@ -252,6 +252,7 @@ async def record(page: Page, *, error: str | None = None, status_code: int = 200
         "care/record.html",
         status_code=status_code,
         record=data["careRecord"],
+        windows=[(m, _window_label(m)) for m in WINDOWS],
         error=error,
         done=page.request.query_params.get("done"),
         **LABELS,
@@ -303,6 +304,19 @@ async def visit(page: Page) -> Response:
     return page.redirect(f"/care/records/{record_id}?done=visit")
 
 
+async def set_up_for(page: Page) -> Response:
+    """The steward sets up the check-in for a resident whose consented record she keeps (her consent)."""
+    posted = await form_with_csrf(page.request)
+    record_id = page.request.path_params["record_id"]
+    resident_id = (await page.run("CareRecordPage", id=record_id))["careRecord"]["residentId"]
+    result = (
+        await page.run("SetUpCheckinFor", residentId=resident_id, windowEnd=_int(posted.get("window_end")))
+    )["setUpCheckinFor"]
+    if message := _failed(result):
+        return await record(page, error=message, status_code=400)
+    return page.redirect(f"/care/records/{record_id}?done=checkin")
+
+
 # --- family ----------------------------------------------------------------------------------------------------
 
 
@@ -340,6 +354,7 @@ PAGES = (
     PageRoute("GET", "/care/records/{record_id:int}", record, staff=True),
     PageRoute("POST", "/care/records/{record_id:int}", update, staff=True),
     PageRoute("POST", "/care/records/{record_id:int}/visit", visit, staff=True),
+    PageRoute("POST", "/care/records/{record_id:int}/checkin", set_up_for, staff=True),
 )
 
 
