@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_domain_jobs() -> None:
     """Import the modules that register jobs."""
     import laoyou.billing.jobs  # noqa: F401
+    import laoyou.care.checkins.jobs  # noqa: F401
     import laoyou.care.sensors.jobs  # noqa: F401
     import laoyou.media.jobs  # noqa: F401
     import laoyou.models  # noqa: F401  (every table: media's cleanup keeps a file any table refers to)

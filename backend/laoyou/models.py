@@ -34,6 +34,8 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingRead,
     BriefingThanks,
 )
+from laoyou.care.checkins.models import CheckinDay, CheckinPlan  # noqa: F401,E402
+from laoyou.care.ledger.models import CareRecord, CareVisit  # noqa: F401,E402
 from laoyou.care.sensors.models import CommunityCamera, SensorDevice, SensorEvent  # noqa: F401,E402
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
 from laoyou.governance.disclosures.models import (  # noqa: F401,E402

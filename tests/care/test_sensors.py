@@ -137,6 +137,39 @@ async def test_a_door_left_shut_tells_the_steward_once_per_quiet_spell(gql, db):
     assert alerted == now + timedelta(hours=16)
 
 
+async def test_a_door_left_shut_is_a_missed_check_in_for_a_resident_who_keeps_one(gql, db):
+    # Given a resident who keeps the daily check-in, and a door sensor at her home
+    from laoyou.care.checkins.models import CheckinDay
+    from laoyou.care.checkins.service import local_date
+
+    home = await home_of(db, RESIDENT_XIUSHAN)
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    set_up = await resident("mutation { setUpCheckin(windowEnd: 600) { __typename } }")
+    assert set_up["data"]["setUpCheckin"]["__typename"] == "CheckinPlanSaved", set_up
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    door = (
+        await steward(REGISTER, {"input": register_input(home, "LY-DR-9", kind="DOOR", noActivityHours=6)})
+    )["data"]["registerSensorDevice"]["device"]
+    now = utcnow()
+    await sensors.do_handle_message(db, topic=door["topic"], payload=b'{"event": "open"}', now=now)
+    steward_told = (
+        select(func.count()).select_from(Notification).where(Notification.kind == "emergency_no_activity")
+    )
+    before = await db.scalar(steward_told)
+    # When it stays shut past its hours
+    later = now + timedelta(hours=7)
+    assert await sensors.do_check_quiet_doors(db, now=later) == 1
+    # Then her day counts as missed, for the check-in's escalation to take (her, her family, then the steward)
+    day = await db.scalar(
+        select(CheckinDay).where(
+            CheckinDay.resident_id == home.person_id, CheckinDay.day == local_date(later)
+        )
+    )
+    assert day is not None and day.state == "missed"
+    # and the steward is not paged apart from that chain
+    assert await db.scalar(steward_told) == before
+
+
 async def test_cameras_are_for_staff_and_never_for_residents(gql, db):
     home = await home_of(db, RESIDENT_XIUSHAN)
     community = encode_id(home.community_id)

@@ -320,6 +320,21 @@ async def prepare_target(
             "reportProblem",
         )
     )["workOrder"]["id"]
+    consent = """mutation ($h: ID!) { giveCareConsent(householdId: $h) {
+        ... on CareRecordSaved { record { id } } ... on Error { code message } } }"""
+    t.ids["care_record_id"] = (await ok(resident_client, consent, {"h": t.household_id}, "giveCareConsent"))[
+        "record"
+    ]["id"]
+    await ok(
+        resident_client,
+        "mutation { setUpCheckin(windowEnd: 1200) { __typename ... on Error { code message } } }",
+        {},
+        "setUpCheckin",
+    )
+    await ok(resident_client, "mutation { checkIn(how: BUTTON) { __typename } }", {}, "checkIn")
+    t.ids["checkin_day_id"] = str(
+        await one_id(db, "care_checkin_day", TABLES["care_checkin_day"].c.resident_id == int(t.resident_id))
+    )
     p256dh, auth = push_keys()
     t.ids["push_endpoint"] = f"https://push.example.test/{spec.marker}-{next(_unique)}"
     await ok(
@@ -630,6 +645,12 @@ QUERIES: dict[str, Entry] = {
     "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
     "votes": E(lambda t: [{}, {"communityId": t.community_id}]),
     "vote": E(lambda t: {"id": t.vote_id}),
+    "careRecords": E(lambda t: [{}, {"communityId": t.community_id}]),
+    "careRecord": E(lambda t: {"id": t.care_record_id}),
+    "myCareRecord": E(),
+    "myCheckin": E(),
+    "checkinBoard": E(lambda t: [{}, {"communityId": t.community_id}]),
+    "familyCheckins": E(),
 }
 
 MUTATIONS: dict[str, Entry] = {
@@ -1009,6 +1030,27 @@ MUTATIONS: dict[str, Entry] = {
         lambda t: {"communityId": t.community_id, "name": "伪造", "url": "https://x.example/"}
     ),
     "removeCommunityCamera": E(lambda t: {"id": t.camera_id}),
+    "giveCareConsent": E(lambda t: {"householdId": t.household_id}),
+    "recordCareConsent": E(lambda t: {"residentId": t.other_resident_id, "photoId": "1"}),
+    "withdrawCareConsent": E(lambda t: {"id": t.care_record_id}),
+    "updateCareRecord": E(
+        lambda t: {
+            "id": t.care_record_id,
+            "input": {"living": "ALONE", "mobility": "INDEPENDENT", "needs": [], "visitTimes": []},
+        }
+    ),
+    "recordCareVisit": E(lambda t: {"recordId": t.care_record_id, "finding": "ALL_WELL", "note": "伪造"}),
+    # The attacker's own check-in, if they live somewhere: their own plan and day, never the target's.
+    "setUpCheckin": E(lambda t: {"windowEnd": 600}, own_tables=frozenset({"care_checkin_plan"})),
+    "setUpCheckinFor": E(lambda t: {"residentId": t.resident_id, "windowEnd": 600}),
+    "pauseCheckin": E(lambda t: {"days": 3}, own_tables=frozenset({"care_checkin_plan"})),
+    "stopCheckin": E(own_tables=frozenset({"care_checkin_plan"})),
+    "checkIn": E(
+        lambda t: [{"how": "BUTTON"}, {"how": "FAMILY", "residentId": t.resident_id}],
+        own_tables=frozenset({"care_checkin_day"}),
+    ),
+    "takeCheckin": E(lambda t: {"dayId": t.checkin_day_id}),
+    "recordCheckinOutcome": E(lambda t: {"dayId": t.checkin_day_id, "outcome": "ALL_WELL"}),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}

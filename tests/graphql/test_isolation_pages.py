@@ -521,6 +521,38 @@ ROUTES: dict[tuple[str, str], Page] = {
         )
     ),
     ("POST", "/votes/{vote_id:int}/certify"): P(lambda t: Aim({"vote_id": t.vote_id})),
+    # --- care: the resident's own check-in and record, family's view, the steward's board and records
+    ("GET", "/care"): P(),
+    ("POST", "/care/fine"): P(stranger=None, own_tables=frozenset({"care_checkin_day"})),
+    ("POST", "/care/setup"): P(
+        lambda t: Aim(form={"window_end": "600"}), stranger=None, own_tables=frozenset({"care_checkin_plan"})
+    ),
+    ("POST", "/care/pause"): P(
+        lambda t: Aim(form={"days": "3"}), stranger=None, own_tables=frozenset({"care_checkin_plan"})
+    ),
+    ("POST", "/care/stop"): P(stranger=None, own_tables=frozenset({"care_checkin_plan"})),
+    ("POST", "/care/consent"): P(lambda t: Aim(form={"household_id": t.household_id})),
+    ("POST", "/care/withdraw"): P(lambda t: Aim(form={"id": t.care_record_id})),
+    ("GET", "/care/export.json"): P(),
+    ("GET", "/care/export.csv"): P(),
+    ("GET", "/care/family"): P(),
+    ("POST", "/care/family/{resident_id:int}/fine"): P(lambda t: Aim({"resident_id": t.resident_id})),
+    ("GET", "/care/board"): P(),
+    ("POST", "/care/board/{day_id:int}/take"): P(lambda t: Aim({"day_id": t.checkin_day_id})),
+    ("POST", "/care/board/{day_id:int}/outcome"): P(
+        lambda t: Aim({"day_id": t.checkin_day_id}, form={"outcome": "ALL_WELL"})
+    ),
+    ("GET", "/care/records"): P(),
+    ("GET", "/care/records/{record_id:int}"): P(lambda t: Aim({"record_id": t.care_record_id})),
+    ("POST", "/care/records/{record_id:int}"): P(
+        lambda t: Aim({"record_id": t.care_record_id}, form={"living": "ALONE", "mobility": "INDEPENDENT"})
+    ),
+    ("POST", "/care/records/{record_id:int}/checkin"): P(
+        lambda t: Aim({"record_id": t.care_record_id}, form={"window_end": "600"})
+    ),
+    ("POST", "/care/records/{record_id:int}/visit"): P(
+        lambda t: Aim({"record_id": t.care_record_id}, form={"finding": "ALL_WELL", "note": "伪造"})
+    ),
     # --- briefings
     ("GET", "/briefings"): P(),
     ("GET", "/briefings/{briefing_id:int}"): P(

@@ -55,6 +55,11 @@ def _(message: str) -> str:
 class SmsKind(StrEnum):
     login_code = "login_code"
     password_code = "password_code"
+    care_missed = "care_missed"  # family: she has not checked in today
+
+
+# Kinds a provider may lack a template for: sending one then fails and is logged, logins keep working.
+OPTIONAL_KINDS = frozenset({SmsKind.care_missed})
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,13 @@ WORDINGS: dict[SmsKind, Wording] = {
         ),
         ("code",),
     ),
+    SmsKind.care_missed: Wording(
+        _(
+            "[%(sign)s] %(name)s has not checked in today and has not answered. Please call her, or open "
+            "Laoyou to see who is handling it."
+        ),
+        ("name",),
+    ),
 }
 
 
@@ -90,6 +102,14 @@ class SmsMessage:
 
     def template_params(self) -> dict[str, str]:
         return {name: str(self.params[name]) for name in WORDINGS[self.kind].variables}
+
+
+def approved_template(templates: Mapping[SmsKind, str], kind: SmsKind) -> str:
+    """A provider's template for the kind; an optional kind left without one is refused before any request."""
+    template = templates.get(kind, "")
+    if not template:
+        raise SmsError(f"no approved template for {kind.value} ({template_variable(kind)} is empty)")
+    return template
 
 
 def code_message(kind: SmsKind, *, code: str, minutes: int) -> SmsMessage:
@@ -259,7 +279,7 @@ class AliyunSms(_HttpSender):
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": nonce,
             "SignatureVersion": "1.0",
-            "TemplateCode": self.templates[message.kind],
+            "TemplateCode": approved_template(self.templates, message.kind),
             "TemplateParam": json.dumps(message.template_params(), ensure_ascii=False, separators=(",", ":")),
             "Timestamp": aliyun_timestamp(now),
             "Version": "2017-05-25",
@@ -350,7 +370,7 @@ class TencentSms(_HttpSender):
                 "PhoneNumberSet": [phone],
                 "SmsSdkAppId": self.app_id,
                 "SignName": self.sign,
-                "TemplateId": self.templates[message.kind],
+                "TemplateId": approved_template(self.templates, message.kind),
                 "TemplateParamSet": list(message.template_params().values()),
             },
             ensure_ascii=False,
@@ -437,7 +457,11 @@ def sms_settings_problem(settings: Settings) -> str:
         }
     if backend in ("aliyun", "tencent"):
         required["LAOYOU_SMS_SIGN_NAME"] = settings.sms_sign_name
-        required |= {template_variable(kind): value for kind, value in _templates(settings).items()}
+        required |= {
+            template_variable(kind): value
+            for kind, value in _templates(settings).items()
+            if kind not in OPTIONAL_KINDS
+        }
     absent = [name for name, value in required.items() if not value.strip()]
     if absent:
         return f"LAOYOU_SMS_BACKEND={backend} needs {', '.join(absent)}"
@@ -446,14 +470,22 @@ def sms_settings_problem(settings: Settings) -> str:
             name
             for name, value in {
                 "LAOYOU_SMS_TENCENT_APP_ID": settings.sms_tencent_app_id,
-                **{template_variable(k): v for k, v in _templates(settings).items()},
+                **{
+                    template_variable(k): v
+                    for k, v in _templates(settings).items()
+                    if v or k not in OPTIONAL_KINDS
+                },
             }.items()
             if not value.strip().isdigit()
         ]
         if wrong:
             return f"{', '.join(wrong)}: Tencent Cloud SMS ids are numbers (SmsSdkAppId 1400…, template ids)"
     if backend == "aliyun":
-        wrong = [template_variable(k) for k, v in _templates(settings).items() if not v.startswith("SMS_")]
+        wrong = [
+            template_variable(k)
+            for k, v in _templates(settings).items()
+            if not v.startswith("SMS_") and (v or k not in OPTIONAL_KINDS)
+        ]
         if wrong:
             return f"{', '.join(wrong)}: Alibaba Cloud SMS template codes look like SMS_123456789"
     return ""

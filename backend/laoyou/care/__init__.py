@@ -1,1 +1,1 @@
-"""Care for those who live alone: the care ledger, the daily check-in and the sensors that call for help."""
+"""Care for elderly residents: the care ledger (关爱台账), the daily check-in (每日报平安) and home sensors."""

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "",
         description="aliyun/tencent: the approved template of the staff password code, one variable: the code",
     )
+    sms_template_care_missed: str = Field(
+        "",
+        description="aliyun/tencent: the approved template telling family of a missed daily check-in, one "
+        "variable: the resident's name (optional: without it that SMS is not sent)",
+    )
     sms_aliyun_access_key_id: str = Field("", description="aliyun: the AccessKey ID (a RAM user's, SMS only)")
     sms_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
     sms_tencent_secret_id: str = Field("", description="tencent: the API SecretId (a sub-user's, SMS only)")

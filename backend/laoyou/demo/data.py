@@ -451,6 +451,9 @@ async def load_demo(
     from laoyou.governance.votes.demo import load_votes_demo
 
     await load_votes_demo(session)
+    from laoyou.care.demo import load_care_demo
+
+    await load_care_demo(session)
     from laoyou.care.sensors.demo import load_sensors_demo
 
     await load_sensors_demo(session)

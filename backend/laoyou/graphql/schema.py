@@ -24,6 +24,7 @@ from laoyou.accounts.schema import AccountsMutation, AccountsQuery, AccountsSubs
 from laoyou.accounts.staff_roles.schema import StaffMutation, StaffQuery
 from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
+from laoyou.care.schema import CareMutation, CareQuery
 from laoyou.care.sensors.schema import SensorsMutation, SensorsQuery
 from laoyou.core.db import DATABASE_UNREACHABLE, has_writes
 from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
@@ -56,6 +57,7 @@ class Query(
     LinkRequestsQuery,
     DisclosuresQuery,
     VotesQuery,
+    CareQuery,
     SensorsQuery,
 ):
     pass
@@ -76,6 +78,7 @@ class Mutation(
     LinkRequestsMutation,
     DisclosuresMutation,
     VotesMutation,
+    CareMutation,
     SensorsMutation,
 ):
     pass

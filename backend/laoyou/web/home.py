@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from laoyou.billing.money import yuan
 from laoyou.web.briefings import todays_for_home
+from laoyou.web.care import care_for_home
 from laoyou.web.chat import new_client_id
 from laoyou.web.link_requests import ask_form
 from laoyou.web.render import Can, Page, PageRoute, add_pages, form_with_csrf
@@ -46,6 +47,7 @@ async def home(page: Page) -> Response:
         due={"fen": due, "yuan": yuan(due)},
         sos_client_id=new_client_id(),
         todays_briefings=await todays_for_home(page),
+        checkin=await care_for_home(page),
         values={"name": viewer["person"]["name"]},
         **asking,
     )

@@ -93,6 +93,11 @@ class Can:
         return self._actor.has(Role.steward, Role.admin)
 
     @property
+    def keep_care(self) -> bool:
+        """The check-in board and care records: the community's stewards (care.ledger.care_community_ids)."""
+        return self._actor.has(Role.steward)
+
+    @property
     def answer_support(self) -> bool:
         """The customer-service console: agents answer, stewards take what is handed to them and keep the FAQ."""
         return self._actor.has(Role.agent, Role.steward, Role.admin)

@@ -27,6 +27,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import billing as billing_pages
     from laoyou.web import briefings as briefing_pages
     from laoyou.web import cards as card_pages
+    from laoyou.web import care as care_pages
     from laoyou.web import chat as chat_pages
     from laoyou.web import desk as desk_pages
     from laoyou.web import disclosures as disclosure_pages
@@ -59,6 +60,7 @@ def install_web(app: FastAPI) -> None:
     estate_import_pages.install(app)
     staff_pages.install(app)
     vote_pages.install(app)
+    care_pages.install(app)
     open311.install(app)
     app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.

@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.care.checkins import service as checkins
 from laoyou.care.sensors.models import (
     CommunityCamera,
     ConsentMethod,
@@ -496,14 +497,28 @@ async def do_check_quiet_doors(session: AsyncSession, *, now: datetime | None = 
             .values(no_activity_alerted_at=now)
         )
         if claimed.rowcount == 1:
-            await on_no_activity(session, device=device, since=since)
+            await on_no_activity(session, device=device, since=since, now=now)
             told += 1
     return told
 
 
-async def on_no_activity(session: AsyncSession, *, device: SensorDevice, since: datetime) -> None:
-    """A home's door has stayed shut since `since`: for now the steward is told; this is where a quiet door
-    becomes a missed daily check-in once the check-in domain takes it."""
+async def on_no_activity(
+    session: AsyncSession, *, device: SensorDevice, since: datetime, now: datetime | None = None
+) -> None:
+    """A home's door has stayed shut since `since`: it counts as a missed daily check-in for each resident
+    there who keeps one (the check-in's escalation takes it from there: her, her family, then the steward);
+    when nobody there keeps one, the steward is told now."""
+    residents = (await estates.residents_by_household(session, [device.household_id])).get(
+        device.household_id, []
+    )
+    kept = False
+    for person in residents:
+        plan = await checkins.plan_of(session, person.id)
+        if plan is not None and plan.active:
+            kept = True
+            await checkins.record_missed(session, person.id, "door_quiet", now=now)
+    if kept:
+        return
     _household, _community, address = await support.household_place(session, device.household_id)
     for person_id in await _stewards(session, device.community_id):
         language = await support.person_language(session, person_id)

@@ -1,0 +1,88 @@
+"""Care pages: opening her home checks the resident in and shows 我很好; she exports her own record as JSON and
+CSV; a bad window is refused in words; the steward's board lists the demo's check-ins with call links."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from laoyou.accounts.models import Person
+from laoyou.care.checkins.models import CheckinDay
+
+from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+
+CSRF = "page-csrf-token-care"
+
+
+def as_person(token: str) -> dict:
+    return {
+        "headers": {
+            "Authorization": f"Bearer {token}",
+            "Accept-Language": "en",
+            "Cookie": f"laoyou_csrf={CSRF}",
+        }
+    }
+
+
+async def test_the_resident_sets_it_up_and_opening_home_checks_her_in(gql, client, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    me = as_person(resident.token)
+    home = await client.get("/", **me)
+    assert "Set up the daily check-in" in home.text and "data-checkin-fine" not in home.text
+    wrong = await client.post("/care/setup", data={"csrf_token": CSRF, "window_end": "200"}, **me)
+    assert wrong.status_code == 400 and "Please choose a time between 07:00 and 20:00." in wrong.text
+    done = await client.post("/care/setup", data={"csrf_token": CSRF, "window_end": "600"}, **me)
+    assert done.status_code == 303 and done.headers["location"] == "/care?done=setup"
+    home = await client.get("/", **me)
+    assert "data-checkin-fine" in home.text and "You have checked in today" in home.text
+    person = (await db.exec(select(Person).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).one()
+    [day] = (await db.exec(select(CheckinDay).where(CheckinDay.resident_id == person.id))).all()
+    assert day.how == "app"
+    fine = await client.post("/care/fine", data={"csrf_token": CSRF}, **me)
+    assert fine.status_code == 303 and fine.headers["location"] == "/?fine=1#checkin"
+
+
+async def test_the_resident_exports_her_own_record(gql, client):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    me = as_person(resident.token)
+    assert (await client.get("/care/export.json", **me)).status_code == 404
+    [home] = (await resident("query { viewer { ownHouseholdIds } }"))["data"]["viewer"]["ownHouseholdIds"]
+    agreed = await client.post("/care/consent", data={"csrf_token": CSRF, "household_id": home}, **me)
+    assert agreed.status_code == 303
+    exported = await client.get("/care/export.json", **me)
+    assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
+    assert exported.headers["cache-control"] == "no-store"
+    assert json.loads(exported.text)["consentMethod"] == "phone"
+    table = await client.get("/care/export.csv", **me)
+    assert table.status_code == 200 and "consentMethod,phone" in table.text
+
+
+async def test_the_steward_sees_the_board_with_call_links(gql, client):
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    board = await client.get("/care/board", **as_person(steward.token))
+    assert board.status_code == 200
+    assert 'data-status="MISSED"' in board.text and 'data-status="HANDLING"' in board.text
+    assert 'href="tel:+86139' in board.text
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    assert (await client.get("/care/board", **as_person(resident.token))).status_code == 404
+
+
+async def test_the_steward_sets_it_up_for_a_consenting_resident(gql, client, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    [home] = (await resident("query { viewer { ownHouseholdIds } }"))["data"]["viewer"]["ownHouseholdIds"]
+    await client.post(
+        "/care/consent", data={"csrf_token": CSRF, "household_id": home}, **as_person(resident.token)
+    )
+    record_id = (await resident("query { myCareRecord { id } }"))["data"]["myCareRecord"]["id"]
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    page = await client.get(f"/care/records/{record_id}", **as_person(steward.token))
+    assert page.status_code == 200 and f'action="/care/records/{record_id}/checkin"' in page.text
+    done = await client.post(
+        f"/care/records/{record_id}/checkin",
+        data={"csrf_token": CSRF, "window_end": "540"},
+        **as_person(steward.token),
+    )
+    assert done.status_code == 303
+    mine = (await resident("query { myCheckin { plan { window } } }"))["data"]["myCheckin"]
+    assert mine["plan"] == {"window": "09:00"}
