@@ -16,12 +16,18 @@ from sqlmodel import col, select
 
 from laoyou.accounts.models import Notification
 from laoyou.billing.jobs import run_billing_jobs
+from laoyou.briefings import service as briefings
+from laoyou.briefings.models import Briefing
 from laoyou.core.time import utcnow
+from laoyou.graphql.types import decode_id
+from laoyou.support import service as support
+from laoyou.support.models import Call, CallSignal, Message
 from laoyou.tickets.jobs import run_ticket_jobs
 from laoyou.tickets.models import WorkOrder, WorkOrderEvent
 
-from ..conftest import make_database_url, make_settings, started
+from ..conftest import RESIDENT_XIUSHAN, graphql_client, login_demo, make_database_url, make_settings, started
 from ..media.test_cleanup import until_waiting_or_done
+from ..support.test_calls import START
 
 Job = Callable[[Any], Awaitable[Any]]
 LATER = utcnow() + timedelta(days=40)  # every open demo bill overdue, every open work order past its time
@@ -134,3 +140,80 @@ async def test_two_workers_escalate_and_close_each_work_order_once(own_app, race
     assert len({order_id for order_id, _action, _note in done}) == len(done)
     again = await committed(own_app, work_orders)
     assert (again.escalated, again.closed) == (0, 0)
+
+
+@pytest.mark.parametrize("race", ROUNDS)
+async def test_two_workers_publish_each_scheduled_briefing_once(own_app, race):
+    # Given the demo's briefings scheduled again, due a minute ago
+    now = utcnow()
+    async with own_app.state.sessionmaker() as session:
+        ids = list(await session.exec(select(Briefing.id)))
+        await session.exec(
+            update(Briefing).values(
+                status="scheduled", publish_at=now - timedelta(minutes=1), published_at=None
+            )
+        )
+        await session.commit()
+    before = await told(own_app, [f"/briefings/{i}" for i in ids])
+
+    async def publish(session):  # noqa: ANN001, ANN202
+        return await briefings.do_publish_due(session, now=now)
+
+    # When two workers run the round at once (and, when the first dies, a later round runs after)
+    await ROUNDS[race](own_app, publish)
+    if race == "first_dies":
+        await committed(own_app, publish)
+    # Then each was published, its audience told once, and nothing is left to publish
+    async with own_app.state.sessionmaker() as session:
+        assert set(await session.exec(select(Briefing.status))) == {"published"}
+    news = (await told(own_app, [f"/briefings/{i}" for i in ids])) - before
+    assert ids and news and set(news.values()) == {1}
+    assert await committed(own_app, publish) == 0
+
+
+@pytest.mark.parametrize("race", ROUNDS)
+async def test_two_workers_end_each_unanswered_call_once(own_app, race):
+    # Given 王秀英 calling her steward, whose phone then died, the ring time long over
+    async with graphql_client(own_app) as http:
+        resident = await login_demo(http, RESIDENT_XIUSHAN)
+        call = (await resident(START, {"toSteward": True}))["data"]["startCall"]["call"]
+    call_id = decode_id(call["id"])
+    missed_before = await missed_calls(own_app, call_id)
+    later = utcnow() + support.RING_TIMEOUT + timedelta(minutes=1)
+
+    async def end_unanswered(session):  # noqa: ANN001, ANN202
+        return await support.do_end_unanswered_calls(session, now=later)
+
+    # When two workers run the round at once (and, when the first dies, a later round runs after)
+    await ROUNDS[race](own_app, end_unanswered)
+    if race == "first_dies":
+        await committed(own_app, end_unanswered)
+    # Then the call was ended as missed once: one hang-up, one missed-call message
+    async with own_app.state.sessionmaker() as session:
+        assert (await session.get(Call, call_id)).status == "missed"
+        hangups = await session.exec(
+            select(CallSignal.id).where(CallSignal.call_id == call_id, CallSignal.kind == "hangup")
+        )
+        assert len(hangups.all()) == 1
+    assert await missed_calls(own_app, call_id) == missed_before + 1
+    assert await committed(own_app, end_unanswered) == 0
+
+
+async def told(app: Any, links: list[str]) -> Counter:
+    async with app.state.sessionmaker() as session:
+        rows = await session.exec(
+            select(Notification.person_id, Notification.link).where(col(Notification.link).in_(links))
+        )
+        return Counter(rows.all())
+
+
+async def missed_calls(app: Any, call_id: int) -> int:
+    """Missed-call messages in the call's conversation."""
+    async with app.state.sessionmaker() as session:
+        call = await session.get(Call, call_id)
+        rows = await session.exec(
+            select(Message.id).where(
+                Message.conversation_id == call.conversation_id, Message.kind == "missed_call"
+            )
+        )
+        return len(rows.all())
