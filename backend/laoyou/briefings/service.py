@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +23,7 @@ from laoyou.briefings.models import (
     BriefingStatus,
     BriefingThanks,
 )
+from laoyou.core import jobs
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.pagination import Page
@@ -360,22 +361,21 @@ async def do_publish_briefing(session: AsyncSession, *, actor: Actor, briefing_i
 async def do_publish_due(session: AsyncSession, *, now: datetime | None = None) -> int:
     """The job: publish scheduled briefings whose time has come; a guarded update publishes each once."""
     now = now or utcnow()
+    scheduled = Briefing.status == BriefingStatus.scheduled.value
     due = list(
         await session.exec(
-            select(Briefing.id)
-            .where(Briefing.status == BriefingStatus.scheduled.value, col(Briefing.publish_at) <= now)
-            .order_by(Briefing.id)
-            .limit(100)
+            jobs.due(
+                select(Briefing.id)
+                .where(scheduled, col(Briefing.publish_at) <= now)
+                .order_by(Briefing.id)
+                .limit(100)
+            )
         )
     )
     published = 0
     for briefing_id in due:
-        result = await session.exec(
-            update(Briefing)
-            .where(Briefing.id == briefing_id, Briefing.status == BriefingStatus.scheduled.value)
-            .values(status=BriefingStatus.published.value, published_at=now, publish_at=None)
-        )
-        if (result.rowcount or 0) == 1:
+        values = {"status": BriefingStatus.published.value, "published_at": now, "publish_at": None}
+        if await jobs.claim(session, Briefing, [briefing_id], scheduled, **values):
             briefing = await session.get(Briefing, briefing_id)
             await session.refresh(briefing)
             await _announce(session, briefing)

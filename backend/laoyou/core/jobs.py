@@ -3,6 +3,11 @@
 A domain registers a unit of work that takes a session and never commits; the runner commits each
 round and publishes its events, so a failed round changes nothing and is tried again next time.
 laoyou.jobs imports the domains' job modules for the worker: the core knows none of them.
+
+Any number of app processes and workers may run the same job at once, so a job claims what it does before
+doing it: it selects the due rows with `due` and acts only on the rows its `claim` changed. The claim is in
+the round's transaction with what the job does, so a runner that dies mid-round frees its claims with the
+rollback, and the next round takes them.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, Select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
 from laoyou.core.pubsub import PubSub
 
 log = logging.getLogger("laoyou.jobs")
+SelectT = TypeVar("SelectT", bound=Select)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,32 @@ def periodic(name: str, *, every_seconds: float) -> Callable:
         return function
 
     return register
+
+
+def due(query: SelectT) -> SelectT:
+    """The due rows a round is about to claim. On PostgreSQL they are locked for the round and rows another
+    runner holds are skipped (that runner is handling them), so runners share the work instead of queueing
+    on each other's rows; SQLite has no row locks and the statement is unchanged."""
+    return query.with_for_update(skip_locked=True)
+
+
+async def claim(
+    session: AsyncSession, model: Any, ids: list[int], *still_due: ColumnElement, **values: Any
+) -> list[int]:
+    """Mark the rows of these ids that are still due with `values` (which must make them no longer due), and
+    return the ids this runner claimed: act on these only.
+
+    A guarded UPDATE: on PostgreSQL a row another runner changed is re-checked once its transaction ends, on
+    SQLite writers take turns at the write gate and the UPDATE reads what the one before committed; either way
+    each row is claimed by one runner. On SQLite the session's copy of a row may be older than the claim:
+    refresh what you read of the rows you act on.
+    """
+    if not ids:
+        return []
+    claimed = await session.exec(
+        update(model).where(col(model.id).in_(ids), *still_due).values(**values).returning(model.id)
+    )
+    return list(claimed.scalars())
 
 
 async def run_once(job: PeriodicJob, sessionmaker: async_sessionmaker[AsyncSession], pubsub: PubSub) -> Any:

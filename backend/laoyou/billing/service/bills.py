@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +18,7 @@ from laoyou.billing.ledger import credit, debit
 from laoyou.billing.models import Account, Bill, BillStatus
 from laoyou.billing.money import yuan
 from laoyou.billing.service.common import PF, check_can_write
-from laoyou.core import i18n
+from laoyou.core import i18n, jobs
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.pagination import Page
 from laoyou.core.text import check_text
@@ -221,22 +221,20 @@ async def do_remind_overdue(
     limit: int = 5000,
 ) -> int:
     """Remind the residents and accepted family of each overdue bill, at most once per bill per local day
-    (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed)."""
+    (a second run the same day reminds nobody; the next day the bill is reminded again while it is owed).
+    The bills are claimed (core.jobs.claim) before anyone is told, so however many workers run this, each
+    bill is reminded once."""
     now = now or utcnow()
     today = local_date(now)
     start_of_today = day_start(today)
-    bills = list(
-        await session.exec(
-            select(Bill)
-            .where(
-                col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]),
-                Bill.due_date < today,
-                col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today),
-            )
-            .order_by(Bill.id)
-            .limit(limit)
-        )
+    still_due = (
+        col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]),
+        Bill.due_date < today,
+        col(Bill.reminded_at).is_(None) | (Bill.reminded_at < start_of_today),
     )
+    bills = list(await session.exec(jobs.due(select(Bill).where(*still_due).order_by(Bill.id).limit(limit))))
+    claimed = set(await jobs.claim(session, Bill, [b.id for b in bills], *still_due, reminded_at=now))
+    bills = [b for b in bills if b.id in claimed]
     if not bills:
         return 0
     household_ids = {b.household_id for b in bills}
@@ -251,7 +249,6 @@ async def do_remind_overdue(
         people.setdefault(grant.household_id, []).append(grant.person_id)
     for bill in bills:
         await notifier(session, bill=bill, person_ids=sorted(set(people.get(bill.household_id, []))))
-    await session.exec(update(Bill).where(col(Bill.id).in_([b.id for b in bills])).values(reminded_at=now))
     await session.flush()
     return len(bills)
 

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Person
-from laoyou.core import i18n
+from laoyou.core import i18n, jobs
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.time import utcnow
@@ -200,21 +200,17 @@ async def do_end_unanswered_calls(session: AsyncSession, *, now: datetime | None
     ringing for the staff and is told as a missed call. Claimed one at a time (a guarded UPDATE), so two workers
     never end one call twice."""
     now = now or utcnow()
+    ringing = Call.status == CallStatus.ringing.value
     stale = list(
         await session.exec(
-            select(Call.id).where(
-                Call.status == CallStatus.ringing.value, col(Call.created_at) < now - RING_TIMEOUT
+            jobs.due(
+                select(Call.id).where(ringing, col(Call.created_at) < now - RING_TIMEOUT).order_by(Call.id)
             )
         )
     )
     ended = 0
     for call_id in stale:
-        claimed = await session.exec(
-            update(Call)
-            .where(col(Call.id) == call_id, Call.status == CallStatus.ringing.value)
-            .values(status=CallStatus.missed.value)
-        )
-        if (claimed.rowcount or 0) != 1:
+        if not await jobs.claim(session, Call, [call_id], ringing, status=CallStatus.missed.value):
             continue
         call = await session.get(Call, call_id)
         await session.refresh(call)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Role
+from laoyou.core import jobs
 from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, utcnow
@@ -329,50 +330,67 @@ async def _escalate(
 
 async def run_escalations(session: AsyncSession, *, now: datetime) -> int:
     """Overdue orders go to the steward; still overdue one response period later, to the district manager.
-    A complaint unresolved past its time becomes visible to the community's officials."""
+    A complaint unresolved past its time becomes visible to the community's officials. Each order is claimed
+    (core.jobs.claim) before it is escalated, so however many workers run this, each level is reached once."""
     count = 0
     rows = list(
-        await session.exec(select(WorkOrder).where(overdue_condition(now), WorkOrder.escalation_level < 2))
+        await session.exec(
+            jobs.due(
+                select(WorkOrder)
+                .where(overdue_condition(now), WorkOrder.escalation_level < 2)
+                .order_by(WorkOrder.id)
+            )
+        )
     )
     for order in rows:
         sla = slas.sla_for(order.kind, order.category, order.urgency)
-        if order.escalation_level == 0:
-            await _escalate(session, order, level=1, actor_id=None, note="", now=now)
+        level = order.escalation_level + 1
+        if level == 2 and (order.escalated_at is None or as_utc(order.escalated_at) + sla.response > now):
+            continue
+        still_due = (overdue_condition(now), WorkOrder.escalation_level == order.escalation_level)
+        if await jobs.claim(
+            session, WorkOrder, [order.id], *still_due, escalation_level=level, escalated_at=now
+        ):
+            await session.refresh(order)
+            await _escalate(session, order, level=level, actor_id=None, note="", now=now)
             count += 1
-        elif order.escalated_at is not None and as_utc(order.escalated_at) + sla.response <= now:
-            await _escalate(session, order, level=2, actor_id=None, note="", now=now)
-            count += 1
-    complaints = await session.exec(
-        select(WorkOrder).where(
-            WorkOrder.kind == Kind.complaint.value,
-            OPEN,
-            col(WorkOrder.official_visible).is_(False),
-            WorkOrder.completion_due_at < now,
+    complaints = list(
+        await session.exec(
+            jobs.due(
+                select(WorkOrder.id).where(
+                    WorkOrder.kind == Kind.complaint.value,
+                    OPEN,
+                    col(WorkOrder.official_visible).is_(False),
+                    WorkOrder.completion_due_at < now,
+                )
+            )
         )
     )
-    for order in complaints:
-        order.official_visible = True
-        session.add(order)
+    await jobs.claim(
+        session, WorkOrder, complaints, col(WorkOrder.official_visible).is_(False), official_visible=True
+    )
     await session.flush()
     return count
 
 
 async def run_auto_close(session: AsyncSession, *, now: datetime) -> int:
-    """Done orders nobody rated within 7 days close by themselves."""
-    rows = list(
-        await session.exec(
-            select(WorkOrder).where(
-                WorkOrder.status == S.done.value, WorkOrder.done_at <= now - slas.AUTO_CLOSE_AFTER
-            )
-        )
+    """Done orders nobody rated within 7 days close by themselves (each claimed first, so closed once)."""
+    still_due = (
+        WorkOrder.status == S.done.value,
+        col(WorkOrder.closed_at).is_(None),
+        WorkOrder.done_at <= now - slas.AUTO_CLOSE_AFTER,
     )
+    rows = list(await session.exec(jobs.due(select(WorkOrder).where(*still_due).order_by(WorkOrder.id))))
+    claimed = set(await jobs.claim(session, WorkOrder, [o.id for o in rows], *still_due, closed_at=now))
     for order in rows:
+        if order.id not in claimed:
+            continue
+        await session.refresh(order)
         await transition(session, order, Action.auto_close, actor_id=None, note="", now=now)
-        order.closed_at = now
         _plan_return_visit(order, now)
         session.add(order)
     await session.flush()
-    return len(rows)
+    return len(claimed)
 
 
 async def events_for(session: AsyncSession, order_ids: list[int]) -> dict[int, list[WorkOrderEvent]]:
