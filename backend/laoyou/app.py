@@ -230,6 +230,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
                 app.state.pubsub,
                 app.state.worker_stop,
                 scale=settings.jobs_interval_scale,
+                metrics=app.state.metrics,
             ),
             sensor_listener.listen(
                 settings, app.state.worker.sessionmaker, app.state.pubsub, app.state.worker_stop

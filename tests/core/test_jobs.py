@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from sqlalchemy import text
 
 from laoyou.core import jobs
+from laoyou.core.metrics import Metrics
 from laoyou.jobs import load_domain_jobs
 
 
@@ -52,7 +53,10 @@ async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monk
     # The runner's first read of the clock plans every job: from then on it waits for the clock to move.
     monkeypatch.setattr(jobs, "time", SimpleNamespace(monotonic=clock))
     stop = asyncio.Event()
-    runner = asyncio.create_task(jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop))
+    metrics = Metrics()
+    runner = asyncio.create_task(
+        jobs.run_periodic(app.state.sessionmaker, app.state.pubsub, stop, metrics=metrics)
+    )
     await asyncio.wait_for(clock.read.wait(), 5)
     start = clock.now
     # When the clock passes three intervals, one at a time, and each round is seen to run
@@ -68,6 +72,15 @@ async def test_jobs_run_on_their_interval_and_a_failure_rolls_back(app, db, monk
     assert runs == [(kind, start + every * n) for n in (1, 2, 3) for kind in ("ok", "failed")]
     # And what the failing round wrote was rolled back
     assert await db.scalar(text("SELECT count(*) FROM district WHERE name = 'broken'")) == 0
+    # And each run is counted for /metrics, by job and outcome
+    counted = {
+        (sample.labels["job"], sample.labels["outcome"]): sample.value
+        for family in metrics.registry.collect()
+        if family.name == "laoyou_job_runs"
+        for sample in family.samples
+        if sample.name == "laoyou_job_runs_total"
+    }
+    assert counted == {("counting", "ok"): 3, ("failing", "failed"): 3}
 
 
 async def test_scale_zero_turns_jobs_off(app, monkeypatch):

@@ -25,6 +25,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
+from laoyou.core.metrics import Metrics
 from laoyou.core.pubsub import PubSub
 
 log = logging.getLogger("laoyou.jobs")
@@ -91,9 +92,15 @@ async def run_once(job: PeriodicJob, sessionmaker: async_sessionmaker[AsyncSessi
 
 
 async def run_periodic(
-    sessionmaker: async_sessionmaker[AsyncSession], pubsub: PubSub, stop: asyncio.Event, *, scale: float = 1.0
+    sessionmaker: async_sessionmaker[AsyncSession],
+    pubsub: PubSub,
+    stop: asyncio.Event,
+    *,
+    scale: float = 1.0,
+    metrics: Metrics | None = None,
 ) -> None:
-    """Run each registered job on its interval (scaled; 0 turns them off) until stop is set."""
+    """Run each registered job on its interval (scaled; 0 turns them off) until stop is set; each run is
+    counted in metrics (by job and outcome) when given."""
     if scale <= 0:
         return
     next_at = {name: time.monotonic() + job.every_seconds * scale for name, job in JOBS.items()}
@@ -105,10 +112,14 @@ async def run_periodic(
                 try:
                     report = await run_once(job, sessionmaker, pubsub)
                     log.debug("job %s: %s", name, report)
+                    outcome = "ok"
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("job %s failed; it runs again next time", name)
+                    outcome = "failed"
+                if metrics is not None:
+                    metrics.jobs.labels(name, outcome).inc()
         wait = max(0.05, min(next_at.values(), default=now + 60) - time.monotonic())
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
