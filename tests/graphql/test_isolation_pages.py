@@ -187,6 +187,9 @@ ORDER_ACTIONS = (
 
 ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/healthz"): P(public=True),
+    # For the operator's machines: whether it can serve, and /metrics (this machine or the token's holder only)
+    ("GET", "/readyz"): P(public=True),
+    ("GET", "/metrics"): P(public=True),
     # --- media
     ("POST", "/media"): P(lambda t: Aim(form={"community_id": t.community_id}, files={"file": PHOTO})),
     ("GET", "/media/{media_id}"): P(
