@@ -35,6 +35,7 @@ from laoyou.briefings.models import (  # noqa: F401,E402
     BriefingThanks,
 )
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.governance.assessment.models import SurveyAnswer  # noqa: F401,E402
 from laoyou.governance.disclosures.models import (  # noqa: F401,E402
     Disclosure,
     DisclosureInvoice,

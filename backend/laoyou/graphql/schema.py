@@ -29,6 +29,7 @@ from laoyou.core.errors import LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
+from laoyou.governance.assessment.schema import AssessmentMutation, AssessmentQuery
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
 from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
@@ -53,6 +54,7 @@ class Query(
     CardBatchQuery,
     LinkRequestsQuery,
     DisclosuresQuery,
+    AssessmentQuery,
     VotesQuery,
 ):
     pass
@@ -72,6 +74,7 @@ class Mutation(
     CardBatchMutation,
     LinkRequestsMutation,
     DisclosuresMutation,
+    AssessmentMutation,
     VotesMutation,
 ):
     pass
