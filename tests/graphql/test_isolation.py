@@ -604,6 +604,13 @@ QUERIES: dict[str, Entry] = {
     "staffPerson": E(lambda t: [{"id": t.steward_id}, {"id": t.resident_id}]),
     "votes": E(lambda t: [{}, {"communityId": t.community_id}]),
     "vote": E(lambda t: {"id": t.vote_id}),
+    "assessment": E(
+        lambda t: [
+            {"districtId": t.district_id},
+            {"districtId": t.district_id, "communityId": t.community_id},
+        ]
+    ),
+    "satisfactionSurvey": E(),
 }
 
 MUTATIONS: dict[str, Entry] = {
@@ -967,6 +974,7 @@ MUTATIONS: dict[str, Entry] = {
         }
     ),
     "certifyVote": E(lambda t: {"id": t.vote_id}),
+    "answerSatisfactionSurvey": E(lambda t: {"householdId": t.household_id, "score": 3}),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}
