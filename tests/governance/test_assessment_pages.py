@@ -9,8 +9,10 @@ import re
 
 from sqlmodel import select
 
+from laoyou.core.time import utcnow
 from laoyou.estates.models import Community, District
 from laoyou.governance.assessment.models import SurveyAnswer
+from laoyou.governance.assessment.service import quarter_of
 
 from ..conftest import (
     OFFICIAL_XIUSHAN,
@@ -122,7 +124,13 @@ async def test_a_resident_answers_the_survey_with_one_tap(gql, client, db):
         data={"csrf_token": CSRF, "household": card.group(1), "score": "3"},
     )
     assert answered.status_code == 200 and "Your answer is recorded" in answered.text
-    [row] = (await db.exec(select(SurveyAnswer).where(SurveyAnswer.household_id == int(card.group(1))))).all()
+    [row] = (
+        await db.exec(
+            select(SurveyAnswer).where(
+                SurveyAnswer.household_id == int(card.group(1)), SurveyAnswer.quarter == quarter_of(utcnow())
+            )
+        )
+    ).all()
     assert row.score == 3
     # The card is gone for the rest of the quarter, and a second answer is refused in plain words
     again = await client.get("/", **as_person(resident.token))

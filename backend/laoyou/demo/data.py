@@ -451,6 +451,9 @@ async def load_demo(
     from laoyou.governance.votes.demo import load_votes_demo
 
     await load_votes_demo(session)
+    from laoyou.governance.assessment.demo import load_assessment_demo
+
+    await load_assessment_demo(session)
 
 
 def _areas(rng: random.Random, count: int, total: int | None) -> list[int]:
