@@ -242,7 +242,7 @@ async def load_billing_demo(session: AsyncSession) -> None:
 
 
 async def pay_in_cash(
-    session: AsyncSession, chosen: list[Bill], *, payer_of: dict[int, int], fallback: int, when: datetime
+    session: AsyncSession, chosen: list, *, payer_of: dict[int, int], fallback: int, when: datetime
 ) -> None:
     """Demo history: these bills paid in full in cash at the office (the payer is the community's steward),
     posted to each community's books in one entry."""
@@ -270,13 +270,16 @@ async def pay_in_cash(
         }
         for b in chosen
     ]
-    await session.execute(insert(Payment), payments)
-    ids = {
-        p.out_trade_no: p.id
-        for p in await session.exec(select(Payment).where(col(Payment.out_trade_no).like("LYDEMO%")))
-    }
+    await session.execute(insert(Payment.__table__), payments)
+    ids = dict(
+        list(
+            await session.exec(
+                select(Payment.out_trade_no, Payment.id).where(col(Payment.out_trade_no).like("LYDEMO%"))
+            )
+        )
+    )
     await session.execute(
-        insert(PaymentAllocation),
+        insert(PaymentAllocation.__table__),
         [
             {
                 "payment_id": ids[f"LYDEMO{b.id:010d}"],

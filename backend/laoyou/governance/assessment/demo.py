@@ -8,14 +8,15 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.models import Person, Role, RoleGrant
-from laoyou.billing import service as billing
+from laoyou.billing import ledger
 from laoyou.billing.demo import pay_in_cash
-from laoyou.billing.models import Bill, BillStatus
+from laoyou.billing.ledger import credit, debit
+from laoyou.billing.models import Account, Bill, BillStatus, Fund
 from laoyou.core.time import day_start, local_date, utcnow
 from laoyou.estates.models import Community, District, Household
 from laoyou.governance.assessment.models import SurveyAnswer
@@ -72,29 +73,30 @@ async def load_assessment_demo(session: AsyncSession) -> None:
                     status = Status.confirmed if rng.random() < 0.6 else Status.closed
                 rating = rng.choice((5, 5, 5, 4, 4, 3, 2)) if done and status == Status.confirmed else None
                 orders.append(
-                    WorkOrder(
-                        community_id=community.id,
-                        district_id=community.district_id,
-                        kind=kind.value,
-                        category=category,
-                        status=status.value,
-                        is_open=False,
-                        place="common",
-                        source="phone",
-                        created_by_id=creator,
-                        client_id=f"demo-history-{len(orders)}",
-                        created_at=created,
-                        updated_at=done or created,
-                        response_due_at=created + timedelta(hours=1),
-                        completion_due_at=created + timedelta(days=2),
-                        responded_at=created + timedelta(minutes=20) if done else None,
-                        done_at=done,
-                        closed_at=done,
-                        rating=rating,
-                        return_visit_done_at=done + timedelta(days=1) if rating and rating <= 3 else None,
-                    )
+                    {
+                        "community_id": community.id,
+                        "district_id": community.district_id,
+                        "kind": kind.value,
+                        "category": category,
+                        "status": status.value,
+                        "is_open": False,
+                        "place": "common",
+                        "source": "phone",
+                        "created_by_id": creator,
+                        "client_id": f"demo-history-{len(orders)}",
+                        "created_at": created,
+                        "updated_at": done or created,
+                        "response_due_at": created + timedelta(hours=1),
+                        "completion_due_at": created + timedelta(days=2),
+                        "responded_at": created + timedelta(minutes=20) if done else None,
+                        "done_at": done,
+                        "closed_at": done,
+                        "rating": rating,
+                        "return_visit_done_at": done + timedelta(days=1) if rating and rating <= 3 else None,
+                    }
                 )
-    session.add_all(orders)
+    # Rows, not objects: a thousand of them, written in one statement.
+    await session.execute(insert(WorkOrder.__table__), orders)
     demo_homes = set(
         await session.exec(
             select(RoleGrant.household_id)
@@ -108,20 +110,73 @@ async def load_assessment_demo(session: AsyncSession) -> None:
 
 
 async def _bills(
-    session: AsyncSession, rng: random.Random, ids: list[int], months: list, demo_homes: set, payer: int, now
-) -> None:  # noqa: ANN001, E501
-    """The months before the billing demo's three: billed by the plan, and paid by more households each month
-    (the demo people's homes owe nothing from then)."""
-    for community_id in ids:
-        for month in months:
-            run = await billing.do_start_bill_run(
-                session, actor=None, community_id=community_id, period=f"{month:%Y-%m}"
+    session: AsyncSession,
+    rng: random.Random,
+    ids: list[int],
+    months: list,
+    demo_homes: set,
+    payer: int,
+    now,  # noqa: ANN001
+) -> None:
+    """The months before the billing demo's three, billed as its oldest month was (one statement per month,
+    posted to the books as a bill run posts them), and paid by more households each month (the demo people's
+    homes owe nothing from then)."""
+    first = months[-1].replace(day=28) + timedelta(days=4)  # the billing demo's oldest month
+    template = list(
+        await session.exec(
+            select(
+                Bill.household_id,
+                Bill.community_id,
+                Bill.district_id,
+                Bill.plan_id,
+                Bill.floor_area_centi_m2,
+                Bill.amount_fen,
+                Bill.would_be_fen,
+                Bill.lines,
+            ).where(
+                col(Bill.community_id).in_(ids),
+                Bill.period == f"{first:%Y-%m}",
+                Bill.status != BillStatus.statement.value,
+                Bill.amount_fen > 0,
             )
-            while await billing.do_bill_run_step(session, run=run, batch_size=1000):
-                pass
+        )
+    )
+    for month in months:
+        end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        rows = [
+            {
+                **row._asdict(),
+                "period": f"{month:%Y-%m}",
+                "period_start": month,
+                "period_end": end,
+                "due_date": end,
+                "status": BillStatus.open.value,
+                "created_at": day_start(month),
+            }
+            for row in template
+        ]
+        if rows:
+            await session.execute(insert(Bill.__table__), rows)
+        totals: dict[tuple[int, int], int] = {}
+        for row in template:
+            key = (row.community_id, row.district_id)
+            totals[key] = totals.get(key, 0) + row.amount_fen
+        for (community_id, district_id), total in sorted(totals.items()):
+            await ledger.post(
+                session,
+                community_id=community_id,
+                district_id=district_id,
+                kind="bills",
+                legs=[
+                    debit(Fund.property_fee, Account.receivable, total),
+                    credit(Fund.property_fee, Account.fee_income, total),
+                ],
+                memo=f"bills {month:%Y-%m}",
+            )
     periods = {f"{m:%Y-%m}": 0.55 + 0.035 * i for i, m in enumerate(months)}
     bills = await session.exec(
-        select(Bill)
+        # The columns a payment needs, not whole bills: thousands of them.
+        select(Bill.id, Bill.household_id, Bill.community_id, Bill.district_id, Bill.amount_fen, Bill.period)
         .where(
             col(Bill.community_id).in_(ids),
             col(Bill.period).in_(list(periods)),
@@ -166,14 +221,15 @@ async def _survey(
                 continue
             draw = rng.random()
             answers.append(
-                SurveyAnswer(
-                    household_id=household_id,
-                    community_id=community_id,
-                    district_id=district_id,
-                    person_id=person_id,
-                    quarter=quarter,
-                    score=3 if draw < satisfied else 2 if draw < satisfied + 0.25 else 1,
-                    created_at=when,
-                )
+                {
+                    "household_id": household_id,
+                    "community_id": community_id,
+                    "district_id": district_id,
+                    "person_id": person_id,
+                    "quarter": quarter,
+                    "score": 3 if draw < satisfied else 2 if draw < satisfied + 0.25 else 1,
+                    "created_at": when,
+                }
             )
-    session.add_all(answers)
+    if answers:
+        await session.execute(insert(SurveyAnswer.__table__), answers)
