@@ -38,6 +38,7 @@ from laoyou.care.checkins.models import CheckinDay, CheckinPlan  # noqa: F401,E4
 from laoyou.care.ledger.models import CareRecord, CareVisit  # noqa: F401,E402
 from laoyou.care.sensors.models import CommunityCamera, SensorDevice, SensorEvent  # noqa: F401,E402
 from laoyou.estates.models import Building, Community, District, Household, Unit  # noqa: F401
+from laoyou.governance.assessment.models import SurveyAnswer  # noqa: F401,E402
 from laoyou.governance.disclosures.models import (  # noqa: F401,E402
     Disclosure,
     DisclosureInvoice,

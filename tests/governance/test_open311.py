@@ -166,7 +166,8 @@ async def test_date_and_status_filters(client, db):
     start = (utcnow() - timedelta(days=201)).isoformat()
     end = (utcnow() - timedelta(days=199)).isoformat()
     old = (await client.get(f"{BASE}/requests.json", params={"start_date": start, "end_date": end})).json()
-    assert [r["service_request_id"] for r in old] == [str(order.id)]
+    # (the demo's year of assessment history has other orders of that time)
+    assert str(order.id) in [r["service_request_id"] for r in old]
     is_open = (await client.get(f"{BASE}/requests.json", params={"status": "open"})).json()
     assert is_open and {r["status"] for r in is_open} == {"open"}
     code = next(r["service_code"] for r in is_open)

@@ -651,6 +651,13 @@ QUERIES: dict[str, Entry] = {
     "myCheckin": E(),
     "checkinBoard": E(lambda t: [{}, {"communityId": t.community_id}]),
     "familyCheckins": E(),
+    "assessment": E(
+        lambda t: [
+            {"districtId": t.district_id},
+            {"districtId": t.district_id, "communityId": t.community_id},
+        ]
+    ),
+    "satisfactionSurvey": E(),
 }
 
 MUTATIONS: dict[str, Entry] = {
@@ -1051,6 +1058,7 @@ MUTATIONS: dict[str, Entry] = {
     ),
     "takeCheckin": E(lambda t: {"dayId": t.checkin_day_id}),
     "recordCheckinOutcome": E(lambda t: {"dayId": t.checkin_day_id, "outcome": "ALL_WELL"}),
+    "answerSatisfactionSurvey": E(lambda t: {"householdId": t.household_id, "score": 3}),
 }
 
 REGISTRY: dict[str, dict[str, Entry]] = {"Query": QUERIES, "Mutation": MUTATIONS}

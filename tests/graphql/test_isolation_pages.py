@@ -556,6 +556,20 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/care/records/{record_id:int}/visit"): P(
         lambda t: Aim({"record_id": t.care_record_id}, form={"finding": "ALL_WELL", "note": "伪造"})
     ),
+    # --- the assessment dashboard and the satisfaction survey
+    ("GET", "/assessment"): P(
+        lambda t: [
+            Aim(query={"district": t.district_id}),
+            Aim(query={"district": t.district_id, "community": t.community_id}),
+        ]
+    ),
+    ("GET", "/assessment/{figure}.csv"): P(
+        lambda t: [
+            Aim({"figure": "ranking"}, query={"district": t.district_id}),
+            Aim({"figure": "coverage"}, query={"district": t.district_id, "community": t.community_id}),
+        ]
+    ),
+    ("POST", "/survey"): P(lambda t: Aim(form={"household": t.household_id, "score": "3"})),
     # --- briefings
     ("GET", "/briefings"): P(),
     ("GET", "/briefings/{briefing_id:int}"): P(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import insert, update
 from sqlmodel import col, select
@@ -195,71 +195,7 @@ async def load_billing_demo(session: AsyncSession) -> None:
     ]
     if not chosen:
         return
-    payments = [
-        {
-            "household_id": b.household_id,
-            "community_id": b.community_id,
-            "district_id": b.district_id,
-            "payer_id": steward_of.get(b.community_id, admin.id),
-            "method": PaymentMethod.cash.value,
-            "amount_fen": b.amount_fen,
-            "applied_fen": b.amount_fen,
-            "unapplied_fen": 0,
-            "refunded_fen": 0,
-            "status": PaymentStatus.paid.value,
-            "out_trade_no": f"LYDEMO{b.id:010d}",
-            "receipt_number": f"RDEMO{b.community_id:04d}{b.id:08d}",
-            "office_receipt_no": f"SJ{b.id:06d}",
-            "pay_url": "",
-            "idempotency_key": f"demo-{b.id}",
-            "request_hash": "demo",
-            "bill_ids": [b.id],
-            "created_at": now,
-            "paid_at": now,
-        }
-        for b in chosen
-    ]
-    await session.execute(insert(Payment), payments)
-    ids = {
-        p.out_trade_no: p.id
-        for p in await session.exec(select(Payment).where(col(Payment.out_trade_no).like("LYDEMO%")))
-    }
-    await session.execute(
-        insert(PaymentAllocation),
-        [
-            {
-                "payment_id": ids[f"LYDEMO{b.id:010d}"],
-                "bill_id": b.id,
-                "community_id": b.community_id,
-                "district_id": b.district_id,
-                "amount_fen": b.amount_fen,
-                "created_at": now,
-            }
-            for b in chosen
-        ],
-    )
-    await session.execute(
-        update(Bill.__table__)
-        .where(Bill.__table__.c.id.in_([b.id for b in chosen]))
-        .values(paid_fen=Bill.__table__.c.amount_fen, status=BillStatus.paid.value)
-    )
-    totals: dict[tuple[int, int], int] = {}
-    for b in chosen:
-        totals[(b.community_id, b.district_id)] = (
-            totals.get((b.community_id, b.district_id), 0) + b.amount_fen
-        )
-    for (community_id, district_id), total in sorted(totals.items()):
-        await ledger.post(
-            session,
-            community_id=community_id,
-            district_id=district_id,
-            kind="payment",
-            legs=[
-                debit(Fund.property_fee, Account.cash, total),
-                credit(Fund.property_fee, Account.receivable, total),
-            ],
-            memo="demo: cash collected at the office",
-        )
+    await pay_in_cash(session, chosen, payer_of=steward_of, fallback=admin.id, when=now)
     # Public income and the maintenance fund of Xiushan Garden, and a shared district cost.
     for fund, account, amount, memo in (
         (Fund.public_income, Account.income, 360000, "停车位租金 一季度"),
@@ -303,3 +239,78 @@ async def load_billing_demo(session: AsyncSession) -> None:
             memo="片区共享保洁员工资 按建筑面积分摊",
         )
     await session.flush()
+
+
+async def pay_in_cash(
+    session: AsyncSession, chosen: list, *, payer_of: dict[int, int], fallback: int, when: datetime
+) -> None:
+    """Demo history: these bills paid in full in cash at the office (the payer is the community's steward),
+    posted to each community's books in one entry."""
+    payments = [
+        {
+            "household_id": b.household_id,
+            "community_id": b.community_id,
+            "district_id": b.district_id,
+            "payer_id": payer_of.get(b.community_id, fallback),
+            "method": PaymentMethod.cash.value,
+            "amount_fen": b.amount_fen,
+            "applied_fen": b.amount_fen,
+            "unapplied_fen": 0,
+            "refunded_fen": 0,
+            "status": PaymentStatus.paid.value,
+            "out_trade_no": f"LYDEMO{b.id:010d}",
+            "receipt_number": f"RDEMO{b.community_id:04d}{b.id:08d}",
+            "office_receipt_no": f"SJ{b.id:06d}",
+            "pay_url": "",
+            "idempotency_key": f"demo-{b.id}",
+            "request_hash": "demo",
+            "bill_ids": [b.id],
+            "created_at": when,
+            "paid_at": when,
+        }
+        for b in chosen
+    ]
+    await session.execute(insert(Payment.__table__), payments)
+    ids = dict(
+        list(
+            await session.exec(
+                select(Payment.out_trade_no, Payment.id).where(col(Payment.out_trade_no).like("LYDEMO%"))
+            )
+        )
+    )
+    await session.execute(
+        insert(PaymentAllocation.__table__),
+        [
+            {
+                "payment_id": ids[f"LYDEMO{b.id:010d}"],
+                "bill_id": b.id,
+                "community_id": b.community_id,
+                "district_id": b.district_id,
+                "amount_fen": b.amount_fen,
+                "created_at": when,
+            }
+            for b in chosen
+        ],
+    )
+    await session.execute(
+        update(Bill.__table__)
+        .where(Bill.__table__.c.id.in_([b.id for b in chosen]))
+        .values(paid_fen=Bill.__table__.c.amount_fen, status=BillStatus.paid.value)
+    )
+    totals: dict[tuple[int, int], int] = {}
+    for b in chosen:
+        totals[(b.community_id, b.district_id)] = (
+            totals.get((b.community_id, b.district_id), 0) + b.amount_fen
+        )
+    for (community_id, district_id), total in sorted(totals.items()):
+        await ledger.post(
+            session,
+            community_id=community_id,
+            district_id=district_id,
+            kind="payment",
+            legs=[
+                debit(Fund.property_fee, Account.cash, total),
+                credit(Fund.property_fee, Account.receivable, total),
+            ],
+            memo="demo: cash collected at the office",
+        )

@@ -32,6 +32,7 @@ from laoyou.core.events import has_events
 from laoyou.core.metrics import name_operation
 from laoyou.core.settings import Settings
 from laoyou.estates.schema import EstateImportMutation, EstateImportQuery, EstatesMutation, EstatesQuery
+from laoyou.governance.assessment.schema import AssessmentMutation, AssessmentQuery
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
 from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
@@ -56,6 +57,7 @@ class Query(
     CardBatchQuery,
     LinkRequestsQuery,
     DisclosuresQuery,
+    AssessmentQuery,
     VotesQuery,
     CareQuery,
     SensorsQuery,
@@ -77,6 +79,7 @@ class Mutation(
     CardBatchMutation,
     LinkRequestsMutation,
     DisclosuresMutation,
+    AssessmentMutation,
     VotesMutation,
     CareMutation,
     SensorsMutation,

@@ -48,6 +48,10 @@ async def home(page: Page) -> Response:
         sos_client_id=new_client_id(),
         todays_briefings=await todays_for_home(page),
         checkin=await care_for_home(page),
+        # The quarter's satisfaction survey, for the first of her homes that has not answered it.
+        survey_household=next(
+            iter((await page.run("SatisfactionSurveyCard"))["satisfactionSurvey"]["openHouseholdIds"]), None
+        ),
         values={"name": viewer["person"]["name"]},
         **asking,
     )

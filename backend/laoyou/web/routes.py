@@ -24,6 +24,7 @@ def install_web(app: FastAPI) -> None:
     app.state.templates = make_templates(settings)
     app.state.templates.globals["static_url"] = app.state.assets.url
     app.state.service_worker = service_worker_source(settings.pwa_dir / "sw.js", app.state.assets)
+    from laoyou.web import assessment as assessment_pages
     from laoyou.web import billing as billing_pages
     from laoyou.web import briefings as briefing_pages
     from laoyou.web import cards as card_pages
@@ -61,6 +62,7 @@ def install_web(app: FastAPI) -> None:
     staff_pages.install(app)
     vote_pages.install(app)
     care_pages.install(app)
+    assessment_pages.install(app)
     open311.install(app)
     app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.

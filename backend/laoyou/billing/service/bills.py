@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -351,3 +351,86 @@ async def arrears_by_building(
         .order_by(Building.id)
     )
     return [BuildingArrears(b, households, bills, int(owed)) for b, households, bills, owed in rows]
+
+
+@dataclass
+class MonthBilling:
+    """One community's month for the assessment: households, those covered by a plan (billed, or sent a trial
+    statement, for a period overlapping the month), and what was billed and paid for periods starting in it."""
+
+    households: int = 0
+    covered: int = 0
+    billed_fen: int = 0
+    paid_fen: int = 0
+
+
+async def billing_by_month(
+    session: AsyncSession, *, actor: Actor, community_ids: list[int], months: list[date]
+) -> dict[tuple[int, date], MonthBilling]:
+    """Keyed by (community, first day of the month), for the communities of these the actor sees as staff.
+    A household counts for a month when it was live at the month's end (Shanghai)."""
+    actor.require_login()
+    staff = await estates.staff_community_ids(session, actor)
+    if not actor.is_staff:
+        raise PermissionDenied()
+    ids = [c for c in community_ids if staff is None or c in staff]
+    result = {(c, m): MonthBilling() for c in ids for m in months}
+    if not ids or not months:
+        return result
+    ends = {m: _next_month(m) for m in months}
+    for month, end in ends.items():
+        moment = day_start(end)
+        rows = await session.exec(
+            select(Household.community_id, func.count())
+            .where(
+                col(Household.community_id).in_(ids),
+                Household.created_at < moment,
+                or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= moment),
+            )
+            .group_by(Household.community_id)
+        )
+        for community_id, count in rows:
+            result[(community_id, month)].households = count
+    window = (min(months), max(ends.values()))
+    live = (
+        col(Bill.community_id).in_(ids),
+        Bill.status != BillStatus.cancelled.value,
+        Bill.period_start < window[1],
+        Bill.period_end >= window[0],
+    )
+    covered = await session.exec(
+        select(
+            Bill.community_id,
+            Bill.period_start,
+            Bill.period_end,
+            func.count(func.distinct(Bill.household_id)),
+        )
+        .where(*live)
+        .group_by(Bill.community_id, Bill.period_start, Bill.period_end)
+    )
+    for community_id, start, end, count in covered:
+        for month in months:
+            if start < ends[month] and end >= month:
+                cell = result[(community_id, month)]
+                cell.covered = min(cell.households, cell.covered + count)
+    money = await session.exec(
+        select(
+            Bill.community_id,
+            Bill.period_start,
+            Bill.status,
+            func.coalesce(func.sum(Bill.amount_fen - Bill.waived_fen), 0),
+            func.coalesce(func.sum(Bill.paid_fen), 0),
+        )
+        .where(*live, Bill.status != BillStatus.statement.value)
+        .group_by(Bill.community_id, Bill.period_start, Bill.status)
+    )
+    for community_id, start, _status, billed, paid in money:
+        month = start.replace(day=1)
+        if (community_id, month) in result:
+            result[(community_id, month)].billed_fen += int(billed)
+            result[(community_id, month)].paid_fen += int(paid)
+    return result
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)

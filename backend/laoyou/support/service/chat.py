@@ -901,3 +901,40 @@ async def check_media_access(session: AsyncSession, actor: Actor, media_file: ob
 
 if check_media_access not in media.ACCESS_GUARDS:
     media.ACCESS_GUARDS.append(check_media_access)
+
+
+async def reply_times(
+    session: AsyncSession, *, actor: Actor, community_ids: list[int], since: datetime, until: datetime
+) -> list[tuple[int, datetime, float]]:
+    """(community, when the resident wrote, minutes to the first reply by a person on the staff side) for
+    each time a resident wrote in [since, until) after the last reply, in the communities the actor sees as
+    staff; automatic answers are not replies, and a question not answered yet has no time."""
+    actor.require_login()
+    if not actor.is_staff:
+        raise PermissionDenied()
+    staff = await estates.staff_community_ids(session, actor)
+    ids = [c for c in community_ids if staff is None or c in staff]
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(
+            Message.conversation_id,
+            Message.community_id,
+            Message.from_staff,
+            Message.sender_id,
+            Message.created_at,
+        )
+        .where(col(Message.community_id).in_(ids), Message.created_at >= since)
+        .order_by(Message.conversation_id, Message.seq)
+    )
+    times: list[tuple[int, datetime, float]] = []
+    waiting: dict[int, datetime] = {}
+    for conversation_id, community_id, from_staff, sender_id, created_at in rows:
+        if not from_staff:
+            if sender_id is not None:
+                waiting.setdefault(conversation_id, as_utc(created_at))
+        elif sender_id is not None and conversation_id in waiting:
+            asked = waiting.pop(conversation_id)
+            if asked < until:
+                times.append((community_id, asked, (as_utc(created_at) - asked).total_seconds() / 60))
+    return times

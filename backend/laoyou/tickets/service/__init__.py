@@ -58,8 +58,11 @@ from laoyou.tickets.service.dispatch import (
 )
 from laoyou.tickets.service.figures import (
     Figures,
+    OrderFacts,
     _p90,
     figures,
+    order_facts,
+    percentile,
     period_bounds,
 )
 from laoyou.tickets.service.lifecycle import (
@@ -145,6 +148,9 @@ __all__ = [
     "do_transfer",
     "events_for",
     "figures",
+    "OrderFacts",
+    "order_facts",
+    "percentile",
     "household_open_orders",
     "is_emergency",
     "is_overdue",

@@ -16,7 +16,7 @@ from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.time import utcnow
 from laoyou.estates import service as estates
 from laoyou.tickets.models import Kind, WorkOrder
-from laoyou.tickets.service.access import district_scope
+from laoyou.tickets.service.access import BOARD_ROLES, district_scope
 from laoyou.tickets.service.common import overdue_condition
 
 
@@ -37,11 +37,15 @@ class Figures:
 
 
 def _p90(values: list[float]) -> float | None:
-    """The 90th percentile with linear interpolation between the closest ranks: PostgreSQL's percentile_cont(0.9)."""
+    return percentile(values, 0.9)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """With linear interpolation between the closest ranks: PostgreSQL's percentile_cont(fraction)."""
     if not values:
         return None
     ordered = sorted(values)
-    position = 0.9 * (len(ordered) - 1)
+    position = fraction * (len(ordered) - 1)
     lower = math.floor(position)
     upper = min(lower + 1, len(ordered) - 1)
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
@@ -154,3 +158,51 @@ async def figures(
 def period_bounds(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     now = now or utcnow()
     return now - timedelta(days=days), now + timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the assessment counts of one work order; no text, no people."""
+
+    community_id: int
+    kind: str
+    category: str
+    status: str
+    created_at: datetime
+    done_at: datetime | None
+    rating: int | None
+    return_visit_done_at: datetime | None
+
+
+async def order_facts(
+    session: AsyncSession, *, actor: Actor, community_ids: list[int], since: datetime, until: datetime
+) -> list[OrderFacts]:
+    """The orders of these communities (those the actor oversees) reported, finished or visited back in
+    [since, until)."""
+    actor.require_login()
+    if not actor.has(*BOARD_ROLES):
+        raise PermissionDenied()
+    staff = await estates.staff_community_ids(session, actor)
+    ids = [c for c in community_ids if staff is None or c in staff]
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(
+            WorkOrder.community_id,
+            WorkOrder.kind,
+            WorkOrder.category,
+            WorkOrder.status,
+            WorkOrder.created_at,
+            WorkOrder.done_at,
+            WorkOrder.rating,
+            WorkOrder.return_visit_done_at,
+        ).where(
+            col(WorkOrder.community_id).in_(ids),
+            or_(
+                (WorkOrder.created_at >= since) & (WorkOrder.created_at < until),
+                (WorkOrder.done_at >= since) & (WorkOrder.done_at < until),
+                (WorkOrder.return_visit_done_at >= since) & (WorkOrder.return_visit_done_at < until),
+            ),
+        )
+    )
+    return [OrderFacts(*row) for row in rows]
