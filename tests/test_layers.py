@@ -31,10 +31,11 @@ LAYERS: dict[str, int] = {
     "tickets": 6,
     "briefings": 6,
     "support": 7,  # reads tickets and bills through their services
-    "governance": 8,  # owners' decisions and officials' views: reads billing, tickets and support through their services
     # Care for elderly residents: consent, check-ins and their escalation through notify, tickets and support's SOS;
     # sensors raise work orders (tickets) and SOS (support).
     "care": 8,
+    # Owners' decisions and officials' views: reads billing, tickets, support and care through their services.
+    "governance": 9,
 }
 # These assemble the domains (import anything; nothing in a domain imports them).
 ASSEMBLERS = {"graphql", "web", "demo", "app", "cli", "models", "jobs", "migrations", "__init__"}

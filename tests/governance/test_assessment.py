@@ -295,6 +295,42 @@ async def test_the_survey_is_counted_in_the_month_it_was_answered(db, place):
     assert (last.survey_answers, last.survey_satisfied, last.survey_permille) == (4, 2, 500)
 
 
+async def test_care_visits_are_counted_by_the_month_they_were_made(db, place):
+    from laoyou.care.ledger.models import CareRecord, CareVisit
+
+    a, b = place.communities
+    record = CareRecord(
+        resident_id=place.admin.person_id,
+        household_id=place.households[0].id,
+        community_id=a.id,
+        district_id=place.district.id,
+        consent_method="phone",
+        consent_by_id=place.admin.person_id,
+        consent_at=place.now,
+    )
+    db.add(record)
+    await db.flush()
+    last_day = place.this_month - timedelta(days=1)
+    for community, day in ((a, place.last_month), (a, last_day), (a, place.this_month), (b, last_day)):
+        db.add(
+            CareVisit(
+                record_id=record.id,
+                community_id=community.id,
+                visited_on=day,
+                visitor_id=place.admin.person_id,
+                finding="all_well",
+            )
+        )
+    await db.flush()
+    result = await figures(db, place)
+    # The first and the last day of last month are last month's; the first of this month is this month's
+    assert month(result, place.last_month).care_visits == 3
+    assert month(result, place.this_month).care_visits == 1
+    # and a community's own figures count only its visits
+    only_a = await figures(db, place, community_id=a.id)
+    assert month(only_a, place.last_month).care_visits == 2
+
+
 async def test_the_ranking_puts_the_best_collection_first_and_none_last(db, place):
     await add_bills(db, place, [(0, BillStatus.paid.value, 10000, 10000)])
     result = await figures(db, place)

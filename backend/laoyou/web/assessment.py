@@ -163,6 +163,12 @@ FIGURES: dict[str, Figure] = {
         ),
         lambda r: r["complaints"],
     ),
+    "care": Figure(
+        _("Care visits to elderly residents"),
+        _months,
+        (MONTH, Column(_("Visits made"), lambda r: r["careVisits"])),
+        lambda r: r["careVisits"],
+    ),
     "replies": Figure(
         _("Customer service: minutes to the first reply"),
         _months,

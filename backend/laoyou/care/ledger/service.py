@@ -356,3 +356,23 @@ async def check_media_access(session: AsyncSession, actor: Actor, media_file: Me
 
 if check_media_access not in media_service.ACCESS_GUARDS:
     media_service.ACCESS_GUARDS.append(check_media_access)
+
+
+async def visit_counts(
+    session: AsyncSession, *, actor: Actor, community_ids: list[int], since: date, until: date
+) -> list[tuple[int, date]]:
+    """(community, day) of each care visit made in [since, until), in the communities the actor sees as staff:
+    how many, never to whom (officials assess the care given without reading anyone's record)."""
+    actor.require_login()
+    if not actor.is_staff:
+        return []
+    staff = await estates.staff_community_ids(session, actor)
+    ids = [c for c in community_ids if staff is None or c in staff]
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(CareVisit.community_id, CareVisit.visited_on).where(
+            col(CareVisit.community_id).in_(ids), CareVisit.visited_on >= since, CareVisit.visited_on < until
+        )
+    )
+    return list(rows)

@@ -46,6 +46,7 @@ class AssessmentMonth:
     answered: int  # residents' messages answered by a person
     median_reply_minutes: float | None
     p90_reply_minutes: float | None
+    care_visits: int  # the steward's visits recorded in the care ledger: how many, never to whom
 
     @classmethod
     def of(cls, m: Month) -> AssessmentMonth:
@@ -74,6 +75,7 @@ class AssessmentMonth:
             complaints_resolved=m.complaints_resolved,
             complaints_open=m.complaints_open,
             complaints_withdrawn=m.complaints_withdrawn,
+            care_visits=m.care_visits,
             answered=m.answered,
             median_reply_minutes=m.median_reply_minutes,
             p90_reply_minutes=m.p90_reply_minutes,

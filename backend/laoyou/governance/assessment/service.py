@@ -4,13 +4,14 @@ survey. Figures are read through billing's, tickets' and support's services, whi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.billing import service as billing
+from laoyou.care.ledger import service as care
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.time import day_start, local_date, utcnow
 from laoyou.estates import service as estates
@@ -55,6 +56,7 @@ class Month:
     complaints_resolved: int = 0
     complaints_withdrawn: int = 0
     replies: list[float] = field(default_factory=list)  # minutes to the first reply
+    care_visits: int = 0  # the steward's visits recorded in the care ledger
 
     @property
     def label(self) -> str:
@@ -119,6 +121,7 @@ class Month:
             "complaints",
             "complaints_resolved",
             "complaints_withdrawn",
+            "care_visits",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for category, count in other.by_category.items():
@@ -253,6 +256,16 @@ async def _months(
         asked_in = cell(community, asked)
         if asked_in is not None:
             asked_in.replies.append(waited)
+    for community, visited_on in await care.visit_counts(
+        session,
+        actor=actor,
+        community_ids=community_ids,
+        since=months[0],
+        until=local_date(now) + timedelta(days=1),
+    ):
+        visited_month = result.get((community, visited_on.replace(day=1)))
+        if visited_month is not None:
+            visited_month.care_visits += 1
     answers = await session.exec(
         select(SurveyAnswer.community_id, SurveyAnswer.score, SurveyAnswer.created_at).where(
             SurveyAnswer.community_id.in_(community_ids),  # type: ignore[attr-defined]
