@@ -357,24 +357,32 @@ async def test_a_request_leaves_nothing_for_the_cycle_collector(gql) -> None:
     query = "{ viewer { staffCommunities { id name } } communities(first: 5) { nodes { id name district { name } } } }"
     assert (await steward(query))["data"]["communities"]["nodes"]
     watched = {"LaoyouExecutionContext", "Context", "Loaders", "DataLoader", "GraphQLResolveInfoHelpers"}
-    gc.collect()
-    # What other tests left alive (a background task still holding its request, say) may be freed while this
-    # request runs; held here, those objects are not this request's and cannot be mistaken for it.
-    earlier = [o for o in gc.get_objects() if type(o).__name__ in watched]
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        # When it runs again
-        assert (await steward(query))["data"]["communities"]["nodes"]
+
+    async def left_in_cycles() -> list[str]:
         gc.collect()
-        # Then its executor, context and loaders were freed as soon as they were done with, not left in cycles
-        ours = [o for o in gc.garbage if type(o).__name__ in watched and not any(o is e for e in earlier)]
-        left = sorted({type(o).__name__ for o in ours})
-        del ours
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+        # What other tests left alive (a background task still holding its request, say) may be freed while
+        # this request runs; held here, those objects are not this request's and cannot be mistaken for it.
+        earlier = [o for o in gc.get_objects() if type(o).__name__ in watched]
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            assert (await steward(query))["data"]["communities"]["nodes"]
+            gc.collect()
+            ours = [o for o in gc.garbage if type(o).__name__ in watched and not any(o is e for e in earlier)]
+            return sorted({type(o).__name__ for o in ours})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+
+    # When it runs again, then its executor, context and loaders were freed as soon as they were done with,
+    # not left in cycles. A request that leaves a cycle leaves it every time; an object of something else
+    # running alongside (a background task of an earlier test ending meanwhile) does not come back, so a
+    # run that finds one is measured again, up to three times in all.
+    for _ in range(3):
+        left = await left_in_cycles()
+        if not left:
+            break
     assert not left, left
 
 
