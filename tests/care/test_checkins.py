@@ -198,3 +198,32 @@ async def test_a_family_member_may_confirm_she_is_fine(gql, db):
         select(func.count()).select_from(CheckinDay).where(CheckinDay.resident_id == plan.resident_id)
     )
     assert count == 1
+
+
+async def test_the_morning_reminder_comes_once_in_the_hour_before_her_window(gql, db):
+    # Given her check-in by 10:00
+    plan, day = await planned(gql, db)
+    sms = ConsoleSmsSender()
+    # When the job runs before 09:00: nothing yet
+    assert (await checkins.run_checkin_jobs(db, now=at(day, 8, 59), sms=sms)).reminded == 0
+    # At 09:00 and again at 09:30 (two runners, or two rounds): one morning push, linking to her 我很好
+    first = await checkins.run_checkin_jobs(db, now=at(day, 9, 0), sms=sms)
+    again = await checkins.run_checkin_jobs(db, now=at(day, 9, 30), sms=sms)
+    assert (first.reminded, again.reminded) == (1, 0)
+    assert await notified(db, RESIDENT_XIUSHAN, "care_checkin") == 1
+    reminder = (
+        await db.exec(
+            select(Notification)
+            .where(Notification.person_id == plan.resident_id, Notification.kind == "care_checkin")
+            .order_by(Notification.id.desc())
+        )
+    ).first()
+    assert reminder.link == "/?checkin=push" and "10:00" in reminder.body
+    # And the next day it comes again, unless she has checked in by then
+    nxt = day + timedelta(days=1)
+    await checkins.do_check_in(
+        db, actor=await actor_of(db, RESIDENT_XIUSHAN), how=How.button, now=at(nxt, 8, 30)
+    )
+    assert (await checkins.run_checkin_jobs(db, now=at(nxt, 9, 15), sms=sms)).reminded == 0
+    nxt2 = day + timedelta(days=2)
+    assert (await checkins.run_checkin_jobs(db, now=at(nxt2, 9, 15), sms=sms)).reminded == 1

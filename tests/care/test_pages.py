@@ -4,13 +4,15 @@ CSV; a bad window is refused in words; the steward's board lists the demo's chec
 from __future__ import annotations
 
 import json
+import re
 
 from sqlmodel import select
 
 from laoyou.accounts.models import Person
 from laoyou.care.checkins.models import CheckinDay
+from laoyou.graphql.types import decode_id
 
-from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
+from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG, login_demo
 
 CSRF = "page-csrf-token-care"
 
@@ -86,3 +88,36 @@ async def test_the_steward_sets_it_up_for_a_consenting_resident(gql, client, db)
     assert done.status_code == 303
     mine = (await resident("query { myCheckin { plan { window } } }"))["data"]["myCheckin"]
     assert mine["plan"] == {"window": "09:00"}
+
+
+async def test_the_steward_records_consent_on_paper_from_the_homes_page(gql, client, db):
+    from laoyou.care.ledger.models import CareRecord
+
+    from ..tickets.helpers import jpeg
+
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    [home] = (await resident("query { viewer { ownHouseholdIds } }"))["data"]["viewer"]["ownHouseholdIds"]
+    me = (await resident("query { viewer { person { id } } }"))["data"]["viewer"]["person"]["id"]
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    page = await client.get(f"/staff/households/{home}/residents", **as_person(steward.token))
+    assert f'action="/staff/households/{home}/care-consent"' in page.text
+    community = re.search(r'name="community_id" value="([^"]+)"', page.text).group(1)
+    url = f"/staff/households/{home}/care-consent"
+    fields = {"csrf_token": CSRF, "community_id": community, "resident_id": me}
+    # Without the form's photo: refused on the same page, and no record
+    refused = await client.post(url, data=fields, **as_person(steward.token))
+    assert refused.status_code == 400 and "signed consent form" in refused.text
+    assert (await resident("query { myCareRecord { id } }"))["data"]["myCareRecord"] is None
+    # Another community's steward cannot, even with a photo
+    stranger = await login_demo(gql, STEWARD_YUEYANG)
+    photo = {"photo": ("consent.jpg", jpeg(), "image/jpeg")}
+    assert (await client.post(url, data=fields, files=photo, **as_person(stranger.token))).status_code in (
+        400,
+        404,
+    )
+    assert (await resident("query { myCareRecord { id } }"))["data"]["myCareRecord"] is None
+    # With it: the record is open, on paper, with the photo kept
+    done = await client.post(url, data=fields, files=photo, **as_person(steward.token))
+    assert done.status_code == 303 and done.headers["location"].startswith("/care/records/")
+    row = (await db.exec(select(CareRecord).where(CareRecord.household_id == decode_id(home)))).first()
+    assert row.consent_method == "paper" and row.consent_photo_id is not None

@@ -541,6 +541,13 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/care/family"): P(),
     ("POST", "/care/family/{resident_id:int}/fine"): P(lambda t: Aim({"resident_id": t.resident_id})),
     ("GET", "/care/board"): P(),
+    ("POST", "/staff/households/{household_id}/care-consent"): P(
+        lambda t: Aim(
+            {"household_id": t.household_id},
+            form={"community_id": t.community_id, "resident_id": t.resident_id},
+            files={"photo": PHOTO},
+        )
+    ),
     ("POST", "/care/board/{day_id:int}/take"): P(lambda t: Aim({"day_id": t.checkin_day_id})),
     ("POST", "/care/board/{day_id:int}/outcome"): P(
         lambda t: Aim({"day_id": t.checkin_day_id}, form={"outcome": "ALL_WELL"})

@@ -14,7 +14,12 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 
+from laoyou.core import i18n
+from laoyou.core.errors import LaoyouError
+from laoyou.graphql.types import decode_id
+from laoyou.web.media import store_posted_file
 from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+from laoyou.web.tickets import read_form
 
 
 def _(message: str) -> str:
@@ -149,6 +154,32 @@ async def consent(page: Page) -> Response:
     return await _post(
         page, "GiveCareConsent", "giveCareConsent", "consent", householdId=posted.get("household_id", "")
     )
+
+
+async def paper_consent(page: Page) -> Response:
+    """The steward records consent given on paper, from the home's page: the signed form's photo is stored,
+    then RecordCareConsent runs; both end in its boundary, kept or dropped together."""
+    from laoyou.web.residents import household_residents  # noqa: PLC0415  (the page the form is on)
+
+    form = await read_form(page.request)
+    try:
+        stored = await store_posted_file(
+            page, form.get("photo"), kind="image", community_id=decode_id(str(form.get("community_id", "")))
+        )
+    except LaoyouError as exc:
+        message = i18n.gettext(exc.message, page.context.language, **exc.params)
+        return await household_residents(page, error=message, status_code=400)
+    if stored is None:
+        message = i18n.gettext("Add a photo of the signed consent form.", page.context.language)
+        return await household_residents(page, error=message, status_code=400)
+    result = (
+        await page.run(
+            "RecordCareConsent", residentId=str(form.get("resident_id", "")), photoId=str(stored.id)
+        )
+    )["recordCareConsent"]
+    if message := _failed(result):
+        return await household_residents(page, error=message, status_code=400)
+    return page.redirect(f"/care/records/{result['record']['id']}?done=consent")
 
 
 async def withdraw(page: Page) -> Response:
@@ -348,6 +379,7 @@ PAGES = (
     PageRoute("GET", "/care/family", family),
     PageRoute("POST", "/care/family/{resident_id:int}/fine", family_fine),
     PageRoute("GET", "/care/board", board, staff=True),
+    PageRoute("POST", "/staff/households/{household_id}/care-consent", paper_consent, staff=True),
     PageRoute("POST", "/care/board/{day_id:int}/take", take, staff=True),
     PageRoute("POST", "/care/board/{day_id:int}/outcome", outcome, staff=True),
     PageRoute("GET", "/care/records", records, staff=True),

@@ -45,6 +45,9 @@ class CheckinPlan(SQLModel, table=True):
     window_end: int  # minutes after local midnight (Asia/Shanghai) by which she checks in
     starts_on: date  # the first local day it counts (a plan made after today's window starts tomorrow)
     paused_until: date | None = None  # the last local day of a pause, inclusive
+    reminded_on: date | None = (
+        None  # the last local day she was sent the morning reminder (claimed once a day)
+    )
     active: bool = True
     set_by_id: int = Field(foreign_key="person.id")
     created_at: datetime = utc_field(default_now=True)

@@ -36,6 +36,8 @@ from laoyou.support import service as support
 
 log = logging.getLogger("laoyou.care.checkins")
 
+# The morning reminder goes out this long before her window closes, unless she has checked in already.
+REMIND_BEFORE = timedelta(hours=1)
 FAMILY_AFTER = timedelta(hours=1)
 STEWARD_AFTER = timedelta(hours=2)
 MAX_PAUSE_DAYS = 60
@@ -331,6 +333,52 @@ def _(message: str) -> str:
     return message
 
 
+async def _remind(session: AsyncSession, plans: list[CheckinPlan], today: date, *, now: datetime) -> int:
+    """The morning push, in the hour before her window closes, once a day and only if she has not checked in:
+    opening it (or tapping 我很好 on the page it opens) is her check-in. The day is claimed on the plan with a
+    guarded UPDATE, so several runners send it once."""
+    near = [
+        p
+        for p in plans
+        if window_instant(p, today) - REMIND_BEFORE <= now < window_instant(p, today)
+        and (p.reminded_on is None or p.reminded_on < today)
+    ]
+    if not near:
+        return 0
+    answered = set(
+        await session.exec(
+            select(CheckinDay.resident_id).where(
+                CheckinDay.day == today, col(CheckinDay.resident_id).in_([p.resident_id for p in near])
+            )
+        )
+    )
+    sent = 0
+    for plan in near:
+        if plan.resident_id in answered:
+            continue
+        claimed = await session.exec(
+            update(CheckinPlan)
+            .where(
+                CheckinPlan.id == plan.id,
+                (col(CheckinPlan.reminded_on).is_(None)) | (col(CheckinPlan.reminded_on) < today),
+            )
+            .values(reminded_on=today)
+        )
+        if claimed.rowcount != 1:
+            continue
+        await _tell(
+            session,
+            [plan.resident_id],
+            kind="care_checkin",
+            title=_("Good morning! Tell us you are fine"),
+            body=_("Tap here, then 我很好, before %(time)s."),
+            link="/?checkin=push",
+            time=f"{plan.window_end // 60:02d}:{plan.window_end % 60:02d}",
+        )
+        sent += 1
+    return sent
+
+
 async def _missed(
     session: AsyncSession, plan: CheckinPlan, day: date, *, reason: str, now: datetime
 ) -> CheckinDay | None:
@@ -389,6 +437,7 @@ async def _advance(session: AsyncSession, row_id: int, *, came_from: str, to: st
 
 @dataclass
 class CheckinReport:
+    reminded: int = 0
     missed: int = 0
     family_told: int = 0
     paged: int = 0
@@ -415,17 +464,21 @@ async def _family_of(session: AsyncSession, household_id: int) -> list[Person]:
 async def run_checkin_jobs(
     session: AsyncSession, *, now: datetime | None = None, sms: SmsSender | None = None
 ) -> CheckinReport:
-    """Write today's misses, tell family after an hour and page the steward after two. Never commits."""
+    """Remind her in the morning, write today's misses, tell family after an hour and page the steward after
+    two. Never commits."""
     now = now or utcnow()
     today = local_date(now)
     report = CheckinReport()
-    plans = await session.exec(
-        select(CheckinPlan).where(
-            col(CheckinPlan.active).is_(True),
-            CheckinPlan.starts_on <= today,
-            (col(CheckinPlan.paused_until).is_(None)) | (col(CheckinPlan.paused_until) < today),
+    plans = list(
+        await session.exec(
+            select(CheckinPlan).where(
+                col(CheckinPlan.active).is_(True),
+                CheckinPlan.starts_on <= today,
+                (col(CheckinPlan.paused_until).is_(None)) | (col(CheckinPlan.paused_until) < today),
+            )
         )
     )
+    report.reminded = await _remind(session, plans, today, now=now)
     due = [p for p in plans if window_instant(p, today) <= now]
     if due:
         seen = set(
