@@ -56,10 +56,11 @@ class SmsKind(StrEnum):
     login_code = "login_code"
     password_code = "password_code"
     care_missed = "care_missed"  # family: she has not checked in today
+    notice = "notice"  # a notice that climbed to SMS because it was not opened elsewhere (notify.reach)
 
 
 # Kinds a provider may lack a template for: sending one then fails and is logged, logins keep working.
-OPTIONAL_KINDS = frozenset({SmsKind.care_missed})
+OPTIONAL_KINDS = frozenset({SmsKind.care_missed, SmsKind.notice})
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ WORDINGS: dict[SmsKind, Wording] = {
             "Laoyou to see who is handling it."
         ),
         ("name",),
+    ),
+    SmsKind.notice: Wording(
+        _("[%(sign)s] %(title)s Please open Laoyou to read it."),
+        ("title",),
     ),
 }
 

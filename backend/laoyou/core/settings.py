@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         description="aliyun/tencent: the approved template telling family of a missed daily check-in, one "
         "variable: the resident's name (optional: without it that SMS is not sent)",
     )
+    sms_template_notice: str = Field(
+        "",
+        description="aliyun/tencent: the approved template of a notice that climbed to SMS (an emergency, a bill "
+        "due, an SOS answered), one variable: the notice's title (optional: without it notices skip SMS)",
+    )
     sms_aliyun_access_key_id: str = Field("", description="aliyun: the AccessKey ID (a RAM user's, SMS only)")
     sms_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
     sms_tencent_secret_id: str = Field("", description="tencent: the API SecretId (a sub-user's, SMS only)")
@@ -122,6 +127,20 @@ class Settings(BaseSettings):
     mqtt_url: str = Field(
         "",
         description="home sensors' MQTT broker, mqtt://user:password@host:1883 (mqtts:// for TLS); empty: off",
+    )
+    reach_sms_monthly_cap: int = Field(
+        2000,
+        ge=0,
+        description="SMS a community may be sent per month by notices climbing to SMS (the operator may change it per community)",
+    )
+    reach_voice_monthly_cap: int = Field(
+        300, ge=0, description="voice calls a community may be sent per month by notices climbing to a call"
+    )
+    reach_sms_daily_per_person: int = Field(
+        5, ge=0, description="SMS one person may be sent per day by notices"
+    )
+    reach_voice_daily_per_person: int = Field(
+        3, ge=0, description="voice calls one person may get per day by notices"
     )
     ice_servers: str = Field(
         "[]",

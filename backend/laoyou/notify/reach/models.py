@@ -44,6 +44,7 @@ class SendStatus(StrEnum):
     failed = "failed"  # the provider refused it for good, or every retry failed
     capped = "capped"  # the person's daily or the community's monthly cap was reached: not sent
     unavailable = "unavailable"  # this deployment has no such channel (no voice provider, say)
+    skipped = "skipped"  # she opened the notice before this step went out
 
 
 class ReachChoice(SQLModel, table=True):
