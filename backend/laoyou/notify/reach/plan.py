@@ -203,6 +203,10 @@ async def do_plan(
                 )
             )
         await session.exec(insert(ReachSend), params=sends)  # type: ignore[call-overload]
+        capped = [send["reach_id"] for send in sends if send["status"] == SendStatus.capped.value]
+        if capped:
+            # Over a cap, the first step cannot go out: the notice climbs at the climb job's next round.
+            await session.exec(update(Reach).where(col(Reach.id).in_(capped)).values(next_step_at=now))
     return planned
 
 

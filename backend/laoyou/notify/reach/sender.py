@@ -145,7 +145,9 @@ class ReachSender:
                 return
             channel = Channel(send.channel)
             address = await self._address(session, channel, person)
-            await session.rollback()  # nothing is held while the provider answers
+            # Kept as read (a rollback would expire them), and nothing is held while the provider answers.
+            session.expunge_all()
+            await session.rollback()
         outcome, ref, error, retry, gone = "sent", None, "", False, False
         if reach.opened_at is not None:
             outcome = "opened"  # she opened it meanwhile: nothing more to send

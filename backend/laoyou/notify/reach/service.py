@@ -183,7 +183,6 @@ async def open_next_step(session: AsyncSession, reach: Reach, *, now: datetime) 
             step=reach.step,
             channel=channel.value,
             status=status.value,
-            next_attempt_at=now,
             sent_at=now if status is SendStatus.sent else None,
         )
         session.add(send)
