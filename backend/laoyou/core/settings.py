@@ -49,11 +49,6 @@ class Settings(BaseSettings):
         "",
         description="aliyun/tencent: the approved template of the staff password code, one variable: the code",
     )
-    sms_template_care_missed: str = Field(
-        "",
-        description="aliyun/tencent: the approved template telling family of a missed daily check-in, one "
-        "variable: the resident's name (optional: without it that SMS is not sent)",
-    )
     sms_template_notice: str = Field(
         "",
         description="aliyun/tencent: the approved template of a notice that climbed to SMS (an emergency, a bill "
