@@ -127,6 +127,17 @@ async def test_a_failed_exchange_is_said_plainly_and_not_tried_again_this_sessio
         await open_home_in_wechat(later)
 
 
+async def test_the_service_workers_fetch_of_the_home_page_does_not_spend_the_one_try(app, db, standin):
+    async with browser(app) as http:
+        await log_in(http, RESIDENT_XIUSHAN)
+        http.headers["User-Agent"] = WECHAT_UA
+        # The service worker keeps the home page for offline use: a fetch, not her opening it
+        kept = await http.get("/", headers={"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"})
+        assert kept.status_code == 200 and TRIED_COOKIE not in http.cookies
+        # When she opens it herself, WeChat is asked who she is
+        assert (await http.get("/", headers={"Sec-Fetch-Mode": "navigate"})).status_code == 303
+
+
 async def test_outside_wechat_nobody_is_sent_anywhere(app, db, standin):
     async with browser(app) as http:
         await log_in(http, RESIDENT_XIUSHAN)

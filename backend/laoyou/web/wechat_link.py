@@ -56,6 +56,9 @@ async def offer_link(page: Page) -> Response | None:
         oauth is None
         or actor.session_kind != "cookie"
         or not in_wechat(page.request.headers.get("user-agent", ""))
+        # Only her own opening of the page: the service worker fetching the home page to keep it for offline
+        # use (a fetch, not a navigation) would otherwise spend the one try where nobody sees it.
+        or page.request.headers.get("sec-fetch-mode", "navigate") != "navigate"
         or constant_equals(page.request.cookies.get(TRIED_COOKIE, ""), _tried_marker(page))
     ):
         return None

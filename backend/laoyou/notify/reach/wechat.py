@@ -4,11 +4,11 @@ A notice is one `POST /cgi-bin/message/template/send?access_token=…` with the 
 url, data: {keyword: {value}}}; WeChat answers {"errcode": 0, "errmsg": "ok", "msgid": …}, or an errcode.
 
 The access token comes from `POST /cgi-bin/stable_token` {grant_type: client_credential, appid, secret} rather
-than `GET /cgi-bin/token`: several processes (the app, `laoyou worker`, the payment pages) use one account, and
-each fetch of the plain token invalidates the token the others hold, where the stable token's normal mode
-hands every caller the same token until it is renewed (WeChat renews it 5 minutes before it expires). It is kept
-in memory until then; its force-refresh mode is never used, since it would invalidate the others' token too
-(and is limited to 20 a day).
+than `GET /cgi-bin/token`: several processes (the app, `laoyou worker`) send for one account, and each fetch
+of the plain token invalidates the one the others hold, where the stable token's normal mode hands every caller
+the same token until it is renewed (WeChat renews it 5 minutes before it expires), and is kept apart from plain
+tokens another tool of the account may fetch. It is kept in memory until then; its force-refresh mode is never
+used, since it would invalidate the others' token too (and is limited to 20 a day).
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ class WechatOfficialAccount:
             if not isinstance(token, str) or not token or not isinstance(expires_in, int):
                 raise _refusal("access token", answer)
             self._token = token
-            self._token_until = self._clock() + max(expires_in - TOKEN_MARGIN_SECONDS, 0)
+            # A token given for less than twice the margin (WeChat's own renewal is late) is kept half its life.
+            self._token_until = self._clock() + expires_in - min(TOKEN_MARGIN_SECONDS, expires_in // 2)
             return token
 
     async def _call(
