@@ -383,6 +383,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/bills/wechat"): P(
         lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
     ),
+    # WeChat's way back when linking for messages: a state bound to the session that asked, refused to another.
+    ("GET", "/wechat/link/callback"): P(lambda t: Aim(query={"code": "CODE", "state": "0" * 42})),
     ("POST", "/staff/households/{household_id}/bills/qr"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
     ),

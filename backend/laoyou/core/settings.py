@@ -14,6 +14,7 @@ DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_DEFAULTS = ("cookie_secure", "persisted_only")  # off elsewhere, on in production unless set
 SMS_SENDING = ("http", "aliyun", "tencent")  # the SMS backends that reach a phone
+WECHAT_NOTICE_PARTS = ("title", "body", "time")  # what a WeChat template's keyword may show of a notice
 
 
 class Mode(StrEnum):
@@ -63,6 +64,23 @@ class Settings(BaseSettings):
     sms_api_url: str = Field(
         "", description="aliyun/tencent: another API address than the provider's public one"
     )
+    # The official account (公众号) that carries notices in WeChat. Its app id and secret are the same
+    # LAOYOU_WECHAT_MP_APPID / LAOYOU_WECHAT_MP_SECRET the payment settings read (billing's registry): one account.
+    wechat_mp_appid: str = Field(
+        "", description="the official account's AppID (also used for paying in WeChat)"
+    )
+    wechat_mp_secret: str = Field("", description="that official account's AppSecret")
+    wechat_template_notice: str = Field(
+        "",
+        description="the approved template message (模板消息) notices are sent with; empty: no WeChat channel, "
+        "even when the account is set for paying",
+    )
+    wechat_template_fields: str = Field(
+        "thing1=title,thing2=body,time3=time",
+        description="that template's keywords and what each shows (title, body or time), e.g. "
+        "thing1=title,thing2=body,time3=time",
+    )
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat's API address")
     persisted_only: bool = Field(
         False,
         description="non-staff clients may only send persisted operations (on by default in production)",
@@ -160,6 +178,7 @@ class Settings(BaseSettings):
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
+        self.wechat_template_keywords  # noqa: B018 (a malformed keyword list is refused at start too)
         return self
 
     def turn_on_production_defaults(self) -> None:
@@ -185,6 +204,23 @@ class Settings(BaseSettings):
             ]
         except ValueError as exc:
             raise ValueError(f"LAOYOU_TRUSTED_PROXIES: {exc}") from None
+
+    def wechat_messages_configured(self) -> bool:
+        """Notices go out as WeChat template messages, and residents inside WeChat are linked to receive them."""
+        return bool(self.wechat_mp_appid and self.wechat_mp_secret and self.wechat_template_notice)
+
+    @property
+    def wechat_template_keywords(self) -> dict[str, str]:
+        """The template's keywords, each with what of the notice it shows: {"thing1": "title", ...}."""
+        keywords: dict[str, str] = {}
+        for part in self.wechat_template_fields.split(","):
+            keyword, _, source = (piece.strip() for piece in part.partition("="))
+            if not keyword or source not in WECHAT_NOTICE_PARTS:
+                raise ValueError(
+                    f"LAOYOU_WECHAT_TEMPLATE_FIELDS: {part.strip()!r} is not keyword=title, body or time"
+                )
+            keywords[keyword] = source
+        return keywords
 
     @property
     def is_demo(self) -> bool:

@@ -46,6 +46,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import settings as settings_pages
     from laoyou.web import staff as staff_pages
     from laoyou.web import votes as vote_pages
+    from laoyou.web import wechat_link as wechat_link_pages
     from laoyou.web import work_orders as work_order_pages
 
     media.install(app)
@@ -57,6 +58,7 @@ def install_web(app: FastAPI) -> None:
     briefing_pages.install(app)
     disclosure_pages.install(app)
     notify_pages.install(app)
+    wechat_link_pages.install(app)
     estate_pages.install(app)
     estate_import_pages.install(app)
     staff_pages.install(app)
