@@ -44,9 +44,6 @@ async def app(
     tmp = tmp_path_factory.mktemp(f"wechat-link-{backend}")
     application = create_app(make_settings(tmp, make_database_url(backend, tmp, request), **ACCOUNT))
     async with application.router.lifespan_context(application):
-        async with application.state.engine.begin() as connection:
-            # The reach tables come with the reach core's migration; until then this test makes the one it uses.
-            await connection.run_sync(lambda sync: WechatLink.__table__.create(sync, checkfirst=True))
         application.state.wechat_link_oauth = WeChatOAuth(
             appid=APPID, secret=MP_SECRET, transport=httpx.MockTransport(OAUTH_STANDIN.oauth)
         )

@@ -28,6 +28,7 @@ from laoyou.notify.outbox import opened_url
 from laoyou.notify.reach import plan
 from laoyou.notify.reach.channels import ChannelFailed, Notice, VoiceSender, WechatSender
 from laoyou.notify.reach.models import PAID, Channel, Reach, ReachSend, ReachState, SendStatus, WechatLink
+from laoyou.notify.reach.wechat import make_wechat_sender
 
 log = logging.getLogger("laoyou.reach")
 
@@ -269,7 +270,7 @@ def make_reach_sender(
         sessionmaker=sessionmaker,
         public_url=settings.public_url,
         sms=sms,
-        wechat=None,
+        wechat=make_wechat_sender(settings),
         voice=None,
         counter=metrics.reach_sends if metrics is not None else None,
     )
