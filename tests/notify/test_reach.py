@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -35,26 +36,13 @@ from laoyou.notify.reach.models import (
     WechatLink,
 )
 from laoyou.notify.reach.sender import ReachSender
+from laoyou.notify.reach.wechat import WechatOfficialAccount
 
 from ..billing.helpers import actor_for
 from ..conftest import ADMIN, RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
+from .wechat_standin import APPID, WechatStandIn
 
-APPID = "wx-reach-test"
 KEY = "p" * 87  # a P-256 point's base64url length, never decrypted here: push is not this file's subject
-
-
-class FakeWechat:
-    appid = APPID
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Notice]] = []
-
-    async def send(self, openid: str, notice: Notice) -> str:
-        self.sent.append((openid, notice))
-        return f"msg-{len(self.sent)}"
-
-    async def aclose(self) -> None:
-        pass
 
 
 class FakeVoice:
@@ -74,19 +62,30 @@ class FakeVoice:
 
 @pytest.fixture
 def channels():  # noqa: ANN201
-    return FakeWechat(), ConsoleSmsSender(), FakeVoice()
+    """WeChat's stand-in (the real adapter talks to it), the console SMS sender and a recording voice provider."""
+    return WechatStandIn(), ConsoleSmsSender(), FakeVoice()
 
 
 @pytest.fixture
-def sender(app, db, channels):  # noqa: ANN001, ANN201
+async def sender(app, db, channels):  # noqa: ANN001, ANN201
     wechat, sms, voice = channels
-    return ReachSender(
+    account = WechatOfficialAccount(
+        appid=APPID,
+        secret=wechat.secret,
+        template_id=wechat.template_id,
+        keywords={"thing1": "title", "thing2": "body", "time3": "time"},
+        api_base="https://api.weixin.qq.com",
+        transport=httpx.ASGITransport(app=wechat.app()),
+    )
+    made = ReachSender(
         sessionmaker=app.state.sessionmaker,
         public_url="https://laoyou.example.cn",
         sms=sms,
-        wechat=wechat,
+        wechat=account,
         voice=voice,
     )
+    yield made
+    await made.aclose()
 
 
 async def phone_of(db, person_id: int) -> str:  # noqa: ANN001
@@ -185,8 +184,9 @@ async def test_an_emergency_climbs_once_per_step_until_opened(db, sender, channe
     stats = await sender.drain()
     again = await sender.drain()  # a second round finds nothing left to send
     assert again.handled == 0
-    assert [openid for openid, _ in wechat.sent] == [f"o-{roles['wechat']}"]
-    assert wechat.sent[0][1].url.startswith("https://laoyou.example.cn/emergencies/")
+    assert [m.openid for m in wechat.sent] == [f"o-{roles['wechat']}"]
+    assert wechat.sent[0].message["url"].startswith("https://laoyou.example.cn/emergencies/")
+    assert wechat.sent[0].message["url"].endswith(f"r={reaches[roles['wechat']].token}.wechat")
     phone_only = [p for p in people if p not in (roles["push"], roles["wechat"], roles["call_me"])]
     assert sorted(m.phone for m in sms.sent) == sorted([await phone_of(db, p) for p in phone_only])
     assert [phone for phone, _, _ in voice.calls] == [await phone_of(db, roles["call_me"])]
@@ -384,19 +384,21 @@ async def test_a_step_that_cannot_be_sent_climbs_at_once(db, sender, channels): 
 
 
 async def test_without_a_provider_the_step_is_skipped(app, db, channels):  # noqa: ANN001
-    wechat, sms, _ = channels
-    no_voice = ReachSender(
+    _, sms, _ = channels
+    no_providers = ReachSender(
         sessionmaker=app.state.sessionmaker,
         public_url="https://x.example",
         sms=sms,
-        wechat=wechat,
+        wechat=None,
         voice=None,
     )
     roles = await setup_community(db)
     notice_id, _ = await emergency(db)
-    await no_voice.drain()
+    await no_providers.drain()
     mine = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["call_me"]]
     assert await steps_of(db, mine.id) == [("voice", "unavailable")]
+    theirs = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["wechat"]]
+    assert await steps_of(db, theirs.id) == [("wechat", "unavailable")]
 
 
 async def test_a_normal_notice_uses_the_best_free_channel_only(db):  # noqa: ANN001
@@ -477,3 +479,17 @@ async def test_the_steward_sees_who_was_reached_and_calls_the_rest(db, sender, c
     assert len(voice.calls) == queued
     costs = {c.community.id: c for c in await reach.costs(db, actor=steward)}
     assert costs[notice.community_id].voice >= queued
+
+
+async def test_unfollowed_on_wechat_climbs_at_once(db, sender, channels):  # noqa: ANN001
+    wechat, _, _ = channels
+    roles = await setup_community(db)
+    wechat.unfollowed.add(f"o-{roles['wechat']}")
+    notice_id, _ = await emergency(db)
+    await sender.drain()
+    mine = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["wechat"]]
+    assert await steps_of(db, mine.id) == [("wechat", "failed")]
+    assert mine.next_step_at <= utcnow()  # SMS is next, now
+    link = (await db.exec(select(WechatLink).where(WechatLink.person_id == roles["wechat"]))).one()
+    await db.refresh(link)
+    assert link.following is False  # and nothing more is sent there
