@@ -60,7 +60,11 @@ def test_production_with_a_short_secret_is_refused():
 
 def test_production_with_a_private_secret_is_accepted():
     settings = Settings(
-        mode="production", secret_key=PRIVATE, sms_backend="http", sms_gateway_url=GATEWAY, voice_backend="none"
+        mode="production",
+        secret_key=PRIVATE,
+        sms_backend="http",
+        sms_gateway_url=GATEWAY,
+        voice_backend="none",
     )
     assert settings.is_production and not settings.is_demo
 

@@ -332,7 +332,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     # token gets 404 and changes nothing (a call of the target's is named by its provider's call id only).
     ("POST", "/reach/voice/aliyun/{token}"): P(
         lambda t: Aim(
-            {"token": "forged-voice-token"}, body=b'[{"call_id": "1^2", "status_code": "300000", "dtmf": "1"}]'
+            {"token": "forged-voice-token"},
+            body=b'[{"call_id": "1^2", "status_code": "300000", "dtmf": "1"}]',
         ),
         public=True,
     ),
