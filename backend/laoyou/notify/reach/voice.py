@@ -39,15 +39,13 @@ from laoyou.accounts.sms import (
 from laoyou.core.phone import national
 from laoyou.core.settings import Settings
 from laoyou.notify.reach.channels import CallReport, ChannelFailed, Notice, VoiceSender
-from laoyou.notify.reach.models import Priority
 
 log = logging.getLogger("laoyou.voice")
 
 ALIYUN_URL = "https://dyvmsapi.aliyuncs.com/"
 TENCENT_URL = "https://vms.tencentcloudapi.com/"
 BACKENDS = ("none", "console", "aliyun", "tencent")
-# A template each; any other priority reads the important one.
-PRIORITIES = (Priority.emergency.value, Priority.important.value)
+PRIORITIES = ("emergency", "important")  # a template each; any other priority reads the important one
 # The title as the template's variable, cut to what the provider takes: Alibaba's TTS variables are short (20
 # characters is the safe length for an approved notification template); Tencent allows 350 for the whole
 # message, and the template's own words need their share.
@@ -82,7 +80,7 @@ def template_variable(priority: str) -> str:
 
 
 def template_for(templates: Mapping[str, str], notice: Notice) -> str:
-    return templates.get(notice.priority) or templates[Priority.important.value]
+    return templates.get(notice.priority) or templates["important"]
 
 
 def _answer(response: httpx.Response, what: str) -> dict:
