@@ -81,6 +81,44 @@ class Settings(BaseSettings):
         "thing1=title,thing2=body,time3=time",
     )
     wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat's API address")
+    voice_backend: str = Field(
+        "console",
+        description="voice call notifications: none, console (log the call), aliyun or tencent (their voice "
+        "APIs); production must choose none or a provider",
+    )
+    voice_template_emergency: str = Field(
+        "",
+        description="aliyun/tencent: the approved text-to-speech template of emergency notices, one variable: "
+        "the title ({title} at Alibaba, {1} at Tencent)",
+    )
+    voice_template_important: str = Field(
+        "", description="aliyun/tencent: the approved text-to-speech template of every other notice, the same"
+    )
+    voice_show_number: str = Field(
+        "",
+        description="aliyun: the bought number calls show (CalledShowNumber); empty: the public mode's pool",
+    )
+    voice_play_times: int = Field(
+        2, ge=1, le=3, description="how many times a call reads the notice (1 to 3)"
+    )
+    voice_aliyun_access_key_id: str = Field(
+        "", description="aliyun: the AccessKey ID (a RAM user's, voice only)"
+    )
+    voice_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
+    voice_tencent_secret_id: str = Field("", description="tencent: the API SecretId (a sub-user's, VMS only)")
+    voice_tencent_secret_key: str = Field("", description="tencent: the API SecretKey")
+    voice_tencent_app_id: str = Field(
+        "", description="tencent: the voice application's VoiceSdkAppid (1400…)"
+    )
+    voice_tencent_region: str = Field("ap-guangzhou", description="tencent: the API region")
+    voice_api_url: str = Field(
+        "", description="aliyun/tencent: another voice API address than the provider's public one"
+    )
+    voice_callback_token: str = Field(
+        "",
+        description="aliyun/tencent: the secret part of the call-report URLs given to the provider "
+        "(/reach/voice/<provider>/<token>), 16 characters or more",
+    )
     persisted_only: bool = Field(
         False,
         description="non-staff clients may only send persisted operations (on by default in production)",
@@ -175,6 +213,13 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
+        # The console voice only logs the call: in production an emergency would ring no phone. Production
+        # places calls through a provider, or none at all and says so.
+        if self.mode == Mode.production and self.voice_backend == "console":
+            raise ValueError(
+                "LAOYOU_VOICE_BACKEND must be none, aliyun or tencent in production mode"
+                " (console only logs the calls)"
+            )
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)

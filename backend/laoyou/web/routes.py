@@ -38,7 +38,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import home as home_pages
     from laoyou.web import link_requests as link_request_pages
     from laoyou.web import login as login_pages
-    from laoyou.web import media, open311
+    from laoyou.web import media, open311, voice_reports
     from laoyou.web import notify as notify_pages
     from laoyou.web import repairs as repair_pages
     from laoyou.web import residents as resident_pages
@@ -66,6 +66,7 @@ def install_web(app: FastAPI) -> None:
     care_pages.install(app)
     assessment_pages.install(app)
     open311.install(app)
+    voice_reports.install(app)
     app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -29,6 +29,7 @@ from laoyou.notify.outbox import opened_url
 from laoyou.notify.reach import plan
 from laoyou.notify.reach.channels import ChannelFailed, Notice, VoiceSender, WechatSender
 from laoyou.notify.reach.models import PAID, Channel, Reach, ReachSend, ReachState, SendStatus, WechatLink
+from laoyou.notify.reach.voice import make_voice_sender
 from laoyou.notify.reach.wechat import make_wechat_sender
 
 log = logging.getLogger("laoyou.reach")
@@ -312,6 +313,6 @@ def make_reach_sender(
         public_url=settings.public_url,
         sms=sms,
         wechat=make_wechat_sender(settings),
-        voice=None,
+        voice=make_voice_sender(settings),
         counter=metrics.reach_sends if metrics is not None else None,
     )
