@@ -122,7 +122,6 @@ async def run(settings, people: int, rounds: int, push_base: str, wechat_base: s
             api_base=wechat_base,
         ),
         batch_size=500,
-        concurrency=32,
     )
     results: dict[str, list[tuple[float, int]]] = {"push_only": [], "reach": []}
     try:

@@ -188,19 +188,32 @@ async def do_plan(
         created = await session.execute(
             insert(Reach).returning(Reach.id, Reach.person_id, Reach.community_id, Reach.ladder), batch
         )
+        created = list(created)
+        granted: dict[Channel, set[int]] = {}
+        for channel in PAID:
+            paying = [(pid, cid) for _, pid, cid, steps in created if steps.split(",")[0] == channel.value]
+            if paying:
+                granted[channel] = await reserve_many(session, channel=channel, people=paying, now=now)
         sends = []
-        for reach_id, person_id, paying, steps in created:
+        for reach_id, person_id, _, steps in created:
             first = Channel(steps.split(",")[0])
+            status = SendStatus.pending
+            if first is Channel.push:
+                status = SendStatus.sent  # the push outbox carries it, in this transaction
+            elif first in PAID and person_id not in granted[first]:
+                status = SendStatus.capped
+            not_before = planned[person_id].not_before or now
             sends.append(
-                await _first_send(
-                    session,
-                    reach_id=reach_id,
-                    channel=first,
-                    person_id=person_id,
-                    community_id=paying,
-                    not_before=planned[person_id].not_before or now,
-                    now=now,
-                )
+                {
+                    "reach_id": reach_id,
+                    "step": 0,
+                    "channel": first.value,
+                    "status": status.value,
+                    "attempts": 0,
+                    "next_attempt_at": not_before if status is SendStatus.pending else now,
+                    "created_at": now,
+                    "sent_at": now if status is SendStatus.sent else None,
+                }
             )
         await session.exec(insert(ReachSend), params=sends)  # type: ignore[call-overload]
         capped = [send["reach_id"] for send in sends if send["status"] == SendStatus.capped.value]
@@ -208,35 +221,6 @@ async def do_plan(
             # Over a cap, the first step cannot go out: the notice climbs at the climb job's next round.
             await session.exec(update(Reach).where(col(Reach.id).in_(capped)).values(next_step_at=now))
     return planned
-
-
-async def _first_send(
-    session: AsyncSession,
-    *,
-    reach_id: int,
-    channel: Channel,
-    person_id: int,
-    community_id: int | None,
-    not_before: datetime,
-    now: datetime,
-) -> dict:
-    status = SendStatus.pending
-    if channel is Channel.push:
-        status = SendStatus.sent  # the push outbox carries it, in this transaction
-    elif channel in PAID and not await reserve(
-        session, channel=channel, person_id=person_id, community_id=community_id, now=now
-    ):
-        status = SendStatus.capped
-    return {
-        "reach_id": reach_id,
-        "step": 0,
-        "channel": channel.value,
-        "status": status.value,
-        "attempts": 0,
-        "next_attempt_at": not_before if status is SendStatus.pending else now,
-        "created_at": now,
-        "sent_at": now if status is SendStatus.sent else None,
-    }
 
 
 # --- caps ---------------------------------------------------------------------------------------------------
@@ -327,6 +311,97 @@ async def reserve(
         await _give_back(session, "person", person_id, day, channel)
         return False
     return True
+
+
+async def reserve_many(
+    session: AsyncSession, *, channel: Channel, people: list[tuple[int, int | None]], now: datetime
+) -> set[int]:
+    """`reserve` for many (person, community) at once, in a few statements whatever their number: who of
+    them may be sent one more paid message today within her daily cap, then within her community's month."""
+    day = local_date(now)
+    ids = [person_id for person_id, _ in people]
+    values = [
+        {"scope": "person", "scope_id": pid, "period": day, "channel": channel.value, "used": 0}
+        for pid in ids
+    ]
+    for begin in range(0, len(values), 1000):
+        await session.exec(  # type: ignore[call-overload]
+            insert_ignoring(session, ReachUsage.__table__, ["scope", "scope_id", "period", "channel"]),
+            params=values[begin : begin + 1000],
+        )
+    granted: set[int] = set()
+    for begin in range(0, len(ids), 1000):
+        taken = await session.exec(
+            update(ReachUsage)
+            .where(
+                ReachUsage.scope == "person",
+                col(ReachUsage.scope_id).in_(ids[begin : begin + 1000]),
+                ReachUsage.period == day,
+                ReachUsage.channel == channel.value,
+                ReachUsage.used < daily_cap(channel),
+            )
+            .values(used=ReachUsage.used + 1)
+            .returning(ReachUsage.scope_id)
+        )
+        granted |= set(taken.scalars())
+    by_community: dict[int, list[int]] = {}
+    for person_id, community_id in people:
+        if person_id in granted and community_id is not None:
+            by_community.setdefault(community_id, []).append(person_id)
+    for community_id, members in by_community.items():
+        allowed = await _take_many(
+            session,
+            community_id,
+            month_of(day),
+            channel,
+            len(members),
+            await monthly_cap(session, community_id, channel),
+        )
+        refused = members[allowed:]
+        if refused:
+            granted -= set(refused)
+            await session.exec(
+                update(ReachUsage)
+                .where(
+                    ReachUsage.scope == "person",
+                    col(ReachUsage.scope_id).in_(refused),
+                    ReachUsage.period == day,
+                    ReachUsage.channel == channel.value,
+                )
+                .values(used=ReachUsage.used - 1)
+            )
+    return granted
+
+
+async def _take_many(
+    session: AsyncSession, community_id: int, period: date, channel: Channel, wanted: int, cap: int
+) -> int:
+    """Take up to `wanted` of the community's month at once; how many were taken. The UPDATE is guarded by the
+    count it read, so a concurrent taker makes it read again rather than pass the cap."""
+    await session.exec(  # type: ignore[call-overload]
+        insert_ignoring(session, ReachUsage.__table__, ["scope", "scope_id", "period", "channel"]).values(
+            scope="community", scope_id=community_id, period=period, channel=channel.value, used=0
+        )
+    )
+    where = (
+        ReachUsage.scope == "community",
+        ReachUsage.scope_id == community_id,
+        ReachUsage.period == period,
+        ReachUsage.channel == channel.value,
+    )
+    while True:
+        used = (await session.exec(select(ReachUsage.used).where(*where))).one()
+        grant = max(0, min(wanted, cap - used))
+        if grant == 0:
+            return 0
+        done = await session.exec(
+            update(ReachUsage)
+            .where(*where, ReachUsage.used == used)
+            .values(used=used + grant)
+            .returning(ReachUsage.id)
+        )
+        if done.first() is not None:
+            return grant
 
 
 async def release(

@@ -75,14 +75,15 @@ class ReachSender:
         wechat: WechatSender | None = None,
         voice: VoiceSender | None = None,
         batch_size: int = 200,
-        concurrency: int = 16,
+        concurrency: int = 8,
         counter=None,  # noqa: ANN001  (a prometheus Counter labelled channel, outcome; core.metrics)
     ) -> None:
         self.sessionmaker = sessionmaker
         self.public_url = public_url.rstrip("/")
         self.sms, self.wechat, self.voice = sms, wechat, voice
         self.batch_size = batch_size
-        # Providers answer in tens of milliseconds: a batch's sends wait for them together, not in turn.
+        # Providers answer in tens of milliseconds: a batch's sends wait for them together, not in turn (eight
+        # at once: more only queue in httpx's connection pool, measured with bench/reach.py).
         self.concurrency = concurrency
         self.counter = counter
 

@@ -66,7 +66,14 @@ class WechatOfficialAccount:
         self.template_id = template_id
         self.keywords = dict(keywords)
         self._clock = clock
-        self._client = httpx.AsyncClient(base_url=api_base.rstrip("/"), transport=transport, timeout=TIMEOUT)
+        # Kept-alive connections for as many sends as the reach sender runs at once: a pool smaller than that
+        # closes and reopens a connection for every send beyond it.
+        self._client = httpx.AsyncClient(
+            base_url=api_base.rstrip("/"),
+            transport=transport,
+            timeout=TIMEOUT,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
         self._token: str | None = None
         self._token_until = 0.0
         self._token_lock = asyncio.Lock()
