@@ -12,6 +12,8 @@ from collections import Counter
 import httpx
 import pytest
 from gql import GraphQLRequest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..conftest import BACKENDS, RESIDENT_XIUSHAN
 from ..pg import PostgresCluster
@@ -132,6 +134,16 @@ async def test_a_database_restart_is_answered_with_503_and_the_apps_recover_and_
             return marker in received
 
         await until(delivered, "the message after the restart, live on the other process")
+        # And each process listens once again, not twice (its watchdog and /readyz both reconnecting)
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                listening_sessions = await connection.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+                )
+        finally:
+            await engine.dispose()
+        assert listening_sessions == 2
         stop.set()
         await load
         assert set(after_restart) == {"served"}, after_restart
