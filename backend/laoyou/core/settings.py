@@ -128,6 +128,19 @@ class Settings(BaseSettings):
         description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
     )
 
+    media_storage: str = Field(
+        "local",
+        pattern="^(local|s3)$",
+        description="where photos, voice notes and videos are kept: local (the data directory) or s3 (a bucket)",
+    )
+    s3_endpoint_url: str = Field(
+        "", description="s3: the S3-compatible service's address (MinIO: http://minio:9000); empty: AWS S3"
+    )
+    s3_bucket: str = Field("", description="s3: the bucket media files go to (made beforehand)")
+    s3_access_key: str = Field("", description="s3: the access key id (a user allowed only this bucket)")
+    s3_secret_key: str = Field("", description="s3: the secret access key")
+    s3_region: str = Field("us-east-1", description="s3: the bucket's region (MinIO accepts the default)")
+
     @model_validator(mode="after")
     def _refuse_demo_parts_in_production(self) -> Settings:
         if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
@@ -143,6 +156,14 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
+        if self.media_storage == "s3" and self.is_production:
+            missing = [
+                f"LAOYOU_S3_{name.upper()}"
+                for name in ("bucket", "access_key", "secret_key")
+                if not getattr(self, f"s3_{name}")
+            ]
+            if missing:
+                raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)} in production mode")
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
