@@ -95,6 +95,12 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ),
         ConfigLine("database", _without_password(settings.effective_database_url)),
         ConfigLine("data directory", str(settings.data_dir.resolve())),
+        ConfigLine(
+            "media",
+            f"s3: bucket {settings.s3_bucket} at {settings.s3_endpoint_url or 'AWS S3'}"
+            if settings.media_storage == "s3"
+            else f"local: {(settings.data_dir / 'media').resolve()}",
+        ),
     ]
     lines.append(
         ConfigLine(
