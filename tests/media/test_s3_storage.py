@@ -6,10 +6,12 @@ talks to it exactly as to MinIO or AWS, through its own client and connections.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ from laoyou.core.time import utcnow
 from laoyou.media.jobs import run_media_jobs
 from laoyou.media.models import MediaFile
 from laoyou.media.s3 import BucketUnavailable, S3Storage
-from laoyou.media.storage import LocalStorage, copy_missing
+from laoyou.media.storage import CHUNK_BYTES, LocalStorage, StoredFile, copy_missing
+from laoyou.web.media import StoredFileResponse
 
 from ..conftest import (
     RESIDENT_JINGJU,
@@ -171,8 +174,54 @@ class Interrupted(Exception):
     pass
 
 
+class Watched:
+    """A storage whose opened files are counted while they are held."""
+
+    def __init__(self, storage: S3Storage) -> None:
+        self.storage = storage
+        self.held = 0
+
+    @asynccontextmanager
+    async def open(self, key: str) -> AsyncIterator[StoredFile]:
+        async with self.storage.open(key) as stored:
+            self.held += 1
+            try:
+                yield stored
+            finally:
+                self.held -= 1
+
+
+async def test_a_download_the_client_leaves_part_way_gives_back_its_connection(tmp_path, bucket):
+    # Given a video in the bucket, several chunks long
+    video = os.urandom(3 * CHUNK_BYTES + 5)
+    async with S3Storage(Settings(data_dir=tmp_path, **s3(bucket))) as storage:
+        await storage.put("1/2/video.mp4", video, "video/mp4")
+        watched = Watched(storage)
+        # When more clients than the client's connection pool holds (10) each leave after the first chunk
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+            if message.get("body"):
+                raise Interrupted  # the phone went away
+
+        # (a connection kept would leave the last ones waiting for the pool: the time limit fails them)
+        async with asyncio.timeout(30):
+            for _ in range(12):
+                sent.clear()
+                response = StoredFileResponse(watched, "1/2/video.mp4", media_type="video/mp4")
+                with pytest.raises(Interrupted):
+                    await response({"type": "http", "method": "GET"}, None, send)
+                assert sent[0]["status"] == 200
+                assert (b"content-length", str(len(video)).encode()) in sent[0]["headers"]
+                # Then what each held is given back
+                assert watched.held == 0
+        # And the next one still gets the whole video
+        assert await storage.get("1/2/video.mp4") == video
+
+
 async def test_migrate_copies_local_media_into_the_bucket_and_goes_on_where_it_stopped(tmp_path, bucket):
-    # Given a data directory with four media files, one of them half written (never copied)
+    # Given a data directory with four media files and one still being written (never copied)
     local = LocalStorage(tmp_path / "media")
     files = {f"1/2/photo-{n}.jpg": os.urandom(1000 + n) for n in range(4)}
     for key, data in files.items():
