@@ -86,6 +86,11 @@ def s3(bucket: Any, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def migrating_to(bucket: Any) -> dict[str, str]:
+    """The environment of `laoyou media migrate` into this bucket, run before switching to it."""
+    return {f"LAOYOU_{name.upper()}": value for name, value in s3(bucket).items() if name != "media_storage"}
+
+
 def objects(bucket: Any) -> dict[str, bytes]:
     listed = bucket.list_objects_v2(Bucket=bucket.name).get("Contents", [])
     return {
@@ -243,7 +248,7 @@ async def test_migrate_copies_local_media_into_the_bucket_and_goes_on_where_it_s
     # And one object that is not the whole file (a size that differs)
     bucket.put_object(Bucket=bucket.name, Key=copied[1], Body=b"truncated")
     # When `laoyou media migrate --to s3` runs
-    env = {f"LAOYOU_{name.upper()}": value for name, value in s3(bucket).items()}
+    env = migrating_to(bucket)
     ran = laoyou("media", "migrate", "--to", "s3", data_dir=tmp_path, **env)
     # Then it copies what was missing or not whole and skips what was there, and says so
     assert ran.returncode == 0, ran.stderr
@@ -271,7 +276,7 @@ async def test_media_uploaded_to_the_disk_is_served_from_the_bucket_after_migrat
         ).json()
         before = (await fetch(gql.http, body["url"], resident.token)).content
     # When the media is migrated and the app restarted with LAOYOU_MEDIA_STORAGE=s3, the disk's copies removed
-    env = {f"LAOYOU_{name.upper()}": value for name, value in s3(bucket).items()}
+    env = migrating_to(bucket)
     ran = laoyou("media", "migrate", "--to", "s3", data_dir=tmp_path, **env)
     assert ran.returncode == 0, ran.stderr
     assert "copied 2 files" in ran.stdout
@@ -287,7 +292,7 @@ async def test_media_uploaded_to_the_disk_is_served_from_the_bucket_after_migrat
         assert (await fetch(gql.http, body["thumbUrl"], resident.token)).status_code == 200
 
 
-def test_s3_in_production_needs_its_bucket_and_keys():
+def test_s3_needs_its_bucket_and_in_production_its_keys():
     production = {
         "mode": "production",
         "secret_key": "x" * 40,
@@ -297,10 +302,11 @@ def test_s3_in_production_needs_its_bucket_and_keys():
     }
     with pytest.raises(ValidationError) as refused:
         Settings(**production, s3_access_key="key")
-    assert "LAOYOU_MEDIA_STORAGE=s3 needs LAOYOU_S3_BUCKET, LAOYOU_S3_SECRET_KEY in production mode" in str(
-        refused.value
-    )
+    assert "LAOYOU_MEDIA_STORAGE=s3 needs LAOYOU_S3_BUCKET, LAOYOU_S3_SECRET_KEY" in str(refused.value)
     Settings(**production, s3_bucket="media", s3_access_key="key", s3_secret_key="secret")
+    with pytest.raises(ValidationError, match="LAOYOU_MEDIA_STORAGE=s3 needs LAOYOU_S3_BUCKET"):
+        Settings(media_storage="s3")
+    Settings(media_storage="s3", s3_bucket="media")  # keys from botocore's own environment outside production
     with pytest.raises(ValidationError):
         Settings(media_storage="ftp")
 
@@ -316,7 +322,7 @@ async def test_a_bucket_that_cannot_be_used_stops_the_app_and_the_migration_with
         async with started(settings, load_demo=False):
             pass
     # Nor does the migration, for a bucket not named or a service not reachable
-    env = {f"LAOYOU_{name.upper()}": value for name, value in s3(bucket).items()}
+    env = migrating_to(bucket)
     missing = laoyou("media", "migrate", "--to", "s3", data_dir=tmp_path, **{**env, "LAOYOU_S3_BUCKET": ""})
     assert missing.returncode == 2
     assert "Set LAOYOU_S3_BUCKET" in missing.stderr

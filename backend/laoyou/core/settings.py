@@ -156,14 +156,12 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
-        if self.media_storage == "s3" and self.is_production:
-            missing = [
-                f"LAOYOU_S3_{name.upper()}"
-                for name in ("bucket", "access_key", "secret_key")
-                if not getattr(self, f"s3_{name}")
-            ]
+        if self.media_storage == "s3":
+            # Elsewhere the keys may come from the environment botocore reads (AWS_*, an instance role).
+            needed = ("bucket", "access_key", "secret_key") if self.is_production else ("bucket",)
+            missing = [f"LAOYOU_S3_{name.upper()}" for name in needed if not getattr(self, f"s3_{name}")]
             if missing:
-                raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)} in production mode")
+                raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
