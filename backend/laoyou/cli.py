@@ -100,6 +100,10 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
             f"s3: bucket {settings.s3_bucket} at {settings.s3_endpoint_url or 'AWS S3'}"
             if settings.media_storage == "s3"
             else f"local: {(settings.data_dir / 'media').resolve()}",
+            need(
+                bool(settings.missing_for_s3(production=True)),
+                f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(settings.missing_for_s3(production=True))}",
+            ),
         ),
     ]
     lines.append(

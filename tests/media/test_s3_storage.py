@@ -10,6 +10,9 @@ import asyncio
 import io
 import itertools
 import os
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -42,7 +45,7 @@ from ..conftest import (
     make_settings,
     started,
 )
-from ..test_cli import laoyou
+from ..test_cli import READY, ROOT, laoyou, only
 from .test_uploads import community_of, jpeg_with_gps, upload
 
 _buckets = itertools.count(1)
@@ -292,7 +295,7 @@ async def test_media_uploaded_to_the_disk_is_served_from_the_bucket_after_migrat
         assert (await fetch(gql.http, body["thumbUrl"], resident.token)).status_code == 200
 
 
-def test_s3_needs_its_bucket_and_in_production_its_keys():
+def test_s3_needs_its_bucket_and_in_production_its_keys(tmp_path):
     production = {
         "mode": "production",
         "secret_key": "x" * 40,
@@ -309,6 +312,20 @@ def test_s3_needs_its_bucket_and_in_production_its_keys():
     Settings(media_storage="s3", s3_bucket="media")  # keys from botocore's own environment outside production
     with pytest.raises(ValidationError):
         Settings(media_storage="ftp")
+    # And `laoyou check-config` names the keys production lacks
+    checked = subprocess.run(
+        [sys.executable, "-m", "laoyou.cli", "check-config"],
+        capture_output=True,
+        text=True,
+        env={**only(READY, tmp_path), "LAOYOU_MEDIA_STORAGE": "s3", "LAOYOU_S3_BUCKET": "media"},
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert re.search(r"^media +s3: bucket media at AWS S3$", checked.stdout, flags=re.M), checked.stdout
+    assert (
+        "MISSING: LAOYOU_MEDIA_STORAGE=s3 needs LAOYOU_S3_ACCESS_KEY, LAOYOU_S3_SECRET_KEY" in checked.stdout
+    )
 
 
 async def test_a_bucket_that_cannot_be_used_stops_the_app_and_the_migration_with_the_reason(

@@ -156,12 +156,8 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
-        if self.media_storage == "s3":
-            # Elsewhere the keys may come from the environment botocore reads (AWS_*, an instance role).
-            needed = ("bucket", "access_key", "secret_key") if self.is_production else ("bucket",)
-            missing = [f"LAOYOU_S3_{name.upper()}" for name in needed if not getattr(self, f"s3_{name}")]
-            if missing:
-                raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
+        if missing := self.missing_for_s3(production=self.is_production):
+            raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
@@ -179,6 +175,14 @@ class Settings(BaseSettings):
         if not self.is_production:
             return []
         return [f"LAOYOU_{name.upper()}" for name in PRODUCTION_DEFAULTS if not getattr(self, name)]
+
+    def missing_for_s3(self, *, production: bool) -> list[str]:
+        """What LAOYOU_MEDIA_STORAGE=s3 lacks: a bucket, and in production its keys (elsewhere they may come from
+        the environment botocore reads: AWS_*, an instance role)."""
+        if self.media_storage != "s3":
+            return []
+        needed = ("bucket", "access_key", "secret_key") if production else ("bucket",)
+        return [f"LAOYOU_S3_{name.upper()}" for name in needed if not getattr(self, f"s3_{name}")]
 
     @property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
