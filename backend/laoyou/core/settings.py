@@ -143,6 +143,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_demo_parts_in_production(self) -> Settings:
+        if missing := self.missing_for_s3(production=self.is_production):
+            raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
         if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
             raise ValueError("LAOYOU_SECRET_KEY must be set to a private value in production mode")
         if self.mode == Mode.production and len(self.secret_key) < 32:
@@ -156,8 +158,6 @@ class Settings(BaseSettings):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
-        if missing := self.missing_for_s3(production=self.is_production):
-            raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
