@@ -59,6 +59,11 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
                 "this database holds the demo's people, whose staff password is public: production "
                 "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)"
             )
+        try:
+            await app.state.storage.start()  # the bucket is checked now, not at the first upload
+        except BaseException:
+            await engine.dispose()
+            raise
         for name in settings.turned_off_in_production:
             log.warning("%s=false: a safe default of production mode is turned off", name)
         worker_task = _start_worker(app, settings)
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         app.state.ready = False
         gc_pacing.stop()
         await _stop_worker(app, worker_task)
+        await app.state.storage.close()
         if hasattr(app.state.pubsub, "close"):
             await app.state.pubsub.close()
         await app.state.sms.aclose()

@@ -95,6 +95,16 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ),
         ConfigLine("database", _without_password(settings.effective_database_url)),
         ConfigLine("data directory", str(settings.data_dir.resolve())),
+        ConfigLine(
+            "media",
+            f"s3: bucket {settings.s3_bucket} at {settings.s3_endpoint_url or 'AWS S3'}"
+            if settings.media_storage == "s3"
+            else f"local: {(settings.data_dir / 'media').resolve()}",
+            need(
+                bool(settings.missing_for_s3(production=True)),
+                f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(settings.missing_for_s3(production=True))}",
+            ),
+        ),
     ]
     lines.append(
         ConfigLine(
@@ -781,6 +791,61 @@ def open311_key_revoke(
 
     _run_open311(_settings(data_dir), lambda session: open311.do_revoke_key(session, key_id=key_id))
     typer.echo(f"key {key_id} revoked")
+
+
+media_app = typer.Typer(help="Media files: residents' photos, voice notes and videos.")
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("migrate")
+def media_migrate(
+    to: Annotated[str, typer.Option("--to", help="s3: the bucket of the LAOYOU_S3_* settings.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Copy the media files of the data directory into the bucket. Run again after a stop: what is there at
+    the same size is skipped. The local files are kept; then set LAOYOU_MEDIA_STORAGE=s3 and restart."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from laoyou.media.s3 import BucketUnavailable, S3Storage
+    from laoyou.media.storage import copy_missing, local_storage
+
+    if to != "s3":
+        console.print("[red]--to takes s3.[/red]")
+        raise typer.Exit(2)
+    settings = _settings(data_dir)
+    if not settings.s3_bucket:
+        console.print("[red]Set LAOYOU_S3_BUCKET (and its endpoint and keys) first.[/red]")
+        raise typer.Exit(2)
+    source = local_storage(settings)
+    total = len(source.keys()) if source.root.is_dir() else 0
+
+    async def run():  # noqa: ANN202
+        async with S3Storage(settings) as bucket:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"Copying to {settings.s3_bucket}", total=total)
+                return await copy_missing(source, bucket, on_file=lambda key, copied: progress.advance(task))
+
+    try:
+        done = asyncio.run(run())
+    except BucketUnavailable as exc:
+        console.print(f"[red]Cannot use the bucket:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except (ClientError, BotoCoreError) as exc:
+        console.print(f"[red]Stopped:[/red] {exc}. Run the same command again to go on from here.")
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"copied {done.copied} files ({done.bytes_copied / 1024 / 1024:.1f} MB), "
+        f"skipped {done.skipped} already in the bucket"
+    )
+    if total:
+        typer.echo(
+            "the local files are kept: set LAOYOU_MEDIA_STORAGE=s3 and restart Laoyou to use the bucket"
+        )
 
 
 if __name__ == "__main__":

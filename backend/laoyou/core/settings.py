@@ -198,8 +198,23 @@ class Settings(BaseSettings):
         description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
     )
 
+    media_storage: str = Field(
+        "local",
+        pattern="^(local|s3)$",
+        description="where photos, voice notes and videos are kept: local (the data directory) or s3 (a bucket)",
+    )
+    s3_endpoint_url: str = Field(
+        "", description="s3: the S3-compatible service's address (MinIO: http://minio:9000); empty: AWS S3"
+    )
+    s3_bucket: str = Field("", description="s3: the bucket media files go to (made beforehand)")
+    s3_access_key: str = Field("", description="s3: the access key id (a user allowed only this bucket)")
+    s3_secret_key: str = Field("", description="s3: the secret access key")
+    s3_region: str = Field("us-east-1", description="s3: the bucket's region (MinIO accepts the default)")
+
     @model_validator(mode="after")
     def _refuse_demo_parts_in_production(self) -> Settings:
+        if missing := self.missing_for_s3(production=self.is_production):
+            raise ValueError(f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
         if self.mode == Mode.production and self.secret_key == DEFAULT_SECRET:
             raise ValueError("LAOYOU_SECRET_KEY must be set to a private value in production mode")
         if self.mode == Mode.production and len(self.secret_key) < 32:
@@ -238,6 +253,14 @@ class Settings(BaseSettings):
         if not self.is_production:
             return []
         return [f"LAOYOU_{name.upper()}" for name in PRODUCTION_DEFAULTS if not getattr(self, name)]
+
+    def missing_for_s3(self, *, production: bool) -> list[str]:
+        """What LAOYOU_MEDIA_STORAGE=s3 lacks: a bucket, and in production its keys (elsewhere they may come from
+        the environment botocore reads: AWS_*, an instance role)."""
+        if self.media_storage != "s3":
+            return []
+        needed = ("bucket", "access_key", "secret_key") if production else ("bucket",)
+        return [f"LAOYOU_S3_{name.upper()}" for name in needed if not getattr(self, f"s3_{name}")]
 
     @property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
