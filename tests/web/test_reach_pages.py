@@ -124,9 +124,11 @@ async def test_the_emergency_page_shows_the_notice_and_reading_it_stops_the_clim
 async def test_a_notices_link_opened_before_login_stops_the_climb_and_a_forged_one_breaks_nothing(
     gql, client, db
 ):
-    await send_notice(client, gql)
+    notice_id = await send_notice(client, gql)
     reach = (
-        await db.exec(select(Reach).where(Reach.event_key.like("emergency:%"), Reach.state == "climbing"))
+        await db.exec(
+            select(Reach).where(Reach.event_key == f"emergency:{notice_id}", Reach.state == "climbing")
+        )
     ).first()
     # When an SMS link is opened in a browser that is not logged in
     page = await client.get(f"/login?r={reach.token}.sms")
