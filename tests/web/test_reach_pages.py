@@ -105,7 +105,9 @@ async def test_the_emergency_page_shows_the_notice_and_reading_it_stops_the_clim
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     person_id = await my_id(gql, RESIDENT_XIUSHAN)
     reach = (
-        await db.exec(select(Reach).where(Reach.person_id == person_id, Reach.event_key.like("emergency:%")))
+        await db.exec(
+            select(Reach).where(Reach.person_id == person_id, Reach.event_key == f"emergency:{notice_id}")
+        )
     ).one()
     assert reach.opened_at is None
     # When she opens the notice's page
