@@ -208,3 +208,20 @@ async def test_costs_show_per_community_and_the_admin_sets_a_cap(gql, client, db
         data={"csrf_token": CSRF, "community_id": community_id, "channel": "sms", "monthly": "1"},
     )
     assert denied.status_code == 404
+
+
+async def test_a_failure_opening_a_link_never_breaks_the_page_or_holds_the_gate(own_app, monkeypatch):
+    from laoyou.notify.reach import service as reach
+
+    from .conftest import assert_released, browser
+
+    async def broken(session, *, opened):  # noqa: ANN001, ANN202
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(reach, "do_open", broken)
+    # When a notice's link is opened and opening it fails
+    async with browser(own_app) as http:
+        page = await http.get("/login?r=sometoken.sms")
+    # Then the page opens as ever, and nothing is left holding the write gate or a connection
+    assert page.status_code == 200
+    await assert_released(own_app, "after a notice's link failed to open")

@@ -49,11 +49,15 @@ async def load_notify_demo(session: AsyncSession) -> None:
             .distinct()
         )
     )
-    # The first few are the care demo's elderly residents: the choices go to the next three.
-    call_me, quiet, linked = residents[5:8]
-    session.add(ReachChoice(person_id=call_me.id, call_me=True))
-    session.add(ReachChoice(person_id=quiet.id, quiet_start=22 * 60, quiet_end=7 * 60))
-    session.add(WechatLink(person_id=linked.id, appid=DEMO_APPID, openid=f"demo-openid-{linked.id}"))
+    # The first few are the care demo's elderly residents: the choices go to the next three (a small demo may
+    # have fewer).
+    choices = (
+        lambda person: ReachChoice(person_id=person.id, call_me=True),
+        lambda person: ReachChoice(person_id=person.id, quiet_start=22 * 60, quiet_end=7 * 60),
+        lambda person: WechatLink(person_id=person.id, appid=DEMO_APPID, openid=f"demo-openid-{person.id}"),
+    )
+    for person, make in zip(residents[5:8], choices, strict=False):
+        session.add(make(person))
     await session.flush()
     await _morning_notice(session, community)
 
