@@ -225,3 +225,14 @@ async def test_a_failure_opening_a_link_never_breaks_the_page_or_holds_the_gate(
     # Then the page opens as ever, and nothing is left holding the write gate or a connection
     assert page.status_code == 200
     await assert_released(own_app, "after a notice's link failed to open")
+
+
+async def test_without_its_script_the_settings_page_says_what_this_browser_can_do(gql, client):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    headers = as_person(resident.token)["headers"]
+    wechat = "Mozilla/5.0 (Linux; Android 10) AppleWebKit/537.36 Mobile Safari/537.36 MicroMessenger/8.0.40"
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+    page = await client.get("/settings/notifications", headers={**headers, "User-Agent": wechat})
+    assert "This browser cannot show notifications" in page.text
+    page = await client.get("/settings/notifications", headers={**headers, "User-Agent": iphone})
+    assert "only when Laoyou is on the home screen" in page.text

@@ -14,6 +14,16 @@ REACH_CHANNELS = ("push", "wechat", "sms", "voice")
 QUIET_CHOICES = (("22:00", "07:00"), ("21:00", "07:00"), ("23:00", "06:00"))
 
 
+def push_browser(user_agent: str) -> str | None:
+    """What the page can say before (or without) its script: WeChat's browser has no web push at all, and an
+    iPhone pushes only to Laoyou added to its home screen."""
+    if "MicroMessenger" in user_agent:
+        return "wechat"
+    if "iPhone" in user_agent or "iPad" in user_agent:
+        return "ios"
+    return None
+
+
 async def push_settings(
     page: Page,
     *,
@@ -31,6 +41,7 @@ async def push_settings(
         status_code=status_code,
         push=data["pushSettings"],
         viewer=data["viewer"],
+        browser=push_browser(page.request.headers.get("user-agent", "")),
         reach=choice,
         reach_channels={c["channel"].lower(): c for c in choice["channels"]},
         quiet="off" if quiet[0] == quiet[1] else "-".join(quiet),
