@@ -638,6 +638,12 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/settings/notifications"): P(
         lambda t: Aim(form={"kind_chat": "on"}), stranger=303, own_tables=frozenset({"push_preference"})
     ),
+    # The attacker's own choice of how to be reached: their own row only.
+    ("POST", "/settings/notifications/reach"): P(
+        lambda t: Aim(form={"channel_sms": "on", "quiet": "off"}),
+        stranger=303,
+        own_tables=frozenset({"reach_choice"}),
+    ),
     # --- estates
     ("GET", "/staff/estates"): P(),
     ("GET", "/staff/estates/import-template.xlsx"): P(),
@@ -787,6 +793,14 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: Aim(
             form={"community_ids": [t.community_id], "kind": "water_cut", "title": "伪造停水", "body": "伪造"}
         )
+    ),
+    ("GET", "/staff/emergency/{notice_id}/reach"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    ("POST", "/staff/emergency/{notice_id}/reach"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    ("GET", "/emergencies/{notice_id}"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    # Staff see the costs of their own communities (a resident gets 404); only the admin sets a cap.
+    ("GET", "/staff/reach/costs"): P(stranger=None),
+    ("POST", "/staff/reach/costs"): P(
+        lambda t: Aim(form={"community_id": t.community_id, "channel": "sms", "monthly": "1"})
     ),
     # --- the shell, logins, home, family, settings
     ("GET", "/manifest.webmanifest"): P(public=True),

@@ -36,6 +36,7 @@ from laoyou.governance.assessment.schema import AssessmentMutation, AssessmentQu
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
 from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
+from laoyou.notify.reach.schema import ReachMutation, ReachQuery
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.tickets.schema import TicketsMutation, TicketsQuery, TicketsSubscription
@@ -51,6 +52,7 @@ class Query(
     BillingQuery,
     BriefingsQuery,
     NotifyQuery,
+    ReachQuery,
     SupportQuery,
     TicketsQuery,
     StaffQuery,
@@ -73,6 +75,7 @@ class Mutation(
     BillingMutation,
     BriefingsMutation,
     NotifyMutation,
+    ReachMutation,
     SupportMutation,
     TicketsMutation,
     StaffMutation,

@@ -305,6 +305,16 @@ async def do_send_emergency(
     return notices
 
 
+async def access_emergency(session: AsyncSession, *, actor: Actor, notice_id: int) -> EmergencyNotice:
+    """One notice, for those who live in, follow or serve its community; to anyone else it is not there."""
+    actor.require_login()
+    notice = await session.get(EmergencyNotice, notice_id)
+    visible = await estates.visible_community_ids(session, actor)
+    if notice is None or (visible is not None and notice.community_id not in visible):
+        raise NotFound()
+    return notice
+
+
 async def list_emergencies(session: AsyncSession, *, actor: Actor, first: int) -> list[EmergencyNotice]:
     """Notices of the communities the viewer lives in, follows or serves, newest first."""
     actor.require_login()

@@ -40,6 +40,7 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import login as login_pages
     from laoyou.web import media, open311, voice_reports
     from laoyou.web import notify as notify_pages
+    from laoyou.web import reach as reach_pages
     from laoyou.web import repairs as repair_pages
     from laoyou.web import residents as resident_pages
     from laoyou.web import sensors as sensor_pages
@@ -59,6 +60,7 @@ def install_web(app: FastAPI) -> None:
     disclosure_pages.install(app)
     notify_pages.install(app)
     wechat_link_pages.install(app)
+    reach_pages.install(app)
     estate_pages.install(app)
     estate_import_pages.install(app)
     staff_pages.install(app)

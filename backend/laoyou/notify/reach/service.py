@@ -34,6 +34,7 @@ from laoyou.notify.reach.models import (
     ReachState,
     ReachUsage,
     SendStatus,
+    WechatLink,
 )
 
 CHOOSABLE = (Channel.push, Channel.wechat, Channel.sms, Channel.voice)
@@ -48,6 +49,26 @@ async def choice(session: AsyncSession, *, actor: Actor) -> ReachChoice:
     actor.require_login()
     row = (await session.exec(select(ReachChoice).where(ReachChoice.person_id == actor.person_id))).first()
     return row or ReachChoice(person_id=actor.person_id)
+
+
+async def channels_had(session: AsyncSession, *, actor: Actor) -> dict[Channel, bool]:
+    """Which channels could reach her at all: a phone with push on, a WeChat link she still follows, and her
+    phone number (which every person has) for SMS and calls."""
+    actor.require_login()
+    linked = (
+        await session.exec(
+            select(WechatLink.id).where(
+                WechatLink.person_id == actor.person_id, col(WechatLink.following).is_(True)
+            )
+        )
+    ).first()
+    has_phone = bool(actor.person is not None and actor.person.phone)
+    return {
+        Channel.push: await notify.device_count(session, actor=actor) > 0,
+        Channel.wechat: linked is not None,
+        Channel.sms: has_phone,
+        Channel.voice: has_phone,
+    }
 
 
 def _minute(value: int, field: str) -> int:
@@ -119,6 +140,14 @@ async def do_open_link(session: AsyncSession, *, person_id: int, path: str) -> i
         .values(state=ReachState.opened.value, opened_at=utcnow(), opened_via="app", next_step_at=None)
     )
     return result.rowcount or 0
+
+
+async def do_mark_emergency_seen(session: AsyncSession, *, actor: Actor, notice_id: int) -> int:
+    """She read an emergency notice's page: its climb to her stops (a notice she may not see is not there)."""
+    notice = await notify.access_emergency(session, actor=actor, notice_id=notice_id)
+    if not await has_unopened(session, actor.person_id):
+        return 0  # nothing to write: most views find every notice already opened
+    return await do_open_link(session, person_id=actor.person_id, path=f"/emergencies/{notice.id}")
 
 
 async def has_unopened(session: AsyncSession, person_id: int) -> bool:
