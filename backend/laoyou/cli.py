@@ -448,7 +448,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
-    from laoyou.core.migrate import upgrade
+    from laoyou.core.migrate import upgrade_when_reachable
     from laoyou.core.pubsub import make_pubsub
     from laoyou.jobs import load_domain_jobs
     from laoyou.notify.vapid import signer_for
@@ -467,7 +467,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
 
     async def run() -> None:
         engine = make_engine(settings)
-        await upgrade(engine)
+        await upgrade_when_reachable(engine)
         # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
         pubsub = make_pubsub(settings)
         job = Worker(

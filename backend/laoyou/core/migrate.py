@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from pathlib import Path
 
@@ -41,6 +42,25 @@ async def upgrade(engine: AsyncEngine) -> None:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(_upgrade)
+
+
+async def upgrade_when_reachable(engine: AsyncEngine) -> None:
+    """`upgrade`, waiting out a database that cannot be reached yet (a worker started before its database,
+    or while it restarts) with one log line instead of exiting."""
+    from laoyou.core.jobs import Outage
+
+    outage = Outage("the migrations")
+    while True:
+        try:
+            await upgrade(engine)
+        except Exception as error:
+            backoff = outage.failed(error)
+            if backoff is None:
+                raise
+            await asyncio.sleep(backoff)
+        else:
+            outage.succeeded()
+            return
 
 
 @functools.cache

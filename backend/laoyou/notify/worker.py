@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
+from laoyou.core.jobs import Outage
 from laoyou.core.pubsub import PubSub
 from laoyou.notify.outbox import OUTBOX_CHANNEL
 from laoyou.notify.sender import PushSender, make_http_client
@@ -68,28 +69,44 @@ class Worker:
             )
 
     async def _listen(self) -> None:
-        async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
-            async for _ in messages:
-                self._wake.set()
+        outage = Outage("the push worker's wake-ups")
+        while True:
+            try:
+                async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
+                    outage.succeeded()
+                    async for _ in messages:
+                        self._wake.set()
+            except Exception as error:
+                backoff = outage.failed(error)
+                if backoff is None:
+                    raise
+                await asyncio.sleep(backoff)  # meanwhile the worker polls
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         listener = asyncio.create_task(self._listen())
+        outage = Outage("the push worker")
         try:
             while not stop.is_set():
                 self._wake.clear()
+                wait = self.poll_seconds
                 try:
                     await self.tick()
+                    outage.succeeded()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bad round must not stop the worker
-                    log.exception("worker round failed")
+                except Exception as error:  # a bad round must not stop the worker
+                    backoff = outage.failed(error)
+                    if backoff is None:
+                        log.exception("worker round failed")
+                    else:
+                        wait = max(wait, backoff)
                 with contextlib.suppress(asyncio.TimeoutError):
                     waiter = asyncio.create_task(self._wake.wait())
                     stopper = asyncio.create_task(stop.wait())
                     try:
                         await asyncio.wait(
-                            {waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                            {waiter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                         )
                     finally:
                         waiter.cancel()
