@@ -216,6 +216,10 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         turn, bad_ice = [u for u in urls if u.startswith(("turn:", "turns:"))], ""
     except (ValueError, TypeError, KeyError, AttributeError):
         turn, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
+    if settings.turn_secret:  # each caller's own login
+        from laoyou.support.turn import turn_urls
+
+        turn += turn_urls(settings.turn_urls)
     lines.append(
         ConfigLine(
             "TURN",
