@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +51,11 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
         raise typer.Exit(2) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings) -> None:  # noqa: ANN001
+    """JSON lines in production (for the log collector), human lines elsewhere."""
+    from laoyou.core.logs import configure_logging
+
+    configure_logging(settings.log_level, json=settings.is_production)
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,7 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         if missing:
             console.print(f"[red]Settings refused:[/red] {missing[0]} (laoyou check-config lists everything)")
             raise typer.Exit(2)
-    _logging(settings.log_level)
+    _logging(settings)
     try:
         application = create_app(settings)
     except ValueError as exc:
@@ -363,6 +365,10 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         host=host,
         port=port,
         log_level=settings.log_level,
+        # uvicorn's lines go through the handler _logging set up; the app logs one line per request itself
+        # (core/logs.py RequestLog), with its request id and duration.
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
@@ -459,7 +465,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     from laoyou.notify.worker import Worker
 
     settings = _settings(data_dir)
-    _logging(settings.log_level)
+    _logging(settings)
     from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 
     try:
