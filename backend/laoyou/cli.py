@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,9 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
     except ValueError as exc:
         console.print(f"[red]Settings refused:[/red] {_refusal(exc)}")
         raise typer.Exit(2) from None
+
+
+WORKER_ALIVE = Path(tempfile.gettempdir()) / "laoyou-worker-alive"
 
 
 def _logging(settings) -> None:  # noqa: ANN001
@@ -486,6 +490,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
             signer=signer_for(settings),
             publish_due=briefings.do_publish_due,
             poll_seconds=1.0,
+            alive=WORKER_ALIVE,  # docker/compose.yaml's health check reads its age
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

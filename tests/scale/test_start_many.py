@@ -87,7 +87,13 @@ def test_a_worker_waits_out_a_database_that_is_down_in_one_line_and_carries_on_b
     try:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{cluster.port}/postgres"
         worker = laoyou(
-            tmp_path, url, "worker", log=log, LAOYOU_JOBS_INTERVAL_SCALE="0.001", LAOYOU_PUBSUB="postgres"
+            tmp_path,
+            url,
+            "worker",
+            log=log,
+            LAOYOU_JOBS_INTERVAL_SCALE="0.001",
+            LAOYOU_PUBSUB="postgres",
+            TMPDIR=str(tmp_path),  # where it touches its heartbeat
         )
         # When it starts before its database, it says so once and waits
         wait_for(lambda: lines(log, "database unreachable"), "the worker found no database")
@@ -103,6 +109,8 @@ def test_a_worker_waits_out_a_database_that_is_down_in_one_line_and_carries_on_b
         time.sleep(4)
         assert worker.poll() is None, log.read_text()
         assert lines(log, "database unreachable") == 2, log.read_text()
+        # while its loop keeps turning (what compose's health check reads)
+        assert time.time() - (tmp_path / "laoyou-worker-alive").stat().st_mtime < 10
         # and when it is back, the worker carries on by itself
         cluster.resume()
         wait_for(lambda: lines(log, "database reachable again") == 2, "the worker came back")

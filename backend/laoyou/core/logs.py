@@ -39,6 +39,12 @@ def note(**facts: Any) -> None:
         request.update(facts)
 
 
+def current_request_id() -> str | None:
+    """The id of the request being answered (the one its X-Request-ID header and log lines carry)."""
+    request = _request.get()
+    return request["request_id"] if request is not None else None
+
+
 def note_person(person_id: int | None) -> None:
     """Who asks, as a hash keyed with the app's secret: lines of one person can be followed, and nobody
     reading the logs can tell whom they are about."""

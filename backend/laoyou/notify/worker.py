@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -38,6 +39,7 @@ class Worker:
         publish_due: Callable[[AsyncSession], Awaitable[int]],
         http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
+        alive: Path | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # Briefings' scheduled publishing, passed by the app (notify sits below briefings and never imports it).
@@ -45,6 +47,8 @@ class Worker:
         self.pubsub = pubsub
         self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=http)
         self.poll_seconds = poll_seconds
+        # Touched every round, also while the database is down: a health check sees the loop turning.
+        self.alive = alive
         self._wake = asyncio.Event()
 
     async def tick(self) -> None:
@@ -101,6 +105,8 @@ class Worker:
                         log.exception("worker round failed")
                     else:
                         wait = max(wait, backoff)
+                if self.alive is not None:
+                    self.alive.touch()
                 with contextlib.suppress(asyncio.TimeoutError):
                     waiter = asyncio.create_task(self._wake.wait())
                     stopper = asyncio.create_task(stop.wait())
