@@ -49,3 +49,14 @@ def test_a_secrets_directory_that_is_not_there_is_refused(tmp_path, monkeypatch)
     monkeypatch.setenv("LAOYOU_SECRETS_DIR", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="LAOYOU_SECRETS_DIR"):
         Settings()
+
+
+def test_payment_keys_are_read_from_the_secrets_directory_too(tmp_path, monkeypatch):
+    from laoyou.billing.gateways.registry import PaySettings
+
+    (tmp_path / "LAOYOU_PAY_WECHAT_APIV3_KEY").write_text("0123456789abcdef0123456789abcdef\n")
+    (tmp_path / "LAOYOU_WECHAT_MP_SECRET").write_text("official-account-secret\n")  # named by its alias
+    monkeypatch.setenv("LAOYOU_SECRETS_DIR", str(tmp_path))
+    pay = PaySettings()
+    assert pay.wechat_apiv3_key == "0123456789abcdef0123456789abcdef"
+    assert pay.wechat_mp_secret == "official-account-secret"

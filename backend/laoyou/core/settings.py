@@ -28,7 +28,29 @@ class Mode(StrEnum):
     production = "production"
 
 
-class Settings(BaseSettings):
+class FromSecretsDir(BaseSettings):
+    """Settings that are also read from files: LAOYOU_SECRETS_DIR names a directory of files named like the
+    variables (Docker secrets), read for what the environment does not set."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets from files, so they stay out of the environment that `docker inspect` and /proc show."""
+        secrets_dir = os.environ.get("LAOYOU_SECRETS_DIR")
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise ValueError(f"LAOYOU_SECRETS_DIR: {secrets_dir} is not a directory")
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+
+class Settings(FromSecretsDir):
     model_config = SettingsConfigDict(env_prefix="LAOYOU_", extra="ignore")
 
     mode: Mode = Field(Mode.dev, description="demo, dev or production")
@@ -149,23 +171,6 @@ class Settings(BaseSettings):
         description="a directory of files named like the variables (LAOYOU_SECRET_KEY …), read for the settings "
         "not set in the environment: Docker secrets in /run/secrets",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Secrets from files, so they stay out of the environment that `docker inspect` and /proc show."""
-        secrets_dir = os.environ.get("LAOYOU_SECRETS_DIR")
-        if secrets_dir:
-            if not Path(secrets_dir).is_dir():
-                raise ValueError(f"LAOYOU_SECRETS_DIR: {secrets_dir} is not a directory")
-            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
-        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _refuse_demo_parts_in_production(self) -> Settings:
