@@ -138,6 +138,9 @@ def test_the_proxy_terminates_tls_upgrades_graphql_websockets_and_lets_a_video_t
     graphql = re.search(r"location /graphql \{(.*?)\}", conf, flags=re.S).group(1)
     assert "proxy_set_header Upgrade $http_upgrade" in graphql
     assert "proxy_set_header Connection $connection_upgrade" in graphql
+    # nginx gives a location that sets a proxy header none of the server's: the client's address too
+    for header in ("Host $host", "X-Forwarded-For $remote_addr", "X-Forwarded-Proto $scheme"):
+        assert f"proxy_set_header {header};" in graphql, header
     size = re.search(r"client_max_body_size (\d+)m;", conf).group(1)
     assert int(size) * 1024 * 1024 > MAX_VIDEO_BYTES
     assert 'Strict-Transport-Security "max-age=' in conf
