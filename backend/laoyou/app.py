@@ -208,6 +208,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
 
     from laoyou.briefings import service as briefings
     from laoyou.care.sensors import listener as sensor_listener
+    from laoyou.notify.reach.sender import make_reach_sender
     from laoyou.notify.worker import Worker
 
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
@@ -218,6 +219,9 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
         pubsub=app.state.pubsub,
         signer=app.state.vapid,
         publish_due=briefings.do_publish_due,
+        reach=make_reach_sender(
+            make_sessionmaker(app.state.worker_engine), settings, sms=app.state.sms, metrics=app.state.metrics
+        ),
     )
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic

@@ -458,6 +458,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     """Send push notifications and run scheduled jobs (set LAOYOU_WORKER=external on the app processes)."""
     import signal
 
+    from laoyou.accounts.sms import make_sms_sender
     from laoyou.briefings import service as briefings
     from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
@@ -465,6 +466,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     from laoyou.core.migrate import upgrade_when_reachable
     from laoyou.core.pubsub import make_pubsub
     from laoyou.jobs import load_domain_jobs
+    from laoyou.notify.reach.sender import make_reach_sender
     from laoyou.notify.vapid import signer_for
     from laoyou.notify.worker import Worker
 
@@ -490,6 +492,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
             signer=signer_for(settings),
             publish_due=briefings.do_publish_due,
             poll_seconds=1.0,
+            reach=make_reach_sender(make_sessionmaker(engine), settings, sms=make_sms_sender(settings)),
             alive=WORKER_ALIVE,  # docker/compose.yaml's health check reads its age
         )
         stop = asyncio.Event()

@@ -328,6 +328,21 @@ ROUTES: dict[tuple[str, str], Page] = {
         stranger=None,
         own_tables=frozenset({"refused_notification"}),
     ),
+    # --- voice call reports: the providers post them to a URL holding LAOYOU_VOICE_CALLBACK_TOKEN; a forged
+    # token gets 404 and changes nothing (a call of the target's is named by its provider's call id only).
+    ("POST", "/reach/voice/aliyun/{token}"): P(
+        lambda t: Aim(
+            {"token": "forged-voice-token"},
+            body=b'[{"call_id": "1^2", "status_code": "300000", "dtmf": "1"}]',
+        ),
+        public=True,
+    ),
+    ("POST", "/reach/voice/tencent/{token}"): P(
+        lambda t: Aim(
+            {"token": "forged-voice-token"}, body=b'{"voicekey_callback": {"callid": "c-1", "keypress": "1"}}'
+        ),
+        public=True,
+    ),
     # --- Open311 (open data): anyone reads the work orders' category, status, words, community and building, by
     # design; names, phones and units only with an integration key (tests/governance/test_open311.py). Filing
     # needs a key: without one it is refused with the spec's 403 and changes nothing.
@@ -383,6 +398,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/bills/wechat"): P(
         lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
     ),
+    # WeChat's way back when linking for messages: a state bound to the session that asked, refused to another.
+    ("GET", "/wechat/link/callback"): P(lambda t: Aim(query={"code": "CODE", "state": "0" * 42})),
     ("POST", "/staff/households/{household_id}/bills/qr"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
     ),

@@ -70,6 +70,12 @@ class Metrics:
             ("job", "outcome"),
             registry=registry,
         )
+        self.reach_sends = Counter(
+            "laoyou_reach_sends",
+            "notices' climb steps sent on WeChat, SMS and voice, by channel and outcome",
+            ("channel", "outcome"),
+            registry=registry,
+        )
         self.outbox_depth = Gauge(
             "laoyou_push_outbox_depth", "push deliveries waiting to be sent", registry=registry
         )

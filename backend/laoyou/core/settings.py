@@ -20,6 +20,7 @@ DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_DEFAULTS = ("cookie_secure", "persisted_only")  # off elsewhere, on in production unless set
 SMS_SENDING = ("http", "aliyun", "tencent")  # the SMS backends that reach a phone
+WECHAT_NOTICE_PARTS = ("title", "body", "time")  # what a WeChat template's keyword may show of a notice
 
 
 class Mode(StrEnum):
@@ -77,10 +78,10 @@ class Settings(FromSecretsDir):
         "",
         description="aliyun/tencent: the approved template of the staff password code, one variable: the code",
     )
-    sms_template_care_missed: str = Field(
+    sms_template_notice: str = Field(
         "",
-        description="aliyun/tencent: the approved template telling family of a missed daily check-in, one "
-        "variable: the resident's name (optional: without it that SMS is not sent)",
+        description="aliyun/tencent: the approved template of a notice that climbed to SMS (an emergency, a bill "
+        "due, an SOS answered), one variable: the notice's title (optional: without it notices skip SMS)",
     )
     sms_aliyun_access_key_id: str = Field("", description="aliyun: the AccessKey ID (a RAM user's, SMS only)")
     sms_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
@@ -90,6 +91,61 @@ class Settings(FromSecretsDir):
     sms_tencent_region: str = Field("ap-guangzhou", description="tencent: the API region")
     sms_api_url: str = Field(
         "", description="aliyun/tencent: another API address than the provider's public one"
+    )
+    # The official account (公众号) that carries notices in WeChat. Its app id and secret are the same
+    # LAOYOU_WECHAT_MP_APPID / LAOYOU_WECHAT_MP_SECRET the payment settings read (billing's registry): one account.
+    wechat_mp_appid: str = Field(
+        "", description="the official account's AppID (also used for paying in WeChat)"
+    )
+    wechat_mp_secret: str = Field("", description="that official account's AppSecret")
+    wechat_template_notice: str = Field(
+        "",
+        description="the approved template message (模板消息) notices are sent with; empty: no WeChat channel, "
+        "even when the account is set for paying",
+    )
+    wechat_template_fields: str = Field(
+        "thing1=title,thing2=body,time3=time",
+        description="that template's keywords and what each shows (title, body or time), e.g. "
+        "thing1=title,thing2=body,time3=time",
+    )
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat's API address")
+    voice_backend: str = Field(
+        "console",
+        description="voice call notifications: none, console (log the call), aliyun or tencent (their voice "
+        "APIs); production must choose none or a provider",
+    )
+    voice_template_emergency: str = Field(
+        "",
+        description="aliyun/tencent: the approved text-to-speech template of emergency notices, one variable: "
+        "the title ({title} at Alibaba, {1} at Tencent)",
+    )
+    voice_template_important: str = Field(
+        "", description="aliyun/tencent: the approved text-to-speech template of every other notice, the same"
+    )
+    voice_show_number: str = Field(
+        "",
+        description="aliyun: the bought number calls show (CalledShowNumber); empty: the public mode's pool",
+    )
+    voice_play_times: int = Field(
+        2, ge=1, le=3, description="how many times a call reads the notice (1 to 3)"
+    )
+    voice_aliyun_access_key_id: str = Field(
+        "", description="aliyun: the AccessKey ID (a RAM user's, voice only)"
+    )
+    voice_aliyun_access_key_secret: str = Field("", description="aliyun: the AccessKey secret")
+    voice_tencent_secret_id: str = Field("", description="tencent: the API SecretId (a sub-user's, VMS only)")
+    voice_tencent_secret_key: str = Field("", description="tencent: the API SecretKey")
+    voice_tencent_app_id: str = Field(
+        "", description="tencent: the voice application's VoiceSdkAppid (1400…)"
+    )
+    voice_tencent_region: str = Field("ap-guangzhou", description="tencent: the API region")
+    voice_api_url: str = Field(
+        "", description="aliyun/tencent: another voice API address than the provider's public one"
+    )
+    voice_callback_token: str = Field(
+        "",
+        description="aliyun/tencent: the secret part of the call-report URLs given to the provider "
+        "(/reach/voice/<provider>/<token>), 16 characters or more",
     )
     persisted_only: bool = Field(
         False,
@@ -151,6 +207,20 @@ class Settings(FromSecretsDir):
         "",
         description="home sensors' MQTT broker, mqtt://user:password@host:1883 (mqtts:// for TLS); empty: off",
     )
+    reach_sms_monthly_cap: int = Field(
+        2000,
+        ge=0,
+        description="SMS a community may be sent per month by notices climbing to SMS (the operator may change it per community)",
+    )
+    reach_voice_monthly_cap: int = Field(
+        300, ge=0, description="voice calls a community may be sent per month by notices climbing to a call"
+    )
+    reach_sms_daily_per_person: int = Field(
+        5, ge=0, description="SMS one person may be sent per day by notices"
+    )
+    reach_voice_daily_per_person: int = Field(
+        3, ge=0, description="voice calls one person may get per day by notices"
+    )
     ice_servers: str = Field(
         "[]",
         description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
@@ -187,9 +257,17 @@ class Settings(FromSecretsDir):
             )
         if self.mode == Mode.production and self.sms_backend == "http" and not self.sms_gateway_url:
             raise ValueError("LAOYOU_SMS_GATEWAY_URL is required in production mode")
+        # The console voice only logs the call: in production an emergency would ring no phone. Production
+        # places calls through a provider, or none at all and says so.
+        if self.mode == Mode.production and self.voice_backend == "console":
+            raise ValueError(
+                "LAOYOU_VOICE_BACKEND must be none, aliyun or tencent in production mode"
+                " (console only logs the calls)"
+            )
         if self.mode == Mode.production:
             self.turn_on_production_defaults()
         self.trusted_proxy_networks  # noqa: B018 (a malformed address is refused at start, not per request)
+        self.wechat_template_keywords  # noqa: B018 (a malformed keyword list is refused at start too)
         return self
 
     def turn_on_production_defaults(self) -> None:
@@ -215,6 +293,23 @@ class Settings(FromSecretsDir):
             ]
         except ValueError as exc:
             raise ValueError(f"LAOYOU_TRUSTED_PROXIES: {exc}") from None
+
+    def wechat_messages_configured(self) -> bool:
+        """Notices go out as WeChat template messages, and residents inside WeChat are linked to receive them."""
+        return bool(self.wechat_mp_appid and self.wechat_mp_secret and self.wechat_template_notice)
+
+    @property
+    def wechat_template_keywords(self) -> dict[str, str]:
+        """The template's keywords, each with what of the notice it shows: {"thing1": "title", ...}."""
+        keywords: dict[str, str] = {}
+        for part in self.wechat_template_fields.split(","):
+            keyword, _, source = (piece.strip() for piece in part.partition("="))
+            if not keyword or source not in WECHAT_NOTICE_PARTS:
+                raise ValueError(
+                    f"LAOYOU_WECHAT_TEMPLATE_FIELDS: {part.strip()!r} is not keyword=title, body or time"
+                )
+            keywords[keyword] = source
+        return keywords
 
     @property
     def is_demo(self) -> bool:

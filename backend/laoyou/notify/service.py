@@ -48,6 +48,8 @@ async def do_notify_people(
     link: str = "",
     urgency: str | None = None,
     topic: str | None = None,
+    event_key: str | None = None,
+    community_id: int | None = None,
 ) -> int:
     """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event."""
     ids = sorted(set(person_ids))
@@ -70,7 +72,16 @@ async def do_notify_people(
     for pid in ids:
         announce(session, accounts.notifications_channel(pid), {"kind": kind})
     await do_enqueue(
-        session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency, topic=topic
+        session,
+        person_ids=ids,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        urgency=urgency,
+        topic=topic,
+        event_key=event_key,
+        community_id=community_id,
     )
     return len(ids)
 
@@ -206,6 +217,10 @@ async def do_set_preferences(
 # --- emergency notices ---------------------------------------------------------------------------------
 
 
+def emergency_event_key(notice_id: int) -> str:
+    return f"emergency:{notice_id}"
+
+
 async def steward_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
     """Communities the actor may address as a steward (None: every community, for the admin)."""
     actor.require_login()
@@ -267,7 +282,16 @@ async def do_send_emergency(
         session.add(notice)
         await session.flush()
         await do_notify_people(
-            session, person_ids=people, kind="emergencies", title=title, body=body, link="/", urgency="high"
+            session,
+            person_ids=people,
+            kind="emergencies",
+            title=title,
+            body=body,
+            link=f"/emergencies/{notice.id}",
+            urgency="high",
+            # The steward's report of who was reached finds the notice's climbs by this key.
+            event_key=emergency_event_key(notice.id),
+            community_id=community.id,
         )
         notices.append(notice)
     await accounts.audit(

@@ -1,4 +1,4 @@
-"""The background worker: publishes scheduled briefings and sends the push outbox.
+"""The background worker: publishes scheduled briefings, sends the push outbox and the climb's other channels.
 
 Embedded (the default) it runs as a task in the app process, woken after each commit that queued pushes;
 in production `laoyou worker` runs the same loop in its own process and polls.
@@ -20,6 +20,7 @@ from laoyou.core import events
 from laoyou.core.jobs import Outage
 from laoyou.core.pubsub import PubSub
 from laoyou.notify.outbox import OUTBOX_CHANNEL
+from laoyou.notify.reach.sender import ReachSender
 from laoyou.notify.sender import PushSender, make_http_client
 from laoyou.notify.vapid import VapidSigner
 
@@ -39,6 +40,7 @@ class Worker:
         publish_due: Callable[[AsyncSession], Awaitable[int]],
         http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
+        reach: ReachSender | None = None,
         alive: Path | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -47,6 +49,8 @@ class Worker:
         self.pubsub = pubsub
         self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=http)
         self.poll_seconds = poll_seconds
+        # The climb's steps on WeChat, SMS and voice (notify.reach), sent after the push outbox.
+        self.reach = reach
         # Touched every round, also while the database is down: a health check sees the loop turning.
         self.alive = alive
         self._wake = asyncio.Event()
@@ -71,6 +75,10 @@ class Worker:
                 stats.failed,
                 stats.gone,
             )
+        if self.reach is not None:
+            reached = await self.reach.drain()
+            if reached.handled:
+                log.info("reach: %s", dict(reached.outcomes))
 
     async def _listen(self) -> None:
         outage = Outage("the push worker's wake-ups")
@@ -124,3 +132,5 @@ class Worker:
 
     async def close(self) -> None:
         await self.sender.aclose()
+        if self.reach is not None:
+            await self.reach.aclose()
