@@ -31,6 +31,7 @@ def test_settings_not_in_the_environment_are_read_from_the_secrets_directory(tmp
     monkeypatch.setenv("LAOYOU_MODE", "production")
     monkeypatch.setenv("LAOYOU_SMS_BACKEND", "http")
     monkeypatch.setenv("LAOYOU_SMS_GATEWAY_URL", "https://sms.example.cn/send")
+    monkeypatch.setenv("LAOYOU_VOICE_BACKEND", "none")
     settings = Settings()
     # Then the files give what the environment does not, without their newline, and the environment wins
     assert settings.secret_key == PRIVATE
