@@ -57,7 +57,7 @@ class PostgresCluster:
         return self
 
     def start_server(self) -> None:
-        """Start the server of an initialised cluster (again, after stop_server)."""
+        """Start the server of an initialised cluster (again, after stop_server) on the same port and data."""
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
 

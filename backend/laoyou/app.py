@@ -101,11 +101,14 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     from laoyou.web.routes import install_web
 
     install_web(app)
+    from laoyou.core.logs import RequestLog
     from laoyou.web.edge import BodyLimits, SecurityHeaders
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
     ops.add_metrics_middleware(app)
+    # Outside the metrics, so the line it logs per request times what the metrics cost too.
+    app.add_middleware(RequestLog, secret_key=settings.secret_key)
     add_compression(app)
     # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
     # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)

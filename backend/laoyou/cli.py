@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -52,8 +52,14 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
         raise typer.Exit(2) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+WORKER_ALIVE = Path(tempfile.gettempdir()) / "laoyou-worker-alive"
+
+
+def _logging(settings) -> None:  # noqa: ANN001
+    """JSON lines in production (for the log collector), human lines elsewhere."""
+    from laoyou.core.logs import configure_logging
+
+    configure_logging(settings.log_level, json=settings.is_production)
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,10 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         turn, bad_ice = [u for u in urls if u.startswith(("turn:", "turns:"))], ""
     except (ValueError, TypeError, KeyError, AttributeError):
         turn, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
+    if settings.turn_secret:  # each caller's own login
+        from laoyou.support.turn import turn_urls
+
+        turn += turn_urls(settings.turn_urls)
     lines.append(
         ConfigLine(
             "TURN",
@@ -352,7 +362,7 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         if missing:
             console.print(f"[red]Settings refused:[/red] {missing[0]} (laoyou check-config lists everything)")
             raise typer.Exit(2)
-    _logging(settings.log_level)
+    _logging(settings)
     try:
         application = create_app(settings)
     except ValueError as exc:
@@ -369,6 +379,10 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         host=host,
         port=port,
         log_level=settings.log_level,
+        # uvicorn's lines go through the handler _logging set up; the app logs one line per request itself
+        # (core/logs.py RequestLog), with its request id and duration.
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
@@ -459,7 +473,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
-    from laoyou.core.migrate import upgrade
+    from laoyou.core.migrate import upgrade_when_reachable
     from laoyou.core.pubsub import make_pubsub
     from laoyou.jobs import load_domain_jobs
     from laoyou.notify.reach.sender import make_reach_sender
@@ -467,7 +481,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     from laoyou.notify.worker import Worker
 
     settings = _settings(data_dir)
-    _logging(settings.log_level)
+    _logging(settings)
     from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 
     try:
@@ -479,7 +493,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
 
     async def run() -> None:
         engine = make_engine(settings)
-        await upgrade(engine)
+        await upgrade_when_reachable(engine)
         # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
         pubsub = make_pubsub(settings)
         job = Worker(
@@ -489,6 +503,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
             publish_due=briefings.do_publish_due,
             poll_seconds=1.0,
             reach=make_reach_sender(make_sessionmaker(engine), settings, sms=make_sms_sender(settings)),
+            alive=WORKER_ALIVE,  # docker/compose.yaml's health check reads its age
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_SECRET = "change-me-laoyou-default-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -23,7 +29,29 @@ class Mode(StrEnum):
     production = "production"
 
 
-class Settings(BaseSettings):
+class FromSecretsDir(BaseSettings):
+    """Settings that are also read from files: LAOYOU_SECRETS_DIR names a directory of files named like the
+    variables (Docker secrets), read for what the environment does not set."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets from files, so they stay out of the environment that `docker inspect` and /proc show."""
+        secrets_dir = os.environ.get("LAOYOU_SECRETS_DIR")
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise ValueError(f"LAOYOU_SECRETS_DIR: {secrets_dir} is not a directory")
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+
+class Settings(FromSecretsDir):
     model_config = SettingsConfigDict(env_prefix="LAOYOU_", extra="ignore")
 
     mode: Mode = Field(Mode.dev, description="demo, dev or production")
@@ -196,6 +224,22 @@ class Settings(BaseSettings):
     ice_servers: str = Field(
         "[]",
         description='WebRTC STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
+    )
+    # TURN with coturn's shared secret (its use-auth-secret/static-auth-secret): each caller gets a login of their
+    # own that expires, instead of one static password in LAOYOU_ICE_SERVERS for everyone.
+    turn_secret: str = Field("", description="coturn's static-auth-secret; empty: only LAOYOU_ICE_SERVERS")
+    turn_urls: str = Field(
+        "",
+        description="the TURN server's addresses for those logins, comma-separated, "
+        "e.g. turn:turn.example.cn:3478,turns:turn.example.cn:5349",
+    )
+    turn_credential_seconds: int = Field(
+        21600, ge=60, le=86400, description="how long a caller's TURN login lasts (the longest call)"
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="a directory of files named like the variables (LAOYOU_SECRET_KEY …), read for the settings "
+        "not set in the environment: Docker secrets in /run/secrets",
     )
 
     media_storage: str = Field(

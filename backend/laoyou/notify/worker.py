@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
+from laoyou.core.jobs import Outage
 from laoyou.core.pubsub import PubSub
 from laoyou.notify.outbox import OUTBOX_CHANNEL
 from laoyou.notify.reach.sender import ReachSender
@@ -39,6 +41,7 @@ class Worker:
         http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
         reach: ReachSender | None = None,
+        alive: Path | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # Briefings' scheduled publishing, passed by the app (notify sits below briefings and never imports it).
@@ -48,6 +51,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         # The climb's steps on WeChat, SMS and voice (notify.reach), sent after the push outbox.
         self.reach = reach
+        # Touched every round, also while the database is down: a health check sees the loop turning.
+        self.alive = alive
         self._wake = asyncio.Event()
 
     async def tick(self) -> None:
@@ -76,28 +81,46 @@ class Worker:
                 log.info("reach: %s", dict(reached.outcomes))
 
     async def _listen(self) -> None:
-        async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
-            async for _ in messages:
-                self._wake.set()
+        outage = Outage("the push worker's wake-ups")
+        while True:
+            try:
+                async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
+                    outage.succeeded()
+                    async for _ in messages:
+                        self._wake.set()
+            except Exception as error:
+                backoff = outage.failed(error)
+                if backoff is None:
+                    raise
+                await asyncio.sleep(backoff)  # meanwhile the worker polls
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         listener = asyncio.create_task(self._listen())
+        outage = Outage("the push worker")
         try:
             while not stop.is_set():
                 self._wake.clear()
+                wait = self.poll_seconds
                 try:
                     await self.tick()
+                    outage.succeeded()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bad round must not stop the worker
-                    log.exception("worker round failed")
+                except Exception as error:  # a bad round must not stop the worker
+                    backoff = outage.failed(error)
+                    if backoff is None:
+                        log.exception("worker round failed")
+                    else:
+                        wait = max(wait, backoff)
+                if self.alive is not None:
+                    self.alive.touch()
                 with contextlib.suppress(asyncio.TimeoutError):
                     waiter = asyncio.create_task(self._wake.wait())
                     stopper = asyncio.create_task(stop.wait())
                     try:
                         await asyncio.wait(
-                            {waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                            {waiter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                         )
                     finally:
                         waiter.cancel()
