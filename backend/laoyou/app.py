@@ -21,6 +21,7 @@ from laoyou.core.settings import Settings, get_settings
 from laoyou.graphql.persisted import PersistedOperations
 from laoyou.graphql.router import make_graphql_router
 from laoyou.graphql.schema import build_schema
+from laoyou.notify.reach.voice import voice_settings_problem
 
 log = logging.getLogger("laoyou")
 
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     app.state.sessionmaker = sessionmaker
     app.state.pubsub = make_pubsub(settings)
     app.state.sms = make_sms_sender(settings)
+    # The worker places the calls, but every process refuses a voice provider it could not use, at start.
+    if problem := voice_settings_problem(settings):
+        raise ValueError(problem)
     app.state.schema = schema
     app.state.persisted = persisted
     app.state.ready = False
