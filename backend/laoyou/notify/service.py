@@ -48,8 +48,12 @@ async def do_notify_people(
     link: str = "",
     urgency: str | None = None,
     topic: str | None = None,
+    communities: list[int] | None = None,
 ) -> int:
-    """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event."""
+    """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event.
+
+    `communities`: the people are these communities' audience (community_audience), so their live counts hear
+    of it through one event per community rather than one per person."""
     ids = sorted(set(person_ids))
     if not ids:
         return 0
@@ -67,8 +71,12 @@ async def do_notify_people(
     ]
     for start in range(0, len(rows), 1000):
         await session.exec(insert(Notification), params=rows[start : start + 1000])  # type: ignore[call-overload]
-    for pid in ids:
-        announce(session, accounts.notifications_channel(pid), {"kind": kind})
+    if communities is not None:
+        channels = [accounts.community_notices_channel(c) for c in sorted(set(communities))]
+    else:
+        channels = [accounts.notifications_channel(pid) for pid in ids]
+    for channel in channels:
+        announce(session, channel, {"kind": kind})
     await do_enqueue(
         session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency, topic=topic
     )
@@ -267,7 +275,14 @@ async def do_send_emergency(
         session.add(notice)
         await session.flush()
         await do_notify_people(
-            session, person_ids=people, kind="emergencies", title=title, body=body, link="/", urgency="high"
+            session,
+            person_ids=people,
+            kind="emergencies",
+            title=title,
+            body=body,
+            link="/",
+            urgency="high",
+            communities=[community.id],
         )
         notices.append(notice)
     await accounts.audit(
