@@ -235,8 +235,7 @@ def laoyou_client(ws_url: str, tokens: list[str]):  # noqa: ANN201
             subprotocols=["graphql-transport-ws"],
             max_queue=None,
             ping_interval=None,
-            open_timeout=PATIENCE,
-            # (offered, as browsers do; the server declines it)
+            open_timeout=PATIENCE,  # per-message deflate is offered, as browsers do; `laoyou serve` declines it
         )
         crowd.sockets.append(ws)
         await ws.send(
