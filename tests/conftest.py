@@ -87,6 +87,7 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
             sms_backend="http",
             sms_gateway_url="http://127.0.0.1:9/sms",
             sms_gateway_token="test-token",
+            voice_backend="none",  # production places calls through a provider or none; the console is refused
             # these tests send raw documents over http://testserver; tests/test_production.py checks the defaults
             persisted_only=False,
             cookie_secure=False,

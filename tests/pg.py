@@ -53,9 +53,17 @@ class PostgresCluster:
         self._run(
             "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
         )
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        """Start the server of an initialised cluster (again, after stop_server) on the same port and data."""
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server, keeping the cluster's data: as a database restart begins, every session is cut."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def create_database(self, name: str) -> str:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)

@@ -113,6 +113,7 @@ READY = {
     "LAOYOU_SMS_BACKEND": "http",
     "LAOYOU_SMS_GATEWAY_URL": "https://sms.example.cn/send",
     "LAOYOU_SMS_GATEWAY_TOKEN": "token",
+    "LAOYOU_VOICE_BACKEND": "none",
     "LAOYOU_ICE_SERVERS": '[{"urls": "turn:turn.example.cn:3478", "username": "u", "credential": "p"}]',
 }
 

@@ -24,6 +24,9 @@ LAYERS: dict[str, int] = {
     # The push outbox: accounts queues a person's notification to their phones in its own transaction.
     "notify.models": 3,
     "notify.outbox": 3,
+    # Its climb to other channels is planned in the same transaction (notify.reach.plan, below accounts).
+    "notify.reach.models": 3,
+    "notify.reach.plan": 3,
     "accounts": 4,
     "notify": 5,
     "media": 5,

@@ -59,6 +59,11 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
                 "this database holds the demo's people, whose staff password is public: production "
                 "mode refuses it; use a new database (LAOYOU_DATABASE_URL or LAOYOU_DATA_DIR)"
             )
+        try:
+            await app.state.storage.start()  # the bucket is checked now, not at the first upload
+        except BaseException:
+            await engine.dispose()
+            raise
         for name in settings.turned_off_in_production:
             log.warning("%s=false: a safe default of production mode is turned off", name)
         worker_task = _start_worker(app, settings)
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         app.state.ready = False
         gc_pacing.stop()
         await _stop_worker(app, worker_task)
+        await app.state.storage.close()
         if hasattr(app.state.pubsub, "close"):
             await app.state.pubsub.close()
         await app.state.sms.aclose()
@@ -95,11 +101,14 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     from laoyou.web.routes import install_web
 
     install_web(app)
+    from laoyou.core.logs import RequestLog
     from laoyou.web.edge import BodyLimits, SecurityHeaders
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
     ops.add_metrics_middleware(app)
+    # Outside the metrics, so the line it logs per request times what the metrics cost too.
+    app.add_middleware(RequestLog, secret_key=settings.secret_key)
     add_compression(app)
     # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
     # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
@@ -205,6 +214,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
 
     from laoyou.briefings import service as briefings
     from laoyou.care.sensors import listener as sensor_listener
+    from laoyou.notify.reach.sender import make_reach_sender
     from laoyou.notify.worker import Worker
 
     # Its own engine (a small pool): the worker only ever sees committed rows, and its statements never mix
@@ -215,6 +225,9 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
         pubsub=app.state.pubsub,
         signer=app.state.vapid,
         publish_due=briefings.do_publish_due,
+        reach=make_reach_sender(
+            make_sessionmaker(app.state.worker_engine), settings, sms=app.state.sms, metrics=app.state.metrics
+        ),
     )
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -52,8 +52,14 @@ def _settings(data_dir: Path | None = None, **overrides: str):  # noqa: ANN202
         raise typer.Exit(2) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+WORKER_ALIVE = Path(tempfile.gettempdir()) / "laoyou-worker-alive"
+
+
+def _logging(settings) -> None:  # noqa: ANN001
+    """JSON lines in production (for the log collector), human lines elsewhere."""
+    from laoyou.core.logs import configure_logging
+
+    configure_logging(settings.log_level, json=settings.is_production)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,16 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         ),
         ConfigLine("database", _without_password(settings.effective_database_url)),
         ConfigLine("data directory", str(settings.data_dir.resolve())),
+        ConfigLine(
+            "media",
+            f"s3: bucket {settings.s3_bucket} at {settings.s3_endpoint_url or 'AWS S3'}"
+            if settings.media_storage == "s3"
+            else f"local: {(settings.data_dir / 'media').resolve()}",
+            need(
+                bool(settings.missing_for_s3(production=True)),
+                f"LAOYOU_MEDIA_STORAGE=s3 needs {', '.join(settings.missing_for_s3(production=True))}",
+            ),
+        ),
     ]
     lines.append(
         ConfigLine(
@@ -216,6 +232,10 @@ def _config_report(settings, production: bool) -> list[ConfigLine]:  # noqa: ANN
         turn, bad_ice = [u for u in urls if u.startswith(("turn:", "turns:"))], ""
     except (ValueError, TypeError, KeyError, AttributeError):
         turn, bad_ice = [], "LAOYOU_ICE_SERVERS is not a JSON list of {urls, username, credential}"
+    if settings.turn_secret:  # each caller's own login
+        from laoyou.support.turn import turn_urls
+
+        turn += turn_urls(settings.turn_urls)
     lines.append(
         ConfigLine(
             "TURN",
@@ -342,7 +362,7 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         if missing:
             console.print(f"[red]Settings refused:[/red] {missing[0]} (laoyou check-config lists everything)")
             raise typer.Exit(2)
-    _logging(settings.log_level)
+    _logging(settings)
     try:
         application = create_app(settings)
     except ValueError as exc:
@@ -359,6 +379,10 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         host=host,
         port=port,
         log_level=settings.log_level,
+        # uvicorn's lines go through the handler _logging set up; the app logs one line per request itself
+        # (core/logs.py RequestLog), with its request id and duration.
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
         # Thousands of idle phones hold a WebSocket each: per-message deflate kept a compressor and a
         # decompressor per socket (about 60 KB of the server's memory, bench/live.py) for messages of a few bytes.
@@ -447,18 +471,20 @@ def worker(data_dir: DataDirOpt = None) -> None:
     """Send push notifications and run scheduled jobs (set LAOYOU_WORKER=external on the app processes)."""
     import signal
 
+    from laoyou.accounts.sms import make_sms_sender
     from laoyou.briefings import service as briefings
     from laoyou.care.sensors import listener as sensor_listener
     from laoyou.core.db import make_engine, make_sessionmaker
     from laoyou.core.jobs import run_periodic
-    from laoyou.core.migrate import upgrade
+    from laoyou.core.migrate import upgrade_when_reachable
     from laoyou.core.pubsub import make_pubsub
     from laoyou.jobs import load_domain_jobs
+    from laoyou.notify.reach.sender import make_reach_sender
     from laoyou.notify.vapid import signer_for
     from laoyou.notify.worker import Worker
 
     settings = _settings(data_dir)
-    _logging(settings.log_level)
+    _logging(settings)
     from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 
     try:
@@ -470,7 +496,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
 
     async def run() -> None:
         engine = make_engine(settings)
-        await upgrade(engine)
+        await upgrade_when_reachable(engine)
         # With LAOYOU_PUBSUB=postgres the app's commits wake the worker at once; it also polls every second.
         pubsub = make_pubsub(settings)
         job = Worker(
@@ -479,6 +505,8 @@ def worker(data_dir: DataDirOpt = None) -> None:
             signer=signer_for(settings),
             publish_due=briefings.do_publish_due,
             poll_seconds=1.0,
+            reach=make_reach_sender(make_sessionmaker(engine), settings, sms=make_sms_sender(settings)),
+            alive=WORKER_ALIVE,  # docker/compose.yaml's health check reads its age
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -781,6 +809,61 @@ def open311_key_revoke(
 
     _run_open311(_settings(data_dir), lambda session: open311.do_revoke_key(session, key_id=key_id))
     typer.echo(f"key {key_id} revoked")
+
+
+media_app = typer.Typer(help="Media files: residents' photos, voice notes and videos.")
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("migrate")
+def media_migrate(
+    to: Annotated[str, typer.Option("--to", help="s3: the bucket of the LAOYOU_S3_* settings.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Copy the media files of the data directory into the bucket. Run again after a stop: what is there at
+    the same size is skipped. The local files are kept; then set LAOYOU_MEDIA_STORAGE=s3 and restart."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from laoyou.media.s3 import BucketUnavailable, S3Storage
+    from laoyou.media.storage import copy_missing, local_storage
+
+    if to != "s3":
+        console.print("[red]--to takes s3.[/red]")
+        raise typer.Exit(2)
+    settings = _settings(data_dir)
+    if not settings.s3_bucket:
+        console.print("[red]Set LAOYOU_S3_BUCKET (and its endpoint and keys) first.[/red]")
+        raise typer.Exit(2)
+    source = local_storage(settings)
+    total = len(source.keys()) if source.root.is_dir() else 0
+
+    async def run():  # noqa: ANN202
+        async with S3Storage(settings) as bucket:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"Copying to {settings.s3_bucket}", total=total)
+                return await copy_missing(source, bucket, on_file=lambda key, copied: progress.advance(task))
+
+    try:
+        done = asyncio.run(run())
+    except BucketUnavailable as exc:
+        console.print(f"[red]Cannot use the bucket:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except (ClientError, BotoCoreError) as exc:
+        console.print(f"[red]Stopped:[/red] {exc}. Run the same command again to go on from here.")
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"copied {done.copied} files ({done.bytes_copied / 1024 / 1024:.1f} MB), "
+        f"skipped {done.skipped} already in the bucket"
+    )
+    if total:
+        typer.echo(
+            "the local files are kept: set LAOYOU_MEDIA_STORAGE=s3 and restart Laoyou to use the bucket"
+        )
 
 
 if __name__ == "__main__":

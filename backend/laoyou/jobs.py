@@ -10,5 +10,6 @@ def load_domain_jobs() -> None:
     import laoyou.care.sensors.jobs  # noqa: F401
     import laoyou.media.jobs  # noqa: F401
     import laoyou.models  # noqa: F401  (every table: media's cleanup keeps a file any table refers to)
+    import laoyou.notify.reach.jobs  # noqa: F401
     import laoyou.support.jobs  # noqa: F401
     import laoyou.tickets.jobs  # noqa: F401

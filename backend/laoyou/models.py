@@ -50,6 +50,14 @@ from laoyou.governance.open311.models import Open311Key  # noqa: F401,E402
 from laoyou.governance.votes.models import Ballot, Vote, VoteProxy  # noqa: F401,E402
 from laoyou.media.models import MediaFile  # noqa: F401,E402
 from laoyou.notify.models import EmergencyNotice, PushOutbox, PushPreference, PushSubscription  # noqa: F401,E402
+from laoyou.notify.reach.models import (  # noqa: F401,E402
+    Reach,
+    ReachCap,
+    ReachChoice,
+    ReachSend,
+    ReachUsage,
+    WechatLink,
+)
 from laoyou.support.models import (  # noqa: F401,E402
     AgentStatus,
     Call,

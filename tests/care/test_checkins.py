@@ -12,10 +12,10 @@ from sqlmodel import select
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.models import Notification, Person
-from laoyou.accounts.sms import ConsoleSmsSender
 from laoyou.care.checkins import service as checkins
 from laoyou.care.checkins.models import CheckinDay, CheckinPlan, DayState, How, Outcome
 from laoyou.core.time import day_start, local_date, utcnow
+from laoyou.notify.reach.models import Reach
 from laoyou.support.models import SosAlert
 
 from ..conftest import FAMILY_OF_XIUSHAN, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, login_demo
@@ -64,30 +64,31 @@ async def planned(gql, db) -> tuple[CheckinPlan, date]:  # noqa: ANN001
 async def test_a_missed_check_in_walks_the_chain_once(gql, db):
     # Given the resident's check-in by 10:00 and a family member following her home
     plan, day = await planned(gql, db)
-    sms = ConsoleSmsSender()
     family = await person(db, FAMILY_OF_XIUSHAN)
     # When 10:00 passes without a tap (the job runs twice: two workers)
-    first = await checkins.run_checkin_jobs(db, now=at(day, 10, 1), sms=sms)
-    again = await checkins.run_checkin_jobs(db, now=at(day, 10, 2), sms=sms)
+    first = await checkins.run_checkin_jobs(db, now=at(day, 10, 1))
+    again = await checkins.run_checkin_jobs(db, now=at(day, 10, 2))
     # Then she alone is reminded, once
     assert (first.missed, again.missed) == (1, 0)
     assert await notified(db, RESIDENT_XIUSHAN, "care_checkin") == 1
     assert await notified(db, FAMILY_OF_XIUSHAN, "care_family") == 0
     # When an hour has passed
-    first = await checkins.run_checkin_jobs(db, now=at(day, 11, 2), sms=sms)
-    again = await checkins.run_checkin_jobs(db, now=at(day, 11, 3), sms=sms)
-    # Then family are told by push and SMS, once
+    first = await checkins.run_checkin_jobs(db, now=at(day, 11, 2))
+    again = await checkins.run_checkin_jobs(db, now=at(day, 11, 3))
+    # Then family are told, once, by a notice that climbs to SMS and a call until they open it
     assert (first.family_told, again.family_told) == (1, 0)
     assert await notified(db, FAMILY_OF_XIUSHAN, "care_family") == 1
-    assert [m.phone for m in sms.sent] == [family.phone]
+    [told] = (
+        await db.exec(select(Reach).where(Reach.person_id == family.id, Reach.kind == "care_family"))
+    ).all()
+    assert told.priority == "emergency" and "sms" in told.ladder.split(",")
     assert await notified(db, STEWARD_XIUSHAN, "care_page") == 0
     # When two hours have passed with nobody confirming
-    first = await checkins.run_checkin_jobs(db, now=at(day, 12, 2), sms=sms)
-    again = await checkins.run_checkin_jobs(db, now=at(day, 12, 30), sms=sms)
+    first = await checkins.run_checkin_jobs(db, now=at(day, 12, 2))
+    again = await checkins.run_checkin_jobs(db, now=at(day, 12, 30))
     # Then the steward on duty is paged, once, and the board shows it missed
     assert (first.paged, again.paged) == (1, 0)
     assert await notified(db, STEWARD_XIUSHAN, "care_page") == 1
-    assert len(sms.sent) == 1
     steward = await actor_of(db, STEWARD_XIUSHAN)
     [line] = [
         line
@@ -111,9 +112,9 @@ async def test_a_missed_check_in_walks_the_chain_once(gql, db):
     )
     assert (done.state, done.outcome, done.how) == ("resolved", "all_well", "steward")
     # Then nothing more happens that day, however often the job runs
-    later = await checkins.run_checkin_jobs(db, now=at(day, 18), sms=sms)
+    later = await checkins.run_checkin_jobs(db, now=at(day, 18))
     assert (later.missed, later.family_told, later.paged) == (0, 0, 0)
-    assert len(sms.sent) == 1
+    assert len((await db.exec(select(Reach).where(Reach.kind == "care_family"))).all()) == 1
 
 
 async def test_not_reachable_raises_an_sos(gql, db):
@@ -203,12 +204,11 @@ async def test_a_family_member_may_confirm_she_is_fine(gql, db):
 async def test_the_morning_reminder_comes_once_in_the_hour_before_her_window(gql, db):
     # Given her check-in by 10:00
     plan, day = await planned(gql, db)
-    sms = ConsoleSmsSender()
     # When the job runs before 09:00: nothing yet
-    assert (await checkins.run_checkin_jobs(db, now=at(day, 8, 59), sms=sms)).reminded == 0
+    assert (await checkins.run_checkin_jobs(db, now=at(day, 8, 59))).reminded == 0
     # At 09:00 and again at 09:30 (two runners, or two rounds): one morning push, linking to her 我很好
-    first = await checkins.run_checkin_jobs(db, now=at(day, 9, 0), sms=sms)
-    again = await checkins.run_checkin_jobs(db, now=at(day, 9, 30), sms=sms)
+    first = await checkins.run_checkin_jobs(db, now=at(day, 9, 0))
+    again = await checkins.run_checkin_jobs(db, now=at(day, 9, 30))
     assert (first.reminded, again.reminded) == (1, 0)
     assert await notified(db, RESIDENT_XIUSHAN, "care_checkin") == 1
     reminder = (
@@ -224,6 +224,6 @@ async def test_the_morning_reminder_comes_once_in_the_hour_before_her_window(gql
     await checkins.do_check_in(
         db, actor=await actor_of(db, RESIDENT_XIUSHAN), how=How.button, now=at(nxt, 8, 30)
     )
-    assert (await checkins.run_checkin_jobs(db, now=at(nxt, 9, 15), sms=sms)).reminded == 0
+    assert (await checkins.run_checkin_jobs(db, now=at(nxt, 9, 15))).reminded == 0
     nxt2 = day + timedelta(days=2)
-    assert (await checkins.run_checkin_jobs(db, now=at(nxt2, 9, 15), sms=sms)).reminded == 1
+    assert (await checkins.run_checkin_jobs(db, now=at(nxt2, 9, 15))).reminded == 1

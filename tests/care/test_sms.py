@@ -1,5 +1,5 @@
-"""The family's SMS of a missed check-in: a provider without its (optional) template refuses it before any
-request, so logins keep working and the care job logs the refusal."""
+"""A notice that climbed to SMS (notify.reach): a provider without its (optional) template refuses it before any
+request, so logins keep working and the notice climbs on to a call."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ async def test_no_template_no_request(tmp_path):
             access_key_id="id",
             access_key_secret="secret",
             sign="老友管家",
-            templates={SmsKind.login_code: "SMS_1", SmsKind.password_code: "SMS_2", SmsKind.care_missed: ""},
+            templates={SmsKind.login_code: "SMS_1", SmsKind.password_code: "SMS_2", SmsKind.notice: ""},
             client=client,
         )
-        with pytest.raises(SmsError, match="LAOYOU_SMS_TEMPLATE_CARE_MISSED"):
-            await sender.send("+8613800000003", SmsMessage(SmsKind.care_missed, {"name": "王阿姨"}))
+        with pytest.raises(SmsError, match="LAOYOU_SMS_TEMPLATE_NOTICE"):
+            await sender.send("+8613800000003", SmsMessage(SmsKind.notice, {"title": "3号楼今晚停水"}))
 
 
-def test_the_care_template_is_optional(tmp_path):
+def test_the_notice_template_is_optional(tmp_path):
     settings = make_settings(
         tmp_path,
         f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}",
@@ -38,5 +38,5 @@ def test_the_care_template_is_optional(tmp_path):
         sms_template_password_code="SMS_2",
     )
     assert sms_settings_problem(settings) == ""
-    wrong = settings.model_copy(update={"sms_template_care_missed": "care"})
-    assert "LAOYOU_SMS_TEMPLATE_CARE_MISSED" in sms_settings_problem(wrong)
+    wrong = settings.model_copy(update={"sms_template_notice": "notice"})
+    assert "LAOYOU_SMS_TEMPLATE_NOTICE" in sms_settings_problem(wrong)

@@ -101,3 +101,33 @@ async def test_scale_zero_turns_jobs_off(app, monkeypatch):
 def test_work_orders_register_their_job():
     load_domain_jobs()
     assert jobs.JOBS["work_orders"].every_seconds == 300
+
+
+def test_an_unreachable_database_is_one_line_with_growing_pauses_and_one_when_it_is_back(caplog, monkeypatch):
+    # Given two loops of one process, and the database gone
+    monkeypatch.setattr(jobs.Outage, "down", False)
+    worker, periodic = jobs.Outage("the push worker"), jobs.Outage("the periodic jobs")
+    refused = ConnectionRefusedError(111, "Connection refused")
+    shutting_down = RuntimeError("the database system is shutting down")
+    shutting_down.sqlstate = "57P03"  # as asyncpg's CannotConnectNowError carries it
+    wrapped = RuntimeError("(asyncpg.Error) the database system is shutting down\n[SQL: SELECT 1]")
+    wrapped.__cause__ = shutting_down
+    with caplog.at_level("WARNING", logger="laoyou.jobs"):
+        # When both fail round after round
+        pauses = [worker.failed(refused) for _ in range(6)]
+        assert periodic.failed(wrapped) == 1.0
+        # Then the waits grow up to a bound, and one line says the database is unreachable
+        assert pauses == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+        assert [r.getMessage() for r in caplog.records] == [
+            "database unreachable (ConnectionRefusedError: [Errno 111] Connection refused), noticed by the push"
+            " worker; trying again with growing pauses"
+        ]
+        # and when it is back, one line says so, and the next outage starts from the first pause again
+        worker.succeeded()
+        periodic.succeeded()
+        assert caplog.records[-1].getMessage() == "database reachable again (the push worker)"
+        assert len(caplog.records) == 2
+        assert worker.failed(refused) == 1.0
+    # Any other failure is not an outage: the caller reports it as its own
+    assert worker.failed(ValueError("a bug")) is None
+    assert not jobs.unreachable(ValueError("a bug"))

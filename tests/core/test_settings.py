@@ -59,7 +59,13 @@ def test_production_with_a_short_secret_is_refused():
 
 
 def test_production_with_a_private_secret_is_accepted():
-    settings = Settings(mode="production", secret_key=PRIVATE, sms_backend="http", sms_gateway_url=GATEWAY)
+    settings = Settings(
+        mode="production",
+        secret_key=PRIVATE,
+        sms_backend="http",
+        sms_gateway_url=GATEWAY,
+        voice_backend="none",
+    )
     assert settings.is_production and not settings.is_demo
 
 
@@ -74,7 +80,8 @@ def test_production_refuses_the_console_sms_sender_and_a_gateway_without_address
 @pytest.mark.parametrize("backend", ["aliyun", "tencent"])
 def test_production_accepts_a_cloud_sms_provider(backend):
     # (what each provider needs is checked where the sender is made: accounts.sms.sms_settings_problem)
-    assert Settings(mode="production", secret_key=PRIVATE, sms_backend=backend).sms_backend == backend
+    settings = Settings(mode="production", secret_key=PRIVATE, sms_backend=backend, voice_backend="none")
+    assert settings.sms_backend == backend
 
 
 @pytest.mark.parametrize("mode", ["demo", "dev"])
@@ -87,6 +94,7 @@ def test_laoyou_variables_are_read(monkeypatch, tmp_path):
     monkeypatch.setenv("LAOYOU_SECRET_KEY", PRIVATE)
     monkeypatch.setenv("LAOYOU_SMS_BACKEND", "http")
     monkeypatch.setenv("LAOYOU_SMS_GATEWAY_URL", GATEWAY)
+    monkeypatch.setenv("LAOYOU_VOICE_BACKEND", "none")
     monkeypatch.setenv("LAOYOU_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LAOYOU_DATABASE_URL", "postgresql+asyncpg://laoyou@db/laoyou")
     monkeypatch.setenv("LAOYOU_MAX_PAGE_SIZE", "50")

@@ -300,6 +300,11 @@ async def prepare_target(
     t.ids["camera_id"] = (await ok(steward_client, camera, {"c": t.community_id}, "addCommunityCamera"))[
         "camera"
     ]["id"]
+    emergency = """mutation ($c: [ID!]!) { sendEmergencyNotice(communityIds: $c, kind: WATER_CUT, title: "停水") {
+        ... on EmergencyNoticeSent { notices { id } } ... on Error { code message } } }"""
+    t.ids["emergency_id"] = (
+        await ok(steward_client, emergency, {"c": [t.community_id]}, "sendEmergencyNotice")
+    )["notices"][0]["id"]
     call = """mutation ($h: ID!) { startCall(video: false, householdId: $h, toSteward: true) {
         ... on CallUpdated { call { id } } ... on Error { code message } } }"""
     t.ids["call_id"] = (await ok(resident_client, call, {"h": t.household_id}, "startCall"))["call"]["id"]
@@ -605,6 +610,11 @@ QUERIES: dict[str, Entry] = {
     "communityCameras": E(lambda t: {"communityId": t.community_id}),
     "pushSettings": E(),
     "emergencyNotices": E(lambda t: {"first": 20}),
+    "emergencyNotice": E(lambda t: {"id": t.emergency_id}),
+    "emergencyReach": E(lambda t: {"noticeId": t.emergency_id}),
+    "reachChoice": E(),
+    # A staff attacker sees the costs of their own communities; never the target's.
+    "reachCosts": E(lambda t: [{}, {"month": t.month}]),
     "supportConversation": E(lambda t: {"id": t.conversation_id}),
     "mySupportConversation": E(lambda t: [{}, {"householdId": t.household_id}]),
     "supportConversations": E(lambda t: [{"first": 50, "mine": False}, {"first": 50, "mine": True}]),
@@ -894,6 +904,16 @@ MUTATIONS: dict[str, Entry] = {
     "sendEmergencyNotice": E(
         lambda t: {"communityIds": [t.community_id], "kind": "WATER_CUT", "title": "伪造停水", "body": "伪造"}
     ),
+    # The attacker's own choice: their own row only.
+    "setReachChoice": E(
+        lambda t: {"channels": ["SMS"], "callMe": False, "quietStart": "22:00", "quietEnd": "07:00"},
+        own_tables=frozenset({"reach_choice"}),
+    ),
+    # No login: a link's token is the proof, and a forged one opens nothing.
+    "openNotice": E(lambda t: [{"opened": "forged-token.sms"}, {"opened": f"{t.emergency_id}.push"}]),
+    "markNoticeSeen": E(lambda t: {"noticeId": t.emergency_id}),
+    "callUnreached": E(lambda t: {"noticeId": t.emergency_id}),
+    "setReachCap": E(lambda t: {"communityId": t.community_id, "channel": "SMS", "monthly": 1}),
     "sendChatMessage": E(
         lambda t: [
             {"clientId": uid(), "body": "你好", "householdId": t.household_id},

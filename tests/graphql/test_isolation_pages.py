@@ -328,6 +328,21 @@ ROUTES: dict[tuple[str, str], Page] = {
         stranger=None,
         own_tables=frozenset({"refused_notification"}),
     ),
+    # --- voice call reports: the providers post them to a URL holding LAOYOU_VOICE_CALLBACK_TOKEN; a forged
+    # token gets 404 and changes nothing (a call of the target's is named by its provider's call id only).
+    ("POST", "/reach/voice/aliyun/{token}"): P(
+        lambda t: Aim(
+            {"token": "forged-voice-token"},
+            body=b'[{"call_id": "1^2", "status_code": "300000", "dtmf": "1"}]',
+        ),
+        public=True,
+    ),
+    ("POST", "/reach/voice/tencent/{token}"): P(
+        lambda t: Aim(
+            {"token": "forged-voice-token"}, body=b'{"voicekey_callback": {"callid": "c-1", "keypress": "1"}}'
+        ),
+        public=True,
+    ),
     # --- Open311 (open data): anyone reads the work orders' category, status, words, community and building, by
     # design; names, phones and units only with an integration key (tests/governance/test_open311.py). Filing
     # needs a key: without one it is refused with the spec's 403 and changes nothing.
@@ -383,6 +398,8 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/bills/wechat"): P(
         lambda t: Aim(query={"code": "CODE", "state": "0" * 42, "next": "/bills"}), stranger=400
     ),
+    # WeChat's way back when linking for messages: a state bound to the session that asked, refused to another.
+    ("GET", "/wechat/link/callback"): P(lambda t: Aim(query={"code": "CODE", "state": "0" * 42})),
     ("POST", "/staff/households/{household_id}/bills/qr"): P(
         lambda t: Aim({"household_id": t.household_id}, form={"bill_ids": t.bill_id, "key": uid()})
     ),
@@ -621,6 +638,12 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/settings/notifications"): P(
         lambda t: Aim(form={"kind_chat": "on"}), stranger=303, own_tables=frozenset({"push_preference"})
     ),
+    # The attacker's own choice of how to be reached: their own row only.
+    ("POST", "/settings/notifications/reach"): P(
+        lambda t: Aim(form={"channel_sms": "on", "quiet": "off"}),
+        stranger=303,
+        own_tables=frozenset({"reach_choice"}),
+    ),
     # --- estates
     ("GET", "/staff/estates"): P(),
     ("GET", "/staff/estates/import-template.xlsx"): P(),
@@ -770,6 +793,14 @@ ROUTES: dict[tuple[str, str], Page] = {
         lambda t: Aim(
             form={"community_ids": [t.community_id], "kind": "water_cut", "title": "伪造停水", "body": "伪造"}
         )
+    ),
+    ("GET", "/staff/emergency/{notice_id}/reach"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    ("POST", "/staff/emergency/{notice_id}/reach"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    ("GET", "/emergencies/{notice_id}"): P(lambda t: Aim({"notice_id": t.emergency_id})),
+    # Staff see the costs of their own communities (a resident gets 404); only the admin sets a cap.
+    ("GET", "/staff/reach/costs"): P(stranger=None),
+    ("POST", "/staff/reach/costs"): P(
+        lambda t: Aim(form={"community_id": t.community_id, "channel": "sms", "monthly": "1"})
     ),
     # --- the shell, logins, home, family, settings
     ("GET", "/manifest.webmanifest"): P(public=True),

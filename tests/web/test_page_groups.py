@@ -36,6 +36,7 @@ COMMITTERS = {
     "core/jobs.py",  # the job runner
     "notify/worker.py",  # the push worker is a job runner of its own
     "notify/sender.py",  # it records each delivery attempt, whatever happens to the next
+    "notify/reach/sender.py",  # the same for the climb's WeChat, SMS and voice steps
     "web/sandbox_cashier.py",  # it stands in for the gateway, another system: one unit of work per notification
     "care/sensors/listener.py",  # an MQTT message: no page, no GraphQL, each message is its own unit of work
     "migrations/env.py",

@@ -55,11 +55,11 @@ def _(message: str) -> str:
 class SmsKind(StrEnum):
     login_code = "login_code"
     password_code = "password_code"
-    care_missed = "care_missed"  # family: she has not checked in today
+    notice = "notice"  # a notice that climbed to SMS because it was not opened elsewhere (notify.reach)
 
 
 # Kinds a provider may lack a template for: sending one then fails and is logged, logins keep working.
-OPTIONAL_KINDS = frozenset({SmsKind.care_missed})
+OPTIONAL_KINDS = frozenset({SmsKind.notice})
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,9 @@ WORDINGS: dict[SmsKind, Wording] = {
         ),
         ("code",),
     ),
-    SmsKind.care_missed: Wording(
-        _(
-            "[%(sign)s] %(name)s has not checked in today and has not answered. Please call her, or open "
-            "Laoyou to see who is handling it."
-        ),
-        ("name",),
+    SmsKind.notice: Wording(
+        _("[%(sign)s] %(title)s Please open Laoyou to read it."),
+        ("title",),
     ),
 }
 

@@ -421,3 +421,14 @@ async def session_scope(
         except BaseException:
             await events.rollback(session)
             raise
+
+
+def insert_ignoring(session: AsyncSession, table: Any, unique: list[str]):  # noqa: ANN202
+    """INSERT … ON CONFLICT (unique) DO NOTHING, on PostgreSQL and SQLite."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=unique)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)

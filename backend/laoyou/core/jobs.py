@@ -20,16 +20,76 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
+from laoyou.core.db import DATABASE_UNREACHABLE
 from laoyou.core.metrics import Metrics
 from laoyou.core.pubsub import PubSub
 
 log = logging.getLogger("laoyou.jobs")
 SelectT = TypeVar("SelectT", bound=Select)
+
+
+def unreachable(error: BaseException) -> bool:
+    """The database cannot be reached: refused, reset, lost mid-statement, a host name that does not resolve
+    (OSError), or a server that refuses sessions while it starts or shuts down (SQLSTATE class 08 "connection
+    exception" and 57 "operator intervention"), as the driver's error or anything it caused."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, (*DATABASE_UNREACHABLE, OSError)):
+            return True
+        if str(getattr(seen, "sqlstate", "") or "")[:2] in ("08", "57"):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    """What went wrong, without the statement SQLAlchemy appends to it."""
+    return (str(error).splitlines() or [""])[0][:200]
+
+
+class Outage:
+    """The database being down, as this process's loops see it: the first loop that cannot reach it says so
+    in one line and the first that gets through again says that; a loop in between waits longer each time
+    (1, 2, 4 … up to 15 s) instead of logging a traceback a round."""
+
+    down = False  # for the whole process: one line per outage, whichever loop notices
+
+    def __init__(self, what: str, *, first: float = 1.0, longest: float = 15.0) -> None:
+        self.what = what
+        self.first = first
+        self.longest = longest
+        self.delay = 0.0
+
+    def failed(self, error: BaseException) -> float | None:
+        """How long to wait before trying again when `error` says the database cannot be reached; None for
+        any other failure, which the caller reports as its own."""
+        if not unreachable(error):
+            return None
+        if not Outage.down:
+            Outage.down = True
+            log.warning(
+                "database unreachable (%s: %s), noticed by %s; trying again with growing pauses",
+                type(error).__name__,
+                _first_line(getattr(error, "orig", None) or error),
+                self.what,
+            )
+        self.delay = min(self.longest, max(self.first, self.delay * 2))
+        return self.delay
+
+    def succeeded(self) -> None:
+        if self.delay:
+            self.delay = 0.0
+            if Outage.down:
+                Outage.down = False
+                log.warning("database reachable again (%s)", self.what)
 
 
 @dataclass(frozen=True)
@@ -104,8 +164,10 @@ async def run_periodic(
     if scale <= 0:
         return
     next_at = {name: time.monotonic() + job.every_seconds * scale for name, job in JOBS.items()}
+    outage = Outage("the periodic jobs")
     while not stop.is_set():
         now = time.monotonic()
+        backoff = None
         for name, job in list(JOBS.items()):
             if next_at.get(name, now) <= now:
                 next_at[name] = now + job.every_seconds * scale
@@ -113,14 +175,21 @@ async def run_periodic(
                     report = await run_once(job, sessionmaker, pubsub)
                     log.debug("job %s: %s", name, report)
                     outcome = "ok"
+                    outage.succeeded()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("job %s failed; it runs again next time", name)
+                except Exception as error:  # noqa: BLE001  (reported here; the job runs again next time)
                     outcome = "failed"
+                    backoff = outage.failed(error)
+                    if backoff is None:
+                        log.exception("job %s failed; it runs again next time", name)
                 if metrics is not None:
                     metrics.jobs.labels(name, outcome).inc()
+                if backoff is not None:  # the other due jobs would fail the same way: they wait too
+                    break
         wait = max(0.05, min(next_at.values(), default=now + 60) - time.monotonic())
+        if backoff is not None:
+            wait = max(wait, backoff)
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
         except TimeoutError:

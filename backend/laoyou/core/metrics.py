@@ -13,6 +13,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from laoyou.core import logs
+
 # The request being measured, for the GraphQL layer below to name its operation; a dict, so what is written
 # into it is seen by the middleware whatever context the handler ran in.
 _current: ContextVar[dict[str, Any] | None] = ContextVar("laoyou_metrics_request", default=None)
@@ -27,6 +29,8 @@ def name_operation(operation: str | None) -> None:
 
     if request is not None and operation:
         request["operation"] = operation[:60]
+    if operation:
+        logs.note(operation=operation[:60])  # and the request's log lines say it
 
 
 class Metrics:
@@ -64,6 +68,12 @@ class Metrics:
             "laoyou_job_runs",
             "periodic job runs, by job and outcome (ok, failed)",
             ("job", "outcome"),
+            registry=registry,
+        )
+        self.reach_sends = Counter(
+            "laoyou_reach_sends",
+            "notices' climb steps sent on WeChat, SMS and voice, by channel and outcome",
+            ("channel", "outcome"),
             registry=registry,
         )
         self.outbox_depth = Gauge(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+# The PostgreSQL advisory lock that every process migrating one database takes first ("laoyou" in ASCII).
+MIGRATION_LOCK = 0x6C616F796F75
 
 
 def alembic_config(url: str) -> Config:
@@ -20,7 +24,13 @@ def alembic_config(url: str) -> Config:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the database to the newest revision, on the engine's own connection."""
+    """Bring the database to the newest revision, on the engine's own connection.
+
+    On PostgreSQL the processes that start together (app replicas, workers, `laoyou migrate`) take turns under
+    a transaction-scoped advisory lock: the first migrates, the others then find nothing left to do. Without
+    it each saw an empty version table and all but one failed inserting into it. SQLite's writers take turns
+    already (a write transaction locks the file).
+    """
 
     def _upgrade(connection) -> None:  # noqa: ANN001
         config = alembic_config(str(engine.url))
@@ -29,7 +39,28 @@ async def upgrade(engine: AsyncEngine) -> None:
         command.upgrade(config, "heads")
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(_upgrade)
+
+
+async def upgrade_when_reachable(engine: AsyncEngine) -> None:
+    """`upgrade`, waiting out a database that cannot be reached yet (a worker started before its database,
+    or while it restarts) with one log line instead of exiting."""
+    from laoyou.core.jobs import Outage
+
+    outage = Outage("the migrations")
+    while True:
+        try:
+            await upgrade(engine)
+        except Exception as error:
+            backoff = outage.failed(error)
+            if backoff is None:
+                raise
+            await asyncio.sleep(backoff)
+        else:
+            outage.succeeded()
+            return
 
 
 @functools.cache

@@ -126,9 +126,22 @@ class PostgresPubSub:
         self._listener = connection
 
     async def start(self) -> None:
+        if await self._ensure_listener():
+            await self._resync()
+
+    async def _ensure_listener(self) -> bool:
+        """Listen if not listening; True when this was a reconnection after the listener was lost."""
         async with self._lock:
-            if self._listener is None or self._listener.is_closed():
-                await self._connect_listener()
+            if self._listener is not None and not self._listener.is_closed():
+                return False
+            lost = self._listener is not None
+            await self._connect_listener()
+            return lost
+
+    async def _resync(self) -> None:
+        """Whatever was published while nobody listened is in the database: every local subscriber catches up."""
+        for channel in list(self._local._queues):
+            self._local.deliver(channel, {"resync": True})
 
     async def ready(self) -> bool:
         """Listening: the LISTEN connection is up (connected now if it was not), so live events arrive."""
@@ -144,17 +157,15 @@ class PostgresPubSub:
         self._watchdog = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
+        # /readyz or a new subscriber may reconnect first (start()); then that one has told subscribers to catch up
         delay = 0.2
         while not self._closed:
             try:
-                async with self._lock:
-                    await self._connect_listener()
+                await self.start()
             except Exception:  # noqa: BLE001  (the database may be restarting)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+                delay = min(delay * 2, 2)
                 continue
-            for channel in list(self._local._queues):
-                self._local.deliver(channel, {"resync": True})
             return
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:

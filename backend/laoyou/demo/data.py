@@ -457,6 +457,9 @@ async def load_demo(
     from laoyou.care.sensors.demo import load_sensors_demo
 
     await load_sensors_demo(session)
+    from laoyou.notify.demo import load_notify_demo
+
+    await load_notify_demo(session)
     from laoyou.governance.assessment.demo import load_assessment_demo
 
     await load_assessment_demo(session)

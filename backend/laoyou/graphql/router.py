@@ -22,7 +22,7 @@ from strawberry.types.unset import UNSET
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
-from laoyou.core import i18n
+from laoyou.core import i18n, logs
 from laoyou.core.security import constant_equals
 from laoyou.graphql.context import CSRF_COOKIE, LANGUAGE_COOKIE, SESSION_COOKIE, Context
 
@@ -67,6 +67,7 @@ async def build_context(connection: HTTPConnection, *, hold_session: bool = True
     session = state.sessionmaker()
     try:
         actor = await resolve_actor(session, connection, token, kind)
+        logs.note_person(actor.person.id if actor.person else None)
         if session.dirty:
             await session.commit()  # the session's last-seen touch
         if not hold_session:

@@ -26,6 +26,7 @@ from laoyou.billing.schema import BillingMutation, BillingQuery
 from laoyou.briefings.schema import BriefingsMutation, BriefingsQuery, BriefingsSubscription
 from laoyou.care.schema import CareMutation, CareQuery
 from laoyou.care.sensors.schema import SensorsMutation, SensorsQuery
+from laoyou.core import logs
 from laoyou.core.db import DATABASE_UNREACHABLE, has_writes
 from laoyou.core.errors import ErrorCode, LaoyouError, PermissionDenied
 from laoyou.core.events import has_events
@@ -36,6 +37,7 @@ from laoyou.governance.assessment.schema import AssessmentMutation, AssessmentQu
 from laoyou.governance.disclosures.schema import DisclosuresMutation, DisclosuresQuery
 from laoyou.governance.votes.schema import VotesMutation, VotesQuery
 from laoyou.graphql.execution import LaoyouExecutionContext, install_lean_resolvers
+from laoyou.notify.reach.schema import ReachMutation, ReachQuery
 from laoyou.notify.schema import NotifyMutation, NotifyQuery
 from laoyou.support.schema import SupportMutation, SupportQuery, SupportSubscription
 from laoyou.tickets.schema import TicketsMutation, TicketsQuery, TicketsSubscription
@@ -51,6 +53,7 @@ class Query(
     BillingQuery,
     BriefingsQuery,
     NotifyQuery,
+    ReachQuery,
     SupportQuery,
     TicketsQuery,
     StaffQuery,
@@ -73,6 +76,7 @@ class Mutation(
     BillingMutation,
     BriefingsMutation,
     NotifyMutation,
+    ReachMutation,
     SupportMutation,
     TicketsMutation,
     StaffMutation,
@@ -202,7 +206,8 @@ def _should_mask(error: GraphQLError) -> bool:
     if original is None or isinstance(original, PermissionDenied | LaoyouError | StrawberryGraphQLError):
         # StrawberryGraphQLError carries the permission classes' messages ("Please log in first.").
         return False
-    request_id = uuid.uuid4().hex[:12]
+    # The request's own id when there is one: what the person reports is what every log line of it carries.
+    request_id = logs.current_request_id() or uuid.uuid4().hex[:12]
     log.error("unexpected error %s: %r", request_id, original, exc_info=original)
     error.extensions = {**(error.extensions or {}), "requestId": request_id}
     return True

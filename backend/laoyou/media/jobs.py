@@ -26,8 +26,10 @@ async def run_media_jobs(session: AsyncSession, *, storage: Storage, now: dateti
 
 @jobs.periodic("media", every_seconds=3600)
 async def periodic_media_jobs(session: AsyncSession) -> int:
-    # The worker is started with the settings `laoyou serve` and `laoyou worker` read (LAOYOU_DATA_DIR).
-    removed = await run_media_jobs(session, storage=storage_for(get_settings()))
+    # The worker is started with the settings `laoyou serve` and `laoyou worker` read (LAOYOU_DATA_DIR): it opens
+    # the storage for this hourly run and closes it (a bucket's client and connections) when done.
+    async with storage_for(get_settings()) as storage:
+        removed = await run_media_jobs(session, storage=storage)
     if removed:
         log.info("media: %s unattached files removed", removed)
     return removed

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.core.events import announce
 from laoyou.core.time import as_utc, utcnow
 from laoyou.notify.models import OutboxStatus, PushKind, PushOutbox, PushPreference, PushSubscription
+from laoyou.notify.reach import plan as reach_plan
 
 OUTBOX_CHANNEL = "push:outbox"
 MAX_BODY = 300
@@ -59,6 +60,11 @@ def push_kind(kind: str) -> PushKind:
     return PushKind.general
 
 
+def opened_url(link: str, token: str, via: str) -> str:
+    """The page a notice opens, carrying her token and the channel it came by: opening it stops the climb."""
+    return f"{link}{'&' if '?' in link else '?'}r={token}.{via}"
+
+
 def _topic(text: str | None) -> str | None:
     """Topics are at most 32 characters of the URL-safe base64 alphabet."""
     if not text:
@@ -78,8 +84,10 @@ async def do_enqueue(
     urgency: str | None = None,
     topic: str | None = None,
     event_key: str | None = None,
+    community_id: int | None = None,
 ) -> int:
-    """Write one outbox row per device of these people that wants this kind; the sender delivers after commit."""
+    """Write one outbox row per device of these people that wants this kind, and plan the climb to other
+    channels for what matters or for whom push cannot reach (notify.reach.plan); delivered after commit."""
     ids = sorted(set(person_ids))
     if not ids:
         return 0
@@ -97,35 +105,55 @@ async def do_enqueue(
         )
         wanted = wanted.where(col(PushSubscription.person_id).not_in(switched_off))
     devices = list(await session.exec(wanted))
-    if not devices:
-        return 0
-    payload = orjson.dumps(
-        {
-            "title": title[:100],
-            "body": body[:MAX_BODY],
-            "url": link if link.startswith("/") else "/",
-            "kind": pkind.value,
-            "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
-            "urgency": urgency or rule.urgency,
-        }
-    ).decode()
+    plans = await reach_plan.do_plan(
+        session,
+        person_ids=ids,
+        with_push={pid for _, pid in devices},
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        event_key=event_key,
+        community_id=community_id,
+    )
+    url = link if link.startswith("/") else "/"
+
+    def payload(plan: reach_plan.Planned | None) -> str:
+        return orjson.dumps(
+            {
+                "title": title[:100],
+                "body": body[:MAX_BODY],
+                # Her own token: opening the push stops the climb to other channels.
+                "url": opened_url(url, plan.token, "push") if plan and plan.token else url,
+                "kind": pkind.value,
+                "tag": _topic(topic) or _topic(rule.topic) or f"{pkind.value}-{event_key[:12]}",
+                "urgency": urgency or rule.urgency,
+            }
+        ).decode()
+
+    shared = payload(None)
+    now = utcnow()
     rows = [
         {
             "event_key": event_key,
             "subscription_id": sid,
             "person_id": pid,
             "kind": pkind.value,
-            "payload": payload,
+            "payload": payload(plan) if plan and plan.token else shared,
             "ttl": rule.ttl,
             "urgency": urgency or rule.urgency,
             "topic": _topic(topic) if topic else rule.topic,
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": utcnow(),
-            "created_at": utcnow(),
+            # Quiet hours hold a push that is not an emergency until they end.
+            "next_attempt_at": (plan.not_before if plan and plan.not_before else now),
+            "created_at": now,
         }
         for sid, pid in devices
+        if (plan := plans.get(pid)) is None or plan.push
     ]
+    if not rows:
+        return 0
     for start in range(0, len(rows), 1000):
         await session.exec(insert(PushOutbox), params=rows[start : start + 1000])  # type: ignore[call-overload]
     announce(session, OUTBOX_CHANNEL, {"count": len(rows)})

@@ -48,6 +48,8 @@ async def do_notify_people(
     link: str = "",
     urgency: str | None = None,
     topic: str | None = None,
+    event_key: str | None = None,
+    community_id: int | None = None,
     communities: list[int] | None = None,
 ) -> int:
     """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event.
@@ -78,7 +80,16 @@ async def do_notify_people(
     for channel in channels:
         announce(session, channel, {"kind": kind})
     await do_enqueue(
-        session, person_ids=ids, kind=kind, title=title, body=body, link=link, urgency=urgency, topic=topic
+        session,
+        person_ids=ids,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        urgency=urgency,
+        topic=topic,
+        event_key=event_key,
+        community_id=community_id,
     )
     return len(ids)
 
@@ -214,6 +225,10 @@ async def do_set_preferences(
 # --- emergency notices ---------------------------------------------------------------------------------
 
 
+def emergency_event_key(notice_id: int) -> str:
+    return f"emergency:{notice_id}"
+
+
 async def steward_community_ids(session: AsyncSession, actor: Actor) -> set[int] | None:
     """Communities the actor may address as a steward (None: every community, for the admin)."""
     actor.require_login()
@@ -280,8 +295,11 @@ async def do_send_emergency(
             kind="emergencies",
             title=title,
             body=body,
-            link="/",
+            link=f"/emergencies/{notice.id}",
             urgency="high",
+            # The steward's report of who was reached finds the notice's climbs by this key.
+            event_key=emergency_event_key(notice.id),
+            community_id=community.id,
             communities=[community.id],
         )
         notices.append(notice)
@@ -294,6 +312,16 @@ async def do_send_emergency(
         detail=f"{kind} {community_ids}",
     )
     return notices
+
+
+async def access_emergency(session: AsyncSession, *, actor: Actor, notice_id: int) -> EmergencyNotice:
+    """One notice, for those who live in, follow or serve its community; to anyone else it is not there."""
+    actor.require_login()
+    notice = await session.get(EmergencyNotice, notice_id)
+    visible = await estates.visible_community_ids(session, actor)
+    if notice is None or (visible is not None and notice.community_id not in visible):
+        raise NotFound()
+    return notice
 
 
 async def list_emergencies(session: AsyncSession, *, actor: Actor, first: int) -> list[EmergencyNotice]:

@@ -1,4 +1,4 @@
-"""The background worker: publishes scheduled briefings and sends the push outbox.
+"""The background worker: publishes scheduled briefings, sends the push outbox and the climb's other channels.
 
 Embedded (the default) it runs as a task in the app process, woken after each commit that queued pushes;
 in production `laoyou worker` runs the same loop in its own process and polls.
@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
+from laoyou.core.jobs import Outage
 from laoyou.core.pubsub import PubSub
 from laoyou.notify.outbox import OUTBOX_CHANNEL
+from laoyou.notify.reach.sender import ReachSender
 from laoyou.notify.sender import PushSender, make_http_client
 from laoyou.notify.vapid import VapidSigner
 
@@ -37,6 +40,8 @@ class Worker:
         publish_due: Callable[[AsyncSession], Awaitable[int]],
         http: aiohttp.ClientSession | None = None,
         poll_seconds: float = 5.0,
+        reach: ReachSender | None = None,
+        alive: Path | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # Briefings' scheduled publishing, passed by the app (notify sits below briefings and never imports it).
@@ -44,6 +49,10 @@ class Worker:
         self.pubsub = pubsub
         self.sender = PushSender(sessionmaker=sessionmaker, signer=signer, http=http)
         self.poll_seconds = poll_seconds
+        # The climb's steps on WeChat, SMS and voice (notify.reach), sent after the push outbox.
+        self.reach = reach
+        # Touched every round, also while the database is down: a health check sees the loop turning.
+        self.alive = alive
         self._wake = asyncio.Event()
 
     async def tick(self) -> None:
@@ -66,30 +75,52 @@ class Worker:
                 stats.failed,
                 stats.gone,
             )
+        if self.reach is not None:
+            reached = await self.reach.drain()
+            if reached.handled:
+                log.info("reach: %s", dict(reached.outcomes))
 
     async def _listen(self) -> None:
-        async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
-            async for _ in messages:
-                self._wake.set()
+        outage = Outage("the push worker's wake-ups")
+        while True:
+            try:
+                async with self.pubsub.subscribe(OUTBOX_CHANNEL) as messages:
+                    outage.succeeded()
+                    async for _ in messages:
+                        self._wake.set()
+            except Exception as error:
+                backoff = outage.failed(error)
+                if backoff is None:
+                    raise
+                await asyncio.sleep(backoff)  # meanwhile the worker polls
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         listener = asyncio.create_task(self._listen())
+        outage = Outage("the push worker")
         try:
             while not stop.is_set():
                 self._wake.clear()
+                wait = self.poll_seconds
                 try:
                     await self.tick()
+                    outage.succeeded()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bad round must not stop the worker
-                    log.exception("worker round failed")
+                except Exception as error:  # a bad round must not stop the worker
+                    backoff = outage.failed(error)
+                    if backoff is None:
+                        log.exception("worker round failed")
+                    else:
+                        wait = max(wait, backoff)
+                if self.alive is not None:
+                    self.alive.touch()
                 with contextlib.suppress(asyncio.TimeoutError):
                     waiter = asyncio.create_task(self._wake.wait())
                     stopper = asyncio.create_task(stop.wait())
                     try:
                         await asyncio.wait(
-                            {waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                            {waiter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                         )
                     finally:
                         waiter.cancel()
@@ -101,3 +132,5 @@ class Worker:
 
     async def close(self) -> None:
         await self.sender.aclose()
+        if self.reach is not None:
+            await self.reach.aclose()

@@ -24,6 +24,7 @@ from laoyou.graphql.types import decode_id, encode_id
 from laoyou.media.schema import MediaFile
 from laoyou.support import feed, models
 from laoyou.support import service as support
+from laoyou.support.turn import turn_login, turn_urls
 from laoyou.tickets import models as ticket_models
 from laoyou.tickets.schema import WorkOrder, WorkOrderCategory, WorkOrderKind
 
@@ -513,7 +514,9 @@ class CallUpdate:
     signals: list[CallSignal]
 
 
-@strawberry.type(description="A STUN or TURN server for WebRTC, from LAOYOU_ICE_SERVERS.")
+@strawberry.type(
+    description="A STUN or TURN server for WebRTC, from LAOYOU_ICE_SERVERS or with the viewer's own TURN login."
+)
 class IceServer:
     urls: list[str]
     username: str | None = None
@@ -714,9 +717,24 @@ class SupportQuery:
             for r in await support.ringing_calls(info.context.session, actor=info.context.actor)
         ]
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="STUN/TURN servers for calls.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="STUN/TURN servers for calls; with LAOYOU_TURN_SECRET, a TURN login of the viewer's own that "
+        "expires after LAOYOU_TURN_CREDENTIAL_SECONDS.",
+    )
     def ice_servers(self, info: Info) -> list[IceServer]:
-        return ice_servers(info.context.settings.ice_servers)
+        settings = info.context.settings
+        servers = ice_servers(settings.ice_servers)
+        urls = turn_urls(settings.turn_urls)
+        if settings.turn_secret and urls:
+            login = turn_login(
+                settings.turn_secret,
+                info.context.actor.person_id,
+                now=utcnow(),
+                seconds=settings.turn_credential_seconds,
+            )
+            servers.append(IceServer(urls=urls, username=login.username, credential=login.credential))
+        return servers
 
 
 def ice_servers(raw: str) -> list[IceServer]:

@@ -12,9 +12,13 @@ from laoyou.web.care import care_for_home
 from laoyou.web.chat import new_client_id
 from laoyou.web.link_requests import ask_form
 from laoyou.web.render import Can, Page, PageRoute, add_pages, form_with_csrf
+from laoyou.web.wechat_link import offer_link
 
 
 async def home(page: Page) -> Response:
+    # Opened inside WeChat and not linked to the official account yet: WeChat says who she is first, once.
+    if (to_wechat := await offer_link(page)) is not None:
+        return to_wechat
     actor = page.context.actor
     if actor.is_staff:
         data = await page.run("StaffHome")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
+from starlette.types import Receive, Scope, Send
 
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, PermissionDenied
@@ -14,7 +15,7 @@ from laoyou.graphql.errors import Error, context_boundary
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
-from laoyou.media.storage import storage_for
+from laoyou.media.storage import Storage, storage_for
 from laoyou.web.render import Page
 
 # A form carries one file at most this large, plus a little for its fields.
@@ -122,19 +123,50 @@ async def _fetch(request: Request, media_id: str, thumb: bool) -> Response:
         key = found.thumb_key if thumb else found.storage_key
         if key is None:
             raise HTTPException(404, "not found")
-        data = await request.app.state.storage.get(key)
-        content_type = "image/jpeg" if thumb else found.content_type
-        return Response(
-            data,
-            media_type=content_type,
-            headers={
-                "Cache-Control": "private, max-age=86400",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Disposition": "inline",
-            },
+        return StoredFileResponse(
+            request.app.state.storage, key, media_type="image/jpeg" if thumb else found.content_type
         )
     finally:
         await context.close()
+
+
+class StoredFileResponse(Response):
+    """A stored file streamed in chunks, after the access check and once the request's database session is closed.
+
+    Streamed through the app rather than redirected to a presigned bucket address: the bucket stays on the
+    internal network (no public endpoint, TLS or CORS for it), no address leaves that anyone holding it could
+    open for its lifetime, the page's service worker sees one origin, and these headers stay Laoyou's. The
+    stored file is opened only when the response is sent and released on every path: sent whole, the
+    client gone part way, or the storage failing."""
+
+    def __init__(self, storage: Storage, key: str, *, media_type: str) -> None:
+        self.storage = storage
+        self.key = key
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(
+            {
+                "Cache-Control": "private, max-age=86400",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": "inline",
+            }
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        opened = False
+        try:
+            async with self.storage.open(self.key) as stored:
+                opened = True
+                headers = [*self.raw_headers, (b"content-length", str(stored.size).encode())]
+                await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+                async for chunk in stored.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except FileNotFoundError:
+            if opened:
+                raise
+            await Response("not found", status_code=404)(scope, receive, send)  # the row outlived its bytes
 
 
 async def media_file(request: Request, media_id: str) -> Response:

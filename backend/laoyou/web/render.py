@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from laoyou.core.time import local
 from laoyou.graphql.context import CSRF_COOKIE, Context
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.tickets import service as tickets
+
+log = logging.getLogger("laoyou.web")
 
 
 class OperationFailed(Exception):
@@ -116,6 +119,11 @@ class Can:
     def manage_districts(self) -> bool:
         """Adding, changing and archiving districts (estates.onboarding): the operator's admin only."""
         return self._actor.is_admin
+
+    @property
+    def see_reach_costs(self) -> bool:
+        """SMS and call costs per community (notify.reach.costs takes any staff; those answering for money)."""
+        return self._actor.has(Role.steward, Role.official, Role.admin)
 
     @property
     def print_cards(self) -> bool:
@@ -244,6 +252,23 @@ class Page:
 Handler = Callable[[Page], Awaitable[Response]]
 
 
+async def open_notice_link(page: Page) -> None:
+    """A page opened from a notice's link (?r=TOKEN.VIA, sent by push, WeChat or SMS) stops the notice's climb
+    to her other channels, before any login: the token is the proof. Never at the page's expense: a failure
+    is logged, its transaction given back, and the page goes on."""
+    opened = page.request.query_params.get("r")
+    if not opened or page.request.method != "GET":
+        return
+    try:
+        await page.run("OpenNotice", opened=opened[:50])
+    except Exception:
+        log.exception("opening a notice's link failed")
+        try:
+            await page.context.rollback()
+        except Exception:
+            log.exception("rolling back after a notice's link failed")
+
+
 def page_endpoint(
     handler: Handler, *, login: bool = True, staff: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -255,6 +280,7 @@ def page_endpoint(
     async def endpoint(request: Request) -> Response:
         page = await Page.open(request)
         try:
+            await open_notice_link(page)
             actor = page.context.actor
             if login and not actor.is_authenticated:
                 return page.redirect("/login")

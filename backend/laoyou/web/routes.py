@@ -38,14 +38,16 @@ def install_web(app: FastAPI) -> None:
     from laoyou.web import home as home_pages
     from laoyou.web import link_requests as link_request_pages
     from laoyou.web import login as login_pages
-    from laoyou.web import media, open311
+    from laoyou.web import media, open311, voice_reports
     from laoyou.web import notify as notify_pages
+    from laoyou.web import reach as reach_pages
     from laoyou.web import repairs as repair_pages
     from laoyou.web import residents as resident_pages
     from laoyou.web import sensors as sensor_pages
     from laoyou.web import settings as settings_pages
     from laoyou.web import staff as staff_pages
     from laoyou.web import votes as vote_pages
+    from laoyou.web import wechat_link as wechat_link_pages
     from laoyou.web import work_orders as work_order_pages
 
     media.install(app)
@@ -57,6 +59,8 @@ def install_web(app: FastAPI) -> None:
     briefing_pages.install(app)
     disclosure_pages.install(app)
     notify_pages.install(app)
+    wechat_link_pages.install(app)
+    reach_pages.install(app)
     estate_pages.install(app)
     estate_import_pages.install(app)
     staff_pages.install(app)
@@ -64,6 +68,7 @@ def install_web(app: FastAPI) -> None:
     care_pages.install(app)
     assessment_pages.install(app)
     open311.install(app)
+    voice_reports.install(app)
     app.mount("/static", HashedStaticFiles(app.state.assets), name="static")
     # Starlette's own 404 and 405 (no such page) come as its HTTPException, FastAPI's as a subclass.
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -3,9 +3,16 @@
 //
 // Markup: [data-push-device] (settings page) with data-public-key, data-op-register, data-op-remove;
 // [data-push-state="…"] paragraphs; [data-push-on] / [data-push-off] buttons. [data-push-prompt] (home page card)
-// is shown only when this phone could turn notifications on and has not decided yet.
+// is shown only when this phone could turn notifications on and has not decided yet; [data-add-home] (home page
+// card) only on an iPhone or iPad whose Safari has not added Laoyou to the home screen, where that is what
+// enables notifications. A browser that cannot push is never offered it: the other ways reach her instead.
 
 const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+// iOS pushes only to a web app opened from the home screen (iPadOS reports itself as a Mac with touch).
+const ios = /iPad|iPhone|iPod/.test(navigator.userAgent) || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+const standalone = navigator.standalone === true || window.matchMedia?.("(display-mode: standalone)").matches;
+const addToHome = ios && !standalone;
+const DISMISSED = "laoyou-add-home-dismissed";
 
 function b64ToBytes(text) {
   const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
@@ -43,6 +50,7 @@ function showState(box, state) {
 }
 
 async function device(box) {
+  if (addToHome) return showState(box, "add-home");
   if (!supported) return showState(box, "unsupported");
   if (Notification.permission === "denied") return showState(box, "denied");
   const { subscription } = await currentSubscription();
@@ -93,5 +101,22 @@ async function prompt(card) {
 
 const box = document.querySelector("[data-push-device]");
 if (box) device(box).catch(() => showState(box, "failed"));
+function addHomeCard(card) {
+  if (!addToHome || localStorage.getItem(DISMISSED)) return;
+  card.hidden = false;
+  card.querySelector("[data-add-home-dismiss]")?.addEventListener("click", () => {
+    localStorage.setItem(DISMISSED, "1");
+    card.hidden = true;
+  });
+}
+
 const card = document.querySelector("[data-push-prompt]");
 if (card) prompt(card).catch(() => {});
+const addHome = document.querySelector("[data-add-home]");
+if (addHome) {
+  try {
+    addHomeCard(addHome);
+  } catch {
+    // Private browsing may refuse storage: the card simply stays hidden.
+  }
+}

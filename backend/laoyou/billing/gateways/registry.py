@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from laoyou.billing.gateways import Gateway
 from laoyou.billing.gateways.sandbox import SandboxGateway
 from laoyou.billing.gateways.wechat_oauth import WeChatOAuth
-from laoyou.core.settings import Settings, get_settings
+from laoyou.core.settings import FromSecretsDir, Settings, get_settings
 
 
-class PaySettings(BaseSettings):
+class PaySettings(FromSecretsDir):  # keys may be files in LAOYOU_SECRETS_DIR
     model_config = SettingsConfigDict(env_prefix="LAOYOU_PAY_", extra="ignore", populate_by_name=True)
 
     default_method: str = Field(

@@ -42,12 +42,12 @@ from laoyou.billing.service.common import (
     billing_channel,
     check_can_write,
     check_idempotency_key,
-    insert_ignoring,
     load_community,
     log,
     request_fingerprint,
 )
 from laoyou.billing.service.wechat import wechat_openid
+from laoyou.core.db import insert_ignoring
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.events import announce
 from laoyou.core.pagination import Page

@@ -22,10 +22,10 @@ from laoyou.billing.service.common import (
     PF,
     billing_channel,
     check_can_write,
-    insert_ignoring,
     load_community,
 )
 from laoyou.billing.service.plans import effective_plan, items_for_community
+from laoyou.core.db import insert_ignoring
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.time import utcnow

@@ -22,7 +22,6 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person, Role, RoleGrant
-from laoyou.accounts.sms import SmsError, SmsKind, SmsMessage, SmsSender
 from laoyou.care.checkins.models import CheckinDay, CheckinPlan, DayState, How, Outcome
 from laoyou.care.ledger import service as ledger
 from laoyou.care.ledger.models import CareRecord, CareVisit
@@ -461,9 +460,7 @@ async def _family_of(session: AsyncSession, household_id: int) -> list[Person]:
     return list({person.id: person for person in rows}.values())
 
 
-async def run_checkin_jobs(
-    session: AsyncSession, *, now: datetime | None = None, sms: SmsSender | None = None
-) -> CheckinReport:
+async def run_checkin_jobs(session: AsyncSession, *, now: datetime | None = None) -> CheckinReport:
     """Remind her in the morning, write today's misses, tell family after an hour and page the steward after
     two. Never commits."""
     now = now or utcnow()
@@ -522,8 +519,6 @@ async def run_checkin_jobs(
                     link="/care/family",
                     name=name,
                 )
-                for person in family:
-                    await _send_sms(sms, person.phone, name)
                 announce(session, board_channel(row.community_id), {"resident": row.resident_id})
         elif row.state == DayState.family_told.value and row.missed_at + STEWARD_AFTER <= now:
             if await _advance(
@@ -547,16 +542,6 @@ async def run_checkin_jobs(
                 )
                 announce(session, board_channel(row.community_id), {"resident": row.resident_id})
     return report
-
-
-async def _send_sms(sms: SmsSender | None, phone: str, name: str) -> None:
-    """The SMS is a courtesy on top of the push and the steward's page: a gateway that refuses is logged."""
-    if sms is None:
-        return
-    try:
-        await sms.send(phone, SmsMessage(SmsKind.care_missed, {"name": name}))
-    except SmsError:
-        log.exception("care: the SMS to family was not sent")
 
 
 # --- the steward's side ------------------------------------------------------------------------------------

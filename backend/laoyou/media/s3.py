@@ -1,0 +1,122 @@
+"""Media in an S3-compatible bucket (MinIO, AWS S3, Aliyun OSS, Tencent COS), through aiobotocore.
+
+One client per process: opened when the app starts (which also checks the bucket, so a wrong name or key stops
+the start with the service's own answer rather than failing the first upload) and closed when it stops. A
+command or a job that uses the bucket outside the app opens and closes its own (`async with storage`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from laoyou.media.storage import CHUNK_BYTES, StoredFile
+
+if TYPE_CHECKING:
+    from laoyou.core.settings import Settings
+
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+class BucketUnavailable(RuntimeError):
+    """The bucket cannot be reached or used with these settings."""
+
+
+class S3Storage:
+    def __init__(self, settings: Settings) -> None:
+        self.bucket = settings.s3_bucket
+        self._options: dict[str, Any] = {
+            "endpoint_url": settings.s3_endpoint_url or None,
+            "region_name": settings.s3_region,
+            "aws_access_key_id": settings.s3_access_key or None,
+            "aws_secret_access_key": settings.s3_secret_key or None,
+            # Path-style addressing: MinIO and other self-hosted services have no per-bucket host names.
+            "config": Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}
+            ),
+        }
+        self._exits: AsyncExitStack | None = None
+        self._client: Any = None
+        self._opening = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Open the client and check the bucket; BucketUnavailable (and nothing left open) if it cannot."""
+        async with self._opening:
+            if self._client is not None:
+                return
+            exits = AsyncExitStack()
+            try:
+                client = await exits.enter_async_context(get_session().create_client("s3", **self._options))
+                await client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                await exits.aclose()
+                error = exc.response.get("Error", {})
+                raise BucketUnavailable(
+                    f"bucket {self.bucket!r}: {error.get('Code')} {error.get('Message') or ''}".rstrip()
+                ) from None
+            except BotoCoreError as exc:  # unreachable, no credentials, …
+                await exits.aclose()
+                raise BucketUnavailable(f"bucket {self.bucket!r}: {exc}") from None
+            except BaseException:
+                await exits.aclose()
+                raise
+            self._exits, self._client = exits, client
+
+    async def close(self) -> None:
+        async with self._opening:
+            exits, self._exits, self._client = self._exits, None, None
+            if exits is not None:
+                await exits.aclose()
+
+    async def __aenter__(self) -> S3Storage:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _opened(self) -> Any:
+        if self._client is None:
+            await self.start()
+        return self._client
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        client = await self._opened()
+        await client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    async def get(self, key: str) -> bytes:
+        async with self.open(key) as stored:
+            return b"".join([chunk async for chunk in stored.chunks])
+
+    @asynccontextmanager
+    async def open(self, key: str) -> AsyncIterator[StoredFile]:
+        client = await self._opened()
+        try:
+            answer = await client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                raise FileNotFoundError(key) from None
+            raise
+        # The body holds a pooled connection until it is read to the end or closed: closed here on every path.
+        async with answer["Body"] as body:
+            yield StoredFile(size=answer["ContentLength"], chunks=body.iter_chunks(CHUNK_BYTES))
+
+    async def size(self, key: str) -> int | None:
+        client = await self._opened()
+        try:
+            answer = await client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        return answer["ContentLength"]
+
+    async def delete(self, key: str) -> None:
+        client = await self._opened()
+        await client.delete_object(Bucket=self.bucket, Key=key)  # a key already gone is not an error

@@ -1,0 +1,495 @@
+"""Reach: a notice climbs from push to WeChat, SMS and a call until it is opened, once per step, within the
+caps, holding for quiet hours unless it is an emergency; the sender retries what may pass and moves on from what
+cannot; strangers see nothing of it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+
+from laoyou.accounts import service as accounts
+from laoyou.accounts.models import Person, Role
+from laoyou.accounts.sms import ConsoleSmsSender
+from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
+from laoyou.core.phone import normalise_phone
+from laoyou.core.time import local, utcnow
+from laoyou.notify import service as notify
+from laoyou.notify.models import PushOutbox, PushSubscription
+from laoyou.notify.reach import plan
+from laoyou.notify.reach import service as reach
+from laoyou.notify.reach.channels import CallReport, ChannelFailed, Notice
+from laoyou.notify.reach.models import (
+    Channel,
+    Priority,
+    Reach,
+    ReachCap,
+    ReachChoice,
+    ReachSend,
+    ReachState,
+    ReachUsage,
+    SendStatus,
+    WechatLink,
+)
+from laoyou.notify.reach.sender import ReachSender
+from laoyou.notify.reach.wechat import WechatOfficialAccount
+
+from ..billing.helpers import actor_for
+from ..conftest import ADMIN, RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG
+from .wechat_standin import APPID, WechatStandIn
+
+KEY = "p" * 87  # a P-256 point's base64url length, never decrypted here: push is not this file's subject
+
+
+class FakeVoice:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Notice, str]] = []
+        self.fail: ChannelFailed | None = None
+
+    async def call(self, phone: str, notice: Notice, *, reference: str) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append((phone, notice, reference))
+        return f"call-{len(self.calls)}"
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.fixture
+def channels():  # noqa: ANN201
+    """WeChat's stand-in (the real adapter talks to it), the console SMS sender and a recording voice provider."""
+    return WechatStandIn(), ConsoleSmsSender(), FakeVoice()
+
+
+@pytest.fixture
+async def sender(app, db, channels):  # noqa: ANN001, ANN201
+    wechat, sms, voice = channels
+    account = WechatOfficialAccount(
+        appid=APPID,
+        secret=wechat.secret,
+        template_id=wechat.template_id,
+        keywords={"thing1": "title", "thing2": "body", "time3": "time"},
+        api_base="https://api.weixin.qq.com",
+        transport=httpx.ASGITransport(app=wechat.app()),
+    )
+    made = ReachSender(
+        sessionmaker=app.state.sessionmaker,
+        public_url="https://laoyou.example.cn",
+        sms=sms,
+        wechat=account,
+        voice=voice,
+    )
+    yield made
+    await made.aclose()
+
+
+async def phone_of(db, person_id: int) -> str:  # noqa: ANN001
+    return (await db.get(Person, person_id)).phone
+
+
+async def community_of(db, phone: str) -> int:  # noqa: ANN001
+    person = await accounts.person_by_phone(db, normalise_phone(phone))
+    grants = await accounts.live_grants(db, person.id)
+    return next(g.community_id for g in grants if g.role == Role.resident.value)
+
+
+async def clean_slate(db, people: list[int]) -> None:  # noqa: ANN001
+    """Whatever the demo gave them, these people start with no device, no WeChat link and no choices."""
+    for model in (PushSubscription, WechatLink, ReachChoice):
+        await db.exec(delete(model).where(col(model.person_id).in_(people)))
+    await db.exec(delete(ReachUsage))
+    await db.exec(delete(ReachCap))
+    await db.flush()
+
+
+async def give_push(db, person_id: int) -> None:  # noqa: ANN001
+    db.add(
+        PushSubscription(
+            person_id=person_id, endpoint=f"https://push.example/{person_id}", p256dh=KEY, auth="a" * 22
+        )
+    )
+    await db.flush()
+
+
+async def give_wechat(db, person_id: int) -> None:  # noqa: ANN001
+    db.add(WechatLink(person_id=person_id, appid=APPID, openid=f"o-{person_id}"))
+    await db.flush()
+
+
+async def reaches_of(db, event_key: str) -> dict[int, Reach]:  # noqa: ANN001
+    rows = await db.exec(
+        select(Reach).where(Reach.event_key == event_key).execution_options(populate_existing=True)
+    )
+    return {r.person_id: r for r in rows}
+
+
+async def steps_of(db, reach_id: int) -> list[tuple[str, str]]:  # noqa: ANN001
+    rows = await db.exec(
+        select(ReachSend)
+        .where(ReachSend.reach_id == reach_id)
+        .order_by(ReachSend.step)
+        .execution_options(populate_existing=True)
+    )
+    return [(s.channel, s.status) for s in rows]
+
+
+async def emergency(db, title: str = "3号楼停水") -> tuple[int, list[int]]:  # noqa: ANN001
+    community = await community_of(db, RESIDENT_XIUSHAN)
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    (notice,) = await notify.do_send_emergency(
+        db, actor=steward, community_ids=[community], kind="water_cut", title=title, body="今晚8点恢复"
+    )
+    await db.flush()
+    return notice.id, sorted(await notify.community_audience(db, [community]))
+
+
+async def setup_community(db) -> dict[str, int]:  # noqa: ANN001
+    """Four kinds of resident: push only, WeChat only, a phone only, and one who asked to be called."""
+    community = await community_of(db, RESIDENT_XIUSHAN)
+    people = sorted(await notify.community_audience(db, [community]))
+    assert len(people) >= 4, "the demo community needs at least four residents and family"
+    await clean_slate(db, people)
+    roles = {"push": people[0], "wechat": people[1], "phone": people[2], "call_me": people[3]}
+    await give_push(db, roles["push"])
+    await give_wechat(db, roles["wechat"])
+    db.add(ReachChoice(person_id=roles["call_me"], call_me=True))
+    await db.flush()
+    return roles
+
+
+def ladder_of(r: Reach) -> list[str]:
+    return r.ladder.split(",")
+
+
+async def test_an_emergency_climbs_once_per_step_until_opened(db, sender, channels):  # noqa: ANN001
+    wechat, sms, voice = channels
+    roles = await setup_community(db)
+    notice_id, people = await emergency(db)
+    reaches = await reaches_of(db, notify.emergency_event_key(notice_id))
+    # Everyone in the community has a climb: an emergency must reach every person.
+    assert set(reaches) == set(people)
+    assert ladder_of(reaches[roles["push"]]) == ["push", "sms", "voice"]
+    assert ladder_of(reaches[roles["wechat"]]) == ["wechat", "sms", "voice"]
+    assert ladder_of(reaches[roles["phone"]]) == ["sms", "voice"]
+    assert ladder_of(reaches[roles["call_me"]]) == ["voice", "sms"]
+    # Push went out with the notice, carrying her token so that opening it stops the climb.
+    pushed = (await db.exec(select(PushOutbox).where(PushOutbox.person_id == roles["push"]))).all()
+    assert len(pushed) == 1 and f"r={reaches[roles['push']].token}.push" in pushed[0].payload
+
+    stats = await sender.drain()
+    again = await sender.drain()  # a second round finds nothing left to send
+    assert again.handled == 0
+    assert [m.openid for m in wechat.sent] == [f"o-{roles['wechat']}"]
+    assert wechat.sent[0].message["url"].startswith("https://laoyou.example.cn/emergencies/")
+    assert wechat.sent[0].message["url"].endswith(f"r={reaches[roles['wechat']].token}.wechat")
+    phone_only = [p for p in people if p not in (roles["push"], roles["wechat"], roles["call_me"])]
+    assert sorted(m.phone for m in sms.sent) == sorted([await phone_of(db, p) for p in phone_only])
+    assert [phone for phone, _, _ in voice.calls] == [await phone_of(db, roles["call_me"])]
+    assert stats.outcomes[("sms", "sent")] == len(phone_only)
+
+    # Two minutes later, unopened: each climbs one step, once however often the job runs.
+    later = utcnow() + timedelta(minutes=2, seconds=5)
+    first = await reach.climb_due(db, now=later)
+    second = await reach.climb_due(db, now=later)
+    assert first.climbed == len(people) and second.climbed == 0
+    # She opens the push: her climb stops before the SMS goes out.
+    assert await reach.do_open(db, opened=f"{reaches[roles['push']].token}.push")
+    await db.flush()
+    sms.sent.clear()
+    voice.calls.clear()
+    await sender.drain()
+    texted = {m.phone for m in sms.sent}
+    push_phone = await phone_of(db, roles["push"])
+    assert push_phone not in texted
+    assert await phone_of(db, roles["wechat"]) in texted
+    assert await phone_of(db, roles["call_me"]) in texted
+    assert sorted(phone for phone, _, _ in voice.calls) == sorted([await phone_of(db, p) for p in phone_only])
+
+    after = await reaches_of(db, notify.emergency_event_key(notice_id))
+    assert after[roles["push"]].state == ReachState.opened.value
+    assert after[roles["push"]].opened_via == "push"
+    assert await steps_of(db, after[roles["push"]].id) == [("push", "sent"), ("sms", "skipped")]
+    # Every (notice, person, step) was sent at most once: the sends table's unique key, and the fakes agree.
+    counted = Counter(phone for phone, _, _ in voice.calls)
+    assert all(n == 1 for n in counted.values())
+
+    # The last step: WeChat's resident climbs to a call; the phone-only ones have tried every channel.
+    final = await reach.climb_due(db, now=later + timedelta(minutes=2, seconds=5))
+    assert (final.climbed, final.exhausted) == (1, 0)  # the others' last step is already out
+    done = await reaches_of(db, notify.emergency_event_key(notice_id))
+    assert done[roles["wechat"]].channels[done[roles["wechat"]].step] is Channel.voice
+    for person in phone_only:
+        assert done[person].state == ReachState.exhausted.value
+
+
+async def test_a_call_confirmed_with_1_stops_the_climb(db, sender, channels):  # noqa: ANN001
+    _, _, voice = channels
+    roles = await setup_community(db)
+    notice_id, _ = await emergency(db)
+    await sender.drain()
+    call_id = "call-1"
+    send = (await db.exec(select(ReachSend).where(ReachSend.provider_ref == call_id))).one()
+    assert await reach.do_voice_report(db, CallReport(call_id=call_id, answered=True, keypress="1"))
+    assert not await reach.do_voice_report(db, CallReport(call_id="nobody's", answered=True, keypress="1"))
+    reached = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["call_me"]]
+    assert send.reach_id == reached.id
+    assert reached.state == ReachState.opened.value and reached.opened_via == "voice"
+    climbed = await reach.climb_due(db, now=utcnow() + timedelta(minutes=3))
+    assert reached.id not in {r.id for r in (await reaches_of(db, "x")).values()}
+    assert climbed.climbed >= 1  # the others climb; she does not
+    assert await steps_of(db, reached.id) == [("voice", "sent")]
+
+
+def quiet_around_now() -> tuple[int, int]:
+    here = local(utcnow())
+    minute = here.hour * 60 + here.minute
+    return (minute - 60) % 1440, (minute + 60) % 1440
+
+
+async def test_quiet_hours_hold_what_is_not_an_emergency(db, sender, channels):  # noqa: ANN001
+    _, sms, _ = channels
+    person = await accounts.person_by_phone(db, normalise_phone(RESIDENT_JINGJU))
+    await clean_slate(db, [person.id])
+    await give_push(db, person.id)
+    start, end = quiet_around_now()
+    db.add(ReachChoice(person_id=person.id, quiet_start=start, quiet_end=end))
+    await db.flush()
+    await accounts.do_notify(db, person_id=person.id, kind="bill_overdue", title="物业费待缴", link="/bills")
+    row = (
+        await db.exec(select(Reach).where(Reach.person_id == person.id, Reach.kind == "bill_overdue"))
+    ).one()
+    assert row.priority == Priority.important.value
+    push = (await db.exec(select(PushOutbox).where(PushOutbox.person_id == person.id))).one()
+    # The push waits for the end of her quiet hours, about an hour from now.
+    assert timedelta(minutes=50) < push.next_attempt_at - utcnow() <= timedelta(minutes=61)
+    # The climb to SMS comes two hours after that, not two hours after now.
+    assert row.next_step_at - push.next_attempt_at == timedelta(hours=2)
+    # Were the climb due while she is still quiet, it waits again rather than texting her.
+    await db.exec(update(Reach).where(Reach.id == row.id).values(next_step_at=utcnow()))
+    report = await reach.climb_due(db, now=utcnow() + timedelta(seconds=1))
+    assert report.deferred == 1 and report.climbed == 0
+    await sender.drain()
+    assert sms.sent == type(sms.sent)(maxlen=sms.sent.maxlen)  # nothing texted
+
+    # An emergency comes through at once, quiet hours or not.
+    community = await community_of(db, RESIDENT_JINGJU)
+    steward = await actor_for(db, STEWARD_YUEYANG if await _serves(db, STEWARD_YUEYANG, community) else ADMIN)
+    (notice,) = await notify.do_send_emergency(
+        db, actor=steward, community_ids=[community], kind="lift_out", title="电梯停运", body=""
+    )
+    emergency_push = (
+        await db.exec(
+            select(PushOutbox).where(PushOutbox.person_id == person.id, PushOutbox.kind == "emergencies")
+        )
+    ).one()
+    assert emergency_push.next_attempt_at <= utcnow()
+    mine = (await reaches_of(db, notify.emergency_event_key(notice.id)))[person.id]
+    assert mine.next_step_at - mine.created_at == timedelta(minutes=2)
+
+
+async def _serves(db, phone: str, community_id: int) -> bool:  # noqa: ANN001
+    actor = await actor_for(db, phone)
+    return community_id in (await notify.steward_community_ids(db, actor) or set())
+
+
+async def test_caps_are_never_passed(db, sender, channels, monkeypatch):  # noqa: ANN001
+    _, sms, voice = channels
+    roles = await setup_community(db)
+    community = await community_of(db, RESIDENT_XIUSHAN)
+    admin = await actor_for(db, ADMIN)
+    await reach.do_set_cap(db, actor=admin, community_id=community, channel="sms", monthly=1)
+    notice_id, people = await emergency(db)
+    reaches = await reaches_of(db, notify.emergency_event_key(notice_id))
+    statuses = Counter(
+        [(await steps_of(db, reaches[p].id))[0] for p in people if ladder_of(reaches[p])[0] == "sms"]
+    )
+    # One SMS fits this month's cap; the others are recorded as capped and go straight to a call.
+    assert statuses[("sms", "pending")] == 1
+    assert statuses[("sms", "capped")] == sum(statuses.values()) - 1
+    await sender.drain()
+    assert len(sms.sent) == 1
+    used = (
+        await db.exec(
+            select(ReachUsage.used).where(
+                ReachUsage.scope == "community", ReachUsage.scope_id == community, ReachUsage.channel == "sms"
+            )
+        )
+    ).one()
+    assert used == 1
+    # The capped ones climb to a call at the next round, not two minutes later.
+    report = await reach.climb_due(db, now=utcnow() + timedelta(seconds=1))
+    assert report.climbed == statuses[("sms", "capped")]
+    # A second emergency this month climbs past SMS entirely; calls go on within the voice cap.
+    await reach.do_set_cap(db, actor=admin, community_id=community, channel="voice", monthly=0)
+    second, _ = await emergency(db, "再次停水")
+    for row in (await reaches_of(db, notify.emergency_event_key(second))).values():
+        steps = await steps_of(db, row.id)
+        assert all(status != "pending" for channel, status in steps if channel in ("sms", "voice")), steps
+    del roles
+
+
+async def test_a_persons_daily_cap(db, sender, channels, monkeypatch):  # noqa: ANN001
+    _, sms, _ = channels
+    monkeypatch.setenv("LAOYOU_REACH_SMS_DAILY_PER_PERSON", "1")
+    from laoyou.core.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        person = await accounts.person_by_phone(db, normalise_phone(RESIDENT_JINGJU))
+        await clean_slate(db, [person.id])
+        for title in ("账单一", "账单二"):
+            await accounts.do_notify(db, person_id=person.id, kind="bill_overdue", title=title, link="/bills")
+        rows = (await db.exec(select(Reach).where(Reach.person_id == person.id).order_by(Reach.id))).all()
+        assert [(await steps_of(db, r.id))[0] for r in rows] == [("sms", "pending"), ("sms", "capped")]
+        await sender.drain()
+        assert len(sms.sent) == 1
+    finally:
+        get_settings.cache_clear()
+
+
+async def test_a_step_that_cannot_be_sent_climbs_at_once(db, sender, channels):  # noqa: ANN001
+    _, _, voice = channels
+    roles = await setup_community(db)
+    notice_id, _ = await emergency(db)
+    voice.fail = ChannelFailed("busy", retry=True, code="Throttling")
+    await sender.drain()
+    mine = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["call_me"]]
+    send = (await db.exec(select(ReachSend).where(ReachSend.reach_id == mine.id))).one()
+    await db.refresh(send)
+    # Tried again later: the provider may take it then.
+    assert send.status == SendStatus.pending.value and send.attempts == 1 and send.next_attempt_at > utcnow()
+    voice.fail = ChannelFailed("number does not exist", retry=False, code="InvalidCalledNumber")
+    await db.exec(update(ReachSend).where(ReachSend.id == send.id).values(next_attempt_at=utcnow()))
+    await sender.drain()
+    await db.refresh(send)
+    await db.refresh(mine)
+    assert send.status == SendStatus.failed.value
+    # Nothing reached her: the next channel is due now, and the call is not counted against the cap.
+    assert mine.next_step_at <= utcnow()
+    used = (
+        await db.exec(
+            select(ReachUsage.used).where(
+                ReachUsage.scope == "person",
+                ReachUsage.scope_id == mine.person_id,
+                ReachUsage.channel == "voice",
+            )
+        )
+    ).one()
+    assert used == 0
+
+
+async def test_without_a_provider_the_step_is_skipped(app, db, channels):  # noqa: ANN001
+    _, sms, _ = channels
+    no_providers = ReachSender(
+        sessionmaker=app.state.sessionmaker,
+        public_url="https://x.example",
+        sms=sms,
+        wechat=None,
+        voice=None,
+    )
+    roles = await setup_community(db)
+    notice_id, _ = await emergency(db)
+    await no_providers.drain()
+    mine = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["call_me"]]
+    assert await steps_of(db, mine.id) == [("voice", "unavailable")]
+    theirs = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["wechat"]]
+    assert await steps_of(db, theirs.id) == [("wechat", "unavailable")]
+
+
+async def test_a_normal_notice_uses_the_best_free_channel_only(db):  # noqa: ANN001
+    roles = await setup_community(db)
+    for key in ("push", "wechat", "phone"):
+        await accounts.do_notify(
+            db, person_id=roles[key], kind="briefing", title="今日简报", link="/briefings"
+        )
+    rows = {r.person_id: r for r in await db.exec(select(Reach).where(Reach.kind == "briefing"))}
+    # Push as always, no climb row; WeChat for who has no push; nothing costs money for a normal notice.
+    assert roles["push"] not in rows and roles["phone"] not in rows
+    assert ladder_of(rows[roles["wechat"]]) == ["wechat"] and rows[roles["wechat"]].next_step_at is None
+
+
+async def test_choices_are_checked_and_kept(db):  # noqa: ANN001
+    resident = await actor_for(db, RESIDENT_JINGJU)
+    with pytest.raises(LaoyouError):
+        await reach.do_set_choice(
+            db, actor=resident, channels=["fax"], call_me=False, quiet_start=0, quiet_end=0
+        )
+    with pytest.raises(LaoyouError):
+        await reach.do_set_choice(
+            db, actor=resident, channels=["sms"], call_me=True, quiet_start=0, quiet_end=0
+        )
+    with pytest.raises(LaoyouError):
+        await reach.do_set_choice(
+            db, actor=resident, channels=["sms"], call_me=False, quiet_start=1440, quiet_end=0
+        )
+    saved = await reach.do_set_choice(
+        db, actor=resident, channels=["push", "voice"], call_me=True, quiet_start=22 * 60, quiet_end=7 * 60
+    )
+    assert saved.off == "wechat,sms" and saved.call_me
+    assert plan.ladder(Priority.important, push=True, wechat=True, off={"wechat", "sms"}, call_me=True) == [
+        Channel.voice
+    ]
+
+
+async def test_strangers_cannot_see_or_use_a_notices_reach(db):  # noqa: ANN001
+    await setup_community(db)
+    notice_id, _ = await emergency(db)
+    other_steward = await actor_for(db, STEWARD_YUEYANG)
+    resident = await actor_for(db, RESIDENT_XIUSHAN)
+    for actor in (other_steward, resident):
+        with pytest.raises(NotFound):
+            await reach.emergency_reach(db, actor=actor, notice_id=notice_id)
+        with pytest.raises(NotFound):
+            await reach.do_call_unreached(db, actor=actor, notice_id=notice_id)
+    with pytest.raises(PermissionDenied):
+        await reach.costs(db, actor=resident)
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    community = await community_of(db, RESIDENT_XIUSHAN)
+    with pytest.raises(PermissionDenied):
+        await reach.do_set_cap(db, actor=steward, community_id=community, channel="sms", monthly=5)
+    # An unknown or forged token opens nothing.
+    assert not await reach.do_open(db, opened="not-a-token.push")
+    assert not await reach.do_open(db, opened="")
+
+
+async def test_the_steward_sees_who_was_reached_and_calls_the_rest(db, sender, channels):  # noqa: ANN001
+    _, _, voice = channels
+    roles = await setup_community(db)
+    notice_id, people = await emergency(db)
+    reaches = await reaches_of(db, notify.emergency_event_key(notice_id))
+    await reach.do_open(db, opened=f"{reaches[roles['push']].token}.push")
+    await sender.drain()
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    notice, rows = await reach.emergency_reach(db, actor=steward, notice_id=notice_id)
+    assert {row.person.id for row in rows} == set(people)
+    assert rows[-1].reached_by == "push"  # the reached come last: the list is who to call
+    assert all(row.reached_by is None for row in rows[:-1])
+    voice.calls.clear()
+    queued = await reach.do_call_unreached(db, actor=steward, notice_id=notice_id)
+    # Everyone not reached gets a call, except her whose call is already on its way or made this minute.
+    assert queued == len(people) - 1 - 0
+    again = await reach.do_call_unreached(db, actor=steward, notice_id=notice_id)
+    assert again == 0  # the calls are already queued
+    await sender.drain()
+    assert len(voice.calls) == queued
+    costs = {c.community.id: c for c in await reach.costs(db, actor=steward)}
+    assert costs[notice.community_id].voice >= queued
+
+
+async def test_unfollowed_on_wechat_climbs_at_once(db, sender, channels):  # noqa: ANN001
+    wechat, _, _ = channels
+    roles = await setup_community(db)
+    wechat.unfollowed.add(f"o-{roles['wechat']}")
+    notice_id, _ = await emergency(db)
+    await sender.drain()
+    mine = (await reaches_of(db, notify.emergency_event_key(notice_id)))[roles["wechat"]]
+    assert await steps_of(db, mine.id) == [("wechat", "failed")]
+    assert mine.next_step_at <= utcnow()  # SMS is next, now
+    link = (await db.exec(select(WechatLink).where(WechatLink.person_id == roles["wechat"]))).one()
+    await db.refresh(link)
+    assert link.following is False  # and nothing more is sent there
