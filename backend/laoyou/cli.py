@@ -384,6 +384,9 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        # Thousands of idle phones hold a WebSocket each: per-message deflate kept a compressor and a
+        # decompressor per socket (about 60 KB of the server's memory, bench/live.py) for messages of a few bytes.
+        ws_per_message_deflate=False,
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
     )

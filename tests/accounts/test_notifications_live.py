@@ -21,7 +21,7 @@ with warnings.catch_warnings():
 
 from laoyou.app import create_app
 
-from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN, make_database_url, make_settings
+from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, make_database_url, make_settings
 
 PROTOCOL = "graphql-transport-ws"
 SUBSCRIBE = "subscription UnreadNotifications { unreadNotifications }"
@@ -41,6 +41,14 @@ REQUEST_FAMILY_LINK = """
 mutation ($phone: String!) { requestFamilyLink(phone: $phone, relation: "儿子") { __typename } }
 """
 MARK_READ = "mutation { markNotificationsRead { unread } }"
+COMMUNITIES = "query { briefingCommunities { id name } }"
+EMERGENCY = """
+mutation ($ids: [ID!]!) {
+  sendEmergencyNotice(communityIds: $ids, kind: WATER_CUT, title: "明天上午停水") {
+    __typename ... on EmergencyNoticeSent { peopleNotified }
+  }
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +137,34 @@ def test_other_peoples_notifications_are_not_pushed(live):
         ws.send_json({"type": "ping"})
         assert receive(ws) == {"type": "pong"}
         assert post(live, UNREAD, token=token)["viewer"]["unreadNotifications"] == first
+
+
+def test_a_notice_to_a_community_reaches_its_residents_live_and_nobody_else(live):
+    # Given a resident of 秀山花园 and one of another community, both subscribed
+    steward = demo_token(live, STEWARD_XIUSHAN)
+    communities = post(live, COMMUNITIES, token=steward)["briefingCommunities"]
+    [xiushan] = [c["id"] for c in communities if c["name"] == "秀山花园"]
+    tokens = {
+        who: demo_token(live, phone) for who, phone in (("own", RESIDENT_XIUSHAN), ("other", RESIDENT_JINGJU))
+    }
+    with (
+        live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as own,
+        live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as other,
+    ):
+        first = {}
+        for who, ws in (("own", own), ("other", other)):
+            assert connect(ws, {"authorization": f"Bearer {tokens[who]}"}) == {"type": "connection_ack"}
+            ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+            first[who] = receive(ws)["payload"]["data"]["unreadNotifications"]
+        # When the steward sends an emergency notice to 秀山花园
+        sent = post(live, EMERGENCY, {"ids": [xiushan]}, token=steward)["sendEmergencyNotice"]
+        assert sent["peopleNotified"] > 1
+        # Then its resident's count goes up at once
+        assert receive(own)["payload"]["data"]["unreadNotifications"] == first["own"] + 1
+        # And nothing reaches the other community's resident: a ping is answered before anything else arrives
+        other.send_json({"type": "ping"})
+        assert receive(other) == {"type": "pong"}
+        assert post(live, UNREAD, token=tokens["other"])["viewer"]["unreadNotifications"] == first["other"]
 
 
 def test_session_cookie_authenticates_too(live):

@@ -19,6 +19,7 @@ from sqlmodel import select
 from laoyou.accounts import service as accounts
 from laoyou.core.settings import Settings
 from laoyou.core.time import as_utc, utcnow
+from laoyou.graphql.types import decode_id
 from laoyou.notify import sender as sender_module
 from laoyou.notify.models import PushOutbox, PushSubscription
 from laoyou.notify.sender import PushSender, make_http_client
@@ -457,3 +458,26 @@ async def test_a_device_whose_keys_cannot_be_used_fails_alone(gql, db, sender, s
         and rows[bad.endpoint].last_status == sender_module.UNENCRYPTABLE
     )
     assert rows[good.endpoint].status == "sent"
+
+
+async def test_a_notice_to_a_community_is_announced_once_there_not_once_per_person(gql, db, app, monkeypatch):
+    # Given the app's pub/sub, watched
+    published: list[str] = []
+    publish = app.state.pubsub.publish
+
+    async def watched(channel: str, message: dict) -> None:
+        published.append(channel)
+        await publish(channel, message)
+
+    monkeypatch.setattr(app.state.pubsub, "publish", watched)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    # When the steward warns 秀山花园
+    sent = (await steward(EMERGENCY, {"ids": [xiushan], "kind": "LIFT_OUT", "title": "3号楼电梯停运"}))[
+        "data"
+    ]
+    assert sent["sendEmergencyNotice"]["peopleNotified"] > 1
+    # Then its live subscribers hear of it through one event on the community's channel, none per person
+    assert [c for c in published if c.startswith(("notices:", "notifications:"))] == [
+        accounts.community_notices_channel(decode_id(xiushan))
+    ]

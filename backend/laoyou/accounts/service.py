@@ -63,6 +63,20 @@ def notifications_channel(person_id: int) -> str:
     return f"notifications:{person_id}"
 
 
+def community_notices_channel(community_id: int) -> str:
+    """One event for a notification that every resident and family member of a community got at once."""
+    return f"notices:{community_id}"
+
+
+def notification_channels(actor: Actor) -> list[str]:
+    """Where the viewer hears that her notifications changed: her own channel, and those of the communities
+    she lives in or follows (a notice to a whole community is announced once there, not once per person)."""
+    communities = {g.community_id for g in actor.grants_of(Role.resident, Role.family) if g.community_id}
+    return [notifications_channel(actor.person_id)] + [
+        community_notices_channel(c) for c in sorted(communities)
+    ]
+
+
 # --- people -------------------------------------------------------------------------------------------
 
 
@@ -494,6 +508,22 @@ async def unread_count(session: AsyncSession, person_id: int) -> int:
             .where(Notification.person_id == person_id, col(Notification.read_at).is_(None))
         )
     ) or 0
+
+
+async def unread_counts(session: AsyncSession, person_ids: list[int]) -> dict[int, int]:
+    """unread_count for many people in one query (those without any are left out)."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(person_ids), 1000):
+        rows = await session.exec(
+            select(Notification.person_id, func.count())
+            .where(
+                col(Notification.person_id).in_(person_ids[start : start + 1000]),
+                col(Notification.read_at).is_(None),
+            )
+            .group_by(Notification.person_id)
+        )
+        counts.update(dict(rows.all()))
+    return counts
 
 
 async def do_notify(

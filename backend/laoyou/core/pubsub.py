@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -13,14 +13,53 @@ from typing import Any, Protocol
 class PubSub(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, channel: str) -> Any: ...  # an async context manager yielding an async iterator
+    # An async context manager yielding a Subscription: the messages of all these channels, in one queue.
+    def subscribe(self, *channels: str, queue_size: int | None = None) -> Any: ...
+
+
+class Subscription:
+    """One subscriber's messages, from every channel it listens on; an async iterator, or `await get()`.
+
+    Thousands of these stay open at once (a phone per resident), so it is a deque and, while its reader
+    waits, one future: no task and no asyncio.Queue (whose events and counters cost several times more).
+    Full, it drops its oldest message: a slow reader never blocks the publisher.
+    """
+
+    __slots__ = ("_messages", "_size", "_waiter")
+
+    def __init__(self, size: int) -> None:
+        self._messages: deque[dict[str, Any]] = deque()
+        self._size = size
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, message: dict[str, Any]) -> None:
+        if len(self._messages) >= self._size:
+            self._messages.popleft()
+        self._messages.append(message)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> dict[str, Any]:
+        while not self._messages:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.popleft()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        return await self.get()
 
 
 class InProcessPubSub:
     """Fan-out to subscribers in this process. A slow subscriber drops its oldest messages, never blocks."""
 
     def __init__(self, queue_size: int = 100) -> None:
-        self._queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._queues: dict[str, set[Subscription]] = defaultdict(set)
         self._queue_size = queue_size
 
     async def ready(self) -> bool:
@@ -28,26 +67,28 @@ class InProcessPubSub:
         return True
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        for queue in list(self._queues.get(channel, ())):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(message)
+        self.deliver(channel, message)
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for subscription in list(self._queues.get(channel, ())):
+            subscription.put(message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
-        self._queues[channel].add(queue)
-
-        async def messages() -> AsyncIterator[dict[str, Any]]:
-            while True:
-                yield await queue.get()
-
+    async def subscribe(self, *channels: str, queue_size: int | None = None) -> AsyncIterator[Subscription]:
+        """Listen on these channels; `queue_size=1` for a subscriber that only needs to know something changed
+        (events coalesce: it fetches everything new anyway)."""
+        subscription = Subscription(queue_size or self._queue_size)
+        for channel in channels:
+            self._queues[channel].add(subscription)
         try:
-            yield messages()
+            yield subscription
         finally:
-            self._queues[channel].discard(queue)
-            if not self._queues[channel]:
-                del self._queues[channel]
+            for channel in channels:
+                listeners = self._queues.get(channel)
+                if listeners is not None:
+                    listeners.discard(subscription)
+                    if not listeners:
+                        del self._queues[channel]
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._queues.get(channel, ()))
@@ -100,7 +141,7 @@ class PostgresPubSub:
     async def _resync(self) -> None:
         """Whatever was published while nobody listened is in the database: every local subscriber catches up."""
         for channel in list(self._local._queues):
-            await self._local.publish(channel, {"resync": True})
+            self._local.deliver(channel, {"resync": True})
 
     async def ready(self) -> bool:
         """Listening: the LISTEN connection is up (connected now if it was not), so live events arrive."""
@@ -133,8 +174,7 @@ class PostgresPubSub:
             channel, message = envelope["c"], envelope["m"]
         except (ValueError, KeyError, TypeError):
             return
-        if self._local.subscriber_count(channel):
-            asyncio.get_running_loop().create_task(self._local.publish(channel, message))
+        self._local.deliver(channel, message)  # at once: a task per notification would only add a loop turn
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps({"c": channel, "m": message}, separators=(",", ":"), ensure_ascii=False)
@@ -155,10 +195,10 @@ class PostgresPubSub:
                         raise
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, *channels: str, queue_size: int | None = None) -> AsyncIterator[Subscription]:
         await self.start()
-        async with self._local.subscribe(channel) as messages:
-            yield messages
+        async with self._local.subscribe(*channels, queue_size=queue_size) as subscription:
+            yield subscription
 
     def subscriber_count(self, channel: str) -> int:
         return self._local.subscriber_count(channel)

@@ -1,35 +1,29 @@
-"""What every long-lived subscription needs: a short session per fetch, and waking on any of its channels."""
+"""What every long-lived subscription needs: a short session per fetch, waking on any of its channels, and
+one query for the many subscribers one event wakes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from laoyou.core.pubsub import Subscription
 from laoyou.graphql.context import Info
 
 
 @asynccontextmanager
-async def listen(pubsub: Any, channels: list[str]) -> AsyncIterator[asyncio.Queue]:
-    """Subscribe to several channels at once; every event (its content does not matter) lands in one queue."""
-    wake: asyncio.Queue = asyncio.Queue(maxsize=1)
+async def listen(pubsub: Any, channels: list[str]) -> AsyncIterator[Subscription]:
+    """Subscribe to several channels at once; `await wake.get()` returns once any of them had an event since.
 
-    async def pump(messages: AsyncIterator[Any]) -> None:
-        async for _ in messages:
-            if wake.empty():
-                wake.put_nowait(True)  # events coalesce: a subscriber fetches everything new anyway
-
-    async with AsyncExitStack() as stack:
-        tasks = []
-        for channel in channels:
-            messages = await stack.enter_async_context(pubsub.subscribe(channel))
-            tasks.append(asyncio.create_task(pump(messages)))
-        try:
-            yield wake
-        finally:
-            for task in tasks:
-                task.cancel()
+    Events coalesce (a queue of one): the subscriber fetches everything new anyway, so what an event says
+    does not matter, and a burst of them wakes it once.
+    """
+    async with pubsub.subscribe(*channels, queue_size=1) as wake:
+        yield wake
 
 
 class Scoped:
@@ -58,3 +52,55 @@ class Scoped:
                 await session.close()
         finally:
             self.lock.release()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Gathered(Generic[K, V]):
+    """One question that many live subscriptions ask at about the same time, each for its own key (her unread
+    count, say), asked of the database once per turn of the event loop.
+
+    An event heard by five thousand phones wakes five thousand subscriptions at once; a session and a query
+    each would take seconds. Those that ask while a query runs wait for the next one, so a burst costs a
+    query or two. A key the fetch does not answer gets `missing`; a failed fetch fails those who asked.
+    """
+
+    def __init__(self, fetch: Callable[[AsyncSession, list[K]], Awaitable[dict[K, V]]], missing: V) -> None:
+        self.fetch = fetch
+        self.missing = missing
+        # Per database (an app's sessionmaker): tests run several apps, each asking its own.
+        self._asking: WeakKeyDictionary[Any, dict[K, list[asyncio.Future[V]]]] = WeakKeyDictionary()
+        self._queries: set[asyncio.Task] = set()  # held, or the loop might collect a running query
+
+    async def get(self, sessionmaker: Any, key: K) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        asking = self._asking.get(sessionmaker)
+        if asking is None:  # nobody is asking this database yet: this one asks for everyone who comes
+            asking = self._asking[sessionmaker] = {}
+            query = asyncio.get_running_loop().create_task(self._ask(sessionmaker, asking))
+            self._queries.add(query)
+            query.add_done_callback(self._queries.discard)
+        asking.setdefault(key, []).append(future)
+        return await future
+
+    async def _ask(self, sessionmaker: Any, asking: dict[K, list[asyncio.Future[V]]]) -> None:
+        try:
+            try:
+                await asyncio.sleep(0)  # the others woken by the same event join before the query goes out
+            finally:
+                del self._asking[sessionmaker]  # from here on, whoever asks starts the next query
+            async with sessionmaker() as session:
+                found = await self.fetch(session, list(asking))
+        except BaseException as exc:  # every asker hears of it (cancelled too, when the app stops)
+            for future in (f for waiting in asking.values() for f in waiting):
+                if not future.done():
+                    future.set_exception(exc) if isinstance(exc, Exception) else future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for key, waiting in asking.items():
+            for future in waiting:
+                if not future.done():  # its subscription may have ended meanwhile
+                    future.set_result(found.get(key, self.missing))

@@ -50,8 +50,12 @@ async def do_notify_people(
     topic: str | None = None,
     event_key: str | None = None,
     community_id: int | None = None,
+    communities: list[int] | None = None,
 ) -> int:
-    """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event."""
+    """accounts.do_notify for many people at once: notification rows in bulk, live counts, one push event.
+
+    `communities`: the people are these communities' audience (community_audience), so their live counts hear
+    of it through one event per community rather than one per person."""
     ids = sorted(set(person_ids))
     if not ids:
         return 0
@@ -69,8 +73,12 @@ async def do_notify_people(
     ]
     for start in range(0, len(rows), 1000):
         await session.exec(insert(Notification), params=rows[start : start + 1000])  # type: ignore[call-overload]
-    for pid in ids:
-        announce(session, accounts.notifications_channel(pid), {"kind": kind})
+    if communities is not None:
+        channels = [accounts.community_notices_channel(c) for c in sorted(set(communities))]
+    else:
+        channels = [accounts.notifications_channel(pid) for pid in ids]
+    for channel in channels:
+        announce(session, channel, {"kind": kind})
     await do_enqueue(
         session,
         person_ids=ids,
@@ -292,6 +300,7 @@ async def do_send_emergency(
             # The steward's report of who was reached finds the notice's climbs by this key.
             event_key=emergency_event_key(notice.id),
             community_id=community.id,
+            communities=[community.id],
         )
         notices.append(notice)
     await accounts.audit(
