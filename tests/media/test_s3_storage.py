@@ -298,6 +298,7 @@ async def test_media_uploaded_to_the_disk_is_served_from_the_bucket_after_migrat
 def test_s3_needs_its_bucket_and_in_production_its_keys(tmp_path):
     production = {
         "mode": "production",
+        "voice_backend": "none",
         "secret_key": "x" * 40,
         "sms_backend": "http",
         "sms_gateway_url": "http://127.0.0.1:9/sms",

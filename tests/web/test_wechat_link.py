@@ -58,7 +58,10 @@ def standin() -> WeChatStandIn:
 
 
 async def wechat_links(db) -> list[tuple[int, str, str, bool]]:  # noqa: ANN001
-    rows = await db.exec(select(WechatLink).execution_options(populate_existing=True))
+    """The links to this test's official account (the demo links its own residents to another)."""
+    rows = await db.exec(
+        select(WechatLink).where(WechatLink.appid == APPID).execution_options(populate_existing=True)
+    )
     return [(r.person_id, r.appid, r.openid, r.following) for r in rows]
 
 
@@ -145,7 +148,8 @@ async def test_outside_wechat_nobody_is_sent_anywhere(app, db, standin):
 
 
 async def test_without_a_template_for_notices_nobody_is_sent_to_wechat(app, db, standin, monkeypatch):
-    monkeypatch.setattr(app.state, "wechat_link_oauth", None)
+    # The state object keeps its values in a dict: patched there, they come back whole after the test.
+    monkeypatch.setitem(app.state._state, "wechat_link_oauth", None)
     async with browser(app) as http:
         await log_in(http, RESIDENT_XIUSHAN)
         http.headers["User-Agent"] = WECHAT_UA
