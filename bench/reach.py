@@ -94,7 +94,10 @@ async def one_round(maker, push_sender, reach_sender, *, people: list[int], kind
     elapsed = time.perf_counter() - start
     others = {key: n for key, n in reached.outcomes.items() if key[1] != "sent"}
     if others or pushed.failed or pushed.retried:
-        print(f"not sent this round: {others}, push failed {pushed.failed}, retried {pushed.retried}", file=sys.stderr)
+        print(
+            f"not sent this round: {others}, push failed {pushed.failed}, retried {pushed.retried}",
+            file=sys.stderr,
+        )
     return elapsed, pushed.sent + reached.outcomes.get(("wechat", "sent"), 0) + reached.outcomes.get(
         ("sms", "sent"), 0
     )
