@@ -1,7 +1,9 @@
 """Live connections: 5,000 idle residents subscribed over WebSocket to one app process, and a community notice.
 
 Runs the app as production does (`laoyou serve`, uvicorn, in its own process) on SQLite with the in-process
-pub/sub, then on PostgreSQL (a throwaway cluster) with LISTEN/NOTIFY. Each resident of one community has a
+pub/sub and its worker inside it (the embedded mode), then on PostgreSQL (a throwaway cluster) with LISTEN/NOTIFY
+and a `laoyou worker` process beside it (the scale-out layout: the app's processes do not send the notice's pushes,
+text messages and calls themselves). Each resident of one community has a
 session (written straight into the database, the bench's own data) and subscribes to unreadNotifications,
 as the PWA's every page does; the client is this process, thousands of connections on one event loop.
 A steward then sends an emergency notice to the community (the sendEmergencyNotice mutation), and the bench
@@ -14,8 +16,8 @@ each, so that a slow moment of the shared machine falls on both.
     python bench/live.py [--quick] [--connections N] [--rounds R] [--backends sqlite,postgres]
 
 Prints the server's resident memory per connection (RSS of the app process before, with all connections
-open, and after they closed), the time from the mutation until the last resident had her count, the number
-of PostgreSQL notifications one notice made, the floor's figures, and `ratio:` last: the floor's time to
+open, and after they closed), how long the notice's own request took, the time from the mutation until the last
+resident had her count, the number of PostgreSQL notifications one notice made, the floor's figures, and `ratio:` last: the floor's time to
 reach the last connection divided by Laoyou's (the slower backend's; 1.0: as fast as the floor).
 """
 
@@ -151,7 +153,8 @@ async def seed(database_url: str, data_dir: Path, count: int) -> tuple[list[str]
     return tokens[:-1], tokens[-1], community_id
 
 
-def start_app(data_dir: Path, database_url: str, pubsub: str) -> tuple[subprocess.Popen, str]:
+def start_app(data_dir: Path, database_url: str, pubsub: str) -> tuple[list[subprocess.Popen], str]:
+    """The app process (first) and, on PostgreSQL, its worker."""
     port = free_port()
     env = {
         **os.environ,
@@ -163,25 +166,37 @@ def start_app(data_dir: Path, database_url: str, pubsub: str) -> tuple[subproces
         "LAOYOU_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
         "LAOYOU_LOG_LEVEL": "warning",
         "LAOYOU_JOBS_INTERVAL_SCALE": "0",
+        "LAOYOU_WORKER": "external" if pubsub == "postgres" else "embedded",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from laoyou.cli import app; app()", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    commands = [["serve", "--port", str(port)]] + ([["worker"]] if pubsub == "postgres" else [])
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from laoyou.cli import app; app()", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for command in commands
+    ]
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
+                return processes, url
         except httpx.HTTPError:
             pass
-        if process.poll() is not None:
+        if any(process.poll() is not None for process in processes):
             break
         time.sleep(0.2)
-    process.terminate()
+    stop(processes)
     raise RuntimeError("app did not start")
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(10)
 
 
 # --- clients --------------------------------------------------------------------------------------------
@@ -195,6 +210,7 @@ class Crowd:
         self.arrivals: list[float] = []
         self.tasks: list[asyncio.Task] = []
         self.sockets: list = []
+        self.answered: list[float] = []  # how long each notice's own request took
 
     async def open(self, count: int, connect) -> None:  # noqa: ANN001
         for start in range(0, count, RAMP):
@@ -305,8 +321,10 @@ async def laoyou_round(
         json={"query": EMERGENCY, "variables": {"ids": [community_id]}},
         headers={"Authorization": f"Bearer {steward}"},
     )
+    answered = time.perf_counter() - started
     sent = answer.json()["data"]["sendEmergencyNotice"]
     assert sent["peopleNotified"] >= count, sent
+    crowd.answered.append(answered)
     return await crowd.wait_for(count) - started
 
 
@@ -348,7 +366,8 @@ async def run_backend(backend: str, count: int, rounds: int, raw_url: str, raw_p
     else:
         database_url = f"sqlite+aiosqlite:///{data_dir / 'laoyou.sqlite3'}"
     tokens, steward, community_id = await seed(database_url, data_dir, count)
-    process, url = start_app(data_dir, database_url, "postgres" if backend == "postgres" else "inprocess")
+    processes, url = start_app(data_dir, database_url, "postgres" if backend == "postgres" else "inprocess")
+    process = processes[0]  # the app: its memory is what connections cost
     figures: dict = {}
     try:
         async with httpx.AsyncClient(base_url=url, timeout=PATIENCE) as http:
@@ -384,9 +403,9 @@ async def run_backend(backend: str, count: int, rounds: int, raw_url: str, raw_p
             figures["last"] = sorted(ours_times)[len(ours_times) // 2]
             figures["raw_last"] = sorted(raw_times)[len(raw_times) // 2]
             figures["notifies"] = max(notifies) if notifies else None
+            figures["answered"] = sorted(ours.answered)[len(ours.answered) // 2]
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(processes)
     return figures
 
 
@@ -431,6 +450,7 @@ def main() -> None:
         print(f"{backend}_server_rss_before: {f['before'] / 1024:.1f} MB")
         print(f"{backend}_server_kb_per_connection: {(f['open'] - f['before']) / count:.1f} KB")
         print(f"{backend}_server_kb_per_connection_after_close: {(f['closed'] - f['before']) / count:.1f} KB")
+        print(f"{backend}_notice_request: {f['answered'] * 1000:.0f} ms")
         print(f"{backend}_notice_last_delivery: {f['last'] * 1000:.0f} ms")
         if f["notifies"] is not None:
             print(f"{backend}_notifies_per_notice: {f['notifies']} NOTIFY")

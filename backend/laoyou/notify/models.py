@@ -1,11 +1,12 @@
-"""Push subscriptions (one per device), preferences per kind, the outbox and emergency notices."""
+"""Push subscriptions (one per device), preferences per kind, the outbox, large notices waiting to fan out, and
+emergency notices."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text
+from sqlalchemy import JSON, Column, Index, String, Text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from laoyou.core.models import utc_field
@@ -84,6 +85,27 @@ class PushOutbox(SQLModel, table=True):
     last_status: int | None = None
     created_at: datetime = utc_field(default_now=True)
     sent_at: datetime | None = utc_field(nullable=True)
+
+
+class NoticeFanout(SQLModel, table=True):
+    """A notice to a large audience, written in its event's transaction instead of its device and climb rows;
+    the worker expands it (notify.outbox.expand_fanouts) in one transaction of its own, exactly once."""
+
+    __tablename__ = "notice_fanout"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    person_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    kind: str = Field(max_length=30)
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    link: str = Field(default="", max_length=200)
+    urgency: str | None = Field(default=None, max_length=10)
+    topic: str | None = Field(default=None, max_length=64)
+    community_id: int | None = None
+    created_at: datetime = utc_field(default_now=True)
+    # Set by the transaction that wrote its rows: pending while null.
+    expanded_at: datetime | None = utc_field(nullable=True, index=True)
 
 
 class EmergencyKind(StrEnum):

@@ -2,25 +2,45 @@
 
 The sender only ever sees committed rows, and the outbox's unique (event, device) key means one event
 reaches one device at most once. It reads only push tables, so accounts can queue its notifications here.
+
+A notice to more than INLINE_AUDIENCE people (a whole community's emergency notice) is written as one
+NoticeFanout row instead, and the worker writes its device and climb rows (expand_fanouts): the steward's
+request, and every resident's live count that waits on its commit, do not wait on thousands of rows.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import func, insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from laoyou.core import jobs
+from laoyou.core.db import session_scope
 from laoyou.core.events import announce
+from laoyou.core.pubsub import PubSub
 from laoyou.core.time import as_utc, utcnow
-from laoyou.notify.models import OutboxStatus, PushKind, PushOutbox, PushPreference, PushSubscription
+from laoyou.notify.models import (
+    NoticeFanout,
+    OutboxStatus,
+    PushKind,
+    PushOutbox,
+    PushPreference,
+    PushSubscription,
+)
 from laoyou.notify.reach import plan as reach_plan
 
 OUTBOX_CHANNEL = "push:outbox"
 MAX_BODY = 300
+# Above this many people a notice fans out in the worker: about a second of rows per five thousand.
+INLINE_AUDIENCE = 500
+
+log = logging.getLogger("laoyou.notify")
 
 
 @dataclass(frozen=True)
@@ -87,13 +107,59 @@ async def do_enqueue(
     community_id: int | None = None,
 ) -> int:
     """Write one outbox row per device of these people that wants this kind, and plan the climb to other
-    channels for what matters or for whom push cannot reach (notify.reach.plan); delivered after commit."""
+    channels for what matters or for whom push cannot reach (notify.reach.plan); delivered after commit.
+    For a large audience this writes one fan-out row, expanded the same way by the worker: returns 0."""
     ids = sorted(set(person_ids))
     if not ids:
         return 0
+    event_key = event_key or uuid.uuid4().hex
+    if len(ids) > INLINE_AUDIENCE:
+        session.add(
+            NoticeFanout(
+                event_key=event_key,
+                person_ids=ids,
+                kind=kind[:30],
+                title=title[:200],
+                body=body,
+                link=link[:200],
+                urgency=urgency,
+                topic=topic,
+                community_id=community_id,
+            )
+        )
+        await session.flush()
+        announce(session, OUTBOX_CHANNEL, {"fanout": 1})  # wakes the worker
+        return 0
+    return await _enqueue_now(
+        session,
+        person_ids=ids,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+        urgency=urgency,
+        topic=topic,
+        event_key=event_key,
+        community_id=community_id,
+    )
+
+
+async def _enqueue_now(
+    session: AsyncSession,
+    *,
+    person_ids: list[int],
+    kind: str,
+    title: str,
+    body: str,
+    link: str,
+    urgency: str | None,
+    topic: str | None,
+    event_key: str,
+    community_id: int | None,
+) -> int:
+    ids = person_ids
     pkind = push_kind(kind)
     rule = RULES[pkind]
-    event_key = event_key or uuid.uuid4().hex
     wanted = select(PushSubscription.id, PushSubscription.person_id).where(
         col(PushSubscription.person_id).in_(ids)
     )
@@ -158,6 +224,51 @@ async def do_enqueue(
         await session.exec(insert(PushOutbox), params=rows[start : start + 1000])  # type: ignore[call-overload]
     announce(session, OUTBOX_CHANNEL, {"count": len(rows)})
     return len(rows)
+
+
+async def expand_fanout(session: AsyncSession) -> NoticeFanout | None:
+    """Claim the oldest waiting fan-out and write its device and climb rows in this transaction; None when
+    none waits. Committed together, so a worker that dies midway leaves it waiting for the next one."""
+    waiting = await session.exec(
+        jobs.due(
+            select(NoticeFanout.id)
+            .where(col(NoticeFanout.expanded_at).is_(None))
+            .order_by(col(NoticeFanout.id))
+            .limit(1)
+        )
+    )
+    ids = await jobs.claim(
+        session, NoticeFanout, list(waiting), col(NoticeFanout.expanded_at).is_(None), expanded_at=utcnow()
+    )
+    if not ids:
+        return None
+    fanout = await session.get(NoticeFanout, ids[0], populate_existing=True)
+    assert fanout is not None  # claimed in this transaction
+    await _enqueue_now(
+        session,
+        person_ids=list(fanout.person_ids),
+        kind=fanout.kind,
+        title=fanout.title,
+        body=fanout.body,
+        link=fanout.link,
+        urgency=fanout.urgency,
+        topic=fanout.topic,
+        event_key=fanout.event_key,
+        community_id=fanout.community_id,
+    )
+    return fanout
+
+
+async def expand_fanouts(sessionmaker: async_sessionmaker[AsyncSession], pubsub: PubSub) -> int:
+    """Expand every waiting fan-out, one transaction each (the worker's round does this before sending)."""
+    expanded = 0
+    while True:
+        async with session_scope(sessionmaker, pubsub) as session:
+            fanout = await expand_fanout(session)
+        if fanout is None:
+            return expanded
+        log.info("fanned out %s to %s people", fanout.event_key, len(fanout.person_ids))
+        expanded += 1
 
 
 async def backlog(session: AsyncSession) -> tuple[int, float]:

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.core import events
 from laoyou.core.jobs import Outage
 from laoyou.core.pubsub import PubSub
-from laoyou.notify.outbox import OUTBOX_CHANNEL
+from laoyou.notify.outbox import OUTBOX_CHANNEL, expand_fanouts
 from laoyou.notify.reach.sender import ReachSender
 from laoyou.notify.sender import PushSender, make_http_client
 from laoyou.notify.vapid import VapidSigner
@@ -56,7 +56,8 @@ class Worker:
         self._wake = asyncio.Event()
 
     async def tick(self) -> None:
-        """One round: due briefings go out (queueing their pushes), then the outbox is drained."""
+        """One round: due briefings go out (queueing their pushes), large notices fan out, then the outbox is
+        drained."""
         async with self.sessionmaker() as session:
             try:
                 published = await self.publish_due(session)
@@ -66,6 +67,7 @@ class Worker:
                 raise
         if published:
             log.info("published %s scheduled briefing(s)", published)
+        await expand_fanouts(self.sessionmaker, self.pubsub)
         stats = await self.sender.drain()
         if stats.handled:
             log.info(
