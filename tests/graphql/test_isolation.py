@@ -912,6 +912,8 @@ MUTATIONS: dict[str, Entry] = {
     # No login: a link's token is the proof, and a forged one opens nothing.
     "openNotice": E(lambda t: [{"opened": "forged-token.sms"}, {"opened": f"{t.emergency_id}.push"}]),
     "markNoticeSeen": E(lambda t: {"noticeId": t.emergency_id}),
+    # Only the attacker's own notices about that page: the target's climbs are untouched.
+    "markPageSeen": E(lambda t: [{"path": "/bills"}, {"path": f"/support/sos/{t.emergency_id}"}]),
     "callUnreached": E(lambda t: {"noticeId": t.emergency_id}),
     "setReachCap": E(lambda t: {"communityId": t.community_id, "channel": "SMS", "monthly": 1}),
     "sendChatMessage": E(

@@ -236,3 +236,64 @@ async def test_without_its_script_the_settings_page_says_what_this_browser_can_d
     assert "This browser cannot show notifications" in page.text
     page = await client.get("/settings/notifications", headers={**headers, "User-Agent": iphone})
     assert "only when Laoyou is on the home screen" in page.text
+
+
+async def test_opening_the_page_a_notice_is_about_in_the_app_stops_its_climb(gql, client, db):
+    from laoyou.accounts import service as accounts
+
+    # Given two important notices climbing to her: a bill, and one whose link has a query
+    person_id = await my_id(gql, RESIDENT_XIUSHAN)
+    for link in ("/bills", "/?checkin=push"):
+        await accounts.do_notify(db, person_id=person_id, kind="bill_overdue", title="物业费待缴", link=link)
+    await db.flush()
+    climbing = select(Reach).where(Reach.person_id == person_id, Reach.state == "climbing")
+    links = {r.link: r for r in (await db.exec(climbing)).all()}
+    assert {"/bills", "/?checkin=push"} <= set(links)
+    # When another resident opens the same page, hers climbs on
+    other = await login_demo(gql, RESIDENT_JINGJU)
+    assert (await client.get("/bills", **as_person(other.token))).status_code == 200
+    await db.refresh(links["/bills"])
+    assert links["/bills"].opened_at is None
+    # When she opens her bills in the app, not from the notice
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    assert (await client.get("/bills", **as_person(resident.token))).status_code == 200
+    # Then that notice stopped climbing, opened in the app; the other climbs on until she opens its page
+    await db.refresh(links["/bills"])
+    await db.refresh(links["/?checkin=push"])
+    assert links["/bills"].state == "opened" and links["/bills"].opened_via == "app"
+    assert links["/?checkin=push"].opened_at is None
+    assert (await client.get("/?checkin=push&r=bogus.push", **as_person(resident.token))).status_code == 200
+    await db.refresh(links["/?checkin=push"])
+    assert links["/?checkin=push"].state == "opened"
+
+
+async def test_marking_a_page_seen_refuses_a_bad_address_and_changes_nothing(gql, db):
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    before = (await db.exec(select(Reach.id, Reach.state, Reach.opened_at))).all()
+    for path in ("bills", "/" + "x" * 300, ""):
+        answer = await resident(
+            "mutation ($p: String!) { markPageSeen(path: $p) { __typename ... on Error { field code message } } }",
+            {"p": path},
+        )
+        result = answer["data"]["markPageSeen"]
+        assert result["__typename"] == "NoticeSeenError" and result["field"] == "path", result
+    assert (await db.exec(select(Reach.id, Reach.state, Reach.opened_at))).all() == before
+    # And nobody logged in cannot use it at all
+    anonymous = await gql('mutation { markPageSeen(path: "/bills") { __typename } }', expect_errors=True)
+    assert anonymous["errors"][0]["message"] == "Please log in first."
+
+
+async def test_a_failure_marking_a_page_seen_never_breaks_the_page_or_holds_the_gate(own_app, monkeypatch):
+    from laoyou.notify.reach import service as reach
+
+    from .conftest import assert_released, bearer, browser
+
+    async def broken(session, *, actor, path):  # noqa: ANN001, ANN202
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(reach, "do_mark_page_seen", broken)
+    async with browser(own_app) as http:
+        token = await bearer(http, RESIDENT_XIUSHAN)
+        page = await http.get("/bills", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and "/login" not in page.headers.get("location", "")
+    await assert_released(own_app, "after marking a page seen failed")

@@ -269,6 +269,23 @@ async def open_notice_link(page: Page) -> None:
             log.exception("rolling back after a notice's link failed")
 
 
+async def mark_page_seen(page: Page) -> None:
+    """She opened, logged in, a page a notice of hers is about (a bill, an SOS, her check-in): that notice stops
+    climbing, however she came here. Like a link's token, never at the page's expense."""
+    request = page.request
+    if request.method != "GET" or not page.context.actor.is_authenticated:
+        return
+    query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "r")
+    try:
+        await page.run("MarkPageSeen", path=f"{request.url.path}?{query}" if query else request.url.path)
+    except Exception:
+        log.exception("marking a page seen failed")
+        try:
+            await page.context.rollback()
+        except Exception:
+            log.exception("rolling back after marking a page seen failed")
+
+
 def page_endpoint(
     handler: Handler, *, login: bool = True, staff: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -286,6 +303,7 @@ def page_endpoint(
                 return page.redirect("/login")
             if staff and not actor.is_staff:
                 raise HTTPException(404, "not found")
+            await mark_page_seen(page)
             try:
                 return await handler(page)
             except (OperationFailed, NotFound, PermissionDenied):

@@ -313,6 +313,19 @@ class ReachMutation:
         return await mutation_boundary(info, NoticeSeenError, work)
 
     @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="I opened this page of the app (its path, and query if any): my notices about it stop climbing.",
+    )
+    async def mark_page_seen(self, info: Info, path: str) -> NoticeSeenResult:
+        context = info.context
+
+        async def work() -> NoticeSeen:
+            seen = await reach.do_mark_page_seen(context.session, actor=context.actor, path=path[:300])
+            return NoticeSeen(seen=seen)
+
+        return await mutation_boundary(info, NoticeSeenError, work)
+
+    @strawberry.mutation(
         permission_classes=[IsStaff],
         description="Stewards: call everyone the emergency notice has not reached.",
     )

@@ -150,6 +150,18 @@ async def do_mark_emergency_seen(session: AsyncSession, *, actor: Actor, notice_
     return await do_open_link(session, person_id=actor.person_id, path=f"/emergencies/{notice.id}")
 
 
+async def do_mark_page_seen(session: AsyncSession, *, actor: Actor, path: str) -> int:
+    """She opened this page in the app (a bill, an SOS, her check-in): every notice of hers about it stops
+    climbing. Only her own notices; the link each was sent with, query and all, is what is compared."""
+    actor.require_login()
+    path = (path or "").strip()
+    if not path.startswith("/") or len(path) > 200:
+        raise LaoyouError(ErrorCode.INVALID, "This page's address is not valid.", field="path")
+    if not await has_unopened(session, actor.person_id):
+        return 0  # nothing to write: most views find every notice already opened
+    return await do_open_link(session, person_id=actor.person_id, path=path)
+
+
 async def has_unopened(session: AsyncSession, person_id: int) -> bool:
     """Whether any notice to her is still waiting to be opened (a page checks before marking it seen)."""
     found = await session.exec(
