@@ -7,6 +7,8 @@ import re
 
 from sqlmodel import select
 
+from laoyou.accounts.models import RoleGrant
+from laoyou.estates.models import Building, Household, Unit
 from laoyou.notify.reach.models import Reach, ReachChoice, ReachSend
 
 from ..briefings.helpers import community_ids
@@ -153,6 +155,18 @@ async def test_the_steward_sees_who_was_reached_and_calls_the_rest(gql, client, 
     assert page.status_code == 200
     assert "Not reached yet" in page.text and "Opened it in the app" in page.text
     assert re.search(r'href="tel:1\d{10}"', page.text)
+    # And each person's flat, to knock on her door when no call gets through
+    person_id = await my_id(gql, RESIDENT_XIUSHAN)
+    building, unit = (
+        await db.exec(
+            select(Building.name, Unit.number)
+            .join(Unit, Unit.building_id == Building.id)
+            .join(Household, Household.unit_id == Unit.id)
+            .join(RoleGrant, RoleGrant.household_id == Household.id)
+            .where(RoleGrant.person_id == person_id, RoleGrant.role == "resident")
+        )
+    ).first()
+    assert f"{building} {unit}" in page.text
     # When the steward taps to call everyone not reached
     called = await client.post(
         f"/staff/emergency/{notice_id}/reach", **as_person(steward.token), data={"csrf_token": CSRF}

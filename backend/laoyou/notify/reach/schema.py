@@ -87,6 +87,10 @@ class PersonReach:
     def name(self) -> str:
         return self.row.person.name
 
+    @strawberry.field(description="Her flats in the notice's community, building and unit: where to knock.")
+    def homes(self) -> list[str]:
+        return self.row.homes
+
     @strawberry.field(description="Her full number: the steward calls whoever was not reached.")
     def phone(self) -> str:
         return national(self.row.person.phone)
