@@ -481,3 +481,24 @@ async def test_a_notice_to_a_community_is_announced_once_there_not_once_per_pers
     assert [c for c in published if c.startswith(("notices:", "notifications:"))] == [
         accounts.community_notices_channel(decode_id(xiushan))
     ]
+
+
+async def test_a_briefing_is_announced_once_per_community_not_once_per_person(gql, db, app, monkeypatch):
+    from ..briefings.helpers import post_briefing
+
+    published: list[str] = []
+    publish = app.state.pubsub.publish
+
+    async def watched(channel: str, message: dict) -> None:
+        published.append(channel)
+        await publish(channel, message)
+
+    monkeypatch.setattr(app.state.pubsub, "publish", watched)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    # When the steward publishes today's briefing to 秀山花园
+    assert (await post_briefing(steward, [xiushan]))["status"] == "PUBLISHED"
+    # Then residents' live counts hear of it through the community's channel only
+    assert [c for c in published if c.startswith(("notices:", "notifications:"))] == [
+        accounts.community_notices_channel(decode_id(xiushan))
+    ]

@@ -338,7 +338,8 @@ async def _publish(session: AsyncSession, briefing: Briefing, now: datetime) -> 
 async def _announce(session: AsyncSession, briefing: Briefing) -> None:
     """Every resident of the audience communities, and family following their households, is told."""
     await _tell_audience(session, briefing.id)
-    people = await notify.community_audience(session, await audience_ids(session, briefing.id))
+    communities = await audience_ids(session, briefing.id)
+    people = await notify.community_audience(session, communities)
     body = briefing.body if len(briefing.body) <= 120 else briefing.body[:119] + "…"
     await notify.do_notify_people(
         session,
@@ -347,6 +348,8 @@ async def _announce(session: AsyncSession, briefing: Briefing) -> None:
         title=briefing.title,
         body=body,
         link=f"/briefings/{briefing.id}",
+        # Their live counts hear of it once per community, not once per person (one NOTIFY each on PostgreSQL).
+        communities=list(communities),
     )
 
 

@@ -467,6 +467,7 @@ async def do_publish(session: AsyncSession, *, actor: Actor, disclosure_id: int)
             "%(community)s: income, spending and arrears of each fund.", community=community.name
         ),
         link=f"/disclosures/{row.id}",
+        communities=[row.community_id],  # one live-count event for the community, not one per person
     )
     return row
 

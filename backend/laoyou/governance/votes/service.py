@@ -257,6 +257,7 @@ async def _tell_residents(session: AsyncSession, vote: Vote, *, title: str, body
         title=title,
         body=body,
         link=f"/votes/{vote.id}",
+        communities=[vote.community_id],  # one live-count event for the community, not one per person
     )
 
 
