@@ -386,6 +386,43 @@ async def test_a_persons_daily_cap(db, sender, channels, monkeypatch):  # noqa: 
         get_settings.cache_clear()
 
 
+async def test_a_climb_round_counts_her_two_notices_against_her_day_one_by_one(db, monkeypatch):  # noqa: ANN001
+    # Given her daily SMS cap of 1, and two emergencies to her climbing to SMS in the same round
+    monkeypatch.setenv("LAOYOU_REACH_SMS_DAILY_PER_PERSON", "1")
+    from laoyou.core.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        person = await accounts.person_by_phone(db, normalise_phone(RESIDENT_JINGJU))
+        await clean_slate(db, [person.id])
+        await give_push(db, person.id)
+        for title in ("停水", "停电"):
+            await accounts.do_notify(db, person_id=person.id, kind="emergencies", title=title, link="/")
+        rows = (await db.exec(select(Reach).where(Reach.person_id == person.id).order_by(Reach.id))).all()
+        assert [ladder_of(r)[:2] for r in rows] == [["push", "sms"], ["push", "sms"]]
+        # When the climb job runs after two minutes unopened
+        report = await reach.climb_due(db, now=utcnow() + timedelta(minutes=3))
+        # Then one goes out as SMS and the other, over her day's cap, goes straight on to a call
+        assert report.climbed == 2
+        steps = [await steps_of(db, r.id) for r in rows]
+        assert sorted(s[1:] for s in steps) == [
+            [("sms", "capped"), ("voice", "pending")],
+            [("sms", "pending")],
+        ]
+        used = (
+            await db.exec(
+                select(ReachUsage.used).where(
+                    ReachUsage.scope == "person",
+                    ReachUsage.scope_id == person.id,
+                    ReachUsage.channel == "sms",
+                )
+            )
+        ).one()
+        assert used == 1
+    finally:
+        get_settings.cache_clear()
+
+
 async def test_a_step_that_cannot_be_sent_climbs_at_once(app, db):  # noqa: ANN001
     voice = FakeVoice()
     sender = ReachSender(sessionmaker=app.state.sessionmaker, public_url="https://x.example", voice=voice)

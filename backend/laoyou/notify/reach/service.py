@@ -204,41 +204,63 @@ async def do_voice_report(session: AsyncSession, report: CallReport) -> bool:
 # --- the climb ----------------------------------------------------------------------------------------------
 
 
-async def open_next_step(session: AsyncSession, reach: Reach, *, now: datetime) -> ReachSend | None:
-    """Open the reach's current step (a paid channel over its cap is recorded as capped and the climb goes on
-    to the next); the last step tried leaves the reach exhausted."""
-    ladder = reach.channels
-    priority = Priority(reach.priority)
-    while reach.step < len(ladder):
-        channel = ladder[reach.step]
-        status = SendStatus.pending
-        if channel is Channel.push:
-            # Push only ever goes out with the notice itself (it is free and sent to everyone who has it).
-            status = SendStatus.sent
-        elif channel in PAID and not await plan.reserve(
-            session, channel=channel, person_id=reach.person_id, community_id=reach.community_id, now=now
-        ):
-            status = SendStatus.capped
-        send = ReachSend(
-            reach_id=reach.id,
-            step=reach.step,
-            channel=channel.value,
-            status=status.value,
-            sent_at=now if status is SendStatus.sent else None,
-        )
-        session.add(send)
-        if status is not SendStatus.capped:
-            reach.next_step_at = now + plan.WAIT[priority] if priority in plan.WAIT else None
-            if reach.step == len(ladder) - 1:
+async def open_next_steps(session: AsyncSession, reaches: list[Reach], *, now: datetime) -> dict[int, bool]:
+    """Open each reach's current step (a paid channel over its cap is recorded as capped and the climb goes on
+    to the next); the last step tried leaves the reach exhausted. Whether a step was opened, by reach id.
+
+    Paid steps are reserved per channel for all of them in a few statements (plan.reserve_many), each person
+    once per pass: a climb round of hundreds costs what one did."""
+    opened: dict[int, bool] = {}
+    sends: list[ReachSend] = []
+    waiting = list(reaches)
+    while waiting:
+        this_pass: list[Reach] = []
+        later: list[Reach] = []
+        asked: set[tuple[int, Channel]] = set()
+        for reach in waiting:
+            if reach.step >= len(reach.channels):
                 reach.state, reach.next_step_at = ReachState.exhausted.value, None
-            session.add(reach)
-            await session.flush()
-            return send
-        reach.step += 1
-    reach.state, reach.next_step_at = ReachState.exhausted.value, None
-    session.add(reach)
+                opened[reach.id] = False
+                continue
+            key = (reach.person_id, reach.channels[reach.step])
+            (later if key in asked else this_pass).append(reach)  # her second notice waits for the next pass
+            asked.add(key)
+        granted: dict[Channel, set[int]] = {}
+        for channel in PAID:
+            asking = [(r.person_id, r.community_id) for r in this_pass if r.channels[r.step] is channel]
+            if asking:
+                granted[channel] = await plan.reserve_many(session, channel=channel, people=asking, now=now)
+        waiting = later
+        for reach in this_pass:
+            channel = reach.channels[reach.step]
+            status = SendStatus.pending
+            if channel is Channel.push:
+                # Push only ever goes out with the notice itself (it is free and sent to everyone who has it).
+                status = SendStatus.sent
+            elif channel in PAID and reach.person_id not in granted[channel]:
+                status = SendStatus.capped
+            sends.append(
+                ReachSend(
+                    reach_id=reach.id,
+                    step=reach.step,
+                    channel=channel.value,
+                    status=status.value,
+                    sent_at=now if status is SendStatus.sent else None,
+                )
+            )
+            if status is SendStatus.capped:
+                reach.step += 1
+                waiting.append(reach)
+                continue
+            priority = Priority(reach.priority)
+            reach.next_step_at = now + plan.WAIT[priority] if priority in plan.WAIT else None
+            if reach.step == len(reach.channels) - 1:
+                reach.state, reach.next_step_at = ReachState.exhausted.value, None
+            opened[reach.id] = True
+    session.add_all(sends)
+    session.add_all(reaches)
     await session.flush()
-    return None
+    return opened
 
 
 @dataclass
@@ -273,6 +295,7 @@ async def climb_due(session: AsyncSession, *, now: datetime | None = None, limit
             select(ReachChoice).where(col(ReachChoice.person_id).in_({r.person_id for r in reaches}))
         )
     }
+    climbing: list[Reach] = []
     for reach in reaches:
         if reach.step >= len(reach.channels):
             reach.state = ReachState.exhausted.value
@@ -288,7 +311,9 @@ async def climb_due(session: AsyncSession, *, now: datetime | None = None, limit
                 session.add(reach)
                 report.deferred += 1
                 continue
-        if await open_next_step(session, reach, now=now) is not None:
+        climbing.append(reach)
+    for went_out in (await open_next_steps(session, climbing, now=now)).values():
+        if went_out:
             report.climbed += 1
         else:
             report.exhausted += 1
