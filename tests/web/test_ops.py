@@ -66,6 +66,10 @@ async def test_metrics_are_for_this_machine_or_the_holder_of_the_token(tmp_path,
             assert (await http.get("/metrics")).status_code == 404
         async with client(app) as http:
             assert (await http.get("/metrics")).status_code == 200
+            # A proxy on this machine passes everyone's requests from loopback, naming who asked: refused
+            for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+                proxied = await http.get("/metrics", headers={header: "203.0.113.9"})
+                assert proxied.status_code == 404, header
     async with started(make_settings(tmp_path, backend_url, metrics_token="scrape-me-0123456789")) as app:
         # A token set: everyone needs it, this machine too
         for address in ("127.0.0.1", "10.9.8.7"):

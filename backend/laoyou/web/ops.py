@@ -60,11 +60,18 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def _may_scrape(request: Request) -> bool:
     token = request.app.state.settings.metrics_token
     if token:
         supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(supplied.encode(), token.encode())
+    # Without a token, this machine only, and not through a proxy on it: nginx on the same host passes every
+    # visitor's request from 127.0.0.1, but always with a forwarding header naming who asked.
+    if any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
     client = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(client).is_loopback
