@@ -220,6 +220,8 @@ async def test_an_emergency_climbs_once_per_step_until_opened(db, sender, channe
     assert [m.openid for m in wechat.sent] == [f"o-{roles['wechat']}"]
     assert wechat.sent[0].message["url"].startswith("https://laoyou.example.cn/emergencies/")
     assert wechat.sent[0].message["url"].endswith(f"r={reaches[roles['wechat']].token}.wechat")
+    # Carrying its step's id, so that a retry of it is not a second message
+    assert wechat.sent[0].message["client_msg_id"].startswith("laoyou-")
     phone_only = [p for p in people if p not in (roles["push"], roles["wechat"], roles["call_me"])]
     assert texted(sms) == sorted([await phone_of(db, p) for p in phone_only])
     assert rung(voice) == [await phone_of(db, roles["call_me"])]

@@ -76,6 +76,18 @@ async def test_a_notice_is_the_published_template_message(account, wechat):
     assert wechat.token_requests == [{"grant_type": "client_credential", "appid": APPID, "secret": SECRET}]
 
 
+async def test_a_step_retried_after_its_answer_was_lost_reaches_her_once(account, wechat):
+    # Given a step sent once, whose answer never came back (the sender will try it again)
+    first = await account.send(OPENID, NOTICE, reference="4711")
+    # When the retry goes out with the step's reference
+    again = await account.send(OPENID, NOTICE, reference="4711")
+    # Then WeChat took both as one message (client_msg_id), and another step is another message
+    assert [s.message["client_msg_id"] for s in wechat.sent] == ["laoyou-4711"]
+    assert again == first
+    await account.send(OPENID, NOTICE, reference="4712")
+    assert len(wechat.sent) == 2 and wechat.attempts == 3
+
+
 async def test_chinese_is_sent_as_utf8_not_as_escapes(account, wechat):
     await account.send(OPENID, NOTICE)
     body = wechat.sent[0].body

@@ -51,6 +51,7 @@ class WechatStandIn:
     sent: list[Sent] = field(default_factory=list)
     attempts: int = 0  # template sends received, accepted or not
     _msgids: itertools.count = field(default_factory=lambda: itertools.count(200228332))
+    _by_client_id: dict[tuple[str, str], int] = field(default_factory=dict)  # one message per (openid, id)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -125,6 +126,14 @@ class WechatStandIn:
             return self._error(43004, "require subscribe")
         if openid in self.refused:
             return self._error(43101, "user refuse to accept the msg")
+        dedupe = data.get("client_msg_id")
+        if dedupe is not None and (not isinstance(dedupe, str) or len(dedupe.encode()) > 64):
+            return self._error(47001, "data format error")
+        if dedupe and (openid, dedupe) in self._by_client_id:
+            # The same message again (a sender's retry): WeChat sends it once.
+            return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": self._by_client_id[(openid, dedupe)]})
         msgid = next(self._msgids)
         self.sent.append(Sent(openid=openid, body=body, message=data, msgid=msgid))
+        if dedupe:
+            self._by_client_id[(openid, dedupe)] = msgid
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})

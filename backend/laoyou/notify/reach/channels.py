@@ -33,8 +33,9 @@ class Notice:
 class WechatSender(Protocol):
     appid: str
 
-    async def send(self, openid: str, notice: Notice) -> str:
-        """Send a template message; returns WeChat's msgid."""
+    async def send(self, openid: str, notice: Notice, *, reference: str | None = None) -> str:
+        """Send a template message; returns WeChat's msgid. The same reference (the climb step's) is sent once
+        however often it is retried."""
         ...
 
     async def aclose(self) -> None: ...

@@ -217,7 +217,7 @@ class ReachSender:
 
     async def _deliver(self, channel: Channel, address: str, notice: Notice, *, reference: str) -> str | None:
         if channel is Channel.wechat:
-            return await self.wechat.send(address, notice)  # type: ignore[union-attr]
+            return await self.wechat.send(address, notice, reference=reference)  # type: ignore[union-attr]
         if channel is Channel.sms:
             title = notice.title if len(notice.title) <= SMS_TITLE else notice.title[: SMS_TITLE - 1] + "…"
             await self.sms.send(address, SmsMessage(SmsKind.notice, {"title": title}))  # type: ignore[union-attr]

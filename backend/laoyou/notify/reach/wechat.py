@@ -1,7 +1,7 @@
 """The WeChat official account's template message (模板消息), as WeChat publishes it.
 
 A notice is one `POST /cgi-bin/message/template/send?access_token=…` with the JSON body {touser, template_id,
-url, data: {keyword: {value}}}; WeChat answers {"errcode": 0, "errmsg": "ok", "msgid": …}, or an errcode.
+url, client_msg_id, data: {keyword: {value}}}; WeChat answers {"errcode": 0, "errmsg": "ok", "msgid": …}, or an errcode.
 
 The access token comes from `POST /cgi-bin/stable_token` {grant_type: client_credential, appid, secret} rather
 than `GET /cgi-bin/token`: several processes (the app, `laoyou worker`) send for one account, and each fetch
@@ -81,8 +81,8 @@ class WechatOfficialAccount:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, openid: str, notice: Notice) -> str:
-        body = json.dumps(self._message(openid, notice), ensure_ascii=False).encode()
+    async def send(self, openid: str, notice: Notice, *, reference: str | None = None) -> str:
+        body = json.dumps(self._message(openid, notice, reference), ensure_ascii=False).encode()
         token = await self._access_token()
         answer = await self._send_with(token, body)
         if answer.get("errcode") in TOKEN_REFUSED:
@@ -93,14 +93,14 @@ class WechatOfficialAccount:
             return str(answer["msgid"])
         raise _refusal("template message", answer)
 
-    def _message(self, openid: str, notice: Notice) -> dict[str, Any]:
+    def _message(self, openid: str, notice: Notice, reference: str | None = None) -> dict[str, Any]:
         parts = {
             "title": notice.title,
             # An empty value is refused (47003); a notice without a line of text shows its title there too.
             "body": notice.body or notice.title,
             "time": local(utcnow()).strftime(TIME_FORMAT),
         }
-        return {
+        message: dict[str, Any] = {
             "touser": openid,
             "template_id": self.template_id,
             "url": notice.url,
@@ -109,6 +109,11 @@ class WechatOfficialAccount:
                 for keyword, source in self.keywords.items()
             },
         }
+        if reference:
+            # WeChat sends one message per (openid, client_msg_id) within ten minutes: a step retried after a
+            # timeout (sent, but the answer lost) does not reach her twice.
+            message["client_msg_id"] = f"laoyou-{reference}"[:64]
+        return message
 
     async def _send_with(self, token: str, body: bytes) -> dict[str, Any]:
         return await self._call(
