@@ -350,12 +350,20 @@ class Load:
             await self.graphql(r.port, r.token, persisted("ResidentHome"))
 
     async def steward_step(self, n: int) -> None:
-        token, port = self.stewards[n % len(self.stewards)]
-        if n % 2:
-            await self.graphql(port, token, persisted("SupportConsole"))
-        else:
-            variables = {"districtId": self.district, "overdueOnly": False, "withReturnVisits": True}
-            await self.graphql(port, token, persisted("StewardBoard", variables))
+        # Turn about (by n // 8: n itself is always 7 modulo 8, its parity picked the agent every time), the
+        # steward works the board and the support agent the console, each on the port it logged in at.
+        which = (n // 8) % len(self.stewards)
+        token, port = self.stewards[which]
+        step = "console" if which else "board"
+        started = time.monotonic()
+        try:
+            if step == "console":
+                await self.graphql(port, token, persisted("SupportConsole"))
+            else:
+                variables = {"districtId": self.district, "overdueOnly": False, "withReturnVisits": True}
+                await self.graphql(port, token, persisted("StewardBoard", variables))
+        finally:
+            self.slowest[step] = max(self.slowest[step], time.monotonic() - started)
 
     def next_request(self, n: int) -> Callable[[], Awaitable[None]]:
         if n % 8 == 7:  # one request in eight is a steward's
