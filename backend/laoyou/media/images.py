@@ -6,7 +6,11 @@ anything bigger than a phone photo is refused before decoding; JPEG is decoded a
 is still big enough; and the decoding happens in a process of its own that ends after the one image, so its
 memory goes back to the system at once, one image at a time per app process.
 
-This module imports nothing of Laoyou: it is what the decoding process loads.
+That process is forked from multiprocessing's fork server, which has this module (and Pillow) loaded already:
+starting a fresh interpreter for each photo cost about 150 ms of CPU (startup and imports) against 10 ms for
+the decoding itself, and under a morning's load the photos' uploads were the slowest requests (bench/district.py).
+
+This module imports nothing of Laoyou: it is what the fork server loads.
 """
 
 from __future__ import annotations
@@ -14,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import multiprocessing
 import resource
-import struct
-import subprocess
-import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -34,8 +37,6 @@ FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 # crafted file, it fails there: the file is refused as too large and the server never holds that memory.
 DECODER_MEMORY = 200 * 1024 * 1024
 DECODE_SECONDS = 60
-REFUSED_EXIT = 3
-_HEAD = struct.Struct(">III")  # width, height, size of the full JPEG (the thumbnail follows it)
 # One decode at a time (per app process): what the server holds at most is its own memory and one decode.
 _decoders = ThreadPoolExecutor(1, thread_name_prefix="laoyou-image-decoder")
 log = logging.getLogger("laoyou.media.images")
@@ -108,46 +109,54 @@ def process_image(data: bytes) -> ProcessedImage:
 # --- the decoding process --------------------------------------------------------------------------------
 
 
-def _decode_in_child(data: bytes) -> ProcessedImage:
-    # -P: the script's folder (laoyou/media) is not put on the path; this module needs only Pillow.
+def _decode_child(data: bytes, answer: Connection) -> None:
+    """In the forked process: the processed image, or the reason it is refused, through the pipe."""
+    resource.setrlimit(resource.RLIMIT_DATA, (DECODER_MEMORY, DECODER_MEMORY))
     try:
-        done = subprocess.run(
-            [sys.executable, "-P", __file__],
-            input=data,
-            capture_output=True,
-            timeout=DECODE_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        log.warning("an image took over %s s to decode; refused", DECODE_SECONDS)
-        raise ImageRefused("unreadable") from None
-    if done.returncode == REFUSED_EXIT:
-        raise ImageRefused(done.stdout.decode())
-    if done.returncode != 0 or len(done.stdout) < _HEAD.size:
-        # Killed at its memory ceiling, or crashed in a decoder: the file is refused, the server is unharmed.
-        log.warning("the image decoder failed (exit %s): %s", done.returncode, done.stderr[-500:])
-        raise ImageRefused("unreadable")
-    width, height, full_size = _HEAD.unpack_from(done.stdout)
-    full = done.stdout[_HEAD.size : _HEAD.size + full_size]
-    return ProcessedImage(full, done.stdout[_HEAD.size + full_size :], width, height)
+        answer.send(process_image(data))
+    except ImageRefused as refused:
+        answer.send(str(refused))
+    finally:
+        answer.close()
+
+
+def _decode_in_child(data: bytes) -> ProcessedImage:
+    context = multiprocessing.get_context("forkserver")
+    # Read when the fork server starts (the first process anything in this app forks); later, no effect.
+    # "__main__": the script that started the app (`laoyou`) is imported there once, not in every child.
+    context.set_forkserver_preload(["__main__", __name__])
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_decode_child, args=(data, sending), name="laoyou-image-decoder", daemon=True
+    )
+    with receiving:
+        try:
+            child.start()
+        finally:
+            sending.close()  # the child holds its end: once it ends, however it ends, the pipe reads as closed
+        try:
+            if not receiving.poll(DECODE_SECONDS):
+                log.warning("an image took over %s s to decode; refused", DECODE_SECONDS)
+                child.kill()
+                raise ImageRefused("unreadable")
+            try:
+                answer = receiving.recv()
+            except EOFError:
+                # Killed at its memory ceiling, or crashed in a decoder: refused, and the server is unharmed.
+                child.join(DECODE_SECONDS)
+                log.warning("the image decoder failed (exit %s)", child.exitcode)
+                raise ImageRefused("unreadable") from None
+        finally:
+            child.join(1)  # it has answered (or was killed) and is on its way out
+            if child.exitcode is None:
+                child.kill()
+                child.join()
+            child.close()
+    if isinstance(answer, str):
+        raise ImageRefused(answer)
+    return answer
 
 
 async def decode(data: bytes) -> ProcessedImage:
     """process_image, in a process of its own; the images of concurrent uploads wait their turn."""
     return await asyncio.get_running_loop().run_in_executor(_decoders, _decode_in_child, data)
-
-
-def _main() -> None:
-    """The decoding process: image bytes on stdin; on stdout the sizes and the two JPEGs, or why it was refused."""
-    resource.setrlimit(resource.RLIMIT_DATA, (DECODER_MEMORY, DECODER_MEMORY))
-    try:
-        result = process_image(sys.stdin.buffer.read())
-    except ImageRefused as refused:
-        sys.stdout.buffer.write(str(refused).encode())
-        sys.exit(REFUSED_EXIT)
-    head = _HEAD.pack(result.width, result.height, len(result.full))
-    sys.stdout.buffer.write(head + result.full + result.thumb)
-
-
-if __name__ == "__main__":
-    _main()
