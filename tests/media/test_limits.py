@@ -83,3 +83,25 @@ async def test_uploads_beyond_the_hourly_allowance_are_refused_until_the_hour_ha
             await session.commit()
         again = await upload(http, resident.token, jpeg_with_gps(300, 200), community_id)
         assert again.status_code == 201, again.text
+
+
+def test_the_decoders_answer_is_read_as_bytes_never_unpickled():
+    import pickle
+
+    from laoyou.media import images
+
+    # A decoder taken over by a crafted file could send anything: a pickle is not run, only refused
+    class Boom:
+        def __reduce__(self):  # noqa: ANN204
+            return (exec, ("raise SystemExit('ran code from the decoder')",))
+
+    for forged in (pickle.dumps(Boom()), b"", b"\x00\x00", images.REFUSED + b"<script>"):
+        with pytest.raises(images.ImageRefused) as refused:
+            images._read_answer(forged)
+        assert str(refused.value) == "unreadable"
+    assert str(
+        pytest.raises(images.ImageRefused, images._read_answer, images.REFUSED + b"too_large").value
+    ) == ("too_large")
+    head = images._HEAD.pack(4, 3, 2)
+    answer = images._read_answer(head + b"ab" + b"c")
+    assert (answer.full, answer.thumb, answer.width, answer.height) == (b"ab", b"c", 4, 3)

@@ -20,6 +20,7 @@ import io
 import logging
 import multiprocessing
 import resource
+import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 # crafted file, it fails there: the file is refused as too large and the server never holds that memory.
 DECODER_MEMORY = 200 * 1024 * 1024
 DECODE_SECONDS = 60
+# What the decoding process answers: width, height and the size of the full JPEG, then it and the thumbnail;
+# or REFUSED and the reason.
+_HEAD = struct.Struct(">III")
+REFUSED = b"refused:"
 # One decode at a time (per app process): what the server holds at most is its own memory and one decode.
 _decoders = ThreadPoolExecutor(1, thread_name_prefix="laoyou-image-decoder")
 log = logging.getLogger("laoyou.media.images")
@@ -110,14 +115,31 @@ def process_image(data: bytes) -> ProcessedImage:
 
 
 def _decode_child(data: bytes, answer: Connection) -> None:
-    """In the forked process: the processed image, or the reason it is refused, through the pipe."""
+    """In the forked process: the processed image, or the reason it is refused, through the pipe as plain
+    bytes. Never pickled: this process reads an untrusted file, and unpickling what it sends would let a file
+    that takes over a decoder run code in the server."""
     resource.setrlimit(resource.RLIMIT_DATA, (DECODER_MEMORY, DECODER_MEMORY))
     try:
-        answer.send(process_image(data))
+        image = process_image(data)
+        answer.send_bytes(_HEAD.pack(image.width, image.height, len(image.full)) + image.full + image.thumb)
     except ImageRefused as refused:
-        answer.send(str(refused))
+        answer.send_bytes(REFUSED + str(refused).encode())
     finally:
         answer.close()
+
+
+def _read_answer(raw: bytes) -> ProcessedImage:
+    if raw.startswith(REFUSED):
+        reason = raw[len(REFUSED) :]
+        raise ImageRefused("too_large" if reason == b"too_large" else "unreadable")
+    if len(raw) < _HEAD.size:
+        raise ImageRefused("unreadable")
+    width, height, full_size = _HEAD.unpack_from(raw)
+    full = raw[_HEAD.size : _HEAD.size + full_size]
+    thumb = raw[_HEAD.size + full_size :]
+    if len(full) != full_size or not thumb:
+        raise ImageRefused("unreadable")
+    return ProcessedImage(full, thumb, width, height)
 
 
 def _decode_in_child(data: bytes) -> ProcessedImage:
@@ -140,7 +162,7 @@ def _decode_in_child(data: bytes) -> ProcessedImage:
                 child.kill()
                 raise ImageRefused("unreadable")
             try:
-                answer = receiving.recv()
+                answer = _read_answer(receiving.recv_bytes())
             except EOFError:
                 # Killed at its memory ceiling, or crashed in a decoder: refused, and the server is unharmed.
                 child.join(DECODE_SECONDS)
@@ -152,8 +174,6 @@ def _decode_in_child(data: bytes) -> ProcessedImage:
                 child.kill()
                 child.join()
             child.close()
-    if isinstance(answer, str):
-        raise ImageRefused(answer)
     return answer
 
 
