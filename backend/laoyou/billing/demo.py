@@ -292,11 +292,15 @@ async def pay_in_cash(
             for b in chosen
         ],
     )
-    await session.execute(
-        update(Bill.__table__)
-        .where(Bill.__table__.c.id.in_([b.id for b in chosen]))
-        .values(paid_fen=Bill.__table__.c.amount_fen, status=BillStatus.paid.value)
-    )
+    paid = [b.id for b in chosen]
+    for start in range(
+        0, len(paid), 10_000
+    ):  # PostgreSQL's driver takes at most 32,767 arguments a statement
+        await session.execute(
+            update(Bill.__table__)
+            .where(Bill.__table__.c.id.in_(paid[start : start + 10_000]))
+            .values(paid_fen=Bill.__table__.c.amount_fen, status=BillStatus.paid.value)
+        )
     totals: dict[tuple[int, int], int] = {}
     for b in chosen:
         totals[(b.community_id, b.district_id)] = (
