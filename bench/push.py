@@ -1,7 +1,8 @@
 """Fan one briefing out to 10,000 push subscriptions against a local push-service stand-in.
 
 Prints notifications per second for:
-  - fanout: publishing the briefing (outbox rows written in its transaction) and the sender delivering them
+  - fanout: publishing the briefing (a fan-out row written in its transaction, expanded into outbox rows as the
+    worker's round does) and the sender delivering them
     all: guarded claims; pywebpush aes128gcm in a pool of encryption processes (the `cryptography` library
     holds the GIL, so threads could not share the work), 50 messages a trip, each chunk posted as soon as it
     comes back while the next batch is claimed and encrypted; VAPID signed once per origin; one aiohttp
@@ -165,6 +166,8 @@ async def fanout(settings, maker, community_id: int, steward_id: int) -> tuple[f
     from laoyou.accounts.actor import Actor
     from laoyou.accounts.models import Person
     from laoyou.briefings import service as briefings
+    from laoyou.core.pubsub import InProcessPubSub
+    from laoyou.notify import outbox
     from laoyou.notify.sender import PushSender
     from laoyou.notify.vapid import signer_for
 
@@ -185,6 +188,8 @@ async def fanout(settings, maker, community_id: int, steward_id: int) -> tuple[f
         )
         await briefings.do_create_briefing(session, actor=actor, draft=draft, mode="now")
         await session.commit()
+    # A briefing to thousands fans out in the worker's round before its sender drains the outbox.
+    await outbox.expand_fanouts(maker, InProcessPubSub())
     stats = await sender.drain()
     elapsed = time.perf_counter() - start
     await sender.aclose()

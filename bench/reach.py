@@ -3,10 +3,11 @@
 The people: a quarter reached by push only... precisely, of every four residents two have a phone with web
 push, one follows the official account in WeChat (no push) and one has only a phone number (SMS). Prints, in
 alternating windows (each side runs once per round, so the shared machine's noise falls on both alike):
-  - push_only: a normal notice to the residents who have push: the outbox rows written in its transaction and
-    the production push sender delivering them to a local push-service stand-in (bench/push.py's);
-  - reach: an emergency notice to all of them: push as above, plus each person's climb planned in the same
-    transaction (one reach row and one first step each) and the reach sender delivering the WeChat template
+  - push_only: a normal notice to the residents who have push: the outbox rows written (for more than 500
+    people, by the worker's fan-out, timed too) and the production push sender delivering them to a local
+    push-service stand-in (bench/push.py's);
+  - reach: an emergency notice to all of them: push as above, plus each person's climb planned with them
+    (one reach row and one first step each) and the reach sender delivering the WeChat template
     messages (the real adapter, to WeChat's protocol-exact stand-in in its own process) and the SMS (the
     console sender: no provider is reachable here);
   - deliveries per second of each (a delivery: one message handed to a push service, WeChat or an SMS
@@ -82,6 +83,8 @@ async def mix_channels(maker, people: int) -> tuple[list[int], list[int]]:  # no
 
 
 async def one_round(maker, push_sender, reach_sender, *, people: list[int], kind: str) -> tuple[float, int]:  # noqa: ANN001
+    from laoyou.core.pubsub import InProcessPubSub
+    from laoyou.notify import outbox
     from laoyou.notify import service as notify
 
     start = time.perf_counter()
@@ -90,6 +93,8 @@ async def one_round(maker, push_sender, reach_sender, *, people: list[int], kind
             session, person_ids=people, kind=kind, title="3号楼今晚停水", body="晚8点恢复", link="/"
         )
         await session.commit()
+    # A notice to thousands fans out in the worker's round before its senders drain.
+    await outbox.expand_fanouts(maker, InProcessPubSub())
     pushed, reached = await asyncio.gather(push_sender.drain(), reach_sender.drain())
     elapsed = time.perf_counter() - start
     others = {key: n for key, n in reached.outcomes.items() if key[1] != "sent"}
