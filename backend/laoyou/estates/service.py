@@ -371,6 +371,33 @@ async def owner_shares(session: AsyncSession, community_id: int) -> list[OwnerSh
     return [OwnerShare(*row) for row in rows]
 
 
+async def homes_of_people(
+    session: AsyncSession, community_id: int, person_ids: list[int]
+) -> dict[int, list[str]]:
+    """Each person's flats in the community (living there or following them), as a steward says them: building
+    and unit, in one query. Not scoped: the caller has checked who may see the community's people."""
+    homes: dict[int, list[str]] = {}
+    for begin in range(0, len(person_ids), 1000):
+        rows = await session.exec(
+            select(RoleGrant.person_id, Building.name, Unit.number)
+            .join(Household, col(Household.id) == RoleGrant.household_id)
+            .join(Unit, col(Unit.id) == Household.unit_id)
+            .join(Building, col(Building.id) == Unit.building_id)
+            .where(
+                col(RoleGrant.person_id).in_(person_ids[begin : begin + 1000]),
+                RoleGrant.community_id == community_id,
+                col(RoleGrant.role).in_([Role.resident.value, Role.family.value]),
+                col(RoleGrant.revoked_at).is_(None),
+            )
+            .order_by(Building.name, Unit.number)
+        )
+        for person_id, building, unit in rows:
+            home = f"{building} {unit}"
+            if home not in homes.setdefault(person_id, []):
+                homes[person_id].append(home)
+    return homes
+
+
 async def residents_by_household(
     session: AsyncSession, household_ids: list[int], role: Role = Role.resident
 ) -> dict[int, list[Person]]:

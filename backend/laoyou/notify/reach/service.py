@@ -13,12 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit_many
-from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.accounts.models import Person
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.jobs import claim, due
 from laoyou.core.time import local_date, utcnow
 from laoyou.estates import service as estates
-from laoyou.estates.models import Building, Community, Household, Unit
+from laoyou.estates.models import Community
 from laoyou.notify import service as notify
 from laoyou.notify.models import EmergencyNotice
 from laoyou.notify.reach import plan
@@ -375,7 +375,7 @@ async def emergency_reach(
             sends.setdefault(send.reach_id, []).append(send)
     audience = await notify.community_audience(session, [notice.community_id])
     people = list(await session.exec(select(Person).where(col(Person.id).in_(audience)))) if audience else []
-    homes = await _homes_in(session, notice.community_id, [p.id for p in people])
+    homes = await estates.homes_of_people(session, notice.community_id, [p.id for p in people])
     rows = [
         PersonReach(
             p,
@@ -396,30 +396,6 @@ async def emergency_reach(
         reading=True,
     )
     return notice, rows
-
-
-async def _homes_in(session: AsyncSession, community_id: int, person_ids: list[int]) -> dict[int, list[str]]:
-    """Each person's flats in the community, as a steward says them: building and unit, in one query."""
-    homes: dict[int, list[str]] = {}
-    for begin in range(0, len(person_ids), 1000):
-        rows = await session.exec(
-            select(RoleGrant.person_id, Building.name, Unit.number)
-            .join(Household, col(Household.id) == RoleGrant.household_id)
-            .join(Unit, col(Unit.id) == Household.unit_id)
-            .join(Building, col(Building.id) == Unit.building_id)
-            .where(
-                col(RoleGrant.person_id).in_(person_ids[begin : begin + 1000]),
-                RoleGrant.community_id == community_id,
-                col(RoleGrant.role).in_([Role.resident.value, Role.family.value]),
-                col(RoleGrant.revoked_at).is_(None),
-            )
-            .order_by(Building.name, Unit.number)
-        )
-        for person_id, building, unit in rows:
-            home = f"{building} {unit}"
-            if home not in homes.setdefault(person_id, []):
-                homes[person_id].append(home)
-    return homes
 
 
 async def do_call_unreached(session: AsyncSession, *, actor: Actor, notice_id: int) -> int:
