@@ -112,52 +112,29 @@ async def do_enqueue(
     ids = sorted(set(person_ids))
     if not ids:
         return 0
-    event_key = event_key or uuid.uuid4().hex
+    notice = NoticeFanout(
+        event_key=event_key or uuid.uuid4().hex,
+        person_ids=ids,
+        kind=kind[:30],
+        title=title[:200],
+        body=body,
+        link=link[:200],
+        urgency=urgency,
+        topic=topic,
+        community_id=community_id,
+    )
     if len(ids) > INLINE_AUDIENCE:
-        session.add(
-            NoticeFanout(
-                event_key=event_key,
-                person_ids=ids,
-                kind=kind[:30],
-                title=title[:200],
-                body=body,
-                link=link[:200],
-                urgency=urgency,
-                topic=topic,
-                community_id=community_id,
-            )
-        )
+        session.add(notice)
         await session.flush()
         announce(session, OUTBOX_CHANNEL, {"fanout": 1})  # wakes the worker
         return 0
-    return await _enqueue_now(
-        session,
-        person_ids=ids,
-        kind=kind,
-        title=title,
-        body=body,
-        link=link,
-        urgency=urgency,
-        topic=topic,
-        event_key=event_key,
-        community_id=community_id,
-    )
+    return await _enqueue_now(session, notice)
 
 
-async def _enqueue_now(
-    session: AsyncSession,
-    *,
-    person_ids: list[int],
-    kind: str,
-    title: str,
-    body: str,
-    link: str,
-    urgency: str | None,
-    topic: str | None,
-    event_key: str,
-    community_id: int | None,
-) -> int:
-    ids = person_ids
+async def _enqueue_now(session: AsyncSession, notice: NoticeFanout) -> int:
+    """The notice's outbox rows and climbs, now (a small audience at once, a large one in the worker)."""
+    ids, kind, title, body, link = notice.person_ids, notice.kind, notice.title, notice.body, notice.link
+    urgency, topic, event_key = notice.urgency, notice.topic, notice.event_key
     pkind = push_kind(kind)
     rule = RULES[pkind]
     wanted = select(PushSubscription.id, PushSubscription.person_id).where(
@@ -180,7 +157,7 @@ async def _enqueue_now(
         body=body,
         link=link,
         event_key=event_key,
-        community_id=community_id,
+        community_id=notice.community_id,
     )
     url = link if link.startswith("/") else "/"
 
@@ -244,18 +221,7 @@ async def expand_fanout(session: AsyncSession) -> NoticeFanout | None:
         return None
     fanout = await session.get(NoticeFanout, ids[0], populate_existing=True)
     assert fanout is not None  # claimed in this transaction
-    await _enqueue_now(
-        session,
-        person_ids=list(fanout.person_ids),
-        kind=fanout.kind,
-        title=fanout.title,
-        body=fanout.body,
-        link=fanout.link,
-        urgency=fanout.urgency,
-        topic=fanout.topic,
-        event_key=fanout.event_key,
-        community_id=fanout.community_id,
-    )
+    await _enqueue_now(session, fanout)
     return fanout
 
 
