@@ -460,16 +460,21 @@ async def test_a_device_whose_keys_cannot_be_used_fails_alone(gql, db, sender, s
     assert rows[good.endpoint].status == "sent"
 
 
-async def test_a_notice_to_a_community_is_announced_once_there_not_once_per_person(gql, db, app, monkeypatch):
-    # Given the app's pub/sub, watched
-    published: list[str] = []
+@pytest.fixture
+def published(app, monkeypatch) -> list[str]:  # noqa: ANN001
+    """The channels the app publishes to, in order (its pub/sub, watched)."""
+    channels: list[str] = []
     publish = app.state.pubsub.publish
 
     async def watched(channel: str, message: dict) -> None:
-        published.append(channel)
+        channels.append(channel)
         await publish(channel, message)
 
     monkeypatch.setattr(app.state.pubsub, "publish", watched)
+    return channels
+
+
+async def test_a_notice_to_a_community_is_announced_once_there_not_once_per_person(gql, db, published):  # noqa: ANN001
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
     # When the steward warns 秀山花园
@@ -483,17 +488,9 @@ async def test_a_notice_to_a_community_is_announced_once_there_not_once_per_pers
     ]
 
 
-async def test_a_briefing_is_announced_once_per_community_not_once_per_person(gql, db, app, monkeypatch):
+async def test_a_briefing_is_announced_once_per_community_not_once_per_person(gql, db, published):  # noqa: ANN001
     from ..briefings.helpers import post_briefing
 
-    published: list[str] = []
-    publish = app.state.pubsub.publish
-
-    async def watched(channel: str, message: dict) -> None:
-        published.append(channel)
-        await publish(channel, message)
-
-    monkeypatch.setattr(app.state.pubsub, "publish", watched)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
     # When the steward publishes today's briefing to 秀山花园

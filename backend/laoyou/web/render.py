@@ -252,21 +252,26 @@ class Page:
 Handler = Callable[[Page], Awaitable[Response]]
 
 
-async def open_notice_link(page: Page) -> None:
-    """A page opened from a notice's link (?r=TOKEN.VIA, sent by push, WeChat or SMS) stops the notice's climb
-    to her other channels, before any login: the token is the proof. Never at the page's expense: a failure
-    is logged, its transaction given back, and the page goes on."""
-    opened = page.request.query_params.get("r")
-    if not opened or page.request.method != "GET":
-        return
+async def _on_the_side(page: Page, operation: str, what: str, **variables: Any) -> None:
+    """Run an operation the page does not depend on: a failure is logged, its transaction given back, and the
+    page goes on."""
     try:
-        await page.run("OpenNotice", opened=opened[:50])
+        await page.run(operation, **variables)
     except Exception:
-        log.exception("opening a notice's link failed")
+        log.exception("%s failed", what)
         try:
             await page.context.rollback()
         except Exception:
-            log.exception("rolling back after a notice's link failed")
+            log.exception("rolling back after %s failed", what)
+
+
+async def open_notice_link(page: Page) -> None:
+    """A page opened from a notice's link (?r=TOKEN.VIA, sent by push, WeChat or SMS) stops the notice's climb
+    to her other channels, before any login: the token is the proof. Never at the page's expense."""
+    opened = page.request.query_params.get("r")
+    if not opened or page.request.method != "GET":
+        return
+    await _on_the_side(page, "OpenNotice", "opening a notice's link", opened=opened[:50])
 
 
 async def mark_page_seen(page: Page) -> None:
@@ -276,14 +281,8 @@ async def mark_page_seen(page: Page) -> None:
     if request.method != "GET" or not page.context.actor.is_authenticated:
         return
     query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "r")
-    try:
-        await page.run("MarkPageSeen", path=f"{request.url.path}?{query}" if query else request.url.path)
-    except Exception:
-        log.exception("marking a page seen failed")
-        try:
-            await page.context.rollback()
-        except Exception:
-            log.exception("rolling back after marking a page seen failed")
+    path = f"{request.url.path}?{query}" if query else request.url.path
+    await _on_the_side(page, "MarkPageSeen", "marking a page seen", path=path)
 
 
 def page_endpoint(
