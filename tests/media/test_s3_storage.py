@@ -33,7 +33,7 @@ from laoyou.core.time import utcnow
 from laoyou.media.jobs import run_media_jobs
 from laoyou.media.models import MediaFile
 from laoyou.media.s3 import BucketUnavailable, S3Storage
-from laoyou.media.storage import CHUNK_BYTES, LocalStorage, StoredFile, copy_missing
+from laoyou.media.storage import CHUNK_BYTES, ByteRange, LocalStorage, StoredFile, copy_missing
 from laoyou.web.media import StoredFileResponse
 
 from ..conftest import (
@@ -190,8 +190,8 @@ class Watched:
         self.held = 0
 
     @asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[StoredFile]:
-        async with self.storage.open(key) as stored:
+    async def open(self, key: str, wanted: ByteRange | None = None) -> AsyncIterator[StoredFile]:
+        async with self.storage.open(key, wanted) as stored:
             self.held += 1
             try:
                 yield stored
@@ -219,7 +219,7 @@ async def test_a_download_the_client_leaves_part_way_gives_back_its_connection(t
                 sent.clear()
                 response = StoredFileResponse(watched, "1/2/video.mp4", media_type="video/mp4")
                 with pytest.raises(Interrupted):
-                    await response({"type": "http", "method": "GET"}, None, send)
+                    await response({"type": "http", "method": "GET", "headers": []}, None, send)
                 assert sent[0]["status"] == 200
                 assert (b"content-length", str(len(video)).encode()) in sent[0]["headers"]
                 # Then what each held is given back

@@ -8,6 +8,7 @@ command or a job that uses the bucket outside the app opens and closes its own (
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,12 +17,14 @@ from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from laoyou.media.storage import CHUNK_BYTES, StoredFile
+from laoyou.media.storage import CHUNK_BYTES, ByteRange, RangeNotSatisfiable, StoredFile
 
 if TYPE_CHECKING:
     from laoyou.core.settings import Settings
 
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# What GetObject answers with its Content-Range when it sends part of an object: first, last, whole size.
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class BucketUnavailable(RuntimeError):
@@ -95,17 +98,45 @@ class S3Storage:
             return b"".join([chunk async for chunk in stored.chunks])
 
     @asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[StoredFile]:
+    async def open(self, key: str, wanted: ByteRange | None = None) -> AsyncIterator[StoredFile]:
         client = await self._opened()
+        if wanted is not None and wanted.suffix == 0:
+            # The last 0 bytes: none of any file's, refused here as on disk rather than left to each service.
+            raise RangeNotSatisfiable(await self._size_or_missing(key))
+        asked = {"Range": wanted.header()} if wanted is not None else {}
         try:
-            answer = await client.get_object(Bucket=self.bucket, Key=key)
+            # The bucket sends only the part asked for: seeking in a video costs its seconds, not its size.
+            answer = await client.get_object(Bucket=self.bucket, Key=key, **asked)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+            error = exc.response.get("Error", {})
+            if error.get("Code") in NOT_FOUND:
                 raise FileNotFoundError(key) from None
+            if error.get("Code") == "InvalidRange":
+                # AWS names the object's size in its refusal; a service that does not is asked for it.
+                actual = str(error.get("ActualObjectSize"))
+                raise RangeNotSatisfiable(
+                    int(actual) if actual.isdigit() else await self._size_or_missing(key)
+                ) from None
             raise
         # The body holds a pooled connection until it is read to the end or closed: closed here on every path.
         async with answer["Body"] as body:
-            yield StoredFile(size=answer["ContentLength"], chunks=body.iter_chunks(CHUNK_BYTES))
+            sent = CONTENT_RANGE.fullmatch(answer.get("ContentRange") or "")
+            if sent is None:  # the whole object (no part asked for, or a service that ignored the Range)
+                size, part = answer["ContentLength"], None
+            else:
+                size, part = int(sent[3]), range(int(sent[1]), int(sent[2]) + 1)
+            yield StoredFile(
+                size=size,
+                chunks=body.iter_chunks(CHUNK_BYTES),
+                part=part,
+                modified=answer.get("LastModified"),
+            )
+
+    async def _size_or_missing(self, key: str) -> int:
+        size = await self.size(key)
+        if size is None:
+            raise FileNotFoundError(key)
+        return size
 
     async def size(self, key: str) -> int | None:
         client = await self._opened()

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,9 +20,45 @@ CHUNK_BYTES = 256 * 1024  # what a file is sent in: a 30 MB video never sits who
 
 
 @dataclass(frozen=True)
+class ByteRange:
+    """One range of bytes asked for, before the file's size is known: `first`..`last` (both counted, last None
+    for "to the end"), or the final `suffix` bytes (first and last None). As HTTP's Range spells them."""
+
+    first: int | None = None
+    last: int | None = None
+    suffix: int | None = None
+
+    def within(self, size: int) -> range | None:
+        """The offsets this asks of a file of `size` bytes, cut to the file; None if it asks for none of them
+        (starting at or past its end, or the last 0 bytes)."""
+        if self.suffix is not None:
+            return range(max(0, size - self.suffix), size) if self.suffix > 0 and size > 0 else None
+        assert self.first is not None
+        if self.first >= size:
+            return None
+        return range(self.first, size if self.last is None else min(self.last + 1, size))
+
+    def header(self) -> str:
+        """As a Range header's value (what S3's GetObject takes)."""
+        if self.suffix is not None:
+            return f"bytes=-{self.suffix}"
+        return f"bytes={self.first}-{'' if self.last is None else self.last}"
+
+
+class RangeNotSatisfiable(Exception):
+    """The range asked for holds none of the file's bytes; the file's size, which the answer names."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+@dataclass(frozen=True)
 class StoredFile:
-    size: int
-    chunks: AsyncIterator[bytes]
+    size: int  # the whole file's, also when only part of it is read
+    chunks: AsyncIterator[bytes]  # the part's bytes when a part was asked for, else the whole file's
+    part: range | None = None  # the offsets `chunks` holds; None when they are the whole file
+    modified: datetime | None = None  # when the file was stored (UTC), where the storage says so cheaply
 
 
 class Storage(Protocol):
@@ -40,8 +77,9 @@ class Storage(Protocol):
 
     async def get(self, key: str) -> bytes: ...
 
-    def open(self, key: str) -> AbstractAsyncContextManager[StoredFile]:
-        """The file's size and its bytes in chunks, released on leaving; FileNotFoundError if there is none."""
+    def open(self, key: str, wanted: ByteRange | None = None) -> AbstractAsyncContextManager[StoredFile]:
+        """The file's size and its bytes in chunks (only the `wanted` part's, when one is given), released on
+        leaving; FileNotFoundError if there is none, RangeNotSatisfiable if the part holds none of its bytes."""
         ...
 
     async def size(self, key: str) -> int | None:
@@ -90,15 +128,30 @@ class LocalStorage:
         return await asyncio.to_thread(self._path(key).read_bytes)
 
     @asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[StoredFile]:
+    async def open(self, key: str, wanted: ByteRange | None = None) -> AsyncIterator[StoredFile]:
         handle = await asyncio.to_thread(self._path(key).open, "rb")
         try:
+            status = os.fstat(handle.fileno())
+            part = None
+            if wanted is not None:
+                part = wanted.within(status.st_size)
+                if part is None:
+                    raise RangeNotSatisfiable(status.st_size)
+                handle.seek(part.start)  # a seek on an open file: the bytes before are never read
+            left = len(part) if part is not None else status.st_size
 
             async def chunks() -> AsyncIterator[bytes]:
-                while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+                nonlocal left
+                while left > 0 and (chunk := await asyncio.to_thread(handle.read, min(CHUNK_BYTES, left))):
+                    left -= len(chunk)
                     yield chunk
 
-            yield StoredFile(size=os.fstat(handle.fileno()).st_size, chunks=chunks())
+            yield StoredFile(
+                size=status.st_size,
+                chunks=chunks(),
+                part=part,
+                modified=datetime.fromtimestamp(status.st_mtime, UTC),
+            )
         finally:
             handle.close()
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from email.utils import formatdate
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.types import Receive, Scope, Send
 
 from laoyou.core import i18n
@@ -15,7 +18,7 @@ from laoyou.graphql.errors import Error, context_boundary
 from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
-from laoyou.media.storage import Storage, storage_for
+from laoyou.media.storage import ByteRange, RangeNotSatisfiable, Storage, StoredFile, storage_for
 from laoyou.web.render import Page
 
 # A form carries one file at most this large, plus a little for its fields.
@@ -130,6 +133,38 @@ async def _fetch(request: Request, media_id: str, thumb: bool) -> Response:
         await context.close()
 
 
+# One range of a Range header's `bytes=` set (RFC 9110 §14.1.2): first-last, first-, or -suffix. Offsets of
+# more than 18 digits (past any file, and past what int() reads from a string of thousands) are not read.
+RANGE_SPEC = re.compile(r"(\d{0,18})-(\d{0,18})")
+
+
+def parse_range(value: str | None) -> ByteRange | None:
+    """The one range of bytes a Range header asks for; None to answer with the whole file.
+
+    None for no header, and for one that cannot be read (an unknown unit, a malformed range, a last byte before
+    the first), which RFC 9110 §14.2 lets a server ignore. None too for several ranges: §14.2 lets a server
+    answer them with the whole file as well, and players ask for one range at a time, so a multipart/byteranges
+    answer would be code that no phone needs. Starlette's FileResponse parses ranges only in private methods
+    and answers a malformed header with 400, so the few lines are here."""
+    if value is None:
+        return None
+    unit, equals, ranges = value.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return None
+    specs = [spec.strip() for spec in ranges.split(",") if spec.strip()]  # a list may hold empty elements
+    if len(specs) != 1:
+        return None
+    parsed = RANGE_SPEC.fullmatch(specs[0])
+    if parsed is None or parsed[1] == parsed[2] == "":
+        return None
+    if parsed[1] == "":
+        return ByteRange(suffix=int(parsed[2]))
+    first, last = int(parsed[1]), int(parsed[2]) if parsed[2] else None
+    if last is not None and last < first:
+        return None
+    return ByteRange(first=first, last=last)
+
+
 class StoredFileResponse(Response):
     """A stored file streamed in chunks, after the access check and once the request's database session is closed.
 
@@ -137,7 +172,12 @@ class StoredFileResponse(Response):
     internal network (no public endpoint, TLS or CORS for it), no address leaves that anyone holding it could
     open for its lifetime, the page's service worker sees one origin, and these headers stay Laoyou's. The
     stored file is opened only when the response is sent and released on every path: sent whole, the
-    client gone part way, or the storage failing."""
+    client gone part way, or the storage failing.
+
+    A Range of one part is answered with that part alone (206), read from where it starts: Safari will not
+    play a video until a `bytes=0-1` comes back as a part, and a phone seeking in a video fetches only from
+    there. The ETag is strong and made from the storage key and the size, as a stored file never changes
+    under its key; If-Range is compared with it. HEAD answers the same headers with no body."""
 
     def __init__(self, storage: Storage, key: str, *, media_type: str) -> None:
         self.storage = storage
@@ -145,28 +185,67 @@ class StoredFileResponse(Response):
         self.status_code = 200
         self.media_type = media_type
         self.background = None
+        # The key names the district and community the file belongs to: only a digest of it goes out.
+        self.tag = f'"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}-'
+        self.started = False
         self.init_headers(
             {
                 "Cache-Control": "private, max-age=86400",
                 "X-Content-Type-Options": "nosniff",
                 "Content-Disposition": "inline",
+                "Accept-Ranges": "bytes",
             }
         )
 
+    def etag(self, size: int) -> str:
+        return f'{self.tag}{size}"'
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        opened = False
+        asked = Headers(scope=scope)
+        wanted = parse_range(asked.get("range"))
+        validator = asked.get("if-range")
+        if wanted is not None and validator is not None and not validator.startswith(self.tag):
+            # Another file's ETag, a weak one or a date: the client's copy is not this file (RFC 9110 §13.1.5).
+            wanted = None
         try:
+            try:
+                async with self.storage.open(self.key, wanted) as stored:
+                    if wanted is None or validator in (None, self.etag(stored.size)):
+                        return await self._send(scope, send, stored)
+            except RangeNotSatisfiable as unsatisfiable:
+                if validator in (None, self.etag(unsatisfiable.size)):
+                    refused = Response(
+                        status_code=416,
+                        headers={"Content-Range": f"bytes */{unsatisfiable.size}", "Accept-Ranges": "bytes"},
+                    )
+                    return await refused(scope, receive, send)
+            # If-Range named this file at another size, so the client's part is of other bytes: the whole file,
+            # opened again. A key is written once, whole, so no file served from a finished write comes here.
             async with self.storage.open(self.key) as stored:
-                opened = True
-                headers = [*self.raw_headers, (b"content-length", str(stored.size).encode())]
-                await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-                async for chunk in stored.chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._send(scope, send, stored)
         except FileNotFoundError:
-            if opened:
+            if self.started:
                 raise
             await Response("not found", status_code=404)(scope, receive, send)  # the row outlived its bytes
+
+    async def _send(self, scope: Scope, send: Send, stored: StoredFile) -> None:
+        part = stored.part
+        headers = [
+            *self.raw_headers,
+            (b"content-length", str(stored.size if part is None else len(part)).encode()),
+            (b"etag", self.etag(stored.size).encode()),
+        ]
+        if part is not None:
+            headers.append((b"content-range", f"bytes {part.start}-{part.stop - 1}/{stored.size}".encode()))
+        if stored.modified is not None:
+            headers.append((b"last-modified", formatdate(stored.modified.timestamp(), usegmt=True).encode()))
+        self.started = True
+        status = 200 if part is None else 206
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if scope["method"] != "HEAD":
+            async for chunk in stored.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def media_file(request: Request, media_id: str) -> Response:
@@ -180,8 +259,10 @@ async def media_thumb(request: Request, media_id: str) -> Response:
 def install(app: FastAPI) -> None:
     app.state.storage = storage_for(app.state.settings)
     app.add_api_route("/media", upload, methods=["POST"], include_in_schema=False)
-    app.add_api_route("/media/{media_id}", media_file, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/media/{media_id}/thumb", media_thumb, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/media/{media_id}", media_file, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(
+        "/media/{media_id}/thumb", media_thumb, methods=["GET", "HEAD"], include_in_schema=False
+    )
 
 
 def _error(field: str | None, message: str, *, status_code: int = 400) -> JSONResponse:
