@@ -1,6 +1,6 @@
 """Reaching people, in Chromium at 360×740: a steward sends an emergency notice, opens its report of who was
-reached, and with one tap calls everyone not reached yet; a resident chooses how she is reached on the settings
-page. axe-core finds nothing on these pages."""
+reached (nothing scrolls sideways), walks one building of it, and with one tap calls everyone not reached yet; a
+resident chooses how she is reached on the settings page. axe-core finds nothing on these pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from ..conftest import RESIDENT_XIUSHAN, STEWARD_XIUSHAN
 from ..support.servers import AppProcess
 from .helpers import PHONE, assert_accessible, logged_in, shot
+from .test_larger_text import LAYOUT_FAULTS
 
 pytestmark = pytest.mark.browser
 
@@ -42,10 +43,25 @@ def test_a_steward_sends_a_notice_sees_who_it_reached_and_calls_the_rest(new_con
     box = button.bounding_box()
     assert box and box["height"] >= 60 and box["y"] + box["height"] <= PHONE["height"], box
     # and each person not reached has a big button to call her
-    call = page.locator('#unreached-title ~ ul a.call[href^="tel:1"]').first
+    call = page.locator('#people-title ~ ul a.call[href^="tel:1"]').first
     assert call.bounding_box()["height"] >= 60
     assert_accessible(axe, page, "the reach report")
+    # and nothing scrolls sideways or reaches past the screen's edge
+    assert page.evaluate(LAYOUT_FAULTS, []) == []
+    # When she walks one building: its link is big, and its page shows only that building's people
+    building = page.locator(".reach-buildings a").nth(1)
+    assert building.bounding_box()["height"] >= 60
+    name = building.evaluate("a => a.firstChild.textContent.trim()")
+    building.click()
+    page.wait_for_url(re.compile(r"building="))
+    shot(page, "reach-1b-building")
+    assert name in page.locator("#people-title").inner_text() and not page.locator("h3.reach-group").count()
+    listed = page.locator("#people-title ~ ul > li").all_inner_texts()
+    assert listed and all(name in item for item in listed), listed  # each shows her flat in that building
+    assert page.evaluate(LAYOUT_FAULTS, []) == []
+    assert_accessible(axe, page, "the reach report of one building")
     # When she taps to call the rest
+    button = page.get_by_role("button", name="给没收到的人打电话")
     button.click()
     # Then the calls are on their way
     status = page.locator("p.ok[role=status]")

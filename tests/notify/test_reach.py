@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 
 from laoyou.accounts import service as accounts
-from laoyou.accounts.models import Person, Role
+from laoyou.accounts.models import AuditEvent, Person, Role
 from laoyou.accounts.sms import AliyunSms, ConsoleSmsSender, SmsKind
 from laoyou.core.errors import LaoyouError, NotFound, PermissionDenied
 from laoyou.core.phone import national, normalise_phone
@@ -519,6 +519,8 @@ async def test_strangers_cannot_see_or_use_a_notices_reach(db):  # noqa: ANN001
         with pytest.raises(NotFound):
             await reach.emergency_reach(db, actor=actor, notice_id=notice_id)
         with pytest.raises(NotFound):
+            await reach.access_steward_notice(db, actor=actor, notice_id=notice_id)
+        with pytest.raises(NotFound):
             await reach.do_call_unreached(db, actor=actor, notice_id=notice_id)
     with pytest.raises(PermissionDenied):
         await reach.costs(db, actor=resident)
@@ -569,3 +571,162 @@ async def test_unfollowed_on_wechat_climbs_at_once(db, sender, channels):  # noq
     link = (await db.exec(select(WechatLink).where(WechatLink.person_id == roles["wechat"]))).one()
     await db.refresh(link)
     assert link.following is False  # and nothing more is sent there
+
+
+# --- the steward's report a page at a time ---------------------------------------------------------------------
+
+
+async def add_unhoused_resident(db, community_id: int, name: str = "无房登记") -> int:  # noqa: ANN001
+    """A resident of the community with no flat on record (a grant to the community alone)."""
+    from laoyou.accounts.models import RoleGrant
+    from laoyou.estates.models import Community
+
+    community = await db.get(Community, community_id)
+    person = Person(name=name, phone=normalise_phone("13900000471"))
+    db.add(person)
+    await db.flush()
+    db.add(
+        RoleGrant(
+            person_id=person.id,
+            role=Role.resident.value,
+            community_id=community_id,
+            district_id=community.district_id,
+        )
+    )
+    await db.flush()
+    return person.id
+
+
+async def every_page(db, steward, notice, *, reached: bool, building: str | None = None, first: int = 2):  # noqa: ANN001, ANN201
+    """Every page of the report's list, in order, following each page's end cursor."""
+    pages, after = [], None
+    while True:
+        page = await reach.reach_page(
+            db, actor=steward, notice=notice, reached=reached, building=building, first=first, after=after
+        )
+        pages.append(page)
+        assert len(page.rows) <= first
+        if not page.has_next:
+            return pages
+        after = page.end_cursor
+
+
+async def test_the_report_counts_everyone_and_pages_those_not_reached_by_building(db, sender):  # noqa: ANN001
+    roles = await setup_community(db)
+    community = await community_of(db, RESIDENT_XIUSHAN)
+    unhoused = await add_unhoused_resident(db, community)
+    notice_id, people = await emergency(db)
+    assert unhoused in people
+    reaches = await reaches_of(db, notify.emergency_event_key(notice_id))
+    await reach.do_open(db, opened=f"{reaches[roles['push']].token}.push")
+    await reach.do_open(db, opened=f"{reaches[roles['wechat']].token}.wechat")
+    await sender.drain()
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    notice = await reach.access_steward_notice(db, actor=steward, notice_id=notice_id)
+
+    # The counts: everyone once, whatever her number of flats, by how she was reached
+    counts = await reach.reach_counts(db, notice=notice)
+    assert (counts.reached, counts.unreached) == (2, len(people) - 2)
+    assert counts.by_channel == {"push": 1, "wechat": 1}
+
+    # Those not reached, a page of 2 at a time: each of them, building after building, flats in order, no one
+    # twice in a building, and the one with no flat on record last
+    pages = await every_page(db, steward, notice, reached=False)
+    rows = [row for page in pages for row in page.rows]
+    assert {row.person.id for row in rows} == set(people) - {roles["push"], roles["wechat"]}
+    listed = [(row.building, row.person.id) for row in rows]
+    assert len(listed) == len(set(listed))
+    groups = [row.building for row in rows]
+    assert groups[-1] is None and [row.person.id for row in rows if row.building is None] == [unhoused]
+    assert all(g is not None for g in groups[:-1]) and len(set(groups[:-1])) >= 2, groups
+    # each building is one run, not scattered across pages
+    runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
+    assert len(runs) == len(set(runs)), runs
+    assert all(row.reached_by is None for row in rows)
+    assert all(row.homes and row.homes[0].startswith(row.building) for row in rows if row.building)
+    # and each building's count is how many its own pages list
+    buildings = await reach.unreached_by_building(db, notice=notice)
+    assert [b.building for b in buildings] == runs
+    # as a steward counts them: 2号楼 before 10号楼
+    named = [b.building for b in buildings if b.building]
+    assert named == sorted(named, key=lambda name: (len(name), name)) and "10号楼" in named
+    for b in buildings:
+        only = await every_page(db, steward, notice, reached=False, building=b.building or "")
+        in_it = [row for page in only for row in page.rows]
+        assert len(in_it) == b.unreached and {row.building for row in in_it} == {b.building}
+
+    # Going back from the last page gives the page before it, as it was
+    if len(pages) >= 2:
+        back = await reach.reach_page(
+            db, actor=steward, notice=notice, reached=False, first=2, before=pages[-1].start_cursor
+        )
+        assert [r.person.id for r in back.rows] == [r.person.id for r in pages[-2].rows]
+        assert back.has_next and back.has_previous == (len(pages) > 2)
+
+    # Those reached: only on asking, with how
+    reached_rows = [row for page in await every_page(db, steward, notice, reached=True) for row in page.rows]
+    assert {(row.person.id, row.reached_by) for row in reached_rows} == {
+        (roles["push"], "push"),
+        (roles["wechat"], "wechat"),
+    }
+
+    # And calling the rest still calls everyone not reached
+    queued = await reach.do_call_unreached(db, actor=steward, notice_id=notice_id)
+    assert queued == len(people) - 2
+
+
+async def test_a_reach_page_costs_the_same_statements_for_a_page_of_many_as_of_few(app, db):  # noqa: ANN001
+    from sqlalchemy import event
+
+    await setup_community(db)
+    notice_id, people = await emergency(db)
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    notice = await reach.access_steward_notice(db, actor=steward, notice_id=notice_id)
+    assert len(people) >= 6
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, PLR0913
+        statements.append(statement)
+
+    engine = db.bind.sync_engine if hasattr(db.bind, "sync_engine") else db.bind
+    costs = {}
+    for first in (1, len(people) - 1):
+        await db.exec(delete(AuditEvent))  # each page's audit lines are written, not found already written
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = await reach.reach_page(db, actor=steward, notice=notice, reached=False, first=first)
+            await reach.reach_counts(db, notice=notice)
+            await reach.unreached_by_building(db, notice=notice)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(page.rows) == first  # nobody is reached yet: the page is full
+        costs[first] = len(
+            [s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))]
+        )
+    # A page of one and a page of everyone cost the same: no statement per person
+    assert costs[1] == costs[len(people) - 1] <= 8, costs
+
+
+async def test_a_bad_page_argument_is_refused_in_words_and_changes_nothing(db):  # noqa: ANN001
+    await setup_community(db)
+    notice_id, _ = await emergency(db)
+    steward = await actor_for(db, STEWARD_XIUSHAN)
+    notice = await reach.access_steward_notice(db, actor=steward, notice_id=notice_id)
+    good = (await reach.reach_page(db, actor=steward, notice=notice, reached=False, first=1)).end_cursor
+    before = (await db.exec(select(func.count()).select_from(AuditEvent))).one()
+    for arguments, field in (
+        ({"first": 0}, "first"),
+        ({"first": -5}, "first"),
+        ({"first": 101}, "first"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": "cjpbMSwyXQ"}, "after"),  # "r:[1,2]": not a place in the list
+        ({"before": "x" * 40}, "before"),
+        ({"after": good, "before": good}, "before"),
+        ({"building": "楼" * 101}, "building"),
+    ):
+        with pytest.raises(LaoyouError) as refused:
+            await reach.reach_page(db, actor=steward, notice=notice, reached=False, **arguments)
+        assert refused.value.field == field, arguments
+    # Nothing was read, so nothing was logged as read
+    assert (await db.exec(select(func.count()).select_from(AuditEvent))).one() == before

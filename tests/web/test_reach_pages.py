@@ -311,3 +311,140 @@ async def test_a_failure_marking_a_page_seen_never_breaks_the_page_or_holds_the_
         page = await http.get("/bills", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200 and "/login" not in page.headers.get("location", "")
     await assert_released(own_app, "after marking a page seen failed")
+
+
+REACH_PAGE = """
+query ($id: ID!, $first: Int, $after: String, $before: String, $building: String, $reached: Boolean! = false) {
+  emergencyReach(noticeId: $id) {
+    reached unreached
+    peoplePage(reached: $reached, first: $first, after: $after, before: $before, building: $building) {
+      hasNextPage endCursor nodes { personId building }
+    }
+  }
+}
+"""
+
+
+def called_rows(html: str) -> list[str]:
+    """The numbers the page offers to call, in order: one per person listed as not reached."""
+    return re.findall(r'<a class="call" href="tel:(\d+)"', html)
+
+
+async def test_a_large_community_is_shown_a_page_and_a_building_at_a_time(gql, client, db):
+    from ..graphql.test_query_counts import add_households
+
+    # Given 秀山花园 with a building of 60 more households (90 more people), and a notice only one has opened
+    await add_households(db, "秀山花园", 60)
+    notice_id = await send_notice(client, gql)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    await client.get(f"/emergencies/{notice_id}", **as_person(resident.token))
+    counts = (await steward(REACH_PAGE, {"id": notice_id, "first": 1}))["data"]["emergencyReach"]
+    assert counts["reached"] == 1 and counts["unreached"] >= 90
+
+    # When the steward opens the report
+    page = await client.get(f"/staff/emergency/{notice_id}/reach", **as_person(steward.token))
+    # Then the counts are on top, the call-the-rest button under them, and only the first 50 not reached
+    assert page.status_code == 200
+    assert "1 person reached" in page.text and f"{counts['unreached']} people not yet" in page.text
+    assert page.text.index("people not yet") < page.text.index("Call everyone not reached")
+    first_rows = called_rows(page.text)
+    assert len(first_rows) == 50
+    # the reached are counted by how, not listed; a link shows them
+    assert "Opened it in the app: <strong>1 person</strong>" in page.text
+    assert "list=reached" in page.text and "Reached</h2>" not in page.text
+    # each building is a link with its count, the new one among them
+    assert re.search(
+        r'href="[^"]*building=%E6%B5%8B%E8%AF%95%E6%A5%BC"[^>]*>测试楼 <span class="count">90</span>',
+        page.text,
+    )
+    assert "Previous page" not in page.text
+    following = re.search(r'<a class="button primary" rel="next" href="([^"]+)"', page.text).group(1)
+
+    # When she taps the next page
+    second = await client.get(following.replace("&amp;", "&"), **as_person(steward.token))
+    # Then it holds the next people, none of the first page's, and goes back
+    assert second.status_code == 200 and "Previous page" in second.text
+    assert called_rows(second.text) and not set(called_rows(second.text)) & set(first_rows)
+
+    # When she walks one building: only its people, pages keeping the building
+    building = await client.get(
+        f"/staff/emergency/{notice_id}/reach?building=测试楼", **as_person(steward.token)
+    )
+    assert building.status_code == 200 and 'aria-current="page">测试楼' in building.text
+    assert "· 测试楼</h2>" in building.text and '<h3 class="reach-group">' not in building.text
+    assert len(called_rows(building.text)) == 50
+    following = re.search(r'rel="next" href="([^"]+)"', building.text).group(1).replace("&amp;", "&")
+    assert "building=%E6%B5%8B%E8%AF%95%E6%A5%BC" in following
+    rest = await client.get(following, **as_person(steward.token))
+    assert len(called_rows(rest.text)) == 40 and 'rel="next"' not in rest.text
+
+    # When she asks to see who was reached: her, and how
+    reached = await client.get(f"/staff/emergency/{notice_id}/reach?list=reached", **as_person(steward.token))
+    assert (
+        reached.status_code == 200
+        and "Reached</h2>" in reached.text
+        and "Opened it in the app" in reached.text
+    )
+    assert not called_rows(reached.text) and reached.text.count('<span class="tel">') == 1
+
+    # When a page link was edited, or cut short: the first page, and why, in her language
+    for bad in ("?after=garbage", "?before=eyJ4Ijox", "?building=" + "楼" * 120):
+        refused = await client.get(f"/staff/emergency/{notice_id}/reach{bad}", **as_person(steward.token))
+        assert refused.status_code == 400 and 'role="alert"' in refused.text, bad
+        assert len(called_rows(refused.text)) == 50
+    chinese = {"headers": {**as_person(steward.token)["headers"], "Accept-Language": "zh-CN"}}
+    refused = await client.get(f"/staff/emergency/{notice_id}/reach?after=garbage", **chinese)
+    assert refused.status_code == 400 and "这个页面链接无效。" in refused.text
+
+    # And the call-the-rest button calls everyone not reached, not only those on the page
+    called = await client.post(
+        f"/staff/emergency/{notice_id}/reach", **as_person(steward.token), data={"csrf_token": CSRF}
+    )
+    assert called.status_code == 200 and "calls are on their way" in called.text
+    pending = (
+        await db.exec(select(ReachSend).where(ReachSend.channel == "voice", ReachSend.status == "pending"))
+    ).all()
+    assert len({s.reach_id for s in pending}) == counts["unreached"]
+
+
+async def test_the_reach_pages_arguments_are_checked_and_strangers_are_refused_as_before(gql, client):
+    notice_id = await send_notice(client, gql)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    # Given a page of two, its cursor leads on to the next two
+    first = (await steward(REACH_PAGE, {"id": notice_id, "first": 2}))["data"]["emergencyReach"]["peoplePage"]
+    assert len(first["nodes"]) == 2 and first["hasNextPage"]
+    after = (await steward(REACH_PAGE, {"id": notice_id, "first": 2, "after": first["endCursor"]}))["data"]
+    assert not {n["personId"] for n in after["emergencyReach"]["peoplePage"]["nodes"]} & {
+        n["personId"] for n in first["nodes"]
+    }
+    # and the old field, kept for clients that ask for it, still lists everyone
+    old = "query ($id: ID!) { emergencyReach(noticeId: $id) { reached unreached people { personId } } }"
+    everyone = (await steward(old, {"id": notice_id}))["data"]["emergencyReach"]
+    assert len(everyone["people"]) == everyone["reached"] + everyone["unreached"] > 2
+    # When the arguments are wrong: a clear message naming the argument, and no data
+    for variables, message in (
+        ({"first": -1}, "Ask for between 1 and 100 items."),
+        ({"first": 1000}, "Ask for between 1 and 100 items."),
+        ({"after": "%%%"}, "That page link is not valid."),
+        ({"after": first["endCursor"], "before": first["endCursor"]}, "That page link is not valid."),
+    ):
+        answer = await steward(REACH_PAGE, {"id": notice_id, **variables}, expect_errors=True)
+        assert answer["errors"][0]["message"] == message, answer
+        assert answer["errors"][0]["extensions"]["code"] == "INVALID"
+        assert not answer.get("data")
+    # And a stranger gets the same refusal with the new arguments as without them
+    plain = "query ($id: ID!) { emergencyReach(noticeId: $id) { reached } }"
+    for phone in (STEWARD_YUEYANG, OFFICIAL_XIUSHAN, RESIDENT_XIUSHAN):
+        other = await login_demo(gql, phone)
+        without = await other(plain, {"id": notice_id}, expect_errors=True)
+        with_paging = await other(
+            REACH_PAGE,
+            {"id": notice_id, "first": 5, "after": first["endCursor"], "building": "1号楼", "reached": True},
+            expect_errors=True,
+        )
+        assert without["errors"][0]["message"] == with_paging["errors"][0]["message"], phone
+        assert not without.get("data") and not with_paging.get("data")
+        # and the old way of reading a page's arguments gives no more: a wrong cursor is still "not found"
+        worse = await other(REACH_PAGE, {"id": notice_id, "after": "garbage"}, expect_errors=True)
+        assert worse["errors"][0]["message"] == without["errors"][0]["message"], phone

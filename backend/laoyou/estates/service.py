@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, String, Subquery, cast, false, func, null, or_, union
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -396,6 +396,42 @@ async def homes_of_people(
             if home not in homes.setdefault(person_id, []):
                 homes[person_id].append(home)
     return homes
+
+
+def people_by_building(community_id: int) -> Subquery:
+    """Everyone living in the community or following one of its households, once per building she has a flat
+    in (person_id, building, unit: the building's name and her first flat in it), and once with building and
+    unit NULL when she has no flat on record. A subquery for the callers' own joins and counts: a steward
+    walking one building knocks on every door of it, so a person with flats in two is in both. Not scoped:
+    the caller has checked who may see the community's people."""
+    live = (
+        RoleGrant.community_id == community_id,
+        col(RoleGrant.role).in_([Role.resident.value, Role.family.value]),
+        col(RoleGrant.revoked_at).is_(None),
+    )
+    housed = (
+        select(
+            col(RoleGrant.person_id).label("person_id"),
+            col(Building.name).label("building"),
+            func.min(Unit.number).label("unit"),
+        )
+        .join(Household, col(Household.id) == RoleGrant.household_id)
+        .join(Unit, col(Unit.id) == Household.unit_id)
+        .join(Building, col(Building.id) == Unit.building_id)
+        .where(*live)
+        .group_by(RoleGrant.person_id, Building.name)
+    )
+    with_a_flat = select(housed.subquery().c.person_id)
+    unhoused = (
+        select(
+            col(RoleGrant.person_id).label("person_id"),
+            cast(null(), String).label("building"),
+            cast(null(), String).label("unit"),
+        )
+        .where(*live, col(RoleGrant.person_id).not_in(with_a_flat))
+        .distinct()
+    )
+    return union(housed, unhoused).subquery("people_by_building")
 
 
 async def residents_by_household(

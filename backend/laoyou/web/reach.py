@@ -3,10 +3,13 @@ tap to call the rest), and the SMS and call costs per community with the operato
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from laoyou.web.render import Page, PageRoute, add_pages, form_with_csrf
+from laoyou.core.errors import LaoyouError
+from laoyou.web.render import OperationFailed, Page, PageRoute, add_pages, form_with_csrf
 
 CAPPED = ("sms", "voice")
 
@@ -19,16 +22,89 @@ async def emergency_notice(page: Page) -> Response:
     return page.render("notify/notice.html", notice=data["emergencyNotice"])
 
 
+def _mistake(exc: OperationFailed) -> str | None:
+    """The translated message when the operation refused the page's arguments (an old or edited page link),
+    else None: a refusal of the notice itself stays a 404."""
+    for error in exc.errors:
+        if isinstance(error.original_error, LaoyouError):
+            return error.message
+    return None
+
+
+def _report_link(notice_id: str, *, reached: bool, building: str | None, **place: str) -> str:
+    """A plain link to a page of the report: the list (not reached, or reached), the building kept."""
+    query: dict[str, str] = {}
+    if reached:
+        query["list"] = "reached"
+    if building is not None:
+        query["building"] = building  # "" is kept too: those with no flat on record
+    query.update({k: v for k, v in place.items() if v})
+    return f"/staff/emergency/{notice_id}/reach" + (f"?{urlencode(query)}" if query else "")
+
+
 async def reach_report(page: Page, *, called: int | None = None, error: str | None = None) -> Response:
-    data = await page.run("EmergencyReachPage", noticeId=page.request.path_params["notice_id"])
+    """The report a page at a time: counts first, then those not reached, a building at a time if she
+    chooses one; those reached only as counts by channel, with a link to their list."""
+    notice_id = page.request.path_params["notice_id"]
+    # After a tap on "call the rest" (a post to the bare address) she sees the report's first page.
+    query = page.request.query_params if error is None and called is None else {}
+    reached = query.get("list") == "reached"
+    building = query.get("building")
+    try:
+        data = await page.run(
+            "EmergencyReachPage",
+            noticeId=notice_id,
+            reached=reached,
+            building=building,
+            after=query.get("after") or None,
+            before=query.get("before") or None,
+        )
+    except OperationFailed as exc:
+        mistake = _mistake(exc)
+        if mistake is None:
+            raise
+        # A page link that is not valid (edited, or cut short): its first page, saying why. The refused
+        # arguments are checked before anything is read or logged, so there is nothing to roll back.
+        return await _report(page, notice_id, reached=reached, called=called, error=mistake)
+    return _render(page, data, notice_id, reached=reached, building=building, called=called, error=error)
+
+
+async def _report(
+    page: Page, notice_id: str, *, reached: bool, called: int | None, error: str | None
+) -> Response:
+    data = await page.run("EmergencyReachPage", noticeId=notice_id, reached=reached)
+    return _render(page, data, notice_id, reached=reached, building=None, called=called, error=error)
+
+
+def _render(
+    page: Page,
+    data: dict,
+    notice_id: str,
+    *,
+    reached: bool,
+    building: str | None,
+    called: int | None,
+    error: str | None,
+) -> Response:
     report = data["emergencyReach"]
+    people = report["peoplePage"]
     return page.render(
         "notify/reach.html",
         status_code=400 if error else 200,
         report=report,
         notice=report["notice"],
-        unreached=[p for p in report["people"] if p["reachedBy"] is None],
-        reached=[p for p in report["people"] if p["reachedBy"] is not None],
+        people=people,
+        showing_reached=reached,
+        building=building,
+        link=lambda **kw: _report_link(notice_id, **kw),
+        next_link=_report_link(notice_id, reached=reached, building=building, after=people["endCursor"])
+        if people["hasNextPage"]
+        else None,
+        previous_link=_report_link(
+            notice_id, reached=reached, building=building, before=people["startCursor"]
+        )
+        if people["hasPreviousPage"]
+        else None,
         called=called,
         error=error,
     )

@@ -3,6 +3,8 @@ was sent to, the steward's report of who it reached (with calls to the rest), an
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import field
 from datetime import date, datetime
 from enum import Enum
 
@@ -17,6 +19,7 @@ from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
 from laoyou.graphql.types import decode_id, encode_id
 from laoyou.notify import service as notify
+from laoyou.notify.models import EmergencyNotice as EmergencyNoticeRow
 from laoyou.notify.reach import service as reach
 from laoyou.notify.reach.models import Channel, SendStatus
 from laoyou.notify.schema import EmergencyNotice
@@ -91,6 +94,12 @@ class PersonReach:
     def homes(self) -> list[str]:
         return self.row.homes
 
+    @strawberry.field(
+        description="In peoplePage, the building she is listed under (null: no flat on record); else null."
+    )
+    def building(self) -> str | None:
+        return self.row.building
+
     @strawberry.field(description="Her full number: the steward calls whoever was not reached.")
     def phone(self) -> str:
         return national(self.row.person.phone)
@@ -119,12 +128,110 @@ class PersonReach:
         ]
 
 
-@strawberry.type(description="Who an emergency notice has reached, those not reached first.")
+@strawberry.type(description="A building of the community and how many there a notice has not reached yet.")
+class BuildingReach:
+    building: str | None = strawberry.field(
+        description='The building\'s name; null for people with no flat on record (filter them with building: "").'
+    )
+    unreached: int
+
+
+@strawberry.type(description="How many people a notice reached one way.")
+class ReachedCount:
+    reached_by: ReachedBy  # type: ignore[valid-type]
+    people: int
+
+
+@strawberry.type(description="One page of an emergency notice's people, by building, flat and person.")
+class PersonReachPage:
+    nodes: list[PersonReach]
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None = strawberry.field(description="For the page before: pass it as `before`.")
+    end_cursor: str | None = strawberry.field(description="For the page after: pass it as `after`.")
+
+
+@strawberry.type(
+    description="Who an emergency notice has reached and by what: counts, and its people a page at a time."
+)
 class EmergencyReach:
     notice: EmergencyNotice
-    reached: int
-    unreached: int
-    people: list[PersonReach]
+    row: strawberry.Private[EmergencyNoticeRow]
+    # reached, unreached and reachedBy share one count, which sibling fields resolve at once.
+    counted: strawberry.Private[reach.ReachCounts | None] = None
+    counting: strawberry.Private[asyncio.Lock] = field(default_factory=asyncio.Lock)
+
+    async def _counts(self, info: Info) -> reach.ReachCounts:
+        async with self.counting:
+            if self.counted is None:
+                self.counted = await reach.reach_counts(info.context.session, notice=self.row)
+        return self.counted
+
+    @strawberry.field(description="How many people of the community it reached.")
+    async def reached(self, info: Info) -> int:
+        return (await self._counts(info)).reached
+
+    @strawberry.field(description="How many it has not reached yet.")
+    async def unreached(self, info: Info) -> int:
+        return (await self._counts(info)).unreached
+
+    @strawberry.field(description="How those reached were reached: a count for each way, the most first.")
+    async def reached_by(self, info: Info) -> list[ReachedCount]:
+        counts = (await self._counts(info)).by_channel
+        return [
+            ReachedCount(reached_by=ReachedBy(by), people=count)
+            for by, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
+
+    @strawberry.field(description="Buildings with people not reached yet, and how many in each.")
+    async def buildings(self, info: Info) -> list[BuildingReach]:
+        rows = await reach.unreached_by_building(info.context.session, notice=self.row)
+        return [BuildingReach(building=row.building, unreached=row.unreached) for row in rows]
+
+    @strawberry.field(
+        description=(
+            "One page of its people, not reached (the default) or reached, by building and flat. building: "
+            "one building's name, or \"\" for those with no flat on record. first: at most the server's page "
+            "cap (50 by default); after/before: a page's endCursor/startCursor."
+        )
+    )
+    async def people_page(
+        self,
+        info: Info,
+        reached: bool = False,
+        building: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> PersonReachPage:
+        context = info.context
+        page = await reach.reach_page(
+            context.session,
+            actor=context.actor,
+            notice=self.row,
+            reached=reached,
+            building=building,
+            first=first,
+            after=after,
+            before=before,
+            maximum=context.settings.max_page_size,
+        )
+        return PersonReachPage(
+            nodes=[PersonReach(row=row) for row in page.rows],
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )
+
+    @strawberry.field(
+        deprecation_reason="Loads the whole community at once; use peoplePage.",
+        description="Everyone of the community, those not reached first.",
+    )
+    async def people(self, info: Info) -> list[PersonReach]:
+        context = info.context
+        _, rows = await reach.emergency_reach(context.session, actor=context.actor, notice_id=self.row.id)
+        return [PersonReach(row=row) for row in rows]
 
 
 @strawberry.type(description="A community's SMS and voice sends this month, against its caps.")
@@ -237,20 +344,14 @@ class ReachQuery:
 
     @strawberry.field(
         permission_classes=[IsStaff],
-        description="Stewards: who an emergency notice has reached and by what; those not reached first.",
+        description="Stewards: who an emergency notice has reached and by what; its people a page at a time.",
     )
     async def emergency_reach(self, info: Info, notice_id: strawberry.ID) -> EmergencyReach:
         context = info.context
-        notice, rows = await reach.emergency_reach(
+        notice = await reach.access_steward_notice(
             context.session, actor=context.actor, notice_id=decode_id(notice_id)
         )
-        reached = sum(1 for row in rows if row.reached_by is not None)
-        return EmergencyReach(
-            notice=EmergencyNotice(row=notice),
-            reached=reached,
-            unreached=len(rows) - reached,
-            people=[PersonReach(row=row) for row in rows],
-        )
+        return EmergencyReach(notice=EmergencyNotice(row=notice), row=notice)
 
     @strawberry.field(
         permission_classes=[IsStaff], description="SMS and voice sends per community in a month (YYYY-MM)."

@@ -3,10 +3,13 @@ report, a steward's view of an emergency notice's reach with calls to the rest, 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import Subquery, and_, case, distinct, exists, func, literal, tuple_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +19,7 @@ from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.jobs import claim, due
+from laoyou.core.pagination import clamp_first
 from laoyou.core.time import local_date, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
@@ -332,6 +336,7 @@ class PersonReach:
     homes: list[
         str
     ]  # her flats in the notice's community ("3号楼 2-301"): where to knock if no call gets through
+    building: str | None = None  # in a paged report, the building she is listed under (None: no flat)
 
     @property
     def reached_by(self) -> str | None:
@@ -343,7 +348,8 @@ class PersonReach:
         return None
 
 
-async def _steward_notice(session: AsyncSession, actor: Actor, notice_id: int) -> EmergencyNotice:
+async def access_steward_notice(session: AsyncSession, *, actor: Actor, notice_id: int) -> EmergencyNotice:
+    """The emergency notice, for staff of its community; NotFound for anyone else, as if it were not there."""
     actor.require_login()
     notice = await session.get(EmergencyNotice, notice_id)
     if notice is None:
@@ -358,7 +364,7 @@ async def emergency_reach(
     session: AsyncSession, *, actor: Actor, notice_id: int
 ) -> tuple[EmergencyNotice, list[PersonReach]]:
     """Who an emergency notice has reached and by what, those not reached first: the steward's list to call."""
-    notice = await _steward_notice(session, actor, notice_id)
+    notice = await access_steward_notice(session, actor=actor, notice_id=notice_id)
     reaches = {
         r.person_id: r
         for r in await session.exec(
@@ -398,9 +404,239 @@ async def emergency_reach(
     return notice, rows
 
 
+# The steward's report in pages: a community of thousands is counted in SQL and read a page at a time, those
+# not reached grouped by building so she can walk one building after another.
+
+PAGE_SIZE = 50  # a page a cheap phone shows at once; a steward walking a building rarely needs more
+
+
+@dataclass(frozen=True)
+class ReachCounts:
+    reached: int
+    unreached: int
+    by_channel: dict[str, int]  # how those reached were reached (ReachedBy values), with a count each
+
+
+@dataclass(frozen=True)
+class BuildingCount:
+    building: str | None  # None: people with no flat on record in the community
+    unreached: int
+
+
+@dataclass(frozen=True)
+class ReachPage:
+    rows: list[PersonReach]
+    has_next: bool
+    has_previous: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def _status(notice: EmergencyNotice) -> Subquery:
+    """Each person of the notice's community, once per building (estates.people_by_building), with her reach
+    of this notice and how it reached her, as PersonReach.reached_by says it, or NULL while it has not."""
+    people = estates.people_by_building(notice.community_id)
+    answered = exists().where(
+        ReachSend.reach_id == Reach.id,
+        ReachSend.channel == Channel.voice.value,
+        col(ReachSend.answered_at).is_not(None),
+    )
+    reached_by = case(
+        (col(Reach.opened_at).is_not(None), func.coalesce(Reach.opened_via, literal("app"))),
+        (answered, literal("voice_answered")),
+        else_=None,
+    )
+    return (
+        select(
+            people.c.person_id,
+            people.c.building,
+            people.c.unit,
+            col(Reach.id).label("reach_id"),
+            reached_by.label("reached_by"),
+        )
+        .select_from(
+            people.outerjoin(
+                Reach,
+                and_(
+                    col(Reach.person_id) == people.c.person_id,
+                    Reach.event_key == notify.emergency_event_key(notice.id),
+                ),
+            )
+        )
+        .subquery("status")
+    )
+
+
+async def reach_counts(session: AsyncSession, *, notice: EmergencyNotice) -> ReachCounts:
+    """How many of the community the notice reached and by what, and how many not: one statement, whatever
+    the community's size. The notice is one access_steward_notice gave."""
+    status = _status(notice)
+    rows = await session.exec(
+        select(status.c.reached_by, func.count(distinct(status.c.person_id))).group_by(status.c.reached_by)
+    )
+    by_channel = {by: count for by, count in rows}
+    unreached = by_channel.pop(None, 0)
+    return ReachCounts(reached=sum(by_channel.values()), unreached=unreached, by_channel=by_channel)
+
+
+def _natural(name):  # noqa: ANN001, ANN202
+    # Shorter names first, then by text: "2号楼" before "10号楼" and "2-301" before "10-101", as a steward counts
+    # them, with the same few SQL functions on every backend.
+    name = func.coalesce(name, literal(""))
+    return (func.length(name), name)
+
+
+def _building_order(building):  # noqa: ANN001, ANN202
+    # People with no flat on record come after every building.
+    return (case((building.is_(None), 1), else_=0), *_natural(building))
+
+
+def _list_order(status: Subquery) -> tuple:
+    """The report's order: building, her first flat in it, person; a cursor is a place in it (_place)."""
+    return (*_building_order(status.c.building), *_natural(status.c.unit), status.c.person_id)
+
+
+def _place(building: str | None, unit: str | None, person_id: int) -> tuple:
+    """A cursor's place, as the values _list_order gives its row."""
+    return tuple(
+        literal(value)
+        for value in (
+            1 if building is None else 0,
+            len(building or ""),
+            building or "",
+            len(unit or ""),
+            unit or "",
+            person_id,
+        )
+    )
+
+
+async def unreached_by_building(session: AsyncSession, *, notice: EmergencyNotice) -> list[BuildingCount]:
+    """Each building with people the notice has not reached yet, and how many (a person with flats in two
+    buildings counts in both: either steward's round knocks on her door)."""
+    status = _status(notice)
+    rows = await session.exec(
+        select(status.c.building, func.count(distinct(status.c.person_id)))
+        .where(status.c.reached_by.is_(None))
+        .group_by(status.c.building)
+        .order_by(*_building_order(status.c.building))
+    )
+    return [BuildingCount(building=building, unreached=count) for building, count in rows]
+
+
+def _cursor(building: str | None, unit: str | None, person_id: int) -> str:
+    text = json.dumps([building, unit, person_id], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(f"r:{text}".encode()).decode().rstrip("=")
+
+
+def decode_reach_cursor(cursor: str, field: str) -> tuple[str | None, str | None, int]:
+    """A page link's place in the list: a building, a flat and a person's id (no name: page links end up in
+    logs and browser histories). Anything else is refused in words."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, body = text.partition(":")
+        building, unit, person_id = json.loads(body) if prefix == "r" else (None, None, None)
+        if not (
+            isinstance(person_id, int)
+            and 0 < person_id < 2**62
+            and all(v is None or (isinstance(v, str) and len(v) <= 100) for v in (building, unit))
+        ):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise LaoyouError(ErrorCode.INVALID, "That page link is not valid.", field=field) from None
+    return building, unit, person_id
+
+
+def check_reach_page(
+    *, first: int | None, after: str | None, before: str | None, building: str | None, maximum: int
+) -> tuple[int, tuple[str | None, str | None, int] | None, bool]:
+    """A page's arguments, checked before anything is read: its size, its place (after one cursor or before
+    one, not both) and whether it goes backwards."""
+    size = clamp_first(first, maximum, default=min(PAGE_SIZE, maximum))
+    if after and before:
+        raise LaoyouError(ErrorCode.INVALID, "That page link is not valid.", field="before")
+    if building is not None and len(building) > 100:
+        raise LaoyouError(ErrorCode.INVALID, "There is no such building here.", field="building")
+    if before:
+        return size, decode_reach_cursor(before, "before"), True
+    return size, decode_reach_cursor(after, "after") if after else None, False
+
+
+async def reach_page(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    notice: EmergencyNotice,
+    reached: bool,
+    building: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    maximum: int = 100,
+) -> ReachPage:
+    """One page of the people the notice reached (or not yet), by building, flat and person; building "" is
+    those with no flat on record. A page costs the same few statements however large the community. The
+    notice is one access_steward_notice gave."""
+    size, place, backwards = check_reach_page(
+        first=first, after=after, before=before, building=building, maximum=maximum
+    )
+    status = _status(notice)
+    order = _list_order(status)
+    query = (
+        select(Person, Reach, status.c.building, status.c.unit)
+        .select_from(status)
+        .join(Person, col(Person.id) == status.c.person_id)
+        .outerjoin(Reach, col(Reach.id) == status.c.reach_id)
+        .where(status.c.reached_by.is_not(None) if reached else status.c.reached_by.is_(None))
+    )
+    if building == "":
+        query = query.where(status.c.building.is_(None))
+    elif building is not None:
+        query = query.where(status.c.building == building)
+    if place is not None:
+        key, at = tuple_(*order), tuple_(*_place(*place))
+        query = query.where(key < at if backwards else key > at)
+    query = query.order_by(*(o.desc() for o in order) if backwards else order).limit(size + 1)
+    found = list(await session.exec(query))
+    more = len(found) > size
+    found = found[:size]
+    if backwards:
+        found.reverse()
+    reach_ids = [r.id for _, r, _, _ in found if r is not None]
+    sends: dict[int, list[ReachSend]] = {}
+    if reach_ids:
+        for send in await session.exec(
+            select(ReachSend).where(col(ReachSend.reach_id).in_(reach_ids)).order_by(ReachSend.step)
+        ):
+            sends.setdefault(send.reach_id, []).append(send)
+    person_ids = list(dict.fromkeys(p.id for p, _, _, _ in found))
+    homes = await estates.homes_of_people(session, notice.community_id, person_ids)
+    rows = [
+        PersonReach(p, r, sends.get(r.id, []) if r is not None else [], homes.get(p.id, []), b)
+        for p, r, b, _ in found
+    ]
+    # The steward sees each person's phone number to call her: a reading of personal data, of this page only.
+    await audit_many(
+        session,
+        actor=actor,
+        action="emergency.reach.read",
+        subject_type="person",
+        subject_ids=person_ids,
+        reading=True,
+    )
+    first_row, last_row = (found[0], found[-1]) if found else (None, None)
+    return ReachPage(
+        rows=rows,
+        has_next=backwards or more,  # going back, the page she came from is still ahead
+        has_previous=more if backwards else place is not None,
+        start_cursor=_cursor(first_row[2], first_row[3], first_row[0].id) if first_row else None,
+        end_cursor=_cursor(last_row[2], last_row[3], last_row[0].id) if last_row else None,
+    )
+
+
 async def do_call_unreached(session: AsyncSession, *, actor: Actor, notice_id: int) -> int:
     """One tap: a voice call to everyone the emergency notice has not reached yet (within the caps)."""
-    notice = await _steward_notice(session, actor, notice_id)
+    notice = await access_steward_notice(session, actor=actor, notice_id=notice_id)
     now = utcnow()
     reaches = list(
         await session.exec(
