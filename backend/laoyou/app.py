@@ -232,6 +232,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
         reach=make_reach_sender(
             make_sessionmaker(app.state.worker_engine), settings, sms=app.state.sms, metrics=app.state.metrics
         ),
+        shares_loop=True,
     )
     app.state.worker_stop = asyncio.Event()
     from laoyou.core.jobs import run_periodic
@@ -248,6 +249,7 @@ def _start_worker(app: FastAPI, settings: Settings):  # noqa: ANN202
                 app.state.worker_stop,
                 scale=settings.jobs_interval_scale,
                 metrics=app.state.metrics,
+                shares_loop=True,
             ),
             sensor_listener.listen(
                 settings, app.state.worker.sessionmaker, app.state.pubsub, app.state.worker_stop

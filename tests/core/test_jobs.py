@@ -131,3 +131,40 @@ def test_an_unreachable_database_is_one_line_with_growing_pauses_and_one_when_it
     # Any other failure is not an outage: the caller reports it as its own
     assert worker.failed(ValueError("a bug")) is None
     assert not jobs.unreachable(ValueError("a bug"))
+
+
+async def _busy(stop: asyncio.Event, turns: int | None = None) -> None:
+    """Keeps the event loop occupied: 20 ms of work at a time, giving way between turns as a request does."""
+    done = 0
+    while not stop.is_set() and (turns is None or done < turns):
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < 0.02:
+            pass
+        done += 1
+        await asyncio.sleep(0)
+    stop.set()
+
+
+async def test_background_work_waits_for_the_apps_own_work_to_pass():
+    # Given the loop busy with 15 turns of the app's work
+    finished = asyncio.Event()
+    busy = asyncio.create_task(_busy(finished, turns=15))
+    await asyncio.sleep(0)
+    # When background work waits for calm, with patience to spare
+    await jobs.until_calm(patience=30)
+    # Then it went on only after that work was done
+    assert finished.is_set()
+    await busy
+
+
+async def test_background_work_is_delayed_not_starved_under_steady_load():
+    # Given the loop busy for as long as the test lasts
+    stop = asyncio.Event()
+    busy = asyncio.create_task(_busy(stop))
+    try:
+        # When background work waits for calm with 0.2 s of patience, Then it goes on while the load lasts
+        await asyncio.wait_for(jobs.until_calm(patience=0.2), timeout=10)
+        assert not stop.is_set()
+    finally:
+        stop.set()
+        await busy

@@ -151,6 +151,26 @@ async def run_once(job: PeriodicJob, sessionmaker: async_sessionmaker[AsyncSessi
             raise
 
 
+async def until_calm(
+    *, step: float = 0.005, late: float = 0.005, calm: float = 0.05, patience: float = 1.0
+) -> None:
+    """Wait until the event loop has had `calm` seconds of room, or `patience` seconds have passed.
+
+    For background work that shares the app's event loop (the embedded worker and periodic jobs). A short
+    sleep that comes back more than `late` after its time means callbacks were queued before it: a request
+    being answered, or thousands of live subscribers being told of an event. That goes first; the wait
+    gives up after `patience`, so under steady load the background work is delayed, never starved.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    quiet_since = loop.time()
+    while loop.time() - quiet_since < calm and loop.time() < deadline:
+        asked = loop.time()
+        await asyncio.sleep(step)
+        if loop.time() - asked > step + late:
+            quiet_since = loop.time()
+
+
 async def run_periodic(
     sessionmaker: async_sessionmaker[AsyncSession],
     pubsub: PubSub,
@@ -158,9 +178,11 @@ async def run_periodic(
     *,
     scale: float = 1.0,
     metrics: Metrics | None = None,
+    shares_loop: bool = False,
 ) -> None:
     """Run each registered job on its interval (scaled; 0 turns them off) until stop is set; each run is
-    counted in metrics (by job and outcome) when given."""
+    counted in metrics (by job and outcome) when given. `shares_loop`: the app's requests run on this event
+    loop too (embedded), so each round waits for a calm moment first (until_calm)."""
     if scale <= 0:
         return
     next_at = {name: time.monotonic() + job.every_seconds * scale for name, job in JOBS.items()}
@@ -168,6 +190,8 @@ async def run_periodic(
     while not stop.is_set():
         now = time.monotonic()
         backoff = None
+        if shares_loop and any(at <= now for at in next_at.values()):
+            await until_calm()
         for name, job in list(JOBS.items()):
             if next_at.get(name, now) <= now:
                 next_at[name] = now + job.every_seconds * scale

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.core import events
-from laoyou.core.jobs import Outage
+from laoyou.core.jobs import Outage, until_calm
 from laoyou.core.pubsub import PubSub
 from laoyou.notify.outbox import OUTBOX_CHANNEL, expand_fanouts
 from laoyou.notify.reach.sender import ReachSender
@@ -42,6 +42,7 @@ class Worker:
         poll_seconds: float = 5.0,
         reach: ReachSender | None = None,
         alive: Path | None = None,
+        shares_loop: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
         # Briefings' scheduled publishing, passed by the app (notify sits below briefings and never imports it).
@@ -53,7 +54,13 @@ class Worker:
         self.reach = reach
         # Touched every round, also while the database is down: a health check sees the loop turning.
         self.alive = alive
+        # Embedded, the worker shares the app's event loop: it lets the app's own work go first (until_calm).
+        self.shares_loop = shares_loop
         self._wake = asyncio.Event()
+
+    async def _after_the_app(self) -> None:
+        if self.shares_loop:
+            await until_calm()
 
     async def tick(self) -> None:
         """One round: due briefings go out (queueing their pushes), large notices fan out, then the outbox is
@@ -67,6 +74,9 @@ class Worker:
                 raise
         if published:
             log.info("published %s scheduled briefing(s)", published)
+        # The commit that woke this round has just woken the app's live subscribers too: a notice to a
+        # community is thousands of phones to tell at once, and its fan-out is thousands of rows to write.
+        await self._after_the_app()
         await expand_fanouts(self.sessionmaker, self.pubsub)
         stats = await self.sender.drain()
         if stats.handled:
