@@ -25,7 +25,7 @@ from laoyou.graphql.router import build_context, check_csrf
 from laoyou.media import service as media
 from laoyou.media.models import MediaFile
 from laoyou.tickets import service as tickets
-from laoyou.web.media import store_posted_file
+from laoyou.web.media import StoredFileResponse, store_posted_file
 from laoyou.web.render import OperationFailed, Page, PageRoute, add_pages
 
 ITEM_KINDS = ("cleaning", "repair", "patrol", "other")
@@ -352,7 +352,7 @@ def install(app: FastAPI) -> None:
 
 def _add_file_routes(app: FastAPI, path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
     for suffix in ("", "/thumb"):
-        app.add_api_route(f"{path}{suffix}", endpoint, methods=["GET"], include_in_schema=False)
+        app.add_api_route(f"{path}{suffix}", endpoint, methods=["GET", "HEAD"], include_in_schema=False)
 
 
 async def _serve(
@@ -370,17 +370,15 @@ async def _serve(
         key = found.thumb_key if thumb else found.storage_key
         if key is None:
             raise HTTPException(404, "not found")
-        data = await request.app.state.storage.get(key)
     finally:
         await context.close()
-    return Response(
-        data,
+    # Streamed, and a Range answered with its part: a briefing's video is the one residents watch most, and a
+    # phone (Safari first) plays and seeks it through ranges, never holding the whole file in our memory.
+    return StoredFileResponse(
+        request.app.state.storage,
+        key,
         media_type="image/jpeg" if thumb else found.content_type,
-        headers={
-            "Cache-Control": f"{'public' if public else 'private'}, max-age=86400",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": "inline",
-        },
+        public=public,
     )
 
 

@@ -179,7 +179,7 @@ class StoredFileResponse(Response):
     there. The ETag is strong and made from the storage key and the size, as a stored file never changes
     under its key; If-Range is compared with it. HEAD answers the same headers with no body."""
 
-    def __init__(self, storage: Storage, key: str, *, media_type: str) -> None:
+    def __init__(self, storage: Storage, key: str, *, media_type: str, public: bool = False) -> None:
         self.storage = storage
         self.key = key
         self.status_code = 200
@@ -190,7 +190,8 @@ class StoredFileResponse(Response):
         self.started = False
         self.init_headers(
             {
-                "Cache-Control": "private, max-age=86400",
+                # Public: a briefing's files behind its share link, which any cache between may keep.
+                "Cache-Control": f"{'public' if public else 'private'}, max-age=86400",
                 "X-Content-Type-Options": "nosniff",
                 "Content-Disposition": "inline",
                 "Accept-Ranges": "bytes",
