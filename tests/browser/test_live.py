@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -59,3 +60,25 @@ def test_the_unread_badge_updates_live(page: Any, live_server: Any) -> None:
     expect(page.locator("ul.notices")).to_contain_text("请求作为家人关注您家")
     page.locator('form[action="/notifications/read"] button').click()
     expect(page.locator("[data-unread-box]")).to_be_hidden()
+
+
+def test_an_open_page_whose_session_ends_elsewhere_shows_the_login(page: Any, live_server: Any) -> None:
+    # Given her home page, live
+    frames: list[dict[str, Any]] = []
+    page.on(
+        "websocket",
+        lambda socket: (
+            socket.url.endswith("/graphql")
+            and socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+        ),
+    )
+    login_demo(page, RESIDENT_XIUSHAN)
+    deadline = time.monotonic() + 15
+    while not any(f.get("type") == "next" for f in frames):
+        assert time.monotonic() < deadline, f"no subscription data; frames: {frames}"
+        page.wait_for_timeout(100)
+    # When she (or her daughter, on another phone) logs out everywhere
+    token = live_server.login(RESIDENT_XIUSHAN)
+    live_server.graphql(token, "mutation { logoutEverywhere { sessionsEnded } }")
+    # Then the page shows what she now sees: the login, rather than a page that stopped without a word
+    expect(page).to_have_url(re.compile(r"/login"))

@@ -21,9 +21,9 @@ class Socket:
         self.task: asyncio.Task | None = None
         self.close_code: int | None = None
 
-    async def open(self, token: str | None) -> dict | None:
-        """Connect and send connection_init (with the bearer token, if any); the server's answer, or None
-        when it closed the socket instead."""
+    async def open(self, token: str | None, *, cookie: str | None = None) -> dict | None:
+        """Connect (with the session cookie, if any) and send connection_init (with the bearer token, if any);
+        the server's answer, or None when it closed the socket instead."""
         scope = {
             "type": "websocket",
             "asgi": {"version": "3.0"},
@@ -33,7 +33,8 @@ class Socket:
             "raw_path": b"/graphql",
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"host", b"testserver"), (b"sec-websocket-protocol", PROTOCOL.encode())],
+            "headers": [(b"host", b"testserver"), (b"sec-websocket-protocol", PROTOCOL.encode())]
+            + ([(b"cookie", f"laoyou_session={cookie}".encode())] if cookie else []),
             "subprotocols": [PROTOCOL],
             "client": ("10.9.8.7", 5000),
             "server": ("testserver", 80),

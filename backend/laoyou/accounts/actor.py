@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core.errors import PermissionDenied
@@ -14,6 +15,7 @@ class Actor:
     grants: list[RoleGrant] = field(default_factory=list)
     session_id: int | None = None
     session_kind: str | None = None  # cookie or bearer
+    session_expires_at: datetime | None = None  # a WebSocket closes then (graphql/router.py)
     client_ip: str = ""
     user_agent: str = ""
     # Filled once per request by estates.service.staff_community_ids.

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit
+from laoyou.accounts.live import announce_account_changed
 from laoyou.accounts.models import (
     AuditEvent,
     AuthSession,
@@ -140,6 +141,7 @@ async def do_grant_role(
     )
     session.add(grant)
     await session.flush()
+    announce_account_changed(session, person.id)
     return grant
 
 
@@ -444,6 +446,7 @@ async def do_logout(session: AsyncSession, *, actor: Actor) -> None:
     await session.exec(
         update(AuthSession).where(AuthSession.id == actor.session_id).values(revoked_at=utcnow())
     )
+    announce_account_changed(session, actor.person_id)  # her socket on this session closes
 
 
 async def do_logout_everywhere(session: AsyncSession, *, actor: Actor) -> int:
@@ -452,6 +455,7 @@ async def do_logout_everywhere(session: AsyncSession, *, actor: Actor) -> int:
         .where(AuthSession.person_id == actor.person_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+    announce_account_changed(session, actor.person_id)
     await audit(
         session, actor=actor, action="logout.everywhere", subject_type="person", subject_id=actor.person_id
     )
@@ -713,6 +717,7 @@ async def do_remove_family_link(session: AsyncSession, *, actor: Actor, link_id:
         )
         .values(revoked_at=utcnow())
     )
+    announce_account_changed(session, link.person_id)
     await audit(session, actor=actor, action="family.remove", subject_type="family_link", subject_id=link.id)
     return link
 

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit
+from laoyou.accounts.live import announce_account_changed
 from laoyou.accounts.models import LoginCard, Person, Role, RoleGrant
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound
 from laoyou.core.phone import normalise_phone
@@ -585,6 +586,7 @@ async def do_add_resident(
             tenure=None if relation is Relation.family else relation.value,
         )
     )
+    announce_account_changed(session, person.id)  # her open pages start hearing her new community
     await audit(
         session,
         actor=actor,
@@ -618,6 +620,7 @@ async def do_remove_resident(
     for grant in grants:
         grant.revoked_at = now
         session.add(grant)
+    announce_account_changed(session, person_id)
     await audit(
         session,
         actor=actor,

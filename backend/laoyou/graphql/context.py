@@ -241,6 +241,7 @@ class Context(BaseContext):
         request: Request | None = None,
         response: Response | None = None,
         session: AsyncSession | None = None,
+        session_token: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -252,6 +253,8 @@ class Context(BaseContext):
         self.request = request
         self.response = response
         self._session = session
+        # The token the actor was resolved from: a WebSocket reads its session again when the account changes.
+        self.session_token = session_token
         self._closed = False
         self.cookies: list[PendingCookie] = []
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 import orjson
@@ -22,9 +25,23 @@ from strawberry.types.unset import UNSET
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
+from laoyou.accounts.live import account_channel
 from laoyou.core import i18n, logs
 from laoyou.core.security import constant_equals
+from laoyou.core.time import as_utc, utcnow
 from laoyou.graphql.context import CSRF_COOKIE, LANGUAGE_COOKIE, SESSION_COOKIE, Context
+from laoyou.graphql.live import listen
+
+log = logging.getLogger("laoyou.graphql")
+
+# How a socket that follows its account closes (WebSocket codes 4000-4999 are the application's): 4401, as
+# graphql-ws's own "Unauthorized", which its clients do not retry: the session ended (logged out here or
+# everywhere, a new password, expired). 4205, after HTTP's "Reset Content": the session holds but its grants
+# changed, connect again at once to be given the new ones. 1011: the session could not be read; connect again
+# later, like after any dropped socket.
+CLOSE_SIGNED_OUT = 4401
+CLOSE_ACCOUNT_CHANGED = 4205
+CLOSE_CHECK_FAILED = 1011
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
@@ -45,6 +62,7 @@ async def resolve_actor(
     if found:
         record, person, grants = found
         actor.person, actor.grants, actor.session_id, actor.session_kind = person, grants, record.id, kind
+        actor.session_expires_at = as_utc(record.expires_at)
     return actor
 
 
@@ -89,6 +107,7 @@ async def build_context(connection: HTTPConnection, *, hold_session: bool = True
         actor=actor,
         language=language,
         session=session,
+        session_token=token if actor.is_authenticated else None,
     )
 
 
@@ -162,6 +181,78 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
                 )
                 return
         await super().handle_subscribe(message)
+
+    # --- the socket follows its account ---------------------------------------------------------------------
+    # One listener per socket, not per operation: an event on the person's account channel (accounts/live.py)
+    # makes it read its session again, as a request would; so does the session's expiry.
+
+    _following: AsyncExitStack | None = None
+    _follower: asyncio.Task | None = None
+
+    async def handle(self) -> None:
+        if self.context.actor.is_authenticated:
+            # By cookie, read just before the upgrade was accepted: listen now rather than at connection_init, so
+            # that a change committed while the phone sends it is heard.
+            await self._follow_account()
+        await super().handle()
+
+    async def handle_connection_init(self, message):  # noqa: ANN001, ANN201
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._following is None:  # by bearer token, read just now
+            await self._follow_account()
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            if self._follower is not None:
+                self._follower.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._follower
+            if self._following is not None:
+                await self._following.aclose()
+
+    async def _follow_account(self) -> None:
+        following = AsyncExitStack()
+        # A socket that cannot listen is refused (the error ends it), rather than left unwatched.
+        wake = await following.enter_async_context(
+            listen(self.context.pubsub, [account_channel(self.context.actor.person_id)])
+        )
+        self._following = following
+        self._follower = asyncio.create_task(self._watch_account(wake))
+        self._follower.add_done_callback(self._task_done)
+
+    async def _watch_account(self, wake: Any) -> None:
+        actor = self.context.actor
+        expires_at = actor.session_expires_at
+        code = None
+        while code is None:
+            left = (expires_at - utcnow()).total_seconds() if expires_at else None
+            with suppress(TimeoutError):
+                await asyncio.wait_for(wake.get(), timeout=max(left, 0) if left is not None else None)
+            try:
+                code, expires_at = await self._check_account(actor)
+            except Exception:
+                log.exception("a WebSocket could not read its session again; closing it")
+                code = CLOSE_CHECK_FAILED
+        # Her operations end first, so that nothing more is sent to a socket whose actor no longer holds.
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        reason = {CLOSE_SIGNED_OUT: "Unauthorized", CLOSE_ACCOUNT_CHANGED: "Account changed"}
+        with suppress(Exception):  # the phone may have gone meanwhile
+            await self.websocket.close(code=code, reason=reason.get(code, "Internal error"))
+
+    async def _check_account(self, actor: Actor) -> tuple[int | None, Any]:
+        """The close code the session now calls for (None while it holds as it was), and when it expires."""
+        async with self.context.sessionmaker() as session:
+            found = await accounts.resolve_session(session, self.context.session_token)
+            await session.commit()  # the session's hourly last-seen touch, as a request would
+        if found is None or found[0].id != actor.session_id:
+            return CLOSE_SIGNED_OUT, None
+        record, _person, grants = found
+        if {g.id for g in grants} != {g.id for g in actor.grants}:
+            return CLOSE_ACCOUNT_CHANGED, None
+        return None, as_utc(record.expires_at)
 
 
 class LaoyouGraphQLRouter(GraphQLRouter):
@@ -257,6 +348,8 @@ class LaoyouGraphQLRouter(GraphQLRouter):
                 record, person, grants = found
                 context.actor.person, context.actor.grants = person, grants
                 context.actor.session_id, context.actor.session_kind = record.id, "bearer"
+                context.actor.session_expires_at = as_utc(record.expires_at)
+                context.session_token = token.strip()
         if not context.actor.is_authenticated:
             raise ConnectionRejectionError({"reason": "login required"})
         return await super().on_ws_connect(context)

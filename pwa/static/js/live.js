@@ -1,5 +1,7 @@
 // Live parts of a page: GraphQL subscriptions over one WebSocket (graphql-transport-ws protocol).
-// The session cookie authenticates the socket. Reconnects with backoff; quiet when not logged in. Every
+// The session cookie authenticates the socket. Reconnects with backoff; quiet when not logged in. The socket
+// follows the account (graphql/router.py): 4205 means her grants changed, so it connects again at once to hear
+// with the new ones; 4401 means her session ended (logged out elsewhere, expired), so it stops. Every
 // subscription answers with the current state first, so a reconnect (after a dropped socket, or a page
 // restored from the back/forward cache) brings whatever was missed meanwhile.
 //
@@ -35,6 +37,10 @@ function unread(root) {
 // A part someone is using (focus in it, something typed or chosen, a recording playing) is left alone.
 function busy(part) {
   if (part.contains(document.activeElement) && document.activeElement !== document.body) return true;
+  return changed(part);
+}
+
+function changed(part) {
   for (const el of part.querySelectorAll("input, textarea, select, audio, video")) {
     if (el.type === "file" ? el.files?.length : el.value !== el.defaultValue) return true;
     if ((el.type === "radio" || el.type === "checkbox") && el.checked !== el.defaultChecked) return true;
@@ -205,9 +211,22 @@ export function start() {
     });
     socket.addEventListener("close", (event) => {
       socket = null;
-      // 4401/4403: not logged in (any more). Nothing to show; do not knock again.
-      if (event.code === 4401 || event.code === 4403) {
+      // 4403: refused at connect, not logged in. Nothing to show; do not knock again.
+      if (event.code === 4403) {
         stopped = true;
+        return;
+      }
+      // 4401: her session ended while the page was open. Show the page as it now is (the login, for a page
+      // that needs one) rather than a page that silently stopped, unless she is typing something.
+      if (event.code === 4401) {
+        stopped = true;
+        if (!changed(document.body)) location.reload();
+        return;
+      }
+      // 4205: her grants changed. Connect again at once; what was refused before may be hers now.
+      if (event.code === 4205) {
+        refused.clear();
+        if (!paused) reconnectNow();
         return;
       }
       if (!paused) schedule();

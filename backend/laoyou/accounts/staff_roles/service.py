@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit
+from laoyou.accounts.live import announce_account_changed
 from laoyou.accounts.models import AuditEvent, AuthSession, PasswordSetup, Person, Role, RoleGrant
 from laoyou.accounts.service import (
     check_password_strength,
@@ -125,6 +126,7 @@ async def do_grant_staff_role(
     )
     session.add(grant)
     await session.flush()
+    announce_account_changed(session, person.id)
     await audit(
         session,
         actor=actor,
@@ -147,6 +149,7 @@ async def do_revoke_staff_role(session: AsyncSession, *, actor: Actor, grant_id:
     grant.revoked_at = utcnow()
     session.add(grant)
     await session.flush()
+    announce_account_changed(session, grant.person_id)  # her open pages stop hearing that role's news
     await audit(
         session,
         actor=actor,
@@ -325,6 +328,7 @@ async def _replace_password(session: AsyncSession, person: Person, password: str
         .where(AuthSession.person_id == person.id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+    announce_account_changed(session, person.id)
     await session.flush()
 
 
