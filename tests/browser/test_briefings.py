@@ -174,3 +174,49 @@ def test_resident_briefing_pages_are_accessible_with_elderly_size_targets(
     shot(stranger, "briefings-share")
     stranger.context.close()
     resident.context.close()
+
+
+# Two seconds of ffmpeg's test pattern, 160×120, H.264 baseline with its index first, as a phone records it:
+#   ffmpeg -f lavfi -i testsrc=size=160x120:rate=10 -t 2 -c:v libx264 -pix_fmt yuv420p -profile:v baseline
+#          -movflags +faststart clip.mp4
+CLIP = Path(__file__).with_name("clip.mp4")
+
+
+def test_a_briefings_video_plays_and_seeks_on_the_residents_phone(new_context, own_server, photo):
+    # Given a steward's briefing with a photo and a short video
+    steward = steward_page(new_context, {"width": 1280, "height": 900})
+    steward.goto("/briefings/new")
+    steward.get_by_role("checkbox", name="秀山花园", exact=True).check()
+    steward.fill("#title", "Drain cleared, see the video")
+    steward.fill("#body", "The blocked drain by building 4 was cleared this morning.")
+    steward.set_input_files("#photos", str(photo))
+    steward.set_input_files("#video", str(CLIP))
+    steward.get_by_role("button", name="Publish now").click()
+    steward.wait_for_url("**/briefings/*")
+    steward.context.close()
+    # When the resident opens her home page and starts the video (it never loads or plays by itself)
+    resident = resident_page(new_context)
+    answers: list[tuple[int, str | None]] = []
+    resident.on(
+        "response",
+        lambda r: answers.append((r.status, r.headers.get("content-range"))) if "/media/" in r.url else None,
+    )
+    resident.goto("/")
+    video = resident.locator("section.briefing.today video.briefing-video")
+    video.wait_for()
+    video.evaluate("v => { v.muted = true; v.preload = 'metadata'; v.load(); }")
+    # Then the phone's player reads the video in parts, learns its length, and can jump into it
+    resident.wait_for_function(
+        "() => { const v = document.querySelector('video.briefing-video');"
+        " return v.error || v.readyState >= 1; }"
+    )
+    assert video.evaluate("v => v.error && v.error.code") is None
+    assert round(video.evaluate("v => v.duration")) == 2
+    video.evaluate(
+        "v => new Promise(done => { v.addEventListener('seeked', done, {once: true}); v.currentTime = 1.5; })"
+    )
+    assert video.evaluate("v => v.readyState") >= 1
+    assert any(
+        status == 206 and (spans or "").endswith(f"/{CLIP.stat().st_size}") for status, spans in answers
+    )
+    resident.context.close()
