@@ -285,3 +285,26 @@ async def test_a_database_failure_while_reading_the_session_again_closes_the_soc
     monkeypatch.setattr(accounts, "resolve_session", real)
     # And nothing is left checked out or holding the write gate
     await assert_released(live_app, "after a failed re-read of a socket's session")
+
+
+async def test_after_the_pubsub_reconnects_a_session_ended_meanwhile_still_closes_its_socket(
+    live_app, gql, checks, monkeypatch
+):
+    monkeypatch.setattr(router, "RESYNC_SPREAD", 0.2)
+    # Given a resident's live page, and her session ended while the pub/sub was not listening (no event heard)
+    mine = await login_demo(gql, RESIDENT_JINGJU)
+    socket = await subscribed(live_app, mine.token)
+    me = await person_id(mine)
+    async with live_app.state.sessionmaker() as session:
+        await session.exec(
+            update(AuthSession)
+            .where(AuthSession.token_hash == token_hash(mine.token))
+            .values(revoked_at=utcnow())
+        )
+        await session.commit()
+    # When the pub/sub, listening again, tells every subscriber it may have missed events
+    await live_app.state.pubsub.publish(account_channel(me), {"resync": True})
+    # Then, a moment later, her socket reads its session again and closes as logged out
+    assert await asyncio.wait_for(checks.get(), PATIENCE) == CLOSE_SIGNED_OUT
+    assert await closed_with(socket) == (CLOSE_SIGNED_OUT, [])
+    await socket.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, suppress
 from typing import Any
@@ -42,6 +43,7 @@ log = logging.getLogger("laoyou.graphql")
 CLOSE_SIGNED_OUT = 4401
 CLOSE_ACCOUNT_CHANGED = 4205
 CLOSE_CHECK_FAILED = 1011
+RESYNC_SPREAD = 10.0  # seconds over which sockets read their sessions again after the pub/sub reconnects
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
@@ -228,8 +230,14 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
         code = None
         while code is None:
             left = (expires_at - utcnow()).total_seconds() if expires_at else None
+            heard = None
             with suppress(TimeoutError):
-                await asyncio.wait_for(wake.get(), timeout=max(left, 0) if left is not None else None)
+                heard = await asyncio.wait_for(wake.get(), timeout=max(left, 0) if left is not None else None)
+            if isinstance(heard, dict) and heard.get("resync"):
+                # The pub/sub lost its listening connection and tells every socket at once that it may have
+                # missed events: thousands of sessions read again together would be a storm on the database
+                # just as it comes back. Spread over a few seconds, a missed logout still closes its socket.
+                await asyncio.sleep(random.uniform(0, RESYNC_SPREAD))
             try:
                 code, expires_at = await self._check_account(actor)
             except Exception:
