@@ -4,6 +4,7 @@ official, and the decision it takes in billing (the demo's 京剧院小区 moved
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -25,10 +26,10 @@ from ..conftest import (
     login_demo,
 )
 
-VOTES = """query { votes { id title status special outcome community { name }
+VOTES = """query { votes { nodes { id title status special outcome community { name }
     myBallots { householdId choice onPaper }
     tally { votedOwners totalOwners votedAreaM2 totalAreaM2 participationArea participationOwners
-            approvalArea approvalOwners quorum outcome } } }"""
+            approvalArea approvalOwners quorum outcome } } } }"""
 VOTE = """query ($id: ID!) { vote(id: $id) { id status outcome myBallots { householdId choice onPaper }
     tally { votedOwners yesOwners yesAreaM2 votedAreaM2 outcome } households { id label channel } } }"""
 CAST = """mutation ($v: ID!, $h: ID!, $c: VoteChoice!) { castBallot(voteId: $v, householdId: $h, choice: $c) {
@@ -46,7 +47,7 @@ PROPOSE = """mutation ($input: ProposeVoteInput!) { proposeVote(input: $input) {
 
 
 async def open_vote(client) -> dict:  # noqa: ANN001
-    found = (await client(VOTES))["data"]["votes"]
+    found = (await client(VOTES))["data"]["votes"]["nodes"]
     return next(v for v in found if v["status"] == "OPEN")
 
 
@@ -175,7 +176,7 @@ async def test_certified_after_the_deadline_by_an_official_and_no_change_after(g
 
 async def test_the_demo_moved_jingju_from_trial_to_cost_with_the_vote_as_decision(gql, db):
     resident = await login_demo(gql, RESIDENT_JINGJU)
-    [vote] = (await resident(VOTES))["data"]["votes"]
+    [vote] = (await resident(VOTES))["data"]["votes"]["nodes"]
     assert vote["status"] == "CERTIFIED" and vote["outcome"] == "PASSED"
     assert vote["tally"]["votedOwners"] == 14 and vote["tally"]["totalOwners"] == 16
     plan = (await db.exec(select(FeePlan).where(FeePlan.decision_ref.startswith("业主表决 #")))).one()
@@ -264,3 +265,53 @@ async def test_a_household_that_withdrew_no_longer_counts(gql, db):
     assert after["tally"]["votedOwners"] == before["votedOwners"]
     assert after["tally"]["yesOwners"] == before["yesOwners"]
     assert household not in {h["id"] for h in after["households"]}
+
+
+PAGE = """query ($first: Int, $after: String) { votes(first: $first, after: $after) {
+    nodes { id title } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_the_votes_are_read_a_page_at_a_time_newest_first(gql, client, db):
+    # Given 秀山花园's open vote and 35 certified ones of its years of votes
+    open_vote = (await db.exec(select(Vote).where(Vote.certified_at.is_(None)))).first()
+    for i in range(35):
+        db.add(
+            Vote(
+                community_id=open_vote.community_id,
+                district_id=open_vote.district_id,
+                title=f"往年表决 {i}",
+                matter="use_fund",
+                deadline=utcnow() - timedelta(days=400 - i),
+                proposed_by_id=open_vote.proposed_by_id,
+                certified_by_id=open_vote.proposed_by_id,
+                certified_at=utcnow() - timedelta(days=399 - i),
+                outcome="no_quorum",
+            )
+        )
+    await db.commit()
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+
+    # When she reads them ten at a time
+    seen, after = [], None
+    while True:
+        page = (await resident(PAGE, {"first": 10, "after": after}))["data"]["votes"]
+        seen += [v["id"] for v in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    # Then every vote she may see comes once, the open one first, then the others newest first, and no page
+    # is larger than asked
+    assert len(seen) == 36 and len(set(seen)) == 36
+    assert seen[0] == str(open_vote.id) and seen[1:] == sorted(seen[1:], key=int, reverse=True)
+    too_many = await resident(PAGE, {"first": 1000}, expect_errors=True)
+    assert too_many["errors"][0]["message"] == "Ask for between 1 and 100 items."
+
+    # And the list page shows the open vote first, then a link to the earlier ones, which it opens
+    headers = {"Authorization": f"Bearer {resident.token}", "Accept-Language": "en"}
+    listed = await client.get("/votes", headers=headers)
+    assert listed.text.index(open_vote.title) < listed.text.index("往年表决 34")
+    earlier = re.search(r'href="(/votes\?after=[^"]+)">Earlier votes<', listed.text)
+    assert earlier is not None and "往年表决 0" not in listed.text
+    older = await client.get(earlier.group(1).replace("&amp;", "&"), headers=headers)
+    assert older.status_code == 200 and "往年表决 0" in older.text and open_vote.title not in older.text

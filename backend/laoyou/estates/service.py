@@ -358,17 +358,23 @@ class OwnerShare:
     unit: str
 
 
-async def owner_shares(session: AsyncSession, community_id: int) -> list[OwnerShare]:
-    """Every live household of a community with its unit's floor area, in one query. Not scoped: the caller
-    (governance's votes) has already checked who may see the community."""
+async def owner_shares(session: AsyncSession, community_ids: list[int]) -> dict[int, list[OwnerShare]]:
+    """Every live household of each community with its unit's floor area, in one query however many
+    communities (a district's votes are counted together). Not scoped: the caller (governance's votes) has
+    already checked who may see the communities."""
+    found: dict[int, list[OwnerShare]] = {c: [] for c in community_ids}
+    if not community_ids:
+        return found
     rows = await session.exec(
-        select(Household.id, Unit.floor_area_centi_m2, Building.name, Unit.number)
+        select(Household.community_id, Household.id, Unit.floor_area_centi_m2, Building.name, Unit.number)
         .join(Unit, Unit.id == Household.unit_id)
         .join(Building, Building.id == Unit.building_id)
-        .where(Household.community_id == community_id, col(Household.archived_at).is_(None))
+        .where(col(Household.community_id).in_(community_ids), col(Household.archived_at).is_(None))
         .order_by(Building.name, Unit.number)
     )
-    return [OwnerShare(*row) for row in rows]
+    for community_id, *share in rows:
+        found[community_id].append(OwnerShare(*share))
+    return found
 
 
 async def homes_of_people(

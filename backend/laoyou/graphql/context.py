@@ -61,6 +61,12 @@ class Loaders:
         for future in list(self._pending):
             future.cancel()
 
+    def forget(self) -> None:
+        """Drop what the loaders have read, after a change committed: its payload, and a page's next operation
+        (a page runs several on one context), read what it changed, not a count or ballot from before it."""
+        for loader in self._made.values():
+            loader.clear_all()
+
     def _get(self, factory: Any, *needs: DataLoader) -> DataLoader:
         name = factory.__name__
         if name not in self._made:
@@ -213,6 +219,24 @@ class Loaders:
 
         return self._get(ticket_loaders.TicketPersonByIdLoader)
 
+    @property
+    def vote_tally(self) -> DataLoader:
+        from laoyou.governance.votes import loaders as vote_loaders
+
+        return self._get(vote_loaders.VoteTallyByVoteLoader, self._actor)
+
+    @property
+    def my_vote_ballots(self) -> DataLoader:
+        from laoyou.governance.votes import loaders as vote_loaders
+
+        return self._get(vote_loaders.MyBallotsByVoteLoader, self._actor)
+
+    @property
+    def vote_households(self) -> DataLoader:
+        from laoyou.governance.votes import loaders as vote_loaders
+
+        return self._get(vote_loaders.VoteHouseholdsByVoteLoader, self._actor)
+
 
 class RequestClosed(RuntimeError):
     """Work that outlived its request asked for the request's database session."""
@@ -279,6 +303,11 @@ class Context(BaseContext):
 
     async def rollback(self) -> None:
         await events.rollback(self.session)
+
+    def forget_reads(self) -> None:
+        """After a change ends (committed or rolled back), what the loaders read before it may be stale."""
+        if "loaders" in self.__dict__:
+            self.loaders.forget()
 
     async def close(self) -> None:
         """End the request's unit of work: roll back what was not committed and give the connection back."""

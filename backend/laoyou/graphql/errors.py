@@ -59,11 +59,14 @@ async def context_boundary(
         result = await work()
     except LaoyouError as exc:
         await context.commit()
+        context.forget_reads()
         return error_type.from_exception(exc, context.language)
     except BaseException:
         await context.rollback()
+        context.forget_reads()
         raise
     await context.commit()
+    context.forget_reads()
     return result
 
 

@@ -2,7 +2,8 @@
 
 - `rows_by_id`: one SELECT … WHERE id IN (…) for a batch of ids; a missing id answers None;
 - `rows_grouped`: the rows whose key column is in the batch, in id order, grouped by that key;
-- `batched`: a service's own batch query (ids → {id: answer}), with an answer for ids it did not name.
+- `batched`: a service's own batch query (ids → {id: answer}), with an answer for ids it did not name;
+- `batched_rows`: a service's batch query over rows in hand (rows → {id: answer}).
 """
 
 from __future__ import annotations
@@ -42,3 +43,15 @@ def batched(
         return [found[k] if k in found else missing() for k in keys]
 
     return DataLoader(load_fn=load)
+
+
+def batched_rows(fetch: Callable[[list], Awaitable[dict]]) -> DataLoader:
+    """A service's batch query over rows the resolvers already hold (a list of votes, scoped when it was read):
+    the rows are the keys, their ids what the service answers by and the cache keeps them by. Table rows
+    cannot be hashed, and reading them again by id would cost a statement to learn what is in hand."""
+
+    async def load(rows: Sequence[Any]) -> list:
+        found = await fetch(list(rows))
+        return [found[row.id] for row in rows]
+
+    return DataLoader(load_fn=load, cache_key_fn=lambda row: row.id)

@@ -43,11 +43,19 @@ OUTCOMES = {
     "NO_QUORUM": _("Not passed: fewer than two thirds took part"),
 }
 LABELS = {"choices": CHOICES, "matters": MATTERS, "outcomes": OUTCOMES}
+PAGE_SIZE = 30
 
 
 async def index(page: Page) -> Response:
-    data = await page.run("VoteList")
-    return page.render("votes/list.html", viewer=data["viewer"], votes=data["votes"], **LABELS)
+    data = await page.run("VoteList", first=PAGE_SIZE, after=page.request.query_params.get("after"))
+    connection = data["votes"]
+    return page.render(
+        "votes/list.html",
+        viewer=data["viewer"],
+        votes=connection["nodes"],
+        page_info=connection["pageInfo"],
+        **LABELS,
+    )
 
 
 async def view(

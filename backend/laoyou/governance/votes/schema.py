@@ -18,7 +18,7 @@ from laoyou.governance.votes.models import Vote as VoteRow
 from laoyou.graphql.context import Info
 from laoyou.graphql.errors import error_type, mutation_boundary, result_union
 from laoyou.graphql.permissions import IsAuthenticated, IsStaff
-from laoyou.graphql.types import decode_id, encode_id, format_area
+from laoyou.graphql.types import Connection, connection, decode_id, encode_id, format_area, page_args
 
 VoteMatter = strawberry.enum(Enum("VoteMatter", {m.name.upper(): m.value for m in Matter}))
 VoteChoice = strawberry.enum(Enum("VoteChoice", {c.name.upper(): c.value for c in Choice}))
@@ -188,36 +188,26 @@ class Vote:
         description="The count: live for the community's officials and stewards; once certified, for all."
     )
     async def tally(self, info: Info) -> VoteTally | None:
-        context = info.context
-        if self.row.certified_at is None and not await votes.may_follow_count(
-            context.session, actor=context.actor, vote=self.row
-        ):
-            return None
-        return VoteTally(tally=await votes.tally(context.session, self.row))
+        found = await info.context.loaders.vote_tally.load(self.row)
+        return VoteTally(tally=found) if found is not None else None
 
     @strawberry.field(description="The viewer's households that may vote, with their ballot if cast.")
     async def my_ballots(self, info: Info) -> list[MyVoteBallot]:
-        context = info.context
-        mine = await votes.my_households(context.session, actor=context.actor, vote=self.row)
-        cast = await votes.ballots_of(context.session, self.row, mine)
         return [
             MyVoteBallot(
-                household_id=encode_id(h),
-                choice=VoteChoice(cast[h].choice) if h in cast else None,
-                on_paper=h in cast and cast[h].channel == "paper",
+                household_id=encode_id(household_id),
+                choice=VoteChoice(ballot.choice) if ballot else None,
+                on_paper=ballot is not None and ballot.channel == "paper",
             )
-            for h in mine
+            for household_id, ballot in await info.context.loaders.my_vote_ballots.load(self.row)
         ]
 
     @strawberry.field(
         description="Every owner and whether it voted: for the community's officials and stewards."
     )
     async def households(self, info: Info) -> list[VoteHousehold] | None:
-        context = info.context
-        if not await votes.may_follow_count(context.session, actor=context.actor, vote=self.row):
-            return None
-        found = await votes.household_votes(context.session, actor=context.actor, vote=self.row)
-        return [VoteHousehold(share=h.share, ballot=h.ballot) for h in found]
+        found = await info.context.loaders.vote_households.load(self.row)
+        return None if found is None else [VoteHousehold(share=h.share, ballot=h.ballot) for h in found]
 
 
 @strawberry.input
@@ -251,16 +241,25 @@ CertifyVoteResult = result_union("CertifyVoteResult", VoteSaved, CertifyVoteErro
 @strawberry.type
 class VotesQuery:
     @strawberry.field(
-        permission_classes=[IsAuthenticated], description="Open votes first, then the finished ones."
+        permission_classes=[IsAuthenticated],
+        description="Open votes first, then the finished ones; newest first, a page at a time.",
     )
-    async def votes(self, info: Info, community_id: strawberry.ID | None = None) -> list[Vote]:
-        context = info.context
-        rows = await votes.list_votes(
-            context.session,
-            actor=context.actor,
+    async def votes(
+        self,
+        info: Info,
+        community_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Vote]:
+        limit, cursor = page_args(info, first, after)
+        page = await votes.list_votes(
+            info.context.session,
+            actor=info.context.actor,
             community_id=decode_id(community_id) if community_id is not None else None,
+            first=limit,
+            after=cursor,
         )
-        return [Vote(row=row) for row in rows]
+        return connection(page, Vote)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def vote(self, info: Info, id: strawberry.ID) -> Vote:

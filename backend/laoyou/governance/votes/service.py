@@ -20,6 +20,7 @@ from laoyou.accounts.models import Role
 from laoyou.billing import service as billing
 from laoyou.core import i18n
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
+from laoyou.core.pagination import Page
 from laoyou.core.phone import normalise_phone
 from laoyou.core.text import check_text
 from laoyou.core.time import as_utc, local, utcnow
@@ -77,8 +78,17 @@ async def access_vote(session: AsyncSession, *, actor: Actor, vote_id: int) -> V
     return vote
 
 
-async def list_votes(session: AsyncSession, *, actor: Actor, community_id: int | None = None) -> list[Vote]:
-    """The votes of the communities the actor sees (or of one of them), open ones first, newest first."""
+async def list_votes(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_id: int | None = None,
+    first: int,
+    after: int | None = None,
+) -> Page[Vote]:
+    """The votes of the communities the actor sees (or of one of them): those still open or awaiting
+    certification first, then the certified ones, each newest first; a page at a time (a community's years of
+    votes, an official's district)."""
     actor.require_login()
     query = select(Vote)
     visible = await estates.visible_community_ids(session, actor)
@@ -88,79 +98,156 @@ async def list_votes(session: AsyncSession, *, actor: Actor, community_id: int |
         query = query.where(Vote.community_id == community_id)
     elif visible is not None:
         query = query.where(col(Vote.community_id).in_(visible))
-    rows = list(await session.exec(query.order_by(col(Vote.deadline).desc(), col(Vote.id).desc()).limit(100)))
-    return sorted(rows, key=lambda v: v.certified_at is not None)
+    certified = col(Vote.certified_at).is_not(None)
+    if after is not None:
+        # The cursor is the last vote's id; which of the two runs it ended in is read from it, within the
+        # actor's own votes (someone else's id tells nothing and continues among the certified ones).
+        last = (await session.exec(query.where(Vote.id == after))).first()
+        if last is not None and last.certified_at is None:
+            query = query.where(((~certified) & (col(Vote.id) < after)) | certified)
+        else:
+            query = query.where(certified & (col(Vote.id) < after))
+    rows = list(await session.exec(query.order_by(certified, col(Vote.id).desc()).limit(first + 1)))
+    return Page(rows[:first], len(rows) > first)
 
 
-async def may_follow_count(session: AsyncSession, *, actor: Actor, vote: Vote) -> bool:
-    """The live count is for the community's officials and stewards; residents see the certified result."""
+async def followed(session: AsyncSession, *, actor: Actor, votes: list[Vote]) -> set[int]:
+    """The votes whose live count and owners the actor may follow: those of the communities they serve as an
+    official or steward. Residents see the certified result only."""
+    if not votes:
+        return set()
     allowed = await _communities_as(session, actor, Role.official, Role.steward)
-    return allowed is None or vote.community_id in allowed
+    return {v.id for v in votes if allowed is None or v.community_id in allowed}
+
+
+def _certified_tally(vote: Vote) -> counting.Tally:
+    return counting.Tally(
+        total_area=vote.total_area or 0,
+        total_owners=vote.total_owners or 0,
+        voted_area=vote.voted_area or 0,
+        voted_owners=vote.voted_owners or 0,
+        yes_area=vote.yes_area or 0,
+        yes_owners=vote.yes_owners or 0,
+        no_area=vote.no_area or 0,
+        no_owners=vote.no_owners or 0,
+        special=Matter(vote.matter).special,
+    )
+
+
+async def _ballots_by_vote(session: AsyncSession, vote_ids: list[int]) -> dict[int, list[Ballot]]:
+    found: dict[int, list[Ballot]] = {v: [] for v in vote_ids}
+    if vote_ids:
+        for ballot in await session.exec(
+            select(Ballot).where(col(Ballot.vote_id).in_(vote_ids)).order_by(col(Ballot.id))
+        ):
+            found[ballot.vote_id].append(ballot)
+    return found
+
+
+async def tallies(session: AsyncSession, votes: list[Vote]) -> dict[int, counting.Tally]:
+    """Each vote's count: as certified once certified; else counted now from its community's live households
+    and its ballots, in two queries however many votes are being counted. Not scoped: see visible_tallies."""
+    found = {v.id: _certified_tally(v) for v in votes if v.certified_at is not None}
+    live = [v for v in votes if v.certified_at is None]
+    if not live:
+        return found
+    shares = await estates.owner_shares(session, sorted({v.community_id for v in live}))
+    cast = await _ballots_by_vote(session, [v.id for v in live])
+    for vote in live:
+        owners = [counting.Owner(s.household_id, s.floor_area_centi_m2) for s in shares[vote.community_id]]
+        ballots = [counting.Cast(b.household_id, Choice(b.choice)) for b in cast[vote.id]]
+        found[vote.id] = counting.count(owners, ballots, special=Matter(vote.matter).special)
+    return found
 
 
 async def tally(session: AsyncSession, vote: Vote) -> counting.Tally:
     """As certified once certified; else counted now from the live households and the ballots."""
-    special = Matter(vote.matter).special
-    if vote.certified_at is not None:
-        return counting.Tally(
-            total_area=vote.total_area or 0,
-            total_owners=vote.total_owners or 0,
-            voted_area=vote.voted_area or 0,
-            voted_owners=vote.voted_owners or 0,
-            yes_area=vote.yes_area or 0,
-            yes_owners=vote.yes_owners or 0,
-            no_area=vote.no_area or 0,
-            no_owners=vote.no_owners or 0,
-            special=special,
-        )
-    owners = [
-        counting.Owner(s.household_id, s.floor_area_centi_m2)
-        for s in await estates.owner_shares(session, vote.community_id)
-    ]
-    ballots = [
-        counting.Cast(b.household_id, Choice(b.choice))
-        for b in await session.exec(select(Ballot).where(Ballot.vote_id == vote.id))
-    ]
-    return counting.count(owners, ballots, special=special)
+    return (await tallies(session, [vote]))[vote.id]
 
 
-async def household_votes(session: AsyncSession, *, actor: Actor, vote: Vote) -> list[HouseholdVote]:
-    """Every owner of the community and their ballot: for the steward's paper entry and proxies."""
-    if not await may_follow_count(session, actor=actor, vote=vote):
-        raise PermissionDenied()
-    ballots = {b.household_id: b for b in await session.exec(select(Ballot).where(Ballot.vote_id == vote.id))}
-    return [
-        HouseholdVote(share, ballots.get(share.household_id))
-        for share in await estates.owner_shares(session, vote.community_id)
-    ]
+async def visible_tallies(
+    session: AsyncSession, *, actor: Actor, votes: list[Vote]
+) -> dict[int, counting.Tally | None]:
+    """The count each vote shows the actor: live for its community's officials and stewards, once certified
+    for all; None where the actor may not follow it yet."""
+    following = await followed(session, actor=actor, votes=[v for v in votes if v.certified_at is None])
+    found = await tallies(session, [v for v in votes if v.certified_at is not None or v.id in following])
+    return {v.id: found.get(v.id) for v in votes}
 
 
-async def my_households(session: AsyncSession, *, actor: Actor, vote: Vote) -> list[int]:
-    """The households of this vote's community the actor may vote for online: as an owner living there (a
-    tenant does not vote), or as family holding a proxy the steward recorded."""
+async def household_votes(
+    session: AsyncSession, *, actor: Actor, votes: list[Vote]
+) -> dict[int, list[HouseholdVote] | None]:
+    """Every owner of each vote's community and their ballot, for the steward's paper entry and proxies; None
+    for a vote whose count the actor may not follow. Two queries however many votes."""
+    following = await followed(session, actor=actor, votes=votes)
+    shown = [v for v in votes if v.id in following]
+    shares = await estates.owner_shares(session, sorted({v.community_id for v in shown}))
+    cast = await _ballots_by_vote(session, [v.id for v in shown])
+    found: dict[int, list[HouseholdVote] | None] = {v.id: None for v in votes}
+    for vote in shown:
+        ballots = {b.household_id: b for b in cast[vote.id]}
+        found[vote.id] = [HouseholdVote(s, ballots.get(s.household_id)) for s in shares[vote.community_id]]
+    return found
+
+
+async def my_households(session: AsyncSession, *, actor: Actor, votes: list[Vote]) -> dict[int, list[int]]:
+    """For each vote, the households of its community the actor may vote for online: as an owner living there
+    (a tenant does not vote), or as family holding a proxy the steward recorded (one query for all votes)."""
     if not actor.is_authenticated:
-        return []
-    owned = {
-        g.household_id
-        for g in actor.grants_of(Role.resident)
-        if g.household_id and g.community_id == vote.community_id and g.tenure != "tenant"
+        return {v.id: [] for v in votes}
+    owned: dict[int, set[int]] = {}
+    family: dict[int, set[int]] = {}
+    for g in actor.grants_of(Role.resident):
+        if g.household_id and g.community_id and g.tenure != "tenant":
+            owned.setdefault(g.community_id, set()).add(g.household_id)
+    for g in actor.grants_of(Role.family):
+        if g.household_id and g.community_id:
+            family.setdefault(g.community_id, set()).add(g.household_id)
+    # Family homes they do not own themselves, by vote: only a proxy for that vote lets them vote there.
+    asking = {
+        v.id: family.get(v.community_id, set()) - owned.get(v.community_id, set())
+        for v in votes
+        if family.get(v.community_id, set()) - owned.get(v.community_id, set())
     }
-    family = {
-        g.household_id
-        for g in actor.grants_of(Role.family)
-        if g.household_id and g.community_id == vote.community_id
-    }
-    if family - owned:
-        owned |= set(
+    proxies: set[tuple[int, int]] = set()
+    if asking:
+        proxies = set(
             await session.exec(
-                select(VoteProxy.household_id).where(
-                    VoteProxy.vote_id == vote.id,
+                select(VoteProxy.vote_id, VoteProxy.household_id).where(
+                    col(VoteProxy.vote_id).in_(list(asking)),
                     VoteProxy.person_id == actor.person_id,
-                    col(VoteProxy.household_id).in_(family - owned),
+                    col(VoteProxy.household_id).in_(sorted(set().union(*asking.values()))),
                 )
             )
         )
-    return sorted(owned)
+    return {
+        v.id: sorted(
+            owned.get(v.community_id, set()) | {h for h in asking.get(v.id, ()) if (v.id, h) in proxies}
+        )
+        for v in votes
+    }
+
+
+async def my_ballots(
+    session: AsyncSession, *, actor: Actor, votes: list[Vote]
+) -> dict[int, list[tuple[int, Ballot | None]]]:
+    """For each vote, the actor's households that may vote (my_households) with their ballot if cast: two
+    queries at most however many votes. Only those households' ballots: another's stays secret."""
+    mine = await my_households(session, actor=actor, votes=votes)
+    voting = [vote_id for vote_id, households in mine.items() if households]
+    cast: dict[tuple[int, int], Ballot] = {}
+    if voting:
+        rows = await session.exec(
+            select(Ballot).where(
+                col(Ballot.vote_id).in_(voting),
+                col(Ballot.household_id).in_(sorted({h for households in mine.values() for h in households})),
+            )
+        )
+        cast = {(b.vote_id, b.household_id): b for b in rows}
+    return {
+        vote_id: [(h, cast.get((vote_id, h))) for h in households] for vote_id, households in mine.items()
+    }
 
 
 async def ballots_of(session: AsyncSession, vote: Vote, household_ids: list[int]) -> dict[int, Ballot]:
@@ -279,7 +366,7 @@ async def do_cast_ballot(
 ) -> Ballot:
     """An owner's online ballot; until the deadline they may change their own online ballot, never a paper one."""
     vote = await access_vote(session, actor=actor, vote_id=vote_id)
-    if household_id not in await my_households(session, actor=actor, vote=vote):
+    if household_id not in (await my_households(session, actor=actor, votes=[vote]))[vote.id]:
         if household_id in actor.household_ids:
             raise LaoyouError(
                 ErrorCode.NOT_ALLOWED,
