@@ -82,7 +82,12 @@ def media_files(root: Path) -> dict[str, bytes]:
     }
 
 
-async def test_a_busy_demo_is_backed_up_and_restored_whole(tmp_path, backend, request) -> None:
+async def test_a_busy_demo_is_backed_up_and_restored_whole(
+    tmp_path,
+    backend,
+    request,
+    bucket,  # noqa: F811
+) -> None:
     source_dir, target_dir = tmp_path / "a", tmp_path / "b"
     source_url = make_database_url(backend, tmp_path, request)
     async with started(make_settings(source_dir, source_url)) as app:
@@ -149,6 +154,17 @@ async def test_a_busy_demo_is_backed_up_and_restored_whole(tmp_path, backend, re
             assert (await http.get("/readyz")).status_code == 200
         async with graphql_client(restored) as gql:
             await login_demo(gql, STEWARD_XIUSHAN)
+
+    # And it restores into an installation whose media are in a bucket: the files become its objects
+    code, said = await laoyou(
+        "restore",
+        str(archive),
+        data_dir=tmp_path / "into-bucket",
+        database_url=make_database_url(backend, tmp_path, request),
+        **bucket_env(bucket),
+    )
+    assert code == 0, said
+    assert objects(bucket) == files_before
 
     # And restoring again over it is refused, changing nothing
     served = await every_row(target_url)
