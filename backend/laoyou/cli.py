@@ -9,12 +9,16 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
+
+if TYPE_CHECKING:
+    from laoyou.core.settings import Settings
+    from laoyou.media.s3 import S3Storage
 
 app = typer.Typer(
     help="Laoyou (老友): resident services for old residential communities.", no_args_is_help=True
@@ -542,20 +546,27 @@ def backup(
     ],
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Back up the database and the media files into one archive, while the app keeps serving."""
+    """Back up the database and the media files (from the bucket, with LAOYOU_MEDIA_STORAGE=s3) into one
+    archive, while the app keeps serving."""
     from laoyou.core.backup import BackupError
     from laoyou.core.backup import backup as make_backup
 
     settings = _settings(data_dir)
     try:
         with console.status("Backing up…"):
-            summary = make_backup(settings.effective_database_url, settings.data_dir, output)
+            summary = make_backup(
+                settings.effective_database_url, settings.data_dir, output, _media_bucket(settings)
+            )
     except BackupError as exc:
         console.print(f"[red]Backup failed:[/red] {exc}")
         raise typer.Exit(1) from None
     rows = sum(summary.tables.values())
     counted = f"{rows} rows; " if summary.tables else ""
-    files = ", ".join(f"{count} in {folder}" for folder, count in summary.files.items())
+    files = ", ".join(
+        f"{count} in {folder}"
+        + (f" (bucket {summary.bucket})" if folder == "media" and summary.bucket else "")
+        for folder, count in summary.files.items()
+    )
     console.print(f"Wrote {output}: the {summary.database} database ({counted}files: {files}).")
 
 
@@ -564,21 +575,34 @@ def restore(
     archive: Annotated[Path, typer.Argument(help="An archive made by `laoyou backup`.")],
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Restore a backup into an empty data directory or an empty database (refused otherwise)."""
+    """Restore a backup into an empty data directory or an empty database (refused otherwise); with
+    LAOYOU_MEDIA_STORAGE=s3 the media files go into the bucket, which must be empty."""
     from laoyou.core.backup import BackupError
     from laoyou.core.backup import restore as restore_backup
 
     settings = _settings(data_dir)
     try:
         with console.status("Restoring…"):
-            summary = restore_backup(archive, settings.effective_database_url, settings.data_dir)
+            summary = restore_backup(
+                archive, settings.effective_database_url, settings.data_dir, _media_bucket(settings)
+            )
     except BackupError as exc:
         console.print(f"[red]Restore refused:[/red] {exc}")
         raise typer.Exit(1) from None
+    into = f" (media into bucket {summary.bucket})" if summary.bucket else ""
     console.print(
-        f"Restored the {summary.database} database and {sum(summary.files.values())} files. "
+        f"Restored the {summary.database} database and {sum(summary.files.values())} files{into}. "
         "Start Laoyou as usual: it applies any newer migrations."
     )
+
+
+def _media_bucket(settings: Settings) -> S3Storage | None:
+    """The bucket media files are in, when they are not in the data directory's media folder."""
+    if settings.media_storage != "s3":
+        return None
+    from laoyou.media.s3 import S3Storage
+
+    return S3Storage(settings)
 
 
 @app.command("export-schema")

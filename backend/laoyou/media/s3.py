@@ -151,3 +151,11 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         client = await self._opened()
         await client.delete_object(Bucket=self.bucket, Key=key)  # a key already gone is not an error
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Every object's key, in the bucket's order (by key), a page of up to 1000 at a time: Laoyou's keys
+        (`<district>/<community>/<name>`) sit at the bucket's root, so the whole bucket is Laoyou's."""
+        client = await self._opened()
+        async for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                yield item["Key"]
