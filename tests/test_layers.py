@@ -20,6 +20,8 @@ LAYERS: dict[str, int] = {
     "accounts.models": 1,
     "accounts.actor": 1,
     "accounts.audit": 1,
+    # A person's account changed (a session ended, grants given or taken): estates announces it with the grant.
+    "accounts.live": 1,
     "estates": 2,
     # The push outbox: accounts queues a person's notification to their phones in its own transaction.
     "notify.models": 3,
