@@ -22,18 +22,15 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, aclosing, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
 from laoyou.core.time import utcnow
-
-if TYPE_CHECKING:
-    from laoyou.media.s3 import S3Storage
 
 FORMAT = "laoyou-backup"
 VERSION = 1
@@ -102,24 +99,29 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
+class Bucket(Protocol):
+    """The media bucket as the backup uses it (media.s3.S3Storage; core knows no domain)."""
+
+    bucket: str
+
+    async def __aenter__(self) -> Any: ...  # opens the client and checks the bucket
+    async def __aexit__(self, *exc: object) -> Any: ...
+    def keys(self) -> AsyncIterator[str]: ...
+    def open(self, key: str) -> AbstractAsyncContextManager[Any]: ...
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def unavailable(self, error: BaseException) -> str | None: ...
+
+
 @contextmanager
-def _bucket_errors(bucket: S3Storage) -> Iterator[None]:
+def _bucket_errors(bucket: Bucket) -> Iterator[None]:
     """The service's refusal (no such bucket, access denied) or its silence, as a BackupError naming the bucket."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from laoyou.media.s3 import BucketUnavailable
-
     try:
         yield
-    except BucketUnavailable as exc:
-        raise BackupError(str(exc)) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise BackupError(
-            f"bucket {bucket.bucket!r}: {error.get('Code')} {error.get('Message') or ''}".rstrip()
-        ) from None
-    except BotoCoreError as exc:  # unreachable, no credentials, a connection dropped part way
-        raise BackupError(f"bucket {bucket.bucket!r}: {exc}") from None
+    except Exception as exc:
+        explained = bucket.unavailable(exc)
+        if explained is None:
+            raise
+        raise BackupError(explained) from None
 
 
 def _add_files(archive: tarfile.TarFile, folder: str, root: Path, found: list[Path]) -> int:
@@ -133,7 +135,7 @@ def _add_files(archive: tarfile.TarFile, folder: str, root: Path, found: list[Pa
     return added
 
 
-async def _add_objects(archive: tarfile.TarFile, bucket: S3Storage, keys: list[str], work: Path) -> int:
+async def _add_objects(archive: tarfile.TarFile, bucket: Bucket, keys: list[str], work: Path) -> int:
     """Each object through a file in the scratch folder, written in chunks: a video is never whole in memory,
     and the archive takes each object's size from the file before its bytes."""
     spool, added = work / "object", 0
@@ -158,7 +160,7 @@ async def _add_objects(archive: tarfile.TarFile, bucket: S3Storage, keys: list[s
     return added
 
 
-def backup(database_url: str, data_dir: Path, output: Path, bucket: S3Storage | None = None) -> Summary:
+def backup(database_url: str, data_dir: Path, output: Path, bucket: Bucket | None = None) -> Summary:
     """Write the archive (a .tar.gz) to output; written under a temporary name, so a failed backup leaves no
     file that looks whole. With a bucket, the media files are its objects rather than the media folder's."""
     backend = _backend(database_url)
@@ -168,7 +170,7 @@ def backup(database_url: str, data_dir: Path, output: Path, bucket: S3Storage | 
 
 
 async def _backup(
-    backend: str, database_url: str, data_dir: Path, output: Path, bucket: S3Storage | None
+    backend: str, database_url: str, data_dir: Path, output: Path, bucket: Bucket | None
 ) -> Summary:
     # Blocking calls (the database copy, the archive's writes) run on this loop directly: a command, nothing
     # else waits on it.
@@ -271,9 +273,7 @@ async def _pg_is_empty(database_url: str) -> bool:
     return await tables() == 0
 
 
-def restore(
-    archive_path: Path, database_url: str, data_dir: Path, bucket: S3Storage | None = None
-) -> Summary:
+def restore(archive_path: Path, database_url: str, data_dir: Path, bucket: Bucket | None = None) -> Summary:
     """Put a backup into an empty database and a data directory without those folders (refused otherwise:
     nothing is mixed with what is there, and nothing is overwritten). With a bucket, the media files go into it
     instead of the media folder, and it must hold no object."""
@@ -284,7 +284,7 @@ def restore(
 
 
 async def _restore(
-    archive_path: Path, backend: str, database_url: str, data_dir: Path, bucket: S3Storage | None
+    archive_path: Path, backend: str, database_url: str, data_dir: Path, bucket: Bucket | None
 ) -> Summary:
     local = [folder for folder in FOLDERS if folder != "media" or bucket is None]
     for folder in local:

@@ -57,19 +57,25 @@ class S3Storage:
             try:
                 client = await exits.enter_async_context(get_session().create_client("s3", **self._options))
                 await client.head_bucket(Bucket=self.bucket)
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:  # refused, unreachable, no credentials, …
                 await exits.aclose()
-                error = exc.response.get("Error", {})
-                raise BucketUnavailable(
-                    f"bucket {self.bucket!r}: {error.get('Code')} {error.get('Message') or ''}".rstrip()
-                ) from None
-            except BotoCoreError as exc:  # unreachable, no credentials, …
-                await exits.aclose()
-                raise BucketUnavailable(f"bucket {self.bucket!r}: {exc}") from None
+                raise BucketUnavailable(self.unavailable(exc)) from None
             except BaseException:
                 await exits.aclose()
                 raise
             self._exits, self._client = exits, client
+
+    def unavailable(self, error: BaseException) -> str | None:
+        """What a failure says of the bucket, in words for the operator; None for one that is not the bucket's.
+        For callers below media (the backup) that must tell the service's refusals from their own errors."""
+        if isinstance(error, BucketUnavailable):
+            return str(error)
+        if isinstance(error, ClientError):
+            said = error.response.get("Error", {})
+            return f"bucket {self.bucket!r}: {said.get('Code')} {said.get('Message') or ''}".rstrip()
+        if isinstance(error, BotoCoreError):  # unreachable, no credentials, a connection dropped part way
+            return f"bucket {self.bucket!r}: {error}"
+        return None
 
     async def close(self) -> None:
         async with self._opening:
