@@ -100,16 +100,19 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     from laoyou.web import ops
 
     ops.install(app)
-    app.include_router(make_graphql_router(schema, persisted, settings), prefix="/graphql")
+    graphql = make_graphql_router(schema, persisted, settings)
+    app.include_router(graphql, prefix="/graphql")
 
     from laoyou.web.routes import install_web
 
     install_web(app)
     from laoyou.core.logs import RequestLog
+    from laoyou.graphql.router import GraphQLSockets
     from laoyou.web.edge import BodyLimits, SecurityHeaders
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(GraphQLSockets, router=graphql)
     ops.add_metrics_middleware(app)
     # Outside the metrics, so the line it logs per request times what the metrics cost too.
     app.add_middleware(RequestLog, secret_key=settings.secret_key)

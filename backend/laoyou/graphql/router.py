@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
 import orjson
@@ -14,7 +14,7 @@ from cross_web import HTTPException as StrawberryHTTPException  # what strawberr
 from fastapi import HTTPException, Request
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -361,6 +361,30 @@ class LaoyouGraphQLRouter(GraphQLRouter):
         if not context.actor.is_authenticated:
             raise ConnectionRejectionError({"reason": "login required"})
         return await super().on_ws_connect(context)
+
+
+class GraphQLSockets:
+    """Pure ASGI: a WebSocket to /graphql goes straight to the GraphQL view, past the middleware inside this one
+    and FastAPI's routing and dependency injection.
+
+    A resident's phone keeps its socket open all day, and every layer the connection passes through stays
+    suspended in it for as long: FastAPI's exception and exit-stack middleware, the router, the route and the
+    dependencies' exit stack cost about 10 KB a socket, for nothing a socket uses (bench/live.py). Installed
+    inside the request log, the metrics and the proxy headers, which sockets do use; the context is the same
+    one requests get (graphql_context), opened and closed here as the dependency would.
+    """
+
+    def __init__(self, app: Any, router: LaoyouGraphQLRouter) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket" or scope["path"] != "/graphql":
+            await self.app(scope, receive, send)
+            return
+        websocket = WebSocket(scope, receive, send)
+        async with asynccontextmanager(graphql_context)(websocket) as context:
+            await self.router.run(websocket, context=context, root_value=None)
 
 
 def make_graphql_router(schema: Any, persisted: Any, settings: Any) -> LaoyouGraphQLRouter:

@@ -1,0 +1,47 @@
+"""A WebSocket to /graphql goes straight to the GraphQL view (graphql/router.py GraphQLSockets), past FastAPI's
+routing, yet still through what sockets use: the request log's id, the metrics' count of open sockets, the
+proxy headers' client, and the same context and refusals as before."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from ..accounts.test_notifications_live import PROTOCOL, SUBSCRIBE, connect, demo_token, live, receive  # noqa: F401
+from ..conftest import RESIDENT_XIUSHAN
+
+
+def open_sockets(client) -> float:  # noqa: ANN001
+    return client.app.state.metrics.websockets._value.get()
+
+
+def test_a_live_socket_is_counted_while_open_and_carries_a_request_id(live):  # noqa: F811
+    token = demo_token(live, RESIDENT_XIUSHAN)
+    before = open_sockets(live)
+    with live.websocket_connect(
+        "/graphql", subprotocols=[PROTOCOL], headers={"X-Request-ID": "phone-42"}
+    ) as ws:
+        # The request log's id is in the answer to the upgrade, as on every request
+        assert (b"x-request-id", b"phone-42") in [(k.lower(), v) for k, v in ws.extra_headers]
+        assert connect(ws, {"authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
+        assert open_sockets(live) == before + 1
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        answer = receive(ws)
+        assert answer["type"] == "next" and isinstance(answer["payload"]["data"]["unreadNotifications"], int)
+    assert open_sockets(live) == before
+
+
+def test_a_stranger_is_still_refused_on_the_direct_path(live):  # noqa: F811
+    with live.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            receive(ws)
+    assert closed.value.code == 4403
+
+
+def test_other_socket_paths_still_go_through_the_routes(live):  # noqa: F811
+    with (
+        pytest.raises(WebSocketDisconnect),
+        live.websocket_connect("/graphql-nowhere", subprotocols=[PROTOCOL]),
+    ):
+        pass
