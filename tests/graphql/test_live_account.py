@@ -85,7 +85,7 @@ async def gql(live_app: Any) -> AsyncIterator[GraphQLClient]:
 def checks(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue:
     """What each socket's re-read of its session concluded (its close code, or None), in order."""
     heard: asyncio.Queue = asyncio.Queue()
-    check = router.PersistedTransportWS._check_account
+    check = router.PersistedTransportWS.check_account
 
     async def watched(self: Any, actor: Any) -> Any:
         try:
@@ -96,7 +96,7 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue:
         heard.put_nowait(found[0])
         return found
 
-    monkeypatch.setattr(router.PersistedTransportWS, "_check_account", watched)
+    monkeypatch.setattr(router.PersistedTransportWS, "check_account", watched)
     return heard
 
 
@@ -307,4 +307,37 @@ async def test_after_the_pubsub_reconnects_a_session_ended_meanwhile_still_close
     # Then, a moment later, her socket reads its session again and closes as logged out
     assert await asyncio.wait_for(checks.get(), PATIENCE) == CLOSE_SIGNED_OUT
     assert await closed_with(socket) == (CLOSE_SIGNED_OUT, [])
+    await socket.close()
+
+
+async def test_events_heard_while_reading_the_session_make_one_more_read_not_one_each(
+    live_app, gql, monkeypatch
+):
+    # Given a resident's live page whose session reads are held until the test lets them go
+    phone = await login_demo(gql, RESIDENT_JINGJU)
+    socket = await subscribed(live_app, phone.token)
+    me = await person_id(phone)
+    check = router.PersistedTransportWS.check_account
+    started_reads: asyncio.Queue = asyncio.Queue()
+    release = asyncio.Event()
+
+    async def held(self: Any, actor: Any) -> Any:
+        started_reads.put_nowait(None)
+        await release.wait()
+        return await check(self, actor)
+
+    monkeypatch.setattr(router.PersistedTransportWS, "check_account", held)
+    # When her account channel hears one event, and five more while that read is under way
+    await live_app.state.pubsub.publish(account_channel(me), {"kind": "account"})
+    await asyncio.wait_for(started_reads.get(), PATIENCE)
+    for _ in range(5):
+        await live_app.state.pubsub.publish(account_channel(me), {"kind": "account"})
+    release.set()
+    # Then the session is read once more after the first (the five coalesce), and the socket stays open
+    await asyncio.wait_for(started_reads.get(), PATIENCE)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.1)
+    assert started_reads.empty()
+    await still_open(socket)
     await socket.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -15,6 +15,15 @@ class PubSub(Protocol):
 
     # An async context manager yielding a Subscription: the messages of all these channels, in one queue.
     def subscribe(self, *channels: str, queue_size: int | None = None) -> Any: ...
+
+    # A listener called on each message instead (see InProcessPubSub.follow); the answer stops it.
+    async def follow(self, listener: Listener, *channels: str) -> Callable[[], None]: ...
+
+
+class Listener(Protocol):
+    """What a channel delivers to: called in the publisher's turn of the loop, so it must not block."""
+
+    def put(self, message: dict[str, Any]) -> None: ...
 
 
 class Subscription:
@@ -59,7 +68,7 @@ class InProcessPubSub:
     """Fan-out to subscribers in this process. A slow subscriber drops its oldest messages, never blocks."""
 
     def __init__(self, queue_size: int = 100) -> None:
-        self._queues: dict[str, set[Subscription]] = defaultdict(set)
+        self._queues: dict[str, set[Listener]] = defaultdict(set)
         self._queue_size = queue_size
 
     async def ready(self) -> bool:
@@ -78,17 +87,27 @@ class InProcessPubSub:
         """Listen on these channels; `queue_size=1` for a subscriber that only needs to know something changed
         (events coalesce: it fetches everything new anyway)."""
         subscription = Subscription(queue_size or self._queue_size)
-        for channel in channels:
-            self._queues[channel].add(subscription)
+        stop = await self.follow(subscription, *channels)
         try:
             yield subscription
         finally:
+            stop()
+
+    async def follow(self, listener: Listener, *channels: str) -> Callable[[], None]:
+        """Deliver these channels' messages to `listener.put` until the answer is called. For what thousands
+        hold open and rarely hear (a socket following its account): no queue to read and no task reading it."""
+        for channel in channels:
+            self._queues[channel].add(listener)
+
+        def stop() -> None:
             for channel in channels:
                 listeners = self._queues.get(channel)
                 if listeners is not None:
-                    listeners.discard(subscription)
+                    listeners.discard(listener)
                     if not listeners:
                         del self._queues[channel]
+
+        return stop
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._queues.get(channel, ()))
@@ -199,6 +218,10 @@ class PostgresPubSub:
         await self.start()
         async with self._local.subscribe(*channels, queue_size=queue_size) as subscription:
             yield subscription
+
+    async def follow(self, listener: Listener, *channels: str) -> Callable[[], None]:
+        await self.start()
+        return await self._local.follow(listener, *channels)
 
     def subscriber_count(self, channel: str) -> int:
         return self._local.subscriber_count(channel)

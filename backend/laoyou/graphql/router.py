@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import orjson
@@ -31,7 +31,6 @@ from laoyou.core import i18n, logs
 from laoyou.core.security import constant_equals
 from laoyou.core.time import as_utc, utcnow
 from laoyou.graphql.context import CSRF_COOKIE, LANGUAGE_COOKIE, SESSION_COOKIE, Context
-from laoyou.graphql.live import listen
 
 log = logging.getLogger("laoyou.graphql")
 
@@ -185,11 +184,10 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
         await super().handle_subscribe(message)
 
     # --- the socket follows its account ---------------------------------------------------------------------
-    # One listener per socket, not per operation: an event on the person's account channel (accounts/live.py)
+    # One follower per socket, not per operation: an event on the person's account channel (accounts/live.py)
     # makes it read its session again, as a request would; so does the session's expiry.
 
-    _following: AsyncExitStack | None = None
-    _follower: asyncio.Task | None = None
+    _follower: AccountFollower | None = None
 
     async def handle(self) -> None:
         if self.context.actor.is_authenticated:
@@ -200,7 +198,7 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
 
     async def handle_connection_init(self, message):  # noqa: ANN001, ANN201
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self._following is None:  # by bearer token, read just now
+        if self.connection_acknowledged and self._follower is None:  # by bearer token, read just now
             await self._follow_account()
 
     async def shutdown(self) -> None:
@@ -208,49 +206,23 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
             await super().shutdown()
         finally:
             if self._follower is not None:
-                self._follower.cancel()
-                with suppress(asyncio.CancelledError):
-                    await self._follower
-            if self._following is not None:
-                await self._following.aclose()
+                await self._follower.stop()
 
     async def _follow_account(self) -> None:
-        following = AsyncExitStack()
+        follower = AccountFollower(self)
         # A socket that cannot listen is refused (the error ends it), rather than left unwatched.
-        wake = await following.enter_async_context(
-            listen(self.context.pubsub, [account_channel(self.context.actor.person_id)])
-        )
-        self._following = following
-        self._follower = asyncio.create_task(self._watch_account(wake))
-        self._follower.add_done_callback(self._task_done)
+        await follower.start()
+        self._follower = follower
 
-    async def _watch_account(self, wake: Any) -> None:
-        actor = self.context.actor
-        expires_at = actor.session_expires_at
-        code = None
-        while code is None:
-            left = (expires_at - utcnow()).total_seconds() if expires_at else None
-            heard = None
-            with suppress(TimeoutError):
-                heard = await asyncio.wait_for(wake.get(), timeout=max(left, 0) if left is not None else None)
-            if isinstance(heard, dict) and heard.get("resync"):
-                # The pub/sub lost its listening connection and tells every socket at once that it may have
-                # missed events: thousands of sessions read again together would be a storm on the database
-                # just as it comes back. Spread over a few seconds, a missed logout still closes its socket.
-                await asyncio.sleep(random.uniform(0, RESYNC_SPREAD))
-            try:
-                code, expires_at = await self._check_account(actor)
-            except Exception:
-                log.exception("a WebSocket could not read its session again; closing it")
-                code = CLOSE_CHECK_FAILED
-        # Her operations end first, so that nothing more is sent to a socket whose actor no longer holds.
+    async def close_for(self, code: int) -> None:
+        """Her operations end first, so that nothing more is sent to a socket whose actor no longer holds."""
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
         reason = {CLOSE_SIGNED_OUT: "Unauthorized", CLOSE_ACCOUNT_CHANGED: "Account changed"}
         with suppress(Exception):  # the phone may have gone meanwhile
             await self.websocket.close(code=code, reason=reason.get(code, "Internal error"))
 
-    async def _check_account(self, actor: Actor) -> tuple[int | None, Any]:
+    async def check_account(self, actor: Actor) -> tuple[int | None, Any]:
         """The close code the session now calls for (None while it holds as it was), and when it expires."""
         async with self.context.sessionmaker() as session:
             found = await accounts.resolve_session(session, self.context.session_token)
@@ -261,6 +233,90 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
         if {g.id for g in grants} != {g.id for g in actor.grants}:
             return CLOSE_ACCOUNT_CHANGED, None
         return None, as_utc(record.expires_at)
+
+
+class AccountFollower:
+    """A socket's ear on its person's account channel, and its alarm for the session's expiry.
+
+    Thousands of sockets stay open all day and hear their account change perhaps never, so it waits as a
+    listener the pub/sub calls and a timer on the loop: no task and no queue while nothing happens (a task
+    waiting on a queue cost about 7 KB a socket, bench/live.py). An event or the expiry starts one check of
+    the session; events during a check make one more after it, as a queue of one would.
+    """
+
+    __slots__ = ("_again", "_check", "_handler", "_stop", "_timer")
+
+    def __init__(self, handler: PersistedTransportWS) -> None:
+        self._handler = handler
+        self._stop: Callable[[], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._check: asyncio.Task | None = None
+        self._again = False
+
+    async def start(self) -> None:
+        context = self._handler.context
+        self._stop = await context.pubsub.follow(self, account_channel(context.actor.person_id))
+        self._set_alarm(context.actor.session_expires_at)
+
+    def put(self, message: dict[str, Any]) -> None:
+        # After the pub/sub lost its listening connection it tells every socket at once that it may have missed
+        # events: thousands of sessions read again together would be a storm on the database just as it comes
+        # back. Spread over a few seconds, a missed logout still closes its socket.
+        self._wake(random.uniform(0, RESYNC_SPREAD) if message.get("resync") else 0)
+
+    def _set_alarm(self, expires_at: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            left = max((expires_at - utcnow()).total_seconds(), 0)
+            self._timer = loop.call_later(left, self._wake, 0)
+
+    def _wake(self, delay: float) -> None:
+        if self._check is not None:
+            self._again = True  # heard while checking: once more after this one
+            return
+        self._check = asyncio.get_running_loop().create_task(self._run(delay))
+        self._check.add_done_callback(self._handler._task_done)
+
+    async def _run(self, delay: float) -> None:
+        handler = self._handler
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            code = None
+            while code is None:
+                self._again = False
+                try:
+                    code, expires_at = await handler.check_account(handler.context.actor)
+                except Exception:
+                    log.exception("a WebSocket could not read its session again; closing it")
+                    code = CLOSE_CHECK_FAILED
+                if code is None:
+                    self._set_alarm(expires_at)
+                    if not self._again:
+                        return
+        finally:
+            self._check = None
+        self._silence()
+        await handler.close_for(code)
+
+    def _silence(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def stop(self) -> None:
+        self._silence()
+        check = self._check
+        if check is not None and check is not asyncio.current_task():
+            check.cancel()
+            with suppress(asyncio.CancelledError):
+                await check
 
 
 class LaoyouGraphQLRouter(GraphQLRouter):
