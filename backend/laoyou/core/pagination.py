@@ -11,20 +11,31 @@ from laoyou.core.errors import ErrorCode, LaoyouError
 T = TypeVar("T")
 
 
+def wrap_cursor(kind: str, text: str) -> str:
+    """An opaque cursor: what a client passes back as it got it, `kind:text` in URL-safe base64 without padding
+    (page links carry it)."""
+    return base64.urlsafe_b64encode(f"{kind}:{text}".encode()).decode().rstrip("=")
+
+
+def unwrap_cursor(cursor: str, kind: str) -> str:
+    """The text of a cursor of this kind; ValueError for anything else (the caller words the refusal)."""
+    text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    prefix, _, value = text.partition(":")
+    if prefix != kind:
+        raise ValueError(cursor)
+    return value
+
+
 def encode_cursor(key: int) -> str:
-    return base64.urlsafe_b64encode(f"k:{key}".encode()).decode().rstrip("=")
+    return wrap_cursor("k", str(key))
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = text.partition(":")
-        if prefix != "k":
-            raise ValueError(cursor)
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
+        return int(unwrap_cursor(cursor, "k"))
+    except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors too
         raise LaoyouError(ErrorCode.INVALID, "That page link is not valid.", field="after") from None
 
 

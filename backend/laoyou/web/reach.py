@@ -60,20 +60,14 @@ async def reach_report(page: Page, *, called: int | None = None, error: str | No
             before=query.get("before") or None,
         )
     except OperationFailed as exc:
-        mistake = _mistake(exc)
-        if mistake is None:
+        error = _mistake(exc)
+        if error is None:
             raise
         # A page link that is not valid (edited, or cut short): its first page, saying why. The refused
         # arguments are checked before anything is read or logged, so there is nothing to roll back.
-        return await _report(page, notice_id, reached=reached, called=called, error=mistake)
+        building = None
+        data = await page.run("EmergencyReachPage", noticeId=notice_id, reached=reached)
     return _render(page, data, notice_id, reached=reached, building=building, called=called, error=error)
-
-
-async def _report(
-    page: Page, notice_id: str, *, reached: bool, called: int | None, error: str | None
-) -> Response:
-    data = await page.run("EmergencyReachPage", noticeId=notice_id, reached=reached)
-    return _render(page, data, notice_id, reached=reached, building=None, called=called, error=error)
 
 
 def _render(

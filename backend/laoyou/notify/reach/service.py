@@ -3,8 +3,6 @@ report, a steward's view of an emergency notice's reach with calls to the rest, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +17,7 @@ from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person
 from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.jobs import claim, due
-from laoyou.core.pagination import clamp_first
+from laoyou.core.pagination import clamp_first, unwrap_cursor, wrap_cursor
 from laoyou.core.time import local_date, utcnow
 from laoyou.estates import service as estates
 from laoyou.estates.models import Community
@@ -526,23 +524,21 @@ async def unreached_by_building(session: AsyncSession, *, notice: EmergencyNotic
 
 def _cursor(building: str | None, unit: str | None, person_id: int) -> str:
     text = json.dumps([building, unit, person_id], ensure_ascii=False, separators=(",", ":"))
-    return base64.urlsafe_b64encode(f"r:{text}".encode()).decode().rstrip("=")
+    return wrap_cursor("r", text)
 
 
 def decode_reach_cursor(cursor: str, field: str) -> tuple[str | None, str | None, int]:
     """A page link's place in the list: a building, a flat and a person's id (no name: page links end up in
     logs and browser histories). Anything else is refused in words."""
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, body = text.partition(":")
-        building, unit, person_id = json.loads(body) if prefix == "r" else (None, None, None)
+        building, unit, person_id = json.loads(unwrap_cursor(cursor, "r"))
         if not (
             isinstance(person_id, int)
             and 0 < person_id < 2**62
             and all(v is None or (isinstance(v, str) and len(v) <= 100) for v in (building, unit))
         ):
             raise ValueError(cursor)
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, TypeError):  # a list of another length, or not a list
         raise LaoyouError(ErrorCode.INVALID, "That page link is not valid.", field=field) from None
     return building, unit, person_id
 
