@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 
@@ -29,21 +29,22 @@ class Listener(Protocol):
 class Subscription:
     """One subscriber's messages, from every channel it listens on; an async iterator, or `await get()`.
 
-    Thousands of these stay open at once (a phone per resident), so it is a deque and, while its reader
-    waits, one future: no task and no asyncio.Queue (whose events and counters cost several times more).
-    Full, it drops its oldest message: a slow reader never blocks the publisher.
+    Thousands of these stay open at once (a phone per resident), so it is a list (a deque starts with a block
+    of 64 slots) and, while its reader waits, one future: no task and no asyncio.Queue (whose events and
+    counters cost several times more). Full, it drops its oldest message: a slow reader never blocks the
+    publisher.
     """
 
     __slots__ = ("_messages", "_size", "_waiter")
 
     def __init__(self, size: int) -> None:
-        self._messages: deque[dict[str, Any]] = deque()
+        self._messages: list[dict[str, Any]] = []
         self._size = size
         self._waiter: asyncio.Future[None] | None = None
 
     def put(self, message: dict[str, Any]) -> None:
         if len(self._messages) >= self._size:
-            self._messages.popleft()
+            del self._messages[0]
         self._messages.append(message)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -55,13 +56,23 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._messages.popleft()
+        return self._messages.pop(0)
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
         return await self.get()
+
+
+@asynccontextmanager
+async def _subscribed(pubsub: PubSub, size: int, channels: tuple[str, ...]) -> AsyncIterator[Subscription]:
+    subscription = Subscription(size)
+    stop = await pubsub.follow(subscription, *channels)
+    try:
+        yield subscription
+    finally:
+        stop()
 
 
 class InProcessPubSub:
@@ -82,16 +93,12 @@ class InProcessPubSub:
         for subscription in list(self._queues.get(channel, ())):
             subscription.put(message)
 
-    @asynccontextmanager
-    async def subscribe(self, *channels: str, queue_size: int | None = None) -> AsyncIterator[Subscription]:
+    def subscribe(
+        self, *channels: str, queue_size: int | None = None
+    ) -> AbstractAsyncContextManager[Subscription]:
         """Listen on these channels; `queue_size=1` for a subscriber that only needs to know something changed
         (events coalesce: it fetches everything new anyway)."""
-        subscription = Subscription(queue_size or self._queue_size)
-        stop = await self.follow(subscription, *channels)
-        try:
-            yield subscription
-        finally:
-            stop()
+        return _subscribed(self, queue_size or self._queue_size, channels)
 
     async def follow(self, listener: Listener, *channels: str) -> Callable[[], None]:
         """Deliver these channels' messages to `listener.put` until the answer is called. For what thousands
@@ -129,6 +136,7 @@ class PostgresPubSub:
     def __init__(self, database_url: str, queue_size: int = 100) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self._local = InProcessPubSub(queue_size)
+        self._queue_size = queue_size
         self._listener: Any = None
         self._sender: Any = None
         self._lock = asyncio.Lock()
@@ -213,11 +221,10 @@ class PostgresPubSub:
                     if attempt == 2:
                         raise
 
-    @asynccontextmanager
-    async def subscribe(self, *channels: str, queue_size: int | None = None) -> AsyncIterator[Subscription]:
-        await self.start()
-        async with self._local.subscribe(*channels, queue_size=queue_size) as subscription:
-            yield subscription
+    def subscribe(
+        self, *channels: str, queue_size: int | None = None
+    ) -> AbstractAsyncContextManager[Subscription]:
+        return _subscribed(self, queue_size or self._queue_size, channels)  # follow() starts listening
 
     async def follow(self, listener: Listener, *channels: str) -> Callable[[], None]:
         await self.start()

@@ -4,8 +4,8 @@ one query for the many subscribers one event wakes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -15,15 +15,14 @@ from laoyou.core.pubsub import Subscription
 from laoyou.graphql.context import Info
 
 
-@asynccontextmanager
-async def listen(pubsub: Any, channels: list[str]) -> AsyncIterator[Subscription]:
+def listen(pubsub: Any, channels: list[str]) -> AbstractAsyncContextManager[Subscription]:
     """Subscribe to several channels at once; `await wake.get()` returns once any of them had an event since.
 
     Events coalesce (a queue of one): the subscriber fetches everything new anyway, so what an event says
-    does not matter, and a burst of them wakes it once.
+    does not matter, and a burst of them wakes it once. The pub/sub's own context manager, not one wrapping
+    it: every open subscription holds what it enters for its life.
     """
-    async with pubsub.subscribe(*channels, queue_size=1) as wake:
-        yield wake
+    return pubsub.subscribe(*channels, queue_size=1)
 
 
 class Scoped:
