@@ -428,7 +428,8 @@ class Load:
                 await self.next_request(n)()
             except Exception as exc:  # noqa: BLE001  (any failure is counted, never stops the load)
                 result.errors += 1
-                result.failures[str(exc)[:120]] += 1
+                # An exception's name too: a timeout's own message is empty
+                result.failures[f"{type(exc).__name__}: {exc}"[:120]] += 1
             result.latencies.append(time.monotonic() - due)
 
         total = int(rate * seconds)
