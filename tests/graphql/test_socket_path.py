@@ -1,6 +1,6 @@
 """A WebSocket to /graphql goes straight to the GraphQL view (graphql/router.py GraphQLSockets), past FastAPI's
-routing, yet still through what sockets use: the request log's id, the metrics' count of open sockets, the
-proxy headers' client, and the same context and refusals as before."""
+routing, yet still through what sockets use: the request log's id, the metrics' count of open sockets, and the
+same context and refusals as before."""
 
 from __future__ import annotations
 
