@@ -212,6 +212,26 @@ async def test_if_range_gives_the_part_only_for_this_very_file(storage):
     assert (whole.status, whole.body) == (200, video)
 
 
+async def test_a_copy_the_client_holds_is_not_sent_again(storage):
+    whole = await answer(storage)
+    etag = whole.headers["etag"]
+    before = storage.held
+    for condition in (etag, f"W/{etag}", f'"elsewhere-1", {etag}'):
+        for method in ("GET", "HEAD"):
+            kept = await answer(storage, method=method, if_none_match=condition, range="bytes=0-1")
+            assert (kept.status, kept.body) == (304, b""), condition
+            assert kept.headers["etag"] == etag.removeprefix("W/")
+            assert kept.headers["cache-control"] == "private, max-age=86400"
+            assert "content-length" not in kept.headers
+    assert storage.held == before  # answered without opening the file
+    # Another file's tag, a bare prefix of this key's, or "*": the file itself
+    await storage.storage.put("3/7/other.mp4", storage.video[:100], "video/mp4")
+    other = (await answer(storage, method="HEAD", key="3/7/other.mp4")).headers["etag"]
+    for condition in (other, etag.rsplit("-", 1)[0] + '-"', "*", "", '"'):
+        sent = await answer(storage, if_none_match=condition)
+        assert (sent.status, sent.body) == (200, storage.video), condition
+
+
 async def test_head_answers_the_headers_without_the_bytes(storage):
     size = len(storage.video)
     whole = await answer(storage, method="HEAD")
@@ -284,6 +304,7 @@ async def fetches_parts_for_the_owner_alone(http: httpx.AsyncClient, gql: Any) -
     assert uploaded.status_code == 201, uploaded.text
     video_url = uploaded.json()["url"]
     photo = (await upload(http, owner.token, jpeg_with_gps(600, 400), community_id)).json()
+    photo_urls = (photo["url"], photo["thumbUrl"])
     # The video in parts, as a player asks for it
     first = await http.get(video_url, headers=as_person(owner.token, Range="bytes=0-1"))
     assert (first.status_code, first.content) == (206, video[:2])
@@ -306,10 +327,19 @@ async def fetches_parts_for_the_owner_alone(http: httpx.AsyncClient, gql: Any) -
     thumb_part = await http.get(photo["thumbUrl"], headers=as_person(owner.token, Range="bytes=-100"))
     assert (thumb_part.status_code, thumb_part.content) == (206, thumb.content[-100:])
     assert thumb_part.headers["content-type"] == "image/jpeg"
-    # But a resident of another community, and anyone without a login, get no part of either
+    # A copy she holds is not sent again
+    tags = {url: (await http.head(url, headers=as_person(owner.token))).headers["etag"] for url in photo_urls}
+    tags[video_url] = first.headers["etag"]
+    held = await http.get(
+        photo["thumbUrl"], headers=as_person(owner.token, **{"If-None-Match": thumb.headers["etag"]})
+    )
+    assert (held.status_code, held.content, held.headers["etag"]) == (304, b"", thumb.headers["etag"])
+    # But a resident of another community, and anyone without a login, get no part of either, nor a 304
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     for token in (stranger.token, None):
-        for url in (video_url, photo["url"], photo["thumbUrl"]):
+        for url in (video_url, *photo_urls):
+            held = {"If-None-Match": tags[url]}
+            assert (await http.get(url, headers=as_person(token, **held))).status_code == 404
             for asked in ("bytes=0-1", "bytes=-1", "bytes=999999999-"):
                 refused = await http.get(url, headers=as_person(token, Range=asked))
                 assert refused.status_code == 404, (url, asked)
