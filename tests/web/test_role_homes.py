@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlmodel import select
+
+from laoyou.accounts.models import Notification, Person
 
 from ..conftest import (
     ADMIN,
@@ -17,7 +20,7 @@ from ..conftest import (
     RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
 )
-from .conftest import bearer, log_in
+from .conftest import bearer, csrf_in, log_in
 
 BOARD, WORK, FIGURES, EMERGENCY, SUPPORT = (
     "/board",
@@ -140,6 +143,25 @@ async def test_the_resident_home_starts_with_what_she_needs_most_and_works_witho
     # And the SOS link's page offers 确认求助 and 取消 as a plain form
     confirm = (await client.get("/support/sos")).text
     assert "确认求助" in confirm and 'action="/support/sos"' in confirm and 'href="/">取消' in confirm
+
+
+async def test_a_message_she_has_read_is_still_found_from_her_home(client, db):
+    # Given 王秀英 with a message, read on her home page's card
+    await log_in(client, RESIDENT_XIUSHAN)
+    person = (await db.execute(select(Person).where(Person.phone == "+86" + RESIDENT_XIUSHAN))).scalar_one()
+    db.add(Notification(person_id=person.id, kind="notice", title="明天上午停水", body="8点到12点停水。"))
+    await db.commit()
+    home = (await client.get("/")).text
+    assert "明天上午停水" in home
+    read = await client.post("/notifications/read", data={"csrf_token": csrf_in(home)})
+    assert read.status_code == 303
+    # When she opens her home again, the card is gone
+    home = (await client.get("/")).text
+    assert "明天上午停水" not in home
+    # Then the home's 我的消息 tile leads to the list, where the message still is, and on to its settings
+    assert 'href="/notifications"' in home and "我的消息" in home
+    messages = (await client.get("/notifications")).text
+    assert "明天上午停水" in messages and 'href="/settings/notifications"' in messages
 
 
 async def test_family_home_calls_the_resident_they_follow(client, db):
