@@ -198,6 +198,11 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
 
     async def handle_connection_init(self, message):  # noqa: ANN001, ANN201
         await super().handle_connection_init(message)
+        # Strawberry cancels its wait for this message but keeps the task, and a cancelled task keeps its
+        # CancelledError, whose traceback keeps the waiting frames: about 1 KB for the socket's whole life.
+        waited = self.connection_init_timeout_task
+        if waited is not None and waited.done():
+            self.connection_init_timeout_task = None
         if self.connection_acknowledged and self._follower is None:  # by bearer token, read just now
             await self._follow_account()
 
