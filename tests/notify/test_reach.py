@@ -35,7 +35,7 @@ from laoyou.notify.reach.models import (
     SendStatus,
     WechatLink,
 )
-from laoyou.notify.reach.sender import ReachSender
+from laoyou.notify.reach.sender import ReachSender, ReachStats
 from laoyou.notify.reach.voice import AliyunVoice
 from laoyou.notify.reach.wechat import WechatOfficialAccount
 
@@ -260,6 +260,36 @@ async def test_an_emergency_climbs_once_per_step_until_opened(db, sender, channe
     assert done[roles["wechat"]].channels[done[roles["wechat"]].step] is Channel.voice
     for person in phone_only:
         assert done[person].state == ReachState.exhausted.value
+
+
+async def test_a_sent_step_is_written_only_under_the_lease_that_claimed_it(db, sender, channels):  # noqa: ANN001
+    await setup_community(db)
+    await emergency(db)
+    lease, claimed = await sender._claim()
+    assert len(claimed) >= 3
+    jobs = await sender._load(claimed, lease)
+    for job in jobs:
+        job.outcome, job.ref = "sent", f"ref-{job.send.id}"
+    # The first step's claim went stale meanwhile, and another worker took it over
+    taken = claimed[0]
+    await db.exec(update(ReachSend).where(ReachSend.id == taken).values(lease="another-worker"))
+    await sender._record(jobs, lease, ReachStats())
+    rows = {
+        row.id: row
+        for row in await db.exec(
+            select(ReachSend).where(col(ReachSend.id).in_(claimed)).execution_options(populate_existing=True)
+        )
+    }
+    # Its row is the other worker's still; every other step is recorded sent, with its provider's reference
+    assert (rows[taken].status, rows[taken].lease, rows[taken].sent_at) == (
+        SendStatus.sending.value,
+        "another-worker",
+        None,
+    )
+    for send_id in claimed[1:]:
+        row = rows[send_id]
+        assert (row.status, row.lease, row.provider_ref) == (SendStatus.sent.value, None, f"ref-{send_id}")
+        assert row.sent_at is not None and row.error == ""
 
 
 async def test_a_call_confirmed_with_1_stops_the_climb(db, sender, channels):  # noqa: ANN001
