@@ -8,6 +8,11 @@ import io
 import re
 
 from PIL import Image
+from sqlalchemy import func
+from sqlmodel import select
+
+from laoyou.accounts.models import Notification
+from laoyou.notify.models import EmergencyNotice
 
 from ..conftest import RESIDENT_JINGJU, RESIDENT_XIUSHAN, STEWARD_XIUSHAN, STEWARD_YUEYANG, login_demo
 from .helpers import BRIEFING, community_ids
@@ -127,18 +132,33 @@ async def test_notification_settings_and_emergency_pages(gql, client, db):
     assert (await client.get("/staff/emergency", **as_person(resident.token))).status_code == 404
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
-    sent = await client.post(
-        "/staff/emergency",
-        **as_person(steward.token),
-        data={
-            "csrf_token": CSRF,
-            "community_ids": xiushan,
-            "kind": "lift_out",
-            "title": "2号楼电梯停用",
-            "body": "维修到下午5点。",
-        },
+    form = await client.get("/staff/emergency", **as_person(steward.token))
+    client_id = re.search(r'name="client_id" value="([0-9a-f]{32})"', form.text)[1]
+    filled = {
+        "csrf_token": CSRF,
+        "community_ids": xiushan,
+        "kind": "lift_out",
+        "title": "2号楼电梯停用",
+        "body": "维修到下午5点。",
+        "client_id": client_id,
+    }
+    sent = await client.post("/staff/emergency", **as_person(steward.token), data=filled)
+    # Answered with a redirect, so that reloading the page that says so sends nothing
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/staff/emergency?sent=")
+    shown = await client.get(sent.headers["location"], **as_person(steward.token))
+    assert "Sent to" in shown.text
+    assert re.search(r'name="client_id" value="([0-9a-f]{32})"', shown.text)[1] != client_id  # a new form
+    # The same form sent again (a second press, or Back and send) is the same send: nobody is told twice
+    again = await client.post("/staff/emergency", **as_person(steward.token), data=filled)
+    assert again.status_code == 303
+    titles = (
+        await db.exec(select(EmergencyNotice.title).where(EmergencyNotice.title == "2号楼电梯停用"))
+    ).all()
+    assert len(titles) == 1
+    told = await db.exec(
+        select(func.count()).select_from(Notification).where(Notification.title == "2号楼电梯停用")
     )
-    assert sent.status_code == 200 and "Sent to" in sent.text
+    assert told.one() == int(sent.headers["location"].rsplit("=", 1)[1])
 
 
 async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_to_done_today(gql, client, db):

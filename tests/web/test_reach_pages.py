@@ -47,8 +47,9 @@ async def send_notice(client, gql) -> str:  # noqa: ANN001
             "body": "8点到10点",
         },
     )
-    assert sent.status_code == 200, sent.text
-    found = re.search(r'href="/staff/emergency/([^/"]+)/reach"', sent.text)
+    assert sent.status_code == 303, sent.text
+    shown = await client.get(sent.headers["location"], **as_person(steward.token))
+    found = re.search(r'href="/staff/emergency/([^/"]+)/reach"', shown.text)
     assert found, "the steward's page links each notice to its reach report"
     return found.group(1)
 

@@ -118,6 +118,10 @@ class EmergencyKind(StrEnum):
 
 class EmergencyNotice(SQLModel, table=True):
     __tablename__ = "emergency_notice"
+    # One send per form: a second press, a reload or a retry with the same client id finds these notices.
+    __table_args__ = (
+        Index("ix_emergency_notice_client", "author_id", "client_id", "community_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
@@ -127,4 +131,5 @@ class EmergencyNotice(SQLModel, table=True):
     title: str = Field(max_length=100)
     body: str = Field(default="", max_length=500)
     people_notified: int = 0
+    client_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = utc_field(default_now=True)

@@ -188,7 +188,8 @@ class NotifyMutation:
 
     @strawberry.mutation(
         permission_classes=[IsStaff],
-        description="Stewards warn whole communities (water cut, lift out, typhoon), urgently.",
+        description="Stewards warn whole communities (water cut, lift out, typhoon), urgently. clientId (made by "
+        "the form or app) makes it one send: sent again with the same one, it answers the notices sent the first time.",
     )
     async def send_emergency_notice(
         self,
@@ -197,6 +198,7 @@ class NotifyMutation:
         kind: EmergencyKind,
         title: str,  # type: ignore[valid-type]
         body: str = "",
+        client_id: str | None = None,
     ) -> EmergencyNoticeResult:
         context = info.context
         ids = [decode_id(c) for c in community_ids[:50]]
@@ -209,6 +211,7 @@ class NotifyMutation:
                 kind=kind.value,
                 title=title,
                 body=body,
+                client_id=client_id,
             )
             return EmergencyNoticeSent(
                 notices=[EmergencyNotice(row=n) for n in notices],

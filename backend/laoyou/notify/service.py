@@ -7,6 +7,7 @@ same transaction as the event.
 from __future__ import annotations
 
 from sqlalchemy import delete, func, insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -262,10 +263,27 @@ async def check_steward_communities(session: AsyncSession, *, actor: Actor, comm
 
 
 async def do_send_emergency(
-    session: AsyncSession, *, actor: Actor, community_ids: list[int], kind: str, title: str, body: str = ""
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    community_ids: list[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    client_id: str | None = None,
 ) -> list[EmergencyNotice]:
-    """A steward warns whole communities (water cut, lift out, typhoon): every household, high urgency."""
+    """A steward warns whole communities (water cut, lift out, typhoon): every household, high urgency.
+
+    `client_id` (the form's or the app's) makes it one send however often it comes: a second press, a reload
+    or a retry after a lost answer gets the notices the first one sent, and nobody hears it twice."""
     communities = await check_steward_communities(session, actor=actor, community_ids=community_ids)
+    if client_id is not None:
+        client_id = client_id.strip()
+        if not (0 < len(client_id) <= 64):
+            raise LaoyouError(ErrorCode.INVALID, "The form's id is not valid.", field="clientId")
+        earlier = await _emergencies_sent_with(session, actor, client_id)
+        if earlier:
+            return earlier
     if kind not in EmergencyKind.__members__:
         raise LaoyouError(ErrorCode.INVALID, "Please choose what happened.", field="kind")
     title, body = (title or "").strip(), (body or "").strip()
@@ -275,9 +293,55 @@ async def do_send_emergency(
         raise LaoyouError(ErrorCode.INVALID, "Please keep the text under 500 characters.", field="body")
     check_text(title, field="title")
     check_text(body, field="body")
+    audiences = {c.id: await community_audience(session, [c.id]) for c in communities}
+    try:
+        # A savepoint: the same send committed meanwhile by a second press fails the first insert on its unique
+        # key, and what that one sent is the answer. Nothing is read in it before that insert: on SQLite a read
+        # would fix the transaction's snapshot, and a write after another's commit then fails as "locked".
+        async with session.begin_nested():
+            notices = await _send_emergencies(
+                session, actor, communities, audiences, kind, title, body, client_id
+            )
+    except IntegrityError:
+        earlier = await _emergencies_sent_with(session, actor, client_id) if client_id else []
+        if not earlier:
+            raise
+        return earlier
+    await accounts.audit(
+        session,
+        actor=actor,
+        action="emergency.send",
+        subject_type="emergency_notice",
+        subject_id=notices[0].id if notices else None,
+        detail=f"{kind} {community_ids}",
+    )
+    return notices
+
+
+async def _emergencies_sent_with(
+    session: AsyncSession, actor: Actor, client_id: str
+) -> list[EmergencyNotice]:
+    rows = await session.exec(
+        select(EmergencyNotice)
+        .where(EmergencyNotice.author_id == actor.person_id, EmergencyNotice.client_id == client_id)
+        .order_by(EmergencyNotice.id)
+    )
+    return list(rows)
+
+
+async def _send_emergencies(  # noqa: PLR0913
+    session: AsyncSession,
+    actor: Actor,
+    communities: list,
+    audiences: dict[int, list[int]],
+    kind: str,
+    title: str,
+    body: str,
+    client_id: str | None,
+) -> list[EmergencyNotice]:
     notices = []
     for community in communities:
-        people = await community_audience(session, [community.id])
+        people = audiences[community.id]
         notice = EmergencyNotice(
             community_id=community.id,
             district_id=community.district_id,
@@ -286,6 +350,7 @@ async def do_send_emergency(
             title=title,
             body=body,
             people_notified=len(people),
+            client_id=client_id,
         )
         session.add(notice)
         await session.flush()
@@ -303,14 +368,6 @@ async def do_send_emergency(
             communities=[community.id],
         )
         notices.append(notice)
-    await accounts.audit(
-        session,
-        actor=actor,
-        action="emergency.send",
-        subject_type="emergency_notice",
-        subject_id=notices[0].id if notices else None,
-        detail=f"{kind} {community_ids}",
-    )
     return notices
 
 

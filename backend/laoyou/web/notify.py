@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import FastAPI
 from fastapi.responses import Response
 
@@ -93,6 +95,12 @@ async def emergency_form(
     # One operation per root field that reads: root fields resolve concurrently on one session.
     data = await page.run("EmergencyForm")
     data |= await page.run("RecentEmergencies")
+    if sent is None and (asked := page.request.query_params.get("sent", "")).isdigit():
+        sent = int(asked)  # after the redirect from a send
+    values = values or {}
+    # The send's id: the same form sent twice (a second press, Back and again) is one send. A refused form keeps
+    # its id, so that once corrected it still sends once.
+    values.setdefault("client_id", uuid.uuid4().hex)
     return page.render(
         "notify/emergency.html",
         status_code=status_code,
@@ -100,7 +108,7 @@ async def emergency_form(
         notices=data["emergencyNotices"],
         error=error,
         sent=sent,
-        values=values or {},
+        values=values,
         kinds=EMERGENCY_KINDS,
     )
 
@@ -114,6 +122,7 @@ async def send_emergency(page: Page) -> Response:
         "kind": form.get("kind", ""),
         "title": form.get("title", ""),
         "body": form.get("body", ""),
+        "client_id": form.get("client_id") or uuid.uuid4().hex,
     }
     kind = values["kind"] if values["kind"] in EMERGENCY_KINDS else "other"
     result = (
@@ -123,11 +132,13 @@ async def send_emergency(page: Page) -> Response:
             kind=kind.upper(),
             title=values["title"],
             body=values["body"],
+            clientId=values["client_id"],
         )
     )["sendEmergencyNotice"]
     if result["__typename"] != "EmergencyNoticeSent":
         return await emergency_form(page, error=result["message"], values=values, status_code=400)
-    return await emergency_form(page, sent=result["peopleNotified"])
+    # Redirected, so that reloading the page that says it was sent does not send it again
+    return page.redirect(f"/staff/emergency?sent={result['peopleNotified']}")
 
 
 PAGES = (
