@@ -163,3 +163,34 @@ def test_every_tappable_thing_on_the_resident_work_order_pages_is_at_least_60_px
             too_small[url] = found
     # Then none is smaller than 60×60 CSS px
     assert not too_small, too_small
+
+
+def test_a_report_with_a_long_unbroken_word_does_not_widen_her_phone(new_context, own_server):
+    # Given a report whose place note and description are one long unbroken string (a pasted link)
+    token = own_server.login(RESIDENT_XIUSHAN)
+    long_word = "https://example.com/" + "a1b2c3d4e5" * 17  # 190 characters: a place note holds 200
+    report = """mutation ($input: ReportProblemInput!) { reportProblem(input: $input) {
+      ... on WorkOrderReported { workOrder { id } } ... on Error { message } } }"""
+    data = own_server.graphql(
+        token,
+        report,
+        {
+            "input": {
+                "clientId": "browser-long-word-1",
+                "category": "lighting",
+                "place": "common",
+                "placeNote": long_word,
+                "description": long_word,
+            }
+        },
+    )
+    assert "workOrder" in data["reportProblem"], data
+    order_id = data["reportProblem"]["workOrder"]["id"]
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
+    for url in ("/repairs", f"/orders/{order_id}"):
+        # When she opens her reports and the report itself on a 360 px wide phone
+        page.goto(url)
+        assert long_word[:40] in page.locator("main").inner_text(), url
+        # Then nothing scrolls sideways: the long string breaks to fit
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, (url, width)

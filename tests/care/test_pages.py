@@ -45,6 +45,22 @@ async def test_the_resident_sets_it_up_and_opening_home_checks_her_in(gql, clien
     assert fine.status_code == 303 and fine.headers["location"] == "/?fine=1#checkin"
 
 
+async def test_before_she_sets_it_up_the_home_card_names_no_missing_time(gql, client):
+    # Given the demo resident, who has not set up the daily check-in
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    for language, said, broken in (
+        ("en", "Tap once a day so your family and steward know you are fine.", "Tap by  each day"),
+        ("zh-CN", "每天点一下，让家人和管家知道您很好。", "每天 前点一下"),
+    ):
+        # When she opens her home
+        headers = {**as_person(resident.token)["headers"], "Accept-Language": language}
+        home = await client.get("/", headers=headers)
+        # Then the check-in card says what to do without a blank where a time would be
+        card = home.text[home.text.index('id="checkin"') :]
+        card = card[: card.index("</section>")]
+        assert said in card and broken not in card, card
+
+
 async def test_the_resident_exports_her_own_record(gql, client):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     me = as_person(resident.token)

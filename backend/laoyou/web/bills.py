@@ -120,7 +120,16 @@ async def refresh(page: Page) -> Response:
 
 async def receipts(page: Page) -> Response:
     data = await page.run("MyReceipts")
-    return page.render("billing/receipts.html", payments=data["myPayments"]["nodes"])
+    payments = data["myPayments"]["nodes"]
+    # Newest months first, then the latest paid: a payment for older months can be made after one for newer
+    # months (a backfill, or paying arrears later), so the order payments were made in is not hers.
+    payments.sort(key=_receipt_order, reverse=True)
+    return page.render("billing/receipts.html", payments=payments)
+
+
+def _receipt_order(payment: dict) -> tuple[str, str]:
+    newest = max((b["periodStart"] for b in payment["bills"]), default="")
+    return newest, payment["paidAt"] or payment["createdAt"] or ""
 
 
 async def receipt(page: Page) -> Response:

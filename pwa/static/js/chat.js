@@ -167,7 +167,8 @@ function startChat(box) {
     });
   }
 
-  async function send(body, mediaId, clientId) {
+  // `note`: what she is to read once it is sent (a file of hers that did not go with it).
+  async function send(body, mediaId, clientId, note = "") {
     const pending = document.createElement("li");
     pending.className = "chat-msg mine pending";
     pending.dataset.pending = clientId;
@@ -185,7 +186,7 @@ function startChat(box) {
           status.textContent = result.message;
           return;
         }
-        status.textContent = "";
+        status.textContent = note;
         if (conversationId !== result.conversation.id) {
           conversationId = result.conversation.id;
           subscription?.stop();
@@ -209,8 +210,13 @@ function startChat(box) {
     body.append("community_id", box.dataset.communityId);
     body.append("client_id", newId());
     const response = await fetch("/media", { method: "POST", body, credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
-    const json = await response.json();
-    if (!response.ok) throw new Error(json.error?.message ?? "upload");
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error(json.error?.message ?? box.dataset.labelFailed ?? "upload");
+      // The server looked at this file and said no (its kind, its size): sending it again would fail again.
+      error.refused = [400, 413, 415, 422].includes(response.status);
+      throw error;
+    }
     return json.id;
   }
 
@@ -219,24 +225,56 @@ function startChat(box) {
     canned?.addEventListener("change", () => {
       if (canned.value) form.querySelector("textarea").value = canned.value;
     });
+    // The chosen file is named, with a big button to take it off (the phone's own file field is small and
+    // cannot be cleared by a finger).
+    const photo = form.querySelector('input[type="file"]');
+    const attached = form.querySelector("[data-chat-attached]");
+    function showAttached() {
+      if (!attached) return;
+      const file = photo?.files?.[0];
+      attached.hidden = !file;
+      attached.querySelector("[data-chat-attached-name]").textContent = file
+        ? box.dataset.labelAttached.replace("{name}", file.name)
+        : "";
+    }
+    function dropAttached() {
+      if (photo) photo.value = "";
+      showAttached();
+    }
+    photo?.addEventListener("change", showAttached);
+    attached?.querySelector("[data-chat-remove]")?.addEventListener("click", () => {
+      dropAttached();
+      status.textContent = "";
+      photo?.focus();
+    });
+    showAttached(); // a file the browser kept through a back/forward visit
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const textarea = form.querySelector("textarea");
-      const photo = form.querySelector('input[type="file"]');
       const body = textarea.value.trim();
       let mediaId = null;
+      let problem = "";
       if (photo?.files?.length) {
         try {
           mediaId = await upload(photo.files[0], photo.files[0].name);
+          dropAttached();
         } catch (error) {
-          status.textContent = error.message;
-          return;
+          if (error.refused) {
+            // A refused file is taken off, so it cannot stop every later message; she is told so.
+            dropAttached();
+            problem = `${error.message} ${body ? box.dataset.labelDroppedSent : box.dataset.labelDropped}`;
+          } else {
+            // No connection: the file stays for another try; her words go now (they are retried until sent).
+            problem = box.dataset.labelFileWaiting ?? error.message;
+          }
         }
-        photo.value = "";
       }
-      if (!body && !mediaId) return;
-      textarea.value = "";
-      send(body, mediaId, newId());
+      if (body || mediaId) {
+        textarea.value = "";
+        send(body, mediaId, newId(), problem);
+      } else if (problem) {
+        status.textContent = problem;
+      }
     });
     const voice = form.querySelector("[data-voice]");
     if (voice && navigator.mediaDevices?.getUserMedia && window.MediaRecorder) {
@@ -342,8 +380,10 @@ if (sos) {
     const name = alert.responder?.name;
     const coming = sos.querySelector("[data-sos-coming]");
     const call = sos.querySelector("[data-sos-call]");
-    coming.hidden = !name;
-    // Until someone answers "I am going", the one on duty has only been alerted: nobody is said to be coming.
+    const resolved = alert.status === "resolved";
+    // Until someone answers "I am going", the one on duty has only been alerted: nobody is said to be coming;
+    // once it is dealt with, nobody is coming any more.
+    coming.hidden = !name || resolved;
     const said = alert.status === "open" ? sos.dataset.labelAlerted : sos.dataset.labelComing;
     if (name) coming.textContent = said.replace("{name}", name);
     call.hidden = !(name && alert.responderPhone);
@@ -351,8 +391,11 @@ if (sos) {
       call.href = `tel:${alert.responderPhone}`;
       call.querySelector("span").textContent = sos.dataset.labelCall.replace("{name}", name);
     }
-    sos.querySelector("[data-sos-told]").hidden = Boolean(name);
+    sos.querySelector("[data-sos-told]").hidden = Boolean(name) || resolved;
     for (const state of document.querySelectorAll("[data-sos-state]")) state.hidden = state.dataset.sosState !== alert.status;
     sos.dataset.status = alert.status;
+    // The tab reads what the heading now says (the resident's own page words its heading by the state).
+    const heading = document.querySelector(`#sos-title [data-sos-state="${alert.status}"]`);
+    if (heading) document.title = document.title.replace(/^.*?(?= · )/, heading.textContent.trim());
   });
 }

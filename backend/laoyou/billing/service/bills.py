@@ -102,7 +102,9 @@ async def list_my_bills(
     query = select(Bill).where(col(Bill.household_id).in_(actor.household_ids))
     if unpaid_only:
         query = query.where(col(Bill.status).in_([BillStatus.open.value, BillStatus.partly_paid.value]))
-    return list(await session.exec(query.order_by(col(Bill.id).desc()).limit(first)))
+    # Newest month first: bills of older months can be made after newer ones (a backfill), so ids are no order.
+    query = query.order_by(col(Bill.period_start).desc(), col(Bill.id).desc())
+    return list(await session.exec(query.limit(first)))
 
 
 def amounts_due(bills: list[Bill]) -> dict[int, int]:
