@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlmodel import select
@@ -170,6 +171,9 @@ async def test_overdue_orders_escalate_to_the_steward_then_the_district_manager(
         )
     )
     assert notes
+    # In his language throughout, the repair's category too (it read "工单超时：Water")
+    titles = {n.title for n in notes}
+    assert "工单超时：水管漏水" in titles and not any(re.search("[A-Za-z]", t) for t in titles), titles
 
 
 async def test_unrated_done_orders_close_after_seven_days_and_complaints_get_a_return_visit(gql, db):

@@ -42,10 +42,21 @@ def _catalog(language: str) -> dict[str | tuple[str, str], object]:
     return messages
 
 
+class Msgid(str):
+    """A value put into a sentence that is itself an English msgid (a repair category's name, say): gettext
+    translates it into the sentence's language with the sentence, so that a notice written for a person in
+    her language does not carry an English word inside it."""
+
+    __slots__ = ()
+
+
 def gettext(message: str, language: str | None = None, **params: object) -> str:
-    translated = _catalog(language or current_language.get()).get(message, message)
+    language = language or current_language.get()
+    translated = _catalog(language).get(message, message)
     text = translated if isinstance(translated, str) else message
-    return text % params if params else text
+    if not params:
+        return text
+    return text % {k: gettext(v, language) if isinstance(v, Msgid) else v for k, v in params.items()}
 
 
 def ngettext(singular: str, plural: str, n: int, language: str | None = None, **params: object) -> str:

@@ -174,8 +174,9 @@ async def notify(
         )
 
 
-def category_label(category: str) -> str:
-    return CATEGORY_LABELS.get(category, category)
+def category_label(category: str) -> i18n.Msgid:
+    """A category's name, for a sentence: translated with it (i18n.Msgid)."""
+    return i18n.Msgid(CATEGORY_LABELS.get(category, category))
 
 
 CATEGORY_LABELS = {
