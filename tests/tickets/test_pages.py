@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from laoyou.accounts.models import Person, RoleGrant
+from laoyou.core.time import utcnow
 from laoyou.media.models import MediaFile
+from laoyou.tickets import jobs
 from laoyou.tickets.models import TicketAttachment, WorkOrder
 
 from ..conftest import (
@@ -309,3 +312,21 @@ async def test_the_rating_faces_and_the_category_pictures_are_drawn_not_emoji(cl
     assert len(re.findall(r'<svg class="tk-face"', page)) == 5
     assert '<svg class="tk-icon"' in page
     assert not re.search(r"[\U0001F300-\U0001FAFF]", page)
+
+
+async def test_an_order_sent_on_by_the_job_says_so_in_words(client, db):
+    # Given 王秀英's report, left unhandled past its response time twice
+    await log_in(client, RESIDENT_XIUSHAN)
+    assert (await _post_report(client, cid=client_id(), photos=[])).status_code == 303
+    order = (await db.execute(select(WorkOrder).order_by(WorkOrder.id.desc()))).scalars().first()
+    later = utcnow() + timedelta(days=2)
+    await jobs.run_ticket_jobs(db, now=later)
+    await jobs.run_ticket_jobs(db, now=later + timedelta(days=2))
+    await db.commit()
+    # When the steward opens it
+    client.cookies.clear()
+    await log_in(client, STEWARD_XIUSHAN)
+    page = (await client.get(f"/orders/{order.id}")).text
+    # Then its history says who was told, not the job's marker
+    assert "没有按时处理，已告诉管家。" in page and "还没有处理好，已告诉片区经理。" in page
+    assert "level 1" not in page and "level 2" not in page
