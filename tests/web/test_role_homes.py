@@ -9,6 +9,8 @@ import pytest
 from sqlmodel import select
 
 from laoyou.accounts.models import Notification, Person
+from laoyou.billing.models import Payment
+from laoyou.estates.models import Community, Household
 
 from ..conftest import (
     ADMIN,
@@ -173,3 +175,29 @@ async def test_family_home_calls_the_resident_they_follow(client, db):
     assert "给他们的管家打电话" in first
     assert 'href="tel:13800000001"' in first and "给王秀英打电话" in first
     assert 'href="/support/sos"' in first
+
+
+async def test_a_page_whose_every_use_the_role_is_refused_is_not_there_for_it(client, db):
+    """Opened by its address, not by a link (none is shown): an official walked a refund to its last step
+    before it was refused, and field staff filled in a resident's form for nothing."""
+    xiushan = (await db.execute(select(Community.id).where(Community.name == "秀山花园"))).scalar_one()
+    household = (
+        (await db.execute(select(Household.id).where(Household.community_id == xiushan))).scalars().first()
+    )
+    payment = (await db.execute(select(Payment.id).where(Payment.community_id == xiushan))).scalars().first()
+    pages = [
+        "/staff/emergency",
+        f"/staff/households/{household}/residents",
+        f"/staff/payments/{payment}/refund",
+    ]
+    for phone in (OFFICIAL_XIUSHAN, AGENT_NANNING, FIELD_ZHUJIAJIAO):
+        client.cookies.clear()
+        await log_in(client, phone)
+        for path in pages:
+            assert (await client.get(path)).status_code == 404, (phone, path)
+        refused = await client.post(pages[0], data={"csrf_token": csrf_in((await client.get("/")).text)})
+        assert refused.status_code == 404, phone
+    client.cookies.clear()
+    await log_in(client, STEWARD_XIUSHAN)
+    for path in pages:
+        assert (await client.get(path)).status_code == 200, path

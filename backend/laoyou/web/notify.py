@@ -145,8 +145,8 @@ PAGES = (
     PageRoute("GET", "/settings/notifications", push_settings),
     PageRoute("POST", "/settings/notifications", save_preferences),
     PageRoute("POST", "/settings/notifications/reach", save_reach),
-    PageRoute("GET", "/staff/emergency", emergency_form, staff=True),
-    PageRoute("POST", "/staff/emergency", send_emergency, staff=True),
+    PageRoute("GET", "/staff/emergency", emergency_form, staff=True, may="write_to_communities"),
+    PageRoute("POST", "/staff/emergency", send_emergency, staff=True, may="write_to_communities"),
 )
 
 

@@ -286,7 +286,7 @@ async def mark_page_seen(page: Page) -> None:
 
 
 def page_endpoint(
-    handler: Handler, *, login: bool = True, staff: bool = False
+    handler: Handler, *, login: bool = True, staff: bool = False, may: str | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
     """Every page's request: open the page (session, actor, CSRF), send a visitor who is not logged in to the
     login page, and always close the page, so an error cannot leave the session or the write gate held.
@@ -300,7 +300,7 @@ def page_endpoint(
             actor = page.context.actor
             if login and not actor.is_authenticated:
                 return page.redirect("/login")
-            if staff and not actor.is_staff:
+            if (staff and not actor.is_staff) or (may and not getattr(Can(actor), may)):
                 raise HTTPException(404, "not found")
             await mark_page_seen(page)
             try:
@@ -322,12 +322,19 @@ class PageRoute:
     handler: Handler
     login: bool = True  # False: the login pages, the offline page, settings and public shares
     staff: bool = False  # True: anyone but staff gets a 404
+    # A Can rule (its name) the viewer must pass, else a 404: a page whose every use the service would refuse
+    # is not shown at all, rather than walked through to a refusal at its last step.
+    may: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.may is not None and not isinstance(getattr(Can, self.may, None), property):
+            raise ValueError(f"{self.path}: no Can rule named {self.may}")
 
 
 def add_pages(app: FastAPI, routes: Iterable[PageRoute]) -> None:
     """Install a page group's table of pages (each module under web/ keeps one, next to its handlers)."""
     for route in routes:
-        endpoint = page_endpoint(route.handler, login=route.login, staff=route.staff)
+        endpoint = page_endpoint(route.handler, login=route.login, staff=route.staff, may=route.may)
         app.add_api_route(route.path, endpoint, methods=[route.method], include_in_schema=False)
 
 

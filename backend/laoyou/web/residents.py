@@ -62,10 +62,22 @@ async def remove_resident(page: Page) -> Response:
 
 
 PAGES = (
-    PageRoute("GET", "/staff/households/{household_id}/residents", household_residents, staff=True),
-    PageRoute("POST", "/staff/households/{household_id}/residents", add_resident, staff=True),
     PageRoute(
-        "POST", "/staff/households/{household_id}/residents/{person_id}/remove", remove_resident, staff=True
+        "GET",
+        "/staff/households/{household_id}/residents",
+        household_residents,
+        staff=True,
+        may="manage_residents",
+    ),
+    PageRoute(
+        "POST", "/staff/households/{household_id}/residents", add_resident, staff=True, may="manage_residents"
+    ),
+    PageRoute(
+        "POST",
+        "/staff/households/{household_id}/residents/{person_id}/remove",
+        remove_resident,
+        staff=True,
+        may="manage_residents",
     ),
 )
 
