@@ -316,5 +316,5 @@ async def pay_in_cash(
                 debit(Fund.property_fee, Account.cash, total),
                 credit(Fund.property_fee, Account.receivable, total),
             ],
-            memo="demo: cash collected at the office",
+            memo="物业服务中心收取现金",
         )

@@ -236,7 +236,7 @@ async def do_bill_run_step(session: AsyncSession, *, run: BillRun, batch_size: i
         district_id=run.district_id,
         kind="bills",
         legs=[debit(PF, Account.receivable, created_total), credit(PF, Account.fee_income, created_total)],
-        memo=f"bills {run.period}",
+        memo=f"bills {run.period}",  # a marker: the ledger page words it in the reader's language
         ref_type="bill_run",
         ref_id=run.id,
     )
