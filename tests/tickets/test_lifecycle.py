@@ -25,6 +25,7 @@ from .helpers import (
     CONFIRM,
     FINISH,
     GRAB,
+    NOTE,
     REOPEN,
     RETURN_VISIT,
     START,
@@ -298,3 +299,13 @@ async def test_board_lines_read_as_the_orders_communities_and_assignees_they_sho
                 n: getattr(person, n) for n in page.assignees[line.assignee_id]._fields
             }
     assert set(WorkOrder.model_fields) == set(WorkOrderRow._fields)
+
+
+async def test_an_empty_note_is_asked_for_as_a_note(gql, db):
+    # She pressed 加备注 with nothing written: the answer is about a note, not a reason
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    order = (await report(resident))["workOrder"]
+    answer = (await resident(NOTE, {"id": order["id"], "note": "  "}))["data"]["addWorkOrderNote"]
+    assert answer["__typename"] != "WorkOrderChanged"
+    assert (answer["field"], answer["message"]) == ("note", "Please write a note or add a photo.")
+    assert len((await resident(WORK_ORDER, {"id": order["id"]}))["data"]["workOrder"]["timeline"]) == 1

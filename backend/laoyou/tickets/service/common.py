@@ -271,10 +271,10 @@ def overdue_condition(now: Any):  # noqa: ANN202
     )
 
 
-def check_reason(note: str, *, required: bool) -> str:
+def check_reason(note: str, *, required: bool, missing: str = _("Please give a reason.")) -> str:
     note = (note or "").strip()
     if required and not note:
-        raise LaoyouError(ErrorCode.INVALID, "Please give a reason.", field="note")
+        raise LaoyouError(ErrorCode.INVALID, missing, field="note")
     if len(note) > MAX_NOTE:
         raise LaoyouError(
             ErrorCode.INVALID, "Please keep it under %(max)s characters.", field="note", max=MAX_NOTE

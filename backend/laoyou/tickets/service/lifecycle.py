@@ -133,7 +133,7 @@ async def do_add_note(
     order = await access_work_order(session, actor=actor, order_id=order_id)
     if not is_reporter_side(actor, order):
         await require_assignee_or_manager(session, actor, order)
-    note = check_reason(note, required=not photo_ids)
+    note = check_reason(note, required=not photo_ids, missing=_("Please write a note or add a photo."))
     check_transition(order, Action.note)
     await _attach(
         session, actor, order, photo_ids or [], "report" if is_reporter_side(actor, order) else "work"
