@@ -388,3 +388,21 @@ async def test_a_household_answers_the_quarters_survey_once(db):
     ).first()
     with pytest.raises(NotFound):
         await assessment.do_answer_survey(db, actor=resident, household_id=grant.household_id, score=3)
+
+
+def test_a_share_is_rounded_as_a_reader_expects():
+    # 2 of 3 reads 66.7 %, not 66.6 %; 14 of 19, 73.7 %; nothing to divide is no figure, never 0 %
+    assert [
+        assessment.permille(2, 3),
+        assessment.permille(14, 19),
+        assessment.permille(18, 28),
+        assessment.permille(1, 2000),
+        assessment.permille(0, 5),
+    ] == [
+        667,
+        737,
+        643,
+        1,
+        0,
+    ]
+    assert assessment.permille(1, 0) is None

@@ -28,7 +28,8 @@ RESOLVED = frozenset({Status.done.value, Status.confirmed.value, Status.closed.v
 
 def permille(part: int, whole: int) -> int | None:
     """None when there is nothing to divide: a month with no data is "—", never 0 %."""
-    return part * 1000 // whole if whole else None
+    # Rounded half up, as a reader expects (2 of 3 is 66.7%, not the 66.6% that flooring showed)
+    return (2000 * part + whole) // (2 * whole) if whole else None
 
 
 def minutes(value: float | None) -> float | None:
