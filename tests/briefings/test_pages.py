@@ -118,6 +118,9 @@ async def test_notification_settings_and_emergency_pages(gql, client, db):
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     page = await client.get("/settings/notifications", **as_person(resident.token))
     assert page.status_code == 200 and "data-public-key" in page.text
+    # No phone of hers has push yet: said in words, not as "you have 0 phones"
+    assert "0 phones" not in page.text and "0部手机" not in page.text
+    assert "None of your phones has notifications on yet." in page.text or "还都没有打开" in page.text
     saved = await client.post(
         "/settings/notifications",
         **as_person(resident.token),
