@@ -194,3 +194,22 @@ def test_a_report_with_a_long_unbroken_word_does_not_widen_her_phone(new_context
         # Then nothing scrolls sideways: the long string breaks to fit
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, (url, width)
+
+
+def test_a_report_refused_as_sent_says_why_above_the_form_not_as_waiting(new_context, own_server):
+    # Given the resident on the water form, online, with nothing written
+    token = own_server.login(RESIDENT_XIUSHAN)
+    before = len(own_server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"])
+    page = logged_in(new_context, RESIDENT_XIUSHAN)
+    page.goto("/repairs/new?category=water")
+    page.wait_for_function("() => !!document.querySelector('[data-report-form]')")
+    # When she sends it with a description of spaces only (the browser's own check lets that pass)
+    page.fill("#description", "   ")
+    page.get_by_role("button", name="Send").click()
+    # Then the server's words are above the form, the field is marked, and nothing says it waits to be sent
+    alert = page.locator("#report-error")
+    alert.wait_for(state="visible", timeout=10_000)
+    assert alert.inner_text().strip()
+    assert page.locator("#description").get_attribute("aria-invalid") == "true"
+    assert page.locator("[data-report-queue]").is_hidden()
+    assert len(own_server.graphql(token, MY_ORDERS)["myWorkOrders"]["nodes"]) == before

@@ -40,7 +40,9 @@ async function send(item) {
   });
   const data = await response.json().catch(() => ({}));
   if (response.ok) return { ok: true, url: data.url };
-  if (response.status >= 400 && response.status < 500) return { ok: false, final: true, message: data.error?.message };
+  if (response.status >= 400 && response.status < 500) {
+    return { ok: false, final: true, message: data.error?.message, field: data.error?.field };
+  }
   return { ok: false, final: false };
 }
 
@@ -60,7 +62,7 @@ export async function flush(done = () => {}) {
       }
       if (result.ok || result.final) {
         await queueDelete(item.clientId);
-        if (!result.ok) item.error = result.message;
+        if (!result.ok) [item.error, item.errorField] = [result.message, result.field];
         else item.sentUrl = result.url;
         done(item);
       } else {

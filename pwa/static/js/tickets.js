@@ -136,7 +136,33 @@ function setupForm(form) {
     button.disabled = false;
     const done = lastResults.get(clientId);
     if (done?.sentUrl) window.location.assign(done.sentUrl + "?sent=1");
+    else if (done?.error) refused(form, done);
   });
+}
+
+// Refused as she sent it (a mistake in the form, not the network): said above the form she is still looking
+// at, with the field marked, as the page without this script says it; not listed under "waiting to be sent".
+function refused(form, item) {
+  lastResults.delete(item.clientId);
+  render();
+  let alert = document.getElementById("report-error");
+  if (!alert) {
+    alert = document.createElement("p");
+    alert.id = "report-error";
+    alert.className = "error";
+    alert.setAttribute("role", "alert");
+    form.before(alert);
+  }
+  alert.textContent = item.error;
+  for (const marked of form.querySelectorAll('[aria-invalid="true"]')) marked.removeAttribute("aria-invalid");
+  const name = { photoIds: "photos", voiceId: "voice" }[item.errorField] || item.errorField;
+  const field = name && form.querySelector(`[name="${name}"]`);
+  if (field) {
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", "report-error");
+    field.focus({ preventScroll: true });
+  }
+  alert.scrollIntoView({ block: "start" });
 }
 
 // --- the chosen photos, shown under the big "Add photos" button --------------------------------------------
