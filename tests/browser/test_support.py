@@ -142,3 +142,72 @@ def test_an_emergency_in_the_chat_offers_a_one_tap_sos_and_calls_and_only_the_ta
     sos.click()
     resident.wait_for_url("**/support/sos/*")
     resident.wait_for_selector("[data-sos-live]")
+
+
+def test_a_refused_file_is_taken_off_and_her_words_still_go(new_context, tmp_path):
+    # Given the resident on the chat page, with a text file dressed as a photo chosen to send
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("this is not a photo")
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
+    resident.goto("/support")
+    resident.set_input_files("#chat-photo", str(fake))
+    # Then its name shows with a big button to take it off
+    attached = resident.locator("[data-chat-attached]")
+    assert attached.is_visible() and "fake.jpg" in attached.inner_text()
+    remove = resident.get_by_role("button", name="Remove this file")
+    box = remove.bounding_box()
+    assert box is not None and box["height"] >= 59.5 and box["width"] >= 59.5
+    # When she sends it with nothing written
+    resident.get_by_role("button", name="Send", exact=True).click()
+    status = resident.locator("[data-chat-status]")
+    status.filter(has_text="This kind of file cannot be sent").wait_for()
+    # Then she is told the file was taken off, and it is
+    assert "taken off" in status.inner_text()
+    assert attached.is_hidden()
+    assert resident.evaluate("document.querySelector('#chat-photo').files.length") == 0
+    # When she then writes and sends
+    resident.fill("#chat-body", "The gas smells strong, what should I do")
+    resident.get_by_role("button", name="Send", exact=True).click()
+    # Then her words are sent
+    log = resident.locator("[data-chat-log]")
+    log.locator(".chat-msg.mine[data-seq]", has_text="The gas smells strong").wait_for()
+    assert "cannot be sent" not in status.inner_text()
+
+    # Given the bad file chosen again together with words written
+    resident.set_input_files("#chat-photo", str(fake))
+    resident.fill("#chat-body", "The light in the stairs is broken")
+    # When she sends both
+    resident.get_by_role("button", name="Send", exact=True).click()
+    # Then her words go without it, and she is told so
+    log.locator(".chat-msg.mine[data-seq]", has_text="The light in the stairs is broken").wait_for()
+    status.filter(has_text="Your words were sent without it").wait_for()
+    assert attached.is_hidden()
+
+    # And a file chosen can be taken off with the big button before sending
+    resident.set_input_files("#chat-photo", str(fake))
+    remove.click()
+    assert attached.is_hidden()
+    assert resident.evaluate("document.querySelector('#chat-photo').files.length") == 0
+
+
+def test_a_resolved_sos_reads_as_resolved_without_a_reload(new_context, own_server):
+    # Given the resident on her SOS page, which an agent has taken
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
+    resident.goto("/support/sos")
+    resident.get_by_role("button", name="Confirm: send for help").click()
+    resident.wait_for_url("**/support/sos/*")
+    resident.wait_for_selector('[data-sos-live][data-status="open"]')  # the subscription has answered
+    agent = logged_in(new_context, AGENT_NANNING)
+    agent.goto(resident.url.replace(own_server.url, "").replace("/support/sos/", "/staff/support/sos/"))
+    agent.get_by_role("button", name="I am going").click()
+    resident.wait_for_selector('[data-sos-live][data-status="acknowledged"]', timeout=10_000)
+    assert resident.title().startswith("Help is on its way")
+    # When the agent says it is dealt with
+    agent.get_by_role("button", name="It is dealt with").click()
+    assert "It has been dealt with." in agent.locator("main").inner_text()
+    # Then, with no reload, her page reads as resolved throughout: heading, tab title, nobody said to be coming
+    resident.wait_for_selector('[data-sos-live][data-status="resolved"]', timeout=10_000)
+    assert resident.locator("h1").inner_text() == "It has been dealt with."
+    assert resident.title().startswith("It has been dealt with.")
+    assert resident.locator("[data-sos-coming]").is_hidden()
+    assert "coming" not in resident.locator("main").inner_text()

@@ -442,6 +442,23 @@ class SosAlert:
     async def resident_phone(self, info: Info) -> str | None:
         return await info.context.loaders.sos_resident_phone.load(self.row.id)
 
+    @strawberry.field(
+        description="Her home; its residentsToCall give the family who follow it her number to call."
+    )
+    async def household(self, info: Info) -> Household:
+        return Household(row=await info.context.loaders.household_by_id.load(self.row.household_id))
+
+    @strawberry.field(
+        description="Whether the viewer is the resident who raised it (family and staff are not)."
+    )
+    def viewer_is_resident(self, info: Info) -> bool:
+        actor = info.context.actor
+        return actor.is_authenticated and actor.person_id == self.row.person_id
+
+    @strawberry.field(description="Whether family following the household were told when it was raised.")
+    async def family_told(self, info: Info) -> bool:
+        return await support.sos_family_told(info.context.session, alert=self.row)
+
     @strawberry.field(description="Who is coming to help.")
     async def responder(self, info: Info) -> SupportPerson | None:
         return await _person(info, self.row.responder_id)

@@ -98,6 +98,7 @@ from laoyou.support.service.sos import (
     help_actions,
     list_sos,
     sos_channels,
+    sos_family_told,
     sos_resident_phones,
 )
 
@@ -169,6 +170,7 @@ __all__ = [
     "list_signals",
     "list_sos",
     "sos_channels",
+    "sos_family_told",
     "sos_resident_phones",
     "match_faq",
     "may_answer",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +15,7 @@ from laoyou.accounts.actor import Actor
 from laoyou.accounts.audit import audit_many
 from laoyou.accounts.models import Person, Role, RoleGrant
 from laoyou.core import i18n
+from laoyou.core.db import insert_ignoring
 from laoyou.core.errors import NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.phone import national
@@ -78,11 +80,7 @@ async def do_raise_sos(
         raise NotFound()
     if client_id is not None:
         client_id = check_client_id(client_id)
-        existing = (
-            await session.exec(
-                select(SosAlert).where(SosAlert.person_id == actor.person_id, SosAlert.client_id == client_id)
-            )
-        ).first()
+        existing = await _sos_by_client_id(session, person_id=actor.person_id, client_id=client_id)
         if existing is not None:
             return existing
     household, community, address = await household_place(session, household_id)
@@ -96,8 +94,27 @@ async def do_raise_sos(
         client_id=client_id,
         responder_id=on_duty[0].id if on_duty else None,
     )
-    session.add(alert)
-    await session.flush()
+    if client_id is None:
+        session.add(alert)
+        await session.flush()
+    else:
+        # A double tap sends the same form twice at once: both find nothing above, and the second insert would
+        # break the unique key and fail the whole request. ON CONFLICT DO NOTHING waits for the first to commit
+        # (PostgreSQL's row lock, SQLite's write lock), then inserts nothing and the first one is the SOS; no
+        # statement fails, so no transaction is left aborted or holding a lock.
+        inserted = (
+            await session.execute(
+                insert_ignoring(session, SosAlert.__table__, ["person_id", "client_id"])
+                .values(**alert.model_dump(exclude={"id"}))
+                .returning(col(SosAlert.id))
+            )
+        ).first()
+        if inserted is None:
+            first = await _sos_by_client_id(session, person_id=actor.person_id, client_id=client_id)
+            if first is None:  # the conflicting row went away again: never report an SOS that is not there
+                raise NotFound()
+            return first
+        alert = await session.get_one(SosAlert, inserted[0])
     name = actor.person.name or national(actor.person.phone)
     agents = list(
         await session.exec(
@@ -138,6 +155,33 @@ async def do_raise_sos(
     announce_district(session, household.district_id, {"sos": alert.id})
     _announce_sos(session, alert)
     return alert
+
+
+async def _sos_by_client_id(session: AsyncSession, *, person_id: int, client_id: str) -> SosAlert | None:
+    return (
+        await session.exec(
+            select(SosAlert).where(SosAlert.person_id == person_id, SosAlert.client_id == client_id)
+        )
+    ).first()
+
+
+async def sos_family_told(session: AsyncSession, *, alert: SosAlert) -> bool:
+    """Whether family were told of this alert: someone followed its household (a family grant in force) when
+    it was raised, as do_raise_sos tells them."""
+    grant = (
+        await session.exec(
+            select(RoleGrant.id)
+            .where(
+                RoleGrant.household_id == alert.household_id,
+                RoleGrant.role == Role.family.value,
+                RoleGrant.person_id != alert.person_id,
+                col(RoleGrant.created_at) <= alert.created_at,
+                or_(col(RoleGrant.revoked_at).is_(None), col(RoleGrant.revoked_at) > alert.created_at),
+            )
+            .limit(1)
+        )
+    ).first()
+    return grant is not None
 
 
 def _announce_sos(session: AsyncSession, alert: SosAlert) -> None:
