@@ -48,6 +48,7 @@ async def test_resident_chats_without_javascript_and_the_agent_answers_in_the_co
     token = await page_login(client, AGENT_NANNING)
     console = await client.get("/staff/support")
     assert console.status_code == 200 and "王秀英" in console.text
+    assert "<th>地址</th>" in console.text and "<th>首页</th>" not in console.text  # the column of flats
     conversation_id = re.search(r'href="/staff/support/(\d+)"', console.text).group(1)
     view = await client.get(f"/staff/support/{conversation_id}")
     assert "楼下的路灯不亮了" in view.text and "秀山花园" in view.text
