@@ -183,15 +183,15 @@ async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_t
     assert done["__typename"] == "WorkOrderReported", done
     order_id = done["workOrder"]["id"]
     await steward(GRAB, {"id": order_id})
-    assert (await steward(FINISH, {"id": order_id}))["data"]["finishWorkOrder"]["workOrder"][
-        "status"
-    ] == "done"
+    assert (await steward(FINISH, {"id": order_id, "note": "换了灯泡"}))["data"]["finishWorkOrder"][
+        "workOrder"
+    ]["status"] == "done"
     still_open = (await report(resident, category="water"))["workOrder"]["id"]
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     other = (await report(stranger, category="lighting"))["workOrder"]["id"]
     other_steward = await login_demo(gql, STEWARD_YUEYANG)
     await other_steward(GRAB, {"id": other})
-    await other_steward(FINISH, {"id": other})
+    await other_steward(FINISH, {"id": other, "note": "换了灯泡"})
     # When the steward opens the form
     form = await client.get("/briefings/new", **as_person(steward.token))
     # Then the finished one of her community is offered, by its kind and place; not the open one, not the
@@ -256,3 +256,67 @@ async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_lin
     )
     assert refused.status_code == 404
     assert (await stranger(CHAT))["data"]["mySupportConversation"] is None
+
+
+async def test_a_refused_form_keeps_the_ticked_repairs_and_asks_for_the_photos_again(gql, client, db):
+    from ..tickets.helpers import FINISH, GRAB, report
+
+    resident = await login_demo(gql, RESIDENT_XIUSHAN)
+    steward = await login_demo(gql, STEWARD_XIUSHAN)
+    xiushan = (await community_ids(steward))["秀山花园"]
+    # Given a repair the steward finished today, offered on her form
+    done = await report(
+        resident,
+        category="lighting",
+        place="common",
+        placeNote="5号楼楼道",
+        communityId=xiushan,
+        householdId=None,
+    )
+    order_id = done["workOrder"]["id"]
+    await steward(GRAB, {"id": order_id})
+    await steward(FINISH, {"id": order_id, "note": "换了灯泡"})
+    ticked = re.compile(rf'name="work_order" value="{order_id}"[^>]*\schecked')
+    # When she ticks it and sends the form with no title
+    no_title = await client.post(
+        "/briefings/new",
+        **as_person(steward.token),
+        data={
+            "csrf_token": CSRF,
+            "community_ids": xiushan,
+            "title": " ",
+            "work_order": [order_id],
+            "mode": "now",
+        },
+    )
+    # Then the form comes back with the repair still ticked, and no word about photos she did not choose
+    assert no_title.status_code == 400 and ticked.search(no_title.text), no_title.text
+    assert 'id="photos-again"' not in no_title.text
+    # When she sends it with a good photo and a bad one
+    bad = await client.post(
+        "/briefings/new",
+        **as_person(steward.token),
+        data={"csrf_token": CSRF, "community_ids": xiushan, "title": "今日简报", "work_order": [order_id]},
+        files=[
+            ("photos", ("good.jpg", jpeg(), "image/jpeg")),
+            ("photos", ("bad.jpg", b"not an image at all" * 10, "image/jpeg")),
+        ],
+    )
+    # Then the repair is still ticked and the form says plainly, by the photo picker, to choose the photos again
+    assert bad.status_code == 400 and ticked.search(bad.text)
+    assert "The photos you chose were not kept. Please choose them again." in bad.text
+    assert re.search(r'<input id="photos"[^>]*aria-describedby="[^"]*photos-again', bad.text)
+    assert 'id="video-again"' not in bad.text
+    # And the form with nothing wrong is published with the ticked repair in it
+    posted = await client.post(
+        "/briefings/new",
+        **as_person(steward.token),
+        data={
+            "csrf_token": CSRF,
+            "community_ids": xiushan,
+            "title": "今日简报",
+            "work_order": [order_id],
+            "mode": "now",
+        },
+    )
+    assert posted.status_code == 303, posted.text

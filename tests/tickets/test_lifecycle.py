@@ -72,6 +72,9 @@ async def test_repair_from_report_to_rating(gql, db):
     assert (await worker(START, {"id": order["id"]}))["data"]["startWorkOrder"]["workOrder"][
         "status"
     ] == "in_progress"
+    # (done with neither a word nor a photo is refused: the resident and the steward see what was done)
+    empty = (await worker(FINISH, {"id": order["id"], "note": " "}))["data"]["finishWorkOrder"]
+    assert empty["field"] == "note" and empty["code"] == "INVALID", empty
     done = (await worker(FINISH, {"id": order["id"], "note": "换了阀门"}))["data"]["finishWorkOrder"]
     assert done["workOrder"]["status"] == "done"
     rated = (await steward(CONFIRM, {"id": order["id"], "rating": 5}))["data"]["confirmWorkOrder"]
@@ -120,12 +123,12 @@ async def test_a_resident_rates_reopens_and_the_steward_sees_figures(gql, db):
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     order = (await report(resident, category="door_lock"))["workOrder"]
     await steward(GRAB, {"id": order["id"]})
-    await steward(FINISH, {"id": order["id"]})
+    await steward(FINISH, {"id": order["id"], "note": "换了锁芯"})
     # When she says it is not fixed, then later rates it 4
     reopened = (await resident(REOPEN, {"id": order["id"], "note": "还是关不上"}))["data"]["reopenWorkOrder"]
     assert reopened["workOrder"]["status"] == "reopened"
     await steward(GRAB, {"id": order["id"]})
-    await steward(FINISH, {"id": order["id"]})
+    await steward(FINISH, {"id": order["id"], "note": "调了门框"})
     bad = (await resident(CONFIRM, {"id": order["id"], "rating": 9}))["data"]["confirmWorkOrder"]
     assert bad["field"] == "rating"
     assert (await resident(CONFIRM, {"id": order["id"], "rating": 4}))["data"]["confirmWorkOrder"][
@@ -183,7 +186,7 @@ async def test_unrated_done_orders_close_after_seven_days_and_complaints_get_a_r
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     order = (await report(resident, kind="complaint", category="noise", hideAuthor=True))["workOrder"]
     await steward(GRAB, {"id": order["id"]})
-    await steward(FINISH, {"id": order["id"]})
+    await steward(FINISH, {"id": order["id"], "note": "已和邻居谈过"})
     row = await db.get(WorkOrder, int(order["id"]))
     # When the jobs run six days later, nothing closes; eight days later, it closes
     await jobs.run_ticket_jobs(db, now=utcnow() + timedelta(days=6))

@@ -19,9 +19,10 @@ from ..conftest import (
     RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
     STEWARD_ZHUJIAJIAO,
+    login_demo,
 )
 from ..web.conftest import csrf_in, log_in
-from .helpers import client_id, jpeg
+from .helpers import client_id, jpeg, report
 
 
 async def _count(db, model) -> int:  # noqa: ANN001
@@ -330,3 +331,45 @@ async def test_an_order_sent_on_by_the_job_says_so_in_words(client, db):
     # Then its history says who was told, not the job's marker
     assert "没有按时处理，已告诉管家。" in page and "还没有处理好，已告诉片区经理。" in page
     assert "level 1" not in page and "level 2" not in page
+
+
+async def test_a_worker_sees_who_logged_it_must_say_what_was_done_and_reads_done_as_waiting(gql, client, db):
+    # Given a repair the district steward logged from a phone call, with no caller's name
+    steward = await login_demo(gql, STEWARD_ZHUJIAJIAO)
+    steward_name = (await steward("query { viewer { person { name } } }"))["data"]["viewer"]["person"]["name"]
+    communities = (await steward("query { communities(first: 1) { nodes { id } } }"))["data"]["communities"]
+    logged = await report(
+        steward,
+        source="phone",
+        communityId=communities["nodes"][0]["id"],
+        place="common",
+        placeNote="3号楼门口",
+        category="water",
+    )
+    order_id = logged["workOrder"]["id"]
+    # When 赵师傅 takes it and opens it
+    await log_in(client, FIELD_ZHUJIAJIAO)
+    en = {"Accept-Language": "en"}
+    page = (await client.get(f"/orders/{order_id}", headers=en)).text
+    token = csrf_in(page)
+    grabbed = await client.post(f"/orders/{order_id}/grab", data={"csrf_token": token}, headers=en)
+    assert grabbed.status_code == 303, grabbed.text
+    page = (await client.get(f"/orders/{order_id}", headers=en)).text
+    # Then the reporter line names who logged it, not a blank
+    reported_by = re.search(r"<dt>Reported by</dt><dd>(.*?)</dd>", page, re.S)
+    assert reported_by and f"Logged by {steward_name} for a resident" in reported_by[1], page
+    # When he marks it done with neither a word nor a photo, it is refused with the reason
+    refused = await client.post(
+        f"/orders/{order_id}/finish", data={"csrf_token": token, "note": "  "}, headers=en
+    )
+    assert refused.status_code == 400
+    assert "Please write what was done or add a photo of the work." in refused.text
+    assert "Waiting for the resident to confirm" not in refused.text
+    # And with a short note it is done; he reads it as waiting for the resident, not asked to check it
+    done = await client.post(
+        f"/orders/{order_id}/finish", data={"csrf_token": token, "note": "换了阀门"}, headers=en
+    )
+    assert done.status_code == 303, done.text
+    page = (await client.get(f"/orders/{order_id}", headers=en)).text
+    assert "<strong>Waiting for the resident to confirm</strong>" in page
+    assert "Done, please check" not in page

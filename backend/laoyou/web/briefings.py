@@ -231,6 +231,8 @@ async def save(page: Page) -> Response:
         "publish_at": str(posted.get("publish_at", "")),
         "keep_photos": [str(v) for v in posted.getlist("keep_photo")],
         "keep_video": str(posted.get("keep_video", "")),
+        # Ticked repairs stay ticked on a form sent back (with JavaScript their lines are in the boxes too).
+        "work_orders": [str(v) for v in posted.getlist("work_order")],
     }
     mode = str(posted.get("mode", "draft"))
     # Before the uploads: the operations that offer today's repairs are queries, and a query ends by
@@ -242,6 +244,8 @@ async def save(page: Page) -> Response:
         # Nothing is committed: the page's session closes without a commit (a rollback here would expire
         # the actor the re-rendered form still needs).
         message = i18n.gettext(exc.message, page.context.language, **exc.params)
+        # A browser cannot fill a file input again: the form says which files to choose once more.
+        values["choose_again"] = _chosen_files(posted)
         return await form(page, values=values, error=message, field="photos", status_code=400)
     variables = {
         "input": {
@@ -406,6 +410,15 @@ async def _store_uploads(page: Page, posted: Any, values: dict) -> tuple[list[st
     stored = await store_posted_file(page, posted.get("video"), kind="video", community_id=community_id)
     video_id = str(stored.id) if stored is not None else None
     return photo_ids, video_id
+
+
+def _chosen_files(posted: Any) -> list[str]:
+    """Which file inputs ("photos", "video") came with files chosen (an empty input sends no file name)."""
+    return [
+        name
+        for name in ("photos", "video")
+        if any(getattr(upload, "filename", None) for upload in posted.getlist(name))
+    ]
 
 
 def _local_to_iso(text: str) -> str | None:

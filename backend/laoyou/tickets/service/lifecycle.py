@@ -103,10 +103,13 @@ async def do_finish(
     photo_ids: list[int] | None = None,
     now: datetime | None = None,
 ) -> WorkOrder:
-    """Mark done, with what was done and photos of the work; the resident is asked to confirm."""
+    """Mark done, with what was done or photos of the work (at least one: the resident and the steward see
+    it); the resident is asked to confirm."""
     order = await access_work_order(session, actor=actor, order_id=order_id)
     await require_assignee_or_manager(session, actor, order)
-    note = check_reason(note, required=False)
+    note = check_reason(
+        note, required=not photo_ids, missing=_("Please write what was done or add a photo of the work.")
+    )
     check_transition(order, Action.finish)
     await _attach(session, actor, order, photo_ids or [], "work")
     now = now or utcnow()
