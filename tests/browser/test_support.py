@@ -211,3 +211,38 @@ def test_a_resolved_sos_reads_as_resolved_without_a_reload(new_context, own_serv
     assert resident.title().startswith("It has been dealt with.")
     assert resident.locator("[data-sos-coming]").is_hidden()
     assert "coming" not in resident.locator("main").inner_text()
+
+
+def test_a_resident_who_pressed_sos_by_mistake_says_she_is_fine(new_context, own_server):
+    # Given the resident on her SOS page, which alerted the steward on duty; the agent has it open
+    resident = logged_in(new_context, RESIDENT_XIUSHAN)
+    resident.goto("/support/sos")
+    resident.get_by_role("button", name="Confirm: send for help").click()
+    resident.wait_for_url("**/support/sos/*")
+    resident.wait_for_selector('[data-sos-live][data-status="open"]')  # the subscription has answered
+    path = resident.url.replace(own_server.url, "")
+    agent = logged_in(new_context, AGENT_NANNING)
+    agent.goto(path.replace("/support/sos/", "/staff/support/sos/"))
+    # When she presses the big "I am fine" button, she is asked once more, and can still go back
+    fine = resident.get_by_role("button", name="I am fine: cancel my call for help")
+    assert fine.bounding_box()["height"] >= 60
+    fine.click()
+    resident.wait_for_url("**/cancel")
+    assert resident.locator("h1").inner_text() == "Cancel your call for help?"
+    assert resident.get_by_role("link", name="No, I still need help").is_visible()
+    # When she confirms
+    resident.get_by_role("button", name="Confirm: cancel it").click()
+    resident.wait_for_url(f"**{path}")
+    # Then her page says she cancelled it, heading and tab title, with nobody said to be coming and no button left
+    assert resident.locator("h1").inner_text() == "You have cancelled your call for help"
+    assert resident.title().startswith("You have cancelled your call for help")
+    resident.wait_for_selector('[data-sos-live][data-status="cancelled"]')
+    assert resident.get_by_role("button", name="I am fine: cancel my call for help").count() == 0
+    assert "coming" not in resident.locator("main").inner_text()
+    # And the agent's page, reloaded, says she cancelled it (not that staff dealt with it), with no button left
+    agent.reload()
+    said = agent.locator("main").inner_text()
+    assert (
+        "王秀英 cancelled the call for help: they are fine" in said and "It has been dealt with." not in said
+    )
+    assert agent.get_by_role("button", name="I am going").count() == 0

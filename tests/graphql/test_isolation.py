@@ -942,6 +942,7 @@ MUTATIONS: dict[str, Entry] = {
     "logStewardCall": E(lambda t: {"householdId": t.household_id}),
     "raiseSos": E(lambda t: {"householdId": t.household_id, "clientId": uid()}),
     "respondSos": E(lambda t: [{"id": t.sos_id, "resolve": False}, {"id": t.sos_id, "resolve": True}]),
+    "cancelSos": E(lambda t: {"id": t.sos_id}),
     "startCall": E(
         lambda t: [
             {"video": False, "householdId": t.household_id, "toSteward": True},

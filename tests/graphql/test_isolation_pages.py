@@ -282,6 +282,9 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("GET", "/support/sos"): P(),
     ("POST", "/support/sos"): P(lambda t: Aim(form={"household_id": t.household_id, "client_id": uid()})),
     ("GET", "/support/sos/{sid}"): P(lambda t: Aim({"sid": t.sos_id})),
+    ("POST", "/support/sos/{sid}/cancel"): P(
+        lambda t: [Aim({"sid": t.sos_id}), Aim({"sid": t.sos_id}, form={"confirm": "1"})]
+    ),
     ("POST", "/support/call"): P(
         lambda t: [
             Aim(form={"conversation_id": t.conversation_id}),

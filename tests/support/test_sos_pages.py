@@ -1,6 +1,7 @@
 """The SOS pages say what happened, to whoever is looking: a double tap raises one SOS, the resident is told her
 family knows only when they do, a resolved SOS reads as resolved, nobody is said to be coming before someone
-answered, her family read who asked for help and where, and staff get her number and the state."""
+answered, her family read who asked for help and where, staff get her number and the state, and she can call
+off an SOS she pressed by mistake ("I am fine"): only she, only while it is open, and everyone alerted is told."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from laoyou.accounts.models import Notification, Person
+from laoyou.accounts.models import AuditEvent, Notification, Person
 from laoyou.core.db import WriteGate
 from laoyou.core.phone import national, normalise_phone
 from laoyou.support.models import SosAlert
@@ -27,6 +28,8 @@ from ..conftest import (
     RESIDENT_JINGJU,
     RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
+    GraphQLClient,
+    login_demo,
     make_database_url,
     make_settings,
     started,
@@ -257,3 +260,185 @@ async def test_her_family_read_who_asked_for_help_and_where_and_can_call_her(cli
     # And he can call her, and see the state: the steward on duty has been alerted
     assert f'href="tel:{national(resident.phone)}"' in page
     assert "已通知张建国" in shown(page)
+
+
+# --- 7: "I am fine": she calls off an SOS pressed by mistake ------------------------------------------------
+
+CANCEL_SOS = """mutation ($id: ID!) { cancelSos(id: $id) {
+    __typename ... on SosRaised { alert { id status cancelled } } ... on Error { code message } } }"""
+
+
+async def cancel_notices(session: Any, alert_id: int) -> dict[int, Notification]:
+    rows = await session.exec(select(Notification).where(Notification.kind == "sos_cancelled"))
+    return {n.person_id: n for n in rows if n.link.endswith(f"/sos/{alert_id}")}
+
+
+async def test_she_says_she_is_fine_after_one_more_tap_and_everyone_alerted_is_told(client, db):
+    # Given 王秀英's SOS, which alerted her steward on duty, the district's agent and her son
+    path = await raise_sos(client, RESIDENT_XIUSHAN)
+    alert_id = int(path.rsplit("/", 1)[1])
+    steward, agent = await person(db, STEWARD_XIUSHAN), await person(db, AGENT_NANNING)
+    son, resident = await person(db, FAMILY_OF_XIUSHAN), await person(db, RESIDENT_XIUSHAN)
+    agent.language = "en"  # each is told in their own language
+    db.add(agent)
+    await db.flush()
+    # Then her page offers the big 我没事了 button, a form with her CSRF token
+    page = (await client.get(path)).text
+    assert "我没事了，取消求助" in page and f'action="{path}/cancel"' in page
+    token = hidden(page, "csrf_token")
+    # When she presses it, she gets 确认取消 first, and nothing has changed yet
+    confirm = await client.post(f"{path}/cancel", data={"csrf_token": token})
+    assert confirm.status_code == 200 and "确认取消" in confirm.text and "要取消求助吗" in confirm.text
+    assert (await db.get(SosAlert, alert_id, populate_existing=True)).status == "open"
+    # When she taps 确认取消
+    done = await client.post(f"{path}/cancel", data={"csrf_token": token, "confirm": "1"})
+    assert done.status_code == 303 and done.headers["location"] == path
+    # Then her page reads 您已取消求助, heading and tab title, with no button left to press
+    page = (await client.get(path)).text
+    assert heading(page) == "您已取消求助" and "您已取消求助" in title(page)
+    assert "我没事了" not in page and "正在赶来" not in shown(page) and "已经处理好了" not in shown(page)
+    # And the alert is resolved, as cancelled by her, with an audit line
+    alert = await db.get(SosAlert, alert_id, populate_existing=True)
+    assert (
+        alert.status == "resolved"
+        and alert.cancelled_at is not None
+        and alert.resolved_at == alert.cancelled_at
+    )
+    audited = (
+        await db.exec(
+            select(AuditEvent).where(AuditEvent.action == "sos.cancel", AuditEvent.subject_id == alert_id)
+        )
+    ).all()
+    assert [a.actor_id for a in audited] == [resident.id]
+    # And everyone alerted is told she is fine, once each, in their language; she is not told herself
+    told = await cancel_notices(db, alert_id)
+    assert set(told) == {steward.id, agent.id, son.id}
+    assert told[steward.id].title == "王秀英已取消求助，说自己没事了"
+    assert told[agent.id].title == "王秀英 cancelled the call for help: they are fine"
+    assert told[steward.id].link == f"/staff/support/sos/{alert_id}" and told[son.id].link == path
+    # And the staff page says she cancelled it, not that staff dealt with it, with no button to press
+    await page_login(client, STEWARD_XIUSHAN)
+    staff = (await client.get(f"/staff/support/sos/{alert_id}")).text
+    assert "王秀英已取消求助，说自己没事了" in shown(staff) and "已经处理好了" not in shown(staff)
+    assert "我马上去" not in staff and 'name="resolve"' not in staff
+    # And it has left the staff homes' open alerts
+    assert f"/staff/support/sos/{alert_id}" not in (await client.get("/")).text
+    # And her son's page says so too
+    await page_login(client, FAMILY_OF_XIUSHAN)
+    assert "王秀英已取消求助，说自己没事了" in shown((await client.get(path)).text)
+
+
+async def test_a_second_cancel_or_a_cancel_after_resolve_is_refused_and_changes_nothing(client, db):
+    # Given 王秀英 cancelled one SOS, and a steward resolved another
+    cancelled = await raise_sos(client, RESIDENT_XIUSHAN)
+    resolved = await raise_sos(client, RESIDENT_XIUSHAN)
+    token = await page_login(client, STEWARD_XIUSHAN)
+    await client.post(f"/staff{resolved}", data={"csrf_token": token, "resolve": "1"})
+    token = await page_login(client, RESIDENT_XIUSHAN)
+    await client.post(f"{cancelled}/cancel", data={"csrf_token": token, "confirm": "1"})
+    before = {
+        path: (await db.get(SosAlert, int(path.rsplit("/", 1)[1]), populate_existing=True)).model_dump()
+        for path in (cancelled, resolved)
+    }
+    notices = len((await db.exec(select(Notification.id))).all())
+    for path in (cancelled, resolved):
+        # When she confirms a cancel again (an old page, a double tap)
+        again = await client.post(f"{path}/cancel", data={"csrf_token": token, "confirm": "1"})
+        # Then she reads why, in her language, and nothing changed: the state, the time, nobody told again
+        assert again.status_code == 409 and "这次求助已经结束了" in again.text
+        alert = await db.get(SosAlert, int(path.rsplit("/", 1)[1]), populate_existing=True)
+        assert alert.model_dump() == before[path]
+        # And the first tap (the button on an old page) lands on the page as it is now, no confirm offered
+        first = await client.post(f"{path}/cancel", data={"csrf_token": token})
+        assert first.status_code == 303 and first.headers["location"] == path
+    assert len((await db.exec(select(Notification.id))).all()) == notices
+    # And the one staff resolved still reads as dealt with by staff, not cancelled by her
+    page = (await client.get(resolved)).text
+    assert heading(page) == "已经处理好了。" and before[resolved]["cancelled_at"] is None
+
+
+async def test_only_she_may_cancel_not_her_family_nor_a_stranger(client, db, gql: GraphQLClient):
+    # Given 王秀英's open SOS
+    path = await raise_sos(client, RESIDENT_XIUSHAN)
+    alert_id = int(path.rsplit("/", 1)[1])
+    sid = path.rsplit("/", 1)[1]
+    for phone in (FAMILY_OF_XIUSHAN, RESIDENT_JINGJU, STEWARD_XIUSHAN):
+        # When her son (who may read it), a neighbour of another home, or her steward tries to call it off
+        token = await page_login(client, phone)
+        for data in ({"csrf_token": token}, {"csrf_token": token, "confirm": "1"}):
+            refused = await client.post(f"{path}/cancel", data=data)
+            # Then the page is not there for them
+            assert refused.status_code == 404, (phone, refused.status_code)
+        # And her page offers them no such button
+        if phone != RESIDENT_JINGJU:
+            assert "/cancel" not in (await client.get(path)).text
+        # And the API says the same (a bearer client: no cookies)
+        client.cookies.clear()
+        other = await login_demo(gql, phone)
+        answer = await other(CANCEL_SOS, {"id": sid}, expect_errors=True)
+        assert answer["data"] is None and answer["errors"][0]["message"] == "Not found."
+    # And it is still open, and nobody was told anything
+    alert = await db.get(SosAlert, alert_id, populate_existing=True)
+    assert alert.status == "open" and alert.cancelled_at is None
+    assert await cancel_notices(db, alert_id) == {}
+    # While she can, through the API too; a second time is a typed, translated refusal
+    client.cookies.clear()
+    her = await login_demo(gql, RESIDENT_XIUSHAN)
+    answer = (await her(CANCEL_SOS, {"id": sid}))["data"]["cancelSos"]
+    assert answer == {
+        "__typename": "SosRaised",
+        "alert": {"id": sid, "status": "resolved", "cancelled": True},
+    }
+    again = (await her(CANCEL_SOS, {"id": sid}))["data"]["cancelSos"]
+    assert again["code"] == "NOT_ALLOWED" and again["message"] == (
+        "This call for help is already over: nothing was changed."
+    )
+
+
+async def test_a_cancel_that_fails_midway_changes_nothing_and_holds_nothing(own_app, monkeypatch):
+    transport = httpx.ASGITransport(app=own_app, client=("10.9.8.7", 5000), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        # Given 王秀英's open SOS
+        path = await raise_sos(client, RESIDENT_XIUSHAN)
+        alert_id = int(path.rsplit("/", 1)[1])
+        token = client.cookies["laoyou_csrf"]
+
+        # When telling the staff fails after the alert was marked cancelled
+        async def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("push outbox down")
+
+        monkeypatch.setattr(sos_service.accounts, "do_notify", broken)
+        failed = await asyncio.wait_for(
+            client.post(f"{path}/cancel", data={"csrf_token": token, "confirm": "1"}), 20
+        )
+        monkeypatch.undo()
+        assert failed.status_code >= 400  # the page fails (as any failed operation does); nothing is kept
+        async with own_app.state.sessionmaker() as session:
+            # Then nothing changed: still open, no audit line, nobody told
+            alert = await session.get(SosAlert, alert_id)
+            assert alert.status == "open" and alert.cancelled_at is None
+            assert await cancel_notices(session, alert_id) == {}
+            audited = await session.exec(select(AuditEvent.id).where(AuditEvent.action == "sos.cancel"))
+            assert audited.all() == []
+            # And nothing is left holding the database (the embedded worker may hold the gate for a moment)
+            gate = WriteGate.of(own_app.state.engine)
+            if gate is not None:
+                for _ in range(50):
+                    if gate.holders == 0:
+                        break
+                    await asyncio.sleep(0.1)
+                assert gate.holders == 0
+            else:
+                idle = await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%'"
+                    )
+                )
+                assert idle.scalar_one() == 0
+        # And the next try goes through at once
+        done = await asyncio.wait_for(
+            client.post(f"{path}/cancel", data={"csrf_token": token, "confirm": "1"}), 20
+        )
+        assert done.status_code == 303
+        assert "您已取消求助" in (await client.get(path)).text

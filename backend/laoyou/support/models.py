@@ -159,6 +159,8 @@ class SosAlert(SQLModel, table=True):
     created_at: datetime = utc_field(default_now=True)
     acknowledged_at: datetime | None = utc_field(nullable=True)
     resolved_at: datetime | None = utc_field(nullable=True)
+    # Set when the resident herself said "I am fine" (it is resolved then too, at the same moment).
+    cancelled_at: datetime | None = utc_field(nullable=True)
 
 
 class CallStatus(StrEnum):

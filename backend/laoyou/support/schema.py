@@ -24,6 +24,7 @@ from laoyou.graphql.types import decode_id, encode_id
 from laoyou.media.schema import MediaFile
 from laoyou.support import feed, models
 from laoyou.support import service as support
+from laoyou.support.service.sos import do_cancel_sos
 from laoyou.support.turn import turn_login, turn_urls
 from laoyou.tickets import models as ticket_models
 from laoyou.tickets.schema import WorkOrder, WorkOrderCategory, WorkOrderKind
@@ -430,6 +431,12 @@ class SosAlert:
     @strawberry.field
     def acknowledged_at(self) -> datetime | None:
         return _opt(self.row.acknowledged_at)
+
+    @strawberry.field(
+        description='Whether the resident called it off herself ("I am fine"); it is resolved then too.'
+    )
+    def cancelled(self) -> bool:
+        return self.row.cancelled_at is not None
 
     @strawberry.field
     async def resident(self, info: Info) -> SupportPerson | None:
@@ -997,6 +1004,20 @@ class SupportMutation:
             row = await support.do_respond_sos(
                 context.session, actor=context.actor, alert_id=decode_id(id), resolve=resolve
             )
+            return SosRaised(alert=SosAlert(row=row))
+
+        return await mutation_boundary(info, SupportError, work)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="The resident who raised it says she is fine: it is resolved as cancelled by her, and those "
+        "alerted are told. Only she may; an SOS already resolved is refused and left as it is.",
+    )
+    async def cancel_sos(self, info: Info, id: strawberry.ID) -> SosResult:
+        context = info.context
+
+        async def work() -> SosRaised:
+            row = await do_cancel_sos(context.session, actor=context.actor, alert_id=decode_id(id))
             return SosRaised(alert=SosAlert(row=row))
 
         return await mutation_boundary(info, SupportError, work)

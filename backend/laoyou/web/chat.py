@@ -144,9 +144,28 @@ async def sos_raise(page: Page) -> Response:
     return page.redirect(f"/support/sos/{result['alert']['id']}")
 
 
-async def sos_status(page: Page) -> Response:
+async def sos_status(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
     data = await page.run("SosPage", id=page.request.path_params["sid"])
-    return page.render("support/sos.html", alert=data["sosAlert"])
+    return page.render("support/sos.html", status_code=status_code, alert=data["sosAlert"], error=error)
+
+
+async def sos_cancel(page: Page) -> Response:
+    """我没事了: her page's button posts here and gets 确认取消 (one more tap, a page of its own, so it works
+    without JavaScript); that tap posts again with confirm=1 and calls the SOS off."""
+    form = await form_with_csrf(page.request)
+    sid = page.request.path_params["sid"]
+    if form.get("confirm") != "1":
+        data = await page.run("SosPage", id=sid)
+        alert = data["sosAlert"]
+        if not alert["viewerIsResident"]:
+            raise HTTPException(404, "not found")
+        if alert["status"] == "resolved":
+            return page.redirect(f"/support/sos/{sid}")
+        return page.render("support/sos_cancel.html", alert=alert)
+    result = (await page.run("CancelSos", id=sid))["cancelSos"]
+    if result["__typename"] != "SosRaised":
+        return await sos_status(page, error=result["message"], status_code=409)
+    return page.redirect(f"/support/sos/{sid}")
 
 
 PAGES = (
@@ -158,6 +177,7 @@ PAGES = (
     PageRoute("GET", "/support/sos", sos_confirm),
     PageRoute("POST", "/support/sos", sos_raise),
     PageRoute("GET", "/support/sos/{sid}", sos_status),
+    PageRoute("POST", "/support/sos/{sid}/cancel", sos_cancel),
 )
 
 

@@ -374,13 +374,15 @@ if (sosHome) {
 // The resident's SOS page: who is coming appears (and changes) as soon as someone answers, without a reload.
 const sos = document.querySelector("[data-sos-live]");
 if (sos) {
-  const SOS = "subscription SosAlertLive($id: ID!) { sosAlert(id: $id) { id status responder { name } responderPhone } }";
+  const SOS = "subscription SosAlertLive($id: ID!) { sosAlert(id: $id) { id status cancelled responder { name } responderPhone } }";
   subscribe(SOS, "SosAlertLive", () => ({ id: sos.dataset.sosLive }), (data) => {
     const alert = data.sosAlert;
     const name = alert.responder?.name;
     const coming = sos.querySelector("[data-sos-coming]");
     const call = sos.querySelector("[data-sos-call]");
     const resolved = alert.status === "resolved";
+    // Called off by the resident herself ("I am fine") reads apart from a staff member's "dealt with".
+    const state = alert.cancelled ? "cancelled" : alert.status;
     // Until someone answers "I am going", the one on duty has only been alerted: nobody is said to be coming;
     // once it is dealt with, nobody is coming any more.
     coming.hidden = !name || resolved;
@@ -392,10 +394,12 @@ if (sos) {
       call.querySelector("span").textContent = sos.dataset.labelCall.replace("{name}", name);
     }
     sos.querySelector("[data-sos-told]").hidden = Boolean(name) || resolved;
-    for (const state of document.querySelectorAll("[data-sos-state]")) state.hidden = state.dataset.sosState !== alert.status;
-    sos.dataset.status = alert.status;
+    for (const el of document.querySelectorAll("[data-sos-state]")) el.hidden = el.dataset.sosState !== state;
+    // Her "I am fine" button goes once it is over.
+    for (const el of document.querySelectorAll("[data-sos-cancel]")) el.hidden = resolved;
+    sos.dataset.status = state;
     // The tab reads what the heading now says (the resident's own page words its heading by the state).
-    const heading = document.querySelector(`#sos-title [data-sos-state="${alert.status}"]`);
+    const heading = document.querySelector(`#sos-title [data-sos-state="${state}"]`);
     if (heading) document.title = document.title.replace(/^.*?(?= · )/, heading.textContent.trim());
   });
 }

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from laoyou.accounts import service as accounts
 from laoyou.accounts.actor import Actor
-from laoyou.accounts.audit import audit_many
-from laoyou.accounts.models import Person, Role, RoleGrant
+from laoyou.accounts.audit import audit, audit_many
+from laoyou.accounts.models import Notification, Person, Role, RoleGrant
 from laoyou.core import i18n
 from laoyou.core.db import insert_ignoring
-from laoyou.core.errors import NotFound, PermissionDenied
+from laoyou.core.errors import ErrorCode, LaoyouError, NotFound, PermissionDenied
 from laoyou.core.events import announce
 from laoyou.core.phone import national
 from laoyou.core.time import utcnow
@@ -278,6 +278,62 @@ async def do_respond_sos(
         )
     session.add(alert)
     await session.flush()
+    announce(session, person_channel(alert.person_id), {"sos": alert.id})
+    announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
+    announce_district(session, alert.district_id, {"sos": alert.id})
+    _announce_sos(session, alert)
+    return alert
+
+
+ALREADY_OVER = _("This call for help is already over: nothing was changed.")
+
+
+async def do_cancel_sos(session: AsyncSession, *, actor: Actor, alert_id: int) -> SosAlert:
+    """The resident who raised it says she is fine: the alert is resolved as cancelled by her, and everyone who
+    was alerted (the responder, the staff and the family told when it was raised) is told so."""
+    alert = await access_sos(session, actor=actor, alert_id=alert_id)
+    if (
+        alert.person_id != actor.person_id
+    ):  # her family and the staff may see it, but only she may call it off
+        raise NotFound()
+    now = utcnow()
+    # A guarded UPDATE: of two cancels at once (or a cancel and a staff member's resolve), one wins and the
+    # other changes nothing.
+    result = await session.exec(
+        update(SosAlert)
+        .where(col(SosAlert.id) == alert.id, SosAlert.status != SosStatus.resolved.value)
+        .values(status=SosStatus.resolved.value, resolved_at=now, cancelled_at=now)
+    )
+    if not result.rowcount:
+        raise LaoyouError(ErrorCode.NOT_ALLOWED, ALREADY_OVER)
+    await session.refresh(alert)
+    await audit(session, actor=actor, action="sos.cancel", subject_type="sos_alert", subject_id=alert.id)
+    name = actor.person.name or national(actor.person.phone)
+    staff_link, family_link = f"/staff/support/sos/{alert.id}", f"/support/sos/{alert.id}"
+    told = await session.exec(
+        select(Notification.person_id, Notification.link).where(
+            or_(
+                (col(Notification.link) == staff_link) & (Notification.kind == "sos"),
+                (col(Notification.link) == family_link) & (Notification.kind == "sos_family"),
+            )
+        )
+    )
+    links: dict[int, str] = {}
+    if alert.responder_id is not None:
+        links[alert.responder_id] = staff_link
+    for person_id, link in told:
+        links.setdefault(person_id, link)
+    links.pop(actor.person_id, None)
+    for person_id, link in sorted(links.items()):
+        language = await person_language(session, person_id)
+        await accounts.do_notify(
+            session,
+            person_id=person_id,
+            kind="sos_cancelled",
+            title=i18n.gettext("%(name)s cancelled the call for help: they are fine", language, name=name),
+            body=i18n.gettext("Address: %(address)s", language, address=alert.address),
+            link=link,
+        )
     announce(session, person_channel(alert.person_id), {"sos": alert.id})
     announce(session, sos_channel(alert.id), {"sos": alert.id, "status": alert.status})
     announce_district(session, alert.district_id, {"sos": alert.id})
