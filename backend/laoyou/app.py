@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from laoyou.accounts import service as accounts
 from laoyou.accounts.sms import make_sms_sender
 from laoyou.billing.gateways.registry import PaySettings, check_pay_settings
 from laoyou.core.db import make_engine, make_sessionmaker
+from laoyou.core.metrics import MetricsMiddleware
 from laoyou.core.migrate import upgrade
 from laoyou.core.pubsub import make_pubsub
 from laoyou.core.settings import Settings, get_settings
@@ -27,6 +29,20 @@ log = logging.getLogger("laoyou")
 
 # An event stream is sent as it happens: compressed, a proxy on the way may hold it back until a block fills.
 remove_compress_type("text/event-stream")
+
+
+class LaoyouApp(FastAPI):
+    """FastAPI, with the WebSocket to /graphql taken aside before FastAPI's own middleware (graphql/router.py
+    GraphQLSockets says why); every other request and socket goes through the whole stack."""
+
+    graphql_sockets: Any = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if self.graphql_sockets is not None and scope["type"] == "websocket" and scope["path"] == "/graphql":
+            scope["app"] = self  # as Starlette sets it: the context reads the app's state through it
+            await self.graphql_sockets(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, load_demo: bool | None = None) -> FastAPI:
@@ -81,7 +97,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
         await app.state.sms.aclose()
         await engine.dispose()
 
-    app = FastAPI(title="Laoyou", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = LaoyouApp(title="Laoyou", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
@@ -112,14 +128,20 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
 
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(GraphQLSockets, router=graphql)
-    ops.add_metrics_middleware(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Outside the metrics, so the line it logs per request times what the metrics cost too.
     app.add_middleware(RequestLog, secret_key=settings.secret_key)
     add_compression(app)
     # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
     # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    # The live socket's chain: the same proxy headers, request log and metrics, and nothing else.
+    app.graphql_sockets = ProxyHeadersMiddleware(
+        RequestLog(
+            MetricsMiddleware(GraphQLSockets(graphql), metrics=app.state.metrics), settings.secret_key
+        ),
+        trusted_hosts=settings.trusted_proxies,
+    )
     return app
 
 

@@ -360,6 +360,7 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
     import uvicorn
 
     from laoyou.app import create_app
+    from laoyou.core.websocket_server import SOCKET_OPTIONS
 
     if settings.is_production:
         missing = [line.missing for line in _config_report(settings, True) if line.missing]
@@ -388,9 +389,7 @@ def _serve(settings, host: str, port: int, tls: tuple[Path, Path] | None = None)
         log_config=None,
         access_log=False,
         proxy_headers=False,
-        # Thousands of idle phones hold a WebSocket each: per-message deflate kept a compressor and a
-        # decompressor per socket (about 60 KB of the server's memory, bench/live.py) for messages of a few bytes.
-        ws_per_message_deflate=False,
+        **SOCKET_OPTIONS,  # per socket, light (core/websocket_server.py)
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
     )

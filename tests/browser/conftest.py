@@ -43,6 +43,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
     from laoyou.app import create_app
     from laoyou.core.settings import Settings
+    from laoyou.core.websocket_server import SOCKET_OPTIONS
 
     tmp = tmp_path_factory.mktemp("browser-app")
     port = free_port()
@@ -58,7 +59,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     )
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        # Sockets as `laoyou serve` runs them, so that the PWA's live pages are tried on that protocol.
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **SOCKET_OPTIONS)
     )
     thread = threading.Thread(target=server.run, name="laoyou-browser-server", daemon=True)
     thread.start()

@@ -425,24 +425,21 @@ class LaoyouGraphQLRouter(GraphQLRouter):
 
 
 class GraphQLSockets:
-    """Pure ASGI: a WebSocket to /graphql goes straight to the GraphQL view, past the middleware inside this one
-    and FastAPI's routing and dependency injection.
+    """Pure ASGI: a WebSocket to /graphql, straight to the GraphQL view, past FastAPI's middleware, routing and
+    dependency injection (app.py LaoyouApp sends it here through its own short chain of what sockets use: the
+    proxy headers, the request log and the metrics).
 
     A resident's phone keeps its socket open all day, and every layer the connection passes through stays
-    suspended in it for as long: FastAPI's exception and exit-stack middleware, the router, the route and the
-    dependencies' exit stack cost about 10 KB a socket, for nothing a socket uses (bench/live.py). Installed
-    inside the request log, the metrics and the proxy headers, which sockets do use; the context is the same
-    one requests get (graphql_context), opened and closed here as the dependency would.
+    suspended in it for as long: FastAPI's error, telemetry, body-limit and exit-stack middleware, the
+    compression, the router, the route and the dependencies' exit stack cost about 12 KB a socket, for nothing a
+    socket uses (bench/live.py). The context is the same one requests get (graphql_context), opened and closed
+    here as the dependency would.
     """
 
-    def __init__(self, app: Any, router: LaoyouGraphQLRouter) -> None:
-        self.app = app
+    def __init__(self, router: LaoyouGraphQLRouter) -> None:
         self.router = router
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket" or scope["path"] != "/graphql":
-            await self.app(scope, receive, send)
-            return
         websocket = WebSocket(scope, receive, send)
         async with asynccontextmanager(graphql_context)(websocket) as context:
             await self.router.run(websocket, context=context, root_value=None)

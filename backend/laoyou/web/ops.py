@@ -17,7 +17,7 @@ from sqlalchemy import text
 from laoyou.billing import service as billing
 from laoyou.core import i18n
 from laoyou.core.db import DATABASE_UNREACHABLE
-from laoyou.core.metrics import Metrics, MetricsMiddleware
+from laoyou.core.metrics import Metrics
 from laoyou.core.migrate import is_current
 from laoyou.graphql.router import LANGUAGE_COOKIE
 from laoyou.notify import outbox
@@ -131,7 +131,3 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     for kind in DATABASE_UNREACHABLE:
         app.add_exception_handler(kind, database_unreachable)
-
-
-def add_metrics_middleware(app: FastAPI) -> None:
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
