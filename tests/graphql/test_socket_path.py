@@ -58,3 +58,21 @@ def test_other_socket_paths_still_go_through_the_routes(live):  # noqa: F811
             pass
     finally:
         routes.pop()
+
+
+def test_an_accepted_socket_lets_go_of_its_upgrade_headers():
+    """A browser's upgrade carries cookies, its user agent and languages: read once for the context, then not
+    kept for the socket's whole life (graphql/router.py forget_upgrade_headers, bench/live.py)."""
+    from laoyou.graphql.router import forget_upgrade_headers
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "headers": [(b"cookie", b"laoyou_session=abc"), (b"user-agent", b"Mozilla/5.0 (Linux; Android 8)")],
+    }
+    websocket = WebSocket(scope, receive=None, send=None)
+    assert websocket.cookies == {"laoyou_session": "abc"} and websocket.headers["user-agent"].startswith(
+        "Mozilla"
+    )
+    forget_upgrade_headers(websocket)
+    assert scope["headers"] == [] and websocket.cookies == {} and "user-agent" not in websocket.headers

@@ -117,7 +117,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        self.request = None  # read by nobody after this: the scope carries the headers
+        # Read by nobody after this: the scope carries the headers. The request is dropped, and its headers
+        # emptied, because websockets' parser keeps the request it parsed for as long as it parses frames.
+        event.headers.clear()
+        self.request = None
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -190,6 +190,7 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
     _follower: AccountFollower | None = None
 
     async def handle(self) -> None:
+        forget_upgrade_headers(self.websocket.ws)
         if self.context.actor.is_authenticated:
             # By cookie, read just before the upgrade was accepted: listen now rather than at connection_init, so
             # that a change committed while the phone sends it is heard.
@@ -238,6 +239,15 @@ class PersistedTransportWS(BaseGraphQLTransportWSHandler):
         if {g.id for g in grants} != {g.id for g in actor.grants}:
             return CLOSE_ACCOUNT_CHANGED, None
         return None, as_utc(record.expires_at)
+
+
+def forget_upgrade_headers(websocket: WebSocket) -> None:
+    """Once the socket is accepted nobody reads the upgrade's headers again (the context holds the person, the
+    language and the address; uvicorn logs the path), yet a browser's (cookies, user agent, languages) would be
+    kept for the socket's whole life: in the scope, and in what starlette made of them."""
+    websocket.scope["headers"] = []
+    for cached in ("_headers", "_cookies"):
+        websocket.__dict__.pop(cached, None)
 
 
 class AccountFollower:
@@ -440,9 +450,14 @@ class GraphQLSockets:
         self.router = router
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        # Without a context manager or the router's own run (which words refusals of HTTP requests): each would
+        # be one more frame kept for the socket's life.
         websocket = WebSocket(scope, receive, send)
-        async with asynccontextmanager(graphql_context)(websocket) as context:
-            await self.router.run(websocket, context=context, root_value=None)
+        context = await build_context(websocket, hold_session=False)
+        try:
+            await GraphQLRouter.run(self.router, websocket, context=context, root_value=None)
+        finally:
+            await context.close()
 
 
 def make_graphql_router(schema: Any, persisted: Any, settings: Any) -> LaoyouGraphQLRouter:
