@@ -19,26 +19,58 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
-class Inbox:
+class _Waiters:
+    """The futures of those waiting, in a list made only while somebody waits."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future] | None = None
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            # Woken and cancelled in the same turn of the loop: the wake goes to the next one waiting.
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()
+            raise
+        finally:
+            if self._waiters is not None:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                if not self._waiters:
+                    self._waiters = None
+
+    def _wake_one(self) -> None:
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_all(self) -> None:
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Inbox(_Waiters):
     """What uvicorn asks of its receive queue (put_nowait, get, empty), unbounded, without asyncio.Queue's deques
     of waiters and its join() event."""
 
-    __slots__ = ("_items", "_waiters")
+    __slots__ = ("_items",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._items: list[Any] = []
-        self._waiters: list[asyncio.Future] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
         self._wake_one()
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
     def empty(self) -> bool:
         return not self._items
@@ -48,64 +80,35 @@ class Inbox:
 
     async def get(self) -> Any:
         while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                if self._items and not waiter.cancelled():  # pragma: no cover - woken and cancelled together
-                    self._wake_one()
-                raise
-            finally:
-                if self._waiters is not None and not self._waiters:
-                    self._waiters = None
+            await self._wait()
         return self._items.pop(0)
 
 
-class Flag:
+class Flag(_Waiters):
     """asyncio.Event's set, clear, is_set and wait, with its waiters' list made only while somebody waits (uvicorn
     waits on it only while the transport's buffer is full)."""
 
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_set",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._set = False
-        self._waiters: list[asyncio.Future] | None = None
 
     def is_set(self) -> bool:
         return self._set
 
     def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(True)
+        if not self._set:
+            self._set = True
+            self._wake_all()
 
     def clear(self) -> None:
         self._set = False
 
     async def wait(self) -> bool:
-        if self._set:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-            return True
-        finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
-                if not self._waiters:
-                    self._waiters = None
+        while not self._set:
+            await self._wait()
+        return True
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
