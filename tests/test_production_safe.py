@@ -190,3 +190,30 @@ async def test_x_forwarded_for_from_an_unlisted_address_is_ignored(one_code_per_
 def test_a_malformed_trusted_proxy_is_refused():
     with pytest.raises(ValidationError, match="LAOYOU_TRUSTED_PROXIES"):
         Settings(trusted_proxies="10.0.0.0/8, proxy.example.cn")
+
+
+async def test_a_live_socket_sees_the_client_a_listed_proxy_names(one_code_per_address):
+    """The /graphql socket's own short chain (app.py LaoyouApp) reads X-Forwarded-For as requests do."""
+    app = one_code_per_address
+    seen: list[tuple] = []
+
+    async def view(scope: dict, receive: Any, send: Any) -> None:
+        seen.append((scope["client"][0], scope["scheme"]))
+
+    def upgrade(peer: str) -> dict:
+        headers = [(b"x-forwarded-for", b"203.0.113.5"), (b"x-forwarded-proto", b"https")]
+        return {
+            "type": "websocket",
+            "path": "/graphql",
+            "client": (peer, 5000),
+            "scheme": "ws",
+            "headers": headers,
+        }
+
+    sockets, app.graphql_sockets = app.graphql_sockets, view
+    try:
+        await app(upgrade("10.1.2.3"), None, None)
+        await app(upgrade("198.51.100.8"), None, None)  # not a listed proxy: its header is ignored
+    finally:
+        app.graphql_sockets = sockets
+    assert seen == [("203.0.113.5", "wss"), ("198.51.100.8", "ws")]

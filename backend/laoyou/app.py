@@ -36,10 +36,12 @@ class LaoyouApp(FastAPI):
     GraphQLSockets says why); every other request and socket goes through the whole stack."""
 
     graphql_sockets: Any = None
+    socket_proxy_headers: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if self.graphql_sockets is not None and scope["type"] == "websocket" and scope["path"] == "/graphql":
             scope["app"] = self  # as Starlette sets it: the context reads the app's state through it
+            await self.socket_proxy_headers(scope, receive, send)
             await self.graphql_sockets(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -135,14 +137,18 @@ def create_app(settings: Settings | None = None, *, load_demo: bool | None = Non
     # Outermost, so rate limits, logs and pages all see the client the listed proxies name; X-Forwarded-For
     # from any other address is ignored. (uvicorn's own proxy_headers is off: this is the only place.)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    # The live socket's chain: the same proxy headers, request log and metrics, and nothing else.
-    app.graphql_sockets = ProxyHeadersMiddleware(
-        RequestLog(
-            MetricsMiddleware(GraphQLSockets(graphql), metrics=app.state.metrics), settings.secret_key
-        ),
-        trusted_hosts=settings.trusted_proxies,
+    # The live socket's chain: the same proxy headers, request log and metrics, and nothing else. The proxy
+    # headers middleware rewrites the scope in place (the client and scheme a trusted proxy names), so it runs
+    # over nothing and returns, rather than staying suspended in every socket for its life.
+    app.socket_proxy_headers = ProxyHeadersMiddleware(_scope_only, trusted_hosts=settings.trusted_proxies)
+    app.graphql_sockets = RequestLog(
+        MetricsMiddleware(GraphQLSockets(graphql), metrics=app.state.metrics), settings.secret_key
     )
     return app
+
+
+async def _scope_only(scope: dict, receive: Any, send: Any) -> None:
+    """The end of a middleware that is run only for what it does to the scope."""
 
 
 def add_compression(app: Starlette) -> None:
