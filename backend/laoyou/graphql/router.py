@@ -118,8 +118,8 @@ def check_csrf(request: Request, supplied: str | None) -> bool:
 
 
 async def graphql_context(connection: HTTPConnection) -> AsyncIterator[Context]:
-    is_websocket = connection.scope["type"] == "websocket"
-    context = await build_context(connection, hold_session=not is_websocket)
+    """A request's context, closed after it (a socket's is built and closed by GraphQLSockets)."""
+    context = await build_context(connection)
     try:
         yield context
     finally:
@@ -442,8 +442,8 @@ class GraphQLSockets:
     A resident's phone keeps its socket open all day, and every layer the connection passes through stays
     suspended in it for as long: FastAPI's error, telemetry, body-limit and exit-stack middleware, the
     compression, the router, the route and the dependencies' exit stack cost about 12 KB a socket, for nothing a
-    socket uses (bench/live.py). The context is the same one requests get (graphql_context), opened and closed
-    here as the dependency would.
+    socket uses (bench/live.py). The context is built as a request's is (build_context), without holding a
+    database session (subscriptions open their own), and closed when the socket ends.
     """
 
     def __init__(self, router: LaoyouGraphQLRouter) -> None:
