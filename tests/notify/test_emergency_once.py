@@ -4,7 +4,6 @@ a retry after a lost answer) answers the notices the first send made, and nobody
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,22 +21,9 @@ from ..conftest import (
     RESIDENT_XIUSHAN,
     STEWARD_XIUSHAN,
     STEWARD_YUEYANG,
-    make_database_url,
-    make_settings,
-    started,
 )
+from .test_fanout import own_app  # noqa: F401  (an app of its own: these tests commit, from two sessions at once)
 from .test_reach import community_of
-
-
-@pytest.fixture(scope="module")
-async def own_app(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Any]:
-    """An app of its own: these tests commit, and send from two sessions at once."""
-    tmp = tmp_path_factory.mktemp(f"emergency-once-{backend}")
-    settings = make_settings(tmp, make_database_url(backend, tmp, request), worker="external")
-    async with started(settings) as application:
-        yield application
 
 
 async def send(app: Any, title: str, client_id: str | None, steward: str = STEWARD_XIUSHAN) -> list[int]:
@@ -63,7 +49,7 @@ async def counts(app: Any, title: str) -> tuple[int, int]:
         return notices.one(), told.one()
 
 
-async def test_the_same_form_sent_again_is_the_first_send(own_app):  # noqa: ANN001
+async def test_the_same_form_sent_again_is_the_first_send(own_app):  # noqa: ANN001, F811
     first = await send(own_app, "一号楼停水", "form-1")
     again = await send(own_app, "一号楼停水", "form-1")
     assert again == first
@@ -75,7 +61,7 @@ async def test_the_same_form_sent_again_is_the_first_send(own_app):  # noqa: ANN
     assert (await counts(own_app, "一号楼停水")) == (3, 3 * told)
 
 
-async def test_two_presses_at_once_send_once(own_app):  # noqa: ANN001
+async def test_two_presses_at_once_send_once(own_app):  # noqa: ANN001, F811
     # On PostgreSQL both run at once and the second's insert waits for the first's commit, then finds its notices
     first, second = await asyncio.gather(
         send(own_app, "二号楼停电", "form-twice"), send(own_app, "二号楼停电", "form-twice")
@@ -85,7 +71,7 @@ async def test_two_presses_at_once_send_once(own_app):  # noqa: ANN001
     assert notices == 1 and told > 0
 
 
-async def test_another_stewards_send_with_that_id_is_their_own(own_app):  # noqa: ANN001
+async def test_another_stewards_send_with_that_id_is_their_own(own_app):  # noqa: ANN001, F811
     # 刘强 cannot write to 秀山花园: the id of 张建国's form neither sends nor shows him 张建国's notices
     mine = await send(own_app, "三号楼电梯停用", "form-shared")
     with pytest.raises(NotFound):
@@ -93,7 +79,7 @@ async def test_another_stewards_send_with_that_id_is_their_own(own_app):  # noqa
     assert (await counts(own_app, "三号楼电梯停用"))[0] == 1 and mine
 
 
-async def test_a_bad_client_id_is_refused_and_sends_nothing(own_app):  # noqa: ANN001
+async def test_a_bad_client_id_is_refused_and_sends_nothing(own_app):  # noqa: ANN001, F811
     for bad in ("", " ", "x" * 65):
         with pytest.raises(LaoyouError) as refused:
             await send(own_app, "四号楼停气", bad)
