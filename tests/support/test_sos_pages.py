@@ -59,6 +59,26 @@ async def raise_sos(client: httpx.AsyncClient, phone: str) -> str:
     return raised.headers["location"]
 
 
+async def assert_nothing_held(app: Any, session: Any, patience: float = 0.0) -> None:
+    """No writer's gate held (SQLite; `patience`: seconds the embedded worker may still hold it), no transaction
+    left open (PostgreSQL)."""
+    gate = WriteGate.of(app.state.engine)
+    if gate is not None:
+        for _ in range(int(patience * 10)):
+            if gate.holders == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert gate.holders == 0
+    else:
+        idle = await session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
+            )
+        )
+        assert idle.scalar_one() == 0
+
+
 def title(html: str) -> str:
     return re.search(r"<title>(.*?)</title>", html, re.S).group(1)
 
@@ -147,17 +167,7 @@ async def test_two_taps_at_once_raise_one_sos_and_both_land_on_its_page(own_app,
             steward = await person(session, STEWARD_XIUSHAN)
             assert told[family.id] == 1 and told[steward.id] == 1 and set(told.values()) == {1}
             # And nothing was left holding the database: no writer's gate, no transaction left open
-            gate = WriteGate.of(own_app.state.engine)
-            if gate is not None:
-                assert gate.holders == 0
-            else:
-                idle = await session.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND state LIKE 'idle in transaction%'"
-                    )
-                )
-                assert idle.scalar_one() == 0
+            await assert_nothing_held(own_app, session)
         # And the next SOS goes through at once
         again = await asyncio.wait_for(
             client.post("/support/sos", data={**form, "client_id": "after-the-race"}), 20
@@ -421,21 +431,7 @@ async def test_a_cancel_that_fails_midway_changes_nothing_and_holds_nothing(own_
             audited = await session.exec(select(AuditEvent.id).where(AuditEvent.action == "sos.cancel"))
             assert audited.all() == []
             # And nothing is left holding the database (the embedded worker may hold the gate for a moment)
-            gate = WriteGate.of(own_app.state.engine)
-            if gate is not None:
-                for _ in range(50):
-                    if gate.holders == 0:
-                        break
-                    await asyncio.sleep(0.1)
-                assert gate.holders == 0
-            else:
-                idle = await session.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND state LIKE 'idle in transaction%'"
-                    )
-                )
-                assert idle.scalar_one() == 0
+            await assert_nothing_held(own_app, session, patience=5.0)
         # And the next try goes through at once
         done = await asyncio.wait_for(
             client.post(f"{path}/cancel", data={"csrf_token": token, "confirm": "1"}), 20
