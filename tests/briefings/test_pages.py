@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import func
@@ -164,28 +165,31 @@ async def test_notification_settings_and_emergency_pages(gql, client, db):
     assert told.one() == int(sent.headers["location"].rsplit("=", 1)[1])
 
 
-async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_to_done_today(gql, client, db):
+async def finished_common_repair(gql: Any, place: str) -> tuple[Any, Any, str, str]:
+    """A resident of 秀山花园 reports a light out in a common area and its steward finishes it today: the
+    resident, the steward, 秀山花园's id and the work order's."""
     from ..tickets.helpers import FINISH, GRAB, report
 
     resident = await login_demo(gql, RESIDENT_XIUSHAN)
     steward = await login_demo(gql, STEWARD_XIUSHAN)
     xiushan = (await community_ids(steward))["秀山花园"]
-    # Given a repair in a common area of 秀山花园 that the steward finished today, one still open, and one of
-    # another community's (finished by its own steward)
     done = await report(
-        resident,
-        category="lighting",
-        place="common",
-        placeNote="3号楼楼道",
-        communityId=xiushan,
-        householdId=None,
+        resident, category="lighting", place="common", placeNote=place, communityId=xiushan, householdId=None
     )
     assert done["__typename"] == "WorkOrderReported", done
     order_id = done["workOrder"]["id"]
     await steward(GRAB, {"id": order_id})
-    assert (await steward(FINISH, {"id": order_id, "note": "换了灯泡"}))["data"]["finishWorkOrder"][
-        "workOrder"
-    ]["status"] == "done"
+    finished = await steward(FINISH, {"id": order_id, "note": "换了灯泡"})
+    assert finished["data"]["finishWorkOrder"]["workOrder"]["status"] == "done"
+    return resident, steward, xiushan, order_id
+
+
+async def test_the_form_offers_todays_finished_repairs_and_ticking_one_adds_it_to_done_today(gql, client, db):
+    from ..tickets.helpers import FINISH, GRAB, report
+
+    # Given a repair in a common area of 秀山花园 that the steward finished today, one still open, and one of
+    # another community's (finished by its own steward)
+    resident, steward, xiushan, order_id = await finished_common_repair(gql, "3号楼楼道")
     still_open = (await report(resident, category="water"))["workOrder"]["id"]
     stranger = await login_demo(gql, RESIDENT_JINGJU)
     other = (await report(stranger, category="lighting"))["workOrder"]["id"]
@@ -259,23 +263,8 @@ async def test_ask_a_question_opens_a_chat_quoting_the_briefing_and_the_call_lin
 
 
 async def test_a_refused_form_keeps_the_ticked_repairs_and_asks_for_the_photos_again(gql, client, db):
-    from ..tickets.helpers import FINISH, GRAB, report
-
-    resident = await login_demo(gql, RESIDENT_XIUSHAN)
-    steward = await login_demo(gql, STEWARD_XIUSHAN)
-    xiushan = (await community_ids(steward))["秀山花园"]
     # Given a repair the steward finished today, offered on her form
-    done = await report(
-        resident,
-        category="lighting",
-        place="common",
-        placeNote="5号楼楼道",
-        communityId=xiushan,
-        householdId=None,
-    )
-    order_id = done["workOrder"]["id"]
-    await steward(GRAB, {"id": order_id})
-    await steward(FINISH, {"id": order_id, "note": "换了灯泡"})
+    _resident, steward, xiushan, order_id = await finished_common_repair(gql, "5号楼楼道")
     ticked = re.compile(rf'name="work_order" value="{order_id}"[^>]*\schecked')
     # When she ticks it and sends the form with no title
     no_title = await client.post(
