@@ -75,9 +75,6 @@ class Inbox(_Waiters):
     def empty(self) -> bool:
         return not self._items
 
-    def qsize(self) -> int:
-        return len(self._items)
-
     async def get(self) -> Any:
         while not self._items:
             await self._wait()
